@@ -1,0 +1,109 @@
+/* The bale command line: one cmd_<verb>.c per verb, shared option handling and output.
+ * Only this layer prints and decides exit statuses. */
+#ifndef BALE_CLI_H
+#define BALE_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "bale/auth.h"
+#include "bale/error.h"
+#include "bale/log.h"
+#include "bale/platform.h"
+#include "bale/registry.h"
+
+/* Long-option ids of the options shared by every verb that talks to registries. */
+enum cli_option {
+	OPT_HELP = 'h',
+	OPT_QUIET = 'q',
+	OPT_VERBOSE = 'v',
+	OPT_PLATFORM = 1000,
+	OPT_CREDS,
+	OPT_AUTHFILE,
+	OPT_PULL_SECRET,
+	OPT_CA_FILE,
+	OPT_CERTS_DIR,
+	OPT_INSECURE_REGISTRY,
+	OPT_RETRIES,
+	OPT_RETRY_DELAY,
+	OPT_TIMEOUT,
+	OPT_JOBS,
+	OPT_STORE,
+	OPT_RAW,
+	OPT_JSON,
+	OPT_VERB_FIRST = 1100, /* verbs number their own options from here */
+};
+
+typedef struct cli_progress_state {
+	bool tty;
+	bool shown; /* a progress line is on screen */
+} cli_progress_state;
+
+typedef struct cli_common {
+	bale_auth_options auth;
+	const char **pull_secrets;
+	size_t n_pull_secrets;
+	const char **insecure;
+	size_t n_insecure;
+	bale_registry_options registry;
+	const char *platform;
+	int jobs;
+	bale_log log;
+	cli_progress_state progress;
+} cli_common;
+
+/* The long options every registry verb accepts; verbs append theirs. */
+#define CLI_COMMON_LONG_OPTIONS                                                        \
+	{"help", no_argument, NULL, OPT_HELP}, {"quiet", no_argument, NULL, OPT_QUIET},  \
+	{"verbose", no_argument, NULL, OPT_VERBOSE},                                     \
+	{"platform", required_argument, NULL, OPT_PLATFORM},                             \
+	{"creds", required_argument, NULL, OPT_CREDS},                                   \
+	{"authfile", required_argument, NULL, OPT_AUTHFILE},                             \
+	{"pull-secret", required_argument, NULL, OPT_PULL_SECRET},                       \
+	{"ca-file", required_argument, NULL, OPT_CA_FILE},                               \
+	{"certs-dir", required_argument, NULL, OPT_CERTS_DIR},                           \
+	{"insecure-registry", required_argument, NULL, OPT_INSECURE_REGISTRY},           \
+	{"retries", required_argument, NULL, OPT_RETRIES},                               \
+	{"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},                       \
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},                               \
+	{"jobs", required_argument, NULL, OPT_JOBS}
+
+#define CLI_COMMON_HELP                                                                  \
+	"Registry options:\n"                                                            \
+	"      --platform P[,P…]|all  platforms of multi-arch images (default: this host)\n" \
+	"      --creds USER:PASS      credentials for the registry (beat every file)\n"      \
+	"      --pull-secret FILE     Kubernetes dockerconfigjson/dockercfg Secret (YAML or JSON)\n" \
+	"      --authfile FILE        docker/podman auth file\n"                            \
+	"      --ca-file FILE         extra CA certificates (PEM), added to the system CAs\n" \
+	"      --certs-dir DIR        certs.d root (default /etc/docker/certs.d and\n"     \
+	"                             /etc/containers/certs.d): DIR/HOST[:PORT]/*.crt, client.cert/.key\n" \
+	"      --insecure-registry HOST[:PORT]  allow plain HTTP or unverified TLS (repeatable)\n" \
+	"      --retries N            retries after network errors, 5xx and 429 (default 4)\n" \
+	"      --retry-delay MS       first backoff delay, doubled each retry (default 500)\n" \
+	"      --timeout SECS         connect timeout and progress deadline (default 30/60)\n" \
+	"      --jobs N               blob transfers at once (default 4)\n"                 \
+	"  -q, --quiet                only errors on stderr\n"                             \
+	"  -v, --verbose              say more (never secrets)\n"                          \
+	"  -h, --help                 this help\n"
+
+void cli_common_init(cli_common *c);
+void cli_common_free(cli_common *c);
+/* Handles one shared option: 1 when handled, 0 when not ours, <0 on a usage error
+ * (already reported). */
+int cli_common_option(cli_common *c, int opt, const char *arg);
+/* Fills c->registry.auth etc. once parsing is done. */
+void cli_common_finish(cli_common *c);
+
+/* Prints "bale: message" once and returns the exit status for the error. */
+int cli_report(const char *verb, bale_error *err);
+int cli_usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Ends a progress line before other output. */
+void cli_progress_clear(cli_common *c);
+/* 12.3 MB */
+const char *cli_human_size(char *buf, size_t size, long long bytes);
+
+int cmd_pull(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+
+#endif

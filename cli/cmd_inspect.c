@@ -1,0 +1,136 @@
+/* bale inspect REF: what a reference resolves to, without pulling layers. */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bale/pull.h"
+#include "cli/cli.h"
+
+static const char usage_text[] =
+	"Usage: bale inspect [options] REF\n"
+	"\n"
+	"Resolves REF in its registry and shows its digest, media type and, for each\n"
+	"platform, the manifest digest and the image size (config + layers, compressed).\n"
+	"\n"
+	"      --raw                  print the manifest or index exactly as served\n"
+	"      --json                 machine-readable output\n"
+	CLI_COMMON_HELP;
+
+static long long image_size(const bale_image_manifest *m)
+{
+	long long total = m->config.size;
+	for (size_t i = 0; i < m->n_layers; i++)
+		total += m->layers[i].size;
+	return total;
+}
+
+static void print_text(const bale_image *img)
+{
+	char plat[64], size[32];
+	printf("Name:       %s\nDigest:     %s\nMediaType:  %s\nSize:       %lld\n", img->ref,
+	       img->root.digest.str, img->root.media_type, (long long)img->root.size);
+	printf("Platforms:\n");
+	for (size_t i = 0; i < img->n_manifests; i++) {
+		const bale_image_manifest *m = &img->manifests[i];
+		printf("  %-16s %s  %9s  %zu layer%s%s%s\n",
+		       m->has_platform ? bale_platform_format(&m->platform, plat, sizeof(plat)) : "unknown",
+		       m->desc.digest.str,
+		       m->selected ? cli_human_size(size, sizeof(size), image_size(m)) : "-",
+		       m->n_layers, m->n_layers == 1 ? "" : "s", m->created[0] ? "  created " : "",
+		       m->created);
+	}
+}
+
+static int print_json(const bale_image *img)
+{
+	char plat[64];
+	json_t *root = json_pack("{s:s,s:s,s:s,s:I}", "name", img->ref, "digest",
+				 img->root.digest.str, "mediaType", img->root.media_type, "size",
+				 (json_int_t)img->root.size);
+	json_t *list = json_array();
+	for (size_t i = 0; i < img->n_manifests; i++) {
+		const bale_image_manifest *m = &img->manifests[i];
+		json_t *o = json_pack("{s:s,s:s,s:I}", "digest", m->desc.digest.str, "mediaType",
+				      m->desc.media_type[0] ? m->desc.media_type : img->root.media_type,
+				      "size", (json_int_t)m->desc.size);
+		if (m->has_platform)
+			json_object_set_new(o, "platform", json_string(bale_platform_format(
+								   &m->platform, plat, sizeof(plat))));
+		if (m->selected) {
+			json_object_set_new(o, "config", json_string(m->config.digest.str));
+			json_object_set_new(o, "layers", json_integer((json_int_t)m->n_layers));
+			json_object_set_new(o, "imageSize", json_integer(image_size(m)));
+			if (m->created[0])
+				json_object_set_new(o, "created", json_string(m->created));
+		}
+		json_array_append_new(list, o);
+	}
+	json_object_set_new(root, "manifests", list);
+	int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	putchar('\n');
+	json_decref(root);
+	return rc;
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_LONG_OPTIONS,
+		{"raw", no_argument, NULL, OPT_RAW},
+		{"json", no_argument, NULL, OPT_JSON},
+		{NULL, 0, NULL, 0},
+	};
+	cli_common c;
+	bool raw = false, as_json = false;
+	bale_error *err = NULL;
+	bale_platform_set *platforms = NULL;
+	bale_pull *pull = NULL;
+	const bale_image *img = NULL;
+	int status = 0, opt, rc;
+	cli_common_init(&c);
+	while ((opt = getopt_long(argc, argv, "hqv", longopts, NULL)) != -1) {
+		if (opt == OPT_HELP) {
+			fputs(usage_text, stdout);
+			goto cleanup;
+		}
+		if (opt == OPT_RAW || opt == OPT_JSON) {
+			raw |= opt == OPT_RAW;
+			as_json |= opt == OPT_JSON;
+			continue;
+		}
+		rc = cli_common_option(&c, opt, optarg);
+		if (rc <= 0) {
+			if (rc == 0)
+				fputs(usage_text, stderr);
+			status = 2;
+			goto cleanup;
+		}
+	}
+	cli_common_finish(&c);
+	if (optind + 1 != argc) {
+		cli_usage_error("inspect", "want exactly one image reference (see bale inspect --help)");
+		status = 2;
+		goto cleanup;
+	}
+	/* Sizes for every platform unless the user narrowed it down. */
+	if ((rc = bale_platform_set_parse(&platforms, c.platform ? c.platform : "all", &err)) < 0)
+		goto failed;
+	bale_pull_options po = {.registry = c.registry, .platforms = platforms, .log = &c.log};
+	if ((rc = bale_pull_new(&pull, &po, &err)) < 0 ||
+	    (rc = bale_pull_resolve(pull, argv[optind], &img, &err)) < 0)
+		goto failed;
+	if (raw)
+		fwrite(img->root_bytes, 1, img->root_len, stdout);
+	else if (as_json)
+		print_json(img);
+	else
+		print_text(img);
+	goto cleanup;
+failed:
+	status = cli_report("inspect", err);
+cleanup:
+	bale_pull_free(pull);
+	bale_platform_set_free(platforms);
+	cli_common_free(&c);
+	return status;
+}

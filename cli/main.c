@@ -1,0 +1,56 @@
+/* bale: carry container images into air-gapped Kubernetes sites. */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+typedef struct verb {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+} verb;
+
+static const verb verbs[] = {
+	{"pull", cmd_pull, "pull images from registries into a node store (online mode)"},
+	{"inspect", cmd_inspect, "show what a reference resolves to in its registry"},
+};
+
+static void usage(FILE *out)
+{
+	fputs("Usage: bale <verb> [options]\n\nVerbs:\n", out);
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(*verbs); i++)
+		fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
+	fputs("\nRun 'bale <verb> --help' for a verb's options; 'man bale-<verb>' for more.\n"
+	      "Exit status: 0 ok, 1 error, 2 usage, 3 verification failed, 4 signature/trust,\n"
+	      "5 authentication, 6 not found, 7 network/registry, 8 store.\n",
+	      out);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("bale %s\n", BALE_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(*verbs); i++) {
+		if (strcmp(argv[1], verbs[i].name) != 0)
+			continue;
+		curl_global_init(CURL_GLOBAL_DEFAULT); /* libcurl's one piece of global state */
+		int status = verbs[i].run(argc - 1, argv + 1);
+		curl_global_cleanup();
+		return status;
+	}
+	fprintf(stderr, "bale: unknown verb \"%s\"\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

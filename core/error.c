@@ -1,0 +1,119 @@
+#include "bale/error.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct bale_error {
+	int code;
+	char *message;
+};
+
+static char *vformat(const char *fmt, va_list ap)
+{
+	va_list copy;
+	va_copy(copy, ap);
+	int n = vsnprintf(NULL, 0, fmt, copy);
+	va_end(copy);
+	if (n < 0)
+		return NULL;
+	char *s = malloc((size_t)n + 1);
+	if (s)
+		vsnprintf(s, (size_t)n + 1, fmt, ap);
+	return s;
+}
+
+static int set_message(bale_error **err, int code, char *message)
+{
+	if (!err || *err) { /* the first (innermost) error wins */
+		free(message);
+		return code;
+	}
+	bale_error *e = malloc(sizeof(*e));
+	if (!e) {
+		free(message);
+		return code;
+	}
+	e->code = code;
+	e->message = message ? message : strdup("out of memory");
+	*err = e;
+	return code;
+}
+
+int bale_error_set(bale_error **err, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *m = vformat(fmt, ap);
+	va_end(ap);
+	return set_message(err, code, m);
+}
+
+int bale_error_set_errno(bale_error **err, int code, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *m = vformat(fmt, ap);
+	va_end(ap);
+	if (m) {
+		const char *why = strerror(errnum);
+		size_t n = strlen(m) + strlen(why) + 3;
+		char *full = malloc(n);
+		if (full)
+			snprintf(full, n, "%s: %s", m, why);
+		free(m);
+		m = full;
+	}
+	return set_message(err, code, m);
+}
+
+int bale_error_wrap(bale_error **err, const char *fmt, ...)
+{
+	if (!err || !*err)
+		return BALE_EGENERIC;
+	va_list ap;
+	va_start(ap, fmt);
+	char *ctx = vformat(fmt, ap);
+	va_end(ap);
+	if (ctx) {
+		size_t n = strlen(ctx) + strlen((*err)->message) + 3;
+		char *full = malloc(n);
+		if (full) {
+			snprintf(full, n, "%s: %s", ctx, (*err)->message);
+			free((*err)->message);
+			(*err)->message = full;
+		}
+		free(ctx);
+	}
+	return (*err)->code;
+}
+
+int bale_error_code(const bale_error *e) { return e ? e->code : BALE_OK; }
+
+const char *bale_error_message(const bale_error *e) { return e ? e->message : ""; }
+
+void bale_error_free(bale_error *e)
+{
+	if (!e)
+		return;
+	free(e->message);
+	free(e);
+}
+
+void bale_error_clear(bale_error **err)
+{
+	if (err) {
+		bale_error_free(*err);
+		*err = NULL;
+	}
+}
+
+int bale_error_exit_status(int code)
+{
+	if (code >= 0)
+		return 0;
+	if (code < BALE_ESTORE)
+		return 1;
+	return -code;
+}

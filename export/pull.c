@@ -1,0 +1,444 @@
+/* The pull engine: registry -> content sink. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bale/buf.h"
+#include "bale/pull.h"
+#include "bale/reference.h"
+
+#define DEFAULT_PARALLEL 4
+
+typedef struct registry_entry {
+	bale_registry *reg;
+	struct registry_entry *next;
+} registry_entry;
+
+struct bale_pull {
+	bale_pull_options opts;
+	bale_platform_set *host_platforms; /* used when opts.platforms is NULL */
+	registry_entry *registries;
+	bale_image **images;
+	size_t n_images;
+};
+
+int bale_pull_new(bale_pull **out, const bale_pull_options *opts, bale_error **err)
+{
+	bale_pull *p = calloc(1, sizeof(*p));
+	if (!p)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	p->opts = *opts;
+	if (!p->opts.registry.log)
+		p->opts.registry.log = opts->log;
+	if (!opts->platforms) {
+		int rc = bale_platform_set_parse(&p->host_platforms, NULL, err);
+		if (rc < 0) {
+			free(p);
+			return rc;
+		}
+		p->opts.platforms = p->host_platforms;
+	}
+	*out = p;
+	return 0;
+}
+
+static void image_free(bale_image *img)
+{
+	if (!img)
+		return;
+	for (size_t i = 0; i < img->n_manifests; i++) {
+		/* A single-manifest image's only manifest shares the root's bytes. */
+		if (img->manifests[i].bytes != img->root_bytes)
+			free(img->manifests[i].bytes);
+		free(img->manifests[i].layers);
+	}
+	free(img->manifests);
+	free(img->root_bytes);
+	free(img->ref);
+	free(img->domain);
+	free(img->repository);
+	free(img);
+}
+
+void bale_pull_free(bale_pull *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n_images; i++)
+		image_free(p->images[i]);
+	free(p->images);
+	for (registry_entry *e = p->registries, *next; e; e = next) {
+		next = e->next;
+		bale_registry_free(e->reg);
+		free(e);
+	}
+	bale_platform_set_free(p->host_platforms);
+	free(p);
+}
+
+size_t bale_pull_image_count(const bale_pull *p) { return p->n_images; }
+
+const bale_image *bale_pull_image_at(const bale_pull *p, size_t i) { return p->images[i]; }
+
+static int registry_for(bale_pull *p, const char *domain, bale_registry **out, bale_error **err)
+{
+	for (registry_entry *e = p->registries; e; e = e->next)
+		if (strcmp(bale_registry_domain(e->reg), domain) == 0) {
+			*out = e->reg;
+			return 0;
+		}
+	registry_entry *e = calloc(1, sizeof(*e));
+	if (!e)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	int rc = bale_registry_open(&e->reg, domain, &p->opts.registry, err);
+	if (rc < 0) {
+		free(e);
+		return rc;
+	}
+	e->next = p->registries;
+	p->registries = e;
+	*out = e->reg;
+	return 0;
+}
+
+/* A small blob (an image config) fetched whole: through the same verified fetch path
+ * as layers, into a sink that keeps it in memory. */
+typedef struct memory_sink {
+	bale_sink base;
+	bale_buf buf;
+} memory_sink;
+
+struct bale_sink_blob {
+	memory_sink *sink;
+};
+
+static int mem_has(bale_sink *s, const bale_descriptor *d, bool *out, bale_error **err)
+{
+	*out = false;
+	return 0;
+}
+
+static int mem_open(bale_sink *s, const bale_descriptor *d, bale_sink_blob **out,
+		    bale_error **err)
+{
+	bale_sink_blob *b = malloc(sizeof(*b));
+	if (!b)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	b->sink = (memory_sink *)s;
+	bale_buf_reset(&b->sink->buf);
+	*out = b;
+	return 0;
+}
+
+static int mem_write(bale_sink_blob *b, const void *data, size_t len, bale_error **err)
+{
+	return bale_buf_append(&b->sink->buf, data, len, err);
+}
+
+static int mem_rewind(bale_sink_blob *b, bale_error **err)
+{
+	bale_buf_reset(&b->sink->buf);
+	return 0;
+}
+
+static int mem_commit(bale_sink_blob *b, bale_error **err)
+{
+	free(b);
+	return 0;
+}
+
+static void mem_abort(bale_sink_blob *b)
+{
+	bale_buf_reset(&b->sink->buf);
+	free(b);
+}
+
+static const bale_sink_ops memory_ops = {
+	.has_blob = mem_has,
+	.blob_open = mem_open,
+	.blob_write = mem_write,
+	.blob_rewind = mem_rewind,
+	.blob_commit = mem_commit,
+	.blob_abort = mem_abort,
+};
+
+static int fetch_config(bale_pull *p, bale_registry *reg, const char *repository,
+			bale_image_manifest *m, bale_error **err)
+{
+	memory_sink mem = {.base.ops = &memory_ops};
+	bale_fetch *f = NULL;
+	bale_buf_init(&mem.buf, BALE_CAP_CONFIG, "image config");
+	int rc = 0;
+	if (m->config.size > (int64_t)BALE_CAP_CONFIG) {
+		rc = bale_error_set(err, BALE_EVERIFY, "config %s: %lld bytes is over the limit",
+				    m->config.digest.str, (long long)m->config.size);
+		goto cleanup;
+	}
+	if ((rc = bale_fetch_new(&f, 1, NULL, err)) < 0 ||
+	    (rc = bale_fetch_add(f, reg, repository, &m->config, &mem.base, err)) < 0 ||
+	    (rc = bale_fetch_run(f, err)) < 0)
+		goto cleanup;
+	bale_platform platform;
+	if ((rc = bale_manifest_parse_config(&platform, m->created, mem.buf.data, mem.buf.len, err)) < 0) {
+		bale_error_wrap(err, "config %s", m->config.digest.str);
+		goto cleanup;
+	}
+	if (!m->has_platform && platform.os[0]) {
+		m->platform = platform;
+		m->has_platform = true;
+	}
+cleanup:
+	bale_fetch_free(f);
+	bale_buf_free(&mem.buf);
+	return rc;
+}
+
+static int load_manifest(bale_pull *p, bale_registry *reg, bale_image *img,
+			 bale_image_manifest *m, bale_error **err)
+{
+	int rc = 0;
+	bale_buf body;
+	char media_type[128];
+	bale_digest digest;
+	bale_buf_init(&body, BALE_CAP_MANIFEST, "manifest");
+	if (!m->bytes) {
+		rc = bale_registry_get_manifest(reg, img->repository, m->desc.digest.str, &body,
+						media_type, &digest, err);
+		if (rc < 0)
+			goto cleanup;
+		if ((int64_t)body.len != m->desc.size) {
+			rc = bale_error_set(err, BALE_EVERIFY,
+					    "%s: manifest %s is %zu bytes, the index says %lld",
+					    img->ref, m->desc.digest.str, body.len,
+					    (long long)m->desc.size);
+			goto cleanup;
+		}
+		if (!bale_media_type_is_manifest(media_type)) {
+			rc = bale_error_set(err, BALE_EVERIFY,
+					    "%s: %s is a %s, not an image manifest (nested "
+					    "indexes are not supported)",
+					    img->ref, m->desc.digest.str, media_type);
+			goto cleanup;
+		}
+		m->len = body.len;
+		m->bytes = bale_buf_detach(&body, NULL);
+	}
+	size_t foreign = 0;
+	if ((rc = bale_manifest_parse_image(&m->config, &m->layers, &m->n_layers, &foreign, m->bytes,
+					    m->len, err)) < 0) {
+		bale_error_wrap(err, "%s: manifest %s", img->ref, m->desc.digest.str);
+		goto cleanup;
+	}
+	if (foreign)
+		bale_log_printf(p->opts.log, BALE_LOG_WARN,
+				"%s: %zu foreign layer(s) left to the runtime to fetch", img->ref,
+				foreign);
+	rc = fetch_config(p, reg, img->repository, m, err);
+	if (rc < 0)
+		bale_error_wrap(err, "%s", img->ref);
+cleanup:
+	bale_buf_free(&body);
+	return rc;
+}
+
+/* "linux/amd64, linux/arm64/v8" into b (for messages). */
+static void list_platforms(bale_buf *b, const bale_image *img, const bale_platform_set *set)
+{
+	char one[64];
+	size_t n = img ? img->n_manifests : bale_platform_set_count(set);
+	for (size_t i = 0; i < n; i++) {
+		const bale_platform *pl = NULL;
+		if (!img)
+			pl = bale_platform_set_at(set, i);
+		else if (img->manifests[i].has_platform)
+			pl = &img->manifests[i].platform;
+		if (pl)
+			bale_buf_appendf(b, NULL, "%s%s", b->len ? ", " : "",
+					 bale_platform_format(pl, one, sizeof(one)));
+	}
+}
+
+static int select_platforms(bale_pull *p, bale_image *img, bale_error **err)
+{
+	const bale_platform_set *want = p->opts.platforms;
+	size_t chosen = 0;
+	for (size_t i = 0; i < img->n_manifests; i++) {
+		bale_image_manifest *m = &img->manifests[i];
+		/* "all" carries every entry, attestations included, as skopeo --all does. */
+		m->selected = bale_platform_set_is_all(want) ||
+			      (m->has_platform && bale_platform_set_contains(want, &m->platform));
+		chosen += m->selected;
+	}
+	if (chosen)
+		return 0;
+	bale_buf asked, have;
+	bale_buf_init(&asked, 512, "platforms");
+	bale_buf_init(&have, 512, "platforms");
+	list_platforms(&asked, NULL, want);
+	list_platforms(&have, img, NULL);
+	int rc = bale_error_set(err, BALE_ENOTFOUND, "%s: no manifest for %s (the image has %s)",
+				img->ref, asked.data ? asked.data : "?",
+				have.data ? have.data : "no platforms");
+	bale_buf_free(&asked);
+	bale_buf_free(&have);
+	return rc;
+}
+
+static int resolve_image(bale_pull *p, bale_image *img, bale_registry **reg_out,
+			 bale_error **err)
+{
+	int rc = 0;
+	bale_ref *ref = NULL;
+	bale_registry *reg = NULL;
+	bale_buf body;
+	bale_index_entry *entries = NULL;
+	size_t n_entries = 0;
+	bale_buf_init(&body, BALE_CAP_MANIFEST, "manifest");
+	if ((rc = bale_ref_parse(&ref, img->ref, err)) < 0)
+		goto cleanup;
+	free(img->ref);
+	img->ref = strdup(bale_ref_string(ref));
+	img->domain = strdup(bale_ref_domain(ref));
+	img->repository = strdup(bale_ref_path(ref));
+	if (!img->ref || !img->domain || !img->repository) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	if ((rc = registry_for(p, img->domain, &reg, err)) < 0)
+		goto cleanup;
+	if ((rc = bale_registry_get_manifest(reg, img->repository, bale_ref_lookup(ref), &body,
+					     img->root.media_type, &img->root.digest, err)) < 0)
+		goto cleanup;
+	/* A reference with both tag and digest is pinned: the tag must still point there. */
+	if (bale_ref_digest(ref) && strcmp(bale_ref_digest(ref), img->root.digest.str) != 0) {
+		rc = bale_error_set(err, BALE_EVERIFY, "%s: tag now points to %s, not the pinned digest",
+				    img->ref, img->root.digest.str);
+		goto cleanup;
+	}
+	img->root.size = (int64_t)body.len;
+	img->root_len = body.len;
+	img->root_bytes = bale_buf_detach(&body, NULL);
+	if (bale_media_type_is_index(img->root.media_type)) {
+		if ((rc = bale_manifest_parse_index(&entries, &n_entries, img->root_bytes,
+						    img->root_len, err)) < 0) {
+			bale_error_wrap(err, "%s", img->ref);
+			goto cleanup;
+		}
+		img->manifests = calloc(n_entries ? n_entries : 1, sizeof(*img->manifests));
+		if (!img->manifests) {
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+			goto cleanup;
+		}
+		img->n_manifests = n_entries;
+		for (size_t i = 0; i < n_entries; i++) {
+			img->manifests[i].desc = entries[i].desc;
+			img->manifests[i].has_platform = entries[i].has_platform;
+			img->manifests[i].platform = entries[i].platform;
+		}
+		if ((rc = select_platforms(p, img, err)) < 0)
+			goto cleanup;
+	} else {
+		/* A single manifest is carried whatever its platform, as docker does. */
+		if (!(img->manifests = calloc(1, sizeof(*img->manifests)))) {
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+			goto cleanup;
+		}
+		img->n_manifests = 1;
+		img->manifests[0].desc = img->root;
+		img->manifests[0].selected = true;
+		img->manifests[0].bytes = img->root_bytes;
+		img->manifests[0].len = img->root_len;
+	}
+	for (size_t i = 0; i < img->n_manifests; i++)
+		if (img->manifests[i].selected &&
+		    (rc = load_manifest(p, reg, img, &img->manifests[i], err)) < 0)
+			goto cleanup;
+	*reg_out = reg;
+cleanup:
+	free(entries);
+	bale_buf_free(&body);
+	bale_ref_free(ref);
+	return rc;
+}
+
+static int add_image(bale_pull *p, const char *text, bale_image **out, bale_registry **reg,
+		     bale_error **err)
+{
+	bale_image *img = calloc(1, sizeof(*img));
+	bale_image **grown = realloc(p->images, (p->n_images + 1) * sizeof(*grown));
+	if (grown)
+		p->images = grown;
+	if (!img || !grown || !(img->ref = strdup(text))) {
+		free(img);
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
+	p->images[p->n_images++] = img;
+	int rc = resolve_image(p, img, reg, err);
+	if (rc == 0)
+		*out = img;
+	return rc;
+}
+
+int bale_pull_resolve(bale_pull *p, const char *ref, const bale_image **out, bale_error **err)
+{
+	bale_image *img = NULL;
+	bale_registry *reg = NULL;
+	int rc = add_image(p, ref, &img, &reg, err);
+	if (rc == 0)
+		*out = img;
+	return rc;
+}
+
+/* Manifests and the root, children first, once their blobs are in. */
+static int write_image(bale_sink *sink, const bale_image *img, bale_error **err)
+{
+	int rc = 0;
+	for (size_t i = 0; i < img->n_manifests && rc == 0; i++) {
+		const bale_image_manifest *m = &img->manifests[i];
+		if (m->selected && m->bytes != img->root_bytes)
+			rc = bale_sink_put_bytes(sink, &m->desc, m->bytes, m->len, err);
+	}
+	if (rc == 0)
+		rc = bale_sink_put_bytes(sink, &img->root, img->root_bytes, img->root_len, err);
+	if (rc == 0)
+		rc = sink->ops->set_name(sink, img->ref, &img->root, err);
+	return rc < 0 ? bale_error_wrap(err, "%s", img->ref) : 0;
+}
+
+int bale_pull_images(bale_pull *p, const char *const *refs, size_t n, bale_sink *sink,
+		     bale_error **err)
+{
+	int rc = 0;
+	bale_fetch *fetch = NULL;
+	size_t first = p->n_images;
+	int parallel = p->opts.max_parallel > 0 ? p->opts.max_parallel : DEFAULT_PARALLEL;
+	if ((rc = bale_fetch_new(&fetch, parallel, p->opts.log, err)) < 0)
+		return rc;
+	/* Resolve everything first: a bad reference fails before any download. */
+	for (size_t i = 0; i < n; i++) {
+		bale_image *img = NULL;
+		bale_registry *reg = NULL;
+		if ((rc = add_image(p, refs[i], &img, &reg, err)) < 0)
+			goto cleanup;
+		for (size_t j = 0; j < img->n_manifests; j++) {
+			const bale_image_manifest *m = &img->manifests[j];
+			if (!m->selected)
+				continue;
+			if ((rc = bale_fetch_add(fetch, reg, img->repository, &m->config, sink, err)) < 0)
+				goto cleanup;
+			for (size_t k = 0; k < m->n_layers; k++)
+				if ((rc = bale_fetch_add(fetch, reg, img->repository, &m->layers[k],
+							 sink, err)) < 0)
+					goto cleanup;
+		}
+	}
+	if ((rc = bale_fetch_run(fetch, err)) < 0)
+		goto cleanup;
+	for (size_t i = first; i < p->n_images; i++)
+		if ((rc = write_image(sink, p->images[i], err)) < 0)
+			goto cleanup;
+	rc = sink->ops->commit(sink, err);
+cleanup:
+	bale_fetch_free(fetch);
+	return rc;
+}

@@ -1,0 +1,320 @@
+/* The OCI image layout store (oci:DIR): content-addressed blobs plus index.json. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bale/buf.h"
+#include "bale/fs.h"
+#include "bale/json.h"
+#include "bale/store.h"
+
+#define ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
+#define ANNOTATION_CONTAINERD_NAME "io.containerd.image.name"
+#define INDEX_CAP (64u << 20)
+
+typedef struct pending_name {
+	char *ref;
+	bale_descriptor root;
+} pending_name;
+
+typedef struct oci_store {
+	bale_sink base;
+	char *dir;
+	char *blobs; /* DIR/blobs/sha256 */
+	int blobs_fd;
+	pending_name *names;
+	size_t n_names;
+	bool blobs_dirty; /* blobs renamed in since the last directory fsync */
+} oci_store;
+
+struct bale_sink_blob {
+	oci_store *store;
+	bale_descriptor desc;
+	int fd;
+	char *tmp_path; /* NULL when the file has no name yet (O_TMPFILE) */
+};
+
+static int blob_path(char *out, size_t size, const oci_store *s, const bale_digest *d)
+{
+	return snprintf(out, size, "%s/%s", s->blobs, bale_digest_hex(d)) < (int)size ? 0 : -1;
+}
+
+static int oci_has_blob(bale_sink *sink, const bale_descriptor *desc, bool *out, bale_error **err)
+{
+	oci_store *s = (oci_store *)sink;
+	char path[4096];
+	struct stat st;
+	blob_path(path, sizeof(path), s, &desc->digest);
+	/* Blobs are named only after verification, so the right name and size is the blob. */
+	*out = stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == desc->size;
+	return 0;
+}
+
+static int oci_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink_blob **out,
+			 bale_error **err)
+{
+	oci_store *s = (oci_store *)sink;
+	bale_sink_blob *b = calloc(1, sizeof(*b));
+	if (!b)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	b->store = s;
+	b->desc = *desc;
+	/* An unnamed file leaves nothing behind if we are killed; it gets its name at commit. */
+	b->fd = openat(s->blobs_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+	if (b->fd < 0) { /* file systems without O_TMPFILE */
+		size_t n = strlen(s->blobs) + 100;
+		if ((b->tmp_path = malloc(n))) {
+			snprintf(b->tmp_path, n, "%s/.%s.partial-XXXXXX", s->blobs,
+				 bale_digest_hex(&desc->digest));
+			b->fd = mkostemp(b->tmp_path, O_CLOEXEC);
+		}
+	}
+	if (b->fd < 0) {
+		int rc = bale_error_set_errno(err, BALE_ESTORE, errno, "create blob in %s", s->blobs);
+		free(b->tmp_path);
+		free(b);
+		return rc;
+	}
+	*out = b;
+	return 0;
+}
+
+static int oci_blob_write(bale_sink_blob *b, const void *data, size_t len, bale_error **err)
+{
+	if (bale_fs_write_all(b->fd, data, len) < 0)
+		return bale_error_set_errno(err, BALE_ESTORE, errno, "write blob %s",
+					    b->desc.digest.str);
+	return 0;
+}
+
+static int oci_blob_rewind(bale_sink_blob *b, bale_error **err)
+{
+	if (ftruncate(b->fd, 0) < 0 || lseek(b->fd, 0, SEEK_SET) < 0)
+		return bale_error_set_errno(err, BALE_ESTORE, errno, "rewind blob %s",
+					    b->desc.digest.str);
+	return 0;
+}
+
+static void blob_close(bale_sink_blob *b)
+{
+	if (b->fd >= 0)
+		close(b->fd);
+	if (b->tmp_path) {
+		unlink(b->tmp_path);
+		free(b->tmp_path);
+	}
+	free(b);
+}
+
+static void oci_blob_abort(bale_sink_blob *b) { blob_close(b); }
+
+static int oci_blob_commit(bale_sink_blob *b, bale_error **err)
+{
+	int rc = 0;
+	char path[4096], proc[64];
+	blob_path(path, sizeof(path), b->store, &b->desc.digest);
+	if (fsync(b->fd) < 0) {
+		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "fsync blob %s", b->desc.digest.str);
+		goto cleanup;
+	}
+	if (b->tmp_path) {
+		if (rename(b->tmp_path, path) < 0)
+			rc = bale_error_set_errno(err, BALE_ESTORE, errno, "rename to %s", path);
+		else {
+			free(b->tmp_path);
+			b->tmp_path = NULL;
+		}
+	} else {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", b->fd);
+		/* EEXIST: another writer committed the same verified content first. */
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0 && errno != EEXIST)
+			rc = bale_error_set_errno(err, BALE_ESTORE, errno, "link %s", path);
+	}
+	b->store->blobs_dirty = true;
+cleanup:
+	blob_close(b);
+	return rc;
+}
+
+static int oci_set_name(bale_sink *sink, const char *ref, const bale_descriptor *root,
+			bale_error **err)
+{
+	oci_store *s = (oci_store *)sink;
+	pending_name *grown = realloc(s->names, (s->n_names + 1) * sizeof(*grown));
+	if (!grown)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	s->names = grown;
+	if (!(s->names[s->n_names].ref = strdup(ref)))
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	s->names[s->n_names].root = *root;
+	s->n_names++;
+	return 0;
+}
+
+static json_t *descriptor_json(const pending_name *p)
+{
+	json_t *d = json_object();
+	json_object_set_new(d, "mediaType", json_string(p->root.media_type));
+	json_object_set_new(d, "digest", json_string(p->root.digest.str));
+	json_object_set_new(d, "size", json_integer(p->root.size));
+	json_t *ann = json_object();
+	json_object_set_new(ann, ANNOTATION_CONTAINERD_NAME, json_string(p->ref));
+	json_object_set_new(ann, ANNOTATION_REF_NAME, json_string(p->ref));
+	json_object_set_new(d, "annotations", ann);
+	return d;
+}
+
+static int load_index(json_t **out, const char *path, bale_error **err)
+{
+	bale_buf b;
+	bale_buf_init(&b, INDEX_CAP, "index.json");
+	int rc = bale_buf_read_file(&b, path, err);
+	if (rc == BALE_ENOTFOUND) {
+		bale_error_clear(err);
+		*out = json_pack("{s:i,s:[]}", "schemaVersion", 2, "manifests");
+		rc = 0;
+	} else if (rc == 0) {
+		rc = bale_json_parse(out, b.data, b.len, INDEX_CAP, path, err);
+		if (rc == 0 && !json_is_array(json_object_get(*out, "manifests"))) {
+			json_decref(*out);
+			rc = bale_error_set(err, BALE_ESTORE, "%s: no manifests array", path);
+		}
+	}
+	bale_buf_free(&b);
+	return rc < 0 ? (rc == BALE_EVERIFY ? BALE_ESTORE : rc) : 0;
+}
+
+/* Replaces descriptors carrying the same name and appends the new ones. */
+static void merge_names(json_t *index, const pending_name *names, size_t n)
+{
+	json_t *manifests = json_object_get(index, "manifests");
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = json_array_size(manifests); j-- > 0;) {
+			json_t *ann = json_object_get(json_array_get(manifests, j), "annotations");
+			const char *name = bale_json_str(ann, ANNOTATION_REF_NAME);
+			if (name && strcmp(name, names[i].ref) == 0)
+				json_array_remove(manifests, j);
+		}
+		json_array_append_new(manifests, descriptor_json(&names[i]));
+	}
+}
+
+static int oci_commit(bale_sink *sink, bale_error **err)
+{
+	oci_store *s = (oci_store *)sink;
+	int rc = 0, lock_fd = -1;
+	json_t *index = NULL;
+	char *path = NULL, *text = NULL;
+	size_t len = 0;
+	/* Blob names must be durable before index.json points at them. */
+	if (s->blobs_dirty && (rc = bale_fs_fsync_dir(s->blobs, err)) < 0)
+		goto cleanup;
+	s->blobs_dirty = false;
+	if (!s->n_names)
+		goto cleanup;
+	if (!(path = bale_fs_join(s->dir, "index.json"))) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	/* index.json is replaced by rename, so the lock lives on the directory itself. */
+	lock_fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lock_fd < 0 || flock(lock_fd, LOCK_EX) < 0) {
+		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "lock %s", s->dir);
+		goto cleanup;
+	}
+	if ((rc = load_index(&index, path, err)) < 0)
+		goto cleanup;
+	merge_names(index, s->names, s->n_names);
+	if ((rc = bale_json_dump(&text, &len, index, err)) < 0 ||
+	    (rc = bale_fs_write_atomic(path, text, len, 0644, err)) < 0)
+		goto cleanup;
+	for (size_t i = 0; i < s->n_names; i++)
+		free(s->names[i].ref);
+	s->n_names = 0;
+cleanup:
+	if (lock_fd >= 0)
+		close(lock_fd); /* releases the lock */
+	json_decref(index);
+	free(text);
+	free(path);
+	if (rc < 0)
+		bale_error_wrap(err, "store oci:%s", s->dir);
+	return rc;
+}
+
+static void oci_free(bale_sink *sink)
+{
+	oci_store *s = (oci_store *)sink;
+	for (size_t i = 0; i < s->n_names; i++)
+		free(s->names[i].ref);
+	free(s->names);
+	if (s->blobs_fd >= 0)
+		close(s->blobs_fd);
+	free(s->blobs);
+	free(s->dir);
+	free(s);
+}
+
+static const bale_sink_ops oci_ops = {
+	.has_blob = oci_has_blob,
+	.blob_open = oci_blob_open,
+	.blob_write = oci_blob_write,
+	.blob_rewind = oci_blob_rewind,
+	.blob_commit = oci_blob_commit,
+	.blob_abort = oci_blob_abort,
+	.set_name = oci_set_name,
+	.commit = oci_commit,
+	.free = oci_free,
+};
+
+int bale_store_oci_open(bale_sink **out, const char *dir, bale_error **err)
+{
+	int rc = 0;
+	char *layout = NULL;
+	oci_store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	s->base.ops = &oci_ops;
+	s->blobs_fd = -1;
+	s->dir = strdup(dir);
+	s->blobs = bale_fs_join(dir, "blobs/sha256");
+	layout = bale_fs_join(dir, "oci-layout");
+	if (!s->dir || !s->blobs || !layout) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	if ((rc = bale_fs_mkdir_p(s->blobs, 0755, err)) < 0)
+		goto cleanup;
+	if ((s->blobs_fd = open(s->blobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "open %s", s->blobs);
+		goto cleanup;
+	}
+	if (access(layout, F_OK) < 0) {
+		static const char version[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+		if ((rc = bale_fs_write_atomic(layout, version, sizeof(version) - 1, 0644, err)) < 0)
+			goto cleanup;
+	}
+	{ /* a layout always has an index.json, even before its first image */
+		char *index = bale_fs_join(dir, "index.json");
+		static const char empty[] = "{\"schemaVersion\":2,\"manifests\":[]}";
+		if (!index)
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		else if (access(index, F_OK) < 0)
+			rc = bale_fs_write_atomic(index, empty, sizeof(empty) - 1, 0644, err);
+		free(index);
+	}
+cleanup:
+	free(layout);
+	if (rc < 0) {
+		bale_error_wrap(err, "store oci:%s", dir);
+		oci_free(&s->base);
+	} else {
+		*out = &s->base;
+	}
+	return rc;
+}

@@ -1,0 +1,34 @@
+/* Log and progress hooks: libbale never prints; the CLI installs these callbacks.
+ * Messages never contain secrets: callers pass hosts, repositories and digests only. */
+#ifndef BALE_LOG_H
+#define BALE_LOG_H
+
+#include <stdint.h>
+
+typedef enum bale_log_level {
+	BALE_LOG_ERROR = 0,
+	BALE_LOG_WARN = 1,
+	BALE_LOG_INFO = 2,
+	BALE_LOG_DEBUG = 3,
+} bale_log_level;
+
+/* Progress of a batch of blob transfers. */
+typedef struct bale_progress {
+	int64_t bytes_done;
+	int64_t bytes_total;
+	int blobs_done;
+	int blobs_total;
+} bale_progress;
+
+typedef struct bale_log {
+	void (*message)(void *payload, bale_log_level level, const char *text);
+	void (*progress)(void *payload, const bale_progress *p);
+	void *payload;
+	bale_log_level level; /* messages above this level are dropped */
+} bale_log;
+
+/* No-op when log or log->message is NULL. */
+void bale_log_printf(const bale_log *log, bale_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,39 @@
+/* Reading OCI / Docker image indexes and manifests (untrusted JSON, capped). */
+#ifndef BALE_MANIFEST_H
+#define BALE_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "bale/error.h"
+#include "bale/platform.h"
+#include "bale/sink.h"
+
+#define BALE_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define BALE_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define BALE_MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define BALE_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+
+bool bale_media_type_is_index(const char *media_type);
+bool bale_media_type_is_manifest(const char *media_type);
+
+/* One entry of an index: a child manifest and, when declared, its platform. */
+typedef struct bale_index_entry {
+	bale_descriptor desc;
+	bool has_platform;
+	bale_platform platform;
+} bale_index_entry;
+
+int bale_manifest_parse_index(bale_index_entry **out, size_t *n, const char *bytes, size_t len,
+			      bale_error **err);
+
+/* config and layers of an image manifest. Layers that must not be redistributed
+ * (foreign layers with "urls") are reported with *foreign set, not in *layers. */
+int bale_manifest_parse_image(bale_descriptor *config, bale_descriptor **layers, size_t *n,
+			      size_t *foreign, const char *bytes, size_t len, bale_error **err);
+
+/* os / architecture / variant and the created time of an image config. */
+int bale_manifest_parse_config(bale_platform *platform, char created[40], const char *bytes,
+			       size_t len, bale_error **err);
+
+#endif

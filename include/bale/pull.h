@@ -1,0 +1,67 @@
+/* The pull engine: resolves references against registries, picks platforms, and
+ * streams every manifest and blob of the chosen images into a content sink (a node
+ * store or a bundle writer), several blobs at once. */
+#ifndef BALE_PULL_H
+#define BALE_PULL_H
+
+#include <stddef.h>
+
+#include "bale/error.h"
+#include "bale/log.h"
+#include "bale/manifest.h"
+#include "bale/platform.h"
+#include "bale/registry.h"
+#include "bale/sink.h"
+
+typedef struct bale_pull_options {
+	bale_registry_options registry;
+	const bale_platform_set *platforms; /* NULL: the host platform */
+	int max_parallel;                   /* blob transfers at once; 0: default */
+	const bale_log *log;
+} bale_pull_options;
+
+/* One manifest of a resolved image. */
+typedef struct bale_image_manifest {
+	bale_descriptor desc;
+	bool has_platform;
+	bale_platform platform;
+	bool selected;          /* carried (platform requested) */
+	char *bytes;            /* NULL when not selected: not fetched */
+	size_t len;
+	bale_descriptor config;
+	char created[40];
+	bale_descriptor *layers;
+	size_t n_layers;
+} bale_image_manifest;
+
+/* A resolved image: its root (index or manifest) and its manifests. */
+typedef struct bale_image {
+	char *ref;        /* normalized reference as asked */
+	char *domain;     /* registry domain */
+	char *repository; /* path in the registry */
+	bale_descriptor root;
+	char *root_bytes;
+	size_t root_len;
+	bale_image_manifest *manifests; /* for a single manifest: one, the root itself */
+	size_t n_manifests;
+} bale_image;
+
+typedef struct bale_pull bale_pull;
+
+int bale_pull_new(bale_pull **out, const bale_pull_options *opts, bale_error **err);
+void bale_pull_free(bale_pull *pull);
+
+/* Resolves a reference: fetches and verifies the root and the selected platforms'
+ * manifests and configs (nothing is written). BALE_ENOTFOUND when no requested
+ * platform is present. The image belongs to the pull. */
+int bale_pull_resolve(bale_pull *pull, const char *ref, const bale_image **out, bale_error **err);
+
+/* Resolves every reference, then streams all their content into the sink, names each
+ * image and commits the sink. Nothing is named unless everything arrived verified. */
+int bale_pull_images(bale_pull *pull, const char *const *refs, size_t n, bale_sink *sink,
+		     bale_error **err);
+
+size_t bale_pull_image_count(const bale_pull *pull);
+const bale_image *bale_pull_image_at(const bale_pull *pull, size_t i);
+
+#endif

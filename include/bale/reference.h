@@ -1,0 +1,39 @@
+/* Image references, parsed and normalized exactly as docker and containerd do
+ * (distribution/reference): the kubelet looks images up by the normalized name.
+ *   nginx                -> docker.io/library/nginx:latest
+ *   nginx:1.25           -> docker.io/library/nginx:1.25
+ *   index.docker.io/x/y  -> docker.io/x/y:latest
+ *   host:5000/r:t        -> host:5000/r:t
+ *   r@sha256:<64 hex>    -> docker.io/library/r@sha256:... (no tag added)
+ *   r:t@sha256:<64 hex>  -> both kept
+ * Malformed input is refused with BALE_EUSAGE and a message that names the offending
+ * character and its 1-based position. */
+#ifndef BALE_REFERENCE_H
+#define BALE_REFERENCE_H
+
+#include "bale/error.h"
+
+typedef struct bale_ref bale_ref;
+
+int bale_ref_parse(bale_ref **out, const char *text, bale_error **err);
+void bale_ref_free(bale_ref *ref);
+
+/* "docker.io", "ghcr.io", "host:5000", "[::1]:5000" */
+const char *bale_ref_domain(const bale_ref *ref);
+/* Path inside the registry: "library/nginx" */
+const char *bale_ref_path(const bale_ref *ref);
+/* "docker.io/library/nginx" */
+const char *bale_ref_name(const bale_ref *ref);
+/* Tag, or NULL for a digest-only reference. */
+const char *bale_ref_tag(const bale_ref *ref);
+/* "sha256:<hex>", or NULL. */
+const char *bale_ref_digest(const bale_ref *ref);
+/* Full normalized string: name[:tag][@digest] */
+const char *bale_ref_string(const bale_ref *ref);
+/* Host to contact for the registry API: "registry-1.docker.io" for docker.io,
+ * otherwise the domain. */
+const char *bale_ref_api_host(const bale_ref *ref);
+/* "nginx:1.25@..." -> the tag if present, else the digest: what a manifest GET asks for. */
+const char *bale_ref_lookup(const bale_ref *ref);
+
+#endif

@@ -1,0 +1,57 @@
+/* The content sink: the one seam between whoever produces image content (the pull
+ * engine, a bundle reader) and whoever keeps it (a bundle writer, a node store).
+ *
+ * A producer opens a blob, streams bytes into it, and commits it only after it has
+ * checked the bytes against their digest; the sink then makes it durable under its
+ * digest. Blobs are committed children first (layers and configs, then manifests, then
+ * indexes), and an image name is set only once all of its content is committed, so a
+ * store never shows a name whose content is incomplete. */
+#ifndef BALE_SINK_H
+#define BALE_SINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bale/digest.h"
+#include "bale/error.h"
+
+typedef struct bale_descriptor {
+	char media_type[128];
+	bale_digest digest;
+	int64_t size;
+} bale_descriptor;
+
+typedef struct bale_sink bale_sink;
+typedef struct bale_sink_blob bale_sink_blob; /* one blob being written */
+
+typedef struct bale_sink_ops {
+	/* *out = true when the sink already holds the blob (the producer skips it). */
+	int (*has_blob)(bale_sink *sink, const bale_descriptor *desc, bool *out, bale_error **err);
+	int (*blob_open)(bale_sink *sink, const bale_descriptor *desc, bale_sink_blob **out,
+			 bale_error **err);
+	int (*blob_write)(bale_sink_blob *blob, const void *data, size_t len, bale_error **err);
+	/* Drops what was written so far (a resumed transfer had to start over). */
+	int (*blob_rewind)(bale_sink_blob *blob, bale_error **err);
+	/* The producer has verified size and digest; make the blob durable. Frees blob. */
+	int (*blob_commit)(bale_sink_blob *blob, bale_error **err);
+	/* Discards the blob; nothing of it remains. Frees blob. */
+	void (*blob_abort)(bale_sink_blob *blob);
+	/* Names an image: ref (normalized) -> root descriptor (index or manifest). */
+	int (*set_name)(bale_sink *sink, const char *ref, const bale_descriptor *root,
+			bale_error **err);
+	/* Makes every name set so far visible at once. */
+	int (*commit)(bale_sink *sink, bale_error **err);
+	void (*free)(bale_sink *sink);
+} bale_sink_ops;
+
+struct bale_sink {
+	const bale_sink_ops *ops;
+};
+
+/* Convenience wrappers. */
+int bale_sink_put_bytes(bale_sink *sink, const bale_descriptor *desc, const void *data,
+			size_t len, bale_error **err);
+void bale_sink_free(bale_sink *sink);
+
+#endif

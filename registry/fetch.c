@@ -1,0 +1,385 @@
+/* Blob downloads, several at once on one libcurl multi handle. Every byte passes a
+ * running SHA-256 and a size check on its way into the sink; a dropped transfer
+ * resumes with a Range request; a blob is committed only when its digest matches. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "registry/registry_private.h"
+
+enum write_failure { WRITE_OK, WRITE_TOO_LONG, WRITE_SINK };
+
+typedef struct transfer {
+	bale_registry *reg;
+	char *repository;
+	bale_descriptor desc;
+	bale_sink *sink;
+	bale_sink_blob *blob;
+	bale_hasher *hasher;
+	int64_t received; /* bytes hashed and handed to the sink */
+	int attempts;     /* failed attempts so far */
+	bool reauthorized;
+	long not_before;  /* monotonic ms before which it must not start again */
+	bool active;
+	bool done;
+	/* per attempt */
+	CURL *h;
+	struct curl_slist *headers;
+	reg_response resp;
+	bale_buf error_body;
+	bool status_checked, body_is_error;
+	enum write_failure failure;
+	bale_error *sink_err;
+	char errbuf[CURL_ERROR_SIZE];
+	struct bale_fetch *fetch;
+} transfer;
+
+struct bale_fetch {
+	CURLM *multi;
+	transfer **items;
+	size_t n, alloc;
+	int max_parallel;
+	const bale_log *log;
+	bale_progress progress;
+	long last_progress;
+};
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int bale_fetch_new(bale_fetch **out, int max_parallel, const bale_log *log, bale_error **err)
+{
+	bale_fetch *f = calloc(1, sizeof(*f));
+	if (!f || !(f->multi = curl_multi_init())) {
+		free(f);
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
+	f->max_parallel = max_parallel > 0 ? max_parallel : 4;
+	f->log = log;
+	curl_multi_setopt(f->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)f->max_parallel);
+	*out = f;
+	return 0;
+}
+
+static void transfer_free(transfer *t)
+{
+	if (!t)
+		return;
+	if (t->blob)
+		t->sink->ops->blob_abort(t->blob);
+	if (t->h)
+		curl_easy_cleanup(t->h);
+	curl_slist_free_all(t->headers);
+	reg_response_free(&t->resp);
+	bale_buf_free(&t->error_body);
+	bale_hasher_free(t->hasher);
+	bale_error_free(t->sink_err);
+	free(t->repository);
+	free(t);
+}
+
+void bale_fetch_free(bale_fetch *f)
+{
+	if (!f)
+		return;
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->items[i]->active)
+			curl_multi_remove_handle(f->multi, f->items[i]->h);
+		transfer_free(f->items[i]);
+	}
+	free(f->items);
+	curl_multi_cleanup(f->multi);
+	free(f);
+}
+
+int bale_fetch_add(bale_fetch *f, bale_registry *reg, const char *repository,
+		   const bale_descriptor *desc, bale_sink *sink, bale_error **err)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (f->items[i]->sink == sink && bale_digest_equal(&f->items[i]->desc.digest, &desc->digest))
+			return 0; /* shared layer: one transfer serves every image */
+	bool have = false;
+	int rc = sink->ops->has_blob(sink, desc, &have, err);
+	if (rc < 0 || have)
+		return rc;
+	if (f->n == f->alloc) {
+		size_t want = f->alloc ? f->alloc * 2 : 16;
+		transfer **grown = realloc(f->items, want * sizeof(*grown));
+		if (!grown)
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		f->items = grown;
+		f->alloc = want;
+	}
+	transfer *t = calloc(1, sizeof(*t));
+	if (!t)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	t->reg = reg;
+	t->desc = *desc;
+	t->sink = sink;
+	t->fetch = f;
+	reg_response_init(&t->resp);
+	bale_buf_init(&t->error_body, BALE_CAP_ERROR_BODY, "error response");
+	if (!(t->repository = strdup(repository)) || (rc = bale_hasher_new(&t->hasher, err)) < 0) {
+		transfer_free(t);
+		return rc < 0 ? rc : bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
+	f->items[f->n++] = t;
+	f->progress.blobs_total++;
+	f->progress.bytes_total += desc->size;
+	return 0;
+}
+
+static void report_progress(bale_fetch *f, bool force)
+{
+	if (!f->log || !f->log->progress)
+		return;
+	long now = now_ms();
+	if (!force && now - f->last_progress < 200)
+		return;
+	f->last_progress = now;
+	f->log->progress(f->log->payload, &f->progress);
+}
+
+/* Decides, at the first body bytes of an attempt, what the body is. */
+static bool accept_status(transfer *t)
+{
+	long status = t->resp.status;
+	if (status == 206 && t->received > 0) {
+		char want[40];
+		snprintf(want, sizeof(want), "bytes %lld-", (long long)t->received);
+		if (strncmp(t->resp.content_range, want, strlen(want)) == 0)
+			return true;
+		status = 200; /* an unexpected range: treat as unusable, start over */
+		t->body_is_error = true;
+		return false;
+	}
+	if (status == 200) {
+		if (t->received > 0) { /* the server ignored our Range: start over */
+			bale_hasher_reset(t->hasher);
+			t->fetch->progress.bytes_done -= t->received;
+			t->received = 0;
+			if (t->sink->ops->blob_rewind(t->blob, &t->sink_err) < 0) {
+				t->failure = WRITE_SINK;
+				return false;
+			}
+		}
+		return true;
+	}
+	t->body_is_error = true;
+	return false;
+}
+
+static size_t write_cb(char *data, size_t size, size_t n, void *payload)
+{
+	transfer *t = payload;
+	size_t len = size * n;
+	if (!t->status_checked) {
+		t->status_checked = true;
+		accept_status(t);
+		if (t->failure)
+			return 0;
+	}
+	if (t->body_is_error) {
+		bale_buf_append(&t->error_body, data, len, NULL); /* keep what fits */
+		return len;
+	}
+	if ((int64_t)len > t->desc.size - t->received) {
+		t->failure = WRITE_TOO_LONG;
+		return 0;
+	}
+	bale_hasher_update(t->hasher, data, len);
+	if (t->sink->ops->blob_write(t->blob, data, len, &t->sink_err) < 0) {
+		t->failure = WRITE_SINK;
+		return 0;
+	}
+	t->received += (int64_t)len;
+	t->fetch->progress.bytes_done += (int64_t)len;
+	report_progress(t->fetch, false);
+	return len;
+}
+
+static int start_transfer(bale_fetch *f, transfer *t, bale_error **err)
+{
+	int rc = 0;
+	char url[2048], range[64];
+	if ((rc = reg_ensure_pinged(t->reg, err)) < 0)
+		return rc;
+	if (!t->blob && (rc = t->sink->ops->blob_open(t->sink, &t->desc, &t->blob, err)) < 0)
+		return rc;
+	if (!t->h && !(t->h = curl_easy_init()))
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	curl_easy_reset(t->h);
+	curl_slist_free_all(t->headers);
+	t->headers = NULL;
+	if ((rc = reg_setup_handle(t->reg, t->h, t->repository, err)) < 0)
+		return rc;
+	if (t->received > 0) {
+		snprintf(range, sizeof(range), "Range: bytes=%lld-", (long long)t->received);
+		if (!(t->headers = curl_slist_append(NULL, range)))
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		bale_log_printf(f->log, BALE_LOG_INFO, "%s: resuming %s at byte %lld",
+				t->reg->domain, t->desc.digest.str, (long long)t->received);
+	}
+	snprintf(url, sizeof(url), "%s/v2/%s/blobs/%s", t->reg->base_url, t->repository,
+		 t->desc.digest.str);
+	bale_buf_reset(&t->error_body);
+	t->status_checked = t->body_is_error = false;
+	t->failure = WRITE_OK;
+	t->errbuf[0] = '\0';
+	curl_easy_setopt(t->h, CURLOPT_URL, url);
+	curl_easy_setopt(t->h, CURLOPT_HTTPHEADER, t->headers);
+	curl_easy_setopt(t->h, CURLOPT_ACCEPT_ENCODING, NULL); /* blobs are hashed as stored */
+	curl_easy_setopt(t->h, CURLOPT_BUFFERSIZE, 256L * 1024);
+	curl_easy_setopt(t->h, CURLOPT_HEADERFUNCTION, reg_header_cb);
+	curl_easy_setopt(t->h, CURLOPT_HEADERDATA, &t->resp);
+	curl_easy_setopt(t->h, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(t->h, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(t->h, CURLOPT_ERRORBUFFER, t->errbuf);
+	curl_easy_setopt(t->h, CURLOPT_PRIVATE, t);
+	if (curl_multi_add_handle(f->multi, t->h) != CURLM_OK)
+		return bale_error_set(err, BALE_EGENERIC, "cannot start transfer");
+	t->active = true;
+	return 0;
+}
+
+static void schedule_retry(transfer *t, long retry_after)
+{
+	t->attempts++;
+	long delay = reg_backoff_ms(t->reg, t->attempts, retry_after);
+	t->not_before = now_ms() + delay;
+	bale_log_printf(t->fetch->log, BALE_LOG_INFO, "%s: %s: %s, retrying in %ld ms",
+			t->reg->domain, t->desc.digest.str,
+			t->errbuf[0] ? t->errbuf : "registry busy", delay);
+}
+
+/* Handles the end of one attempt. Returns <0 on a failure that ends the whole fetch. */
+static int finish_transfer(bale_fetch *f, transfer *t, CURLcode cc, bale_error **err)
+{
+	char what[700], status[200];
+	long st = t->resp.status;
+	curl_multi_remove_handle(f->multi, t->h);
+	t->active = false;
+	snprintf(what, sizeof(what), "blob %s from %s/%s", t->desc.digest.str, t->reg->domain,
+		 t->repository);
+	if (t->failure == WRITE_TOO_LONG)
+		return bale_error_set(err, BALE_EVERIFY,
+				      "%s: registry sent more than the %lld bytes the manifest declares",
+				      what, (long long)t->desc.size);
+	if (t->failure == WRITE_SINK) {
+		int code = bale_error_code(t->sink_err);
+		bale_error_set(err, code, "%s", bale_error_message(t->sink_err));
+		return bale_error_wrap(err, "%s", what);
+	}
+	if (cc == CURLE_OK && !t->body_is_error && (st == 200 || st == 206)) {
+		if (t->received != t->desc.size) { /* cut short without curl noticing */
+			if (t->attempts >= t->reg->opts.retries)
+				return bale_error_set(err, BALE_ENETWORK,
+						      "%s: got %lld of %lld bytes (gave up after %d attempts)",
+						      what, (long long)t->received,
+						      (long long)t->desc.size, t->attempts + 1);
+			snprintf(t->errbuf, sizeof(t->errbuf), "transfer cut short");
+			schedule_retry(t, -1);
+			return 0;
+		}
+		bale_digest got;
+		bale_hasher_final(t->hasher, &got);
+		if (!bale_digest_equal(&got, &t->desc.digest))
+			return bale_error_set(err, BALE_EVERIFY,
+					      "%s: digest mismatch (content hashes to %s)", what,
+					      got.str);
+		bale_sink_blob *blob = t->blob;
+		t->blob = NULL; /* commit frees it, success or not */
+		int rc = t->sink->ops->blob_commit(blob, err);
+		if (rc < 0)
+			return bale_error_wrap(err, "%s", what);
+		t->done = true;
+		f->progress.blobs_done++;
+		report_progress(f, true);
+		return 0;
+	}
+	if (cc == CURLE_OK && st == 401 && !t->reauthorized) {
+		t->reauthorized = true;
+		reg_forget_token(t->reg, t->repository);
+		int rc = reg_authorize(t->reg, t->repository, t->resp.www_authenticate.data, err);
+		return rc < 0 ? bale_error_wrap(err, "%s", what) : 0;
+	}
+	bool again = cc != CURLE_OK ? reg_curl_retryable(cc) : reg_status_retryable(st);
+	if (cc == CURLE_OK && (st == 200 || st == 206)) /* 206 with a range we did not ask for */
+		again = true;
+	if (again && t->attempts < t->reg->opts.retries) {
+		schedule_retry(t, cc == CURLE_OK ? t->resp.retry_after : -1);
+		return 0;
+	}
+	if (cc != CURLE_OK) {
+		reg_curl_error(err, t->reg, cc, t->errbuf);
+		if (again)
+			bale_error_wrap(err, "%s (gave up after %d attempts)", what, t->attempts + 1);
+		else
+			bale_error_wrap(err, "%s", what);
+		return bale_error_code(*err);
+	}
+	reg_describe_status(status, sizeof(status), st, &t->error_body);
+	if (st == 404)
+		return bale_error_set(err, BALE_ENOTFOUND, "%s: not found (%s)", what, status);
+	if (st == 401 || st == 403)
+		return bale_error_set(err, BALE_EAUTH, "%s: access refused (%s, %s)", what, status,
+				      reg_auth_source(t->reg));
+	return bale_error_set(err, BALE_ENETWORK, "%s: %s%s", what, status,
+			      again ? " (gave up after retries)" : "");
+}
+
+int bale_fetch_run(bale_fetch *f, bale_error **err)
+{
+	int rc = 0, running = 0;
+	report_progress(f, true);
+	for (;;) {
+		long now = now_ms(), wait = 1000;
+		int active = 0;
+		bool pending = false;
+		for (size_t i = 0; i < f->n; i++)
+			active += f->items[i]->active;
+		for (size_t i = 0; i < f->n; i++) {
+			transfer *t = f->items[i];
+			if (t->done || t->active)
+				continue;
+			pending = true;
+			if (t->not_before > now) {
+				if (t->not_before - now < wait)
+					wait = t->not_before - now;
+				continue;
+			}
+			if (active >= f->max_parallel)
+				continue;
+			if ((rc = start_transfer(f, t, err)) < 0)
+				goto cleanup;
+			active++;
+		}
+		if (!pending && active == 0)
+			break;
+		curl_multi_perform(f->multi, &running);
+		CURLMsg *msg;
+		int left;
+		while ((msg = curl_multi_info_read(f->multi, &left))) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			transfer *t = NULL;
+			CURLcode cc = msg->data.result;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+			if ((rc = finish_transfer(f, t, cc, err)) < 0)
+				goto cleanup;
+		}
+		if (running || active)
+			curl_multi_poll(f->multi, NULL, 0, (int)(wait > 0 ? wait : 1), NULL);
+		else if (wait > 0)
+			reg_sleep_ms(wait);
+	}
+cleanup:
+	/* On failure, bale_fetch_free aborts every transfer still open: nothing half-written
+	 * stays in the sink. */
+	return rc;
+}

@@ -1,0 +1,535 @@
+/* The registry client: opening a registry, the /v2/ ping, synchronous requests with
+ * retries and backoff, and manifests. Blob transfers live in fetch.c, auth in token.c. */
+#include <ctype.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "bale/json.h"
+#include "registry/registry_private.h"
+
+#define USER_AGENT "bale/" BALE_VERSION
+
+/* Media types bale pulls, the way containerd asks for them. */
+static const char accept_manifests[] =
+	"Accept: application/vnd.oci.image.index.v1+json, "
+	"application/vnd.docker.distribution.manifest.list.v2+json, "
+	"application/vnd.oci.image.manifest.v1+json, "
+	"application/vnd.docker.distribution.manifest.v2+json";
+
+void bale_registry_options_init(bale_registry_options *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->retries = 4;
+	opts->retry_delay_ms = 500;
+	opts->connect_timeout = 30;
+	opts->progress_timeout = 60;
+}
+
+static bool host_listed(const char *domain, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], domain) == 0)
+			return true;
+	return false;
+}
+
+int bale_registry_open(bale_registry **out, const char *domain, const bale_registry_options *opts,
+		       bale_error **err)
+{
+	int rc = 0;
+	bale_registry *reg = calloc(1, sizeof(*reg));
+	if (!reg)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	reg->opts = *opts;
+	reg->domain = strdup(domain);
+	/* docker.io's API lives elsewhere; every other domain is its own API host. */
+	reg->host = strdup(strcmp(domain, "docker.io") == 0 ? "registry-1.docker.io" : domain);
+	reg->insecure = host_listed(domain, opts->insecure, opts->n_insecure);
+	reg->share = curl_share_init();
+	reg->easy = curl_easy_init();
+	if (!reg->domain || !reg->host || !reg->share || !reg->easy) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	curl_share_setopt(reg->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	curl_share_setopt(reg->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	curl_share_setopt(reg->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	if ((rc = reg_tls_load(reg, err)) < 0)
+		bale_error_wrap(err, "registry %s", domain);
+cleanup:
+	if (rc < 0)
+		bale_registry_free(reg);
+	else
+		*out = reg;
+	return rc;
+}
+
+void bale_registry_free(bale_registry *reg)
+{
+	if (!reg)
+		return;
+	if (reg->easy)
+		curl_easy_cleanup(reg->easy);
+	if (reg->share)
+		curl_share_cleanup(reg->share);
+	for (reg_token *t = reg->tokens, *next; t; t = next) {
+		next = t->next;
+		free(t->scope);
+		if (t->token) {
+			OPENSSL_cleanse(t->token, strlen(t->token));
+			free(t->token);
+		}
+		free(t);
+	}
+	bale_challenge_clear(&reg->challenge);
+	for (size_t i = 0; i < reg->n_ca_files; i++)
+		free(reg->ca_files[i]);
+	free(reg->ca_files);
+	free(reg->client_cert);
+	free(reg->client_key);
+	bale_credential_free(reg->cred);
+	free(reg->cred_repository);
+	free(reg->base_url);
+	free(reg->host);
+	free(reg->domain);
+	free(reg);
+}
+
+const char *bale_registry_domain(const bale_registry *reg) { return reg->domain; }
+
+/* ---- responses ---- */
+
+void reg_response_init(reg_response *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->retry_after = -1;
+	bale_buf_init(&r->www_authenticate, 8192, "WWW-Authenticate header");
+}
+
+void reg_response_free(reg_response *r) { bale_buf_free(&r->www_authenticate); }
+
+static void copy_trimmed(char *dst, size_t size, const char *src, size_t len)
+{
+	while (len && isspace((unsigned char)*src)) {
+		src++;
+		len--;
+	}
+	while (len && isspace((unsigned char)src[len - 1]))
+		len--;
+	if (len >= size)
+		len = size - 1;
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+static bool header_is(const char *line, size_t len, const char *name, const char **value,
+		      size_t *vlen)
+{
+	size_t n = strlen(name);
+	if (len <= n || line[n] != ':' || strncasecmp(line, name, n) != 0)
+		return false;
+	*value = line + n + 1;
+	*vlen = len - n - 1;
+	return true;
+}
+
+size_t reg_header_cb(char *data, size_t size, size_t n, void *payload)
+{
+	reg_response *r = payload;
+	size_t len = size * n;
+	const char *v;
+	size_t vlen;
+	char tmp[80];
+	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+		/* A new response (after a redirect or 100-continue): start over. */
+		bale_buf saved = r->www_authenticate;
+		memset(r, 0, sizeof(*r));
+		r->retry_after = -1;
+		r->www_authenticate = saved;
+		bale_buf_reset(&r->www_authenticate);
+		const char *sp = memchr(data, ' ', len);
+		if (sp)
+			r->status = strtol(sp + 1, NULL, 10);
+	} else if (header_is(data, len, "Content-Type", &v, &vlen)) {
+		copy_trimmed(r->content_type, sizeof(r->content_type), v, vlen);
+		char *semi = strchr(r->content_type, ';'); /* drop parameters */
+		if (semi)
+			copy_trimmed(r->content_type, sizeof(r->content_type), r->content_type,
+				     (size_t)(semi - r->content_type));
+	} else if (header_is(data, len, "Docker-Content-Digest", &v, &vlen)) {
+		copy_trimmed(r->docker_digest, sizeof(r->docker_digest), v, vlen);
+	} else if (header_is(data, len, "Content-Range", &v, &vlen)) {
+		copy_trimmed(r->content_range, sizeof(r->content_range), v, vlen);
+	} else if (header_is(data, len, "Retry-After", &v, &vlen)) {
+		copy_trimmed(tmp, sizeof(tmp), v, vlen);
+		char *end;
+		long secs = strtol(tmp, &end, 10);
+		/* Only the delay-seconds form; an HTTP date falls back to our backoff. */
+		r->retry_after = (end != tmp && *end == '\0' && secs >= 0) ? secs : -1;
+	} else if (header_is(data, len, "WWW-Authenticate", &v, &vlen) &&
+		   r->www_authenticate.len == 0) {
+		while (vlen && isspace((unsigned char)*v)) {
+			v++;
+			vlen--;
+		}
+		while (vlen && isspace((unsigned char)v[vlen - 1]))
+			vlen--;
+		if (bale_buf_append(&r->www_authenticate, v, vlen, NULL) < 0)
+			return 0;
+	}
+	return len;
+}
+
+/* ---- retries ---- */
+
+bool reg_curl_retryable(CURLcode code)
+{
+	switch (code) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR:
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool reg_status_retryable(long status)
+{
+	return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+long reg_backoff_ms(const bale_registry *reg, int attempt, long retry_after)
+{
+	long delay = reg->opts.retry_delay_ms;
+	for (int i = 1; i < attempt && delay < 30000; i++)
+		delay *= 2;
+	if (delay > 30000)
+		delay = 30000;
+	/* A registry that says when to come back is believed, within reason. */
+	if (retry_after >= 0)
+		delay = retry_after > 300 ? 300000 : retry_after * 1000;
+	return delay;
+}
+
+void reg_sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0)
+		;
+}
+
+int reg_curl_error(bale_error **err, const bale_registry *reg, CURLcode code, const char *errbuf)
+{
+	const char *why = errbuf && *errbuf ? errbuf : curl_easy_strerror(code);
+	switch (code) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+		return bale_error_set(err, BALE_ENETWORK,
+				      "%s: TLS certificate not trusted (%s); add its CA with "
+				      "--ca-file or certs.d, or allow it with --insecure-registry",
+				      reg->domain, why);
+	case CURLE_SSL_CERTPROBLEM:
+		return bale_error_set(err, BALE_EUSAGE, "%s: client certificate refused: %s",
+				      reg->domain, why);
+	default:
+		return bale_error_set(err, BALE_ENETWORK, "%s: %s", reg->domain, why);
+	}
+}
+
+void reg_describe_status(char *out, size_t size, long status, const bale_buf *body)
+{
+	json_t *doc = NULL;
+	const char *code = NULL, *message = NULL;
+	if (body && body->len &&
+	    bale_json_parse(&doc, body->data, body->len, BALE_CAP_ERROR_BODY, "error", NULL) == 0) {
+		json_t *first = json_array_get(json_object_get(doc, "errors"), 0);
+		code = bale_json_str(first, "code");
+		message = bale_json_str(first, "message");
+	}
+	if (code)
+		snprintf(out, size, "HTTP %ld (%.40s: %.120s)", status, code,
+			 message ? message : "");
+	else
+		snprintf(out, size, "HTTP %ld", status);
+	json_decref(doc);
+}
+
+/* ---- requests ---- */
+
+int reg_setup_handle(bale_registry *reg, CURL *h, const char *repository, bale_error **err)
+{
+	curl_easy_setopt(h, CURLOPT_SHARE, reg->share);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, USER_AGENT);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, reg->opts.connect_timeout);
+	/* The kubelet's progress deadline: a transfer that stalls is abandoned (and retried). */
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, reg->opts.progress_timeout);
+	/* Blob storage often lives behind a redirect. libcurl drops our credentials when
+	 * the redirect leaves the host (or port, or scheme): CURLOPT_UNRESTRICTED_AUTH off. */
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, reg->insecure ? "http,https" : "https");
+	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* manifests and errors may be gzipped */
+	reg_tls_setup(reg, h);
+	curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_NONE);
+	if (!repository || reg->scheme == REG_AUTH_NONE)
+		return 0;
+	return reg_apply_auth(reg, h, repository, err);
+}
+
+/* Performs one request on reg->easy, with retries. Returns 0 with resp->status set
+ * for any final HTTP answer; the caller judges the status. 401 triggers one round of
+ * authorization when repository is given. */
+static int reg_perform(bale_registry *reg, const char *repository, const char *url,
+		       struct curl_slist *headers, bool head, bale_buf *body, reg_response *resp,
+		       bale_error **err)
+{
+	char errbuf[CURL_ERROR_SIZE];
+	bool reauthorized = false;
+	int rc = 0;
+	for (int attempt = 0;; attempt++) {
+		CURL *h = reg->easy;
+		curl_easy_reset(h);
+		if ((rc = reg_setup_handle(reg, h, repository, err)) < 0)
+			return rc;
+		bale_buf_reset(body);
+		errbuf[0] = '\0';
+		curl_easy_setopt(h, CURLOPT_URL, url);
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+		curl_easy_setopt(h, CURLOPT_NOBODY, head ? 1L : 0L);
+		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, reg_header_cb);
+		curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, reg_buf_write_cb);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
+		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+		CURLcode cc = curl_easy_perform(h);
+		if (cc == CURLE_WRITE_ERROR && body->len == body->cap)
+			return bale_error_set(err, BALE_EVERIFY, "%s: %s is larger than %zu bytes",
+					      reg->domain, body->what, body->cap);
+		bool again = cc != CURLE_OK ? reg_curl_retryable(cc)
+					    : reg_status_retryable(resp->status);
+		if (cc == CURLE_OK && resp->status == 401 && repository && !reauthorized) {
+			reauthorized = true;
+			reg_forget_token(reg, repository);
+			if ((rc = reg_authorize(reg, repository, resp->www_authenticate.data, err)) < 0)
+				return rc;
+			attempt--; /* authorizing is not a retry */
+			continue;
+		}
+		if (!again)
+			return cc == CURLE_OK ? 0 : reg_curl_error(err, reg, cc, errbuf);
+		if (attempt >= reg->opts.retries) {
+			char what[CURL_ERROR_SIZE + 64];
+			if (cc != CURLE_OK)
+				snprintf(what, sizeof(what), "%s",
+					 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+			else
+				reg_describe_status(what, sizeof(what), resp->status, body);
+			return bale_error_set(err, BALE_ENETWORK, "%s: %s (gave up after %d attempts)",
+					      reg->domain, what, attempt + 1);
+		}
+		long delay = reg_backoff_ms(reg, attempt + 1, cc == CURLE_OK ? resp->retry_after : -1);
+		bale_log_printf(reg->opts.log, BALE_LOG_INFO, "%s: %s, retrying in %ld ms",
+				reg->domain,
+				cc != CURLE_OK ? curl_easy_strerror(cc)
+					       : (resp->status == 429 ? "HTTP 429" : "HTTP 5xx"),
+				delay);
+		reg_sleep_ms(delay);
+	}
+}
+
+size_t reg_buf_write_cb(char *data, size_t size, size_t n, void *payload)
+{
+	bale_buf *b = payload;
+	if (bale_buf_append(b, data, size * n, NULL) < 0) {
+		b->len = b->cap; /* tells reg_perform the cap was hit */
+		return 0;
+	}
+	return size * n;
+}
+
+static int perform_with_retries(bale_registry *reg, const char *repository, const char *url,
+				struct curl_slist *headers, bool head, bale_buf *body,
+				reg_response *resp, int retries, bale_error **err)
+{
+	int saved = reg->opts.retries;
+	reg->opts.retries = retries;
+	int rc = reg_perform(reg, repository, url, headers, head, body, resp, err);
+	reg->opts.retries = saved;
+	return rc;
+}
+
+static int ping_url(bale_registry *reg, const char *scheme, int retries, bale_error **err)
+{
+	int rc = 0;
+	char url[512];
+	reg_response resp;
+	bale_buf body;
+	reg_response_init(&resp);
+	bale_buf_init(&body, BALE_CAP_ERROR_BODY, "ping response");
+	snprintf(url, sizeof(url), "%s://%s/v2/", scheme, reg->host);
+	if ((rc = perform_with_retries(reg, NULL, url, NULL, false, &body, &resp, retries, err)) < 0)
+		goto cleanup;
+	if (resp.status == 401 && resp.www_authenticate.len) {
+		bale_challenge ch;
+		if ((rc = bale_challenge_parse(&ch, resp.www_authenticate.data, err)) < 0) {
+			bale_error_wrap(err, "%s", reg->domain);
+			goto cleanup;
+		}
+		bale_challenge_clear(&reg->challenge);
+		reg->challenge = ch;
+		reg->scheme = strcmp(ch.scheme, "bearer") == 0 ? REG_AUTH_BEARER : REG_AUTH_BASIC;
+	} else if (resp.status == 200) {
+		reg->scheme = REG_AUTH_NONE;
+	} else {
+		char what[200];
+		reg_describe_status(what, sizeof(what), resp.status, &body);
+		rc = bale_error_set(err, BALE_ENETWORK,
+				    "%s does not answer as an OCI registry (GET /v2/: %s)", reg->domain,
+				    what);
+		goto cleanup;
+	}
+	size_t n = strlen(scheme) + strlen(reg->host) + 4;
+	reg->base_url = malloc(n);
+	if (!reg->base_url) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	snprintf(reg->base_url, n, "%s://%s", scheme, reg->host);
+cleanup:
+	bale_buf_free(&body);
+	reg_response_free(&resp);
+	return rc;
+}
+
+int reg_ensure_pinged(bale_registry *reg, bale_error **err)
+{
+	if (reg->base_url)
+		return 0;
+	if (!reg->insecure)
+		return ping_url(reg, "https", reg->opts.retries, err);
+	/* Insecure registries: TLS without verification if it answers, else plain HTTP
+	 * (docker's order). A refused TLS handshake is not worth retrying. */
+	bale_error *tls_err = NULL;
+	if (ping_url(reg, "https", 0, &tls_err) == 0)
+		return 0;
+	bale_log_printf(reg->opts.log, BALE_LOG_DEBUG, "%s: no TLS (%s), trying plain HTTP",
+			reg->domain, bale_error_message(tls_err));
+	bale_error_free(tls_err);
+	return ping_url(reg, "http", reg->opts.retries, err);
+}
+
+int bale_registry_ping(bale_registry *reg, bale_error **err) { return reg_ensure_pinged(reg, err); }
+
+static bool is_schema1(const char *media_type)
+{
+	return strncmp(media_type, "application/vnd.docker.distribution.manifest.v1", 48) == 0;
+}
+
+static bool is_known_manifest(const char *t)
+{
+	return strcmp(t, "application/vnd.oci.image.index.v1+json") == 0 ||
+	       strcmp(t, "application/vnd.docker.distribution.manifest.list.v2+json") == 0 ||
+	       strcmp(t, "application/vnd.oci.image.manifest.v1+json") == 0 ||
+	       strcmp(t, "application/vnd.docker.distribution.manifest.v2+json") == 0;
+}
+
+/* Decides the media type from the manifest itself, falling back to Content-Type, and
+ * refuses what bale does not carry. */
+static int manifest_media_type(char media_type[128], const bale_buf *body, const char *ctype,
+			       const char *what, bale_error **err)
+{
+	json_t *doc = NULL;
+	int rc = bale_json_parse(&doc, body->data, body->len, BALE_CAP_MANIFEST, what, err);
+	if (rc < 0)
+		return rc;
+	const char *declared = bale_json_str(doc, "mediaType");
+	json_t *version = json_object_get(doc, "schemaVersion");
+	const char *t = declared ? declared : ctype;
+	if (json_integer_value(version) == 1 || is_schema1(t)) {
+		rc = bale_error_set(err, BALE_EGENERIC,
+				    "%s: Docker schema 1 manifests are not supported (deprecated "
+				    "format; push the image again with a current client)",
+				    what);
+	} else if (!is_known_manifest(t)) {
+		rc = bale_error_set(err, BALE_EVERIFY, "%s: unsupported manifest media type \"%.100s\"",
+				    what, t);
+	} else {
+		snprintf(media_type, 128, "%s", t);
+	}
+	json_decref(doc);
+	return rc;
+}
+
+int bale_registry_get_manifest(bale_registry *reg, const char *repository, const char *reference,
+			       bale_buf *out, char media_type[128], bale_digest *digest,
+			       bale_error **err)
+{
+	int rc = 0;
+	char url[2048], what[600];
+	reg_response resp;
+	struct curl_slist *headers = curl_slist_append(NULL, accept_manifests);
+	reg_response_init(&resp);
+	snprintf(what, sizeof(what), "%s/%s%s%s", reg->domain, repository,
+		 strchr(reference, ':') ? "@" : ":", reference);
+	if (!headers) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	if ((rc = reg_ensure_pinged(reg, err)) < 0)
+		goto cleanup;
+	snprintf(url, sizeof(url), "%s/v2/%s/manifests/%s", reg->base_url, repository, reference);
+	if (out->cap > BALE_CAP_MANIFEST)
+		out->cap = BALE_CAP_MANIFEST;
+	out->what = "manifest";
+	if ((rc = reg_perform(reg, repository, url, headers, false, out, &resp, err)) < 0)
+		goto cleanup;
+	if (resp.status != 200) {
+		char status[200];
+		reg_describe_status(status, sizeof(status), resp.status, out);
+		if (resp.status == 404)
+			rc = bale_error_set(err, BALE_ENOTFOUND, "%s: not found (%s)", what, status);
+		else if (resp.status == 401 || resp.status == 403)
+			rc = bale_error_set(err, BALE_EAUTH, "%s: access refused by %s (%s, %s)", what,
+					    reg->domain, status, reg_auth_source(reg));
+		else
+			rc = bale_error_set(err, BALE_ENETWORK, "%s: %s", what, status);
+		goto cleanup;
+	}
+	bale_digest_of(digest, out->data, out->len);
+	bale_digest want;
+	if (strchr(reference, ':') && bale_digest_parse(&want, reference, NULL) == 0 &&
+	    !bale_digest_equal(&want, digest)) {
+		rc = bale_error_set(err, BALE_EVERIFY,
+				    "%s: manifest digest mismatch (content hashes to %s)", what,
+				    digest->str);
+		goto cleanup;
+	}
+	if (resp.docker_digest[0] && strncmp(resp.docker_digest, "sha256:", 7) == 0 &&
+	    strcmp(resp.docker_digest, digest->str) != 0) {
+		rc = bale_error_set(err, BALE_EVERIFY,
+				    "%s: registry says the manifest is %.80s but it hashes to %s",
+				    what, resp.docker_digest, digest->str);
+		goto cleanup;
+	}
+	rc = manifest_media_type(media_type, out, resp.content_type, what, err);
+cleanup:
+	curl_slist_free_all(headers);
+	reg_response_free(&resp);
+	return rc;
+}

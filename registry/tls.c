@@ -1,0 +1,152 @@
+/* TLS settings per registry, the way docker and containerd find them: the system CAs,
+ * plus --ca-file, plus certs.d/HOST[:PORT]/ *.crt as extra CAs and client.cert +
+ * client.key for mutual TLS. */
+#include <dirent.h>
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bale/fs.h"
+#include "registry/registry_private.h"
+
+static const char *const default_certs_roots[] = {"/etc/docker/certs.d",
+						  "/etc/containers/certs.d"};
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t ls = strlen(s), lx = strlen(suffix);
+	return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
+}
+
+static int add_ca_file(bale_registry *reg, const char *path, bale_error **err)
+{
+	char **grown = realloc(reg->ca_files, (reg->n_ca_files + 1) * sizeof(*grown));
+	if (!grown)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	reg->ca_files = grown;
+	if (!(reg->ca_files[reg->n_ca_files] = strdup(path)))
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	reg->n_ca_files++;
+	return 0;
+}
+
+/* Reads one certs.d/HOST directory; a missing directory is not an error. */
+static int load_certs_dir(bale_registry *reg, const char *dir, bale_error **err)
+{
+	int rc = 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char *path = bale_fs_join(dir, e->d_name);
+		if (!path) {
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+			break;
+		}
+		if (has_suffix(e->d_name, ".crt")) {
+			rc = add_ca_file(reg, path, err);
+		} else if (has_suffix(e->d_name, ".cert")) {
+			free(reg->client_cert);
+			reg->client_cert = path;
+			path = NULL;
+		} else if (has_suffix(e->d_name, ".key")) {
+			free(reg->client_key);
+			reg->client_key = path;
+			path = NULL;
+		}
+		free(path);
+		if (rc < 0)
+			break;
+	}
+	closedir(d);
+	if (rc == 0 && (!reg->client_cert) != (!reg->client_key))
+		rc = bale_error_set(err, BALE_EUSAGE,
+				    "%s: a client certificate needs both a .cert and a .key file",
+				    dir);
+	return rc;
+}
+
+int reg_tls_load(bale_registry *reg, bale_error **err)
+{
+	int rc = 0;
+	if (reg->opts.ca_file) {
+		struct stat st;
+		if (stat(reg->opts.ca_file, &st) < 0)
+			return bale_error_set_errno(err, BALE_EUSAGE, errno, "--ca-file %s",
+						    reg->opts.ca_file);
+		if ((rc = add_ca_file(reg, reg->opts.ca_file, err)) < 0)
+			return rc;
+	}
+	if (reg->opts.certs_dir) {
+		char *dir = bale_fs_join(reg->opts.certs_dir, reg->domain);
+		if (!dir)
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		rc = load_certs_dir(reg, dir, err);
+		free(dir);
+		return rc;
+	}
+	for (size_t i = 0; i < sizeof(default_certs_roots) / sizeof(*default_certs_roots); i++) {
+		char *dir = bale_fs_join(default_certs_roots[i], reg->domain);
+		if (!dir)
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		rc = load_certs_dir(reg, dir, err);
+		free(dir);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Adds every certificate of a PEM file to the handshake's trust store. */
+static CURLcode add_pem_to_store(X509_STORE *store, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return CURLE_SSL_CACERT_BADFILE;
+	int added = 0;
+	X509 *cert;
+	while ((cert = PEM_read_X509(f, NULL, NULL, NULL))) {
+		if (X509_STORE_add_cert(store, cert) == 1)
+			added++;
+		X509_free(cert);
+	}
+	ERR_clear_error(); /* PEM_read_X509 ends the loop with an error at end of file */
+	fclose(f);
+	return added ? CURLE_OK : CURLE_SSL_CACERT_BADFILE;
+}
+
+/* Runs when libcurl has built the TLS context: curl has loaded the system CAs, we add
+ * ours on top, as docker does with certs.d. */
+static CURLcode ssl_ctx_cb(CURL *h, void *ssl_ctx, void *payload)
+{
+	bale_registry *reg = payload;
+	X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *)ssl_ctx);
+	for (size_t i = 0; i < reg->n_ca_files; i++) {
+		CURLcode rc = add_pem_to_store(store, reg->ca_files[i]);
+		if (rc != CURLE_OK)
+			return rc;
+	}
+	return CURLE_OK;
+}
+
+void reg_tls_setup(bale_registry *reg, CURL *h)
+{
+	if (reg->insecure) {
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (reg->n_ca_files) {
+		curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+		curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, reg);
+	}
+	if (reg->client_cert) {
+		curl_easy_setopt(h, CURLOPT_SSLCERT, reg->client_cert);
+		curl_easy_setopt(h, CURLOPT_SSLKEY, reg->client_key);
+	}
+}

@@ -1,0 +1,303 @@
+/* Authorization against a registry: Basic credentials, and the bearer token flow of
+ * the distribution spec (WWW-Authenticate realm/service/scope, token or access_token,
+ * expires_in, OAuth2 refresh-token grant for identity tokens). Tokens are cached per
+ * scope. Secrets only ever go into curl options and this cache; no message names them. */
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bale/json.h"
+#include "registry/registry_private.h"
+
+static void scope_for(char *out, size_t size, const char *repository)
+{
+	snprintf(out, size, "repository:%s:pull", repository);
+}
+
+static reg_token *find_token(bale_registry *reg, const char *scope)
+{
+	time_t now = time(NULL);
+	for (reg_token *t = reg->tokens; t; t = t->next)
+		if (strcmp(t->scope, scope) == 0 && t->token && t->expires > now)
+			return t;
+	return NULL;
+}
+
+void reg_forget_token(bale_registry *reg, const char *repository)
+{
+	char scope[600];
+	scope_for(scope, sizeof(scope), repository);
+	for (reg_token *t = reg->tokens; t; t = t->next)
+		if (strcmp(t->scope, scope) == 0)
+			t->expires = 0;
+}
+
+static int load_credential(bale_registry *reg, const char *repository, bale_error **err)
+{
+	if (reg->cred_loaded && reg->cred_repository &&
+	    strcmp(reg->cred_repository, repository) == 0)
+		return 0;
+	bale_credential_free(reg->cred);
+	reg->cred = NULL;
+	free(reg->cred_repository);
+	reg->cred_repository = strdup(repository);
+	reg->cred_loaded = true;
+	if (!reg->cred_repository)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	bale_auth_options none = {0};
+	int rc = bale_auth_lookup(&reg->cred, reg->opts.auth ? reg->opts.auth : &none, reg->domain,
+				  repository, err);
+	if (rc == 0)
+		bale_log_printf(reg->opts.log, BALE_LOG_DEBUG, "%s/%s: %s", reg->domain, repository,
+				reg_auth_source(reg));
+	return rc;
+}
+
+const char *reg_auth_source(const bale_registry *reg)
+{
+	static const char anonymous[] = "no credentials";
+	return reg->cred && reg->cred->source ? reg->cred->source : anonymous;
+}
+
+static int store_token(bale_registry *reg, const char *scope, const char *token, long expires_in,
+		       bale_error **err)
+{
+	reg_token *t = calloc(1, sizeof(*t));
+	if (!t || !(t->scope = strdup(scope)) || !(t->token = strdup(token))) {
+		if (t)
+			free(t->scope);
+		free(t);
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
+	/* The spec's default lifetime is 60 s; renew a little early. */
+	if (expires_in <= 0)
+		expires_in = 60;
+	t->expires = time(NULL) + (expires_in > 20 ? expires_in - 10 : expires_in);
+	t->next = reg->tokens;
+	reg->tokens = t;
+	return 0;
+}
+
+static int add_param(bale_buf *q, CURL *h, const char *key, const char *value, bale_error **err)
+{
+	if (!value)
+		return 0;
+	char *escaped = curl_easy_escape(h, value, 0);
+	if (!escaped)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	int rc = bale_buf_appendf(q, err, "%s%s=%s", q->len ? "&" : "", key, escaped);
+	curl_free(escaped);
+	return rc;
+}
+
+/* Asks the token server of the challenge for a token covering `scope`. */
+static int fetch_token(bale_registry *reg, const char *scope, bale_error **err)
+{
+	int rc = 0;
+	const char *realm = reg->challenge.realm;
+	bale_buf query, body;
+	reg_response resp;
+	char *url = NULL;
+	char errbuf[CURL_ERROR_SIZE];
+	CURL *h = curl_easy_init();
+	bale_buf_init(&query, 16384, "token request");
+	bale_buf_init(&body, BALE_CAP_TOKEN_RESPONSE, "token response");
+	reg_response_init(&resp);
+	json_t *doc = NULL;
+	if (!h) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	if (!realm || !*realm) {
+		rc = bale_error_set(err, BALE_EAUTH, "%s: bearer challenge without a realm",
+				    reg->domain);
+		goto cleanup;
+	}
+	/* Credentials go to the token server only over TLS, unless the user has declared
+	 * the registry insecure anyway. */
+	if (strncmp(realm, "https://", 8) != 0 && !(reg->insecure && strncmp(realm, "http://", 7) == 0)) {
+		rc = bale_error_set(err, BALE_EAUTH,
+				    "%s: token realm %.200s is not https (allowed only with "
+				    "--insecure-registry %s)",
+				    reg->domain, realm, reg->domain);
+		goto cleanup;
+	}
+	bool refresh = reg->cred && reg->cred->identity_token;
+	if ((rc = add_param(&query, h, "service", reg->challenge.service, err)) < 0 ||
+	    (rc = add_param(&query, h, "scope", scope, err)) < 0)
+		goto cleanup;
+	if (refresh &&
+	    ((rc = add_param(&query, h, "grant_type", "refresh_token", err)) < 0 ||
+	     (rc = add_param(&query, h, "refresh_token", reg->cred->identity_token, err)) < 0 ||
+	     (rc = add_param(&query, h, "client_id", "bale", err)) < 0))
+		goto cleanup;
+	for (int attempt = 0;; attempt++) {
+		curl_easy_reset(h);
+		reg_setup_handle(reg, h, NULL, err);
+		bale_buf_reset(&body);
+		errbuf[0] = '\0';
+		free(url);
+		url = NULL;
+		if (refresh) { /* OAuth2: the refresh token travels in a POST body */
+			url = strdup(realm);
+			curl_easy_setopt(h, CURLOPT_POSTFIELDS, query.data);
+		} else {
+			size_t n = strlen(realm) + query.len + 2;
+			if ((url = malloc(n)))
+				snprintf(url, n, "%s%s%s", realm, strchr(realm, '?') ? "&" : "?",
+					 query.data ? query.data : "");
+			if (reg->cred && reg->cred->username && reg->cred->password) {
+				curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+				curl_easy_setopt(h, CURLOPT_USERNAME, reg->cred->username);
+				curl_easy_setopt(h, CURLOPT_PASSWORD, reg->cred->password);
+			}
+		}
+		if (!url) {
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+			goto cleanup;
+		}
+		curl_easy_setopt(h, CURLOPT_URL, url);
+		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, reg_header_cb);
+		curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, reg_buf_write_cb);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+		CURLcode cc = curl_easy_perform(h);
+		bool again = cc != CURLE_OK ? reg_curl_retryable(cc) : reg_status_retryable(resp.status);
+		if (!again || attempt >= reg->opts.retries) {
+			if (cc != CURLE_OK) {
+				rc = reg_curl_error(err, reg, cc, errbuf);
+				bale_error_wrap(err, "token server of %s", reg->domain);
+				goto cleanup;
+			}
+			break;
+		}
+		reg_sleep_ms(reg_backoff_ms(reg, attempt + 1, resp.retry_after));
+	}
+	if (resp.status == 401 || resp.status == 403) {
+		rc = bale_error_set(err, BALE_EAUTH, "%s: token server refused %s (HTTP %ld)",
+				    reg->domain, reg_auth_source(reg), resp.status);
+		goto cleanup;
+	}
+	if (resp.status != 200) {
+		rc = bale_error_set(err, BALE_ENETWORK, "%s: token server answered HTTP %ld",
+				    reg->domain, resp.status);
+		goto cleanup;
+	}
+	if ((rc = bale_json_parse(&doc, body.data, body.len, BALE_CAP_TOKEN_RESPONSE,
+				  "token response", err)) < 0) {
+		bale_error_wrap(err, "%s", reg->domain);
+		goto cleanup;
+	}
+	const char *token = bale_json_str(doc, "token");
+	if (!token || !*token)
+		token = bale_json_str(doc, "access_token");
+	if (!token || !*token) {
+		rc = bale_error_set(err, BALE_EAUTH, "%s: token server sent no token", reg->domain);
+		goto cleanup;
+	}
+	rc = store_token(reg, scope, token, (long)json_integer_value(json_object_get(doc, "expires_in")),
+			 err);
+	bale_log_printf(reg->opts.log, BALE_LOG_DEBUG, "%s: bearer token for %s (%s)", reg->domain,
+			scope, reg_auth_source(reg));
+cleanup:
+	if (doc) {
+		/* The response held the token in jansson's memory as well. */
+		json_t *t = json_object_get(doc, "token");
+		if (json_is_string(t))
+			OPENSSL_cleanse((char *)json_string_value(t), json_string_length(t));
+		t = json_object_get(doc, "access_token");
+		if (json_is_string(t))
+			OPENSSL_cleanse((char *)json_string_value(t), json_string_length(t));
+		json_decref(doc);
+	}
+	if (h)
+		curl_easy_cleanup(h);
+	free(url);
+	bale_buf_free(&query);
+	bale_buf_free(&body);
+	reg_response_free(&resp);
+	return rc;
+}
+
+int reg_apply_auth(bale_registry *reg, CURL *h, const char *repository, bale_error **err)
+{
+	int rc = load_credential(reg, repository, err);
+	if (rc < 0)
+		return rc;
+	if (reg->scheme == REG_AUTH_BASIC) {
+		if (reg->cred && reg->cred->username && reg->cred->password) {
+			curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+			curl_easy_setopt(h, CURLOPT_USERNAME, reg->cred->username);
+			curl_easy_setopt(h, CURLOPT_PASSWORD, reg->cred->password);
+		}
+		return 0;
+	}
+	if (reg->scheme != REG_AUTH_BEARER)
+		return 0;
+	char scope[600];
+	scope_for(scope, sizeof(scope), repository);
+	reg_token *t = find_token(reg, scope);
+	if (!t) {
+		if ((rc = fetch_token(reg, scope, err)) < 0)
+			return rc;
+		t = find_token(reg, scope);
+	}
+	if (t) {
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+		curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, t->token);
+	}
+	return 0;
+}
+
+int reg_authorize(bale_registry *reg, const char *repository, const char *www_authenticate,
+		  bale_error **err)
+{
+	int rc = 0;
+	bale_challenge ch = {0};
+	if (!www_authenticate || !*www_authenticate)
+		return bale_error_set(err, BALE_EAUTH, "%s: access to %s refused (HTTP 401, %s)",
+				      reg->domain, repository, reg_auth_source(reg));
+	if ((rc = bale_challenge_parse(&ch, www_authenticate, err)) < 0)
+		return bale_error_wrap(err, "%s", reg->domain);
+	if ((rc = load_credential(reg, repository, err)) < 0)
+		goto cleanup;
+	if (strcmp(ch.scheme, "basic") == 0) {
+		if (!reg->cred || !reg->cred->username || !reg->cred->password) {
+			rc = bale_error_set(err, BALE_EAUTH,
+					    "%s: credentials required for %s and none found (use "
+					    "--creds, --authfile or --pull-secret)",
+					    reg->domain, repository);
+			goto cleanup;
+		}
+		reg->scheme = REG_AUTH_BASIC;
+		goto cleanup;
+	}
+	if (strcmp(ch.scheme, "bearer") != 0) {
+		rc = bale_error_set(err, BALE_EAUTH, "%s: unsupported authentication scheme %.20s",
+				    reg->domain, ch.scheme);
+		goto cleanup;
+	}
+	if (ch.error && strcmp(ch.error, "insufficient_scope") == 0 && !reg->cred) {
+		rc = bale_error_set(err, BALE_EAUTH,
+				    "%s: access to %s refused: credentials required and none found "
+				    "(use --creds, --authfile or --pull-secret)",
+				    reg->domain, repository);
+		goto cleanup;
+	}
+	/* Keep realm and service of the newest challenge: the token server may move. */
+	if (ch.realm) {
+		bale_challenge_clear(&reg->challenge);
+		reg->challenge = ch;
+		memset(&ch, 0, sizeof(ch));
+	}
+	reg->scheme = REG_AUTH_BEARER;
+	char scope[600];
+	scope_for(scope, sizeof(scope), repository);
+	rc = fetch_token(reg, scope, err);
+cleanup:
+	bale_challenge_clear(&ch);
+	return rc;
+}
