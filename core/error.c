@@ -77,10 +77,11 @@ int bale_error_wrap(bale_error **err, const char *fmt, ...)
 	char *ctx = vformat(fmt, ap);
 	va_end(ap);
 	if (ctx) {
-		size_t n = strlen(ctx) + strlen((*err)->message) + 3;
+		const char *inner = bale_error_message(*err);
+		size_t n = strlen(ctx) + strlen(inner) + 3;
 		char *full = malloc(n);
 		if (full) {
-			snprintf(full, n, "%s: %s", ctx, (*err)->message);
+			snprintf(full, n, "%s: %s", ctx, inner);
 			free((*err)->message);
 			(*err)->message = full;
 		}
@@ -91,7 +92,12 @@ int bale_error_wrap(bale_error **err, const char *fmt, ...)
 
 int bale_error_code(const bale_error *e) { return e ? e->code : BALE_OK; }
 
-const char *bale_error_message(const bale_error *e) { return e ? e->message : ""; }
+const char *bale_error_message(const bale_error *e)
+{
+	if (!e)
+		return "";
+	return e->message ? e->message : "out of memory";
+}
 
 void bale_error_free(bale_error *e)
 {

@@ -1,0 +1,467 @@
+/* Platforms normalized the way containerd's platforms package does, so that what a user
+ * types ("linux/aarch64"), what an OCI index says ("arm64" with no variant) and what the
+ * node runs all compare equal. Unlike containerd, arm64 keeps an explicit "v8" (the header
+ * promises it), which changes the spelling but not which platforms match. */
+#include "bale/platform.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+
+#define QUOTE_MAX_INPUT 120 /* longer input is cut in messages */
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* containerd's specifier grammar: [A-Za-z0-9_.-]+ */
+static bool is_field_char(char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+	       c == '.' || c == '-';
+}
+
+/* Quotes untrusted input for a one-line message (escapes, cuts very long input). */
+static void quote_input(char *buf, size_t size, const char *text)
+{
+	size_t n = 0;
+	size_t i;
+
+	for (i = 0; text[i] != '\0' && i < QUOTE_MAX_INPUT; i++) {
+		unsigned char c = (unsigned char)text[i];
+		char esc[5];
+		if (c == '"' || c == '\\')
+			snprintf(esc, sizeof(esc), "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			snprintf(esc, sizeof(esc), "\\x%02x", c);
+		else
+			snprintf(esc, sizeof(esc), "%c", c);
+		size_t len = strlen(esc);
+		if (n + len + 4 > size)
+			break;
+		memcpy(buf + n, esc, len);
+		n += len;
+	}
+	if (text[i] != '\0') {
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
+	buf[n] = '\0';
+}
+
+static void describe_char(char *buf, size_t size, char c)
+{
+	unsigned char u = (unsigned char)c;
+
+	if (c == '\'')
+		snprintf(buf, size, "\"'\"");
+	else if (u >= 0x20 && u < 0x7f)
+		snprintf(buf, size, "'%c'", c);
+	else
+		snprintf(buf, size, "byte 0x%02x", u);
+}
+
+/* "<label> \"<quoted text>\": <detail>" with the given code. */
+static int platform_fail(bale_error **err, int code, const char *label, const char *text,
+                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int platform_fail(bale_error **err, int code, const char *label, const char *text,
+                         const char *fmt, ...)
+{
+	char quoted[QUOTE_MAX_INPUT * 4 + 4];
+	char detail[256];
+	va_list ap;
+
+	quote_input(quoted, sizeof(quoted), text);
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	return bale_error_set(err, code, "%s \"%s\": %s", label, quoted, detail);
+}
+
+/* The longest variant a caller may give: the field less the NUL and a 'v' prefix. */
+#define VARIANT_MAX (sizeof(((bale_platform *)0)->variant) - 2)
+
+static void lowercase(char *s)
+{
+	for (; *s; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+}
+
+static void set_field(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+
+	assert(n < size);
+	memcpy(dst, src, n + 1);
+}
+
+#define SET(field, value) set_field((field), sizeof(field), (value))
+
+/* In place, on fields already known to fit; idempotent, so equal() can call it on
+ * platforms that are already normalized. */
+static void normalize(bale_platform *p)
+{
+	lowercase(p->os);
+	lowercase(p->arch);
+	lowercase(p->variant);
+
+	if (strcmp(p->os, "macos") == 0)
+		SET(p->os, "darwin");
+
+	/* "7" and "v7" name the same variant; the spelling with 'v' is canonical. Parsed
+	 * variants are kept short enough for the 'v' (VARIANT_MAX). */
+	size_t n = strlen(p->variant);
+	if (is_digit(p->variant[0]) && n + 2 <= sizeof(p->variant)) {
+		memmove(p->variant + 1, p->variant, n + 1);
+		p->variant[0] = 'v';
+	}
+
+	if (strcmp(p->arch, "i386") == 0 || strcmp(p->arch, "i686") == 0 ||
+	    strcmp(p->arch, "x86") == 0) {
+		SET(p->arch, "386");
+		SET(p->variant, ""); /* containerd drops the variant of the i386 alias */
+	} else if (strcmp(p->arch, "x86_64") == 0 || strcmp(p->arch, "x86-64") == 0 ||
+	           strcmp(p->arch, "amd64") == 0) {
+		SET(p->arch, "amd64");
+		if (strcmp(p->variant, "v1") == 0) /* the baseline: same as no variant */
+			SET(p->variant, "");
+	} else if (strcmp(p->arch, "aarch64") == 0 || strcmp(p->arch, "arm64") == 0) {
+		SET(p->arch, "arm64");
+		if (p->variant[0] == '\0' || strcmp(p->variant, "v8.0") == 0)
+			SET(p->variant, "v8");
+		else if (strcmp(p->variant, "v9.0") == 0)
+			SET(p->variant, "v9");
+	} else if (strcmp(p->arch, "armhf") == 0) {
+		SET(p->arch, "arm");
+		SET(p->variant, "v7");
+	} else if (strcmp(p->arch, "armel") == 0) {
+		SET(p->arch, "arm");
+		SET(p->variant, "v6");
+	} else if (strcmp(p->arch, "arm") == 0) {
+		if (p->variant[0] == '\0')
+			SET(p->variant, "v7");
+	}
+}
+
+/* Checks one field of n bytes at s; on failure sets *bad to the offending offset (n for
+ * "empty" or "too long") and returns a reason. */
+static const char *check_field(const char *s, size_t n, size_t max, size_t *bad)
+{
+	if (n == 0) {
+		*bad = 0;
+		return "empty";
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!is_field_char(s[i])) {
+			*bad = i;
+			return "invalid character";
+		}
+	}
+	if (n > max) {
+		*bad = max;
+		return "too long";
+	}
+	return NULL;
+}
+
+int bale_platform_parse(bale_platform *out, const char *text, bale_error **err)
+{
+	static const char *const names[] = {"os", "architecture", "variant"};
+	static const size_t maxes[] = {sizeof(out->os) - 1, sizeof(out->arch) - 1, VARIANT_MAX};
+	size_t start[3], len[3];
+	size_t nparts = 0;
+	bale_platform p;
+	size_t i;
+
+	assert(out && text);
+	/* Split on '/' into at most three parts. */
+	start[0] = 0;
+	for (i = 0;; i++) {
+		if (text[i] != '/' && text[i] != '\0')
+			continue;
+		len[nparts] = i - start[nparts];
+		nparts++;
+		if (text[i] == '\0')
+			break;
+		if (nparts == 3)
+			return platform_fail(err, BALE_EUSAGE, "invalid platform", text,
+			                     "'/' at position %zu is one too many "
+			                     "(want os/arch[/variant])",
+			                     i + 1);
+		start[nparts] = i + 1;
+	}
+	if (nparts < 2)
+		return platform_fail(err, BALE_EUSAGE, "invalid platform", text,
+		                     "want os/arch[/variant]");
+
+	for (size_t k = 0; k < nparts; k++) {
+		size_t bad;
+		const char *why = check_field(text + start[k], len[k], maxes[k], &bad);
+		char c[16];
+		if (!why)
+			continue;
+		if (strcmp(why, "empty") == 0)
+			return platform_fail(err, BALE_EUSAGE, "invalid platform", text,
+			                     "empty %s at position %zu (want os/arch[/variant])",
+			                     names[k], start[k] + 1);
+		if (strcmp(why, "too long") == 0)
+			return platform_fail(err, BALE_EUSAGE, "invalid platform", text,
+			                     "%s longer than %zu characters at position %zu",
+			                     names[k], maxes[k], start[k] + bad + 1);
+		describe_char(c, sizeof(c), text[start[k] + bad]);
+		return platform_fail(err, BALE_EUSAGE, "invalid platform", text,
+		                     "invalid character %s at position %zu "
+		                     "(want letters, digits, '_', '.' and '-')",
+		                     c, start[k] + bad + 1);
+	}
+
+	memset(&p, 0, sizeof(p));
+	memcpy(p.os, text + start[0], len[0]);
+	memcpy(p.arch, text + start[1], len[1]);
+	if (nparts == 3)
+		memcpy(p.variant, text + start[2], len[2]);
+	normalize(&p);
+	*out = p;
+	return 0;
+}
+
+/* Fields of a descriptor come from registries, so a bad one is malformed content
+ * (BALE_EVERIFY), not a usage error. */
+int bale_platform_from_fields(bale_platform *out, const char *os, const char *arch,
+                              const char *variant, bale_error **err)
+{
+	const char *values[3] = {os ? os : "", arch ? arch : "", variant ? variant : ""};
+	static const char *const names[] = {"os", "architecture", "variant"};
+	const size_t maxes[] = {sizeof(out->os) - 1, sizeof(out->arch) - 1, VARIANT_MAX};
+	bale_platform p;
+
+	assert(out);
+	for (size_t k = 0; k < 3; k++) {
+		size_t n = strlen(values[k]);
+		size_t bad;
+		const char *why;
+		char c[16];
+		if (k == 2 && n == 0) /* the variant is optional */
+			break;
+		if (!(why = check_field(values[k], n, maxes[k], &bad)))
+			continue;
+		if (strcmp(why, "empty") == 0)
+			return bale_error_set(err, BALE_EVERIFY, "invalid platform: empty %s",
+			                      names[k]);
+		if (strcmp(why, "too long") == 0)
+			return platform_fail(err, BALE_EVERIFY, "invalid platform", values[k],
+			                     "%s longer than %zu characters", names[k], maxes[k]);
+		describe_char(c, sizeof(c), values[k][bad]);
+		return platform_fail(err, BALE_EVERIFY, "invalid platform", values[k],
+		                     "invalid character %s at position %zu of the %s", c, bad + 1,
+		                     names[k]);
+	}
+	memset(&p, 0, sizeof(p));
+	SET(p.os, values[0]);
+	SET(p.arch, values[1]);
+	SET(p.variant, values[2]);
+	normalize(&p);
+	*out = p;
+	return 0;
+}
+
+void bale_platform_host(bale_platform *out)
+{
+	/* The architecture this binary was built for: it is what the node runs images as,
+	 * whatever the kernel reports (e.g. a 32-bit userland on a 64-bit kernel). */
+#if defined(__x86_64__)
+	const char *arch = "amd64", *variant = "";
+#elif defined(__aarch64__)
+	const char *arch = "arm64", *variant = "v8";
+#elif defined(__arm__) && defined(__ARM_ARCH) && __ARM_ARCH >= 7
+	const char *arch = "arm", *variant = "v7";
+#elif defined(__arm__) && defined(__ARM_ARCH) && __ARM_ARCH == 6
+	const char *arch = "arm", *variant = "v6";
+#elif defined(__arm__)
+	const char *arch = "arm", *variant = "v5";
+#elif defined(__i386__)
+	const char *arch = "386", *variant = "";
+#elif defined(__powerpc64__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const char *arch = "ppc64le", *variant = "";
+#elif defined(__s390x__)
+	const char *arch = "s390x", *variant = "";
+#elif defined(__riscv) && __riscv_xlen == 64
+	const char *arch = "riscv64", *variant = "";
+#elif defined(__loongarch64)
+	const char *arch = "loong64", *variant = "";
+#else
+	const char *arch = NULL, *variant = "";
+#endif
+	struct utsname u;
+
+	memset(out, 0, sizeof(*out));
+	SET(out->os, "linux");
+	if (arch) {
+		SET(out->arch, arch);
+		SET(out->variant, variant);
+	} else if (uname(&u) == 0 && strlen(u.machine) < sizeof(out->arch)) {
+		/* An architecture we were not taught: trust the kernel's name, aliased. */
+		SET(out->arch, u.machine);
+	} else {
+		SET(out->arch, "unknown");
+	}
+	normalize(out);
+}
+
+/* A hand-filled struct may lack its NULs; cut each field at its last byte. */
+static void terminate(bale_platform *p)
+{
+	p->os[sizeof(p->os) - 1] = '\0';
+	p->arch[sizeof(p->arch) - 1] = '\0';
+	p->variant[sizeof(p->variant) - 1] = '\0';
+}
+
+bool bale_platform_equal(const bale_platform *a, const bale_platform *b)
+{
+	/* Normalize copies: a caller may have filled the public struct by hand. */
+	bale_platform x = *a, y = *b;
+
+	terminate(&x);
+	terminate(&y);
+	normalize(&x);
+	normalize(&y);
+	return strcmp(x.os, y.os) == 0 && strcmp(x.arch, y.arch) == 0 &&
+	       strcmp(x.variant, y.variant) == 0;
+}
+
+const char *bale_platform_format(const bale_platform *p, char *buf, size_t size)
+{
+	assert(buf && size > 0);
+	if (p->variant[0])
+		snprintf(buf, size, "%s/%s/%s", p->os, p->arch, p->variant);
+	else
+		snprintf(buf, size, "%s/%s", p->os, p->arch);
+	return buf;
+}
+
+struct bale_platform_set {
+	bool all;
+	size_t count;
+	bale_platform *items;
+};
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+int bale_platform_set_parse(bale_platform_set **out, const char *text, bale_error **err)
+{
+	bale_platform_set *set = NULL;
+	char *copy = NULL;
+	size_t max_items = 1;
+	int rc = 0;
+
+	assert(out);
+	*out = NULL;
+	if (!(set = calloc(1, sizeof(*set)))) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	if (!text || text[0] == '\0') {
+		if (!(set->items = calloc(1, sizeof(*set->items)))) {
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+			goto cleanup;
+		}
+		bale_platform_host(&set->items[0]);
+		set->count = 1;
+		goto cleanup;
+	}
+
+	/* Items are cut in place in a copy, so each can be parsed as a string. */
+	for (const char *s = text; *s; s++)
+		max_items += *s == ',';
+	if (!(copy = strdup(text)) || !(set->items = calloc(max_items, sizeof(*set->items)))) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	for (char *item = copy, *next; item; item = next) {
+		char *end;
+		size_t at = (size_t)(item - copy); /* where the item starts in text */
+		bale_platform p;
+		if ((next = strchr(item, ',')))
+			*next++ = '\0';
+		end = item + strlen(item);
+		while (end > item && is_space(end[-1]))
+			*--end = '\0';
+		while (is_space(*item))
+			item++;
+		if (*item == '\0') {
+			rc = platform_fail(err, BALE_EUSAGE, "invalid platform list", text,
+			                   "empty item at position %zu", at + 1);
+			goto cleanup;
+		}
+		at = (size_t)(item - copy); /* messages below point past the blanks */
+		if (strcmp(item, "all") == 0) {
+			if (max_items == 1) {
+				set->all = true;
+				break;
+			}
+			rc = platform_fail(err, BALE_EUSAGE, "invalid platform list", text,
+			                   "\"all\" at position %zu cannot be combined with "
+			                   "other platforms",
+			                   at + 1);
+			goto cleanup;
+		}
+		if ((rc = bale_platform_parse(&p, item, err)) < 0) {
+			bale_error_wrap(err, "platform list item %zu at position %zu",
+			                set->count + 1, at + 1);
+			goto cleanup;
+		}
+		if (!bale_platform_set_contains(set, &p)) /* duplicates after normalization */
+			set->items[set->count++] = p;
+	}
+
+cleanup:
+	free(copy);
+	if (rc < 0)
+		bale_platform_set_free(set);
+	else
+		*out = set;
+	return rc;
+}
+
+void bale_platform_set_free(bale_platform_set *set)
+{
+	if (!set)
+		return;
+	free(set->items);
+	free(set);
+}
+
+bool bale_platform_set_is_all(const bale_platform_set *set)
+{
+	return set->all;
+}
+
+bool bale_platform_set_contains(const bale_platform_set *set, const bale_platform *p)
+{
+	if (set->all)
+		return true;
+	for (size_t i = 0; i < set->count; i++)
+		if (bale_platform_equal(&set->items[i], p))
+			return true;
+	return false;
+}
+
+size_t bale_platform_set_count(const bale_platform_set *set)
+{
+	return set->count;
+}
+
+const bale_platform *bale_platform_set_at(const bale_platform_set *set, size_t i)
+{
+	assert(i < set->count);
+	return &set->items[i];
+}
