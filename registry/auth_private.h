@@ -1,0 +1,21 @@
+/* Internals of the credential lookup, exposed for the unit tests. */
+#ifndef BALE_AUTH_PRIVATE_H
+#define BALE_AUTH_PRIVATE_H
+
+#include <stddef.h>
+
+#include "bale/error.h"
+
+/* How well an `auths` (or `credHelpers`) key matches a registry domain and repository:
+ * -1 for no match, otherwise a score where a longer repository prefix scores higher and,
+ * at equal length, a plain key ("ghcr.io") beats a URL one ("https://ghcr.io/v1/"), as
+ * podman prefers exact keys. repository may be NULL or "" (registry-level keys only). */
+int bale_auth_key_match(const char *key, const char *domain, const char *repository);
+
+/* Standard base64 (padding optional, whitespace ignored) into a NUL-terminated buffer
+ * the caller frees, wiping it first: the output is usually "user:password".
+ * BALE_EUSAGE on invalid input; the message never quotes the input. */
+int bale_auth_base64_decode(char **out, size_t *out_len, const char *in, size_t in_len,
+                            bale_error **err);
+
+#endif

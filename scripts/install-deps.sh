@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Install the Debian packages bale's build and tests need.
+#
+# Idempotent: packages already installed are left alone, and `apt-get update`
+# runs only when something is missing, so a second run is a quick no-op.
+# Works as root; otherwise uses sudo when it exists.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake pkg-config scdoc
+  libcurl4-openssl-dev libssl-dev libzstd-dev libarchive-dev
+  libsqlite3-dev libjansson-dev libyaml-dev libcmocka-dev
+  # integration tests: registries, peers, tools
+  docker-registry skopeo containerd apache2-utils
+  zstd sqlite3 jq openssl ca-certificates curl time
+  # the test token server runs on Debian's /usr/bin/python3
+  python3 python3-jwt python3-cryptography
+)
+
+die() {
+  echo "install-deps: $*" >&2
+  exit 1
+}
+
+# Print the packages that dpkg does not report as installed.
+missing_packages() {
+  local pkg status
+  for pkg in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+    if [[ $status != installed ]]; then
+      printf '%s\n' "$pkg"
+    fi
+  done
+}
+
+# Run as root: directly, or through sudo when we are not root.
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    die "need root to run '$*' (not root and no sudo)"
+  fi
+}
+
+main() {
+  command -v dpkg-query >/dev/null 2>&1 || die "dpkg-query not found: this script is for Debian/Ubuntu"
+  command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this script is for Debian/Ubuntu"
+
+  local -a missing
+  mapfile -t missing < <(missing_packages)
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+    return 0
+  fi
+
+  echo "install-deps: installing: ${missing[*]}"
+  # sudo drops most of the environment, so pass DEBIAN_FRONTEND through env.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q \
+    || die "apt-get update failed"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" \
+    || die "apt-get install failed for: ${missing[*]}"
+
+  # Check again: apt may "succeed" without installing what we asked for.
+  mapfile -t missing < <(missing_packages)
+  if [[ ${#missing[@]} -ne 0 ]]; then
+    die "still missing after apt-get install: ${missing[*]}"
+  fi
+  echo "install-deps: done"
+}
+
+main "$@"
