@@ -361,6 +361,10 @@ int bale_fetch_run(bale_fetch *f, bale_error **err)
 		}
 		if (!pending && active == 0)
 			break;
+		if (active == 0) { /* everything left is waiting out a backoff */
+			reg_sleep_ms(wait);
+			continue;
+		}
 		curl_multi_perform(f->multi, &running);
 		CURLMsg *msg;
 		int left;
@@ -373,10 +377,10 @@ int bale_fetch_run(bale_fetch *f, bale_error **err)
 			if ((rc = finish_transfer(f, t, cc, err)) < 0)
 				goto cleanup;
 		}
-		if (running || active)
+		/* Wait for sockets only while something is in flight: a finished transfer
+		 * may free a slot for the next one right away. */
+		if (running)
 			curl_multi_poll(f->multi, NULL, 0, (int)(wait > 0 ? wait : 1), NULL);
-		else if (wait > 0)
-			reg_sleep_ms(wait);
 	}
 cleanup:
 	/* On failure, bale_fetch_free aborts every transfer still open: nothing half-written

@@ -8,6 +8,7 @@ line per request (method, path, whether Range and Authorization were sent: never
 Listens on 127.0.0.1 only. Stops by itself after --lifetime seconds.
 """
 import argparse
+import base64
 import http.client
 import http.server
 import ssl
@@ -56,6 +57,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             up = http.client.HTTPConnection("127.0.0.1", ARGS.upstream, timeout=30)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
         headers["Host"] = "127.0.0.1:%d" % ARGS.upstream
+        if ARGS.upstream_auth:  # plays a pre-signed storage URL: access without the client's credentials
+            headers["Authorization"] = "Basic " + base64.b64encode(ARGS.upstream_auth.encode()).decode()
         up.request(self.command, self.path, body=body, headers=headers)
         resp = up.getresponse()
         data = resp.read()
@@ -127,6 +130,7 @@ def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--upstream", type=int, required=True)
     p.add_argument("--upstream-tls", action="store_true")
+    p.add_argument("--upstream-auth", default="", help="USER:PASS sent upstream by the proxy itself")
     p.add_argument("--log", required=True)
     p.add_argument("--drop-times", type=int, default=0, help="cut this many blob bodies in half")
     p.add_argument("--honour-range", action="store_true", help="answer Range with 206")

@@ -20,7 +20,7 @@ bale_args() {
 
 # A certs.d tree for registry NAME: the CA, and the client certificate for mTLS.
 _bale_certs_d() {
-  local host=${1}_HOST dir="$T/certs.d/${!1_HOST}"
+  local host=${1}_HOST dir
   dir="$T/certs.d/${!host}"
   mkdir -p "$dir"
   cp "$CA_CERT" "$dir/ca.crt"
@@ -45,4 +45,33 @@ pull_and_compare() {
   want=$(peer_digests_dir "$peer")
   assert_eq "$want" "$got" "digests of ${!host}/$ref (skopeo vs bale)"
   PULLED_STORE=$store
+}
+
+# start_fault_proxy NAME UPSTREAM_PORT [fault_proxy.py flags…]: a misbehaving front for
+# a registry on loopback; exports NAME_PORT, NAME_HOST and NAME_LOG (one line a request).
+start_fault_proxy() {
+  local name=$1 upstream=$2
+  shift 2
+  local dir="$T/$name"
+  mkdir -p "$dir"
+  _PROXY_ARGS=("$@")
+  _PROXY_DIR=$dir
+  _PROXY_UPSTREAM=$upstream
+  _launch "$dir/proxy.err" _serve_fault_proxy
+  _set "${name}_PORT" "$_LAUNCH_PORT"
+  _set "${name}_HOST" "127.0.0.1:$_LAUNCH_PORT"
+  _set "${name}_LOG" "$dir/requests.log"
+}
+
+_serve_fault_proxy() {
+  : >"$_PROXY_DIR/requests.log"
+  "$PY" "$LIB_DIR/fault_proxy.py" --port "$1" --upstream "$_PROXY_UPSTREAM" \
+    --log "$_PROXY_DIR/requests.log" --lifetime 300 "${_PROXY_ARGS[@]}" \
+    >"$_PROXY_DIR/proxy.err" 2>&1 &
+  _LAUNCH_PID=$!
+}
+
+# count_lines FILE PATTERN: how many lines of FILE match the extended regex.
+count_lines() {
+  grep -cE -- "$2" "$1" || true
 }
