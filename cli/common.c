@@ -89,7 +89,7 @@ static int parse_count(const char *opt, const char *arg, long min, long max, lon
 
 int cli_common_option(cli_common *c, int opt, const char *arg)
 {
-	long v;
+	long v = 0;
 	switch (opt) {
 	case OPT_QUIET:
 		c->log.level = BALE_LOG_ERROR;

@@ -6,6 +6,13 @@ set -euo pipefail
 type=${1:-Release}
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir="$top/build/$(echo "$type" | tr '[:upper:]' '[:lower:]')"
-cmake -S "$top" -B "$dir" -DCMAKE_BUILD_TYPE="$type" -DBALE_WERROR=ON >/dev/null
-cmake --build "$dir" -j"$(nproc)" >&2
+log="$dir.log"
+mkdir -p "$(dirname "$dir")"
+echo "building bale ($type) in $dir" >&2
+if ! { cmake -S "$top" -B "$dir" -DCMAKE_BUILD_TYPE="$type" -DBALE_WERROR=ON &&
+  cmake --build "$dir" -j"$(nproc)"; } >"$log" 2>&1; then
+  tail -n 40 "$log" >&2
+  echo "build failed; full log: $log" >&2
+  exit 1
+fi
 echo "$dir/bale"
