@@ -28,9 +28,13 @@ static int parse_descriptor(bale_descriptor *out, json_t *j, const char *what, b
 		return bale_error_set(err, BALE_EVERIFY, "%s: descriptor without digest or size", what);
 	if (mt && strlen(mt) >= sizeof(out->media_type))
 		return bale_error_set(err, BALE_EVERIFY, "%s: media type too long", what);
-	int rc = bale_digest_parse(&out->digest, digest, err);
-	if (rc < 0)
-		return bale_error_wrap(err, "%s", what);
+	bale_error *bad = NULL;
+	if (bale_digest_parse(&out->digest, digest, &bad) < 0) {
+		/* A bad digest in content is a content failure, whatever parse calls it. */
+		int rc = bale_error_set(err, BALE_EVERIFY, "%s: %s", what, bale_error_message(bad));
+		bale_error_free(bad);
+		return rc;
+	}
 	snprintf(out->media_type, sizeof(out->media_type), "%s", mt ? mt : "");
 	out->size = json_integer_value(size);
 	return 0;
