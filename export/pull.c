@@ -6,6 +6,7 @@
 #include "bale/buf.h"
 #include "bale/pull.h"
 #include "bale/reference.h"
+#include "export/memory_sink.h"
 
 #define DEFAULT_PARALLEL 4
 
@@ -51,6 +52,7 @@ static void image_free(bale_image *img)
 		if (img->manifests[i].bytes != img->root_bytes)
 			free(img->manifests[i].bytes);
 		free(img->manifests[i].layers);
+		free(img->manifests[i].config_bytes);
 	}
 	free(img->manifests);
 	free(img->root_bytes);
@@ -101,95 +103,66 @@ static int registry_for(bale_pull *p, const char *domain, bale_registry **out, b
 	return 0;
 }
 
-/* A small blob (an image config) fetched whole: through the same verified fetch path
- * as layers, into a sink that keeps it in memory. */
-typedef struct memory_sink {
-	bale_sink base;
-	bale_buf buf;
-} memory_sink;
-
-struct bale_sink_blob {
-	memory_sink *sink;
-};
-
-static int mem_has(bale_sink *s, const bale_descriptor *d, bool *out, bale_error **err)
+/* Every config of the given images in one batch of parallel transfers, kept in
+ * memory: the engine reads platform and creation time from them, and they are handed
+ * to the sink from there rather than fetched again. */
+static int fetch_configs(bale_pull *p, bale_image **images, size_t n, bale_error **err)
 {
-	*out = false;
-	return 0;
-}
-
-static int mem_open(bale_sink *s, const bale_descriptor *d, bale_sink_blob **out,
-		    bale_error **err)
-{
-	bale_sink_blob *b = malloc(sizeof(*b));
-	if (!b)
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	b->sink = (memory_sink *)s;
-	bale_buf_reset(&b->sink->buf);
-	*out = b;
-	return 0;
-}
-
-static int mem_write(bale_sink_blob *b, const void *data, size_t len, bale_error **err)
-{
-	return bale_buf_append(&b->sink->buf, data, len, err);
-}
-
-static int mem_rewind(bale_sink_blob *b, bale_error **err)
-{
-	bale_buf_reset(&b->sink->buf);
-	return 0;
-}
-
-static int mem_commit(bale_sink_blob *b, bale_error **err)
-{
-	free(b);
-	return 0;
-}
-
-static void mem_abort(bale_sink_blob *b)
-{
-	bale_buf_reset(&b->sink->buf);
-	free(b);
-}
-
-static const bale_sink_ops memory_ops = {
-	.has_blob = mem_has,
-	.blob_open = mem_open,
-	.blob_write = mem_write,
-	.blob_rewind = mem_rewind,
-	.blob_commit = mem_commit,
-	.blob_abort = mem_abort,
-};
-
-static int fetch_config(bale_pull *p, bale_registry *reg, const char *repository,
-			bale_image_manifest *m, bale_error **err)
-{
-	memory_sink mem = {.base.ops = &memory_ops};
+	bale_sink *mem = NULL;
 	bale_fetch *f = NULL;
-	bale_buf_init(&mem.buf, BALE_CAP_CONFIG, "image config");
 	int rc = 0;
-	if (m->config.size > (int64_t)BALE_CAP_CONFIG) {
-		rc = bale_error_set(err, BALE_EVERIFY, "config %s: %lld bytes is over the limit",
-				    m->config.digest.str, (long long)m->config.size);
+	int parallel = p->opts.max_parallel > 0 ? p->opts.max_parallel : DEFAULT_PARALLEL;
+	if ((rc = memory_sink_new(&mem, BALE_CAP_CONFIG, err)) < 0 ||
+	    (rc = bale_fetch_new(&f, parallel, NULL, err)) < 0)
 		goto cleanup;
+	for (size_t i = 0; i < n; i++) {
+		bale_registry *reg = NULL;
+		if ((rc = registry_for(p, images[i]->domain, &reg, err)) < 0)
+			goto cleanup;
+		for (size_t j = 0; j < images[i]->n_manifests; j++) {
+			bale_image_manifest *m = &images[i]->manifests[j];
+			if (!m->selected)
+				continue;
+			if (m->config.size > (int64_t)BALE_CAP_CONFIG) {
+				rc = bale_error_set(err, BALE_EVERIFY,
+						    "%s: config %s: %lld bytes is over the limit",
+						    images[i]->ref, m->config.digest.str,
+						    (long long)m->config.size);
+				goto cleanup;
+			}
+			if ((rc = bale_fetch_add(f, reg, images[i]->repository, &m->config, mem, err)) < 0)
+				goto cleanup;
+		}
 	}
-	if ((rc = bale_fetch_new(&f, 1, NULL, err)) < 0 ||
-	    (rc = bale_fetch_add(f, reg, repository, &m->config, &mem.base, err)) < 0 ||
-	    (rc = bale_fetch_run(f, err)) < 0)
+	if ((rc = bale_fetch_run(f, err)) < 0)
 		goto cleanup;
-	bale_platform platform;
-	if ((rc = bale_manifest_parse_config(&platform, m->created, mem.buf.data, mem.buf.len, err)) < 0) {
-		bale_error_wrap(err, "config %s", m->config.digest.str);
-		goto cleanup;
-	}
-	if (!m->has_platform && platform.os[0]) {
-		m->platform = platform;
-		m->has_platform = true;
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < images[i]->n_manifests; j++) {
+			bale_image_manifest *m = &images[i]->manifests[j];
+			const bale_buf *cfg = m->selected ? memory_sink_get(mem, &m->config.digest) : NULL;
+			if (!cfg)
+				continue;
+			bale_platform platform;
+			if ((rc = bale_manifest_parse_config(&platform, m->created, cfg->data, cfg->len,
+							     err)) < 0) {
+				bale_error_wrap(err, "%s: config %s", images[i]->ref, m->config.digest.str);
+				goto cleanup;
+			}
+			if (!m->has_platform && platform.os[0]) {
+				m->platform = platform;
+				m->has_platform = true;
+			}
+			m->config_len = cfg->len;
+			if (!(m->config_bytes = malloc(cfg->len + 1))) {
+				rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+				goto cleanup;
+			}
+			memcpy(m->config_bytes, cfg->data, cfg->len + 1);
+		}
 	}
 cleanup:
 	bale_fetch_free(f);
-	bale_buf_free(&mem.buf);
+	bale_sink_free(mem);
 	return rc;
 }
 
@@ -233,9 +206,6 @@ static int load_manifest(bale_pull *p, bale_registry *reg, bale_image *img,
 		bale_log_printf(p->opts.log, BALE_LOG_WARN,
 				"%s: %zu foreign layer(s) left to the runtime to fetch", img->ref,
 				foreign);
-	rc = fetch_config(p, reg, img->repository, m, err);
-	if (rc < 0)
-		bale_error_wrap(err, "%s", img->ref);
 cleanup:
 	bale_buf_free(&body);
 	return rc;
@@ -284,8 +254,7 @@ static int select_platforms(bale_pull *p, bale_image *img, bale_error **err)
 	return rc;
 }
 
-static int resolve_image(bale_pull *p, bale_image *img, bale_registry **reg_out,
-			 bale_error **err)
+static int resolve_image(bale_pull *p, bale_image *img, bale_error **err)
 {
 	int rc = 0;
 	bale_ref *ref = NULL;
@@ -353,7 +322,6 @@ static int resolve_image(bale_pull *p, bale_image *img, bale_registry **reg_out,
 		if (img->manifests[i].selected &&
 		    (rc = load_manifest(p, reg, img, &img->manifests[i], err)) < 0)
 			goto cleanup;
-	*reg_out = reg;
 cleanup:
 	free(entries);
 	bale_buf_free(&body);
@@ -361,8 +329,7 @@ cleanup:
 	return rc;
 }
 
-static int add_image(bale_pull *p, const char *text, bale_image **out, bale_registry **reg,
-		     bale_error **err)
+static int add_image(bale_pull *p, const char *text, bale_image **out, bale_error **err)
 {
 	bale_image *img = calloc(1, sizeof(*img));
 	bale_image **grown = realloc(p->images, (p->n_images + 1) * sizeof(*grown));
@@ -373,7 +340,7 @@ static int add_image(bale_pull *p, const char *text, bale_image **out, bale_regi
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	}
 	p->images[p->n_images++] = img;
-	int rc = resolve_image(p, img, reg, err);
+	int rc = resolve_image(p, img, err);
 	if (rc == 0)
 		*out = img;
 	return rc;
@@ -382,8 +349,9 @@ static int add_image(bale_pull *p, const char *text, bale_image **out, bale_regi
 int bale_pull_resolve(bale_pull *p, const char *ref, const bale_image **out, bale_error **err)
 {
 	bale_image *img = NULL;
-	bale_registry *reg = NULL;
-	int rc = add_image(p, ref, &img, &reg, err);
+	int rc = add_image(p, ref, &img, err);
+	if (rc == 0)
+		rc = fetch_configs(p, &img, 1, err);
 	if (rc == 0)
 		*out = img;
 	return rc;
@@ -417,15 +385,25 @@ int bale_pull_images(bale_pull *p, const char *const *refs, size_t n, bale_sink 
 	/* Resolve everything first: a bad reference fails before any download. */
 	for (size_t i = 0; i < n; i++) {
 		bale_image *img = NULL;
+		if ((rc = add_image(p, refs[i], &img, err)) < 0)
+			goto cleanup;
+	}
+	if ((rc = fetch_configs(p, p->images + first, n, err)) < 0)
+		goto cleanup;
+	for (size_t i = first; i < p->n_images; i++) {
+		const bale_image *img = p->images[i];
 		bale_registry *reg = NULL;
-		if ((rc = add_image(p, refs[i], &img, &reg, err)) < 0)
+		if ((rc = registry_for(p, img->domain, &reg, err)) < 0)
 			goto cleanup;
 		for (size_t j = 0; j < img->n_manifests; j++) {
 			const bale_image_manifest *m = &img->manifests[j];
 			if (!m->selected)
 				continue;
-			if ((rc = bale_fetch_add(fetch, reg, img->repository, &m->config, sink, err)) < 0)
+			if ((rc = bale_sink_put_bytes(sink, &m->config, m->config_bytes, m->config_len,
+						      err)) < 0) {
+				bale_error_wrap(err, "%s", img->ref);
 				goto cleanup;
+			}
 			for (size_t k = 0; k < m->n_layers; k++)
 				if ((rc = bale_fetch_add(fetch, reg, img->repository, &m->layers[k],
 							 sink, err)) < 0)

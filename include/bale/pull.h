@@ -29,6 +29,8 @@ typedef struct bale_image_manifest {
 	char *bytes;            /* NULL when not selected: not fetched */
 	size_t len;
 	bale_descriptor config;
+	char *config_bytes;     /* verified, NUL-terminated */
+	size_t config_len;
 	char created[40];
 	bale_descriptor *layers;
 	size_t n_layers;
