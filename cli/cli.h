@@ -92,8 +92,14 @@ void cli_common_free(cli_common *c);
 /* Handles one shared option: 1 when handled, 0 when not ours, <0 on a usage error
  * (already reported). */
 int cli_common_option(cli_common *c, int opt, const char *arg);
-/* Fills c->registry.auth etc. once parsing is done. */
-void cli_common_finish(cli_common *c);
+/* A verb's own options: 0 when handled, <0 on a usage error (already reported). */
+typedef int (*cli_verb_option_fn)(void *payload, int opt, const char *arg);
+
+/* Parses argv: the shared options, and the verb's through verb_option. Returns
+ * CLI_PARSED (go on; operands start at optind), CLI_HELP_SHOWN, or CLI_USAGE_ERROR. */
+enum { CLI_PARSED = 0, CLI_HELP_SHOWN = 1, CLI_USAGE_ERROR = 2 };
+int cli_parse(cli_common *c, int argc, char **argv, const struct option *longopts,
+	      const char *usage, cli_verb_option_fn verb_option, void *payload);
 
 /* Prints "bale: message" once and returns the exit status for the error. */
 int cli_report(const char *verb, bale_error *err);

@@ -72,6 +72,22 @@ static int print_json(const bale_image *img)
 	return rc;
 }
 
+typedef struct inspect_flags {
+	bool raw, json;
+} inspect_flags;
+
+static int inspect_option(void *payload, int opt, const char *arg)
+{
+	inspect_flags *f = payload;
+	if (opt == OPT_RAW)
+		f->raw = true;
+	else if (opt == OPT_JSON)
+		f->json = true;
+	else
+		return -1;
+	return 0;
+}
+
 int cmd_inspect(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -81,32 +97,18 @@ int cmd_inspect(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	cli_common c;
-	bool raw = false, as_json = false;
+	inspect_flags flags = {0};
 	bale_error *err = NULL;
 	bale_platform_set *platforms = NULL;
 	bale_pull *pull = NULL;
 	const bale_image *img = NULL;
-	int status = 0, opt, rc;
+	int status = 0, rc;
 	cli_common_init(&c);
-	while ((opt = getopt_long(argc, argv, "hqv", longopts, NULL)) != -1) {
-		if (opt == OPT_HELP) {
-			fputs(usage_text, stdout);
-			goto cleanup;
-		}
-		if (opt == OPT_RAW || opt == OPT_JSON) {
-			raw |= opt == OPT_RAW;
-			as_json |= opt == OPT_JSON;
-			continue;
-		}
-		rc = cli_common_option(&c, opt, optarg);
-		if (rc <= 0) {
-			if (rc == 0)
-				fputs(usage_text, stderr);
-			status = 2;
-			goto cleanup;
-		}
+	int parsed = cli_parse(&c, argc, argv, longopts, usage_text, inspect_option, &flags);
+	if (parsed != CLI_PARSED) {
+		status = parsed == CLI_HELP_SHOWN ? 0 : 2;
+		goto cleanup;
 	}
-	cli_common_finish(&c);
 	if (optind + 1 != argc) {
 		cli_usage_error("inspect", "want exactly one image reference (see bale inspect --help)");
 		status = 2;
@@ -119,9 +121,9 @@ int cmd_inspect(int argc, char **argv)
 	if ((rc = bale_pull_new(&pull, &po, &err)) < 0 ||
 	    (rc = bale_pull_resolve(pull, argv[optind], &img, &err)) < 0)
 		goto failed;
-	if (raw)
+	if (flags.raw)
 		fwrite(img->root_bytes, 1, img->root_len, stdout);
-	else if (as_json)
+	else if (flags.json)
 		print_json(img);
 	else
 		print_text(img);

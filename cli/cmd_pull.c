@@ -32,6 +32,14 @@ static void print_result(const bale_image *img)
 	printf("%s\n", first ? "-" : "");
 }
 
+static int pull_option(void *payload, int opt, const char *arg)
+{
+	if (opt != OPT_STORE)
+		return -1;
+	*(const char **)payload = arg;
+	return 0;
+}
+
 int cmd_pull(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -45,26 +53,13 @@ int cmd_pull(int argc, char **argv)
 	bale_platform_set *platforms = NULL;
 	bale_sink *store = NULL;
 	bale_pull *pull = NULL;
-	int status = 0, opt, rc;
+	int status = 0, rc;
 	cli_common_init(&c);
-	while ((opt = getopt_long(argc, argv, "hqv", longopts, NULL)) != -1) {
-		if (opt == OPT_HELP) {
-			fputs(usage_text, stdout);
-			goto cleanup;
-		}
-		if (opt == OPT_STORE) {
-			store_spec = optarg;
-			continue;
-		}
-		rc = cli_common_option(&c, opt, optarg);
-		if (rc <= 0) {
-			if (rc == 0)
-				fputs(usage_text, stderr);
-			status = 2;
-			goto cleanup;
-		}
+	int parsed = cli_parse(&c, argc, argv, longopts, usage_text, pull_option, &store_spec);
+	if (parsed != CLI_PARSED) {
+		status = parsed == CLI_HELP_SHOWN ? 0 : 2;
+		goto cleanup;
 	}
-	cli_common_finish(&c);
 	if (optind >= argc) {
 		cli_usage_error("pull", "no image reference given (see bale pull --help)");
 		status = 2;

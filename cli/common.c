@@ -143,7 +143,7 @@ int cli_common_option(cli_common *c, int opt, const char *arg)
 	}
 }
 
-void cli_common_finish(cli_common *c)
+static void cli_common_finish(cli_common *c)
 {
 	c->auth.pull_secrets = c->pull_secrets;
 	c->auth.n_pull_secrets = c->n_pull_secrets;
@@ -170,4 +170,26 @@ int cli_usage_error(const char *verb, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return -1;
+}
+
+int cli_parse(cli_common *c, int argc, char **argv, const struct option *longopts,
+	      const char *usage, cli_verb_option_fn verb_option, void *payload)
+{
+	int opt;
+	while ((opt = getopt_long(argc, argv, "hqv", longopts, NULL)) != -1) {
+		if (opt == OPT_HELP) {
+			fputs(usage, stdout);
+			return CLI_HELP_SHOWN;
+		}
+		int rc = cli_common_option(c, opt, optarg);
+		if (rc == 0 && opt != '?' && verb_option)
+			rc = verb_option(payload, opt, optarg) < 0 ? -1 : 1;
+		if (rc <= 0) {
+			if (rc == 0) /* getopt has named the unknown option */
+				fprintf(stderr, "run 'bale %s --help' for the options\n", argv[0]);
+			return CLI_USAGE_ERROR;
+		}
+	}
+	cli_common_finish(c);
+	return CLI_PARSED;
 }

@@ -3,6 +3,7 @@
  * node runs all compare equal. Unlike containerd, arm64 keeps an explicit "v8" (the header
  * promises it), which changes the spelling but not which platforms match. */
 #include "bale/platform.h"
+#include "bale/text.h"
 
 #include <assert.h>
 #include <stdarg.h>
@@ -11,7 +12,6 @@
 #include <string.h>
 #include <sys/utsname.h>
 
-#define QUOTE_MAX_INPUT 120 /* longer input is cut in messages */
 
 static bool is_digit(char c)
 {
@@ -25,46 +25,6 @@ static bool is_field_char(char c)
 	       c == '.' || c == '-';
 }
 
-/* Quotes untrusted input for a one-line message (escapes, cuts very long input). */
-static void quote_input(char *buf, size_t size, const char *text)
-{
-	size_t n = 0;
-	size_t i;
-
-	for (i = 0; text[i] != '\0' && i < QUOTE_MAX_INPUT; i++) {
-		unsigned char c = (unsigned char)text[i];
-		char esc[5];
-		if (c == '"' || c == '\\')
-			snprintf(esc, sizeof(esc), "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			snprintf(esc, sizeof(esc), "\\x%02x", c);
-		else
-			snprintf(esc, sizeof(esc), "%c", c);
-		size_t len = strlen(esc);
-		if (n + len + 4 > size)
-			break;
-		memcpy(buf + n, esc, len);
-		n += len;
-	}
-	if (text[i] != '\0') {
-		memcpy(buf + n, "...", 3);
-		n += 3;
-	}
-	buf[n] = '\0';
-}
-
-static void describe_char(char *buf, size_t size, char c)
-{
-	unsigned char u = (unsigned char)c;
-
-	if (c == '\'')
-		snprintf(buf, size, "\"'\"");
-	else if (u >= 0x20 && u < 0x7f)
-		snprintf(buf, size, "'%c'", c);
-	else
-		snprintf(buf, size, "byte 0x%02x", u);
-}
-
 /* "<label> \"<quoted text>\": <detail>" with the given code. */
 static int platform_fail(bale_error **err, int code, const char *label, const char *text,
                          const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -72,11 +32,11 @@ static int platform_fail(bale_error **err, int code, const char *label, const ch
 static int platform_fail(bale_error **err, int code, const char *label, const char *text,
                          const char *fmt, ...)
 {
-	char quoted[QUOTE_MAX_INPUT * 4 + 4];
+	char quoted[BALE_TEXT_QUOTE_SIZE];
 	char detail[256];
 	va_list ap;
 
-	quote_input(quoted, sizeof(quoted), text);
+	bale_text_quote(quoted, sizeof(quoted), text);
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
@@ -214,7 +174,7 @@ int bale_platform_parse(bale_platform *out, const char *text, bale_error **err)
 			return platform_fail(err, BALE_EUSAGE, "invalid platform", text,
 			                     "%s longer than %zu characters at position %zu",
 			                     names[k], maxes[k], start[k] + bad + 1);
-		describe_char(c, sizeof(c), text[start[k] + bad]);
+		bale_text_describe_char(c, sizeof(c), text[start[k] + bad]);
 		return platform_fail(err, BALE_EUSAGE, "invalid platform", text,
 		                     "invalid character %s at position %zu "
 		                     "(want letters, digits, '_', '.' and '-')",
@@ -257,7 +217,7 @@ int bale_platform_from_fields(bale_platform *out, const char *os, const char *ar
 		if (strcmp(why, "too long") == 0)
 			return platform_fail(err, BALE_EVERIFY, "invalid platform", values[k],
 			                     "%s longer than %zu characters", names[k], maxes[k]);
-		describe_char(c, sizeof(c), values[k][bad]);
+		bale_text_describe_char(c, sizeof(c), values[k][bad]);
 		return platform_fail(err, BALE_EVERIFY, "invalid platform", values[k],
 		                     "invalid character %s at position %zu of the %s", c, bad + 1,
 		                     names[k]);

@@ -5,6 +5,7 @@
  * node "does not have". Only sha256 digests are accepted (the bundle format stores
  * nothing else). */
 #include "bale/reference.h"
+#include "bale/text.h"
 
 #include <assert.h>
 #include <stdarg.h>
@@ -17,7 +18,6 @@
 
 #define NAME_MAX_LEN 255 /* distribution/reference NameTotalLengthMax */
 #define TAG_MAX_LEN 128
-#define QUOTE_MAX_INPUT 120 /* longer input is cut in messages; positions still count */
 
 #define DOCKER_DOMAIN "docker.io"
 #define DOCKER_LEGACY_DOMAIN "index.docker.io"
@@ -90,60 +90,16 @@ static bool is_lower_hex(char c)
 	return is_digit(c) || (c >= 'a' && c <= 'f');
 }
 
-/* Quotes untrusted input for a one-line message: quotes, backslashes and control bytes
- * are escaped, and very long input is cut. */
-static void quote_input(char *buf, size_t size, const char *text)
-{
-	size_t n = 0;
-	size_t i;
-
-	for (i = 0; text[i] != '\0' && i < QUOTE_MAX_INPUT; i++) {
-		unsigned char c = (unsigned char)text[i];
-		char esc[5];
-		if (c == '"' || c == '\\')
-			snprintf(esc, sizeof(esc), "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			snprintf(esc, sizeof(esc), "\\x%02x", c);
-		else
-			snprintf(esc, sizeof(esc), "%c", c);
-		size_t len = strlen(esc);
-		if (n + len + 4 > size)
-			break;
-		memcpy(buf + n, esc, len);
-		n += len;
-	}
-	if (text[i] != '\0') {
-		memcpy(buf + n, "...", 3);
-		n += 3;
-	}
-	buf[n] = '\0';
-}
-
-/* Names one input byte so that spaces and control bytes are visible in the message. */
-static void describe_char(char *buf, size_t size, char c)
-{
-	unsigned char u = (unsigned char)c;
-
-	if (c == '\0')
-		snprintf(buf, size, "end of input");
-	else if (c == '\'')
-		snprintf(buf, size, "\"'\"");
-	else if (u >= 0x20 && u < 0x7f)
-		snprintf(buf, size, "'%c'", c);
-	else
-		snprintf(buf, size, "byte 0x%02x", u);
-}
-
 static int ref_fail(const char *text, bale_error **err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int ref_fail(const char *text, bale_error **err, const char *fmt, ...)
 {
-	char quoted[QUOTE_MAX_INPUT * 4 + 4];
+	char quoted[BALE_TEXT_QUOTE_SIZE];
 	char detail[256];
 	va_list ap;
 
-	quote_input(quoted, sizeof(quoted), text);
+	bale_text_quote(quoted, sizeof(quoted), text);
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
@@ -155,7 +111,7 @@ static int fail_at(const char *text, bale_error **err, size_t i, const char *wha
 {
 	char c[16];
 
-	describe_char(c, sizeof(c), text[i]);
+	bale_text_describe_char(c, sizeof(c), text[i]);
 	return ref_fail(text, err, "%s %s at position %zu (%s)", what, c, i + 1, why);
 }
 
