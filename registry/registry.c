@@ -91,8 +91,12 @@ void bale_registry_free(bale_registry *reg)
 	free(reg->ca_files);
 	free(reg->client_cert);
 	free(reg->client_key);
-	bale_credential_free(reg->cred);
-	free(reg->cred_repository);
+	for (reg_cred *c = reg->creds, *next; c; c = next) {
+		next = c->next;
+		bale_credential_free(c->cred);
+		free(c->repository);
+		free(c);
+	}
 	free(reg->base_url);
 	free(reg->host);
 	free(reg->domain);
@@ -186,8 +190,10 @@ size_t reg_header_cb(char *data, size_t size, size_t n, void *payload)
 
 /* ---- retries ---- */
 
-bool reg_curl_retryable(CURLcode code)
+bool reg_curl_retryable(const bale_registry *reg, CURLcode code)
 {
+	if (reg->client_cert_requested)
+		return false; /* refused for want of a certificate: again is the same */
 	switch (code) {
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_COULDNT_RESOLVE_HOST:
@@ -233,6 +239,11 @@ void reg_sleep_ms(long ms)
 int reg_curl_error(bale_error **err, const bale_registry *reg, CURLcode code, const char *errbuf)
 {
 	const char *why = errbuf && *errbuf ? errbuf : curl_easy_strerror(code);
+	if (reg->client_cert_requested)
+		return bale_error_set(err, BALE_EAUTH,
+				      "%s: the registry requires a TLS client certificate and none is "
+				      "configured (put client.cert and client.key in certs.d/%s/)",
+				      reg->domain, reg->domain);
 	switch (code) {
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
@@ -321,7 +332,9 @@ static int reg_perform(bale_registry *reg, const char *repository, const char *u
 		if (cc == CURLE_WRITE_ERROR && body->len == body->cap)
 			return bale_error_set(err, BALE_EVERIFY, "%s: %s is larger than %zu bytes",
 					      reg->domain, body->what, body->cap);
-		bool again = cc != CURLE_OK ? reg_curl_retryable(cc)
+		if (cc == CURLE_OK) /* a server that asks for a certificate but does not need one */
+			reg->client_cert_requested = false;
+		bool again = cc != CURLE_OK ? reg_curl_retryable(reg, cc)
 					    : reg_status_retryable(resp->status);
 		if (cc == CURLE_OK && resp->status == 401 && repository && !reauthorized) {
 			reauthorized = true;

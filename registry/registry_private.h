@@ -12,6 +12,12 @@
 
 enum reg_auth_scheme { REG_AUTH_NONE, REG_AUTH_BASIC, REG_AUTH_BEARER };
 
+typedef struct reg_cred {
+	char *repository;
+	bale_credential *cred; /* NULL: anonymous */
+	struct reg_cred *next;
+} reg_cred;
+
 typedef struct reg_token {
 	char *scope;
 	char *token;
@@ -33,9 +39,9 @@ struct bale_registry {
 	char **ca_files;          /* --ca-file and certs.d *.crt, added to the system CAs */
 	size_t n_ca_files;
 	char *client_cert, *client_key; /* certs.d client.cert / client.key (mTLS) */
-	char *cred_repository;           /* the repository `cred` was looked up for */
-	bale_credential *cred;           /* NULL: anonymous */
-	bool cred_loaded;
+	reg_cred *creds;                 /* looked up once per repository */
+	bale_credential *cred;           /* the current repository's (owned by creds) */
+	bool client_cert_requested; /* the server asked for one we do not have */
 };
 
 /* What we keep of a response's headers. Reset at every status line, so after
@@ -75,7 +81,7 @@ void reg_tls_setup(bale_registry *reg, CURL *h);
 int reg_ensure_pinged(bale_registry *reg, bale_error **err);
 
 /* Is this curl result worth another attempt? */
-bool reg_curl_retryable(CURLcode code);
+bool reg_curl_retryable(const bale_registry *reg, CURLcode code);
 bool reg_status_retryable(long status);
 /* Backoff before attempt number `attempt` (1-based), honouring Retry-After. */
 long reg_backoff_ms(const bale_registry *reg, int attempt, long retry_after);

@@ -121,11 +121,25 @@ static CURLcode add_pem_to_store(X509_STORE *store, const char *path)
 	return added ? CURLE_OK : CURLE_SSL_CACERT_BADFILE;
 }
 
+/* The server asked for a client certificate and we have none: remember it, so a
+ * refused handshake is reported as such instead of retried as a network error. */
+static int client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
+{
+	bale_registry *reg = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	if (reg)
+		reg->client_cert_requested = true;
+	return 0; /* none: the server decides whether to go on */
+}
+
 /* Runs when libcurl has built the TLS context: curl has loaded the system CAs, we add
  * ours on top, as docker does with certs.d. */
 static CURLcode ssl_ctx_cb(CURL *h, void *ssl_ctx, void *payload)
 {
 	bale_registry *reg = payload;
+	if (!reg->client_cert) {
+		SSL_CTX_set_app_data((SSL_CTX *)ssl_ctx, reg);
+		SSL_CTX_set_client_cert_cb((SSL_CTX *)ssl_ctx, client_cert_cb);
+	}
 	X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *)ssl_ctx);
 	for (size_t i = 0; i < reg->n_ca_files; i++) {
 		CURLcode rc = add_pem_to_store(store, reg->ca_files[i]);
@@ -141,10 +155,8 @@ void reg_tls_setup(bale_registry *reg, CURL *h)
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
-	if (reg->n_ca_files) {
-		curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
-		curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, reg);
-	}
+	curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+	curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, reg);
 	if (reg->client_cert) {
 		curl_easy_setopt(h, CURLOPT_SSLCERT, reg->client_cert);
 		curl_easy_setopt(h, CURLOPT_SSLKEY, reg->client_key);

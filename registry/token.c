@@ -36,23 +36,32 @@ void reg_forget_token(bale_registry *reg, const char *repository)
 
 static int load_credential(bale_registry *reg, const char *repository, bale_error **err)
 {
-	if (reg->cred_loaded && reg->cred_repository &&
-	    strcmp(reg->cred_repository, repository) == 0)
-		return 0;
-	bale_credential_free(reg->cred);
+	for (reg_cred *c = reg->creds; c; c = c->next) {
+		if (strcmp(c->repository, repository) == 0) {
+			reg->cred = c->cred;
+			return 0;
+		}
+	}
 	reg->cred = NULL;
-	free(reg->cred_repository);
-	reg->cred_repository = strdup(repository);
-	reg->cred_loaded = true;
-	if (!reg->cred_repository)
+	reg_cred *c = calloc(1, sizeof(*c));
+	if (!c || !(c->repository = strdup(repository))) {
+		free(c);
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
 	bale_auth_options none = {0};
-	int rc = bale_auth_lookup(&reg->cred, reg->opts.auth ? reg->opts.auth : &none, reg->domain,
+	int rc = bale_auth_lookup(&c->cred, reg->opts.auth ? reg->opts.auth : &none, reg->domain,
 				  repository, err);
-	if (rc == 0)
-		bale_log_printf(reg->opts.log, BALE_LOG_DEBUG, "%s/%s: %s", reg->domain, repository,
-				reg_auth_source(reg));
-	return rc;
+	if (rc < 0) { /* not cached: asked again, the lookup fails again, never anonymous */
+		free(c->repository);
+		free(c);
+		return rc;
+	}
+	c->next = reg->creds;
+	reg->creds = c;
+	reg->cred = c->cred;
+	bale_log_printf(reg->opts.log, BALE_LOG_DEBUG, "%s/%s: %s", reg->domain, repository,
+			reg_auth_source(reg));
+	return 0;
 }
 
 const char *reg_auth_source(const bale_registry *reg)
@@ -165,7 +174,7 @@ static int fetch_token(bale_registry *reg, const char *scope, bale_error **err)
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 		CURLcode cc = curl_easy_perform(h);
-		bool again = cc != CURLE_OK ? reg_curl_retryable(cc) : reg_status_retryable(resp.status);
+		bool again = cc != CURLE_OK ? reg_curl_retryable(reg, cc) : reg_status_retryable(resp.status);
 		if (!again || attempt >= reg->opts.retries) {
 			if (cc != CURLE_OK) {
 				rc = reg_curl_error(err, reg, cc, errbuf);
@@ -176,8 +185,19 @@ static int fetch_token(bale_registry *reg, const char *scope, bale_error **err)
 		}
 		reg_sleep_ms(reg_backoff_ms(reg, attempt + 1, resp.retry_after));
 	}
+	if ((resp.status == 401 || resp.status == 403) && !reg->cred) {
+		/* Some token servers (unlike distribution's) turn anonymous requests away
+		 * instead of granting an empty token. */
+		rc = bale_error_set(err, BALE_EAUTH,
+				    "%s: token server refused anonymous access (HTTP %ld): "
+				    "credentials required and none found (use --creds, --authfile "
+				    "or --pull-secret)",
+				    reg->domain, resp.status);
+		goto cleanup;
+	}
 	if (resp.status == 401 || resp.status == 403) {
-		rc = bale_error_set(err, BALE_EAUTH, "%s: token server refused %s (HTTP %ld)",
+		rc = bale_error_set(err, BALE_EAUTH,
+				    "%s: token server refused the credentials from %s (HTTP %ld)",
 				    reg->domain, reg_auth_source(reg), resp.status);
 		goto cleanup;
 	}

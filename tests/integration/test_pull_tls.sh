@@ -159,6 +159,14 @@ pull_and_compare mtls demo/multi:1
 pull_and_compare mtls demo/single:1
 assert_eq "$M/demo/single:1 $DIGEST_demo_single" "$(cut -d' ' -f1,2 "$LAST_STDOUT")" "mtls pull output"
 
+# A certs.d dir with a client.cert but no key is a usage error naming the directory.
+mkdir -p "$T/half/$M"
+cp "$CA_CERT" "$T/half/$M/ca.crt"
+cp "$CLIENT_CERT" "$T/half/$M/client.cert"
+expect_exit 2 "$BALE" pull -q --store "oci:$T/s-m" --certs-dir "$T/half" "$M/demo/single:1"
+assert_contains "$LAST_STDERR" "$T/half/$M"
+one_line "$LAST_STDERR"
+
 # CA but no client certificate: the server ends the handshake. That is the registry
 # refusing to authenticate us (exit 5, DESIGN §3), not a network failure: asking again
 # cannot help, so no retries, and one line that names the registry and says a client
@@ -170,13 +178,5 @@ one_line "$LAST_STDERR"
 assert_contains "$LAST_STDERR" "$M"
 grep -qi 'client certificate' "$LAST_STDERR" || fail "no mention of the client certificate: $(cat "$LAST_STDERR")"
 ((SECONDS - start < 5)) || fail "a refused client certificate was retried ($((SECONDS - start)) s)"
-
-# A certs.d dir with a client.cert but no key is a usage error naming the directory.
-mkdir -p "$T/half/$M"
-cp "$CA_CERT" "$T/half/$M/ca.crt"
-cp "$CLIENT_CERT" "$T/half/$M/client.cert"
-expect_exit 2 "$BALE" pull -q --store "oci:$T/s-m" --certs-dir "$T/half" "$M/demo/single:1"
-assert_contains "$LAST_STDERR" "$T/half/$M"
-one_line "$LAST_STDERR"
 
 echo "test_pull_tls: ok"

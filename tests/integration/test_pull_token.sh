@@ -161,6 +161,21 @@ assert_eq "$H" "$(sort -u "$T/helper-asked")" "what the helper was asked"
 assert_contains "$LAST_STDERR" "docker-credential-baletest"
 token_log_since >"$T/tl-helper"
 assert_contains "$T/tl-helper" "status=200 user=$BALE_TEST_USER grant=basic service=$tok_SERVICE scope=repository:private/multi:pull"
+# A helper that answers with docker's "<token>" user name hands over an identity
+# token: bale trades it with the refresh_token grant.
+cat >"$T/bin/docker-credential-baletoken" <<EOF
+#!/bin/sh
+read -r server
+printf '{"ServerURL":"%s","Username":"<token>","Secret":"%s"}\n' "\$server" "$BALE_TEST_REFRESH_TOKEN"
+EOF
+chmod +x "$T/bin/docker-credential-baletoken"
+jq -n --arg k "$H" '{credHelpers: {($k): "baletoken"}}' >"$T/helper-token.json"
+token_log_mark
+PATH="$T/bin:$PATH" bale_run 0 pull -q --store "oci:$T/s-helper-token" "${INSECURE[@]}" \
+  --authfile "$T/helper-token.json" "$H/private/single:1"
+root_is "$T/s-helper-token" "$DIGEST_private_single"
+token_log_since >"$T/tl-helper-token"
+assert_contains "$T/tl-helper-token" "POST /token status=200 user=$BALE_TEST_USER grant=refresh_token"
 # ... also through credsStore in $DOCKER_CONFIG/config.json.
 jq -n '{credsStore: "baletest"}' >"$DOCKER_CONFIG/config.json"
 PATH="$T/bin:$PATH" bale_run 0 pull -q --store "oci:$T/s-store" "${INSECURE[@]}" "$H/private/single:1"
@@ -198,5 +213,20 @@ assert_not_contains "$ALL_STDERR" "eyJ"
 assert_not_contains "$TLOG" "$BALE_TEST_PASS"
 assert_not_contains "$tok_LOG" "$BALE_TEST_PASS"
 assert_not_contains "$tok_LOG" "$BALE_TEST_REFRESH_TOKEN"
+
+# ------------------------------------------------- credential lookups
+
+# One credential lookup per repository at most: a helper may be slow (a cloud CLI)
+# or ask for a passphrase, so three images of three repositories, whose blob
+# transfers interleave, must not run it again each time the next transfer is for
+# another repository.
+: >"$T/helper-asked"
+token_log_mark
+PATH="$T/bin:$PATH" bale_run 0 pull -q --platform all --store "oci:$T/s-helper3" "${INSECURE[@]}" \
+  --authfile "$T/helper-config.json" "$H/private/multi:1" "$H/private/dlist:1" "$H/private/single:1"
+token_log_since >"$T/tl-helper3"
+assert_eq 3 "$(wc -l <"$T/tl-helper3")" "token requests for three repositories ($(cat "$T/tl-helper3"))"
+calls=$(wc -l <"$T/helper-asked")
+((calls <= 3)) || fail "credential helper ran $calls times for 3 repositories (want at most one run per repository)"
 
 echo "test_pull_token: ok"

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -442,15 +443,23 @@ static void test_malformed_configs(void **state)
 		unsetenv("REGISTRY_AUTH_FILE");
 		free(path);
 	}
-	/* A file that cannot be read is not "missing". */
-	if (geteuid() != 0) {
-		char *dir = join(f->dir, "home/.docker");
-		char *p = write_config(dir, "config.json", "ghcr.io", "u", "p");
-		chmod(p, 0);
-		expect_error(NULL, "ghcr.io", BALE_EGENERIC, p);
-		free(p);
-		free(dir);
-	}
+	/* A file that exists but cannot be read is not "missing". Permission bits do not
+	 * stop root, so the unreadable file is a directory where the file is expected:
+	 * open() succeeds and read() fails with EISDIR, for root as for anyone. */
+	char *dir = join(f->dir, "home/.docker/config.json");
+	mkdirs(dir);
+	expect_error(NULL, "ghcr.io", BALE_EGENERIC, dir);
+	expect_error(NULL, "ghcr.io", BALE_EGENERIC, strerror(EISDIR));
+	/* The same in every other place a file is read from. */
+	bale_auth_options o = {.authfile = dir};
+	expect_error(&o, "ghcr.io", BALE_EGENERIC, dir);
+	const char *secrets[] = {dir};
+	bale_auth_options p = {.pull_secrets = secrets, .n_pull_secrets = 1};
+	expect_error(&p, "ghcr.io", BALE_EGENERIC, dir);
+	setenv("REGISTRY_AUTH_FILE", dir, 1);
+	expect_error(NULL, "ghcr.io", BALE_EGENERIC, dir);
+	unsetenv("REGISTRY_AUTH_FILE");
+	free(dir);
 }
 
 static void test_pull_secrets(void **state)
