@@ -54,6 +54,7 @@ typedef struct cli_common {
 } cli_common;
 
 /* The long options every registry verb accepts; verbs append theirs. */
+/* clang-format off */
 #define CLI_COMMON_LONG_OPTIONS                                                        \
 	{"help", no_argument, NULL, OPT_HELP}, {"quiet", no_argument, NULL, OPT_QUIET},  \
 	{"verbose", no_argument, NULL, OPT_VERBOSE},                                     \
@@ -68,7 +69,9 @@ typedef struct cli_common {
 	{"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},                       \
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},                               \
 	{"jobs", required_argument, NULL, OPT_JOBS}
+/* clang-format on */
 
+/* clang-format off */
 #define CLI_COMMON_HELP                                                                  \
 	"Registry options:\n"                                                            \
 	"      --platform P[,P…]|all  platforms of multi-arch images (default: this host)\n" \
@@ -86,6 +89,7 @@ typedef struct cli_common {
 	"  -q, --quiet                only errors on stderr\n"                             \
 	"  -v, --verbose              say more (never secrets)\n"                          \
 	"  -h, --help                 this help\n"
+/* clang-format on */
 
 void cli_common_init(cli_common *c);
 void cli_common_free(cli_common *c);
@@ -99,7 +103,7 @@ typedef int (*cli_verb_option_fn)(void *payload, int opt, const char *arg);
  * CLI_PARSED (go on; operands start at optind), CLI_HELP_SHOWN, or CLI_USAGE_ERROR. */
 enum { CLI_PARSED = 0, CLI_HELP_SHOWN = 1, CLI_USAGE_ERROR = 2 };
 int cli_parse(cli_common *c, int argc, char **argv, const struct option *longopts,
-	      const char *usage, cli_verb_option_fn verb_option, void *payload);
+              const char *usage, cli_verb_option_fn verb_option, void *payload);
 
 /* Prints "bale: message" once and returns the exit status for the error. */
 int cli_report(const char *verb, bale_error *err);

@@ -7,14 +7,13 @@
 #include "cli/cli.h"
 
 static const char usage_text[] =
-	"Usage: bale inspect [options] REF\n"
-	"\n"
-	"Resolves REF in its registry and shows its digest, media type and, for each\n"
-	"platform, the manifest digest and the image size (config + layers, compressed).\n"
-	"\n"
-	"      --raw                  print the manifest or index exactly as served\n"
-	"      --json                 machine-readable output\n"
-	CLI_COMMON_HELP;
+    "Usage: bale inspect [options] REF\n"
+    "\n"
+    "Resolves REF in its registry and shows its digest, media type and, for each\n"
+    "platform, the manifest digest and the image size (config + layers, compressed).\n"
+    "\n"
+    "      --raw                  print the manifest or index exactly as served\n"
+    "      --json                 machine-readable output\n" CLI_COMMON_HELP;
 
 static long long image_size(const bale_image_manifest *m)
 {
@@ -33,7 +32,8 @@ static void print_text(const bale_image *img)
 	for (size_t i = 0; i < img->n_manifests; i++) {
 		const bale_image_manifest *m = &img->manifests[i];
 		printf("  %-16s %s  %9s  %zu layer%s%s%s\n",
-		       m->has_platform ? bale_platform_format(&m->platform, plat, sizeof(plat)) : "unknown",
+		       m->has_platform ? bale_platform_format(&m->platform, plat, sizeof(plat))
+		                       : "unknown",
 		       m->desc.digest.str,
 		       m->selected ? cli_human_size(size, sizeof(size), image_size(m)) : "-",
 		       m->n_layers, m->n_layers == 1 ? "" : "s", m->created[0] ? "  created " : "",
@@ -44,18 +44,20 @@ static void print_text(const bale_image *img)
 static int print_json(const bale_image *img)
 {
 	char plat[64];
-	json_t *root = json_pack("{s:s,s:s,s:s,s:I}", "name", img->ref, "digest",
-				 img->root.digest.str, "mediaType", img->root.media_type, "size",
-				 (json_int_t)img->root.size);
+	json_t *root =
+	    json_pack("{s:s,s:s,s:s,s:I}", "name", img->ref, "digest", img->root.digest.str,
+	              "mediaType", img->root.media_type, "size", (json_int_t)img->root.size);
 	json_t *list = json_array();
 	for (size_t i = 0; i < img->n_manifests; i++) {
 		const bale_image_manifest *m = &img->manifests[i];
-		json_t *o = json_pack("{s:s,s:s,s:I}", "digest", m->desc.digest.str, "mediaType",
-				      m->desc.media_type[0] ? m->desc.media_type : img->root.media_type,
-				      "size", (json_int_t)m->desc.size);
+		json_t *o =
+		    json_pack("{s:s,s:s,s:I}", "digest", m->desc.digest.str, "mediaType",
+		              m->desc.media_type[0] ? m->desc.media_type : img->root.media_type,
+		              "size", (json_int_t)m->desc.size);
 		if (m->has_platform)
-			json_object_set_new(o, "platform", json_string(bale_platform_format(
-								   &m->platform, plat, sizeof(plat))));
+			json_object_set_new(
+			    o, "platform",
+			    json_string(bale_platform_format(&m->platform, plat, sizeof(plat))));
 		if (m->selected) {
 			json_object_set_new(o, "config", json_string(m->config.digest.str));
 			json_object_set_new(o, "layers", json_integer((json_int_t)m->n_layers));
@@ -91,10 +93,10 @@ static int inspect_option(void *payload, int opt, const char *arg)
 int cmd_inspect(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		CLI_COMMON_LONG_OPTIONS,
-		{"raw", no_argument, NULL, OPT_RAW},
-		{"json", no_argument, NULL, OPT_JSON},
-		{NULL, 0, NULL, 0},
+	    CLI_COMMON_LONG_OPTIONS,
+	    {"raw", no_argument, NULL, OPT_RAW},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {NULL, 0, NULL, 0},
 	};
 	cli_common c;
 	inspect_flags flags = {0};
@@ -110,7 +112,8 @@ int cmd_inspect(int argc, char **argv)
 		goto cleanup;
 	}
 	if (optind + 1 != argc) {
-		cli_usage_error("inspect", "want exactly one image reference (see bale inspect --help)");
+		cli_usage_error("inspect",
+		                "want exactly one image reference (see bale inspect --help)");
 		status = 2;
 		goto cleanup;
 	}

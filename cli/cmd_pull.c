@@ -8,14 +8,13 @@
 #include "cli/cli.h"
 
 static const char usage_text[] =
-	"Usage: bale pull [options] REF… [--store STORE]\n"
-	"\n"
-	"Pulls images straight from their registries into a node store, verifying every\n"
-	"manifest and blob against its digest. Prints one line per image:\n"
-	"  REFERENCE DIGEST PLATFORM[,PLATFORM…]\n"
-	"\n"
-	"      --store STORE          oci:DIR (default " BALE_DEFAULT_STORE ")\n"
-	CLI_COMMON_HELP;
+    "Usage: bale pull [options] REF… [--store STORE]\n"
+    "\n"
+    "Pulls images straight from their registries into a node store, verifying every\n"
+    "manifest and blob against its digest. Prints one line per image:\n"
+    "  REFERENCE DIGEST PLATFORM[,PLATFORM…]\n"
+    "\n"
+    "      --store STORE          oci:DIR (default " BALE_DEFAULT_STORE ")\n" CLI_COMMON_HELP;
 
 static void print_result(const bale_image *img)
 {
@@ -26,7 +25,8 @@ static void print_result(const bale_image *img)
 		const bale_image_manifest *m = &img->manifests[i];
 		if (!m->selected || !m->has_platform)
 			continue;
-		printf("%s%s", first ? "" : ",", bale_platform_format(&m->platform, one, sizeof(one)));
+		printf("%s%s", first ? "" : ",",
+		       bale_platform_format(&m->platform, one, sizeof(one)));
 		first = false;
 	}
 	printf("%s\n", first ? "-" : "");
@@ -43,9 +43,9 @@ static int pull_option(void *payload, int opt, const char *arg)
 int cmd_pull(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		CLI_COMMON_LONG_OPTIONS,
-		{"store", required_argument, NULL, OPT_STORE},
-		{NULL, 0, NULL, 0},
+	    CLI_COMMON_LONG_OPTIONS,
+	    {"store", required_argument, NULL, OPT_STORE},
+	    {NULL, 0, NULL, 0},
 	};
 	cli_common c;
 	const char *store_spec = BALE_DEFAULT_STORE;
@@ -69,12 +69,12 @@ int cmd_pull(int argc, char **argv)
 		goto failed;
 	if ((rc = bale_store_open(&store, store_spec, &err)) < 0)
 		goto failed;
-	bale_pull_options po = {.registry = c.registry, .platforms = platforms,
-				.max_parallel = c.jobs, .log = &c.log};
+	bale_pull_options po = {
+	    .registry = c.registry, .platforms = platforms, .max_parallel = c.jobs, .log = &c.log};
 	if ((rc = bale_pull_new(&pull, &po, &err)) < 0)
 		goto failed;
-	if ((rc = bale_pull_images(pull, (const char *const *)argv + optind, (size_t)(argc - optind),
-				   store, &err)) < 0)
+	if ((rc = bale_pull_images(pull, (const char *const *)argv + optind,
+	                           (size_t)(argc - optind), store, &err)) < 0)
 		goto failed;
 	cli_progress_clear(&c);
 	for (size_t i = 0; i < bale_pull_image_count(pull); i++)

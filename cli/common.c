@@ -21,8 +21,8 @@ static void log_progress(void *payload, const bale_progress *p)
 		return;
 	char done[32], total[32];
 	fprintf(stderr, "\r\033[Kblobs %d/%d  %s / %s", p->blobs_done, p->blobs_total,
-		cli_human_size(done, sizeof(done), p->bytes_done),
-		cli_human_size(total, sizeof(total), p->bytes_total));
+	        cli_human_size(done, sizeof(done), p->bytes_done),
+	        cli_human_size(total, sizeof(total), p->bytes_total));
 	c->progress.shown = true;
 }
 
@@ -82,7 +82,7 @@ static int parse_count(const char *opt, const char *arg, long min, long max, lon
 	long v = strtol(arg, &end, 10);
 	if (end == arg || *end || v < min || v > max)
 		return cli_usage_error(NULL, "%s: want a number from %ld to %ld, got \"%s\"", opt,
-				       min, max, arg);
+		                       min, max, arg);
 	*out = v;
 	return 0;
 }
@@ -156,7 +156,7 @@ int cli_report(const char *verb, bale_error *err)
 {
 	int code = bale_error_code(err);
 	fprintf(stderr, "bale%s%s: %s\n", verb ? " " : "", verb ? verb : "",
-		bale_error_message(err));
+	        bale_error_message(err));
 	bale_error_free(err);
 	return bale_error_exit_status(code ? code : BALE_EGENERIC);
 }
@@ -173,7 +173,7 @@ int cli_usage_error(const char *verb, const char *fmt, ...)
 }
 
 int cli_parse(cli_common *c, int argc, char **argv, const struct option *longopts,
-	      const char *usage, cli_verb_option_fn verb_option, void *payload)
+              const char *usage, cli_verb_option_fn verb_option, void *payload)
 {
 	int opt;
 	while ((opt = getopt_long(argc, argv, "hqv", longopts, NULL)) != -1) {

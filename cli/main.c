@@ -12,8 +12,8 @@ typedef struct verb {
 } verb;
 
 static const verb verbs[] = {
-	{"pull", cmd_pull, "pull images from registries into a node store (online mode)"},
-	{"inspect", cmd_inspect, "show what a reference resolves to in its registry"},
+    {"pull", cmd_pull, "pull images from registries into a node store (online mode)"},
+    {"inspect", cmd_inspect, "show what a reference resolves to in its registry"},
 };
 
 static void usage(FILE *out)

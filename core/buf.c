@@ -20,7 +20,7 @@ int bale_buf_append(bale_buf *b, const void *data, size_t len, bale_error **err)
 {
 	if (len > b->cap - b->len)
 		return bale_error_set(err, BALE_EVERIFY, "%s is larger than the %zu byte limit",
-				      b->what, b->cap);
+		                      b->what, b->cap);
 	if (b->len + len + 1 > b->alloc) {
 		size_t want = b->alloc ? b->alloc : 256;
 		while (want < b->len + len + 1)
@@ -98,7 +98,7 @@ int bale_buf_read_file(bale_buf *b, const char *path, bale_error **err)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return bale_error_set_errno(err, errno == ENOENT ? BALE_ENOTFOUND : BALE_EGENERIC,
-					    errno, "open %s", path);
+		                            errno, "open %s", path);
 	char chunk[8192];
 	for (;;) {
 		ssize_t n = read(fd, chunk, sizeof(chunk));

@@ -21,22 +21,26 @@ int bale_digest_parse(bale_digest *out, const char *text, bale_error **err)
 {
 	const char *colon = strchr(text, ':');
 	if (!colon || colon == text)
-		return bale_error_set(err, BALE_EUSAGE, "invalid digest \"%.80s\": no algorithm", text);
+		return bale_error_set(err, BALE_EUSAGE, "invalid digest \"%.80s\": no algorithm",
+		                      text);
 	size_t alg_len = (size_t)(colon - text);
 	if (alg_len != 6 || memcmp(text, "sha256", 6) != 0)
 		return bale_error_set(err, BALE_EVERIFY, "unsupported digest algorithm \"%.*s\"",
-				      (int)(alg_len > 32 ? 32 : alg_len), text);
+		                      (int)(alg_len > 32 ? 32 : alg_len), text);
 	const char *hex = colon + 1;
 	if (strlen(hex) != BALE_DIGEST_HEX_LEN || !is_lower_hex(hex, BALE_DIGEST_HEX_LEN))
-		return bale_error_set(err, BALE_EUSAGE,
-				      "invalid digest \"%.80s\": want sha256 and 64 lowercase hex digits",
-				      text);
+		return bale_error_set(
+		    err, BALE_EUSAGE,
+		    "invalid digest \"%.80s\": want sha256 and 64 lowercase hex digits", text);
 	memcpy(out->str, text, BALE_DIGEST_STR_LEN);
 	out->str[BALE_DIGEST_STR_LEN] = '\0';
 	return 0;
 }
 
-const char *bale_digest_hex(const bale_digest *d) { return d->str + 7; }
+const char *bale_digest_hex(const bale_digest *d)
+{
+	return d->str + 7;
+}
 
 bool bale_digest_equal(const bale_digest *a, const bale_digest *b)
 {
@@ -88,7 +92,10 @@ void bale_hasher_final(bale_hasher *h, bale_digest *out)
 	bale_hasher_reset(h);
 }
 
-void bale_hasher_reset(bale_hasher *h) { EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL); }
+void bale_hasher_reset(bale_hasher *h)
+{
+	EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL);
+}
 
 void bale_hasher_free(bale_hasher *h)
 {

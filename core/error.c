@@ -90,7 +90,10 @@ int bale_error_wrap(bale_error **err, const char *fmt, ...)
 	return (*err)->code;
 }
 
-int bale_error_code(const bale_error *e) { return e ? e->code : BALE_OK; }
+int bale_error_code(const bale_error *e)
+{
+	return e ? e->code : BALE_OK;
+}
 
 const char *bale_error_message(const bale_error *e)
 {

@@ -75,7 +75,7 @@ int bale_fs_fsync_dir(const char *dir, bale_error **err)
 }
 
 int bale_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-			 bale_error **err)
+                         bale_error **err)
 {
 	int rc = 0, fd = -1;
 	size_t n = strlen(path) + 16;

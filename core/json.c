@@ -4,16 +4,17 @@
 #include <string.h>
 
 int bale_json_parse(json_t **out, const char *data, size_t len, size_t cap, const char *what,
-		    bale_error **err)
+                    bale_error **err)
 {
 	if (len > cap)
 		return bale_error_set(err, BALE_EVERIFY, "%s: %zu bytes is over the %zu byte limit",
-				      what, len, cap);
+		                      what, len, cap);
 	json_error_t jerr;
 	json_t *v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!v)
-		return bale_error_set(err, BALE_EVERIFY, "%s: invalid JSON at line %d column %d: %s",
-				      what, jerr.line, jerr.column, jerr.text);
+		return bale_error_set(err, BALE_EVERIFY,
+		                      "%s: invalid JSON at line %d column %d: %s", what, jerr.line,
+		                      jerr.column, jerr.text);
 	*out = v;
 	return 0;
 }

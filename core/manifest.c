@@ -25,7 +25,8 @@ static int parse_descriptor(bale_descriptor *out, json_t *j, const char *what, b
 	json_t *size = json_object_get(j, "size");
 	memset(out, 0, sizeof(*out));
 	if (!digest || !json_is_integer(size) || json_integer_value(size) < 0)
-		return bale_error_set(err, BALE_EVERIFY, "%s: descriptor without digest or size", what);
+		return bale_error_set(err, BALE_EVERIFY, "%s: descriptor without digest or size",
+		                      what);
 	if (mt && strlen(mt) >= sizeof(out->media_type))
 		return bale_error_set(err, BALE_EVERIFY, "%s: media type too long", what);
 	bale_error *bad = NULL;
@@ -41,7 +42,7 @@ static int parse_descriptor(bale_descriptor *out, json_t *j, const char *what, b
 }
 
 int bale_manifest_parse_index(bale_index_entry **out, size_t *n, const char *bytes, size_t len,
-			      bale_error **err)
+                              bale_error **err)
 {
 	json_t *doc = NULL;
 	bale_index_entry *entries = NULL;
@@ -66,7 +67,7 @@ int bale_manifest_parse_index(bale_index_entry **out, size_t *n, const char *byt
 		const char *os = bale_json_str(p, "os"), *arch = bale_json_str(p, "architecture");
 		if (os && arch) {
 			if ((rc = bale_platform_from_fields(&entries[i].platform, os, arch,
-							    bale_json_str(p, "variant"), err)) < 0)
+			                                    bale_json_str(p, "variant"), err)) < 0)
 				goto cleanup;
 			entries[i].has_platform = true;
 		}
@@ -81,7 +82,7 @@ cleanup:
 }
 
 int bale_manifest_parse_image(bale_descriptor *config, bale_descriptor **layers, size_t *n,
-			      size_t *foreign, const char *bytes, size_t len, bale_error **err)
+                              size_t *foreign, const char *bytes, size_t len, bale_error **err)
 {
 	json_t *doc = NULL;
 	bale_descriptor *list = NULL;
@@ -89,7 +90,8 @@ int bale_manifest_parse_image(bale_descriptor *config, bale_descriptor **layers,
 	int rc = bale_json_parse(&doc, bytes, len, BALE_CAP_MANIFEST, "manifest", err);
 	if (rc < 0)
 		return rc;
-	if ((rc = parse_descriptor(config, json_object_get(doc, "config"), "manifest config", err)) < 0)
+	if ((rc = parse_descriptor(config, json_object_get(doc, "config"), "manifest config",
+	                           err)) < 0)
 		goto cleanup;
 	json_t *arr = json_object_get(doc, "layers");
 	if (!json_is_array(arr)) {
@@ -123,7 +125,7 @@ cleanup:
 }
 
 int bale_manifest_parse_config(bale_platform *platform, char created[40], const char *bytes,
-			       size_t len, bale_error **err)
+                               size_t len, bale_error **err)
 {
 	json_t *doc = NULL;
 	int rc = bale_json_parse(&doc, bytes, len, BALE_CAP_CONFIG, "image config", err);
@@ -133,7 +135,8 @@ int bale_manifest_parse_config(bale_platform *platform, char created[40], const 
 	const char *when = bale_json_str(doc, "created");
 	snprintf(created, 40, "%s", when ? when : "");
 	if (os && arch)
-		rc = bale_platform_from_fields(platform, os, arch, bale_json_str(doc, "variant"), err);
+		rc = bale_platform_from_fields(platform, os, arch, bale_json_str(doc, "variant"),
+		                               err);
 	else
 		memset(platform, 0, sizeof(*platform));
 	json_decref(doc);

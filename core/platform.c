@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/utsname.h>
 
-
 static bool is_digit(char c)
 {
 	return c >= '0' && c <= '9';

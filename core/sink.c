@@ -1,8 +1,8 @@
 #include "bale/sink.h"
 
 /* Writes a small, already verified blob (a manifest or config held in memory). */
-int bale_sink_put_bytes(bale_sink *sink, const bale_descriptor *desc, const void *data,
-			size_t len, bale_error **err)
+int bale_sink_put_bytes(bale_sink *sink, const bale_descriptor *desc, const void *data, size_t len,
+                        bale_error **err)
 {
 	bool have = false;
 	bale_sink_blob *blob = NULL;

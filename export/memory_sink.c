@@ -21,8 +21,7 @@ static int mem_has(bale_sink *s, const bale_descriptor *d, bool *out, bale_error
 	return 0;
 }
 
-static int mem_open(bale_sink *s, const bale_descriptor *d, bale_sink_blob **out,
-		    bale_error **err)
+static int mem_open(bale_sink *s, const bale_descriptor *d, bale_sink_blob **out, bale_error **err)
 {
 	memory_sink *m = (memory_sink *)s;
 	bale_sink_blob *b = calloc(1, sizeof(*b));
@@ -54,15 +53,21 @@ static int mem_commit(bale_sink_blob *b, bale_error **err)
 }
 
 /* The entry stays on the list, uncommitted and empty: freed with the sink. */
-static void mem_abort(bale_sink_blob *b) { bale_buf_free(&b->buf); }
+static void mem_abort(bale_sink_blob *b)
+{
+	bale_buf_free(&b->buf);
+}
 
 static int mem_set_name(bale_sink *s, const char *ref, const bale_descriptor *root,
-			bale_error **err)
+                        bale_error **err)
 {
 	return 0;
 }
 
-static int mem_commit_all(bale_sink *s, bale_error **err) { return 0; }
+static int mem_commit_all(bale_sink *s, bale_error **err)
+{
+	return 0;
+}
 
 static void mem_free(bale_sink *s)
 {
@@ -76,15 +81,15 @@ static void mem_free(bale_sink *s)
 }
 
 static const bale_sink_ops memory_ops = {
-	.has_blob = mem_has,
-	.blob_open = mem_open,
-	.blob_write = mem_write,
-	.blob_rewind = mem_rewind,
-	.blob_commit = mem_commit,
-	.blob_abort = mem_abort,
-	.set_name = mem_set_name,
-	.commit = mem_commit_all,
-	.free = mem_free,
+    .has_blob = mem_has,
+    .blob_open = mem_open,
+    .blob_write = mem_write,
+    .blob_rewind = mem_rewind,
+    .blob_commit = mem_commit,
+    .blob_abort = mem_abort,
+    .set_name = mem_set_name,
+    .commit = mem_commit_all,
+    .free = mem_free,
 };
 
 int memory_sink_new(bale_sink **out, size_t cap, bale_error **err)

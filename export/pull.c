@@ -78,9 +78,15 @@ void bale_pull_free(bale_pull *p)
 	free(p);
 }
 
-size_t bale_pull_image_count(const bale_pull *p) { return p->n_images; }
+size_t bale_pull_image_count(const bale_pull *p)
+{
+	return p->n_images;
+}
 
-const bale_image *bale_pull_image_at(const bale_pull *p, size_t i) { return p->images[i]; }
+const bale_image *bale_pull_image_at(const bale_pull *p, size_t i)
+{
+	return p->images[i];
+}
 
 static int registry_for(bale_pull *p, const char *domain, bale_registry **out, bale_error **err)
 {
@@ -125,12 +131,13 @@ static int fetch_configs(bale_pull *p, bale_image **images, size_t n, bale_error
 				continue;
 			if (m->config.size > (int64_t)BALE_CAP_CONFIG) {
 				rc = bale_error_set(err, BALE_EVERIFY,
-						    "%s: config %s: %lld bytes is over the limit",
-						    images[i]->ref, m->config.digest.str,
-						    (long long)m->config.size);
+				                    "%s: config %s: %lld bytes is over the limit",
+				                    images[i]->ref, m->config.digest.str,
+				                    (long long)m->config.size);
 				goto cleanup;
 			}
-			if ((rc = bale_fetch_add(f, reg, images[i]->repository, &m->config, mem, err)) < 0)
+			if ((rc = bale_fetch_add(f, reg, images[i]->repository, &m->config, mem,
+			                         err)) < 0)
 				goto cleanup;
 		}
 	}
@@ -139,13 +146,15 @@ static int fetch_configs(bale_pull *p, bale_image **images, size_t n, bale_error
 	for (size_t i = 0; i < n; i++) {
 		for (size_t j = 0; j < images[i]->n_manifests; j++) {
 			bale_image_manifest *m = &images[i]->manifests[j];
-			const bale_buf *cfg = m->selected ? memory_sink_get(mem, &m->config.digest) : NULL;
+			const bale_buf *cfg =
+			    m->selected ? memory_sink_get(mem, &m->config.digest) : NULL;
 			if (!cfg)
 				continue;
 			bale_platform platform;
-			if ((rc = bale_manifest_parse_config(&platform, m->created, cfg->data, cfg->len,
-							     err)) < 0) {
-				bale_error_wrap(err, "%s: config %s", images[i]->ref, m->config.digest.str);
+			if ((rc = bale_manifest_parse_config(&platform, m->created, cfg->data,
+			                                     cfg->len, err)) < 0) {
+				bale_error_wrap(err, "%s: config %s", images[i]->ref,
+				                m->config.digest.str);
 				goto cleanup;
 			}
 			if (!m->has_platform && platform.os[0]) {
@@ -166,8 +175,8 @@ cleanup:
 	return rc;
 }
 
-static int load_manifest(bale_pull *p, bale_registry *reg, bale_image *img,
-			 bale_image_manifest *m, bale_error **err)
+static int load_manifest(bale_pull *p, bale_registry *reg, bale_image *img, bale_image_manifest *m,
+                         bale_error **err)
 {
 	int rc = 0;
 	bale_buf body;
@@ -176,36 +185,35 @@ static int load_manifest(bale_pull *p, bale_registry *reg, bale_image *img,
 	bale_buf_init(&body, BALE_CAP_MANIFEST, "manifest");
 	if (!m->bytes) {
 		rc = bale_registry_get_manifest(reg, img->repository, m->desc.digest.str, &body,
-						media_type, &digest, err);
+		                                media_type, &digest, err);
 		if (rc < 0)
 			goto cleanup;
 		if ((int64_t)body.len != m->desc.size) {
-			rc = bale_error_set(err, BALE_EVERIFY,
-					    "%s: manifest %s is %zu bytes, the index says %lld",
-					    img->ref, m->desc.digest.str, body.len,
-					    (long long)m->desc.size);
+			rc = bale_error_set(
+			    err, BALE_EVERIFY, "%s: manifest %s is %zu bytes, the index says %lld",
+			    img->ref, m->desc.digest.str, body.len, (long long)m->desc.size);
 			goto cleanup;
 		}
 		if (!bale_media_type_is_manifest(media_type)) {
 			rc = bale_error_set(err, BALE_EVERIFY,
-					    "%s: %s is a %s, not an image manifest (nested "
-					    "indexes are not supported)",
-					    img->ref, m->desc.digest.str, media_type);
+			                    "%s: %s is a %s, not an image manifest (nested "
+			                    "indexes are not supported)",
+			                    img->ref, m->desc.digest.str, media_type);
 			goto cleanup;
 		}
 		m->len = body.len;
 		m->bytes = bale_buf_detach(&body, NULL);
 	}
 	size_t foreign = 0;
-	if ((rc = bale_manifest_parse_image(&m->config, &m->layers, &m->n_layers, &foreign, m->bytes,
-					    m->len, err)) < 0) {
+	if ((rc = bale_manifest_parse_image(&m->config, &m->layers, &m->n_layers, &foreign,
+	                                    m->bytes, m->len, err)) < 0) {
 		bale_error_wrap(err, "%s: manifest %s", img->ref, m->desc.digest.str);
 		goto cleanup;
 	}
 	if (foreign)
 		bale_log_printf(p->opts.log, BALE_LOG_WARN,
-				"%s: %zu foreign layer(s) left to the runtime to fetch", img->ref,
-				foreign);
+		                "%s: %zu foreign layer(s) left to the runtime to fetch", img->ref,
+		                foreign);
 cleanup:
 	bale_buf_free(&body);
 	return rc;
@@ -224,7 +232,7 @@ static void list_platforms(bale_buf *b, const bale_image *img, const bale_platfo
 			pl = &img->manifests[i].platform;
 		if (pl)
 			bale_buf_appendf(b, NULL, "%s%s", b->len ? ", " : "",
-					 bale_platform_format(pl, one, sizeof(one)));
+			                 bale_platform_format(pl, one, sizeof(one)));
 	}
 }
 
@@ -236,7 +244,7 @@ static int select_platforms(bale_pull *p, bale_image *img, bale_error **err)
 		bale_image_manifest *m = &img->manifests[i];
 		/* "all" carries every entry, attestations included, as skopeo --all does. */
 		m->selected = bale_platform_set_is_all(want) ||
-			      (m->has_platform && bale_platform_set_contains(want, &m->platform));
+		              (m->has_platform && bale_platform_set_contains(want, &m->platform));
 		chosen += m->selected;
 	}
 	if (chosen)
@@ -247,8 +255,8 @@ static int select_platforms(bale_pull *p, bale_image *img, bale_error **err)
 	list_platforms(&asked, NULL, want);
 	list_platforms(&have, img, NULL);
 	int rc = bale_error_set(err, BALE_ENOTFOUND, "%s: no manifest for %s (the image has %s)",
-				img->ref, asked.data ? asked.data : "?",
-				have.data ? have.data : "no platforms");
+	                        img->ref, asked.data ? asked.data : "?",
+	                        have.data ? have.data : "no platforms");
 	bale_buf_free(&asked);
 	bale_buf_free(&have);
 	return rc;
@@ -276,12 +284,13 @@ static int resolve_image(bale_pull *p, bale_image *img, bale_error **err)
 	if ((rc = registry_for(p, img->domain, &reg, err)) < 0)
 		goto cleanup;
 	if ((rc = bale_registry_get_manifest(reg, img->repository, bale_ref_lookup(ref), &body,
-					     img->root.media_type, &img->root.digest, err)) < 0)
+	                                     img->root.media_type, &img->root.digest, err)) < 0)
 		goto cleanup;
 	/* A reference with both tag and digest is pinned: the tag must still point there. */
 	if (bale_ref_digest(ref) && strcmp(bale_ref_digest(ref), img->root.digest.str) != 0) {
-		rc = bale_error_set(err, BALE_EVERIFY, "%s: tag now points to %s, not the pinned digest",
-				    img->ref, img->root.digest.str);
+		rc = bale_error_set(err, BALE_EVERIFY,
+		                    "%s: tag now points to %s, not the pinned digest", img->ref,
+		                    img->root.digest.str);
 		goto cleanup;
 	}
 	img->root.size = (int64_t)body.len;
@@ -289,7 +298,7 @@ static int resolve_image(bale_pull *p, bale_image *img, bale_error **err)
 	img->root_bytes = bale_buf_detach(&body, NULL);
 	if (bale_media_type_is_index(img->root.media_type)) {
 		if ((rc = bale_manifest_parse_index(&entries, &n_entries, img->root_bytes,
-						    img->root_len, err)) < 0) {
+		                                    img->root_len, err)) < 0) {
 			bale_error_wrap(err, "%s", img->ref);
 			goto cleanup;
 		}
@@ -374,7 +383,7 @@ static int write_image(bale_sink *sink, const bale_image *img, bale_error **err)
 }
 
 int bale_pull_images(bale_pull *p, const char *const *refs, size_t n, bale_sink *sink,
-		     bale_error **err)
+                     bale_error **err)
 {
 	int rc = 0;
 	bale_fetch *fetch = NULL;
@@ -399,14 +408,14 @@ int bale_pull_images(bale_pull *p, const char *const *refs, size_t n, bale_sink 
 			const bale_image_manifest *m = &img->manifests[j];
 			if (!m->selected)
 				continue;
-			if ((rc = bale_sink_put_bytes(sink, &m->config, m->config_bytes, m->config_len,
-						      err)) < 0) {
+			if ((rc = bale_sink_put_bytes(sink, &m->config, m->config_bytes,
+			                              m->config_len, err)) < 0) {
 				bale_error_wrap(err, "%s", img->ref);
 				goto cleanup;
 			}
 			for (size_t k = 0; k < m->n_layers; k++)
 				if ((rc = bale_fetch_add(fetch, reg, img->repository, &m->layers[k],
-							 sink, err)) < 0)
+				                         sink, err)) < 0)
 					goto cleanup;
 		}
 	}

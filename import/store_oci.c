@@ -56,7 +56,7 @@ static int oci_has_blob(bale_sink *sink, const bale_descriptor *desc, bool *out,
 }
 
 static int oci_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink_blob **out,
-			 bale_error **err)
+                         bale_error **err)
 {
 	oci_store *s = (oci_store *)sink;
 	bale_sink_blob *b = calloc(1, sizeof(*b));
@@ -70,12 +70,13 @@ static int oci_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink
 		size_t n = strlen(s->blobs) + 100;
 		if ((b->tmp_path = malloc(n))) {
 			snprintf(b->tmp_path, n, "%s/.%s.partial-XXXXXX", s->blobs,
-				 bale_digest_hex(&desc->digest));
+			         bale_digest_hex(&desc->digest));
 			b->fd = mkostemp(b->tmp_path, O_CLOEXEC);
 		}
 	}
 	if (b->fd < 0) {
-		int rc = bale_error_set_errno(err, BALE_ESTORE, errno, "create blob in %s", s->blobs);
+		int rc =
+		    bale_error_set_errno(err, BALE_ESTORE, errno, "create blob in %s", s->blobs);
 		free(b->tmp_path);
 		free(b);
 		return rc;
@@ -88,7 +89,7 @@ static int oci_blob_write(bale_sink_blob *b, const void *data, size_t len, bale_
 {
 	if (bale_fs_write_all(b->fd, data, len) < 0)
 		return bale_error_set_errno(err, BALE_ESTORE, errno, "write blob %s",
-					    b->desc.digest.str);
+		                            b->desc.digest.str);
 	return 0;
 }
 
@@ -96,7 +97,7 @@ static int oci_blob_rewind(bale_sink_blob *b, bale_error **err)
 {
 	if (ftruncate(b->fd, 0) < 0 || lseek(b->fd, 0, SEEK_SET) < 0)
 		return bale_error_set_errno(err, BALE_ESTORE, errno, "rewind blob %s",
-					    b->desc.digest.str);
+		                            b->desc.digest.str);
 	return 0;
 }
 
@@ -111,7 +112,10 @@ static void blob_close(bale_sink_blob *b)
 	free(b);
 }
 
-static void oci_blob_abort(bale_sink_blob *b) { blob_close(b); }
+static void oci_blob_abort(bale_sink_blob *b)
+{
+	blob_close(b);
+}
 
 static int oci_blob_commit(bale_sink_blob *b, bale_error **err)
 {
@@ -119,7 +123,8 @@ static int oci_blob_commit(bale_sink_blob *b, bale_error **err)
 	char path[4096], proc[64];
 	blob_path(path, sizeof(path), b->store, &b->desc.digest);
 	if (fsync(b->fd) < 0) {
-		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "fsync blob %s", b->desc.digest.str);
+		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "fsync blob %s",
+		                          b->desc.digest.str);
 		goto cleanup;
 	}
 	if (b->tmp_path) {
@@ -132,7 +137,8 @@ static int oci_blob_commit(bale_sink_blob *b, bale_error **err)
 	} else {
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", b->fd);
 		/* EEXIST: another writer committed the same verified content first. */
-		if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0 && errno != EEXIST)
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0 &&
+		    errno != EEXIST)
 			rc = bale_error_set_errno(err, BALE_ESTORE, errno, "link %s", path);
 	}
 	b->store->blobs_dirty = true;
@@ -142,7 +148,7 @@ cleanup:
 }
 
 static int oci_set_name(bale_sink *sink, const char *ref, const bale_descriptor *root,
-			bale_error **err)
+                        bale_error **err)
 {
 	oci_store *s = (oci_store *)sink;
 	pending_name *grown = realloc(s->names, (s->n_names + 1) * sizeof(*grown));
@@ -261,15 +267,15 @@ static void oci_free(bale_sink *sink)
 }
 
 static const bale_sink_ops oci_ops = {
-	.has_blob = oci_has_blob,
-	.blob_open = oci_blob_open,
-	.blob_write = oci_blob_write,
-	.blob_rewind = oci_blob_rewind,
-	.blob_commit = oci_blob_commit,
-	.blob_abort = oci_blob_abort,
-	.set_name = oci_set_name,
-	.commit = oci_commit,
-	.free = oci_free,
+    .has_blob = oci_has_blob,
+    .blob_open = oci_blob_open,
+    .blob_write = oci_blob_write,
+    .blob_rewind = oci_blob_rewind,
+    .blob_commit = oci_blob_commit,
+    .blob_abort = oci_blob_abort,
+    .set_name = oci_set_name,
+    .commit = oci_commit,
+    .free = oci_free,
 };
 
 int bale_store_oci_open(bale_sink **out, const char *dir, bale_error **err)
@@ -296,7 +302,8 @@ int bale_store_oci_open(bale_sink **out, const char *dir, bale_error **err)
 	}
 	if (access(layout, F_OK) < 0) {
 		static const char version[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
-		if ((rc = bale_fs_write_atomic(layout, version, sizeof(version) - 1, 0644, err)) < 0)
+		if ((rc = bale_fs_write_atomic(layout, version, sizeof(version) - 1, 0644, err)) <
+		    0)
 			goto cleanup;
 	}
 	{ /* a layout always has an index.json, even before its first image */

@@ -20,7 +20,7 @@ typedef struct transfer {
 	int64_t received; /* bytes hashed and handed to the sink */
 	int attempts;     /* failed attempts so far */
 	bool reauthorized;
-	long not_before;  /* monotonic ms before which it must not start again */
+	long not_before; /* monotonic ms before which it must not start again */
 	bool active;
 	bool done;
 	/* per attempt */
@@ -98,10 +98,11 @@ void bale_fetch_free(bale_fetch *f)
 }
 
 int bale_fetch_add(bale_fetch *f, bale_registry *reg, const char *repository,
-		   const bale_descriptor *desc, bale_sink *sink, bale_error **err)
+                   const bale_descriptor *desc, bale_sink *sink, bale_error **err)
 {
 	for (size_t i = 0; i < f->n; i++)
-		if (f->items[i]->sink == sink && bale_digest_equal(&f->items[i]->desc.digest, &desc->digest))
+		if (f->items[i]->sink == sink &&
+		    bale_digest_equal(&f->items[i]->desc.digest, &desc->digest))
 			return 0; /* shared layer: one transfer serves every image */
 	bool have = false;
 	int rc = sink->ops->has_blob(sink, desc, &have, err);
@@ -223,10 +224,10 @@ static int start_transfer(bale_fetch *f, transfer *t, bale_error **err)
 		if (!(t->headers = curl_slist_append(NULL, range)))
 			return bale_error_set(err, BALE_EGENERIC, "out of memory");
 		bale_log_printf(f->log, BALE_LOG_INFO, "%s: resuming %s at byte %lld",
-				t->reg->domain, t->desc.digest.str, (long long)t->received);
+		                t->reg->domain, t->desc.digest.str, (long long)t->received);
 	}
 	snprintf(url, sizeof(url), "%s/v2/%s/blobs/%s", t->reg->base_url, t->repository,
-		 t->desc.digest.str);
+	         t->desc.digest.str);
 	bale_buf_reset(&t->error_body);
 	t->status_checked = t->body_is_error = false;
 	t->failure = WRITE_OK;
@@ -253,8 +254,8 @@ static void schedule_retry(transfer *t, long retry_after)
 	long delay = reg_backoff_ms(t->reg, t->attempts, retry_after);
 	t->not_before = now_ms() + delay;
 	bale_log_printf(t->fetch->log, BALE_LOG_INFO, "%s: %s: %s, retrying in %ld ms",
-			t->reg->domain, t->desc.digest.str,
-			t->errbuf[0] ? t->errbuf : "registry busy", delay);
+	                t->reg->domain, t->desc.digest.str,
+	                t->errbuf[0] ? t->errbuf : "registry busy", delay);
 }
 
 /* Handles the end of one attempt. Returns <0 on a failure that ends the whole fetch. */
@@ -265,11 +266,12 @@ static int finish_transfer(bale_fetch *f, transfer *t, CURLcode cc, bale_error *
 	curl_multi_remove_handle(f->multi, t->h);
 	t->active = false;
 	snprintf(what, sizeof(what), "blob %s from %s/%s", t->desc.digest.str, t->reg->domain,
-		 t->repository);
+	         t->repository);
 	if (t->failure == WRITE_TOO_LONG)
-		return bale_error_set(err, BALE_EVERIFY,
-				      "%s: registry sent more than the %lld bytes the manifest declares",
-				      what, (long long)t->desc.size);
+		return bale_error_set(
+		    err, BALE_EVERIFY,
+		    "%s: registry sent more than the %lld bytes the manifest declares", what,
+		    (long long)t->desc.size);
 	if (t->failure == WRITE_SINK) {
 		int code = bale_error_code(t->sink_err);
 		bale_error_set(err, code, "%s", bale_error_message(t->sink_err));
@@ -278,10 +280,11 @@ static int finish_transfer(bale_fetch *f, transfer *t, CURLcode cc, bale_error *
 	if (cc == CURLE_OK && !t->body_is_error && (st == 200 || st == 206)) {
 		if (t->received != t->desc.size) { /* cut short without curl noticing */
 			if (t->attempts >= t->reg->opts.retries)
-				return bale_error_set(err, BALE_ENETWORK,
-						      "%s: got %lld of %lld bytes (gave up after %d attempts)",
-						      what, (long long)t->received,
-						      (long long)t->desc.size, t->attempts + 1);
+				return bale_error_set(
+				    err, BALE_ENETWORK,
+				    "%s: got %lld of %lld bytes (gave up after %d attempts)", what,
+				    (long long)t->received, (long long)t->desc.size,
+				    t->attempts + 1);
 			snprintf(t->errbuf, sizeof(t->errbuf), "transfer cut short");
 			schedule_retry(t, -1);
 			return 0;
@@ -290,8 +293,8 @@ static int finish_transfer(bale_fetch *f, transfer *t, CURLcode cc, bale_error *
 		bale_hasher_final(t->hasher, &got);
 		if (!bale_digest_equal(&got, &t->desc.digest))
 			return bale_error_set(err, BALE_EVERIFY,
-					      "%s: digest mismatch (content hashes to %s)", what,
-					      got.str);
+			                      "%s: digest mismatch (content hashes to %s)", what,
+			                      got.str);
 		bale_sink_blob *blob = t->blob;
 		t->blob = NULL; /* commit frees it, success or not */
 		int rc = t->sink->ops->blob_commit(blob, err);
@@ -318,7 +321,8 @@ static int finish_transfer(bale_fetch *f, transfer *t, CURLcode cc, bale_error *
 	if (cc != CURLE_OK) {
 		reg_curl_error(err, t->reg, cc, t->errbuf);
 		if (again)
-			bale_error_wrap(err, "%s (gave up after %d attempts)", what, t->attempts + 1);
+			bale_error_wrap(err, "%s (gave up after %d attempts)", what,
+			                t->attempts + 1);
 		else
 			bale_error_wrap(err, "%s", what);
 		return bale_error_code(*err);
@@ -328,9 +332,9 @@ static int finish_transfer(bale_fetch *f, transfer *t, CURLcode cc, bale_error *
 		return bale_error_set(err, BALE_ENOTFOUND, "%s: not found (%s)", what, status);
 	if (st == 401 || st == 403)
 		return bale_error_set(err, BALE_EAUTH, "%s: access refused (%s, %s)", what, status,
-				      reg_auth_source(t->reg));
+		                      reg_auth_source(t->reg));
 	return bale_error_set(err, BALE_ENETWORK, "%s: %s%s", what, status,
-			      again ? " (gave up after retries)" : "");
+	                      again ? " (gave up after retries)" : "");
 }
 
 int bale_fetch_run(bale_fetch *f, bale_error **err)

@@ -14,11 +14,10 @@
 #define USER_AGENT "bale/" BALE_VERSION
 
 /* Media types bale pulls, the way containerd asks for them. */
-static const char accept_manifests[] =
-	"Accept: application/vnd.oci.image.index.v1+json, "
-	"application/vnd.docker.distribution.manifest.list.v2+json, "
-	"application/vnd.oci.image.manifest.v1+json, "
-	"application/vnd.docker.distribution.manifest.v2+json";
+static const char accept_manifests[] = "Accept: application/vnd.oci.image.index.v1+json, "
+                                       "application/vnd.docker.distribution.manifest.list.v2+json, "
+                                       "application/vnd.oci.image.manifest.v1+json, "
+                                       "application/vnd.docker.distribution.manifest.v2+json";
 
 void bale_registry_options_init(bale_registry_options *opts)
 {
@@ -38,7 +37,7 @@ static bool host_listed(const char *domain, const char *const *list, size_t n)
 }
 
 int bale_registry_open(bale_registry **out, const char *domain, const bale_registry_options *opts,
-		       bale_error **err)
+                       bale_error **err)
 {
 	int rc = 0;
 	bale_registry *reg = calloc(1, sizeof(*reg));
@@ -103,7 +102,10 @@ void bale_registry_free(bale_registry *reg)
 	free(reg);
 }
 
-const char *bale_registry_domain(const bale_registry *reg) { return reg->domain; }
+const char *bale_registry_domain(const bale_registry *reg)
+{
+	return reg->domain;
+}
 
 /* ---- responses ---- */
 
@@ -114,7 +116,10 @@ void reg_response_init(reg_response *r)
 	bale_buf_init(&r->www_authenticate, 8192, "WWW-Authenticate header");
 }
 
-void reg_response_free(reg_response *r) { bale_buf_free(&r->www_authenticate); }
+void reg_response_free(reg_response *r)
+{
+	bale_buf_free(&r->www_authenticate);
+}
 
 static void copy_trimmed(char *dst, size_t size, const char *src, size_t len)
 {
@@ -131,7 +136,7 @@ static void copy_trimmed(char *dst, size_t size, const char *src, size_t len)
 }
 
 static bool header_is(const char *line, size_t len, const char *name, const char **value,
-		      size_t *vlen)
+                      size_t *vlen)
 {
 	size_t n = strlen(name);
 	if (len <= n || line[n] != ':' || strncasecmp(line, name, n) != 0)
@@ -163,7 +168,7 @@ size_t reg_header_cb(char *data, size_t size, size_t n, void *payload)
 		char *semi = strchr(r->content_type, ';'); /* drop parameters */
 		if (semi)
 			copy_trimmed(r->content_type, sizeof(r->content_type), r->content_type,
-				     (size_t)(semi - r->content_type));
+			             (size_t)(semi - r->content_type));
 	} else if (header_is(data, len, "Docker-Content-Digest", &v, &vlen)) {
 		copy_trimmed(r->docker_digest, sizeof(r->docker_digest), v, vlen);
 	} else if (header_is(data, len, "Content-Range", &v, &vlen)) {
@@ -175,7 +180,7 @@ size_t reg_header_cb(char *data, size_t size, size_t n, void *payload)
 		/* Only the delay-seconds form; an HTTP date falls back to our backoff. */
 		r->retry_after = (end != tmp && *end == '\0' && secs >= 0) ? secs : -1;
 	} else if (header_is(data, len, "WWW-Authenticate", &v, &vlen) &&
-		   r->www_authenticate.len == 0) {
+	           r->www_authenticate.len == 0) {
 		while (vlen && isspace((unsigned char)*v)) {
 			v++;
 			vlen--;
@@ -240,20 +245,21 @@ int reg_curl_error(bale_error **err, const bale_registry *reg, CURLcode code, co
 {
 	const char *why = errbuf && *errbuf ? errbuf : curl_easy_strerror(code);
 	if (reg->client_cert_requested)
-		return bale_error_set(err, BALE_EAUTH,
-				      "%s: the registry requires a TLS client certificate and none is "
-				      "configured (put client.cert and client.key in certs.d/%s/)",
-				      reg->domain, reg->domain);
+		return bale_error_set(
+		    err, BALE_EAUTH,
+		    "%s: the registry requires a TLS client certificate and none is "
+		    "configured (put client.cert and client.key in certs.d/%s/)",
+		    reg->domain, reg->domain);
 	switch (code) {
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
 		return bale_error_set(err, BALE_ENETWORK,
-				      "%s: TLS certificate not trusted (%s); add its CA with "
-				      "--ca-file or certs.d, or allow it with --insecure-registry",
-				      reg->domain, why);
+		                      "%s: TLS certificate not trusted (%s); add its CA with "
+		                      "--ca-file or certs.d, or allow it with --insecure-registry",
+		                      reg->domain, why);
 	case CURLE_SSL_CERTPROBLEM:
 		return bale_error_set(err, BALE_EUSAGE, "%s: client certificate refused: %s",
-				      reg->domain, why);
+		                      reg->domain, why);
 	default:
 		return bale_error_set(err, BALE_ENETWORK, "%s: %s", reg->domain, why);
 	}
@@ -271,7 +277,7 @@ void reg_describe_status(char *out, size_t size, long status, const bale_buf *bo
 	}
 	if (code)
 		snprintf(out, size, "HTTP %ld (%.40s: %.120s)", status, code,
-			 message ? message : "");
+		         message ? message : "");
 	else
 		snprintf(out, size, "HTTP %ld", status);
 	json_decref(doc);
@@ -307,8 +313,8 @@ int reg_setup_handle(bale_registry *reg, CURL *h, const char *repository, bale_e
  * for any final HTTP answer; the caller judges the status. 401 triggers one round of
  * authorization when repository is given. */
 static int reg_perform(bale_registry *reg, const char *repository, const char *url,
-		       struct curl_slist *headers, bool head, bale_buf *body, reg_response *resp,
-		       bale_error **err)
+                       struct curl_slist *headers, bool head, bale_buf *body, reg_response *resp,
+                       bale_error **err)
 {
 	char errbuf[CURL_ERROR_SIZE];
 	bool reauthorized = false;
@@ -331,15 +337,16 @@ static int reg_perform(bale_registry *reg, const char *repository, const char *u
 		CURLcode cc = curl_easy_perform(h);
 		if (cc == CURLE_WRITE_ERROR && body->len == body->cap)
 			return bale_error_set(err, BALE_EVERIFY, "%s: %s is larger than %zu bytes",
-					      reg->domain, body->what, body->cap);
+			                      reg->domain, body->what, body->cap);
 		if (cc == CURLE_OK) /* a server that asks for a certificate but does not need one */
 			reg->client_cert_requested = false;
 		bool again = cc != CURLE_OK ? reg_curl_retryable(reg, cc)
-					    : reg_status_retryable(resp->status);
+		                            : reg_status_retryable(resp->status);
 		if (cc == CURLE_OK && resp->status == 401 && repository && !reauthorized) {
 			reauthorized = true;
 			reg_forget_token(reg, repository);
-			if ((rc = reg_authorize(reg, repository, resp->www_authenticate.data, err)) < 0)
+			if ((rc = reg_authorize(reg, repository, resp->www_authenticate.data,
+			                        err)) < 0)
 				return rc;
 			attempt--; /* authorizing is not a retry */
 			continue;
@@ -350,18 +357,20 @@ static int reg_perform(bale_registry *reg, const char *repository, const char *u
 			char what[CURL_ERROR_SIZE + 64];
 			if (cc != CURLE_OK)
 				snprintf(what, sizeof(what), "%s",
-					 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+				         errbuf[0] ? errbuf : curl_easy_strerror(cc));
 			else
 				reg_describe_status(what, sizeof(what), resp->status, body);
-			return bale_error_set(err, BALE_ENETWORK, "%s: %s (gave up after %d attempts)",
-					      reg->domain, what, attempt + 1);
+			return bale_error_set(err, BALE_ENETWORK,
+			                      "%s: %s (gave up after %d attempts)", reg->domain,
+			                      what, attempt + 1);
 		}
-		long delay = reg_backoff_ms(reg, attempt + 1, cc == CURLE_OK ? resp->retry_after : -1);
+		long delay =
+		    reg_backoff_ms(reg, attempt + 1, cc == CURLE_OK ? resp->retry_after : -1);
 		bale_log_printf(reg->opts.log, BALE_LOG_INFO, "%s: %s, retrying in %ld ms",
-				reg->domain,
-				cc != CURLE_OK ? curl_easy_strerror(cc)
-					       : (resp->status == 429 ? "HTTP 429" : "HTTP 5xx"),
-				delay);
+		                reg->domain,
+		                cc != CURLE_OK ? curl_easy_strerror(cc)
+		                               : (resp->status == 429 ? "HTTP 429" : "HTTP 5xx"),
+		                delay);
 		reg_sleep_ms(delay);
 	}
 }
@@ -377,8 +386,8 @@ size_t reg_buf_write_cb(char *data, size_t size, size_t n, void *payload)
 }
 
 static int perform_with_retries(bale_registry *reg, const char *repository, const char *url,
-				struct curl_slist *headers, bool head, bale_buf *body,
-				reg_response *resp, int retries, bale_error **err)
+                                struct curl_slist *headers, bool head, bale_buf *body,
+                                reg_response *resp, int retries, bale_error **err)
 {
 	int saved = reg->opts.retries;
 	reg->opts.retries = retries;
@@ -396,7 +405,8 @@ static int ping_url(bale_registry *reg, const char *scheme, int retries, bale_er
 	reg_response_init(&resp);
 	bale_buf_init(&body, BALE_CAP_ERROR_BODY, "ping response");
 	snprintf(url, sizeof(url), "%s://%s/v2/", scheme, reg->host);
-	if ((rc = perform_with_retries(reg, NULL, url, NULL, false, &body, &resp, retries, err)) < 0)
+	if ((rc = perform_with_retries(reg, NULL, url, NULL, false, &body, &resp, retries, err)) <
+	    0)
 		goto cleanup;
 	if (resp.status == 401 && resp.www_authenticate.len) {
 		bale_challenge ch;
@@ -413,8 +423,8 @@ static int ping_url(bale_registry *reg, const char *scheme, int retries, bale_er
 		char what[200];
 		reg_describe_status(what, sizeof(what), resp.status, &body);
 		rc = bale_error_set(err, BALE_ENETWORK,
-				    "%s does not answer as an OCI registry (GET /v2/: %s)", reg->domain,
-				    what);
+		                    "%s does not answer as an OCI registry (GET /v2/: %s)",
+		                    reg->domain, what);
 		goto cleanup;
 	}
 	size_t n = strlen(scheme) + strlen(reg->host) + 4;
@@ -442,12 +452,15 @@ int reg_ensure_pinged(bale_registry *reg, bale_error **err)
 	if (ping_url(reg, "https", 0, &tls_err) == 0)
 		return 0;
 	bale_log_printf(reg->opts.log, BALE_LOG_DEBUG, "%s: no TLS (%s), trying plain HTTP",
-			reg->domain, bale_error_message(tls_err));
+	                reg->domain, bale_error_message(tls_err));
 	bale_error_free(tls_err);
 	return ping_url(reg, "http", reg->opts.retries, err);
 }
 
-int bale_registry_ping(bale_registry *reg, bale_error **err) { return reg_ensure_pinged(reg, err); }
+int bale_registry_ping(bale_registry *reg, bale_error **err)
+{
+	return reg_ensure_pinged(reg, err);
+}
 
 static bool is_schema1(const char *media_type)
 {
@@ -465,7 +478,7 @@ static bool is_known_manifest(const char *t)
 /* Decides the media type from the manifest itself, falling back to Content-Type, and
  * refuses what bale does not carry. */
 static int manifest_media_type(char media_type[128], const bale_buf *body, const char *ctype,
-			       const char *what, bale_error **err)
+                               const char *what, bale_error **err)
 {
 	json_t *doc = NULL;
 	int rc = bale_json_parse(&doc, body->data, body->len, BALE_CAP_MANIFEST, what, err);
@@ -476,12 +489,12 @@ static int manifest_media_type(char media_type[128], const bale_buf *body, const
 	const char *t = declared ? declared : ctype;
 	if (json_integer_value(version) == 1 || is_schema1(t)) {
 		rc = bale_error_set(err, BALE_EGENERIC,
-				    "%s: Docker schema 1 manifests are not supported (deprecated "
-				    "format; push the image again with a current client)",
-				    what);
+		                    "%s: Docker schema 1 manifests are not supported (deprecated "
+		                    "format; push the image again with a current client)",
+		                    what);
 	} else if (!is_known_manifest(t)) {
-		rc = bale_error_set(err, BALE_EVERIFY, "%s: unsupported manifest media type \"%.100s\"",
-				    what, t);
+		rc = bale_error_set(err, BALE_EVERIFY,
+		                    "%s: unsupported manifest media type \"%.100s\"", what, t);
 	} else {
 		snprintf(media_type, 128, "%s", t);
 	}
@@ -490,8 +503,8 @@ static int manifest_media_type(char media_type[128], const bale_buf *body, const
 }
 
 int bale_registry_get_manifest(bale_registry *reg, const char *repository, const char *reference,
-			       bale_buf *out, char media_type[128], bale_digest *digest,
-			       bale_error **err)
+                               bale_buf *out, char media_type[128], bale_digest *digest,
+                               bale_error **err)
 {
 	int rc = 0;
 	char url[2048], what[600];
@@ -499,7 +512,7 @@ int bale_registry_get_manifest(bale_registry *reg, const char *repository, const
 	struct curl_slist *headers = curl_slist_append(NULL, accept_manifests);
 	reg_response_init(&resp);
 	snprintf(what, sizeof(what), "%s/%s%s%s", reg->domain, repository,
-		 strchr(reference, ':') ? "@" : ":", reference);
+	         strchr(reference, ':') ? "@" : ":", reference);
 	if (!headers) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
@@ -516,10 +529,11 @@ int bale_registry_get_manifest(bale_registry *reg, const char *repository, const
 		char status[200];
 		reg_describe_status(status, sizeof(status), resp.status, out);
 		if (resp.status == 404)
-			rc = bale_error_set(err, BALE_ENOTFOUND, "%s: not found (%s)", what, status);
+			rc =
+			    bale_error_set(err, BALE_ENOTFOUND, "%s: not found (%s)", what, status);
 		else if (resp.status == 401 || resp.status == 403)
-			rc = bale_error_set(err, BALE_EAUTH, "%s: access refused by %s (%s, %s)", what,
-					    reg->domain, status, reg_auth_source(reg));
+			rc = bale_error_set(err, BALE_EAUTH, "%s: access refused by %s (%s, %s)",
+			                    what, reg->domain, status, reg_auth_source(reg));
 		else
 			rc = bale_error_set(err, BALE_ENETWORK, "%s: %s", what, status);
 		goto cleanup;
@@ -529,15 +543,15 @@ int bale_registry_get_manifest(bale_registry *reg, const char *repository, const
 	if (strchr(reference, ':') && bale_digest_parse(&want, reference, NULL) == 0 &&
 	    !bale_digest_equal(&want, digest)) {
 		rc = bale_error_set(err, BALE_EVERIFY,
-				    "%s: manifest digest mismatch (content hashes to %s)", what,
-				    digest->str);
+		                    "%s: manifest digest mismatch (content hashes to %s)", what,
+		                    digest->str);
 		goto cleanup;
 	}
 	if (resp.docker_digest[0] && strncmp(resp.docker_digest, "sha256:", 7) == 0 &&
 	    strcmp(resp.docker_digest, digest->str) != 0) {
 		rc = bale_error_set(err, BALE_EVERIFY,
-				    "%s: registry says the manifest is %.80s but it hashes to %s",
-				    what, resp.docker_digest, digest->str);
+		                    "%s: registry says the manifest is %.80s but it hashes to %s",
+		                    what, resp.docker_digest, digest->str);
 		goto cleanup;
 	}
 	rc = manifest_media_type(media_type, out, resp.content_type, what, err);

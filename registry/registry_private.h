@@ -39,9 +39,9 @@ struct bale_registry {
 	char **ca_files;          /* --ca-file and certs.d *.crt, added to the system CAs */
 	size_t n_ca_files;
 	char *client_cert, *client_key; /* certs.d client.cert / client.key (mTLS) */
-	reg_cred *creds;                 /* looked up once per repository */
-	bale_credential *cred;           /* the current repository's (owned by creds) */
-	bool client_cert_requested; /* the server asked for one we do not have */
+	reg_cred *creds;                /* looked up once per repository */
+	bale_credential *cred;          /* the current repository's (owned by creds) */
+	bool client_cert_requested;     /* the server asked for one we do not have */
 };
 
 /* What we keep of a response's headers. Reset at every status line, so after
@@ -65,7 +65,7 @@ int reg_setup_handle(bale_registry *reg, CURL *h, const char *repository, bale_e
 /* Reacts to a 401: fetches a bearer token for the repository (or loads basic
  * credentials). Returns BALE_EAUTH when there is nothing more to try. */
 int reg_authorize(bale_registry *reg, const char *repository, const char *www_authenticate,
-		  bale_error **err);
+                  bale_error **err);
 /* Sets the Authorization a request to the repository needs (token or basic). */
 int reg_apply_auth(bale_registry *reg, CURL *h, const char *repository, bale_error **err);
 /* Names the credential in use for messages: "credentials from X" or "no credentials". */

@@ -14,8 +14,7 @@
 #include "bale/fs.h"
 #include "registry/registry_private.h"
 
-static const char *const default_certs_roots[] = {"/etc/docker/certs.d",
-						  "/etc/containers/certs.d"};
+static const char *const default_certs_roots[] = {"/etc/docker/certs.d", "/etc/containers/certs.d"};
 
 static bool has_suffix(const char *s, const char *suffix)
 {
@@ -67,8 +66,8 @@ static int load_certs_dir(bale_registry *reg, const char *dir, bale_error **err)
 	closedir(d);
 	if (rc == 0 && (!reg->client_cert) != (!reg->client_key))
 		rc = bale_error_set(err, BALE_EUSAGE,
-				    "%s: a client certificate needs both a .cert and a .key file",
-				    dir);
+		                    "%s: a client certificate needs both a .cert and a .key file",
+		                    dir);
 	return rc;
 }
 
@@ -79,7 +78,7 @@ int reg_tls_load(bale_registry *reg, bale_error **err)
 		struct stat st;
 		if (stat(reg->opts.ca_file, &st) < 0)
 			return bale_error_set_errno(err, BALE_EUSAGE, errno, "--ca-file %s",
-						    reg->opts.ca_file);
+			                            reg->opts.ca_file);
 		if ((rc = add_ca_file(reg, reg->opts.ca_file, err)) < 0)
 			return rc;
 	}

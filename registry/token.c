@@ -50,7 +50,7 @@ static int load_credential(bale_registry *reg, const char *repository, bale_erro
 	}
 	bale_auth_options none = {0};
 	int rc = bale_auth_lookup(&c->cred, reg->opts.auth ? reg->opts.auth : &none, reg->domain,
-				  repository, err);
+	                          repository, err);
 	if (rc < 0) { /* not cached: asked again, the lookup fails again, never anonymous */
 		free(c->repository);
 		free(c);
@@ -60,7 +60,7 @@ static int load_credential(bale_registry *reg, const char *repository, bale_erro
 	reg->creds = c;
 	reg->cred = c->cred;
 	bale_log_printf(reg->opts.log, BALE_LOG_DEBUG, "%s/%s: %s", reg->domain, repository,
-			reg_auth_source(reg));
+	                reg_auth_source(reg));
 	return 0;
 }
 
@@ -71,7 +71,7 @@ const char *reg_auth_source(const bale_registry *reg)
 }
 
 static int store_token(bale_registry *reg, const char *scope, const char *token, long expires_in,
-		       bale_error **err)
+                       bale_error **err)
 {
 	reg_token *t = calloc(1, sizeof(*t));
 	if (!t || !(t->scope = strdup(scope)) || !(t->token = strdup(token))) {
@@ -121,16 +121,17 @@ static int fetch_token(bale_registry *reg, const char *scope, bale_error **err)
 	}
 	if (!realm || !*realm) {
 		rc = bale_error_set(err, BALE_EAUTH, "%s: bearer challenge without a realm",
-				    reg->domain);
+		                    reg->domain);
 		goto cleanup;
 	}
 	/* Credentials go to the token server only over TLS, unless the user has declared
 	 * the registry insecure anyway. */
-	if (strncmp(realm, "https://", 8) != 0 && !(reg->insecure && strncmp(realm, "http://", 7) == 0)) {
+	if (strncmp(realm, "https://", 8) != 0 &&
+	    !(reg->insecure && strncmp(realm, "http://", 7) == 0)) {
 		rc = bale_error_set(err, BALE_EAUTH,
-				    "%s: token realm %.200s is not https (allowed only with "
-				    "--insecure-registry %s)",
-				    reg->domain, realm, reg->domain);
+		                    "%s: token realm %.200s is not https (allowed only with "
+		                    "--insecure-registry %s)",
+		                    reg->domain, realm, reg->domain);
 		goto cleanup;
 	}
 	bool refresh = reg->cred && reg->cred->identity_token;
@@ -156,7 +157,7 @@ static int fetch_token(bale_registry *reg, const char *scope, bale_error **err)
 			size_t n = strlen(realm) + query.len + 2;
 			if ((url = malloc(n)))
 				snprintf(url, n, "%s%s%s", realm, strchr(realm, '?') ? "&" : "?",
-					 query.data ? query.data : "");
+				         query.data ? query.data : "");
 			if (reg->cred && reg->cred->username && reg->cred->password) {
 				curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
 				curl_easy_setopt(h, CURLOPT_USERNAME, reg->cred->username);
@@ -174,7 +175,8 @@ static int fetch_token(bale_registry *reg, const char *scope, bale_error **err)
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 		CURLcode cc = curl_easy_perform(h);
-		bool again = cc != CURLE_OK ? reg_curl_retryable(reg, cc) : reg_status_retryable(resp.status);
+		bool again = cc != CURLE_OK ? reg_curl_retryable(reg, cc)
+		                            : reg_status_retryable(resp.status);
 		if (!again || attempt >= reg->opts.retries) {
 			if (cc != CURLE_OK) {
 				rc = reg_curl_error(err, reg, cc, errbuf);
@@ -189,25 +191,25 @@ static int fetch_token(bale_registry *reg, const char *scope, bale_error **err)
 		/* Some token servers (unlike distribution's) turn anonymous requests away
 		 * instead of granting an empty token. */
 		rc = bale_error_set(err, BALE_EAUTH,
-				    "%s: token server refused anonymous access (HTTP %ld): "
-				    "credentials required and none found (use --creds, --authfile "
-				    "or --pull-secret)",
-				    reg->domain, resp.status);
+		                    "%s: token server refused anonymous access (HTTP %ld): "
+		                    "credentials required and none found (use --creds, --authfile "
+		                    "or --pull-secret)",
+		                    reg->domain, resp.status);
 		goto cleanup;
 	}
 	if (resp.status == 401 || resp.status == 403) {
 		rc = bale_error_set(err, BALE_EAUTH,
-				    "%s: token server refused the credentials from %s (HTTP %ld)",
-				    reg->domain, reg_auth_source(reg), resp.status);
+		                    "%s: token server refused the credentials from %s (HTTP %ld)",
+		                    reg->domain, reg_auth_source(reg), resp.status);
 		goto cleanup;
 	}
 	if (resp.status != 200) {
 		rc = bale_error_set(err, BALE_ENETWORK, "%s: token server answered HTTP %ld",
-				    reg->domain, resp.status);
+		                    reg->domain, resp.status);
 		goto cleanup;
 	}
 	if ((rc = bale_json_parse(&doc, body.data, body.len, BALE_CAP_TOKEN_RESPONSE,
-				  "token response", err)) < 0) {
+	                          "token response", err)) < 0) {
 		bale_error_wrap(err, "%s", reg->domain);
 		goto cleanup;
 	}
@@ -218,10 +220,10 @@ static int fetch_token(bale_registry *reg, const char *scope, bale_error **err)
 		rc = bale_error_set(err, BALE_EAUTH, "%s: token server sent no token", reg->domain);
 		goto cleanup;
 	}
-	rc = store_token(reg, scope, token, (long)json_integer_value(json_object_get(doc, "expires_in")),
-			 err);
+	rc = store_token(reg, scope, token,
+	                 (long)json_integer_value(json_object_get(doc, "expires_in")), err);
 	bale_log_printf(reg->opts.log, BALE_LOG_DEBUG, "%s: bearer token for %s (%s)", reg->domain,
-			scope, reg_auth_source(reg));
+	                scope, reg_auth_source(reg));
 cleanup:
 	if (doc) {
 		/* The response held the token in jansson's memory as well. */
@@ -273,13 +275,13 @@ int reg_apply_auth(bale_registry *reg, CURL *h, const char *repository, bale_err
 }
 
 int reg_authorize(bale_registry *reg, const char *repository, const char *www_authenticate,
-		  bale_error **err)
+                  bale_error **err)
 {
 	int rc = 0;
 	bale_challenge ch = {0};
 	if (!www_authenticate || !*www_authenticate)
 		return bale_error_set(err, BALE_EAUTH, "%s: access to %s refused (HTTP 401, %s)",
-				      reg->domain, repository, reg_auth_source(reg));
+		                      reg->domain, repository, reg_auth_source(reg));
 	if ((rc = bale_challenge_parse(&ch, www_authenticate, err)) < 0)
 		return bale_error_wrap(err, "%s", reg->domain);
 	if ((rc = load_credential(reg, repository, err)) < 0)
@@ -287,9 +289,9 @@ int reg_authorize(bale_registry *reg, const char *repository, const char *www_au
 	if (strcmp(ch.scheme, "basic") == 0) {
 		if (!reg->cred || !reg->cred->username || !reg->cred->password) {
 			rc = bale_error_set(err, BALE_EAUTH,
-					    "%s: credentials required for %s and none found (use "
-					    "--creds, --authfile or --pull-secret)",
-					    reg->domain, repository);
+			                    "%s: credentials required for %s and none found (use "
+			                    "--creds, --authfile or --pull-secret)",
+			                    reg->domain, repository);
 			goto cleanup;
 		}
 		reg->scheme = REG_AUTH_BASIC;
@@ -297,14 +299,14 @@ int reg_authorize(bale_registry *reg, const char *repository, const char *www_au
 	}
 	if (strcmp(ch.scheme, "bearer") != 0) {
 		rc = bale_error_set(err, BALE_EAUTH, "%s: unsupported authentication scheme %.20s",
-				    reg->domain, ch.scheme);
+		                    reg->domain, ch.scheme);
 		goto cleanup;
 	}
 	if (ch.error && strcmp(ch.error, "insufficient_scope") == 0 && !reg->cred) {
 		rc = bale_error_set(err, BALE_EAUTH,
-				    "%s: access to %s refused: credentials required and none found "
-				    "(use --creds, --authfile or --pull-secret)",
-				    reg->domain, repository);
+		                    "%s: access to %s refused: credentials required and none found "
+		                    "(use --creds, --authfile or --pull-secret)",
+		                    reg->domain, repository);
 		goto cleanup;
 	}
 	/* Keep realm and service of the newest challenge: the token server may move. */

@@ -9,15 +9,15 @@
 #include "bale/error.h"
 
 typedef struct bale_credential {
-	char *username;       /* may be NULL with an identity token */
+	char *username; /* may be NULL with an identity token */
 	char *password;
 	char *identity_token; /* OAuth2 refresh token ("identitytoken", helper "<token>") */
-	char *source;         /* where it came from, safe to log: "--creds", "/root/.docker/config.json" */
+	char *source; /* where it came from, safe to log: "--creds", "/root/.docker/config.json" */
 } bale_credential;
 
 typedef struct bale_auth_options {
-	const char *creds;            /* --creds USER:PASS */
-	const char *authfile;         /* --authfile FILE */
+	const char *creds;               /* --creds USER:PASS */
+	const char *authfile;            /* --authfile FILE */
 	const char *const *pull_secrets; /* --pull-secret FILE (Kubernetes Secret, YAML or JSON) */
 	size_t n_pull_secrets;
 } bale_auth_options;
@@ -33,7 +33,7 @@ typedef struct bale_auth_options {
  * *out is NULL when no source has a credential for the registry (anonymous access).
  * A file that exists but cannot be parsed is an error naming the file. */
 int bale_auth_lookup(bale_credential **out, const bale_auth_options *opts, const char *domain,
-		     const char *repository, bale_error **err);
+                     const char *repository, bale_error **err);
 void bale_credential_free(bale_credential *cred);
 
 /* One parsed WWW-Authenticate challenge (RFC 7235), e.g.
@@ -44,7 +44,7 @@ typedef struct bale_challenge {
 	char *realm;
 	char *service;
 	char *scope;
-	char *error;  /* e.g. "insufficient_scope", "invalid_token" */
+	char *error; /* e.g. "insufficient_scope", "invalid_token" */
 } bale_challenge;
 
 /* Parses the first challenge in a header value. BALE_EVERIFY on malformed input. */

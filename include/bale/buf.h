@@ -11,14 +11,14 @@ typedef struct bale_buf {
 	char *data; /* always NUL-terminated when not NULL */
 	size_t len;
 	size_t alloc;
-	size_t cap; /* maximum len */
+	size_t cap;       /* maximum len */
 	const char *what; /* names the content in the "too large" error */
 } bale_buf;
 
 void bale_buf_init(bale_buf *b, size_t cap, const char *what);
 int bale_buf_append(bale_buf *b, const void *data, size_t len, bale_error **err);
 int bale_buf_appendf(bale_buf *b, bale_error **err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 void bale_buf_reset(bale_buf *b);
 /* Hands the bytes to the caller (who frees them) and resets the buffer. */
 char *bale_buf_detach(bale_buf *b, size_t *len);
@@ -29,8 +29,8 @@ void bale_buf_free(bale_buf *b);
 int bale_buf_read_file(bale_buf *b, const char *path, bale_error **err);
 
 /* Caps for untrusted input. */
-#define BALE_CAP_MANIFEST (4u << 20)   /* OCI distribution's recommended manifest limit */
-#define BALE_CAP_CONFIG (16u << 20)    /* image configs can carry long histories */
+#define BALE_CAP_MANIFEST (4u << 20) /* OCI distribution's recommended manifest limit */
+#define BALE_CAP_CONFIG (16u << 20)  /* image configs can carry long histories */
 #define BALE_CAP_AUTHFILE (1u << 20)
 #define BALE_CAP_TOKEN_RESPONSE (1u << 20)
 #define BALE_CAP_ERROR_BODY (64u << 10)

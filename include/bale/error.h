@@ -23,10 +23,10 @@ typedef struct bale_error bale_error;
 
 /* Sets *err (when err is not NULL and *err is NULL) and returns code. */
 int bale_error_set(bale_error **err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Like bale_error_set, appending ": strerror(errnum)". */
 int bale_error_set_errno(bale_error **err, int code, int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* Prepends "context: " to the message in *err and returns its code
  * (BALE_EGENERIC when *err is unset). */
 int bale_error_wrap(bale_error **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

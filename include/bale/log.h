@@ -29,6 +29,6 @@ typedef struct bale_log {
 
 /* No-op when log or log->message is NULL. */
 void bale_log_printf(const bale_log *log, bale_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -25,15 +25,15 @@ typedef struct bale_index_entry {
 } bale_index_entry;
 
 int bale_manifest_parse_index(bale_index_entry **out, size_t *n, const char *bytes, size_t len,
-			      bale_error **err);
+                              bale_error **err);
 
 /* config and layers of an image manifest. Layers that must not be redistributed
  * (foreign layers with "urls") are reported with *foreign set, not in *layers. */
 int bale_manifest_parse_image(bale_descriptor *config, bale_descriptor **layers, size_t *n,
-			      size_t *foreign, const char *bytes, size_t len, bale_error **err);
+                              size_t *foreign, const char *bytes, size_t len, bale_error **err);
 
 /* os / architecture / variant and the created time of an image config. */
 int bale_manifest_parse_config(bale_platform *platform, char created[40], const char *bytes,
-			       size_t len, bale_error **err);
+                               size_t len, bale_error **err);
 
 #endif

@@ -20,7 +20,7 @@ typedef struct bale_platform {
 int bale_platform_parse(bale_platform *out, const char *text, bale_error **err);
 /* Builds a platform from the fields of an OCI descriptor/config (variant may be NULL). */
 int bale_platform_from_fields(bale_platform *out, const char *os, const char *arch,
-			      const char *variant, bale_error **err);
+                              const char *variant, bale_error **err);
 /* The platform of the running host. */
 void bale_platform_host(bale_platform *out);
 /* True when both name the same normalized platform. */

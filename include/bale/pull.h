@@ -25,11 +25,11 @@ typedef struct bale_image_manifest {
 	bale_descriptor desc;
 	bool has_platform;
 	bale_platform platform;
-	bool selected;          /* carried (platform requested) */
-	char *bytes;            /* NULL when not selected: not fetched */
+	bool selected; /* carried (platform requested) */
+	char *bytes;   /* NULL when not selected: not fetched */
 	size_t len;
 	bale_descriptor config;
-	char *config_bytes;     /* verified, NUL-terminated */
+	char *config_bytes; /* verified, NUL-terminated */
 	size_t config_len;
 	char created[40];
 	bale_descriptor *layers;
@@ -61,7 +61,7 @@ int bale_pull_resolve(bale_pull *pull, const char *ref, const bale_image **out, 
 /* Resolves every reference, then streams all their content into the sink, names each
  * image and commits the sink. Nothing is named unless everything arrived verified. */
 int bale_pull_images(bale_pull *pull, const char *const *refs, size_t n, bale_sink *sink,
-		     bale_error **err);
+                     bale_error **err);
 
 size_t bale_pull_image_count(const bale_pull *pull);
 const bale_image *bale_pull_image_at(const bale_pull *pull, size_t i);

@@ -15,14 +15,15 @@
 
 typedef struct bale_registry_options {
 	const bale_auth_options *auth;
-	const char *ca_file;        /* extra CA bundle, added to the system CAs */
-	const char *certs_dir;      /* certs.d root; NULL: /etc/docker/certs.d + /etc/containers/certs.d */
+	const char *ca_file; /* extra CA bundle, added to the system CAs */
+	const char
+	    *certs_dir; /* certs.d root; NULL: /etc/docker/certs.d + /etc/containers/certs.d */
 	const char *const *insecure; /* HOST[:PORT] allowed over plain HTTP or unverified TLS */
 	size_t n_insecure;
-	int retries;                /* further attempts after a network error, 5xx or 429 */
-	long retry_delay_ms;        /* first backoff delay, doubled each attempt */
-	long connect_timeout;       /* seconds */
-	long progress_timeout;      /* seconds without a byte before a transfer is abandoned */
+	int retries;           /* further attempts after a network error, 5xx or 429 */
+	long retry_delay_ms;   /* first backoff delay, doubled each attempt */
+	long connect_timeout;  /* seconds */
+	long progress_timeout; /* seconds without a byte before a transfer is abandoned */
 	const bale_log *log;
 } bale_registry_options;
 
@@ -33,7 +34,7 @@ typedef struct bale_registry bale_registry;
 
 /* domain as written in references ("docker.io", "host:5000"). Does not touch the network. */
 int bale_registry_open(bale_registry **out, const char *domain, const bale_registry_options *opts,
-		       bale_error **err);
+                       bale_error **err);
 void bale_registry_free(bale_registry *reg);
 const char *bale_registry_domain(const bale_registry *reg);
 
@@ -44,8 +45,8 @@ int bale_registry_ping(bale_registry *reg, bale_error **err);
  * it is a digest, and against the registry's Docker-Content-Digest header when sent.
  * media_type comes from the manifest's own mediaType field, else Content-Type. */
 int bale_registry_get_manifest(bale_registry *reg, const char *repository, const char *reference,
-			       bale_buf *out, char media_type[128], bale_digest *digest,
-			       bale_error **err);
+                               bale_buf *out, char media_type[128], bale_digest *digest,
+                               bale_error **err);
 
 /* Several blob downloads at once over reused connections (libcurl multi). Each blob is
  * streamed into its sink with a running SHA-256 and size check, resumed with a Range
@@ -55,7 +56,7 @@ typedef struct bale_fetch bale_fetch;
 int bale_fetch_new(bale_fetch **out, int max_parallel, const bale_log *log, bale_error **err);
 /* Queues one blob; the registry and sink must outlive bale_fetch_run. */
 int bale_fetch_add(bale_fetch *fetch, bale_registry *reg, const char *repository,
-		   const bale_descriptor *desc, bale_sink *sink, bale_error **err);
+                   const bale_descriptor *desc, bale_sink *sink, bale_error **err);
 /* Runs every queued transfer; on the first failure the others are aborted. */
 int bale_fetch_run(bale_fetch *fetch, bale_error **err);
 void bale_fetch_free(bale_fetch *fetch);

@@ -29,7 +29,7 @@ typedef struct bale_sink_ops {
 	/* *out = true when the sink already holds the blob (the producer skips it). */
 	int (*has_blob)(bale_sink *sink, const bale_descriptor *desc, bool *out, bale_error **err);
 	int (*blob_open)(bale_sink *sink, const bale_descriptor *desc, bale_sink_blob **out,
-			 bale_error **err);
+	                 bale_error **err);
 	int (*blob_write)(bale_sink_blob *blob, const void *data, size_t len, bale_error **err);
 	/* Drops what was written so far (a resumed transfer had to start over). */
 	int (*blob_rewind)(bale_sink_blob *blob, bale_error **err);
@@ -39,7 +39,7 @@ typedef struct bale_sink_ops {
 	void (*blob_abort)(bale_sink_blob *blob);
 	/* Names an image: ref (normalized) -> root descriptor (index or manifest). */
 	int (*set_name)(bale_sink *sink, const char *ref, const bale_descriptor *root,
-			bale_error **err);
+	                bale_error **err);
 	/* Makes every name set so far visible at once. */
 	int (*commit)(bale_sink *sink, bale_error **err);
 	void (*free)(bale_sink *sink);
@@ -50,8 +50,8 @@ struct bale_sink {
 };
 
 /* Convenience wrappers. */
-int bale_sink_put_bytes(bale_sink *sink, const bale_descriptor *desc, const void *data,
-			size_t len, bale_error **err);
+int bale_sink_put_bytes(bale_sink *sink, const bale_descriptor *desc, const void *data, size_t len,
+                        bale_error **err);
 void bale_sink_free(bale_sink *sink);
 
 #endif

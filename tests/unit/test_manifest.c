@@ -10,8 +10,9 @@
 
 #include "bale/manifest.h"
 
-#define D(c) "sha256:" c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c \
-	c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c
+#define D(c)                                                                                       \
+	"sha256:" c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c  \
+	    c c c c c c c c c c c c c c c c c c c c c c c c
 
 static void test_media_types(void **state)
 {
@@ -19,18 +20,23 @@ static void test_media_types(void **state)
 	assert_true(bale_media_type_is_index(BALE_MT_DOCKER_LIST));
 	assert_false(bale_media_type_is_index(BALE_MT_OCI_MANIFEST));
 	assert_true(bale_media_type_is_manifest(BALE_MT_DOCKER_MANIFEST));
-	assert_false(bale_media_type_is_manifest("application/vnd.docker.distribution.manifest.v1+json"));
+	assert_false(
+	    bale_media_type_is_manifest("application/vnd.docker.distribution.manifest.v1+json"));
 }
 
 static void test_index_platforms(void **state)
 {
 	const char *json =
-		"{\"schemaVersion\":2,\"manifests\":["
-		"{\"mediaType\":\"" BALE_MT_OCI_MANIFEST "\",\"digest\":\"" D("a") "\",\"size\":10,"
-		"\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}},"
-		"{\"mediaType\":\"" BALE_MT_OCI_MANIFEST "\",\"digest\":\"" D("b") "\",\"size\":11,"
-		"\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v6\"}},"
-		"{\"mediaType\":\"" BALE_MT_OCI_MANIFEST "\",\"digest\":\"" D("c") "\",\"size\":12}]}";
+	    "{\"schemaVersion\":2,\"manifests\":["
+	    "{\"mediaType\":\"" BALE_MT_OCI_MANIFEST
+	    "\",\"digest\":\"" D("a") "\",\"size\":10,"
+	                              "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}},"
+	                              "{\"mediaType\":\"" BALE_MT_OCI_MANIFEST "\",\"digest\":\"" D(
+	                                  "b") "\",\"size\":11,"
+	                                       "\"platform\":{\"os\":\"linux\",\"architecture\":"
+	                                       "\"arm\",\"variant\":\"v6\"}},"
+	                                       "{\"mediaType\":\"" BALE_MT_OCI_MANIFEST
+	                                       "\",\"digest\":\"" D("c") "\",\"size\":12}]}";
 	bale_index_entry *e = NULL;
 	size_t n = 0;
 	char buf[64];
@@ -39,7 +45,8 @@ static void test_index_platforms(void **state)
 	assert_string_equal(e[0].desc.digest.str, D("a"));
 	assert_int_equal(e[0].desc.size, 10);
 	assert_true(e[0].has_platform);
-	assert_string_equal(bale_platform_format(&e[0].platform, buf, sizeof(buf)), "linux/arm64/v8");
+	assert_string_equal(bale_platform_format(&e[0].platform, buf, sizeof(buf)),
+	                    "linux/arm64/v8");
 	assert_string_equal(bale_platform_format(&e[1].platform, buf, sizeof(buf)), "linux/arm/v6");
 	assert_false(e[2].has_platform); /* e.g. an attestation manifest */
 	free(e);
@@ -60,9 +67,12 @@ static void test_index_refuses_garbage(void **state)
 {
 	expect_index_error("{\"manifests\":{}}", "no manifests array");
 	expect_index_error("not json", "invalid JSON");
-	expect_index_error("{\"manifests\":[{\"digest\":\"" D("a") "\"}]}", "without digest or size");
-	expect_index_error("{\"manifests\":[{\"digest\":\"" D("a") "\",\"size\":-1}]}", "without digest or size");
-	expect_index_error("{\"manifests\":[{\"digest\":\"sha256:abc\",\"size\":1}]}", "invalid digest");
+	expect_index_error("{\"manifests\":[{\"digest\":\"" D("a") "\"}]}",
+	                   "without digest or size");
+	expect_index_error("{\"manifests\":[{\"digest\":\"" D("a") "\",\"size\":-1}]}",
+	                   "without digest or size");
+	expect_index_error("{\"manifests\":[{\"digest\":\"sha256:abc\",\"size\":1}]}",
+	                   "invalid digest");
 	expect_index_error("{\"manifests\":[{\"digest\":\"sha512:abc\",\"size\":1}]}", "sha512");
 	/* Duplicate keys could let two readers see different content. */
 	expect_index_error("{\"manifests\":[],\"manifests\":[]}", "duplicate");
@@ -70,15 +80,19 @@ static void test_index_refuses_garbage(void **state)
 
 static void test_image_layers(void **state)
 {
-	const char *json =
-		"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"c\",\"digest\":\"" D("c") "\",\"size\":5},"
-		"\"layers\":[{\"mediaType\":\"l\",\"digest\":\"" D("1") "\",\"size\":100},"
-		"{\"mediaType\":\"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip\","
-		"\"digest\":\"" D("2") "\",\"size\":7,\"urls\":[\"https://example.com/x\"]},"
-		"{\"mediaType\":\"l\",\"digest\":\"" D("3") "\",\"size\":300}]}";
+	const char *json = "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"c\",\"digest\":\"" D(
+	    "c") "\",\"size\":5},"
+	         "\"layers\":[{\"mediaType\":\"l\",\"digest\":\"" D(
+	             "1") "\",\"size\":100},"
+	                  "{\"mediaType\":\"application/"
+	                  "vnd.docker.image.rootfs.foreign.diff.tar.gzip\","
+	                  "\"digest\":\"" D(
+	                      "2") "\",\"size\":7,\"urls\":[\"https://example.com/x\"]},"
+	                           "{\"mediaType\":\"l\",\"digest\":\"" D("3") "\",\"size\":300}]}";
 	bale_descriptor config, *layers = NULL;
 	size_t n = 0, foreign = 0;
-	assert_int_equal(bale_manifest_parse_image(&config, &layers, &n, &foreign, json, strlen(json), NULL), 0);
+	assert_int_equal(
+	    bale_manifest_parse_image(&config, &layers, &n, &foreign, json, strlen(json), NULL), 0);
 	assert_string_equal(config.digest.str, D("c"));
 	assert_int_equal(config.size, 5);
 	assert_int_equal(n, 2);
@@ -90,8 +104,9 @@ static void test_image_layers(void **state)
 
 	bale_error *err = NULL;
 	const char *no_layers = "{\"config\":{\"digest\":\"" D("c") "\",\"size\":5}}";
-	assert_int_equal(bale_manifest_parse_image(&config, &layers, &n, NULL, no_layers, strlen(no_layers), &err),
-			 BALE_EVERIFY);
+	assert_int_equal(bale_manifest_parse_image(&config, &layers, &n, NULL, no_layers,
+	                                           strlen(no_layers), &err),
+	                 BALE_EVERIFY);
 	assert_non_null(strstr(bale_error_message(err), "layers"));
 	bale_error_free(err);
 }
@@ -99,7 +114,7 @@ static void test_image_layers(void **state)
 static void test_config(void **state)
 {
 	const char *json = "{\"architecture\":\"arm\",\"os\":\"linux\",\"variant\":\"v7\","
-			   "\"created\":\"2024-01-02T03:04:05Z\",\"config\":{}}";
+	                   "\"created\":\"2024-01-02T03:04:05Z\",\"config\":{}}";
 	bale_platform p;
 	char created[40], buf[64];
 	assert_int_equal(bale_manifest_parse_config(&p, created, json, strlen(json), NULL), 0);
@@ -114,9 +129,11 @@ static void test_config(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_media_types),       cmocka_unit_test(test_index_platforms),
-		cmocka_unit_test(test_index_refuses_garbage), cmocka_unit_test(test_image_layers),
-		cmocka_unit_test(test_config),
+	    cmocka_unit_test(test_media_types),
+	    cmocka_unit_test(test_index_platforms),
+	    cmocka_unit_test(test_index_refuses_garbage),
+	    cmocka_unit_test(test_image_layers),
+	    cmocka_unit_test(test_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

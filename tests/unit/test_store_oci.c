@@ -169,7 +169,12 @@ static void test_names_replace_and_annotate(void **state)
 	assert_int_equal(s->ops->commit(s, NULL), 0);
 	/* Re-pointing a name replaces its entry instead of adding a second one. */
 	assert_int_equal(s->ops->set_name(s, "docker.io/library/x:1", &b, NULL), 0);
-	assert_int_equal(s->ops->set_name(s, "host:5000/y@sha256:" "0000000000000000000000000000000000000000000000000000000000000000", &a, NULL), 0);
+	assert_int_equal(
+	    s->ops->set_name(s,
+	                     "host:5000/y@sha256:"
+	                     "0000000000000000000000000000000000000000000000000000000000000000",
+	                     &a, NULL),
+	    0);
 	assert_int_equal(s->ops->commit(s, NULL), 0);
 	bale_sink_free(s);
 
@@ -182,8 +187,9 @@ static void test_names_replace_and_annotate(void **state)
 	assert_int_equal(json_integer_value(json_object_get(first, "size")), 7);
 	json_t *ann = json_object_get(first, "annotations");
 	assert_string_equal(bale_json_str(ann, "org.opencontainers.image.ref.name"),
-			    "docker.io/library/x:1");
-	assert_string_equal(bale_json_str(ann, "io.containerd.image.name"), "docker.io/library/x:1");
+	                    "docker.io/library/x:1");
+	assert_string_equal(bale_json_str(ann, "io.containerd.image.name"),
+	                    "docker.io/library/x:1");
 	json_decref(index);
 }
 
@@ -206,9 +212,12 @@ static void test_concurrent_writers(void **state)
 				bale_descriptor d;
 				snprintf(ref, sizeof(ref), "example.com/w%d/img:%d", k, i);
 				snprintf(content, sizeof(content), "{\"w\":%d,\"i\":%d}", k, i);
-				descriptor_for(&d, content, "application/vnd.oci.image.manifest.v1+json");
-				if (bale_sink_put_bytes(s, &d, content, strlen(content), NULL) < 0 ||
-				    s->ops->set_name(s, ref, &d, NULL) < 0 || s->ops->commit(s, NULL) < 0)
+				descriptor_for(&d, content,
+				               "application/vnd.oci.image.manifest.v1+json");
+				if (bale_sink_put_bytes(s, &d, content, strlen(content), NULL) <
+				        0 ||
+				    s->ops->set_name(s, ref, &d, NULL) < 0 ||
+				    s->ops->commit(s, NULL) < 0)
 					_exit(2);
 			}
 			bale_sink_free(s);
@@ -229,11 +238,12 @@ static void test_concurrent_writers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_layout_created, make_dir, remove_dir),
-		cmocka_unit_test(test_unknown_store_is_usage_error),
-		cmocka_unit_test_setup_teardown(test_blob_visible_only_after_commit, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_names_replace_and_annotate, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_concurrent_writers, make_dir, remove_dir),
+	    cmocka_unit_test_setup_teardown(test_layout_created, make_dir, remove_dir),
+	    cmocka_unit_test(test_unknown_store_is_usage_error),
+	    cmocka_unit_test_setup_teardown(test_blob_visible_only_after_commit, make_dir,
+	                                    remove_dir),
+	    cmocka_unit_test_setup_teardown(test_names_replace_and_annotate, make_dir, remove_dir),
+	    cmocka_unit_test_setup_teardown(test_concurrent_writers, make_dir, remove_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

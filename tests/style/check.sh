@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Style gate: every C file as .clang-format lays it out, and none of the banned calls
+# (unbounded or unchecked: sprintf, vsprintf, strcpy, strcat, gets, atoi, atol).
+set -euo pipefail
+top=${BALE_SOURCE_DIR:?}
+cd "$top"
+mapfile -t files < <(find core registry export bundle import verify cli include tests -name '*.[ch]' | sort)
+status=0
+if ! clang-format --dry-run --Werror "${files[@]}" 2>"${TMPDIR:-/tmp}/bale-style.$$"; then
+  grep -E '^[^ ].*: (error|warning):' "${TMPDIR:-/tmp}/bale-style.$$" | sed 's/: error:.*//' | sort -u |
+    sed 's/^/not formatted (run clang-format -i): /'
+  status=1
+fi
+rm -f "${TMPDIR:-/tmp}/bale-style.$$"
+if grep -nE '(^|[^a-z_])(v?sprintf|strcpy|strcat|gets|atoi|atol)[[:space:]]*\(' "${files[@]}"; then
+  echo "banned calls above: use snprintf, bale_buf, strtol" >&2
+  status=1
+fi
+((status == 0)) && echo "style: ${#files[@]} files ok"
+exit $status
