@@ -7,7 +7,7 @@ cd "$top"
 mapfile -t files < <(find core registry export bundle import verify cli include tests -name '*.[ch]' | sort)
 status=0
 if ! clang-format --dry-run --Werror "${files[@]}" 2>"${TMPDIR:-/tmp}/bale-style.$$"; then
-  grep -E '^[^ ].*: (error|warning):' "${TMPDIR:-/tmp}/bale-style.$$" | sed 's/: error:.*//' | sort -u |
+  grep -E '^[^ ].*: (error|warning):' "${TMPDIR:-/tmp}/bale-style.$$" | sed -E 's/:[0-9]+:[0-9]+: (error|warning):.*//' | sort -u |
     sed 's/^/not formatted (run clang-format -i): /'
   status=1
 fi
