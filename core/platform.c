@@ -31,15 +31,11 @@ static int platform_fail(bale_error **err, int code, const char *label, const ch
 static int platform_fail(bale_error **err, int code, const char *label, const char *text,
                          const char *fmt, ...)
 {
-	char quoted[BALE_TEXT_QUOTE_SIZE];
-	char detail[256];
 	va_list ap;
-
-	bale_text_quote(quoted, sizeof(quoted), text);
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	int rc = bale_text_vfail(err, code, label, text, fmt, ap);
 	va_end(ap);
-	return bale_error_set(err, code, "%s \"%s\": %s", label, quoted, detail);
+	return rc;
 }
 
 /* The longest variant a caller may give: the field less the NUL and a 'v' prefix. */

@@ -95,15 +95,11 @@ static int ref_fail(const char *text, bale_error **err, const char *fmt, ...)
 
 static int ref_fail(const char *text, bale_error **err, const char *fmt, ...)
 {
-	char quoted[BALE_TEXT_QUOTE_SIZE];
-	char detail[256];
 	va_list ap;
-
-	bale_text_quote(quoted, sizeof(quoted), text);
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	int rc = bale_text_vfail(err, BALE_EUSAGE, "invalid reference", text, fmt, ap);
 	va_end(ap);
-	return bale_error_set(err, BALE_EUSAGE, "invalid reference \"%s\": %s", quoted, detail);
+	return rc;
 }
 
 /* "<what> 'c' at position N (<why>)": the user sees which character to fix. */

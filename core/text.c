@@ -40,3 +40,13 @@ void bale_text_describe_char(char *buf, size_t size, char c)
 	else
 		snprintf(buf, size, "byte 0x%02x", u);
 }
+
+int bale_text_vfail(bale_error **err, int code, const char *label, const char *input,
+                    const char *fmt, va_list ap)
+{
+	char quoted[BALE_TEXT_QUOTE_SIZE];
+	char detail[256];
+	bale_text_quote(quoted, sizeof(quoted), input);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	return bale_error_set(err, code, "%s \"%s\": %s", label, quoted, detail);
+}
