@@ -150,27 +150,24 @@ static void report_progress(bale_fetch *f, bool force)
 static bool accept_status(transfer *t)
 {
 	long status = t->resp.status;
-	if (status == 206 && t->received > 0) {
-		char want[40];
-		snprintf(want, sizeof(want), "bytes %lld-", (long long)t->received);
-		if (strncmp(t->resp.content_range, want, strlen(want)) == 0)
-			return true;
-		status = 200; /* an unexpected range: treat as unusable, start over */
-		t->body_is_error = true;
-		return false;
-	}
-	if (status == 200) {
-		if (t->received > 0) { /* the server ignored our Range: start over */
-			bale_hasher_reset(t->hasher);
-			t->fetch->progress.bytes_done -= t->received;
-			t->received = 0;
-			if (t->sink->ops->blob_rewind(t->blob, &t->sink_err) < 0) {
-				t->failure = WRITE_SINK;
-				return false;
-			}
+	char want[40];
+	snprintf(want, sizeof(want), "bytes %lld-", (long long)t->received);
+	if (status == 206 && t->received > 0 &&
+	    strncmp(t->resp.content_range, want, strlen(want)) == 0)
+		return true; /* the rest of the blob, where we left off */
+	if ((status == 200 || status == 206) && t->received > 0) {
+		/* The server ignored our Range, or answered another one: start over. */
+		bale_hasher_reset(t->hasher);
+		t->fetch->progress.bytes_done -= t->received;
+		t->received = 0;
+		if (t->sink->ops->blob_rewind(t->blob, &t->sink_err) < 0) {
+			t->failure = WRITE_SINK;
+			return false;
 		}
-		return true;
 	}
+	if (status == 200)
+		return true;
+	/* An error body, or a range we cannot use (the next attempt asks for it all). */
 	t->body_is_error = true;
 	return false;
 }
