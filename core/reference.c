@@ -498,5 +498,5 @@ const char *bale_ref_api_host(const bale_ref *ref)
 
 const char *bale_ref_lookup(const bale_ref *ref)
 {
-	return ref->tag[0] ? ref->tag : ref->digest;
+	return ref->digest[0] ? ref->digest : ref->tag;
 }

@@ -286,13 +286,6 @@ static int resolve_image(bale_pull *p, bale_image *img, bale_error **err)
 	if ((rc = bale_registry_get_manifest(reg, img->repository, bale_ref_lookup(ref), &body,
 	                                     img->root.media_type, &img->root.digest, err)) < 0)
 		goto cleanup;
-	/* A reference with both tag and digest is pinned: the tag must still point there. */
-	if (bale_ref_digest(ref) && strcmp(bale_ref_digest(ref), img->root.digest.str) != 0) {
-		rc = bale_error_set(err, BALE_EVERIFY,
-		                    "%s: tag now points to %s, not the pinned digest", img->ref,
-		                    img->root.digest.str);
-		goto cleanup;
-	}
 	img->root.size = (int64_t)body.len;
 	img->root_len = body.len;
 	img->root_bytes = bale_buf_detach(&body, NULL);

@@ -33,7 +33,8 @@ const char *bale_ref_string(const bale_ref *ref);
 /* Host to contact for the registry API: "registry-1.docker.io" for docker.io,
  * otherwise the domain. */
 const char *bale_ref_api_host(const bale_ref *ref);
-/* "nginx:1.25@..." -> the tag if present, else the digest: what a manifest GET asks for. */
+/* What a manifest GET asks for: the digest when there is one (a pinned reference
+ * resolves to its digest whatever the tag says now, as with docker), else the tag. */
 const char *bale_ref_lookup(const bale_ref *ref);
 
 #endif

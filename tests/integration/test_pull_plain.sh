@@ -39,10 +39,13 @@ expect_exit 0 "$BALE" pull -q --platform all --insecure-registry "$H" --store "o
 assert_eq "$H/demo/multi@$DIGEST_demo_multi" "$(jq -r '.manifests[0].annotations."org.opencontainers.image.ref.name"' "$store/index.json")" "digest ref name"
 assert_eq "$DIGEST_demo_multi" "$(jq -r '.manifests[0].digest' "$store/index.json")" "digest ref root"
 
-# Tag and digest together: kept both, and checked against each other.
+# Tag and digest together: both kept in the name; the digest decides what is pulled,
+# whatever the tag points to now (as docker and containerd resolve it).
 expect_exit 0 "$BALE" pull -q --insecure-registry "$H" --store "oci:$store" "$H/demo/dlist:1@$DIGEST_demo_dlist"
-expect_exit 3 "$BALE" pull -q --insecure-registry "$H" --store "oci:$store" "$H/demo/dlist:1@$DIGEST_demo_multi"
-assert_contains "$LAST_STDERR" "not the pinned digest"
+expect_exit 0 "$BALE" pull -q --insecure-registry "$H" --store "oci:$store" "$H/demo/dlist:1@$DIGEST_demo_dlist_amd64"
+assert_eq "$H/demo/dlist:1@$DIGEST_demo_dlist_amd64 $DIGEST_demo_dlist_amd64" "$(cut -d' ' -f1,2 "$LAST_STDOUT")" "pinned ref"
+# A digest the repository does not have: not found.
+expect_exit 6 "$BALE" pull -q --insecure-registry "$H" --store "oci:$store" "$H/demo/dlist@sha256:$(printf '0%.0s' {1..64})"
 
 # A platform subset keeps the original index bytes, carries only that platform.
 for image in multi dlist; do

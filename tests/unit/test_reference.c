@@ -64,7 +64,7 @@ static void check_valid(const struct valid_case *c)
 	assert_opt_string(bale_ref_tag(ref), c->tag);
 	assert_opt_string(bale_ref_digest(ref), c->digest);
 	/* A manifest GET asks for the tag when there is one. */
-	assert_string_equal(bale_ref_lookup(ref), c->tag ? c->tag : c->digest);
+	assert_string_equal(bale_ref_lookup(ref), c->digest ? c->digest : c->tag);
 	bale_ref_free(ref);
 }
 
