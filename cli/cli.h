@@ -9,6 +9,7 @@
 
 #include "bale/auth.h"
 #include "bale/error.h"
+#include "bale/keys.h"
 #include "bale/log.h"
 #include "bale/platform.h"
 #include "bale/registry.h"
@@ -32,6 +33,16 @@ enum cli_option {
 	OPT_STORE,
 	OPT_RAW,
 	OPT_JSON,
+	OPT_CSV,
+	OPT_OUTPUT = 'o',
+	OPT_FILE = 'f',
+	OPT_KEY = 1200,
+	OPT_UNSIGNED,
+	OPT_LEVEL,
+	OPT_CACHE,
+	OPT_FORCE,
+	OPT_TRUST,
+	OPT_INSECURE_SKIP_VERIFY,
 	OPT_VERB_FIRST = 1100, /* verbs number their own options from here */
 };
 
@@ -102,8 +113,9 @@ typedef int (*cli_verb_option_fn)(void *payload, int opt, const char *arg);
 /* Parses argv: the shared options, and the verb's through verb_option. Returns
  * CLI_PARSED (go on; operands start at optind), CLI_HELP_SHOWN, or CLI_USAGE_ERROR. */
 enum { CLI_PARSED = 0, CLI_HELP_SHOWN = 1, CLI_USAGE_ERROR = 2 };
-int cli_parse(cli_common *c, int argc, char **argv, const struct option *longopts,
-              const char *usage, cli_verb_option_fn verb_option, void *payload);
+int cli_parse(cli_common *c, int argc, char **argv, const char *shortopts,
+              const struct option *longopts, const char *usage, cli_verb_option_fn verb_option,
+              void *payload);
 
 /* Prints "bale: message" once and returns the exit status for the error. */
 int cli_report(const char *verb, bale_error *err);
@@ -113,7 +125,34 @@ void cli_progress_clear(cli_common *c);
 /* 12.3 MB */
 const char *cli_human_size(char *buf, size_t size, long long bytes);
 
+/* Options of the verbs that read bundles and need no registry. */
+/* clang-format off */
+#define CLI_BUNDLE_LONG_OPTIONS                                                        \
+	{"help", no_argument, NULL, OPT_HELP}, {"quiet", no_argument, NULL, OPT_QUIET},  \
+	{"verbose", no_argument, NULL, OPT_VERBOSE}
+/* clang-format on */
+
+/* The default content cache for export: $XDG_CACHE_HOME/bale, ~/.cache/bale or
+ * /var/cache/bale. Returns a malloc'd path. */
+char *cli_default_cache(void);
+/* Loads --key PUB or the trust directory; the directory defaults to /etc/bale/trust.d. */
+int cli_load_trust(bale_trust **out, const char *key, const char *dir, bale_error **err);
+
+/* Opens a bundle and its index.db from the head (nothing past the head is read). */
+struct bale_bundle_reader;
+struct sqlite3;
+int cli_open_index(struct bale_bundle_reader **reader, struct sqlite3 **db, const char *path,
+                   bale_error **err);
+/* Runs SQL and prints the rows as a table, --csv (OPT_CSV) or --json (OPT_JSON). */
+int cli_run_query(struct sqlite3 *db, const char *sql, enum cli_option format, bale_error **err);
+
 int cmd_pull(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_inspect_bundle(cli_common *c, const char *bundle, const char *ref, bool json);
+int cmd_export(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_query(int argc, char **argv);
 
 #endif

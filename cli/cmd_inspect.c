@@ -8,6 +8,10 @@
 
 static const char usage_text[] =
     "Usage: bale inspect [options] REF\n"
+    "       bale inspect [--json] BUNDLE REF\n"
+    "\n"
+    "With a BUNDLE: the image as the bundle carries it (platforms carried and left out,\n"
+    "layers, sizes), read from the bundle's index only.\n"
     "\n"
     "Resolves REF in its registry and shows its digest, media type and, for each\n"
     "platform, the manifest digest and the image size (config + layers, compressed).\n"
@@ -106,14 +110,17 @@ int cmd_inspect(int argc, char **argv)
 	const bale_image *img = NULL;
 	int status = 0, rc;
 	cli_common_init(&c);
-	int parsed = cli_parse(&c, argc, argv, longopts, usage_text, inspect_option, &flags);
+	int parsed = cli_parse(&c, argc, argv, "hqv", longopts, usage_text, inspect_option, &flags);
 	if (parsed != CLI_PARSED) {
 		status = parsed == CLI_HELP_SHOWN ? 0 : 2;
 		goto cleanup;
 	}
+	if (optind + 2 == argc) { /* BUNDLE REF */
+		status = cmd_inspect_bundle(&c, argv[optind], argv[optind + 1], flags.json);
+		goto cleanup;
+	}
 	if (optind + 1 != argc) {
-		cli_usage_error("inspect",
-		                "want exactly one image reference (see bale inspect --help)");
+		cli_usage_error("inspect", "want REF, or BUNDLE REF (see bale inspect --help)");
 		status = 2;
 		goto cleanup;
 	}

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bale/fs.h"
 #include "cli/cli.h"
 
 static void log_message(void *payload, bale_log_level level, const char *text)
@@ -172,11 +173,12 @@ int cli_usage_error(const char *verb, const char *fmt, ...)
 	return -1;
 }
 
-int cli_parse(cli_common *c, int argc, char **argv, const struct option *longopts,
-              const char *usage, cli_verb_option_fn verb_option, void *payload)
+int cli_parse(cli_common *c, int argc, char **argv, const char *shortopts,
+              const struct option *longopts, const char *usage, cli_verb_option_fn verb_option,
+              void *payload)
 {
 	int opt;
-	while ((opt = getopt_long(argc, argv, "hqv", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		if (opt == OPT_HELP) {
 			fputs(usage, stdout);
 			return CLI_HELP_SHOWN;
@@ -192,4 +194,21 @@ int cli_parse(cli_common *c, int argc, char **argv, const struct option *longopt
 	}
 	cli_common_finish(c);
 	return CLI_PARSED;
+}
+
+char *cli_default_cache(void)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	if (xdg && *xdg)
+		return bale_fs_join(xdg, "bale");
+	if (home && *home)
+		return bale_fs_join(home, ".cache/bale");
+	return strdup("/var/cache/bale");
+}
+
+int cli_load_trust(bale_trust **out, const char *key, const char *dir, bale_error **err)
+{
+	if (key)
+		return bale_trust_from_key(out, key, err);
+	return bale_trust_from_dir(out, dir ? dir : BALE_DEFAULT_TRUST_DIR, err);
 }

@@ -12,8 +12,13 @@ typedef struct verb {
 } verb;
 
 static const verb verbs[] = {
+    {"export", cmd_export, "pull images and write one signed bundle"},
+    {"verify", cmd_verify, "check a bundle's signature and every digest"},
+    {"ls", cmd_ls, "list the images in a bundle"},
+    {"inspect", cmd_inspect, "show an image: in its registry, or in a bundle"},
+    {"query", cmd_query, "run read-only SQL on a bundle's index"},
+    {"keygen", cmd_keygen, "create a signing key pair"},
     {"pull", cmd_pull, "pull images from registries into a node store (online mode)"},
-    {"inspect", cmd_inspect, "show what a reference resolves to in its registry"},
 };
 
 static void usage(FILE *out)

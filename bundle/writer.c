@@ -1,0 +1,526 @@
+/* Writing a bundle: the plan of members, index.db, index.json, the signed
+ * bale/manifest.json, then the tar members, each in its own zstd frames. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bale/bundle.h"
+#include "bale/fs.h"
+#include "bale/index_db.h"
+#include "bale/json.h"
+#include "bale/manifest.h"
+#include "bale/zstd_seekable.h"
+#include "bundle/bundle_private.h"
+
+#define COPY_CHUNK (1u << 20)
+
+typedef struct planned_blob {
+	bale_descriptor desc;
+	const char *kind;
+} planned_blob;
+
+typedef struct plan {
+	planned_blob *blobs;
+	size_t n, alloc;
+} plan;
+
+static int plan_add(plan *p, const bale_descriptor *d, const char *media_type, const char *kind,
+                    bale_error **err)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (bale_digest_equal(&p->blobs[i].desc.digest, &d->digest))
+			return 0; /* shared by several images: carried once */
+	if (p->n == p->alloc) {
+		size_t want = p->alloc ? p->alloc * 2 : 64;
+		planned_blob *grown = realloc(p->blobs, want * sizeof(*grown));
+		if (!grown)
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		p->blobs = grown;
+		p->alloc = want;
+	}
+	p->blobs[p->n].desc = *d;
+	if (media_type && !d->media_type[0])
+		snprintf(p->blobs[p->n].desc.media_type, sizeof(d->media_type), "%s", media_type);
+	p->blobs[p->n].kind = kind;
+	p->n++;
+	return 0;
+}
+
+/* Indexes and manifests first, then configs, then layers: readers of the head and of
+ * one image find the small things early. */
+static int plan_blobs(plan *p, const bale_image *const *images, size_t n, bale_error **err)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const bale_image *img = images[i];
+		bool index = bale_media_type_is_index(img->root.media_type);
+		rc = plan_add(p, &img->root, NULL, index ? BUNDLE_KIND_INDEX : BUNDLE_KIND_MANIFEST,
+		              err);
+		for (size_t j = 0; j < img->n_manifests && rc == 0 && index; j++)
+			if (img->manifests[j].selected)
+				rc = plan_add(p, &img->manifests[j].desc, NULL, BUNDLE_KIND_MANIFEST,
+				              err);
+	}
+	for (size_t i = 0; i < n && rc == 0; i++)
+		for (size_t j = 0; j < images[i]->n_manifests && rc == 0; j++)
+			if (images[i]->manifests[j].selected)
+				rc = plan_add(p, &images[i]->manifests[j].config, NULL,
+				              BUNDLE_KIND_CONFIG, err);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		for (size_t j = 0; j < images[i]->n_manifests && rc == 0; j++) {
+			const bale_image_manifest *m = &images[i]->manifests[j];
+			for (size_t k = 0; m->selected && k < m->n_layers && rc == 0; k++)
+				rc = plan_add(p, &m->layers[k], NULL, BUNDLE_KIND_LAYER, err);
+		}
+	return rc;
+}
+
+static void utc_now(char out[32], time_t t)
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int random_id(char out[33], bale_error **err)
+{
+	unsigned char raw[16];
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return bale_error_set(err, BALE_EGENERIC, "no randomness for a bundle id");
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+	return 0;
+}
+
+/* The platforms an image carries or leaves out, as strings. */
+static json_t *platform_list(const bale_image *img, bool carried)
+{
+	json_t *list = json_array();
+	char buf[64];
+	for (size_t i = 0; i < img->n_manifests; i++) {
+		const bale_image_manifest *m = &img->manifests[i];
+		if (m->selected != carried)
+			continue;
+		json_array_append_new(
+		    list, json_string(m->has_platform
+		                          ? bale_platform_format(&m->platform, buf, sizeof(buf))
+		                          : "unknown"));
+	}
+	return list;
+}
+
+static json_t *file_entry(const char *path, const bale_digest *d, int64_t size)
+{
+	return json_pack("{s:s,s:s,s:I}", "path", path, "digest", d->str, "size", (json_int_t)size);
+}
+
+typedef struct head_files {
+	bale_digest index_db_digest;
+	int64_t index_db_size;
+	char *index_json;
+	size_t index_json_len;
+} head_files;
+
+static const char oci_layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+
+static int build_manifest(char **out, size_t *len, const bale_bundle_write_options *opts,
+                          const char *bundle_id, const char *created, const bale_image *const *images,
+                          size_t n, const plan *p, const head_files *h, bale_error **err)
+{
+	bale_digest d;
+	json_t *root = json_object(), *imgs = json_array(), *files = json_array(),
+	       *blobs = json_array();
+	json_object_set_new(root, "formatVersion", json_integer(BALE_BUNDLE_FORMAT_VERSION));
+	json_object_set_new(root, "bundleId", json_string(bundle_id));
+	json_object_set_new(root, "created", json_string(created));
+	json_object_set_new(root, "tool", json_string("bale " BALE_VERSION));
+	json_object_set_new(root, "signer",
+	                    opts->key ? json_string(bale_key_id(opts->key)) : json_null());
+	for (size_t i = 0; i < n; i++) {
+		const bale_image *img = images[i];
+		json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I}", "ref", img->ref, "registry",
+		                      img->domain, "repository", img->repository, "digest",
+		                      img->root.digest.str, "mediaType", img->root.media_type,
+		                      "size", (json_int_t)img->root.size);
+		json_object_set_new(o, "platforms", platform_list(img, true));
+		json_object_set_new(o, "platformsLeftOut", platform_list(img, false));
+		json_array_append_new(imgs, o);
+	}
+	json_object_set_new(root, "images", imgs);
+	json_array_append_new(files, file_entry(BALE_BUNDLE_INDEX_DB, &h->index_db_digest,
+	                                        h->index_db_size));
+	bale_digest_of(&d, oci_layout, sizeof(oci_layout) - 1);
+	json_array_append_new(files, file_entry("oci-layout", &d, sizeof(oci_layout) - 1));
+	bale_digest_of(&d, h->index_json, h->index_json_len);
+	json_array_append_new(files, file_entry("index.json", &d, (int64_t)h->index_json_len));
+	json_object_set_new(root, "files", files);
+	for (size_t i = 0; i < p->n; i++)
+		json_array_append_new(
+		    blobs, json_pack("{s:s,s:I,s:s,s:s}", "digest", p->blobs[i].desc.digest.str,
+		                     "size", (json_int_t)p->blobs[i].desc.size, "mediaType",
+		                     p->blobs[i].desc.media_type, "kind", p->blobs[i].kind));
+	json_object_set_new(root, "blobs", blobs);
+	char *text = json_dumps(root, JSON_INDENT(2));
+	json_decref(root);
+	if (!text)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	/* A trailing newline: the file reads well with cat and signs the same everywhere. */
+	size_t tl = strlen(text);
+	char *withnl = realloc(text, tl + 2);
+	if (!withnl) {
+		free(text);
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
+	withnl[tl] = '\n';
+	withnl[tl + 1] = '\0';
+	*out = withnl;
+	*len = tl + 1;
+	return 0;
+}
+
+/* index.json of the OCI layout: one descriptor per image, named as containerd names. */
+static int build_index_json(char **out, size_t *len, const bale_image *const *images, size_t n,
+                            bale_error **err)
+{
+	json_t *root = json_pack("{s:i}", "schemaVersion", 2), *list = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const bale_image *img = images[i];
+		json_t *d = json_pack("{s:s,s:s,s:I}", "mediaType", img->root.media_type, "digest",
+		                      img->root.digest.str, "size", (json_int_t)img->root.size);
+		json_object_set_new(d, "annotations",
+		                    json_pack("{s:s,s:s}", "io.containerd.image.name", img->ref,
+		                              "org.opencontainers.image.ref.name", img->ref));
+		json_array_append_new(list, d);
+	}
+	json_object_set_new(root, "manifests", list);
+	int rc = bale_json_dump(out, len, root, err);
+	json_decref(root);
+	return rc;
+}
+
+static int hash_file(bale_digest *out, int64_t *size, const char *path, bale_error **err)
+{
+	int rc = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+	bale_hasher *h = NULL;
+	char *buf = malloc(COPY_CHUNK);
+	*size = 0;
+	if (fd < 0 || !buf) {
+		rc = bale_error_set_errno(err, BALE_EGENERIC, errno, "open %s", path);
+		goto cleanup;
+	}
+	if ((rc = bale_hasher_new(&h, err)) < 0)
+		goto cleanup;
+	for (;;) {
+		ssize_t got = read(fd, buf, COPY_CHUNK);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rc = bale_error_set_errno(err, BALE_EGENERIC, errno, "read %s", path);
+			goto cleanup;
+		}
+		if (got == 0)
+			break;
+		bale_hasher_update(h, buf, (size_t)got);
+		*size += got;
+	}
+	bale_hasher_final(h, out);
+cleanup:
+	bale_hasher_free(h);
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* ---- the tar stream ---- */
+
+typedef struct tar_out {
+	struct archive *a;
+	bale_zst_writer *zst;
+	bale_error *write_err; /* what the zstd writer said, for libarchive's callback */
+	time_t mtime;
+	char *buf;
+} tar_out;
+
+static la_ssize_t tar_write_cb(struct archive *a, void *payload, const void *data, size_t len)
+{
+	tar_out *t = payload;
+	if (bale_zst_writer_write(t->zst, data, len, &t->write_err) < 0) {
+		archive_set_error(a, EIO, "compressing the bundle failed");
+		return -1;
+	}
+	return (la_ssize_t)len;
+}
+
+static int tar_error(tar_out *t, const char *what, bale_error **err)
+{
+	if (t->write_err) {
+		int code = bale_error_code(t->write_err);
+		bale_error_set(err, code, "%s", bale_error_message(t->write_err));
+		bale_error_clear(&t->write_err);
+		return bale_error_wrap(err, "%s", what);
+	}
+	return bale_error_set(err, BALE_EGENERIC, "%s: %s", what, archive_error_string(t->a));
+}
+
+/* Starts a member in a fresh zstd frame. */
+static int member_begin(tar_out *t, const char *path, int64_t size, bale_error **err)
+{
+	int rc = bale_zst_writer_end_frame(t->zst, err);
+	if (rc < 0)
+		return rc;
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, path);
+	archive_entry_set_size(e, size);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_mtime(e, t->mtime, 0);
+	int ar = archive_write_header(t->a, e);
+	archive_entry_free(e);
+	return ar == ARCHIVE_OK ? 0 : tar_error(t, path, err);
+}
+
+static int member_data(tar_out *t, const char *path, const void *data, size_t len,
+                       bale_error **err)
+{
+	if (len && archive_write_data(t->a, data, len) != (la_ssize_t)len)
+		return tar_error(t, path, err);
+	return 0;
+}
+
+static int member_end(tar_out *t, const char *path, bale_error **err)
+{
+	/* Pads the member now, so the padding stays in this member's frame. */
+	return archive_write_finish_entry(t->a) == ARCHIVE_OK ? 0 : tar_error(t, path, err);
+}
+
+static int member_bytes(tar_out *t, const char *path, const void *data, size_t len,
+                        bale_error **err)
+{
+	int rc = member_begin(t, path, (int64_t)len, err);
+	if (rc == 0)
+		rc = member_data(t, path, data, len, err);
+	if (rc == 0)
+		rc = member_end(t, path, err);
+	return rc;
+}
+
+/* Copies a file into a member, checking it against the digest and size it must have. */
+static int member_file(tar_out *t, const char *path, const char *source,
+                       const bale_descriptor *want, bale_error **err)
+{
+	int rc = 0, fd = open(source, O_RDONLY | O_CLOEXEC);
+	int64_t done = 0;
+	bale_hasher *h = NULL;
+	if (fd < 0)
+		return bale_error_set_errno(err, errno == ENOENT ? BALE_ENOTFOUND : BALE_EGENERIC,
+		                            errno, "%s", source);
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if ((rc = bale_hasher_new(&h, err)) < 0 ||
+	    (rc = member_begin(t, path, want->size, err)) < 0)
+		goto cleanup;
+	for (;;) {
+		ssize_t got = read(fd, t->buf, COPY_CHUNK);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rc = bale_error_set_errno(err, BALE_EGENERIC, errno, "read %s", source);
+			goto cleanup;
+		}
+		if (got == 0)
+			break;
+		if (done + got > want->size) {
+			rc = bale_error_set(err, BALE_EVERIFY, "%s: larger than its %lld bytes", source,
+			                    (long long)want->size);
+			goto cleanup;
+		}
+		bale_hasher_update(h, t->buf, (size_t)got);
+		if ((rc = member_data(t, path, t->buf, (size_t)got, err)) < 0)
+			goto cleanup;
+		done += got;
+	}
+	bale_digest got_digest;
+	bale_hasher_final(h, &got_digest);
+	if (done != want->size || !bale_digest_equal(&got_digest, &want->digest)) {
+		rc = bale_error_set(err, BALE_EVERIFY, "%s: content is not %s (got %s, %lld bytes)",
+		                    source, want->digest.str, got_digest.str, (long long)done);
+		goto cleanup;
+	}
+	rc = member_end(t, path, err);
+cleanup:
+	bale_hasher_free(h);
+	close(fd);
+	return rc;
+}
+
+static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *p,
+                     const char *manifest, size_t manifest_len, const char *signature,
+                     const char *index_db_path, const head_files *h, time_t mtime,
+                     bale_error **err)
+{
+	int rc = 0;
+	char member[128], source[4096];
+	tar_out t = {.mtime = mtime};
+	int threads = opts->threads > 0 ? opts->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if ((rc = bale_zst_writer_new(&t.zst, fd, opts->level > 0 ? opts->level : 3, threads, 0,
+	                              err)) < 0)
+		goto cleanup;
+	t.a = archive_write_new();
+	t.buf = malloc(COPY_CHUNK);
+	if (!t.a || !t.buf) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	/* ustar where it fits, pax headers only for what ustar cannot say; no blocking, so
+	 * each member's bytes reach the compressor as they are written. */
+	archive_write_set_format_pax_restricted(t.a);
+	archive_write_add_filter_none(t.a);
+	archive_write_set_bytes_per_block(t.a, 0);
+	if (archive_write_open(t.a, &t, NULL, tar_write_cb, NULL) != ARCHIVE_OK) {
+		rc = tar_error(&t, "tar", err);
+		goto cleanup;
+	}
+	if ((rc = member_bytes(&t, BALE_BUNDLE_MANIFEST, manifest, manifest_len, err)) < 0)
+		goto cleanup;
+	if (signature &&
+	    (rc = member_bytes(&t, BALE_BUNDLE_SIGNATURE, signature, strlen(signature), err)) < 0)
+		goto cleanup;
+	bale_descriptor db = {.digest = h->index_db_digest, .size = h->index_db_size};
+	if ((rc = member_file(&t, BALE_BUNDLE_INDEX_DB, index_db_path, &db, err)) < 0 ||
+	    (rc = member_bytes(&t, "oci-layout", oci_layout, sizeof(oci_layout) - 1, err)) < 0 ||
+	    (rc = member_bytes(&t, "index.json", h->index_json, h->index_json_len, err)) < 0)
+		goto cleanup;
+	for (size_t i = 0; i < p->n; i++) {
+		const bale_descriptor *d = &p->blobs[i].desc;
+		snprintf(member, sizeof(member), "blobs/sha256/%s", bale_digest_hex(&d->digest));
+		snprintf(source, sizeof(source), "%s/%s", opts->blob_dir, bale_digest_hex(&d->digest));
+		if ((rc = member_file(&t, member, source, d, err)) < 0)
+			goto cleanup;
+	}
+	if (archive_write_close(t.a) != ARCHIVE_OK) {
+		rc = tar_error(&t, "tar", err);
+		goto cleanup;
+	}
+	rc = bale_zst_writer_finish(t.zst, err);
+cleanup:
+	if (t.a)
+		archive_write_free(t.a);
+	bale_zst_writer_free(t.zst);
+	bale_error_free(t.write_err);
+	free(t.buf);
+	return rc;
+}
+
+
+int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *const *images, size_t n,
+                      bale_error **err)
+{
+	int rc = 0, fd = -1;
+	plan p = {0};
+	head_files h = {0};
+	bale_index_db *db = NULL;
+	char *manifest = NULL, *signature = NULL, *tmp = NULL, *db_path = NULL, *dir = NULL;
+	size_t manifest_len = 0;
+	char bundle_id[33], created[32];
+	time_t now = time(NULL);
+	struct stat st;
+
+	if (!opts->force && stat(opts->output, &st) == 0) {
+		rc = bale_error_set(err, BALE_EUSAGE, "%s exists (use --force to replace it)",
+		                    opts->output);
+		goto cleanup;
+	}
+	utc_now(created, now);
+	if ((rc = random_id(bundle_id, err)) < 0 || (rc = plan_blobs(&p, images, n, err)) < 0)
+		goto cleanup;
+	size_t tl = strlen(opts->output) + 32;
+	tmp = malloc(tl);
+	db_path = malloc(tl);
+	dir = strdup(opts->output);
+	if (!tmp || !db_path || !dir) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	snprintf(tmp, tl, "%s.tmp-XXXXXX", opts->output);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+		rc = bale_error_set_errno(err, BALE_EGENERIC, errno, "create %s", tmp);
+		free(tmp);
+		tmp = NULL;
+		goto cleanup;
+	}
+	fchmod(fd, 0644);
+	snprintf(db_path, tl, "%s.index.db", tmp);
+
+	bale_index_bundle_info info = {.bundle_id = bundle_id, .created = created,
+	                               .tool_version = BALE_VERSION,
+	                               .signer_key_id = opts->key ? bale_key_id(opts->key) : NULL};
+	if ((rc = bale_index_db_create(&db, db_path, &info, err)) < 0)
+		goto cleanup;
+	for (size_t i = 0; i < n; i++)
+		if ((rc = bale_index_db_add_image(db, images[i], created, err)) < 0)
+			goto cleanup;
+	if ((rc = bale_index_db_finish(db, err)) < 0 ||
+	    (rc = hash_file(&h.index_db_digest, &h.index_db_size, db_path, err)) < 0 ||
+	    (rc = build_index_json(&h.index_json, &h.index_json_len, images, n, err)) < 0 ||
+	    (rc = build_manifest(&manifest, &manifest_len, opts, bundle_id, created, images, n, &p,
+	                         &h, err)) < 0)
+		goto cleanup;
+	if (opts->key && (rc = bale_key_sign(&signature, opts->key, manifest, manifest_len, err)) < 0)
+		goto cleanup;
+	if (signature) { /* one line of base64, as `base64 -d` reads it */
+		size_t sl = strlen(signature);
+		char *line = realloc(signature, sl + 2);
+		if (!line) {
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+			goto cleanup;
+		}
+		signature = line;
+		signature[sl] = '\n';
+		signature[sl + 1] = '\0';
+	}
+	if ((rc = write_tar(fd, opts, &p, manifest, manifest_len, signature, db_path, &h, now,
+	                    err)) < 0)
+		goto cleanup;
+	if (fsync(fd) < 0 || close(fd) < 0) {
+		fd = -1;
+		rc = bale_error_set_errno(err, BALE_EGENERIC, errno, "write %s", tmp);
+		goto cleanup;
+	}
+	fd = -1;
+	if (opts->force ? rename(tmp, opts->output) < 0
+	                : renameat2(AT_FDCWD, tmp, AT_FDCWD, opts->output, RENAME_NOREPLACE) < 0) {
+		rc = bale_error_set_errno(err, errno == EEXIST ? BALE_EUSAGE : BALE_EGENERIC, errno,
+		                          "rename to %s", opts->output);
+		goto cleanup;
+	}
+	free(tmp);
+	tmp = NULL;
+	rc = bale_fs_fsync_dir(dirname(dir), err);
+cleanup:
+	bale_index_db_free(db);
+	if (fd >= 0)
+		close(fd);
+	if (tmp)
+		unlink(tmp);
+	if (db_path)
+		unlink(db_path);
+	free(tmp);
+	free(db_path);
+	free(dir);
+	free(manifest);
+	free(signature);
+	free(h.index_json);
+	free(p.blobs);
+	if (rc < 0)
+		bale_error_wrap(err, "export %s", opts->output);
+	return rc;
+}

@@ -1,0 +1,172 @@
+/* bale export REF… | -f LIST -o FILE.tar.zst --key KEY: registry -> signed bundle. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bale/bundle.h"
+#include "bale/fs.h"
+#include "bale/pull.h"
+#include "bale/reflist.h"
+#include "bale/store.h"
+#include "cli/cli.h"
+
+static const char usage_text[] =
+    "Usage: bale export [options] REF… | -f LIST  -o FILE.tar.zst  --key KEY | --unsigned\n"
+    "\n"
+    "Pulls the images (every platform unless --platform says otherwise) and writes one\n"
+    "signed bundle: a zstd-compressed tar (seekable format) holding an OCI image layout,\n"
+    "the SQLite index bale/index.db and the signed bale/manifest.json. Blobs pass through a\n"
+    "local content cache, so a second export of the same images fetches no layer again\n"
+    "and an interrupted export resumes. The bundle appears only when complete.\n"
+    "\n"
+    "  -f, --file LIST      references, one per line ('#' comments; '-' for stdin)\n"
+    "  -o, --output FILE    the bundle to write\n"
+    "      --key KEY        private key from bale keygen (NAME.key)\n"
+    "      --unsigned       write an unsigned bundle (import refuses it by default)\n"
+    "      --level N        zstd level, 1-19 (default 3)\n"
+    "      --cache DIR      content cache (default $XDG_CACHE_HOME/bale)\n"
+    "      --force          replace FILE if it exists\n" CLI_COMMON_HELP;
+
+typedef struct export_args {
+	bale_reflist refs;
+	const char *output, *key, *cache;
+	bool unsigned_ok, force;
+	int level;
+	bale_error *list_err;
+} export_args;
+
+static int export_option(void *payload, int opt, const char *arg)
+{
+	export_args *a = payload;
+	char *end;
+	switch (opt) {
+	case OPT_FILE:
+		return bale_reflist_read(&a->refs, arg, &a->list_err) < 0 ? -1 : 0;
+	case OPT_OUTPUT:
+		a->output = arg;
+		return 0;
+	case OPT_KEY:
+		a->key = arg;
+		return 0;
+	case OPT_UNSIGNED:
+		a->unsigned_ok = true;
+		return 0;
+	case OPT_CACHE:
+		a->cache = arg;
+		return 0;
+	case OPT_FORCE:
+		a->force = true;
+		return 0;
+	case OPT_LEVEL:
+		a->level = (int)strtol(arg, &end, 10);
+		if (*end || a->level < 1 || a->level > 19)
+			return cli_usage_error("export", "--level: want 1 to 19, got \"%s\"", arg);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+int cmd_export(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    CLI_COMMON_LONG_OPTIONS,
+	    {"file", required_argument, NULL, OPT_FILE},
+	    {"output", required_argument, NULL, OPT_OUTPUT},
+	    {"key", required_argument, NULL, OPT_KEY},
+	    {"unsigned", no_argument, NULL, OPT_UNSIGNED},
+	    {"level", required_argument, NULL, OPT_LEVEL},
+	    {"cache", required_argument, NULL, OPT_CACHE},
+	    {"force", no_argument, NULL, OPT_FORCE},
+	    {NULL, 0, NULL, 0},
+	};
+	cli_common c;
+	export_args a = {0};
+	bale_error *err = NULL;
+	bale_platform_set *platforms = NULL;
+	bale_sink *cache = NULL;
+	bale_pull *pull = NULL;
+	bale_key *key = NULL;
+	char *cache_dir = NULL, *blob_dir = NULL;
+	const bale_image **images = NULL;
+	int status = 0;
+	cli_common_init(&c);
+	int parsed = cli_parse(&c, argc, argv, "hqvf:o:", longopts, usage_text, export_option, &a);
+	if (a.list_err) {
+		status = cli_report("export", a.list_err);
+		goto cleanup;
+	}
+	if (parsed != CLI_PARSED) {
+		status = parsed == CLI_HELP_SHOWN ? 0 : 2;
+		goto cleanup;
+	}
+	for (int i = optind; i < argc; i++)
+		if (bale_reflist_add(&a.refs, argv[i], &err) < 0)
+			goto failed;
+	if (!a.refs.n || !a.output || (!a.key == !a.unsigned_ok)) {
+		cli_usage_error("export", "want image references, -o FILE and either --key KEY or "
+		                          "--unsigned (see bale export --help)");
+		status = 2;
+		goto cleanup;
+	}
+	if (!a.force && access(a.output, F_OK) == 0) { /* before any download */
+		bale_error_set(&err, BALE_EUSAGE, "%s exists (use --force to replace it)", a.output);
+		goto failed;
+	}
+	if (a.key && bale_key_load_private(&key, a.key, &err) < 0)
+		goto failed;
+	if (bale_platform_set_parse(&platforms, c.platform ? c.platform : "all", &err) < 0)
+		goto failed;
+	cache_dir = a.cache ? strdup(a.cache) : cli_default_cache();
+	blob_dir = cache_dir ? bale_fs_join(cache_dir, "blobs/sha256") : NULL;
+	if (!blob_dir) {
+		bale_error_set(&err, BALE_EGENERIC, "out of memory");
+		goto failed;
+	}
+	if (bale_store_oci_open(&cache, cache_dir, &err) < 0)
+		goto failed;
+	bale_pull_options po = {.registry = c.registry,
+	                        .platforms = platforms,
+	                        .max_parallel = c.jobs,
+	                        .log = &c.log};
+	if (bale_pull_new(&pull, &po, &err) < 0 ||
+	    bale_pull_images(pull, (const char *const *)a.refs.refs, a.refs.n, cache, &err) < 0)
+		goto failed;
+	size_t n = bale_pull_image_count(pull);
+	if (!(images = calloc(n, sizeof(*images)))) {
+		bale_error_set(&err, BALE_EGENERIC, "out of memory");
+		goto failed;
+	}
+	for (size_t i = 0; i < n; i++)
+		images[i] = bale_pull_image_at(pull, i);
+	bale_bundle_write_options wo = {.output = a.output,
+	                                .force = a.force,
+	                                .key = key,
+	                                .level = a.level,
+	                                .blob_dir = blob_dir,
+	                                .log = &c.log};
+	cli_progress_clear(&c);
+	if (bale_bundle_write(&wo, images, n, &err) < 0)
+		goto failed;
+	for (size_t i = 0; i < n; i++)
+		printf("%s %s\n", images[i]->ref, images[i]->root.digest.str);
+	if (c.log.level >= BALE_LOG_INFO)
+		fprintf(stderr, "wrote %s (%zu image%s, %s)\n", a.output, n, n == 1 ? "" : "s",
+		        key ? bale_key_id(key) : "unsigned");
+	goto cleanup;
+failed:
+	cli_progress_clear(&c);
+	status = cli_report("export", err);
+cleanup:
+	free(images);
+	bale_pull_free(pull);
+	bale_sink_free(cache);
+	bale_key_free(key);
+	bale_platform_set_free(platforms);
+	bale_reflist_free(&a.refs);
+	free(cache_dir);
+	free(blob_dir);
+	cli_common_free(&c);
+	return status;
+}

@@ -1,0 +1,84 @@
+/* bale inspect BUNDLE REF: one image as the bundle carries it, from the head only. */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bale/bundle.h"
+#include "bale/index_db.h"
+#include "bale/reference.h"
+#include "cli/cli.h"
+
+/* One row of image_platforms (every entry of the image's index, carried or not) with
+ * the sizes of what is carried; a single-manifest image has its one manifest. */
+static const char platforms_sql[] =
+    "SELECT coalesce(ip.os || '/' || ip.architecture || coalesce('/' || ip.variant, ''),"
+    "  'unknown') AS platform, ip.manifest_digest AS manifest,"
+    "  CASE ip.carried WHEN 1 THEN 'carried' ELSE 'left out' END AS status,"
+    "  s.layers AS layers, s.bytes AS bytes, m.created AS created"
+    " FROM images i JOIN image_platforms ip ON ip.image_id = i.id"
+    " LEFT JOIN image_sizes s ON s.image_id = i.id AND s.manifest_digest = ip.manifest_digest"
+    " LEFT JOIN manifests m ON m.digest = ip.manifest_digest"
+    " WHERE i.ref = %Q ORDER BY ip.position";
+
+static int found_image(void *payload, int ncols, const char *const *names,
+                       const char *const *values)
+{
+	json_t *o = payload;
+	for (int i = 0; i < ncols; i++)
+		json_object_set_new(o, names[i], values[i] ? json_string(values[i]) : json_null());
+	return 0;
+}
+
+int cmd_inspect_bundle(cli_common *c, const char *bundle, const char *text, bool as_json)
+{
+	bale_error *err = NULL;
+	bale_bundle_reader *reader = NULL;
+	bale_ref *ref = NULL;
+	sqlite3 *db = NULL;
+	char *sql = NULL;
+	json_t *image = json_object();
+	int status = 0;
+	if (bale_ref_parse(&ref, text, &err) < 0 || cli_open_index(&reader, &db, bundle, &err) < 0)
+		goto failed;
+	sql = sqlite3_mprintf("SELECT ref AS name, digest, media_type AS mediaType, size FROM "
+	                      "images WHERE ref = %Q",
+	                      bale_ref_string(ref));
+	if (!sql || bale_index_db_query(db, sql, found_image, image, &err) < 0)
+		goto failed;
+	if (!json_object_size(image)) {
+		bale_error_set(&err, BALE_ENOTFOUND, "%s: no image %s in this bundle", bundle,
+		               bale_ref_string(ref));
+		goto failed;
+	}
+	sqlite3_free(sql);
+	sql = sqlite3_mprintf(platforms_sql, bale_ref_string(ref));
+	if (!sql)
+		goto failed;
+	if (!as_json) {
+		printf("Name:       %s\nDigest:     %s\nMediaType:  %s\nSize:       %s\n\n",
+		       json_string_value(json_object_get(image, "name")),
+		       json_string_value(json_object_get(image, "digest")),
+		       json_string_value(json_object_get(image, "mediaType")),
+		       json_string_value(json_object_get(image, "size")));
+		if (cli_run_query(db, sql, OPT_HELP, &err) < 0)
+			goto failed;
+	} else {
+		json_dumpf(image, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		putchar('\n');
+		if (cli_run_query(db, sql, OPT_JSON, &err) < 0)
+			goto failed;
+	}
+	goto cleanup;
+failed:
+	if (!err)
+		bale_error_set(&err, BALE_EGENERIC, "out of memory");
+	status = cli_report("inspect", err);
+cleanup:
+	(void)c;
+	json_decref(image);
+	sqlite3_free(sql);
+	sqlite3_close(db);
+	bale_bundle_close(reader);
+	bale_ref_free(ref);
+	return status;
+}

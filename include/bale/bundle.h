@@ -1,0 +1,80 @@
+/* Bundles (DESIGN.md §5, docs/bundle-format.md): one NAME.tar.zst a courier carries
+ * into an offline site. A tar in the Zstandard seekable format, members in this order:
+ *   bale/manifest.json, bale/manifest.json.sig, bale/index.db, oci-layout, index.json,
+ *   blobs/sha256/<hex> (indexes and manifests, then configs, then layers; each once).
+ * Every member starts a new zstd frame, so the head (metadata) is read without touching
+ * the layers. bale/manifest.json lists the SHA-256 and size of every other member, so
+ * the one signature over its bytes covers the whole bundle. */
+#ifndef BALE_BUNDLE_H
+#define BALE_BUNDLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bale/error.h"
+#include "bale/keys.h"
+#include "bale/log.h"
+#include "bale/pull.h"
+
+#define BALE_BUNDLE_FORMAT_VERSION 1
+#define BALE_BUNDLE_MANIFEST "bale/manifest.json"
+#define BALE_BUNDLE_SIGNATURE "bale/manifest.json.sig"
+#define BALE_BUNDLE_INDEX_DB "bale/index.db"
+
+/* ---- writing ---- */
+
+typedef struct bale_bundle_write_options {
+	const char *output;   /* NAME.tar.zst; appears only when complete */
+	bool force;           /* replace an existing output */
+	const bale_key *key;  /* NULL: unsigned bundle */
+	int level;            /* zstd level; 0: 3 */
+	int threads;          /* zstd workers; 0: one per core */
+	const char *blob_dir; /* where every blob is: an OCI layout's blobs/sha256 */
+	const bale_log *log;
+} bale_bundle_write_options;
+
+/* Writes a bundle of the images (resolved and pulled into blob_dir). Every blob is
+ * re-hashed as it is read from blob_dir. */
+int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *const *images, size_t n,
+                      bale_error **err);
+
+/* ---- reading ---- */
+
+typedef struct bale_bundle_reader bale_bundle_reader;
+
+/* The metadata at the head of a bundle. */
+typedef struct bale_bundle_head {
+	char *manifest; /* bale/manifest.json, exact bytes (NUL-terminated) */
+	size_t manifest_len;
+	char *signature; /* bale/manifest.json.sig text, NULL when absent */
+	char *index_db;  /* bale/index.db bytes */
+	size_t index_db_len;
+} bale_bundle_head;
+
+typedef enum bale_member_type {
+	BALE_MEMBER_FILE,
+	BALE_MEMBER_DIR,
+	BALE_MEMBER_LINK, /* symbolic or hard link */
+	BALE_MEMBER_OTHER /* device, fifo, ... */
+} bale_member_type;
+
+typedef struct bale_bundle_member {
+	const char *path; /* valid until the next call */
+	int64_t size;
+	bale_member_type type;
+} bale_bundle_member;
+
+int bale_bundle_open(bale_bundle_reader **out, const char *path, bale_error **err);
+/* Reads the head members; must be called first. The reader stays positioned after
+ * bale/index.db. The head belongs to the reader. */
+int bale_bundle_read_head(bale_bundle_reader *r, const bale_bundle_head **out, bale_error **err);
+/* Next member: 1 and *out filled, or 0 at the end of the archive. */
+int bale_bundle_next(bale_bundle_reader *r, bale_bundle_member *out, bale_error **err);
+/* Data of the current member; *got = 0 at its end. */
+int bale_bundle_read(bale_bundle_reader *r, void *buf, size_t len, size_t *got, bale_error **err);
+/* Compressed size of the bundle file. */
+uint64_t bale_bundle_file_size(const bale_bundle_reader *r);
+void bale_bundle_close(bale_bundle_reader *r);
+
+#endif

@@ -1,0 +1,50 @@
+/* index.db: the SQLite index a bundle carries of everything inside it (DESIGN.md §7,
+ * docs/index-schema.md). Built in one transaction with prepared statements; read
+ * back read-only for `bale ls`, `inspect` and `query`. */
+#ifndef BALE_INDEX_DB_H
+#define BALE_INDEX_DB_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+
+#include "bale/error.h"
+#include "bale/pull.h"
+
+/* PRAGMA user_version of the schema this code writes. */
+#define BALE_INDEX_SCHEMA_VERSION 1
+
+typedef struct bale_index_bundle_info {
+	const char *bundle_id;
+	const char *created;     /* RFC 3339 UTC */
+	const char *tool_version;
+	const char *signer_key_id; /* NULL or "" for unsigned bundles */
+} bale_index_bundle_info;
+
+typedef struct bale_index_db bale_index_db;
+
+/* Creates a new database file at path (which must not exist), with the schema, and
+ * opens the one transaction the whole index is written in. */
+int bale_index_db_create(bale_index_db **out, const char *path, const bale_index_bundle_info *info,
+                         bale_error **err);
+/* Records one image: its reference, root, the manifests carried (with platform, config,
+ * created, layers in order), config labels, and every blob (each once, with its kind:
+ * index, manifest, config or layer). pulled_at: RFC 3339 UTC. */
+int bale_index_db_add_image(bale_index_db *db, const bale_image *image, const char *pulled_at,
+                            bale_error **err);
+/* Commits and closes: the file is complete and no longer written. */
+int bale_index_db_finish(bale_index_db *db, bale_error **err);
+/* Closes; an unfinished database is rolled back. */
+void bale_index_db_free(bale_index_db *db);
+
+/* Opens an index read-only from its bytes in memory (as read out of a bundle). Checks
+ * the schema version; refuses ATTACH and anything that writes. */
+int bale_index_db_open_bytes(sqlite3 **out, const void *bytes, size_t len, bale_error **err);
+
+/* Runs one read-only SQL statement; calls row for each result row (names and values
+ * as text, NULL values as NULL). A statement that would write is refused (BALE_EUSAGE). */
+typedef int (*bale_index_row_fn)(void *payload, int ncols, const char *const *names,
+                                 const char *const *values);
+int bale_index_db_query(sqlite3 *db, const char *sql, bale_index_row_fn row, void *payload,
+                        bale_error **err);
+
+#endif

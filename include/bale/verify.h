@@ -1,0 +1,39 @@
+/* Trust decisions about bundles: the signature over bale/manifest.json, then every
+ * member of the bundle against what the manifest says. */
+#ifndef BALE_VERIFY_H
+#define BALE_VERIFY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bale/bundle.h"
+#include "bale/error.h"
+#include "bale/keys.h"
+#include "bale/log.h"
+
+/* Checks the head's signature against the trust set. BALE_ETRUST for a missing or
+ * malformed signature, a signer outside the set (naming its key id), or a signature
+ * that does not verify. signer gets the manifest's signer key id ("" when none). */
+int bale_verify_signature(const bale_bundle_head *head, const bale_trust *trust,
+                          char signer[BALE_KEY_ID_LEN + 1], bale_error **err);
+
+typedef struct bale_verify_report {
+	char signer[BALE_KEY_ID_LEN + 1];
+	bool signature_checked;
+	char bundle_id[65];
+	char created[32];
+	int64_t members;       /* tar members checked */
+	int64_t content_bytes; /* their bytes, all hashed */
+	uint64_t file_bytes;   /* the bundle file */
+	int64_t images;
+	int64_t blobs;
+} bale_verify_report;
+
+/* The whole check: signature first (skipped when trust is NULL), then every member
+ * streamed and hashed: sizes, digests, nothing missing, nothing extra, no unsafe paths,
+ * links or devices; the zstd frames against the seek table. BALE_ETRUST or
+ * BALE_EVERIFY naming the first bad member and what was expected. */
+int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_report *report,
+                       const bale_log *log, bale_error **err);
+
+#endif

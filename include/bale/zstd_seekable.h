@@ -1,0 +1,67 @@
+/* The Zstandard seekable format (zstd's contrib/seekable_format): a zstd stream cut into
+ * independent frames, with a table of frame sizes in a trailing skippable frame. Plain
+ * `zstd -d` and `tar --zstd` read it as ordinary zstd; bale uses the table to start
+ * decompressing at any frame (a bundle's metadata, one image's layers).
+ *
+ * Seek table (all integers little-endian), after the last data frame:
+ *   u32 magic 0x184D2A5E, u32 size of what follows,
+ *   per frame: u32 compressed size, u32 decompressed size,
+ *   footer: u32 number of frames, u8 descriptor (0: no per-frame checksums),
+ *           u32 seekable magic 0x8F92EAB1.
+ * Every data frame carries zstd's own content checksum (XXH64), so corruption inside a
+ * frame is caught by the decompressor. */
+#ifndef BALE_ZSTD_SEEKABLE_H
+#define BALE_ZSTD_SEEKABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bale/error.h"
+
+/* ---- writing ---- */
+typedef struct bale_zst_writer bale_zst_writer;
+
+/* Compresses into fd (opened for writing, positioned at 0). level: zstd level (1..19);
+ * threads: zstd worker threads (0: single-threaded). A frame is ended automatically
+ * once it holds max_frame bytes of input (0: 4 MiB). */
+int bale_zst_writer_new(bale_zst_writer **out, int fd, int level, int threads, size_t max_frame,
+                        bale_error **err);
+int bale_zst_writer_write(bale_zst_writer *w, const void *data, size_t len, bale_error **err);
+/* Ends the current frame (no-op when it is empty): the next byte starts a new frame. */
+int bale_zst_writer_end_frame(bale_zst_writer *w, bale_error **err);
+/* Ends the last frame and writes the seek table. Does not fsync or close fd. */
+int bale_zst_writer_finish(bale_zst_writer *w, bale_error **err);
+/* Offset in the decompressed stream of the next byte written. */
+uint64_t bale_zst_writer_position(const bale_zst_writer *w);
+void bale_zst_writer_free(bale_zst_writer *w);
+
+/* ---- reading ---- */
+typedef struct bale_zst_reader bale_zst_reader;
+
+typedef struct bale_zst_frame {
+	uint64_t compressed_offset;   /* in the file */
+	uint64_t decompressed_offset; /* in the decompressed stream */
+	uint32_t compressed_size;
+	uint32_t decompressed_size;
+} bale_zst_frame;
+
+/* Opens a seekable zstd file: reads and checks the seek table (the frames must tile
+ * the file exactly up to the table, which must end the file). BALE_EVERIFY, naming
+ * what is wrong, for a file that is not in the seekable format or is truncated or has
+ * bytes appended. */
+int bale_zst_reader_open(bale_zst_reader **out, int fd, bale_error **err);
+size_t bale_zst_reader_frame_count(const bale_zst_reader *r);
+const bale_zst_frame *bale_zst_reader_frame(const bale_zst_reader *r, size_t i);
+/* Total decompressed size. */
+uint64_t bale_zst_reader_size(const bale_zst_reader *r);
+/* Positions the reader at the start of the frame that holds decompressed offset `pos`
+ * and skips to pos. */
+int bale_zst_reader_seek(bale_zst_reader *r, uint64_t pos, bale_error **err);
+/* Reads up to len decompressed bytes; *got = 0 at the end of the stream. Every frame
+ * decompressed is checked against the seek table (sizes) and its own checksum;
+ * a mismatch is BALE_EVERIFY naming the frame and its file offset. */
+int bale_zst_reader_read(bale_zst_reader *r, void *buf, size_t len, size_t *got,
+                         bale_error **err);
+void bale_zst_reader_free(bale_zst_reader *r);
+
+#endif

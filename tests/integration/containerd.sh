@@ -1,0 +1,39 @@
+# shellcheck shell=bash
+# A real containerd for the tests: Debian's, run as root with its own root, state
+# directory and socket under $T, stopped and removed with the test. Source after lib.sh.
+
+# start_containerd: exports CTD_SOCK and CTD_LOG; `ctd` runs ctr against it.
+start_containerd() {
+  local dir="$T/containerd"
+  mkdir -p "$dir"
+  # Sockets live in a short path: unix socket names are limited to 108 bytes.
+  CTD_RUN=$(mktemp -d /tmp/bale-ctd.XXXXXX)
+  at_exit "rm -rf '$CTD_RUN'"
+  cat >"$dir/config.toml" <<TOML
+version = 2
+root = "$dir/root"
+state = "$CTD_RUN/state"
+[grpc]
+  address = "$CTD_RUN/containerd.sock"
+[ttrpc]
+  address = "$CTD_RUN/containerd.sock.ttrpc"
+[debug]
+  address = "$CTD_RUN/debug.sock"
+[metrics]
+  address = ""
+TOML
+  containerd --config "$dir/config.toml" >"$dir/containerd.log" 2>&1 &
+  track_pid $! "$dir/containerd.log"
+  export CTD_SOCK="$CTD_RUN/containerd.sock" CTD_LOG="$dir/containerd.log"
+  local i
+  for i in $(seq 1 100); do
+    ctr -a "$CTD_SOCK" version >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  fail "containerd did not answer on $CTD_SOCK within 10 s: $(tail -n 5 "$CTD_LOG")"
+}
+
+# ctd ARGS…: ctr against the test's containerd, namespace k8s.io.
+ctd() {
+  ctr -a "$CTD_SOCK" -n k8s.io "$@"
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/python3
+"""Rewrites a bale bundle with one deliberate change, in the same seekable zstd format
+(one frame per member, seek table at the end), so that bale's checks behind the framing
+(signature, digests, member list, paths, types) can be tested one by one.
+
+  rebundle.py IN OUT --flip PATH [OFFSET]      flip one bit of a member's data
+  rebundle.py IN OUT --replace PATH FILE       a member's data from FILE
+  rebundle.py IN OUT --add PATH FILE           an extra regular member at the end
+  rebundle.py IN OUT --add-symlink PATH TARGET an extra symlink member
+  rebundle.py IN OUT --rename OLD NEW          a member under another name
+  rebundle.py IN OUT --drop PATH               without that member
+  rebundle.py IN OUT                           unchanged content, re-framed
+"""
+import io
+import struct
+import subprocess
+import sys
+import tarfile
+
+
+def members(path):
+    raw = subprocess.run(["zstd", "-dc", path], check=True, capture_output=True).stdout
+    tf = tarfile.open(fileobj=io.BytesIO(raw), mode="r:")
+    out = []
+    for m in tf.getmembers():
+        data = tf.extractfile(m).read() if m.isfile() else b""
+        out.append((m, data))
+    return out
+
+
+def frame(data):
+    return subprocess.run(["zstd", "-q", "-3", "-c", "--check"], input=data, check=True,
+                          capture_output=True).stdout
+
+
+def member_bytes(info, data):
+    """One member as tar bytes: its header(s), data and padding, no end-of-archive."""
+    buf = io.BytesIO()
+    tf = tarfile.open(fileobj=buf, mode="w:", format=tarfile.PAX_FORMAT)
+    tf.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    end = tf.offset
+    tf.close()
+    return buf.getvalue()[:end]
+
+
+def write(path, items):
+    chunks = [member_bytes(info, data) for info, data in items] + [b"\0" * 1024]
+    table = []
+    with open(path, "wb") as f:
+        for chunk in chunks:  # one frame per member, as bale writes them
+            z = frame(chunk)
+            f.write(z)
+            table.append((len(z), len(chunk)))
+        body = b"".join(struct.pack("<II", c, d) for c, d in table)
+        body += struct.pack("<IBI", len(table), 0, 0x8F92EAB1)
+        f.write(struct.pack("<II", 0x184D2A5E, len(body)) + body)
+
+
+def main():
+    src, dst, *op = sys.argv[1:]
+    items = members(src)
+    names = [m.name for m, _ in items]
+
+    def find(name):
+        if name not in names:
+            sys.exit("rebundle: no member %s" % name)
+        return names.index(name)
+
+    if op and op[0] == "--flip":
+        i = find(op[1])
+        data = bytearray(items[i][1])
+        at = int(op[2]) if len(op) > 2 else len(data) // 2
+        data[at] ^= 0x01
+        items[i] = (items[i][0], bytes(data))
+    elif op and op[0] == "--replace":
+        i = find(op[1])
+        data = open(op[2], "rb").read()
+        info = items[i][0]
+        info.size = len(data)
+        items[i] = (info, data)
+    elif op and op[0] == "--add":
+        data = open(op[2], "rb").read()
+        info = tarfile.TarInfo(op[1])
+        info.size = len(data)
+        items.append((info, data))
+    elif op and op[0] == "--add-symlink":
+        info = tarfile.TarInfo(op[1])
+        info.type = tarfile.SYMTYPE
+        info.linkname = op[2]
+        items.append((info, b""))
+    elif op and op[0] == "--rename":
+        i = find(op[1])
+        items[i][0].name = op[2]
+    elif op and op[0] == "--drop":
+        del items[find(op[1])]
+    elif op:
+        sys.exit(__doc__)
+    write(dst, items)
+
+
+if __name__ == "__main__":
+    main()
