@@ -19,7 +19,7 @@ expect_exit 0 "$BALE" keygen -o "$T/release"
 keyid=$(cat "$LAST_STDOUT")
 assert_eq "$(openssl pkey -pubin -in "$T/release.pub" -outform DER | sha256sum | cut -d' ' -f1)" "$keyid" "key id"
 assert_eq 600 "$(stat -c %a "$T/release.key")" "private key mode"
-expect_exit 1 "$BALE" keygen -o "$T/release"     # never overwritten without --force
+expect_exit 2 "$BALE" keygen -o "$T/release" # never overwritten without --force
 assert_eq "$keyid" "$(openssl pkey -pubin -in "$T/release.pub" -outform DER | sha256sum | cut -d' ' -f1)" "key kept"
 expect_exit 0 "$BALE" keygen -o "$T/other"
 
