@@ -114,12 +114,32 @@ cleanup:
 
 uint64_t bale_bundle_file_size(const bale_bundle_reader *r) { return r->file_size; }
 
+/* Past the tar end-of-archive marker only zero padding may follow: `tar -i` would
+ * extract members hidden there that no check has seen. */
+static int check_after_end(bale_bundle_reader *r, bale_error **err)
+{
+	uint64_t end = (uint64_t)archive_filter_bytes(r->a, 0);
+	int rc = bale_zst_reader_seek(r->zst, end, err);
+	while (rc == 0) {
+		size_t got = 0;
+		if ((rc = bale_zst_reader_read(r->zst, r->buf, READ_CHUNK, &got, err)) < 0 || got == 0)
+			break;
+		for (size_t i = 0; i < got; i++)
+			if (r->buf[i] != 0)
+				return bale_error_set(err, BALE_EVERIFY,
+				                      "%s: data after the end of the tar archive (offset %llu)",
+				                      r->path, (unsigned long long)(end + i));
+		end += got;
+	}
+	return rc < 0 ? bale_error_wrap(err, "%s", r->path) : 0;
+}
+
 int bale_bundle_next(bale_bundle_reader *r, bale_bundle_member *out, bale_error **err)
 {
 	struct archive_entry *e = NULL;
 	int ar = archive_read_next_header(r->a, &e);
 	if (ar == ARCHIVE_EOF)
-		return 0;
+		return check_after_end(r, err);
 	if (ar != ARCHIVE_OK && ar != ARCHIVE_WARN)
 		return reader_error(r, "tar header", err);
 	const char *name = archive_entry_pathname(e);

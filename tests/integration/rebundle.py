@@ -9,6 +9,7 @@
   rebundle.py IN OUT --add-symlink PATH TARGET an extra symlink member
   rebundle.py IN OUT --rename OLD NEW          a member under another name
   rebundle.py IN OUT --drop PATH               without that member
+  rebundle.py IN OUT --hide PATH FILE          a member after the end-of-archive marker
   rebundle.py IN OUT                           unchanged content, re-framed
 """
 import io
@@ -43,8 +44,9 @@ def member_bytes(info, data):
     return buf.getvalue()[:end]
 
 
-def write(path, items):
+def write(path, items, hidden=()):
     chunks = [member_bytes(info, data) for info, data in items] + [b"\0" * 1024]
+    chunks += [member_bytes(info, data) for info, data in hidden]  # only `tar -i` sees these
     table = []
     with open(path, "wb") as f:
         for chunk in chunks:  # one frame per member, as bale writes them
@@ -93,6 +95,12 @@ def main():
         items[i][0].name = op[2]
     elif op and op[0] == "--drop":
         del items[find(op[1])]
+    elif op and op[0] == "--hide":
+        data = open(op[2], "rb").read()
+        info = tarfile.TarInfo(op[1])
+        info.size = len(data)
+        write(dst, items, [(info, data)])
+        return
     elif op:
         sys.exit(__doc__)
     write(dst, items)

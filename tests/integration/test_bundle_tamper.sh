@@ -46,6 +46,7 @@ check 3 "/etc/x" --add /etc/x "$T/extra"
 check 3 "link" --add-symlink link "blobs/sha256/$layer"
 check 3 "missing" --drop "blobs/sha256/$layer"
 check 3 "index.json" --flip index.json 5
+check 3 "after the end of the tar archive" --hide hidden.txt "$T/extra"
 
 # A different public key, and no trusted key at all.
 expect_exit 4 "$BALE" verify --key "$T/other.pub" "$B"
