@@ -128,7 +128,7 @@ static void print_rows(const rows *r, enum cli_option format)
 				w[j] = l;
 		}
 	for (int j = 0; j < nc; j++)
-		printf("%-*s%s", (int)w[j], r->names[j], j + 1 < nc ? "  " : "\n");
+		printf("%-*s%s", j + 1 < nc ? (int)w[j] : 0, r->names[j], j + 1 < nc ? "  " : "\n");
 	for (size_t i = 0; i < r->n; i++)
 		for (int j = 0; j < nc; j++) {
 			const char *v = r->cells[i * (size_t)nc + (size_t)j];

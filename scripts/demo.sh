@@ -2,9 +2,10 @@
 # The main job end to end on embedded defaults, on a fresh Debian 12 machine:
 # install what is missing, build bale, start a throwaway registry on loopback seeded
 # with demo multi-arch images (an OCI index, a Docker manifest list, single-platform
-# images), `bale pull` them into a local OCI store, and show what landed.
-# Everything it starts is stopped and removed at the end; the store is kept in
-# ${BALE_DEMO_DIR:-/tmp/bale-demo}/store for a look around.
+# images), make a signing key, export the images into one signed bundle, verify it,
+# list and query its index, and pull the same images into a local OCI store (online
+# mode). Everything it starts is stopped and removed at the end; the key, the bundle and
+# the store stay in ${BALE_DEMO_DIR:-/tmp/bale-demo} for a look around.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/install-deps.sh"
@@ -31,6 +32,34 @@ sed 's/^/   /' "$T/seeded.txt"
 step "bale inspect $H/demo/multi:1"
 "$BALE" inspect --insecure-registry "$H" "$H/demo/multi:1"
 
+step "bale keygen: a signing key pair"
+"$BALE" keygen -o "$out/release"
+
+step "bale export: every platform of four images into one signed bundle"
+printf '%s\n' "# demo site" "$H/demo/multi:1" "$H/demo/dlist:1" "$H/demo/schema2:1" \
+  "$H/demo/single@$DIGEST_demo_single" >"$out/images.txt"
+XDG_CACHE_HOME="$out/cache" "$BALE" export -f "$out/images.txt" --insecure-registry "$H" \
+  --key "$out/release.key" -o "$out/site.tar.zst"
+ls -l "$out/site.tar.zst"
+
+step "bale verify: the signature, then every digest"
+"$BALE" verify --key "$out/release.pub" "$out/site.tar.zst"
+
+step "bale ls"
+"$BALE" ls "$out/site.tar.zst"
+
+step "bale query: which layers do several images share? what does each platform weigh?"
+"$BALE" query "$out/site.tar.zst" "SELECT substr(layer_digest, 1, 19) AS layer, size, images FROM shared_layers ORDER BY size DESC"
+echo
+"$BALE" query "$out/site.tar.zst" "SELECT platform, images, bytes FROM platform_sizes ORDER BY platform"
+
+step "standard tools read the bundle: tar --zstd, openssl"
+tar --zstd -tf "$out/site.tar.zst" >"$out/members.txt"
+head -n 6 "$out/members.txt" | sed 's/^/   /'
+mkdir -p "$out/x" && tar --zstd -xf "$out/site.tar.zst" -C "$out/x" bale/manifest.json bale/manifest.json.sig
+openssl dgst -sha256 -verify "$out/release.pub" -signature <(base64 -d "$out/x/bale/manifest.json.sig") \
+  "$out/x/bale/manifest.json" | sed 's/^/   /'
+
 step "bale pull (all platforms) into oci:$store"
 "$BALE" pull --platform all --insecure-registry "$H" --store "oci:$store" \
   "$H/demo/multi:1" "$H/demo/dlist:1" "$H/demo/schema2:1" "$H/demo/single:1"
@@ -47,4 +76,4 @@ store_digests "$store" >/dev/null && echo yes
 step "skopeo reads bale's store"
 run_skopeo inspect "oci:$store:$H/demo/multi:1" | jq '{Digest, Architecture, Os, Layers: (.Layers | length)}'
 
-step "done: the store is in $store"
+step "done: key, bundle and store are in $out"

@@ -1,0 +1,702 @@
+/* The Zstandard seekable format on libzstd's public streaming API.
+ *
+ * Writer: one ZSTD_CCtx; every frame ends with ZSTD_e_end, and the compressed bytes that
+ * came out between two frame ends are that frame's compressed size. Output goes through
+ * one fixed buffer, so memory stays flat whatever the input size; the seek table is the
+ * only thing that grows (8 bytes a frame).
+ *
+ * Reader: open reads only the footer and the seek table, never the frames, so opening a
+ * multi-GiB bundle to read its first members costs just those members. Every frame is
+ * held to the table while it is decompressed: it must end (zstd returns 0) exactly at its
+ * last compressed byte, produce exactly its decompressed size, and carry a content
+ * checksum that libzstd checks.
+ *
+ * Seeking past the end is BALE_EUSAGE; seeking to exactly the end is allowed and the next
+ * read returns 0 bytes. */
+#include "bale/zstd_seekable.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "bale/fs.h"
+
+#define SEEK_TABLE_MAGIC 0x184D2A5Eu /* one of zstd's skippable frame magics */
+#define SEEKABLE_MAGIC 0x8F92EAB1u
+#define ZSTD_FRAME_MAGIC 0xFD2FB528u
+#define SKIPPABLE_HEADER_SIZE 8 /* magic, frame size */
+#define ENTRY_SIZE 8            /* compressed size, decompressed size */
+#define FOOTER_SIZE 9           /* frame count, descriptor, seekable magic */
+/* The skippable frame's size field is a u32, so it cannot describe more frames. */
+#define MAX_FRAMES (((size_t)UINT32_MAX - FOOTER_SIZE) / ENTRY_SIZE)
+#define DEFAULT_MAX_FRAME ((size_t)4 << 20)
+#define WRITE_BUFFER_SIZE ((size_t)1 << 20)
+#define TABLE_READ_ENTRIES 4096
+/* Frame header descriptor bits (RFC 8878 3.1.1.1.1). */
+#define FHD_CHECKSUM 0x04
+#define FHD_RESERVED 0x08
+#define FHD_UNUSED 0x10
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* ---- writing ---- */
+
+struct frame_sizes {
+	uint32_t compressed;
+	uint32_t decompressed;
+};
+
+struct bale_zst_writer {
+	int fd;
+	ZSTD_CCtx *cctx;
+	size_t max_frame;
+	uint8_t *out; /* WRITE_BUFFER_SIZE bytes of compressed output not yet written */
+	size_t out_len;
+	uint64_t file_offset; /* compressed bytes produced so far, buffered ones included */
+	uint64_t position;    /* decompressed bytes taken so far */
+	uint64_t frame_in;    /* input bytes in the current frame */
+	uint64_t frame_out;   /* compressed bytes of the current frame produced so far */
+	struct frame_sizes *frames;
+	size_t nframes, frames_cap;
+	/* After any failure the file holds a partial frame: refuse to go on and to write a
+	 * table that would describe it. */
+	int failed;
+	bool finished;
+};
+
+static int writer_flush(bale_zst_writer *w, bale_error **err)
+{
+	if (!w->out_len)
+		return 0;
+	if (bale_fs_write_all(w->fd, w->out, w->out_len) < 0)
+		return bale_error_set_errno(err, BALE_EGENERIC, errno,
+		                            "write compressed stream at offset %" PRIu64,
+		                            w->file_offset - w->out_len);
+	w->out_len = 0;
+	return 0;
+}
+
+/* One ZSTD_compressStream2 call into the output buffer; *remaining is its return value. */
+static int writer_step(bale_zst_writer *w, ZSTD_inBuffer *in, ZSTD_EndDirective op,
+                       size_t *remaining, bale_error **err)
+{
+	int rc;
+	if (w->out_len == WRITE_BUFFER_SIZE && (rc = writer_flush(w, err)) < 0)
+		return rc;
+	ZSTD_outBuffer ob = {w->out, WRITE_BUFFER_SIZE, w->out_len};
+	size_t ret = ZSTD_compressStream2(w->cctx, &ob, in, op);
+	if (ZSTD_isError(ret))
+		return bale_error_set(err, BALE_EGENERIC, "zstd compression, frame %zu: %s",
+		                      w->nframes, ZSTD_getErrorName(ret));
+	size_t produced = ob.pos - w->out_len;
+	w->out_len = ob.pos;
+	w->frame_out += produced;
+	w->file_offset += produced;
+	*remaining = ret;
+	return 0;
+}
+
+static int writer_append(bale_zst_writer *w, const uint8_t *p, size_t len, bale_error **err)
+{
+	int rc;
+	while (len) {
+		if (w->out_len == WRITE_BUFFER_SIZE && (rc = writer_flush(w, err)) < 0)
+			return rc;
+		size_t n = WRITE_BUFFER_SIZE - w->out_len;
+		if (n > len)
+			n = len;
+		memcpy(w->out + w->out_len, p, n);
+		w->out_len += n;
+		w->file_offset += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int writer_end_frame(bale_zst_writer *w, bale_error **err)
+{
+	int rc;
+	if (!w->frame_in)
+		return 0;
+	/* Make room first: once the frame is out, its table entry must not fail to fit. */
+	if (w->nframes == w->frames_cap) {
+		if (w->nframes == MAX_FRAMES)
+			return bale_error_set(err, BALE_EGENERIC,
+			                      "too many frames for a seek table (%zu)", w->nframes);
+		size_t cap = w->frames_cap ? w->frames_cap * 2 : 64;
+		if (cap > MAX_FRAMES)
+			cap = MAX_FRAMES;
+		struct frame_sizes *grown = realloc(w->frames, cap * sizeof(*grown));
+		if (!grown)
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		w->frames = grown;
+		w->frames_cap = cap;
+	}
+	ZSTD_inBuffer none = {NULL, 0, 0};
+	size_t remaining;
+	do {
+		if ((rc = writer_step(w, &none, ZSTD_e_end, &remaining, err)) < 0)
+			return rc;
+	} while (remaining);
+	/* max_frame keeps both below 4 GiB (checked in _new); this guards the invariant. */
+	if (w->frame_out > UINT32_MAX || w->frame_in > UINT32_MAX)
+		return bale_error_set(err, BALE_EGENERIC,
+		                      "frame %zu: %" PRIu64 " bytes compressed to %" PRIu64
+		                      " do not fit the seek table",
+		                      w->nframes, w->frame_in, w->frame_out);
+	w->frames[w->nframes].compressed = (uint32_t)w->frame_out;
+	w->frames[w->nframes].decompressed = (uint32_t)w->frame_in;
+	w->nframes++;
+	w->frame_in = 0;
+	w->frame_out = 0;
+	return 0;
+}
+
+static int writer_refuse(const bale_zst_writer *w, bale_error **err)
+{
+	if (w->failed)
+		return bale_error_set(err, w->failed,
+		                      "compressed stream unusable after an earlier error");
+	return 0;
+}
+
+int bale_zst_writer_new(bale_zst_writer **out, int fd, int level, int threads, size_t max_frame,
+                        bale_error **err)
+{
+	assert(out && fd >= 0);
+	int rc = 0;
+	bale_zst_writer *w = NULL;
+	*out = NULL;
+	if (!max_frame)
+		max_frame = DEFAULT_MAX_FRAME;
+	/* A frame's compressed size is at most ZSTD_compressBound of its input; keeping that
+	 * within a u32 is what lets every frame be described by the table. */
+	if ((uint64_t)max_frame > UINT32_MAX || ZSTD_compressBound(max_frame) > UINT32_MAX) {
+		rc = bale_error_set(err, BALE_EUSAGE,
+		                    "zstd frame size %zu too large for a seek table entry",
+		                    max_frame);
+		goto cleanup;
+	}
+	if (threads < 0) {
+		rc =
+		    bale_error_set(err, BALE_EUSAGE, "zstd threads %d: must be 0 or more", threads);
+		goto cleanup;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w || !(w->cctx = ZSTD_createCCtx()) || !(w->out = malloc(WRITE_BUFFER_SIZE))) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	w->fd = fd;
+	w->max_frame = max_frame;
+	size_t ret = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
+	if (!ZSTD_isError(ret))
+		ret = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
+	if (ZSTD_isError(ret)) {
+		rc = bale_error_set(err, BALE_EUSAGE, "zstd level %d: %s", level,
+		                    ZSTD_getErrorName(ret));
+		goto cleanup;
+	}
+	if (threads > 0) {
+		/* Frames end one after another, so threads only help inside a frame: cut each
+		 * frame into one job per thread (zstd raises this to its 512 KiB minimum). */
+		size_t job = (max_frame + (size_t)threads - 1) / (size_t)threads;
+		ret = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, threads);
+		if (!ZSTD_isError(ret))
+			ret = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_jobSize,
+			                             job > INT_MAX ? INT_MAX : (int)job);
+		if (ZSTD_isError(ret)) {
+			rc = bale_error_set(err, BALE_EUSAGE, "zstd with %d threads: %s", threads,
+			                    ZSTD_getErrorName(ret));
+			goto cleanup;
+		}
+	}
+	*out = w;
+	w = NULL;
+cleanup:
+	bale_zst_writer_free(w);
+	return rc;
+}
+
+int bale_zst_writer_write(bale_zst_writer *w, const void *data, size_t len, bale_error **err)
+{
+	assert(w && !w->finished && (data || !len));
+	int rc = writer_refuse(w, err);
+	const uint8_t *p = data;
+	while (rc == 0 && len) {
+		size_t chunk = w->max_frame - (size_t)w->frame_in;
+		if (chunk > len)
+			chunk = len;
+		ZSTD_inBuffer in = {p, chunk, 0};
+		size_t remaining;
+		while (rc == 0 && in.pos < in.size)
+			rc = writer_step(w, &in, ZSTD_e_continue, &remaining, err);
+		if (rc < 0)
+			break;
+		w->frame_in += chunk;
+		w->position += chunk;
+		p += chunk;
+		len -= chunk;
+		if (w->frame_in == w->max_frame)
+			rc = writer_end_frame(w, err);
+	}
+	if (rc < 0 && !w->failed)
+		w->failed = rc;
+	return rc;
+}
+
+int bale_zst_writer_end_frame(bale_zst_writer *w, bale_error **err)
+{
+	assert(w && !w->finished);
+	int rc = writer_refuse(w, err);
+	if (rc == 0)
+		rc = writer_end_frame(w, err);
+	if (rc < 0 && !w->failed)
+		w->failed = rc;
+	return rc;
+}
+
+int bale_zst_writer_finish(bale_zst_writer *w, bale_error **err)
+{
+	assert(w && !w->finished);
+	uint8_t b[SKIPPABLE_HEADER_SIZE];
+	int rc = writer_refuse(w, err);
+	if (rc < 0 || (rc = writer_end_frame(w, err)) < 0)
+		goto cleanup;
+	put_le32(b, SEEK_TABLE_MAGIC);
+	put_le32(b + 4, (uint32_t)(w->nframes * ENTRY_SIZE + FOOTER_SIZE));
+	if ((rc = writer_append(w, b, SKIPPABLE_HEADER_SIZE, err)) < 0)
+		goto cleanup;
+	for (size_t i = 0; i < w->nframes; i++) {
+		put_le32(b, w->frames[i].compressed);
+		put_le32(b + 4, w->frames[i].decompressed);
+		if ((rc = writer_append(w, b, ENTRY_SIZE, err)) < 0)
+			goto cleanup;
+	}
+	put_le32(b, (uint32_t)w->nframes);
+	b[4] = 0; /* descriptor: no per-frame checksums, zstd's own cover each frame */
+	if ((rc = writer_append(w, b, 5, err)) < 0)
+		goto cleanup;
+	put_le32(b, SEEKABLE_MAGIC);
+	if ((rc = writer_append(w, b, 4, err)) < 0 || (rc = writer_flush(w, err)) < 0)
+		goto cleanup;
+	w->finished = true;
+cleanup:
+	if (rc < 0 && !w->failed)
+		w->failed = rc;
+	return rc;
+}
+
+uint64_t bale_zst_writer_position(const bale_zst_writer *w)
+{
+	return w->position;
+}
+
+void bale_zst_writer_free(bale_zst_writer *w)
+{
+	if (!w)
+		return;
+	ZSTD_freeCCtx(w->cctx);
+	free(w->out);
+	free(w->frames);
+	free(w);
+}
+
+/* ---- reading ---- */
+
+struct bale_zst_reader {
+	int fd;
+	ZSTD_DCtx *dctx;
+	bale_zst_frame *frames;
+	size_t nframes;
+	uint64_t size; /* total decompressed */
+	uint8_t *inbuf;
+	size_t inbuf_cap;
+	ZSTD_inBuffer in; /* unconsumed compressed bytes of frame `fi` */
+	uint8_t *scratch; /* where skipped bytes are decompressed to */
+	size_t scratch_cap;
+	size_t fi;           /* current frame; nframes at the end */
+	uint64_t pos;        /* decompressed offset of the next byte read() returns */
+	uint64_t frame_cin;  /* compressed bytes of frame fi loaded into inbuf so far */
+	uint64_t frame_dout; /* decompressed bytes of frame fi returned so far */
+	/* After a failure the decompressor state is unknown; reads fail until a seek. */
+	int failed;
+};
+
+/* pread until len bytes or end of file; the count read, or -1 with errno. */
+static ssize_t pread_full(int fd, void *buf, size_t len, uint64_t offset)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(offset + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+static int read_at(int fd, void *buf, size_t len, uint64_t offset, const char *what,
+                   bale_error **err)
+{
+	ssize_t n = pread_full(fd, buf, len, offset);
+	if (n < 0)
+		return bale_error_set_errno(err, BALE_EGENERIC, errno, "read %s at offset %" PRIu64,
+		                            what, offset);
+	if ((size_t)n < len)
+		return bale_error_set(err, BALE_EVERIFY,
+		                      "file ends at offset %" PRIu64 " inside the %s",
+		                      offset + (size_t)n, what);
+	return 0;
+}
+
+/* BALE_EVERIFY naming the current frame; also stops the reader until the next seek. */
+static int frame_error(bale_zst_reader *r, bale_error **err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int frame_error(bale_zst_reader *r, bale_error **err, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	r->failed = BALE_EVERIFY;
+	return bale_error_set(err, BALE_EVERIFY, "frame %zu at offset %" PRIu64 ": %s", r->fi,
+	                      r->frames[r->fi].compressed_offset, why);
+}
+
+static void reader_goto_frame(bale_zst_reader *r, size_t fi)
+{
+	ZSTD_DCtx_reset(r->dctx, ZSTD_reset_session_only);
+	r->fi = fi;
+	r->pos = fi < r->nframes ? r->frames[fi].decompressed_offset : r->size;
+	r->frame_cin = 0;
+	r->frame_dout = 0;
+	r->in.src = r->inbuf;
+	r->in.size = 0;
+	r->in.pos = 0;
+	r->failed = 0;
+}
+
+static int load_frame_bytes(bale_zst_reader *r, bale_error **err)
+{
+	const bale_zst_frame *f = &r->frames[r->fi];
+	uint64_t left = f->compressed_size - r->frame_cin;
+	size_t want = left < r->inbuf_cap ? (size_t)left : r->inbuf_cap;
+	uint64_t at = f->compressed_offset + r->frame_cin;
+	ssize_t n = pread_full(r->fd, r->inbuf, want, at);
+	if (n < 0) {
+		r->failed = BALE_EGENERIC;
+		return bale_error_set_errno(err, BALE_EGENERIC, errno,
+		                            "frame %zu: read at offset %" PRIu64, r->fi, at);
+	}
+	if ((size_t)n < want)
+		return frame_error(r, err, "file ends at offset %" PRIu64 " (truncated after open)",
+		                   at + (size_t)n);
+	bool first = r->frame_cin == 0;
+	r->in.size = want;
+	r->in.pos = 0;
+	r->frame_cin += want;
+	if (!first)
+		return 0;
+	/* libzstd checks the rest of the header; these are what it would let pass: a frame
+	 * without a content checksum (corruption then goes unnoticed) and the bit that
+	 * decoders are told to ignore, which bale's writer never sets. */
+	if (want < 5 || get_le32(r->inbuf) != ZSTD_FRAME_MAGIC)
+		return frame_error(r, err, "not a zstd frame");
+	uint8_t fhd = r->inbuf[4];
+	if (!(fhd & FHD_CHECKSUM))
+		return frame_error(r, err, "zstd frame has no content checksum");
+	if (fhd & (FHD_UNUSED | FHD_RESERVED))
+		return frame_error(r, err,
+		                   "zstd frame header descriptor 0x%02x has unused bits set", fhd);
+	return 0;
+}
+
+/* Decompresses up to len bytes from the current position. A frame whose last byte is
+ * returned is also finished here (end, checksum, sizes), so reading up to a frame end
+ * verifies that frame even if the caller never reads again. */
+static int reader_decompress(bale_zst_reader *r, uint8_t *buf, size_t len, size_t *got,
+                             bale_error **err)
+{
+	int rc;
+	*got = 0;
+	while (r->fi < r->nframes) {
+		const bale_zst_frame *f = &r->frames[r->fi];
+		bool tail = r->frame_dout == f->decompressed_size;
+		if (*got == len && !tail)
+			break;
+		if (r->in.pos == r->in.size && r->frame_cin < f->compressed_size &&
+		    (rc = load_frame_bytes(r, err)) < 0)
+			return rc;
+		ZSTD_outBuffer ob = {buf + *got, len - *got, 0};
+		size_t in_before = r->in.pos;
+		size_t ret = ZSTD_decompressStream(r->dctx, &ob, &r->in);
+		if (ZSTD_isError(ret))
+			return frame_error(r, err, "%s", ZSTD_getErrorName(ret));
+		r->frame_dout += ob.pos;
+		r->pos += ob.pos;
+		*got += ob.pos;
+		if (r->frame_dout > f->decompressed_size)
+			return frame_error(r, err,
+			                   "holds more than the %" PRIu32
+			                   " decompressed bytes in the seek table",
+			                   f->decompressed_size);
+		bool input_done = r->in.pos == r->in.size && r->frame_cin == f->compressed_size;
+		if (ret == 0) {
+			if (!input_done)
+				return frame_error(r, err,
+				                   "zstd frame ends before its %" PRIu32
+				                   " compressed bytes",
+				                   f->compressed_size);
+			if (r->frame_dout != f->decompressed_size)
+				return frame_error(r, err,
+				                   "decompresses to %" PRIu64
+				                   " bytes, the seek table says %" PRIu32,
+				                   r->frame_dout, f->decompressed_size);
+			r->fi++;
+			r->frame_cin = 0;
+			r->frame_dout = 0;
+			r->in.size = 0;
+			r->in.pos = 0;
+			continue;
+		}
+		/* Not ended: zstd wants more input (there is none) or room to write bytes the
+		 * table does not account for. */
+		if (input_done && (ob.pos < ob.size || r->frame_dout == f->decompressed_size))
+			return frame_error(r, err,
+			                   "zstd frame does not end within its %" PRIu32
+			                   " compressed bytes",
+			                   f->compressed_size);
+		if (ob.size == 0 && r->in.pos == in_before)
+			return frame_error(r, err,
+			                   "holds more than the %" PRIu32
+			                   " decompressed bytes in the seek table",
+			                   f->decompressed_size);
+	}
+	return 0;
+}
+
+static int reader_skip(bale_zst_reader *r, uint64_t n, bale_error **err)
+{
+	while (n) {
+		size_t want = n < r->scratch_cap ? (size_t)n : r->scratch_cap;
+		size_t got;
+		int rc = reader_decompress(r, r->scratch, want, &got, err);
+		if (rc < 0)
+			return rc;
+		/* Cannot happen: open made the table's sizes add up to the stream size. */
+		assert(got > 0);
+		n -= got;
+	}
+	return 0;
+}
+
+int bale_zst_reader_open(bale_zst_reader **out, int fd, bale_error **err)
+{
+	assert(out && fd >= 0);
+	int rc = 0;
+	bale_zst_reader *r = NULL;
+	uint8_t *entries = NULL;
+	uint8_t b[FOOTER_SIZE];
+	struct stat st;
+	*out = NULL;
+	if (fstat(fd, &st) < 0) {
+		rc = bale_error_set_errno(err, BALE_EGENERIC, errno, "stat seekable zstd file");
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = bale_error_set(err, BALE_EUSAGE, "seekable zstd needs a regular file");
+		goto cleanup;
+	}
+	uint64_t fsize = (uint64_t)st.st_size;
+	if (fsize < SKIPPABLE_HEADER_SIZE + FOOTER_SIZE) {
+		rc = bale_error_set(err, BALE_EVERIFY,
+		                    "not in the seekable zstd format: %" PRIu64
+		                    " bytes cannot hold a seek table",
+		                    fsize);
+		goto cleanup;
+	}
+	if ((rc = read_at(fd, b, FOOTER_SIZE, fsize - FOOTER_SIZE, "seek table footer", err)) < 0)
+		goto cleanup;
+	if (get_le32(b + 5) != SEEKABLE_MAGIC) {
+		rc =
+		    bale_error_set(err, BALE_EVERIFY,
+		                   "not in the seekable zstd format: no seek table at the end of "
+		                   "the file (a plain zstd file, or truncated, or bytes appended)");
+		goto cleanup;
+	}
+	if (b[4] != 0) {
+		rc = bale_error_set(err, BALE_EVERIFY,
+		                    "seek table descriptor 0x%02x not supported (bale writes 0x00)",
+		                    b[4]);
+		goto cleanup;
+	}
+	uint32_t n = get_le32(b);
+	uint64_t payload = (uint64_t)n * ENTRY_SIZE + FOOTER_SIZE;
+	uint64_t table_size = SKIPPABLE_HEADER_SIZE + payload;
+	if (table_size > fsize) {
+		rc = bale_error_set(err, BALE_EVERIFY,
+		                    "seek table of %" PRIu32
+		                    " frames is larger than the file (%" PRIu64 " bytes)",
+		                    n, fsize);
+		goto cleanup;
+	}
+	uint64_t table_offset = fsize - table_size;
+	if ((rc = read_at(fd, b, SKIPPABLE_HEADER_SIZE, table_offset, "seek table header", err)) <
+	    0)
+		goto cleanup;
+	if (get_le32(b) != SEEK_TABLE_MAGIC || get_le32(b + 4) != payload) {
+		rc = bale_error_set(err, BALE_EVERIFY,
+		                    "no seek table frame of %" PRIu32 " entries at offset %" PRIu64
+		                    " (magic 0x%08" PRIx32 ", size %" PRIu32 ")",
+		                    n, table_offset, get_le32(b), get_le32(b + 4));
+		goto cleanup;
+	}
+
+	r = calloc(1, sizeof(*r));
+	if (!r || !(r->frames = calloc(n ? n : 1, sizeof(*r->frames))) ||
+	    !(entries = malloc(TABLE_READ_ENTRIES * ENTRY_SIZE)) ||
+	    !(r->dctx = ZSTD_createDCtx())) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	r->fd = fd;
+	r->nframes = n;
+	uint64_t coff = 0, doff = 0;
+	for (size_t i = 0; i < n; i += TABLE_READ_ENTRIES) {
+		size_t count = n - i < TABLE_READ_ENTRIES ? n - i : TABLE_READ_ENTRIES;
+		uint64_t at = table_offset + SKIPPABLE_HEADER_SIZE + (uint64_t)i * ENTRY_SIZE;
+		if ((rc = read_at(fd, entries, count * ENTRY_SIZE, at, "seek table", err)) < 0)
+			goto cleanup;
+		for (size_t k = 0; k < count; k++) {
+			bale_zst_frame *f = &r->frames[i + k];
+			f->compressed_size = get_le32(entries + k * ENTRY_SIZE);
+			f->decompressed_size = get_le32(entries + k * ENTRY_SIZE + 4);
+			f->compressed_offset = coff;
+			f->decompressed_offset = doff;
+			/* bale never writes empty frames; allowing them would only make the
+			 * frame for an offset ambiguous */
+			if (!f->compressed_size || !f->decompressed_size) {
+				rc =
+				    bale_error_set(err, BALE_EVERIFY,
+				                   "seek table entry %zu: empty frame (%" PRIu32
+				                   " bytes compressed, %" PRIu32 " decompressed)",
+				                   i + k, f->compressed_size, f->decompressed_size);
+				goto cleanup;
+			}
+			coff += f->compressed_size;
+			doff += f->decompressed_size;
+		}
+	}
+	if (coff != table_offset) {
+		rc = bale_error_set(err, BALE_EVERIFY,
+		                    "seek table frames add up to %" PRIu64
+		                    " bytes but the table starts at offset %" PRIu64,
+		                    coff, table_offset);
+		goto cleanup;
+	}
+	r->size = doff;
+	r->inbuf_cap = ZSTD_DStreamInSize();
+	r->scratch_cap = ZSTD_DStreamOutSize();
+	if (!(r->inbuf = malloc(r->inbuf_cap)) || !(r->scratch = malloc(r->scratch_cap))) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	reader_goto_frame(r, 0);
+	*out = r;
+	r = NULL;
+cleanup:
+	free(entries);
+	bale_zst_reader_free(r);
+	return rc;
+}
+
+size_t bale_zst_reader_frame_count(const bale_zst_reader *r)
+{
+	return r->nframes;
+}
+
+const bale_zst_frame *bale_zst_reader_frame(const bale_zst_reader *r, size_t i)
+{
+	assert(i < r->nframes);
+	return &r->frames[i];
+}
+
+uint64_t bale_zst_reader_size(const bale_zst_reader *r)
+{
+	return r->size;
+}
+
+int bale_zst_reader_seek(bale_zst_reader *r, uint64_t pos, bale_error **err)
+{
+	assert(r);
+	if (pos > r->size)
+		return bale_error_set(err, BALE_EUSAGE,
+		                      "seek to %" PRIu64 " past the end of the stream (%" PRIu64
+		                      " bytes)",
+		                      pos, r->size);
+	/* the frame holding pos: the last one starting at or before it */
+	size_t lo = 0, hi = r->nframes;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (r->frames[mid].decompressed_offset <= pos)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t fi = pos == r->size ? r->nframes : lo - 1;
+	/* Forward within the frame being read: keep going rather than start it over. */
+	if (r->failed || fi != r->fi || pos < r->pos)
+		reader_goto_frame(r, fi);
+	return reader_skip(r, pos - r->pos, err);
+}
+
+int bale_zst_reader_read(bale_zst_reader *r, void *buf, size_t len, size_t *got, bale_error **err)
+{
+	assert(r && got && (buf || !len));
+	*got = 0;
+	if (r->failed)
+		return bale_error_set(err, r->failed,
+		                      "frame %zu: seekable zstd reader stopped at an earlier error",
+		                      r->fi);
+	if (!len)
+		return 0;
+	return reader_decompress(r, buf, len, got, err);
+}
+
+void bale_zst_reader_free(bale_zst_reader *r)
+{
+	if (!r)
+		return;
+	ZSTD_freeDCtx(r->dctx);
+	free(r->frames);
+	free(r->inbuf);
+	free(r->scratch);
+	free(r);
+}

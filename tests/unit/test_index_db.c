@@ -1,0 +1,792 @@
+/* index.db: built from hand-made images, read back from its bytes as a bundle reader
+ * would, checked row by row and view by view, opened by the sqlite3 CLI, and held to
+ * being read-only. The schema doc is checked against what the code creates. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bale/buf.h"
+#include "bale/index_db.h"
+#include "bale/manifest.h"
+
+#define MT_LAYER "application/vnd.oci.image.layer.v1.tar+gzip"
+#define MT_CONFIG "application/vnd.oci.image.config.v1+json"
+#define REF_A "docker.io/library/alpha:1.0"
+#define REF_B "ghcr.io/org/beta:2.0"
+
+/* The fixture: A (OCI index: amd64, arm64 carried, s390x left out), B (Docker list:
+ * amd64, arm64) sharing A's base layers, and C (one manifest, digest-only ref) sharing
+ * the amd64 base layer. */
+enum { L_BASE_AMD64, L_A1, L_BASE_ARM64, L_A2, L_B1, L_B2, L_B3, L_C1, N_LAYERS };
+enum { M_A_AMD64, M_A_ARM64, M_A_S390X, M_B_AMD64, M_B_ARM64, M_C, N_MANIFESTS };
+
+typedef struct fixture {
+	char dir[64];
+	char path[128];
+	bale_descriptor layer[N_LAYERS];
+	bale_descriptor layers[N_MANIFESTS][3];
+	bale_image_manifest man[N_MANIFESTS];
+	char config[N_MANIFESTS][256];
+	char ref_c[128];
+	bale_image img[3];
+} fixture;
+
+static const struct {
+	const char *seed;
+	int64_t size;
+} layer_spec[N_LAYERS] = {
+    [L_BASE_AMD64] = {"base-amd64", 1000}, [L_A1] = {"a1", 200}, [L_BASE_ARM64] = {"base-arm64", 1100},
+    [L_A2] = {"a2", 210},                  [L_B1] = {"b1", 300}, [L_B2] = {"b2", 400},
+    [L_B3] = {"b3", 310},                  [L_C1] = {"c1", 50},
+};
+
+static void descriptor(bale_descriptor *d, const char *seed, int64_t size, const char *media_type)
+{
+	memset(d, 0, sizeof(*d));
+	bale_digest_of(&d->digest, seed, strlen(seed));
+	d->size = size;
+	snprintf(d->media_type, sizeof(d->media_type), "%s", media_type);
+}
+
+static void manifest(fixture *f, int i, const char *seed, int64_t size, const char *media_type,
+                     const char *platform, bool selected, const char *created,
+                     const char *config, const int *layers, size_t n_layers)
+{
+	bale_image_manifest *m = &f->man[i];
+	descriptor(&m->desc, seed, size, media_type);
+	if (platform) {
+		assert_int_equal(bale_platform_parse(&m->platform, platform, NULL), 0);
+		m->has_platform = true;
+	}
+	m->selected = selected;
+	if (!selected)
+		return;
+	snprintf(f->config[i], sizeof(f->config[i]), "%s", config);
+	m->config_bytes = f->config[i];
+	m->config_len = strlen(config);
+	descriptor(&m->config, "", 0, MT_CONFIG);
+	bale_digest_of(&m->config.digest, config, m->config_len);
+	m->config.size = (int64_t)m->config_len;
+	snprintf(m->created, sizeof(m->created), "%s", created);
+	for (size_t k = 0; k < n_layers; k++)
+		f->layers[i][k] = f->layer[layers[k]];
+	m->layers = f->layers[i];
+	m->n_layers = n_layers;
+}
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/bale-test-index-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/index.db", f->dir);
+	for (int i = 0; i < N_LAYERS; i++)
+		descriptor(&f->layer[i], layer_spec[i].seed, layer_spec[i].size, MT_LAYER);
+
+	manifest(f, M_A_AMD64, "manifest-a-amd64", 500, BALE_MT_OCI_MANIFEST, "linux/amd64", true,
+	         "2024-01-02T03:04:05Z",
+	         "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Labels\":"
+	         "{\"maintainer\":\"alpha team\",\"org.opencontainers.image.version\":\"1.0\"}}}",
+	         (int[]){L_BASE_AMD64, L_A1}, 2);
+	manifest(f, M_A_ARM64, "manifest-a-arm64", 510, BALE_MT_OCI_MANIFEST, "linux/arm64", true,
+	         "2024-01-02T03:04:06Z",
+	         "{\"architecture\":\"arm64\",\"variant\":\"v8\",\"os\":\"linux\",\"config\":{"
+	         "\"Labels\":{\"maintainer\":\"alpha team\",\"org.opencontainers.image.version\":"
+	         "\"1.0\"}}}",
+	         (int[]){L_BASE_ARM64, L_A2}, 2);
+	manifest(f, M_A_S390X, "manifest-a-s390x", 520, BALE_MT_OCI_MANIFEST, "linux/s390x", false,
+	         NULL, NULL, NULL, 0);
+	manifest(f, M_B_AMD64, "manifest-b-amd64", 600, BALE_MT_DOCKER_MANIFEST, "linux/amd64",
+	         true, "2024-02-01T00:00:00Z",
+	         "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Labels\":"
+	         "{\"maintainer\":\"beta\"}}}",
+	         (int[]){L_BASE_AMD64, L_B1, L_B2}, 3);
+	manifest(f, M_B_ARM64, "manifest-b-arm64", 610, BALE_MT_DOCKER_MANIFEST, "linux/arm64",
+	         true, "", "{\"architecture\":\"arm64\",\"os\":\"linux\",\"config\":{\"Labels\":null}}",
+	         (int[]){L_BASE_ARM64, L_B3}, 2);
+	/* As the pull engine leaves a single manifest: platform taken from its config. */
+	manifest(f, M_C, "manifest-c", 700, BALE_MT_OCI_MANIFEST, "linux/amd64", true,
+	         "2023-12-31T23:59:59Z",
+	         "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Labels\":"
+	         "{\"b\":\"2\",\"a\":\"1\",\"n\":3}}}",
+	         (int[]){L_BASE_AMD64, L_C1}, 2);
+
+	bale_image *a = &f->img[0], *b = &f->img[1], *c = &f->img[2];
+	a->ref = REF_A;
+	a->domain = "docker.io";
+	a->repository = "library/alpha";
+	descriptor(&a->root, "index-a", 900, BALE_MT_OCI_INDEX);
+	a->manifests = &f->man[M_A_AMD64];
+	a->n_manifests = 3;
+	b->ref = REF_B;
+	b->domain = "ghcr.io";
+	b->repository = "org/beta";
+	descriptor(&b->root, "index-b", 800, BALE_MT_DOCKER_LIST);
+	b->manifests = &f->man[M_B_AMD64];
+	b->n_manifests = 2;
+	snprintf(f->ref_c, sizeof(f->ref_c), "docker.io/library/gamma@%s",
+	         f->man[M_C].desc.digest.str);
+	c->ref = f->ref_c;
+	c->domain = "docker.io";
+	c->repository = "library/gamma";
+	c->root = f->man[M_C].desc;
+	c->manifests = &f->man[M_C];
+	c->n_manifests = 1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static const bale_index_bundle_info info = {
+    .bundle_id = "0123456789abcdef0123456789abcdef",
+    .created = "2026-11-01T10:00:00Z",
+    .tool_version = "0.1.0",
+    .signer_key_id = NULL,
+};
+
+static void build(const fixture *f, size_t n_images)
+{
+	bale_index_db *db = NULL;
+	assert_int_equal(bale_index_db_create(&db, f->path, &info, NULL), 0);
+	for (size_t i = 0; i < n_images; i++)
+		assert_int_equal(bale_index_db_add_image(db, &f->img[i], "2026-11-01T09:00:00Z", NULL),
+		                 0);
+	assert_int_equal(bale_index_db_finish(db, NULL), 0);
+	bale_index_db_free(db);
+}
+
+/* The file's bytes, opened the way a bundle reader opens them. */
+static sqlite3 *open_file(const char *path)
+{
+	bale_buf b;
+	sqlite3 *db = NULL;
+	bale_error *err = NULL;
+	bale_buf_init(&b, 64u << 20, "index.db");
+	assert_int_equal(bale_buf_read_file(&b, path, NULL), 0);
+	int rc = bale_index_db_open_bytes(&db, b.data, b.len, &err);
+	if (rc < 0)
+		fail_msg("open_bytes: %s", bale_error_message(err));
+	bale_buf_free(&b);
+	return db;
+}
+
+static int collect(void *payload, int ncols, const char *const *names, const char *const *values)
+{
+	bale_buf *out = payload;
+	for (int i = 0; i < ncols; i++)
+		bale_buf_appendf(out, NULL, "%s%s", i ? "|" : "", values[i] ? values[i] : "NULL");
+	bale_buf_append(out, "\n", 1, NULL);
+	return 0;
+}
+
+/* Rows as "a|b\n"; the query must succeed. */
+static void expect(sqlite3 *db, const char *sql, const char *want)
+{
+	bale_buf out;
+	bale_error *err = NULL;
+	bale_buf_init(&out, 1 << 20, "rows");
+	int rc = bale_index_db_query(db, sql, collect, &out, &err);
+	if (rc != 0)
+		fail_msg("%s: %s", sql, bale_error_message(err));
+	assert_string_equal(out.data ? out.data : "", want);
+	bale_buf_free(&out);
+}
+
+static void expectf(sqlite3 *db, const char *want, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void expectf(sqlite3 *db, const char *want, const char *fmt, ...)
+{
+	char sql[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	expect(db, sql, want);
+}
+
+/* The query must be refused as a usage error whose message contains `why`. */
+static void refused(sqlite3 *db, const char *sql, const char *why)
+{
+	bale_buf out;
+	bale_error *err = NULL;
+	bale_buf_init(&out, 1 << 20, "rows");
+	int rc = bale_index_db_query(db, sql, collect, &out, &err);
+	if (rc != BALE_EUSAGE)
+		fail_msg("%s: expected BALE_EUSAGE, got %d (%s)", sql, rc, bale_error_message(err));
+	if (!strstr(bale_error_message(err), why))
+		fail_msg("%s: message \"%s\" lacks \"%s\"", sql, bale_error_message(err), why);
+	assert_null(out.data); /* no row reached the callback */
+	bale_error_free(err);
+	bale_buf_free(&out);
+}
+
+static const char *dg(const fixture *f, int manifest)
+{
+	return f->man[manifest].desc.digest.str;
+}
+
+static const char *ly(const fixture *f, int layer)
+{
+	return f->layer[layer].digest.str;
+}
+
+static long long cfg(const fixture *f, int manifest)
+{
+	return (long long)f->man[manifest].config_len;
+}
+
+static void test_rows(void **state)
+{
+	fixture *f = *state;
+	char want[4096];
+	build(f, 3);
+	sqlite3 *db = open_file(f->path);
+
+	expect(db, "SELECT bundle_id, created, tool_version, signer_key_id, schema_version FROM bundle",
+	       "0123456789abcdef0123456789abcdef|2026-11-01T10:00:00Z|0.1.0|NULL|1\n");
+	expect(db, "PRAGMA user_version", "1\n");
+
+	snprintf(want, sizeof(want),
+	         "1|" REF_A "|docker.io|library/alpha|1.0|%s|" BALE_MT_OCI_INDEX "|900\n"
+	         "2|" REF_B "|ghcr.io|org/beta|2.0|%s|" BALE_MT_DOCKER_LIST "|800\n"
+	         "3|%s|docker.io|library/gamma|NULL|%s|" BALE_MT_OCI_MANIFEST "|700\n",
+	         f->img[0].root.digest.str, f->img[1].root.digest.str, f->ref_c, dg(f, M_C));
+	expect(db,
+	       "SELECT id, ref, registry, repository, tag, digest, media_type, size FROM images "
+	       "ORDER BY id",
+	       want);
+	expect(db, "SELECT DISTINCT pulled_at FROM images", "2026-11-01T09:00:00Z\n");
+
+	/* Every blob once, with its kind; the s390x manifest was not carried. */
+	expect(db, "SELECT kind, count(*) FROM blobs GROUP BY kind ORDER BY kind",
+	       "config|5\nindex|2\nlayer|8\nmanifest|5\n");
+	expectf(db, "0\n", "SELECT count(*) FROM blobs WHERE digest = '%s'", dg(f, M_A_S390X));
+	expectf(db, "1000|" MT_LAYER "|layer\n",
+	        "SELECT size, media_type, kind FROM blobs WHERE digest = '%s'", ly(f, L_BASE_AMD64));
+	expectf(db, "manifest|700\n", "SELECT kind, size FROM blobs WHERE digest = '%s'", dg(f, M_C));
+
+	snprintf(want, sizeof(want),
+	         "%s|" BALE_MT_OCI_MANIFEST "|linux|amd64|NULL|%s|2024-01-02T03:04:05Z|500\n"
+	         "%s|" BALE_MT_OCI_MANIFEST "|linux|arm64|v8|%s|2024-01-02T03:04:06Z|510\n"
+	         "%s|" BALE_MT_DOCKER_MANIFEST "|linux|amd64|NULL|%s|2024-02-01T00:00:00Z|600\n"
+	         "%s|" BALE_MT_DOCKER_MANIFEST "|linux|arm64|v8|%s|NULL|610\n"
+	         "%s|" BALE_MT_OCI_MANIFEST "|linux|amd64|NULL|%s|2023-12-31T23:59:59Z|700\n",
+	         dg(f, M_A_AMD64), f->man[M_A_AMD64].config.digest.str, dg(f, M_A_ARM64),
+	         f->man[M_A_ARM64].config.digest.str, dg(f, M_B_AMD64),
+	         f->man[M_B_AMD64].config.digest.str, dg(f, M_B_ARM64),
+	         f->man[M_B_ARM64].config.digest.str, dg(f, M_C), f->man[M_C].config.digest.str);
+	expect(db,
+	       "SELECT digest, media_type, os, architecture, variant, config_digest, created, size "
+	       "FROM manifests ORDER BY size",
+	       want);
+
+	expect(db,
+	       "SELECT i.ref, count(*) FROM image_manifests im JOIN images i ON i.id = im.image_id "
+	       "GROUP BY i.id ORDER BY i.id",
+	       REF_A "|2\n" REF_B "|2\n");
+	snprintf(want, sizeof(want),
+	         "0|linux|amd64|NULL|%s|500|1\n1|linux|arm64|v8|%s|510|1\n"
+	         "2|linux|s390x|NULL|%s|520|0\n",
+	         dg(f, M_A_AMD64), dg(f, M_A_ARM64), dg(f, M_A_S390X));
+	expect(db,
+	       "SELECT position, os, architecture, variant, manifest_digest, size, carried FROM "
+	       "image_platforms WHERE image_id = 1 ORDER BY position",
+	       want);
+	expect(db, "SELECT count(*), sum(carried) FROM image_platforms", "6|5\n");
+
+	/* Layers in manifest order. */
+	expect(db, "SELECT count(*) FROM manifest_layers", "11\n");
+	snprintf(want, sizeof(want), "0|%s\n1|%s\n2|%s\n", ly(f, L_BASE_AMD64), ly(f, L_B1),
+	         ly(f, L_B2));
+	expectf(db, want,
+	        "SELECT position, layer_digest FROM manifest_layers WHERE manifest_digest = '%s' "
+	        "ORDER BY position",
+	        dg(f, M_B_AMD64));
+
+	/* Labels: string values only; `"Labels": null` gives none. */
+	expect(db, "SELECT count(*) FROM labels", "7\n");
+	expectf(db, "a|1\nb|2\n", "SELECT key, value FROM labels WHERE config_digest = '%s' ORDER BY key",
+	        f->man[M_C].config.digest.str);
+	expectf(db, "0\n", "SELECT count(*) FROM labels WHERE config_digest = '%s'",
+	        f->man[M_B_ARM64].config.digest.str);
+	expect(db,
+	       "SELECT i.ref FROM labels l JOIN manifests m ON m.config_digest = l.config_digest "
+	       "JOIN image_manifests im ON im.manifest_digest = m.digest JOIN images i ON i.id = "
+	       "im.image_id WHERE l.key = 'maintainer' AND l.value = 'beta'",
+	       REF_B "\n");
+	sqlite3_close(db);
+}
+
+static void test_views(void **state)
+{
+	fixture *f = *state;
+	char want[4096];
+	build(f, 3);
+	sqlite3 *db = open_file(f->path);
+
+	expect(db, "SELECT count(*) FROM layer_images", "8\n");
+	expect(db, "SELECT count(*) FROM shared_layers", "2\n");
+	snprintf(want, sizeof(want), "1000|3|" REF_A " %s " REF_B "\n", f->ref_c);
+	expectf(db, want, "SELECT size, images, refs FROM shared_layers WHERE layer_digest = '%s'",
+	        ly(f, L_BASE_AMD64));
+	expectf(db, "1100|2|" REF_A " " REF_B "\n",
+	        "SELECT size, images, refs FROM shared_layers WHERE layer_digest = '%s'",
+	        ly(f, L_BASE_ARM64));
+	expectf(db, "1|" REF_B "\n", "SELECT images, refs FROM layer_images WHERE layer_digest = '%s'",
+	        ly(f, L_B2));
+
+	/* Per platform: distinct configs and layers the bundle carries for it. */
+	snprintf(want, sizeof(want), "linux/amd64|linux|amd64|NULL|3|3|%lld\nlinux/arm64/v8|linux|arm64|v8|2|2|%lld\n",
+	         1950 + cfg(f, M_A_AMD64) + cfg(f, M_B_AMD64) + cfg(f, M_C),
+	         1620 + cfg(f, M_A_ARM64) + cfg(f, M_B_ARM64));
+	expect(db,
+	       "SELECT platform, os, architecture, variant, images, manifests, bytes FROM "
+	       "platform_sizes ORDER BY platform",
+	       want);
+
+	/* Per registry: every distinct blob its images need, roots and manifests included. */
+	snprintf(want, sizeof(want), "docker.io|2|2|%lld\nghcr.io|1|1|%lld\n",
+	         5170 + cfg(f, M_A_AMD64) + cfg(f, M_A_ARM64) + cfg(f, M_C),
+	         5120 + cfg(f, M_B_AMD64) + cfg(f, M_B_ARM64));
+	expect(db,
+	       "SELECT registry, repositories, images, bytes FROM registry_images ORDER BY registry",
+	       want);
+
+	snprintf(want, sizeof(want),
+	         REF_A "|linux/amd64|2|%lld\n" REF_A "|linux/arm64/v8|2|%lld\n"
+	               "%s|linux/amd64|2|%lld\n" REF_B "|linux/amd64|3|%lld\n" REF_B
+	               "|linux/arm64/v8|2|%lld\n",
+	         1200 + cfg(f, M_A_AMD64), 1310 + cfg(f, M_A_ARM64), f->ref_c, 1050 + cfg(f, M_C),
+	         1700 + cfg(f, M_B_AMD64), 1410 + cfg(f, M_B_ARM64));
+	expect(db, "SELECT ref, platform, layers, bytes FROM image_sizes ORDER BY ref, platform",
+	       want);
+
+	expect(db, "SELECT count(*) FROM image_layers", "11\n");
+	expect(db, "SELECT kind, count(*) FROM image_blobs WHERE image_id = 1 GROUP BY kind ORDER BY kind",
+	       "config|2\nindex|1\nlayer|4\nmanifest|2\n");
+	expect(db, "SELECT kind, count(*) FROM image_blobs WHERE image_id = 3 GROUP BY kind ORDER BY kind",
+	       "config|1\nlayer|2\nmanifest|1\n");
+	expectf(db, "2\n", "SELECT count(*) FROM manifest_blobs WHERE manifest_digest = '%s'",
+	        dg(f, M_C));
+	sqlite3_close(db);
+}
+
+/* A second name for the same content adds rows that name it, nothing else. */
+static void test_same_content_twice(void **state)
+{
+	fixture *f = *state;
+	char want[256];
+	f->img[1] = f->img[0];
+	f->img[1].ref = "docker.io/library/alpha:latest";
+	build(f, 2);
+	sqlite3 *db = open_file(f->path);
+	expect(db, "SELECT count(*) FROM images", "2\n");
+	expect(db, "SELECT count(*) FROM manifests", "2\n");
+	expect(db, "SELECT count(*) FROM image_manifests", "4\n");
+	expect(db, "SELECT count(*) FROM image_platforms", "6\n");
+	expect(db, "SELECT count(*) FROM manifest_layers", "4\n");
+	expect(db, "SELECT count(*) FROM labels", "4\n");
+	expect(db, "SELECT kind, count(*) FROM blobs GROUP BY kind ORDER BY kind",
+	       "config|2\nindex|1\nlayer|4\nmanifest|2\n");
+	expect(db, "SELECT count(*), min(images), max(images) FROM shared_layers", "4|2|2\n");
+	snprintf(want, sizeof(want), "docker.io|2|%lld\n",
+	         3920 + cfg(f, M_A_AMD64) + cfg(f, M_A_ARM64));
+	expect(db, "SELECT registry, images, bytes FROM registry_images", want);
+	sqlite3_close(db);
+}
+
+static void test_sqlite3_cli(void **state)
+{
+	fixture *f = *state;
+	char cmd[512], out[256] = "";
+	build(f, 3);
+	snprintf(cmd, sizeof(cmd),
+	         "sqlite3 -readonly '%s' 'PRAGMA integrity_check; PRAGMA foreign_key_check; PRAGMA "
+	         "user_version; SELECT count(*) FROM images;' 2>&1",
+	         f->path);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	assert_int_equal(pclose(p), 0);
+	assert_string_equal(out, "ok\n1\n3\n");
+	/* finish leaves one file: no journal beside it. */
+	char journal[160];
+	struct stat st;
+	snprintf(journal, sizeof(journal), "%s-journal", f->path);
+	assert_int_not_equal(stat(journal, &st), 0);
+}
+
+static void test_read_only(void **state)
+{
+	fixture *f = *state;
+	char attach[256], sql[512];
+	struct stat st;
+	build(f, 3);
+	sqlite3 *db = open_file(f->path);
+
+	refused(db, "INSERT INTO labels VALUES ('x', 'y', 'z')", "read-only");
+	refused(db, "UPDATE images SET tag = 'evil'", "read-only");
+	refused(db, "DELETE FROM images", "read-only");
+	refused(db, "CREATE TABLE t (x)", "read-only");
+	refused(db, "CREATE TEMP TABLE t (x)", "read-only");
+	refused(db, "DROP VIEW shared_layers", "read-only");
+	refused(db, "BEGIN", "read-only");
+	refused(db, "PRAGMA user_version = 7", "read-only");
+	refused(db, "PRAGMA query_only = OFF", "read-only");
+	refused(db, "PRAGMA journal_mode = WAL", "read-only");
+	snprintf(attach, sizeof(attach), "%s/attached.db", f->dir);
+	snprintf(sql, sizeof(sql), "ATTACH DATABASE '%s' AS other", attach);
+	refused(db, sql, "ATTACH");
+	refused(db, "DETACH DATABASE main", "read-only");
+	snprintf(sql, sizeof(sql), "VACUUM INTO '%s'", attach);
+	refused(db, sql, "read-only");
+	assert_int_not_equal(stat(attach, &st), 0); /* nothing reached the file system */
+
+	refused(db, "SELECT 1; SELECT 2", "one statement at a time (more SQL at character 11)");
+	refused(db, "SELECT count(*) FROM images; DELETE FROM images", "one statement at a time");
+	refused(db, "SELEC 1", "at character 1");
+	refused(db, "SELECT * FROM nothing_here", "no such table: nothing_here");
+	refused(db, "", "no SQL statement");
+	refused(db, "  -- only a comment", "no SQL statement");
+
+	/* What reading needs still works, trailing semicolons and comments included. */
+	expect(db, "SELECT count(*) FROM images;  ", "3\n");
+	expect(db, "SELECT count(*) FROM images; -- all of them\n", "3\n");
+	expect(db, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 4) "
+	           "SELECT sum(x) FROM c",
+	       "10\n");
+	expect(db, "SELECT name FROM pragma_table_info('labels') ORDER BY cid",
+	       "config_digest\nkey\nvalue\n");
+	expect(db, "PRAGMA table_info(bundle)",
+	       "0|bundle_id|TEXT|1|NULL|1\n1|created|TEXT|1|NULL|0\n2|tool_version|TEXT|1|NULL|0\n"
+	       "3|signer_key_id|TEXT|0|NULL|0\n4|schema_version|INTEGER|1|NULL|0\n");
+	expect(db, "SELECT count(*) FROM images", "3\n"); /* nothing was deleted */
+	sqlite3_close(db);
+}
+
+static int stop_after_first(void *payload, int ncols, const char *const *names,
+                            const char *const *values)
+{
+	int *rows = payload;
+	assert_int_equal(ncols, 2);
+	assert_string_equal(names[0], "ref");
+	assert_string_equal(names[1], "tag");
+	(*rows)++;
+	return 42;
+}
+
+static void test_callback_stops(void **state)
+{
+	fixture *f = *state;
+	int rows = 0;
+	build(f, 3);
+	sqlite3 *db = open_file(f->path);
+	assert_int_equal(bale_index_db_query(db, "SELECT ref, tag FROM images ORDER BY id",
+	                                     stop_after_first, &rows, NULL),
+	                 42);
+	assert_int_equal(rows, 1);
+	sqlite3_close(db);
+}
+
+/* Changes the file with plain SQLite, as a different bale or a forger would. */
+static void tamper(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static void expect_open_fails(const char *path, const char *why)
+{
+	bale_buf b;
+	sqlite3 *db = NULL;
+	bale_error *err = NULL;
+	bale_buf_init(&b, 64u << 20, "index.db");
+	assert_int_equal(bale_buf_read_file(&b, path, NULL), 0);
+	assert_int_equal(bale_index_db_open_bytes(&db, b.data, b.len, &err), BALE_EVERIFY);
+	assert_null(db);
+	if (!strstr(bale_error_message(err), why))
+		fail_msg("message \"%s\" lacks \"%s\"", bale_error_message(err), why);
+	bale_error_free(err);
+	bale_buf_free(&b);
+}
+
+static void test_refuses_other_files(void **state)
+{
+	fixture *f = *state;
+	char path[160];
+	build(f, 3);
+	snprintf(path, sizeof(path), "%s/v2.db", f->dir);
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", f->path, path);
+	assert_int_equal(system(cmd), 0);
+	tamper(path, "PRAGMA user_version = 2");
+	expect_open_fails(path, "index.db: schema version 2, this bale reads 1");
+
+	snprintf(path, sizeof(path), "%s/noview.db", f->dir);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", f->path, path);
+	assert_int_equal(system(cmd), 0);
+	tamper(path, "DROP VIEW registry_images");
+	expect_open_fails(path, "index.db: no view registry_images");
+
+	snprintf(path, sizeof(path), "%s/other.db", f->dir);
+	tamper(path, "CREATE TABLE t (x); PRAGMA user_version = 1");
+	expect_open_fails(path, "not a bale index");
+
+	bale_error *err = NULL;
+	sqlite3 *db = NULL;
+	static const char junk[] = "this is not an SQLite database, not even close to one.........."
+	                           "................................................................";
+	assert_int_equal(bale_index_db_open_bytes(&db, junk, sizeof(junk), &err), BALE_EVERIFY);
+	assert_non_null(strstr(bale_error_message(err), "index.db: "));
+	bale_error_free(err);
+	err = NULL;
+	assert_int_equal(bale_index_db_open_bytes(&db, "", 0, &err), BALE_EVERIFY);
+	bale_error_free(err);
+	assert_null(db);
+}
+
+/* A failing image leaves nothing behind; the others still go in. */
+static void test_failed_image_rolled_back(void **state)
+{
+	fixture *f = *state;
+	bale_index_db *idx = NULL;
+	bale_error *err = NULL;
+	bale_image bad = f->img[1];
+	bale_image_manifest bad_man[2];
+	char broken[] = "{\"config\": {\"Labels\": ";
+	memcpy(bad_man, bad.manifests, sizeof(bad_man));
+	bad.ref = "ghcr.io/org/broken:1";
+	descriptor(&bad.root, "index-broken", 321, BALE_MT_OCI_INDEX);
+	descriptor(&bad_man[0].desc, "manifest-broken", 123, BALE_MT_OCI_MANIFEST);
+	bad_man[1].config_bytes = broken; /* a new manifest, then a config that is not JSON */
+	bad_man[1].config_len = strlen(broken);
+	descriptor(&bad_man[1].desc, "manifest-broken-2", 124, BALE_MT_OCI_MANIFEST);
+	descriptor(&bad_man[1].config, "config-broken", 22, MT_CONFIG);
+	bad.manifests = bad_man;
+
+	assert_int_equal(bale_index_db_create(&idx, f->path, &info, NULL), 0);
+	assert_int_equal(bale_index_db_add_image(idx, &f->img[0], "t", NULL), 0);
+	assert_int_equal(bale_index_db_add_image(idx, &bad, "t", &err), BALE_EVERIFY);
+	assert_non_null(strstr(bale_error_message(err), "ghcr.io/org/broken:1"));
+	bale_error_free(err);
+	err = NULL;
+	assert_int_equal(bale_index_db_add_image(idx, &f->img[0], "t", &err), BALE_EUSAGE);
+	assert_non_null(strstr(bale_error_message(err), REF_A " is already indexed"));
+	bale_error_free(err);
+	assert_int_equal(bale_index_db_add_image(idx, &f->img[2], "t", NULL), 0);
+	assert_int_equal(bale_index_db_finish(idx, NULL), 0);
+	bale_index_db_free(idx);
+
+	sqlite3 *db = open_file(f->path);
+	char want[256];
+	snprintf(want, sizeof(want), REF_A "\n%s\n", f->ref_c);
+	expect(db, "SELECT ref FROM images ORDER BY id", want);
+	expectf(db, "0\n", "SELECT count(*) FROM blobs WHERE digest IN ('%s', '%s', '%s')",
+	        bad.root.digest.str, bad_man[0].desc.digest.str, ly(f, L_B1));
+	expect(db, "SELECT count(*) FROM manifests", "3\n");
+	expect(db, "SELECT count(*) FROM labels", "6\n");
+	sqlite3_close(db);
+}
+
+static void test_create_and_free(void **state)
+{
+	fixture *f = *state;
+	bale_index_db *idx = NULL;
+	bale_error *err = NULL;
+	/* The path must be new. */
+	FILE *fp = fopen(f->path, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	assert_int_equal(bale_index_db_create(&idx, f->path, &info, &err), BALE_EGENERIC);
+	assert_non_null(strstr(bale_error_message(err), "File exists"));
+	bale_error_free(err);
+	unlink(f->path);
+
+	/* Freed unfinished: rolled back, the schema with it. */
+	assert_int_equal(bale_index_db_create(&idx, f->path, &info, NULL), 0);
+	assert_int_equal(bale_index_db_add_image(idx, &f->img[0], "t", NULL), 0);
+	bale_index_db_free(idx);
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+
+	/* A signer key id is kept. */
+	unlink(f->path);
+	bale_index_bundle_info signed_info = info;
+	signed_info.signer_key_id = "ab12";
+	assert_int_equal(bale_index_db_create(&idx, f->path, &signed_info, NULL), 0);
+	assert_int_equal(bale_index_db_finish(idx, NULL), 0);
+	bale_index_db_free(idx);
+	db = open_file(f->path);
+	expect(db, "SELECT signer_key_id, (SELECT count(*) FROM images) FROM bundle", "ab12|0\n");
+	expect(db, "SELECT count(*) FROM platform_sizes", "0\n");
+	sqlite3_close(db);
+}
+
+static int compare_lines(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The lines of text in byte order, each ending in a newline. */
+static char *sorted_lines(const char *text)
+{
+	char *copy = strdup(text ? text : ""), *save = NULL, *lines[256];
+	size_t n = 0;
+	assert_non_null(copy);
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		assert_true(n < sizeof(lines) / sizeof(lines[0]));
+		lines[n++] = l;
+	}
+	qsort(lines, n, sizeof(lines[0]), compare_lines);
+	bale_buf out;
+	bale_buf_init(&out, 1 << 16, "lines");
+	for (size_t i = 0; i < n; i++)
+		bale_buf_appendf(&out, NULL, "%s\n", lines[i]);
+	free(copy);
+	char *joined = bale_buf_detach(&out, NULL);
+	return joined ? joined : strdup("");
+}
+
+static char *read_doc(void)
+{
+	char path[1024];
+	const char *data = getenv("BALE_TEST_DATA");
+	if (data) {
+		snprintf(path, sizeof(path), "%s/../../docs/index-schema.md", data);
+	} else { /* run by hand: the source tree this file was compiled from */
+		const char *self = __FILE__;
+		const char *cut = strstr(self, "tests/unit/");
+		assert_non_null(cut);
+		snprintf(path, sizeof(path), "%.*sdocs/index-schema.md", (int)(cut - self), self);
+	}
+	bale_buf b;
+	bale_buf_init(&b, 1 << 20, "doc");
+	assert_int_equal(bale_buf_read_file(&b, path, NULL), 0);
+	return bale_buf_detach(&b, NULL);
+}
+
+/* Every table and view the code creates is documented, and only those; every SQL
+ * example in the document runs and finds something on the fixture. */
+static void test_doc_matches_schema(void **state)
+{
+	fixture *f = *state;
+	build(f, 3);
+	sqlite3 *db = open_file(f->path);
+	char *doc = read_doc();
+	bale_buf documented, examples_out;
+	bale_buf_init(&documented, 1 << 16, "names");
+	int examples = 0;
+
+	/* Headings "### Table `name`" and "### View `name`". */
+	char *save = NULL, *sql_start = NULL;
+	bale_buf sql;
+	bale_buf_init(&sql, 1 << 16, "sql");
+	for (char *line = strtok_r(doc, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		const char *type = NULL, *name = NULL;
+		if (strncmp(line, "### Table `", 11) == 0) {
+			type = "table";
+			name = line + 11;
+		} else if (strncmp(line, "### View `", 10) == 0) {
+			type = "view";
+			name = line + 10;
+		}
+		if (name) {
+			const char *end = strchr(name, '`');
+			assert_non_null(end);
+			bale_buf_appendf(&documented, NULL, "%s|%.*s\n", type, (int)(end - name), name);
+			continue;
+		}
+		if (strcmp(line, "```sql") == 0) {
+			sql_start = line;
+			bale_buf_reset(&sql);
+			continue;
+		}
+		if (sql_start && strcmp(line, "```") == 0) {
+			bale_buf_init(&examples_out, 1 << 20, "rows");
+			bale_error *err = NULL;
+			if (bale_index_db_query(db, sql.data, collect, &examples_out, &err) != 0)
+				fail_msg("example\n%s\nfailed: %s", sql.data, bale_error_message(err));
+			if (!examples_out.data)
+				fail_msg("example\n%s\nfound nothing on the fixture", sql.data);
+			bale_buf_free(&examples_out);
+			examples++;
+			sql_start = NULL;
+			continue;
+		}
+		if (sql_start)
+			bale_buf_appendf(&sql, NULL, "%s\n", line);
+	}
+	assert_true(examples >= 5);
+
+	bale_buf actual;
+	bale_buf_init(&actual, 1 << 16, "names");
+	sqlite3 *raw = NULL;
+	assert_int_equal(sqlite3_open_v2(f->path, &raw, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(raw,
+	                                    "SELECT type, name FROM sqlite_master WHERE type IN "
+	                                    "('table', 'view') AND name NOT LIKE 'sqlite_%'",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		bale_buf_appendf(&actual, NULL, "%s|%s\n", sqlite3_column_text(st, 0),
+		                 sqlite3_column_text(st, 1));
+	sqlite3_finalize(st);
+	sqlite3_close(raw);
+	char *want = sorted_lines(documented.data), *have = sorted_lines(actual.data);
+	assert_string_equal(want, have);
+
+	free(want);
+	free(have);
+	bale_buf_free(&actual);
+	bale_buf_free(&sql);
+	bale_buf_free(&documented);
+	free(doc);
+	sqlite3_close(db);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_rows, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_views, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_same_content_twice, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sqlite3_cli, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_callback_stops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refuses_other_files, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_image_rolled_back, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create_and_free, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_doc_matches_schema, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
