@@ -25,9 +25,7 @@
  * SQLite file before looking at the schema version. */
 #define INDEX_APPLICATION_ID 0x62616c65
 
-/* The platform text of a manifest row m, NULL when it declares none. */
-#define PLATFORM_SQL(m) m ".os || '/' || " m ".architecture || coalesce('/' || " m ".variant, '')"
-
+/* Views write a platform as os/architecture[/variant]: NULL when none is declared. */
 static const char schema_sql[] =
     "CREATE TABLE bundle ("
     " bundle_id TEXT PRIMARY KEY NOT NULL,"
@@ -103,7 +101,8 @@ static const char schema_sql[] =
     "CREATE INDEX labels_key ON labels (key, value);"
 
     "CREATE VIEW image_layers AS"
-    " SELECT i.id AS image_id, i.ref AS ref, " PLATFORM_SQL("m") " AS platform,"
+    " SELECT i.id AS image_id, i.ref AS ref,"
+    " m.os || '/' || m.architecture || coalesce('/' || m.variant, '') AS platform,"
     " m.digest AS manifest_digest, ml.position AS position, ml.layer_digest AS layer_digest,"
     " b.size AS size, b.media_type AS media_type"
     " FROM images i JOIN image_manifests im ON im.image_id = i.id"
@@ -111,6 +110,7 @@ static const char schema_sql[] =
     " JOIN manifest_layers ml ON ml.manifest_digest = m.digest"
     " JOIN blobs b ON b.digest = ml.layer_digest;"
 
+    /* The ordered subquery is what sorts the refs group_concat joins. */
     "CREATE VIEW layer_images AS"
     " SELECT layer_digest, size, count(*) AS images, group_concat(ref, ' ') AS refs"
     " FROM (SELECT DISTINCT layer_digest, size, ref FROM image_layers"
@@ -138,7 +138,8 @@ static const char schema_sql[] =
     " JOIN images i ON i.id = u.image_id JOIN blobs b ON b.digest = u.digest;"
 
     "CREATE VIEW image_sizes AS"
-    " SELECT i.id AS image_id, i.ref AS ref, " PLATFORM_SQL("m") " AS platform,"
+    " SELECT i.id AS image_id, i.ref AS ref,"
+    " m.os || '/' || m.architecture || coalesce('/' || m.variant, '') AS platform,"
     " m.digest AS manifest_digest,"
     " (SELECT count(*) FROM manifest_layers ml WHERE ml.manifest_digest = m.digest) AS layers,"
     " (SELECT coalesce(sum(mb.size), 0) FROM manifest_blobs mb"
@@ -146,17 +147,18 @@ static const char schema_sql[] =
     " FROM images i JOIN image_manifests im ON im.image_id = i.id"
     " JOIN manifests m ON m.digest = im.manifest_digest;"
 
+    /* Bytes per platform count each blob once, however many images share it. */
     "CREATE VIEW platform_sizes AS"
-    " SELECT " PLATFORM_SQL("c") " AS platform, c.os AS os, c.architecture AS architecture,"
-    " c.variant AS variant, c.images AS images, c.manifests AS manifests,"
-    " coalesce(s.bytes, 0) AS bytes"
+    " SELECT c.os || '/' || c.architecture || coalesce('/' || c.variant, '') AS platform,"
+    " c.os AS os, c.architecture AS architecture, c.variant AS variant,"
+    " c.images AS images, c.manifests AS manifests, coalesce(s.bytes, 0) AS bytes"
     " FROM (SELECT m.os AS os, m.architecture AS architecture, m.variant AS variant,"
     " count(DISTINCT im.image_id) AS images, count(DISTINCT m.digest) AS manifests"
     " FROM manifests m JOIN image_manifests im ON im.manifest_digest = m.digest"
     " GROUP BY m.os, m.architecture, m.variant) c"
     " LEFT JOIN (SELECT os, architecture, variant, sum(size) AS bytes"
-    " FROM (SELECT DISTINCT m.os AS os, m.architecture AS architecture, m.variant AS variant,"
-    " mb.digest AS digest, mb.size AS size"
+    " FROM (SELECT DISTINCT m.os AS os, m.architecture AS architecture,"
+    " m.variant AS variant, mb.digest AS digest, mb.size AS size"
     " FROM manifests m JOIN manifest_blobs mb ON mb.manifest_digest = m.digest)"
     " GROUP BY os, architecture, variant) s"
     " ON s.os IS c.os AND s.architecture IS c.architecture AND s.variant IS c.variant;"
@@ -164,8 +166,8 @@ static const char schema_sql[] =
     "CREATE VIEW registry_images AS"
     " SELECT c.registry AS registry, c.repositories AS repositories, c.images AS images,"
     " coalesce(s.bytes, 0) AS bytes"
-    " FROM (SELECT registry, count(DISTINCT repository) AS repositories, count(*) AS images"
-    " FROM images GROUP BY registry) c"
+    " FROM (SELECT registry, count(DISTINCT repository) AS repositories,"
+    " count(*) AS images FROM images GROUP BY registry) c"
     " LEFT JOIN (SELECT registry, sum(size) AS bytes"
     " FROM (SELECT DISTINCT i.registry AS registry, ib.digest AS digest, ib.size AS size"
     " FROM images i JOIN image_blobs ib ON ib.image_id = i.id)"
@@ -175,11 +177,11 @@ static const char schema_sql[] =
 static const struct {
 	const char *type, *name;
 } schema_objects[] = {
-    {"table", "bundle"},         {"table", "blobs"},           {"table", "images"},
-    {"table", "manifests"},      {"table", "image_manifests"}, {"table", "image_platforms"},
-    {"table", "manifest_layers"}, {"table", "labels"},         {"view", "image_layers"},
-    {"view", "layer_images"},    {"view", "shared_layers"},    {"view", "manifest_blobs"},
-    {"view", "image_blobs"},     {"view", "image_sizes"},      {"view", "platform_sizes"},
+    {"table", "bundle"},          {"table", "blobs"},           {"table", "images"},
+    {"table", "manifests"},       {"table", "image_manifests"}, {"table", "image_platforms"},
+    {"table", "manifest_layers"}, {"table", "labels"},          {"view", "image_layers"},
+    {"view", "layer_images"},     {"view", "shared_layers"},    {"view", "manifest_blobs"},
+    {"view", "image_blobs"},      {"view", "image_sizes"},      {"view", "platform_sizes"},
     {"view", "registry_images"},
 };
 
@@ -376,7 +378,7 @@ static int add_image_row(bale_index_db *x, const bale_image *image, const char *
 	if (src == SQLITE_DONE)
 		*id = sqlite3_last_insert_rowid(x->db);
 	else if (sqlite3_extended_errcode(x->db) == SQLITE_CONSTRAINT_UNIQUE)
-		rc = bale_error_set(err, BALE_EUSAGE, "index.db: %s is already indexed", image->ref);
+		rc = bale_error_set(err, BALE_EUSAGE, "index.db: already indexed");
 	else
 		rc = db_fail(x->db, BALE_EGENERIC, err, image->ref);
 	sqlite3_reset(st);
@@ -467,8 +469,8 @@ int bale_index_db_create(bale_index_db **out, const char *path, const bale_index
 		goto cleanup;
 	}
 	for (size_t i = 0; i < ST_COUNT; i++) {
-		if (sqlite3_prepare_v3(x->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &x->stmt[i],
-		                       NULL) != SQLITE_OK) {
+		if (sqlite3_prepare_v3(x->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		                       &x->stmt[i], NULL) != SQLITE_OK) {
 			rc = db_fail(x->db, BALE_EGENERIC, err, "prepare");
 			goto cleanup;
 		}
@@ -546,12 +548,12 @@ void bale_index_db_free(bale_index_db *x)
  * table or index name (or a limit) as argument; the second must be asked without one,
  * because with one they would write. */
 static const char *const pragmas_with_arg[] = {
-    "table_info",       "table_xinfo",     "index_list",  "index_info",  "index_xinfo",
+    "table_info",       "table_xinfo",       "index_list",      "index_info",  "index_xinfo",
     "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check", "table_list",
 };
 static const char *const pragmas_bare[] = {
-    "user_version",   "application_id", "schema_version", "page_count",    "page_size",
-    "freelist_count", "encoding",       "database_list",  "collation_list", "function_list",
+    "user_version",   "application_id", "schema_version",  "page_count",     "page_size",
+    "freelist_count", "encoding",       "database_list",   "collation_list", "function_list",
     "pragma_list",    "module_list",    "compile_options", "data_version",
 };
 
@@ -579,7 +581,8 @@ static int read_only_authorizer(void *payload, int action, const char *a1, const
 		if (a1 && in_list(a1, pragmas_with_arg,
 		                  sizeof(pragmas_with_arg) / sizeof(pragmas_with_arg[0])))
 			return SQLITE_OK;
-		if (a1 && !a2 && in_list(a1, pragmas_bare, sizeof(pragmas_bare) / sizeof(pragmas_bare[0])))
+		if (a1 && !a2 &&
+		    in_list(a1, pragmas_bare, sizeof(pragmas_bare) / sizeof(pragmas_bare[0])))
 			return SQLITE_OK;
 		return SQLITE_DENY;
 	default:
@@ -614,11 +617,13 @@ static int check_index(sqlite3 *db, bale_error **err)
 		goto cleanup;
 	if (app != INDEX_APPLICATION_ID) {
 		rc = bale_error_set(err, BALE_EVERIFY,
-		                    "index.db: not a bale index (application id %lld)", (long long)app);
+		                    "index.db: not a bale index (application id %lld)",
+		                    (long long)app);
 		goto cleanup;
 	}
 	if (version != BALE_INDEX_SCHEMA_VERSION) {
-		rc = bale_error_set(err, BALE_EVERIFY, "index.db: schema version %lld, this bale reads %d",
+		rc = bale_error_set(err, BALE_EVERIFY,
+		                    "index.db: schema version %lld, this bale reads %d",
 		                    (long long)version, BALE_INDEX_SCHEMA_VERSION);
 		goto cleanup;
 	}
@@ -648,7 +653,8 @@ static int check_index(sqlite3 *db, bale_error **err)
 		int src = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (src != SQLITE_ROW) {
-			rc = bale_error_set(err, BALE_EVERIFY, "index.db: no %s %s (schema version %d)",
+			rc = bale_error_set(err, BALE_EVERIFY,
+			                    "index.db: no %s %s (schema version %d)",
 			                    schema_objects[i].type, schema_objects[i].name,
 			                    BALE_INDEX_SCHEMA_VERSION);
 			goto cleanup;
@@ -705,7 +711,9 @@ cleanup:
 
 static int prepare_fail(sqlite3 *db, int src, bale_error **err)
 {
-	if (src == SQLITE_AUTH)
+	/* Denied by the authorizer; SQLite says so with SQLITE_AUTH, or from inside a
+	 * table-valued function, with SQLITE_ERROR and this message. */
+	if (src == SQLITE_AUTH || strcmp(sqlite3_errmsg(db), "not authorized") == 0)
 		return bale_error_set(err, BALE_EUSAGE,
 		                      "query: %s: the index is read-only (SELECT, WITH and "
 		                      "read-only PRAGMAs only; no ATTACH)",
@@ -789,7 +797,8 @@ int bale_index_db_query(sqlite3 *db, const char *sql, bale_index_row_fn row, voi
 	if (src != SQLITE_DONE) {
 		int code = (src & 0xff) == SQLITE_CORRUPT || (src & 0xff) == SQLITE_NOTADB
 		               ? BALE_EVERIFY
-		               : (src & 0xff) == SQLITE_NOMEM ? BALE_EGENERIC : BALE_EUSAGE;
+		           : (src & 0xff) == SQLITE_NOMEM ? BALE_EGENERIC
+		                                          : BALE_EUSAGE;
 		rc = bale_error_set(err, code, "query: %s", sqlite3_errmsg(db));
 	}
 cleanup:

@@ -18,7 +18,6 @@
 #define READ_CHUNK (256u << 10)
 
 struct bale_bundle_reader {
-	char *path;
 	int fd;
 	uint64_t file_size;
 	bale_zst_reader *zst;
@@ -38,7 +37,8 @@ bool bundle_path_is_safe(const char *path)
 	while (*p) {
 		const char *slash = strchr(p, '/');
 		size_t len = slash ? (size_t)(slash - p) : strlen(p);
-		if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+		if (len == 0 || (len == 1 && p[0] == '.') ||
+		    (len == 2 && p[0] == '.' && p[1] == '.'))
 			return false;
 		if (!slash)
 			break;
@@ -66,11 +66,11 @@ static int reader_error(bale_bundle_reader *r, const char *what, bale_error **er
 {
 	if (r->read_err) {
 		int code = bale_error_code(r->read_err);
-		bale_error_set(err, code, "%s: %s", r->path, bale_error_message(r->read_err));
+		bale_error_set(err, code, "%s", bale_error_message(r->read_err));
 		bale_error_clear(&r->read_err);
 		return code;
 	}
-	return bale_error_set(err, BALE_EVERIFY, "%s: %s: %s", r->path, what,
+	return bale_error_set(err, BALE_EVERIFY, "%s: %s", what,
 	                      archive_error_string(r->a) ? archive_error_string(r->a)
 	                                                 : "not a valid tar stream");
 }
@@ -83,7 +83,7 @@ int bale_bundle_open(bale_bundle_reader **out, const char *path, bale_error **er
 	if (!r)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	r->fd = -1;
-	if (!(r->path = strdup(path)) || !(r->buf = malloc(READ_CHUNK))) {
+	if (!(r->buf = malloc(READ_CHUNK))) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
@@ -93,10 +93,8 @@ int bale_bundle_open(bale_bundle_reader **out, const char *path, bale_error **er
 		goto cleanup;
 	}
 	r->file_size = (uint64_t)st.st_size;
-	if ((rc = bale_zst_reader_open(&r->zst, r->fd, err)) < 0) {
-		bale_error_wrap(err, "%s", path);
+	if ((rc = bale_zst_reader_open(&r->zst, r->fd, err)) < 0)
 		goto cleanup;
-	}
 	if (!(r->a = archive_read_new())) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
@@ -112,7 +110,10 @@ cleanup:
 	return rc;
 }
 
-uint64_t bale_bundle_file_size(const bale_bundle_reader *r) { return r->file_size; }
+uint64_t bale_bundle_file_size(const bale_bundle_reader *r)
+{
+	return r->file_size;
+}
 
 /* Past the tar end-of-archive marker only zero padding may follow: `tar -i` would
  * extract members hidden there that no check has seen. */
@@ -122,16 +123,20 @@ static int check_after_end(bale_bundle_reader *r, bale_error **err)
 	int rc = bale_zst_reader_seek(r->zst, end, err);
 	while (rc == 0) {
 		size_t got = 0;
-		if ((rc = bale_zst_reader_read(r->zst, r->buf, READ_CHUNK, &got, err)) < 0 || got == 0)
+		if ((rc = bale_zst_reader_read(r->zst, r->buf, READ_CHUNK, &got, err)) < 0 ||
+		    got == 0)
 			break;
 		for (size_t i = 0; i < got; i++)
 			if (r->buf[i] != 0)
-				return bale_error_set(err, BALE_EVERIFY,
-				                      "%s: data after the end of the tar archive (offset %llu)",
-				                      r->path, (unsigned long long)(end + i));
+				return bale_error_set(
+				    err, BALE_EVERIFY,
+				    "data after the end of the tar archive (offset %llu)",
+				    (unsigned long long)(end + i));
 		end += got;
 	}
-	return rc < 0 ? bale_error_wrap(err, "%s", r->path) : 0;
+	if (rc == 0) /* the whole file was read: its digest costs nothing more */
+		rc = bale_zst_reader_check_file(r->zst, err);
+	return rc;
 }
 
 int bale_bundle_next(bale_bundle_reader *r, bale_bundle_member *out, bale_error **err)
@@ -172,17 +177,16 @@ int bale_bundle_read(bale_bundle_reader *r, void *buf, size_t len, size_t *got, 
 }
 
 /* Reads the current member whole, refusing more than cap bytes. */
-static int read_member(bale_bundle_reader *r, const bale_bundle_member *m, size_t cap,
-                       char **out, size_t *len, bale_error **err)
+static int read_member(bale_bundle_reader *r, const bale_bundle_member *m, size_t cap, char **out,
+                       size_t *len, bale_error **err)
 {
 	bale_buf b;
 	int rc = 0;
 	if (m->type != BALE_MEMBER_FILE)
-		return bale_error_set(err, BALE_EVERIFY, "%s: %s is not a regular file", r->path,
-		                      m->path);
+		return bale_error_set(err, BALE_EVERIFY, "%s is not a regular file", m->path);
 	if (m->size < 0 || (uint64_t)m->size > cap)
-		return bale_error_set(err, BALE_EVERIFY, "%s: %s is larger than %zu bytes", r->path,
-		                      m->path, cap);
+		return bale_error_set(err, BALE_EVERIFY, "%s is larger than %zu bytes", m->path,
+		                      cap);
 	/* libarchive hands out r->buf itself: the member goes straight into its own buffer. */
 	bale_buf_init(&b, cap, m->path);
 	if ((rc = bale_buf_append(&b, "", 0, err)) < 0)
@@ -204,8 +208,8 @@ static int read_member(bale_bundle_reader *r, const bale_bundle_member *m, size_
 		if (got == 0)
 			break;
 		if (got > b.cap - b.len) {
-			rc = bale_error_set(err, BALE_EVERIFY, "%s: %s is larger than %zu bytes",
-			                    r->path, m->path, cap);
+			rc = bale_error_set(err, BALE_EVERIFY, "%s is larger than %zu bytes",
+			                    m->path, cap);
 			goto cleanup;
 		}
 		b.len += got;
@@ -224,8 +228,8 @@ static int expect_member(bale_bundle_reader *r, bale_bundle_member *m, const cha
 	if (rc < 0)
 		return rc;
 	if (rc == 0 || strcmp(m->path, want) != 0)
-		return bale_error_set(err, BALE_EVERIFY, "%s: not a bale bundle (%s where %s must be)",
-		                      r->path, rc ? m->path : "end of archive", want);
+		return bale_error_set(err, BALE_EVERIFY, "not a bale bundle (%s where %s must be)",
+		                      rc ? m->path : "end of archive", want);
 	return 0;
 }
 
@@ -244,15 +248,16 @@ int bale_bundle_read_head(bale_bundle_reader *r, const bale_bundle_head **out, b
 		return rc;
 	if ((rc = bale_bundle_next(r, &m, err)) < 0)
 		return rc;
-	if (rc == 1 && strcmp(m.path, BALE_BUNDLE_SIGNATURE) == 0) { /* unsigned bundles have none */
+	if (rc == 1 &&
+	    strcmp(m.path, BALE_BUNDLE_SIGNATURE) == 0) { /* unsigned bundles have none */
 		if ((rc = read_member(r, &m, BUNDLE_CAP_SIGNATURE, &r->head.signature, &sig_len,
 		                      err)) < 0 ||
 		    (rc = bale_bundle_next(r, &m, err)) < 0)
 			return rc;
 	}
 	if (rc == 0 || strcmp(m.path, BALE_BUNDLE_INDEX_DB) != 0)
-		return bale_error_set(err, BALE_EVERIFY, "%s: not a bale bundle (%s where %s must be)",
-		                      r->path, rc ? m.path : "end of archive", BALE_BUNDLE_INDEX_DB);
+		return bale_error_set(err, BALE_EVERIFY, "not a bale bundle (%s where %s must be)",
+		                      rc ? m.path : "end of archive", BALE_BUNDLE_INDEX_DB);
 	if ((rc = read_member(r, &m, BUNDLE_CAP_INDEX_DB, &r->head.index_db, &r->head.index_db_len,
 	                      err)) < 0)
 		return rc;
@@ -275,6 +280,5 @@ void bale_bundle_close(bale_bundle_reader *r)
 	free(r->head.signature);
 	free(r->head.index_db);
 	free(r->buf);
-	free(r->path);
 	free(r);
 }

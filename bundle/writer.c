@@ -67,8 +67,8 @@ static int plan_blobs(plan *p, const bale_image *const *images, size_t n, bale_e
 		              err);
 		for (size_t j = 0; j < img->n_manifests && rc == 0 && index; j++)
 			if (img->manifests[j].selected)
-				rc = plan_add(p, &img->manifests[j].desc, NULL, BUNDLE_KIND_MANIFEST,
-				              err);
+				rc = plan_add(p, &img->manifests[j].desc, NULL,
+				              BUNDLE_KIND_MANIFEST, err);
 	}
 	for (size_t i = 0; i < n && rc == 0; i++)
 		for (size_t j = 0; j < images[i]->n_manifests && rc == 0; j++)
@@ -133,8 +133,9 @@ typedef struct head_files {
 static const char oci_layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 
 static int build_manifest(char **out, size_t *len, const bale_bundle_write_options *opts,
-                          const char *bundle_id, const char *created, const bale_image *const *images,
-                          size_t n, const plan *p, const head_files *h, bale_error **err)
+                          const char *bundle_id, const char *created,
+                          const bale_image *const *images, size_t n, const plan *p,
+                          const head_files *h, bale_error **err)
 {
 	bale_digest d;
 	json_t *root = json_object(), *imgs = json_array(), *files = json_array(),
@@ -156,8 +157,8 @@ static int build_manifest(char **out, size_t *len, const bale_bundle_write_optio
 		json_array_append_new(imgs, o);
 	}
 	json_object_set_new(root, "images", imgs);
-	json_array_append_new(files, file_entry(BALE_BUNDLE_INDEX_DB, &h->index_db_digest,
-	                                        h->index_db_size));
+	json_array_append_new(
+	    files, file_entry(BALE_BUNDLE_INDEX_DB, &h->index_db_digest, h->index_db_size));
 	bale_digest_of(&d, oci_layout, sizeof(oci_layout) - 1);
 	json_array_append_new(files, file_entry("oci-layout", &d, sizeof(oci_layout) - 1));
 	bale_digest_of(&d, h->index_json, h->index_json_len);
@@ -289,8 +290,7 @@ static int member_begin(tar_out *t, const char *path, int64_t size, bale_error *
 	return ar == ARCHIVE_OK ? 0 : tar_error(t, path, err);
 }
 
-static int member_data(tar_out *t, const char *path, const void *data, size_t len,
-                       bale_error **err)
+static int member_data(tar_out *t, const char *path, const void *data, size_t len, bale_error **err)
 {
 	if (len && archive_write_data(t->a, data, len) != (la_ssize_t)len)
 		return tar_error(t, path, err);
@@ -339,8 +339,8 @@ static int member_file(tar_out *t, const char *path, const char *source,
 		if (got == 0)
 			break;
 		if (done + got > want->size) {
-			rc = bale_error_set(err, BALE_EVERIFY, "%s: larger than its %lld bytes", source,
-			                    (long long)want->size);
+			rc = bale_error_set(err, BALE_EVERIFY, "%s: larger than its %lld bytes",
+			                    source, (long long)want->size);
 			goto cleanup;
 		}
 		bale_hasher_update(h, t->buf, (size_t)got);
@@ -364,8 +364,7 @@ cleanup:
 
 static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *p,
                      const char *manifest, size_t manifest_len, const char *signature,
-                     const char *index_db_path, const head_files *h, time_t mtime,
-                     bale_error **err)
+                     const char *index_db_path, const head_files *h, time_t mtime, bale_error **err)
 {
 	int rc = 0;
 	char member[128], source[4096];
@@ -402,7 +401,8 @@ static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *
 	for (size_t i = 0; i < p->n; i++) {
 		const bale_descriptor *d = &p->blobs[i].desc;
 		snprintf(member, sizeof(member), "blobs/sha256/%s", bale_digest_hex(&d->digest));
-		snprintf(source, sizeof(source), "%s/%s", opts->blob_dir, bale_digest_hex(&d->digest));
+		snprintf(source, sizeof(source), "%s/%s", opts->blob_dir,
+		         bale_digest_hex(&d->digest));
 		if ((rc = member_file(&t, member, source, d, err)) < 0)
 			goto cleanup;
 	}
@@ -420,9 +420,8 @@ cleanup:
 	return rc;
 }
 
-
-int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *const *images, size_t n,
-                      bale_error **err)
+int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *const *images,
+                      size_t n, bale_error **err)
 {
 	int rc = 0, fd = -1;
 	plan p = {0};
@@ -460,7 +459,8 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 	fchmod(fd, 0644);
 	snprintf(db_path, tl, "%s.index.db", tmp);
 
-	bale_index_bundle_info info = {.bundle_id = bundle_id, .created = created,
+	bale_index_bundle_info info = {.bundle_id = bundle_id,
+	                               .created = created,
 	                               .tool_version = BALE_VERSION,
 	                               .signer_key_id = opts->key ? bale_key_id(opts->key) : NULL};
 	if ((rc = bale_index_db_create(&db, db_path, &info, err)) < 0)
@@ -474,7 +474,8 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 	    (rc = build_manifest(&manifest, &manifest_len, opts, bundle_id, created, images, n, &p,
 	                         &h, err)) < 0)
 		goto cleanup;
-	if (opts->key && (rc = bale_key_sign(&signature, opts->key, manifest, manifest_len, err)) < 0)
+	if (opts->key &&
+	    (rc = bale_key_sign(&signature, opts->key, manifest, manifest_len, err)) < 0)
 		goto cleanup;
 	if (signature) { /* one line of base64, as `base64 -d` reads it */
 		size_t sl = strlen(signature);

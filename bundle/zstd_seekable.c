@@ -28,10 +28,17 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "bale/digest.h"
 #include "bale/fs.h"
 
 #define SEEK_TABLE_MAGIC 0x184D2A5Eu /* one of zstd's skippable frame magics */
 #define SEEKABLE_MAGIC 0x8F92EAB1u
+/* bale's own skippable frame, just before the seek table: the SHA-256 of every byte
+ * before it. zstd tolerates a few bit flips inside a frame (window size, padding bits)
+ * and still decodes the same bytes; this catches those too. */
+#define DIGEST_FRAME_MAGIC 0x184D2A5Bu
+#define DIGEST_SIZE 32
+#define DIGEST_FRAME_SIZE (8 + DIGEST_SIZE)
 #define ZSTD_FRAME_MAGIC 0xFD2FB528u
 #define SKIPPABLE_HEADER_SIZE 8 /* magic, frame size */
 #define ENTRY_SIZE 8            /* compressed size, decompressed size */
@@ -82,12 +89,16 @@ struct bale_zst_writer {
 	 * table that would describe it. */
 	int failed;
 	bool finished;
+	bale_hasher *hasher; /* over the data frames, as they are written */
+	bool hashing;
 };
 
 static int writer_flush(bale_zst_writer *w, bale_error **err)
 {
 	if (!w->out_len)
 		return 0;
+	if (w->hashing)
+		bale_hasher_update(w->hasher, w->out, w->out_len);
 	if (bale_fs_write_all(w->fd, w->out, w->out_len) < 0)
 		return bale_error_set_errno(err, BALE_EGENERIC, errno,
 		                            "write compressed stream at offset %" PRIu64,
@@ -208,6 +219,9 @@ int bale_zst_writer_new(bale_zst_writer **out, int fd, int level, int threads, s
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
+	if ((rc = bale_hasher_new(&w->hasher, err)) < 0)
+		goto cleanup;
+	w->hashing = true;
 	w->fd = fd;
 	w->max_frame = max_frame;
 	size_t ret = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
@@ -282,7 +296,15 @@ int bale_zst_writer_finish(bale_zst_writer *w, bale_error **err)
 	assert(w && !w->finished);
 	uint8_t b[SKIPPABLE_HEADER_SIZE];
 	int rc = writer_refuse(w, err);
-	if (rc < 0 || (rc = writer_end_frame(w, err)) < 0)
+	if (rc < 0 || (rc = writer_end_frame(w, err)) < 0 || (rc = writer_flush(w, err)) < 0)
+		goto cleanup;
+	uint8_t raw[DIGEST_SIZE];
+	w->hashing = false;
+	bale_hasher_final_raw(w->hasher, raw);
+	put_le32(b, DIGEST_FRAME_MAGIC);
+	put_le32(b + 4, DIGEST_SIZE);
+	if ((rc = writer_append(w, b, 8, err)) < 0 ||
+	    (rc = writer_append(w, raw, DIGEST_SIZE, err)) < 0)
 		goto cleanup;
 	put_le32(b, SEEK_TABLE_MAGIC);
 	put_le32(b + 4, (uint32_t)(w->nframes * ENTRY_SIZE + FOOTER_SIZE));
@@ -318,6 +340,7 @@ void bale_zst_writer_free(bale_zst_writer *w)
 	if (!w)
 		return;
 	ZSTD_freeCCtx(w->cctx);
+	bale_hasher_free(w->hasher);
 	free(w->out);
 	free(w->frames);
 	free(w);
@@ -342,6 +365,13 @@ struct bale_zst_reader {
 	uint64_t frame_dout; /* decompressed bytes of frame fi returned so far */
 	/* After a failure the decompressor state is unknown; reads fail until a seek. */
 	int failed;
+	/* The whole-file digest: compressed bytes are hashed as frames are loaded in file
+	 * order, so a read from start to end checks it at no extra cost. */
+	uint8_t file_digest[DIGEST_SIZE];
+	uint64_t data_end;  /* where the digest frame starts */
+	uint64_t hash_next; /* compressed offset the hasher has reached */
+	bale_hasher *hasher;
+	bool file_checked;
 };
 
 /* pread until len bytes or end of file; the count read, or -1 with errno. */
@@ -418,6 +448,10 @@ static int load_frame_bytes(bale_zst_reader *r, bale_error **err)
 	if ((size_t)n < want)
 		return frame_error(r, err, "file ends at offset %" PRIu64 " (truncated after open)",
 		                   at + (size_t)n);
+	if (at == r->hash_next) {
+		bale_hasher_update(r->hasher, r->inbuf, want);
+		r->hash_next += want;
+	}
 	bool first = r->frame_cin == 0;
 	r->in.size = want;
 	r->in.pos = 0;
@@ -579,6 +613,21 @@ int bale_zst_reader_open(bale_zst_reader **out, int fd, bale_error **err)
 		goto cleanup;
 	}
 
+	if (table_offset < DIGEST_FRAME_SIZE) {
+		rc = bale_error_set(err, BALE_EVERIFY, "no room for the file digest frame");
+		goto cleanup;
+	}
+	uint8_t dframe[DIGEST_FRAME_SIZE];
+	uint64_t data_end = table_offset - DIGEST_FRAME_SIZE;
+	if ((rc = read_at(fd, dframe, DIGEST_FRAME_SIZE, data_end, "file digest frame", err)) < 0)
+		goto cleanup;
+	if (get_le32(dframe) != DIGEST_FRAME_MAGIC || get_le32(dframe + 4) != DIGEST_SIZE) {
+		rc = bale_error_set(
+		    err, BALE_EVERIFY,
+		    "no file digest frame before the seek table (offset %" PRIu64 ")", data_end);
+		goto cleanup;
+	}
+
 	r = calloc(1, sizeof(*r));
 	if (!r || !(r->frames = calloc(n ? n : 1, sizeof(*r->frames))) ||
 	    !(entries = malloc(TABLE_READ_ENTRIES * ENTRY_SIZE)) ||
@@ -614,13 +663,17 @@ int bale_zst_reader_open(bale_zst_reader **out, int fd, bale_error **err)
 			doff += f->decompressed_size;
 		}
 	}
-	if (coff != table_offset) {
+	if (coff != data_end) {
 		rc = bale_error_set(err, BALE_EVERIFY,
 		                    "seek table frames add up to %" PRIu64
-		                    " bytes but the table starts at offset %" PRIu64,
-		                    coff, table_offset);
+		                    " bytes but the data ends at offset %" PRIu64,
+		                    coff, data_end);
 		goto cleanup;
 	}
+	memcpy(r->file_digest, dframe + 8, DIGEST_SIZE);
+	r->data_end = data_end;
+	if ((rc = bale_hasher_new(&r->hasher, err)) < 0)
+		goto cleanup;
 	r->size = doff;
 	r->inbuf_cap = ZSTD_DStreamInSize();
 	r->scratch_cap = ZSTD_DStreamOutSize();
@@ -677,6 +730,36 @@ int bale_zst_reader_seek(bale_zst_reader *r, uint64_t pos, bale_error **err)
 	return reader_skip(r, pos - r->pos, err);
 }
 
+int bale_zst_reader_check_file(bale_zst_reader *r, bale_error **err)
+{
+	uint8_t got[DIGEST_SIZE];
+	int rc = 0;
+	if (r->file_checked)
+		return 0;
+	/* Whatever sequential reading has not hashed yet is read here. */
+	while (rc == 0 && r->hash_next < r->data_end) {
+		uint64_t left = r->data_end - r->hash_next;
+		size_t want = left < r->scratch_cap ? (size_t)left : r->scratch_cap;
+		rc = read_at(r->fd, r->scratch, want, r->hash_next, "compressed data", err);
+		if (rc == 0) {
+			bale_hasher_update(r->hasher, r->scratch, want);
+			r->hash_next += want;
+		}
+	}
+	if (rc < 0)
+		return rc;
+	bale_hasher_final_raw(r->hasher, got);
+	if (memcmp(got, r->file_digest, DIGEST_SIZE) != 0) {
+		r->hash_next = 0; /* the hasher was reset: a second call starts over */
+		return bale_error_set(
+		    err, BALE_EVERIFY,
+		    "the compressed data does not match the file's SHA-256 (the file "
+		    "is damaged)");
+	}
+	r->file_checked = true;
+	return 0;
+}
+
 int bale_zst_reader_read(bale_zst_reader *r, void *buf, size_t len, size_t *got, bale_error **err)
 {
 	assert(r && got && (buf || !len));
@@ -696,6 +779,7 @@ void bale_zst_reader_free(bale_zst_reader *r)
 		return;
 	ZSTD_freeDCtx(r->dctx);
 	free(r->frames);
+	bale_hasher_free(r->hasher);
 	free(r->inbuf);
 	free(r->scratch);
 	free(r);

@@ -111,7 +111,8 @@ int cmd_export(int argc, char **argv)
 		goto cleanup;
 	}
 	if (!a.force && access(a.output, F_OK) == 0) { /* before any download */
-		bale_error_set(&err, BALE_EUSAGE, "%s exists (use --force to replace it)", a.output);
+		bale_error_set(&err, BALE_EUSAGE, "%s exists (use --force to replace it)",
+		               a.output);
 		goto failed;
 	}
 	if (a.key && bale_key_load_private(&key, a.key, &err) < 0)
@@ -126,10 +127,8 @@ int cmd_export(int argc, char **argv)
 	}
 	if (bale_store_oci_open(&cache, cache_dir, &err) < 0)
 		goto failed;
-	bale_pull_options po = {.registry = c.registry,
-	                        .platforms = platforms,
-	                        .max_parallel = c.jobs,
-	                        .log = &c.log};
+	bale_pull_options po = {
+	    .registry = c.registry, .platforms = platforms, .max_parallel = c.jobs, .log = &c.log};
 	if (bale_pull_new(&pull, &po, &err) < 0 ||
 	    bale_pull_images(pull, (const char *const *)a.refs.refs, a.refs.n, cache, &err) < 0)
 		goto failed;

@@ -61,7 +61,8 @@ int cmd_keygen(int argc, char **argv)
 	}
 	printf("%s\n", key_id);
 	if (c.log.level >= BALE_LOG_INFO)
-		fprintf(stderr, "wrote %s.key (private, keep it safe) and %s.pub\n", a.name, a.name);
+		fprintf(stderr, "wrote %s.key (private, keep it safe) and %s.pub\n", a.name,
+		        a.name);
 cleanup:
 	cli_common_free(&c);
 	return status;

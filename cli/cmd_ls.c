@@ -68,11 +68,12 @@ static void print_text(json_t *doc, json_t *by_ref)
 	}
 	json_int_t total = 0;
 	json_t *b;
-	json_array_foreach(json_object_get(doc, "blobs"), i, b)
-	total += json_integer_value(json_object_get(b, "size"));
+	json_array_foreach(json_object_get(doc, "blobs"), i, b) total +=
+	    json_integer_value(json_object_get(b, "size"));
 	const char *signer = bale_json_str(doc, "signer");
 	printf("\n%zu image%s, %zu blobs, %s of content; %s%s\n", json_array_size(images),
-	       json_array_size(images) == 1 ? "" : "s", json_array_size(json_object_get(doc, "blobs")),
+	       json_array_size(images) == 1 ? "" : "s",
+	       json_array_size(json_object_get(doc, "blobs")),
 	       cli_human_size(human, sizeof(human), total), signer ? "signer " : "unsigned",
 	       signer ? signer : "");
 }
@@ -85,12 +86,13 @@ static void print_json(json_t *doc, json_t *by_ref)
 	json_array_foreach(json_object_get(doc, "images"), i, img)
 	{
 		json_t *o = json_deep_copy(img);
-		json_object_set(o, "contentBytes", json_object_get(by_ref, bale_json_str(img, "ref")));
+		json_object_set(o, "contentBytes",
+		                json_object_get(by_ref, bale_json_str(img, "ref")));
 		json_array_append_new(list, o);
 	}
 	json_object_set_new(out, "images", list);
-	json_object_set_new(out, "blobs",
-	                    json_integer((json_int_t)json_array_size(json_object_get(doc, "blobs"))));
+	json_object_set_new(
+	    out, "blobs", json_integer((json_int_t)json_array_size(json_object_get(doc, "blobs"))));
 	json_object_set(out, "signer", json_object_get(doc, "signer"));
 	json_object_set(out, "bundleId", json_object_get(doc, "bundleId"));
 	json_object_set(out, "created", json_object_get(doc, "created"));

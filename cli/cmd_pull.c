@@ -55,7 +55,8 @@ int cmd_pull(int argc, char **argv)
 	bale_pull *pull = NULL;
 	int status = 0, rc;
 	cli_common_init(&c);
-	int parsed = cli_parse(&c, argc, argv, "hqv", longopts, usage_text, pull_option, &store_spec);
+	int parsed =
+	    cli_parse(&c, argc, argv, "hqv", longopts, usage_text, pull_option, &store_spec);
 	if (parsed != CLI_PARSED) {
 		status = parsed == CLI_HELP_SHOWN ? 0 : 2;
 		goto cleanup;

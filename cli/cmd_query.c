@@ -26,7 +26,10 @@ typedef struct rows {
 	size_t n, alloc;
 } rows;
 
-static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
 
 static int collect(void *payload, int ncols, const char *const *names, const char *const *values)
 {
@@ -88,7 +91,8 @@ static void print_rows(const rows *r, enum cli_option format)
 			json_t *o = json_object();
 			for (int j = 0; j < nc; j++) {
 				const char *v = r->cells[i * (size_t)nc + (size_t)j];
-				json_object_set_new(o, r->names[j], v ? json_string(v) : json_null());
+				json_object_set_new(o, r->names[j],
+				                    v ? json_string(v) : json_null());
 			}
 			json_array_append_new(list, o);
 		}
@@ -192,7 +196,8 @@ int cmd_query(int argc, char **argv)
 		goto cleanup;
 	}
 	if (optind + 2 != argc) {
-		cli_usage_error("query", "want BUNDLE and one SQL statement (see bale query --help)");
+		cli_usage_error("query",
+		                "want BUNDLE and one SQL statement (see bale query --help)");
 		status = 2;
 		goto cleanup;
 	}

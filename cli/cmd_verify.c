@@ -44,8 +44,8 @@ static int verify_option(void *payload, int opt, const char *arg)
 
 static void print_json(const char *path, const bale_verify_report *r, const bale_error *err)
 {
-	json_t *o = json_pack("{s:s,s:b,s:s,s:b,s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "bundle", path,
-	                      "ok", err == NULL, "signer", r->signer, "signatureChecked",
+	json_t *o = json_pack("{s:s,s:b,s:s,s:b,s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "bundle", path, "ok",
+	                      err == NULL, "signer", r->signer, "signatureChecked",
 	                      r->signature_checked, "bundleId", r->bundle_id, "created", r->created,
 	                      "images", (json_int_t)r->images, "blobs", (json_int_t)r->blobs,
 	                      "members", (json_int_t)r->members, "contentBytes",
@@ -109,7 +109,8 @@ int cmd_verify(int argc, char **argv)
 		printf("%s: ok: %lld images, %lld blobs, %s checked, %s\n", path,
 		       (long long)report.images, (long long)report.blobs,
 		       cli_human_size(size, sizeof(size), report.content_bytes),
-		       report.signature_checked ? "signed by trusted key" : "signature NOT checked");
+		       report.signature_checked ? "signed by trusted key"
+		                                : "signature NOT checked");
 		if (report.signature_checked)
 			printf("signer: %s\n", report.signer);
 	}

@@ -92,6 +92,13 @@ void bale_hasher_final(bale_hasher *h, bale_digest *out)
 	bale_hasher_reset(h);
 }
 
+void bale_hasher_final_raw(bale_hasher *h, unsigned char out[32])
+{
+	unsigned int n = 0;
+	EVP_DigestFinal_ex(h->ctx, out, &n);
+	bale_hasher_reset(h);
+}
+
 void bale_hasher_reset(bale_hasher *h)
 {
 	EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL);

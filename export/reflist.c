@@ -44,12 +44,12 @@ int bale_reflist_read(bale_reflist *list, const char *path, bale_error **err)
 	FILE *f = is_stdin ? stdin : fopen(path, "re");
 	char line[MAX_LINE];
 	if (!f)
-		return bale_error_set_errno(err, errno == ENOENT ? BALE_EUSAGE : BALE_EGENERIC, errno,
-		                            "image list %s", path);
+		return bale_error_set_errno(err, errno == ENOENT ? BALE_EUSAGE : BALE_EGENERIC,
+		                            errno, "image list %s", path);
 	for (unsigned lineno = 1; fgets(line, sizeof(line), f); lineno++) {
 		if (!strchr(line, '\n') && !feof(f)) {
-			rc = bale_error_set(err, BALE_EUSAGE, "%s:%u: line longer than %d bytes", path,
-			                    lineno, MAX_LINE - 1);
+			rc = bale_error_set(err, BALE_EUSAGE, "%s:%u: line longer than %d bytes",
+			                    path, lineno, MAX_LINE - 1);
 			goto cleanup;
 		}
 		char *ref = clean_line(line);

@@ -40,7 +40,8 @@ static int expect_one(expectations *e, const char *path, const char *digest, jso
 	expected *x = &e->items[e->n];
 	if (!path || !digest || !json_is_integer(size) || json_integer_value(size) < 0)
 		return bale_error_set(err, BALE_EVERIFY,
-		                      "%s: an entry without path, digest or size", BALE_BUNDLE_MANIFEST);
+		                      "%s: an entry without path, digest or size",
+		                      BALE_BUNDLE_MANIFEST);
 	if (bale_digest_parse(&x->digest, digest, NULL) < 0)
 		return bale_error_set(err, BALE_EVERIFY, "%s: bad digest for %s",
 		                      BALE_BUNDLE_MANIFEST, path);
@@ -113,8 +114,9 @@ int bale_verify_signature(const bale_bundle_head *head, const bale_trust *trust,
 	const bale_key *key = bale_trust_find(trust, id);
 	if (!key) {
 		rc = bale_error_set(err, BALE_ETRUST,
-		                    "signed by key %.64s, which is not trusted (%zu trusted key%s)", id,
-		                    bale_trust_count(trust), bale_trust_count(trust) == 1 ? "" : "s");
+		                    "signed by key %.64s, which is not trusted (%zu trusted key%s)",
+		                    id, bale_trust_count(trust),
+		                    bale_trust_count(trust) == 1 ? "" : "s");
 		goto cleanup;
 	}
 	rc = bale_key_verify(key, head->manifest, head->manifest_len, head->signature, err);
@@ -124,8 +126,8 @@ cleanup:
 }
 
 /* Streams one member through SHA-256 and checks it against what the manifest says. */
-static int check_member(bale_bundle_reader *r, const bale_bundle_member *m, expected *x,
-                        char *buf, int64_t *bytes, bale_error **err)
+static int check_member(bale_bundle_reader *r, const bale_bundle_member *m, expected *x, char *buf,
+                        int64_t *bytes, bale_error **err)
 {
 	bale_hasher *h = NULL;
 	int64_t done = 0;
@@ -186,11 +188,13 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 	if ((rc = bale_json_parse(&doc, head->manifest, head->manifest_len, BUNDLE_CAP_MANIFEST,
 	                          BALE_BUNDLE_MANIFEST, err)) < 0)
 		goto cleanup;
-	if (json_integer_value(json_object_get(doc, "formatVersion")) != BALE_BUNDLE_FORMAT_VERSION) {
-		rc = bale_error_set(err, BALE_EVERIFY, "%s: format version %lld, this bale reads %d",
-		                    BALE_BUNDLE_MANIFEST,
-		                    (long long)json_integer_value(json_object_get(doc, "formatVersion")),
-		                    BALE_BUNDLE_FORMAT_VERSION);
+	if (json_integer_value(json_object_get(doc, "formatVersion")) !=
+	    BALE_BUNDLE_FORMAT_VERSION) {
+		rc = bale_error_set(
+		    err, BALE_EVERIFY, "%s: format version %lld, this bale reads %d",
+		    BALE_BUNDLE_MANIFEST,
+		    (long long)json_integer_value(json_object_get(doc, "formatVersion")),
+		    BALE_BUNDLE_FORMAT_VERSION);
 		goto cleanup;
 	}
 	const char *id = bale_json_str(doc, "bundleId"), *created = bale_json_str(doc, "created");
@@ -221,7 +225,8 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 		if (rc == 0)
 			break;
 		if (!bundle_path_is_safe(m.path)) {
-			rc = bale_error_set(err, BALE_EVERIFY, "member %.200s: unsafe path", m.path);
+			rc =
+			    bale_error_set(err, BALE_EVERIFY, "member %.200s: unsafe path", m.path);
 			goto cleanup;
 		}
 		if (m.type != BALE_MEMBER_FILE) {
@@ -232,7 +237,8 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 		expected *x = find_expected(&e, m.path);
 		if (!x || x->seen) {
 			rc = bale_error_set(err, BALE_EVERIFY, "member %.200s: %s", m.path,
-			                    x ? "appears twice" : "not listed in " BALE_BUNDLE_MANIFEST);
+			                    x ? "appears twice"
+			                      : "not listed in " BALE_BUNDLE_MANIFEST);
 			goto cleanup;
 		}
 		x->seen = true;

@@ -36,8 +36,8 @@ typedef struct bale_bundle_write_options {
 
 /* Writes a bundle of the images (resolved and pulled into blob_dir). Every blob is
  * re-hashed as it is read from blob_dir. */
-int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *const *images, size_t n,
-                      bale_error **err);
+int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *const *images,
+                      size_t n, bale_error **err);
 
 /* ---- reading ---- */
 

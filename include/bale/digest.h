@@ -30,6 +30,8 @@ int bale_hasher_new(bale_hasher **out, bale_error **err);
 void bale_hasher_update(bale_hasher *h, const void *data, size_t len);
 /* Finishes into out and resets the hasher for reuse. */
 void bale_hasher_final(bale_hasher *h, bale_digest *out);
+/* The same as the 32 raw bytes of the digest (for binary formats). */
+void bale_hasher_final_raw(bale_hasher *h, unsigned char out[32]);
 void bale_hasher_reset(bale_hasher *h);
 void bale_hasher_free(bale_hasher *h);
 

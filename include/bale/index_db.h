@@ -15,7 +15,7 @@
 
 typedef struct bale_index_bundle_info {
 	const char *bundle_id;
-	const char *created;     /* RFC 3339 UTC */
+	const char *created; /* RFC 3339 UTC */
 	const char *tool_version;
 	const char *signer_key_id; /* NULL or "" for unsigned bundles */
 } bale_index_bundle_info;

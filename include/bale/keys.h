@@ -26,8 +26,7 @@ void bale_key_free(bale_key *key);
 
 /* Signs data with a private key: *out is the base64 of the DER signature (malloc'd, NUL
  * terminated, no newlines). */
-int bale_key_sign(char **out, const bale_key *key, const void *data, size_t len,
-                  bale_error **err);
+int bale_key_sign(char **out, const bale_key *key, const void *data, size_t len, bale_error **err);
 /* Checks a base64 DER signature (surrounding whitespace allowed). BALE_ETRUST when it
  * does not verify or cannot be decoded. */
 int bale_key_verify(const bale_key *key, const void *data, size_t len, const char *signature_b64,

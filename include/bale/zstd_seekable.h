@@ -3,13 +3,16 @@
  * `zstd -d` and `tar --zstd` read it as ordinary zstd; bale uses the table to start
  * decompressing at any frame (a bundle's metadata, one image's layers).
  *
- * Seek table (all integers little-endian), after the last data frame:
- *   u32 magic 0x184D2A5E, u32 size of what follows,
+ * After the last data frame (all integers little-endian):
+ *   bale's digest frame, a skippable frame: u32 magic 0x184D2A5B, u32 32, then the
+ *   SHA-256 of every byte of the file before it;
+ *   the seek table: u32 magic 0x184D2A5E, u32 size of what follows,
  *   per frame: u32 compressed size, u32 decompressed size,
  *   footer: u32 number of frames, u8 descriptor (0: no per-frame checksums),
  *           u32 seekable magic 0x8F92EAB1.
  * Every data frame carries zstd's own content checksum (XXH64), so corruption inside a
- * frame is caught by the decompressor. */
+ * frame is caught by the decompressor; the few bits zstd ignores (a larger window, block
+ * padding) are caught by the file digest, checked by bale_zst_reader_check_file. */
 #ifndef BALE_ZSTD_SEEKABLE_H
 #define BALE_ZSTD_SEEKABLE_H
 
@@ -60,8 +63,11 @@ int bale_zst_reader_seek(bale_zst_reader *r, uint64_t pos, bale_error **err);
 /* Reads up to len decompressed bytes; *got = 0 at the end of the stream. Every frame
  * decompressed is checked against the seek table (sizes) and its own checksum;
  * a mismatch is BALE_EVERIFY naming the frame and its file offset. */
-int bale_zst_reader_read(bale_zst_reader *r, void *buf, size_t len, size_t *got,
-                         bale_error **err);
+int bale_zst_reader_read(bale_zst_reader *r, void *buf, size_t len, size_t *got, bale_error **err);
+/* Checks the file digest: every compressed byte before the digest frame. Bytes that
+ * reading from the start has already loaded are not read again, so after a read to the
+ * end this costs nothing more. BALE_EVERIFY when it does not match. */
+int bale_zst_reader_check_file(bale_zst_reader *r, bale_error **err);
 void bale_zst_reader_free(bale_zst_reader *r);
 
 #endif
