@@ -18,6 +18,13 @@ int bale_sink_put_bytes(bale_sink *sink, const bale_descriptor *desc, const void
 	return sink->ops->blob_commit(blob, err);
 }
 
+int bale_sink_read(bale_sink *sink, const bale_descriptor *desc, bale_buf *out, bale_error **err)
+{
+	if (!sink || !sink->ops->blob_read)
+		return BALE_ENOTFOUND;
+	return sink->ops->blob_read(sink, desc, out, err);
+}
+
 void bale_sink_free(bale_sink *sink)
 {
 	if (sink)

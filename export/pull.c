@@ -21,6 +21,7 @@ struct bale_pull {
 	registry_entry *registries;
 	bale_image **images;
 	size_t n_images;
+	bale_sink *source; /* a store already holding some content: read before fetching */
 };
 
 int bale_pull_new(bale_pull **out, const bale_pull_options *opts, bale_error **err)
@@ -112,8 +113,29 @@ static int registry_for(bale_pull *p, const char *domain, bale_registry **out, b
 /* Every config of the given images in one batch of parallel transfers, kept in
  * memory: the engine reads platform and creation time from them, and they are handed
  * to the sink from there rather than fetched again. */
+/* Keeps a verified config: its platform and creation time, and its bytes for the sink. */
+static int take_config(const bale_image *img, bale_image_manifest *m, const bale_buf *cfg,
+                       bale_error **err)
+{
+	bale_platform platform;
+	int rc = bale_manifest_parse_config(&platform, m->created, cfg->data, cfg->len, err);
+	if (rc < 0)
+		return bale_error_wrap(err, "%s: config %s", img->ref, m->config.digest.str);
+	if (!m->has_platform && platform.os[0]) {
+		m->platform = platform;
+		m->has_platform = true;
+	}
+	m->config_len = cfg->len;
+	if (!(m->config_bytes = malloc(cfg->len + 1)))
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	memcpy(m->config_bytes, cfg->data, cfg->len + 1);
+	return 0;
+}
+
 static int fetch_configs(bale_pull *p, bale_image **images, size_t n, bale_error **err)
 {
+	bale_buf cached;
+	bale_buf_init(&cached, BALE_CAP_CONFIG, "image config");
 	bale_sink *mem = NULL;
 	bale_fetch *f = NULL;
 	int rc = 0;
@@ -136,8 +158,13 @@ static int fetch_configs(bale_pull *p, bale_image **images, size_t n, bale_error
 				                    (long long)m->config.size);
 				goto cleanup;
 			}
-			if ((rc = bale_fetch_add(f, reg, images[i]->repository, &m->config, mem,
-			                         err)) < 0)
+			rc = bale_sink_read(p->source, &m->config, &cached, err);
+			if (rc == 0 && (rc = take_config(images[i], m, &cached, err)) < 0)
+				goto cleanup;
+			if (rc == BALE_ENOTFOUND)
+				rc = bale_fetch_add(f, reg, images[i]->repository, &m->config, mem,
+				                    err);
+			if (rc < 0)
 				goto cleanup;
 		}
 	}
@@ -146,30 +173,15 @@ static int fetch_configs(bale_pull *p, bale_image **images, size_t n, bale_error
 	for (size_t i = 0; i < n; i++) {
 		for (size_t j = 0; j < images[i]->n_manifests; j++) {
 			bale_image_manifest *m = &images[i]->manifests[j];
-			const bale_buf *cfg =
-			    m->selected ? memory_sink_get(mem, &m->config.digest) : NULL;
-			if (!cfg)
-				continue;
-			bale_platform platform;
-			if ((rc = bale_manifest_parse_config(&platform, m->created, cfg->data,
-			                                     cfg->len, err)) < 0) {
-				bale_error_wrap(err, "%s: config %s", images[i]->ref,
-				                m->config.digest.str);
+			const bale_buf *cfg = m->selected && !m->config_bytes
+			                          ? memory_sink_get(mem, &m->config.digest)
+			                          : NULL;
+			if (cfg && (rc = take_config(images[i], m, cfg, err)) < 0)
 				goto cleanup;
-			}
-			if (!m->has_platform && platform.os[0]) {
-				m->platform = platform;
-				m->has_platform = true;
-			}
-			m->config_len = cfg->len;
-			if (!(m->config_bytes = malloc(cfg->len + 1))) {
-				rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
-				goto cleanup;
-			}
-			memcpy(m->config_bytes, cfg->data, cfg->len + 1);
 		}
 	}
 cleanup:
+	bale_buf_free(&cached);
 	bale_fetch_free(f);
 	bale_sink_free(mem);
 	return rc;
@@ -183,6 +195,17 @@ static int load_manifest(bale_pull *p, bale_registry *reg, bale_image *img, bale
 	char media_type[128];
 	bale_digest digest;
 	bale_buf_init(&body, BALE_CAP_MANIFEST, "manifest");
+	/* A child manifest the store already holds, verified, needs no request. */
+	rc = !m->bytes && bale_media_type_is_manifest(m->desc.media_type)
+	         ? bale_sink_read(p->source, &m->desc, &body, err)
+	         : BALE_ENOTFOUND;
+	if (rc == 0) {
+		m->len = body.len;
+		m->bytes = bale_buf_detach(&body, NULL);
+	} else if (rc != BALE_ENOTFOUND) {
+		goto cleanup;
+	}
+	rc = 0;
 	if (!m->bytes) {
 		rc = bale_registry_get_manifest(reg, img->repository, m->desc.digest.str, &body,
 		                                media_type, &digest, err);
@@ -384,6 +407,7 @@ int bale_pull_images(bale_pull *p, const char *const *refs, size_t n, bale_sink 
 	int parallel = p->opts.max_parallel > 0 ? p->opts.max_parallel : DEFAULT_PARALLEL;
 	if ((rc = bale_fetch_new(&fetch, parallel, p->opts.log, err)) < 0)
 		return rc;
+	p->source = sink;
 	/* Resolve everything first: a bad reference fails before any download. */
 	for (size_t i = 0; i < n; i++) {
 		bale_image *img = NULL;
@@ -419,6 +443,7 @@ int bale_pull_images(bale_pull *p, const char *const *refs, size_t n, bale_sink 
 			goto cleanup;
 	rc = sink->ops->commit(sink, err);
 cleanup:
+	p->source = NULL;
 	bale_fetch_free(fetch);
 	return rc;
 }

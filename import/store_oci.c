@@ -266,6 +266,30 @@ static void oci_free(bale_sink *sink)
 	free(s);
 }
 
+/* A blob read back is checked again: a store on disk can rot. */
+static int oci_blob_read(bale_sink *sink, const bale_descriptor *desc, bale_buf *out,
+                         bale_error **err)
+{
+	oci_store *s = (oci_store *)sink;
+	char path[4096];
+	bale_digest got;
+	blob_path(path, sizeof(path), s, &desc->digest);
+	if (access(path, F_OK) < 0)
+		return BALE_ENOTFOUND;
+	bale_buf_reset(out);
+	int rc = bale_buf_read_file(out, path, err);
+	if (rc < 0)
+		return rc;
+	bale_digest_of(&got, out->data, out->len);
+	if ((int64_t)out->len != desc->size || !bale_digest_equal(&got, &desc->digest))
+		return bale_error_set(
+		    err, BALE_EVERIFY,
+		    "%s: content does not match its name (hashes to %s): the store "
+		    "is damaged, remove the file",
+		    path, got.str);
+	return 0;
+}
+
 static const bale_sink_ops oci_ops = {
     .has_blob = oci_has_blob,
     .blob_open = oci_blob_open,
@@ -276,6 +300,7 @@ static const bale_sink_ops oci_ops = {
     .set_name = oci_set_name,
     .commit = oci_commit,
     .free = oci_free,
+    .blob_read = oci_blob_read,
 };
 
 int bale_store_oci_open(bale_sink **out, const char *dir, bale_error **err)

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bale/buf.h"
 #include "bale/digest.h"
 #include "bale/error.h"
 
@@ -43,6 +44,10 @@ typedef struct bale_sink_ops {
 	/* Makes every name set so far visible at once. */
 	int (*commit)(bale_sink *sink, bale_error **err);
 	void (*free)(bale_sink *sink);
+	/* Optional (NULL when the sink cannot be read): the bytes of a small blob the sink
+	 * holds, checked against desc. BALE_ENOTFOUND when it does not hold it. */
+	int (*blob_read)(bale_sink *sink, const bale_descriptor *desc, bale_buf *out,
+	                 bale_error **err);
 } bale_sink_ops;
 
 struct bale_sink {
@@ -53,5 +58,7 @@ struct bale_sink {
 int bale_sink_put_bytes(bale_sink *sink, const bale_descriptor *desc, const void *data, size_t len,
                         bale_error **err);
 void bale_sink_free(bale_sink *sink);
+/* blob_read when the sink has it, else BALE_ENOTFOUND (a NULL sink too). */
+int bale_sink_read(bale_sink *sink, const bale_descriptor *desc, bale_buf *out, bale_error **err);
 
 #endif
