@@ -75,3 +75,10 @@ printf '\nbale/peer wall-time ratio: %.2f (warm cache: %.2f)\n' \
 start=$(date +%s%N)
 "$BALE" ls "$T/b.tar.zst" >/dev/null
 printf 'bale ls on the bundle: %d ms\n' $((($(date +%s%N) - start) / 1000000))
+start=$(date +%s%N)
+"$BALE" query "$T/b.tar.zst" "SELECT COUNT(*) FROM blobs" >/dev/null
+printf 'bale query on the bundle: %d ms\n' $((($(date +%s%N) - start) / 1000000))
+/usr/bin/time -f '%e %M' -o "$T/t" "$BALE" verify -q --key "$T/k.pub" "$T/b.tar.zst"
+read -r e m <"$T/t"
+printf 'bale verify: %.2f s, %.0f MB/s of content, peak RSS %.1f MiB\n' "$e" \
+  "$(echo "$bytes / $e / 1000000" | bc -l)" "$(echo "$m / 1024" | bc -l)"

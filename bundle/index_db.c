@@ -781,6 +781,9 @@ int bale_index_db_query(sqlite3 *db, const char *sql, bale_index_row_fn row, voi
 			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 			goto cleanup;
 		}
+	/* The column names first, so an empty result still has a header. */
+	if ((rc = row(payload, ncols, names, NULL)) != 0)
+		goto cleanup;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		for (int i = 0; i < ncols; i++) {
 			bool is_null = sqlite3_column_type(st, i) == SQLITE_NULL;

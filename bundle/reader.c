@@ -3,6 +3,7 @@
  * without touching the layers. Everything here is untrusted input. */
 #include <archive.h>
 #include <archive_entry.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ struct bale_bundle_reader {
 	char member[4096];
 	bool head_read;
 	bale_bundle_head head;
+	bale_bundle_member index_member; /* bale/index.db, read by bale_bundle_read_index */
 };
 
 bool bundle_path_is_safe(const char *path)
@@ -258,10 +260,20 @@ int bale_bundle_read_head(bale_bundle_reader *r, const bale_bundle_head **out, b
 	if (rc == 0 || strcmp(m.path, BALE_BUNDLE_INDEX_DB) != 0)
 		return bale_error_set(err, BALE_EVERIFY, "not a bale bundle (%s where %s must be)",
 		                      rc ? m.path : "end of archive", BALE_BUNDLE_INDEX_DB);
-	if ((rc = read_member(r, &m, BUNDLE_CAP_INDEX_DB, &r->head.index_db, &r->head.index_db_len,
-	                      err)) < 0)
-		return rc;
+	r->index_member = m;
 	r->head_read = true;
+	*out = &r->head;
+	return 0;
+}
+
+int bale_bundle_read_index(bale_bundle_reader *r, const bale_bundle_head **out, bale_error **err)
+{
+	int rc = 0;
+	assert(r->head_read);
+	if (!r->head.index_db &&
+	    (rc = read_member(r, &r->index_member, BUNDLE_CAP_INDEX_DB, &r->head.index_db,
+	                      &r->head.index_db_len, err)) < 0)
+		return rc;
 	*out = &r->head;
 	return 0;
 }

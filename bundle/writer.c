@@ -339,8 +339,12 @@ static int member_file(tar_out *t, const char *path, const char *source,
 		if (got == 0)
 			break;
 		if (done + got > want->size) {
-			rc = bale_error_set(err, BALE_EVERIFY, "%s: larger than its %lld bytes",
-			                    source, (long long)want->size);
+			unlink(source); /* see below */
+			rc = bale_error_set(
+			    err, BALE_EVERIFY,
+			    "%s: larger than its %lld bytes; removed it, run the export "
+			    "again to fetch it anew",
+			    source, (long long)want->size);
 			goto cleanup;
 		}
 		bale_hasher_update(h, t->buf, (size_t)got);
@@ -351,7 +355,12 @@ static int member_file(tar_out *t, const char *path, const char *source,
 	bale_digest got_digest;
 	bale_hasher_final(h, &got_digest);
 	if (done != want->size || !bale_digest_equal(&got_digest, &want->digest)) {
-		rc = bale_error_set(err, BALE_EVERIFY, "%s: content is not %s (got %s, %lld bytes)",
+		/* A content-addressed file that no longer matches its name is worth nothing:
+		 * removed, so the next run fetches it again instead of failing forever. */
+		unlink(source);
+		rc = bale_error_set(err, BALE_EVERIFY,
+		                    "%s: content is not %s (got %s, %lld bytes); removed it, run "
+		                    "the export again to fetch it anew",
 		                    source, want->digest.str, got_digest.str, (long long)done);
 		goto cleanup;
 	}

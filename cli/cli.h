@@ -85,7 +85,6 @@ typedef struct cli_common {
 /* clang-format off */
 #define CLI_COMMON_HELP                                                                  \
 	"Registry options:\n"                                                            \
-	"      --platform P[,P…]|all  platforms of multi-arch images (default: this host)\n" \
 	"      --creds USER:PASS      credentials for the registry (beat every file)\n"      \
 	"      --pull-secret FILE     Kubernetes dockerconfigjson/dockercfg Secret (YAML or JSON)\n" \
 	"      --authfile FILE        docker/podman auth file\n"                            \

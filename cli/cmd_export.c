@@ -26,7 +26,8 @@ static const char usage_text[] =
     "      --unsigned       write an unsigned bundle (import refuses it by default)\n"
     "      --level N        zstd level, 1-19 (default 3)\n"
     "      --cache DIR      content cache (default $XDG_CACHE_HOME/bale)\n"
-    "      --force          replace FILE if it exists\n" CLI_COMMON_HELP;
+    "      --force          replace FILE if it exists\n"
+    "      --platform P[,P…]|all  platforms of multi-arch images (default: all)\n" CLI_COMMON_HELP;
 
 typedef struct export_args {
 	bale_reflist refs;

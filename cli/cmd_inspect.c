@@ -17,7 +17,8 @@ static const char usage_text[] =
     "platform, the manifest digest and the image size (config + layers, compressed).\n"
     "\n"
     "      --raw                  print the manifest or index exactly as served\n"
-    "      --json                 machine-readable output\n" CLI_COMMON_HELP;
+    "      --json                 machine-readable output\n"
+    "      --platform P[,P…]|all  look only at these platforms (default: all)\n" CLI_COMMON_HELP;
 
 static long long image_size(const bale_image_manifest *m)
 {

@@ -27,6 +27,8 @@ static int collect_size(void *payload, int ncols, const char *const *names,
                         const char *const *values)
 {
 	sizes *s = payload;
+	if (!values)
+		return 0;
 	json_object_set_new(s->by_ref, values[0], json_integer(strtoll(values[1], NULL, 10)));
 	return 0;
 }
@@ -137,7 +139,7 @@ int cmd_ls(int argc, char **argv)
 		goto cleanup;
 	}
 	if (cli_open_index(&reader, &db, argv[optind], &err) < 0 ||
-	    bale_bundle_read_head(reader, &head, &err) < 0 ||
+	    bale_bundle_read_index(reader, &head, &err) < 0 ||
 	    bale_json_parse(&doc, head->manifest, head->manifest_len, head->manifest_len + 1,
 	                    BALE_BUNDLE_MANIFEST, &err) < 0 ||
 	    bale_index_db_query(db, "SELECT ref, SUM(size) FROM image_blobs GROUP BY ref",

@@ -14,7 +14,9 @@ static const char usage_text[] =
     "manifest and blob against its digest. Prints one line per image:\n"
     "  REFERENCE DIGEST PLATFORM[,PLATFORM…]\n"
     "\n"
-    "      --store STORE          oci:DIR (default " BALE_DEFAULT_STORE ")\n" CLI_COMMON_HELP;
+    "      --store STORE          oci:DIR (default " BALE_DEFAULT_STORE ")\n"
+    "      --platform P[,P…]|all  platforms of multi-arch images (default: this "
+    "host)\n" CLI_COMMON_HELP;
 
 static void print_result(const bale_image *img)
 {

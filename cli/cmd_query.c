@@ -34,12 +34,13 @@ static char *dup_or_null(const char *s)
 static int collect(void *payload, int ncols, const char *const *names, const char *const *values)
 {
 	rows *r = payload;
-	if (!r->names) {
+	if (!values) { /* the header */
 		r->ncols = ncols;
 		if (!(r->names = calloc((size_t)ncols, sizeof(char *))))
 			return -1;
 		for (int i = 0; i < ncols; i++)
 			r->names[i] = dup_or_null(names[i]);
+		return 0;
 	}
 	if (r->n == r->alloc) {
 		size_t want = r->alloc ? r->alloc * 2 : 64;
@@ -147,8 +148,9 @@ int cli_open_index(bale_bundle_reader **reader, sqlite3 **db, const char *path, 
 	const bale_bundle_head *head = NULL;
 	int rc = bale_bundle_open(reader, path, err);
 	if (rc < 0)
-		return rc;
+		return bale_error_wrap(err, "%s", path);
 	if ((rc = bale_bundle_read_head(*reader, &head, err)) < 0 ||
+	    (rc = bale_bundle_read_index(*reader, &head, err)) < 0 ||
 	    (rc = bale_index_db_open_bytes(db, head->index_db, head->index_db_len, err)) < 0) {
 		bale_bundle_close(*reader);
 		*reader = NULL;

@@ -17,7 +17,7 @@ static const char usage_text[] =
     "      --key PUB                trust this public key (NAME.pub)\n"
     "      --trust DIR              trust every *.pub in DIR (default /etc/bale/trust.d)\n"
     "      --insecure-skip-verify   check the content but not the signature\n"
-    "      --json                   print a JSON report (also on failure)\n"
+    "      --json                   print a JSON report (also when a check fails)\n"
     "  -q, --quiet                  print nothing, only the exit status tells\n"
     "  -h, --help                   this help\n";
 
@@ -96,7 +96,8 @@ int cmd_verify(int argc, char **argv)
 	if (a.json)
 		print_json(path, &report, rc < 0 ? err : NULL);
 	if (rc < 0) {
-		if (c.log.level > BALE_LOG_ERROR || !a.json)
+		/* -q: the exit status alone tells; --json: the report carries the error. */
+		if (c.log.level > BALE_LOG_ERROR && !a.json)
 			status = cli_report("verify", err);
 		else {
 			status = bale_error_exit_status(bale_error_code(err));
@@ -106,8 +107,9 @@ int cmd_verify(int argc, char **argv)
 	}
 	if (!a.json && c.log.level >= BALE_LOG_INFO) {
 		char size[32];
-		printf("%s: ok: %lld images, %lld blobs, %s checked, %s\n", path,
-		       (long long)report.images, (long long)report.blobs,
+		printf("%s: ok: %lld image%s, %lld blobs, %s checked, %s\n", path,
+		       (long long)report.images, report.images == 1 ? "" : "s",
+		       (long long)report.blobs,
 		       cli_human_size(size, sizeof(size), report.content_bytes),
 		       report.signature_checked ? "signed by trusted key"
 		                                : "signature NOT checked");

@@ -1,6 +1,7 @@
 /* bale inspect BUNDLE REF: one image as the bundle carries it, from the head only. */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bale/bundle.h"
@@ -20,12 +21,33 @@ static const char platforms_sql[] =
     " LEFT JOIN manifests m ON m.digest = ip.manifest_digest"
     " WHERE i.ref = %Q ORDER BY ip.position";
 
+/* Row values as JSON: counts and sizes as numbers, the rest as strings. */
+static json_t *json_value(const char *name, const char *value)
+{
+	if (!value)
+		return json_null();
+	bool number = !strcmp(name, "size") || !strcmp(name, "layers") || !strcmp(name, "bytes");
+	return number ? json_integer(strtoll(value, NULL, 10)) : json_string(value);
+}
+
 static int found_image(void *payload, int ncols, const char *const *names,
                        const char *const *values)
 {
 	json_t *o = payload;
+	for (int i = 0; values && i < ncols; i++)
+		json_object_set_new(o, names[i], json_value(names[i], values[i]));
+	return 0;
+}
+
+static int found_platform(void *payload, int ncols, const char *const *names,
+                          const char *const *values)
+{
+	json_t *row = json_object();
+	if (!values)
+		return 0;
 	for (int i = 0; i < ncols; i++)
-		json_object_set_new(o, names[i], values[i] ? json_string(values[i]) : json_null());
+		json_object_set_new(row, names[i], json_value(names[i], values[i]));
+	json_array_append_new(payload, row);
 	return 0;
 }
 
@@ -55,18 +77,20 @@ int cmd_inspect_bundle(cli_common *c, const char *bundle, const char *text, bool
 	if (!sql)
 		goto failed;
 	if (!as_json) {
-		printf("Name:       %s\nDigest:     %s\nMediaType:  %s\nSize:       %s\n\n",
+		printf("Name:       %s\nDigest:     %s\nMediaType:  %s\nSize:       %lld\n\n",
 		       json_string_value(json_object_get(image, "name")),
 		       json_string_value(json_object_get(image, "digest")),
 		       json_string_value(json_object_get(image, "mediaType")),
-		       json_string_value(json_object_get(image, "size")));
+		       (long long)json_integer_value(json_object_get(image, "size")));
 		if (cli_run_query(db, sql, OPT_HELP, &err) < 0)
 			goto failed;
 	} else {
+		json_t *platforms = json_array();
+		json_object_set_new(image, "platforms", platforms);
+		if (bale_index_db_query(db, sql, found_platform, platforms, &err) < 0)
+			goto failed;
 		json_dumpf(image, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		putchar('\n');
-		if (cli_run_query(db, sql, OPT_JSON, &err) < 0)
-			goto failed;
 	}
 	goto cleanup;
 failed:

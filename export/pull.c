@@ -398,6 +398,19 @@ static int write_image(bale_sink *sink, const bale_image *img, bale_error **err)
 	return rc < 0 ? bale_error_wrap(err, "%s", img->ref) : 0;
 }
 
+/* Is ref (in any spelling: "nginx", "docker.io/library/nginx:latest") already among
+ * the images of this run? Then it is pulled once. */
+static int already_named(bale_pull *p, size_t first, const char *text, bool *out, bale_error **err)
+{
+	bale_ref *ref = NULL;
+	int rc = bale_ref_parse(&ref, text, err);
+	*out = false;
+	for (size_t j = first; rc == 0 && j < p->n_images; j++)
+		*out |= strcmp(p->images[j]->ref, bale_ref_string(ref)) == 0;
+	bale_ref_free(ref);
+	return rc;
+}
+
 int bale_pull_images(bale_pull *p, const char *const *refs, size_t n, bale_sink *sink,
                      bale_error **err)
 {
@@ -411,10 +424,13 @@ int bale_pull_images(bale_pull *p, const char *const *refs, size_t n, bale_sink 
 	/* Resolve everything first: a bad reference fails before any download. */
 	for (size_t i = 0; i < n; i++) {
 		bale_image *img = NULL;
-		if ((rc = add_image(p, refs[i], &img, err)) < 0)
+		bool seen = false;
+		if ((rc = already_named(p, first, refs[i], &seen, err)) < 0)
+			goto cleanup;
+		if (!seen && (rc = add_image(p, refs[i], &img, err)) < 0)
 			goto cleanup;
 	}
-	if ((rc = fetch_configs(p, p->images + first, n, err)) < 0)
+	if ((rc = fetch_configs(p, p->images + first, p->n_images - first, err)) < 0)
 		goto cleanup;
 	for (size_t i = first; i < p->n_images; i++) {
 		const bale_image *img = p->images[i];

@@ -487,11 +487,18 @@ cleanup:
 
 /* ---- trust sets ---- */
 
-static int trust_add(bale_trust *t, bale_key *key, bale_error **err)
+/* Loads the public key at path and appends it to t. */
+static int trust_add(bale_trust *t, const char *path, bale_error **err)
 {
+	bale_key *key = NULL;
+	int rc = bale_key_load_public(&key, path, err);
+	if (rc < 0)
+		return rc;
 	bale_key **keys = realloc(t->keys, (t->n + 1) * sizeof(*keys));
-	if (!keys)
+	if (!keys) {
+		bale_key_free(key);
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
 	t->keys = keys;
 	t->keys[t->n++] = key;
 	return 0;
@@ -500,7 +507,6 @@ static int trust_add(bale_trust *t, bale_key *key, bale_error **err)
 int bale_trust_from_key(bale_trust **out, const char *pub_path, bale_error **err)
 {
 	bale_trust *t = calloc(1, sizeof(*t));
-	bale_key *key = NULL;
 	int rc = 0;
 
 	*out = NULL;
@@ -508,14 +514,11 @@ int bale_trust_from_key(bale_trust **out, const char *pub_path, bale_error **err
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
-	if ((rc = bale_key_load_public(&key, pub_path, err)) < 0 ||
-	    (rc = trust_add(t, key, err)) < 0)
+	if ((rc = trust_add(t, pub_path, err)) < 0)
 		goto cleanup;
-	key = NULL;
 	*out = t;
 	t = NULL;
 cleanup:
-	bale_key_free(key);
 	bale_trust_free(t);
 	return rc;
 }
@@ -596,7 +599,6 @@ int bale_trust_from_dir(bale_trust **out, const char *dir, bale_error **err)
 	bale_trust *t = calloc(1, sizeof(*t));
 	char **names = NULL, *path = NULL;
 	size_t n = 0;
-	bale_key *key = NULL;
 	int rc = 0;
 
 	*out = NULL;
@@ -618,15 +620,12 @@ int bale_trust_from_dir(bale_trust **out, const char *dir, bale_error **err)
 		 * directories, sockets and dangling links do not. */
 		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
 			continue;
-		if ((rc = bale_key_load_public(&key, path, err)) < 0 ||
-		    (rc = trust_add(t, key, err)) < 0)
+		if ((rc = trust_add(t, path, err)) < 0)
 			goto cleanup;
-		key = NULL;
 	}
 	*out = t;
 	t = NULL;
 cleanup:
-	bale_key_free(key);
 	free(path);
 	free_names(names, n);
 	bale_trust_free(t);

@@ -185,7 +185,8 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 			goto cleanup;
 		report->signature_checked = true;
 	}
-	if ((rc = bale_json_parse(&doc, head->manifest, head->manifest_len, BUNDLE_CAP_MANIFEST,
+	if ((rc = bale_bundle_read_index(r, &head, err)) < 0 ||
+	    (rc = bale_json_parse(&doc, head->manifest, head->manifest_len, BUNDLE_CAP_MANIFEST,
 	                          BALE_BUNDLE_MANIFEST, err)) < 0)
 		goto cleanup;
 	if (json_integer_value(json_object_get(doc, "formatVersion")) !=

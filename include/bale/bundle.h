@@ -48,7 +48,7 @@ typedef struct bale_bundle_head {
 	char *manifest; /* bale/manifest.json, exact bytes (NUL-terminated) */
 	size_t manifest_len;
 	char *signature; /* bale/manifest.json.sig text, NULL when absent */
-	char *index_db;  /* bale/index.db bytes */
+	char *index_db;  /* bale/index.db bytes, once bale_bundle_read_index has run */
 	size_t index_db_len;
 } bale_bundle_head;
 
@@ -66,9 +66,12 @@ typedef struct bale_bundle_member {
 } bale_bundle_member;
 
 int bale_bundle_open(bale_bundle_reader **out, const char *path, bale_error **err);
-/* Reads the head members; must be called first. The reader stays positioned after
- * bale/index.db. The head belongs to the reader. */
+/* Reads bale/manifest.json and its signature; must be called first. The reader stops
+ * at bale/index.db, so its bytes are read only once the signature has been checked.
+ * The head belongs to the reader. */
 int bale_bundle_read_head(bale_bundle_reader *r, const bale_bundle_head **out, bale_error **err);
+/* Reads bale/index.db into the head (after bale_bundle_read_head). */
+int bale_bundle_read_index(bale_bundle_reader *r, const bale_bundle_head **out, bale_error **err);
 /* Next member: 1 and *out filled, or 0 at the end of the archive. */
 int bale_bundle_next(bale_bundle_reader *r, bale_bundle_member *out, bale_error **err);
 /* Data of the current member; *got = 0 at its end. */

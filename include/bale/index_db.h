@@ -40,8 +40,10 @@ void bale_index_db_free(bale_index_db *db);
  * the schema version; refuses ATTACH and anything that writes. */
 int bale_index_db_open_bytes(sqlite3 **out, const void *bytes, size_t len, bale_error **err);
 
-/* Runs one read-only SQL statement; calls row for each result row (names and values
- * as text, NULL values as NULL). A statement that would write is refused (BALE_EUSAGE). */
+/* Runs one read-only SQL statement; calls row once with values == NULL (the column
+ * names), then for each result row (values as text, SQL NULL as NULL). A non-zero
+ * return from row stops the query and is returned. A statement that would write is
+ * refused (BALE_EUSAGE). */
 typedef int (*bale_index_row_fn)(void *payload, int ncols, const char *const *names,
                                  const char *const *values);
 int bale_index_db_query(sqlite3 *db, const char *sql, bale_index_row_fn row, void *payload,

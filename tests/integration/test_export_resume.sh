@@ -38,4 +38,14 @@ printf 'X' | dd of="$victim" bs=1 seek=100 conv=notrunc status=none
 expect_exit 3 "$BALE" export -q --insecure-registry "$H" --key "$T/k.key" -o "$T/rot.tar.zst" "$H/demo/single:1"
 assert_contains "$LAST_STDERR" "${victim##*/}"
 [[ ! -e $T/rot.tar.zst ]] || fail "a bundle with a rotten blob was written"
+# The rotten file was dropped: the next export fetches it anew and succeeds.
+[[ ! -e $victim ]] || fail "the rotten cache file is still there"
+expect_exit 0 "$BALE" export -q --insecure-registry "$H" --key "$T/k.key" -o "$T/rot.tar.zst" "$H/demo/single:1"
+expect_exit 0 "$BALE" verify --key "$T/k.pub" "$T/rot.tar.zst"
+
+# The same image named twice (say, in a list and on the command line) is exported once.
+echo "$H/demo/single:1" >"$T/list.txt"
+expect_exit 0 "$BALE" export -q --insecure-registry "$H" --key "$T/k.key" -o "$T/twice.tar.zst" \
+  -f "$T/list.txt" "$H/demo/single:1"
+assert_eq 1 "$(wc -l <"$LAST_STDOUT")" "one image"
 echo "test_export_resume: ok"

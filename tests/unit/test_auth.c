@@ -9,7 +9,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,30 +17,22 @@
 
 #include "bale/auth.h"
 #include "registry/auth_private.h"
+#include "testutil.h"
 
 /* Appears in every malformed fixture and broken helper: it must never reach a message. */
 #define SECRET_MARK "hunter2"
 
 typedef struct fixture {
-	char dir[64];
+	char *dir;
 	char *saved_path;
 } fixture;
-
-static char *join(const char *a, const char *b)
-{
-	size_t n = strlen(a) + strlen(b) + 2;
-	char *p = malloc(n);
-	assert_non_null(p);
-	snprintf(p, n, "%s/%s", a, b);
-	return p;
-}
 
 static char *data_path(const char *name)
 {
 	const char *root = getenv("BALE_TEST_DATA");
 	assert_non_null(root);
-	char *auth = join(root, "auth");
-	char *p = join(auth, name);
+	char *auth = path_join(root, "auth");
+	char *p = path_join(auth, name);
 	free(auth);
 	return p;
 }
@@ -64,7 +55,7 @@ static void mkdirs(const char *path)
 static char *write_file(const char *dir, const char *name, const char *text, mode_t mode)
 {
 	mkdirs(dir);
-	char *path = join(dir, name);
+	char *path = path_join(dir, name);
 	FILE *f = fopen(path, "w");
 	assert_non_null(f);
 	fputs(text, f);
@@ -84,20 +75,16 @@ static char *write_config(const char *dir, const char *name, const char *host, c
 	return write_file(dir, name, text, 0600);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 static int setup(void **state)
 {
 	fixture *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/bale-test-auth-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	void *dir = NULL;
+	assert_int_equal(tmpdir_setup(&dir), 0);
+	f->dir = dir;
 	const char *path = getenv("PATH");
 	f->saved_path = strdup(path ? path : "/usr/bin:/bin");
-	char *home = join(f->dir, "home");
+	char *home = path_join(f->dir, "home");
 	mkdirs(home);
 	setenv("HOME", home, 1);
 	free(home);
@@ -112,10 +99,11 @@ static int teardown(void **state)
 {
 	fixture *f = *state;
 	setenv("PATH", f->saved_path, 1);
-	nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	void *dir = f->dir;
+	int rc = tmpdir_teardown(&dir);
 	free(f->saved_path);
 	free(f);
-	return 0;
+	return rc;
 }
 
 /* Looks up and checks user, password and source (NULL: expect NULL / no credential). */
@@ -166,7 +154,7 @@ static void expect_error(const bale_auth_options *opts, const char *domain, int 
 static void test_creds_flag(void **state)
 {
 	fixture *f = *state;
-	char *home = join(f->dir, "home/.docker");
+	char *home = path_join(f->dir, "home/.docker");
 	free(write_config(home, "config.json", "ghcr.io", "fromfile", "filepass"));
 	bale_auth_options o = {.creds = "alice:pa:ss"};
 	expect_cred(&o, "ghcr.io", "a/b", "alice", "pa:ss", "--creds");
@@ -197,7 +185,7 @@ static void test_docker_config(void **state)
 	fixture *f = *state;
 	char *src = data_path("docker-config.json");
 	/* Point DOCKER_CONFIG at a dir holding the fixture as config.json. */
-	char *dir = join(f->dir, "dc");
+	char *dir = path_join(f->dir, "dc");
 	FILE *in = fopen(src, "r");
 	assert_non_null(in);
 	char text[8192];
@@ -322,12 +310,12 @@ static void test_base64(void **state)
 static void test_precedence(void **state)
 {
 	fixture *f = *state;
-	char *d_authfile = join(f->dir, "flag");
-	char *d_raf = join(f->dir, "raf");
-	char *d_xdg = join(f->dir, "xdg");
-	char *d_xdg_c = join(f->dir, "xdg/containers");
-	char *d_dc = join(f->dir, "dc");
-	char *d_home = join(f->dir, "home/.docker");
+	char *d_authfile = path_join(f->dir, "flag");
+	char *d_raf = path_join(f->dir, "raf");
+	char *d_xdg = path_join(f->dir, "xdg");
+	char *d_xdg_c = path_join(f->dir, "xdg/containers");
+	char *d_dc = path_join(f->dir, "dc");
+	char *d_home = path_join(f->dir, "home/.docker");
 	char *p_authfile =
 	    write_config(d_authfile, "auth.json", "prec.example", "u", "from-authfile");
 	char *p_raf = write_config(d_raf, "auth.json", "prec.example", "u", "from-env-authfile");
@@ -394,8 +382,8 @@ static void test_precedence(void **state)
 static void test_missing_defaults_skipped(void **state)
 {
 	fixture *f = *state;
-	char *nowhere = join(f->dir, "nowhere/auth.json");
-	char *afile = join(f->dir, "afile");
+	char *nowhere = path_join(f->dir, "nowhere/auth.json");
+	char *afile = path_join(f->dir, "afile");
 	setenv("REGISTRY_AUTH_FILE", nowhere, 1);
 	setenv("XDG_RUNTIME_DIR", nowhere, 1);
 	/* DOCKER_CONFIG pointing below a regular file: ENOTDIR is "missing" too. */
@@ -405,7 +393,7 @@ static void test_missing_defaults_skipped(void **state)
 	unsetenv("DOCKER_CONFIG");
 	expect_cred(NULL, "ghcr.io", "a/b", NULL, NULL, NULL);
 	/* An empty config (`touch ~/.docker/config.json`) is no config, as for docker. */
-	char *home = join(f->dir, "home/.docker");
+	char *home = path_join(f->dir, "home/.docker");
 	free(write_file(home, "config.json", " \n", 0600));
 	expect_cred(NULL, "ghcr.io", "a/b", NULL, NULL, NULL);
 	free(home);
@@ -416,7 +404,7 @@ static void test_missing_defaults_skipped(void **state)
 static void test_explicit_missing(void **state)
 {
 	fixture *f = *state;
-	char *nowhere = join(f->dir, "nowhere.json");
+	char *nowhere = path_join(f->dir, "nowhere.json");
 	bale_auth_options o = {.authfile = nowhere};
 	expect_error(&o, "ghcr.io", BALE_EUSAGE, nowhere);
 	const char *secrets[] = {nowhere};
@@ -446,7 +434,7 @@ static void test_malformed_configs(void **state)
 	/* A file that exists but cannot be read is not "missing". Permission bits do not
 	 * stop root, so the unreadable file is a directory where the file is expected:
 	 * open() succeeds and read() fails with EISDIR, for root as for anyone. */
-	char *dir = join(f->dir, "home/.docker/config.json");
+	char *dir = path_join(f->dir, "home/.docker/config.json");
 	mkdirs(dir);
 	expect_error(NULL, "ghcr.io", BALE_EGENERIC, dir);
 	expect_error(NULL, "ghcr.io", BALE_EGENERIC, strerror(EISDIR));
@@ -555,7 +543,7 @@ static void test_pull_secret_checked_whole(void **state)
 /* Credential helpers: small shell scripts in a directory put first in PATH. */
 static void install_helpers(fixture *f)
 {
-	char *bin = join(f->dir, "bin");
+	char *bin = path_join(f->dir, "bin");
 	free(write_file(bin, "docker-credential-testhelper",
 	                "#!/bin/sh\n"
 	                "[ \"$1\" = get ] || exit 2\n"
@@ -598,7 +586,7 @@ static void install_helpers(fixture *f)
 
 static char *write_home_config(fixture *f, const char *text)
 {
-	char *dir = join(f->dir, "home/.docker");
+	char *dir = path_join(f->dir, "home/.docker");
 	char *p = write_file(dir, "config.json", text, 0600);
 	free(dir);
 	return p;

@@ -8,13 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "bale/buf.h"
 #include "bale/digest.h"
 #include "bale/error.h"
+#include "testutil.h"
 
 #define EMPTY_SHA256 "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define ABC_SHA256 "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -237,35 +237,6 @@ static void test_buf_appendf(void **state)
 	bale_buf_free(&b);
 }
 
-/* Each file test runs in its own temporary directory. */
-static int make_tmpdir(void **state)
-{
-	char *dir = strdup("/tmp/bale-test-digest-XXXXXX");
-
-	if (!dir || !mkdtemp(dir)) {
-		free(dir);
-		return -1;
-	}
-	*state = dir;
-	return 0;
-}
-
-static int remove_tmpdir(void **state)
-{
-	char *dir = *state;
-	char path[512];
-
-	snprintf(path, sizeof(path), "%s/small", dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/big", dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/empty", dir);
-	unlink(path);
-	rmdir(dir);
-	free(dir);
-	return 0;
-}
-
 static void write_file(const char *path, size_t n)
 {
 	FILE *f = fopen(path, "wb");
@@ -329,7 +300,7 @@ int main(void)
 	    cmocka_unit_test(test_error_chain),
 	    cmocka_unit_test(test_buf_cap),
 	    cmocka_unit_test(test_buf_appendf),
-	    cmocka_unit_test_setup_teardown(test_buf_read_file, make_tmpdir, remove_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_buf_read_file, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests_name("digest", tests, NULL, NULL);
 }

@@ -1,7 +1,6 @@
 /* Signing keys: the files keygen writes, signatures that verify and forgeries that do
  * not, and agreement with the openssl CLI both ways (DESIGN.md §6 promises that anyone
  * can check a bundle without bale). Every test runs in its own temporary directory. */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -18,6 +17,7 @@
 
 #include "bale/error.h"
 #include "bale/keys.h"
+#include "testutil.h"
 
 #define PATH_SIZE 512
 
@@ -30,32 +30,7 @@ static int take_error(bale_error **err, char *msg, size_t size)
 	return code;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static int make_tmpdir(void **state)
-{
-	char *dir = strdup("/tmp/bale-test-keys-XXXXXX");
-
-	if (!dir || !mkdtemp(dir)) {
-		free(dir);
-		return -1;
-	}
-	*state = dir;
-	return 0;
-}
-
-static int remove_tmpdir(void **state)
-{
-	char *dir = *state;
-
-	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(dir);
-	return 0;
-}
-
+/* dir/name into a PATH_SIZE buffer of the caller's: the paths here live on the stack. */
 static void join(char *out, const char *dir, const char *name)
 {
 	int n = snprintf(out, PATH_SIZE, "%s/%s", dir, name);
@@ -707,19 +682,23 @@ static void test_trust_dir(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_generate, make_tmpdir, remove_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_generate_refuses_overwrite, make_tmpdir,
-	                                    remove_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_sign_verify, make_tmpdir, remove_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_verify_wrong_key, make_tmpdir, remove_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_verify_tampered_data, make_tmpdir, remove_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_verify_bad_signatures, make_tmpdir, remove_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_openssl_verifies_ours, make_tmpdir, remove_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_ours_verifies_openssl, make_tmpdir, remove_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_load_refuses_other_algorithms, make_tmpdir,
-	                                    remove_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_load_malformed, make_tmpdir, remove_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_trust_dir, make_tmpdir, remove_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_generate, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_generate_refuses_overwrite, tmpdir_setup,
+	                                    tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_sign_verify, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_wrong_key, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_tampered_data, tmpdir_setup,
+	                                    tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_bad_signatures, tmpdir_setup,
+	                                    tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_openssl_verifies_ours, tmpdir_setup,
+	                                    tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_ours_verifies_openssl, tmpdir_setup,
+	                                    tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_load_refuses_other_algorithms, tmpdir_setup,
+	                                    tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_load_malformed, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_trust_dir, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests_name("keys", tests, NULL, NULL);
 }

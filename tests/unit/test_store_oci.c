@@ -17,23 +17,7 @@
 #include "bale/buf.h"
 #include "bale/json.h"
 #include "bale/store.h"
-
-static int make_dir(void **state)
-{
-	char *dir = strdup("/tmp/bale-test-store-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	*state = dir;
-	return 0;
-}
-
-static int remove_dir(void **state)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", (char *)*state);
-	assert_int_equal(system(cmd), 0);
-	free(*state);
-	return 0;
-}
+#include "testutil.h"
 
 static void descriptor_for(bale_descriptor *d, const char *content, const char *media_type)
 {
@@ -238,12 +222,13 @@ static void test_concurrent_writers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_layout_created, make_dir, remove_dir),
+	    cmocka_unit_test_setup_teardown(test_layout_created, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test(test_unknown_store_is_usage_error),
-	    cmocka_unit_test_setup_teardown(test_blob_visible_only_after_commit, make_dir,
-	                                    remove_dir),
-	    cmocka_unit_test_setup_teardown(test_names_replace_and_annotate, make_dir, remove_dir),
-	    cmocka_unit_test_setup_teardown(test_concurrent_writers, make_dir, remove_dir),
+	    cmocka_unit_test_setup_teardown(test_blob_visible_only_after_commit, tmpdir_setup,
+	                                    tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_names_replace_and_annotate, tmpdir_setup,
+	                                    tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_writers, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

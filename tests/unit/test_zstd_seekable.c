@@ -16,34 +16,9 @@
 #include <unistd.h>
 
 #include "bale/zstd_seekable.h"
+#include "testutil.h"
 
 #define MiB ((size_t)1 << 20)
-
-static int make_dir(void **state)
-{
-	char *dir = strdup("/tmp/bale-test-zst-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	*state = dir;
-	return 0;
-}
-
-static int remove_dir(void **state)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", (char *)*state);
-	assert_int_equal(system(cmd), 0);
-	free(*state);
-	return 0;
-}
-
-static char *path_in(const char *dir, const char *name)
-{
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = malloc(n);
-	assert_non_null(p);
-	snprintf(p, n, "%s/%s", dir, name);
-	return p;
-}
 
 static uint64_t next_random(uint64_t *s)
 {
@@ -221,7 +196,7 @@ static int open_code(const char *path, char *msg, size_t msg_len)
 
 static void test_empty_stream(void **state)
 {
-	char *path = path_in(*state, "empty.zst");
+	char *path = path_join(*state, "empty.zst");
 	write_file(path, NULL, 0, 0, 0, NULL, 0);
 	size_t n;
 	free(slurp(path, &n));
@@ -246,7 +221,7 @@ static void test_empty_stream(void **state)
 
 static void test_one_byte(void **state)
 {
-	char *path = path_in(*state, "one.zst");
+	char *path = path_join(*state, "one.zst");
 	write_file(path, (const uint8_t *)"x", 1, 0, 0, NULL, 0);
 	int fd;
 	bale_zst_reader *r = open_reader(path, &fd);
@@ -263,7 +238,7 @@ static void test_one_byte(void **state)
 static void test_many_small_frames(void **state)
 {
 	enum { FRAMES = 5000 };
-	char *path = path_in(*state, "small.zst");
+	char *path = path_join(*state, "small.zst");
 	size_t *cuts = malloc(FRAMES * sizeof(*cuts));
 	assert_non_null(cuts);
 	size_t len = 0;
@@ -314,7 +289,7 @@ static void test_large_threaded(void **state)
 	const size_t len = 20 * MiB, max_frame = MiB;
 	const size_t cuts[] = {1, 4096, 3 * MiB + 17, 3 * MiB + 18, 9 * MiB, 12 * MiB + 5555};
 	const size_t ncuts = sizeof(cuts) / sizeof(cuts[0]);
-	char *path = path_in(*state, "large.zst");
+	char *path = path_join(*state, "large.zst");
 	uint8_t *data = mixed_input(len, 42);
 	write_file(path, data, len, 2, max_frame, cuts, ncuts);
 
@@ -366,7 +341,7 @@ static void test_seek(void **state)
 {
 	const size_t len = 3 * MiB + 1234;
 	const size_t cuts[] = {100, 70000, 70001};
-	char *path = path_in(*state, "seek.zst");
+	char *path = path_join(*state, "seek.zst");
 	uint8_t *data = mixed_input(len, 5);
 	write_file(path, data, len, 0, 256 * 1024, cuts, 3);
 	int fd;
@@ -400,7 +375,7 @@ static void test_seek(void **state)
 
 static void test_plain_zstd_refused(void **state)
 {
-	char *raw = path_in(*state, "raw"), *zst = path_in(*state, "raw.zst");
+	char *raw = path_join(*state, "raw"), *zst = path_join(*state, "raw.zst");
 	char cmd[1024], msg[512];
 	uint8_t *data = mixed_input(100000, 3);
 	FILE *f = fopen(raw, "wb");
@@ -419,7 +394,7 @@ static void test_plain_zstd_refused(void **state)
 
 static void test_truncated_or_extended(void **state)
 {
-	char *path = path_in(*state, "t.zst"), *bad = path_in(*state, "bad.zst");
+	char *path = path_join(*state, "t.zst"), *bad = path_join(*state, "bad.zst");
 	uint8_t *data = mixed_input(300000, 9);
 	write_file(path, data, 300000, 0, 64 * 1024, NULL, 0);
 	size_t n;
@@ -454,7 +429,7 @@ static void test_truncated_or_extended(void **state)
 static void test_open_reads_only_the_table(void **state)
 {
 	const size_t len = 500000, cuts[] = {1000};
-	char *path = path_in(*state, "lazy.zst");
+	char *path = path_join(*state, "lazy.zst");
 	uint8_t *data = mixed_input(len, 21);
 	write_file(path, data, len, 0, 128 * 1024, cuts, 1);
 	int fd;
@@ -521,7 +496,7 @@ static void flip_and_read(int fd, const char *path, size_t at, unsigned bit)
 static void test_tamper(void **state)
 {
 	const size_t len = 96 * 1024, cuts[] = {5000, 5001, 40000};
-	char *path = path_in(*state, "tamper.zst");
+	char *path = path_join(*state, "tamper.zst");
 	uint8_t *data = mixed_input(len, 77);
 	write_file(path, data, len, 0, 16 * 1024, cuts, 3);
 	size_t n;
@@ -593,16 +568,18 @@ static void test_write_failure(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_empty_stream, make_dir, remove_dir),
-	    cmocka_unit_test_setup_teardown(test_one_byte, make_dir, remove_dir),
-	    cmocka_unit_test_setup_teardown(test_many_small_frames, make_dir, remove_dir),
-	    cmocka_unit_test_setup_teardown(test_large_threaded, make_dir, remove_dir),
-	    cmocka_unit_test_setup_teardown(test_seek, make_dir, remove_dir),
-	    cmocka_unit_test_setup_teardown(test_plain_zstd_refused, make_dir, remove_dir),
-	    cmocka_unit_test_setup_teardown(test_truncated_or_extended, make_dir, remove_dir),
-	    cmocka_unit_test_setup_teardown(test_open_reads_only_the_table, make_dir, remove_dir),
-	    cmocka_unit_test_setup_teardown(test_tamper, make_dir, remove_dir),
-	    cmocka_unit_test_setup_teardown(test_write_failure, make_dir, remove_dir),
+	    cmocka_unit_test_setup_teardown(test_empty_stream, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_one_byte, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_many_small_frames, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_large_threaded, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_seek, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_plain_zstd_refused, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_truncated_or_extended, tmpdir_setup,
+	                                    tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_open_reads_only_the_table, tmpdir_setup,
+	                                    tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_tamper, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_write_failure, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
