@@ -10,13 +10,13 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "bale/buf.h"
 #include "bale/json.h"
 #include "bale/manifest.h"
 #include "bale/reference.h"
+#include "bundle/sql_guard.h"
 
 #define STRINGIFY(x) #x
 #define XSTRINGIFY(x) STRINGIFY(x)
@@ -544,52 +544,6 @@ void bale_index_db_free(bale_index_db *x)
 
 /* ---- reading ---- */
 
-/* PRAGMAs a read-only audit may run: those that only look. The first group takes a
- * table or index name (or a limit) as argument; the second must be asked without one,
- * because with one they would write. */
-static const char *const pragmas_with_arg[] = {
-    "table_info",       "table_xinfo",       "index_list",      "index_info",  "index_xinfo",
-    "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check", "table_list",
-};
-static const char *const pragmas_bare[] = {
-    "user_version",   "application_id", "schema_version",  "page_count",     "page_size",
-    "freelist_count", "encoding",       "database_list",   "collation_list", "function_list",
-    "pragma_list",    "module_list",    "compile_options", "data_version",
-};
-
-static bool in_list(const char *name, const char *const *list, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcasecmp(name, list[i]) == 0)
-			return true;
-	return false;
-}
-
-/* Allows reading and nothing else, whatever the statement: the bytes are read-only
- * already, but ATTACH would reach the file system and writes must fail at prepare
- * with a clear error rather than at step. */
-static int read_only_authorizer(void *payload, int action, const char *a1, const char *a2,
-                                const char *db_name, const char *trigger)
-{
-	switch (action) {
-	case SQLITE_SELECT:
-	case SQLITE_READ:
-	case SQLITE_FUNCTION:
-	case SQLITE_RECURSIVE:
-		return SQLITE_OK;
-	case SQLITE_PRAGMA:
-		if (a1 && in_list(a1, pragmas_with_arg,
-		                  sizeof(pragmas_with_arg) / sizeof(pragmas_with_arg[0])))
-			return SQLITE_OK;
-		if (a1 && !a2 &&
-		    in_list(a1, pragmas_bare, sizeof(pragmas_bare) / sizeof(pragmas_bare[0])))
-			return SQLITE_OK;
-		return SQLITE_DENY;
-	default:
-		return SQLITE_DENY;
-	}
-}
-
 /* Runs a statement that returns one integer (a PRAGMA of ours). */
 static int query_int(sqlite3 *db, const char *sql, sqlite3_int64 *out, bale_error **err)
 {
@@ -690,18 +644,13 @@ int bale_index_db_open_bytes(sqlite3 **out, const void *bytes, size_t len, bale_
 		rc = bale_error_set(err, BALE_EVERIFY, "index.db: %s", sqlite3_errmsg(db));
 		goto cleanup;
 	}
-	/* The defences SQLite recommends for database files of unknown origin: no schema
-	 * tricks that reach functions with side effects, no triggers, no ATTACH, and cell
-	 * sizes checked as pages are read. */
-	sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-	sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-	sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL);
-	sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
-	if ((rc = exec(db, "PRAGMA cell_size_check = ON", "settings", err)) < 0 ||
-	    (rc = check_index(db, err)) < 0 ||
-	    (rc = exec(db, "PRAGMA query_only = ON", "settings", err)) < 0)
+	/* Guarded before the first look inside: the bytes may not be ours. */
+	if ((rc = bale_sql_guard(db, err)) < 0) {
+		bale_error_wrap(err, "index.db");
 		goto cleanup;
-	sqlite3_set_authorizer(db, read_only_authorizer, NULL);
+	}
+	if ((rc = check_index(db, err)) < 0)
+		goto cleanup;
 	*out = db;
 	db = NULL;
 cleanup:

@@ -29,6 +29,8 @@ struct bale_bundle_reader {
 	bool head_read;
 	bale_bundle_head head;
 	bale_bundle_member index_member; /* bale/index.db, read by bale_bundle_read_index */
+	uint64_t handed;                 /* decompressed bytes given to libarchive or skipped */
+	bool whole_file;                 /* check the file digest at the end */
 };
 
 bool bundle_path_is_safe(const char *path)
@@ -60,7 +62,31 @@ static la_ssize_t read_cb(struct archive *a, void *payload, const void **out)
 		return -1;
 	}
 	*out = r->buf;
+	r->handed += got;
 	return (la_ssize_t)got;
+}
+
+/* Members libarchive skips are not decompressed: every member starts a frame, so the
+ * seek table takes us straight to the next one. */
+static la_int64_t skip_cb(struct archive *a, void *payload, la_int64_t request)
+{
+	bale_bundle_reader *r = payload;
+	uint64_t size = bale_zst_reader_size(r->zst);
+	uint64_t target = r->handed + (uint64_t)request;
+	if (target > size)
+		target = size;
+	if (bale_zst_reader_seek(r->zst, target, &r->read_err) < 0) {
+		archive_set_error(a, EIO, "seek failed");
+		return ARCHIVE_FATAL;
+	}
+	la_int64_t skipped = (la_int64_t)(target - r->handed);
+	r->handed = target;
+	return skipped;
+}
+
+void bale_bundle_check_whole_file(bale_bundle_reader *r)
+{
+	r->whole_file = true;
 }
 
 /* An error from libarchive, or the decompressor's that caused it. */
@@ -102,7 +128,10 @@ int bale_bundle_open(bale_bundle_reader **out, const char *path, bale_error **er
 		goto cleanup;
 	}
 	archive_read_support_format_tar(r->a);
-	if (archive_read_open(r->a, r, NULL, read_cb, NULL) != ARCHIVE_OK)
+	archive_read_set_read_callback(r->a, read_cb);
+	archive_read_set_skip_callback(r->a, skip_cb);
+	archive_read_set_callback_data(r->a, r);
+	if (archive_read_open1(r->a) != ARCHIVE_OK)
 		rc = reader_error(r, "tar", err);
 cleanup:
 	if (rc < 0)
@@ -136,7 +165,7 @@ static int check_after_end(bale_bundle_reader *r, bale_error **err)
 				    (unsigned long long)(end + i));
 		end += got;
 	}
-	if (rc == 0) /* the whole file was read: its digest costs nothing more */
+	if (rc == 0 && r->whole_file) /* read from end to end: the digest costs nothing more */
 		rc = bale_zst_reader_check_file(r->zst, err);
 	return rc;
 }

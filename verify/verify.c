@@ -161,6 +161,61 @@ cleanup:
 	return rc;
 }
 
+int bale_verify_head(bale_bundle_reader *r, const bale_trust *trust, bale_trusted_head *out,
+                     bale_error **err)
+{
+	const bale_bundle_head *head = NULL;
+	json_t *doc = NULL;
+	int rc = 0;
+	memset(out, 0, sizeof(*out));
+	if ((rc = bale_bundle_read_head(r, &head, err)) < 0)
+		return rc;
+	/* The signature first: nothing else in an untrusted bundle is worth reading. */
+	if (trust) {
+		if ((rc = bale_verify_signature(head, trust, out->signer, err)) < 0)
+			return rc;
+		out->signature_checked = true;
+	}
+	if ((rc = bale_bundle_read_index(r, &head, err)) < 0 ||
+	    (rc = bale_json_parse(&doc, head->manifest, head->manifest_len, BUNDLE_CAP_MANIFEST,
+	                          BALE_BUNDLE_MANIFEST, err)) < 0)
+		return rc;
+	json_int_t version = json_integer_value(json_object_get(doc, "formatVersion"));
+	if (version != BALE_BUNDLE_FORMAT_VERSION) {
+		rc = bale_error_set(
+		    err, BALE_EVERIFY, "%s: format version %lld, this bale reads %d",
+		    BALE_BUNDLE_MANIFEST, (long long)version, BALE_BUNDLE_FORMAT_VERSION);
+		goto cleanup;
+	}
+	const char *signer = bale_json_str(doc, "signer");
+	snprintf(out->signer, sizeof(out->signer), "%s", signer ? signer : "");
+	/* index.db is read with the head and trusted from here on: check it now. */
+	size_t i;
+	json_t *f, *entry = NULL;
+	json_array_foreach(json_object_get(doc, "files"), i, f)
+	{
+		const char *p = bale_json_str(f, "path");
+		if (p && strcmp(p, BALE_BUNDLE_INDEX_DB) == 0)
+			entry = f;
+	}
+	const char *want = bale_json_str(entry, "digest");
+	bale_digest d;
+	bale_digest_of(&d, head->index_db, head->index_db_len);
+	if (!want || strcmp(want, d.str) != 0 ||
+	    json_integer_value(json_object_get(entry, "size")) != (json_int_t)head->index_db_len) {
+		rc = bale_error_set(err, BALE_EVERIFY,
+		                    "%s: digest mismatch (expected %.80s, got %s)",
+		                    BALE_BUNDLE_INDEX_DB, want ? want : "an entry", d.str);
+		goto cleanup;
+	}
+	out->head = head;
+	out->manifest = doc;
+	doc = NULL;
+cleanup:
+	json_decref(doc);
+	return rc;
+}
+
 int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_report *report,
                        const bale_log *log, bale_error **err)
 {
@@ -175,29 +230,16 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
-	if ((rc = bale_bundle_open(&r, path, err)) < 0 ||
-	    (rc = bale_bundle_read_head(r, &head, err)) < 0)
+	bale_trusted_head th;
+	if ((rc = bale_bundle_open(&r, path, err)) < 0)
 		goto cleanup;
+	bale_bundle_check_whole_file(r);
 	report->file_bytes = bale_bundle_file_size(r);
-	/* The signature first: nothing else in an untrusted bundle is worth reading. */
-	if (trust) {
-		if ((rc = bale_verify_signature(head, trust, report->signer, err)) < 0)
-			goto cleanup;
-		report->signature_checked = true;
-	}
-	if ((rc = bale_bundle_read_index(r, &head, err)) < 0 ||
-	    (rc = bale_json_parse(&doc, head->manifest, head->manifest_len, BUNDLE_CAP_MANIFEST,
-	                          BALE_BUNDLE_MANIFEST, err)) < 0)
+	if ((rc = bale_verify_head(r, trust, &th, err)) < 0)
 		goto cleanup;
-	if (json_integer_value(json_object_get(doc, "formatVersion")) !=
-	    BALE_BUNDLE_FORMAT_VERSION) {
-		rc = bale_error_set(
-		    err, BALE_EVERIFY, "%s: format version %lld, this bale reads %d",
-		    BALE_BUNDLE_MANIFEST,
-		    (long long)json_integer_value(json_object_get(doc, "formatVersion")),
-		    BALE_BUNDLE_FORMAT_VERSION);
-		goto cleanup;
-	}
+	head = th.head;
+	doc = th.manifest;
+	report->signature_checked = th.signature_checked;
 	const char *id = bale_json_str(doc, "bundleId"), *created = bale_json_str(doc, "created");
 	const char *signer = bale_json_str(doc, "signer");
 	snprintf(report->bundle_id, sizeof(report->bundle_id), "%s", id ? id : "");
@@ -207,16 +249,10 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 	report->blobs = (int64_t)json_array_size(json_object_get(doc, "blobs"));
 	if ((rc = load_expectations(&e, doc, err)) < 0)
 		goto cleanup;
-	/* index.db was read with the head: check it against the manifest too. */
+	/* index.db was read and checked with the head. */
 	expected *db = find_expected(&e, BALE_BUNDLE_INDEX_DB);
-	bale_digest d;
-	bale_digest_of(&d, head->index_db, head->index_db_len);
-	if (!db || db->size != (int64_t)head->index_db_len || !bale_digest_equal(&d, &db->digest)) {
-		rc = bale_error_set(err, BALE_EVERIFY, "%s: digest mismatch (expected %s, got %s)",
-		                    BALE_BUNDLE_INDEX_DB, db ? db->digest.str : "an entry", d.str);
-		goto cleanup;
-	}
-	db->seen = true;
+	if (db)
+		db->seen = true;
 	report->members = 2 + (head->signature != NULL);
 	report->content_bytes = (int64_t)(head->manifest_len + head->index_db_len);
 	for (;;) {

@@ -76,6 +76,10 @@ int bale_bundle_read_index(bale_bundle_reader *r, const bale_bundle_head **out, 
 int bale_bundle_next(bale_bundle_reader *r, bale_bundle_member *out, bale_error **err);
 /* Data of the current member; *got = 0 at its end. */
 int bale_bundle_read(bale_bundle_reader *r, void *buf, size_t len, size_t *got, bale_error **err);
+/* Asks for the whole-file check at the end of the archive: the digest over every
+ * compressed byte (bale verify). Readers that skip members (import of some images) do
+ * without it: every blob they take is checked against its own digest. */
+void bale_bundle_check_whole_file(bale_bundle_reader *r);
 /* Compressed size of the bundle file. */
 uint64_t bale_bundle_file_size(const bale_bundle_reader *r);
 void bale_bundle_close(bale_bundle_reader *r);

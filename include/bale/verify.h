@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "bale/bundle.h"
 #include "bale/error.h"
 #include "bale/keys.h"
@@ -16,6 +18,20 @@
  * that does not verify. signer gets the manifest's signer key id ("" when none). */
 int bale_verify_signature(const bale_bundle_head *head, const bale_trust *trust,
                           char signer[BALE_KEY_ID_LEN + 1], bale_error **err);
+
+/* The head of a bundle, checked: the signature (unless trust is NULL), the format
+ * version, and index.db against the digest the manifest gives it. */
+typedef struct bale_trusted_head {
+	const bale_bundle_head *head; /* with index.db read */
+	json_t *manifest;             /* bale/manifest.json parsed; the caller json_decrefs it */
+	char signer[BALE_KEY_ID_LEN + 1];
+	bool signature_checked;
+} bale_trusted_head;
+
+/* Reads and checks the head of an open bundle. The signature is checked before
+ * index.db is read. BALE_ETRUST or BALE_EVERIFY. */
+int bale_verify_head(bale_bundle_reader *r, const bale_trust *trust, bale_trusted_head *out,
+                     bale_error **err);
 
 typedef struct bale_verify_report {
 	char signer[BALE_KEY_ID_LEN + 1];

@@ -1,0 +1,51 @@
+/* The node ledger: a SQLite record of every import on this node, successful or not
+ * (DESIGN.md §7, docs/ledger-schema.md). Default /var/lib/bale/ledger.db. */
+#ifndef BALE_LEDGER_H
+#define BALE_LEDGER_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bale/error.h"
+
+#define BALE_DEFAULT_LEDGER "/var/lib/bale/ledger.db"
+#define BALE_LEDGER_SCHEMA_VERSION 1
+
+/* One image an import named in the store. */
+typedef struct bale_ledger_image {
+	const char *ref;       /* normalized reference */
+	const char *digest;    /* root digest */
+	const char *platforms; /* "linux/amd64,linux/arm64/v8" as imported */
+} bale_ledger_image;
+
+/* One import attempt. Strings may be NULL when not known (e.g. a bundle that could not
+ * be opened has no id). */
+typedef struct bale_ledger_entry {
+	const char *bundle_path;
+	const char *bundle_id;
+	const char
+	    *bundle_digest; /* "sha256:…" of the bundle's data, as its digest frame records */
+	const char *signer_key_id;
+	bool signature_checked;
+	const char *store;     /* "oci:/var/lib/bale/store", "containerd:/run/…" */
+	int exit_status;       /* 0 on success */
+	const char *error;     /* the one-line error, NULL on success */
+	int64_t blobs_written; /* blobs the store did not have */
+	int64_t blobs_present; /* blobs it had already */
+	int64_t bytes_written;
+	double seconds;
+	const bale_ledger_image *images;
+	size_t n_images;
+} bale_ledger_entry;
+
+/* Appends one entry (time = now UTC, host = this host's name) in one transaction,
+ * creating the file, its directory and the schema when missing. Safe when several
+ * processes record at once (SQLite locking with a busy timeout). */
+int bale_ledger_record(const char *path, const bale_ledger_entry *entry, bale_error **err);
+
+/* Opens a ledger read-only for queries (bale ledger "SQL"), with the same guards as
+ * bale_index_db_open_bytes: no writes, no ATTACH. BALE_ENOTFOUND when there is none. */
+int bale_ledger_open_readonly(sqlite3 **out, const char *path, bale_error **err);
+
+#endif
