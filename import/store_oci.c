@@ -1,4 +1,5 @@
 /* The OCI image layout store (oci:DIR): content-addressed blobs plus index.json. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -30,6 +31,14 @@ typedef struct oci_store {
 	pending_name *names;
 	size_t n_names;
 	bool blobs_dirty; /* blobs renamed in since the last directory fsync */
+	/* Staged stores (node stores) keep new blobs aside until commit: a failed import
+	 * or pull leaves the store as it was. The staging directory is flocked while in
+	 * use, so a later open can tell a dead run's leftovers from a live one's. */
+	bool staged;
+	char *staging;
+	int staging_fd;
+	bale_digest *staged_blobs;
+	size_t n_staged;
 } oci_store;
 
 struct bale_sink_blob {
@@ -52,6 +61,8 @@ static int oci_has_blob(bale_sink *sink, const bale_descriptor *desc, bool *out,
 	blob_path(path, sizeof(path), s, &desc->digest);
 	/* Blobs are named only after verification, so the right name and size is the blob. */
 	*out = stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == desc->size;
+	for (size_t i = 0; !*out && i < s->n_staged; i++)
+		*out = bale_digest_equal(&s->staged_blobs[i], &desc->digest);
 	return 0;
 }
 
@@ -117,11 +128,43 @@ static void oci_blob_abort(bale_sink_blob *b)
 	blob_close(b);
 }
 
+/* The staging directory of this run, made on first use. */
+static int staging_dir(oci_store *s, bale_error **err)
+{
+	if (s->staging)
+		return 0;
+	size_t n = strlen(s->dir) + 32;
+	if (!(s->staging = malloc(n)))
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	snprintf(s->staging, n, "%s/.bale-staging-XXXXXX", s->dir);
+	if (!mkdtemp(s->staging)) {
+		int rc = bale_error_set_errno(err, BALE_ESTORE, errno, "create %s", s->staging);
+		free(s->staging);
+		s->staging = NULL;
+		return rc;
+	}
+	s->staging_fd = open(s->staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->staging_fd < 0 || flock(s->staging_fd, LOCK_EX) < 0)
+		return bale_error_set_errno(err, BALE_ESTORE, errno, "lock %s", s->staging);
+	return 0;
+}
+
 static int oci_blob_commit(bale_sink_blob *b, bale_error **err)
 {
 	int rc = 0;
 	char path[4096], proc[64];
-	blob_path(path, sizeof(path), b->store, &b->desc.digest);
+	oci_store *s = b->store;
+	if (s->staged) {
+		bale_digest *grown = realloc(s->staged_blobs, (s->n_staged + 1) * sizeof(*grown));
+		if (!grown || (rc = staging_dir(s, err)) < 0) {
+			rc = rc < 0 ? rc : bale_error_set(err, BALE_EGENERIC, "out of memory");
+			goto cleanup;
+		}
+		s->staged_blobs = grown;
+		snprintf(path, sizeof(path), "%s/%s", s->staging, bale_digest_hex(&b->desc.digest));
+	} else {
+		blob_path(path, sizeof(path), s, &b->desc.digest);
+	}
 	if (fsync(b->fd) < 0) {
 		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "fsync blob %s",
 		                          b->desc.digest.str);
@@ -141,7 +184,9 @@ static int oci_blob_commit(bale_sink_blob *b, bale_error **err)
 		    errno != EEXIST)
 			rc = bale_error_set_errno(err, BALE_ESTORE, errno, "link %s", path);
 	}
-	b->store->blobs_dirty = true;
+	if (rc == 0 && s->staged)
+		s->staged_blobs[s->n_staged++] = b->desc.digest;
+	s->blobs_dirty = true;
 cleanup:
 	blob_close(b);
 	return rc;
@@ -210,6 +255,36 @@ static void merge_names(json_t *index, const pending_name *names, size_t n)
 	}
 }
 
+/* Removes a staging directory and what is in it. */
+static void remove_staging(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d)))
+			if (e->d_name[0] != '.')
+				unlinkat(dirfd(d), e->d_name, 0);
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+/* Staged blobs into blobs/sha256: they are verified, and a name already there holds
+ * the same content, so rename over it is fine. */
+static int publish_staged(oci_store *s, bale_error **err)
+{
+	char from[4096], to[4096];
+	for (size_t i = 0; i < s->n_staged; i++) {
+		snprintf(from, sizeof(from), "%s/%s", s->staging,
+		         bale_digest_hex(&s->staged_blobs[i]));
+		blob_path(to, sizeof(to), s, &s->staged_blobs[i]);
+		if (rename(from, to) < 0)
+			return bale_error_set_errno(err, BALE_ESTORE, errno, "rename to %s", to);
+	}
+	s->n_staged = 0;
+	return 0;
+}
+
 static int oci_commit(bale_sink *sink, bale_error **err)
 {
 	oci_store *s = (oci_store *)sink;
@@ -217,6 +292,8 @@ static int oci_commit(bale_sink *sink, bale_error **err)
 	json_t *index = NULL;
 	char *path = NULL, *text = NULL;
 	size_t len = 0;
+	if (s->n_staged && (rc = publish_staged(s, err)) < 0)
+		goto cleanup;
 	/* Blob names must be durable before index.json points at them. */
 	if (s->blobs_dirty && (rc = bale_fs_fsync_dir(s->blobs, err)) < 0)
 		goto cleanup;
@@ -256,6 +333,12 @@ cleanup:
 static void oci_free(bale_sink *sink)
 {
 	oci_store *s = (oci_store *)sink;
+	if (s->staging) { /* never committed: what was staged goes */
+		remove_staging(s->staging);
+		close(s->staging_fd);
+		free(s->staging);
+	}
+	free(s->staged_blobs);
 	for (size_t i = 0; i < s->n_names; i++)
 		free(s->names[i].ref);
 	free(s->names);
@@ -303,7 +386,28 @@ static const bale_sink_ops oci_ops = {
     .blob_read = oci_blob_read,
 };
 
-int bale_store_oci_open(bale_sink **out, const char *dir, bale_error **err)
+/* Staging directories of runs that died (kill -9): nobody holds their lock. */
+static void remove_stale_staging(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	char path[4096];
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, ".bale-staging-", 14) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+			remove_staging(path);
+		if (fd >= 0)
+			close(fd);
+	}
+	closedir(d);
+}
+
+int bale_store_oci_open(bale_sink **out, const char *dir, unsigned flags, bale_error **err)
 {
 	int rc = 0;
 	char *layout = NULL;
@@ -312,6 +416,8 @@ int bale_store_oci_open(bale_sink **out, const char *dir, bale_error **err)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	s->base.ops = &oci_ops;
 	s->blobs_fd = -1;
+	s->staging_fd = -1;
+	s->staged = flags & BALE_STORE_STAGED;
 	s->dir = strdup(dir);
 	s->blobs = bale_fs_join(dir, "blobs/sha256");
 	layout = bale_fs_join(dir, "oci-layout");
@@ -340,6 +446,8 @@ int bale_store_oci_open(bale_sink **out, const char *dir, bale_error **err)
 			rc = bale_fs_write_atomic(index, empty, sizeof(empty) - 1, 0644, err);
 		free(index);
 	}
+	if (rc == 0 && s->staged)
+		remove_stale_staging(dir);
 cleanup:
 	free(layout);
 	if (rc < 0) {

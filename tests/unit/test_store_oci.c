@@ -39,6 +39,17 @@ static size_t count_entries(const char *dir)
 	return n;
 }
 
+static size_t staging_dirs(const char *dir)
+{
+	size_t n = 0;
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	for (struct dirent *e; (e = readdir(d));)
+		n += strncmp(e->d_name, ".bale-staging-", 14) == 0;
+	closedir(d);
+	return n;
+}
+
 static json_t *read_index(const char *dir)
 {
 	char path[512];
@@ -93,9 +104,10 @@ static void test_blob_visible_only_after_commit(void **state)
 	bale_sink_blob *b = NULL;
 	bale_descriptor d;
 	bool have = true;
-	snprintf(spec, sizeof(spec), "oci:%s", dir);
+	(void)spec;
 	snprintf(blobs, sizeof(blobs), "%s/blobs/sha256", dir);
-	assert_int_equal(bale_store_open(&s, spec, NULL), 0);
+	/* Unstaged, as the export cache is: a committed blob is in place at once. */
+	assert_int_equal(bale_store_oci_open(&s, dir, 0, NULL), 0);
 	descriptor_for(&d, "layer bytes", "application/vnd.oci.image.layer.v1.tar+gzip");
 	assert_int_equal(s->ops->has_blob(s, &d, &have, NULL), 0);
 	assert_false(have);
@@ -132,6 +144,59 @@ static void test_blob_visible_only_after_commit(void **state)
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, 5);
 	bale_sink_free(s);
+}
+
+/* Node stores are staged: blobs of a run show only when it commits; a run that never
+ * commits, or died, leaves nothing behind. */
+static void test_staged_run(void **state)
+{
+	const char *dir = *state;
+	char spec[512], blobs[512];
+	bale_sink *s = NULL;
+	bale_descriptor d, e;
+	bool have = false;
+	snprintf(spec, sizeof(spec), "oci:%s", dir);
+	snprintf(blobs, sizeof(blobs), "%s/blobs/sha256", dir);
+	descriptor_for(&d, "staged layer", "application/vnd.oci.image.layer.v1.tar+gzip");
+	descriptor_for(&e, "{\"m\":1}", "application/vnd.oci.image.manifest.v1+json");
+
+	/* A run that fails before commit: nothing stays, not even its staging directory. */
+	assert_int_equal(bale_store_open(&s, spec, NULL), 0);
+	assert_int_equal(bale_sink_put_bytes(s, &d, "staged layer", 12, NULL), 0);
+	assert_int_equal(s->ops->has_blob(s, &d, &have, NULL), 0);
+	assert_true(have); /* the run itself sees it */
+	assert_int_equal(count_entries(blobs), 0);
+	bale_sink_free(s);
+	assert_int_equal(count_entries(blobs), 0);
+	assert_int_equal(staging_dirs(dir), 0);
+
+	/* A run that commits: its blobs appear with its names. */
+	assert_int_equal(bale_store_open(&s, spec, NULL), 0);
+	assert_int_equal(bale_sink_put_bytes(s, &d, "staged layer", 12, NULL), 0);
+	assert_int_equal(bale_sink_put_bytes(s, &e, "{\"m\":1}", 7, NULL), 0);
+	assert_int_equal(s->ops->set_name(s, "example.com/a:1", &e, NULL), 0);
+	assert_int_equal(count_entries(blobs), 0);
+	assert_int_equal(staging_dirs(dir), 1);
+	assert_int_equal(s->ops->commit(s, NULL), 0);
+	assert_int_equal(count_entries(blobs), 2);
+	bale_sink_free(s);
+	assert_int_equal(staging_dirs(dir), 0);
+	json_t *index = read_index(dir);
+	assert_int_equal(json_array_size(json_object_get(index, "manifests")), 1);
+	json_decref(index);
+
+	/* A run killed with its staging directory in place: the next open removes it. */
+	char stale[600], file[700];
+	snprintf(stale, sizeof(stale), "%s/.bale-staging-dead01", dir);
+	assert_int_equal(mkdir(stale, 0700), 0);
+	snprintf(file, sizeof(file), "%s/%s", stale, bale_digest_hex(&d.digest));
+	FILE *f = fopen(file, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(bale_store_open(&s, spec, NULL), 0);
+	bale_sink_free(s);
+	struct stat st;
+	assert_int_equal(stat(stale, &st), -1);
 }
 
 static void test_names_replace_and_annotate(void **state)
@@ -226,6 +291,7 @@ int main(void)
 	    cmocka_unit_test(test_unknown_store_is_usage_error),
 	    cmocka_unit_test_setup_teardown(test_blob_visible_only_after_commit, tmpdir_setup,
 	                                    tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_staged_run, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_names_replace_and_annotate, tmpdir_setup,
 	                                    tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers, tmpdir_setup, tmpdir_teardown),
