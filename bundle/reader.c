@@ -141,6 +141,11 @@ cleanup:
 	return rc;
 }
 
+void bale_bundle_data_digest(const bale_bundle_reader *r, bale_digest *out)
+{
+	bale_zst_reader_recorded_digest(r->zst, out);
+}
+
 uint64_t bale_bundle_file_size(const bale_bundle_reader *r)
 {
 	return r->file_size;

@@ -773,6 +773,11 @@ int bale_zst_reader_read(bale_zst_reader *r, void *buf, size_t len, size_t *got,
 	return reader_decompress(r, buf, len, got, err);
 }
 
+void bale_zst_reader_recorded_digest(const bale_zst_reader *r, bale_digest *out)
+{
+	bale_digest_from_raw(out, r->file_digest);
+}
+
 void bale_zst_reader_free(bale_zst_reader *r)
 {
 	if (!r)

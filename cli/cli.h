@@ -43,6 +43,8 @@ enum cli_option {
 	OPT_FORCE,
 	OPT_TRUST,
 	OPT_INSECURE_SKIP_VERIFY,
+	OPT_IMAGE,
+	OPT_LEDGER,
 	OPT_VERB_FIRST = 1100, /* verbs number their own options from here */
 };
 
@@ -153,5 +155,7 @@ int cmd_keygen(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_query(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_ledger(int argc, char **argv);
 
 #endif

@@ -14,10 +14,12 @@ typedef struct verb {
 static const verb verbs[] = {
     {"export", cmd_export, "pull images and write one signed bundle"},
     {"verify", cmd_verify, "check a bundle's signature and every digest"},
+    {"import", cmd_import, "load a verified bundle into a node store"},
     {"ls", cmd_ls, "list the images in a bundle"},
     {"inspect", cmd_inspect, "show an image: in its registry, or in a bundle"},
     {"query", cmd_query, "run read-only SQL on a bundle's index"},
     {"keygen", cmd_keygen, "create a signing key pair"},
+    {"ledger", cmd_ledger, "the node's import history (read-only SQL)"},
     {"pull", cmd_pull, "pull images from registries into a node store (online mode)"},
 };
 

@@ -58,6 +58,11 @@ static void format_digest(bale_digest *out, const unsigned char *md)
 	out->str[BALE_DIGEST_STR_LEN] = '\0';
 }
 
+void bale_digest_from_raw(bale_digest *out, const unsigned char raw[32])
+{
+	format_digest(out, raw);
+}
+
 void bale_digest_of(bale_digest *out, const void *data, size_t len)
 {
 	unsigned char md[32];

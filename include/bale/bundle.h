@@ -80,6 +80,9 @@ int bale_bundle_read(bale_bundle_reader *r, void *buf, size_t len, size_t *got, 
  * compressed byte (bale verify). Readers that skip members (import of some images) do
  * without it: every blob they take is checked against its own digest. */
 void bale_bundle_check_whole_file(bale_bundle_reader *r);
+/* The digest the bundle records for its compressed data (checked when the whole file
+ * is read with bale_bundle_check_whole_file): an id of the exact file for ledgers. */
+void bale_bundle_data_digest(const bale_bundle_reader *r, bale_digest *out);
 /* Compressed size of the bundle file. */
 uint64_t bale_bundle_file_size(const bale_bundle_reader *r);
 void bale_bundle_close(bale_bundle_reader *r);

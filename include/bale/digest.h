@@ -20,6 +20,8 @@ int bale_digest_parse(bale_digest *out, const char *text, bale_error **err);
 /* The 64 hex characters. */
 const char *bale_digest_hex(const bale_digest *d);
 bool bale_digest_equal(const bale_digest *a, const bale_digest *b);
+/* From the 32 raw bytes of a SHA-256. */
+void bale_digest_from_raw(bale_digest *out, const unsigned char raw[32]);
 /* Digest of a buffer in one call. */
 void bale_digest_of(bale_digest *out, const void *data, size_t len);
 

@@ -4,6 +4,7 @@
 #define BALE_LEDGER_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 

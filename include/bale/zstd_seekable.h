@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bale/digest.h"
 #include "bale/error.h"
 
 /* ---- writing ---- */
@@ -68,6 +69,8 @@ int bale_zst_reader_read(bale_zst_reader *r, void *buf, size_t len, size_t *got,
  * reading from the start has already loaded are not read again, so after a read to the
  * end this costs nothing more. BALE_EVERIFY when it does not match. */
 int bale_zst_reader_check_file(bale_zst_reader *r, bale_error **err);
+/* The digest the file records for its data (not checked by this call). */
+void bale_zst_reader_recorded_digest(const bale_zst_reader *r, bale_digest *out);
 void bale_zst_reader_free(bale_zst_reader *r);
 
 #endif

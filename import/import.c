@@ -1,0 +1,400 @@
+/* bale import: bundle -> node store. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bale/bundle.h"
+#include "bale/import.h"
+#include "bale/index_db.h"
+#include "bale/json.h"
+#include "bale/manifest.h"
+#include "bale/reference.h"
+#include "bale/verify.h"
+
+#define CHUNK (1u << 20)
+
+/* One blob the import needs. */
+typedef struct need {
+	bale_descriptor desc;
+	bool have; /* in the store already, or written by this import */
+} need;
+
+typedef struct plan {
+	json_t *blobs; /* digest -> {size, mediaType} from the signed manifest */
+	need *needs;
+	size_t n_needs, alloc;
+	bale_buf platforms; /* of the image being planned */
+} plan;
+
+static int plan_need(plan *p, const char *digest, bale_error **err)
+{
+	for (size_t i = 0; i < p->n_needs; i++)
+		if (strcmp(p->needs[i].desc.digest.str, digest) == 0)
+			return 0;
+	json_t *b = json_object_get(p->blobs, digest);
+	if (!b)
+		return bale_error_set(err, BALE_EVERIFY,
+		                      "index.db names blob %.80s, which %s does not list", digest,
+		                      BALE_BUNDLE_MANIFEST);
+	if (p->n_needs == p->alloc) {
+		size_t want = p->alloc ? p->alloc * 2 : 64;
+		need *grown = realloc(p->needs, want * sizeof(*grown));
+		if (!grown)
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		p->needs = grown;
+		p->alloc = want;
+	}
+	need *n = &p->needs[p->n_needs];
+	memset(n, 0, sizeof(*n));
+	if (bale_digest_parse(&n->desc.digest, digest, NULL) < 0)
+		return bale_error_set(err, BALE_EVERIFY, "bad digest %.80s in the index", digest);
+	n->desc.size = json_integer_value(json_object_get(b, "size"));
+	const char *mt = bale_json_str(b, "mediaType");
+	snprintf(n->desc.media_type, sizeof(n->desc.media_type), "%s", mt ? mt : "");
+	p->n_needs++;
+	return 0;
+}
+
+/* Runs a prepared statement to its end, calling add for the first column of each row. */
+static int each_digest(sqlite3_stmt *st, plan *p, bale_error **err)
+{
+	int rc = 0, src;
+	while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW)
+		rc = plan_need(p, (const char *)sqlite3_column_text(st, 0), err);
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* A manifest, its config and its layers. */
+static int plan_manifest(sqlite3 *db, plan *p, const char *digest, bale_error **err)
+{
+	static const char *const sql[] = {
+	    "SELECT digest FROM manifests WHERE digest = ?1",
+	    "SELECT config_digest FROM manifests WHERE digest = ?1",
+	    "SELECT layer_digest FROM manifest_layers WHERE manifest_digest = ?1 ORDER BY position",
+	};
+	int rc = 0;
+	for (size_t i = 0; i < 3 && rc == 0; i++) {
+		sqlite3_stmt *st = NULL;
+		if (sqlite3_prepare_v2(db, sql[i], -1, &st, NULL) != SQLITE_OK)
+			return bale_error_set(err, BALE_EVERIFY, "index.db: %s",
+			                      sqlite3_errmsg(db));
+		sqlite3_bind_text(st, 1, digest, -1, SQLITE_STATIC);
+		rc = each_digest(st, p, err);
+		sqlite3_finalize(st);
+	}
+	return rc;
+}
+
+static const char *column(sqlite3_stmt *st, int i)
+{
+	const unsigned char *v = sqlite3_column_text(st, i);
+	return v ? (const char *)v : NULL;
+}
+
+/* The manifests of one image the node wants: for an index, the carried entries of the
+ * requested platforms; a single manifest is taken whatever its platform. */
+static int plan_image(sqlite3 *db, plan *p, sqlite3_int64 id, const char *ref, const char *root,
+                      bool is_index, const bale_platform_set *want, bale_error **err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = plan_need(p, root, err), chosen = 0;
+	char one[64];
+	bale_buf offered;
+	bale_buf_init(&offered, 4096, "platforms");
+	bale_buf_reset(&p->platforms);
+	if (rc < 0)
+		goto cleanup;
+	if (!is_index) {
+		rc = plan_manifest(db, p, root, err);
+		goto cleanup;
+	}
+	if (sqlite3_prepare_v2(
+	        db,
+	        "SELECT os, architecture, variant, manifest_digest FROM image_platforms"
+	        " WHERE image_id = ?1 AND carried = 1 ORDER BY position",
+	        -1, &st, NULL) != SQLITE_OK) {
+		rc = bale_error_set(err, BALE_EVERIFY, "index.db: %s", sqlite3_errmsg(db));
+		goto cleanup;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		bale_platform pl;
+		bool has = column(st, 0) && column(st, 1) &&
+		           bale_platform_from_fields(&pl, column(st, 0), column(st, 1),
+		                                     column(st, 2), NULL) == 0;
+		if (has)
+			bale_buf_appendf(&offered, NULL, "%s%s", offered.len ? ", " : "",
+			                 bale_platform_format(&pl, one, sizeof(one)));
+		if (!bale_platform_set_is_all(want) &&
+		    !(has && bale_platform_set_contains(want, &pl)))
+			continue;
+		chosen++;
+		if (has)
+			bale_buf_appendf(&p->platforms, NULL, "%s%s", p->platforms.len ? "," : "",
+			                 bale_platform_format(&pl, one, sizeof(one)));
+		rc = plan_manifest(db, p, column(st, 3), err);
+	}
+	if (rc == 0 && !chosen)
+		rc = bale_error_set(err, BALE_ENOTFOUND,
+		                    "%s: the bundle carries no manifest for the requested platform "
+		                    "(it carries %s)",
+		                    ref, offered.data ? offered.data : "none");
+cleanup:
+	sqlite3_finalize(st);
+	bale_buf_free(&offered);
+	return rc;
+}
+
+/* Normalized spellings of --image, to compare with the index's refs. */
+static int wanted_refs(char ***out, const bale_import_options *opts, bale_error **err)
+{
+	char **refs = calloc(opts->n_images + 1, sizeof(*refs));
+	if (!refs)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	for (size_t i = 0; i < opts->n_images; i++) {
+		bale_ref *ref = NULL;
+		int rc = bale_ref_parse(&ref, opts->images[i], err);
+		if (rc == 0 && !(refs[i] = strdup(bale_ref_string(ref))))
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		bale_ref_free(ref);
+		if (rc < 0) {
+			for (size_t j = 0; j <= i; j++)
+				free(refs[j]);
+			free(refs);
+			return rc;
+		}
+	}
+	*out = refs;
+	return 0;
+}
+
+static int add_result(bale_import_result *out, const char *ref, const char *digest,
+                      const char *platforms, bale_error **err)
+{
+	bale_imported_image *grown = realloc(out->images, (out->n_images + 1) * sizeof(*grown));
+	if (!grown)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	out->images = grown;
+	bale_imported_image *img = &out->images[out->n_images];
+	memset(img, 0, sizeof(*img));
+	snprintf(img->digest, sizeof(img->digest), "%s", digest);
+	img->ref = strdup(ref);
+	img->platforms = strdup(platforms ? platforms : "");
+	out->n_images++;
+	return img->ref && img->platforms ? 0 : bale_error_set(err, BALE_EGENERIC, "out of memory");
+}
+
+/* Every image asked for, with its manifests, configs and layers. */
+static int make_plan(sqlite3 *db, plan *p, const bale_import_options *opts,
+                     const bale_platform_set *platforms, bale_import_result *out, bale_error **err)
+{
+	char **wanted = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc = wanted_refs(&wanted, opts, err);
+	if (rc < 0)
+		return rc;
+	if (sqlite3_prepare_v2(db, "SELECT id, ref, digest, media_type FROM images ORDER BY id", -1,
+	                       &st, NULL) != SQLITE_OK) {
+		rc = bale_error_set(err, BALE_EVERIFY, "index.db: %s", sqlite3_errmsg(db));
+		goto cleanup;
+	}
+	bool *found = calloc(opts->n_images + 1, sizeof(*found));
+	if (!found) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		const char *ref = column(st, 1), *digest = column(st, 2), *mt = column(st, 3);
+		bool take = opts->n_images == 0;
+		for (size_t i = 0; i < opts->n_images; i++)
+			if (strcmp(wanted[i], ref) == 0)
+				take = found[i] = true;
+		if (!take)
+			continue;
+		rc = plan_image(db, p, sqlite3_column_int64(st, 0), ref, digest,
+		                bale_media_type_is_index(mt ? mt : ""), platforms, err);
+		if (rc == 0)
+			rc = add_result(out, ref, digest, p->platforms.data, err);
+	}
+	for (size_t i = 0; rc == 0 && i < opts->n_images; i++)
+		if (!found[i])
+			rc = bale_error_set(err, BALE_ENOTFOUND, "%s: not in this bundle",
+			                    wanted[i]);
+	free(found);
+cleanup:
+	sqlite3_finalize(st);
+	for (size_t i = 0; wanted && i < opts->n_images; i++)
+		free(wanted[i]);
+	free(wanted);
+	return rc;
+}
+
+/* Streams one member into the store, checking it against what the manifest says. */
+static int take_member(bale_bundle_reader *r, bale_sink *store, need *n, char *buf,
+                       bale_import_result *out, bale_error **err)
+{
+	bale_sink_blob *blob = NULL;
+	bale_hasher *h = NULL;
+	int64_t done = 0;
+	int rc = bale_hasher_new(&h, err);
+	if (rc < 0 || (rc = store->ops->blob_open(store, &n->desc, &blob, err)) < 0)
+		goto cleanup;
+	for (;;) {
+		size_t got = 0;
+		if ((rc = bale_bundle_read(r, buf, CHUNK, &got, err)) < 0)
+			goto cleanup;
+		if (got == 0)
+			break;
+		if (done + (int64_t)got > n->desc.size) {
+			rc = bale_error_set(
+			    err, BALE_EVERIFY, "blobs/sha256/%s: larger than %lld bytes",
+			    bale_digest_hex(&n->desc.digest), (long long)n->desc.size);
+			goto cleanup;
+		}
+		bale_hasher_update(h, buf, got);
+		if ((rc = store->ops->blob_write(blob, buf, got, err)) < 0)
+			goto cleanup;
+		done += (int64_t)got;
+	}
+	bale_digest d;
+	bale_hasher_final(h, &d);
+	if (done != n->desc.size || !bale_digest_equal(&d, &n->desc.digest)) {
+		rc = bale_error_set(err, BALE_EVERIFY,
+		                    "blobs/sha256/%s: digest mismatch (got %s, %lld bytes)",
+		                    bale_digest_hex(&n->desc.digest), d.str, (long long)done);
+		goto cleanup;
+	}
+	rc = store->ops->blob_commit(blob, err);
+	blob = NULL;
+	if (rc == 0) {
+		n->have = true;
+		out->blobs_written++;
+		out->bytes_written += done;
+	}
+cleanup:
+	if (blob)
+		store->ops->blob_abort(blob);
+	bale_hasher_free(h);
+	return rc;
+}
+
+/* Walks the bundle taking what the plan needs; stops as soon as all of it is in. */
+static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_import_result *out,
+                        bale_error **err)
+{
+	size_t missing = 0;
+	int rc = 0;
+	char *buf = NULL;
+	for (size_t i = 0; i < p->n_needs; i++) {
+		if ((rc = store->ops->has_blob(store, &p->needs[i].desc, &p->needs[i].have, err)) <
+		    0)
+			return rc;
+		out->blobs_present += p->needs[i].have;
+		missing += !p->needs[i].have;
+	}
+	if (missing && !(buf = malloc(CHUNK)))
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	while (rc == 0 && missing) {
+		bale_bundle_member m;
+		int more = bale_bundle_next(r, &m, err);
+		if (more <= 0) {
+			rc = more;
+			break;
+		}
+		if (m.type != BALE_MEMBER_FILE || strncmp(m.path, "blobs/sha256/", 13) != 0)
+			continue; /* skipped through the seek table when it is large */
+		for (size_t i = 0; i < p->n_needs; i++) {
+			need *n = &p->needs[i];
+			if (n->have || strcmp(m.path + 13, bale_digest_hex(&n->desc.digest)) != 0)
+				continue;
+			if ((rc = take_member(r, store, n, buf, out, err)) == 0)
+				missing--;
+			break;
+		}
+	}
+	for (size_t i = 0; rc == 0 && i < p->n_needs; i++)
+		if (!p->needs[i].have)
+			rc = bale_error_set(err, BALE_EVERIFY,
+			                    "blobs/sha256/%s: missing from the bundle",
+			                    bale_digest_hex(&p->needs[i].desc.digest));
+	free(buf);
+	return rc;
+}
+
+int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_import_result *out,
+                       bale_error **err)
+{
+	int rc = 0;
+	bale_bundle_reader *r = NULL;
+	bale_trusted_head th = {0};
+	bale_platform_set *host = NULL;
+	sqlite3 *db = NULL;
+	plan p = {0};
+	memset(out, 0, sizeof(*out));
+	bale_buf_init(&p.platforms, 4096, "platforms");
+	const bale_platform_set *platforms = opts->platforms;
+	if (!platforms && (rc = bale_platform_set_parse(&host, NULL, err)) < 0)
+		goto cleanup;
+	if (!platforms)
+		platforms = host;
+	if ((rc = bale_bundle_open(&r, opts->bundle, err)) < 0 ||
+	    (rc = bale_verify_head(r, opts->trust, &th, err)) < 0)
+		goto cleanup;
+	bale_digest data;
+	bale_bundle_data_digest(r, &data);
+	snprintf(out->bundle_digest, sizeof(out->bundle_digest), "%s", data.str);
+	const char *id = bale_json_str(th.manifest, "bundleId");
+	snprintf(out->bundle_id, sizeof(out->bundle_id), "%s", id ? id : "");
+	memcpy(out->signer, th.signer, sizeof(out->signer));
+	out->signature_checked = th.signature_checked;
+	/* The signed list of blobs, by digest: sizes and media types come from there. */
+	if (!(p.blobs = json_object())) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	size_t i;
+	json_t *b;
+	json_array_foreach(json_object_get(th.manifest, "blobs"), i, b)
+	{
+		const char *d = bale_json_str(b, "digest");
+		if (d)
+			json_object_set(p.blobs, d, b);
+	}
+	if ((rc = bale_index_db_open_bytes(&db, th.head->index_db, th.head->index_db_len, err)) <
+	        0 ||
+	    (rc = make_plan(db, &p, opts, platforms, out, err)) < 0 ||
+	    (rc = stream_blobs(r, store, &p, out, err)) < 0)
+		goto cleanup;
+	for (i = 0; i < out->n_images; i++) {
+		bale_descriptor root = {0};
+		for (size_t k = 0; k < p.n_needs; k++)
+			if (strcmp(p.needs[k].desc.digest.str, out->images[i].digest) == 0)
+				root = p.needs[k].desc;
+		if ((rc = store->ops->set_name(store, out->images[i].ref, &root, err)) < 0)
+			goto cleanup;
+	}
+	rc = store->ops->commit(store, err);
+cleanup:
+	sqlite3_close(db);
+	json_decref(p.blobs);
+	json_decref(th.manifest);
+	free(p.needs);
+	bale_buf_free(&p.platforms);
+	bale_platform_set_free(host);
+	bale_bundle_close(r);
+	if (rc < 0)
+		bale_error_wrap(err, "import %s", opts->bundle);
+	return rc;
+}
+
+void bale_import_result_free(bale_import_result *r)
+{
+	for (size_t i = 0; i < r->n_images; i++) {
+		free(r->images[i].ref);
+		free(r->images[i].platforms);
+	}
+	free(r->images);
+	r->images = NULL;
+	r->n_images = 0;
+}
