@@ -220,23 +220,22 @@ static json_t *descriptor_json(const pending_name *p)
 	return d;
 }
 
-static int load_index(json_t **out, const char *path, bale_error **err)
+/* index.json parsed, and its bytes in *text (to tell whether a rewrite changes it). */
+static int load_index(json_t **out, bale_buf *text, const char *path, bale_error **err)
 {
-	bale_buf b;
-	bale_buf_init(&b, INDEX_CAP, "index.json");
-	int rc = bale_buf_read_file(&b, path, err);
+	bale_buf_init(text, INDEX_CAP, "index.json");
+	int rc = bale_buf_read_file(text, path, err);
 	if (rc == BALE_ENOTFOUND) {
 		bale_error_clear(err);
 		*out = json_pack("{s:i,s:[]}", "schemaVersion", 2, "manifests");
 		rc = 0;
 	} else if (rc == 0) {
-		rc = bale_json_parse(out, b.data, b.len, INDEX_CAP, path, err);
+		rc = bale_json_parse(out, text->data, text->len, INDEX_CAP, path, err);
 		if (rc == 0 && !json_is_array(json_object_get(*out, "manifests"))) {
 			json_decref(*out);
 			rc = bale_error_set(err, BALE_ESTORE, "%s: no manifests array", path);
 		}
 	}
-	bale_buf_free(&b);
 	return rc < 0 ? (rc == BALE_EVERIFY ? BALE_ESTORE : rc) : 0;
 }
 
@@ -292,6 +291,8 @@ static int oci_commit(bale_sink *sink, bale_error **err)
 	json_t *index = NULL;
 	char *path = NULL, *text = NULL;
 	size_t len = 0;
+	bale_buf old;
+	bale_buf_init(&old, INDEX_CAP, "index.json");
 	if (s->n_staged && (rc = publish_staged(s, err)) < 0)
 		goto cleanup;
 	/* Blob names must be durable before index.json points at them. */
@@ -310,10 +311,13 @@ static int oci_commit(bale_sink *sink, bale_error **err)
 		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "lock %s", s->dir);
 		goto cleanup;
 	}
-	if ((rc = load_index(&index, path, err)) < 0)
+	if ((rc = load_index(&index, &old, path, err)) < 0)
 		goto cleanup;
 	merge_names(index, s->names, s->n_names);
-	if ((rc = bale_json_dump(&text, &len, index, err)) < 0 ||
+	if ((rc = bale_json_dump(&text, &len, index, err)) < 0)
+		goto cleanup;
+	/* Re-importing what is there changes nothing, so nothing is written. */
+	if ((len != old.len || memcmp(text, old.data, len) != 0) &&
 	    (rc = bale_fs_write_atomic(path, text, len, 0644, err)) < 0)
 		goto cleanup;
 	for (size_t i = 0; i < s->n_names; i++)
@@ -323,6 +327,7 @@ cleanup:
 	if (lock_fd >= 0)
 		close(lock_fd); /* releases the lock */
 	json_decref(index);
+	bale_buf_free(&old);
 	free(text);
 	free(path);
 	if (rc < 0)

@@ -13,7 +13,7 @@ PACKAGES=(
   libsqlite3-dev libjansson-dev libyaml-dev libcmocka-dev
   # integration tests: registries, peers, tools
   docker-registry skopeo containerd apache2-utils
-  zstd sqlite3 jq openssl ca-certificates curl time bc
+  zstd sqlite3 jq openssl ca-certificates curl time bc strace
   # the test token server runs on Debian's /usr/bin/python3
   python3 python3-jwt python3-cryptography
 )
