@@ -10,6 +10,7 @@
 #include "bale/auth.h"
 #include "bale/error.h"
 #include "bale/keys.h"
+#include "bale/store.h"
 #include "bale/log.h"
 #include "bale/platform.h"
 #include "bale/registry.h"
@@ -45,6 +46,9 @@ enum cli_option {
 	OPT_INSECURE_SKIP_VERIFY,
 	OPT_IMAGE,
 	OPT_LEDGER,
+	OPT_NAMESPACE,
+	OPT_CTR,
+	OPT_PIN,
 	OPT_VERB_FIRST = 1100, /* verbs number their own options from here */
 };
 
@@ -125,6 +129,26 @@ int cli_usage_error(const char *verb, const char *fmt, ...) __attribute__((forma
 void cli_progress_clear(cli_common *c);
 /* 12.3 MB */
 const char *cli_human_size(char *buf, size_t size, long long bytes);
+
+/* The containerd store's options, shared by pull and import. */
+/* clang-format off */
+#define CLI_STORE_LONG_OPTIONS                                                         \
+	{"store", required_argument, NULL, OPT_STORE},                                   \
+	{"namespace", required_argument, NULL, OPT_NAMESPACE},                           \
+	{"ctr", required_argument, NULL, OPT_CTR},                                       \
+	{"pin", no_argument, NULL, OPT_PIN}
+
+#define CLI_STORE_HELP                                                                   \
+	"      --store STORE          oci:DIR or containerd[:SOCKET] (default " BALE_DEFAULT_STORE ";\n" \
+	"                             containerd's socket: " BALE_DEFAULT_CONTAINERD_SOCKET ";\n" \
+	"                             k3s: containerd:/run/k3s/containerd/containerd.sock)\n" \
+	"      --namespace NS         containerd namespace (default k8s.io, the kubelet's)\n" \
+	"      --ctr CMD              the ctr command (default ctr; k3s: \"k3s ctr\")\n" \
+	"      --pin                  pin the images against the kubelet's image GC\n"
+/* clang-format on */
+
+/* Handles a store option into opts / *spec: 1 when handled, 0 when not a store option. */
+int cli_store_option(bale_store_options *opts, const char **spec, int opt, const char *arg);
 
 /* Options of the verbs that read bundles and need no registry. */
 /* clang-format off */

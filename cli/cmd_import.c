@@ -19,9 +19,7 @@ static const char usage_text[] =
     "import leaves the store as it was; running it again finishes the job. Every attempt\n"
     "is recorded in the node ledger (bale ledger). Prints one line per image:\n"
     "  REFERENCE DIGEST PLATFORM[,PLATFORM…]\n"
-    "\n"
-    "      --store STORE            oci:DIR (default " BALE_DEFAULT_STORE ")\n"
-    "      --key PUB                trust this public key (NAME.pub)\n"
+    "\n" CLI_STORE_HELP "      --key PUB                trust this public key (NAME.pub)\n"
     "      --trust DIR              trust every *.pub in DIR (default /etc/bale/trust.d)\n"
     "      --insecure-skip-verify   import an unsigned or untrusted bundle (digests are\n"
     "                               still checked)\n"
@@ -32,6 +30,7 @@ static const char usage_text[] =
     "  -h, --help                   this help\n";
 
 typedef struct import_args {
+	bale_store_options store_opts;
 	const char *store, *key, *trust, *ledger;
 	bool skip_signature;
 	const char **images;
@@ -41,10 +40,9 @@ typedef struct import_args {
 static int import_option(void *payload, int opt, const char *arg)
 {
 	import_args *a = payload;
-	switch (opt) {
-	case OPT_STORE:
-		a->store = arg;
+	if (cli_store_option(&a->store_opts, &a->store, opt, arg))
 		return 0;
+	switch (opt) {
 	case OPT_KEY:
 		a->key = arg;
 		return 0;
@@ -114,7 +112,7 @@ int cmd_import(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    CLI_BUNDLE_LONG_OPTIONS,
-	    {"store", required_argument, NULL, OPT_STORE},
+	    CLI_STORE_LONG_OPTIONS,
 	    {"key", required_argument, NULL, OPT_KEY},
 	    {"trust", required_argument, NULL, OPT_TRUST},
 	    {"insecure-skip-verify", no_argument, NULL, OPT_INSECURE_SKIP_VERIFY},
@@ -147,7 +145,8 @@ int cmd_import(int argc, char **argv)
 	int rc = 0;
 	if ((!a.skip_signature && (rc = cli_load_trust(&trust, a.key, a.trust, &err)) < 0) ||
 	    (rc = bale_platform_set_parse(&platforms, c.platform, &err)) < 0 ||
-	    (rc = bale_store_open(&store, a.store, &err)) < 0)
+	    (a.store_opts.platforms = platforms, a.store_opts.log = &c.log,
+	     (rc = bale_store_open_with(&store, a.store, &a.store_opts, &err)) < 0))
 		goto done;
 	bale_import_options io = {.bundle = bundle,
 	                          .trust = a.skip_signature ? NULL : trust,

@@ -13,8 +13,7 @@ static const char usage_text[] =
     "Pulls images straight from their registries into a node store, verifying every\n"
     "manifest and blob against its digest. Prints one line per image:\n"
     "  REFERENCE DIGEST PLATFORM[,PLATFORM…]\n"
-    "\n"
-    "      --store STORE          oci:DIR (default " BALE_DEFAULT_STORE ")\n"
+    "\n" CLI_STORE_HELP
     "      --platform P[,P…]|all  platforms of multi-arch images (default: this "
     "host)\n" CLI_COMMON_HELP;
 
@@ -34,31 +33,33 @@ static void print_result(const bale_image *img)
 	printf("%s\n", first ? "-" : "");
 }
 
+typedef struct pull_args {
+	const char *store;
+	bale_store_options store_opts;
+} pull_args;
+
 static int pull_option(void *payload, int opt, const char *arg)
 {
-	if (opt != OPT_STORE)
-		return -1;
-	*(const char **)payload = arg;
-	return 0;
+	pull_args *a = payload;
+	return cli_store_option(&a->store_opts, &a->store, opt, arg) ? 0 : -1;
 }
 
 int cmd_pull(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    CLI_COMMON_LONG_OPTIONS,
-	    {"store", required_argument, NULL, OPT_STORE},
+	    CLI_STORE_LONG_OPTIONS,
 	    {NULL, 0, NULL, 0},
 	};
 	cli_common c;
-	const char *store_spec = BALE_DEFAULT_STORE;
+	pull_args a = {.store = BALE_DEFAULT_STORE};
 	bale_error *err = NULL;
 	bale_platform_set *platforms = NULL;
 	bale_sink *store = NULL;
 	bale_pull *pull = NULL;
 	int status = 0, rc;
 	cli_common_init(&c);
-	int parsed =
-	    cli_parse(&c, argc, argv, "hqv", longopts, usage_text, pull_option, &store_spec);
+	int parsed = cli_parse(&c, argc, argv, "hqv", longopts, usage_text, pull_option, &a);
 	if (parsed != CLI_PARSED) {
 		status = parsed == CLI_HELP_SHOWN ? 0 : 2;
 		goto cleanup;
@@ -70,7 +71,9 @@ int cmd_pull(int argc, char **argv)
 	}
 	if ((rc = bale_platform_set_parse(&platforms, c.platform, &err)) < 0)
 		goto failed;
-	if ((rc = bale_store_open(&store, store_spec, &err)) < 0)
+	a.store_opts.platforms = platforms;
+	a.store_opts.log = &c.log;
+	if ((rc = bale_store_open_with(&store, a.store, &a.store_opts, &err)) < 0)
 		goto failed;
 	bale_pull_options po = {
 	    .registry = c.registry, .platforms = platforms, .max_parallel = c.jobs, .log = &c.log};

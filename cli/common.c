@@ -196,6 +196,26 @@ int cli_parse(cli_common *c, int argc, char **argv, const char *shortopts,
 	return CLI_PARSED;
 }
 
+int cli_store_option(bale_store_options *opts, const char **spec, int opt, const char *arg)
+{
+	switch (opt) {
+	case OPT_STORE:
+		*spec = arg;
+		return 1;
+	case OPT_NAMESPACE:
+		opts->namespace = arg;
+		return 1;
+	case OPT_CTR:
+		opts->ctr = arg;
+		return 1;
+	case OPT_PIN:
+		opts->pin = true;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 char *cli_default_cache(void)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");

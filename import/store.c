@@ -4,12 +4,26 @@
 
 int bale_store_open(bale_sink **out, const char *spec, bale_error **err)
 {
+	return bale_store_open_with(out, spec, NULL, err);
+}
+
+int bale_store_open_with(bale_sink **out, const char *spec, const bale_store_options *opts,
+                         bale_error **err)
+{
+	static const bale_store_options defaults = {0};
+	if (!opts)
+		opts = &defaults;
 	if (strncmp(spec, "oci:", 4) == 0 && spec[4])
 		return bale_store_oci_open(out, spec + 4, BALE_STORE_STAGED, err);
-	if (strncmp(spec, "containerd", 10) == 0 || strncmp(spec, "registry://", 11) == 0)
+	if (strcmp(spec, "containerd") == 0)
+		return bale_store_containerd_open(out, BALE_DEFAULT_CONTAINERD_SOCKET, opts, err);
+	if (strncmp(spec, "containerd:", 11) == 0 && spec[11])
+		return bale_store_containerd_open(out, spec + 11, opts, err);
+	if (strncmp(spec, "registry://", 11) == 0)
 		return bale_error_set(err, BALE_EUSAGE,
-		                      "store \"%s\": only oci:DIR stores are available in this "
+		                      "store \"%s\": registry stores are not available in this "
 		                      "version",
 		                      spec);
-	return bale_error_set(err, BALE_EUSAGE, "unknown store \"%s\" (want oci:DIR)", spec);
+	return bale_error_set(err, BALE_EUSAGE,
+	                      "unknown store \"%s\" (want oci:DIR or containerd[:SOCKET])", spec);
 }

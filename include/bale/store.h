@@ -2,15 +2,40 @@
 #ifndef BALE_STORE_H
 #define BALE_STORE_H
 
+#include <stdbool.h>
+
 #include "bale/error.h"
+#include "bale/log.h"
+#include "bale/platform.h"
 #include "bale/sink.h"
 
 /* The embedded default store. */
 #define BALE_DEFAULT_STORE "oci:/var/lib/bale/store"
 
-/* Opens a node store from its spec: "oci:DIR". Node stores are staged: nothing of a
- * run that fails shows in the store. */
+/* Settings of node stores beyond their spec; NULL means the defaults. */
+typedef struct bale_store_options {
+	const char *namespace;              /* containerd: default "k8s.io" */
+	const char *ctr;                    /* containerd: the ctr command, default "ctr";
+	                                       words split on spaces ("k3s ctr") */
+	bool pin;                           /* containerd: label images pinned for the CRI */
+	const bale_platform_set *platforms; /* containerd: what ctr imports and unpacks */
+	const bale_log *log;
+} bale_store_options;
+
+#define BALE_DEFAULT_CONTAINERD_SOCKET "/run/containerd/containerd.sock"
+#define BALE_DEFAULT_NAMESPACE "k8s.io"
+
+/* Opens a node store from its spec: "oci:DIR" or "containerd[:SOCKET]". Node stores
+ * never show a run that failed: oci: stages blobs until commit, containerd gets image
+ * names only at commit and loses the content of a run that fails. */
 int bale_store_open(bale_sink **out, const char *spec, bale_error **err);
+int bale_store_open_with(bale_sink **out, const char *spec, const bale_store_options *opts,
+                         bale_error **err);
+
+/* containerd through its own importer: the content is streamed as an OCI image tar into
+ * `ctr images import` (no temporary copy), see docs/containerd.md. */
+int bale_store_containerd_open(bale_sink **out, const char *socket,
+                               const bale_store_options *opts, bale_error **err);
 
 /* Blobs wait in a staging directory until commit; a run that does not commit leaves
  * the store as it was. Without it (a content cache) blobs land at once, so an
