@@ -2,10 +2,11 @@
 # A real containerd for the tests: Debian's, run as root with its own root, state
 # directory and socket under $T, stopped and removed with the test. Source after lib.sh.
 
-# start_containerd: exports CTD_SOCK and CTD_LOG; `ctd` runs ctr against it.
+# start_containerd: a fresh, empty containerd (each call a new one: its own root);
+# exports CTD_SOCK and CTD_LOG; `ctd` runs ctr against the newest.
 start_containerd() {
-  local dir="$T/containerd"
-  mkdir -p "$dir"
+  local dir
+  dir=$(mktemp -d "$T/containerd.XXXXXX")
   # Sockets live in a short path: unix socket names are limited to 108 bytes.
   CTD_RUN=$(mktemp -d /tmp/bale-ctd.XXXXXX)
   at_exit "rm -rf '$CTD_RUN'"
@@ -27,7 +28,7 @@ TOML
   export CTD_SOCK="$CTD_RUN/containerd.sock" CTD_LOG="$dir/containerd.log"
   local i
   for i in $(seq 1 100); do
-    ctr -a "$CTD_SOCK" version >/dev/null 2>&1 && return 0
+    timeout 2 ctr -a "$CTD_SOCK" version >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   fail "containerd did not answer on $CTD_SOCK within 10 s: $(tail -n 5 "$CTD_LOG")"

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# bale import and bale pull into a real containerd (Debian's, started here with its own
+# root, state and socket): the names, digest references, platforms and CRI labels a
+# kubelet needs; trust first and a node left as it was after every refusal; re-import
+# writes nothing; a killed import names nothing and a re-run finishes.
+source "$(dirname "$0")/lib.sh"
+source "$LIB_DIR/peer.sh"
+source "$LIB_DIR/containerd.sh"
+
+start_registry reg plain
+build_images --layer-kib 1024
+seed_registry reg
+H=$reg_HOST
+export XDG_CACHE_HOME="$T/cache"
+"$BALE" keygen -q -o "$T/k" >/dev/null
+"$BALE" keygen -q -o "$T/other" >/dev/null
+B="$T/site.tar.zst"
+"$BALE" export -q --insecure-registry "$H" --key "$T/k.key" -o "$B" \
+  "$H/demo/multi:1" "$H/demo/dlist:1" "$H/demo/single:1" >/dev/null
+"$BALE" export -q --platform linux/arm64 --insecure-registry "$H" --key "$T/k.key" \
+  -o "$T/arm.tar.zst" "$H/demo/multi:1" >/dev/null
+"$BALE" export -q --unsigned --insecure-registry "$H" -o "$T/unsigned.tar.zst" "$H/demo/single:1" >/dev/null
+
+start_containerd
+CTD="containerd:$CTD_SOCK"
+imp() { "$BALE" import --ledger "$T/ledger.db" --store "$CTD" "$@"; }
+node_state() { { ctd images ls -q | sort; ctd content ls -q | sort; } | sha256sum; }
+empty=$(node_state)
+
+# Trust first; refusals leave the node as it was.
+expect_exit 4 imp --key "$T/other.pub" "$B"
+expect_exit 4 imp --key "$T/k.pub" "$T/unsigned.tar.zst"
+layer=$(tar --zstd -xOf "$B" "blobs/sha256/${DIGEST_demo_multi_amd64#sha256:}" | jq -r '.layers[0].digest[7:]')
+"$PY" "$LIB_DIR/rebundle.py" "$B" "$T/bad.tar.zst" --flip "blobs/sha256/$layer"
+expect_exit 3 imp --key "$T/k.pub" "$T/bad.tar.zst"
+assert_contains "$LAST_STDERR" "$layer"
+assert_eq "$empty" "$(node_state)" "containerd after refused imports"
+
+# The import: names as pods write them, repo@digest references, the host's platform,
+# the CRI labels, pinned.
+expect_exit 0 imp --key "$T/k.pub" --pin "$B"
+ctd images ls >"$T/images.txt"
+for image in multi dlist single; do
+  want=DIGEST_demo_$image
+  grep -qE "^$H/demo/$image:1 .* ${!want} " "$T/images.txt" || fail "no $H/demo/$image:1 at ${!want}"
+  grep -qE "^$H/demo/$image@${!want} " "$T/images.txt" || fail "no digest reference for $image"
+  labels=$(grep -E "^$H/demo/$image:1 " "$T/images.txt" | awk '{print $NF}')
+  [[ $labels == *io.cri-containerd.image=managed* ]] || fail "$image: not managed for the CRI"
+  [[ $labels == *io.cri-containerd.pinned=pinned* ]] || fail "$image: not pinned"
+done
+ctd content ls -q | sort >"$T/content.txt"
+for d in "$DIGEST_demo_multi" "$DIGEST_demo_multi_amd64" "sha256:$layer"; do
+  grep -qx "$d" "$T/content.txt" || fail "content $d missing"
+done
+grep -qx "$DIGEST_demo_multi_arm64_v8" "$T/content.txt" && fail "arm64 content imported uninvited"
+# The digest reference resolves to the same image content.
+ctd images check "name==$H/demo/multi@$DIGEST_demo_multi" >"$T/check.txt"
+assert_contains "$T/check.txt" "complete"
+
+# Re-import: nothing written, nothing changed.
+before=$(node_state)
+expect_exit 0 imp --key "$T/k.pub" --pin "$B"
+assert_eq "$before" "$(node_state)" "containerd after a re-import"
+assert_eq "0" "$("$BALE" ledger --ledger "$T/ledger.db" --csv 'SELECT blobs_written FROM imports ORDER BY id DESC LIMIT 1' | tail -n 1 | tr -d '\r')" "blobs written by the re-import"
+
+# Another platform on this host, and a platform-subset bundle: the original index kept.
+expect_exit 0 imp --key "$T/k.pub" --platform linux/arm64 --image "$H/demo/multi:1" "$B"
+ctd content ls -q | grep -qx "$DIGEST_demo_multi_arm64_v8" || fail "arm64 manifest not imported"
+start_containerd # a second, empty node
+CTD="containerd:$CTD_SOCK"
+expect_exit 0 imp --key "$T/k.pub" --platform linux/arm64 "$T/arm.tar.zst"
+ctd images ls | grep -qE "^$H/demo/multi:1 .* $DIGEST_demo_multi " || fail "subset lost the index digest"
+
+# kill -9 in the middle of the stream: no name appears; the re-run finishes.
+start_containerd
+CTD="containerd:$CTD_SOCK"
+rc=0
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -o /dev/null \
+  -e inject=write:signal=KILL:when=6 \
+  "$BALE" import -q --ledger "$T/ledger.db" --store "$CTD" --key "$T/k.pub" "$B" >/dev/null 2>&1 || rc=$?
+((rc != 0)) || fail "the import was not killed"
+sleep 1 # ctr sees its input end and gives up
+assert_eq "" "$(ctd images ls -q | grep "^$H/" || true)" "names after a killed import"
+expect_exit 0 imp --key "$T/k.pub" "$B"
+ctd images ls -q | grep -qx "$H/demo/single:1" || fail "the re-run did not finish"
+
+# Online: bale pull straight into containerd.
+start_containerd
+expect_exit 0 "$BALE" pull -q --insecure-registry "$H" --store "containerd:$CTD_SOCK" "$H/demo/dlist:1" "$H/demo/single:1"
+ctd images ls | grep -qE "^$H/demo/dlist:1 .* $DIGEST_demo_dlist " || fail "pull: dlist"
+ctd images ls | grep -qE "^$H/demo/single@$DIGEST_demo_single " || fail "pull: digest reference"
+echo "test_containerd: ok"
