@@ -34,8 +34,8 @@ int bale_store_open_with(bale_sink **out, const char *spec, const bale_store_opt
 
 /* containerd through its own importer: the content is streamed as an OCI image tar into
  * `ctr images import` (no temporary copy), see docs/containerd.md. */
-int bale_store_containerd_open(bale_sink **out, const char *socket,
-                               const bale_store_options *opts, bale_error **err);
+int bale_store_containerd_open(bale_sink **out, const char *socket, const bale_store_options *opts,
+                               bale_error **err);
 
 /* Blobs wait in a staging directory until commit; a run that does not commit leaves
  * the store as it was. Without it (a content cache) blobs land at once, so an
