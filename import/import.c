@@ -338,15 +338,19 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 		goto cleanup;
 	if (!platforms)
 		platforms = host;
-	if ((rc = bale_bundle_open(&r, opts->bundle, err)) < 0 ||
-	    (rc = bale_verify_head(r, opts->trust, &th, err)) < 0)
+	if ((rc = bale_bundle_open(&r, opts->bundle, err)) < 0)
 		goto cleanup;
+	/* What identifies the file, and the key it claims, go to the ledger even when the
+	 * bundle is then refused. */
 	bale_digest data;
 	bale_bundle_data_digest(r, &data);
 	snprintf(out->bundle_digest, sizeof(out->bundle_digest), "%s", data.str);
+	rc = bale_verify_head(r, opts->trust, &th, err);
+	memcpy(out->signer, th.signer, sizeof(out->signer));
+	if (rc < 0)
+		goto cleanup;
 	const char *id = bale_json_str(th.manifest, "bundleId");
 	snprintf(out->bundle_id, sizeof(out->bundle_id), "%s", id ? id : "");
-	memcpy(out->signer, th.signer, sizeof(out->signer));
 	out->signature_checked = th.signature_checked;
 	/* The signed list of blobs, by digest: sizes and media types come from there. */
 	if (!(p.blobs = json_object())) {

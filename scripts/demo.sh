@@ -3,8 +3,8 @@
 # install what is missing, build bale, start a throwaway registry on loopback seeded
 # with demo multi-arch images (an OCI index, a Docker manifest list, single-platform
 # images), make a signing key, export the images into one signed bundle, verify it,
-# list and query its index, and pull the same images into a local OCI store (online
-# mode). Everything it starts is stopped and removed at the end; the key, the bundle and
+# list and query its index, import it into a local OCI store and read the node ledger,
+# and pull the same images into a local OCI store (online mode). Everything it starts is stopped and removed at the end; the key, the bundle and
 # the store stay in ${BALE_DEMO_DIR:-/tmp/bale-demo} for a look around.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -60,6 +60,22 @@ mkdir -p "$out/x" && tar --zstd -xf "$out/site.tar.zst" -C "$out/x" bale/manifes
 openssl dgst -sha256 -verify "$out/release.pub" -signature <(base64 -d "$out/x/bale/manifest.json.sig") \
   "$out/x/bale/manifest.json" | sed 's/^/   /'
 
+step "bale import: the bundle into a node store (checked first, every blob re-hashed)"
+"$BALE" import --key "$out/release.pub" --platform all --store "oci:$out/node" \
+  --ledger "$out/ledger.db" "$out/site.tar.zst"
+
+step "bale import again: nothing to write"
+"$BALE" import --key "$out/release.pub" --platform all --store "oci:$out/node" \
+  --ledger "$out/ledger.db" "$out/site.tar.zst" >/dev/null
+
+step "an untrusted key is refused before anything is written (exit 4)"
+"$BALE" keygen -q -o "$out/stranger" >/dev/null
+"$BALE" import --key "$out/stranger.pub" --store "oci:$out/node" --ledger "$out/ledger.db" \
+  "$out/site.tar.zst" || echo "   exit status $?"
+
+step "bale ledger: the node's import history"
+"$BALE" ledger --ledger "$out/ledger.db"
+
 step "bale pull (all platforms) into oci:$store"
 "$BALE" pull --platform all --insecure-registry "$H" --store "oci:$store" \
   "$H/demo/multi:1" "$H/demo/dlist:1" "$H/demo/schema2:1" "$H/demo/single:1"
@@ -76,4 +92,4 @@ store_digests "$store" >/dev/null && echo yes
 step "skopeo reads bale's store"
 run_skopeo inspect "oci:$store:$H/demo/multi:1" | jq '{Digest, Architecture, Os, Layers: (.Layers | length)}'
 
-step "done: key, bundle and store are in $out"
+step "done: key, bundle, node store, ledger and pulled store are in $out"
