@@ -506,6 +506,37 @@ static int label_images(ctr_store *s, bale_error **err)
 	return rc;
 }
 
+/* Does `ctr images ls` show every name and digest name at its digest, with the labels
+ * this import would set? */
+static int names_in_place(ctr_store *s, bool *out, bale_error **err)
+{
+	const char *args[] = {"images", "ls", NULL};
+	bale_buf list;
+	char by_digest[1024], want[2048];
+	int rc = run_ctr(s, args, "images ls", &list, err);
+	*out = rc == 0;
+	for (size_t i = 0; rc == 0 && *out && i < s->n_names; i++) {
+		digest_name(by_digest, sizeof(by_digest), &s->names[i]);
+		const char *names[2] = {s->names[i].ref, by_digest};
+		for (size_t k = 0; k < 2 && *out; k++) {
+			/* a line "NAME TYPE DIGEST …": find it by its start */
+			snprintf(want, sizeof(want), "\n%s ", names[k]);
+			const char *line = strstr(list.data, want);
+			const char *end = line ? strchr(line + 1, '\n') : NULL;
+			size_t len = line ? (end ? (size_t)(end - line) : strlen(line)) : 0;
+			char row[4096];
+			snprintf(row, sizeof(row), "%.*s",
+			         (int)(len < sizeof(row) ? len : sizeof(row) - 1),
+			         line ? line : "");
+			*out = line && strstr(row, s->names[i].root.digest.str) &&
+			       strstr(row, "io.cri-containerd.image=managed") &&
+			       (!s->pin || strstr(row, "io.cri-containerd.pinned=pinned"));
+		}
+	}
+	bale_buf_free(&list);
+	return rc;
+}
+
 static int ctr_commit(bale_sink *sink, bale_error **err)
 {
 	ctr_store *s = (ctr_store *)sink;
@@ -517,6 +548,15 @@ static int ctr_commit(bale_sink *sink, bale_error **err)
 		                      s->socket);
 	if (!s->n_names && !s->a)
 		return 0;
+	/* Nothing new to send and every name already there as it should be: a re-import
+	 * is one `ctr images ls`. */
+	if (!s->a) {
+		bool done = false;
+		if ((rc = names_in_place(s, &done, err)) < 0 || done) {
+			s->committed = done;
+			goto cleanup;
+		}
+	}
 	if ((rc = start_stream(s, err)) < 0 || (rc = flush_queue(s, err)) < 0 ||
 	    (rc = write_index(s, err)) < 0)
 		goto cleanup;
