@@ -235,7 +235,7 @@ check_cleanup() {
   read -r pid tdir <"$state"
   kill -KILL "$child"
   wait "$child" 2>/dev/null || true
-  deadline=$((SECONDS + 5))
+  deadline=$((SECONDS + 15)) # generous: CI machines can be busy
   while kill -0 "$pid" 2>/dev/null || [[ -e $tdir ]]; do
     ((SECONDS < deadline)) || fail "watchdog left registry $pid or $tdir behind"
     sleep 0.1
