@@ -19,15 +19,15 @@ static const char usage_text[] =
     "import leaves the store as it was; running it again finishes the job. Every attempt\n"
     "is recorded in the node ledger (bale ledger). Prints one line per image:\n"
     "  REFERENCE DIGEST PLATFORM[,PLATFORM…]\n"
-    "\n" CLI_STORE_HELP "      --key PUB                trust this public key (NAME.pub)\n"
-    "      --trust DIR              trust every *.pub in DIR (default /etc/bale/trust.d)\n"
-    "      --insecure-skip-verify   import an unsigned or untrusted bundle (digests are\n"
-    "                               still checked)\n"
-    "      --image REF              only this image (repeatable; default: all)\n"
-    "      --platform P[,P…]|all    platforms of multi-arch images (default: this host)\n"
-    "      --ledger FILE            the node ledger (default " BALE_DEFAULT_LEDGER ")\n"
-    "  -q, --quiet                  only errors on stderr\n"
-    "  -h, --help                   this help\n";
+    "\n" CLI_STORE_HELP "      --key PUB              trust this public key (NAME.pub)\n"
+    "      --trust DIR            trust every *.pub in DIR (default /etc/bale/trust.d)\n"
+    "      --insecure-skip-verify import an unsigned or untrusted bundle (digests are\n"
+    "                             still checked)\n"
+    "      --image REF            only this image (repeatable; default: all)\n"
+    "      --platform P[,P…]|all  platforms of multi-arch images (default: this host)\n"
+    "      --ledger FILE          the node ledger (default " BALE_DEFAULT_LEDGER ")\n"
+    "  -q, --quiet                only errors on stderr\n"
+    "  -h, --help                 this help\n";
 
 typedef struct import_args {
 	bale_store_options store_opts;
