@@ -18,6 +18,12 @@ int bale_sink_put_bytes(bale_sink *sink, const bale_descriptor *desc, const void
 	return sink->ops->blob_commit(blob, err);
 }
 
+int bale_sink_blob_for(bale_sink *sink, const bale_descriptor *desc, const char *ref,
+                       bale_error **err)
+{
+	return sink->ops->blob_for ? sink->ops->blob_for(sink, desc, ref, err) : 0;
+}
+
 int bale_sink_read(bale_sink *sink, const bale_descriptor *desc, bale_buf *out, bale_error **err)
 {
 	if (!sink || !sink->ops->blob_read)

@@ -388,10 +388,11 @@ static int write_image(bale_sink *sink, const bale_image *img, bale_error **err)
 	int rc = 0;
 	for (size_t i = 0; i < img->n_manifests && rc == 0; i++) {
 		const bale_image_manifest *m = &img->manifests[i];
-		if (m->selected && m->bytes != img->root_bytes)
+		if (m->selected && m->bytes != img->root_bytes &&
+		    (rc = bale_sink_blob_for(sink, &m->desc, img->ref, err)) == 0)
 			rc = bale_sink_put_bytes(sink, &m->desc, m->bytes, m->len, err);
 	}
-	if (rc == 0)
+	if (rc == 0 && (rc = bale_sink_blob_for(sink, &img->root, img->ref, err)) == 0)
 		rc = bale_sink_put_bytes(sink, &img->root, img->root_bytes, img->root_len, err);
 	if (rc == 0)
 		rc = sink->ops->set_name(sink, img->ref, &img->root, err);
@@ -441,13 +442,16 @@ int bale_pull_images(bale_pull *p, const char *const *refs, size_t n, bale_sink 
 			const bale_image_manifest *m = &img->manifests[j];
 			if (!m->selected)
 				continue;
-			if ((rc = bale_sink_put_bytes(sink, &m->config, m->config_bytes,
+			if ((rc = bale_sink_blob_for(sink, &m->config, img->ref, err)) < 0 ||
+			    (rc = bale_sink_put_bytes(sink, &m->config, m->config_bytes,
 			                              m->config_len, err)) < 0) {
 				bale_error_wrap(err, "%s", img->ref);
 				goto cleanup;
 			}
 			for (size_t k = 0; k < m->n_layers; k++)
-				if ((rc = bale_fetch_add(fetch, reg, img->repository, &m->layers[k],
+				if ((rc = bale_sink_blob_for(sink, &m->layers[k], img->ref, err)) <
+				        0 ||
+				    (rc = bale_fetch_add(fetch, reg, img->repository, &m->layers[k],
 				                         sink, err)) < 0)
 					goto cleanup;
 		}

@@ -19,18 +19,41 @@ typedef struct need {
 	bool have; /* in the store already, or written by this import */
 } need;
 
+/* Which image needs which blob (a registry store keeps blobs per repository). */
+typedef struct user {
+	size_t need;
+	const char *ref; /* owned by the result's image list */
+} user;
+
 typedef struct plan {
-	json_t *blobs; /* digest -> {size, mediaType} from the signed manifest */
+	json_t *blobs;   /* digest -> {size, mediaType} from the signed manifest */
+	const char *ref; /* the image being planned */
+	user *users;
+	size_t n_users, users_alloc;
 	need *needs;
 	size_t n_needs, alloc;
 	bale_buf platforms; /* of the image being planned */
 } plan;
 
+static int add_user(plan *p, size_t which, bale_error **err)
+{
+	if (p->n_users == p->users_alloc) {
+		size_t want = p->users_alloc ? p->users_alloc * 2 : 64;
+		user *grown = realloc(p->users, want * sizeof(*grown));
+		if (!grown)
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		p->users = grown;
+		p->users_alloc = want;
+	}
+	p->users[p->n_users++] = (user){which, p->ref};
+	return 0;
+}
+
 static int plan_need(plan *p, const char *digest, bale_error **err)
 {
 	for (size_t i = 0; i < p->n_needs; i++)
 		if (strcmp(p->needs[i].desc.digest.str, digest) == 0)
-			return 0;
+			return add_user(p, i, err);
 	json_t *b = json_object_get(p->blobs, digest);
 	if (!b)
 		return bale_error_set(err, BALE_EVERIFY,
@@ -52,7 +75,7 @@ static int plan_need(plan *p, const char *digest, bale_error **err)
 	const char *mt = bale_json_str(b, "mediaType");
 	snprintf(n->desc.media_type, sizeof(n->desc.media_type), "%s", mt ? mt : "");
 	p->n_needs++;
-	return 0;
+	return add_user(p, p->n_needs - 1, err);
 }
 
 /* Runs a prepared statement to its end, calling add for the first column of each row. */
@@ -212,10 +235,17 @@ static int make_plan(sqlite3 *db, plan *p, const bale_import_options *opts,
 				take = found[i] = true;
 		if (!take)
 			continue;
+		if ((rc = add_result(out, ref, digest, "", err)) < 0)
+			break;
+		bale_imported_image *img = &out->images[out->n_images - 1];
+		p->ref = img->ref;
 		rc = plan_image(db, p, sqlite3_column_int64(st, 0), ref, digest,
 		                bale_media_type_is_index(mt ? mt : ""), platforms, err);
-		if (rc == 0)
-			rc = add_result(out, ref, digest, p->platforms.data, err);
+		if (rc == 0 && p->platforms.data) {
+			free(img->platforms);
+			if (!(img->platforms = strdup(p->platforms.data)))
+				rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		}
 	}
 	for (size_t i = 0; rc == 0 && i < opts->n_images; i++)
 		if (!found[i])
@@ -286,6 +316,10 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 	size_t missing = 0;
 	int rc = 0;
 	char *buf = NULL;
+	for (size_t i = 0; i < p->n_users; i++) /* which image needs what, for the store */
+		if ((rc = bale_sink_blob_for(store, &p->needs[p->users[i].need].desc,
+		                             p->users[i].ref, err)) < 0)
+			return rc;
 	for (size_t i = 0; i < p->n_needs; i++) {
 		if ((rc = store->ops->has_blob(store, &p->needs[i].desc, &p->needs[i].have, err)) <
 		    0)
@@ -384,6 +418,7 @@ cleanup:
 	json_decref(p.blobs);
 	json_decref(th.manifest);
 	free(p.needs);
+	free(p.users);
 	bale_buf_free(&p.platforms);
 	bale_platform_set_free(host);
 	bale_bundle_close(r);

@@ -4,6 +4,7 @@
 #ifndef BALE_REGISTRY_H
 #define BALE_REGISTRY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "bale/auth.h"
@@ -25,6 +26,7 @@ typedef struct bale_registry_options {
 	long connect_timeout;  /* seconds */
 	long progress_timeout; /* seconds without a byte before a transfer is abandoned */
 	const bale_log *log;
+	bool push; /* ask for push rights too (tokens scoped "pull,push") */
 } bale_registry_options;
 
 /* Defaults: 4 retries from 500 ms, 30 s connect, 60 s without progress. */
@@ -60,5 +62,35 @@ int bale_fetch_add(bale_fetch *fetch, bale_registry *reg, const char *repository
 /* Runs every queued transfer; on the first failure the others are aborted. */
 int bale_fetch_run(bale_fetch *fetch, bale_error **err);
 void bale_fetch_free(bale_fetch *fetch);
+
+/* ---- pushing (a site registry as a store) ---- */
+
+/* Is the blob in the repository? (HEAD /v2/<repo>/blobs/<digest>) */
+int bale_registry_blob_exists(bale_registry *reg, const char *repository,
+                              const bale_descriptor *desc, bool *out, bale_error **err);
+/* Is the manifest in the repository? (HEAD /v2/<repo>/manifests/<digest>) */
+int bale_registry_manifest_exists(bale_registry *reg, const char *repository,
+                                  const bale_digest *digest, bool *out, bale_error **err);
+/* Cross-repository mount of a blob the registry holds in `from`. *mounted is false when
+ * the registry declined (the caller then uploads); any upload it opened is cancelled. */
+int bale_registry_blob_mount(bale_registry *reg, const char *repository, const char *from,
+                             const bale_descriptor *desc, bool *mounted, bale_error **err);
+/* Puts a manifest or index under a digest or a tag, with its media type; checks the
+ * Docker-Content-Digest the registry answers with. */
+int bale_registry_put_manifest(bale_registry *reg, const char *repository, const char *reference,
+                               const char *media_type, const void *bytes, size_t len,
+                               bale_error **err);
+
+/* One blob upload: monolithic (one PUT) when the blob fits one chunk, else chunked
+ * (PATCH per chunk, then PUT with the digest). Memory: one chunk. */
+typedef struct bale_upload bale_upload;
+
+int bale_upload_begin(bale_upload **out, bale_registry *reg, const char *repository,
+                      const bale_descriptor *desc, bale_error **err);
+int bale_upload_write(bale_upload *u, const void *data, size_t len, bale_error **err);
+/* Completes the upload; the registry must answer 201 with the blob's digest. */
+int bale_upload_finish(bale_upload *u, bale_error **err);
+/* Frees; an unfinished upload is cancelled (DELETE), best effort. */
+void bale_upload_free(bale_upload *u);
 
 #endif

@@ -48,6 +48,10 @@ typedef struct bale_sink_ops {
 	 * holds, checked against desc. BALE_ENOTFOUND when it does not hold it. */
 	int (*blob_read)(bale_sink *sink, const bale_descriptor *desc, bale_buf *out,
 	                 bale_error **err);
+	/* Optional: the image named ref needs this blob. Called before the blob is offered,
+	 * for every image that needs it: a registry keeps blobs per repository. */
+	int (*blob_for)(bale_sink *sink, const bale_descriptor *desc, const char *ref,
+	                bale_error **err);
 } bale_sink_ops;
 
 struct bale_sink {
@@ -58,6 +62,9 @@ struct bale_sink {
 int bale_sink_put_bytes(bale_sink *sink, const bale_descriptor *desc, const void *data, size_t len,
                         bale_error **err);
 void bale_sink_free(bale_sink *sink);
+/* blob_for when the sink has it, else nothing to do. */
+int bale_sink_blob_for(bale_sink *sink, const bale_descriptor *desc, const char *ref,
+                       bale_error **err);
 /* blob_read when the sink has it, else BALE_ENOTFOUND (a NULL sink too). */
 int bale_sink_read(bale_sink *sink, const bale_descriptor *desc, bale_buf *out, bale_error **err);
 
