@@ -715,7 +715,8 @@ int bale_index_db_query(sqlite3 *db, const char *sql, bale_index_row_fn row, voi
 		goto cleanup;
 	}
 	if (!sqlite3_stmt_readonly(st)) {
-		rc = bale_error_set(err, BALE_EUSAGE, "query: the index is read-only");
+		rc = bale_error_set(err, BALE_EUSAGE,
+		                    "query: read-only: statements that write are refused");
 		goto cleanup;
 	}
 	int ncols = sqlite3_column_count(st);

@@ -26,6 +26,9 @@ static const char usage_text[] =
     "      --image REF            only this image (repeatable; default: all)\n"
     "      --platform P[,P…]|all  platforms of multi-arch images (default: this host)\n"
     "      --ledger FILE          the node ledger (default " BALE_DEFAULT_LEDGER ")\n"
+    "Registry options (for registry:// stores), as for bale pull:\n"
+    "      --creds, --authfile, --pull-secret, --ca-file, --certs-dir,\n"
+    "      --insecure-registry, --retries, --retry-delay, --timeout\n"
     "  -q, --quiet                only errors on stderr\n"
     "  -h, --help                 this help\n";
 
@@ -111,13 +114,12 @@ static int record(const import_args *a, const char *bundle, const char *store,
 int cmd_import(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    CLI_BUNDLE_LONG_OPTIONS,
+	    CLI_COMMON_LONG_OPTIONS, /* registry:// stores use the registry options */
 	    CLI_STORE_LONG_OPTIONS,
 	    {"key", required_argument, NULL, OPT_KEY},
 	    {"trust", required_argument, NULL, OPT_TRUST},
 	    {"insecure-skip-verify", no_argument, NULL, OPT_INSECURE_SKIP_VERIFY},
 	    {"image", required_argument, NULL, OPT_IMAGE},
-	    {"platform", required_argument, NULL, OPT_PLATFORM},
 	    {"ledger", required_argument, NULL, OPT_LEDGER},
 	    {NULL, 0, NULL, 0},
 	};
@@ -146,6 +148,7 @@ int cmd_import(int argc, char **argv)
 	if ((!a.skip_signature && (rc = cli_load_trust(&trust, a.key, a.trust, &err)) < 0) ||
 	    (rc = bale_platform_set_parse(&platforms, c.platform, &err)) < 0 ||
 	    (a.store_opts.platforms = platforms, a.store_opts.log = &c.log,
+	     a.store_opts.registry = &c.registry,
 	     (rc = bale_store_open_with(&store, a.store, &a.store_opts, &err)) < 0))
 		goto done;
 	bale_import_options io = {.bundle = bundle,

@@ -73,6 +73,7 @@ int cmd_pull(int argc, char **argv)
 		goto failed;
 	a.store_opts.platforms = platforms;
 	a.store_opts.log = &c.log;
+	a.store_opts.registry = &c.registry;
 	if ((rc = bale_store_open_with(&store, a.store, &a.store_opts, &err)) < 0)
 		goto failed;
 	bale_pull_options po = {

@@ -19,11 +19,14 @@ int bale_store_open_with(bale_sink **out, const char *spec, const bale_store_opt
 		return bale_store_containerd_open(out, BALE_DEFAULT_CONTAINERD_SOCKET, opts, err);
 	if (strncmp(spec, "containerd:", 11) == 0 && spec[11])
 		return bale_store_containerd_open(out, spec + 11, opts, err);
-	if (strncmp(spec, "registry://", 11) == 0)
-		return bale_error_set(err, BALE_EUSAGE,
-		                      "store \"%s\": registry stores are not available in this "
-		                      "version",
-		                      spec);
-	return bale_error_set(err, BALE_EUSAGE,
-	                      "unknown store \"%s\" (want oci:DIR or containerd[:SOCKET])", spec);
+	if (strncmp(spec, "registry://", 11) == 0) {
+		bale_registry_options ro;
+		bale_registry_options_init(&ro);
+		return bale_store_registry_open(out, spec + 11,
+		                                opts->registry ? opts->registry : &ro, err);
+	}
+	return bale_error_set(
+	    err, BALE_EUSAGE,
+	    "unknown store \"%s\" (want oci:DIR, containerd[:SOCKET] or registry://HOST[/PREFIX])",
+	    spec);
 }

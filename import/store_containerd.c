@@ -19,6 +19,7 @@
 #include "bale/buf.h"
 #include "bale/fs.h"
 #include "bale/json.h"
+#include "bale/manifest.h"
 #include "bale/store.h"
 
 extern char **environ;
@@ -537,6 +538,50 @@ static int names_in_place(ctr_store *s, bool *out, bale_error **err)
 	return rc;
 }
 
+/* ctr's importer labels an index only with the children of the platform it imported,
+ * which leaves the platforms imported before unreferenced: containerd's garbage
+ * collector then deletes them. Our own reference labels on the index (a key ctr never
+ * writes) keep every child the node holds. */
+static int protect_children(ctr_store *s, bale_error **err)
+{
+	int rc = 0;
+	for (size_t i = 0; i < s->n_names && rc == 0; i++) {
+		const bale_descriptor *root = &s->names[i].root;
+		if (!bale_media_type_is_index(root->media_type))
+			continue;
+		const char *get[] = {"content", "get", root->digest.str, NULL};
+		bale_buf bytes;
+		bale_index_entry *children = NULL;
+		size_t n = 0;
+		if ((rc = run_ctr(s, get, "content get", &bytes, err)) == 0)
+			rc = bale_manifest_parse_index(&children, &n, bytes.data, bytes.len, err);
+		bale_buf_free(&bytes);
+		const char *args[40] = {"content", "label", root->digest.str};
+		char labels[32][136];
+		size_t na = 3;
+		for (size_t k = 0; rc == 0 && k < n && na < 3 + 32; k++) {
+			bool held = false;
+			ctr_has_blob(&s->base, &children[k].desc, &held, NULL);
+			if (!held)
+				continue;
+			snprintf(labels[na - 3], sizeof(labels[0]),
+			         "containerd.io/gc.ref.content.bale.%.16s=%s",
+			         bale_digest_hex(&children[k].desc.digest),
+			         children[k].desc.digest.str);
+			args[na] = labels[na - 3];
+			na++;
+		}
+		args[na] = NULL;
+		free(children);
+		if (rc == 0 && na > 3) {
+			bale_buf out;
+			rc = run_ctr(s, args, "content label", &out, err);
+			bale_buf_free(&out);
+		}
+	}
+	return rc;
+}
+
 static int ctr_commit(bale_sink *sink, bale_error **err)
 {
 	ctr_store *s = (ctr_store *)sink;
@@ -575,7 +620,8 @@ static int ctr_commit(bale_sink *sink, bale_error **err)
 		goto cleanup;
 	}
 	s->committed = true;
-	rc = label_images(s, err);
+	if ((rc = protect_children(s, err)) == 0)
+		rc = label_images(s, err);
 cleanup:
 	bale_buf_free(&out);
 	if (rc < 0)

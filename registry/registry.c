@@ -14,10 +14,10 @@
 #define USER_AGENT "bale/" BALE_VERSION
 
 /* Media types bale pulls, the way containerd asks for them. */
-static const char accept_manifests[] = "Accept: application/vnd.oci.image.index.v1+json, "
-                                       "application/vnd.docker.distribution.manifest.list.v2+json, "
-                                       "application/vnd.oci.image.manifest.v1+json, "
-                                       "application/vnd.docker.distribution.manifest.v2+json";
+const char reg_accept_manifests[] = "Accept: application/vnd.oci.image.index.v1+json, "
+                                    "application/vnd.docker.distribution.manifest.list.v2+json, "
+                                    "application/vnd.oci.image.manifest.v1+json, "
+                                    "application/vnd.docker.distribution.manifest.v2+json";
 
 void bale_registry_options_init(bale_registry_options *opts)
 {
@@ -114,11 +114,14 @@ void reg_response_init(reg_response *r)
 	memset(r, 0, sizeof(*r));
 	r->retry_after = -1;
 	bale_buf_init(&r->www_authenticate, 8192, "WWW-Authenticate header");
+	/* Upload locations carry the registry's state (distribution: an HMAC'd blob). */
+	bale_buf_init(&r->location, 16384, "Location header");
 }
 
 void reg_response_free(reg_response *r)
 {
 	bale_buf_free(&r->www_authenticate);
+	bale_buf_free(&r->location);
 }
 
 static void copy_trimmed(char *dst, size_t size, const char *src, size_t len)
@@ -155,11 +158,13 @@ size_t reg_header_cb(char *data, size_t size, size_t n, void *payload)
 	char tmp[80];
 	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
 		/* A new response (after a redirect or 100-continue): start over. */
-		bale_buf saved = r->www_authenticate;
+		bale_buf saved = r->www_authenticate, saved_location = r->location;
 		memset(r, 0, sizeof(*r));
 		r->retry_after = -1;
 		r->www_authenticate = saved;
+		r->location = saved_location;
 		bale_buf_reset(&r->www_authenticate);
+		bale_buf_reset(&r->location);
 		const char *sp = memchr(data, ' ', len);
 		if (sp)
 			r->status = strtol(sp + 1, NULL, 10);
@@ -173,6 +178,17 @@ size_t reg_header_cb(char *data, size_t size, size_t n, void *payload)
 		copy_trimmed(r->docker_digest, sizeof(r->docker_digest), v, vlen);
 	} else if (header_is(data, len, "Content-Range", &v, &vlen)) {
 		copy_trimmed(r->content_range, sizeof(r->content_range), v, vlen);
+	} else if (header_is(data, len, "Range", &v, &vlen)) {
+		copy_trimmed(r->range, sizeof(r->range), v, vlen);
+	} else if (header_is(data, len, "Location", &v, &vlen) && r->location.len == 0) {
+		while (vlen && isspace((unsigned char)*v)) {
+			v++;
+			vlen--;
+		}
+		while (vlen && isspace((unsigned char)v[vlen - 1]))
+			vlen--;
+		if (bale_buf_append(&r->location, v, vlen, NULL) < 0)
+			return 0;
 	} else if (header_is(data, len, "Retry-After", &v, &vlen)) {
 		copy_trimmed(tmp, sizeof(tmp), v, vlen);
 		char *end;
@@ -287,6 +303,12 @@ void reg_describe_status(char *out, size_t size, long status, const bale_buf *bo
 
 int reg_setup_handle(bale_registry *reg, CURL *h, const char *repository, bale_error **err)
 {
+	return reg_setup_handle_from(reg, h, repository, NULL, err);
+}
+
+int reg_setup_handle_from(bale_registry *reg, CURL *h, const char *repository, const char *from,
+                          bale_error **err)
+{
 	curl_easy_setopt(h, CURLOPT_SHARE, reg->share);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, USER_AGENT);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -306,29 +328,73 @@ int reg_setup_handle(bale_registry *reg, CURL *h, const char *repository, bale_e
 	curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_NONE);
 	if (!repository || reg->scheme == REG_AUTH_NONE)
 		return 0;
-	return reg_apply_auth(reg, h, repository, err);
+	return reg_apply_auth(reg, h, repository, from, err);
 }
 
-/* Performs one request on reg->easy, with retries. Returns 0 with resp->status set
- * for any final HTTP answer; the caller judges the status. 401 triggers one round of
- * authorization when repository is given. */
-static int reg_perform(bale_registry *reg, const char *repository, const char *url,
-                       struct curl_slist *headers, bool head, bale_buf *body, reg_response *resp,
-                       bale_error **err)
+/* Makes resp->location absolute: registries may send a path ("/v2/…/uploads/<id>"). */
+static int resolve_location(const bale_registry *reg, reg_response *resp, const char *url,
+                            bale_error **err)
+{
+	int rc = 0;
+	char *resolved = NULL;
+	CURLU *u = curl_url();
+	if (!u)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	/* curl resolves a relative URL against the one the handle holds (RFC 3986). */
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_set(u, CURLUPART_URL, resp->location.data, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &resolved, 0) != CURLUE_OK) {
+		rc = bale_error_set(err, BALE_ENETWORK,
+		                    "%s: unusable Location header in an HTTP %ld answer",
+		                    reg->domain, resp->status);
+		goto cleanup;
+	}
+	bale_buf_reset(&resp->location);
+	rc = bale_buf_append(&resp->location, resolved, strlen(resolved), err);
+cleanup:
+	curl_free(resolved);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* Sets the method and, for POST, PUT and PATCH, the body of one attempt. */
+static void set_method(CURL *h, const reg_request *req)
+{
+	const char *m = req->method ? req->method : "GET";
+	if (strcmp(m, "GET") == 0)
+		return;
+	if (strcmp(m, "HEAD") == 0) {
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+		return;
+	}
+	/* Uploads answer with a Location to act on, never a redirect to follow; and
+	 * following one would turn a POST into a GET. */
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	if (strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0) {
+		/* libcurl only reads the buffer, so every attempt sends the same bytes. */
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+	}
+	if (strcmp(m, "POST") != 0)
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
+}
+
+int reg_perform(bale_registry *reg, const reg_request *req, bale_buf *body, reg_response *resp,
+                bale_error **err)
 {
 	char errbuf[CURL_ERROR_SIZE];
 	bool reauthorized = false;
-	int rc = 0;
+	int rc = 0, retries = req->once ? 0 : reg->opts.retries;
 	for (int attempt = 0;; attempt++) {
 		CURL *h = reg->easy;
 		curl_easy_reset(h);
-		if ((rc = reg_setup_handle(reg, h, repository, err)) < 0)
+		if ((rc = reg_setup_handle_from(reg, h, req->repository, req->mount_from, err)) < 0)
 			return rc;
 		bale_buf_reset(body);
 		errbuf[0] = '\0';
-		curl_easy_setopt(h, CURLOPT_URL, url);
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-		curl_easy_setopt(h, CURLOPT_NOBODY, head ? 1L : 0L);
+		curl_easy_setopt(h, CURLOPT_URL, req->url);
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, req->headers);
+		set_method(h, req);
 		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, reg_header_cb);
 		curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
 		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, reg_buf_write_cb);
@@ -342,18 +408,22 @@ static int reg_perform(bale_registry *reg, const char *repository, const char *u
 			reg->client_cert_requested = false;
 		bool again = cc != CURLE_OK ? reg_curl_retryable(reg, cc)
 		                            : reg_status_retryable(resp->status);
-		if (cc == CURLE_OK && resp->status == 401 && repository && !reauthorized) {
+		if (cc == CURLE_OK && resp->status == 401 && req->repository && !reauthorized &&
+		    !req->once) {
 			reauthorized = true;
-			reg_forget_token(reg, repository);
-			if ((rc = reg_authorize(reg, repository, resp->www_authenticate.data,
-			                        err)) < 0)
+			reg_forget_token_from(reg, req->repository, req->mount_from);
+			if ((rc = reg_authorize_from(reg, req->repository, req->mount_from,
+			                             resp->www_authenticate.data, err)) < 0)
 				return rc;
 			attempt--; /* authorizing is not a retry */
 			continue;
 		}
-		if (!again)
-			return cc == CURLE_OK ? 0 : reg_curl_error(err, reg, cc, errbuf);
-		if (attempt >= reg->opts.retries) {
+		if (!again) {
+			if (cc != CURLE_OK)
+				return reg_curl_error(err, reg, cc, errbuf);
+			return resp->location.len ? resolve_location(reg, resp, req->url, err) : 0;
+		}
+		if (attempt >= retries) {
 			char what[CURL_ERROR_SIZE + 64];
 			if (cc != CURLE_OK)
 				snprintf(what, sizeof(what), "%s",
@@ -385,18 +455,7 @@ size_t reg_buf_write_cb(char *data, size_t size, size_t n, void *payload)
 	return size * n;
 }
 
-static int perform_with_retries(bale_registry *reg, const char *repository, const char *url,
-                                struct curl_slist *headers, bool head, bale_buf *body,
-                                reg_response *resp, int retries, bale_error **err)
-{
-	int saved = reg->opts.retries;
-	reg->opts.retries = retries;
-	int rc = reg_perform(reg, repository, url, headers, head, body, resp, err);
-	reg->opts.retries = saved;
-	return rc;
-}
-
-static int ping_url(bale_registry *reg, const char *scheme, int retries, bale_error **err)
+static int ping_url(bale_registry *reg, const char *scheme, bool once, bale_error **err)
 {
 	int rc = 0;
 	char url[512];
@@ -405,8 +464,8 @@ static int ping_url(bale_registry *reg, const char *scheme, int retries, bale_er
 	reg_response_init(&resp);
 	bale_buf_init(&body, BALE_CAP_ERROR_BODY, "ping response");
 	snprintf(url, sizeof(url), "%s://%s/v2/", scheme, reg->host);
-	if ((rc = perform_with_retries(reg, NULL, url, NULL, false, &body, &resp, retries, err)) <
-	    0)
+	reg_request req = {.url = url, .once = once};
+	if ((rc = reg_perform(reg, &req, &body, &resp, err)) < 0)
 		goto cleanup;
 	if (resp.status == 401 && resp.www_authenticate.len) {
 		bale_challenge ch;
@@ -445,16 +504,16 @@ int reg_ensure_pinged(bale_registry *reg, bale_error **err)
 	if (reg->base_url)
 		return 0;
 	if (!reg->insecure)
-		return ping_url(reg, "https", reg->opts.retries, err);
+		return ping_url(reg, "https", false, err);
 	/* Insecure registries: TLS without verification if it answers, else plain HTTP
 	 * (docker's order). A refused TLS handshake is not worth retrying. */
 	bale_error *tls_err = NULL;
-	if (ping_url(reg, "https", 0, &tls_err) == 0)
+	if (ping_url(reg, "https", true, &tls_err) == 0)
 		return 0;
 	bale_log_printf(reg->opts.log, BALE_LOG_DEBUG, "%s: no TLS (%s), trying plain HTTP",
 	                reg->domain, bale_error_message(tls_err));
 	bale_error_free(tls_err);
-	return ping_url(reg, "http", reg->opts.retries, err);
+	return ping_url(reg, "http", false, err);
 }
 
 int bale_registry_ping(bale_registry *reg, bale_error **err)
@@ -509,7 +568,7 @@ int bale_registry_get_manifest(bale_registry *reg, const char *repository, const
 	int rc = 0;
 	char url[2048], what[600];
 	reg_response resp;
-	struct curl_slist *headers = curl_slist_append(NULL, accept_manifests);
+	struct curl_slist *headers = curl_slist_append(NULL, reg_accept_manifests);
 	reg_response_init(&resp);
 	snprintf(what, sizeof(what), "%s/%s%s%s", reg->domain, repository,
 	         strchr(reference, ':') ? "@" : ":", reference);
@@ -523,7 +582,8 @@ int bale_registry_get_manifest(bale_registry *reg, const char *repository, const
 	if (out->cap > BALE_CAP_MANIFEST)
 		out->cap = BALE_CAP_MANIFEST;
 	out->what = "manifest";
-	if ((rc = reg_perform(reg, repository, url, headers, false, out, &resp, err)) < 0)
+	reg_request req = {.url = url, .repository = repository, .headers = headers};
+	if ((rc = reg_perform(reg, &req, out, &resp, err)) < 0)
 		goto cleanup;
 	if (resp.status != 200) {
 		char status[200];

@@ -11,9 +11,18 @@
 #include "bale/json.h"
 #include "registry/registry_private.h"
 
-static void scope_for(char *out, size_t size, const char *repository)
+/* Room for two repository scopes (names are at most 255 characters). */
+#define SCOPE_MAX 1100
+
+/* The scope a token must cover, also its key in the cache: pull (and push for a push
+ * session) on the repository, plus pull on the source of a cross-repository mount, which
+ * distribution checks before it links the blob. Several scopes are space-separated. */
+static void scope_for(const bale_registry *reg, char *out, size_t size, const char *repository,
+                      const char *from)
 {
-	snprintf(out, size, "repository:%s:pull", repository);
+	snprintf(out, size, "repository:%s:%s%s%s%s", repository,
+	         reg->opts.push ? "pull,push" : "pull", from ? " repository:" : "",
+	         from ? from : "", from ? ":pull" : "");
 }
 
 static reg_token *find_token(bale_registry *reg, const char *scope)
@@ -27,8 +36,13 @@ static reg_token *find_token(bale_registry *reg, const char *scope)
 
 void reg_forget_token(bale_registry *reg, const char *repository)
 {
-	char scope[600];
-	scope_for(scope, sizeof(scope), repository);
+	reg_forget_token_from(reg, repository, NULL);
+}
+
+void reg_forget_token_from(bale_registry *reg, const char *repository, const char *from)
+{
+	char scope[SCOPE_MAX];
+	scope_for(reg, scope, sizeof(scope), repository, from);
 	for (reg_token *t = reg->tokens; t; t = t->next)
 		if (strcmp(t->scope, scope) == 0)
 			t->expires = 0;
@@ -135,8 +149,18 @@ static int fetch_token(bale_registry *reg, const char *scope, bale_error **err)
 		goto cleanup;
 	}
 	bool refresh = reg->cred && reg->cred->identity_token;
-	if ((rc = add_param(&query, h, "service", reg->challenge.service, err)) < 0 ||
-	    (rc = add_param(&query, h, "scope", scope, err)) < 0)
+	if ((rc = add_param(&query, h, "service", reg->challenge.service, err)) < 0)
+		goto cleanup;
+	/* One scope parameter per scope: what docker sends, and what every token server
+	 * understands (a space-separated list is not universal). */
+	for (const char *p = scope; *p && rc == 0;) {
+		size_t n = strcspn(p, " ");
+		char one[SCOPE_MAX];
+		snprintf(one, sizeof(one), "%.*s", (int)n, p);
+		rc = add_param(&query, h, "scope", one, err);
+		p += n + (p[n] == ' ');
+	}
+	if (rc < 0)
 		goto cleanup;
 	if (refresh &&
 	    ((rc = add_param(&query, h, "grant_type", "refresh_token", err)) < 0 ||
@@ -244,7 +268,8 @@ cleanup:
 	return rc;
 }
 
-int reg_apply_auth(bale_registry *reg, CURL *h, const char *repository, bale_error **err)
+int reg_apply_auth(bale_registry *reg, CURL *h, const char *repository, const char *from,
+                   bale_error **err)
 {
 	int rc = load_credential(reg, repository, err);
 	if (rc < 0)
@@ -259,8 +284,8 @@ int reg_apply_auth(bale_registry *reg, CURL *h, const char *repository, bale_err
 	}
 	if (reg->scheme != REG_AUTH_BEARER)
 		return 0;
-	char scope[600];
-	scope_for(scope, sizeof(scope), repository);
+	char scope[SCOPE_MAX];
+	scope_for(reg, scope, sizeof(scope), repository, from);
 	reg_token *t = find_token(reg, scope);
 	if (!t) {
 		if ((rc = fetch_token(reg, scope, err)) < 0)
@@ -276,6 +301,12 @@ int reg_apply_auth(bale_registry *reg, CURL *h, const char *repository, bale_err
 
 int reg_authorize(bale_registry *reg, const char *repository, const char *www_authenticate,
                   bale_error **err)
+{
+	return reg_authorize_from(reg, repository, NULL, www_authenticate, err);
+}
+
+int reg_authorize_from(bale_registry *reg, const char *repository, const char *from,
+                       const char *www_authenticate, bale_error **err)
 {
 	int rc = 0;
 	bale_challenge ch = {0};
@@ -316,8 +347,8 @@ int reg_authorize(bale_registry *reg, const char *repository, const char *www_au
 		memset(&ch, 0, sizeof(ch));
 	}
 	reg->scheme = REG_AUTH_BEARER;
-	char scope[600];
-	scope_for(scope, sizeof(scope), repository);
+	char scope[SCOPE_MAX];
+	scope_for(reg, scope, sizeof(scope), repository, from);
 	rc = fetch_token(reg, scope, err);
 cleanup:
 	bale_challenge_clear(&ch);

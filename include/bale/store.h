@@ -7,6 +7,7 @@
 #include "bale/error.h"
 #include "bale/log.h"
 #include "bale/platform.h"
+#include "bale/registry.h"
 #include "bale/sink.h"
 
 /* The embedded default store. */
@@ -20,6 +21,7 @@ typedef struct bale_store_options {
 	bool pin;                           /* containerd: label images pinned for the CRI */
 	const bale_platform_set *platforms; /* containerd: what ctr imports and unpacks */
 	const bale_log *log;
+	const bale_registry_options *registry; /* registry://: auth, TLS, retries */
 } bale_store_options;
 
 #define BALE_DEFAULT_CONTAINERD_SOCKET "/run/containerd/containerd.sock"
@@ -31,6 +33,11 @@ typedef struct bale_store_options {
 int bale_store_open(bale_sink **out, const char *spec, bale_error **err);
 int bale_store_open_with(bale_sink **out, const char *spec, const bale_store_options *opts,
                          bale_error **err);
+
+/* A site registry, registry://HOST[:PORT][/PREFIX] without the scheme: images go to
+ * HOST/PREFIX/<path of their reference>, with the given auth and TLS settings. */
+int bale_store_registry_open(bale_sink **out, const char *location,
+                             const bale_registry_options *ropts, bale_error **err);
 
 /* containerd through its own importer: the content is streamed as an OCI image tar into
  * `ctr images import` (no temporary copy), see docs/containerd.md. */

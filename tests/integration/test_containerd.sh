@@ -66,6 +66,12 @@ assert_eq "0" "$("$BALE" ledger --ledger "$T/ledger.db" --csv 'SELECT blobs_writ
 # Another platform on this host, and a platform-subset bundle: the original index kept.
 expect_exit 0 imp --key "$T/k.pub" --platform linux/arm64 --image "$H/demo/multi:1" "$B"
 ctd content ls -q | grep -qx "$DIGEST_demo_multi_arm64_v8" || fail "arm64 manifest not imported"
+# The platform imported before is still whole: ctr's importer references only the new
+# one from the index, bale's own labels keep the rest from containerd's collector.
+sleep 2
+ctd content ls -q | grep -qx "$DIGEST_demo_multi_amd64" || fail "the amd64 manifest was collected"
+ctd content ls -q | grep -qx "sha256:$layer" || fail "an amd64 layer was collected"
+ctd images check "name==$H/demo/multi:1" | grep -q complete || fail "multi:1 no longer complete"
 start_containerd # a second, empty node
 CTD="containerd:$CTD_SOCK"
 expect_exit 0 imp --key "$T/k.pub" --platform linux/arm64 "$T/arm.tar.zst"

@@ -1,0 +1,410 @@
+/* The registry store (registry://HOST[:PORT][/PREFIX]): images pushed to a site registry
+ * for sites whose nodes pull from one. An image docker.io/library/nginx:1.25 lands at
+ * HOST/PREFIX/library/nginx:1.25. Blobs are checked for and uploaded once, then mounted
+ * into every other repository that needs them; manifests go by digest, children first,
+ * and tags last, so the registry names nothing whose content is not there. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bale/buf.h"
+#include "bale/manifest.h"
+#include "bale/reference.h"
+#include "bale/registry.h"
+#include "bale/store.h"
+
+typedef struct entry {
+	bale_descriptor desc;
+	bool manifest; /* kept in memory and PUT as a manifest, not uploaded as a blob */
+	char **repos;  /* repositories whose images need it */
+	bool *there;   /* per repository: the registry has it */
+	size_t n_repos;
+	char *bytes; /* a manifest's bytes, once received */
+	size_t len;
+} entry;
+
+typedef struct image_name {
+	char *ref, *repo, *tag; /* tag NULL for a digest-only reference */
+	bale_descriptor root;
+} image_name;
+
+typedef struct reg_store {
+	bale_sink base;
+	bale_registry *reg;
+	char *domain, *prefix;
+	entry *entries;
+	size_t n_entries, alloc;
+	image_name *names;
+	size_t n_names;
+} reg_store;
+
+struct bale_sink_blob {
+	reg_store *s;
+	entry *e;
+	bale_upload *upload; /* a blob */
+	bale_buf buf;        /* a manifest */
+};
+
+static entry *find(reg_store *s, const bale_digest *d)
+{
+	for (size_t i = 0; i < s->n_entries; i++)
+		if (bale_digest_equal(&s->entries[i].desc.digest, d))
+			return &s->entries[i];
+	return NULL;
+}
+
+/* The repository on the site registry for an image reference, and its tag. */
+static int target(reg_store *s, const char *text, char **repo, char **tag, bale_error **err)
+{
+	bale_ref *ref = NULL;
+	int rc = bale_ref_parse(&ref, text, err);
+	if (rc < 0)
+		return rc;
+	size_t n = strlen(bale_ref_path(ref)) + (s->prefix ? strlen(s->prefix) : 0) + 2;
+	if ((*repo = malloc(n)))
+		snprintf(*repo, n, "%s%s%s", s->prefix ? s->prefix : "", s->prefix ? "/" : "",
+		         bale_ref_path(ref));
+	*tag = bale_ref_tag(ref) ? strdup(bale_ref_tag(ref)) : NULL;
+	if (!*repo || (bale_ref_tag(ref) && !*tag))
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+	bale_ref_free(ref);
+	return rc;
+}
+
+static int reg_blob_for(bale_sink *sink, const bale_descriptor *desc, const char *ref,
+                        bale_error **err)
+{
+	reg_store *s = (reg_store *)sink;
+	char *repo = NULL, *tag = NULL;
+	int rc = target(s, ref, &repo, &tag, err);
+	free(tag);
+	if (rc < 0)
+		return rc;
+	entry *e = find(s, &desc->digest);
+	if (!e) {
+		if (s->n_entries == s->alloc) {
+			size_t want = s->alloc ? s->alloc * 2 : 64;
+			entry *grown = realloc(s->entries, want * sizeof(*grown));
+			if (!grown) {
+				free(repo);
+				return bale_error_set(err, BALE_EGENERIC, "out of memory");
+			}
+			s->entries = grown;
+			s->alloc = want;
+		}
+		e = &s->entries[s->n_entries++];
+		memset(e, 0, sizeof(*e));
+		e->desc = *desc;
+		e->manifest = bale_media_type_is_index(desc->media_type) ||
+		              bale_media_type_is_manifest(desc->media_type);
+	}
+	for (size_t i = 0; i < e->n_repos; i++)
+		if (strcmp(e->repos[i], repo) == 0) {
+			free(repo);
+			return 0;
+		}
+	char **repos = realloc(e->repos, (e->n_repos + 1) * sizeof(*repos));
+	bool *there = realloc(e->there, (e->n_repos + 1) * sizeof(*there));
+	if (repos)
+		e->repos = repos;
+	if (there)
+		e->there = there;
+	if (!repos || !there) {
+		free(repo);
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
+	e->repos[e->n_repos] = repo;
+	e->there[e->n_repos++] = false;
+	return 0;
+}
+
+/* What the registry has already, asked once per repository. A blob anywhere on the
+ * registry need not travel again: it is mounted where it is missing. */
+static int reg_has_blob(bale_sink *sink, const bale_descriptor *desc, bool *out, bale_error **err)
+{
+	reg_store *s = (reg_store *)sink;
+	entry *e = find(s, &desc->digest);
+	int rc = 0;
+	*out = false;
+	if (!e)
+		return bale_error_set(err, BALE_EGENERIC, "registry store: no image names blob %s",
+		                      desc->digest.str);
+	bool all = true;
+	for (size_t i = 0; i < e->n_repos && rc == 0; i++) {
+		if (!e->there[i])
+			rc = e->manifest
+			         ? bale_registry_manifest_exists(s->reg, e->repos[i], &desc->digest,
+			                                         &e->there[i], err)
+			         : bale_registry_blob_exists(s->reg, e->repos[i], desc,
+			                                     &e->there[i], err);
+		*out |= e->there[i];
+		all &= e->there[i];
+	}
+	/* A manifest must be PUT into each repository that lacks it: it needs its bytes. */
+	if (e->manifest)
+		*out = all;
+	return rc;
+}
+
+static int reg_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink_blob **out,
+                         bale_error **err)
+{
+	reg_store *s = (reg_store *)sink;
+	entry *e = find(s, &desc->digest);
+	if (!e)
+		return bale_error_set(err, BALE_EGENERIC, "registry store: no image names blob %s",
+		                      desc->digest.str);
+	bale_sink_blob *b = calloc(1, sizeof(*b));
+	if (!b)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	b->s = s;
+	b->e = e;
+	bale_buf_init(&b->buf, BALE_CAP_MANIFEST, "manifest");
+	int rc = e->manifest ? 0 : bale_upload_begin(&b->upload, s->reg, e->repos[0], desc, err);
+	if (rc < 0)
+		free(b);
+	else
+		*out = b;
+	return rc;
+}
+
+static int reg_blob_write(bale_sink_blob *b, const void *data, size_t len, bale_error **err)
+{
+	return b->upload ? bale_upload_write(b->upload, data, len, err)
+	                 : bale_buf_append(&b->buf, data, len, err);
+}
+
+static int reg_blob_rewind(bale_sink_blob *b, bale_error **err)
+{
+	if (b->upload)
+		return bale_error_set(err, BALE_ESTORE,
+		                      "blob %s: an upload cannot start over once bytes are sent",
+		                      b->e->desc.digest.str);
+	bale_buf_reset(&b->buf);
+	return 0;
+}
+
+static void blob_free(bale_sink_blob *b)
+{
+	bale_upload_free(b->upload);
+	bale_buf_free(&b->buf);
+	free(b);
+}
+
+static int reg_blob_commit(bale_sink_blob *b, bale_error **err)
+{
+	int rc = 0;
+	if (b->upload) {
+		if ((rc = bale_upload_finish(b->upload, err)) == 0)
+			b->e->there[0] = true;
+	} else {
+		b->e->len = b->buf.len;
+		b->e->bytes = bale_buf_detach(&b->buf, NULL);
+	}
+	blob_free(b);
+	return rc;
+}
+
+static void reg_blob_abort(bale_sink_blob *b)
+{
+	blob_free(b);
+}
+
+static int reg_set_name(bale_sink *sink, const char *ref, const bale_descriptor *root,
+                        bale_error **err)
+{
+	reg_store *s = (reg_store *)sink;
+	image_name *grown = realloc(s->names, (s->n_names + 1) * sizeof(*grown));
+	if (!grown)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	s->names = grown;
+	image_name *n = &s->names[s->n_names];
+	memset(n, 0, sizeof(*n));
+	n->root = *root;
+	int rc = target(s, ref, &n->repo, &n->tag, err);
+	if (rc == 0 && !(n->ref = strdup(ref)))
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+	s->n_names++; /* freed with the store either way */
+	return rc;
+}
+
+/* Blobs missing in some repository are mounted from one that has them. */
+static int mount_missing(reg_store *s, bale_error **err)
+{
+	for (size_t i = 0; i < s->n_entries; i++) {
+		entry *e = &s->entries[i];
+		ssize_t from = -1;
+		for (size_t k = 0; k < e->n_repos && from < 0; k++)
+			if (e->there[k])
+				from = (ssize_t)k;
+		for (size_t k = 0; !e->manifest && from >= 0 && k < e->n_repos; k++) {
+			if (e->there[k])
+				continue;
+			bool mounted = false;
+			int rc = bale_registry_blob_mount(s->reg, e->repos[k], e->repos[from],
+			                                  &e->desc, &mounted, err);
+			if (rc < 0)
+				return rc;
+			if (!mounted)
+				return bale_error_set(
+				    err, BALE_ESTORE,
+				    "%s: the registry declined to mount %s from %s into %s",
+				    s->domain, e->desc.digest.str, e->repos[from], e->repos[k]);
+			e->there[k] = true;
+		}
+	}
+	return 0;
+}
+
+/* PUTs a manifest the registry lacks in repo (children before their index). */
+static int put_manifest(reg_store *s, entry *e, size_t k, const char *ref, bale_error **err)
+{
+	if (e->there[k])
+		return 0;
+	if (!e->bytes)
+		return bale_error_set(err, BALE_ESTORE, "%s: manifest %s never arrived", ref,
+		                      e->desc.digest.str);
+	int rc = bale_registry_put_manifest(s->reg, e->repos[k], e->desc.digest.str,
+	                                    e->desc.media_type, e->bytes, e->len, err);
+	if (rc == BALE_EVERIFY && bale_media_type_is_index(e->desc.media_type))
+		return bale_error_wrap(
+		    err,
+		    "%s: the registry refuses the index, most likely because the "
+		    "bundle carries only some of its platforms (a registry wants "
+		    "every platform of an index: import a bundle exported with all "
+		    "of them)",
+		    ref);
+	if (rc == 0)
+		e->there[k] = true;
+	return rc;
+}
+
+static int push_image(reg_store *s, image_name *n, bale_error **err)
+{
+	int rc = 0;
+	entry *root = find(s, &n->root.digest);
+	if (!root)
+		return bale_error_set(err, BALE_ESTORE, "%s: no root manifest", n->ref);
+	size_t k = 0;
+	while (k < root->n_repos && strcmp(root->repos[k], n->repo) != 0)
+		k++;
+	if (k == root->n_repos)
+		return bale_error_set(err, BALE_ESTORE, "%s: root not planned for %s", n->ref,
+		                      n->repo);
+	/* Children first: the manifests this repository needs other than the root. */
+	for (size_t i = 0; i < s->n_entries && rc == 0; i++) {
+		entry *e = &s->entries[i];
+		if (!e->manifest || e == root)
+			continue;
+		for (size_t j = 0; j < e->n_repos && rc == 0; j++)
+			if (strcmp(e->repos[j], n->repo) == 0)
+				rc = put_manifest(s, e, j, n->ref, err);
+	}
+	if (rc == 0)
+		rc = put_manifest(s, root, k, n->ref, err);
+	if (rc < 0 || !n->tag)
+		return rc;
+	/* The tag last; the root's bytes come from the registry when they did not travel. */
+	bale_buf fetched;
+	bale_buf_init(&fetched, BALE_CAP_MANIFEST, "manifest");
+	const char *bytes = root->bytes;
+	size_t len = root->len;
+	if (!bytes) {
+		char media_type[128];
+		bale_digest d;
+		if ((rc = bale_registry_get_manifest(s->reg, n->repo, root->desc.digest.str,
+		                                     &fetched, media_type, &d, err)) < 0)
+			goto cleanup;
+		bytes = fetched.data;
+		len = fetched.len;
+	}
+	rc = bale_registry_put_manifest(s->reg, n->repo, n->tag, root->desc.media_type, bytes, len,
+	                                err);
+cleanup:
+	bale_buf_free(&fetched);
+	return rc;
+}
+
+static int reg_commit(bale_sink *sink, bale_error **err)
+{
+	reg_store *s = (reg_store *)sink;
+	int rc = mount_missing(s, err);
+	for (size_t i = 0; i < s->n_names && rc == 0; i++)
+		rc = push_image(s, &s->names[i], err);
+	return rc < 0 ? bale_error_wrap(err, "registry %s", s->domain) : 0;
+}
+
+static void reg_free(bale_sink *sink)
+{
+	reg_store *s = (reg_store *)sink;
+	for (size_t i = 0; i < s->n_entries; i++) {
+		for (size_t k = 0; k < s->entries[i].n_repos; k++)
+			free(s->entries[i].repos[k]);
+		free(s->entries[i].repos);
+		free(s->entries[i].there);
+		free(s->entries[i].bytes);
+	}
+	free(s->entries);
+	for (size_t i = 0; i < s->n_names; i++) {
+		free(s->names[i].ref);
+		free(s->names[i].repo);
+		free(s->names[i].tag);
+	}
+	free(s->names);
+	bale_registry_free(s->reg);
+	free(s->domain);
+	free(s->prefix);
+	free(s);
+}
+
+static const bale_sink_ops reg_ops = {
+    .has_blob = reg_has_blob,
+    .blob_open = reg_blob_open,
+    .blob_write = reg_blob_write,
+    .blob_rewind = reg_blob_rewind,
+    .blob_commit = reg_blob_commit,
+    .blob_abort = reg_blob_abort,
+    .set_name = reg_set_name,
+    .commit = reg_commit,
+    .free = reg_free,
+    .blob_for = reg_blob_for,
+};
+
+int bale_store_registry_open(bale_sink **out, const char *location,
+                             const bale_registry_options *ropts, bale_error **err)
+{
+	int rc = 0;
+	reg_store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	s->base.ops = &reg_ops;
+	const char *slash = strchr(location, '/');
+	s->domain = slash ? strndup(location, (size_t)(slash - location)) : strdup(location);
+	if (slash && slash[1])
+		s->prefix = strdup(slash + 1);
+	if (!s->domain || (slash && slash[1] && !s->prefix)) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	if (!*s->domain) {
+		rc =
+		    bale_error_set(err, BALE_EUSAGE, "registry store: no host in \"%s\"", location);
+		goto cleanup;
+	}
+	size_t n = s->prefix ? strlen(s->prefix) : 0;
+	while (n && s->prefix[n - 1] == '/')
+		s->prefix[--n] = '\0';
+	bale_registry_options o = *ropts;
+	o.push = true;
+	if ((rc = bale_registry_open(&s->reg, s->domain, &o, err)) < 0 ||
+	    (rc = bale_registry_ping(s->reg, err)) < 0)
+		goto cleanup;
+cleanup:
+	if (rc < 0) {
+		bale_error_wrap(err, "store registry://%s", location);
+		reg_free(&s->base);
+	} else {
+		*out = &s->base;
+	}
+	return rc;
+}
