@@ -85,7 +85,12 @@ ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -o /dev/n
   -e inject=write:signal=KILL:when=6 \
   "$BALE" import -q --ledger "$T/ledger.db" --store "$CTD" --key "$T/k.pub" "$B" >/dev/null 2>&1 || rc=$?
 ((rc != 0)) || fail "the import was not killed"
-sleep 1 # ctr sees its input end and gives up
+# The orphaned ctr sees its input end and gives up; wait until it has (bounded), so the
+# re-run does not race its cleanup.
+for _ in $(seq 1 100); do
+  pgrep -f "ctr -a $CTD_SOCK" >/dev/null || break
+  sleep 0.1
+done
 assert_eq "" "$(ctd images ls -q | grep "^$H/" || true)" "names after a killed import"
 expect_exit 0 imp --key "$T/k.pub" "$B"
 ctd images ls -q | grep -qx "$H/demo/single:1" || fail "the re-run did not finish"
