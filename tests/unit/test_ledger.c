@@ -78,17 +78,6 @@ static sqlite3 *open_ro(const char *path)
 	return db;
 }
 
-static int collect(void *payload, int ncols, const char *const *names, const char *const *values)
-{
-	bale_buf *out = payload;
-	if (!values) /* the column names come first; these tests compare rows only */
-		return 0;
-	for (int i = 0; i < ncols; i++)
-		bale_buf_appendf(out, NULL, "%s%s", i ? "|" : "", values[i] ? values[i] : "NULL");
-	bale_buf_append(out, "\n", 1, NULL);
-	return 0;
-}
-
 /* Rows as "a|b\n" through bale_index_db_query; the query must succeed. */
 static void expect(sqlite3 *db, const char *sql, const char *want)
 {
@@ -520,49 +509,6 @@ static void test_read_only(void **state)
 	free(path);
 }
 
-static int compare_lines(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The lines of text in byte order, each ending in a newline. */
-static char *sorted_lines(const char *text)
-{
-	char *copy = strdup(text ? text : ""), *save = NULL, *lines[64];
-	size_t n = 0;
-	assert_non_null(copy);
-	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		assert_true(n < sizeof(lines) / sizeof(lines[0]));
-		lines[n++] = l;
-	}
-	qsort(lines, n, sizeof(lines[0]), compare_lines);
-	bale_buf out;
-	bale_buf_init(&out, 1 << 16, "lines");
-	for (size_t i = 0; i < n; i++)
-		bale_buf_appendf(&out, NULL, "%s\n", lines[i]);
-	free(copy);
-	char *joined = bale_buf_detach(&out, NULL);
-	return joined ? joined : strdup("");
-}
-
-static char *read_doc(void)
-{
-	char path[1024];
-	const char *data = getenv("BALE_TEST_DATA");
-	if (data) {
-		snprintf(path, sizeof(path), "%s/../../docs/ledger-schema.md", data);
-	} else { /* run by hand: the source tree this file was compiled from */
-		const char *self = __FILE__;
-		const char *cut = strstr(self, "tests/unit/");
-		assert_non_null(cut);
-		snprintf(path, sizeof(path), "%.*sdocs/ledger-schema.md", (int)(cut - self), self);
-	}
-	bale_buf b;
-	bale_buf_init(&b, 1 << 20, "doc");
-	assert_int_equal(bale_buf_read_file(&b, path, NULL), 0);
-	return bale_buf_detach(&b, NULL);
-}
-
 /* Every table and view the code creates is documented, with every column, and only
  * those; every SQL example in the document runs and finds something. */
 static void test_doc_matches_schema(void **state)
@@ -576,96 +522,7 @@ static void test_doc_matches_schema(void **state)
 	record(path, &failed_entry);
 	record(path, &second);
 	sqlite3 *db = open_ro(path);
-	char *doc = read_doc(), *whole = strdup(doc), *save = NULL;
-	assert_non_null(whole);
-	bale_buf documented, sql, actual;
-	bale_buf_init(&documented, 1 << 16, "names");
-	bale_buf_init(&sql, 1 << 16, "sql");
-	bale_buf_init(&actual, 1 << 16, "names");
-	bool in_sql = false;
-	int examples = 0;
-
-	for (char *line = strtok_r(doc, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		const char *type = NULL, *name = NULL;
-		if (strncmp(line, "### Table `", 11) == 0) {
-			type = "table";
-			name = line + 11;
-		} else if (strncmp(line, "### View `", 10) == 0) {
-			type = "view";
-			name = line + 10;
-		}
-		if (name) {
-			const char *end = strchr(name, '`');
-			assert_non_null(end);
-			bale_buf_appendf(&documented, NULL, "%s|%.*s\n", type, (int)(end - name),
-			                 name);
-		} else if (strcmp(line, "```sql") == 0) {
-			in_sql = true;
-			bale_buf_reset(&sql);
-		} else if (in_sql && strcmp(line, "```") == 0) {
-			bale_buf out;
-			bale_error *err = NULL;
-			bale_buf_init(&out, 1 << 20, "rows");
-			if (bale_index_db_query(db, sql.data, collect, &out, &err) != 0)
-				fail_msg("example\n%s\nfailed: %s", sql.data,
-				         bale_error_message(err));
-			if (!out.data)
-				fail_msg("example\n%s\nfound nothing", sql.data);
-			bale_buf_free(&out);
-			examples++;
-			in_sql = false;
-		} else if (in_sql) {
-			bale_buf_appendf(&sql, NULL, "%s\n", line);
-		}
-	}
-	assert_true(examples >= 4);
-
-	sqlite3 *raw = NULL;
-	sqlite3_stmt *st = NULL;
-	assert_int_equal(sqlite3_open_v2(path, &raw, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(raw,
-	                                    "SELECT type, name FROM sqlite_master WHERE type IN "
-	                                    "('table', 'view') AND name NOT LIKE 'sqlite_%'",
-	                                    -1, &st, NULL),
-	                 SQLITE_OK);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		bale_buf_appendf(&actual, NULL, "%s|%s\n", sqlite3_column_text(st, 0),
-		                 sqlite3_column_text(st, 1));
-	sqlite3_finalize(st);
-	st = NULL;
-
-	/* Every column under its table's or view's heading: "`name`". */
-	assert_int_equal(sqlite3_prepare_v2(raw,
-	                                    "SELECT m.type, m.name, c.name FROM sqlite_master m, "
-	                                    "pragma_table_info(m.name) c WHERE m.type IN ('table', "
-	                                    "'view') AND m.name NOT LIKE 'sqlite_%'",
-	                                    -1, &st, NULL),
-	                 SQLITE_OK);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		char heading[128], column[128];
-		const char *type = (const char *)sqlite3_column_text(st, 0);
-		snprintf(heading, sizeof(heading), "### %s `%s`",
-		         strcmp(type, "table") == 0 ? "Table" : "View", sqlite3_column_text(st, 1));
-		snprintf(column, sizeof(column), "`%s`", sqlite3_column_text(st, 2));
-		const char *section = strstr(whole, heading);
-		assert_non_null(section);
-		const char *next = strstr(section + 1, "\n#");
-		const char *found = strstr(section + strlen(heading), column);
-		if (!found || (next && found > next))
-			fail_msg("%s: column %s is not documented", heading, column);
-	}
-	sqlite3_finalize(st);
-	sqlite3_close(raw);
-	char *want = sorted_lines(documented.data), *have = sorted_lines(actual.data);
-	assert_string_equal(want, have);
-
-	free(want);
-	free(have);
-	bale_buf_free(&actual);
-	bale_buf_free(&sql);
-	bale_buf_free(&documented);
-	free(whole);
-	free(doc);
+	check_schema_doc(db, path, "ledger-schema.md", 4, "");
 	sqlite3_close(db);
 	free(path);
 }
