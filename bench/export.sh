@@ -8,24 +8,15 @@
 # loopback; each set's base layer has LAYER_MIB of half-text, half-random bytes.
 # Prints median wall time, CPU, peak RSS, bundle sizes, and the bale/peer ratios.
 # Needs a Release build (scripts/build.sh Release).
-set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-BALE=${BALE:-$top/build/release/bale}
-export BALE BALE_SOURCE_DIR=$top
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 mib=${1:-32}
 seeds=${2:-4}
 runs=${3:-3}
-source "$top/tests/integration/lib.sh"
 
-start_registry bench plain
-H=$bench_HOST
-refs=()
-for s in $(seq 1 "$seeds"); do
-  build_images --layer-kib $((mib * 1024)) --seed "$s"
-  SEED_PREFIXES="set$s" seed_registry bench
-  for image in multi dlist schema2 single; do refs+=("$H/set$s/$image:1"); done
-done
-"$BALE" keygen -q -o "$T/k" >/dev/null
+bench_setup
+bench_seed "$mib" "$seeds"
+bench_keygen
 
 run_bale() {
   rm -rf "$T/cache" "$T/b.tar.zst"
@@ -56,7 +47,6 @@ for ((i = 0; i < runs; i++)); do
   timed peer run_peer
   timed warm run_warm
 done
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 col() { awk -v c="$2" '{print $c}' "$T/$1.times" | median; }
 bytes=$(du -sb "$T/layout/blobs" | cut -f1)
 printf '\n%d images, %s bytes of unique blobs; %d runs, median:\n\n' "${#refs[@]}" "$bytes" "$runs"

@@ -5,25 +5,17 @@
 # an oci: store. Same images, same run, alternating.
 #   bench/import.sh [LAYER_MIB] [SEEDS] [RUNS]   (defaults: 64 MiB, 2, 3)
 # Needs a Release build (scripts/build.sh Release).
-set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-BALE=${BALE:-$top/build/release/bale}
-export BALE BALE_SOURCE_DIR=$top
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+# shellcheck source=../tests/integration/containerd.sh
+source "$top/tests/integration/containerd.sh"
 mib=${1:-64}
 seeds=${2:-2}
 runs=${3:-3}
-source "$top/tests/integration/lib.sh"
-source "$top/tests/integration/containerd.sh"
 
-start_registry bench plain
-H=$bench_HOST
-refs=()
-for s in $(seq 1 "$seeds"); do
-  build_images --layer-kib $((mib * 1024)) --seed "$s"
-  SEED_PREFIXES="set$s" seed_registry bench
-  for image in multi dlist schema2 single; do refs+=("$H/set$s/$image:1"); done
-done
-"$BALE" keygen -q -o "$T/k" >/dev/null
+bench_setup
+bench_seed "$mib" "$seeds"
+bench_keygen
 XDG_CACHE_HOME="$T/cache" "$BALE" export -q --insecure-registry "$H" --key "$T/k.key" \
   -o "$T/b.tar.zst" "${refs[@]}" >/dev/null
 mkdir "$T/x" && tar --zstd -xf "$T/b.tar.zst" -C "$T/x"
@@ -45,7 +37,6 @@ for ((i = 0; i < runs; i++)); do
   s=$(now); "$BALE" import -q --ledger "$T/l.db" --store "oci:$T/oci" --platform all --key "$T/k.pub" "$T/b.tar.zst" >/dev/null; add oci "$(ms "$s")"
   s=$(now); "$BALE" import -q --ledger "$T/l.db" --store "oci:$T/oci" --platform all --key "$T/k.pub" "$T/b.tar.zst" >/dev/null; add oci_again "$(ms "$s")"
 done
-median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 m() { median <<<"${t[$1]}"; }
 printf '\n%d images, %s bytes of blobs (bundle %s bytes); %d runs, median ms:\n\n' "${#refs[@]}" "$bytes" "$(stat -c %s "$T/b.tar.zst")" "$runs"
 printf '| import | first | again |\n|---|---|---|\n'

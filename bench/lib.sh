@@ -25,6 +25,7 @@ source "$top/tests/integration/lib.sh"
 bench_setup() {
   [[ -x $BALE ]] || fail "no bale at $BALE: run scripts/build.sh Release (or set BALE)"
   start_registry bench plain
+  # shellcheck disable=SC2154 # start_registry exports bench_HOST
   H=$bench_HOST
 }
 

@@ -5,20 +5,14 @@
 # per-platform layers) is served by a local docker-registry on loopback; each run pulls
 # every platform into a fresh OCI layout. Prints median wall time, MB/s, peak RSS and
 # the bale/skopeo ratio. Needs a Release build (scripts/build.sh Release).
-set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-BALE=${BALE:-$top/build/release/bale}
-export BALE BALE_SOURCE_DIR=$top
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 mib=${1:-64}
 runs=${2:-5}
-source "$top/tests/integration/lib.sh"
-source "$top/tests/integration/peer.sh"
 
-start_registry bench plain
-build_images --layer-kib $((mib * 1024))
-seed_registry bench
-H=$bench_HOST
-ref="$H/demo/multi:1"
+bench_setup
+bench_seed "$mib" 1
+ref=${refs[0]} # the multi-arch image (seed 1, as mkimages.py makes it by default)
 
 # run_one TOOL OUTDIR: prints "seconds max_rss_kib"
 run_one() {
@@ -33,8 +27,6 @@ run_one() {
   cat "$tfile"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
 declare -A secs rss
 for ((i = 0; i < runs; i++)); do
   for tool in bale skopeo; do
@@ -47,8 +39,8 @@ bytes=$(du -sb "$T/out-bale/blobs" | cut -f1) # unique bytes transferred and sto
 printf '\n%s bytes (every blob of every platform, once), %d runs, median:\n\n' "$bytes" "$runs"
 printf '| tool | wall s | MB/s | peak RSS MiB |\n|---|---|---|---|\n'
 for tool in bale skopeo; do
-  s=$(tr ' ' '\n' <<<"${secs[$tool]}" | grep . | median)
-  m=$(tr ' ' '\n' <<<"${rss[$tool]}" | grep . | median)
+  s=$(median <<<"${secs[$tool]}")
+  m=$(median <<<"${rss[$tool]}")
   printf '| %s | %.2f | %.0f | %.1f |\n' "$tool" "$s" "$(echo "$bytes / $s / 1000000" | bc -l)" "$(echo "$m / 1024" | bc -l)"
   eval "med_$tool=$s"
 done
