@@ -212,6 +212,40 @@ int bale_bundle_read(bale_bundle_reader *r, void *buf, size_t len, size_t *got, 
 	return 0;
 }
 
+int bale_bundle_check_member(bale_bundle_reader *r, const char *path, const bale_descriptor *want,
+                             char *buf, size_t buf_size, bale_member_copy_fn copy, void *payload,
+                             bale_error **err)
+{
+	bale_hasher *h = NULL;
+	int64_t done = 0;
+	int rc = bale_hasher_new(&h, err);
+	while (rc == 0) {
+		size_t got = 0;
+		if ((rc = bale_bundle_read(r, buf, buf_size, &got, err)) < 0 || got == 0)
+			break;
+		if ((int64_t)got > want->size - done) {
+			rc = bale_error_set(err, BALE_EVERIFY, "%s: larger than its %lld bytes",
+			                    path, (long long)want->size);
+			break;
+		}
+		bale_hasher_update(h, buf, got);
+		if (copy)
+			rc = copy(payload, buf, got, err);
+		done += (int64_t)got;
+	}
+	if (rc == 0) {
+		bale_digest d;
+		bale_hasher_final(h, &d);
+		if (done != want->size || !bale_digest_equal(&d, &want->digest))
+			rc = bale_error_set(
+			    err, BALE_EVERIFY,
+			    "%s: digest mismatch (expected %s, got %s, %lld of %lld bytes)", path,
+			    want->digest.str, d.str, (long long)done, (long long)want->size);
+	}
+	bale_hasher_free(h);
+	return rc;
+}
+
 /* Reads the current member whole, refusing more than cap bytes. */
 static int read_member(bale_bundle_reader *r, const bale_bundle_member *m, size_t cap, char **out,
                        size_t *len, bale_error **err)

@@ -260,52 +260,36 @@ cleanup:
 	return rc;
 }
 
-/* Streams one member into the store, checking it against what the manifest says. */
-static int take_member(bale_bundle_reader *r, bale_sink *store, need *n, char *buf,
-                       bale_import_result *out, bale_error **err)
+typedef struct store_blob {
+	bale_sink *store;
+	bale_sink_blob *blob;
+} store_blob;
+
+static int write_to_blob(void *payload, const void *data, size_t len, bale_error **err)
 {
-	bale_sink_blob *blob = NULL;
-	bale_hasher *h = NULL;
-	int64_t done = 0;
-	int rc = bale_hasher_new(&h, err);
-	if (rc < 0 || (rc = store->ops->blob_open(store, &n->desc, &blob, err)) < 0)
-		goto cleanup;
-	for (;;) {
-		size_t got = 0;
-		if ((rc = bale_bundle_read(r, buf, CHUNK, &got, err)) < 0)
-			goto cleanup;
-		if (got == 0)
-			break;
-		if (done + (int64_t)got > n->desc.size) {
-			rc = bale_error_set(
-			    err, BALE_EVERIFY, "blobs/sha256/%s: larger than %lld bytes",
-			    bale_digest_hex(&n->desc.digest), (long long)n->desc.size);
-			goto cleanup;
-		}
-		bale_hasher_update(h, buf, got);
-		if ((rc = store->ops->blob_write(blob, buf, got, err)) < 0)
-			goto cleanup;
-		done += (int64_t)got;
+	store_blob *sb = payload;
+	return sb->store->ops->blob_write(sb->blob, data, len, err);
+}
+
+/* Streams one member into the store, checking it against what the manifest says. */
+static int take_member(bale_bundle_reader *r, const char *path, bale_sink *store, need *n,
+                       char *buf, bale_import_result *out, bale_error **err)
+{
+	store_blob sb = {store, NULL};
+	int rc = store->ops->blob_open(store, &n->desc, &sb.blob, err);
+	if (rc == 0)
+		rc = bale_bundle_check_member(r, path, &n->desc, buf, CHUNK, write_to_blob, &sb,
+		                              err);
+	if (rc < 0) {
+		if (sb.blob)
+			store->ops->blob_abort(sb.blob);
+		return rc;
 	}
-	bale_digest d;
-	bale_hasher_final(h, &d);
-	if (done != n->desc.size || !bale_digest_equal(&d, &n->desc.digest)) {
-		rc = bale_error_set(err, BALE_EVERIFY,
-		                    "blobs/sha256/%s: digest mismatch (got %s, %lld bytes)",
-		                    bale_digest_hex(&n->desc.digest), d.str, (long long)done);
-		goto cleanup;
-	}
-	rc = store->ops->blob_commit(blob, err);
-	blob = NULL;
-	if (rc == 0) {
+	if ((rc = store->ops->blob_commit(sb.blob, err)) == 0) {
 		n->have = true;
 		out->blobs_written++;
-		out->bytes_written += done;
+		out->bytes_written += n->desc.size;
 	}
-cleanup:
-	if (blob)
-		store->ops->blob_abort(blob);
-	bale_hasher_free(h);
 	return rc;
 }
 
@@ -342,7 +326,7 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 			need *n = &p->needs[i];
 			if (n->have || strcmp(m.path + 13, bale_digest_hex(&n->desc.digest)) != 0)
 				continue;
-			if ((rc = take_member(r, store, n, buf, out, err)) == 0)
+			if ((rc = take_member(r, m.path, store, n, buf, out, err)) == 0)
 				missing--;
 			break;
 		}

@@ -129,35 +129,13 @@ cleanup:
 static int check_member(bale_bundle_reader *r, const bale_bundle_member *m, expected *x, char *buf,
                         int64_t *bytes, bale_error **err)
 {
-	bale_hasher *h = NULL;
-	int64_t done = 0;
-	int rc = bale_hasher_new(&h, err);
-	if (rc < 0)
-		return rc;
-	if (m->size != x->size) {
-		rc = bale_error_set(err, BALE_EVERIFY, "%s: %lld bytes, expected %lld", m->path,
-		                    (long long)m->size, (long long)x->size);
-		goto cleanup;
-	}
-	for (;;) {
-		size_t got = 0;
-		if ((rc = bale_bundle_read(r, buf, CHUNK, &got, err)) < 0)
-			goto cleanup;
-		if (got == 0)
-			break;
-		bale_hasher_update(h, buf, got);
-		done += (int64_t)got;
-	}
-	bale_digest d;
-	bale_hasher_final(h, &d);
-	if (done != x->size || !bale_digest_equal(&d, &x->digest)) {
-		rc = bale_error_set(err, BALE_EVERIFY, "%s: digest mismatch (expected %s, got %s)",
-		                    m->path, x->digest.str, d.str);
-		goto cleanup;
-	}
-	*bytes += done;
-cleanup:
-	bale_hasher_free(h);
+	if (m->size != x->size)
+		return bale_error_set(err, BALE_EVERIFY, "%s: %lld bytes, expected %lld", m->path,
+		                      (long long)m->size, (long long)x->size);
+	bale_descriptor want = {.digest = x->digest, .size = x->size};
+	int rc = bale_bundle_check_member(r, m->path, &want, buf, CHUNK, NULL, NULL, err);
+	if (rc == 0)
+		*bytes += x->size;
 	return rc;
 }
 

@@ -76,6 +76,14 @@ int bale_bundle_read_index(bale_bundle_reader *r, const bale_bundle_head **out, 
 int bale_bundle_next(bale_bundle_reader *r, bale_bundle_member *out, bale_error **err);
 /* Data of the current member; *got = 0 at its end. */
 int bale_bundle_read(bale_bundle_reader *r, void *buf, size_t len, size_t *got, bale_error **err);
+
+/* Streams the current member (named path) through SHA-256, handing each chunk to copy
+ * when it is not NULL, and checks it against want: no byte past want->size, then size
+ * and digest. BALE_EVERIFY naming path and both digests on a mismatch. */
+typedef int (*bale_member_copy_fn)(void *payload, const void *data, size_t len, bale_error **err);
+int bale_bundle_check_member(bale_bundle_reader *r, const char *path, const bale_descriptor *want,
+                             char *buf, size_t buf_size, bale_member_copy_fn copy, void *payload,
+                             bale_error **err);
 /* Asks for the whole-file check at the end of the archive: the digest over every
  * compressed byte (bale verify). Readers that skip members (import of some images) do
  * without it: every blob they take is checked against its own digest. */
