@@ -49,6 +49,8 @@ enum cli_option {
 	OPT_NAMESPACE,
 	OPT_CTR,
 	OPT_PIN,
+	OPT_LINT,
+	OPT_OFFLINE,
 	OPT_VERB_FIRST = 1100, /* verbs number their own options from here */
 };
 
@@ -181,5 +183,6 @@ int cmd_ls(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@ typedef struct verb {
 } verb;
 
 static const verb verbs[] = {
+    {"plan", cmd_plan, "the images Kubernetes manifests need; pull-policy lint"},
     {"export", cmd_export, "pull images and write one signed bundle"},
     {"verify", cmd_verify, "check a bundle's signature and every digest"},
     {"import", cmd_import, "load a verified bundle into a node store"},

@@ -1,0 +1,146 @@
+/* bale plan -f PATH…: the images Kubernetes manifests need, and pull-policy lint. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "bale/plan.h"
+#include "cli/cli.h"
+
+static const char usage_text[] =
+    "Usage: bale plan -f PATH… [--json | --lint [--offline]]\n"
+    "\n"
+    "Reads Kubernetes manifests (files, directories recursively, - for stdin; multi-document\n"
+    "YAML, Lists, every workload kind, containers, initContainers, ephemeralContainers) and\n"
+    "prints every image they need, normalized as the kubelet looks it up, one per line: the\n"
+    "list bale export -f takes.\n"
+    "\n"
+    "  -f, --file PATH    manifests (repeatable)\n"
+    "      --json         per image, every use: workload, container, file:line and the\n"
+    "                     effective pull policy (Kubernetes defaulting)\n"
+    "      --lint         findings with file:line and severity; exit 1 on any error\n"
+    "      --offline      the site has no registry: pull policy Always is an error\n"
+    "  -h, --help         this help\n";
+
+typedef struct plan_args {
+	const char **paths;
+	size_t n_paths;
+	bool json, lint, offline;
+} plan_args;
+
+static int plan_option(void *payload, int opt, const char *arg)
+{
+	plan_args *a = payload;
+	if (opt == OPT_FILE) {
+		const char **grown = realloc(a->paths, (a->n_paths + 1) * sizeof(*grown));
+		if (!grown)
+			return -1;
+		a->paths = grown;
+		a->paths[a->n_paths++] = arg;
+	} else if (opt == OPT_JSON) {
+		a->json = true;
+	} else if (opt == OPT_LINT) {
+		a->lint = true;
+	} else if (opt == OPT_OFFLINE) {
+		a->offline = true;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+static json_t *use_json(const bale_plan_use *u)
+{
+	const bale_k8s_workload *w = u->workload;
+	const bale_k8s_container *c = u->container;
+	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:b}", "kind", w->kind, "name",
+	                      w->name ? w->name : "", "container", c->name ? c->name : "", "list",
+	                      c->list, "file", w->file, "line", c->line, "pullPolicy", u->policy,
+	                      "pullPolicySet", c->pull_policy != NULL);
+	if (w->namespace)
+		json_object_set_new(o, "namespace", json_string(w->namespace));
+	return o;
+}
+
+static void print_json(const bale_plan *p)
+{
+	json_t *list = json_array();
+	for (size_t i = 0; i < p->n_images; i++) {
+		json_t *uses = json_array();
+		for (size_t k = 0; k < p->images[i].n_uses; k++)
+			json_array_append_new(uses, use_json(&p->images[i].uses[k]));
+		json_array_append_new(
+		    list, json_pack("{s:s,s:o}", "image", p->images[i].ref, "uses", uses));
+	}
+	json_dumpf(list, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	putchar('\n');
+	json_decref(list);
+}
+
+static void print_lint(const bale_plan *p)
+{
+	for (size_t i = 0; i < p->n_findings; i++) {
+		const bale_lint_finding *f = &p->findings[i];
+		printf("%s:%d: %s: %s/%s container %s: %s\n", f->workload->file, f->container->line,
+		       f->severity == BALE_LINT_ERROR ? "error" : "warning", f->workload->kind,
+		       f->workload->name ? f->workload->name : "?",
+		       f->container->name ? f->container->name : "?", f->message);
+	}
+}
+
+int cmd_plan(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    CLI_BUNDLE_LONG_OPTIONS,
+	    {"file", required_argument, NULL, OPT_FILE},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"lint", no_argument, NULL, OPT_LINT},
+	    {"offline", no_argument, NULL, OPT_OFFLINE},
+	    {NULL, 0, NULL, 0},
+	};
+	cli_common c;
+	plan_args a = {0};
+	bale_error *err = NULL;
+	bale_k8s_set set = {0};
+	bale_plan plan = {0};
+	int status = 0;
+	cli_common_init(&c);
+	int parsed = cli_parse(&c, argc, argv, "hqvf:", longopts, usage_text, plan_option, &a);
+	if (parsed != CLI_PARSED) {
+		status = parsed == CLI_HELP_SHOWN ? 0 : 2;
+		goto cleanup;
+	}
+	for (int i = optind; i < argc; i++) /* bare paths count as -f too */
+		plan_option(&a, OPT_FILE, argv[i]);
+	if (!a.n_paths || (a.json && a.lint)) {
+		cli_usage_error("plan", "want -f PATH… and at most one of --json, --lint");
+		status = 2;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < a.n_paths; i++)
+		if (bale_k8s_load(&set, a.paths[i], &err) < 0)
+			goto failed;
+	if (bale_plan_build(&plan, &set, a.offline, &err) < 0)
+		goto failed;
+	if (a.json) {
+		print_json(&plan);
+	} else if (a.lint) {
+		print_lint(&plan);
+		if (c.log.level >= BALE_LOG_INFO)
+			fprintf(stderr, "%zu error%s, %zu warning%s\n", plan.n_errors,
+			        plan.n_errors == 1 ? "" : "s", plan.n_findings - plan.n_errors,
+			        plan.n_findings - plan.n_errors == 1 ? "" : "s");
+		status = plan.n_errors ? 1 : 0;
+	} else {
+		for (size_t i = 0; i < plan.n_images; i++)
+			printf("%s\n", plan.images[i].ref);
+	}
+	goto cleanup;
+failed:
+	status = cli_report("plan", err);
+cleanup:
+	bale_plan_free(&plan);
+	bale_k8s_set_free(&set);
+	free(a.paths);
+	cli_common_free(&c);
+	return status;
+}

@@ -1,0 +1,63 @@
+/* Kubernetes manifests, read the way the cluster reads them: multi-document YAML
+ * streams, `List` kinds, every workload kind and every container list, with the file
+ * and line of each image so findings point at the manifest. Untrusted input: capped,
+ * and malformed YAML is an error naming file:line. */
+#ifndef BALE_K8S_H
+#define BALE_K8S_H
+
+#include <stddef.h>
+
+#include "bale/error.h"
+
+/* Files larger than this are refused. */
+#define BALE_K8S_CAP (64u << 20)
+
+typedef struct bale_k8s_container {
+	char *name;
+	char *image;       /* as written; NULL when the container has none */
+	char *pull_policy; /* "Always", "IfNotPresent", "Never", or NULL when unset */
+	const char *list;  /* "containers", "initContainers" or "ephemeralContainers" */
+	int line;          /* of the image (or of the container when it has none) */
+} bale_k8s_container;
+
+typedef struct bale_k8s_workload {
+	char *kind; /* Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob,
+	               ReplicationController */
+	char *name, *namespace; /* namespace NULL when unset */
+	char *file;
+	int line; /* of the document (its kind:) */
+	bale_k8s_container *containers;
+	size_t n_containers;
+	char **pull_secrets; /* spec.imagePullSecrets[].name of the pod template */
+	size_t n_pull_secrets;
+	char *service_account; /* serviceAccountName, NULL when unset */
+} bale_k8s_workload;
+
+typedef struct bale_k8s_secret {
+	char *name, *namespace, *type, *file;
+	int line;
+	char *text; /* the Secret document re-emitted as YAML, for bale_auth's pull-secret reader */
+} bale_k8s_secret;
+
+typedef struct bale_k8s_service_account {
+	char *name, *namespace, *file;
+	int line;
+	char **pull_secrets; /* imagePullSecrets[].name */
+	size_t n_pull_secrets;
+} bale_k8s_service_account;
+
+typedef struct bale_k8s_set {
+	bale_k8s_workload *workloads;
+	size_t n_workloads;
+	bale_k8s_secret *secrets;
+	size_t n_secrets;
+	bale_k8s_service_account *service_accounts;
+	size_t n_service_accounts;
+} bale_k8s_set;
+
+/* Adds what path holds: a file, a directory (recursively: *.yaml, *.yml, *.json), or "-"
+ * for standard input. Documents of other kinds are skipped; empty documents too. */
+int bale_k8s_load(bale_k8s_set *set, const char *path, bale_error **err);
+void bale_k8s_set_free(bale_k8s_set *set);
+
+#endif

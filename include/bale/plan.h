@@ -1,0 +1,49 @@
+/* bale plan: the images Kubernetes manifests need, each use with its effective pull
+ * policy (Kubernetes defaulting), and lint findings for offline sites. */
+#ifndef BALE_PLAN_H
+#define BALE_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "bale/error.h"
+#include "bale/k8s.h"
+
+typedef struct bale_plan_use {
+	const bale_k8s_workload *workload;
+	const bale_k8s_container *container;
+	const char *policy; /* effective: "Always", "IfNotPresent" or "Never" */
+} bale_plan_use;
+
+typedef struct bale_plan_image {
+	char *ref; /* normalized, as the kubelet looks it up */
+	bale_plan_use *uses;
+	size_t n_uses;
+} bale_plan_image;
+
+typedef enum bale_lint_severity { BALE_LINT_ERROR, BALE_LINT_WARNING } bale_lint_severity;
+
+typedef struct bale_lint_finding {
+	bale_lint_severity severity;
+	const bale_k8s_workload *workload;
+	const bale_k8s_container *container;
+	char *message;
+} bale_lint_finding;
+
+typedef struct bale_plan {
+	bale_plan_image *images; /* sorted by ref */
+	size_t n_images;
+	bale_lint_finding *findings; /* in input order */
+	size_t n_findings;
+	size_t n_errors;
+} bale_plan;
+
+/* The Kubernetes default: the policy written, else Always for `latest` or no tag (and no
+ * digest), else IfNotPresent. */
+const char *bale_plan_effective_policy(const char *image, const char *policy);
+
+/* offline: the site has no registry to pull from (Always can never succeed there). */
+int bale_plan_build(bale_plan *out, const bale_k8s_set *set, bool offline, bale_error **err);
+void bale_plan_free(bale_plan *plan);
+
+#endif
