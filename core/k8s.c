@@ -534,7 +534,7 @@ static bool manifest_name(const char *name)
 
 static int walk_dir(bale_k8s_set *set, const char *dir, int depth, bale_error **err)
 {
-	int rc = 0, n;
+	int rc = 0, n = 0;
 	struct dirent **names = NULL;
 	char *child = NULL;
 
