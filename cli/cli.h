@@ -51,6 +51,8 @@ enum cli_option {
 	OPT_PIN,
 	OPT_LINT,
 	OPT_OFFLINE,
+	OPT_FROM_MANIFESTS,
+	OPT_NODE_CONFIG,
 	OPT_VERB_FIRST = 1100, /* verbs number their own options from here */
 };
 

@@ -6,6 +6,7 @@
 
 #include "bale/bundle.h"
 #include "bale/fs.h"
+#include "bale/plan.h"
 #include "bale/pull.h"
 #include "bale/reflist.h"
 #include "bale/store.h"
@@ -27,10 +28,17 @@ static const char usage_text[] =
     "      --level N        zstd level, 1-19 (default 3)\n"
     "      --cache DIR      content cache (default $XDG_CACHE_HOME/bale)\n"
     "      --force          replace FILE if it exists\n"
+    "      --from-manifests PATH  images of Kubernetes manifests (repeatable), with the\n"
+    "                       registry credentials their imagePullSecrets and\n"
+    "                       ServiceAccounts name (Secrets from the same input)\n"
+    "      --node-config FILE  the kubelet's config.json, after the manifests' Secrets\n"
     "      --platform P[,P…]|all  platforms of multi-arch images (default: all)\n" CLI_COMMON_HELP;
 
 typedef struct export_args {
 	bale_reflist refs;
+	const char **manifests;
+	size_t n_manifests;
+	const char *node_config;
 	const char *output, *key, *cache;
 	bool unsigned_ok, force;
 	int level;
@@ -59,6 +67,17 @@ static int export_option(void *payload, int opt, const char *arg)
 	case OPT_FORCE:
 		a->force = true;
 		return 0;
+	case OPT_FROM_MANIFESTS: {
+		const char **grown = realloc(a->manifests, (a->n_manifests + 1) * sizeof(*grown));
+		if (!grown)
+			return -1;
+		a->manifests = grown;
+		a->manifests[a->n_manifests++] = arg;
+		return 0;
+	}
+	case OPT_NODE_CONFIG:
+		a->node_config = arg;
+		return 0;
 	case OPT_LEVEL:
 		a->level = (int)strtol(arg, &end, 10);
 		if (*end || a->level < 1 || a->level > 19)
@@ -80,10 +99,16 @@ int cmd_export(int argc, char **argv)
 	    {"level", required_argument, NULL, OPT_LEVEL},
 	    {"cache", required_argument, NULL, OPT_CACHE},
 	    {"force", no_argument, NULL, OPT_FORCE},
+	    {"from-manifests", required_argument, NULL, OPT_FROM_MANIFESTS},
+	    {"node-config", required_argument, NULL, OPT_NODE_CONFIG},
 	    {NULL, 0, NULL, 0},
 	};
 	cli_common c;
 	export_args a = {0};
+	bale_k8s_set k8s = {0};
+	bale_plan plan = {0};
+	bale_manifest_secret *secrets = NULL;
+	size_t n_secrets = 0;
 	bale_error *err = NULL;
 	bale_platform_set *platforms = NULL;
 	bale_sink *cache = NULL;
@@ -105,6 +130,31 @@ int cmd_export(int argc, char **argv)
 	for (int i = optind; i < argc; i++)
 		if (bale_reflist_add(&a.refs, argv[i], &err) < 0)
 			goto failed;
+	/* Images and registry credentials from the manifests the cluster runs. */
+	for (size_t i = 0; i < a.n_manifests; i++)
+		if (bale_k8s_load(&k8s, a.manifests[i], &err) < 0)
+			goto failed;
+	if (a.n_manifests) {
+		if (bale_plan_build(&plan, &k8s, false, &err) < 0 ||
+		    bale_plan_pull_secrets(&secrets, &n_secrets, &k8s, &c.log, &err) < 0)
+			goto failed;
+		for (size_t i = 0; i < plan.n_findings; i++) /* an image that cannot be exported */
+			if (plan.findings[i].severity == BALE_LINT_ERROR) {
+				const bale_lint_finding *f = &plan.findings[i];
+				bale_error_set(
+				    &err, BALE_EUSAGE, "%s:%d: %s/%s: %s", f->workload->file,
+				    f->container->line, f->workload->kind,
+				    f->workload->name ? f->workload->name : "?", f->message);
+				goto failed;
+			}
+		for (size_t i = 0; i < plan.n_images; i++)
+			if (bale_reflist_add(&a.refs, plan.images[i].ref, &err) < 0)
+				goto failed;
+		c.auth.manifest_secrets = secrets;
+		c.auth.n_manifest_secrets = n_secrets;
+	}
+	if (a.node_config && !c.auth.authfile) /* the kubelet's config.json: after the Secrets */
+		c.auth.authfile = a.node_config;
 	if (!a.refs.n || !a.output || (!a.key == !a.unsigned_ok)) {
 		cli_usage_error("export", "want image references, -o FILE and either --key KEY or "
 		                          "--unsigned (see bale export --help)");
@@ -165,6 +215,10 @@ cleanup:
 	bale_key_free(key);
 	bale_platform_set_free(platforms);
 	bale_reflist_free(&a.refs);
+	bale_plan_free(&plan);
+	bale_k8s_set_free(&k8s);
+	free(secrets);
+	free(a.manifests);
 	free(cache_dir);
 	free(blob_dir);
 	cli_common_free(&c);

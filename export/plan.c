@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bale/plan.h"
+#include "bale/log.h"
 #include "bale/reference.h"
 
 /* The tag as Kubernetes sees it in the image string: what follows the last ':' after
@@ -147,4 +148,74 @@ void bale_plan_free(bale_plan *p)
 		free(p->findings[i].message);
 	free(p->findings);
 	memset(p, 0, sizeof(*p));
+}
+
+static bool same_namespace(const char *a, const char *b)
+{
+	return strcmp(a ? a : "default", b ? b : "default") == 0;
+}
+
+static bool registry_secret(const bale_k8s_secret *s)
+{
+	return s->type && (strcmp(s->type, "kubernetes.io/dockerconfigjson") == 0 ||
+	                   strcmp(s->type, "kubernetes.io/dockercfg") == 0);
+}
+
+/* Appends the Secret named name in namespace ns, once. */
+static int take_secret(bale_manifest_secret **out, size_t *n, const bale_k8s_set *set,
+                       const char *name, const char *ns, const bale_k8s_workload *w,
+                       const bale_log *log, bale_error **err)
+{
+	for (size_t i = 0; i < set->n_secrets; i++) {
+		const bale_k8s_secret *s = &set->secrets[i];
+		if (strcmp(s->name, name) != 0 || !same_namespace(s->namespace, ns) ||
+		    !registry_secret(s))
+			continue;
+		for (size_t k = 0; k < *n; k++)
+			if ((*out)[k].text == s->text)
+				return 0;
+		bale_manifest_secret *grown = realloc(*out, (*n + 1) * sizeof(*grown));
+		if (!grown)
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		*out = grown;
+		(*out)[(*n)++] = (bale_manifest_secret){s->text, s->file};
+		return 0;
+	}
+	bale_log_printf(log, BALE_LOG_WARN,
+	                "%s:%d: %s/%s names pull secret %s, which the manifests do not hold",
+	                w->file, w->line, w->kind, w->name ? w->name : "?", name);
+	return 0;
+}
+
+int bale_plan_pull_secrets(bale_manifest_secret **out, size_t *n, const bale_k8s_set *set,
+                           const bale_log *log, bale_error **err)
+{
+	int rc = 0;
+	*out = NULL;
+	*n = 0;
+	for (size_t i = 0; i < set->n_workloads && rc == 0; i++) {
+		const bale_k8s_workload *w = &set->workloads[i];
+		for (size_t k = 0; k < w->n_pull_secrets && rc == 0; k++)
+			rc =
+			    take_secret(out, n, set, w->pull_secrets[k], w->namespace, w, log, err);
+	}
+	for (size_t i = 0; i < set->n_workloads && rc == 0; i++) {
+		const bale_k8s_workload *w = &set->workloads[i];
+		for (size_t a = 0; w->service_account && a < set->n_service_accounts && rc == 0;
+		     a++) {
+			const bale_k8s_service_account *sa = &set->service_accounts[a];
+			if (strcmp(sa->name, w->service_account) != 0 ||
+			    !same_namespace(sa->namespace, w->namespace))
+				continue;
+			for (size_t k = 0; k < sa->n_pull_secrets && rc == 0; k++)
+				rc = take_secret(out, n, set, sa->pull_secrets[k], w->namespace, w,
+				                 log, err);
+		}
+	}
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
 }

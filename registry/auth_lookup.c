@@ -761,28 +761,20 @@ static int document_lookup(bale_credential **out, size_t *n_secrets, yaml_docume
 
 /* A file of Kubernetes Secrets, YAML or JSON (one libyaml parser reads both): one or
  * several documents, each a Secret or a List of them. */
-static int pull_secret_lookup(bale_credential **out, const char *path, const struct want *w,
-                              bale_error **err)
+/* Secrets in YAML or JSON text; path names them in messages. */
+static int pull_secret_text_lookup(bale_credential **out, const char *path, const char *text,
+                                   size_t len, const struct want *w, bale_error **err)
 {
 	int rc = 0;
 	bool parser_ready = false;
 	size_t n_secrets = 0;
 	yaml_parser_t parser;
-	bale_buf buf;
-	bale_buf_init(&buf, BALE_CAP_AUTHFILE, "pull secret");
-
-	if (access(path, F_OK) < 0) {
-		rc = bale_error_set_errno(err, BALE_EUSAGE, errno, "%s", path);
-		goto cleanup;
-	}
-	if ((rc = bale_buf_read_file(&buf, path, err)) < 0)
-		goto cleanup;
 	if (!yaml_parser_initialize(&parser)) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
 	parser_ready = true;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)buf.data, buf.len);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	for (size_t index = 1;; index++) {
 		yaml_document_t doc;
 		/* libyaml's problem strings are fixed text: they never quote the input. */
@@ -821,6 +813,19 @@ cleanup:
 		bale_credential_free(*out);
 		*out = NULL;
 	}
+	return rc;
+}
+
+static int pull_secret_lookup(bale_credential **out, const char *path, const struct want *w,
+                              bale_error **err)
+{
+	int rc = 0;
+	bale_buf buf;
+	bale_buf_init(&buf, BALE_CAP_AUTHFILE, "pull secret");
+	if (access(path, F_OK) < 0)
+		rc = bale_error_set_errno(err, BALE_EUSAGE, errno, "%s", path);
+	else if ((rc = bale_buf_read_file(&buf, path, err)) == 0)
+		rc = pull_secret_text_lookup(out, path, buf.data, buf.len, w, err);
 	bale_buf_free(&buf);
 	return rc;
 }
@@ -882,6 +887,13 @@ int bale_auth_lookup(bale_credential **out, const bale_auth_options *opts, const
 		return creds_from_flag(out, opts->creds, err);
 	for (size_t i = 0; i < opts->n_pull_secrets; i++)
 		if ((rc = pull_secret_lookup(out, opts->pull_secrets[i], &w, err)) < 0 || *out)
+			goto cleanup;
+	/* Secrets the manifests name, in the kubelet's order (pod's, then service account's). */
+	for (size_t i = 0; i < opts->n_manifest_secrets; i++)
+		if ((rc = pull_secret_text_lookup(
+		         out, opts->manifest_secrets[i].where, opts->manifest_secrets[i].text,
+		         strlen(opts->manifest_secrets[i].text), &w, err)) < 0 ||
+		    *out)
 			return rc;
 
 	if (opts->authfile) {

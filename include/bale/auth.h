@@ -15,11 +15,19 @@ typedef struct bale_credential {
 	char *source; /* where it came from, safe to log: "--creds", "/root/.docker/config.json" */
 } bale_credential;
 
+/* A Secret from Kubernetes manifests, as YAML text. */
+typedef struct bale_manifest_secret {
+	const char *text;
+	const char *where; /* "FILE:LINE (Secret NAME)", for messages */
+} bale_manifest_secret;
+
 typedef struct bale_auth_options {
 	const char *creds;               /* --creds USER:PASS */
 	const char *authfile;            /* --authfile FILE */
 	const char *const *pull_secrets; /* --pull-secret FILE (Kubernetes Secret, YAML or JSON) */
 	size_t n_pull_secrets;
+	const bale_manifest_secret *manifest_secrets; /* after --pull-secret, before files */
+	size_t n_manifest_secrets;
 } bale_auth_options;
 
 /* Finds the credential for a registry domain as written in references ("docker.io",

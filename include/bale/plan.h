@@ -7,7 +7,9 @@
 #include <stddef.h>
 
 #include "bale/error.h"
+#include "bale/auth.h"
 #include "bale/k8s.h"
+#include "bale/log.h"
 
 typedef struct bale_plan_use {
 	const bale_k8s_workload *workload;
@@ -45,5 +47,12 @@ const char *bale_plan_effective_policy(const char *image, const char *policy);
 /* offline: the site has no registry to pull from (Always can never succeed there). */
 int bale_plan_build(bale_plan *out, const bale_k8s_set *set, bool offline, bale_error **err);
 void bale_plan_free(bale_plan *plan);
+
+/* The registry Secrets the workloads name, in the kubelet's order: each pod's
+ * imagePullSecrets, then those of its ServiceAccount (from the same input, same
+ * namespace). Only dockerconfigjson / dockercfg Secrets; each once. *out points into
+ * set (free the array only). Names the input lacks are reported through log. */
+int bale_plan_pull_secrets(bale_manifest_secret **out, size_t *n, const bale_k8s_set *set,
+                           const bale_log *log, bale_error **err);
 
 #endif
