@@ -53,6 +53,8 @@ enum cli_option {
 	OPT_OFFLINE,
 	OPT_FROM_MANIFESTS,
 	OPT_NODE_CONFIG,
+	OPT_MANIFESTS,
+	OPT_BUNDLE,
 	OPT_VERB_FIRST = 1100, /* verbs number their own options from here */
 };
 
@@ -186,5 +188,8 @@ int cmd_query(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
+/* bale verify --manifests: the Never-readiness preflight (cli/preflight.c). */
+int cli_preflight(cli_common *c, const char *const *manifests, size_t n, const char *store,
+                  const char *bundle, bool json);
 
 #endif

@@ -1,6 +1,7 @@
 /* bale verify BUNDLE: the signature, then every byte. */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "bale/verify.h"
 #include "cli/cli.h"
@@ -19,11 +20,20 @@ static const char usage_text[] =
     "      --insecure-skip-verify   check the content but not the signature\n"
     "      --json                   print a JSON report (also when a check fails)\n"
     "  -q, --quiet                  print nothing, only the exit status tells\n"
+    "\n"
+    "Usage: bale verify --manifests PATH… --store oci:DIR | --bundle FILE [--platform P]\n"
+    "                   [--json]\n"
+    "Never-readiness preflight: every container image of the manifests resolved as the\n"
+    "kubelet would (normalized name, digest pin, this node's platform) against the node\n"
+    "store or a bundle; lists the containers that would not start and why (absent,\n"
+    "wrong-platform, digest-mismatch, incomplete); exit 6 if any.\n"
     "  -h, --help                   this help\n";
 
 typedef struct verify_args {
-	const char *key, *trust;
+	const char *key, *trust, *store, *bundle;
 	bool json, skip_signature;
+	const char **manifests;
+	size_t n_manifests;
 } verify_args;
 
 static int verify_option(void *payload, int opt, const char *arg)
@@ -37,7 +47,17 @@ static int verify_option(void *payload, int opt, const char *arg)
 		a->json = true;
 	else if (opt == OPT_INSECURE_SKIP_VERIFY)
 		a->skip_signature = true;
-	else
+	else if (opt == OPT_STORE)
+		a->store = arg;
+	else if (opt == OPT_BUNDLE)
+		a->bundle = arg;
+	else if (opt == OPT_MANIFESTS) {
+		const char **grown = realloc(a->manifests, (a->n_manifests + 1) * sizeof(*grown));
+		if (!grown)
+			return -1;
+		a->manifests = grown;
+		a->manifests[a->n_manifests++] = arg;
+	} else
 		return -1;
 	return 0;
 }
@@ -68,6 +88,10 @@ int cmd_verify(int argc, char **argv)
 	    {"trust", required_argument, NULL, OPT_TRUST},
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"insecure-skip-verify", no_argument, NULL, OPT_INSECURE_SKIP_VERIFY},
+	    {"manifests", required_argument, NULL, OPT_MANIFESTS},
+	    {"store", required_argument, NULL, OPT_STORE},
+	    {"bundle", required_argument, NULL, OPT_BUNDLE},
+	    {"platform", required_argument, NULL, OPT_PLATFORM},
 	    {NULL, 0, NULL, 0},
 	};
 	cli_common c;
@@ -80,6 +104,17 @@ int cmd_verify(int argc, char **argv)
 	int parsed = cli_parse(&c, argc, argv, "hqv", longopts, usage_text, verify_option, &a);
 	if (parsed != CLI_PARSED) {
 		status = parsed == CLI_HELP_SHOWN ? 0 : 2;
+		goto cleanup;
+	}
+	if (a.n_manifests) { /* the Never-readiness preflight */
+		if (optind != argc || !a.store == !a.bundle) {
+			cli_usage_error("verify",
+			                "with --manifests: one of --store STORE, --bundle FILE");
+			status = 2;
+		} else {
+			status = cli_preflight(&c, a.manifests, a.n_manifests, a.store, a.bundle,
+			                       a.json);
+		}
 		goto cleanup;
 	}
 	if (optind + 1 != argc || (a.key && a.trust)) {
@@ -118,6 +153,7 @@ int cmd_verify(int argc, char **argv)
 	}
 cleanup:
 	bale_trust_free(trust);
+	free(a.manifests);
 	cli_common_free(&c);
 	return status;
 }

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# bale verify --manifests: would these pods start with imagePullPolicy: Never? Against a
+# bundle and an oci: node store, before and after the import: absent images, a platform
+# the bundle does not carry, a pinned digest the tag no longer has.
+source "$(dirname "$0")/lib.sh"
+
+start_registry reg plain
+build_images
+seed_registry reg
+H=$reg_HOST
+export XDG_CACHE_HOME="$T/cache"
+"$BALE" keygen -q -o "$T/k" >/dev/null
+M="$T/k8s"
+mkdir -p "$M"
+cat >"$M/apps.yaml" <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  template:
+    spec:
+      containers:
+        - {name: web, image: $H/demo/multi:1, imagePullPolicy: Never}
+      initContainers:
+        - {name: init, image: "$H/demo/single@$DIGEST_demo_single", imagePullPolicy: Never}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: report}
+spec:
+  template:
+    spec:
+      containers:
+        - {name: report, image: $H/demo/dlist:1, imagePullPolicy: Never}
+YAML
+B="$T/site.tar.zst"
+"$BALE" export -q --insecure-registry "$H" --key "$T/k.key" -o "$B" \
+  "$H/demo/multi:1" "$H/demo/single@$DIGEST_demo_single" "$H/demo/dlist:1" >/dev/null
+"$BALE" export -q --platform linux/arm64 --insecure-registry "$H" --key "$T/k.key" \
+  -o "$T/arm.tar.zst" "$H/demo/multi:1" >/dev/null
+
+# The bundle would make every pod startable on this node.
+expect_exit 0 "$BALE" verify --manifests "$M" --bundle "$B" --platform linux/amd64
+# An arm64-only bundle: wrong platform for multi, the others absent (exit 6).
+expect_exit 6 "$BALE" verify --manifests "$M" --bundle "$T/arm.tar.zst" --platform linux/amd64 --json
+assert_eq "wrong-platform absent absent" "$(jq -r '[.[] | .status] | join(" ")' "$LAST_STDOUT")" "arm64 bundle"
+# On an arm64 node the same bundle serves multi; the other images it does not carry.
+expect_exit 6 "$BALE" verify --manifests "$M" --bundle "$T/arm.tar.zst" --platform linux/arm64 --json
+assert_eq "ok absent absent" "$(jq -r '[.[] | .status] | join(" ")' "$LAST_STDOUT")" "arm64 node"
+
+# A node store: before the import every container fails, after it none does.
+S="oci:$T/store"
+"$BALE" import -q --ledger "$T/l.db" --store "$S" --key "$T/k.pub" --image "$H/demo/dlist:1" "$B" >/dev/null
+expect_exit 6 "$BALE" verify --manifests "$M" --store "$S" --platform linux/amd64
+assert_eq 2 "$(wc -l <"$LAST_STDOUT")" "containers reported before the import"
+assert_contains "$LAST_STDOUT" "container web: $H/demo/multi:1: absent"
+expect_exit 0 "$BALE" import -q --ledger "$T/l.db" --store "$S" --key "$T/k.pub" --platform all "$B"
+expect_exit 0 "$BALE" verify --manifests "$M" --store "$S" --platform linux/amd64
+assert_eq 0 "$(wc -l <"$LAST_STDOUT")" "containers reported after the import"
+
+# A pod pinned to a digest the tag does not have in the store.
+sed "s|$H/demo/multi:1,|$H/demo/multi:1@$DIGEST_demo_dlist,|" "$M/apps.yaml" >"$T/pinned.yaml"
+expect_exit 6 "$BALE" verify --manifests "$T/pinned.yaml" --store "$S" --platform linux/amd64 --json
+assert_eq "digest-mismatch" "$(jq -r '.[0].status' "$LAST_STDOUT")" "pinned digest"
+# A layer deleted from the store: incomplete.
+layer=$(jq -r '.layers[0].digest[7:]' "$T/store/blobs/sha256/${DIGEST_demo_single#sha256:}")
+rm "$T/store/blobs/sha256/$layer"
+expect_exit 6 "$BALE" verify --manifests "$M" --store "$S" --platform linux/amd64 --json
+assert_contains "$LAST_STDOUT" '"incomplete"'
+echo "test_preflight: ok"
