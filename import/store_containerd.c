@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +20,8 @@
 #include "bale/json.h"
 #include "bale/manifest.h"
 #include "bale/store.h"
+#include "import/ctr.h"
 
-extern char **environ;
-
-#define MAX_WORDS 16
-#define OUTPUT_CAP (1u << 20)
 #define COPY_CHUNK (256u << 10)
 
 typedef struct named {
@@ -35,9 +31,7 @@ typedef struct named {
 
 typedef struct ctr_store {
 	bale_sink base;
-	char *words[MAX_WORDS + 8]; /* ctr …, -a SOCKET, -n NAMESPACE */
-	size_t n_words;
-	char *socket, *ns;
+	bale_ctr ctr;
 	bool pin;
 	char *platform_flag; /* --platform=… or --all-platforms, or NULL (ctr's default) */
 	char **present;      /* digests containerd had when we started, sorted */
@@ -65,111 +59,6 @@ struct bale_sink_blob {
 	int spool_fd;
 };
 
-/* ---- running ctr ---- */
-
-/* Runs ctr with extra arguments; its output (stdout and stderr) goes to *out_fd, a
- * temporary file, so neither pipe can fill up while we write its stdin. */
-static int spawn_ctr(ctr_store *s, const char *const *args, int *stdin_fd, pid_t *pid, int *out_fd,
-                     bale_error **err)
-{
-	char *argv[MAX_WORDS + 24];
-	size_t n = 0;
-	int rc = 0, in[2] = {-1, -1};
-	posix_spawn_file_actions_t fa;
-	for (size_t i = 0; i < s->n_words; i++)
-		argv[n++] = s->words[i];
-	for (size_t i = 0; args[i] && n < sizeof(argv) / sizeof(*argv) - 1; i++)
-		argv[n++] = (char *)args[i];
-	argv[n] = NULL;
-	char tmpl[] = "/tmp/bale-ctr-XXXXXX";
-	*out_fd = mkostemp(tmpl, O_CLOEXEC);
-	if (*out_fd < 0)
-		return bale_error_set_errno(err, BALE_ESTORE, errno,
-		                            "temporary file for ctr output");
-	unlink(tmpl);
-	if (stdin_fd && pipe2(in, O_CLOEXEC) < 0)
-		return bale_error_set_errno(err, BALE_ESTORE, errno, "pipe to ctr");
-	posix_spawn_file_actions_init(&fa);
-	if (stdin_fd)
-		posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	else
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, *out_fd, 1);
-	posix_spawn_file_actions_adddup2(&fa, *out_fd, 2);
-	int e = posix_spawnp(pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (in[0] >= 0)
-		close(in[0]);
-	if (e != 0) {
-		if (in[1] >= 0)
-			close(in[1]);
-		return bale_error_set_errno(err, BALE_ESTORE, e, "run %s", argv[0]);
-	}
-	if (stdin_fd)
-		*stdin_fd = in[1];
-	return rc;
-}
-
-/* Reads what ctr said (capped), NUL-terminated, for messages and parsing. */
-static int read_output(int fd, bale_buf *out, bale_error **err)
-{
-	char chunk[8192];
-	bale_buf_init(out, OUTPUT_CAP, "ctr output");
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		return bale_error_set_errno(err, BALE_ESTORE, errno, "read ctr output");
-	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (bale_buf_append(out, chunk, (size_t)n, NULL) < 0)
-			break; /* the start is what matters */
-	}
-	return bale_buf_append(out, "", 0, err);
-}
-
-/* The last non-empty line of ctr's output: where it says what went wrong. */
-static const char *last_line(bale_buf *out)
-{
-	char *end = out->data + out->len;
-	while (end > out->data && (end[-1] == '\n' || end[-1] == ' '))
-		*--end = '\0';
-	char *nl = end;
-	while (nl > out->data && nl[-1] != '\n')
-		nl--;
-	return *nl ? nl : "no output";
-}
-
-static int wait_ctr(pid_t pid, int out_fd, const char *what, bale_buf *output, bale_error **err)
-{
-	int status = 0, rc = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	rc = read_output(out_fd, output, err);
-	close(out_fd);
-	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-		rc = bale_error_set(err, BALE_ESTORE, "ctr %s failed: %.300s", what,
-		                    last_line(output));
-	return rc;
-}
-
-/* Runs ctr to completion; *output holds what it printed (caller frees). */
-static int run_ctr(ctr_store *s, const char *const *args, const char *what, bale_buf *output,
-                   bale_error **err)
-{
-	pid_t pid;
-	int out_fd = -1;
-	int rc = spawn_ctr(s, args, NULL, &pid, &out_fd, err);
-	if (rc < 0) {
-		if (out_fd >= 0)
-			close(out_fd);
-		bale_buf_init(output, 1, "ctr output");
-		return rc;
-	}
-	return wait_ctr(pid, out_fd, what, output, err);
-}
-
 /* ---- the tar stream ---- */
 
 static la_ssize_t to_ctr(struct archive *a, void *payload, const void *data, size_t len)
@@ -185,7 +74,7 @@ static la_ssize_t to_ctr(struct archive *a, void *payload, const void *data, siz
 static int stream_error(ctr_store *s, const char *what, bale_error **err)
 {
 	s->broken = true;
-	return bale_error_set(err, BALE_ESTORE, "containerd at %s: %s: %s", s->socket, what,
+	return bale_error_set(err, BALE_ESTORE, "containerd at %s: %s: %s", s->ctr.socket, what,
 	                      archive_error_string(s->a) ? archive_error_string(s->a) : "failed");
 }
 
@@ -201,7 +90,7 @@ static int start_stream(ctr_store *s, bale_error **err)
 		args[n++] = s->platform_flag;
 	args[n++] = "-";
 	args[n] = NULL;
-	int rc = spawn_ctr(s, args, &s->in_fd, &s->child, &s->out_fd, err);
+	int rc = bale_ctr_spawn(&s->ctr, args, &s->in_fd, &s->child, &s->out_fd, err);
 	if (rc < 0)
 		return rc;
 	if (!(s->a = archive_write_new()))
@@ -331,7 +220,7 @@ static int ctr_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink
 	char path[128];
 	if (s->broken)
 		return bale_error_set(err, BALE_ESTORE, "containerd at %s: import already failed",
-		                      s->socket);
+		                      s->ctr.socket);
 	bale_sink_blob *b = calloc(1, sizeof(*b));
 	if (!b)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
@@ -500,7 +389,7 @@ static int label_images(ctr_store *s, bale_error **err)
 			                      s->pin ? "io.cri-containerd.pinned=pinned" : NULL,
 			                      NULL};
 			bale_buf out;
-			rc = run_ctr(s, args, "images label", &out, err);
+			rc = bale_ctr_run(&s->ctr, args, "images label", &out, err);
 			bale_buf_free(&out);
 		}
 	}
@@ -514,7 +403,7 @@ static int names_in_place(ctr_store *s, bool *out, bale_error **err)
 	const char *args[] = {"images", "ls", NULL};
 	bale_buf list;
 	char by_digest[1024], want[2048];
-	int rc = run_ctr(s, args, "images ls", &list, err);
+	int rc = bale_ctr_run(&s->ctr, args, "images ls", &list, err);
 	*out = rc == 0;
 	for (size_t i = 0; rc == 0 && *out && i < s->n_names; i++) {
 		digest_name(by_digest, sizeof(by_digest), &s->names[i]);
@@ -553,7 +442,7 @@ static int protect_children(ctr_store *s, bale_error **err)
 		bale_buf bytes;
 		bale_index_entry *children = NULL;
 		size_t n = 0;
-		if ((rc = run_ctr(s, get, "content get", &bytes, err)) == 0)
+		if ((rc = bale_ctr_run(&s->ctr, get, "content get", &bytes, err)) == 0)
 			rc = bale_manifest_parse_index(&children, &n, bytes.data, bytes.len, err);
 		bale_buf_free(&bytes);
 		const char *args[40] = {"content", "label", root->digest.str};
@@ -575,7 +464,7 @@ static int protect_children(ctr_store *s, bale_error **err)
 		free(children);
 		if (rc == 0 && na > 3) {
 			bale_buf out;
-			rc = run_ctr(s, args, "content label", &out, err);
+			rc = bale_ctr_run(&s->ctr, args, "content label", &out, err);
 			bale_buf_free(&out);
 		}
 	}
@@ -590,7 +479,7 @@ static int ctr_commit(bale_sink *sink, bale_error **err)
 	bale_buf_init(&out, 1, "ctr output");
 	if (s->broken || s->active)
 		return bale_error_set(err, BALE_ESTORE, "containerd at %s: import incomplete",
-		                      s->socket);
+		                      s->ctr.socket);
 	if (!s->n_names && !s->a)
 		return 0;
 	/* Nothing new to send and every name already there as it should be: a re-import
@@ -613,7 +502,7 @@ static int ctr_commit(bale_sink *sink, bale_error **err)
 	s->in_fd = -1;
 	pid_t pid = s->child;
 	s->child = 0;
-	rc = wait_ctr(pid, s->out_fd, "images import", &out, err);
+	rc = bale_ctr_wait(pid, s->out_fd, "images import", &out, err);
 	s->out_fd = -1;
 	if (rc < 0) {
 		s->broken = true;
@@ -625,7 +514,7 @@ static int ctr_commit(bale_sink *sink, bale_error **err)
 cleanup:
 	bale_buf_free(&out);
 	if (rc < 0)
-		bale_error_wrap(err, "containerd at %s", s->socket);
+		bale_error_wrap(err, "containerd at %s", s->ctr.socket);
 	return rc;
 }
 
@@ -646,7 +535,7 @@ static void rollback(ctr_store *s)
 		const char *args[] = {"content", "rm", s->sent[i], NULL};
 		bale_buf out;
 		bale_error *ignored = NULL;
-		run_ctr(s, args, "content rm", &out, &ignored); /* best effort */
+		bale_ctr_run(&s->ctr, args, "content rm", &out, &ignored); /* best effort */
 		bale_error_free(ignored);
 		bale_buf_free(&out);
 	}
@@ -675,8 +564,7 @@ static void ctr_free(bale_sink *sink)
 	for (size_t i = 0; i < s->n_names; i++)
 		free(s->names[i].ref);
 	free(s->names);
-	for (size_t i = 0; i < s->n_words; i++)
-		free(s->words[i]);
+	bale_ctr_free(&s->ctr);
 	free(s->platform_flag);
 	free(s->buf);
 	free(s);
@@ -694,22 +582,12 @@ static const bale_sink_ops ctr_ops = {
     .free = ctr_free,
 };
 
-static int add_word(ctr_store *s, const char *w, size_t len, bale_error **err)
-{
-	if (s->n_words >= MAX_WORDS + 4)
-		return bale_error_set(err, BALE_EUSAGE, "--ctr: too many words");
-	if (!(s->words[s->n_words] = strndup(w, len)))
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	s->n_words++;
-	return 0;
-}
-
 /* What containerd holds already: one `ctr content ls -q`. */
 static int load_present(ctr_store *s, bale_error **err)
 {
 	const char *args[] = {"content", "ls", "-q", NULL};
 	bale_buf out;
-	int rc = run_ctr(s, args, "content ls", &out, err);
+	int rc = bale_ctr_run(&s->ctr, args, "content ls", &out, err);
 	for (char *line = out.data, *next; rc == 0 && line && *line; line = next) {
 		next = strchr(line, '\n');
 		if (next)
@@ -743,21 +621,8 @@ int bale_store_containerd_open(bale_sink **out, const char *socket, const bale_s
 	s->in_fd = s->out_fd = -1;
 	s->pin = opts->pin;
 	s->log = opts->log;
-	const char *ctr = opts->ctr && *opts->ctr ? opts->ctr : "ctr";
-	for (const char *p = ctr; *p && rc == 0;) { /* "k3s ctr" is two words */
-		size_t len = strcspn(p, " ");
-		if (len)
-			rc = add_word(s, p, len, err);
-		p += len + (p[len] == ' ');
-	}
-	const char *ns =
-	    opts->namespace && *opts->namespace ? opts->namespace : BALE_DEFAULT_NAMESPACE;
-	if (rc < 0 || (rc = add_word(s, "-a", 2, err)) < 0 ||
-	    (rc = add_word(s, socket, strlen(socket), err)) < 0 ||
-	    (rc = add_word(s, "-n", 2, err)) < 0 || (rc = add_word(s, ns, strlen(ns), err)) < 0)
+	if ((rc = bale_ctr_init(&s->ctr, opts->ctr, socket, opts->namespace, err)) < 0)
 		goto cleanup;
-	s->socket = s->words[s->n_words - 3];
-	s->ns = s->words[s->n_words - 1];
 	if (!(s->buf = malloc(COPY_CHUNK))) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;

@@ -1,0 +1,160 @@
+#include "import/ctr.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define MAX_WORDS BALE_CTR_MAX_WORDS
+#define OUTPUT_CAP (1u << 20)
+
+static int add_word(bale_ctr *c, const char *w, size_t len, bale_error **err)
+{
+	if (c->n_words >= BALE_CTR_MAX_WORDS - 1)
+		return bale_error_set(err, BALE_EUSAGE, "--ctr: too many words");
+	if (!(c->words[c->n_words] = strndup(w, len)))
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	c->n_words++;
+	return 0;
+}
+
+int bale_ctr_init(bale_ctr *c, const char *ctr_cmd, const char *socket, const char *ns,
+                  bale_error **err)
+{
+	int rc = 0;
+	memset(c, 0, sizeof(*c));
+	const char *cmd = ctr_cmd && *ctr_cmd ? ctr_cmd : "ctr";
+	for (const char *p = cmd; *p && rc == 0;) { /* "k3s ctr" is two words */
+		size_t len = strcspn(p, " ");
+		if (len)
+			rc = add_word(c, p, len, err);
+		p += len + (p[len] == ' ');
+	}
+	if (!ns || !*ns)
+		ns = "k8s.io";
+	if (rc < 0 || (rc = add_word(c, "-a", 2, err)) < 0 ||
+	    (rc = add_word(c, socket, strlen(socket), err)) < 0 ||
+	    (rc = add_word(c, "-n", 2, err)) < 0 || (rc = add_word(c, ns, strlen(ns), err)) < 0) {
+		bale_ctr_free(c);
+		return rc;
+	}
+	c->socket = c->words[c->n_words - 3];
+	c->ns = c->words[c->n_words - 1];
+	return 0;
+}
+
+void bale_ctr_free(bale_ctr *c)
+{
+	for (size_t i = 0; i < c->n_words; i++)
+		free(c->words[i]);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Runs ctr with extra arguments; its output (stdout and stderr) goes to *out_fd, a
+ * temporary file, so neither pipe can fill up while we write its stdin. */
+int bale_ctr_spawn(const bale_ctr *s, const char *const *args, int *stdin_fd, pid_t *pid,
+                   int *out_fd, bale_error **err)
+{
+	char *argv[MAX_WORDS + 24];
+	size_t n = 0;
+	int rc = 0, in[2] = {-1, -1};
+	posix_spawn_file_actions_t fa;
+	for (size_t i = 0; i < s->n_words; i++)
+		argv[n++] = s->words[i];
+	for (size_t i = 0; args[i] && n < sizeof(argv) / sizeof(*argv) - 1; i++)
+		argv[n++] = (char *)args[i];
+	argv[n] = NULL;
+	char tmpl[] = "/tmp/bale-ctr-XXXXXX";
+	*out_fd = mkostemp(tmpl, O_CLOEXEC);
+	if (*out_fd < 0)
+		return bale_error_set_errno(err, BALE_ESTORE, errno,
+		                            "temporary file for ctr output");
+	unlink(tmpl);
+	if (stdin_fd && pipe2(in, O_CLOEXEC) < 0)
+		return bale_error_set_errno(err, BALE_ESTORE, errno, "pipe to ctr");
+	posix_spawn_file_actions_init(&fa);
+	if (stdin_fd)
+		posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	else
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, *out_fd, 1);
+	posix_spawn_file_actions_adddup2(&fa, *out_fd, 2);
+	int e = posix_spawnp(pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (in[0] >= 0)
+		close(in[0]);
+	if (e != 0) {
+		if (in[1] >= 0)
+			close(in[1]);
+		return bale_error_set_errno(err, BALE_ESTORE, e, "run %s", argv[0]);
+	}
+	if (stdin_fd)
+		*stdin_fd = in[1];
+	return rc;
+}
+
+/* Reads what ctr said (capped), NUL-terminated, for messages and parsing. */
+static int read_output(int fd, bale_buf *out, bale_error **err)
+{
+	char chunk[8192];
+	bale_buf_init(out, OUTPUT_CAP, "ctr output");
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return bale_error_set_errno(err, BALE_ESTORE, errno, "read ctr output");
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (bale_buf_append(out, chunk, (size_t)n, NULL) < 0)
+			break; /* the start is what matters */
+	}
+	return bale_buf_append(out, "", 0, err);
+}
+
+/* The last non-empty line of ctr's output: where it says what went wrong. */
+static const char *last_line(bale_buf *out)
+{
+	char *end = out->data + out->len;
+	while (end > out->data && (end[-1] == '\n' || end[-1] == ' '))
+		*--end = '\0';
+	char *nl = end;
+	while (nl > out->data && nl[-1] != '\n')
+		nl--;
+	return *nl ? nl : "no output";
+}
+
+int bale_ctr_wait(pid_t pid, int out_fd, const char *what, bale_buf *output, bale_error **err)
+{
+	int status = 0, rc = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	rc = read_output(out_fd, output, err);
+	close(out_fd);
+	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		rc = bale_error_set(err, BALE_ESTORE, "ctr %s failed: %.300s", what,
+		                    last_line(output));
+	return rc;
+}
+
+/* Runs ctr to completion; *output holds what it printed (caller frees). */
+int bale_ctr_run(const bale_ctr *s, const char *const *args, const char *what, bale_buf *output,
+                 bale_error **err)
+{
+	pid_t pid;
+	int out_fd = -1;
+	int rc = bale_ctr_spawn(s, args, NULL, &pid, &out_fd, err);
+	if (rc < 0) {
+		if (out_fd >= 0)
+			close(out_fd);
+		bale_buf_init(output, 1, "ctr output");
+		return rc;
+	}
+	return bale_ctr_wait(pid, out_fd, what, output, err);
+}
