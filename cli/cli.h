@@ -190,6 +190,6 @@ int cmd_ledger(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 /* bale verify --manifests: the Never-readiness preflight (cli/preflight.c). */
 int cli_preflight(cli_common *c, const char *const *manifests, size_t n, const char *store,
-                  const char *bundle, bool json);
+                  const bale_store_options *store_opts, const char *bundle, bool json);
 
 #endif

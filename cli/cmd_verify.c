@@ -30,6 +30,7 @@ static const char usage_text[] =
     "  -h, --help                   this help\n";
 
 typedef struct verify_args {
+	bale_store_options store_opts;
 	const char *key, *trust, *store, *bundle;
 	bool json, skip_signature;
 	const char **manifests;
@@ -47,8 +48,8 @@ static int verify_option(void *payload, int opt, const char *arg)
 		a->json = true;
 	else if (opt == OPT_INSECURE_SKIP_VERIFY)
 		a->skip_signature = true;
-	else if (opt == OPT_STORE)
-		a->store = arg;
+	else if (cli_store_option(&a->store_opts, &a->store, opt, arg))
+		return 0;
 	else if (opt == OPT_BUNDLE)
 		a->bundle = arg;
 	else if (opt == OPT_MANIFESTS) {
@@ -89,7 +90,7 @@ int cmd_verify(int argc, char **argv)
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"insecure-skip-verify", no_argument, NULL, OPT_INSECURE_SKIP_VERIFY},
 	    {"manifests", required_argument, NULL, OPT_MANIFESTS},
-	    {"store", required_argument, NULL, OPT_STORE},
+	    CLI_STORE_LONG_OPTIONS,
 	    {"bundle", required_argument, NULL, OPT_BUNDLE},
 	    {"platform", required_argument, NULL, OPT_PLATFORM},
 	    {NULL, 0, NULL, 0},
@@ -112,8 +113,8 @@ int cmd_verify(int argc, char **argv)
 			                "with --manifests: one of --store STORE, --bundle FILE");
 			status = 2;
 		} else {
-			status = cli_preflight(&c, a.manifests, a.n_manifests, a.store, a.bundle,
-			                       a.json);
+			status = cli_preflight(&c, a.manifests, a.n_manifests, a.store,
+			                       &a.store_opts, a.bundle, a.json);
 		}
 		goto cleanup;
 	}

@@ -45,7 +45,7 @@ static void print_json(const bale_preflight *p)
 }
 
 int cli_preflight(cli_common *c, const char *const *manifests, size_t n, const char *store,
-                  const char *bundle, bool json)
+                  const bale_store_options *store_opts, const char *bundle, bool json)
 {
 	bale_error *err = NULL;
 	bale_k8s_set set = {0};
@@ -61,7 +61,7 @@ int cli_preflight(cli_common *c, const char *const *manifests, size_t n, const c
 		bale_error_set(&err, BALE_EUSAGE, "--platform: the node's one platform");
 		goto failed;
 	}
-	if (bale_preflight_run(&p, &set, bundle ? bundle : store, bundle != NULL,
+	if (bale_preflight_run(&p, &set, bundle ? bundle : store, bundle != NULL, store_opts,
 	                       bale_platform_set_at(platforms, 0), &err) < 0)
 		goto failed;
 	if (json)

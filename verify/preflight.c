@@ -12,6 +12,7 @@
 #include "bale/manifest.h"
 #include "bale/preflight.h"
 #include "bale/reference.h"
+#include "import/ctr.h"
 
 /* One named image of the store or bundle. */
 typedef struct named {
@@ -23,6 +24,9 @@ typedef struct named {
 typedef struct catalog {
 	named *names;
 	size_t n;
+	bale_ctr ctr;   /* containerd: ctr to ask (n_words 0 otherwise) */
+	char **content; /* containerd: the digests it holds, sorted */
+	size_t n_content;
 	const char *dir; /* oci: the layout; NULL for a bundle */
 	sqlite3 *db;     /* bundle: its index */
 	bale_bundle_reader *reader;
@@ -47,14 +51,26 @@ static int add_name(catalog *c, const char *name, const char *digest, const char
 
 static int read_blob(const catalog *c, const char *digest, bale_buf *out, bale_error **err)
 {
+	if (c->ctr.n_words) {
+		const char *args[] = {"content", "get", digest, NULL};
+		return bale_ctr_run(&c->ctr, args, "content get", out, err);
+	}
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", c->dir, digest + 7);
 	bale_buf_init(out, BALE_CAP_CONFIG, "blob");
 	return bale_buf_read_file(out, path, err);
 }
 
+static int by_string(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static bool blob_present(const catalog *c, const char *digest)
 {
+	if (c->ctr.n_words)
+		return c->n_content &&
+		       bsearch(&digest, c->content, c->n_content, sizeof(char *), by_string);
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", c->dir, digest + 7);
 	return access(path, F_OK) == 0;
@@ -84,6 +100,50 @@ static int load_oci(catalog *c, const char *dir, bale_error **err)
 	json_decref(doc);
 	bale_buf_free(&b);
 	return rc;
+}
+
+/* containerd: `ctr images ls` for the names, `ctr content ls -q` for the content. */
+static int load_containerd(catalog *c, const char *socket, const bale_store_options *o,
+                           bale_error **err)
+{
+	const char *ls[] = {"images", "ls", NULL}, *content[] = {"content", "ls", "-q", NULL};
+	bale_buf out;
+	int rc = bale_ctr_init(&c->ctr, o ? o->ctr : NULL, socket, o ? o->namespace : NULL, err);
+	if (rc < 0)
+		return rc;
+	if ((rc = bale_ctr_run(&c->ctr, ls, "images ls", &out, err)) == 0) {
+		char *save = NULL;
+		bool header = true;
+		for (char *line = strtok_r(out.data, "\n", &save); line && rc == 0;
+		     line = strtok_r(NULL, "\n", &save)) {
+			char ref[1024], type[256], digest[100];
+			if (header || sscanf(line, "%1023s %255s %99s", ref, type, digest) != 3) {
+				header = false;
+				continue;
+			}
+			rc = add_name(c, ref, digest, type, err);
+		}
+	}
+	bale_buf_free(&out);
+	if (rc == 0 && (rc = bale_ctr_run(&c->ctr, content, "content ls", &out, err)) == 0) {
+		char *save = NULL;
+		for (char *line = strtok_r(out.data, "\n", &save); line && rc == 0;
+		     line = strtok_r(NULL, "\n", &save)) {
+			char **grown = realloc(c->content, (c->n_content + 1) * sizeof(*grown));
+			if (!grown || !(grown[c->n_content] = strdup(line))) {
+				if (grown)
+					c->content = grown;
+				rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+				break;
+			}
+			c->content = grown;
+			c->n_content++;
+		}
+		if (c->n_content > 1)
+			qsort(c->content, c->n_content, sizeof(char *), by_string);
+	}
+	bale_buf_free(&out);
+	return rc < 0 ? bale_error_wrap(err, "containerd at %s", socket) : 0;
 }
 
 static int collect_name(void *payload, int ncols, const char *const *names,
@@ -234,7 +294,8 @@ const char *bale_preflight_status_name(bale_preflight_status s)
 }
 
 int bale_preflight_run(bale_preflight *out, const bale_k8s_set *set, const char *where, bool bundle,
-                       const bale_platform *platform, bale_error **err)
+                       const bale_store_options *store_opts, const bale_platform *platform,
+                       bale_error **err)
 {
 	catalog c = {0};
 	int rc = 0;
@@ -244,9 +305,14 @@ int bale_preflight_run(bale_preflight *out, const bale_k8s_set *set, const char 
 		rc = load_bundle(&c, where, err);
 	else if (strncmp(where, "oci:", 4) == 0)
 		rc = load_oci(&c, where + 4, err);
+	else if (strcmp(where, "containerd") == 0)
+		rc = load_containerd(&c, BALE_DEFAULT_CONTAINERD_SOCKET, store_opts, err);
+	else if (strncmp(where, "containerd:", 11) == 0 && where[11])
+		rc = load_containerd(&c, where + 11, store_opts, err);
 	else
 		rc = bale_error_set(err, BALE_EUSAGE,
-		                    "preflight reads oci:DIR stores and bundles (not yet \"%s\")",
+		                    "preflight reads oci:DIR and containerd[:SOCKET] stores and "
+		                    "bundles, not \"%s\"",
 		                    where);
 	for (size_t i = 0; i < set->n_workloads && rc == 0; i++) {
 		const bale_k8s_workload *w = &set->workloads[i];
@@ -287,6 +353,10 @@ int bale_preflight_run(bale_preflight *out, const bale_k8s_set *set, const char 
 	for (size_t i = 0; i < c.n; i++)
 		free(c.names[i].name);
 	free(c.names);
+	for (size_t i = 0; i < c.n_content; i++)
+		free(c.content[i]);
+	free(c.content);
+	bale_ctr_free(&c.ctr);
 	sqlite3_close(c.db);
 	bale_bundle_close(c.reader);
 	if (rc < 0)

@@ -9,6 +9,7 @@
 #include "bale/error.h"
 #include "bale/k8s.h"
 #include "bale/platform.h"
+#include "bale/store.h"
 
 typedef enum bale_preflight_status {
 	BALE_PREFLIGHT_OK,
@@ -33,9 +34,11 @@ typedef struct bale_preflight {
 	size_t n_failing;
 } bale_preflight;
 
-/* where: "oci:DIR" (a node store) or a bundle path (with bundle set). */
+/* where: a node store ("oci:DIR", "containerd[:SOCKET]" with ctr and namespace from
+ * store_opts, which may be NULL) or a bundle path (with bundle set). */
 int bale_preflight_run(bale_preflight *out, const bale_k8s_set *set, const char *where, bool bundle,
-                       const bale_platform *platform, bale_error **err);
+                       const bale_store_options *store_opts, const bale_platform *platform,
+                       bale_error **err);
 void bale_preflight_free(bale_preflight *p);
 const char *bale_preflight_status_name(bale_preflight_status s);
 

@@ -36,6 +36,29 @@ expect_exit 3 imp --key "$T/k.pub" "$T/bad.tar.zst"
 assert_contains "$LAST_STDERR" "$layer"
 assert_eq "$empty" "$(node_state)" "containerd after refused imports"
 
+# Preflight: before the import every pod would fail to start with imagePullPolicy: Never.
+mkdir -p "$T/k8s"
+cat >"$T/k8s/pods.yaml" <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  containers:
+    - {name: web, image: $H/demo/multi:1, imagePullPolicy: Never}
+    - {name: db, image: "$H/demo/single@$DIGEST_demo_single", imagePullPolicy: Never}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: report}
+spec:
+  template:
+    spec:
+      containers:
+        - {name: report, image: $H/demo/dlist:1, imagePullPolicy: Never}
+YAML
+expect_exit 6 "$BALE" verify --manifests "$T/k8s" --store "$CTD" --platform linux/amd64 --json
+assert_eq "absent absent absent" "$(jq -r '[.[] | .status] | join(" ")' "$LAST_STDOUT")" "preflight before"
+
 # The import: names as pods write them, repo@digest references, the host's platform,
 # the CRI labels, pinned.
 expect_exit 0 imp --key "$T/k.pub" --pin "$B"
@@ -56,6 +79,11 @@ grep -qx "$DIGEST_demo_multi_arm64_v8" "$T/content.txt" && fail "arm64 content i
 # The digest reference resolves to the same image content.
 ctd images check "name==$H/demo/multi@$DIGEST_demo_multi" >"$T/check.txt"
 assert_contains "$T/check.txt" "complete"
+# Preflight after the import: every pod starts; on an arm64 node multi would not.
+expect_exit 0 "$BALE" verify --manifests "$T/k8s" --store "$CTD" --platform linux/amd64
+assert_eq 0 "$(wc -l <"$LAST_STDOUT")" "pods reported after the import"
+expect_exit 6 "$BALE" verify --manifests "$T/k8s" --store "$CTD" --platform linux/arm64 --json
+assert_eq "wrong-platform" "$(jq -r '.[0].status' "$LAST_STDOUT")" "multi on arm64"
 
 # Re-import: nothing written, nothing changed.
 before=$(node_state)
