@@ -2,8 +2,13 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "bale/bundle.h"
+#include "bale/index_db.h"
+#include "bale/k8s_pin.h"
 #include "bale/plan.h"
+#include "bale/reference.h"
 #include "cli/cli.h"
 
 static const char usage_text[] =
@@ -19,13 +24,85 @@ static const char usage_text[] =
     "                     effective pull policy (Kubernetes defaulting)\n"
     "      --lint         findings with file:line and severity; exit 1 on any error\n"
     "      --offline      the site has no registry: pull policy Always is an error\n"
+    "      --pin BUNDLE   print the manifests (files or -) with every container image\n"
+    "                     pinned to NAME:TAG@DIGEST from the bundle and imagePullPolicy\n"
+    "                     Never (comments are not kept)\n"
     "  -h, --help         this help\n";
 
 typedef struct plan_args {
 	const char **paths;
 	size_t n_paths;
 	bool json, lint, offline;
+	const char *pin; /* a bundle */
 } plan_args;
+
+/* The bundle's digest for an image, as its index records it. */
+typedef struct pin_source {
+	sqlite3 *db;
+} pin_source;
+
+static int found_digest(void *payload, int ncols, const char *const *names,
+                        const char *const *values)
+{
+	if (values && values[0])
+		snprintf(payload, 80, "%s", values[0]);
+	return 0;
+}
+
+static int pin_image(void *payload, const char *image, char **pinned, bale_error **err)
+{
+	pin_source *src = payload;
+	bale_ref *ref = NULL;
+	char digest[80] = "";
+	int rc = bale_ref_parse(&ref, image, err);
+	if (rc < 0)
+		return rc;
+	char *sql =
+	    sqlite3_mprintf("SELECT digest FROM images WHERE ref = %Q", bale_ref_string(ref));
+	if (!sql)
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+	else
+		rc = bale_index_db_query(src->db, sql, found_digest, digest, err);
+	sqlite3_free(sql);
+	if (rc == 0 && !digest[0])
+		rc = bale_error_set(err, BALE_ENOTFOUND, "%s: not in the bundle", image);
+	if (rc == 0 && bale_ref_digest(ref) && strcmp(bale_ref_digest(ref), digest) != 0)
+		rc =
+		    bale_error_set(err, BALE_EVERIFY, "%s: the bundle has it at %s", image, digest);
+	if (rc == 0) {
+		size_t n = strlen(bale_ref_name(ref)) + 200;
+		if ((*pinned = malloc(n)))
+			snprintf(*pinned, n, "%s%s%s@%s", bale_ref_name(ref),
+			         bale_ref_tag(ref) ? ":" : "",
+			         bale_ref_tag(ref) ? bale_ref_tag(ref) : "", digest);
+		else
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
+	bale_ref_free(ref);
+	return rc;
+}
+
+/* --pin: every manifest rewritten, printed only when all of it pinned. */
+static int pin_manifests(const plan_args *a, bale_error **err)
+{
+	bale_bundle_reader *reader = NULL;
+	pin_source src = {0};
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	int rc = out ? cli_open_index(&reader, &src.db, a->pin, err)
+	             : bale_error_set(err, BALE_EGENERIC, "out of memory");
+	for (size_t i = 0; rc == 0 && i < a->n_paths; i++)
+		rc = bale_k8s_pin_file(a->paths[i], out, pin_image, &src, err);
+	if (out)
+		fclose(out);
+	if (rc == 0)
+		fwrite(text, 1, len, stdout);
+	free(text);
+	sqlite3_close(src.db);
+	bale_bundle_close(reader);
+	return rc;
+}
 
 static int plan_option(void *payload, int opt, const char *arg)
 {
@@ -42,6 +119,8 @@ static int plan_option(void *payload, int opt, const char *arg)
 		a->lint = true;
 	} else if (opt == OPT_OFFLINE) {
 		a->offline = true;
+	} else if (opt == OPT_PIN) {
+		a->pin = arg;
 	} else {
 		return -1;
 	}
@@ -95,6 +174,7 @@ int cmd_plan(int argc, char **argv)
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"lint", no_argument, NULL, OPT_LINT},
 	    {"offline", no_argument, NULL, OPT_OFFLINE},
+	    {"pin", required_argument, NULL, OPT_PIN},
 	    {NULL, 0, NULL, 0},
 	};
 	cli_common c;
@@ -114,6 +194,11 @@ int cmd_plan(int argc, char **argv)
 	if (!a.n_paths || (a.json && a.lint)) {
 		cli_usage_error("plan", "want -f PATH… and at most one of --json, --lint");
 		status = 2;
+		goto cleanup;
+	}
+	if (a.pin) {
+		if (pin_manifests(&a, &err) < 0)
+			goto failed;
 		goto cleanup;
 	}
 	for (size_t i = 0; i < a.n_paths; i++)

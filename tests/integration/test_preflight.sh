@@ -67,4 +67,19 @@ layer=$(jq -r '.layers[0].digest[7:]' "$T/store/blobs/sha256/${DIGEST_demo_singl
 rm "$T/store/blobs/sha256/$layer"
 expect_exit 6 "$BALE" verify --manifests "$M" --store "$S" --platform linux/amd64 --json
 assert_contains "$LAST_STDOUT" '"incomplete"'
+# plan --pin: every image pinned from the bundle, pulled Never; the result still reads as
+# the same workloads, and lint finds nothing unpinned in it.
+expect_exit 0 "$BALE" plan --pin "$B" -f "$M/apps.yaml"
+cp "$LAST_STDOUT" "$T/pinned-apps.yaml"
+assert_eq 3 "$(grep -c 'image: .*@sha256:' "$T/pinned-apps.yaml")" "pinned images"
+assert_eq 3 "$(grep -c 'imagePullPolicy: Never' "$T/pinned-apps.yaml")" "Never policies"
+grep -qE "image: '?$H/demo/multi:1@$DIGEST_demo_multi" "$T/pinned-apps.yaml" || fail "multi pinned to its index"
+expect_exit 0 "$BALE" plan -q --lint -f "$T/pinned-apps.yaml"
+assert_not_contains "$LAST_STDOUT" "not pinned"
+expect_exit 0 "$BALE" verify --manifests "$T/pinned-apps.yaml" --bundle "$B" --platform linux/amd64
+# An image the bundle does not carry: refused, nothing printed.
+sed "s|demo/dlist:1|demo/absent:1|" "$M/apps.yaml" >"$T/other.yaml"
+expect_exit 6 "$BALE" plan --pin "$B" -f "$T/other.yaml"
+assert_eq 0 "$(wc -c <"$LAST_STDOUT")" "no partial output"
+assert_contains "$LAST_STDERR" "$T/other.yaml:"
 echo "test_preflight: ok"
