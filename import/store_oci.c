@@ -128,25 +128,48 @@ static void oci_blob_abort(bale_sink_blob *b)
 	blob_close(b);
 }
 
-/* The staging directory of this run, made on first use. */
+/* The store directory's lock (index.json is replaced by rename, so the lock lives on
+ * the directory itself). Returns the locked descriptor, or -1 with errno set. */
+static int lock_store_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		fd = -1;
+	}
+	return fd;
+}
+
+/* The staging directory of this run, made on first use. It is made and locked under
+ * the store lock: otherwise a concurrent open could find it unlocked in between and
+ * remove it as a dead run's leftover. */
 static int staging_dir(oci_store *s, bale_error **err)
 {
+	int rc = 0, lock_fd;
 	if (s->staging)
 		return 0;
 	size_t n = strlen(s->dir) + 32;
 	if (!(s->staging = malloc(n)))
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	snprintf(s->staging, n, "%s/.bale-staging-XXXXXX", s->dir);
-	if (!mkdtemp(s->staging)) {
-		int rc = bale_error_set_errno(err, BALE_ESTORE, errno, "create %s", s->staging);
+	if ((lock_fd = lock_store_dir(s->dir)) < 0) {
+		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "lock %s", s->dir);
+	} else if (!mkdtemp(s->staging)) {
+		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "create %s", s->staging);
+	} else {
+		s->staging_fd = open(s->staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (s->staging_fd < 0 || flock(s->staging_fd, LOCK_EX) < 0)
+			rc = bale_error_set_errno(err, BALE_ESTORE, errno, "lock %s", s->staging);
+	}
+	if (lock_fd >= 0)
+		close(lock_fd);
+	if (rc < 0 && s->staging_fd < 0) {
 		free(s->staging);
 		s->staging = NULL;
-		return rc;
 	}
-	s->staging_fd = open(s->staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s->staging_fd < 0 || flock(s->staging_fd, LOCK_EX) < 0)
-		return bale_error_set_errno(err, BALE_ESTORE, errno, "lock %s", s->staging);
-	return 0;
+	return rc;
 }
 
 static int oci_blob_commit(bale_sink_blob *b, bale_error **err)
@@ -305,9 +328,7 @@ static int oci_commit(bale_sink *sink, bale_error **err)
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
-	/* index.json is replaced by rename, so the lock lives on the directory itself. */
-	lock_fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (lock_fd < 0 || flock(lock_fd, LOCK_EX) < 0) {
+	if ((lock_fd = lock_store_dir(s->dir)) < 0) {
 		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "lock %s", s->dir);
 		goto cleanup;
 	}
@@ -391,12 +412,17 @@ static const bale_sink_ops oci_ops = {
     .blob_read = oci_blob_read,
 };
 
-/* Staging directories of runs that died (kill -9): nobody holds their lock. */
+/* Staging directories of runs that died (kill -9): nobody holds their lock. The scan
+ * runs under the store lock, so a staging directory being made is never seen unlocked. */
 static void remove_stale_staging(const char *dir)
 {
-	DIR *d = opendir(dir);
-	if (!d)
+	int lock_fd = lock_store_dir(dir);
+	DIR *d = lock_fd >= 0 ? opendir(dir) : NULL;
+	if (!d) {
+		if (lock_fd >= 0)
+			close(lock_fd);
 		return;
+	}
 	struct dirent *e;
 	char path[4096];
 	while ((e = readdir(d))) {
@@ -410,6 +436,7 @@ static void remove_stale_staging(const char *dir)
 			close(fd);
 	}
 	closedir(d);
+	close(lock_fd);
 }
 
 int bale_store_oci_open(bale_sink **out, const char *dir, unsigned flags, bale_error **err)
