@@ -135,7 +135,7 @@ int cmd_export(int argc, char **argv)
 		if (bale_k8s_load(&k8s, a.manifests[i], &err) < 0)
 			goto failed;
 	if (a.n_manifests) {
-		if (bale_plan_build(&plan, &k8s, false, &err) < 0 ||
+		if (bale_plan_build(&plan, &k8s, false, NULL, NULL, &err) < 0 ||
 		    bale_plan_pull_secrets(&secrets, &n_secrets, &k8s, &c.log, &err) < 0)
 			goto failed;
 		for (size_t i = 0; i < plan.n_findings; i++) /* an image that cannot be exported */

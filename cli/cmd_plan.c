@@ -27,13 +27,15 @@ static const char usage_text[] =
     "      --pin BUNDLE   print the manifests (files or -) with every container image\n"
     "                     pinned to NAME:TAG@DIGEST from the bundle and imagePullPolicy\n"
     "                     Never (comments are not kept)\n"
+    "      --bundle FILE  with --lint: name the digest the bundle would pin each image to\n"
     "  -h, --help         this help\n";
 
 typedef struct plan_args {
 	const char **paths;
 	size_t n_paths;
 	bool json, lint, offline;
-	const char *pin; /* a bundle */
+	const char *pin;    /* a bundle to pin from */
+	const char *bundle; /* a bundle whose digests the lint names */
 } plan_args;
 
 /* The bundle's digest for an image, as its index records it. */
@@ -82,6 +84,16 @@ static int pin_image(void *payload, const char *image, char **pinned, bale_error
 	return rc;
 }
 
+static void bundle_digest(void *payload, const char *ref, char digest[80])
+{
+	pin_source *src = payload;
+	char *sql = sqlite3_mprintf("SELECT digest FROM images WHERE ref = %Q", ref);
+	digest[0] = '\0';
+	if (sql)
+		bale_index_db_query(src->db, sql, found_digest, digest, NULL);
+	sqlite3_free(sql);
+}
+
 /* --pin: every manifest rewritten, printed only when all of it pinned. */
 static int pin_manifests(const plan_args *a, bale_error **err)
 {
@@ -121,6 +133,8 @@ static int plan_option(void *payload, int opt, const char *arg)
 		a->offline = true;
 	} else if (opt == OPT_PIN) {
 		a->pin = arg;
+	} else if (opt == OPT_BUNDLE) {
+		a->bundle = arg;
 	} else {
 		return -1;
 	}
@@ -175,6 +189,7 @@ int cmd_plan(int argc, char **argv)
 	    {"lint", no_argument, NULL, OPT_LINT},
 	    {"offline", no_argument, NULL, OPT_OFFLINE},
 	    {"pin", required_argument, NULL, OPT_PIN},
+	    {"bundle", required_argument, NULL, OPT_BUNDLE},
 	    {NULL, 0, NULL, 0},
 	};
 	cli_common c;
@@ -182,6 +197,8 @@ int cmd_plan(int argc, char **argv)
 	bale_error *err = NULL;
 	bale_k8s_set set = {0};
 	bale_plan plan = {0};
+	bale_bundle_reader *reader = NULL;
+	pin_source src = {0};
 	int status = 0;
 	cli_common_init(&c);
 	int parsed = cli_parse(&c, argc, argv, "hqvf:", longopts, usage_text, plan_option, &a);
@@ -204,7 +221,10 @@ int cmd_plan(int argc, char **argv)
 	for (size_t i = 0; i < a.n_paths; i++)
 		if (bale_k8s_load(&set, a.paths[i], &err) < 0)
 			goto failed;
-	if (bale_plan_build(&plan, &set, a.offline, &err) < 0)
+	if (a.bundle && cli_open_index(&reader, &src.db, a.bundle, &err) < 0)
+		goto failed;
+	if (bale_plan_build(&plan, &set, a.offline, a.bundle ? bundle_digest : NULL, &src, &err) <
+	    0)
 		goto failed;
 	if (a.json) {
 		print_json(&plan);
@@ -225,6 +245,8 @@ failed:
 cleanup:
 	bale_plan_free(&plan);
 	bale_k8s_set_free(&set);
+	sqlite3_close(src.db);
+	bale_bundle_close(reader);
 	free(a.paths);
 	cli_common_free(&c);
 	return status;

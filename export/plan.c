@@ -78,7 +78,8 @@ static int add_use(bale_plan *p, const char *ref, const bale_k8s_workload *w,
 
 /* One container: its image normalized and used, and what an offline site should know. */
 static int plan_container(bale_plan *p, const bale_k8s_workload *w, const bale_k8s_container *c,
-                          bool offline, bale_error **err)
+                          bool offline, bale_plan_digest_fn digest_for, void *payload,
+                          bale_error **err)
 {
 	if (!c->image || !*c->image)
 		return add_finding(p, BALE_LINT_ERROR, w, c, err, "no image");
@@ -103,15 +104,20 @@ static int plan_container(bale_plan *p, const bale_k8s_workload *w, const bale_k
 		    "%s: pull policy Always%s in an offline site: every start pulls and "
 		    "fails (ImagePullBackOff); use IfNotPresent or Never",
 		    c->image, c->pull_policy ? "" : " (the default for this tag)");
+	/* Where bale knows the digest to pin (a bundle), the finding says it. */
+	char digest[80] = "", hint[120] = "bale plan --pin BUNDLE pins it";
+	if (!pinned && digest_for)
+		digest_for(payload, bale_ref_string(ref), digest);
+	if (digest[0])
+		snprintf(hint, sizeof(hint), "the bundle has it at %s", digest);
 	if (rc == 0 && strcmp(policy, "Never") == 0 && !pinned)
 		rc = add_finding(p, BALE_LINT_WARNING, w, c, err,
 		                 "%s: pull policy Never on a mutable tag: the node runs whatever "
-		                 "carries that tag; pin a digest (bale plan --pin)",
-		                 c->image);
+		                 "carries that tag; pin a digest (%s)",
+		                 c->image, hint);
 	else if (rc == 0 && !pinned && !latest)
-		rc = add_finding(p, BALE_LINT_WARNING, w, c, err,
-		                 "%s: not pinned by digest (bale plan --pin BUNDLE pins it)",
-		                 c->image);
+		rc = add_finding(p, BALE_LINT_WARNING, w, c, err, "%s: not pinned by digest (%s)",
+		                 c->image, hint);
 	bale_ref_free(ref);
 	return rc;
 }
@@ -121,14 +127,16 @@ static int by_ref(const void *a, const void *b)
 	return strcmp(((const bale_plan_image *)a)->ref, ((const bale_plan_image *)b)->ref);
 }
 
-int bale_plan_build(bale_plan *out, const bale_k8s_set *set, bool offline, bale_error **err)
+int bale_plan_build(bale_plan *out, const bale_k8s_set *set, bool offline,
+                    bale_plan_digest_fn digest_for, void *payload, bale_error **err)
 {
 	int rc = 0;
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < set->n_workloads && rc == 0; i++) {
 		const bale_k8s_workload *w = &set->workloads[i];
 		for (size_t j = 0; j < w->n_containers && rc == 0; j++)
-			rc = plan_container(out, w, &w->containers[j], offline, err);
+			rc = plan_container(out, w, &w->containers[j], offline, digest_for, payload,
+			                    err);
 	}
 	if (out->n_images > 1)
 		qsort(out->images, out->n_images, sizeof(*out->images), by_ref);

@@ -44,8 +44,13 @@ typedef struct bale_plan {
  * digest), else IfNotPresent. */
 const char *bale_plan_effective_policy(const char *image, const char *policy);
 
-/* offline: the site has no registry to pull from (Always can never succeed there). */
-int bale_plan_build(bale_plan *out, const bale_k8s_set *set, bool offline, bale_error **err);
+/* The digest an image would be pinned to (a bundle's), or "" when unknown. */
+typedef void (*bale_plan_digest_fn)(void *payload, const char *ref, char digest[80]);
+
+/* offline: the site has no registry to pull from (Always can never succeed there).
+ * digest_for (may be NULL) names the digest to pin in "not pinned" findings. */
+int bale_plan_build(bale_plan *out, const bale_k8s_set *set, bool offline,
+                    bale_plan_digest_fn digest_for, void *payload, bale_error **err);
 void bale_plan_free(bale_plan *plan);
 
 /* The registry Secrets the workloads name, in the kubelet's order: each pod's

@@ -67,6 +67,10 @@ layer=$(jq -r '.layers[0].digest[7:]' "$T/store/blobs/sha256/${DIGEST_demo_singl
 rm "$T/store/blobs/sha256/$layer"
 expect_exit 6 "$BALE" verify --manifests "$M" --store "$S" --platform linux/amd64 --json
 assert_contains "$LAST_STDOUT" '"incomplete"'
+# plan --lint names the digest the bundle would pin an unpinned image to.
+expect_exit 0 "$BALE" plan -q --lint --bundle "$B" -f "$M/apps.yaml"
+assert_contains "$LAST_STDOUT" "$H/demo/dlist:1: pull policy Never on a mutable tag: the node runs whatever carries that tag; pin a digest (the bundle has it at $DIGEST_demo_dlist)"
+
 # plan --pin: every image pinned from the bundle, pulled Never; the result still reads as
 # the same workloads, and lint finds nothing unpinned in it.
 expect_exit 0 "$BALE" plan --pin "$B" -f "$M/apps.yaml"

@@ -50,7 +50,7 @@ static void test_findings(void **state)
 	                       .n_containers = 5};
 	bale_k8s_set set = {.workloads = &w, .n_workloads = 1};
 	bale_plan p;
-	assert_int_equal(bale_plan_build(&p, &set, true, NULL), 0);
+	assert_int_equal(bale_plan_build(&p, &set, true, NULL, NULL, NULL), 0);
 	/* images: four parse, sorted, normalized */
 	assert_int_equal(p.n_images, 4);
 	assert_string_equal(p.images[0].ref, "docker.io/library/nginx:latest");
@@ -75,7 +75,7 @@ static void test_findings(void **state)
 	bale_plan_free(&p);
 
 	/* Online, Always is fine: one error fewer. */
-	assert_int_equal(bale_plan_build(&p, &set, false, NULL), 0);
+	assert_int_equal(bale_plan_build(&p, &set, false, NULL, NULL, NULL), 0);
 	assert_int_equal(p.n_errors, 1);
 	bale_plan_free(&p);
 }
