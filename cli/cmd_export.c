@@ -155,6 +155,8 @@ int cmd_export(int argc, char **argv)
 	}
 	if (a.node_config && !c.auth.authfile) /* the kubelet's config.json: after the Secrets */
 		c.auth.authfile = a.node_config;
+	if (bale_auth_check(&c.auth, &err) < 0)
+		goto failed;
 	if (!a.refs.n || !a.output || (!a.key == !a.unsigned_ok)) {
 		cli_usage_error("export", "want image references, -o FILE and either --key KEY or "
 		                          "--unsigned (see bale export --help)");

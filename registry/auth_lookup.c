@@ -923,3 +923,19 @@ cleanup:
 		free(files[i].path);
 	return rc;
 }
+
+int bale_auth_check(const bale_auth_options *opts, bale_error **err)
+{
+	/* A domain no Secret names (.invalid is reserved): every file is read to the end. */
+	const struct want nobody = {"bale.invalid", ""};
+	bale_credential *found = NULL;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < opts->n_pull_secrets; i++)
+		rc = pull_secret_lookup(&found, opts->pull_secrets[i], &nobody, err);
+	for (size_t i = 0; rc == 0 && i < opts->n_manifest_secrets; i++)
+		rc = pull_secret_text_lookup(&found, opts->manifest_secrets[i].where,
+		                             opts->manifest_secrets[i].text,
+		                             strlen(opts->manifest_secrets[i].text), &nobody, err);
+	bale_credential_free(found);
+	return rc;
+}

@@ -44,6 +44,10 @@ int bale_auth_lookup(bale_credential **out, const bale_auth_options *opts, const
                      const char *repository, bale_error **err);
 void bale_credential_free(bale_credential *cred);
 
+/* Parses every --pull-secret file and manifest Secret in opts, so a malformed one is a
+ * usage error naming it before any download rather than when a registry first asks. */
+int bale_auth_check(const bale_auth_options *opts, bale_error **err);
+
 /* One parsed WWW-Authenticate challenge (RFC 7235), e.g.
  *   Bearer realm="https://auth.example/token",service="registry",scope="repository:a/b:pull"
  *   Basic realm="Registry Realm" */

@@ -69,6 +69,16 @@ assert_not_contains "$LAST_STDERR" "$BALE_TEST_PASS"
 assert_contains "$tok_TOKEN_LOG" "user=$BALE_TEST_USER"
 expect_exit 0 "$BALE" verify --key "$T/k.pub" "$B"
 
+# A referenced Secret that is not base64 is a usage error (2) naming it, before any pull.
+sed -i "0,/dockerconfigjson: .*/s//dockerconfigjson: '!!not-base64!!'/" "$M/secrets.yaml"
+tokens=$(wc -l <"$tok_TOKEN_LOG")
+expect_exit 2 "$BALE" export --from-manifests "$M" --ca-file "$CA_CERT" \
+  --insecure-registry "$tok_HOST" --key "$T/k.key" -o "$T/bad.tar.zst"
+assert_contains "$LAST_STDERR" "Secret regcred: .dockerconfigjson in data: invalid base64"
+assert_eq 1 "$(wc -l <"$LAST_STDERR")" "one-line error"
+[[ ! -e $T/bad.tar.zst ]] || fail "a bundle was written"
+assert_eq "$tokens" "$(wc -l <"$tok_TOKEN_LOG")" "token requests after the bad Secret"
+
 # Without the Secrets the same manifests are refused by the registries (5).
 rm "$M/secrets.yaml"
 expect_exit 5 "$BALE" export --from-manifests "$M" --ca-file "$CA_CERT" \
