@@ -518,17 +518,35 @@ cleanup:
 	return rc;
 }
 
+/* Waits up to about ms milliseconds for ctr to exit; true when it has. */
+static bool child_exited(pid_t child, int ms)
+{
+	for (int waited = 0;; waited += 20) {
+		pid_t r = waitpid(child, NULL, WNOHANG);
+		if (r == child || (r < 0 && errno != EINTR))
+			return true;
+		if (waited >= ms)
+			return false;
+		nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+	}
+}
+
 /* A run that did not commit: stop ctr, then remove what it wrote of ours, so the node
- * keeps exactly the content it had. */
+ * keeps exactly the content it had. ctr is first left to fail on the cut stream by
+ * itself: then it releases its lease and half-written ingest. Killed, it leaves both
+ * behind for a day, and the next import of the same blob resumes that ingest, which
+ * containerd may later collect (seen as a missing layer after a refused import). */
 static void rollback(ctr_store *s)
 {
 	if (s->child > 0) {
 		if (s->in_fd >= 0)
 			close(s->in_fd);
 		s->in_fd = -1;
-		kill(s->child, SIGTERM);
-		while (waitpid(s->child, NULL, 0) < 0 && errno == EINTR)
-			;
+		if (!child_exited(s->child, 10000)) {
+			kill(s->child, SIGTERM);
+			while (waitpid(s->child, NULL, 0) < 0 && errno == EINTR)
+				;
+		}
 		s->child = 0;
 	}
 	for (size_t i = 0; i < s->n_sent; i++) {

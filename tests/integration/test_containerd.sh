@@ -34,7 +34,14 @@ layer=$(tar --zstd -xOf "$B" "blobs/sha256/${DIGEST_demo_multi_amd64#sha256:}" |
 "$PY" "$LIB_DIR/rebundle.py" "$B" "$T/bad.tar.zst" --flip "blobs/sha256/$layer"
 expect_exit 3 imp --key "$T/k.pub" "$T/bad.tar.zst"
 assert_contains "$LAST_STDERR" "$layer"
+# ctr's importer commits a tampered layer under the digest of its bytes before the
+# stream is cut; no lease holds it once ctr has failed, so containerd collects it soon.
+for _ in $(seq 50); do [[ $(node_state) == "$empty" ]] && break || sleep 0.1; done
 assert_eq "$empty" "$(node_state)" "containerd after refused imports"
+# ... nor a half-written ingest or a lease that would hold it for a day (a later import
+# of the same layer would resume that ingest and containerd could collect the layer).
+assert_eq "" "$(ctd content active | tail -n +2)" "ingests left by refused imports"
+assert_eq "" "$(ctd leases ls -q)" "leases left by refused imports"
 
 # Preflight: before the import every pod would fail to start with imagePullPolicy: Never.
 mkdir -p "$T/k8s"
