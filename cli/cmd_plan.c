@@ -208,8 +208,9 @@ int cmd_plan(int argc, char **argv)
 	}
 	for (int i = optind; i < argc; i++) /* bare paths count as -f too */
 		plan_option(&a, OPT_FILE, argv[i]);
-	if (!a.n_paths || (a.json && a.lint)) {
-		cli_usage_error("plan", "want -f PATH… and at most one of --json, --lint");
+	if (!a.n_paths || (a.json && a.lint) || (a.bundle && !a.lint)) {
+		cli_usage_error("plan", "want -f PATH…, at most one of --json, --lint, and "
+		                        "--bundle only with --lint");
 		status = 2;
 		goto cleanup;
 	}
