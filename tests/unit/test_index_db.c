@@ -222,22 +222,6 @@ static void expectf(sqlite3 *db, const char *want, const char *fmt, ...)
 	expect(db, sql, want);
 }
 
-/* The query must be refused as a usage error whose message contains `why`. */
-static void refused(sqlite3 *db, const char *sql, const char *why)
-{
-	bale_buf out;
-	bale_error *err = NULL;
-	bale_buf_init(&out, 1 << 20, "rows");
-	int rc = bale_index_db_query(db, sql, collect, &out, &err);
-	if (rc != BALE_EUSAGE)
-		fail_msg("%s: expected BALE_EUSAGE, got %d (%s)", sql, rc, bale_error_message(err));
-	if (!strstr(bale_error_message(err), why))
-		fail_msg("%s: message \"%s\" lacks \"%s\"", sql, bale_error_message(err), why);
-	assert_null(out.data); /* no row reached the callback */
-	bale_error_free(err);
-	bale_buf_free(&out);
-}
-
 static const char *dg(const fixture *f, int manifest)
 {
 	return f->man[manifest].desc.digest.str;

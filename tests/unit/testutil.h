@@ -81,6 +81,23 @@ __attribute__((unused)) static int collect(void *payload, int ncols, const char 
 	return 0;
 }
 
+/* The query must be refused as a usage error whose message contains `why`, before any row
+ * reaches the callback. */
+__attribute__((unused)) static void refused(sqlite3 *db, const char *sql, const char *why)
+{
+	bale_buf out;
+	bale_error *err = NULL;
+	bale_buf_init(&out, 1 << 20, "rows");
+	int rc = bale_index_db_query(db, sql, collect, &out, &err);
+	if (rc != BALE_EUSAGE)
+		fail_msg("%s: expected BALE_EUSAGE, got %d (%s)", sql, rc, bale_error_message(err));
+	if (!strstr(bale_error_message(err), why))
+		fail_msg("%s: message \"%s\" lacks \"%s\"", sql, bale_error_message(err), why);
+	assert_null(out.data);
+	bale_error_free(err);
+	bale_buf_free(&out);
+}
+
 __attribute__((unused)) static int compare_lines(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
