@@ -6,13 +6,14 @@
 
 #include "bale/bundle.h"
 #include "bale/index_db.h"
-#include "bale/k8s_pin.h"
 #include "bale/plan.h"
 #include "bale/reference.h"
 #include "cli/cli.h"
+#include "cli/plan_pin.h"
 
 static const char usage_text[] =
-    "Usage: bale plan -f PATH… [--json | --lint [--offline]]\n"
+    "Usage: bale plan -f PATH… [--json | --lint [--offline] [--bundle FILE]]\n"
+    "       bale plan --pin BUNDLE -f PATH… [-o FILE|DIR [--force]]\n"
     "\n"
     "Reads Kubernetes manifests (files, directories recursively, - for stdin; multi-document\n"
     "YAML, Lists, every workload kind, containers, initContainers, ephemeralContainers) and\n"
@@ -24,9 +25,12 @@ static const char usage_text[] =
     "                     effective pull policy (Kubernetes defaulting)\n"
     "      --lint         findings with file:line and severity; exit 1 on any error\n"
     "      --offline      the site has no registry: pull policy Always is an error\n"
-    "      --pin BUNDLE   print the manifests (files or -) with every container image\n"
-    "                     pinned to NAME:TAG@DIGEST from the bundle and imagePullPolicy\n"
-    "                     Never (comments are not kept)\n"
+    "      --pin BUNDLE   the manifests with every container image pinned to\n"
+    "                     NAME:TAG@DIGEST from the bundle and imagePullPolicy Never\n"
+    "                     (comments are not kept); written only if every image pins\n"
+    "  -o, --output PATH  with --pin: write there instead of standard output; a\n"
+    "                     directory tree mirroring the input when a PATH is a directory\n"
+    "      --force        with --pin -o: replace files that exist\n"
     "      --bundle FILE  with --lint: name the digest the bundle would pin each image to\n"
     "  -h, --help         this help\n";
 
@@ -36,84 +40,14 @@ typedef struct plan_args {
 	bool json, lint, offline;
 	const char *pin;    /* a bundle to pin from */
 	const char *bundle; /* a bundle whose digests the lint names */
+	const char *output; /* --pin's output file or directory */
+	bool force;
 } plan_args;
 
-/* The bundle's digest for an image, as its index records it. */
-typedef struct pin_source {
-	sqlite3 *db;
-} pin_source;
-
-static int found_digest(void *payload, int ncols, const char *const *names,
-                        const char *const *values)
-{
-	if (values && values[0])
-		snprintf(payload, 80, "%s", values[0]);
-	return 0;
-}
-
-static int pin_image(void *payload, const char *image, char **pinned, bale_error **err)
-{
-	pin_source *src = payload;
-	bale_ref *ref = NULL;
-	char digest[80] = "";
-	int rc = bale_ref_parse(&ref, image, err);
-	if (rc < 0)
-		return rc;
-	char *sql =
-	    sqlite3_mprintf("SELECT digest FROM images WHERE ref = %Q", bale_ref_string(ref));
-	if (!sql)
-		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
-	else
-		rc = bale_index_db_query(src->db, sql, found_digest, digest, err);
-	sqlite3_free(sql);
-	if (rc == 0 && !digest[0])
-		rc = bale_error_set(err, BALE_ENOTFOUND, "%s: not in the bundle", image);
-	if (rc == 0 && bale_ref_digest(ref) && strcmp(bale_ref_digest(ref), digest) != 0)
-		rc =
-		    bale_error_set(err, BALE_EVERIFY, "%s: the bundle has it at %s", image, digest);
-	if (rc == 0) {
-		size_t n = strlen(bale_ref_name(ref)) + 200;
-		if ((*pinned = malloc(n)))
-			snprintf(*pinned, n, "%s%s%s@%s", bale_ref_name(ref),
-			         bale_ref_tag(ref) ? ":" : "",
-			         bale_ref_tag(ref) ? bale_ref_tag(ref) : "", digest);
-		else
-			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
-	}
-	bale_ref_free(ref);
-	return rc;
-}
-
+/* --lint --bundle: the digest the bundle would pin an image to. */
 static void bundle_digest(void *payload, const char *ref, char digest[80])
 {
-	pin_source *src = payload;
-	char *sql = sqlite3_mprintf("SELECT digest FROM images WHERE ref = %Q", ref);
-	digest[0] = '\0';
-	if (sql)
-		bale_index_db_query(src->db, sql, found_digest, digest, NULL);
-	sqlite3_free(sql);
-}
-
-/* --pin: every manifest rewritten, printed only when all of it pinned. */
-static int pin_manifests(const plan_args *a, bale_error **err)
-{
-	bale_bundle_reader *reader = NULL;
-	pin_source src = {0};
-	char *text = NULL;
-	size_t len = 0;
-	FILE *out = open_memstream(&text, &len);
-	int rc = out ? cli_open_index(&reader, &src.db, a->pin, err)
-	             : bale_error_set(err, BALE_EGENERIC, "out of memory");
-	for (size_t i = 0; rc == 0 && i < a->n_paths; i++)
-		rc = bale_k8s_pin_file(a->paths[i], out, pin_image, &src, err);
-	if (out)
-		fclose(out);
-	if (rc == 0)
-		fwrite(text, 1, len, stdout);
-	free(text);
-	sqlite3_close(src.db);
-	bale_bundle_close(reader);
-	return rc;
+	plan_bundle_digest(payload, ref, digest, NULL);
 }
 
 static int plan_option(void *payload, int opt, const char *arg)
@@ -135,6 +69,10 @@ static int plan_option(void *payload, int opt, const char *arg)
 		a->pin = arg;
 	} else if (opt == OPT_BUNDLE) {
 		a->bundle = arg;
+	} else if (opt == OPT_OUTPUT) {
+		a->output = arg;
+	} else if (opt == OPT_FORCE) {
+		a->force = true;
 	} else {
 		return -1;
 	}
@@ -190,6 +128,8 @@ int cmd_plan(int argc, char **argv)
 	    {"offline", no_argument, NULL, OPT_OFFLINE},
 	    {"pin", required_argument, NULL, OPT_PIN},
 	    {"bundle", required_argument, NULL, OPT_BUNDLE},
+	    {"output", required_argument, NULL, OPT_OUTPUT},
+	    {"force", no_argument, NULL, OPT_FORCE},
 	    {NULL, 0, NULL, 0},
 	};
 	cli_common c;
@@ -198,34 +138,40 @@ int cmd_plan(int argc, char **argv)
 	bale_k8s_set set = {0};
 	bale_plan plan = {0};
 	bale_bundle_reader *reader = NULL;
-	pin_source src = {0};
+	sqlite3 *db = NULL;
 	int status = 0;
 	cli_common_init(&c);
-	int parsed = cli_parse(&c, argc, argv, "hqvf:", longopts, usage_text, plan_option, &a);
+	int parsed = cli_parse(&c, argc, argv, "hqvf:o:", longopts, usage_text, plan_option, &a);
 	if (parsed != CLI_PARSED) {
 		status = parsed == CLI_HELP_SHOWN ? 0 : 2;
 		goto cleanup;
 	}
 	for (int i = optind; i < argc; i++) /* bare paths count as -f too */
 		plan_option(&a, OPT_FILE, argv[i]);
-	if (!a.n_paths || (a.json && a.lint) || (a.bundle && !a.lint)) {
-		cli_usage_error("plan", "want -f PATH…, at most one of --json, --lint, and "
-		                        "--bundle only with --lint");
+	if (!a.n_paths || (a.json && a.lint) || (a.bundle && !a.lint) ||
+	    ((a.output || a.force) && !a.pin)) {
+		cli_usage_error("plan",
+		                "want -f PATH…, at most one of --json, --lint, "
+		                "--bundle only with --lint, -o and --force only with --pin");
 		status = 2;
 		goto cleanup;
 	}
 	if (a.pin) {
-		if (pin_manifests(&a, &err) < 0)
+		plan_pin_request req = {.bundle = a.pin,
+		                        .paths = a.paths,
+		                        .n_paths = a.n_paths,
+		                        .output = a.output,
+		                        .force = a.force};
+		if (plan_pin(&req, &err) < 0)
 			goto failed;
 		goto cleanup;
 	}
 	for (size_t i = 0; i < a.n_paths; i++)
 		if (bale_k8s_load(&set, a.paths[i], &err) < 0)
 			goto failed;
-	if (a.bundle && cli_open_index(&reader, &src.db, a.bundle, &err) < 0)
+	if (a.bundle && cli_open_index(&reader, &db, a.bundle, &err) < 0)
 		goto failed;
-	if (bale_plan_build(&plan, &set, a.offline, a.bundle ? bundle_digest : NULL, &src, &err) <
-	    0)
+	if (bale_plan_build(&plan, &set, a.offline, a.bundle ? bundle_digest : NULL, db, &err) < 0)
 		goto failed;
 	if (a.json) {
 		print_json(&plan);
@@ -246,7 +192,7 @@ failed:
 cleanup:
 	bale_plan_free(&plan);
 	bale_k8s_set_free(&set);
-	sqlite3_close(src.db);
+	sqlite3_close(db);
 	bale_bundle_close(reader);
 	free(a.paths);
 	cli_common_free(&c);

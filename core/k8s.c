@@ -532,7 +532,8 @@ static bool manifest_name(const char *name)
 	       (strcmp(dot, ".yaml") == 0 || strcmp(dot, ".yml") == 0 || strcmp(dot, ".json") == 0);
 }
 
-static int walk_dir(bale_k8s_set *set, const char *dir, int depth, bale_error **err)
+static int walk_dir(const char *dir, int depth, bale_k8s_file_fn fn, void *payload,
+                    bale_error **err)
 {
 	int rc = 0, n = 0;
 	struct dirent **names = NULL;
@@ -561,11 +562,11 @@ static int walk_dir(bale_k8s_set *set, const char *dir, int depth, bale_error **
 		}
 		/* Links to directories are not followed: they can loop. Links to files are. */
 		if (S_ISDIR(st.st_mode))
-			rc = walk_dir(set, child, depth + 1, err);
+			rc = walk_dir(child, depth + 1, fn, payload, err);
 		else if (manifest_name(names[i]->d_name) &&
 		         (S_ISREG(st.st_mode) ||
 		          (S_ISLNK(st.st_mode) && stat(child, &st) == 0 && S_ISREG(st.st_mode))))
-			rc = load_file(set, child, err);
+			rc = fn(payload, child, err);
 		if (rc < 0)
 			goto cleanup;
 	}
@@ -575,6 +576,17 @@ cleanup:
 	free(names);
 	free(child);
 	return rc;
+}
+
+int bale_k8s_each_file(const char *path, bale_k8s_file_fn fn, void *payload, bale_error **err)
+{
+	struct stat st;
+	if (strcmp(path, "-") == 0)
+		return fn(payload, path, err);
+	if (stat(path, &st) < 0)
+		return bale_error_set_errno(err, errno == ENOENT ? BALE_EUSAGE : BALE_EGENERIC,
+		                            errno, "%s", path);
+	return S_ISDIR(st.st_mode) ? walk_dir(path, 0, fn, payload, err) : fn(payload, path, err);
 }
 
 static void workload_free(bale_k8s_workload *w)
@@ -629,23 +641,34 @@ static void truncate_set(bale_k8s_set *set, size_t n_workloads, size_t n_secrets
 		service_account_free(&set->service_accounts[--set->n_service_accounts]);
 }
 
+int bale_k8s_load_text(bale_k8s_set *set, const char *name, const char *text, size_t len,
+                       bale_error **err)
+{
+	assert(set && name && (text || !len));
+	size_t n_workloads = set->n_workloads, n_secrets = set->n_secrets,
+	       n_service_accounts = set->n_service_accounts;
+	int rc = len > BALE_K8S_CAP
+	             ? bale_error_set(err, BALE_EUSAGE, "%s: over the %u byte limit for manifests",
+	                              name, BALE_K8S_CAP)
+	             : load_text(set, name, text ? text : "", len, err);
+	if (rc < 0)
+		truncate_set(set, n_workloads, n_secrets, n_service_accounts);
+	return rc;
+}
+
+static int load_one(void *payload, const char *path, bale_error **err)
+{
+	bale_k8s_set *set = payload;
+	return strcmp(path, "-") == 0 ? load_fd(set, STDIN_FILENO, "(stdin)", err)
+	                              : load_file(set, path, err);
+}
+
 int bale_k8s_load(bale_k8s_set *set, const char *path, bale_error **err)
 {
 	assert(set && path);
-	int rc;
 	size_t n_workloads = set->n_workloads, n_secrets = set->n_secrets,
 	       n_service_accounts = set->n_service_accounts;
-	struct stat st;
-
-	if (strcmp(path, "-") == 0)
-		rc = load_fd(set, STDIN_FILENO, "(stdin)", err);
-	else if (stat(path, &st) < 0)
-		rc = bale_error_set_errno(err, errno == ENOENT ? BALE_EUSAGE : BALE_EGENERIC, errno,
-		                          "%s", path);
-	else if (S_ISDIR(st.st_mode))
-		rc = walk_dir(set, path, 0, err);
-	else
-		rc = load_file(set, path, err);
+	int rc = bale_k8s_each_file(path, load_one, set, err);
 	if (rc < 0)
 		truncate_set(set, n_workloads, n_secrets, n_service_accounts);
 	return rc;

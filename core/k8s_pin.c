@@ -120,13 +120,67 @@ static int write_out(void *data, unsigned char *buffer, size_t size)
 	return fwrite(buffer, 1, size, data) == size;
 }
 
+int bale_k8s_pin_text(const char *name, const char *text, size_t len, FILE *out, bale_pin_fn pin,
+                      void *payload, bale_error **err)
+{
+	int rc = 0;
+	yaml_parser_t parser;
+	yaml_emitter_t emitter;
+	bool parser_ready = false, emitter_ready = false;
+	if (!yaml_parser_initialize(&parser))
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	parser_ready = true;
+	if (!yaml_emitter_initialize(&emitter)) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	emitter_ready = true;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	yaml_emitter_set_output(&emitter, write_out, out);
+	yaml_emitter_set_unicode(&emitter, 1);
+	yaml_emitter_set_width(&emitter, -1);
+	if (!yaml_emitter_open(&emitter)) {
+		rc = bale_error_set(err, BALE_EGENERIC, "%s: cannot write output", name);
+		goto cleanup;
+	}
+	for (;;) {
+		yaml_document_t doc;
+		if (!yaml_parser_load(&parser, &doc)) {
+			rc = bale_error_set(err, BALE_EUSAGE, "%s:%zu: %s", name,
+			                    parser.problem_mark.line + 1,
+			                    parser.problem ? parser.problem : "invalid YAML");
+			goto cleanup;
+		}
+		if (!yaml_document_get_root_node(&doc)) {
+			yaml_document_delete(&doc);
+			break;
+		}
+		rc = walk(&doc, 1, name, pin, payload, 0, err);
+		if (rc < 0) {
+			yaml_document_delete(&doc);
+			goto cleanup;
+		}
+		doc.start_implicit = 0;                   /* a --- between documents */
+		if (!yaml_emitter_dump(&emitter, &doc)) { /* dump frees the document */
+			rc = bale_error_set(err, BALE_EGENERIC,
+			                    "%s: cannot write the pinned document", name);
+			goto cleanup;
+		}
+	}
+	if (!yaml_emitter_close(&emitter) || !yaml_emitter_flush(&emitter))
+		rc = bale_error_set(err, BALE_EGENERIC, "%s: cannot write output", name);
+cleanup:
+	if (parser_ready)
+		yaml_parser_delete(&parser);
+	if (emitter_ready)
+		yaml_emitter_delete(&emitter);
+	return rc;
+}
+
 int bale_k8s_pin_file(const char *path, FILE *out, bale_pin_fn pin, void *payload, bale_error **err)
 {
 	int rc = 0;
 	bale_buf in;
-	yaml_parser_t parser;
-	yaml_emitter_t emitter;
-	bool parser_ready = false, emitter_ready = false;
 	bale_buf_init(&in, BALE_K8S_CAP, path);
 	FILE *f = strcmp(path, "-") == 0 ? stdin : NULL;
 	if (f) {
@@ -139,52 +193,9 @@ int bale_k8s_pin_file(const char *path, FILE *out, bale_pin_fn pin, void *payloa
 	} else {
 		rc = bale_buf_read_file(&in, path, err);
 	}
-	if (rc < 0)
-		goto cleanup;
-	if (!yaml_parser_initialize(&parser) || !yaml_emitter_initialize(&emitter)) {
-		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
-		goto cleanup;
-	}
-	parser_ready = emitter_ready = true;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)in.data, in.len);
-	yaml_emitter_set_output(&emitter, write_out, out);
-	yaml_emitter_set_unicode(&emitter, 1);
-	yaml_emitter_set_width(&emitter, -1);
-	if (!yaml_emitter_open(&emitter)) {
-		rc = bale_error_set(err, BALE_EGENERIC, "%s: cannot write output", path);
-		goto cleanup;
-	}
-	for (;;) {
-		yaml_document_t doc;
-		if (!yaml_parser_load(&parser, &doc)) {
-			rc = bale_error_set(err, BALE_EUSAGE, "%s:%zu: %s", path,
-			                    parser.problem_mark.line + 1,
-			                    parser.problem ? parser.problem : "invalid YAML");
-			goto cleanup;
-		}
-		if (!yaml_document_get_root_node(&doc)) {
-			yaml_document_delete(&doc);
-			break;
-		}
-		rc = walk(&doc, 1, path, pin, payload, 0, err);
-		if (rc < 0) {
-			yaml_document_delete(&doc);
-			goto cleanup;
-		}
-		doc.start_implicit = 0;                   /* a --- between documents */
-		if (!yaml_emitter_dump(&emitter, &doc)) { /* dump frees the document */
-			rc = bale_error_set(err, BALE_EGENERIC,
-			                    "%s: cannot write the pinned document", path);
-			goto cleanup;
-		}
-	}
-	if (!yaml_emitter_close(&emitter) || !yaml_emitter_flush(&emitter))
-		rc = bale_error_set(err, BALE_EGENERIC, "%s: cannot write output", path);
-cleanup:
-	if (parser_ready)
-		yaml_parser_delete(&parser);
-	if (emitter_ready)
-		yaml_emitter_delete(&emitter);
+	if (rc == 0)
+		rc =
+		    bale_k8s_pin_text(path, in.data ? in.data : "", in.len, out, pin, payload, err);
 	bale_buf_free(&in);
 	return rc;
 }

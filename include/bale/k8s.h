@@ -58,6 +58,15 @@ typedef struct bale_k8s_set {
 /* Adds what path holds: a file, a directory (recursively: *.yaml, *.yml, *.json), or "-"
  * for standard input. Documents of other kinds are skipped; empty documents too. */
 int bale_k8s_load(bale_k8s_set *set, const char *path, bale_error **err);
+/* The same for one YAML or JSON stream in memory; name is what findings and errors call it. */
+int bale_k8s_load_text(bale_k8s_set *set, const char *name, const char *text, size_t len,
+                       bale_error **err);
 void bale_k8s_set_free(bale_k8s_set *set);
+
+/* Calls fn with every manifest file path names: path itself when it is a file or "-",
+ * else every *.yaml, *.yml and *.json under the directory, recursively, in byte order
+ * (links to files followed, links to directories not: they can loop). */
+typedef int (*bale_k8s_file_fn)(void *payload, const char *file, bale_error **err);
+int bale_k8s_each_file(const char *path, bale_k8s_file_fn fn, void *payload, bale_error **err);
 
 #endif

@@ -5,6 +5,7 @@
 #ifndef BALE_K8S_PIN_H
 #define BALE_K8S_PIN_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #include "bale/error.h"
@@ -17,5 +18,8 @@ typedef int (*bale_pin_fn)(void *payload, const char *image, char **pinned, bale
  * imagePullPolicy set to Never. Errors name path:line. */
 int bale_k8s_pin_file(const char *path, FILE *out, bale_pin_fn pin, void *payload,
                       bale_error **err);
+/* The same for a YAML stream in memory; name is what errors call it. */
+int bale_k8s_pin_text(const char *name, const char *text, size_t len, FILE *out, bale_pin_fn pin,
+                      void *payload, bale_error **err);
 
 #endif

@@ -86,4 +86,28 @@ sed "s|demo/dlist:1|demo/absent:1|" "$M/apps.yaml" >"$T/other.yaml"
 expect_exit 6 "$BALE" plan --pin "$B" -f "$T/other.yaml"
 assert_eq 0 "$(wc -c <"$LAST_STDOUT")" "no partial output"
 assert_contains "$LAST_STDERR" "$T/other.yaml:"
+
+# A directory pins into a tree that mirrors it (-o DIR); other files are left out.
+mkdir -p "$T/tree/team/jobs"
+cp "$M/apps.yaml" "$T/tree/team/apps.yml"
+printf '{"kind":"Pod","apiVersion":"v1","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"%s"}]}}\n' \
+  "$H/demo/dlist:1" >"$T/tree/team/jobs/pod.json"
+echo "not a manifest" >"$T/tree/README.md"
+expect_exit 2 "$BALE" plan --pin "$B" -f "$T/tree"
+assert_contains "$LAST_STDERR" "-o DIR"
+expect_exit 0 "$BALE" plan --pin "$B" -f "$T/tree" -o "$T/out"
+assert_eq "team/apps.yml team/jobs/pod.json" "$(cd "$T/out" && find . -type f | sed 's|^\./||' | sort | xargs)" "pinned tree"
+assert_eq "$(cat "$T/pinned-apps.yaml")" "$(cat "$T/out/team/apps.yml")" "a file pinned alone and in a tree"
+grep -q "$H/demo/dlist:1@$DIGEST_demo_dlist" "$T/out/team/jobs/pod.json" || fail "JSON manifest not pinned"
+# Nothing is replaced without --force; with it the tree is rewritten in place.
+expect_exit 2 "$BALE" plan --pin "$B" -f "$T/tree" -o "$T/out"
+assert_contains "$LAST_STDERR" "$T/out/team/apps.yml exists"
+expect_exit 0 "$BALE" plan --pin "$B" -f "$T/tree" -o "$T/out" --force
+# A file pins into one file, also from standard input; a refusal writes nothing at all.
+expect_exit 0 "$BALE" plan --pin "$B" -f - -o "$T/one.yaml" <"$M/apps.yaml"
+assert_eq "$(cat "$T/pinned-apps.yaml")" "$(cat "$T/one.yaml")" "pinned into a file"
+cp "$T/other.yaml" "$T/tree/team/jobs/other.yaml"
+expect_exit 6 "$BALE" plan --pin "$B" -f "$T/tree" -o "$T/out2"
+[[ ! -e $T/out2 ]] || fail "a refused pin wrote $(find "$T/out2")"
+expect_exit 2 "$BALE" plan -f "$T/tree" -o "$T/out3"
 echo "test_preflight: ok"
