@@ -17,6 +17,10 @@ PACKAGES=(
   # the test token server runs on Debian's /usr/bin/python3
   python3 python3-jwt python3-cryptography
 )
+# scripts/install-deps.sh --fuzz: also clang, for the libFuzzer targets (scripts/fuzz.sh).
+if [[ ${1:-} == --fuzz ]]; then
+  PACKAGES+=(clang)
+fi
 
 die() {
   echo "install-deps: $*" >&2
