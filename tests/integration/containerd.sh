@@ -9,6 +9,9 @@ start_containerd() {
   dir=$(mktemp -d "$T/containerd.XXXXXX")
   # Sockets live in a short path: unix socket names are limited to 108 bytes.
   CTD_RUN=$(mktemp -d /tmp/bale-ctd.XXXXXX)
+  # BALE_CTD_DEBUG=1: containerd logs at debug level (garbage collection, leases, ingests).
+  local level=info
+  [[ ${BALE_CTD_DEBUG:-0} == 1 ]] && level=debug
   at_exit "rm -rf '$CTD_RUN'"
   cat >"$dir/config.toml" <<TOML
 version = 2
@@ -20,6 +23,7 @@ state = "$CTD_RUN/state"
   address = "$CTD_RUN/containerd.sock.ttrpc"
 [debug]
   address = "$CTD_RUN/debug.sock"
+  level = "${level}"
 [metrics]
   address = ""
 TOML
