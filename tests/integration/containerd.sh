@@ -42,3 +42,14 @@ TOML
 ctd() {
   ctr -a "$CTD_SOCK" -n k8s.io "$@"
 }
+
+# ctd_grep GREP_OPTS PATTERN CTR_ARGS…: does `ctd CTR_ARGS…` print a line matching PATTERN?
+# The whole output is taken first. `ctd … | grep -q` is wrong under pipefail: grep exits at
+# the first match, and ctr (which writes line by line, unbuffered) dies of SIGPIPE if it is
+# still writing, failing the pipeline although the line was there.
+ctd_grep() {
+  local opts=$1 pattern=$2 out
+  shift 2
+  out=$(ctd "$@") || return 1
+  grep "$opts" -- "$pattern" <<<"$out"
+}

@@ -259,7 +259,7 @@ _listening() {
   inode=$(awk -v want="0100007F:$(printf '%04X' "$port")" \
     '$2 == want && $4 == "0A" { print $10; exit }' /proc/net/tcp)
   [[ -n $inode ]] || return 1
-  find "/proc/$pid/fd" -maxdepth 1 -lname "socket:\[$inode\]" 2>/dev/null | grep -q .
+  [[ -n $(find "/proc/$pid/fd" -maxdepth 1 -lname "socket:\[$inode\]" 2>/dev/null) ]]
 }
 
 # _launch LOG STARTER: run `STARTER PORT` on a free port; STARTER starts a

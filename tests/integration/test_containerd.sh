@@ -100,17 +100,17 @@ assert_eq "0" "$("$BALE" ledger --ledger "$T/ledger.db" --csv 'SELECT blobs_writ
 
 # Another platform on this host, and a platform-subset bundle: the original index kept.
 expect_exit 0 imp --key "$T/k.pub" --platform linux/arm64 --image "$H/demo/multi:1" "$B"
-ctd content ls -q | grep -qx "$DIGEST_demo_multi_arm64_v8" || fail "arm64 manifest not imported"
+ctd_grep -qx "$DIGEST_demo_multi_arm64_v8" content ls -q || fail "arm64 manifest not imported"
 # The platform imported before is still whole: ctr's importer references only the new
 # one from the index, bale's own labels keep the rest from containerd's collector.
 sleep 2
-ctd content ls -q | grep -qx "$DIGEST_demo_multi_amd64" || fail "the amd64 manifest was collected"
-ctd content ls -q | grep -qx "sha256:$layer" || fail "an amd64 layer was collected"
-ctd images check "name==$H/demo/multi:1" | grep -q complete || fail "multi:1 no longer complete"
+ctd_grep -qx "$DIGEST_demo_multi_amd64" content ls -q || fail "the amd64 manifest was collected"
+ctd_grep -qx "sha256:$layer" content ls -q || fail "an amd64 layer was collected"
+ctd_grep -q complete images check "name==$H/demo/multi:1" || fail "multi:1 no longer complete"
 start_containerd # a second, empty node
 CTD="containerd:$CTD_SOCK"
 expect_exit 0 imp --key "$T/k.pub" --platform linux/arm64 "$T/arm.tar.zst"
-ctd images ls | grep -qE "^$H/demo/multi:1 .* $DIGEST_demo_multi " || fail "subset lost the index digest"
+ctd_grep -qE "^$H/demo/multi:1 .* $DIGEST_demo_multi " images ls || fail "subset lost the index digest"
 
 # kill -9 in the middle of the stream: no name appears; the re-run finishes.
 start_containerd
@@ -128,11 +128,11 @@ for _ in $(seq 1 100); do
 done
 assert_eq "" "$(ctd images ls -q | grep "^$H/" || true)" "names after a killed import"
 expect_exit 0 imp --key "$T/k.pub" "$B"
-ctd images ls -q | grep -qx "$H/demo/single:1" || fail "the re-run did not finish"
+ctd_grep -qx "$H/demo/single:1" images ls -q || fail "the re-run did not finish"
 
 # Online: bale pull straight into containerd.
 start_containerd
 expect_exit 0 "$BALE" pull -q --insecure-registry "$H" --store "containerd:$CTD_SOCK" "$H/demo/dlist:1" "$H/demo/single:1"
-ctd images ls | grep -qE "^$H/demo/dlist:1 .* $DIGEST_demo_dlist " || fail "pull: dlist"
-ctd images ls | grep -qE "^$H/demo/single@$DIGEST_demo_single " || fail "pull: digest reference"
+ctd_grep -qE "^$H/demo/dlist:1 .* $DIGEST_demo_dlist " images ls || fail "pull: dlist"
+ctd_grep -qE "^$H/demo/single@$DIGEST_demo_single " images ls || fail "pull: digest reference"
 echo "test_containerd: ok"
