@@ -291,6 +291,16 @@ int bale_zst_writer_end_frame(bale_zst_writer *w, bale_error **err)
 	return rc;
 }
 
+int bale_zst_writer_set_level(bale_zst_writer *w, int level, bale_error **err)
+{
+	assert(w && !w->finished && !w->frame_in);
+	size_t ret = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
+	if (ZSTD_isError(ret))
+		return bale_error_set(err, BALE_EUSAGE, "zstd level %d: %s", level,
+		                      ZSTD_getErrorName(ret));
+	return 0;
+}
+
 int bale_zst_writer_finish(bale_zst_writer *w, bale_error **err)
 {
 	assert(w && !w->finished);

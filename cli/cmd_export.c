@@ -178,7 +178,7 @@ int cmd_export(int argc, char **argv)
 		bale_error_set(&err, BALE_EGENERIC, "out of memory");
 		goto failed;
 	}
-	if (bale_store_oci_open(&cache, cache_dir, 0, &err) < 0)
+	if (bale_store_oci_open(&cache, cache_dir, BALE_STORE_CACHE, &err) < 0)
 		goto failed;
 	bale_pull_options po = {
 	    .registry = c.registry, .platforms = platforms, .max_parallel = c.jobs, .log = &c.log};

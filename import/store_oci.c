@@ -35,6 +35,9 @@ typedef struct oci_store {
 	 * or pull leaves the store as it was. The staging directory is flocked while in
 	 * use, so a later open can tell a dead run's leftovers from a live one's. */
 	bool staged;
+	/* A content cache: blobs are not fsynced. Every read of a cache re-verifies the
+	 * digest, so a blob a crash tore is found, dropped and fetched again. */
+	bool cache;
 	char *staging;
 	int staging_fd;
 	bale_digest *staged_blobs;
@@ -188,7 +191,7 @@ static int oci_blob_commit(bale_sink_blob *b, bale_error **err)
 	} else {
 		blob_path(path, sizeof(path), s, &b->desc.digest);
 	}
-	if (fsync(b->fd) < 0) {
+	if (!s->cache && fsync(b->fd) < 0) {
 		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "fsync blob %s",
 		                          b->desc.digest.str);
 		goto cleanup;
@@ -319,7 +322,7 @@ static int oci_commit(bale_sink *sink, bale_error **err)
 	if (s->n_staged && (rc = publish_staged(s, err)) < 0)
 		goto cleanup;
 	/* Blob names must be durable before index.json points at them. */
-	if (s->blobs_dirty && (rc = bale_fs_fsync_dir(s->blobs, err)) < 0)
+	if (s->blobs_dirty && !s->cache && (rc = bale_fs_fsync_dir(s->blobs, err)) < 0)
 		goto cleanup;
 	s->blobs_dirty = false;
 	if (!s->n_names)
@@ -450,6 +453,7 @@ int bale_store_oci_open(bale_sink **out, const char *dir, unsigned flags, bale_e
 	s->blobs_fd = -1;
 	s->staging_fd = -1;
 	s->staged = flags & BALE_STORE_STAGED;
+	s->cache = flags & BALE_STORE_CACHE;
 	s->dir = strdup(dir);
 	s->blobs = bale_fs_join(dir, "blobs/sha256");
 	layout = bale_fs_join(dir, "oci-layout");

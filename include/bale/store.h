@@ -48,6 +48,9 @@ int bale_store_containerd_open(bale_sink **out, const char *socket, const bale_s
  * the store as it was. Without it (a content cache) blobs land at once, so an
  * interrupted run keeps what it verified. */
 #define BALE_STORE_STAGED 1u
+/* A content cache that every reader re-verifies: blobs are not fsynced, since one a crash
+ * tore is caught by its digest on the next read and fetched again. */
+#define BALE_STORE_CACHE 2u
 
 /* An OCI image layout directory (created when missing). Blobs are written under a
  * temporary name, fsynced and renamed; index.json is replaced atomically under a lock,

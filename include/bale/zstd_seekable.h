@@ -25,7 +25,8 @@
 /* ---- writing ---- */
 typedef struct bale_zst_writer bale_zst_writer;
 
-/* Compresses into fd (opened for writing, positioned at 0). level: zstd level (1..19);
+/* Compresses into fd (opened for writing, positioned at 0). level: zstd level (1..19, or
+ * negative for zstd's fast levels);
  * threads: zstd worker threads (0: single-threaded). A frame is ended automatically
  * once it holds max_frame bytes of input (0: 4 MiB). */
 int bale_zst_writer_new(bale_zst_writer **out, int fd, int level, int threads, size_t max_frame,
@@ -33,6 +34,8 @@ int bale_zst_writer_new(bale_zst_writer **out, int fd, int level, int threads, s
 int bale_zst_writer_write(bale_zst_writer *w, const void *data, size_t len, bale_error **err);
 /* Ends the current frame (no-op when it is empty): the next byte starts a new frame. */
 int bale_zst_writer_end_frame(bale_zst_writer *w, bale_error **err);
+/* The zstd level of the frames that start from now on (call between frames). */
+int bale_zst_writer_set_level(bale_zst_writer *w, int level, bale_error **err);
 /* Ends the last frame and writes the seek table. Does not fsync or close fd. */
 int bale_zst_writer_finish(bale_zst_writer *w, bale_error **err);
 /* Offset in the decompressed stream of the next byte written. */
