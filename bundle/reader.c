@@ -86,7 +86,9 @@ static la_int64_t skip_cb(struct archive *a, void *payload, la_int64_t request)
 
 void bale_bundle_check_whole_file(bale_bundle_reader *r)
 {
+	/* The file digest on a second core; without the thread it is taken inline. */
 	r->whole_file = true;
+	bale_zst_reader_hash_ahead(r->zst, NULL);
 }
 
 /* An error from libarchive, or the decompressor's that caused it. */

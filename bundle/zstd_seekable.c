@@ -17,9 +17,12 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +51,7 @@
 #define DEFAULT_MAX_FRAME ((size_t)4 << 20)
 #define WRITE_BUFFER_SIZE ((size_t)1 << 20)
 #define TABLE_READ_ENTRIES 4096
+#define HASH_AHEAD_CHUNK ((size_t)1 << 20)
 /* Frame header descriptor bits (RFC 8878 3.1.1.1.1). */
 #define FHD_CHECKSUM 0x04
 #define FHD_RESERVED 0x08
@@ -382,6 +386,13 @@ struct bale_zst_reader {
 	uint64_t hash_next; /* compressed offset the hasher has reached */
 	bale_hasher *hasher;
 	bool file_checked;
+	/* bale_zst_reader_hash_ahead: a thread of its own hashes the whole file while the
+	 * caller decompresses, and owns the hasher until check_file joins it. */
+	pthread_t hash_thread;
+	bool hash_thread_on;
+	atomic_bool hash_stop;
+	int hash_errno;        /* what stopped the thread early: errno, or EIO for a short file */
+	uint64_t hash_reached; /* how far it hashed */
 };
 
 /* pread until len bytes or end of file; the count read, or -1 with errno. */
@@ -458,7 +469,7 @@ static int load_frame_bytes(bale_zst_reader *r, bale_error **err)
 	if ((size_t)n < want)
 		return frame_error(r, err, "file ends at offset %" PRIu64 " (truncated after open)",
 		                   at + (size_t)n);
-	if (at == r->hash_next) {
+	if (!r->hash_thread_on && at == r->hash_next) {
 		bale_hasher_update(r->hasher, r->inbuf, want);
 		r->hash_next += want;
 	}
@@ -740,12 +751,67 @@ int bale_zst_reader_seek(bale_zst_reader *r, uint64_t pos, bale_error **err)
 	return reader_skip(r, pos - r->pos, err);
 }
 
+static void *hash_ahead_main(void *arg)
+{
+	bale_zst_reader *r = arg;
+	uint8_t *buf = malloc(HASH_AHEAD_CHUNK);
+	uint64_t at = r->hash_next; /* inline hashing stopped there when the thread began */
+	if (!buf)
+		r->hash_errno = ENOMEM;
+	while (buf && at < r->data_end && !atomic_load(&r->hash_stop)) {
+		uint64_t left = r->data_end - at;
+		size_t want = left < HASH_AHEAD_CHUNK ? (size_t)left : HASH_AHEAD_CHUNK;
+		ssize_t n = pread_full(r->fd, buf, want, at);
+		if (n < 0 || (size_t)n < want) {
+			r->hash_errno = n < 0 ? errno : EIO;
+			break;
+		}
+		bale_hasher_update(r->hasher, buf, want);
+		at += want;
+	}
+	r->hash_reached = at;
+	free(buf);
+	return NULL;
+}
+
+int bale_zst_reader_hash_ahead(bale_zst_reader *r, bale_error **err)
+{
+	assert(r && !r->hash_thread_on);
+	if (r->file_checked)
+		return 0;
+	posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	atomic_store(&r->hash_stop, false);
+	r->hash_errno = 0;
+	int e = pthread_create(&r->hash_thread, NULL, hash_ahead_main, r);
+	if (e != 0)
+		return bale_error_set_errno(err, BALE_EGENERIC, e, "start the file hashing thread");
+	r->hash_thread_on = true;
+	return 0;
+}
+
+/* Waits for the hashing thread; the hasher is the caller's again. */
+static int join_hash_ahead(bale_zst_reader *r, bale_error **err)
+{
+	if (!r->hash_thread_on)
+		return 0;
+	pthread_join(r->hash_thread, NULL);
+	r->hash_thread_on = false;
+	r->hash_next = r->hash_reached;
+	if (r->hash_errno)
+		return bale_error_set_errno(err, BALE_EGENERIC, r->hash_errno,
+		                            "read compressed data at offset %" PRIu64,
+		                            r->hash_reached);
+	return 0;
+}
+
 int bale_zst_reader_check_file(bale_zst_reader *r, bale_error **err)
 {
 	uint8_t got[DIGEST_SIZE];
 	int rc = 0;
 	if (r->file_checked)
 		return 0;
+	if ((rc = join_hash_ahead(r, err)) < 0)
+		return rc;
 	/* Whatever sequential reading has not hashed yet is read here. */
 	while (rc == 0 && r->hash_next < r->data_end) {
 		uint64_t left = r->data_end - r->hash_next;
@@ -792,6 +858,8 @@ void bale_zst_reader_free(bale_zst_reader *r)
 {
 	if (!r)
 		return;
+	atomic_store(&r->hash_stop, true);
+	join_hash_ahead(r, NULL);
 	ZSTD_freeDCtx(r->dctx);
 	free(r->frames);
 	bale_hasher_free(r->hasher);

@@ -59,6 +59,10 @@ typedef struct bale_zst_frame {
 int bale_zst_reader_open(bale_zst_reader **out, int fd, bale_error **err);
 size_t bale_zst_reader_frame_count(const bale_zst_reader *r);
 const bale_zst_frame *bale_zst_reader_frame(const bale_zst_reader *r, size_t i);
+/* Starts hashing the whole compressed file on a thread of its own, so a reader that
+ * decompresses everything (bale verify) spends a second core on the file digest instead
+ * of its own; bale_zst_reader_check_file then waits for that thread. */
+int bale_zst_reader_hash_ahead(bale_zst_reader *r, bale_error **err);
 /* Total decompressed size. */
 uint64_t bale_zst_reader_size(const bale_zst_reader *r);
 /* Positions the reader at the start of the frame that holds decompressed offset `pos`

@@ -28,7 +28,8 @@ state = "$CTD_RUN/state"
   address = ""
 TOML
   containerd --config "$dir/config.toml" >"$dir/containerd.log" 2>&1 &
-  track_pid $! "$dir/containerd.log"
+  CTD_PID=$!
+  track_pid "$CTD_PID" "$dir/containerd.log"
   export CTD_SOCK="$CTD_RUN/containerd.sock" CTD_LOG="$dir/containerd.log"
   local i
   for i in $(seq 1 100); do
@@ -36,6 +37,12 @@ TOML
     sleep 0.1
   done
   fail "containerd did not answer on $CTD_SOCK within 10 s: $(tail -n 5 "$CTD_LOG")"
+}
+
+# stop_containerd: stop the newest containerd now (benchmarks start many; tests need not).
+stop_containerd() {
+  kill "$CTD_PID" 2>/dev/null || true
+  wait "$CTD_PID" 2>/dev/null || true
 }
 
 # ctd ARGS…: ctr against the test's containerd, namespace k8s.io.

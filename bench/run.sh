@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# bale's benchmark harness: bale beside the tools users run today, on the same machine in
+# the same run, alternating run by run, against a real docker-registry on loopback.
+#
+#   bench/run.sh [--corpus LIST] [--runs N] [--results FILE]
+#
+# LIST is a comma-separated choice of (default: bench,many,synthetic,large):
+#   bench      8 images x 2 platforms, ~180 MB of gzip layers (bench/corpus.py)
+#   large      the same shape at ~2 GB
+#   many       200 small images: per-image overhead, index size, growth 1/8/64 images
+#   synthetic  10,000 tiny images: `ls` and `query` on a big index
+# For bench and large: (1) export vs `skopeo copy --all` + `tar | zstd -T0` and vs
+# `skopeo sync --all`, beside the limit SHA-256 + zstd set on this machine's cores;
+# (2) verify vs `sha256sum` of the extracted blobs and `openssl speed sha256`; (3) import
+# into a fresh containerd vs `ctr images import` of the same content, then re-import;
+# (4) online `bale pull` into containerd vs `ctr images pull`.
+# Prints a Markdown table (median of N runs: wall time, throughput, CPU, peak RSS, bale/peer)
+# and writes every run as JSON to FILE (default bench/results/<UTC time>.json).
+# Needs a Release build (scripts/build.sh Release) and the packages of scripts/install-deps.sh.
+# Generated layers are cached in ~/.cache/bale-bench (about 2.4 GB with large).
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+# shellcheck source=../tests/integration/containerd.sh
+source "$top/tests/integration/containerd.sh"
+
+corpora=bench,many,synthetic,large
+runs=3
+results="$top/bench/results/$(date -u +%Y%m%dT%H%M%SZ).json"
+while (($#)); do
+  case $1 in
+  --corpus) corpora=$2 && shift 2 ;;
+  --runs) runs=$2 && shift 2 ;;
+  --results) results=$2 && shift 2 ;;
+  -h | --help) sed -n '2,/^# shellcheck/p' "$0" | sed '$d; s/^# \{0,1\}//' && exit 0 ;;
+  *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2 && exit 2 ;;
+  esac
+done
+
+bench_setup
+bench_keygen
+mkdir -p "$(dirname "$results")"
+: >"$T/runs.jsonl"
+: >"$T/table.md"
+CACHE_ROOT=${XDG_CACHE_HOME:-$HOME/.cache}/bale-bench
+
+# measure ID CMD…: one timed run of CMD (stdout dropped); appends "wall cpu rss_kib" to
+# $T/ID.times and the run to the JSON lines.
+measure() {
+  local id=$1 e u s m
+  shift
+  if ! /usr/bin/time -f '%e %U %S %M' -o "$T/time" "$@" >/dev/null 2>"$T/err"; then
+    cat "$T/err" >&2
+    fail "$id: $* failed"
+  fi
+  read -r e u s m <"$T/time"
+  echo "$e $(echo "$u + $s" | bc) $m" >>"$T/$id.times"
+  jq -nc --arg id "$id" --argjson wall "$e" --argjson cpu "$(echo "$u + $s" | bc)" \
+    --argjson rss_kib "$m" '{id: $id, wall_s: $wall, cpu_s: $cpu, rss_kib: $rss_kib}' >>"$T/runs.jsonl"
+}
+col() { awk -v c="$2" '{print $c}' "$T/$1.times" | median; }
+
+# row CORPUS SCENARIO TOOL ID BYTES [PEER_ID]: a table row of medians (and bale/peer).
+row() {
+  local corpus=$1 scenario=$2 tool=$3 id=$4 bytes=$5 peer=${6:-} w ratio=""
+  w=$(col "$id" 1)
+  [[ -n $peer ]] && ratio=$(printf '%.2f' "$(echo "$w / $(col "$peer" 1)" | bc -l)")
+  local rate=-
+  ((bytes > 0)) && rate=$(printf '%.0f' "$(echo "$bytes / ($w + 0.0001) / 1000000" | bc -l)")
+  printf '| %s | %s | %s | %.2f | %s | %.2f | %.1f | %s |\n' "$corpus" "$scenario" "$tool" "$w" \
+    "$rate" "$(col "$id" 2)" \
+    "$(echo "$(col "$id" 3) / 1024" | bc -l)" "$ratio" | tee -a "$T/table.md"
+  jq -nc --arg corpus "$corpus" --arg scenario "$scenario" --arg tool "$tool" --arg id "$id" \
+    --argjson wall "$w" --argjson cpu "$(col "$id" 2)" --argjson rss "$(col "$id" 3)" \
+    --argjson bytes "$bytes" --arg ratio "$ratio" \
+    '{corpus: $corpus, scenario: $scenario, tool: $tool, id: $id, median_wall_s: $wall,
+      median_cpu_s: $cpu, median_rss_kib: $rss, bytes: $bytes,
+      bale_over_peer: (if $ratio == "" then null else ($ratio | tonumber) end)}' >>"$T/rows.jsonl"
+}
+note() { printf '%s\n' "$*" | tee -a "$T/notes.md"; }
+
+# seed SHAPE [IMAGES]: push a corpus; sets refs and bytes.
+seed() {
+  "$PY" "$top/bench/corpus.py" "$1" "$H" --cache "$CACHE_ROOT" ${2:+--images "$2"} >"$T/corpus.json"
+  mapfile -t refs < <(jq -r '.refs[]' "$T/corpus.json")
+  bytes=$(jq -r .bytes "$T/corpus.json")
+}
+
+# What users script today: skopeo copy of each image into one OCI layout, tar, zstd.
+cat >"$T/peer-export.sh" <<'EOF'
+layout=$1 out=$2 && shift 2
+for r; do skopeo --policy "$POLICY" copy -q --all --src-tls-verify=false "docker://$r" "oci:$layout:$r"; done
+tar -C "$layout" -cf - . | zstd -q -T0 -3 -o "$out"
+EOF
+cat >"$T/peer-pull.sh" <<'EOF'
+for r; do ctr -a "$CTD_SOCK" -n k8s.io images pull --plain-http "$r"; done
+EOF
+export POLICY=$T/policy.json
+
+bale_export() { # OUT REF…
+  local out=$1
+  shift
+  rm -rf "$T/cache" "$out"
+  measure "$id" env XDG_CACHE_HOME="$T/cache" "$BALE" export -q --insecure-registry "$H" \
+    --key "$T/k.key" -o "$out" "$@"
+}
+peer_export() { # OUT REF…
+  rm -rf "$T/layout" "$1"
+  measure "$id" bash "$T/peer-export.sh" "$T/layout" "$@"
+}
+
+# The limit SHA-256 and zstd set: single-core rates over real layer bytes, combined for
+# every core (each byte is hashed once and compressed once).
+limits() {
+  local layer sha zst
+  layer=$(find "$CACHE_ROOT/bench" -name 'base-amd64' | head -n 1)
+  sha=$(openssl speed -bytes 1048576 -seconds 2 -evp sha256 2>/dev/null | awk '/^sha256/ {print $2 / 1000}')
+  zst=$(zstd -b3 -i2 -T1 "$layer" 2>&1 | tr '\r' '\n' | grep -oE '[0-9.]+ MB/s' | tail -n 2 | head -n 1 | cut -d' ' -f1)
+  SHA_MBS=$sha
+  LIMIT_MBS=$(echo "$(nproc) / (1 / $sha + 1 / $zst)" | bc -l)
+  note "$(printf 'Limits on this machine: SHA-256 %.0f MB/s and zstd -3 %.0f MB/s on one core (openssl speed, zstd -b3 on a layer); hashing + compressing on %d cores: %.0f MB/s.' "$sha" "$zst" "$(nproc)" "$LIMIT_MBS")"
+}
+
+big_corpus() { # SHAPE: scenarios 1-4
+  local c=$1 i
+  seed "$c"
+  { # skopeo sync's list of images: every repository's tag 1
+    printf '%s:\n  tls-verify: false\n  images:\n' "$H"
+    printf '    %s: ["1"]\n' "${refs[@]#"$H"/}"
+  } | sed 's/:1: \[/: [/' >"$T/sync.yaml"
+  note "$(printf '%s: %d images, %d bytes of unique blobs.' "$c" "${#refs[@]}" "$bytes")"
+  # 1. export
+  for ((i = 0; i < runs; i++)); do
+    id=export_bale_$c bale_export "$T/b.tar.zst" "${refs[@]}"
+    id=export_peer_$c peer_export "$T/p.tar.zst" "${refs[@]}"
+    rm -rf "$T/sync"
+    measure "export_sync_$c" skopeo --policy "$POLICY" sync -q --all --src yaml --dest dir \
+      "$T/sync.yaml" "$T/sync"
+    rm -f "$T/b.tar.zst"
+    measure "export_warm_$c" env XDG_CACHE_HOME="$T/cache" "$BALE" export -q --insecure-registry "$H" \
+      --key "$T/k.key" -o "$T/b.tar.zst" "${refs[@]}"
+  done
+  row "$c" export "bale export (cold cache)" "export_bale_$c" "$bytes" "export_peer_$c"
+  row "$c" export "bale export (warm cache)" "export_warm_$c" "$bytes" "export_peer_$c"
+  row "$c" export "skopeo copy --all + tar + zstd -T0" "export_peer_$c" "$bytes"
+  row "$c" export "skopeo sync --all (no archive)" "export_sync_$c" "$bytes"
+  note "$(printf '%s export: bale %.0f MB/s is %.0f%% of the SHA-256 + zstd limit; the peer pipeline takes %.1fx bale'"'"'s time.' "$c" \
+    "$(echo "$bytes / $(col "export_bale_$c" 1) / 1000000" | bc -l)" \
+    "$(echo "100 * $bytes / $(col "export_bale_$c" 1) / 1000000 / $LIMIT_MBS" | bc -l)" \
+    "$(echo "$(col "export_peer_$c" 1) / $(col "export_bale_$c" 1)" | bc -l)")"
+
+  # 2. verify
+  rm -rf "$T/x" && mkdir "$T/x" && tar --zstd -xf "$T/b.tar.zst" -C "$T/x"
+  for ((i = 0; i < runs; i++)); do
+    measure "verify_bale_$c" "$BALE" verify -q --key "$T/k.pub" "$T/b.tar.zst"
+    measure "verify_sha256sum_$c" find "$T/x/blobs" -type f -exec sha256sum {} +
+  done
+  row "$c" verify "bale verify" "verify_bale_$c" "$bytes" "verify_sha256sum_$c"
+  row "$c" verify "sha256sum of the extracted blobs" "verify_sha256sum_$c" "$bytes"
+  note "$(printf '%s verify: bale %.0f MB/s; openssl speed sha256 %.0f MB/s on one core.' "$c" \
+    "$(echo "$bytes / $(col "verify_bale_$c" 1) / 1000000" | bc -l)" "$SHA_MBS")"
+
+  # 3. import into containerd (host platform), each first import into a fresh one
+  tar -C "$T/x" -cf "$T/layout.tar" oci-layout index.json blobs
+  local amd64_bytes
+  for ((i = 0; i < runs; i++)); do
+    start_containerd
+    measure "import_ctr_$c" ctr -a "$CTD_SOCK" -n k8s.io images import --platform linux/amd64 "$T/layout.tar"
+    measure "reimport_ctr_$c" ctr -a "$CTD_SOCK" -n k8s.io images import --platform linux/amd64 "$T/layout.tar"
+    stop_containerd
+    start_containerd
+    measure "import_bale_$c" "$BALE" import -q --ledger "$T/l.db" --store "containerd:$CTD_SOCK" \
+      --key "$T/k.pub" "$T/b.tar.zst"
+    measure "reimport_bale_$c" "$BALE" import -q --ledger "$T/l.db" --store "containerd:$CTD_SOCK" \
+      --key "$T/k.pub" "$T/b.tar.zst"
+    stop_containerd
+  done
+  amd64_bytes=$("$BALE" query --csv "$T/b.tar.zst" \
+    "SELECT bytes FROM platform_sizes WHERE platform = 'linux/amd64'" | tail -n 1 | tr -d '\r')
+  row "$c" "import (containerd)" "bale import" "import_bale_$c" "$amd64_bytes" "import_ctr_$c"
+  row "$c" "import (containerd)" "ctr images import" "import_ctr_$c" "$amd64_bytes"
+  row "$c" "re-import" "bale import" "reimport_bale_$c" "$amd64_bytes" "reimport_ctr_$c"
+  row "$c" "re-import" "ctr images import" "reimport_ctr_$c" "$amd64_bytes"
+  note "$(printf '%s import: bale takes %.2fx ctr'"'"'s time; its re-import is %.1fx faster than its first import.' "$c" \
+    "$(echo "$(col "import_bale_$c" 1) / $(col "import_ctr_$c" 1)" | bc -l)" \
+    "$(echo "$(col "import_bale_$c" 1) / $(col "reimport_bale_$c" 1)" | bc -l)")"
+
+  # 4. online pull into containerd
+  for ((i = 0; i < runs; i++)); do
+    start_containerd
+    measure "pull_ctr_$c" bash "$T/peer-pull.sh" "${refs[@]}"
+    stop_containerd
+    start_containerd
+    measure "pull_bale_$c" "$BALE" pull -q --insecure-registry "$H" --store "containerd:$CTD_SOCK" "${refs[@]}"
+    stop_containerd
+  done
+  row "$c" "pull into containerd" "bale pull" "pull_bale_$c" "$amd64_bytes" "pull_ctr_$c"
+  row "$c" "pull into containerd" "ctr images pull" "pull_ctr_$c" "$amd64_bytes"
+}
+
+many_corpus() { # per-image cost: export of 1, 8, 64 and 200 images; ls and query
+  local n i
+  seed many
+  local all=("${refs[@]}")
+  for n in 1 8 64 200; do
+    for ((i = 0; i < runs; i++)); do
+      id=export_bale_many$n bale_export "$T/m.tar.zst" "${all[@]:0:n}"
+      id=export_peer_many$n peer_export "$T/p.tar.zst" "${all[@]:0:n}"
+    done
+    row many "export $n images" "bale export" "export_bale_many$n" 0 "export_peer_many$n"
+    row many "export $n images" "skopeo copy --all + tar + zstd" "export_peer_many$n" 0
+  done
+  for ((i = 0; i < runs; i++)); do
+    measure ls_many "$BALE" ls "$T/m.tar.zst"
+    measure query_many "$BALE" query "$T/m.tar.zst" "SELECT COUNT(*), SUM(size) FROM blobs"
+  done
+  row many "ls (200 images)" "bale ls" ls_many 0
+  row many "query (200 images)" "bale query" query_many 0
+}
+
+synthetic_corpus() { # ls and query on a 10,000-image index
+  local i
+  seed synthetic
+  printf '%s\n' "${refs[@]}" >"$T/synthetic.list"
+  rm -rf "$T/cache"
+  measure export_bale_synthetic env XDG_CACHE_HOME="$T/cache" "$BALE" export -q \
+    --insecure-registry "$H" --key "$T/k.key" -o "$T/s.tar.zst" -f "$T/synthetic.list"
+  for ((i = 0; i < runs; i++)); do
+    measure ls_synthetic "$BALE" ls "$T/s.tar.zst"
+    measure query_synthetic "$BALE" query "$T/s.tar.zst" "SELECT COUNT(*) FROM images"
+  done
+  row synthetic "export 10,000 images" "bale export" export_bale_synthetic 0
+  row synthetic "ls (10,000 images)" "bale ls" ls_synthetic 0
+  row synthetic "query (10,000 images)" "bale query" query_synthetic 0
+  note "$(printf 'synthetic: index.db of %d bytes for %d images.' \
+    "$(tar --zstd -xOf "$T/s.tar.zst" bale/index.db | wc -c)" "${#refs[@]}")"
+}
+
+printf '| corpus | scenario | tool | wall s | MB/s | CPU s | peak RSS MiB | bale/peer |\n|---|---|---|---|---|---|---|---|\n' | tee "$T/table.md"
+seed bench # the limits are measured on its layers
+limits
+IFS=, read -ra chosen <<<"$corpora"
+for c in "${chosen[@]}"; do
+  case $c in
+  bench | large) big_corpus "$c" ;;
+  many) many_corpus ;;
+  synthetic) synthetic_corpus ;;
+  *) fail "unknown corpus $c" ;;
+  esac
+done
+
+jq -n --slurpfile rows "$T/rows.jsonl" --slurpfile runs "$T/runs.jsonl" \
+  --arg when "$(date -u +%FT%TZ)" --arg cpu "$(lscpu | sed -n 's/^Model name: *//p')" \
+  --argjson cores "$(nproc)" --arg kernel "$(uname -r)" --arg bale "$("$BALE" --version 2>&1 | head -n 1)" \
+  --arg skopeo "$(skopeo --version)" --arg ctr "$(ctr --version)" --arg zstd "$(zstd --version)" \
+  --arg openssl "$(openssl version)" --arg notes "$(cat "$T/notes.md")" \
+  '{when: $when, machine: {cpu: $cpu, cores: $cores, kernel: $kernel},
+    versions: {bale: $bale, skopeo: $skopeo, ctr: $ctr, zstd: $zstd, openssl: $openssl},
+    runs_per_scenario: $runs_n, notes: ($notes | split("\n")), rows: $rows, runs: $runs}' \
+  --argjson runs_n "$runs" >"$results"
+printf '\nMedians of %d runs; MB/s over the unique blob bytes moved. Results: %s\n' "$runs" "$results"
