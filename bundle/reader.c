@@ -215,24 +215,36 @@ int bale_bundle_read(bale_bundle_reader *r, void *buf, size_t len, size_t *got, 
 }
 
 int bale_bundle_check_member(bale_bundle_reader *r, const char *path, const bale_descriptor *want,
-                             char *buf, size_t buf_size, bale_member_copy_fn copy, void *payload,
-                             bale_error **err)
+                             bale_member_copy_fn copy, void *payload, bale_error **err)
 {
 	bale_hasher *h = NULL;
 	int64_t done = 0;
 	int rc = bale_hasher_new(&h, err);
+	/* libarchive's own blocks, not a copy of them: the bytes are hashed (and handed to
+	 * copy) where the decompressor put them. */
 	while (rc == 0) {
+		const void *block = NULL;
 		size_t got = 0;
-		if ((rc = bale_bundle_read(r, buf, buf_size, &got, err)) < 0 || got == 0)
+		la_int64_t offset = 0;
+		int ar = archive_read_data_block(r->a, &block, &got, &offset);
+		if (ar == ARCHIVE_EOF)
 			break;
+		if (ar != ARCHIVE_OK) {
+			rc = reader_error(r, r->member, err);
+			break;
+		}
+		if (offset != done) { /* a sparse member: holes no digest speaks for */
+			rc = bale_error_set(err, BALE_EVERIFY, "%s: sparse tar member", path);
+			break;
+		}
 		if ((int64_t)got > want->size - done) {
 			rc = bale_error_set(err, BALE_EVERIFY, "%s: larger than its %lld bytes",
 			                    path, (long long)want->size);
 			break;
 		}
-		bale_hasher_update(h, buf, got);
-		if (copy)
-			rc = copy(payload, buf, got, err);
+		bale_hasher_update(h, block, got);
+		if (copy && got)
+			rc = copy(payload, block, got, err);
 		done += (int64_t)got;
 	}
 	if (rc == 0) {

@@ -11,8 +11,6 @@
 #include "bale/reference.h"
 #include "bale/verify.h"
 
-#define CHUNK (1u << 20)
-
 /* One blob the import needs. */
 typedef struct need {
 	bale_descriptor desc;
@@ -273,13 +271,12 @@ static int write_to_blob(void *payload, const void *data, size_t len, bale_error
 
 /* Streams one member into the store, checking it against what the manifest says. */
 static int take_member(bale_bundle_reader *r, const char *path, bale_sink *store, need *n,
-                       char *buf, bale_import_result *out, bale_error **err)
+                       bale_import_result *out, bale_error **err)
 {
 	store_blob sb = {store, NULL};
 	int rc = store->ops->blob_open(store, &n->desc, &sb.blob, err);
 	if (rc == 0)
-		rc = bale_bundle_check_member(r, path, &n->desc, buf, CHUNK, write_to_blob, &sb,
-		                              err);
+		rc = bale_bundle_check_member(r, path, &n->desc, write_to_blob, &sb, err);
 	if (rc < 0) {
 		if (sb.blob)
 			store->ops->blob_abort(sb.blob);
@@ -299,7 +296,6 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 {
 	size_t missing = 0;
 	int rc = 0;
-	char *buf = NULL;
 	for (size_t i = 0; i < p->n_users; i++) /* which image needs what, for the store */
 		if ((rc = bale_sink_blob_for(store, &p->needs[p->users[i].need].desc,
 		                             p->users[i].ref, err)) < 0)
@@ -311,8 +307,6 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 		out->blobs_present += p->needs[i].have;
 		missing += !p->needs[i].have;
 	}
-	if (missing && !(buf = malloc(CHUNK)))
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	while (rc == 0 && missing) {
 		bale_bundle_member m;
 		int more = bale_bundle_next(r, &m, err);
@@ -326,7 +320,7 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 			need *n = &p->needs[i];
 			if (n->have || strcmp(m.path + 13, bale_digest_hex(&n->desc.digest)) != 0)
 				continue;
-			if ((rc = take_member(r, m.path, store, n, buf, out, err)) == 0)
+			if ((rc = take_member(r, m.path, store, n, out, err)) == 0)
 				missing--;
 			break;
 		}
@@ -336,7 +330,6 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 			rc = bale_error_set(err, BALE_EVERIFY,
 			                    "blobs/sha256/%s: missing from the bundle",
 			                    bale_digest_hex(&p->needs[i].desc.digest));
-	free(buf);
 	return rc;
 }
 

@@ -7,8 +7,6 @@
 #include "bale/verify.h"
 #include "bundle/bundle_private.h"
 
-#define CHUNK (1u << 20)
-
 /* What the manifest says one member must be. */
 typedef struct expected {
 	char *path;
@@ -126,14 +124,14 @@ cleanup:
 }
 
 /* Streams one member through SHA-256 and checks it against what the manifest says. */
-static int check_member(bale_bundle_reader *r, const bale_bundle_member *m, expected *x, char *buf,
+static int check_member(bale_bundle_reader *r, const bale_bundle_member *m, expected *x,
                         int64_t *bytes, bale_error **err)
 {
 	if (m->size != x->size)
 		return bale_error_set(err, BALE_EVERIFY, "%s: %lld bytes, expected %lld", m->path,
 		                      (long long)m->size, (long long)x->size);
 	bale_descriptor want = {.digest = x->digest, .size = x->size};
-	int rc = bale_bundle_check_member(r, m->path, &want, buf, CHUNK, NULL, NULL, err);
+	int rc = bale_bundle_check_member(r, m->path, &want, NULL, NULL, err);
 	if (rc == 0)
 		*bytes += x->size;
 	return rc;
@@ -202,12 +200,7 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 	const bale_bundle_head *head = NULL;
 	json_t *doc = NULL;
 	expectations e = {0};
-	char *buf = malloc(CHUNK);
 	memset(report, 0, sizeof(*report));
-	if (!buf) {
-		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
-		goto cleanup;
-	}
 	bale_trusted_head th;
 	if ((rc = bale_bundle_open(&r, path, err)) < 0)
 		goto cleanup;
@@ -257,7 +250,7 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 			goto cleanup;
 		}
 		x->seen = true;
-		if ((rc = check_member(r, &m, x, buf, &report->content_bytes, err)) < 0)
+		if ((rc = check_member(r, &m, x, &report->content_bytes, err)) < 0)
 			goto cleanup;
 		report->members++;
 	}
@@ -274,7 +267,6 @@ cleanup:
 	expectations_free(&e);
 	json_decref(doc);
 	bale_bundle_close(r);
-	free(buf);
 	if (rc < 0)
 		bale_error_wrap(err, "verify %s", path);
 	return rc;
