@@ -95,18 +95,110 @@ struct bale_zst_writer {
 	bool finished;
 	bale_hasher *hasher; /* over the data frames, as they are written */
 	bool hashing;
+	/* With threads, full buffers are hashed and written by a thread of its own while
+	 * the next one fills: the file digest then costs a second core, not this one. */
+	bool io_on;
+	pthread_t io_thread;
+	pthread_mutex_t io_mu;
+	pthread_cond_t io_cv;
+	uint8_t *io_buf; /* the buffer the thread owns while io_len > 0 */
+	size_t io_len;
+	uint64_t io_offset; /* file offset of io_buf */
+	bool io_quit;
+	int io_errno;
+	uint64_t io_failed_at;
 };
+
+/* Hashes and writes a buffer: inline, or on the writer thread. */
+static int write_out(bale_zst_writer *w, const uint8_t *buf, size_t len, uint64_t offset)
+{
+	if (w->hashing)
+		bale_hasher_update(w->hasher, buf, len);
+	if (bale_fs_write_all(w->fd, buf, len) < 0) {
+		w->io_failed_at = offset;
+		return errno ? errno : EIO;
+	}
+	return 0;
+}
+
+static void *io_main(void *arg)
+{
+	bale_zst_writer *w = arg;
+	pthread_mutex_lock(&w->io_mu);
+	for (;;) {
+		while (!w->io_len && !w->io_quit)
+			pthread_cond_wait(&w->io_cv, &w->io_mu);
+		if (!w->io_len)
+			break;
+		pthread_mutex_unlock(&w->io_mu);
+		int e = w->io_errno ? 0 : write_out(w, w->io_buf, w->io_len, w->io_offset);
+		pthread_mutex_lock(&w->io_mu);
+		if (e)
+			w->io_errno = e;
+		w->io_len = 0;
+		pthread_cond_broadcast(&w->io_cv);
+	}
+	pthread_mutex_unlock(&w->io_mu);
+	return NULL;
+}
+
+/* Waits until the writer thread holds no buffer; its error, if it had one. */
+static int io_wait(bale_zst_writer *w, bale_error **err)
+{
+	if (!w->io_on)
+		return 0;
+	pthread_mutex_lock(&w->io_mu);
+	while (w->io_len)
+		pthread_cond_wait(&w->io_cv, &w->io_mu);
+	int e = w->io_errno;
+	pthread_mutex_unlock(&w->io_mu);
+	if (e)
+		return bale_error_set_errno(err, BALE_EGENERIC, e,
+		                            "write compressed stream at offset %" PRIu64,
+		                            w->io_failed_at);
+	return 0;
+}
+
+static void io_stop(bale_zst_writer *w)
+{
+	if (!w->io_on)
+		return;
+	pthread_mutex_lock(&w->io_mu);
+	w->io_quit = true;
+	pthread_cond_broadcast(&w->io_cv);
+	pthread_mutex_unlock(&w->io_mu);
+	pthread_join(w->io_thread, NULL);
+	pthread_mutex_destroy(&w->io_mu);
+	pthread_cond_destroy(&w->io_cv);
+	w->io_on = false;
+}
 
 static int writer_flush(bale_zst_writer *w, bale_error **err)
 {
+	int rc = 0;
 	if (!w->out_len)
 		return 0;
-	if (w->hashing)
-		bale_hasher_update(w->hasher, w->out, w->out_len);
-	if (bale_fs_write_all(w->fd, w->out, w->out_len) < 0)
-		return bale_error_set_errno(err, BALE_EGENERIC, errno,
-		                            "write compressed stream at offset %" PRIu64,
-		                            w->file_offset - w->out_len);
+	uint64_t offset = w->file_offset - w->out_len;
+	if (!w->io_on) {
+		int e = write_out(w, w->out, w->out_len, offset);
+		if (e)
+			return bale_error_set_errno(err, BALE_EGENERIC, e,
+			                            "write compressed stream at offset %" PRIu64,
+			                            offset);
+		w->out_len = 0;
+		return 0;
+	}
+	/* Hand the full buffer over and fill the one the thread is done with. */
+	if ((rc = io_wait(w, err)) < 0)
+		return rc;
+	uint8_t *full = w->out;
+	w->out = w->io_buf;
+	pthread_mutex_lock(&w->io_mu);
+	w->io_buf = full;
+	w->io_offset = offset;
+	w->io_len = w->out_len;
+	pthread_cond_broadcast(&w->io_cv);
+	pthread_mutex_unlock(&w->io_mu);
 	w->out_len = 0;
 	return 0;
 }
@@ -227,6 +319,16 @@ int bale_zst_writer_new(bale_zst_writer **out, int fd, int level, int threads, s
 		goto cleanup;
 	w->hashing = true;
 	w->fd = fd;
+	if (threads > 0 && (w->io_buf = malloc(WRITE_BUFFER_SIZE))) {
+		pthread_mutex_init(&w->io_mu, NULL);
+		pthread_cond_init(&w->io_cv, NULL);
+		if (pthread_create(&w->io_thread, NULL, io_main, w) == 0) {
+			w->io_on = true;
+		} else { /* then inline, as without threads */
+			pthread_mutex_destroy(&w->io_mu);
+			pthread_cond_destroy(&w->io_cv);
+		}
+	}
 	w->max_frame = max_frame;
 	size_t ret = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
 	if (!ZSTD_isError(ret))
@@ -310,8 +412,10 @@ int bale_zst_writer_finish(bale_zst_writer *w, bale_error **err)
 	assert(w && !w->finished);
 	uint8_t b[SKIPPABLE_HEADER_SIZE];
 	int rc = writer_refuse(w, err);
-	if (rc < 0 || (rc = writer_end_frame(w, err)) < 0 || (rc = writer_flush(w, err)) < 0)
+	if (rc < 0 || (rc = writer_end_frame(w, err)) < 0 || (rc = writer_flush(w, err)) < 0 ||
+	    (rc = io_wait(w, err)) < 0)
 		goto cleanup;
+	io_stop(w); /* every data byte hashed: the trailer is written inline */
 	uint8_t raw[DIGEST_SIZE];
 	w->hashing = false;
 	bale_hasher_final_raw(w->hasher, raw);
@@ -353,9 +457,11 @@ void bale_zst_writer_free(bale_zst_writer *w)
 {
 	if (!w)
 		return;
+	io_stop(w);
 	ZSTD_freeCCtx(w->cctx);
 	bale_hasher_free(w->hasher);
 	free(w->out);
+	free(w->io_buf);
 	free(w->frames);
 	free(w);
 }
