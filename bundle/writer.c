@@ -386,9 +386,48 @@ cleanup:
 	return rc;
 }
 
+/* The verified bytes of an index or manifest the images hold. */
+static bool image_bytes(const bale_image *const *images, size_t n, const bale_digest *d,
+                        const char **bytes, size_t *len)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (bale_digest_equal(&images[i]->root.digest, d)) {
+			*bytes = images[i]->root_bytes;
+			*len = images[i]->root_len;
+			return true;
+		}
+		for (size_t j = 0; j < images[i]->n_manifests; j++)
+			if (images[i]->manifests[j].bytes &&
+			    bale_digest_equal(&images[i]->manifests[j].desc.digest, d)) {
+				*bytes = images[i]->manifests[j].bytes;
+				*len = images[i]->manifests[j].len;
+				return true;
+			}
+	}
+	return false;
+}
+
+/* An index or manifest from memory, hashed again on its way in like every blob. */
+static int member_manifest(tar_out *t, const char *path, const bale_image *const *images, size_t n,
+                           const bale_descriptor *want, bale_error **err)
+{
+	const char *bytes = NULL;
+	size_t len = 0;
+	bale_digest got;
+	if (!image_bytes(images, n, &want->digest, &bytes, &len))
+		return bale_error_set(err, BALE_EGENERIC, "%s: not among the resolved images",
+		                      path);
+	bale_digest_of(&got, bytes, len);
+	if ((int64_t)len != want->size || !bale_digest_equal(&got, &want->digest))
+		return bale_error_set(err, BALE_EVERIFY, "%s: content is not %s", path,
+		                      want->digest.str);
+	return member_bytes(t, path, bytes, len, err);
+}
+
 static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *p,
-                     const char *manifest, size_t manifest_len, const char *signature,
-                     const char *index_db_path, const head_files *h, time_t mtime, bale_error **err)
+                     const bale_image *const *images, size_t n, const char *manifest,
+                     size_t manifest_len, const char *signature, const char *index_db_path,
+                     const head_files *h, time_t mtime, bale_error **err)
 {
 	int rc = 0;
 	char member[128], source[4096];
@@ -423,11 +462,19 @@ static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *
 		goto cleanup;
 	for (size_t i = 0; i < p->n; i++) {
 		const bale_descriptor *d = &p->blobs[i].desc;
+		const char *kind = p->blobs[i].kind;
 		snprintf(member, sizeof(member), "blobs/sha256/%s", bale_digest_hex(&d->digest));
+		if (strcmp(kind, BUNDLE_KIND_INDEX) == 0 ||
+		    strcmp(kind, BUNDLE_KIND_MANIFEST) == 0) {
+			if ((rc = member_manifest(&t, member, images, n, d, err)) < 0)
+				goto cleanup;
+			continue;
+		}
 		snprintf(source, sizeof(source), "%s/%s", opts->blob_dir,
 		         bale_digest_hex(&d->digest));
 		int level = precompressed(d->media_type) ? LEVEL_PRECOMPRESSED : t.level;
-		if ((rc = member_file(&t, member, source, d, level, err)) < 0)
+		if ((opts->wait_blob && (rc = opts->wait_blob(opts->wait_payload, d, err)) < 0) ||
+		    (rc = member_file(&t, member, source, d, level, err)) < 0)
 			goto cleanup;
 	}
 	if (archive_write_close(t.a) != ARCHIVE_OK) {
@@ -512,8 +559,8 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 		signature[sl] = '\n';
 		signature[sl + 1] = '\0';
 	}
-	if ((rc = write_tar(fd, opts, &p, manifest, manifest_len, signature, db_path, &h, now,
-	                    err)) < 0)
+	if ((rc = write_tar(fd, opts, &p, images, n, manifest, manifest_len, signature, db_path, &h,
+	                    now, err)) < 0)
 		goto cleanup;
 	if (fsync(fd) < 0 || close(fd) < 0) {
 		fd = -1;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "bale/bundle.h"
+#include "bale/export.h"
 #include "bale/fs.h"
 #include "bale/plan.h"
 #include "bale/pull.h"
@@ -115,7 +116,6 @@ int cmd_export(int argc, char **argv)
 	bale_pull *pull = NULL;
 	bale_key *key = NULL;
 	char *cache_dir = NULL, *blob_dir = NULL;
-	const bale_image **images = NULL;
 	int status = 0;
 	cli_common_init(&c);
 	int parsed = cli_parse(&c, argc, argv, "hqvf:o:", longopts, usage_text, export_option, &a);
@@ -182,27 +182,21 @@ int cmd_export(int argc, char **argv)
 		goto failed;
 	bale_pull_options po = {
 	    .registry = c.registry, .platforms = platforms, .max_parallel = c.jobs, .log = &c.log};
-	if (bale_pull_new(&pull, &po, &err) < 0 ||
-	    bale_pull_images(pull, (const char *const *)a.refs.refs, a.refs.n, cache, &err) < 0)
-		goto failed;
-	size_t n = bale_pull_image_count(pull);
-	if (!(images = calloc(n, sizeof(*images)))) {
-		bale_error_set(&err, BALE_EGENERIC, "out of memory");
-		goto failed;
-	}
-	for (size_t i = 0; i < n; i++)
-		images[i] = bale_pull_image_at(pull, i);
 	bale_bundle_write_options wo = {.output = a.output,
 	                                .force = a.force,
 	                                .key = key,
 	                                .level = a.level,
 	                                .blob_dir = blob_dir,
 	                                .log = &c.log};
-	cli_progress_clear(&c);
-	if (bale_bundle_write(&wo, images, n, &err) < 0)
+	if (bale_pull_new(&pull, &po, &err) < 0 ||
+	    bale_export(pull, (const char *const *)a.refs.refs, a.refs.n, cache, &wo, &err) < 0)
 		goto failed;
-	for (size_t i = 0; i < n; i++)
-		printf("%s %s\n", images[i]->ref, images[i]->root.digest.str);
+	cli_progress_clear(&c);
+	size_t n = bale_pull_image_count(pull);
+	for (size_t i = 0; i < n; i++) {
+		const bale_image *img = bale_pull_image_at(pull, i);
+		printf("%s %s\n", img->ref, img->root.digest.str);
+	}
 	if (c.log.level >= BALE_LOG_INFO)
 		fprintf(stderr, "wrote %s (%zu image%s, %s)\n", a.output, n, n == 1 ? "" : "s",
 		        key ? bale_key_id(key) : "unsigned");
@@ -211,7 +205,6 @@ failed:
 	cli_progress_clear(&c);
 	status = cli_report("export", err);
 cleanup:
-	free(images);
 	bale_pull_free(pull);
 	bale_sink_free(cache);
 	bale_key_free(key);

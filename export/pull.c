@@ -21,7 +21,8 @@ struct bale_pull {
 	registry_entry *registries;
 	bale_image **images;
 	size_t n_images;
-	bale_sink *source; /* a store already holding some content: read before fetching */
+	bale_sink *source;      /* a store already holding some content: read before fetching */
+	size_t first_unfetched; /* images resolved but not yet fetched start here */
 };
 
 int bale_pull_new(bale_pull **out, const bale_pull_options *opts, bale_error **err)
@@ -412,27 +413,35 @@ static int already_named(bale_pull *p, size_t first, const char *text, bool *out
 	return rc;
 }
 
-int bale_pull_images(bale_pull *p, const char *const *refs, size_t n, bale_sink *sink,
-                     bale_error **err)
+int bale_pull_resolve_all(bale_pull *p, const char *const *refs, size_t n, bale_sink *sink,
+                          bale_error **err)
+{
+	int rc = 0;
+	size_t first = p->n_images;
+	p->source = sink;
+	p->first_unfetched = first;
+	/* Resolve everything first: a bad reference fails before any download. */
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		bale_image *img = NULL;
+		bool seen = false;
+		if ((rc = already_named(p, first, refs[i], &seen, err)) == 0 && !seen)
+			rc = add_image(p, refs[i], &img, err);
+	}
+	if (rc == 0)
+		rc = fetch_configs(p, p->images + first, p->n_images - first, err);
+	p->source = NULL;
+	return rc;
+}
+
+int bale_pull_fetch(bale_pull *p, bale_sink *sink, bale_error **err)
 {
 	int rc = 0;
 	bale_fetch *fetch = NULL;
-	size_t first = p->n_images;
+	size_t first = p->first_unfetched;
 	int parallel = p->opts.max_parallel > 0 ? p->opts.max_parallel : DEFAULT_PARALLEL;
 	if ((rc = bale_fetch_new(&fetch, parallel, p->opts.log, err)) < 0)
 		return rc;
-	p->source = sink;
-	/* Resolve everything first: a bad reference fails before any download. */
-	for (size_t i = 0; i < n; i++) {
-		bale_image *img = NULL;
-		bool seen = false;
-		if ((rc = already_named(p, first, refs[i], &seen, err)) < 0)
-			goto cleanup;
-		if (!seen && (rc = add_image(p, refs[i], &img, err)) < 0)
-			goto cleanup;
-	}
-	if ((rc = fetch_configs(p, p->images + first, p->n_images - first, err)) < 0)
-		goto cleanup;
+	p->first_unfetched = p->n_images;
 	for (size_t i = first; i < p->n_images; i++) {
 		const bale_image *img = p->images[i];
 		bale_registry *reg = NULL;
@@ -463,7 +472,13 @@ int bale_pull_images(bale_pull *p, const char *const *refs, size_t n, bale_sink 
 			goto cleanup;
 	rc = sink->ops->commit(sink, err);
 cleanup:
-	p->source = NULL;
 	bale_fetch_free(fetch);
 	return rc;
+}
+
+int bale_pull_images(bale_pull *p, const char *const *refs, size_t n, bale_sink *sink,
+                     bale_error **err)
+{
+	int rc = bale_pull_resolve_all(p, refs, n, sink, err);
+	return rc < 0 ? rc : bale_pull_fetch(p, sink, err);
 }

@@ -30,12 +30,18 @@ typedef struct bale_bundle_write_options {
 	const bale_key *key;  /* NULL: unsigned bundle */
 	int level;            /* zstd level; 0: 3 */
 	int threads;          /* zstd workers; 0: one per core */
-	const char *blob_dir; /* where every blob is: an OCI layout's blobs/sha256 */
+	const char *blob_dir; /* where configs and layers are: an OCI layout's blobs/sha256 */
 	const bale_log *log;
+	/* Not NULL while blobs are still arriving in blob_dir (bale export writes as it
+	 * downloads): called before a blob is read, returns once it is there, or an error
+	 * when it never will be. */
+	int (*wait_blob)(void *payload, const bale_descriptor *desc, bale_error **err);
+	void *wait_payload;
 } bale_bundle_write_options;
 
-/* Writes a bundle of the images (resolved and pulled into blob_dir). Every blob is
- * re-hashed as it is read from blob_dir. */
+/* Writes a bundle of the images (resolved, their configs and layers pulled into
+ * blob_dir). Indexes and manifests come from the images themselves; every blob is
+ * hashed again as it is written. */
 int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *const *images,
                       size_t n, bale_error **err);
 
@@ -82,8 +88,7 @@ int bale_bundle_read(bale_bundle_reader *r, void *buf, size_t len, size_t *got, 
  * and digest. BALE_EVERIFY naming path and both digests on a mismatch. */
 typedef int (*bale_member_copy_fn)(void *payload, const void *data, size_t len, bale_error **err);
 int bale_bundle_check_member(bale_bundle_reader *r, const char *path, const bale_descriptor *want,
-                             char *buf, size_t buf_size, bale_member_copy_fn copy, void *payload,
-                             bale_error **err);
+                             bale_member_copy_fn copy, void *payload, bale_error **err);
 /* Asks for the whole-file check at the end of the archive: the digest over every
  * compressed byte (bale verify). Readers that skip members (import of some images) do
  * without it: every blob they take is checked against its own digest. */

@@ -63,6 +63,13 @@ int bale_pull_resolve(bale_pull *pull, const char *ref, const bale_image **out, 
 int bale_pull_images(bale_pull *pull, const char *const *refs, size_t n, bale_sink *sink,
                      bale_error **err);
 
+/* The two halves of bale_pull_images, for a caller that acts in between (bale export
+ * starts its bundle once every image is resolved): resolve every reference, with the
+ * configs (read from sink when it holds them); then fetch what was resolved into sink. */
+int bale_pull_resolve_all(bale_pull *pull, const char *const *refs, size_t n, bale_sink *sink,
+                          bale_error **err);
+int bale_pull_fetch(bale_pull *pull, bale_sink *sink, bale_error **err);
+
 size_t bale_pull_image_count(const bale_pull *pull);
 const bale_image *bale_pull_image_at(const bale_pull *pull, size_t i);
 

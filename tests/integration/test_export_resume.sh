@@ -48,4 +48,11 @@ echo "$H/demo/single:1" >"$T/list.txt"
 expect_exit 0 "$BALE" export -q --insecure-registry "$H" --key "$T/k.key" -o "$T/twice.tar.zst" \
   -f "$T/list.txt" "$H/demo/single:1"
 assert_eq 1 "$(wc -l <"$LAST_STDOUT")" "one image"
+
+# The bundle is written while the layers download: a bundle that cannot be written (its
+# directory is missing) is the error reported, and nothing is left behind.
+expect_exit 1 env XDG_CACHE_HOME="$T/cache2" "$BALE" export -q --insecure-registry "$H" \
+  --key "$T/k.key" -o "$T/missing/site.tar.zst" "$H/demo/multi:1" "$H/demo/single:1"
+assert_contains "$LAST_STDERR" "create $T/missing/site.tar.zst"
+[[ ! -e $T/missing ]] || fail "the export made $T/missing"
 echo "test_export_resume: ok"

@@ -1,0 +1,263 @@
+/* bale export: resolve, then download and write the bundle at once (see bale/export.h).
+ *
+ * The cache sink is wrapped so that every blob the pull engine commits (or finds already
+ * cached) is announced to the writer thread, which waits for each config and layer in
+ * bundle order. When the download ends, waiting ends too: a blob that never came is an
+ * error. When the writer fails, the wrapper refuses further blobs so the download stops. */
+#include "bale/export.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "bale/digest.h"
+
+typedef struct arrivals {
+	bale_sink base;
+	bale_sink *cache;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bale_digest *have; /* blobs in the cache, in the order they came */
+	size_t n, cap;
+	bool fetch_done;    /* no more blobs will come */
+	bool writer_failed; /* the wrapper refuses blobs from now on */
+	bool refused;       /* and did refuse one */
+	bool out_of_memory; /* an arrival could not be recorded */
+	size_t hint;        /* the writer's search starts here */
+} arrivals;
+
+struct bale_sink_blob {
+	arrivals *a;
+	bale_sink_blob *inner;
+	bale_descriptor desc;
+};
+
+static void announce(arrivals *a, const bale_digest *d)
+{
+	pthread_mutex_lock(&a->mu);
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 256;
+		bale_digest *grown = realloc(a->have, cap * sizeof(*grown));
+		if (grown) {
+			a->have = grown;
+			a->cap = cap;
+		}
+	}
+	if (a->n < a->cap)
+		a->have[a->n++] = *d;
+	else
+		a->out_of_memory = true;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+static int refuse_if_writer_failed(arrivals *a, bale_error **err)
+{
+	pthread_mutex_lock(&a->mu);
+	bool failed = a->writer_failed;
+	a->refused |= failed;
+	pthread_mutex_unlock(&a->mu);
+	return failed ? bale_error_set(err, BALE_EGENERIC, "the bundle could not be written") : 0;
+}
+
+static int arr_has_blob(bale_sink *sink, const bale_descriptor *desc, bool *out, bale_error **err)
+{
+	arrivals *a = (arrivals *)sink;
+	int rc = refuse_if_writer_failed(a, err);
+	if (rc == 0 && (rc = a->cache->ops->has_blob(a->cache, desc, out, err)) == 0 && *out)
+		announce(a, &desc->digest);
+	return rc;
+}
+
+static int arr_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink_blob **out,
+                         bale_error **err)
+{
+	arrivals *a = (arrivals *)sink;
+	int rc = refuse_if_writer_failed(a, err);
+	bale_sink_blob *b = rc == 0 ? calloc(1, sizeof(*b)) : NULL;
+	if (rc == 0 && !b)
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+	if (rc == 0 && (rc = a->cache->ops->blob_open(a->cache, desc, &b->inner, err)) == 0) {
+		b->a = a;
+		b->desc = *desc;
+		*out = b;
+		return 0;
+	}
+	free(b);
+	return rc;
+}
+
+static int arr_blob_write(bale_sink_blob *b, const void *data, size_t len, bale_error **err)
+{
+	return b->a->cache->ops->blob_write(b->inner, data, len, err);
+}
+
+static int arr_blob_rewind(bale_sink_blob *b, bale_error **err)
+{
+	return b->a->cache->ops->blob_rewind(b->inner, err);
+}
+
+static int arr_blob_commit(bale_sink_blob *b, bale_error **err)
+{
+	arrivals *a = b->a;
+	bale_digest d = b->desc.digest;
+	int rc = a->cache->ops->blob_commit(b->inner, err);
+	free(b);
+	if (rc == 0)
+		announce(a, &d);
+	return rc;
+}
+
+static void arr_blob_abort(bale_sink_blob *b)
+{
+	b->a->cache->ops->blob_abort(b->inner);
+	free(b);
+}
+
+static int arr_set_name(bale_sink *sink, const char *ref, const bale_descriptor *root,
+                        bale_error **err)
+{
+	arrivals *a = (arrivals *)sink;
+	return a->cache->ops->set_name(a->cache, ref, root, err);
+}
+
+static int arr_commit(bale_sink *sink, bale_error **err)
+{
+	arrivals *a = (arrivals *)sink;
+	return a->cache->ops->commit(a->cache, err);
+}
+
+static int arr_blob_read(bale_sink *sink, const bale_descriptor *desc, bale_buf *out,
+                         bale_error **err)
+{
+	arrivals *a = (arrivals *)sink;
+	return bale_sink_read(a->cache, desc, out, err);
+}
+
+static int arr_blob_for(bale_sink *sink, const bale_descriptor *desc, const char *ref,
+                        bale_error **err)
+{
+	arrivals *a = (arrivals *)sink;
+	return bale_sink_blob_for(a->cache, desc, ref, err);
+}
+
+static void arr_free(bale_sink *sink)
+{
+	(void)sink; /* lives on bale_export's stack; the cache is the caller's */
+}
+
+static const bale_sink_ops arrivals_ops = {
+    .has_blob = arr_has_blob,
+    .blob_open = arr_blob_open,
+    .blob_write = arr_blob_write,
+    .blob_rewind = arr_blob_rewind,
+    .blob_commit = arr_blob_commit,
+    .blob_abort = arr_blob_abort,
+    .set_name = arr_set_name,
+    .commit = arr_commit,
+    .free = arr_free,
+    .blob_read = arr_blob_read,
+    .blob_for = arr_blob_for,
+};
+
+/* The writer's side: returns once desc is in the cache. The list of arrivals only grows;
+ * the search starts where the last one ended, since blobs mostly come in bundle order. */
+static int wait_blob(void *payload, const bale_descriptor *desc, bale_error **err)
+{
+	arrivals *a = payload;
+	bool found = false;
+	pthread_mutex_lock(&a->mu);
+	size_t end = a->n, from = a->hint < end ? a->hint : 0;
+	for (size_t k = 0; !found && k < end; k++) {
+		size_t i = (from + k) % end;
+		if ((found = bale_digest_equal(&a->have[i], &desc->digest)))
+			a->hint = i + 1;
+	}
+	for (size_t checked = end; !found && !a->fetch_done && !a->out_of_memory;) {
+		pthread_cond_wait(&a->cv, &a->mu);
+		for (; !found && checked < a->n; checked++)
+			if ((found = bale_digest_equal(&a->have[checked], &desc->digest)))
+				a->hint = checked + 1;
+	}
+	pthread_mutex_unlock(&a->mu);
+	return found ? 0
+	             : bale_error_set(err, BALE_EGENERIC, "blob %s never reached the cache",
+	                              desc->digest.str);
+}
+
+/* Passes an error up: the caller's err takes from's error (when it has none yet). */
+static void hand_over(bale_error **to, bale_error **from)
+{
+	if (to && !*to) {
+		*to = *from;
+		*from = NULL;
+	}
+}
+
+typedef struct writer_job {
+	bale_bundle_write_options opts;
+	const bale_image **images;
+	size_t n;
+	arrivals *a;
+	int rc;
+	bale_error *err;
+} writer_job;
+
+static void *writer_main(void *arg)
+{
+	writer_job *job = arg;
+	job->rc = bale_bundle_write(&job->opts, job->images, job->n, &job->err);
+	if (job->rc < 0) { /* stop the download: its blobs have nowhere to go */
+		pthread_mutex_lock(&job->a->mu);
+		job->a->writer_failed = true;
+		pthread_mutex_unlock(&job->a->mu);
+	}
+	return NULL;
+}
+
+int bale_export(bale_pull *pull, const char *const *refs, size_t n, bale_sink *cache,
+                const bale_bundle_write_options *opts, bale_error **err)
+{
+	arrivals a = {.base = {.ops = &arrivals_ops}, .cache = cache};
+	writer_job job = {.opts = *opts, .a = &a};
+	bale_error *fetch_err = NULL;
+	int rc = bale_pull_resolve_all(pull, refs, n, cache, err);
+	if (rc < 0)
+		return rc;
+	job.n = bale_pull_image_count(pull);
+	if (!(job.images = calloc(job.n ? job.n : 1, sizeof(*job.images))))
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	for (size_t i = 0; i < job.n; i++)
+		job.images[i] = bale_pull_image_at(pull, i);
+	job.opts.wait_blob = wait_blob;
+	job.opts.wait_payload = &a;
+	pthread_mutex_init(&a.mu, NULL);
+	pthread_cond_init(&a.cv, NULL);
+	pthread_t writer;
+	int e = pthread_create(&writer, NULL, writer_main, &job);
+	if (e != 0) {
+		rc = bale_error_set_errno(err, BALE_EGENERIC, e, "start the bundle writer");
+		goto cleanup;
+	}
+	rc = bale_pull_fetch(pull, &a.base, &fetch_err);
+	pthread_mutex_lock(&a.mu);
+	a.fetch_done = true;
+	pthread_cond_broadcast(&a.cv);
+	pthread_mutex_unlock(&a.mu);
+	pthread_join(writer, NULL);
+	/* The root cause: a download that failed by itself, else the writer's error. */
+	if (rc < 0 && !a.refused) {
+		hand_over(err, &fetch_err);
+	} else if (job.rc < 0) {
+		rc = job.rc;
+		hand_over(err, &job.err);
+	}
+cleanup:
+	bale_error_free(fetch_err);
+	bale_error_free(job.err);
+	pthread_mutex_destroy(&a.mu);
+	pthread_cond_destroy(&a.cv);
+	free(a.have);
+	free(job.images);
+	return rc;
+}

@@ -1,0 +1,21 @@
+/* bale export's engine: the bundle is written while its layers download. Once every
+ * image is resolved, a writer thread starts the bundle (head, index.db, manifests from
+ * memory) and takes each config and layer as soon as the pull engine has verified it
+ * into the cache, so downloading and compressing overlap instead of taking turns. */
+#ifndef BALE_EXPORT_H
+#define BALE_EXPORT_H
+
+#include <stddef.h>
+
+#include "bale/bundle.h"
+#include "bale/error.h"
+#include "bale/pull.h"
+#include "bale/sink.h"
+
+/* Resolves refs, fetches their content into cache (an OCI layout whose blobs are in
+ * opts->blob_dir) and writes the bundle opts describes. The first error wins: a failed
+ * download is reported as such, not as the bundle it left unwritten. */
+int bale_export(bale_pull *pull, const char *const *refs, size_t n, bale_sink *cache,
+                const bale_bundle_write_options *opts, bale_error **err);
+
+#endif
