@@ -2,7 +2,7 @@
 # bale's benchmark harness: bale beside the tools users run today, on the same machine in
 # the same run, alternating run by run, against a real docker-registry on loopback.
 #
-#   bench/run.sh [--corpus LIST] [--runs N] [--results FILE]
+#   bench/run.sh [--corpus LIST] [--scenarios LIST] [--runs N] [--results FILE]
 #
 # LIST is a comma-separated choice of (default: bench,many,synthetic,large):
 #   bench      8 images x 2 platforms, ~180 MB of gzip layers (bench/corpus.py)
@@ -13,25 +13,32 @@
 # `skopeo sync --all`, beside the limit SHA-256 + zstd set on this machine's cores;
 # (2) verify vs `sha256sum` of the extracted blobs and `openssl speed sha256`; (3) import
 # into a fresh containerd vs `ctr images import` of the same content, then re-import;
-# (4) online `bale pull` into containerd vs `ctr images pull`.
+# (4) online `bale pull` into containerd vs `ctr images pull`. --scenarios picks among
+# export,verify,import,pull (default all; each runs with the ones before it).
 # Prints a Markdown table (median of N runs: wall time, throughput, CPU, peak RSS, bale/peer)
 # and writes every run as JSON to FILE (default bench/results/<UTC time>.json).
 # Needs a Release build (scripts/build.sh Release) and the packages of scripts/install-deps.sh.
-# Generated layers are cached in ~/.cache/bale-bench (about 2.4 GB with large).
+# Generated layers are kept in $BALE_BENCH_CACHE (default ~/.cache/bale-bench; about
+# 2.3 GB with large), so later runs skip generating them.
+
+# Generated layers outlive the run: taken before the test library points HOME at $T.
+CACHE_ROOT=${BALE_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bale-bench}
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=../tests/integration/containerd.sh
 source "$top/tests/integration/containerd.sh"
 
 corpora=bench,many,synthetic,large
+scenarios=export,verify,import,pull
 runs=3
 results="$top/bench/results/$(date -u +%Y%m%dT%H%M%SZ).json"
 while (($#)); do
   case $1 in
   --corpus) corpora=$2 && shift 2 ;;
   --runs) runs=$2 && shift 2 ;;
+  --scenarios) scenarios=$2 && shift 2 ;;
   --results) results=$2 && shift 2 ;;
-  -h | --help) sed -n '2,/^# shellcheck/p' "$0" | sed '$d; s/^# \{0,1\}//' && exit 0 ;;
+  -h | --help) sed -n '2,/^$/p' "$0" | sed '$d; s/^# \{0,1\}//' && exit 0 ;;
   *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2 && exit 2 ;;
   esac
 done
@@ -41,7 +48,6 @@ bench_keygen
 mkdir -p "$(dirname "$results")"
 : >"$T/runs.jsonl"
 : >"$T/table.md"
-CACHE_ROOT=${XDG_CACHE_HOME:-$HOME/.cache}/bale-bench
 
 # measure ID CMD…: one timed run of CMD (stdout dropped); appends "wall cpu rss_kib" to
 # $T/ID.times and the run to the JSON lines.
@@ -130,6 +136,7 @@ big_corpus() { # SHAPE: scenarios 1-4
     printf '    %s: ["1"]\n' "${refs[@]#"$H"/}"
   } | sed 's/:1: \[/: [/' >"$T/sync.yaml"
   note "$(printf '%s: %d images, %d bytes of unique blobs.' "$c" "${#refs[@]}" "$bytes")"
+  want() { [[ ,$scenarios, == *,$1,* ]]; }
   # 1. export
   for ((i = 0; i < runs; i++)); do
     id=export_bale_$c bale_export "$T/b.tar.zst" "${refs[@]}"
@@ -150,16 +157,20 @@ big_corpus() { # SHAPE: scenarios 1-4
     "$(echo "100 * $bytes / $(col "export_bale_$c" 1) / 1000000 / $LIMIT_MBS" | bc -l)" \
     "$(echo "$(col "export_peer_$c" 1) / $(col "export_bale_$c" 1)" | bc -l)")"
 
-  # 2. verify
+  want verify || want import || want pull || return 0
   rm -rf "$T/x" && mkdir "$T/x" && tar --zstd -xf "$T/b.tar.zst" -C "$T/x"
-  for ((i = 0; i < runs; i++)); do
-    measure "verify_bale_$c" "$BALE" verify -q --key "$T/k.pub" "$T/b.tar.zst"
-    measure "verify_sha256sum_$c" find "$T/x/blobs" -type f -exec sha256sum {} +
-  done
-  row "$c" verify "bale verify" "verify_bale_$c" "$bytes" "verify_sha256sum_$c"
-  row "$c" verify "sha256sum of the extracted blobs" "verify_sha256sum_$c" "$bytes"
-  note "$(printf '%s verify: bale %.0f MB/s; openssl speed sha256 %.0f MB/s on one core.' "$c" \
-    "$(echo "$bytes / $(col "verify_bale_$c" 1) / 1000000" | bc -l)" "$SHA_MBS")"
+  # 2. verify
+  if want verify; then
+    for ((i = 0; i < runs; i++)); do
+      measure "verify_bale_$c" "$BALE" verify -q --key "$T/k.pub" "$T/b.tar.zst"
+      measure "verify_sha256sum_$c" find "$T/x/blobs" -type f -exec sha256sum {} +
+    done
+    row "$c" verify "bale verify" "verify_bale_$c" "$bytes" "verify_sha256sum_$c"
+    row "$c" verify "sha256sum of the extracted blobs" "verify_sha256sum_$c" "$bytes"
+    note "$(printf '%s verify: bale %.0f MB/s; openssl speed sha256 %.0f MB/s on one core.' "$c" \
+      "$(echo "$bytes / $(col "verify_bale_$c" 1) / 1000000" | bc -l)" "$SHA_MBS")"
+  fi
+  want import || want pull || return 0
 
   # 3. import into containerd (host platform), each first import into a fresh one
   tar -C "$T/x" -cf "$T/layout.tar" oci-layout index.json blobs
@@ -187,6 +198,7 @@ big_corpus() { # SHAPE: scenarios 1-4
     "$(echo "$(col "import_bale_$c" 1) / $(col "reimport_bale_$c" 1)" | bc -l)")"
 
   # 4. online pull into containerd
+  want pull || return 0
   for ((i = 0; i < runs; i++)); do
     start_containerd
     measure "pull_ctr_$c" bash "$T/peer-pull.sh" "${refs[@]}"
