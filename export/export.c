@@ -179,10 +179,13 @@ static int wait_blob(void *payload, const bale_descriptor *desc, bale_error **er
 			if ((found = bale_digest_equal(&a->have[checked], &desc->digest)))
 				a->hint = checked + 1;
 	}
+	bool oom = a->out_of_memory;
 	pthread_mutex_unlock(&a->mu);
-	return found ? 0
-	             : bale_error_set(err, BALE_EGENERIC, "blob %s never reached the cache",
-	                              desc->digest.str);
+	if (found)
+		return 0;
+	return oom ? bale_error_set(err, BALE_EGENERIC, "out of memory")
+	           : bale_error_set(err, BALE_EGENERIC, "blob %s never reached the cache",
+	                            desc->digest.str);
 }
 
 /* Passes an error up: the caller's err takes from's error (when it has none yet). */
