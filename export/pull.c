@@ -1,4 +1,7 @@
 /* The pull engine: registry -> content sink. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +48,15 @@ int bale_pull_new(bale_pull **out, const bale_pull_options *opts, bale_error **e
 	return 0;
 }
 
+static void registries_free(registry_entry *list)
+{
+	for (registry_entry *e = list, *next; e; e = next) {
+		next = e->next;
+		bale_registry_free(e->reg);
+		free(e);
+	}
+}
+
 static void image_free(bale_image *img)
 {
 	if (!img)
@@ -71,11 +83,7 @@ void bale_pull_free(bale_pull *p)
 	for (size_t i = 0; i < p->n_images; i++)
 		image_free(p->images[i]);
 	free(p->images);
-	for (registry_entry *e = p->registries, *next; e; e = next) {
-		next = e->next;
-		bale_registry_free(e->reg);
-		free(e);
-	}
+	registries_free(p->registries);
 	bale_platform_set_free(p->host_platforms);
 	free(p);
 }
@@ -90,9 +98,12 @@ const bale_image *bale_pull_image_at(const bale_pull *p, size_t i)
 	return p->images[i];
 }
 
-static int registry_for(bale_pull *p, const char *domain, bale_registry **out, bale_error **err)
+/* The client for a domain from list (a resolver thread's own, or the pull's), opened on
+ * first use: a client and its tokens belong to one thread. */
+static int registry_in(bale_pull *p, registry_entry **list, const char *domain, bale_registry **out,
+                       bale_error **err)
 {
-	for (registry_entry *e = p->registries; e; e = e->next)
+	for (registry_entry *e = *list; e; e = e->next)
 		if (strcmp(bale_registry_domain(e->reg), domain) == 0) {
 			*out = e->reg;
 			return 0;
@@ -105,10 +116,15 @@ static int registry_for(bale_pull *p, const char *domain, bale_registry **out, b
 		free(e);
 		return rc;
 	}
-	e->next = p->registries;
-	p->registries = e;
+	e->next = *list;
+	*list = e;
 	*out = e->reg;
 	return 0;
+}
+
+static int registry_for(bale_pull *p, const char *domain, bale_registry **out, bale_error **err)
+{
+	return registry_in(p, &p->registries, domain, out, err);
 }
 
 /* Every config of the given images in one batch of parallel transfers, kept in
@@ -286,7 +302,8 @@ static int select_platforms(bale_pull *p, bale_image *img, bale_error **err)
 	return rc;
 }
 
-static int resolve_image(bale_pull *p, bale_image *img, bale_error **err)
+static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *img,
+                         bale_error **err)
 {
 	int rc = 0;
 	bale_ref *ref = NULL;
@@ -305,7 +322,7 @@ static int resolve_image(bale_pull *p, bale_image *img, bale_error **err)
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
-	if ((rc = registry_for(p, img->domain, &reg, err)) < 0)
+	if ((rc = registry_in(p, registries, img->domain, &reg, err)) < 0)
 		goto cleanup;
 	if ((rc = bale_registry_get_manifest(reg, img->repository, bale_ref_lookup(ref), &body,
 	                                     img->root.media_type, &img->root.digest, err)) < 0)
@@ -355,20 +372,34 @@ cleanup:
 	return rc;
 }
 
-static int add_image(bale_pull *p, const char *text, bale_image **out, bale_error **err)
+/* A new image of the pull, named by its normalized reference, not resolved yet. */
+static int new_image(bale_pull *p, const char *text, bale_error **err)
 {
+	bale_ref *ref = NULL;
+	int rc = bale_ref_parse(&ref, text, err);
+	if (rc < 0)
+		return rc;
 	bale_image *img = calloc(1, sizeof(*img));
 	bale_image **grown = realloc(p->images, (p->n_images + 1) * sizeof(*grown));
 	if (grown)
 		p->images = grown;
-	if (!img || !grown || !(img->ref = strdup(text))) {
+	if (!img || !grown || !(img->ref = strdup(bale_ref_string(ref)))) {
 		free(img);
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+	} else {
+		p->images[p->n_images++] = img;
 	}
-	p->images[p->n_images++] = img;
-	int rc = resolve_image(p, img, err);
+	bale_ref_free(ref);
+	return rc;
+}
+
+static int add_image(bale_pull *p, const char *text, bale_image **out, bale_error **err)
+{
+	int rc = new_image(p, text, err);
 	if (rc == 0)
-		*out = img;
+		rc = resolve_image(p, &p->registries, p->images[p->n_images - 1], err);
+	if (rc == 0)
+		*out = p->images[p->n_images - 1];
 	return rc;
 }
 
@@ -413,6 +444,90 @@ static int already_named(bale_pull *p, size_t first, const char *text, bool *out
 	return rc;
 }
 
+/* Resolving many images is mostly waiting on round trips: a few threads resolve them at
+ * once, each with its own registry clients, taking the next image from a shared count. */
+typedef struct resolver {
+	bale_pull *p;
+	bale_image **images;
+	size_t n;
+	atomic_size_t next;
+	int *rcs;
+	bale_error **errs;
+} resolver;
+
+typedef struct resolver_thread {
+	resolver *r;
+	registry_entry *registries;
+	pthread_t thread;
+	bool started;
+} resolver_thread;
+
+static void *resolver_main(void *arg)
+{
+	resolver_thread *t = arg;
+	resolver *r = t->r;
+	for (size_t i; (i = atomic_fetch_add(&r->next, 1)) < r->n;)
+		r->rcs[i] = resolve_image(r->p, &t->registries, r->images[i], &r->errs[i]);
+	return NULL;
+}
+
+static int resolve_images(bale_pull *p, bale_image **images, size_t n, bale_error **err)
+{
+	int rc = 0;
+	size_t workers =
+	    (size_t)(p->opts.max_parallel > 0 ? p->opts.max_parallel : DEFAULT_PARALLEL);
+	workers = workers < n ? workers : n;
+	resolver r = {.p = p, .images = images, .n = n};
+	resolver_thread *threads = calloc(workers ? workers : 1, sizeof(*threads));
+	r.rcs = calloc(n ? n : 1, sizeof(*r.rcs));
+	r.errs = calloc(n ? n : 1, sizeof(*r.errs));
+	atomic_init(&r.next, 0);
+	if (!threads || !r.rcs || !r.errs) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	/* The first thread uses the pull's own clients (this thread only waits meanwhile);
+	 * a thread that cannot start leaves its share to the others. */
+	threads[0].registries = p->registries;
+	for (size_t k = 0; k < workers; k++) {
+		threads[k].r = &r;
+		threads[k].started =
+		    pthread_create(&threads[k].thread, NULL, resolver_main, &threads[k]) == 0;
+	}
+	if (workers && !threads[0].started)
+		resolver_main(&threads[0]);
+	for (size_t k = 0; k < workers; k++)
+		if (threads[k].started)
+			pthread_join(threads[k].thread, NULL);
+	p->registries = threads[0].registries;
+	/* The other threads' tokens and credentials go to the pull's clients, which fetch
+	 * the blobs next: nothing is asked of a token server or credential helper twice. */
+	for (size_t k = 1; k < workers; k++)
+		for (registry_entry *e = threads[k].registries; e; e = e->next) {
+			bale_registry *mine = NULL;
+			if (registry_for(p, bale_registry_domain(e->reg), &mine, NULL) == 0)
+				bale_registry_adopt(mine, e->reg);
+		}
+	/* Errors in the order of the references, as one thread would have met them. */
+	for (size_t i = 0; i < n && rc == 0; i++)
+		if (r.rcs[i] < 0) {
+			rc = r.rcs[i];
+			if (err) {
+				*err = r.errs[i];
+				r.errs[i] = NULL;
+			}
+		}
+cleanup:
+	for (size_t k = 1; threads && k < workers; k++)
+		registries_free(threads[k].registries);
+	for (size_t i = 0; r.errs && i < n; i++)
+		bale_error_free(r.errs[i]);
+	free(r.errs);
+	free(r.rcs);
+	free(threads);
+	return rc;
+}
+
 int bale_pull_resolve_all(bale_pull *p, const char *const *refs, size_t n, bale_sink *sink,
                           bale_error **err)
 {
@@ -420,13 +535,14 @@ int bale_pull_resolve_all(bale_pull *p, const char *const *refs, size_t n, bale_
 	size_t first = p->n_images;
 	p->source = sink;
 	p->first_unfetched = first;
-	/* Resolve everything first: a bad reference fails before any download. */
+	/* Every reference parsed and named once before anything is asked of a registry. */
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		bale_image *img = NULL;
 		bool seen = false;
 		if ((rc = already_named(p, first, refs[i], &seen, err)) == 0 && !seen)
-			rc = add_image(p, refs[i], &img, err);
+			rc = new_image(p, refs[i], err);
 	}
+	if (rc == 0)
+		rc = resolve_images(p, p->images + first, p->n_images - first, err);
 	if (rc == 0)
 		rc = fetch_configs(p, p->images + first, p->n_images - first, err);
 	p->source = NULL;

@@ -354,3 +354,34 @@ cleanup:
 	bale_challenge_clear(&ch);
 	return rc;
 }
+
+void bale_registry_adopt(bale_registry *reg, bale_registry *from)
+{
+	/* Tokens for scopes reg has no live token for, and credentials for repositories it
+	 * has not looked up; the rest stays with from and is freed with it. */
+	for (reg_token **t = &from->tokens; *t;) {
+		reg_token *tok = *t;
+		if (!tok->token || find_token(reg, tok->scope)) {
+			t = &tok->next;
+			continue;
+		}
+		*t = tok->next;
+		tok->next = reg->tokens;
+		reg->tokens = tok;
+	}
+	for (reg_cred **c = &from->creds; *c;) {
+		reg_cred *cred = *c;
+		bool known = false;
+		for (reg_cred *mine = reg->creds; mine && !known; mine = mine->next)
+			known = strcmp(mine->repository, cred->repository) == 0;
+		if (known) {
+			c = &cred->next;
+			continue;
+		}
+		if (from->cred == cred->cred)
+			from->cred = NULL;
+		*c = cred->next;
+		cred->next = reg->creds;
+		reg->creds = cred;
+	}
+}

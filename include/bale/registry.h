@@ -39,6 +39,10 @@ int bale_registry_open(bale_registry **out, const char *domain, const bale_regis
                        bale_error **err);
 void bale_registry_free(bale_registry *reg);
 const char *bale_registry_domain(const bale_registry *reg);
+/* Moves the tokens and looked-up credentials of from (a client of the same domain, used
+ * by another thread) into reg where reg has none for that scope or repository, so the
+ * work of several clients leaves one client that asks for nothing twice. */
+void bale_registry_adopt(bale_registry *reg, bale_registry *from);
 
 /* GET /v2/: picks https or (insecure registries only) http, learns the auth scheme. */
 int bale_registry_ping(bale_registry *reg, bale_error **err);
