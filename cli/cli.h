@@ -107,7 +107,7 @@ typedef struct cli_common {
 	"      --retries N            retries after network errors, 5xx and 429 (default 4)\n" \
 	"      --retry-delay MS       first backoff delay, doubled each retry (default 500)\n" \
 	"      --timeout SECS         connect timeout and progress deadline (default 30/60)\n" \
-	"      --jobs N               blob transfers at once (default 4)\n"                 \
+	"      --jobs N               transfers and resolutions at once (default 4)\n"    \
 	"  -q, --quiet                only errors on stderr\n"                             \
 	"  -v, --verbose              say more (never secrets)\n"                          \
 	"  -h, --help                 this help\n"
