@@ -95,6 +95,14 @@ assert_eq 0 "$(jq '.manifests | length' "$store/index.json")" "nothing named aft
 # A failed reference fails the whole run before anything is named.
 expect_exit 6 "$BALE" pull -q --insecure-registry "$H" --store "oci:$store" "$H/demo/single:1" "$H/demo/absent:1"
 assert_eq 0 "$(jq '.manifests | length' "$store/index.json")" "no partial runs"
+# Images are resolved several at once, yet the error is the first in reference order,
+# every time: here the second reference's, never the fourth's.
+for _ in 1 2 3; do
+  expect_exit 6 "$BALE" pull -q --jobs 4 --insecure-registry "$H" --store "oci:$store" \
+    "$H/demo/single:1" "$H/demo/absent:1" "$H/demo/multi:1" "$H/demo/multi:nope"
+  assert_contains "$LAST_STDERR" "$H/demo/absent:1"
+  assert_not_contains "$LAST_STDERR" "multi:nope"
+done
 
 # Malformed references and options: usage errors (2) naming the fault.
 expect_exit 2 "$BALE" pull --store "oci:$store" "$H/Demo/x:1"
