@@ -26,6 +26,8 @@
 typedef struct planned_blob {
 	bale_descriptor desc;
 	const char *kind;
+	const char *bytes; /* an index or manifest: its verified bytes, held by the image */
+	size_t len;
 } planned_blob;
 
 typedef struct plan {
@@ -33,8 +35,8 @@ typedef struct plan {
 	size_t n, alloc;
 } plan;
 
-static int plan_add(plan *p, const bale_descriptor *d, const char *media_type, const char *kind,
-                    bale_error **err)
+static int plan_add(plan *p, const bale_descriptor *d, const char *kind, const char *bytes,
+                    size_t len, bale_error **err)
 {
 	for (size_t i = 0; i < p->n; i++)
 		if (bale_digest_equal(&p->blobs[i].desc.digest, &d->digest))
@@ -47,10 +49,7 @@ static int plan_add(plan *p, const bale_descriptor *d, const char *media_type, c
 		p->blobs = grown;
 		p->alloc = want;
 	}
-	p->blobs[p->n].desc = *d;
-	if (media_type && !d->media_type[0])
-		snprintf(p->blobs[p->n].desc.media_type, sizeof(d->media_type), "%s", media_type);
-	p->blobs[p->n].kind = kind;
+	p->blobs[p->n] = (planned_blob){.desc = *d, .kind = kind, .bytes = bytes, .len = len};
 	p->n++;
 	return 0;
 }
@@ -63,23 +62,23 @@ static int plan_blobs(plan *p, const bale_image *const *images, size_t n, bale_e
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const bale_image *img = images[i];
 		bool index = bale_media_type_is_index(img->root.media_type);
-		rc = plan_add(p, &img->root, NULL, index ? BUNDLE_KIND_INDEX : BUNDLE_KIND_MANIFEST,
-		              err);
+		rc = plan_add(p, &img->root, index ? BUNDLE_KIND_INDEX : BUNDLE_KIND_MANIFEST,
+		              img->root_bytes, img->root_len, err);
 		for (size_t j = 0; j < img->n_manifests && rc == 0 && index; j++)
 			if (img->manifests[j].selected)
-				rc = plan_add(p, &img->manifests[j].desc, NULL,
-				              BUNDLE_KIND_MANIFEST, err);
+				rc = plan_add(p, &img->manifests[j].desc, BUNDLE_KIND_MANIFEST,
+				              img->manifests[j].bytes, img->manifests[j].len, err);
 	}
 	for (size_t i = 0; i < n && rc == 0; i++)
 		for (size_t j = 0; j < images[i]->n_manifests && rc == 0; j++)
 			if (images[i]->manifests[j].selected)
-				rc = plan_add(p, &images[i]->manifests[j].config, NULL,
-				              BUNDLE_KIND_CONFIG, err);
+				rc = plan_add(p, &images[i]->manifests[j].config,
+				              BUNDLE_KIND_CONFIG, NULL, 0, err);
 	for (size_t i = 0; i < n && rc == 0; i++)
 		for (size_t j = 0; j < images[i]->n_manifests && rc == 0; j++) {
 			const bale_image_manifest *m = &images[i]->manifests[j];
 			for (size_t k = 0; m->selected && k < m->n_layers && rc == 0; k++)
-				rc = plan_add(p, &m->layers[k], NULL, BUNDLE_KIND_LAYER, err);
+				rc = plan_add(p, &m->layers[k], BUNDLE_KIND_LAYER, NULL, 0, err);
 		}
 	return rc;
 }
@@ -386,48 +385,20 @@ cleanup:
 	return rc;
 }
 
-/* The verified bytes of an index or manifest the images hold. */
-static bool image_bytes(const bale_image *const *images, size_t n, const bale_digest *d,
-                        const char **bytes, size_t *len)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (bale_digest_equal(&images[i]->root.digest, d)) {
-			*bytes = images[i]->root_bytes;
-			*len = images[i]->root_len;
-			return true;
-		}
-		for (size_t j = 0; j < images[i]->n_manifests; j++)
-			if (images[i]->manifests[j].bytes &&
-			    bale_digest_equal(&images[i]->manifests[j].desc.digest, d)) {
-				*bytes = images[i]->manifests[j].bytes;
-				*len = images[i]->manifests[j].len;
-				return true;
-			}
-	}
-	return false;
-}
-
 /* An index or manifest from memory, hashed again on its way in like every blob. */
-static int member_manifest(tar_out *t, const char *path, const bale_image *const *images, size_t n,
-                           const bale_descriptor *want, bale_error **err)
+static int member_manifest(tar_out *t, const char *path, const planned_blob *b, bale_error **err)
 {
-	const char *bytes = NULL;
-	size_t len = 0;
 	bale_digest got;
-	if (!image_bytes(images, n, &want->digest, &bytes, &len))
-		return bale_error_set(err, BALE_EGENERIC, "%s: not among the resolved images",
-		                      path);
-	bale_digest_of(&got, bytes, len);
-	if ((int64_t)len != want->size || !bale_digest_equal(&got, &want->digest))
+	bale_digest_of(&got, b->bytes, b->len);
+	if ((int64_t)b->len != b->desc.size || !bale_digest_equal(&got, &b->desc.digest))
 		return bale_error_set(err, BALE_EVERIFY, "%s: content is not %s", path,
-		                      want->digest.str);
-	return member_bytes(t, path, bytes, len, err);
+		                      b->desc.digest.str);
+	return member_bytes(t, path, b->bytes, b->len, err);
 }
 
 static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *p,
-                     const bale_image *const *images, size_t n, const char *manifest,
-                     size_t manifest_len, const char *signature, const char *index_db_path,
-                     const head_files *h, time_t mtime, bale_error **err)
+                     const char *manifest, size_t manifest_len, const char *signature,
+                     const char *index_db_path, const head_files *h, time_t mtime, bale_error **err)
 {
 	int rc = 0;
 	char member[128], source[4096];
@@ -462,11 +433,9 @@ static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *
 		goto cleanup;
 	for (size_t i = 0; i < p->n; i++) {
 		const bale_descriptor *d = &p->blobs[i].desc;
-		const char *kind = p->blobs[i].kind;
 		snprintf(member, sizeof(member), "blobs/sha256/%s", bale_digest_hex(&d->digest));
-		if (strcmp(kind, BUNDLE_KIND_INDEX) == 0 ||
-		    strcmp(kind, BUNDLE_KIND_MANIFEST) == 0) {
-			if ((rc = member_manifest(&t, member, images, n, d, err)) < 0)
+		if (p->blobs[i].bytes) {
+			if ((rc = member_manifest(&t, member, &p->blobs[i], err)) < 0)
 				goto cleanup;
 			continue;
 		}
@@ -559,8 +528,8 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 		signature[sl] = '\n';
 		signature[sl + 1] = '\0';
 	}
-	if ((rc = write_tar(fd, opts, &p, images, n, manifest, manifest_len, signature, db_path, &h,
-	                    now, err)) < 0)
+	if ((rc = write_tar(fd, opts, &p, manifest, manifest_len, signature, db_path, &h, now,
+	                    err)) < 0)
 		goto cleanup;
 	if (fsync(fd) < 0 || close(fd) < 0) {
 		fd = -1;
