@@ -48,6 +48,12 @@ int bale_pull_new(bale_pull **out, const bale_pull_options *opts, bale_error **e
 	return 0;
 }
 
+/* Transfers (and resolutions) at once: --jobs, or the default. */
+static int jobs(const bale_pull *p)
+{
+	return p->opts.max_parallel > 0 ? p->opts.max_parallel : DEFAULT_PARALLEL;
+}
+
 static void registries_free(registry_entry *list)
 {
 	for (registry_entry *e = list, *next; e; e = next) {
@@ -156,7 +162,7 @@ static int fetch_configs(bale_pull *p, bale_image **images, size_t n, bale_error
 	bale_sink *mem = NULL;
 	bale_fetch *f = NULL;
 	int rc = 0;
-	int parallel = p->opts.max_parallel > 0 ? p->opts.max_parallel : DEFAULT_PARALLEL;
+	int parallel = jobs(p);
 	if ((rc = memory_sink_new(&mem, BALE_CAP_CONFIG, err)) < 0 ||
 	    (rc = bale_fetch_new(&f, parallel, NULL, err)) < 0)
 		goto cleanup;
@@ -372,13 +378,20 @@ cleanup:
 	return rc;
 }
 
-/* A new image of the pull, named by its normalized reference, not resolved yet. */
-static int new_image(bale_pull *p, const char *text, bale_error **err)
+/* A new image of the pull, named by its normalized reference, not resolved yet. A
+ * reference already among the images from first on (in any spelling: "nginx",
+ * "docker.io/library/nginx:latest") is pulled once: nothing is added. */
+static int new_image(bale_pull *p, size_t first, const char *text, bale_error **err)
 {
 	bale_ref *ref = NULL;
 	int rc = bale_ref_parse(&ref, text, err);
 	if (rc < 0)
 		return rc;
+	for (size_t j = first; j < p->n_images; j++)
+		if (strcmp(p->images[j]->ref, bale_ref_string(ref)) == 0) {
+			bale_ref_free(ref);
+			return 0;
+		}
 	bale_image *img = calloc(1, sizeof(*img));
 	bale_image **grown = realloc(p->images, (p->n_images + 1) * sizeof(*grown));
 	if (grown)
@@ -395,7 +408,7 @@ static int new_image(bale_pull *p, const char *text, bale_error **err)
 
 static int add_image(bale_pull *p, const char *text, bale_image **out, bale_error **err)
 {
-	int rc = new_image(p, text, err);
+	int rc = new_image(p, p->n_images, text, err);
 	if (rc == 0)
 		rc = resolve_image(p, &p->registries, p->images[p->n_images - 1], err);
 	if (rc == 0)
@@ -431,19 +444,6 @@ static int write_image(bale_sink *sink, const bale_image *img, bale_error **err)
 	return rc < 0 ? bale_error_wrap(err, "%s", img->ref) : 0;
 }
 
-/* Is ref (in any spelling: "nginx", "docker.io/library/nginx:latest") already among
- * the images of this run? Then it is pulled once. */
-static int already_named(bale_pull *p, size_t first, const char *text, bool *out, bale_error **err)
-{
-	bale_ref *ref = NULL;
-	int rc = bale_ref_parse(&ref, text, err);
-	*out = false;
-	for (size_t j = first; rc == 0 && j < p->n_images; j++)
-		*out |= strcmp(p->images[j]->ref, bale_ref_string(ref)) == 0;
-	bale_ref_free(ref);
-	return rc;
-}
-
 /* Resolving many images is mostly waiting on round trips: a few threads resolve them at
  * once, each with its own registry clients, taking the next image from a shared count. */
 typedef struct resolver {
@@ -474,9 +474,7 @@ static void *resolver_main(void *arg)
 static int resolve_images(bale_pull *p, bale_image **images, size_t n, bale_error **err)
 {
 	int rc = 0;
-	size_t workers =
-	    (size_t)(p->opts.max_parallel > 0 ? p->opts.max_parallel : DEFAULT_PARALLEL);
-	workers = workers < n ? workers : n;
+	size_t workers = (size_t)jobs(p) < n ? (size_t)jobs(p) : n;
 	resolver r = {.p = p, .images = images, .n = n};
 	resolver_thread *threads = calloc(workers ? workers : 1, sizeof(*threads));
 	r.rcs = calloc(n ? n : 1, sizeof(*r.rcs));
@@ -536,11 +534,8 @@ int bale_pull_resolve_all(bale_pull *p, const char *const *refs, size_t n, bale_
 	p->source = sink;
 	p->first_unfetched = first;
 	/* Every reference parsed and named once before anything is asked of a registry. */
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		bool seen = false;
-		if ((rc = already_named(p, first, refs[i], &seen, err)) == 0 && !seen)
-			rc = new_image(p, refs[i], err);
-	}
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = new_image(p, first, refs[i], err);
 	if (rc == 0)
 		rc = resolve_images(p, p->images + first, p->n_images - first, err);
 	if (rc == 0)
@@ -554,7 +549,7 @@ int bale_pull_fetch(bale_pull *p, bale_sink *sink, bale_error **err)
 	int rc = 0;
 	bale_fetch *fetch = NULL;
 	size_t first = p->first_unfetched;
-	int parallel = p->opts.max_parallel > 0 ? p->opts.max_parallel : DEFAULT_PARALLEL;
+	int parallel = jobs(p);
 	if ((rc = bale_fetch_new(&fetch, parallel, p->opts.log, err)) < 0)
 		return rc;
 	p->first_unfetched = p->n_images;
