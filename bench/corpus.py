@@ -32,12 +32,11 @@ import random
 import sys
 import tarfile
 
-MT_INDEX = "application/vnd.oci.image.index.v1+json"
-MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-MT_CONFIG = "application/vnd.oci.image.config.v1+json"
-MT_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
-CREATED = "2023-11-14T22:13:20Z"
-MTIME = 1700000000
+# The test images' helpers and constants: the same media types, times and JSON bytes.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+from mkimages import CREATED, MT_CONFIG, MT_INDEX, MT_LAYER, MT_MANIFEST, MTIME, dumps, sha256  # noqa: E402
+
 MIB = 1 << 20
 
 AMD64 = {"os": "linux", "architecture": "amd64"}
@@ -50,14 +49,6 @@ SHAPES = {
     "many": (200, [AMD64], 64 << 10, 16 << 10),
     "synthetic": (10000, [AMD64], 4 << 10, 0),
 }
-
-
-def dumps(obj):
-    return json.dumps(obj, separators=(",", ":")).encode()
-
-
-def sha256(data):
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 class Hashing:
