@@ -1,4 +1,4 @@
-/* index.db (DESIGN.md §7, docs/index-schema.md): written once per bundle in a single
+/* index.db (docs/design.md §7, docs/index-schema.md): written once per bundle in a single
  * transaction through prepared statements, then only ever read, from bytes taken out
  * of a bundle that may not be trusted. Keep the schema text here and the tables in
  * docs/index-schema.md in step: the unit test compares them. */

@@ -1,4 +1,4 @@
-/* The node ledger (DESIGN.md §7, docs/ledger-schema.md): one row per import attempt,
+/* The node ledger (docs/design.md §7, docs/ledger-schema.md): one row per import attempt,
  * appended by every `bale import` on the node, read by auditors. Keep the schema text
  * here and docs/ledger-schema.md in step: the unit test compares them.
  *

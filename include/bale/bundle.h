@@ -1,4 +1,4 @@
-/* Bundles (DESIGN.md §5, docs/bundle-format.md): one NAME.tar.zst a courier carries
+/* Bundles (docs/design.md §5, docs/bundle-format.md): one NAME.tar.zst a courier carries
  * into an offline site. A tar in the Zstandard seekable format, members in this order:
  *   bale/manifest.json, bale/manifest.json.sig, bale/index.db, oci-layout, index.json,
  *   blobs/sha256/<hex> (indexes and manifests, then configs, then layers; each once).

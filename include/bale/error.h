@@ -6,7 +6,7 @@
 
 #include <stdarg.h>
 
-/* Negative codes; the CLI exit status is the absolute value (DESIGN.md §3). */
+/* Negative codes; the CLI exit status is the absolute value (docs/design.md §3). */
 typedef enum bale_code {
 	BALE_OK = 0,
 	BALE_EGENERIC = -1,  /* other error */

@@ -1,4 +1,4 @@
-/* index.db: the SQLite index a bundle carries of everything inside it (DESIGN.md §7,
+/* index.db: the SQLite index a bundle carries of everything inside it (docs/design.md §7,
  * docs/index-schema.md). Built in one transaction with prepared statements; read
  * back read-only for `bale ls`, `inspect` and `query`. */
 #ifndef BALE_INDEX_DB_H

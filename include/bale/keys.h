@@ -1,4 +1,4 @@
-/* Signing keys (DESIGN.md §6): ECDSA P-256 with SHA-256 through OpenSSL 3. Private keys
+/* Signing keys (docs/design.md §6): ECDSA P-256 with SHA-256 through OpenSSL 3. Private keys
  * are PKCS#8 PEM (mode 0600), public keys SPKI PEM. A key id is the hex SHA-256 of the
  * public key's SPKI DER encoding. Signatures are DER, carried base64-encoded. */
 #ifndef BALE_KEYS_H

@@ -1,5 +1,5 @@
 /* The node ledger: a SQLite record of every import on this node, successful or not
- * (DESIGN.md §7, docs/ledger-schema.md). Default /var/lib/bale/ledger.db. */
+ * (docs/design.md §7, docs/ledger-schema.md). Default /var/lib/bale/ledger.db. */
 #ifndef BALE_LEDGER_H
 #define BALE_LEDGER_H
 

@@ -168,7 +168,7 @@ assert_contains "$LAST_STDERR" "$T/half/$M"
 one_line "$LAST_STDERR"
 
 # CA but no client certificate: the server ends the handshake. That is the registry
-# refusing to authenticate us (exit 5, DESIGN §3), not a network failure: asking again
+# refusing to authenticate us (exit 5, docs/design.md §3), not a network failure: asking again
 # cannot help, so no retries, and one line that names the registry and says a client
 # certificate is needed. (With TLS 1.3 the refusal reaches the client only after its
 # side of the handshake, as "alert bad certificate" or a reset on the first write.)

@@ -1,5 +1,5 @@
 /* Signing keys: the files keygen writes, signatures that verify and forgeries that do
- * not, and agreement with the openssl CLI both ways (DESIGN.md §6 promises that anyone
+ * not, and agreement with the openssl CLI both ways (docs/design.md §6 promises that anyone
  * can check a bundle without bale). Every test runs in its own temporary directory. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -106,7 +106,7 @@ static void test_invalid(void **state)
 		"bad " in, test_invalid, NULL, NULL, &(struct invalid_case){in, det},              \
 	}
 
-/* The message in full, for the example DESIGN.md and the CLI docs show. */
+/* The message in full, for the example docs/design.md and the CLI docs show. */
 static void test_message_exact(void **state)
 {
 	bale_ref *ref = NULL;
