@@ -460,6 +460,25 @@ cleanup:
 	return rc;
 }
 
+/* Removes the partial bundles that killed exports to the same output left beside it
+ * (not those of exports still running: they hold their temporaries locked). Leftovers
+ * that cannot be removed only cost disk space, so that is a warning, not a failure. */
+static void sweep_temporaries(const bale_bundle_write_options *opts)
+{
+	size_t files = 0;
+	uint64_t bytes = 0;
+	bale_error *err = NULL;
+	if (bale_fs_temp_sweep(opts->output, &files, &bytes, &err) < 0)
+		bale_log_printf(opts->log, BALE_LOG_WARN, "temporaries of %s left: %s",
+		                opts->output, bale_error_message(err));
+	if (files)
+		bale_log_printf(
+		    opts->log, BALE_LOG_INFO,
+		    "removed %zu temporary file%s of interrupted exports to %s (%.1f MB)", files,
+		    files == 1 ? "" : "s", opts->output, (double)bytes / 1e6);
+	bale_error_free(err);
+}
+
 int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *const *images,
                       size_t n, bale_error **err)
 {
@@ -473,6 +492,7 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 	time_t now = time(NULL);
 	struct stat st;
 
+	sweep_temporaries(opts);
 	if (!opts->force && stat(opts->output, &st) == 0) {
 		rc = bale_error_set(err, BALE_EUSAGE, "%s exists (use --force to replace it)",
 		                    opts->output);
@@ -482,22 +502,16 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 	if ((rc = random_id(bundle_id, err)) < 0 || (rc = plan_blobs(&p, images, n, err)) < 0)
 		goto cleanup;
 	size_t tl = strlen(opts->output) + 32;
-	tmp = malloc(tl);
 	db_path = malloc(tl);
 	dir = strdup(opts->output);
-	if (!tmp || !db_path || !dir) {
+	if (!db_path || !dir) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
-	snprintf(tmp, tl, "%s.tmp-XXXXXX", opts->output);
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		rc = bale_error_set_errno(err, BALE_EGENERIC, errno, "create %s", tmp);
-		free(tmp);
-		tmp = NULL;
+	/* held under a lock until renamed, so no other export's sweep takes it */
+	if ((rc = bale_fs_temp_create(opts->output, 0644, &fd, &tmp, err)) < 0)
 		goto cleanup;
-	}
-	fchmod(fd, 0644);
-	snprintf(db_path, tl, "%s.index.db", tmp);
+	snprintf(db_path, tl, "%s.index.db", tmp); /* a companion the sweep knows */
 
 	bale_index_bundle_info info = {.bundle_id = bundle_id,
 	                               .created = created,
@@ -531,12 +545,10 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 	if ((rc = write_tar(fd, opts, &p, manifest, manifest_len, signature, db_path, &h, now,
 	                    err)) < 0)
 		goto cleanup;
-	if (fsync(fd) < 0 || close(fd) < 0) {
-		fd = -1;
+	if (fsync(fd) < 0) {
 		rc = bale_error_set_errno(err, BALE_EGENERIC, errno, "write %s", tmp);
 		goto cleanup;
 	}
-	fd = -1;
 	if (opts->force ? rename(tmp, opts->output) < 0
 	                : renameat2(AT_FDCWD, tmp, AT_FDCWD, opts->output, RENAME_NOREPLACE) < 0) {
 		rc = bale_error_set_errno(err, errno == EEXIST ? BALE_EUSAGE : BALE_EGENERIC, errno,
@@ -545,7 +557,15 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 	}
 	free(tmp);
 	tmp = NULL;
-	rc = bale_fs_fsync_dir(dirname(dir), err);
+	rc = close(fd);
+	fd = -1;
+	if (rc < 0) {
+		rc = bale_error_set_errno(err, BALE_EGENERIC, errno, "close %s", opts->output);
+		goto cleanup;
+	}
+	if ((rc = bale_fs_fsync_dir(dirname(dir), err)) < 0)
+		goto cleanup;
+	sweep_temporaries(opts);
 cleanup:
 	bale_index_db_free(db);
 	if (fd >= 0)

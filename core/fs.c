@@ -78,32 +78,28 @@ int bale_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
                          bale_error **err)
 {
 	int rc = 0, fd = -1;
-	size_t n = strlen(path) + 16;
-	char *tmp = malloc(n), *dircopy = strdup(path);
-	if (!tmp || !dircopy) {
+	char *tmp = NULL, *dircopy = strdup(path);
+	if (!dircopy) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
-	snprintf(tmp, n, "%s.tmp-XXXXXX", path);
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "create %s", tmp);
+	if ((rc = bale_fs_temp_create(path, mode, &fd, &tmp, err)) < 0)
 		goto cleanup;
-	}
-	if (fchmod(fd, mode) < 0 || bale_fs_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (bale_fs_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "write %s", tmp);
 		goto cleanup;
 	}
-	if (close(fd) < 0) {
-		fd = -1;
-		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "close %s", tmp);
-		goto cleanup;
-	}
-	fd = -1;
+	/* renamed while still open and locked: a sweep never sees it unlocked */
 	if (rename(tmp, path) < 0) {
 		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "rename to %s", path);
 		goto cleanup;
 	}
+	if (close(fd) < 0) {
+		fd = -1;
+		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "close %s", path);
+		goto cleanup;
+	}
+	fd = -1;
 	rc = bale_fs_fsync_dir(dirname(dircopy), err);
 cleanup:
 	if (fd >= 0)

@@ -3,6 +3,7 @@
 #define BALE_FS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "bale/error.h"
@@ -14,6 +15,15 @@ int bale_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
 int bale_fs_fsync_dir(const char *dir, bale_error **err);
 /* write(2) all of data, retrying on EINTR and short writes; errno is kept on failure. */
 int bale_fs_write_all(int fd, const void *data, size_t len);
+/* Creates "PATH.tmp-XXXXXX" beside path (mode mode) and holds it under an exclusive
+ * flock(2) for as long as *fd_out stays open, so bale_fs_temp_sweep never takes a
+ * temporary that a live writer holds. *tmp_out (malloc'd) is its name. */
+int bale_fs_temp_create(const char *path, mode_t mode, int *fd_out, char **tmp_out,
+                        bale_error **err);
+/* Removes what killed writers of path left beside it: every "PATH.tmp-XXXXXX" that no live
+ * process holds, with its companions "PATH.tmp-XXXXXX.*", and companions whose temporary
+ * is gone. Counts the files and bytes removed into *files and *bytes (may be NULL). */
+int bale_fs_temp_sweep(const char *path, size_t *files, uint64_t *bytes, bale_error **err);
 /* malloc'd "a/b". */
 char *bale_fs_join(const char *a, const char *b);
 
