@@ -68,3 +68,22 @@ peer_copy_dir() {
   run_skopeo copy --quiet --all "${args[@]}" "$@" "docker://${!host}/$ref" "dir:$dir" \
     || fail "skopeo copy docker://${!host}/$ref dir:$dir failed"
 }
+
+# store_complete DIR: every blob any image named in the OCI layout DIR refers to is
+# there and hashes to its name (an independent check of what bale wrote).
+store_complete() {
+  local dir=$1 d
+  [[ -f $dir/index.json ]] || return 0 # no names at all
+  store_digests "$dir" >/dev/null
+  for d in $(jq -r '.manifests[].digest' "$dir/index.json"); do
+    blob_tree "$dir" "$d"
+  done
+}
+blob_tree() {
+  local dir=$1 d=$2 f="$1/blobs/sha256/${2#sha256:}" c
+  [[ -f $f ]] || fail "$dir names content it lacks: $d"
+  [[ $(head -c 1 "$f") == "{" ]] || return 0 # a layer
+  for c in $(jq -r 'select(.schemaVersion == 2) | (.manifests // [])[].digest, (.config // empty).digest, (.layers // [])[].digest' "$f" 2>/dev/null); do
+    blob_tree "$dir" "$c"
+  done
+}

@@ -135,4 +135,20 @@ start_containerd
 expect_exit 0 "$BALE" pull -q --insecure-registry "$H" --store "containerd:$CTD_SOCK" "$H/demo/dlist:1" "$H/demo/single:1"
 ctd_grep -qE "^$H/demo/dlist:1 .* $DIGEST_demo_dlist " images ls || fail "pull: dlist"
 ctd_grep -qE "^$H/demo/single@$DIGEST_demo_single " images ls || fail "pull: digest reference"
+
+# The pull into containerd killed at its sixth write: no name appears; the
+# re-run finishes.
+start_containerd
+rc=0
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -o /dev/null \
+  -e inject=write:signal=KILL:when=6 \
+  "$BALE" pull -q --insecure-registry "$H" --store "containerd:$CTD_SOCK" "$H/demo/multi:1" >/dev/null 2>&1 || rc=$?
+((rc != 0)) || fail "the pull was not killed"
+for _ in $(seq 1 100); do
+  pgrep -f "ctr -a $CTD_SOCK" >/dev/null || break
+  sleep 0.1
+done
+assert_eq "" "$(ctd images ls -q | grep "^$H/" || true)" "names after a killed pull"
+expect_exit 0 "$BALE" pull -q --insecure-registry "$H" --store "containerd:$CTD_SOCK" "$H/demo/multi:1"
+ctd_grep -q complete images check "name==$H/demo/multi:1" || fail "the pull after a kill is not complete"
 echo "test_containerd: ok"

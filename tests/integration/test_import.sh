@@ -27,24 +27,6 @@ traced() { ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace "
 # untouched.
 snapshot() { { cat "$1/index.json"; find "$1" -printf '%P %i %s\n' | sort; } | sha256sum; }
 
-# store_complete DIR: every blob any named image refers to is there and hashes to its name.
-store_complete() {
-  local dir=$1 d
-  [[ -f $dir/index.json ]] || return 0 # no names at all
-  store_digests "$dir" >/dev/null
-  for d in $(jq -r '.manifests[].digest' "$dir/index.json"); do
-    blob_tree "$dir" "$d"
-  done
-}
-blob_tree() {
-  local dir=$1 d=$2 f="$1/blobs/sha256/${2#sha256:}" c
-  [[ -f $f ]] || fail "$dir names content it lacks: $d"
-  [[ $(head -c 1 "$f") == "{" ]] || return 0 # a layer
-  for c in $(jq -r 'select(.schemaVersion == 2) | (.manifests // [])[].digest, (.config // empty).digest, (.layers // [])[].digest' "$f" 2>/dev/null); do
-    blob_tree "$dir" "$c"
-  done
-}
-
 # Trust first: nothing is written for an untrusted or unsigned bundle.
 S="$T/store"
 expect_exit 4 imp --store "oci:$S" --key "$T/other.pub" "$B"
