@@ -509,7 +509,7 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 		goto cleanup;
 	}
 	/* held under a lock until renamed, so no other export's sweep takes it */
-	if ((rc = bale_fs_temp_create(opts->output, 0644, &fd, &tmp, err)) < 0)
+	if ((rc = bale_fs_temp_create(opts->output, 0644, BALE_EGENERIC, &fd, &tmp, err)) < 0)
 		goto cleanup;
 	snprintf(db_path, tl, "%s.index.db", tmp); /* a companion the sweep knows */
 

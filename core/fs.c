@@ -83,7 +83,7 @@ int bale_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
-	if ((rc = bale_fs_temp_create(path, mode, &fd, &tmp, err)) < 0)
+	if ((rc = bale_fs_temp_create(path, mode, BALE_ESTORE, &fd, &tmp, err)) < 0)
 		goto cleanup;
 	if (bale_fs_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "write %s", tmp);

@@ -20,7 +20,7 @@
 #define TEMP_RANDOM 6 /* mkostemp's XXXXXX */
 #define CREATE_ATTEMPTS 8
 
-int bale_fs_temp_create(const char *path, mode_t mode, int *fd_out, char **tmp_out,
+int bale_fs_temp_create(const char *path, mode_t mode, int code, int *fd_out, char **tmp_out,
                         bale_error **err)
 {
 	int rc = 0, fd = -1;
@@ -34,11 +34,11 @@ int bale_fs_temp_create(const char *path, mode_t mode, int *fd_out, char **tmp_o
 		struct stat held, named;
 		snprintf(tmp, n, "%s" TEMP_SUFFIX "XXXXXX", path);
 		if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-			rc = bale_error_set_errno(err, BALE_ESTORE, errno, "create %s", tmp);
+			rc = bale_error_set_errno(err, code, errno, "create %s", tmp);
 			goto cleanup;
 		}
 		if (flock(fd, LOCK_EX) < 0 || fchmod(fd, mode) < 0 || fstat(fd, &held) < 0) {
-			rc = bale_error_set_errno(err, BALE_ESTORE, errno, "lock %s", tmp);
+			rc = bale_error_set_errno(err, code, errno, "lock %s", tmp);
 			goto cleanup;
 		}
 		/* A sweep may have locked and removed it between mkostemp and flock: only a
@@ -49,7 +49,7 @@ int bale_fs_temp_create(const char *path, mode_t mode, int *fd_out, char **tmp_o
 		close(fd);
 		fd = -1;
 		if (attempt + 1 == CREATE_ATTEMPTS) {
-			rc = bale_error_set(err, BALE_ESTORE,
+			rc = bale_error_set(err, code,
 			                    "create %s: removed by another process %d times", tmp,
 			                    CREATE_ATTEMPTS);
 			goto cleanup;

@@ -17,8 +17,9 @@ int bale_fs_fsync_dir(const char *dir, bale_error **err);
 int bale_fs_write_all(int fd, const void *data, size_t len);
 /* Creates "PATH.tmp-XXXXXX" beside path (mode mode) and holds it under an exclusive
  * flock(2) for as long as *fd_out stays open, so bale_fs_temp_sweep never takes a
- * temporary that a live writer holds. *tmp_out (malloc'd) is its name. */
-int bale_fs_temp_create(const char *path, mode_t mode, int *fd_out, char **tmp_out,
+ * temporary that a live writer holds. *tmp_out (malloc'd) is its name. Failures carry
+ * code: BALE_ESTORE for a store's files, BALE_EGENERIC for a file the user named. */
+int bale_fs_temp_create(const char *path, mode_t mode, int code, int *fd_out, char **tmp_out,
                         bale_error **err);
 /* Removes what killed writers of path left beside it: every "PATH.tmp-XXXXXX" that no live
  * process holds, with its companions "PATH.tmp-XXXXXX.*", and companions whose temporary

@@ -55,7 +55,7 @@ static void test_temp_is_held(void **state)
 	char *out = path_join(*state, "site.tar.zst"), *tmp = NULL;
 	bale_error *err = NULL;
 	int fd = -1;
-	assert_int_equal(bale_fs_temp_create(out, 0640, &fd, &tmp, &err), 0);
+	assert_int_equal(bale_fs_temp_create(out, 0640, BALE_EGENERIC, &fd, &tmp, &err), 0);
 	assert_true(fd >= 0);
 	assert_int_equal(strncmp(tmp, out, strlen(out)), 0);
 	assert_int_equal(strlen(tmp), strlen(out) + strlen(".tmp-XXXXXX"));
@@ -97,7 +97,7 @@ static void test_sweep_takes_only_stale_temporaries(void **state)
 	char *out = path_join(dir, "site.tar.zst"), *live = NULL;
 	int fd = -1;
 	bale_error *err = NULL;
-	assert_int_equal(bale_fs_temp_create(out, 0644, &fd, &live, &err), 0);
+	assert_int_equal(bale_fs_temp_create(out, 0644, BALE_ESTORE, &fd, &live, &err), 0);
 	/* a directory and a symbolic link with a temporary's name are not files to remove */
 	char *sub = path_join(dir, "site.tar.zst.tmp-FFFFFF"),
 	     *link = path_join(dir, "site.tar.zst.tmp-GGGGGG");
