@@ -3,7 +3,8 @@
 
 Forwards every request to an upstream registry and misbehaves on purpose, as told by
 flags: cut a blob transfer short, answer 5xx or 429 a few times, redirect blob downloads
-to another host name, corrupt or pad blob bytes, lie in Docker-Content-Digest. Logs one
+to another host name, corrupt or pad blob bytes, lie in Docker-Content-Digest, hold one
+request unanswered (so a test can kill the client at that exact point). Logs one
 line per request (method, path, whether Range and Authorization were sent: never values).
 Listens on 127.0.0.1 only. Stops by itself after --lifetime seconds.
 """
@@ -11,12 +12,13 @@ import argparse
 import base64
 import http.client
 import http.server
+import re
 import ssl
 import threading
 import time
 
 ARGS = None
-STATE = {"drops": 0, "fails": 0, "throttles": 0}
+STATE = {"drops": 0, "fails": 0, "throttles": 0, "matches": 0}
 LOCK = threading.Lock()
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade",
                "proxy-authorization", "proxy-authenticate", "trailer"}
@@ -63,8 +65,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         resp = up.getresponse()
         data = resp.read()
         up.close()
-        return resp.status, [(k, v) for k, v in resp.getheaders()
-                             if k.lower() not in HOP_HEADERS | {"content-length"}], data
+        headers = [(k, v) for k, v in resp.getheaders()
+                   if k.lower() not in HOP_HEADERS | {"content-length"}]
+        # an upload's Location names the upstream: the client keeps coming through us
+        upstream = "%s://127.0.0.1:%d/" % ("https" if ARGS.upstream_tls else "http", ARGS.upstream)
+        here = "%s://%s/" % ("https" if ARGS.upstream_tls else "http", self.headers.get("Host"))
+        headers = [(k, here + v[len(upstream):] if k.lower() == "location" and v.startswith(upstream) else v)
+                   for k, v in headers]
+        return resp.status, headers, data
 
     def _send(self, status, headers, data, cut_at=None):
         self.send_response(status)
@@ -86,6 +94,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         log("%s %s range=%s auth=%s" % (self.command, self.path.split("?")[0],
                                        "yes" if self.headers.get("Range") else "no",
                                        "yes" if self.headers.get("Authorization") else "no"))
+        if ARGS.hold and re.search(ARGS.hold, "%s %s" % (self.command, self.path)):
+            with LOCK:
+                STATE["matches"] += 1
+                held = STATE["matches"] == ARGS.hold_at
+            if held:  # neither forwarded nor answered, until the proxy stops
+                log("held")
+                time.sleep(ARGS.lifetime)
+                return
         blob = self._is_blob()
         if blob and ARGS.redirect_port:
             # Blob storage elsewhere: same proxy logic on another port and host name.
@@ -144,6 +160,8 @@ def main():
     p.add_argument("--corrupt", action="store_true")
     p.add_argument("--pad", action="store_true")
     p.add_argument("--lie-digest", action="store_true")
+    p.add_argument("--hold", default="", help="regex on 'METHOD PATH': hold the --hold-at-th match")
+    p.add_argument("--hold-at", type=int, default=1)
     p.add_argument("--lifetime", type=int, default=600)
     ARGS = p.parse_args()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
