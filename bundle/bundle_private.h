@@ -2,12 +2,27 @@
 #ifndef BALE_BUNDLE_PRIVATE_H
 #define BALE_BUNDLE_PRIVATE_H
 
+#include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
-/* Caps on the head members of a bundle read from untrusted media. */
-#define BUNDLE_CAP_MANIFEST (256u << 20)
+#include "bale/error.h"
+
+/* Caps on the head members of a bundle read from untrusted media (docs/bundle-format.md,
+ * "Limits"). A bundle of 10,000 single-platform images has about 100,000 members and a
+ * 20 MB bale/manifest.json (about 200 bytes a member as bale writes it). */
+#define BUNDLE_CAP_MANIFEST (160u << 20)
 #define BUNDLE_CAP_SIGNATURE (16u << 10)
 #define BUNDLE_CAP_INDEX_DB (1024u << 20)
+/* Members bale/manifest.json may list ("files" and "blobs"); reading the head holds about
+ * 1.3 KiB for each (jansson's parse, what to expect of each member). */
+#define BUNDLE_MAX_MEMBERS 500000u
+/* JSON values in bale/manifest.json (bale/json.h counts them): 9 a member, 20 to 40 an
+ * image, with room to spare. */
+#define BUNDLE_MAX_MANIFEST_VALUES (16u * BUNDLE_MAX_MEMBERS)
+/* Zero padding allowed after the tar end-of-archive marker (bale writes none; tar pads
+ * to its record size). Anything more is refused before it is decompressed. */
+#define BUNDLE_MAX_TRAILER (1u << 20)
 
 /* Kinds of blob, in the order the bundle carries them. */
 #define BUNDLE_KIND_INDEX "index"
@@ -17,5 +32,9 @@
 
 /* A member path bale accepts: relative, no "." or ".." components, no empty ones. */
 bool bundle_path_is_safe(const char *path);
+
+/* Parses bale/manifest.json within the limits above: size, depth, JSON values, and at
+ * most BUNDLE_MAX_MEMBERS members. BALE_EVERIFY naming the file. */
+int bundle_parse_manifest(json_t **out, const char *data, size_t len, bale_error **err);
 
 #endif

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "bale/json.h"
 #include "bale/manifest.h"
 #include "bale/reference.h"
+#include "bale/text.h"
 #include "bundle/sql_guard.h"
 
 #define STRINGIFY(x) #x
@@ -173,18 +175,6 @@ static const char schema_sql[] =
     " FROM images i JOIN image_blobs ib ON ib.image_id = i.id)"
     " GROUP BY registry) s ON s.registry = c.registry;";
 
-/* What open_bytes insists on before it calls a file a bale index of this version. */
-static const struct {
-	const char *type, *name;
-} schema_objects[] = {
-    {"table", "bundle"},          {"table", "blobs"},           {"table", "images"},
-    {"table", "manifests"},       {"table", "image_manifests"}, {"table", "image_platforms"},
-    {"table", "manifest_layers"}, {"table", "labels"},          {"view", "image_layers"},
-    {"view", "layer_images"},     {"view", "shared_layers"},    {"view", "manifest_blobs"},
-    {"view", "image_blobs"},      {"view", "image_sizes"},      {"view", "platform_sizes"},
-    {"view", "registry_images"},
-};
-
 enum stmt_id {
 	ST_BLOB,
 	ST_IMAGE,
@@ -284,13 +274,14 @@ static int add_platform(bale_index_db *x, sqlite3_int64 image_id, size_t positio
 	return run(x, ST_PLATFORM, m->desc.digest.str, err);
 }
 
-static int add_labels(bale_index_db *x, const bale_image_manifest *m, bale_error **err)
+static int add_labels(bale_index_db *x, const bale_image_manifest *m, const bale_buf *config,
+                      bale_error **err)
 {
 	json_t *doc = NULL;
 	const char *key;
 	json_t *value;
-	int rc = bale_json_parse(&doc, m->config_bytes, m->config_len, BALE_CAP_CONFIG,
-	                         "image config", err);
+	int rc =
+	    bale_json_parse(&doc, config->data, config->len, BALE_CAP_CONFIG, "image config", err);
 	if (rc < 0)
 		return rc;
 	/* Docker writes `"Labels": null` for none; anything not an object has none. */
@@ -312,9 +303,15 @@ cleanup:
 	return rc;
 }
 
+/* How add_image reads configs for their labels (NULL: no labels). */
+typedef struct config_source {
+	bale_index_config_fn read;
+	void *payload;
+} config_source;
+
 /* One carried manifest: its blobs, its row, its layers and its config's labels. */
 static int add_manifest(bale_index_db *x, sqlite3_int64 image_id, const bale_image_manifest *m,
-                        bale_error **err)
+                        const config_source *cs, bale_error **err)
 {
 	int rc = 0;
 	sqlite3_stmt *st = x->stmt[ST_MANIFEST];
@@ -351,8 +348,15 @@ static int add_manifest(bale_index_db *x, sqlite3_int64 image_id, const bale_ima
 	bind_text(st, 2, m->desc.digest.str);
 	if ((rc = run(x, ST_IMAGE_MANIFEST, m->desc.digest.str, err)) < 0)
 		return rc;
-	if (is_new && m->config_bytes && (rc = add_labels(x, m, err)) < 0)
+	if (!is_new || !cs->read)
+		return 0;
+	/* Read back one at a time: configs are not kept in memory. */
+	bale_buf config;
+	bale_buf_init(&config, BALE_CAP_CONFIG, "image config");
+	if ((rc = cs->read(cs->payload, &m->config, &config, err)) < 0 ||
+	    (rc = add_labels(x, m, &config, err)) < 0)
 		bale_error_wrap(err, "config %s", m->config.digest.str);
+	bale_buf_free(&config);
 	return rc;
 }
 
@@ -388,7 +392,7 @@ static int add_image_row(bale_index_db *x, const bale_image *image, const char *
 }
 
 static int add_image_rows(bale_index_db *x, const bale_image *image, const char *pulled_at,
-                          bale_error **err)
+                          const config_source *cs, bale_error **err)
 {
 	sqlite3_int64 id = 0;
 	const char *root_kind =
@@ -400,7 +404,7 @@ static int add_image_rows(bale_index_db *x, const bale_image *image, const char 
 		const bale_image_manifest *m = &image->manifests[i];
 		if ((rc = add_platform(x, id, i, m, err)) < 0)
 			return rc;
-		if (m->selected && (rc = add_manifest(x, id, m, err)) < 0)
+		if (m->selected && (rc = add_manifest(x, id, m, cs, err)) < 0)
 			return rc;
 	}
 	return 0;
@@ -487,15 +491,16 @@ cleanup:
 }
 
 int bale_index_db_add_image(bale_index_db *x, const bale_image *image, const char *pulled_at,
-                            bale_error **err)
+                            bale_index_config_fn read_config, void *payload, bale_error **err)
 {
 	assert(x && !x->finished && image && pulled_at);
+	const config_source cs = {read_config, payload};
 	/* A savepoint per image: one that fails leaves nothing behind, and the caller may
 	 * go on with the others. */
 	int rc = exec(x->db, "SAVEPOINT add_image", "savepoint", err);
 	if (rc < 0)
 		return rc;
-	if ((rc = add_image_rows(x, image, pulled_at, err)) < 0) {
+	if ((rc = add_image_rows(x, image, pulled_at, &cs, err)) < 0) {
 		bale_error_wrap(err, "%s", image->ref);
 		sqlite3_exec(x->db, "ROLLBACK TO add_image; RELEASE add_image", NULL, NULL, NULL);
 		return rc;
@@ -560,7 +565,89 @@ cleanup:
 	return rc;
 }
 
-/* Structure, version and every table and view of this schema, before anyone queries. */
+/* The schema objects of db, in one order: type, name, table and the SQL that made them. */
+static const char schema_listing[] =
+    "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name";
+
+static const char *text_or_empty(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? (const char *)t : "";
+}
+
+/* The schema must be the one bale writes, object for object and byte for byte: views
+ * run SQL the file itself supplies (bale ls, inspect and users' queries read them), so a
+ * view or trigger of another making is refused before anything is asked of the file. */
+static int check_schema(sqlite3 *db, bale_error **err)
+{
+	sqlite3 *ref = NULL;
+	sqlite3_stmt *want = NULL, *have = NULL;
+	int rc = 0, w = SQLITE_DONE, h = SQLITE_DONE;
+	if (sqlite3_open_v2(":memory:", &ref, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+	    sqlite3_exec(ref, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(ref, schema_listing, -1, &want, NULL) != SQLITE_OK) {
+		rc = bale_error_set(err, BALE_EGENERIC, "index.db: the reference schema: %s",
+		                    ref ? sqlite3_errmsg(ref) : "out of memory");
+		goto cleanup;
+	}
+	if (sqlite3_prepare_v2(db, schema_listing, -1, &have, NULL) != SQLITE_OK) {
+		rc = bale_error_set(err, BALE_EVERIFY, "index.db: %s", sqlite3_errmsg(db));
+		goto cleanup;
+	}
+	for (;;) {
+		w = sqlite3_step(want);
+		h = sqlite3_step(have);
+		if (w != SQLITE_ROW || h != SQLITE_ROW)
+			break;
+		const char *wt = text_or_empty(want, 0), *wn = text_or_empty(want, 1);
+		const char *ht = text_or_empty(have, 0), *hn = text_or_empty(have, 1);
+		int order = strcmp(wt, ht) ? strcmp(wt, ht) : strcmp(wn, hn);
+		char quoted[BALE_TEXT_QUOTE_SIZE];
+		if (order < 0) {
+			rc = bale_error_set(err, BALE_EVERIFY,
+			                    "index.db: no %s %s (schema version %d)", wt, wn,
+			                    BALE_INDEX_SCHEMA_VERSION);
+			goto cleanup;
+		}
+		if (order > 0) {
+			bale_text_quote(quoted, sizeof(quoted), hn);
+			rc = bale_error_set(err, BALE_EVERIFY,
+			                    "index.db: %s \"%s\" is not part of bale's schema "
+			                    "(version %d): refused",
+			                    ht, quoted, BALE_INDEX_SCHEMA_VERSION);
+			goto cleanup;
+		}
+		if (strcmp(text_or_empty(want, 2), text_or_empty(have, 2)) != 0 ||
+		    strcmp(text_or_empty(want, 3), text_or_empty(have, 3)) != 0) {
+			rc = bale_error_set(err, BALE_EVERIFY,
+			                    "index.db: %s %s is not the one bale writes (schema "
+			                    "version %d): refused",
+			                    wt, wn, BALE_INDEX_SCHEMA_VERSION);
+			goto cleanup;
+		}
+	}
+	if (w == SQLITE_ROW)
+		rc = bale_error_set(err, BALE_EVERIFY, "index.db: no %s %s (schema version %d)",
+		                    text_or_empty(want, 0), text_or_empty(want, 1),
+		                    BALE_INDEX_SCHEMA_VERSION);
+	else if (h == SQLITE_ROW) {
+		char quoted[BALE_TEXT_QUOTE_SIZE];
+		bale_text_quote(quoted, sizeof(quoted), text_or_empty(have, 1));
+		rc =
+		    bale_error_set(err, BALE_EVERIFY,
+		                   "index.db: %s \"%s\" is not part of bale's schema (version %d): "
+		                   "refused",
+		                   text_or_empty(have, 0), quoted, BALE_INDEX_SCHEMA_VERSION);
+	} else if (w != SQLITE_DONE || h != SQLITE_DONE)
+		rc = bale_error_set(err, BALE_EVERIFY, "index.db: %s", sqlite3_errmsg(db));
+cleanup:
+	sqlite3_finalize(want);
+	sqlite3_finalize(have);
+	sqlite3_close(ref);
+	return rc;
+}
+
+/* Structure, version and the exact schema, before anyone queries. */
 static int check_index(sqlite3 *db, bale_error **err)
 {
 	sqlite3_stmt *st = NULL;
@@ -594,26 +681,7 @@ static int check_index(sqlite3 *db, bale_error **err)
 		                    verdict ? verdict : "?");
 		goto cleanup;
 	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = ?1 AND name = ?2", -1,
-	                       &st, NULL) != SQLITE_OK) {
-		rc = bale_error_set(err, BALE_EVERIFY, "index.db: %s", sqlite3_errmsg(db));
-		goto cleanup;
-	}
-	for (size_t i = 0; i < sizeof(schema_objects) / sizeof(schema_objects[0]); i++) {
-		sqlite3_bind_text(st, 1, schema_objects[i].type, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, schema_objects[i].name, -1, SQLITE_STATIC);
-		int src = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (src != SQLITE_ROW) {
-			rc = bale_error_set(err, BALE_EVERIFY,
-			                    "index.db: no %s %s (schema version %d)",
-			                    schema_objects[i].type, schema_objects[i].name,
-			                    BALE_INDEX_SCHEMA_VERSION);
-			goto cleanup;
-		}
-	}
+	rc = check_schema(db, err);
 cleanup:
 	sqlite3_finalize(st);
 	return rc;
@@ -660,20 +728,25 @@ cleanup:
 
 static int prepare_fail(sqlite3 *db, int src, bale_error **err)
 {
+	/* What SQLite said, before the guard is asked (asking runs a statement). */
+	char msg[512];
+	int at = -1;
+	snprintf(msg, sizeof(msg), "%s", sqlite3_errmsg(db));
+#if SQLITE_VERSION_NUMBER >= 3038000 /* sqlite3_error_offset */
+	at = sqlite3_error_offset(db);
+#endif
+	if (bale_sql_guard_error(db, src, err) < 0)
+		return bale_error_wrap(err, "query");
 	/* Denied by the authorizer; SQLite says so with SQLITE_AUTH, or from inside a
 	 * table-valued function, with SQLITE_ERROR and this message. */
-	if (src == SQLITE_AUTH || strcmp(sqlite3_errmsg(db), "not authorized") == 0)
+	if (src == SQLITE_AUTH || strcmp(msg, "not authorized") == 0)
 		return bale_error_set(err, BALE_EUSAGE,
 		                      "query: %s: the index is read-only (SELECT, WITH and "
 		                      "read-only PRAGMAs only; no ATTACH)",
-		                      sqlite3_errmsg(db));
-#if SQLITE_VERSION_NUMBER >= 3038000 /* sqlite3_error_offset */
-	int at = sqlite3_error_offset(db);
+		                      msg);
 	if (at >= 0)
-		return bale_error_set(err, BALE_EUSAGE, "query: %s (at character %d)",
-		                      sqlite3_errmsg(db), at + 1);
-#endif
-	return bale_error_set(err, BALE_EUSAGE, "query: %s", sqlite3_errmsg(db));
+		return bale_error_set(err, BALE_EUSAGE, "query: %s (at character %d)", msg, at + 1);
+	return bale_error_set(err, BALE_EUSAGE, "query: %s", msg);
 }
 
 /* Where a second statement starts in text (what follows the first), or NULL when
@@ -700,6 +773,7 @@ int bale_index_db_query(sqlite3 *db, const char *sql, bale_index_row_fn row, voi
 	const char **names = NULL, **values = NULL;
 	const char *tail = NULL;
 	int rc = 0, src;
+	bale_sql_guard_reset(db); /* each statement has the whole budget */
 	if ((src = sqlite3_prepare_v2(db, sql, -1, &st, &tail)) != SQLITE_OK) {
 		rc = prepare_fail(db, src, err);
 		goto cleanup;
@@ -748,11 +822,15 @@ int bale_index_db_query(sqlite3 *db, const char *sql, bale_index_row_fn row, voi
 			goto cleanup;
 	}
 	if (src != SQLITE_DONE) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", sqlite3_errmsg(db));
 		int code = (src & 0xff) == SQLITE_CORRUPT || (src & 0xff) == SQLITE_NOTADB
 		               ? BALE_EVERIFY
 		           : (src & 0xff) == SQLITE_NOMEM ? BALE_EGENERIC
 		                                          : BALE_EUSAGE;
-		rc = bale_error_set(err, code, "query: %s", sqlite3_errmsg(db));
+		rc = bale_sql_guard_error(db, src, err) < 0
+		         ? bale_error_wrap(err, "query")
+		         : bale_error_set(err, code, "query: %s", msg);
 	}
 cleanup:
 	free(names);

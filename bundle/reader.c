@@ -3,6 +3,7 @@
  * without touching the layers. Everything here is untrusted input. */
 #include <archive.h>
 #include <archive_entry.h>
+#include <openssl/crypto.h>
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,12 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bale/buf.h"
 #include "bale/bundle.h"
+#include "bale/json.h"
 #include "bale/zstd_seekable.h"
 #include "bundle/bundle_private.h"
 
 #define READ_CHUNK (256u << 10)
+#define HEADER_READ 4096u
 
 struct bale_bundle_reader {
 	int fd;
@@ -26,6 +28,7 @@ struct bale_bundle_reader {
 	char *buf;
 	bale_error *read_err; /* what the decompressor said, behind libarchive's back */
 	char member[4096];
+	int64_t member_size; /* of the current member, as its tar header says */
 	bool head_read;
 	bale_bundle_head head;
 	bale_bundle_member index_member; /* bale/index.db, read by bale_bundle_read_index */
@@ -53,11 +56,36 @@ bool bundle_path_is_safe(const char *path)
 	return true;
 }
 
+/* What is left of the frame holding the next byte, up to READ_CHUNK: libarchive reads
+ * ahead no further than the end of the member it is on (every member starts a frame), so
+ * a bad frame is reported at the member it holds, not at one before it. At the start of a
+ * frame only HEADER_READ: enough for the member's tar headers, so that a member that is
+ * then skipped (bale import) costs that much decompression, not a whole chunk. */
+static size_t frame_room(const bale_bundle_reader *r)
+{
+	size_t lo = 0, hi = bale_zst_reader_frame_count(r->zst);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (bale_zst_reader_frame(r->zst, mid)->decompressed_offset <= r->handed)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return READ_CHUNK;
+	const bale_zst_frame *f = bale_zst_reader_frame(r->zst, lo - 1);
+	uint64_t end = f->decompressed_offset + f->decompressed_size;
+	size_t most = r->handed == f->decompressed_offset ? HEADER_READ : READ_CHUNK;
+	if (end <= r->handed || end - r->handed >= most)
+		return most;
+	return (size_t)(end - r->handed);
+}
+
 static la_ssize_t read_cb(struct archive *a, void *payload, const void **out)
 {
 	bale_bundle_reader *r = payload;
 	size_t got = 0;
-	if (bale_zst_reader_read(r->zst, r->buf, READ_CHUNK, &got, &r->read_err) < 0) {
+	if (bale_zst_reader_read(r->zst, r->buf, frame_room(r), &got, &r->read_err) < 0) {
 		archive_set_error(a, EIO, "decompression failed");
 		return -1;
 	}
@@ -91,12 +119,13 @@ void bale_bundle_check_whole_file(bale_bundle_reader *r)
 	bale_zst_reader_hash_ahead(r->zst, NULL);
 }
 
-/* An error from libarchive, or the decompressor's that caused it. */
+/* An error from libarchive, or the decompressor's that caused it; what names the member
+ * being read. */
 static int reader_error(bale_bundle_reader *r, const char *what, bale_error **err)
 {
 	if (r->read_err) {
 		int code = bale_error_code(r->read_err);
-		bale_error_set(err, code, "%s", bale_error_message(r->read_err));
+		bale_error_set(err, code, "%s: %s", what, bale_error_message(r->read_err));
 		bale_error_clear(&r->read_err);
 		return code;
 	}
@@ -158,6 +187,15 @@ uint64_t bale_bundle_file_size(const bale_bundle_reader *r)
 static int check_after_end(bale_bundle_reader *r, bale_error **err)
 {
 	uint64_t end = (uint64_t)archive_filter_bytes(r->a, 0);
+	uint64_t size = bale_zst_reader_size(r->zst);
+	/* The seek table says how much follows: a decompression bomb of zeros is refused
+	 * before a byte of it is decompressed. */
+	if (size > end && size - end > BUNDLE_MAX_TRAILER)
+		return bale_error_set(err, BALE_EVERIFY,
+		                      "%llu bytes after the end of the tar archive (offset %llu; "
+		                      "at most %u bytes of zero padding may follow it)",
+		                      (unsigned long long)(size - end), (unsigned long long)end,
+		                      BUNDLE_MAX_TRAILER);
 	int rc = bale_zst_reader_seek(r->zst, end, err);
 	while (rc == 0) {
 		size_t got = 0;
@@ -183,12 +221,17 @@ int bale_bundle_next(bale_bundle_reader *r, bale_bundle_member *out, bale_error 
 	int ar = archive_read_next_header(r->a, &e);
 	if (ar == ARCHIVE_EOF)
 		return check_after_end(r, err);
-	if (ar != ARCHIVE_OK && ar != ARCHIVE_WARN)
-		return reader_error(r, "tar header", err);
+	if (ar != ARCHIVE_OK && ar != ARCHIVE_WARN) {
+		char what[sizeof(r->member) + 32];
+		snprintf(what, sizeof(what), r->member[0] ? "tar header after %s" : "tar header",
+		         r->member);
+		return reader_error(r, what, err);
+	}
 	const char *name = archive_entry_pathname(e);
 	snprintf(r->member, sizeof(r->member), "%s", name ? name : "");
 	out->path = r->member;
 	out->size = archive_entry_size(e);
+	r->member_size = out->size;
 	switch (archive_entry_filetype(e)) {
 	case AE_IFREG:
 		out->type = archive_entry_hardlink(e) ? BALE_MEMBER_LINK : BALE_MEMBER_FILE;
@@ -219,6 +262,11 @@ int bale_bundle_check_member(bale_bundle_reader *r, const char *path, const bale
 {
 	bale_hasher *h = NULL;
 	int64_t done = 0;
+	/* The tar header already tells: refused before a byte is decompressed. */
+	if (r->member_size != want->size)
+		return bale_error_set(err, BALE_EVERIFY,
+		                      "%s: %lld bytes in the archive, expected %lld", path,
+		                      (long long)r->member_size, (long long)want->size);
 	int rc = bale_hasher_new(&h, err);
 	/* libarchive's own blocks, not a copy of them: the bytes are hashed (and handed to
 	 * copy) where the decompressor put them. */
@@ -260,48 +308,52 @@ int bale_bundle_check_member(bale_bundle_reader *r, const char *path, const bale
 	return rc;
 }
 
-/* Reads the current member whole, refusing more than cap bytes. */
+/* Reads the current member whole, refusing more than cap bytes. Its tar header gives the
+ * size, so the buffer is allocated once, before anything is decompressed. */
 static int read_member(bale_bundle_reader *r, const bale_bundle_member *m, size_t cap, char **out,
                        size_t *len, bale_error **err)
 {
-	bale_buf b;
 	int rc = 0;
+	char *data = NULL;
+	size_t have = 0;
 	if (m->type != BALE_MEMBER_FILE)
 		return bale_error_set(err, BALE_EVERIFY, "%s is not a regular file", m->path);
 	if (m->size < 0 || (uint64_t)m->size > cap)
-		return bale_error_set(err, BALE_EVERIFY, "%s is larger than %zu bytes", m->path,
-		                      cap);
-	/* libarchive hands out r->buf itself: the member goes straight into its own buffer. */
-	bale_buf_init(&b, cap, m->path);
-	if ((rc = bale_buf_append(&b, "", 0, err)) < 0)
-		goto cleanup;
+		return bale_error_set(err, BALE_EVERIFY,
+		                      "%s: %lld bytes is over the %zu byte limit", m->path,
+		                      (long long)m->size, cap);
+	size_t size = (size_t)m->size;
+	if (!(data = malloc(size + 1)))
+		return bale_error_set(err, BALE_EGENERIC, "out of memory for %s (%zu bytes)",
+		                      m->path, size);
 	for (;;) {
-		if (b.alloc - b.len < 65536 + 1) {
-			size_t want = b.alloc * 2 > b.len + 65537 ? b.alloc * 2 : b.len + 65537;
-			char *grown = realloc(b.data, want);
-			if (!grown) {
-				rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
-				goto cleanup;
-			}
-			b.data = grown;
-			b.alloc = want;
-		}
-		size_t got = 0;
-		if ((rc = bale_bundle_read(r, b.data + b.len, 65536, &got, err)) < 0)
+		size_t got = 0, room = size - have;
+		/* one byte more than the header says fits: libarchive never hands it out */
+		if ((rc = bale_bundle_read(r, data + have, room ? room : 1, &got, err)) < 0)
 			goto cleanup;
 		if (got == 0)
 			break;
-		if (got > b.cap - b.len) {
-			rc = bale_error_set(err, BALE_EVERIFY, "%s is larger than %zu bytes",
-			                    m->path, cap);
+		if (got > room) {
+			rc = bale_error_set(err, BALE_EVERIFY, "%s holds more than its %zu bytes",
+			                    m->path, size);
 			goto cleanup;
 		}
-		b.len += got;
-		b.data[b.len] = '\0';
+		have += got;
 	}
-	*out = bale_buf_detach(&b, len);
+	if (have != size) {
+		rc = bale_error_set(err, BALE_EVERIFY, "%s ends after %zu of its %zu bytes",
+		                    m->path, have, size);
+		goto cleanup;
+	}
+	data[size] = '\0';
+	*out = data;
+	*len = size;
+	data = NULL;
 cleanup:
-	bale_buf_free(&b);
+	if (data) {
+		OPENSSL_cleanse(data, have);
+		free(data);
+	}
 	return rc;
 }
 
@@ -348,16 +400,73 @@ int bale_bundle_read_head(bale_bundle_reader *r, const bale_bundle_head **out, b
 	return 0;
 }
 
-int bale_bundle_read_index(bale_bundle_reader *r, const bale_bundle_head **out, bale_error **err)
+int bundle_parse_manifest(json_t **out, const char *data, size_t len, bale_error **err)
+{
+	const bale_json_limits limits = {.max_bytes = BUNDLE_CAP_MANIFEST,
+	                                 .max_values = BUNDLE_MAX_MANIFEST_VALUES};
+	static const char *const lists[] = {"files", "blobs", "images"};
+	size_t n[3] = {0, 0, 0};
+	/* Counted in the raw text first: jansson holds about 1 KiB a member, so a list of
+	 * millions is refused before it is built. */
+	if (len <= BUNDLE_CAP_MANIFEST)
+		bale_json_top_array_sizes(data, len, lists, 3, n);
+	if (n[0] + n[1] > BUNDLE_MAX_MEMBERS || n[2] > BUNDLE_MAX_MEMBERS)
+		return bale_error_set(err, BALE_EVERIFY,
+		                      "%s: lists %zu members and %zu images, more than the %u a "
+		                      "bundle may hold",
+		                      BALE_BUNDLE_MANIFEST, n[0] + n[1], n[2], BUNDLE_MAX_MEMBERS);
+	return bale_json_parse_limits(out, data, len, &limits, BALE_BUNDLE_MANIFEST, err);
+}
+
+int bale_bundle_read_index_sized(bale_bundle_reader *r, int64_t size, const bale_bundle_head **out,
+                                 bale_error **err)
 {
 	int rc = 0;
 	assert(r->head_read);
-	if (!r->head.index_db &&
-	    (rc = read_member(r, &r->index_member, BUNDLE_CAP_INDEX_DB, &r->head.index_db,
+	if (r->head.index_db) {
+		*out = &r->head;
+		return 0;
+	}
+	/* Before a byte is decompressed: a member bigger than the signed size is refused
+	 * here, not read into memory up to the cap. */
+	if (r->index_member.size != size)
+		return bale_error_set(err, BALE_EVERIFY,
+		                      "%s: %lld bytes in the archive, %s lists %lld",
+		                      BALE_BUNDLE_INDEX_DB, (long long)r->index_member.size,
+		                      BALE_BUNDLE_MANIFEST, (long long)size);
+	if ((rc = read_member(r, &r->index_member, BUNDLE_CAP_INDEX_DB, &r->head.index_db,
 	                      &r->head.index_db_len, err)) < 0)
 		return rc;
 	*out = &r->head;
 	return 0;
+}
+
+int bale_bundle_read_index(bale_bundle_reader *r, const bale_bundle_head **out, bale_error **err)
+{
+	json_t *doc = NULL, *f, *entry = NULL;
+	size_t i;
+	assert(r->head_read);
+	if (r->head.index_db) {
+		*out = &r->head;
+		return 0;
+	}
+	int rc = bundle_parse_manifest(&doc, r->head.manifest, r->head.manifest_len, err);
+	if (rc < 0)
+		return rc;
+	json_array_foreach(json_object_get(doc, "files"), i, f)
+	{
+		const char *p = bale_json_str(f, "path");
+		if (p && strcmp(p, BALE_BUNDLE_INDEX_DB) == 0)
+			entry = f;
+	}
+	json_t *size = json_object_get(entry, "size");
+	if (!json_is_integer(size))
+		rc = bale_error_set(err, BALE_EVERIFY, "%s: no size for %s", BALE_BUNDLE_MANIFEST,
+		                    BALE_BUNDLE_INDEX_DB);
+	else
+		rc = bale_bundle_read_index_sized(r, (int64_t)json_integer_value(size), out, err);
+	json_decref(doc);
+	return rc;
 }
 
 void bale_bundle_close(bale_bundle_reader *r)

@@ -26,8 +26,7 @@
 typedef struct planned_blob {
 	bale_descriptor desc;
 	const char *kind;
-	const char *bytes; /* an index or manifest: its verified bytes, held by the image */
-	size_t len;
+	bool ready; /* an index or manifest: in blob_dir from the start, never waited for */
 } planned_blob;
 
 typedef struct plan {
@@ -35,8 +34,8 @@ typedef struct plan {
 	size_t n, alloc;
 } plan;
 
-static int plan_add(plan *p, const bale_descriptor *d, const char *kind, const char *bytes,
-                    size_t len, bale_error **err)
+static int plan_add(plan *p, const bale_descriptor *d, const char *kind, bool ready,
+                    bale_error **err)
 {
 	for (size_t i = 0; i < p->n; i++)
 		if (bale_digest_equal(&p->blobs[i].desc.digest, &d->digest))
@@ -49,7 +48,7 @@ static int plan_add(plan *p, const bale_descriptor *d, const char *kind, const c
 		p->blobs = grown;
 		p->alloc = want;
 	}
-	p->blobs[p->n] = (planned_blob){.desc = *d, .kind = kind, .bytes = bytes, .len = len};
+	p->blobs[p->n] = (planned_blob){.desc = *d, .kind = kind, .ready = ready};
 	p->n++;
 	return 0;
 }
@@ -62,23 +61,23 @@ static int plan_blobs(plan *p, const bale_image *const *images, size_t n, bale_e
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const bale_image *img = images[i];
 		bool index = bale_media_type_is_index(img->root.media_type);
-		rc = plan_add(p, &img->root, index ? BUNDLE_KIND_INDEX : BUNDLE_KIND_MANIFEST,
-		              img->root_bytes, img->root_len, err);
+		rc = plan_add(p, &img->root, index ? BUNDLE_KIND_INDEX : BUNDLE_KIND_MANIFEST, true,
+		              err);
 		for (size_t j = 0; j < img->n_manifests && rc == 0 && index; j++)
 			if (img->manifests[j].selected)
 				rc = plan_add(p, &img->manifests[j].desc, BUNDLE_KIND_MANIFEST,
-				              img->manifests[j].bytes, img->manifests[j].len, err);
+				              true, err);
 	}
 	for (size_t i = 0; i < n && rc == 0; i++)
 		for (size_t j = 0; j < images[i]->n_manifests && rc == 0; j++)
 			if (images[i]->manifests[j].selected)
 				rc = plan_add(p, &images[i]->manifests[j].config,
-				              BUNDLE_KIND_CONFIG, NULL, 0, err);
+				              BUNDLE_KIND_CONFIG, false, err);
 	for (size_t i = 0; i < n && rc == 0; i++)
 		for (size_t j = 0; j < images[i]->n_manifests && rc == 0; j++) {
 			const bale_image_manifest *m = &images[i]->manifests[j];
 			for (size_t k = 0; m->selected && k < m->n_layers && rc == 0; k++)
-				rc = plan_add(p, &m->layers[k], BUNDLE_KIND_LAYER, NULL, 0, err);
+				rc = plan_add(p, &m->layers[k], BUNDLE_KIND_LAYER, false, err);
 		}
 	return rc;
 }
@@ -385,17 +384,6 @@ cleanup:
 	return rc;
 }
 
-/* An index or manifest from memory, hashed again on its way in like every blob. */
-static int member_manifest(tar_out *t, const char *path, const planned_blob *b, bale_error **err)
-{
-	bale_digest got;
-	bale_digest_of(&got, b->bytes, b->len);
-	if ((int64_t)b->len != b->desc.size || !bale_digest_equal(&got, &b->desc.digest))
-		return bale_error_set(err, BALE_EVERIFY, "%s: content is not %s", path,
-		                      b->desc.digest.str);
-	return member_bytes(t, path, b->bytes, b->len, err);
-}
-
 static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *p,
                      const char *manifest, size_t manifest_len, const char *signature,
                      const char *index_db_path, const head_files *h, time_t mtime, bale_error **err)
@@ -434,15 +422,11 @@ static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *
 	for (size_t i = 0; i < p->n; i++) {
 		const bale_descriptor *d = &p->blobs[i].desc;
 		snprintf(member, sizeof(member), "blobs/sha256/%s", bale_digest_hex(&d->digest));
-		if (p->blobs[i].bytes) {
-			if ((rc = member_manifest(&t, member, &p->blobs[i], err)) < 0)
-				goto cleanup;
-			continue;
-		}
 		snprintf(source, sizeof(source), "%s/%s", opts->blob_dir,
 		         bale_digest_hex(&d->digest));
 		int level = precompressed(d->media_type) ? LEVEL_PRECOMPRESSED : t.level;
-		if ((opts->wait_blob && (rc = opts->wait_blob(opts->wait_payload, d, err)) < 0) ||
+		bool wait = opts->wait_blob && !p->blobs[i].ready;
+		if ((wait && (rc = opts->wait_blob(opts->wait_payload, d, err)) < 0) ||
 		    (rc = member_file(&t, member, source, d, level, err)) < 0)
 			goto cleanup;
 	}
@@ -458,6 +442,24 @@ cleanup:
 	bale_error_free(t.write_err);
 	free(t.buf);
 	return rc;
+}
+
+/* A config for index.db's labels, read from blob_dir and checked against its digest. */
+static int read_config(void *payload, const bale_descriptor *desc, bale_buf *out, bale_error **err)
+{
+	const bale_bundle_write_options *opts = payload;
+	char path[4096];
+	bale_digest got;
+	snprintf(path, sizeof(path), "%s/%s", opts->blob_dir, bale_digest_hex(&desc->digest));
+	bale_buf_reset(out);
+	int rc = bale_buf_read_file(out, path, err);
+	if (rc < 0)
+		return rc;
+	bale_digest_of(&got, out->data, out->len);
+	if ((int64_t)out->len != desc->size || !bale_digest_equal(&got, &desc->digest))
+		return bale_error_set(err, BALE_EVERIFY, "%s: content is not %s (got %s)", path,
+		                      desc->digest.str, got.str);
+	return 0;
 }
 
 /* Removes the partial bundles that killed exports to the same output left beside it
@@ -520,7 +522,8 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 	if ((rc = bale_index_db_create(&db, db_path, &info, err)) < 0)
 		goto cleanup;
 	for (size_t i = 0; i < n; i++)
-		if ((rc = bale_index_db_add_image(db, images[i], created, err)) < 0)
+		if ((rc = bale_index_db_add_image(db, images[i], created, read_config, (void *)opts,
+		                                  err)) < 0)
 			goto cleanup;
 	if ((rc = bale_index_db_finish(db, err)) < 0 ||
 	    (rc = hash_file(&h.index_db_digest, &h.index_db_size, db_path, err)) < 0 ||

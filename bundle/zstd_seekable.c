@@ -791,6 +791,16 @@ int bale_zst_reader_open(bale_zst_reader **out, int fd, bale_error **err)
 			}
 			coff += f->compressed_size;
 			doff += f->decompressed_size;
+			/* Stop at the first entry that cannot fit: a table of lies is not
+			 * read to its end. */
+			if (coff > data_end) {
+				rc = bale_error_set(
+				    err, BALE_EVERIFY,
+				    "seek table entry %zu: frames add up to %" PRIu64
+				    " bytes, past the end of the data at offset %" PRIu64,
+				    i + k, coff, data_end);
+				goto cleanup;
+			}
 		}
 	}
 	if (coff != data_end) {

@@ -55,6 +55,12 @@ enum cli_option {
 	OPT_NODE_CONFIG,
 	OPT_MANIFESTS,
 	OPT_BUNDLE,
+	OPT_CREDS_STDIN,
+	OPT_USERNAME,
+	OPT_PASSWORD_STDIN,
+	OPT_REQUEST_TIMEOUT,
+	OPT_MIN_SPEED,
+	OPT_MAX_RETRY_AFTER,
 	OPT_VERB_FIRST = 1100, /* verbs number their own options from here */
 };
 
@@ -65,6 +71,12 @@ typedef struct cli_progress_state {
 
 typedef struct cli_common {
 	bale_auth_options auth;
+	/* --creds, --creds-stdin, --username + --password-stdin: the strings are copies,
+	 * wiped when freed; host NULL until cli_bind_creds gives a bare one its registry. */
+	bale_host_creds *creds;
+	size_t n_creds;
+	const char *username;
+	bool creds_stdin, password_stdin;
 	const char **pull_secrets;
 	size_t n_pull_secrets;
 	const char **insecure;
@@ -83,6 +95,9 @@ typedef struct cli_common {
 	{"verbose", no_argument, NULL, OPT_VERBOSE},                                     \
 	{"platform", required_argument, NULL, OPT_PLATFORM},                             \
 	{"creds", required_argument, NULL, OPT_CREDS},                                   \
+	{"creds-stdin", no_argument, NULL, OPT_CREDS_STDIN},                             \
+	{"username", required_argument, NULL, OPT_USERNAME},                             \
+	{"password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN},                       \
 	{"authfile", required_argument, NULL, OPT_AUTHFILE},                             \
 	{"pull-secret", required_argument, NULL, OPT_PULL_SECRET},                       \
 	{"ca-file", required_argument, NULL, OPT_CA_FILE},                               \
@@ -91,13 +106,19 @@ typedef struct cli_common {
 	{"retries", required_argument, NULL, OPT_RETRIES},                               \
 	{"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},                       \
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},                               \
+	{"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},               \
+	{"min-speed", required_argument, NULL, OPT_MIN_SPEED},                           \
+	{"max-retry-after", required_argument, NULL, OPT_MAX_RETRY_AFTER},               \
 	{"jobs", required_argument, NULL, OPT_JOBS}
 /* clang-format on */
 
 /* clang-format off */
 #define CLI_COMMON_HELP                                                                  \
 	"Registry options:\n"                                                            \
-	"      --creds USER:PASS      credentials for the registry (beat every file)\n"      \
+	"      --creds [HOST=]USER:PASS  credentials for registry HOST (repeatable); without\n" \
+	"                             HOST= for the one registry of the run (beat every file)\n" \
+	"      --creds-stdin          read --creds values from standard input, one a line\n" \
+	"      --username [HOST=]USER --password-stdin  the password from standard input\n" \
 	"      --pull-secret FILE     Kubernetes dockerconfigjson/dockercfg Secret (YAML or JSON)\n" \
 	"      --authfile FILE        docker/podman auth file\n"                            \
 	"      --ca-file FILE         extra CA certificates (PEM), added to the system CAs\n" \
@@ -106,7 +127,11 @@ typedef struct cli_common {
 	"      --insecure-registry HOST[:PORT]  allow plain HTTP or unverified TLS (repeatable)\n" \
 	"      --retries N            retries after network errors, 5xx and 429 (default 4)\n" \
 	"      --retry-delay MS       first backoff delay, doubled each retry (default 500)\n" \
-	"      --timeout SECS         connect timeout and progress deadline (default 30/60)\n" \
+	"      --timeout SECS         connect timeout, and the window of --min-speed (30/60)\n" \
+	"      --min-speed BYTES      a transfer slower than this for --timeout is abandoned\n" \
+	"                             and retried (bytes a second, default 1024)\n"         \
+	"      --request-timeout SECS all of a manifest, token or upload request (default 120)\n" \
+	"      --max-retry-after SECS wait at most this for a Retry-After (default 60)\n"  \
 	"      --jobs N               transfers and resolutions at once (default 4)\n"    \
 	"  -q, --quiet                only errors on stderr\n"                             \
 	"  -v, --verbose              say more (never secrets)\n"                          \
@@ -127,6 +152,26 @@ enum { CLI_PARSED = 0, CLI_HELP_SHOWN = 1, CLI_USAGE_ERROR = 2 };
 int cli_parse(cli_common *c, int argc, char **argv, const char *shortopts,
               const struct option *longopts, const char *usage, cli_verb_option_fn verb_option,
               void *payload);
+
+/* The registries a run talks to, found before any request: the domains of its image
+ * references and of a registry:// store. */
+typedef struct cli_registries {
+	char **domains;
+	size_t n;
+} cli_registries;
+
+/* Adds the domain of a reference (a malformed one is skipped: it fails on its own). */
+int cli_registries_add_ref(cli_registries *r, const char *ref);
+/* Adds the host of a registry://HOST[/PREFIX] store; other stores use no registry. */
+int cli_registries_add_store(cli_registries *r, const char *store);
+void cli_registries_free(cli_registries *r);
+/* Binds the command line's credentials to registries before any request: HOST=
+ * credentials keep their host, a bare one goes to the one registry of the run and is
+ * refused when the run uses several. Reads --creds-stdin or --password-stdin first;
+ * stdin_taken names another reader of standard input ("-f -"), which they cannot share.
+ * 0, or -1 after a usage error was reported (exit status 2). */
+int cli_bind_creds(cli_common *c, const char *verb, const cli_registries *regs,
+                   const char *stdin_taken);
 
 /* Prints "bale: message" once and returns the exit status for the error. */
 int cli_report(const char *verb, bale_error *err);
@@ -188,6 +233,7 @@ int cmd_query(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 /* bale verify --manifests: the Never-readiness preflight (cli/preflight.c). */
 int cli_preflight(cli_common *c, const char *const *manifests, size_t n, const char *store,
                   const bale_store_options *store_opts, const char *bundle, bool json);

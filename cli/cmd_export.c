@@ -43,6 +43,7 @@ typedef struct export_args {
 	const char *output, *key, *cache;
 	bool unsigned_ok, force;
 	int level;
+	bool list_stdin; /* -f - */
 	bale_error *list_err;
 } export_args;
 
@@ -52,6 +53,7 @@ static int export_option(void *payload, int opt, const char *arg)
 	char *end;
 	switch (opt) {
 	case OPT_FILE:
+		a->list_stdin = a->list_stdin || strcmp(arg, "-") == 0;
 		return bale_reflist_read(&a->refs, arg, &a->list_err) < 0 ? -1 : 0;
 	case OPT_OUTPUT:
 		a->output = arg;
@@ -116,6 +118,8 @@ int cmd_export(int argc, char **argv)
 	bale_pull *pull = NULL;
 	bale_key *key = NULL;
 	char *cache_dir = NULL, *blob_dir = NULL;
+	cli_registries regs = {0};
+	const char *stdin_taken = NULL;
 	int status = 0;
 	cli_common_init(&c);
 	int parsed = cli_parse(&c, argc, argv, "hqvf:o:", longopts, usage_text, export_option, &a);
@@ -163,6 +167,21 @@ int cmd_export(int argc, char **argv)
 		status = 2;
 		goto cleanup;
 	}
+	/* Credentials go to the registries they are for, settled before any request. */
+	for (size_t i = 0; i < a.refs.n; i++)
+		if (cli_registries_add_ref(&regs, a.refs.refs[i]) < 0) {
+			bale_error_set(&err, BALE_EGENERIC, "out of memory");
+			goto failed;
+		}
+	for (size_t i = 0; i < a.n_manifests; i++)
+		if (strcmp(a.manifests[i], "-") == 0)
+			stdin_taken = "--from-manifests -";
+	if (a.list_stdin)
+		stdin_taken = "-f -";
+	if (cli_bind_creds(&c, "export", &regs, stdin_taken) < 0) {
+		status = 2;
+		goto cleanup;
+	}
 	if (!a.force && access(a.output, F_OK) == 0) { /* before any download */
 		bale_error_set(&err, BALE_EUSAGE, "%s exists (use --force to replace it)",
 		               a.output);
@@ -180,8 +199,12 @@ int cmd_export(int argc, char **argv)
 	}
 	if (bale_store_oci_open(&cache, cache_dir, BALE_STORE_CACHE, &err) < 0)
 		goto failed;
-	bale_pull_options po = {
-	    .registry = c.registry, .platforms = platforms, .max_parallel = c.jobs, .log = &c.log};
+	/* Manifests and configs wait in the cache, not in memory; the writer reads them there. */
+	bale_pull_options po = {.registry = c.registry,
+	                        .platforms = platforms,
+	                        .max_parallel = c.jobs,
+	                        .log = &c.log,
+	                        .keep = cache};
 	bale_bundle_write_options wo = {.output = a.output,
 	                                .force = a.force,
 	                                .key = key,
@@ -205,6 +228,7 @@ failed:
 	cli_progress_clear(&c);
 	status = cli_report("export", err);
 cleanup:
+	cli_registries_free(&regs);
 	bale_pull_free(pull);
 	bale_sink_free(cache);
 	bale_key_free(key);

@@ -8,6 +8,7 @@
 #include "bale/ledger.h"
 #include "bale/store.h"
 #include "cli/cli.h"
+#include "cli/terminal.h"
 
 static const char usage_text[] =
     "Usage: bale import BUNDLE [--store STORE] [--key PUB | --trust DIR]\n"
@@ -27,8 +28,9 @@ static const char usage_text[] =
     "      --platform P[,P…]|all  platforms of multi-arch images (default: this host)\n"
     "      --ledger FILE          the node ledger (default " BALE_DEFAULT_LEDGER ")\n"
     "Registry options (for registry:// stores), as for bale pull:\n"
-    "      --creds, --authfile, --pull-secret, --ca-file, --certs-dir,\n"
-    "      --insecure-registry, --retries, --retry-delay, --timeout\n"
+    "      --creds, --creds-stdin, --username + --password-stdin, --authfile,\n"
+    "      --pull-secret, --ca-file, --certs-dir, --insecure-registry, --retries,\n"
+    "      --retry-delay, --timeout, --min-speed, --request-timeout, --max-retry-after\n"
     "  -q, --quiet                only errors on stderr\n"
     "  -h, --help                 this help\n";
 
@@ -142,6 +144,16 @@ int cmd_import(int argc, char **argv)
 		status = 2;
 		goto cleanup;
 	}
+	/* A registry:// store: --creds are for it, settled before any request. */
+	cli_registries regs = {0};
+	int bound = cli_registries_add_store(&regs, a.store) < 0
+	                ? cli_usage_error("import", "out of memory")
+	                : cli_bind_creds(&c, "import", &regs, NULL);
+	cli_registries_free(&regs);
+	if (bound < 0) {
+		status = 2;
+		goto cleanup;
+	}
 	const char *bundle = argv[optind];
 	double start = now_seconds();
 	int rc = 0;
@@ -170,9 +182,14 @@ done:
 		status = cli_report("import", err);
 		goto cleanup;
 	}
-	for (size_t i = 0; i < res.n_images; i++)
-		printf("%s %s %s\n", res.images[i].ref, res.images[i].digest,
-		       res.images[i].platforms[0] ? res.images[i].platforms : "-");
+	for (size_t i = 0; i < res.n_images; i++) { /* the bundle's words, escaped */
+		cli_put_text(stdout, res.images[i].ref);
+		putchar(' ');
+		cli_put_text(stdout, res.images[i].digest);
+		putchar(' ');
+		cli_put_text(stdout, res.images[i].platforms[0] ? res.images[i].platforms : "-");
+		putchar('\n');
+	}
 	if (c.log.level >= BALE_LOG_INFO) {
 		char size[32];
 		fprintf(stderr,

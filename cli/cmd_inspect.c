@@ -5,6 +5,7 @@
 
 #include "bale/pull.h"
 #include "cli/cli.h"
+#include "cli/terminal.h"
 
 static const char usage_text[] =
     "Usage: bale inspect [options] REF\n"
@@ -31,18 +32,20 @@ static long long image_size(const bale_image_manifest *m)
 static void print_text(const bale_image *img)
 {
 	char plat[64], size[32];
-	printf("Name:       %s\nDigest:     %s\nMediaType:  %s\nSize:       %lld\n", img->ref,
-	       img->root.digest.str, img->root.media_type, (long long)img->root.size);
+	printf("Name:       %s\nDigest:     %s\nMediaType:  ", img->ref, img->root.digest.str);
+	cli_put_text(stdout, img->root.media_type);
+	printf("\nSize:       %lld\n", (long long)img->root.size);
 	printf("Platforms:\n");
 	for (size_t i = 0; i < img->n_manifests; i++) {
 		const bale_image_manifest *m = &img->manifests[i];
-		printf("  %-16s %s  %9s  %zu layer%s%s%s\n",
+		printf("  %-16s %s  %9s  %zu layer%s%s",
 		       m->has_platform ? bale_platform_format(&m->platform, plat, sizeof(plat))
 		                       : "unknown",
 		       m->desc.digest.str,
 		       m->selected ? cli_human_size(size, sizeof(size), image_size(m)) : "-",
-		       m->n_layers, m->n_layers == 1 ? "" : "s", m->created[0] ? "  created " : "",
-		       m->created);
+		       m->n_layers, m->n_layers == 1 ? "" : "s", m->created[0] ? "  created " : "");
+		cli_put_text(stdout, m->created); /* the registry's text, escaped */
+		putchar('\n');
 	}
 }
 
@@ -109,6 +112,7 @@ int cmd_inspect(int argc, char **argv)
 	bale_platform_set *platforms = NULL;
 	bale_pull *pull = NULL;
 	const bale_image *img = NULL;
+	cli_registries regs = {0};
 	int status = 0, rc;
 	cli_common_init(&c);
 	int parsed = cli_parse(&c, argc, argv, "hqv", longopts, usage_text, inspect_option, &flags);
@@ -125,6 +129,14 @@ int cmd_inspect(int argc, char **argv)
 		status = 2;
 		goto cleanup;
 	}
+	if (cli_registries_add_ref(&regs, argv[optind]) < 0) {
+		bale_error_set(&err, BALE_EGENERIC, "out of memory");
+		goto failed;
+	}
+	if (cli_bind_creds(&c, "inspect", &regs, NULL) < 0) {
+		status = 2;
+		goto cleanup;
+	}
 	/* Sizes for every platform unless the user narrowed it down. */
 	if ((rc = bale_platform_set_parse(&platforms, c.platform ? c.platform : "all", &err)) < 0)
 		goto failed;
@@ -132,9 +144,16 @@ int cmd_inspect(int argc, char **argv)
 	if ((rc = bale_pull_new(&pull, &po, &err)) < 0 ||
 	    (rc = bale_pull_resolve(pull, argv[optind], &img, &err)) < 0)
 		goto failed;
-	if (flags.raw)
-		fwrite(img->root_bytes, 1, img->root_len, stdout);
-	else if (flags.json)
+	if (flags.raw) {
+		bale_buf raw;
+		bale_buf_init(&raw, BALE_CAP_MANIFEST, "manifest");
+		rc = bale_pull_read(pull, &img->root, &raw, &err);
+		if (rc == 0)
+			fwrite(raw.data, 1, raw.len, stdout);
+		bale_buf_free(&raw);
+		if (rc < 0)
+			goto failed;
+	} else if (flags.json)
 		print_json(img);
 	else
 		print_text(img);
@@ -142,6 +161,7 @@ int cmd_inspect(int argc, char **argv)
 failed:
 	status = cli_report("inspect", err);
 cleanup:
+	cli_registries_free(&regs);
 	bale_pull_free(pull);
 	bale_platform_set_free(platforms);
 	cli_common_free(&c);

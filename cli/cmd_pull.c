@@ -57,6 +57,7 @@ int cmd_pull(int argc, char **argv)
 	bale_platform_set *platforms = NULL;
 	bale_sink *store = NULL;
 	bale_pull *pull = NULL;
+	cli_registries regs = {0};
 	int status = 0, rc;
 	cli_common_init(&c);
 	int parsed = cli_parse(&c, argc, argv, "hqv", longopts, usage_text, pull_option, &a);
@@ -66,6 +67,16 @@ int cmd_pull(int argc, char **argv)
 	}
 	if (optind >= argc) {
 		cli_usage_error("pull", "no image reference given (see bale pull --help)");
+		status = 2;
+		goto cleanup;
+	}
+	/* Credentials go to the registries they are for, settled before any request. */
+	for (int i = optind; i < argc; i++)
+		if (cli_registries_add_ref(&regs, argv[i]) < 0)
+			goto oom;
+	if (cli_registries_add_store(&regs, a.store) < 0)
+		goto oom;
+	if (cli_bind_creds(&c, "pull", &regs, NULL) < 0) {
 		status = 2;
 		goto cleanup;
 	}
@@ -87,10 +98,13 @@ int cmd_pull(int argc, char **argv)
 	for (size_t i = 0; i < bale_pull_image_count(pull); i++)
 		print_result(bale_pull_image_at(pull, i));
 	goto cleanup;
+oom:
+	bale_error_set(&err, BALE_EGENERIC, "out of memory");
 failed:
 	cli_progress_clear(&c);
 	status = cli_report("pull", err);
 cleanup:
+	cli_registries_free(&regs);
 	bale_pull_free(pull);
 	bale_sink_free(store);
 	bale_platform_set_free(platforms);

@@ -6,6 +6,7 @@
 
 #include "bale/bundle.h"
 #include "bale/index_db.h"
+#include "bale/text.h"
 #include "cli/cli.h"
 
 static const char usage_text[] =
@@ -19,52 +20,20 @@ static const char usage_text[] =
     "      --json       an array of objects\n"
     "  -h, --help       this help\n";
 
-typedef struct rows {
+/* A table is laid out once every row is in, so its rows are held: up to this much text.
+ * CSV and JSON stream, row by row, whatever the size of the result. */
+#define TABLE_CAP (64u << 20)
+#define TABLE_TOO_BIG 2
+
+typedef struct out_state {
+	enum cli_option format;
 	int ncols;
-	char **names;
-	char **cells; /* row-major, NULL for SQL NULL */
-	size_t n, alloc;
-} rows;
-
-static char *dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
-static int collect(void *payload, int ncols, const char *const *names, const char *const *values)
-{
-	rows *r = payload;
-	if (!values) { /* the header */
-		r->ncols = ncols;
-		if (!(r->names = calloc((size_t)ncols, sizeof(char *))))
-			return -1;
-		for (int i = 0; i < ncols; i++)
-			r->names[i] = dup_or_null(names[i]);
-		return 0;
-	}
-	if (r->n == r->alloc) {
-		size_t want = r->alloc ? r->alloc * 2 : 64;
-		char **grown = realloc(r->cells, want * (size_t)ncols * sizeof(char *));
-		if (!grown)
-			return -1;
-		r->cells = grown;
-		r->alloc = want;
-	}
-	for (int i = 0; i < ncols; i++)
-		r->cells[r->n * (size_t)ncols + (size_t)i] = dup_or_null(values[i]);
-	r->n++;
-	return 0;
-}
-
-static void rows_free(rows *r)
-{
-	for (size_t i = 0; i < r->n * (size_t)r->ncols; i++)
-		free(r->cells[i]);
-	for (int i = 0; r->names && i < r->ncols; i++)
-		free(r->names[i]);
-	free(r->cells);
-	free(r->names);
-}
+	char **names; /* the table: escaped */
+	size_t *widths;
+	char **cells; /* the table: escaped, row-major, NULL for SQL NULL */
+	size_t n, alloc, bytes;
+	size_t json_rows; /* JSON: rows printed so far */
+} out_state;
 
 static void print_csv_field(const char *s)
 {
@@ -83,64 +52,132 @@ static void print_csv_field(const char *s)
 	putchar('"');
 }
 
-static void print_rows(const rows *r, enum cli_option format)
+static void print_csv_row(int ncols, const char *const *fields)
 {
-	int nc = r->ncols;
-	if (format == OPT_JSON) {
-		json_t *list = json_array();
-		for (size_t i = 0; i < r->n; i++) {
-			json_t *o = json_object();
-			for (int j = 0; j < nc; j++) {
-				const char *v = r->cells[i * (size_t)nc + (size_t)j];
-				json_object_set_new(o, r->names[j],
-				                    v ? json_string(v) : json_null());
-			}
-			json_array_append_new(list, o);
-		}
-		json_dumpf(list, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		putchar('\n');
-		json_decref(list);
-		return;
+	for (int j = 0; j < ncols; j++) {
+		if (j)
+			putchar(',');
+		print_csv_field(fields[j]);
 	}
-	if (format == OPT_CSV) {
-		for (int j = 0; j < nc; j++) {
-			if (j)
-				putchar(',');
-			print_csv_field(r->names[j]);
-		}
-		fputs("\r\n", stdout);
-		for (size_t i = 0; i < r->n; i++) {
-			for (int j = 0; j < nc; j++) {
-				if (j)
-					putchar(',');
-				print_csv_field(r->cells[i * (size_t)nc + (size_t)j]);
-			}
-			fputs("\r\n", stdout);
-		}
-		return;
+	fputs("\r\n", stdout);
+}
+
+/* One object of the array, indented as json_dumpf indents a whole array. */
+static int print_json_row(out_state *o, const char *const *names, const char *const *values)
+{
+	json_t *obj = json_object();
+	for (int j = 0; obj && j < o->ncols; j++)
+		json_object_set_new(obj, names[j],
+		                    values[j] ? json_string(values[j]) : json_null());
+	char *text = obj ? json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(obj);
+	if (!text)
+		return -1;
+	fputs(o->json_rows++ ? ",\n  " : "[\n  ", stdout);
+	for (const char *c = text; *c; c++) {
+		putchar(*c);
+		if (*c == '\n')
+			fputs("  ", stdout);
 	}
-	/* A table with a column as wide as its widest value. */
-	size_t *w = calloc((size_t)nc, sizeof(size_t));
-	if (!w)
-		return;
-	for (int j = 0; j < nc; j++)
-		w[j] = strlen(r->names[j]);
-	for (size_t i = 0; i < r->n; i++)
-		for (int j = 0; j < nc; j++) {
-			const char *v = r->cells[i * (size_t)nc + (size_t)j];
-			size_t l = v ? strlen(v) : 4;
-			if (l > w[j])
-				w[j] = l;
+	free(text);
+	return 0;
+}
+
+static char *escaped(const char *s, size_t *width)
+{
+	return bale_text_for_terminal(s ? s : "NULL", width);
+}
+
+static int keep_table_row(out_state *o, const char *const *values)
+{
+	size_t nc = (size_t)o->ncols;
+	if (o->n == o->alloc) {
+		size_t want = o->alloc ? o->alloc * 2 : 64;
+		char **grown = realloc(o->cells, want * nc * sizeof(char *));
+		if (!grown)
+			return -1;
+		o->cells = grown;
+		o->alloc = want;
+	}
+	for (size_t j = 0; j < nc; j++) {
+		size_t w = 0;
+		char *cell = escaped(values[j], &w);
+		if (!cell) {
+			for (size_t k = 0; k < j; k++)
+				free(o->cells[o->n * nc + k]);
+			return -1;
 		}
-	for (int j = 0; j < nc; j++)
-		printf("%-*s%s", j + 1 < nc ? (int)w[j] : 0, r->names[j], j + 1 < nc ? "  " : "\n");
-	for (size_t i = 0; i < r->n; i++)
-		for (int j = 0; j < nc; j++) {
-			const char *v = r->cells[i * (size_t)nc + (size_t)j];
-			printf("%-*s%s", j + 1 < nc ? (int)w[j] : 0, v ? v : "NULL",
+		o->cells[o->n * nc + j] = cell;
+		o->bytes += strlen(cell) + sizeof(char *);
+		if (w > o->widths[j])
+			o->widths[j] = w;
+	}
+	o->n++;
+	return o->bytes > TABLE_CAP ? TABLE_TOO_BIG : 0;
+}
+
+static int emit(void *payload, int ncols, const char *const *names, const char *const *values)
+{
+	out_state *o = payload;
+	if (!values) { /* the header */
+		o->ncols = ncols;
+		if (o->format == OPT_CSV) {
+			print_csv_row(ncols, names);
+			return 0;
+		}
+		if (o->format == OPT_JSON)
+			return 0;
+		o->names = calloc((size_t)ncols + 1, sizeof(char *));
+		o->widths = calloc((size_t)ncols + 1, sizeof(size_t));
+		if (!o->names || !o->widths)
+			return -1;
+		for (int j = 0; j < ncols; j++)
+			if (!(o->names[j] = escaped(names[j], &o->widths[j])))
+				return -1;
+		return 0;
+	}
+	if (o->format == OPT_CSV) {
+		print_csv_row(ncols, values);
+		return 0;
+	}
+	if (o->format == OPT_JSON)
+		return print_json_row(o, names, values);
+	return keep_table_row(o, values);
+}
+
+/* Characters an escaped string shows: one per UTF-8 sequence. */
+static size_t columns(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+static void print_table(const out_state *o)
+{
+	size_t nc = (size_t)o->ncols;
+	for (size_t j = 0; j < nc; j++)
+		printf("%s%*s%s", o->names[j],
+		       j + 1 < nc ? (int)(o->widths[j] - columns(o->names[j])) : 0, "",
+		       j + 1 < nc ? "  " : "\n");
+	for (size_t i = 0; i < o->n; i++)
+		for (size_t j = 0; j < nc; j++) {
+			const char *v = o->cells[i * nc + j];
+			printf("%s%*s%s", v, j + 1 < nc ? (int)(o->widths[j] - columns(v)) : 0, "",
 			       j + 1 < nc ? "  " : "\n");
 		}
-	free(w);
+}
+
+static void out_free(out_state *o)
+{
+	for (size_t i = 0; o->cells && i < o->n * (size_t)o->ncols; i++)
+		free(o->cells[i]);
+	for (int j = 0; o->names && j < o->ncols; j++)
+		free(o->names[j]);
+	free(o->cells);
+	free(o->names);
+	free(o->widths);
 }
 
 int cli_open_index(bale_bundle_reader **reader, sqlite3 **db, const char *path, bale_error **err)
@@ -161,11 +198,20 @@ int cli_open_index(bale_bundle_reader **reader, sqlite3 **db, const char *path, 
 
 int cli_run_query(sqlite3 *db, const char *sql, enum cli_option format, bale_error **err)
 {
-	rows r = {0};
-	int rc = bale_index_db_query(db, sql, collect, &r, err);
-	if (rc == 0 && r.names)
-		print_rows(&r, format);
-	rows_free(&r);
+	out_state o = {.format = format};
+	int rc = bale_index_db_query(db, sql, emit, &o, err);
+	if (rc == TABLE_TOO_BIG)
+		rc = bale_error_set(err, BALE_EUSAGE,
+		                    "query: the result is over %u MB, too much to lay out as a "
+		                    "table; --csv and --json stream it",
+		                    TABLE_CAP >> 20);
+	else if (rc > 0 || (rc < 0 && !(err && *err)))
+		rc = bale_error_set(err, BALE_EGENERIC, "query: out of memory");
+	if (format == OPT_JSON && (rc == 0 || o.json_rows))
+		fputs(o.json_rows ? "\n]\n" : "[]\n", stdout);
+	else if (rc == 0 && format != OPT_CSV && o.names)
+		print_table(&o);
+	out_free(&o);
 	return rc;
 }
 

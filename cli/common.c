@@ -1,11 +1,16 @@
 /* Options shared by the registry verbs, log and progress output, error reporting. */
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "bale/fs.h"
+#include "bale/reference.h"
 #include "cli/cli.h"
+
+/* What --creds-stdin and --password-stdin read at most. */
+#define STDIN_CREDS_MAX (64u << 10)
 
 static void log_message(void *payload, bale_log_level level, const char *text)
 {
@@ -60,11 +65,58 @@ void cli_common_init(cli_common *c)
 	c->registry.log = &c->log;
 }
 
+static void wipe_free(const char *s)
+{
+	if (s) {
+		OPENSSL_cleanse((char *)s, strlen(s));
+		free((char *)s);
+	}
+}
+
 void cli_common_free(cli_common *c)
 {
 	cli_progress_clear(c);
 	free(c->pull_secrets);
 	free(c->insecure);
+	for (size_t i = 0; i < c->n_creds; i++) {
+		free((char *)c->creds[i].host);
+		wipe_free(c->creds[i].user_pass);
+	}
+	free(c->creds);
+}
+
+/* Keeps a copy of a --creds value ([HOST=]USER:PASS) from `source`. With scrub, the
+ * password in the value itself (an argv string) is overwritten, so that ps and
+ * /proc/PID/cmdline show it only for the moment between exec and here. */
+static int add_creds(cli_common *c, char *value, const char *source, bool scrub)
+{
+	size_t host_len = 0;
+	bale_error *err = NULL;
+	if (bale_creds_split(value, source, &host_len, &err) < 0) {
+		cli_usage_error(NULL, "%s", bale_error_message(err));
+		bale_error_free(err);
+		return -1;
+	}
+	bale_host_creds *grown = realloc(c->creds, (c->n_creds + 1) * sizeof(*grown));
+	if (!grown)
+		return cli_usage_error(NULL, "out of memory");
+	c->creds = grown;
+	const char *cred = host_len ? value + host_len + 1 : value;
+	bale_host_creds *hc = &c->creds[c->n_creds];
+	hc->host = host_len ? strndup(value, host_len) : NULL;
+	hc->user_pass = strdup(cred);
+	hc->source = source;
+	if ((host_len && !hc->host) || !hc->user_pass) {
+		free((char *)hc->host);
+		wipe_free(hc->user_pass);
+		return cli_usage_error(NULL, "out of memory");
+	}
+	c->n_creds++;
+	if (scrub) {
+		char *pass = value + (strchr(cred, ':') - value) + 1;
+		memset(pass, '*', strlen(pass));
+	}
+	return 0;
 }
 
 static int push(const char ***list, size_t *n, const char *item)
@@ -103,7 +155,16 @@ int cli_common_option(cli_common *c, int opt, const char *arg)
 		c->platform = arg;
 		return 1;
 	case OPT_CREDS:
-		c->auth.creds = arg;
+		/* argv is writable: the password in it is blanked once copied. */
+		return add_creds(c, (char *)arg, "--creds", true) < 0 ? -1 : 1;
+	case OPT_CREDS_STDIN:
+		c->creds_stdin = true;
+		return 1;
+	case OPT_USERNAME:
+		c->username = arg;
+		return 1;
+	case OPT_PASSWORD_STDIN:
+		c->password_stdin = true;
 		return 1;
 	case OPT_AUTHFILE:
 		c->auth.authfile = arg;
@@ -134,6 +195,21 @@ int cli_common_option(cli_common *c, int opt, const char *arg)
 		c->registry.connect_timeout = v;
 		c->registry.progress_timeout = v;
 		return 1;
+	case OPT_REQUEST_TIMEOUT:
+		if (parse_count("--request-timeout", arg, 1, 86400, &v) < 0)
+			return -1;
+		c->registry.request_timeout = v;
+		return 1;
+	case OPT_MIN_SPEED:
+		if (parse_count("--min-speed", arg, 1, 1000000000, &v) < 0)
+			return -1;
+		c->registry.min_speed = v;
+		return 1;
+	case OPT_MAX_RETRY_AFTER:
+		if (parse_count("--max-retry-after", arg, 0, 86400, &v) < 0)
+			return -1;
+		c->registry.max_retry_after = v;
+		return 1;
 	case OPT_JOBS:
 		if (parse_count("--jobs", arg, 1, 64, &v) < 0)
 			return -1;
@@ -146,6 +222,8 @@ int cli_common_option(cli_common *c, int opt, const char *arg)
 
 static void cli_common_finish(cli_common *c)
 {
+	c->auth.host_creds = c->creds;
+	c->auth.n_host_creds = c->n_creds;
 	c->auth.pull_secrets = c->pull_secrets;
 	c->auth.n_pull_secrets = c->n_pull_secrets;
 	c->registry.auth = &c->auth;
@@ -231,4 +309,198 @@ int cli_load_trust(bale_trust **out, const char *key, const char *dir, bale_erro
 	if (key)
 		return bale_trust_from_key(out, key, err);
 	return bale_trust_from_dir(out, dir ? dir : BALE_DEFAULT_TRUST_DIR, err);
+}
+
+/* ---- credentials and the registries they belong to ---- */
+
+static int registries_add(cli_registries *r, const char *domain)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (bale_creds_host_match(r->domains[i], domain))
+			return 0;
+	char **grown = realloc(r->domains, (r->n + 1) * sizeof(*grown));
+	if (!grown)
+		return -1;
+	r->domains = grown;
+	if (!(r->domains[r->n] = strdup(domain)))
+		return -1;
+	r->n++;
+	return 0;
+}
+
+int cli_registries_add_ref(cli_registries *r, const char *ref)
+{
+	bale_ref *parsed = NULL;
+	if (bale_ref_parse(&parsed, ref, NULL) < 0)
+		return 0;
+	int rc = registries_add(r, bale_ref_domain(parsed));
+	bale_ref_free(parsed);
+	return rc;
+}
+
+int cli_registries_add_store(cli_registries *r, const char *store)
+{
+	if (!store || strncmp(store, "registry://", 11) != 0)
+		return 0;
+	const char *host = store + 11;
+	size_t n = strcspn(host, "/");
+	if (n == 0)
+		return 0; /* the store refuses it itself */
+	char *domain = strndup(host, n);
+	int rc = domain ? registries_add(r, domain) : -1;
+	free(domain);
+	return rc;
+}
+
+void cli_registries_free(cli_registries *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->domains[i]);
+	free(r->domains);
+	memset(r, 0, sizeof(*r));
+}
+
+/* All of standard input, NUL-terminated, for the caller to wipe and free. */
+static char *read_stdin_secret(const char *option)
+{
+	char *buf = malloc(STDIN_CREDS_MAX + 1);
+	size_t len = 0, got;
+	if (!buf) {
+		cli_usage_error(NULL, "out of memory");
+		return NULL;
+	}
+	while (len <= STDIN_CREDS_MAX &&
+	       (got = fread(buf + len, 1, STDIN_CREDS_MAX + 1 - len, stdin)) > 0)
+		len += got;
+	if (ferror(stdin) || len > STDIN_CREDS_MAX) {
+		cli_usage_error(NULL, "%s: %s", option,
+		                ferror(stdin) ? "cannot read standard input"
+		                              : "standard input holds more than 64 KiB");
+		OPENSSL_cleanse(buf, len);
+		free(buf);
+		return NULL;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+/* --creds-stdin: one [HOST=]USER:PASS a line; --password-stdin: the password, as
+ * docker login reads it (all of it, less one trailing newline). */
+static int read_stdin_creds(cli_common *c)
+{
+	int rc = 0;
+	const char *option = c->creds_stdin ? "--creds-stdin" : "--password-stdin";
+	char *text = read_stdin_secret(option), *joined = NULL;
+	size_t before = c->n_creds;
+	if (!text)
+		return -1;
+	if (c->creds_stdin) {
+		for (char *line = text, *next; line && rc == 0; line = next) {
+			next = strchr(line, '\n');
+			if (next)
+				*next++ = '\0';
+			size_t n = strlen(line);
+			if (n && line[n - 1] == '\r')
+				line[--n] = '\0';
+			if (n)
+				rc = add_creds(c, line, "--creds-stdin", false);
+		}
+		if (rc == 0 && c->n_creds == before)
+			rc = cli_usage_error(NULL,
+			                     "--creds-stdin: no credentials on standard input");
+		goto cleanup;
+	}
+	size_t n = strlen(text);
+	if (n && text[n - 1] == '\n')
+		text[--n] = '\0';
+	if (n && text[n - 1] == '\r')
+		text[--n] = '\0';
+	if (!n || strchr(text, '\n')) {
+		rc = cli_usage_error(NULL, "--password-stdin: want one password on standard input");
+		goto cleanup;
+	}
+	size_t len = strlen(c->username) + n + 2;
+	if (!(joined = malloc(len))) {
+		rc = cli_usage_error(NULL, "out of memory");
+		goto cleanup;
+	}
+	snprintf(joined, len, "%s:%s", c->username, text);
+	rc = add_creds(c, joined, "--password-stdin", false);
+cleanup:
+	if (joined) {
+		OPENSSL_cleanse(joined, strlen(joined));
+		free(joined);
+	}
+	OPENSSL_cleanse(text, strlen(text));
+	free(text);
+	return rc;
+}
+
+/* "a, b, c" into out. */
+static void join_domains(char *out, size_t size, const cli_registries *regs)
+{
+	out[0] = '\0';
+	for (size_t i = 0, len = 0; i < regs->n && len < size; i++)
+		len += (size_t)snprintf(out + len, size - len, "%s%s", i ? ", " : "",
+		                        regs->domains[i]);
+}
+
+int cli_bind_creds(cli_common *c, const char *verb, const cli_registries *regs,
+                   const char *stdin_taken)
+{
+	char list[512];
+	bale_host_creds *bare = NULL;
+	if (c->username && !c->password_stdin)
+		return cli_usage_error(verb, "--username needs --password-stdin (the password is "
+		                             "never taken from the command line)");
+	if (c->password_stdin && !c->username)
+		return cli_usage_error(verb, "--password-stdin needs --username");
+	if (c->password_stdin && c->creds_stdin)
+		return cli_usage_error(verb, "--creds-stdin and --password-stdin both read "
+		                             "standard input: use one");
+	if ((c->creds_stdin || c->password_stdin) && stdin_taken)
+		return cli_usage_error(verb, "%s and %s both read standard input: use one",
+		                       c->creds_stdin ? "--creds-stdin" : "--password-stdin",
+		                       stdin_taken);
+	if ((c->creds_stdin || c->password_stdin) && read_stdin_creds(c) < 0)
+		return -1;
+	c->auth.host_creds = c->creds;
+	c->auth.n_host_creds = c->n_creds;
+	join_domains(list, sizeof(list), regs);
+	for (size_t i = 0; i < c->n_creds; i++) {
+		bale_host_creds *hc = &c->creds[i];
+		if (hc->host)
+			continue;
+		if (bare)
+			return cli_usage_error(
+			    verb,
+			    "%s and %s both give credentials without a registry: "
+			    "give each as HOST=USER:PASS",
+			    bare->source, hc->source);
+		bare = hc;
+	}
+	if (bare && regs->n > 1)
+		return cli_usage_error(verb,
+		                       "%s without HOST= is for a run that uses one registry, and "
+		                       "this one uses %zu (%s): give each registry its own with "
+		                       "--creds HOST=USER:PASS",
+		                       bare->source, regs->n, list);
+	if (bare && regs->n == 1 && !(bare->host = strdup(regs->domains[0])))
+		return cli_usage_error(verb, "out of memory");
+	for (size_t i = 0; i < c->n_creds; i++) {
+		const char *host = c->creds[i].host;
+		for (size_t j = 0; host && j < i; j++)
+			if (c->creds[j].host && bale_creds_host_match(c->creds[j].host, host))
+				return cli_usage_error(
+				    verb, "two credentials for registry %s (%s, %s)", host,
+				    c->creds[j].source, c->creds[i].source);
+		bool used = false;
+		for (size_t j = 0; host && j < regs->n && !used; j++)
+			used = bale_creds_host_match(host, regs->domains[j]);
+		if (host && !used && regs->n)
+			bale_log_printf(&c->log, BALE_LOG_WARN,
+			                "%s %s=…: this run uses no registry %s (it uses %s)",
+			                c->creds[i].source, host, host, list);
+	}
+	return 0;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void bale_buf_init(bale_buf *b, size_t cap, const char *what)
@@ -92,15 +93,56 @@ void bale_buf_free(bale_buf *b)
 	b->len = b->alloc = 0;
 }
 
+/* Room for want more bytes at once (a file of known size), within the cap: spares the
+ * doublings, and the copies they make, of appending chunk by chunk. */
+static void reserve(bale_buf *b, size_t want)
+{
+	if (want > b->cap - b->len || b->len + want + 1 <= b->alloc)
+		return;
+	char *p = malloc(b->len + want + 1);
+	if (!p)
+		return; /* appending will grow it, or say so */
+	if (b->data) {
+		memcpy(p, b->data, b->len + 1);
+		OPENSSL_cleanse(b->data, b->alloc);
+		free(b->data);
+	}
+	b->data = p;
+	b->alloc = b->len + want + 1;
+}
+
 int bale_buf_read_file(bale_buf *b, const char *path, bale_error **err)
 {
 	int rc = 0;
+	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return bale_error_set_errno(err, errno == ENOENT ? BALE_ENOTFOUND : BALE_EGENERIC,
 		                            errno, "open %s", path);
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+		reserve(b, (size_t)st.st_size);
 	char chunk[8192];
 	for (;;) {
+		/* straight into the buffer while it has room; the chunk past that (the file grew,
+		 * or its end must be seen) */
+		size_t room = b->data ? b->alloc - b->len - 1 : 0;
+		if (room > b->cap - b->len)
+			room = b->cap - b->len; /* never past the cap: the chunk path says so */
+		if (room) {
+			ssize_t n = read(fd, b->data + b->len, room);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				rc = bale_error_set_errno(err, BALE_EGENERIC, errno, "read %s",
+				                          path);
+				goto cleanup;
+			}
+			if (n == 0)
+				break;
+			b->len += (size_t)n;
+			b->data[b->len] = '\0';
+			continue;
+		}
 		ssize_t n = read(fd, chunk, sizeof(chunk));
 		if (n < 0 && errno == EINTR)
 			continue;

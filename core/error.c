@@ -1,6 +1,8 @@
 #include "bale/error.h"
+#include "bale/text.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +26,25 @@ static char *vformat(const char *fmt, va_list ap)
 	return s;
 }
 
+/* Whatever a message quotes (a registry's error text, a name from a bundle), it stays one
+ * line a terminal only displays: control characters and the like become escapes. */
+static char *one_line(char *message)
+{
+	if (!message)
+		return NULL;
+	bool plain = true;
+	for (const unsigned char *c = (const unsigned char *)message; plain && *c; c++)
+		plain = *c >= 0x20 && *c < 0x7f;
+	if (plain)
+		return message;
+	char *safe = bale_text_for_message(message);
+	free(message);
+	return safe;
+}
+
 static int set_message(bale_error **err, int code, char *message)
 {
+	message = one_line(message);
 	if (!err || *err) { /* the first (innermost) error wins */
 		free(message);
 		return code;
@@ -74,7 +93,7 @@ int bale_error_wrap(bale_error **err, const char *fmt, ...)
 		return BALE_EGENERIC;
 	va_list ap;
 	va_start(ap, fmt);
-	char *ctx = vformat(fmt, ap);
+	char *ctx = one_line(vformat(fmt, ap));
 	va_end(ap);
 	if (ctx) {
 		const char *inner = bale_error_message(*err);

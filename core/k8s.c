@@ -15,9 +15,10 @@
 
 #include "bale/buf.h"
 #include "bale/fs.h"
+#include "bale/yaml.h"
 
 /* Deeper than any real manifest tree or Secret; bounds the recursion on nested directories
- * and on the alias cycles libyaml's loader can build (`&a [*a]`). */
+ * and in writing a Secret back (bale/yaml.h already refuses alias cycles). */
 #define MAX_DEPTH 64
 /* The API server refuses objects over about 1.5 MB; the rest is room for re-quoting, and
  * the cap stops aliases from expanding a small Secret into a huge text. */
@@ -405,60 +406,26 @@ static int add_object(bale_k8s_set *set, yaml_document_t *doc, yaml_node_t *obj,
 	return 0;
 }
 
-/* libyaml frees scalars without wiping them; Secrets pass through here. */
-static void document_wipe_delete(yaml_document_t *doc)
-{
-	for (yaml_node_t *n = doc->nodes.start; n && n < doc->nodes.top; n++)
-		if (n->type == YAML_SCALAR_NODE && n->data.scalar.value)
-			OPENSSL_cleanse(n->data.scalar.value, n->data.scalar.length);
-	yaml_document_delete(doc);
-}
-
-/* The line of a byte offset: libyaml's reader errors (bad UTF-8) give only the offset. */
-static size_t line_at(const char *text, size_t len, size_t offset)
-{
-	size_t line = 1;
-	for (size_t i = 0; i < offset && i < len; i++)
-		line += text[i] == '\n';
-	return line;
-}
-
-/* Every document of one YAML (or JSON) stream. */
+/* Every document of one YAML (or JSON) stream, read within bale/yaml.h's bounds. */
 static int load_text(bale_k8s_set *set, const char *file, const char *text, size_t len,
                      bale_error **err)
 {
-	int rc = 0;
-	yaml_parser_t parser;
-
-	if (!yaml_parser_initialize(&parser))
-		return oom(err);
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	for (;;) {
+	bale_yaml_stream *stream = NULL;
+	int rc = bale_yaml_stream_new(&stream, file, text, len, err);
+	while (rc == 0) {
 		yaml_document_t doc;
-		/* libyaml's problem strings are fixed text: they never quote the input. */
-		if (!yaml_parser_load(&parser, &doc)) {
-			size_t line = parser.error == YAML_READER_ERROR
-			                  ? line_at(text, len, parser.problem_offset)
-			                  : parser.problem_mark.line + 1;
-			rc = bale_error_set(err, BALE_EUSAGE, "%s:%zu: %s", file, line,
-			                    parser.problem ? parser.problem : "invalid YAML");
-			goto cleanup;
-		}
-		yaml_node_t *root = yaml_document_get_root_node(&doc);
-		if (!root) { /* end of the stream */
-			yaml_document_delete(&doc);
+		if ((rc = bale_yaml_stream_next(stream, &doc, err)) <= 0)
 			break;
-		}
+		yaml_node_t *root = yaml_document_get_root_node(&doc);
 		/* Empty documents (a bare `---`, comments only) and non-objects are not
 		 * manifests. */
-		if (root->type == YAML_MAPPING_NODE)
-			rc = add_object(set, &doc, root, false, file, err);
-		document_wipe_delete(&doc);
-		if (rc < 0)
-			goto cleanup;
+		rc = root && root->type == YAML_MAPPING_NODE
+		         ? add_object(set, &doc, root, false, file, err)
+		         : 0;
+		/* libyaml frees scalars without wiping them; Secrets pass through here. */
+		bale_yaml_document_delete(&doc);
 	}
-cleanup:
-	yaml_parser_delete(&parser);
+	bale_yaml_stream_free(stream);
 	return rc;
 }
 

@@ -7,6 +7,7 @@
 
 #include "bale/buf.h"
 #include "bale/k8s.h"
+#include "bale/yaml.h"
 
 static bool is_container_list(const char *key)
 {
@@ -124,18 +125,17 @@ int bale_k8s_pin_text(const char *name, const char *text, size_t len, FILE *out,
                       void *payload, bale_error **err)
 {
 	int rc = 0;
-	yaml_parser_t parser;
+	bale_yaml_stream *stream = NULL;
 	yaml_emitter_t emitter;
-	bool parser_ready = false, emitter_ready = false;
-	if (!yaml_parser_initialize(&parser))
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	parser_ready = true;
+	bool emitter_ready = false;
+	/* Untrusted YAML: bale/yaml.h's bounds on depth, nodes and aliases. */
+	if ((rc = bale_yaml_stream_new(&stream, name, text, len, err)) < 0)
+		return rc;
 	if (!yaml_emitter_initialize(&emitter)) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
 	emitter_ready = true;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	yaml_emitter_set_output(&emitter, write_out, out);
 	yaml_emitter_set_unicode(&emitter, 1);
 	yaml_emitter_set_width(&emitter, -1);
@@ -145,15 +145,13 @@ int bale_k8s_pin_text(const char *name, const char *text, size_t len, FILE *out,
 	}
 	for (;;) {
 		yaml_document_t doc;
-		if (!yaml_parser_load(&parser, &doc)) {
-			rc = bale_error_set(err, BALE_EUSAGE, "%s:%zu: %s", name,
-			                    parser.problem_mark.line + 1,
-			                    parser.problem ? parser.problem : "invalid YAML");
+		if ((rc = bale_yaml_stream_next(stream, &doc, err)) < 0)
 			goto cleanup;
-		}
-		if (!yaml_document_get_root_node(&doc)) {
-			yaml_document_delete(&doc);
+		if (rc == 0)
 			break;
+		if (!yaml_document_get_root_node(&doc)) { /* (bale/yaml.h never makes one) */
+			yaml_document_delete(&doc);
+			continue;
 		}
 		rc = walk(&doc, 1, name, pin, payload, 0, err);
 		if (rc < 0) {
@@ -170,8 +168,7 @@ int bale_k8s_pin_text(const char *name, const char *text, size_t len, FILE *out,
 	if (!yaml_emitter_close(&emitter) || !yaml_emitter_flush(&emitter))
 		rc = bale_error_set(err, BALE_EGENERIC, "%s: cannot write output", name);
 cleanup:
-	if (parser_ready)
-		yaml_parser_delete(&parser);
+	bale_yaml_stream_free(stream);
 	if (emitter_ready)
 		yaml_emitter_delete(&emitter);
 	return rc;

@@ -36,9 +36,37 @@ static int parse_descriptor(bale_descriptor *out, json_t *j, const char *what, b
 		bale_error_free(bad);
 		return rc;
 	}
+	if (json_integer_value(size) > (json_int_t)BALE_CAP_BLOB)
+		return bale_error_set(err, BALE_EVERIFY,
+		                      "%s: %s declares %lld bytes, over the limit of %llu bytes "
+		                      "(1 TiB) for one blob",
+		                      what, out->digest.str, (long long)json_integer_value(size),
+		                      (unsigned long long)BALE_CAP_BLOB);
 	snprintf(out->media_type, sizeof(out->media_type), "%s", mt ? mt : "");
 	out->size = json_integer_value(size);
 	return 0;
+}
+
+int bale_manifest_check_fields(const json_t *doc, const char *media_type, const char *what,
+                               bale_error **err)
+{
+	bool index = bale_media_type_is_index(media_type);
+	const char *stray = NULL;
+	if (index && json_object_get(doc, "layers"))
+		stray = "layers";
+	else if (index && json_object_get(doc, "config"))
+		stray = "config";
+	else if (!index && json_object_get(doc, "manifests"))
+		stray = "manifests";
+	if (!stray)
+		return 0;
+	return bale_error_set(err, BALE_EVERIFY,
+	                      "%s: ambiguous manifest: read as %s but it has \"%s\", which only "
+	                      "%s has; the same bytes must not mean an index to one reader and "
+	                      "an image to another, so it is refused (OCI image spec, "
+	                      "CVE-2021-41190)",
+	                      what, index ? "an index" : "an image manifest", stray,
+	                      index ? "an image manifest" : "an index");
 }
 
 int bale_manifest_parse_index(bale_index_entry **out, size_t *n, const char *bytes, size_t len,
@@ -49,6 +77,8 @@ int bale_manifest_parse_index(bale_index_entry **out, size_t *n, const char *byt
 	int rc = bale_json_parse(&doc, bytes, len, BALE_CAP_MANIFEST, "index", err);
 	if (rc < 0)
 		return rc;
+	if ((rc = bale_manifest_check_fields(doc, BALE_MT_OCI_INDEX, "index", err)) < 0)
+		goto cleanup;
 	json_t *list = json_object_get(doc, "manifests");
 	if (!json_is_array(list)) {
 		rc = bale_error_set(err, BALE_EVERIFY, "index: no manifests array");
@@ -90,7 +120,8 @@ int bale_manifest_parse_image(bale_descriptor *config, bale_descriptor **layers,
 	int rc = bale_json_parse(&doc, bytes, len, BALE_CAP_MANIFEST, "manifest", err);
 	if (rc < 0)
 		return rc;
-	if ((rc = parse_descriptor(config, json_object_get(doc, "config"), "manifest config",
+	if ((rc = bale_manifest_check_fields(doc, BALE_MT_OCI_MANIFEST, "manifest", err)) < 0 ||
+	    (rc = parse_descriptor(config, json_object_get(doc, "config"), "manifest config",
 	                           err)) < 0)
 		goto cleanup;
 	json_t *arr = json_object_get(doc, "layers");

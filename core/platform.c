@@ -69,10 +69,11 @@ static void normalize(bale_platform *p)
 	if (strcmp(p->os, "macos") == 0)
 		SET(p->os, "darwin");
 
-	/* "7" and "v7" name the same variant; the spelling with 'v' is canonical. Parsed
-	 * variants are kept short enough for the 'v' (VARIANT_MAX). */
+	/* "7" and "v7" name the same variant; the spelling with 'v' is canonical when it is
+	 * one bale_platform_parse accepts (VARIANT_MAX), so that a formatted platform reads
+	 * back: a number of VARIANT_MAX digits stays as it is. */
 	size_t n = strlen(p->variant);
-	if (is_digit(p->variant[0]) && n + 2 <= sizeof(p->variant)) {
+	if (is_digit(p->variant[0]) && n + 1 <= VARIANT_MAX) {
 		memmove(p->variant + 1, p->variant, n + 1);
 		p->variant[0] = 'v';
 	}

@@ -500,3 +500,26 @@ const char *bale_ref_lookup(const bale_ref *ref)
 {
 	return ref->digest[0] ? ref->digest : ref->tag;
 }
+
+int bale_ref_check_name(const char *name, bale_error **err)
+{
+	char quoted[BALE_TEXT_QUOTE_SIZE];
+	bale_error *why = NULL;
+	bale_ref *ref = NULL;
+	int rc = 0;
+	bale_text_quote(quoted, sizeof(quoted), name ? name : "");
+	if (!name || !*name)
+		return bale_error_set(err, BALE_EVERIFY, "image name \"\": empty");
+	if (bale_ref_parse(&ref, name, &why) < 0)
+		rc = bale_error_set(err, BALE_EVERIFY,
+		                    "image name \"%s\": not an image reference (%s)", quoted,
+		                    bale_error_message(why));
+	else if (strcmp(bale_ref_string(ref), name) != 0)
+		rc = bale_error_set(err, BALE_EVERIFY,
+		                    "image name \"%s\": not in its normalized form (bale writes "
+		                    "names as %s)",
+		                    quoted, bale_ref_string(ref));
+	bale_error_free(why);
+	bale_ref_free(ref);
+	return rc;
+}

@@ -1,5 +1,7 @@
 #include "bale/sink.h"
 
+#include <stdio.h>
+
 /* Writes a small, already verified blob (a manifest or config held in memory). */
 int bale_sink_put_bytes(bale_sink *sink, const bale_descriptor *desc, const void *data, size_t len,
                         bale_error **err)
@@ -35,4 +37,38 @@ void bale_sink_free(bale_sink *sink)
 {
 	if (sink)
 		sink->ops->free(sink);
+}
+
+/* "12.3 GB" (decimal units, as df -H and the CLI show sizes). */
+static const char *human(char *buf, size_t size, uint64_t bytes)
+{
+	static const char *const units[] = {"bytes", "kB", "MB", "GB", "TB", "PB", "EB"};
+	double v = (double)bytes;
+	size_t u = 0;
+	while (v >= 1000 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1000;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, size, "%llu bytes", (unsigned long long)bytes);
+	else
+		snprintf(buf, size, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+int bale_sink_check_space(bale_sink *sink, uint64_t need, const char *what, bale_error **err)
+{
+	uint64_t avail = 0;
+	const char *where = NULL;
+	char a[32], b[32];
+	if (!sink || !sink->ops->space || need == 0)
+		return 0;
+	int rc = sink->ops->space(sink, &avail, &where, err);
+	if (rc < 0 || need <= avail)
+		return rc;
+	return bale_error_set(err, BALE_ESTORE,
+	                      "%s need %s (%llu bytes) but %s has %s free: refused before a "
+	                      "byte is written; free some space or choose another place",
+	                      what, human(a, sizeof(a), need), (unsigned long long)need,
+	                      where ? where : "the destination", human(b, sizeof(b), avail));
 }

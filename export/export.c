@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "bale/digest.h"
@@ -141,6 +142,17 @@ static int arr_blob_for(bale_sink *sink, const bale_descriptor *desc, const char
 	return bale_sink_blob_for(a->cache, desc, ref, err);
 }
 
+static int arr_space(bale_sink *sink, uint64_t *avail, const char **where, bale_error **err)
+{
+	arrivals *a = (arrivals *)sink;
+	if (!a->cache->ops->space) {
+		*avail = UINT64_MAX;
+		*where = NULL;
+		return 0;
+	}
+	return a->cache->ops->space(a->cache, avail, where, err);
+}
+
 static void arr_free(bale_sink *sink)
 {
 	(void)sink; /* lives on bale_export's stack; the cache is the caller's */
@@ -158,6 +170,7 @@ static const bale_sink_ops arrivals_ops = {
     .free = arr_free,
     .blob_read = arr_blob_read,
     .blob_for = arr_blob_for,
+    .space = arr_space,
 };
 
 /* The writer's side: returns once desc is in the cache. The list of arrivals only grows;

@@ -1,4 +1,6 @@
 /* The pull engine: registry -> content sink. */
+#include <errno.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -9,7 +11,7 @@
 #include "bale/buf.h"
 #include "bale/pull.h"
 #include "bale/reference.h"
-#include "export/memory_sink.h"
+#include "bale/store.h"
 
 #define DEFAULT_PARALLEL 4
 
@@ -26,6 +28,13 @@ struct bale_pull {
 	size_t n_images;
 	bale_sink *source;      /* a store already holding some content: read before fetching */
 	size_t first_unfetched; /* images resolved but not yet fetched start here */
+	/* Where verified indexes, manifests and configs wait (opts.keep, or own_keep in
+	 * own_dir, made on first use): their bytes never stay in memory. Resolver threads
+	 * write it at once, hence the lock. */
+	pthread_mutex_t keep_mu;
+	bale_sink *keep;
+	bale_sink *own_keep;
+	char *own_dir;
 };
 
 int bale_pull_new(bale_pull **out, const bale_pull_options *opts, bale_error **err)
@@ -34,11 +43,14 @@ int bale_pull_new(bale_pull **out, const bale_pull_options *opts, bale_error **e
 	if (!p)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	p->opts = *opts;
+	p->keep = opts->keep;
+	pthread_mutex_init(&p->keep_mu, NULL);
 	if (!p->opts.registry.log)
 		p->opts.registry.log = opts->log;
 	if (!opts->platforms) {
 		int rc = bale_platform_set_parse(&p->host_platforms, NULL, err);
 		if (rc < 0) {
+			pthread_mutex_destroy(&p->keep_mu);
 			free(p);
 			return rc;
 		}
@@ -67,19 +79,22 @@ static void image_free(bale_image *img)
 {
 	if (!img)
 		return;
-	for (size_t i = 0; i < img->n_manifests; i++) {
-		/* A single-manifest image's only manifest shares the root's bytes. */
-		if (img->manifests[i].bytes != img->root_bytes)
-			free(img->manifests[i].bytes);
+	for (size_t i = 0; i < img->n_manifests; i++)
 		free(img->manifests[i].layers);
-		free(img->manifests[i].config_bytes);
-	}
 	free(img->manifests);
-	free(img->root_bytes);
 	free(img->ref);
 	free(img->domain);
 	free(img->repository);
 	free(img);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
 }
 
 void bale_pull_free(bale_pull *p)
@@ -91,7 +106,128 @@ void bale_pull_free(bale_pull *p)
 	free(p->images);
 	registries_free(p->registries);
 	bale_platform_set_free(p->host_platforms);
+	bale_sink_free(p->own_keep);
+	if (p->own_dir) /* the pull's own: nothing in it is worth keeping */
+		nftw(p->own_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(p->own_dir);
+	pthread_mutex_destroy(&p->keep_mu);
 	free(p);
+}
+
+/* The keeper, made on first use when the caller gave none. Call with keep_mu held. */
+static int keeper_locked(bale_pull *p, bale_sink **out, bale_error **err)
+{
+	if (!p->keep) {
+		const char *tmp = getenv("TMPDIR");
+		size_t n = strlen(tmp && *tmp ? tmp : "/tmp") + 32;
+		char *dir = malloc(n);
+		if (!dir)
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		snprintf(dir, n, "%s/bale-pull-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		if (!mkdtemp(dir)) {
+			int rc = bale_error_set_errno(err, BALE_EGENERIC, errno,
+			                              "a temporary directory for manifests in %s",
+			                              tmp && *tmp ? tmp : "/tmp");
+			free(dir);
+			return rc;
+		}
+		int rc = bale_store_oci_open(&p->own_keep, dir, BALE_STORE_CACHE, err);
+		if (rc < 0) {
+			nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+			free(dir);
+			return rc;
+		}
+		p->own_dir = dir;
+		p->keep = p->own_keep;
+	}
+	*out = p->keep;
+	return 0;
+}
+
+static int keeper(bale_pull *p, bale_sink **out, bale_error **err)
+{
+	pthread_mutex_lock(&p->keep_mu);
+	int rc = keeper_locked(p, out, err);
+	pthread_mutex_unlock(&p->keep_mu);
+	return rc;
+}
+
+/* Frees a buffer of manifest or config bytes: public content, so not wiped first (as
+ * bale_buf_free wipes what may be a secret), which spares touching megabytes of pages. */
+static void drop_public(bale_buf *b)
+{
+	free(bale_buf_detach(b, NULL));
+}
+
+/* Writes a verified blob (without asking whether it is there: callers did). */
+static int put_blob(bale_sink *sink, const bale_descriptor *desc, const bale_buf *bytes,
+                    bale_error **err)
+{
+	bale_sink_blob *blob = NULL;
+	int rc = sink->ops->blob_open(sink, desc, &blob, err);
+	if (rc < 0)
+		return rc;
+	if ((rc = sink->ops->blob_write(blob, bytes->data, bytes->len, err)) < 0) {
+		sink->ops->blob_abort(blob);
+		return rc;
+	}
+	return sink->ops->blob_commit(blob, err);
+}
+
+/* Keeps verified bytes until they are needed (once per digest). */
+static int keep_bytes(bale_pull *p, const bale_descriptor *desc, const bale_buf *bytes,
+                      bale_error **err)
+{
+	bale_sink *keep = NULL;
+	bool have = false;
+	pthread_mutex_lock(&p->keep_mu);
+	int rc = keeper_locked(p, &keep, err);
+	if (rc == 0 && (rc = keep->ops->has_blob(keep, desc, &have, err)) == 0 && !have)
+		rc = put_blob(keep, desc, bytes, err);
+	pthread_mutex_unlock(&p->keep_mu);
+	return rc;
+}
+
+/* Verified bytes the pull kept, else those the source holds (then kept as well, so that
+ * everything resolved can be read back from one place). BALE_ENOTFOUND, err untouched,
+ * when neither has them. */
+static int find_bytes(bale_pull *p, const bale_descriptor *desc, bale_buf *out, bale_error **err)
+{
+	bale_sink *keep = NULL;
+	pthread_mutex_lock(&p->keep_mu);
+	int rc = keeper_locked(p, &keep, err);
+	if (rc == 0)
+		rc = bale_sink_read(keep, desc, out, err);
+	pthread_mutex_unlock(&p->keep_mu);
+	if (rc != BALE_ENOTFOUND || !p->source || p->source == keep)
+		return rc;
+	if ((rc = bale_sink_read(p->source, desc, out, err)) == 0)
+		rc = keep_bytes(p, desc, out, err);
+	return rc;
+}
+
+int bale_pull_read(bale_pull *p, const bale_descriptor *desc, bale_buf *out, bale_error **err)
+{
+	int rc = find_bytes(p, desc, out, err);
+	if (rc == BALE_ENOTFOUND)
+		bale_error_set(err, rc, "%s: not among the blobs this pull resolved",
+		               desc->digest.str);
+	return rc;
+}
+
+/* Copies a kept blob into sink unless it is there already. */
+static int copy_kept(bale_pull *p, bale_sink *sink, const bale_descriptor *desc, bale_error **err)
+{
+	bool have = false;
+	bale_buf bytes;
+	int rc = sink->ops->has_blob(sink, desc, &have, err);
+	if (rc < 0 || have)
+		return rc;
+	bale_buf_init(&bytes, BALE_CAP_CONFIG, "manifest or config");
+	if ((rc = bale_pull_read(p, desc, &bytes, err)) == 0)
+		rc = put_blob(sink, desc, &bytes, err);
+	drop_public(&bytes);
+	return rc;
 }
 
 size_t bale_pull_image_count(const bale_pull *p)
@@ -133,10 +269,7 @@ static int registry_for(bale_pull *p, const char *domain, bale_registry **out, b
 	return registry_in(p, &p->registries, domain, out, err);
 }
 
-/* Every config of the given images in one batch of parallel transfers, kept in
- * memory: the engine reads platform and creation time from them, and they are handed
- * to the sink from there rather than fetched again. */
-/* Keeps a verified config: its platform and creation time, and its bytes for the sink. */
+/* The platform and creation time of a verified config. */
 static int take_config(const bale_image *img, bale_image_manifest *m, const bale_buf *cfg,
                        bale_error **err)
 {
@@ -148,23 +281,21 @@ static int take_config(const bale_image *img, bale_image_manifest *m, const bale
 		m->platform = platform;
 		m->has_platform = true;
 	}
-	m->config_len = cfg->len;
-	if (!(m->config_bytes = malloc(cfg->len + 1)))
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	memcpy(m->config_bytes, cfg->data, cfg->len + 1);
 	return 0;
 }
 
+/* Every config of the given images: those neither kept nor in the source are fetched in
+ * one batch of parallel transfers into the keeper (once their sizes are known to fit),
+ * then each is read back on its own for its platform and creation time. */
 static int fetch_configs(bale_pull *p, bale_image **images, size_t n, bale_error **err)
 {
-	bale_buf cached;
-	bale_buf_init(&cached, BALE_CAP_CONFIG, "image config");
-	bale_sink *mem = NULL;
+	bale_buf cfg;
+	bale_buf_init(&cfg, BALE_CAP_CONFIG, "image config");
+	bale_sink *keep = NULL;
 	bale_fetch *f = NULL;
+	uint64_t need = 0;
 	int rc = 0;
-	int parallel = jobs(p);
-	if ((rc = memory_sink_new(&mem, BALE_CAP_CONFIG, err)) < 0 ||
-	    (rc = bale_fetch_new(&f, parallel, NULL, err)) < 0)
+	if ((rc = keeper(p, &keep, err)) < 0 || (rc = bale_fetch_new(&f, jobs(p), NULL, err)) < 0)
 		goto cleanup;
 	for (size_t i = 0; i < n; i++) {
 		bale_registry *reg = NULL;
@@ -181,35 +312,52 @@ static int fetch_configs(bale_pull *p, bale_image **images, size_t n, bale_error
 				                    (long long)m->config.size);
 				goto cleanup;
 			}
-			rc = bale_sink_read(p->source, &m->config, &cached, err);
-			if (rc == 0 && (rc = take_config(images[i], m, &cached, err)) < 0)
-				goto cleanup;
-			if (rc == BALE_ENOTFOUND)
-				rc = bale_fetch_add(f, reg, images[i]->repository, &m->config, mem,
+			rc = find_bytes(p, &m->config, &cfg, err);
+			if (rc == BALE_ENOTFOUND) {
+				need += (uint64_t)m->config.size;
+				rc = bale_fetch_add(f, reg, images[i]->repository, &m->config, keep,
 				                    err);
+			}
 			if (rc < 0)
 				goto cleanup;
 		}
 	}
-	if ((rc = bale_fetch_run(f, err)) < 0)
+	if ((rc = bale_sink_check_space(keep, need, "image configs", err)) < 0 ||
+	    (rc = bale_fetch_run(f, err)) < 0)
 		goto cleanup;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < images[i]->n_manifests; j++) {
 			bale_image_manifest *m = &images[i]->manifests[j];
-			const bale_buf *cfg = m->selected && !m->config_bytes
-			                          ? memory_sink_get(mem, &m->config.digest)
-			                          : NULL;
-			if (cfg && (rc = take_config(images[i], m, cfg, err)) < 0)
+			if (!m->selected)
+				continue;
+			if ((rc = bale_pull_read(p, &m->config, &cfg, err)) < 0 ||
+			    (rc = take_config(images[i], m, &cfg, err)) < 0)
 				goto cleanup;
 		}
-	}
 cleanup:
-	bale_buf_free(&cached);
+	drop_public(&cfg);
 	bale_fetch_free(f);
-	bale_sink_free(mem);
 	return rc;
 }
 
+/* config and layers of an image manifest from its verified bytes. */
+static int parse_manifest(bale_pull *p, const bale_image *img, bale_image_manifest *m,
+                          const bale_buf *bytes, bale_error **err)
+{
+	size_t foreign = 0;
+	int rc = bale_manifest_parse_image(&m->config, &m->layers, &m->n_layers, &foreign,
+	                                   bytes->data, bytes->len, err);
+	if (rc < 0)
+		return bale_error_wrap(err, "%s: manifest %s", img->ref, m->desc.digest.str);
+	if (foreign)
+		bale_log_printf(p->opts.log, BALE_LOG_WARN,
+		                "%s: %zu foreign layer(s) left to the runtime to fetch", img->ref,
+		                foreign);
+	return 0;
+}
+
+/* One child manifest of an index: kept or held already, else fetched and kept; only its
+ * descriptors stay in memory. */
 static int load_manifest(bale_pull *p, bale_registry *reg, bale_image *img, bale_image_manifest *m,
                          bale_error **err)
 {
@@ -218,18 +366,18 @@ static int load_manifest(bale_pull *p, bale_registry *reg, bale_image *img, bale
 	char media_type[128];
 	bale_digest digest;
 	bale_buf_init(&body, BALE_CAP_MANIFEST, "manifest");
-	/* A child manifest the store already holds, verified, needs no request. */
-	rc = !m->bytes && bale_media_type_is_manifest(m->desc.media_type)
-	         ? bale_sink_read(p->source, &m->desc, &body, err)
-	         : BALE_ENOTFOUND;
-	if (rc == 0) {
-		m->len = body.len;
-		m->bytes = bale_buf_detach(&body, NULL);
-	} else if (rc != BALE_ENOTFOUND) {
+	if (m->desc.size > (int64_t)BALE_CAP_MANIFEST) {
+		rc = bale_error_set(err, BALE_EVERIFY,
+		                    "%s: manifest %s declares %lld bytes, over the %u byte limit "
+		                    "for a manifest",
+		                    img->ref, m->desc.digest.str, (long long)m->desc.size,
+		                    BALE_CAP_MANIFEST);
 		goto cleanup;
 	}
-	rc = 0;
-	if (!m->bytes) {
+	/* A child manifest kept or held already, verified, needs no request. */
+	rc = bale_media_type_is_manifest(m->desc.media_type) ? find_bytes(p, &m->desc, &body, err)
+	                                                     : BALE_ENOTFOUND;
+	if (rc == BALE_ENOTFOUND) {
 		rc = bale_registry_get_manifest(reg, img->repository, m->desc.digest.str, &body,
 		                                media_type, &digest, err);
 		if (rc < 0)
@@ -247,21 +395,14 @@ static int load_manifest(bale_pull *p, bale_registry *reg, bale_image *img, bale
 			                    img->ref, m->desc.digest.str, media_type);
 			goto cleanup;
 		}
-		m->len = body.len;
-		m->bytes = bale_buf_detach(&body, NULL);
+		if ((rc = parse_manifest(p, img, m, &body, err)) < 0 ||
+		    (rc = keep_bytes(p, &m->desc, &body, err)) < 0)
+			goto cleanup;
+	} else if (rc == 0) {
+		rc = parse_manifest(p, img, m, &body, err);
 	}
-	size_t foreign = 0;
-	if ((rc = bale_manifest_parse_image(&m->config, &m->layers, &m->n_layers, &foreign,
-	                                    m->bytes, m->len, err)) < 0) {
-		bale_error_wrap(err, "%s: manifest %s", img->ref, m->desc.digest.str);
-		goto cleanup;
-	}
-	if (foreign)
-		bale_log_printf(p->opts.log, BALE_LOG_WARN,
-		                "%s: %zu foreign layer(s) left to the runtime to fetch", img->ref,
-		                foreign);
 cleanup:
-	bale_buf_free(&body);
+	drop_public(&body);
 	return rc;
 }
 
@@ -334,11 +475,9 @@ static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *
 	                                     img->root.media_type, &img->root.digest, err)) < 0)
 		goto cleanup;
 	img->root.size = (int64_t)body.len;
-	img->root_len = body.len;
-	img->root_bytes = bale_buf_detach(&body, NULL);
 	if (bale_media_type_is_index(img->root.media_type)) {
-		if ((rc = bale_manifest_parse_index(&entries, &n_entries, img->root_bytes,
-		                                    img->root_len, err)) < 0) {
+		if ((rc = bale_manifest_parse_index(&entries, &n_entries, body.data, body.len,
+		                                    err)) < 0) {
 			bale_error_wrap(err, "%s", img->ref);
 			goto cleanup;
 		}
@@ -353,8 +492,31 @@ static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *
 			img->manifests[i].has_platform = entries[i].has_platform;
 			img->manifests[i].platform = entries[i].platform;
 		}
-		if ((rc = select_platforms(p, img, err)) < 0)
+		if ((rc = select_platforms(p, img, err)) < 0 ||
+		    (rc = keep_bytes(p, &img->root, &body, err)) < 0)
 			goto cleanup;
+		drop_public(&body);
+		/* The manifests to fetch must fit where they are kept, before the first. */
+		uint64_t need = 0;
+		size_t count = 0;
+		bale_sink *keep = NULL;
+		char what[700];
+		for (size_t i = 0; i < img->n_manifests; i++)
+			if (img->manifests[i].selected && img->manifests[i].desc.size > 0) {
+				need += (uint64_t)img->manifests[i].desc.size;
+				count++;
+			}
+		snprintf(what, sizeof(what), "%s: its %zu manifest%s", img->ref, count,
+		         count == 1 ? "" : "s");
+		if ((rc = keeper(p, &keep, err)) < 0 ||
+		    (rc = bale_sink_check_space(keep, need, what, err)) < 0)
+			goto cleanup;
+		/* One at a time: their bytes are kept on disk as they come, so memory does not
+		 * grow with the number or the size of an index's children. */
+		for (size_t i = 0; i < img->n_manifests; i++)
+			if (img->manifests[i].selected &&
+			    (rc = load_manifest(p, reg, img, &img->manifests[i], err)) < 0)
+				goto cleanup;
 	} else {
 		/* A single manifest is carried whatever its platform, as docker does. */
 		if (!(img->manifests = calloc(1, sizeof(*img->manifests)))) {
@@ -364,16 +526,13 @@ static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *
 		img->n_manifests = 1;
 		img->manifests[0].desc = img->root;
 		img->manifests[0].selected = true;
-		img->manifests[0].bytes = img->root_bytes;
-		img->manifests[0].len = img->root_len;
-	}
-	for (size_t i = 0; i < img->n_manifests; i++)
-		if (img->manifests[i].selected &&
-		    (rc = load_manifest(p, reg, img, &img->manifests[i], err)) < 0)
+		if ((rc = parse_manifest(p, img, &img->manifests[0], &body, err)) < 0 ||
+		    (rc = keep_bytes(p, &img->root, &body, err)) < 0)
 			goto cleanup;
+	}
 cleanup:
 	free(entries);
-	bale_buf_free(&body);
+	drop_public(&body);
 	bale_ref_free(ref);
 	return rc;
 }
@@ -427,18 +586,19 @@ int bale_pull_resolve(bale_pull *p, const char *ref, const bale_image **out, bal
 	return rc;
 }
 
-/* Manifests and the root, children first, once their blobs are in. */
-static int write_image(bale_sink *sink, const bale_image *img, bale_error **err)
+/* Manifests and the root, children first, once their blobs are in; read back from where
+ * the pull keeps them, one at a time. */
+static int write_image(bale_pull *p, bale_sink *sink, const bale_image *img, bale_error **err)
 {
 	int rc = 0;
-	for (size_t i = 0; i < img->n_manifests && rc == 0; i++) {
+	bool index = bale_media_type_is_index(img->root.media_type);
+	for (size_t i = 0; index && i < img->n_manifests && rc == 0; i++) {
 		const bale_image_manifest *m = &img->manifests[i];
-		if (m->selected && m->bytes != img->root_bytes &&
-		    (rc = bale_sink_blob_for(sink, &m->desc, img->ref, err)) == 0)
-			rc = bale_sink_put_bytes(sink, &m->desc, m->bytes, m->len, err);
+		if (m->selected && (rc = bale_sink_blob_for(sink, &m->desc, img->ref, err)) == 0)
+			rc = copy_kept(p, sink, &m->desc, err);
 	}
 	if (rc == 0 && (rc = bale_sink_blob_for(sink, &img->root, img->ref, err)) == 0)
-		rc = bale_sink_put_bytes(sink, &img->root, img->root_bytes, img->root_len, err);
+		rc = copy_kept(p, sink, &img->root, err);
 	if (rc == 0)
 		rc = sink->ops->set_name(sink, img->ref, &img->root, err);
 	return rc < 0 ? bale_error_wrap(err, "%s", img->ref) : 0;
@@ -544,13 +704,83 @@ int bale_pull_resolve_all(bale_pull *p, const char *const *refs, size_t n, bale_
 	return rc;
 }
 
+/* A blob the sink lacks, counted toward the space it needs. */
+typedef struct missing_blob {
+	bale_digest digest;
+	int64_t size;
+} missing_blob;
+
+static int by_digest(const void *a, const void *b)
+{
+	return strcmp(((const missing_blob *)a)->digest.str, ((const missing_blob *)b)->digest.str);
+}
+
+static int note_missing(bale_sink *sink, const bale_descriptor *desc, missing_blob **list,
+                        size_t *n, size_t *alloc, bale_error **err)
+{
+	bool have = false;
+	int rc = sink->ops->has_blob(sink, desc, &have, err);
+	if (rc < 0 || have)
+		return rc;
+	if (*n == *alloc) {
+		size_t want = *alloc ? *alloc * 2 : 64;
+		missing_blob *grown = realloc(*list, want * sizeof(*grown));
+		if (!grown)
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		*list = grown;
+		*alloc = want;
+	}
+	(*list)[(*n)++] = (missing_blob){.digest = desc->digest, .size = desc->size};
+	return 0;
+}
+
+/* Before any byte travels: what the sink lacks, each blob counted once, must fit in the
+ * space it has (when it can tell). */
+static int check_space(bale_pull *p, bale_sink *sink, size_t first, bale_error **err)
+{
+	missing_blob *list = NULL;
+	size_t n = 0, alloc = 0, images = p->n_images - first;
+	uint64_t need = 0;
+	char what[64];
+	int rc = 0;
+	if (!sink->ops->space)
+		return 0;
+	for (size_t i = first; i < p->n_images && rc == 0; i++) {
+		const bale_image *img = p->images[i];
+		rc = note_missing(sink, &img->root, &list, &n, &alloc, err);
+		for (size_t j = 0; j < img->n_manifests && rc == 0; j++) {
+			const bale_image_manifest *m = &img->manifests[j];
+			if (!m->selected)
+				continue;
+			if (bale_media_type_is_index(img->root.media_type))
+				rc = note_missing(sink, &m->desc, &list, &n, &alloc, err);
+			if (rc == 0)
+				rc = note_missing(sink, &m->config, &list, &n, &alloc, err);
+			for (size_t k = 0; k < m->n_layers && rc == 0; k++)
+				rc = note_missing(sink, &m->layers[k], &list, &n, &alloc, err);
+		}
+	}
+	if (rc == 0 && n) {
+		qsort(list, n, sizeof(*list), by_digest);
+		for (size_t i = 0; i < n; i++)
+			if (i == 0 || !bale_digest_equal(&list[i].digest, &list[i - 1].digest))
+				need += (uint64_t)list[i].size;
+		snprintf(what, sizeof(what), "the blobs of %zu image%s", images,
+		         images == 1 ? "" : "s");
+		rc = bale_sink_check_space(sink, need, what, err);
+	}
+	free(list);
+	return rc;
+}
+
 int bale_pull_fetch(bale_pull *p, bale_sink *sink, bale_error **err)
 {
 	int rc = 0;
 	bale_fetch *fetch = NULL;
 	size_t first = p->first_unfetched;
 	int parallel = jobs(p);
-	if ((rc = bale_fetch_new(&fetch, parallel, p->opts.log, err)) < 0)
+	if ((rc = check_space(p, sink, first, err)) < 0 ||
+	    (rc = bale_fetch_new(&fetch, parallel, p->opts.log, err)) < 0)
 		return rc;
 	p->first_unfetched = p->n_images;
 	for (size_t i = first; i < p->n_images; i++) {
@@ -563,8 +793,7 @@ int bale_pull_fetch(bale_pull *p, bale_sink *sink, bale_error **err)
 			if (!m->selected)
 				continue;
 			if ((rc = bale_sink_blob_for(sink, &m->config, img->ref, err)) < 0 ||
-			    (rc = bale_sink_put_bytes(sink, &m->config, m->config_bytes,
-			                              m->config_len, err)) < 0) {
+			    (rc = copy_kept(p, sink, &m->config, err)) < 0) {
 				bale_error_wrap(err, "%s", img->ref);
 				goto cleanup;
 			}
@@ -579,7 +808,7 @@ int bale_pull_fetch(bale_pull *p, bale_sink *sink, bale_error **err)
 	if ((rc = bale_fetch_run(fetch, err)) < 0)
 		goto cleanup;
 	for (size_t i = first; i < p->n_images; i++)
-		if ((rc = write_image(sink, p->images[i], err)) < 0)
+		if ((rc = write_image(p, sink, p->images[i], err)) < 0)
 			goto cleanup;
 	rc = sink->ops->commit(sink, err);
 cleanup:

@@ -99,6 +99,49 @@ int bale_ctr_spawn(const bale_ctr *s, const char *const *args, int *stdin_fd, pi
 	return rc;
 }
 
+int bale_ctr_spawn_reader(const bale_ctr *s, const char *const *args, int in_fd, pid_t *pid,
+                          int *out_fd, int *err_fd, bale_error **err)
+{
+	char *argv[MAX_WORDS + 24];
+	size_t n = 0;
+	int out[2] = {-1, -1};
+	posix_spawn_file_actions_t fa;
+	for (size_t i = 0; i < s->n_words; i++)
+		argv[n++] = s->words[i];
+	for (size_t i = 0; args[i] && n < sizeof(argv) / sizeof(*argv) - 1; i++)
+		argv[n++] = (char *)args[i];
+	argv[n] = NULL;
+	*out_fd = *err_fd = -1;
+	char tmpl[] = "/tmp/bale-ctr-XXXXXX";
+	if ((*err_fd = mkostemp(tmpl, O_CLOEXEC)) < 0)
+		return bale_error_set_errno(err, BALE_ESTORE, errno,
+		                            "temporary file for ctr output");
+	unlink(tmpl);
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		close(*err_fd);
+		*err_fd = -1;
+		return bale_error_set_errno(err, BALE_ESTORE, errno, "pipe from ctr");
+	}
+	posix_spawn_file_actions_init(&fa);
+	if (in_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+	else
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, *err_fd, 2);
+	int e = posix_spawnp(pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(out[1]);
+	if (e != 0) {
+		close(out[0]);
+		close(*err_fd);
+		*err_fd = -1;
+		return bale_error_set_errno(err, BALE_ESTORE, e, "run %s", argv[0]);
+	}
+	*out_fd = out[0];
+	return 0;
+}
+
 /* Reads what ctr said (capped), NUL-terminated, for messages and parsing. */
 static int read_output(int fd, bale_buf *out, bale_error **err)
 {

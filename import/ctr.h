@@ -24,6 +24,11 @@ void bale_ctr_free(bale_ctr *c);
 /* Starts ctr ARGS…; with stdin_fd, a pipe to its standard input. */
 int bale_ctr_spawn(const bale_ctr *c, const char *const *args, int *stdin_fd, pid_t *pid,
                    int *out_fd, bale_error **err);
+/* Starts ctr ARGS… with its standard input from in_fd (-1: /dev/null), its standard
+ * output on a pipe (*out_fd: read it as it comes, for content too large to keep) and its
+ * error output in a temporary file (*err_fd: give it to bale_ctr_wait). */
+int bale_ctr_spawn_reader(const bale_ctr *c, const char *const *args, int in_fd, pid_t *pid,
+                          int *out_fd, int *err_fd, bale_error **err);
 /* Waits for it; *output gets what it printed; a failure names its last line. */
 int bale_ctr_wait(pid_t pid, int out_fd, const char *what, bale_buf *output, bale_error **err);
 /* Both in one: runs ctr ARGS… to completion. */

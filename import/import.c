@@ -1,4 +1,5 @@
 /* bale import: bundle -> node store. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +228,11 @@ static int make_plan(sqlite3 *db, plan *p, const bale_import_options *opts,
 	}
 	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
 		const char *ref = column(st, 1), *digest = column(st, 2), *mt = column(st, 3);
+		/* A name goes to the store as it is: held to what bale writes before any blob. */
+		if ((rc = bale_ref_check_name(ref, err)) < 0) {
+			bale_error_wrap(err, "index.db: images");
+			break;
+		}
 		bool take = opts->n_images == 0;
 		for (size_t i = 0; i < opts->n_images; i++)
 			if (strcmp(wanted[i], ref) == 0)
@@ -300,13 +306,19 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 		if ((rc = bale_sink_blob_for(store, &p->needs[p->users[i].need].desc,
 		                             p->users[i].ref, err)) < 0)
 			return rc;
+	uint64_t bytes = 0;
 	for (size_t i = 0; i < p->n_needs; i++) {
 		if ((rc = store->ops->has_blob(store, &p->needs[i].desc, &p->needs[i].have, err)) <
 		    0)
 			return rc;
 		out->blobs_present += p->needs[i].have;
 		missing += !p->needs[i].have;
+		if (!p->needs[i].have && p->needs[i].desc.size > 0)
+			bytes += (uint64_t)p->needs[i].desc.size;
 	}
+	/* What the store lacks must fit before the first byte is written. */
+	if ((rc = bale_sink_check_space(store, bytes, "the blobs to import", err)) < 0)
+		return rc;
 	while (rc == 0 && missing) {
 		bale_bundle_member m;
 		int more = bale_bundle_next(r, &m, err);

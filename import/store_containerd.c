@@ -19,6 +19,7 @@
 #include "bale/fs.h"
 #include "bale/json.h"
 #include "bale/manifest.h"
+#include "bale/reference.h"
 #include "bale/store.h"
 #include "import/ctr.h"
 
@@ -309,6 +310,9 @@ static int ctr_set_name(bale_sink *sink, const char *ref, const bale_descriptor 
                         bale_error **err)
 {
 	ctr_store *s = (ctr_store *)sink;
+	/* The name goes into the stream's index.json and to ctr: a normalized reference. */
+	if (bale_ref_check_name(ref, err) < 0)
+		return bale_error_wrap(err, "containerd");
 	named *grown = realloc(s->names, (s->n_names + 1) * sizeof(*grown));
 	if (!grown)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");

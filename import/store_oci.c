@@ -7,16 +7,19 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "bale/buf.h"
 #include "bale/fs.h"
 #include "bale/json.h"
+#include "bale/reference.h"
 #include "bale/store.h"
+#include "import/oci_layout.h"
 
-#define ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
-#define ANNOTATION_CONTAINERD_NAME "io.containerd.image.name"
-#define INDEX_CAP (64u << 20)
+#define ANNOTATION_REF_NAME BALE_OCI_REF_NAME
+#define ANNOTATION_CONTAINERD_NAME BALE_OCI_CONTAINERD_NAME
+#define INDEX_CAP BALE_OCI_INDEX_CAP
 
 typedef struct pending_name {
 	char *ref;
@@ -82,11 +85,21 @@ static int oci_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink
 	b->fd = openat(s->blobs_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
 	if (b->fd < 0) { /* file systems without O_TMPFILE */
 		size_t n = strlen(s->blobs) + 100;
-		if ((b->tmp_path = malloc(n))) {
-			snprintf(b->tmp_path, n, "%s/.%s.partial-XXXXXX", s->blobs,
+		/* Made and flocked under the store lock, as staging directories are, so bale
+		 * check can tell a dead writer's file from a live one's. */
+		int lock_fd = bale_oci_lock(s->dir);
+		if (lock_fd >= 0 && (b->tmp_path = malloc(n))) {
+			snprintf(b->tmp_path, n, "%s/.%s" BALE_OCI_PARTIAL_MARK "XXXXXX", s->blobs,
 			         bale_digest_hex(&desc->digest));
 			b->fd = mkostemp(b->tmp_path, O_CLOEXEC);
+			if (b->fd >= 0 && flock(b->fd, LOCK_EX) < 0) {
+				unlink(b->tmp_path);
+				close(b->fd);
+				b->fd = -1;
+			}
 		}
+		if (lock_fd >= 0)
+			close(lock_fd);
 	}
 	if (b->fd < 0) {
 		int rc =
@@ -131,9 +144,7 @@ static void oci_blob_abort(bale_sink_blob *b)
 	blob_close(b);
 }
 
-/* The store directory's lock (index.json is replaced by rename, so the lock lives on
- * the directory itself). Returns the locked descriptor, or -1 with errno set. */
-static int lock_store_dir(const char *dir)
+int bale_oci_lock(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
@@ -157,7 +168,7 @@ static int staging_dir(oci_store *s, bale_error **err)
 	if (!(s->staging = malloc(n)))
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	snprintf(s->staging, n, "%s/.bale-staging-XXXXXX", s->dir);
-	if ((lock_fd = lock_store_dir(s->dir)) < 0) {
+	if ((lock_fd = bale_oci_lock(s->dir)) < 0) {
 		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "lock %s", s->dir);
 	} else if (!mkdtemp(s->staging)) {
 		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "create %s", s->staging);
@@ -222,6 +233,9 @@ static int oci_set_name(bale_sink *sink, const char *ref, const bale_descriptor 
                         bale_error **err)
 {
 	oci_store *s = (oci_store *)sink;
+	/* index.json gets the name as it is: only a normalized reference is one. */
+	if (bale_ref_check_name(ref, err) < 0)
+		return bale_error_wrap(err, "store oci:%s", s->dir);
 	pending_name *grown = realloc(s->names, (s->n_names + 1) * sizeof(*grown));
 	if (!grown)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
@@ -246,8 +260,7 @@ static json_t *descriptor_json(const pending_name *p)
 	return d;
 }
 
-/* index.json parsed, and its bytes in *text (to tell whether a rewrite changes it). */
-static int load_index(json_t **out, bale_buf *text, const char *path, bale_error **err)
+int bale_oci_load_index(json_t **out, bale_buf *text, const char *path, bale_error **err)
 {
 	bale_buf_init(text, INDEX_CAP, "index.json");
 	int rc = bale_buf_read_file(text, path, err);
@@ -280,8 +293,7 @@ static void merge_names(json_t *index, const pending_name *names, size_t n)
 	}
 }
 
-/* Removes a staging directory and what is in it. */
-static void remove_staging(const char *dir)
+void bale_oci_remove_staging(const char *dir)
 {
 	DIR *d = opendir(dir);
 	if (d) {
@@ -331,11 +343,11 @@ static int oci_commit(bale_sink *sink, bale_error **err)
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
-	if ((lock_fd = lock_store_dir(s->dir)) < 0) {
+	if ((lock_fd = bale_oci_lock(s->dir)) < 0) {
 		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "lock %s", s->dir);
 		goto cleanup;
 	}
-	if ((rc = load_index(&index, &old, path, err)) < 0)
+	if ((rc = bale_oci_load_index(&index, &old, path, err)) < 0)
 		goto cleanup;
 	merge_names(index, s->names, s->n_names);
 	if ((rc = bale_json_dump(&text, &len, index, err)) < 0)
@@ -363,7 +375,7 @@ static void oci_free(bale_sink *sink)
 {
 	oci_store *s = (oci_store *)sink;
 	if (s->staging) { /* never committed: what was staged goes */
-		remove_staging(s->staging);
+		bale_oci_remove_staging(s->staging);
 		close(s->staging_fd);
 		free(s->staging);
 	}
@@ -402,6 +414,18 @@ static int oci_blob_read(bale_sink *sink, const bale_descriptor *desc, bale_buf 
 	return 0;
 }
 
+/* Free space where blobs land (staging lives in the same directory tree). */
+static int oci_space(bale_sink *sink, uint64_t *avail, const char **where, bale_error **err)
+{
+	oci_store *s = (oci_store *)sink;
+	struct statvfs st;
+	if (fstatvfs(s->blobs_fd, &st) < 0)
+		return bale_error_set_errno(err, BALE_ESTORE, errno, "free space of %s", s->dir);
+	*avail = (uint64_t)st.f_bavail * (uint64_t)st.f_frsize;
+	*where = s->dir;
+	return 0;
+}
+
 static const bale_sink_ops oci_ops = {
     .has_blob = oci_has_blob,
     .blob_open = oci_blob_open,
@@ -413,13 +437,14 @@ static const bale_sink_ops oci_ops = {
     .commit = oci_commit,
     .free = oci_free,
     .blob_read = oci_blob_read,
+    .space = oci_space,
 };
 
 /* Staging directories of runs that died (kill -9): nobody holds their lock. The scan
  * runs under the store lock, so a staging directory being made is never seen unlocked. */
 static void remove_stale_staging(const char *dir)
 {
-	int lock_fd = lock_store_dir(dir);
+	int lock_fd = bale_oci_lock(dir);
 	DIR *d = lock_fd >= 0 ? opendir(dir) : NULL;
 	if (!d) {
 		if (lock_fd >= 0)
@@ -434,7 +459,7 @@ static void remove_stale_staging(const char *dir)
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
-			remove_staging(path);
+			bale_oci_remove_staging(path);
 		if (fd >= 0)
 			close(fd);
 	}
@@ -444,7 +469,7 @@ static void remove_stale_staging(const char *dir)
 
 int bale_store_oci_open(bale_sink **out, const char *dir, unsigned flags, bale_error **err)
 {
-	int rc = 0;
+	int rc = 0, lock_fd = -1;
 	char *layout = NULL;
 	oci_store *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -467,6 +492,12 @@ int bale_store_oci_open(bale_sink **out, const char *dir, unsigned flags, bale_e
 		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "open %s", s->blobs);
 		goto cleanup;
 	}
+	/* Under the store lock: a temporary file of these writes that a dead run leaves is then
+	 * told from a live one's by whoever holds the lock (bale check). */
+	if ((lock_fd = bale_oci_lock(dir)) < 0) {
+		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "lock %s", dir);
+		goto cleanup;
+	}
 	if (access(layout, F_OK) < 0) {
 		static const char version[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 		if ((rc = bale_fs_write_atomic(layout, version, sizeof(version) - 1, 0644, err)) <
@@ -482,9 +513,13 @@ int bale_store_oci_open(bale_sink **out, const char *dir, unsigned flags, bale_e
 			rc = bale_fs_write_atomic(index, empty, sizeof(empty) - 1, 0644, err);
 		free(index);
 	}
+	close(lock_fd);
+	lock_fd = -1;
 	if (rc == 0 && s->staged)
 		remove_stale_staging(dir);
 cleanup:
+	if (lock_fd >= 0)
+		close(lock_fd);
 	free(layout);
 	if (rc < 0) {
 		bale_error_wrap(err, "store oci:%s", dir);

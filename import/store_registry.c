@@ -214,6 +214,8 @@ static int reg_set_name(bale_sink *sink, const char *ref, const bale_descriptor 
                         bale_error **err)
 {
 	reg_store *s = (reg_store *)sink;
+	if (bale_ref_check_name(ref, err) < 0)
+		return bale_error_wrap(err, "registry %s", s->domain);
 	image_name *grown = realloc(s->names, (s->n_names + 1) * sizeof(*grown));
 	if (!grown)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");

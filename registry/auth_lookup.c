@@ -22,6 +22,7 @@
 
 #include "bale/buf.h"
 #include "bale/json.h"
+#include "bale/yaml.h"
 #include "registry/auth_private.h"
 
 #define HELPER_PREFIX "docker-credential-"
@@ -223,6 +224,11 @@ int bale_auth_key_match(const char *key, const char *domain, const char *reposit
  * 'hunter2'"), so only the position is reported. */
 static int json_load_quiet(json_t **out, const char *data, size_t len, int code, bale_error **err)
 {
+	/* Bounded first: depth and the number of values (bale/json.h). */
+	const bale_json_limits limits = {.max_bytes = BALE_CAP_AUTHFILE};
+	int rc = bale_json_check(data, len, &limits, NULL, code, err);
+	if (rc < 0)
+		return rc;
 	json_error_t jerr;
 	json_t *v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
 	int line = jerr.line, column = jerr.column;
@@ -592,13 +598,40 @@ static int config_lookup(bale_credential **out, const json_t *config, bool legac
 	return auths_lookup(out, auths, source, w, err);
 }
 
+/* The text of a docker config.json or podman auth.json (NUL-terminated; path names it).
+ * Without run_helpers a helper the config names is checked but not run: auths answer. */
+static int config_text_lookup(bale_credential **out, const char *path, const char *text, size_t len,
+                              bool run_helpers, const struct want *w, bale_error **err)
+{
+	int rc = 0;
+	const char *helper = NULL;
+	json_t *config = NULL;
+	/* `touch ~/.docker/config.json` leaves an empty file; docker reads it as no config. */
+	if (len == strspn(text, " \t\r\n"))
+		return 0;
+	if ((rc = json_load_quiet(&config, text, len, BALE_EUSAGE, err)) < 0 ||
+	    (!run_helpers && (rc = config_helper(&helper, config, w, err)) < 0) ||
+	    (rc = config_lookup(out, config, false, run_helpers, path, w, err)) < 0)
+		bale_error_wrap(err, "%s", path);
+	json_wipe_decref(config);
+	return rc;
+}
+
+int bale_auth_config_text_lookup(bale_credential **out, const char *path, const char *text,
+                                 size_t len, const char *domain, const char *repository,
+                                 bale_error **err)
+{
+	const struct want w = {domain, repository ? repository : ""};
+	*out = NULL;
+	return config_text_lookup(out, path, text, len, false, &w, err);
+}
+
 /* A docker config.json or podman auth.json. must_exist: the file was named on the
  * command line, so its absence is a mistake to report, not an unused default. */
 static int file_lookup(bale_credential **out, const char *path, bool must_exist,
                        const struct want *w, bale_error **err)
 {
 	int rc = 0;
-	json_t *config = NULL;
 	bale_buf buf;
 	bale_buf_init(&buf, BALE_CAP_AUTHFILE, "auth file");
 	if (access(path, F_OK) < 0 && (errno == ENOENT || errno == ENOTDIR)) {
@@ -608,16 +641,8 @@ static int file_lookup(bale_credential **out, const char *path, bool must_exist,
 	}
 	if ((rc = bale_buf_read_file(&buf, path, err)) < 0)
 		goto cleanup;
-	/* `touch ~/.docker/config.json` leaves an empty file; docker reads it as no config. */
-	if (buf.len == strspn(buf.data, " \t\r\n"))
-		goto cleanup;
-	if ((rc = json_load_quiet(&config, buf.data, buf.len, BALE_EUSAGE, err)) < 0 ||
-	    (rc = config_lookup(out, config, false, true, path, w, err)) < 0) {
-		bale_error_wrap(err, "%s", path);
-		goto cleanup;
-	}
+	rc = config_text_lookup(out, path, buf.data, buf.len, true, w, err);
 cleanup:
-	json_wipe_decref(config);
 	bale_buf_free(&buf);
 	return rc;
 }
@@ -648,15 +673,6 @@ static bool yscalar_ends_with(const yaml_node_t *n, const char *s)
 	size_t len = strlen(s);
 	return n && n->type == YAML_SCALAR_NODE && n->data.scalar.length >= len &&
 	       memcmp(n->data.scalar.value + n->data.scalar.length - len, s, len) == 0;
-}
-
-/* libyaml frees scalars without wiping them; a Secret's data is the secret. */
-static void yaml_document_wipe_delete(yaml_document_t *doc)
-{
-	for (yaml_node_t *n = doc->nodes.start; n && n < doc->nodes.top; n++)
-		if (n->type == YAML_SCALAR_NODE && n->data.scalar.value)
-			OPENSSL_cleanse(n->data.scalar.value, n->data.scalar.length);
-	yaml_document_delete(doc);
 }
 
 /* One Secret (other kinds and types are skipped). A credential found when *out is already
@@ -765,50 +781,25 @@ static int document_lookup(bale_credential **out, size_t *n_secrets, yaml_docume
 static int pull_secret_text_lookup(bale_credential **out, const char *path, const char *text,
                                    size_t len, const struct want *w, bale_error **err)
 {
-	int rc = 0;
-	bool parser_ready = false;
 	size_t n_secrets = 0;
-	yaml_parser_t parser;
-	if (!yaml_parser_initialize(&parser)) {
-		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
-		goto cleanup;
-	}
-	parser_ready = true;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	for (size_t index = 1;; index++) {
+	bale_yaml_stream *stream = NULL;
+	/* Untrusted YAML: bale/yaml.h's bounds on depth, nodes and aliases. */
+	int rc = bale_yaml_stream_new(&stream, path, text, len, err);
+	for (size_t index = 1; rc == 0; index++) {
 		yaml_document_t doc;
-		/* libyaml's problem strings are fixed text: they never quote the input. */
-		if (!yaml_parser_load(&parser, &doc)) {
-			rc = bale_error_set(
-			    err, BALE_EUSAGE, "%s: invalid YAML at line %zu column %zu: %s", path,
-			    parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-			    parser.problem ? parser.problem : "parse error");
-			goto cleanup;
-		}
-		if (!yaml_document_get_root_node(&doc)) { /* end of the stream */
-			yaml_document_delete(&doc);
+		if ((rc = bale_yaml_stream_next(stream, &doc, err)) <= 0)
 			break;
-		}
-		rc = document_lookup(out, &n_secrets, &doc, index, path, w, err);
-		yaml_document_wipe_delete(&doc);
-		if (rc < 0)
-			goto cleanup;
+		rc = yaml_document_get_root_node(&doc)
+		         ? document_lookup(out, &n_secrets, &doc, index, path, w, err)
+		         : 0;
+		/* libyaml frees scalars without wiping them; a Secret's data is the secret. */
+		bale_yaml_document_delete(&doc);
 	}
-	if (n_secrets == 0)
+	if (rc == 0 && n_secrets == 0)
 		rc = bale_error_set(
 		    err, BALE_EUSAGE,
 		    "%s: no Secret of type " TYPE_DOCKERCONFIGJSON " or " TYPE_DOCKERCFG, path);
-cleanup:
-	if (parser_ready) {
-		/* Best effort: the parser's buffers hold decoded input too. */
-		if (parser.buffer.start)
-			OPENSSL_cleanse(parser.buffer.start,
-			                (size_t)(parser.buffer.end - parser.buffer.start));
-		if (parser.raw_buffer.start)
-			OPENSSL_cleanse(parser.raw_buffer.start,
-			                (size_t)(parser.raw_buffer.end - parser.raw_buffer.start));
-		yaml_parser_delete(&parser);
-	}
+	bale_yaml_stream_free(stream);
 	if (rc < 0 && *out) {
 		bale_credential_free(*out);
 		*out = NULL;
@@ -830,22 +821,24 @@ static int pull_secret_lookup(bale_credential **out, const char *path, const str
 	return rc;
 }
 
-static int creds_from_flag(bale_credential **out, const char *creds, bale_error **err)
+/* USER:PASS from the option `source` names. */
+static int creds_from_flag(bale_credential **out, const char *creds, const char *source,
+                           bale_error **err)
 {
 	int rc = 0;
 	char *username = NULL;
 	/* The value is never echoed: it is mostly a password. */
 	const char *colon = strchr(creds, ':');
 	if (!colon)
-		return bale_error_set(err, BALE_EUSAGE, "--creds: want USER:PASS");
+		return bale_error_set(err, BALE_EUSAGE, "%s: want USER:PASS", source);
 	if (colon == creds)
-		return bale_error_set(err, BALE_EUSAGE,
-		                      "--creds: empty user name (want USER:PASS)");
+		return bale_error_set(err, BALE_EUSAGE, "%s: empty user name (want USER:PASS)",
+		                      source);
 	if (!(username = strndup(creds, (size_t)(colon - creds)))) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
-	rc = credential_new(out, username, colon + 1, NULL, "--creds", err);
+	rc = credential_new(out, username, colon + 1, NULL, source, err);
 cleanup:
 	cleanse_free(username);
 	return rc;
@@ -883,8 +876,15 @@ int bale_auth_lookup(bale_credential **out, const bale_auth_options *opts, const
 	*out = NULL;
 	if (!opts)
 		opts = &none;
+	/* Credentials of the command line belong to the registry they were given for. */
+	for (size_t i = 0; i < opts->n_host_creds; i++) {
+		const bale_host_creds *hc = &opts->host_creds[i];
+		if (!hc->host || bale_creds_host_match(hc->host, domain))
+			return creds_from_flag(out, hc->user_pass,
+			                       hc->source ? hc->source : "--creds", err);
+	}
 	if (opts->creds)
-		return creds_from_flag(out, opts->creds, err);
+		return creds_from_flag(out, opts->creds, "--creds", err);
 	for (size_t i = 0; i < opts->n_pull_secrets; i++)
 		if ((rc = pull_secret_lookup(out, opts->pull_secrets[i], &w, err)) < 0 || *out)
 			goto cleanup;

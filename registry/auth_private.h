@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "bale/auth.h"
 #include "bale/error.h"
 
 /* How well an `auths` (or `credHelpers`) key matches a registry domain and repository:
@@ -17,5 +18,13 @@ int bale_auth_key_match(const char *key, const char *domain, const char *reposit
  * BALE_EUSAGE on invalid input; the message never quotes the input. */
 int bale_auth_base64_decode(char **out, size_t *out_len, const char *in, size_t in_len,
                             bale_error **err);
+
+/* Finds the credential for domain and repository in the text of a docker config.json or
+ * podman auth.json (NUL-terminated, len bytes; path names it in messages), as
+ * bale_auth_lookup reads one file, except that credHelpers and credsStore are checked but
+ * never run: the fuzz target reads untrusted files with it. *out is NULL when none. */
+int bale_auth_config_text_lookup(bale_credential **out, const char *path, const char *text,
+                                 size_t len, const char *domain, const char *repository,
+                                 bale_error **err);
 
 #endif

@@ -233,6 +233,11 @@ static int start_transfer(bale_fetch *f, transfer *t, bale_error **err)
 	curl_easy_setopt(t->h, CURLOPT_HTTPHEADER, t->headers);
 	curl_easy_setopt(t->h, CURLOPT_ACCEPT_ENCODING, NULL); /* blobs are hashed as stored */
 	curl_easy_setopt(t->h, CURLOPT_BUFFERSIZE, 256L * 1024);
+	/* An answer announcing more than the blob (or than an error or redirect body may
+	 * hold, for tiny blobs) is refused before its body comes. */
+	curl_easy_setopt(
+	    t->h, CURLOPT_MAXFILESIZE_LARGE,
+	    (curl_off_t)(t->desc.size > BALE_CAP_ERROR_BODY ? t->desc.size : BALE_CAP_ERROR_BODY));
 	curl_easy_setopt(t->h, CURLOPT_HEADERFUNCTION, reg_header_cb);
 	curl_easy_setopt(t->h, CURLOPT_HEADERDATA, &t->resp);
 	curl_easy_setopt(t->h, CURLOPT_WRITEFUNCTION, write_cb);
@@ -258,13 +263,23 @@ static void schedule_retry(transfer *t, long retry_after)
 /* Handles the end of one attempt. Returns <0 on a failure that ends the whole fetch. */
 static int finish_transfer(bale_fetch *f, transfer *t, CURLcode cc, bale_error **err)
 {
-	char what[700], status[200];
+	char what[1000], status[200], own[REG_ORIGIN_MAX], answer[REG_ORIGIN_MAX];
 	long st = t->resp.status;
 	curl_multi_remove_handle(f->multi, t->h);
 	t->active = false;
 	snprintf(what, sizeof(what), "blob %s from %s/%s", t->desc.digest.str, t->reg->domain,
 	         t->repository);
-	if (t->failure == WRITE_TOO_LONG)
+	/* Blob storage often lives behind a redirect: say who answered. */
+	reg_own_origin(t->reg, t->reg->base_url, own);
+	reg_answer_origin(t->h, answer);
+	bool redirected = answer[0] && strcmp(own, answer) != 0;
+	if (cc == CURLE_OK && st == 401 && redirected)
+		return reg_check_401_origin(t->reg, t->h, t->reg->base_url, what, err);
+	if (redirected) {
+		size_t n = strlen(what);
+		snprintf(what + n, sizeof(what) - n, " (redirected to %s)", answer);
+	}
+	if (t->failure == WRITE_TOO_LONG || cc == CURLE_FILESIZE_EXCEEDED)
 		return bale_error_set(
 		    err, BALE_EVERIFY,
 		    "%s: registry sent more than the %lld bytes the manifest declares", what,
@@ -316,7 +331,7 @@ static int finish_transfer(bale_fetch *f, transfer *t, CURLcode cc, bale_error *
 		return 0;
 	}
 	if (cc != CURLE_OK) {
-		reg_curl_error(err, t->reg, cc, t->errbuf);
+		reg_curl_error(err, t->reg, t->h, cc, t->errbuf, &t->resp, 0);
 		if (again)
 			bale_error_wrap(err, "%s (gave up after %d attempts)", what,
 			                t->attempts + 1);

@@ -9,6 +9,8 @@
 #include <time.h>
 
 #include "bale/json.h"
+#include "bale/manifest.h"
+#include "bale/text.h"
 #include "registry/registry_private.h"
 
 #define USER_AGENT "bale/" BALE_VERSION
@@ -26,6 +28,9 @@ void bale_registry_options_init(bale_registry_options *opts)
 	opts->retry_delay_ms = 500;
 	opts->connect_timeout = 30;
 	opts->progress_timeout = 60;
+	opts->min_speed = 1024;
+	opts->request_timeout = 120;
+	opts->max_retry_after = 60;
 }
 
 static bool host_listed(const char *domain, const char *const *list, size_t n)
@@ -107,6 +112,102 @@ const char *bale_registry_domain(const bale_registry *reg)
 	return reg->domain;
 }
 
+/* ---- origins ---- */
+
+int reg_url_origin(const char *url, char origin[REG_ORIGIN_MAX], char hostport[REG_ORIGIN_MAX])
+{
+	int rc = -1;
+	char *scheme = NULL, *host = NULL, *port = NULL, *given_port = NULL;
+	CURLU *u = curl_url();
+	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+		goto cleanup;
+	if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)
+		goto cleanup;
+	for (char *c = scheme; *c; c++) /* ASCII only: tolower() follows the locale */
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	for (char *c = host; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	int n = snprintf(origin, REG_ORIGIN_MAX, "%s://%s:%s", scheme, host, port);
+	if (n < 0 || n >= REG_ORIGIN_MAX)
+		goto cleanup;
+	if (hostport) {
+		CURLUcode pc = curl_url_get(u, CURLUPART_PORT, &given_port, 0);
+		n = snprintf(hostport, REG_ORIGIN_MAX, "%s%s%s", host, pc == CURLUE_OK ? ":" : "",
+		             pc == CURLUE_OK ? given_port : "");
+		if (n < 0 || n >= REG_ORIGIN_MAX)
+			goto cleanup;
+	}
+	rc = 0;
+cleanup:
+	if (rc < 0) {
+		origin[0] = '\0';
+		if (hostport)
+			hostport[0] = '\0';
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(given_port);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+void reg_own_origin(const bale_registry *reg, const char *url, char origin[REG_ORIGIN_MAX])
+{
+	if (reg_url_origin(reg->base_url ? reg->base_url : url, origin, NULL) < 0)
+		origin[0] = '\0';
+}
+
+void reg_answer_origin(CURL *h, char origin[REG_ORIGIN_MAX])
+{
+	char *effective = NULL;
+	origin[0] = '\0';
+	if (curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK && effective)
+		reg_url_origin(effective, origin, NULL);
+}
+
+int reg_check_401_origin(const bale_registry *reg, CURL *h, const char *url, const char *what,
+                         bale_error **err)
+{
+	char own[REG_ORIGIN_MAX], answer[REG_ORIGIN_MAX];
+	reg_own_origin(reg, url, own);
+	reg_answer_origin(h, answer);
+	if (own[0] && strcmp(own, answer) == 0)
+		return 0;
+	/* A 401 of a redirect target is not the registry asking: acting on it (a token from
+	 * the realm it names, or the registry's challenge replaced by it) would hand the
+	 * registry's credentials to whoever the redirect points at. */
+	return bale_error_set(err, BALE_EAUTH,
+	                      "%s: redirected to %s, which answered HTTP 401; bale sends "
+	                      "credentials only to %s",
+	                      what, answer[0] ? answer : "another server", reg->domain);
+}
+
+bool reg_host_insecure(const bale_registry *reg, const char *hostport)
+{
+	for (size_t i = 0; i < reg->opts.n_insecure; i++)
+		if (strcasecmp(reg->opts.insecure[i], hostport) == 0)
+			return true;
+	return false;
+}
+
+bool reg_header_value_ok(const char *value, size_t *bad)
+{
+	for (size_t i = 0; value[i]; i++) {
+		unsigned char c = (unsigned char)value[i];
+		if (c <= 0x20 || c >= 0x7f) {
+			*bad = i;
+			return false;
+		}
+	}
+	return true;
+}
+
 /* ---- responses ---- */
 
 void reg_response_init(reg_response *r)
@@ -180,6 +281,8 @@ size_t reg_header_cb(char *data, size_t size, size_t n, void *payload)
 		copy_trimmed(r->content_range, sizeof(r->content_range), v, vlen);
 	} else if (header_is(data, len, "Range", &v, &vlen)) {
 		copy_trimmed(r->range, sizeof(r->range), v, vlen);
+	} else if (header_is(data, len, "Link", &v, &vlen)) {
+		copy_trimmed(r->link, sizeof(r->link), v, vlen);
 	} else if (header_is(data, len, "Location", &v, &vlen) && r->location.len == 0) {
 		while (vlen && isspace((unsigned char)*v)) {
 			v++;
@@ -187,8 +290,10 @@ size_t reg_header_cb(char *data, size_t size, size_t n, void *payload)
 		}
 		while (vlen && isspace((unsigned char)v[vlen - 1]))
 			vlen--;
-		if (bale_buf_append(&r->location, v, vlen, NULL) < 0)
+		if (bale_buf_append(&r->location, v, vlen, NULL) < 0) {
+			r->header_error = "a Location header larger than 16 KiB";
 			return 0;
+		}
 	} else if (header_is(data, len, "Retry-After", &v, &vlen)) {
 		copy_trimmed(tmp, sizeof(tmp), v, vlen);
 		char *end;
@@ -203,8 +308,10 @@ size_t reg_header_cb(char *data, size_t size, size_t n, void *payload)
 		}
 		while (vlen && isspace((unsigned char)v[vlen - 1]))
 			vlen--;
-		if (bale_buf_append(&r->www_authenticate, v, vlen, NULL) < 0)
+		if (bale_buf_append(&r->www_authenticate, v, vlen, NULL) < 0) {
+			r->header_error = "a WWW-Authenticate header larger than 8 KiB";
 			return 0;
+		}
 	}
 	return len;
 }
@@ -244,9 +351,11 @@ long reg_backoff_ms(const bale_registry *reg, int attempt, long retry_after)
 		delay *= 2;
 	if (delay > 30000)
 		delay = 30000;
-	/* A registry that says when to come back is believed, within reason. */
+	/* A registry that says when to come back is believed, up to the user's limit. */
 	if (retry_after >= 0)
-		delay = retry_after > 300 ? 300000 : retry_after * 1000;
+		delay = (retry_after > reg->opts.max_retry_after ? reg->opts.max_retry_after
+		                                                 : retry_after) *
+		        1000;
 	return delay;
 }
 
@@ -257,9 +366,72 @@ void reg_sleep_ms(long ms)
 		;
 }
 
-int reg_curl_error(bale_error **err, const bale_registry *reg, CURLcode code, const char *errbuf)
+void reg_limit_request(const bale_registry *reg, CURL *h, size_t cap)
+{
+	if (reg->opts.request_timeout > 0)
+		curl_easy_setopt(h, CURLOPT_TIMEOUT, reg->opts.request_timeout);
+	if (cap)
+		curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cap);
+}
+
+void reg_curl_cause(char *out, size_t size, const bale_registry *reg, CURL *h, CURLcode code,
+                    const char *errbuf, const reg_response *resp, long deadline)
 {
 	const char *why = errbuf && *errbuf ? errbuf : curl_easy_strerror(code);
+	char where[REG_ORIGIN_MAX];
+	curl_off_t total_us = 0;
+	switch (code) {
+	case CURLE_OUT_OF_MEMORY:
+		/* libcurl's answer to a header line over CURL_MAX_HTTP_HEADER (100 KiB). */
+		snprintf(out, size,
+		         "the answer has a header too large to read (libcurl reads header "
+		         "lines of up to 100 KiB), or memory ran out");
+		return;
+	case CURLE_WRITE_ERROR:
+		if (resp && resp->header_error) {
+			snprintf(out, size, "the answer has %s", resp->header_error);
+			return;
+		}
+		break;
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		/* REDIR_PROTOCOLS refused where a redirect pointed: say where, not the URL. */
+		if (resp && resp->location.len &&
+		    reg_url_origin(resp->location.data, where, NULL) == 0) {
+			snprintf(out, size,
+			         "redirected to %s, which is not HTTPS: bale follows a registry to "
+			         "plain HTTP only when it is an --insecure-registry",
+			         where);
+			return;
+		}
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		if (h)
+			curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &total_us);
+		if (deadline > 0 && total_us >= (curl_off_t)deadline * 1000000 - 100000) {
+			snprintf(out, size, "no complete answer within %ld s (--request-timeout)",
+			         deadline);
+			return;
+		}
+		if (strncmp(why, "Operation too slow", 18) == 0) {
+			snprintf(
+			    out, size,
+			    "transfer slower than %ld bytes/s for %ld s (--min-speed, --timeout)",
+			    reg->opts.min_speed > 0 ? reg->opts.min_speed : 1,
+			    reg->opts.progress_timeout);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	snprintf(out, size, "%s", why);
+}
+
+int reg_curl_error(bale_error **err, const bale_registry *reg, CURL *h, CURLcode code,
+                   const char *errbuf, const reg_response *resp, long deadline)
+{
+	char why[CURL_ERROR_SIZE + 200];
+	reg_curl_cause(why, sizeof(why), reg, h, code, errbuf, resp, deadline);
 	if (reg->client_cert_requested)
 		return bale_error_set(
 		    err, BALE_EAUTH,
@@ -313,8 +485,10 @@ int reg_setup_handle_from(bale_registry *reg, CURL *h, const char *repository, c
 	curl_easy_setopt(h, CURLOPT_USERAGENT, USER_AGENT);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, reg->opts.connect_timeout);
-	/* The kubelet's progress deadline: a transfer that stalls is abandoned (and retried). */
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	/* The kubelet's progress deadline, with a floor on speed: a transfer that stalls, or
+	 * that a server drips out a few bytes a second, is abandoned (and retried). */
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT,
+	                 reg->opts.min_speed > 0 ? reg->opts.min_speed : 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, reg->opts.progress_timeout);
 	/* Blob storage often lives behind a redirect. libcurl drops our credentials when
 	 * the redirect leaves the host (or port, or scheme): CURLOPT_UNRESTRICTED_AUTH off. */
@@ -400,14 +574,28 @@ int reg_perform(bale_registry *reg, const reg_request *req, bale_buf *body, reg_
 		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, reg_buf_write_cb);
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+		/* HEAD: Content-Length is the size of what is not sent. */
+		reg_limit_request(reg, h,
+		                  req->method && strcmp(req->method, "HEAD") == 0 ? 0 : body->cap);
 		CURLcode cc = curl_easy_perform(h);
-		if (cc == CURLE_WRITE_ERROR && body->len == body->cap)
+		if ((cc == CURLE_WRITE_ERROR && !resp->header_error && body->len == body->cap) ||
+		    cc == CURLE_FILESIZE_EXCEEDED)
 			return bale_error_set(err, BALE_EVERIFY, "%s: %s is larger than %zu bytes",
 			                      reg->domain, body->what, body->cap);
 		if (cc == CURLE_OK) /* a server that asks for a certificate but does not need one */
 			reg->client_cert_requested = false;
 		bool again = cc != CURLE_OK ? reg_curl_retryable(reg, cc)
 		                            : reg_status_retryable(resp->status);
+		if (cc == CURLE_OK && resp->status == 401) {
+			/* Named by method and path: no origin twice, no query. */
+			char what[600];
+			const char *path = strstr(req->url, "://");
+			path = path ? path + 3 + strcspn(path + 3, "/") : req->url;
+			snprintf(what, sizeof(what), "%s: %s %.*s", reg->domain,
+			         req->method ? req->method : "GET", (int)strcspn(path, "?"), path);
+			if ((rc = reg_check_401_origin(reg, h, req->url, what, err)) < 0)
+				return rc;
+		}
 		if (cc == CURLE_OK && resp->status == 401 && req->repository && !reauthorized &&
 		    !req->once) {
 			reauthorized = true;
@@ -420,27 +608,32 @@ int reg_perform(bale_registry *reg, const reg_request *req, bale_buf *body, reg_
 		}
 		if (!again) {
 			if (cc != CURLE_OK)
-				return reg_curl_error(err, reg, cc, errbuf);
+				return reg_curl_error(err, reg, h, cc, errbuf, resp,
+				                      reg->opts.request_timeout);
 			return resp->location.len ? resolve_location(reg, resp, req->url, err) : 0;
 		}
 		if (attempt >= retries) {
-			char what[CURL_ERROR_SIZE + 64];
+			char what[CURL_ERROR_SIZE + 200];
 			if (cc != CURLE_OK)
-				snprintf(what, sizeof(what), "%s",
-				         errbuf[0] ? errbuf : curl_easy_strerror(cc));
+				reg_curl_cause(what, sizeof(what), reg, h, cc, errbuf, resp,
+				               reg->opts.request_timeout);
 			else
 				reg_describe_status(what, sizeof(what), resp->status, body);
 			return bale_error_set(err, BALE_ENETWORK,
 			                      "%s: %s (gave up after %d attempts)", reg->domain,
 			                      what, attempt + 1);
 		}
-		long delay =
-		    reg_backoff_ms(reg, attempt + 1, cc == CURLE_OK ? resp->retry_after : -1);
-		bale_log_printf(reg->opts.log, BALE_LOG_INFO, "%s: %s, retrying in %ld ms",
+		long retry_after = cc == CURLE_OK ? resp->retry_after : -1;
+		long delay = reg_backoff_ms(reg, attempt + 1, retry_after);
+		char told[80] = "";
+		if (retry_after > reg->opts.max_retry_after)
+			snprintf(told, sizeof(told), " (it asked for %ld s; --max-retry-after %ld)",
+			         retry_after, reg->opts.max_retry_after);
+		bale_log_printf(reg->opts.log, BALE_LOG_INFO, "%s: %s, retrying in %ld ms%s",
 		                reg->domain,
 		                cc != CURLE_OK ? curl_easy_strerror(cc)
 		                               : (resp->status == 429 ? "HTTP 429" : "HTTP 5xx"),
-		                delay);
+		                delay, told);
 		reg_sleep_ms(delay);
 	}
 }
@@ -536,8 +729,8 @@ static bool is_known_manifest(const char *t)
 
 /* Decides the media type from the manifest itself, falling back to Content-Type, and
  * refuses what bale does not carry. */
-static int manifest_media_type(char media_type[128], const bale_buf *body, const char *ctype,
-                               const char *what, bale_error **err)
+int reg_manifest_media_type(char media_type[128], const bale_buf *body, const char *ctype,
+                            const char *what, bale_error **err)
 {
 	json_t *doc = NULL;
 	int rc = bale_json_parse(&doc, body->data, body->len, BALE_CAP_MANIFEST, what, err);
@@ -546,15 +739,35 @@ static int manifest_media_type(char media_type[128], const bale_buf *body, const
 	const char *declared = bale_json_str(doc, "mediaType");
 	json_t *version = json_object_get(doc, "schemaVersion");
 	const char *t = declared ? declared : ctype;
+	char quoted[BALE_TEXT_QUOTE_SIZE];
+	bale_text_quote(quoted, sizeof(quoted), t);
 	if (json_integer_value(version) == 1 || is_schema1(t)) {
 		rc = bale_error_set(err, BALE_EGENERIC,
 		                    "%s: Docker schema 1 manifests are not supported (deprecated "
 		                    "format; push the image again with a current client)",
 		                    what);
 	} else if (!is_known_manifest(t)) {
-		rc = bale_error_set(err, BALE_EVERIFY,
-		                    "%s: unsupported manifest media type \"%.100s\"", what, t);
-	} else {
+		rc = bale_error_set(err, BALE_EVERIFY, "%s: unsupported manifest media type \"%s\"",
+		                    what, quoted);
+	} else if (!declared && json_object_get(doc, "manifests") &&
+	           (json_object_get(doc, "layers") || json_object_get(doc, "config"))) {
+		/* Only the unsigned Content-Type header would say what these bytes are. */
+		rc =
+		    bale_error_set(err, BALE_EVERIFY,
+		                   "%s: ambiguous manifest: no mediaType, and both \"manifests\" "
+		                   "and \"%s\", so the same digest would be an index or an image "
+		                   "depending on the Content-Type header; refused (OCI image spec, "
+		                   "CVE-2021-41190)",
+		                   what, json_object_get(doc, "layers") ? "layers" : "config");
+	} else if (declared && is_known_manifest(ctype) &&
+	           bale_media_type_is_index(ctype) != bale_media_type_is_index(declared)) {
+		rc = bale_error_set(
+		    err, BALE_EVERIFY,
+		    "%s: ambiguous manifest: it says it is %s \"%s\" but the "
+		    "registry serves it as %s; refused (CVE-2021-41190)",
+		    what, bale_media_type_is_index(declared) ? "an index" : "an image", quoted,
+		    bale_media_type_is_index(ctype) ? "an index" : "an image");
+	} else if ((rc = bale_manifest_check_fields(doc, t, what, err)) == 0) {
 		snprintf(media_type, 128, "%s", t);
 	}
 	json_decref(doc);
@@ -614,7 +827,7 @@ int bale_registry_get_manifest(bale_registry *reg, const char *repository, const
 		                    what, resp.docker_digest, digest->str);
 		goto cleanup;
 	}
-	rc = manifest_media_type(media_type, out, resp.content_type, what, err);
+	rc = reg_manifest_media_type(media_type, out, resp.content_type, what, err);
 cleanup:
 	curl_slist_free_all(headers);
 	reg_response_free(&resp);

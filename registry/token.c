@@ -13,16 +13,25 @@
 
 /* Room for two repository scopes (names are at most 255 characters). */
 #define SCOPE_MAX 1100
+/* The longest lifetime believed of a token (seconds): past it a token is asked for again,
+ * and now + expires_in cannot overflow whatever the server says. */
+#define TOKEN_LIFETIME_MAX (24 * 3600L)
 
 /* The scope a token must cover, also its key in the cache: pull (and push for a push
- * session) on the repository, plus pull on the source of a cross-repository mount, which
- * distribution checks before it links the blob. Several scopes are space-separated. */
+ * session, delete for a repair) on the repository, plus pull on the source of a
+ * cross-repository mount, which distribution checks before it links the blob. Several
+ * scopes are space-separated. A repository name never holds ':', so one that does is a
+ * whole scope already ("registry:catalog:*" for the catalog). */
 static void scope_for(const bale_registry *reg, char *out, size_t size, const char *repository,
                       const char *from)
 {
-	snprintf(out, size, "repository:%s:%s%s%s%s", repository,
-	         reg->opts.push ? "pull,push" : "pull", from ? " repository:" : "",
-	         from ? from : "", from ? ":pull" : "");
+	if (strchr(repository, ':')) {
+		snprintf(out, size, "%s", repository);
+		return;
+	}
+	snprintf(out, size, "repository:%s:%s%s%s%s%s", repository,
+	         reg->opts.push ? "pull,push" : "pull", reg->opts.delete_access ? ",delete" : "",
+	         from ? " repository:" : "", from ? from : "", from ? ":pull" : "");
 }
 
 static reg_token *find_token(bale_registry *reg, const char *scope)
@@ -84,7 +93,7 @@ const char *reg_auth_source(const bale_registry *reg)
 	return reg->cred && reg->cred->source ? reg->cred->source : anonymous;
 }
 
-static int store_token(bale_registry *reg, const char *scope, const char *token, long expires_in,
+static int store_token(bale_registry *reg, const char *scope, const char *token, time_t expires,
                        bale_error **err)
 {
 	reg_token *t = calloc(1, sizeof(*t));
@@ -94,13 +103,56 @@ static int store_token(bale_registry *reg, const char *scope, const char *token,
 		free(t);
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	}
-	/* The spec's default lifetime is 60 s; renew a little early. */
-	if (expires_in <= 0)
-		expires_in = 60;
-	t->expires = time(NULL) + (expires_in > 20 ? expires_in - 10 : expires_in);
+	t->expires = expires;
 	t->next = reg->tokens;
 	reg->tokens = t;
 	return 0;
+}
+
+int reg_token_parse(char **token, time_t *expires, const char *body, size_t len, time_t now,
+                    bale_error **err)
+{
+	json_t *doc = NULL;
+	int rc = bale_json_parse(&doc, body, len, BALE_CAP_TOKEN_RESPONSE, "token response", err);
+	if (rc < 0)
+		return rc;
+	const char *value = bale_json_str(doc, "token");
+	if (!value || !*value)
+		value = bale_json_str(doc, "access_token");
+	if (!value || !*value) {
+		rc = bale_error_set(err, BALE_EAUTH, "token server sent no token");
+		goto cleanup;
+	}
+	/* It goes into an Authorization header: a CR LF in it would add headers of the
+	 * token server's choosing to every request (and no real token has one). */
+	size_t bad = 0;
+	if (!reg_header_value_ok(value, &bad)) {
+		rc = bale_error_set(err, BALE_EAUTH,
+		                    "token server sent a token with a control character, space or "
+		                    "non-ASCII byte (0x%02x at offset %zu); refused",
+		                    (unsigned char)value[bad], bad);
+		goto cleanup;
+	}
+	if (!(*token = strdup(value))) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	long expires_in = (long)json_integer_value(json_object_get(doc, "expires_in"));
+	/* The spec's default lifetime is 60 s; renew a little early. */
+	if (expires_in <= 0)
+		expires_in = 60;
+	else if (expires_in > TOKEN_LIFETIME_MAX)
+		expires_in = TOKEN_LIFETIME_MAX;
+	*expires = now + (expires_in > 20 ? expires_in - 10 : expires_in);
+cleanup:
+	/* The response held the token in jansson's memory as well. */
+	for (int i = 0; i < 2; i++) {
+		json_t *t = json_object_get(doc, i ? "access_token" : "token");
+		if (json_is_string(t))
+			OPENSSL_cleanse((char *)json_string_value(t), json_string_length(t));
+	}
+	json_decref(doc);
+	return rc;
 }
 
 static int add_param(bale_buf *q, CURL *h, const char *key, const char *value, bale_error **err)
@@ -115,11 +167,40 @@ static int add_param(bale_buf *q, CURL *h, const char *key, const char *value, b
 	return rc;
 }
 
+/* May bale ask the token realm of the registry's challenge for tokens? Over https
+ * anywhere, its certificate verified unless the realm is itself allowed to be insecure;
+ * over plain HTTP only when the realm is the origin of an insecure registry, or its
+ * host is itself an --insecure-registry. Credentials go with every token request, so
+ * this is where they are kept from plain HTTP to another host. *insecure: the realm may
+ * use plain HTTP and unverified TLS. */
+static int realm_check(const bale_registry *reg, const char *realm, char origin[REG_ORIGIN_MAX],
+                       bool *insecure, bale_error **err)
+{
+	char hostport[REG_ORIGIN_MAX], own[REG_ORIGIN_MAX];
+	if (reg_url_origin(realm, origin, hostport) < 0)
+		return bale_error_set(
+		    err, BALE_EAUTH,
+		    "%s: the token realm of its challenge is not an http or https URL",
+		    reg->domain);
+	bool same = reg->base_url && reg_url_origin(reg->base_url, own, NULL) == 0 &&
+	            strcmp(own, origin) == 0;
+	*insecure = reg_host_insecure(reg, hostport) || (same && reg->insecure);
+	if (strncmp(origin, "https://", 8) == 0 || *insecure)
+		return 0;
+	return bale_error_set(err, BALE_EAUTH,
+	                      "%s: token realm %s is plain HTTP and not the registry's own "
+	                      "origin: bale asks it for tokens (sending credentials) only over "
+	                      "HTTPS, or with --insecure-registry %s",
+	                      reg->domain, origin, hostport);
+}
+
 /* Asks the token server of the challenge for a token covering `scope`. */
 static int fetch_token(bale_registry *reg, const char *scope, bale_error **err)
 {
 	int rc = 0;
 	const char *realm = reg->challenge.realm;
+	char origin[REG_ORIGIN_MAX];
+	bool insecure_realm = false;
 	bale_buf query, body;
 	reg_response resp;
 	char *url = NULL;
@@ -128,7 +209,8 @@ static int fetch_token(bale_registry *reg, const char *scope, bale_error **err)
 	bale_buf_init(&query, 16384, "token request");
 	bale_buf_init(&body, BALE_CAP_TOKEN_RESPONSE, "token response");
 	reg_response_init(&resp);
-	json_t *doc = NULL;
+	char *token = NULL;
+	time_t expires = 0;
 	if (!h) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
@@ -138,16 +220,8 @@ static int fetch_token(bale_registry *reg, const char *scope, bale_error **err)
 		                    reg->domain);
 		goto cleanup;
 	}
-	/* Credentials go to the token server only over TLS, unless the user has declared
-	 * the registry insecure anyway. */
-	if (strncmp(realm, "https://", 8) != 0 &&
-	    !(reg->insecure && strncmp(realm, "http://", 7) == 0)) {
-		rc = bale_error_set(err, BALE_EAUTH,
-		                    "%s: token realm %.200s is not https (allowed only with "
-		                    "--insecure-registry %s)",
-		                    reg->domain, realm, reg->domain);
+	if ((rc = realm_check(reg, realm, origin, &insecure_realm, err)) < 0)
 		goto cleanup;
-	}
 	bool refresh = reg->cred && reg->cred->identity_token;
 	if ((rc = add_param(&query, h, "service", reg->challenge.service, err)) < 0)
 		goto cleanup;
@@ -170,6 +244,13 @@ static int fetch_token(bale_registry *reg, const char *scope, bale_error **err)
 	for (int attempt = 0;; attempt++) {
 		curl_easy_reset(h);
 		reg_setup_handle(reg, h, NULL, err);
+		/* The registry's --insecure-registry is not the realm's: another host is
+		 * verified, and followed only to https, unless it is listed itself. */
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, insecure_realm ? 0L : 1L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, insecure_realm ? 0L : 2L);
+		curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR,
+		                 insecure_realm ? "http,https" : "https");
+		reg_limit_request(reg, h, body.cap);
 		bale_buf_reset(&body);
 		errbuf[0] = '\0';
 		free(url);
@@ -199,12 +280,22 @@ static int fetch_token(bale_registry *reg, const char *scope, bale_error **err)
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 		CURLcode cc = curl_easy_perform(h);
+		if ((cc == CURLE_WRITE_ERROR && !resp.header_error && body.len == body.cap) ||
+		    cc == CURLE_FILESIZE_EXCEEDED) {
+			rc = bale_error_set(
+			    err, BALE_EVERIFY,
+			    "%s: the answer of its token server %s is larger than %zu "
+			    "bytes",
+			    reg->domain, origin, body.cap);
+			goto cleanup;
+		}
 		bool again = cc != CURLE_OK ? reg_curl_retryable(reg, cc)
 		                            : reg_status_retryable(resp.status);
 		if (!again || attempt >= reg->opts.retries) {
 			if (cc != CURLE_OK) {
-				rc = reg_curl_error(err, reg, cc, errbuf);
-				bale_error_wrap(err, "token server of %s", reg->domain);
+				rc = reg_curl_error(err, reg, h, cc, errbuf, &resp,
+				                    reg->opts.request_timeout);
+				bale_error_wrap(err, "token server %s of %s", origin, reg->domain);
 				goto cleanup;
 			}
 			break;
@@ -232,32 +323,17 @@ static int fetch_token(bale_registry *reg, const char *scope, bale_error **err)
 		                    reg->domain, resp.status);
 		goto cleanup;
 	}
-	if ((rc = bale_json_parse(&doc, body.data, body.len, BALE_CAP_TOKEN_RESPONSE,
-	                          "token response", err)) < 0) {
+	if ((rc = reg_token_parse(&token, &expires, body.data, body.len, time(NULL), err)) < 0) {
 		bale_error_wrap(err, "%s", reg->domain);
 		goto cleanup;
 	}
-	const char *token = bale_json_str(doc, "token");
-	if (!token || !*token)
-		token = bale_json_str(doc, "access_token");
-	if (!token || !*token) {
-		rc = bale_error_set(err, BALE_EAUTH, "%s: token server sent no token", reg->domain);
-		goto cleanup;
-	}
-	rc = store_token(reg, scope, token,
-	                 (long)json_integer_value(json_object_get(doc, "expires_in")), err);
+	rc = store_token(reg, scope, token, expires, err);
 	bale_log_printf(reg->opts.log, BALE_LOG_DEBUG, "%s: bearer token for %s (%s)", reg->domain,
 	                scope, reg_auth_source(reg));
 cleanup:
-	if (doc) {
-		/* The response held the token in jansson's memory as well. */
-		json_t *t = json_object_get(doc, "token");
-		if (json_is_string(t))
-			OPENSSL_cleanse((char *)json_string_value(t), json_string_length(t));
-		t = json_object_get(doc, "access_token");
-		if (json_is_string(t))
-			OPENSSL_cleanse((char *)json_string_value(t), json_string_length(t));
-		json_decref(doc);
+	if (token) {
+		OPENSSL_cleanse(token, strlen(token));
+		free(token);
 	}
 	if (h)
 		curl_easy_cleanup(h);

@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bale/index_db.h"
 #include "bale/json.h"
+#include "bale/reference.h"
 #include "bale/verify.h"
 #include "bundle/bundle_private.h"
 
@@ -98,28 +100,74 @@ static expected *find_expected(expectations *e, const char *path)
 int bale_verify_signature(const bale_bundle_head *head, const bale_trust *trust,
                           char signer[BALE_KEY_ID_LEN + 1], bale_error **err)
 {
-	json_t *doc = NULL;
-	int rc = bale_json_parse(&doc, head->manifest, head->manifest_len, BUNDLE_CAP_MANIFEST,
-	                         BALE_BUNDLE_MANIFEST, err);
-	if (rc < 0)
-		return rc;
-	const char *id = bale_json_str(doc, "signer");
-	snprintf(signer, BALE_KEY_ID_LEN + 1, "%s", id ? id : "");
-	if (!head->signature || !id) {
-		rc = bale_error_set(err, BALE_ETRUST, "the bundle is not signed");
-		goto cleanup;
+	/* Nothing of an unsigned manifest is parsed: the key id is picked out of the raw
+	 * bytes, so a hostile manifest costs its size and no more before its signature is
+	 * checked. bale_verify_head parses it afterwards and holds the parsed "signer" to
+	 * this one. */
+	const char *id = NULL;
+	size_t id_len = 0;
+	int found =
+	    bale_json_top_string(head->manifest, head->manifest_len, "signer", &id, &id_len);
+	signer[0] = '\0';
+	if (found < 0)
+		return bale_error_set(err, BALE_ETRUST, "%s: \"signer\" appears more than once",
+		                      BALE_BUNDLE_MANIFEST);
+	/* A key id is the hex SHA-256 of the key: anything else is no key of ours, and is not
+	 * echoed (the bytes were not even checked to be text). */
+	bool key_id = id && id_len == BALE_KEY_ID_LEN;
+	for (size_t i = 0; key_id && i < id_len; i++)
+		key_id = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f');
+	if (key_id)
+		snprintf(signer, BALE_KEY_ID_LEN + 1, "%.*s", (int)id_len, id);
+	if (!head->signature || !id)
+		return bale_error_set(err, BALE_ETRUST, "the bundle is not signed");
+	if (!key_id)
+		return bale_error_set(err, BALE_ETRUST,
+		                      "%s: the signer (%zu bytes) is not a key id",
+		                      BALE_BUNDLE_MANIFEST, id_len);
+	const bale_key *key = bale_trust_find(trust, signer);
+	if (!key)
+		return bale_error_set(
+		    err, BALE_ETRUST, "signed by key %s, which is not trusted (%zu trusted key%s)",
+		    signer, bale_trust_count(trust), bale_trust_count(trust) == 1 ? "" : "s");
+	return bale_key_verify(key, head->manifest, head->manifest_len, head->signature, err);
+}
+
+/* The image names bale/manifest.json lists: each a normalized reference, as bale writes
+ * them, and as a store will be asked to record them (a name such as "../../x" or one with
+ * an escape sequence is refused here, before any store sees it). */
+static int check_manifest_names(json_t *doc, bale_error **err)
+{
+	size_t i;
+	json_t *img;
+	json_array_foreach(json_object_get(doc, "images"), i, img)
+	{
+		if (bale_ref_check_name(bale_json_str(img, "ref"), err) < 0)
+			return bale_error_wrap(err, "%s: image %zu", BALE_BUNDLE_MANIFEST, i + 1);
 	}
-	const bale_key *key = bale_trust_find(trust, id);
-	if (!key) {
-		rc = bale_error_set(err, BALE_ETRUST,
-		                    "signed by key %.64s, which is not trusted (%zu trusted key%s)",
-		                    id, bale_trust_count(trust),
-		                    bale_trust_count(trust) == 1 ? "" : "s");
-		goto cleanup;
-	}
-	rc = bale_key_verify(key, head->manifest, head->manifest_len, head->signature, err);
-cleanup:
-	json_decref(doc);
+	return 0;
+}
+
+static int check_index_name(void *payload, int ncols, const char *const *names,
+                            const char *const *values)
+{
+	bale_error **err = payload;
+	(void)ncols;
+	(void)names;
+	if (values && bale_ref_check_name(values[0], err) < 0)
+		return bale_error_wrap(err, "%s: images", BALE_BUNDLE_INDEX_DB);
+	return 0;
+}
+
+/* The names index.db gives images (those an import records): held to the same rule. */
+static int check_index_names(const bale_bundle_head *head, bale_error **err)
+{
+	sqlite3 *db = NULL;
+	int rc = bale_index_db_open_bytes(&db, head->index_db, head->index_db_len, err);
+	if (rc == 0)
+		rc = bale_index_db_query(db, "SELECT ref FROM images ORDER BY id", check_index_name,
+		                         err, err);
+	sqlite3_close(db);
 	return rc;
 }
 
@@ -152,9 +200,7 @@ int bale_verify_head(bale_bundle_reader *r, const bale_trust *trust, bale_truste
 			return rc;
 		out->signature_checked = true;
 	}
-	if ((rc = bale_bundle_read_index(r, &head, err)) < 0 ||
-	    (rc = bale_json_parse(&doc, head->manifest, head->manifest_len, BUNDLE_CAP_MANIFEST,
-	                          BALE_BUNDLE_MANIFEST, err)) < 0)
+	if ((rc = bundle_parse_manifest(&doc, head->manifest, head->manifest_len, err)) < 0)
 		return rc;
 	json_int_t version = json_integer_value(json_object_get(doc, "formatVersion"));
 	if (version != BALE_BUNDLE_FORMAT_VERSION) {
@@ -164,6 +210,13 @@ int bale_verify_head(bale_bundle_reader *r, const bale_trust *trust, bale_truste
 		goto cleanup;
 	}
 	const char *signer = bale_json_str(doc, "signer");
+	/* The signature was checked for the key id read from the raw bytes. */
+	if (out->signature_checked && (!signer || strcmp(signer, out->signer) != 0)) {
+		rc = bale_error_set(err, BALE_ETRUST,
+		                    "%s: the signer it names is not the one checked",
+		                    BALE_BUNDLE_MANIFEST);
+		goto cleanup;
+	}
 	snprintf(out->signer, sizeof(out->signer), "%s", signer ? signer : "");
 	/* index.db is read with the head and trusted from here on: check it now. */
 	size_t i;
@@ -175,15 +228,26 @@ int bale_verify_head(bale_bundle_reader *r, const bale_trust *trust, bale_truste
 			entry = f;
 	}
 	const char *want = bale_json_str(entry, "digest");
+	json_t *size = json_object_get(entry, "size");
+	if (!want || !json_is_integer(size)) {
+		rc = bale_error_set(err, BALE_EVERIFY, "%s: no digest and size for %s",
+		                    BALE_BUNDLE_MANIFEST, BALE_BUNDLE_INDEX_DB);
+		goto cleanup;
+	}
+	/* Its size is held to the signed one before it is read. */
+	if ((rc = bale_bundle_read_index_sized(r, (int64_t)json_integer_value(size), &head, err)) <
+	    0)
+		goto cleanup;
 	bale_digest d;
 	bale_digest_of(&d, head->index_db, head->index_db_len);
-	if (!want || strcmp(want, d.str) != 0 ||
-	    json_integer_value(json_object_get(entry, "size")) != (json_int_t)head->index_db_len) {
+	if (strcmp(want, d.str) != 0) {
 		rc = bale_error_set(err, BALE_EVERIFY,
 		                    "%s: digest mismatch (expected %.80s, got %s)",
 		                    BALE_BUNDLE_INDEX_DB, want ? want : "an entry", d.str);
 		goto cleanup;
 	}
+	if ((rc = check_manifest_names(doc, err)) < 0)
+		goto cleanup;
 	out->head = head;
 	out->manifest = doc;
 	doc = NULL;
@@ -210,6 +274,8 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 		goto cleanup;
 	head = th.head;
 	doc = th.manifest;
+	if ((rc = check_index_names(head, err)) < 0)
+		goto cleanup;
 	report->signature_checked = th.signature_checked;
 	const char *id = bale_json_str(doc, "bundleId"), *created = bale_json_str(doc, "created");
 	const char *signer = bale_json_str(doc, "signer");

@@ -34,5 +34,9 @@ int bale_buf_read_file(bale_buf *b, const char *path, bale_error **err);
 #define BALE_CAP_AUTHFILE (1u << 20)
 #define BALE_CAP_TOKEN_RESPONSE (1u << 20)
 #define BALE_CAP_ERROR_BODY (64u << 10)
+/* The largest blob (a layer) a descriptor may declare: 1 TiB, beyond any layer seen in
+ * practice, model weights included. Larger sizes are refused when the manifest is read,
+ * before anything is downloaded; the free space of the destination is checked too. */
+#define BALE_CAP_BLOB (1ull << 40)
 
 #endif

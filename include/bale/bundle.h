@@ -76,8 +76,13 @@ int bale_bundle_open(bale_bundle_reader **out, const char *path, bale_error **er
  * at bale/index.db, so its bytes are read only once the signature has been checked.
  * The head belongs to the reader. */
 int bale_bundle_read_head(bale_bundle_reader *r, const bale_bundle_head **out, bale_error **err);
-/* Reads bale/index.db into the head (after bale_bundle_read_head). */
+/* Reads bale/index.db into the head (after bale_bundle_read_head), once its tar header
+ * gives the size bale/manifest.json lists for it: a bigger member is refused before any of
+ * it is decompressed. BALE_EVERIFY. */
 int bale_bundle_read_index(bale_bundle_reader *r, const bale_bundle_head **out, bale_error **err);
+/* The same when the caller has parsed bale/manifest.json: size is what it lists. */
+int bale_bundle_read_index_sized(bale_bundle_reader *r, int64_t size, const bale_bundle_head **out,
+                                 bale_error **err);
 /* Next member: 1 and *out filled, or 0 at the end of the archive. */
 int bale_bundle_next(bale_bundle_reader *r, bale_bundle_member *out, bale_error **err);
 /* Data of the current member; *got = 0 at its end. */

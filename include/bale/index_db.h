@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <stddef.h>
 
+#include "bale/buf.h"
 #include "bale/error.h"
 #include "bale/pull.h"
 
@@ -26,11 +27,15 @@ typedef struct bale_index_db bale_index_db;
  * opens the one transaction the whole index is written in. */
 int bale_index_db_create(bale_index_db **out, const char *path, const bale_index_bundle_info *info,
                          bale_error **err);
+/* Reads the verified bytes of a config (into out, reset first) for its labels. */
+typedef int (*bale_index_config_fn)(void *payload, const bale_descriptor *config, bale_buf *out,
+                                    bale_error **err);
 /* Records one image: its reference, root, the manifests carried (with platform, config,
  * created, layers in order), config labels, and every blob (each once, with its kind:
- * index, manifest, config or layer). pulled_at: RFC 3339 UTC. */
+ * index, manifest, config or layer). pulled_at: RFC 3339 UTC. Configs are read one at a
+ * time through read_config (NULL: no labels are recorded). */
 int bale_index_db_add_image(bale_index_db *db, const bale_image *image, const char *pulled_at,
-                            bale_error **err);
+                            bale_index_config_fn read_config, void *payload, bale_error **err);
 /* Commits and closes: the file is complete and no longer written. */
 int bale_index_db_finish(bale_index_db *db, bale_error **err);
 /* Closes; an unfinished database is rolled back. */

@@ -2,6 +2,7 @@
 #ifndef BALE_MANIFEST_H
 #define BALE_MANIFEST_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -17,6 +18,13 @@
 bool bale_media_type_is_index(const char *media_type);
 bool bale_media_type_is_manifest(const char *media_type);
 
+/* Refuses a manifest whose fields contradict the media type it is read as: an index with
+ * "layers" or "config", an image manifest with "manifests". The same bytes must never be
+ * an index to one reader and an image to another (CVE-2021-41190); containers/image and
+ * containerd refuse these too. doc: the parsed JSON. BALE_EVERIFY naming the stray field. */
+int bale_manifest_check_fields(const json_t *doc, const char *media_type, const char *what,
+                               bale_error **err);
+
 /* One entry of an index: a child manifest and, when declared, its platform. */
 typedef struct bale_index_entry {
 	bale_descriptor desc;
@@ -24,6 +32,7 @@ typedef struct bale_index_entry {
 	bale_platform platform;
 } bale_index_entry;
 
+/* Every descriptor is checked: a sha256 digest, a size from 0 to BALE_CAP_BLOB. */
 int bale_manifest_parse_index(bale_index_entry **out, size_t *n, const char *bytes, size_t len,
                               bale_error **err);
 

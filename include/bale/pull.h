@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "bale/buf.h"
 #include "bale/error.h"
 #include "bale/log.h"
 #include "bale/manifest.h"
@@ -18,19 +19,21 @@ typedef struct bale_pull_options {
 	const bale_platform_set *platforms; /* NULL: the host platform */
 	int max_parallel;                   /* blob transfers at once; 0: default */
 	const bale_log *log;
+	/* Where verified indexes, manifests and configs wait while the pull runs: the engine
+	 * keeps none of their bytes in memory, only descriptors, and reads them back when
+	 * they are needed (bale_pull_read). A content cache that can read blobs back (bale
+	 * export's); NULL: a temporary directory of the pull's own under $TMPDIR (else
+	 * /tmp), removed with the pull. */
+	bale_sink *keep;
 } bale_pull_options;
 
-/* One manifest of a resolved image. */
+/* One manifest of a resolved image: descriptors only; the bytes are kept on disk. */
 typedef struct bale_image_manifest {
 	bale_descriptor desc;
 	bool has_platform;
 	bale_platform platform;
-	bool selected; /* carried (platform requested) */
-	char *bytes;   /* NULL when not selected: not fetched */
-	size_t len;
+	bool selected; /* carried (platform requested); only these are fetched */
 	bale_descriptor config;
-	char *config_bytes; /* verified, NUL-terminated */
-	size_t config_len;
 	char created[40];
 	bale_descriptor *layers;
 	size_t n_layers;
@@ -42,8 +45,6 @@ typedef struct bale_image {
 	char *domain;     /* registry domain */
 	char *repository; /* path in the registry */
 	bale_descriptor root;
-	char *root_bytes;
-	size_t root_len;
 	bale_image_manifest *manifests; /* for a single manifest: one, the root itself */
 	size_t n_manifests;
 } bale_image;
@@ -69,6 +70,11 @@ int bale_pull_images(bale_pull *pull, const char *const *refs, size_t n, bale_si
 int bale_pull_resolve_all(bale_pull *pull, const char *const *refs, size_t n, bale_sink *sink,
                           bale_error **err);
 int bale_pull_fetch(bale_pull *pull, bale_sink *sink, bale_error **err);
+
+/* The verified bytes of an index, manifest or config the pull resolved, read back from
+ * where it keeps them and checked against desc again. BALE_ENOTFOUND when it holds no
+ * such blob. */
+int bale_pull_read(bale_pull *pull, const bale_descriptor *desc, bale_buf *out, bale_error **err);
 
 size_t bale_pull_image_count(const bale_pull *pull);
 const bale_image *bale_pull_image_at(const bale_pull *pull, size_t i);

@@ -16,6 +16,11 @@
 typedef struct bale_ref bale_ref;
 
 int bale_ref_parse(bale_ref **out, const char *text, bale_error **err);
+/* An image name as bale writes it into bundles and stores: a reference in its normalized
+ * form, nothing else (no path of a file system, no control character). The one check
+ * bale verify, the import engine and every store apply to names a bundle or a caller
+ * hands them. BALE_EVERIFY naming the (quoted) name and what is wrong with it. */
+int bale_ref_check_name(const char *name, bale_error **err);
 void bale_ref_free(bale_ref *ref);
 
 /* "docker.io", "ghcr.io", "host:5000", "[::1]:5000" */

@@ -24,12 +24,17 @@ typedef struct bale_registry_options {
 	int retries;           /* further attempts after a network error, 5xx or 429 */
 	long retry_delay_ms;   /* first backoff delay, doubled each attempt */
 	long connect_timeout;  /* seconds */
-	long progress_timeout; /* seconds without a byte before a transfer is abandoned */
+	long progress_timeout; /* seconds below min_speed before a transfer is abandoned */
+	long min_speed;        /* bytes a second a transfer must keep up over progress_timeout */
+	long request_timeout;  /* seconds a request other than a blob download may take in all */
+	long max_retry_after;  /* seconds: the longest Retry-After waited out */
 	const bale_log *log;
-	bool push; /* ask for push rights too (tokens scoped "pull,push") */
+	bool push;          /* ask for push rights too (tokens scoped "pull,push") */
+	bool delete_access; /* ask for delete rights too ("…,delete"): bale check --repair */
 } bale_registry_options;
 
-/* Defaults: 4 retries from 500 ms, 30 s connect, 60 s without progress. */
+/* Defaults: 4 retries from 500 ms, 30 s connect, at least 1024 bytes/s over any 60 s,
+ * 120 s for a whole manifest, token or upload request, Retry-After up to 60 s. */
 void bale_registry_options_init(bale_registry_options *opts);
 
 typedef struct bale_registry bale_registry;
@@ -96,5 +101,38 @@ int bale_upload_write(bale_upload *u, const void *data, size_t len, bale_error *
 int bale_upload_finish(bale_upload *u, bale_error **err);
 /* Frees; an unfinished upload is cancelled (DELETE), best effort. */
 void bale_upload_free(bale_upload *u);
+
+/* ---- reading listings, and deleting (bale check of a registry store) ---- */
+
+/* The repositories the registry lists (GET /v2/_catalog, every page, following Link
+ * headers). A registry that does not list them answers BALE_EAUTH or BALE_ENOTFOUND. */
+int bale_registry_catalog(bale_registry *reg, char ***repos, size_t *n, bale_error **err);
+/* The tags of a repository (GET /v2/<repo>/tags/list, every page). BALE_ENOTFOUND when
+ * the registry does not know the repository. */
+int bale_registry_tags(bale_registry *reg, const char *repository, char ***tags, size_t *n,
+                       bale_error **err);
+void bale_registry_list_free(char **list, size_t n);
+
+/* What HEAD says of a manifest or a blob. */
+typedef struct bale_registry_head {
+	bool found;
+	bool has_digest;      /* the registry sent Docker-Content-Digest */
+	bale_digest digest;   /* (a manifest looked up by tag: the digest it resolves to) */
+	int64_t size;         /* Content-Length; -1 when not sent */
+	char media_type[128]; /* Content-Type, without parameters */
+} bale_registry_head;
+
+/* HEAD /v2/<repo>/manifests/<reference> (a tag or a digest). */
+int bale_registry_head_manifest(bale_registry *reg, const char *repository, const char *reference,
+                                bale_registry_head *out, bale_error **err);
+/* HEAD /v2/<repo>/blobs/<digest>. */
+int bale_registry_head_blob(bale_registry *reg, const char *repository, const bale_digest *digest,
+                            bale_registry_head *out, bale_error **err);
+/* DELETE /v2/<repo>/manifests/<reference>. Registries often refuse it (distribution
+ * unless storage.delete.enabled: HTTP 405): BALE_ESTORE naming the answer; BALE_EAUTH
+ * when the credentials do not allow it; BALE_ENOTFOUND when it is gone already. A
+ * client deleting needs delete_access in its options. */
+int bale_registry_delete_manifest(bale_registry *reg, const char *repository, const char *reference,
+                                  bale_error **err);
 
 #endif

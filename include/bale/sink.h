@@ -52,6 +52,9 @@ typedef struct bale_sink_ops {
 	 * for every image that needs it: a registry keeps blobs per repository. */
 	int (*blob_for)(bale_sink *sink, const bale_descriptor *desc, const char *ref,
 	                bale_error **err);
+	/* Optional: the bytes the sink can still take (the free space of the file system it
+	 * writes to), so a producer refuses up front what would not fit; *where names it. */
+	int (*space)(bale_sink *sink, uint64_t *avail, const char **where, bale_error **err);
 } bale_sink_ops;
 
 struct bale_sink {
@@ -67,5 +70,9 @@ int bale_sink_blob_for(bale_sink *sink, const bale_descriptor *desc, const char 
                        bale_error **err);
 /* blob_read when the sink has it, else BALE_ENOTFOUND (a NULL sink too). */
 int bale_sink_read(bale_sink *sink, const bale_descriptor *desc, bale_buf *out, bale_error **err);
+/* Refuses, before anything is written, `need` more bytes than the sink has room for
+ * (BALE_ESTORE naming where, what needs them, and both sizes). A sink that cannot tell
+ * (no space op) takes anything. */
+int bale_sink_check_space(bale_sink *sink, uint64_t need, const char *what, bale_error **err);
 
 #endif

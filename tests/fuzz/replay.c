@@ -1,7 +1,9 @@
 /* Runs a fuzz target without libFuzzer, so the test suite (gcc, ASan + UBSan) exercises it
  * on every build: each input file as it is, then a bounded number of deterministic
- * mutants of it, each one to four stacked edits (bit flips, YAML punctuation, cuts,
- * repeated spans).
+ * mutants of it, each one to four stacked edits: for text, bit flips, YAML and JSON
+ * punctuation, cuts and repeated spans; for binary formats (bundles), deleted spans,
+ * boundary bytes and little-endian 32-bit fields (sizes, counts, magics) set to edge
+ * values or nudged.
  *   replay [--mutate N] FILE|DIR…   exit 0 when every run returned */
 #include <dirent.h>
 #include <errno.h>
@@ -23,15 +25,33 @@ static uint64_t next_random(uint64_t *state) /* xorshift64: the same runs every 
 	return *state;
 }
 
+/* A little-endian 32-bit field at p: an edge value, or the old one nudged. */
+static void edit_u32(uint8_t *p, size_t len, uint64_t *rng)
+{
+	static const uint32_t edges[] = {0, 1, 0x7f, 0xff, 0x7fffffff, 0x80000000, 0xffffffff};
+	uint32_t v =
+	    (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	uint64_t pick = next_random(rng) % (sizeof(edges) / sizeof(edges[0]) + 3);
+	if (pick < sizeof(edges) / sizeof(edges[0]))
+		v = edges[pick];
+	else if (pick == sizeof(edges) / sizeof(edges[0]))
+		v = (uint32_t)len; /* the input's own size: a plausible offset or length */
+	else
+		v += (uint32_t)(next_random(rng) % 33) - 16u;
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
 /* One edit of in[0..len) into out (room for len + 64); returns the new length. */
 static size_t edit(const uint8_t *in, size_t len, uint8_t *out, uint64_t *rng)
 {
 	static const char punct[] = ":-[]{}&*!|>'\"#\n ,?%@\t\\";
+	static const uint8_t boundary[] = {0x00, 0x01, 0x7f, 0x80, 0xff, '0', '9'};
 	memmove(out, in, len);
 	if (!len)
 		return 0;
 	size_t at = next_random(rng) % len;
-	switch (next_random(rng) % 5) {
+	switch (next_random(rng) % 8) {
 	case 0: /* a bit flipped */
 		out[at] ^= (uint8_t)(1u << (next_random(rng) % 8));
 		return len;
@@ -44,11 +64,23 @@ static size_t edit(const uint8_t *in, size_t len, uint8_t *out, uint64_t *rng)
 		return len + 1;
 	case 3: /* cut short */
 		return at;
-	default: { /* a span repeated in place */
+	case 4: { /* a span repeated in place */
 		size_t span = 1 + next_random(rng) % (len - at < 64 ? len - at : 64);
 		memmove(out + at + span, out + at, len - at);
 		return len + span;
 	}
+	case 5: { /* a span deleted */
+		size_t span = 1 + next_random(rng) % (len - at < 64 ? len - at : 64);
+		memmove(out + at, out + at + span, len - at - span);
+		return len - span;
+	}
+	case 6: /* a boundary byte */
+		out[at] = boundary[next_random(rng) % sizeof(boundary)];
+		return len;
+	default: /* a 32-bit field */
+		if (len - at >= 4)
+			edit_u32(out + at, len, rng);
+		return len;
 	}
 }
 

@@ -111,6 +111,11 @@ _lib_cleanup() {
   local cmd
   set +eE
   trap - ERR
+  # A test that handles credentials and got this far without a failure is scanned even
+  # if it did not call secret_scan itself.
+  if ((rc == 0)) && [[ -n ${_LIB_REAL_BALE:-} && -z ${_LIB_SCANNED:-} ]]; then
+    (trap - EXIT && secret_scan) || rc=1
+  fi
   for cmd in "${_LIB_AT_EXIT[@]}"; do
     eval "$cmd" || true
   done
@@ -199,6 +204,121 @@ assert_not_contains() {
 # assert_eq WANT GOT [WHAT]
 assert_eq() {
   [[ $1 == "$2" ]] || fail "${3:-value}: expected '$1', got '$2'"
+}
+
+# ---------------------------------------------------------------- secrets
+
+# track_secrets: this test hands bale credentials. Call it right after sourcing lib.sh.
+# From then on $BALE is a wrapper that keeps what every bale run prints, and at the end
+# (secret_scan, which cleanup also runs if the test passed without calling it) everything
+# bale produced is scanned for the test's secrets; one hit fails the test, naming the file
+# and never the secret.
+track_secrets() {
+  [[ -z ${_LIB_REAL_BALE:-} ]] || return 0
+  : "${BALE:?BALE must name the bale binary}"
+  _LIB_REAL_BALE=$BALE
+  _LIB_RUNS="$T/.harness/runs"
+  mkdir -p "$_LIB_RUNS"
+  : >"$T/.harness/secrets"
+  chmod 600 "$T/.harness/secrets"
+  # stdout and stderr are kept whole and then replayed, so a test reads them as before
+  # (the exit status too); the arguments are not kept: they hold passwords.
+  cat >"$T/.harness/bale" <<WRAPPER
+#!/bin/bash
+verb=\${1//[^a-z]/}
+run=\$(mktemp "$_LIB_RUNS/\${verb:-bale}.XXXXXX") || exit 1
+"$_LIB_REAL_BALE" "\$@" >"\$run.out" 2>"\$run.err"
+rc=\$?
+cat -- "\$run.out"
+cat -- "\$run.err" >&2
+exit \$rc
+WRAPPER
+  chmod 755 "$T/.harness/bale"
+  BALE="$T/.harness/bale"
+  export BALE
+}
+
+# secret_add VALUE…: more secrets for the scan (a revoked token a test makes up, …).
+secret_add() {
+  printf '%s\n' "$@" >>"$T/.harness/secrets"
+}
+
+# _secret_needles: what the scan looks for, one a line: the test password, user:password,
+# the refresh token, what secret_add added and every token and refresh token the token
+# servers handed out (their issued.log), each as it is and in base64 at each of the three
+# alignments it can have inside a longer base64 text (an Authorization: Basic value, a
+# docker "auth" field), and in base64 of that base64 (a dockerconfigjson, whose "auth"
+# fields are base64 already, encoded whole). JWTs also by their signature alone, in case
+# one is cut short.
+_secret_needles() {
+  {
+    printf '%s\n' "$BALE_TEST_PASS" "$BALE_TEST_USER:$BALE_TEST_PASS" "$BALE_TEST_REFRESH_TOKEN"
+    cat "$T/.harness/secrets"
+    cat "$T"/*/token/issued.log 2>/dev/null || true
+  } | "$PY" -c '
+import base64, sys
+def cores(text):
+    """text in base64 at each alignment, without the characters the bytes around it change"""
+    b = text.encode()
+    for pad in range(3):
+        enc = base64.b64encode(b"\0" * pad + b).decode()
+        core = enc[(8 * pad + 5) // 6:(8 * (pad + len(b))) // 6]
+        if len(core) >= 8:
+            yield core
+out = set()
+for s in sys.stdin.read().split("\n"):
+    if len(s) < 8:
+        continue
+    for f in [s] + ([s.rsplit(".", 1)[1]] if s.count(".") == 2 else []):
+        once = set(cores(f))
+        out |= {f} | once | {c2 for c in once for c2 in cores(c)}
+print("\n".join(sorted(out)))
+'
+}
+
+# _secret_files: NUL-separated, every file bale produced: the output of every run; every
+# bundle (*.tar.zst) and SQLite file (ledgers, index.db) anywhere in $T; every OCI layout
+# (a directory with an oci-layout file: stores); the content cache and bale's $TMPDIR.
+_secret_files() {
+  local -a roots=("$_LIB_RUNS") layouts=()
+  local d
+  for d in "${XDG_CACHE_HOME:-}" "$T/home/.cache" "$T/cache" "$T/tmp"; do
+    [[ -n $d && -d $d ]] && roots+=("$d")
+  done
+  mapfile -d '' -t layouts < <(find "$T" -path "$T/.harness" -prune -o -name oci-layout -type f -printf '%h\0')
+  find "${roots[@]}" "${layouts[@]}" -type f -print0
+  find "$T" -path "$T/.harness" -prune -o -type f \( -name '*.tar.zst' -o -name '*.zst' \
+    -o -name '*.db' -o -name '*.db-wal' -o -name '*.db-journal' \) -print0
+}
+
+# secret_scan: fail naming every file bale produced that holds a test secret: raw bytes
+# (grep -a), and zstd files (bundles, zstd layers) decompressed too.
+secret_scan() {
+  [[ -n ${_LIB_REAL_BALE:-} ]] || fail "secret_scan without track_secrets"
+  _LIB_SCANNED=1
+  local LC_ALL=C needles="$T/.harness/needles" f magic n=0
+  local -a files hits=()
+  _secret_needles >"$needles"
+  [[ -s $needles ]] || fail "secret scan: no secrets to look for"
+  [[ -n $(find "$_LIB_RUNS" -name '*.err' -print -quit) ]] || fail "secret scan: no bale run was recorded"
+  mapfile -d '' -t files < <(_secret_files | sort -zu)
+  while IFS= read -r -d '' f; do
+    hits+=("$f")
+  done < <(printf '%s\0' "${files[@]}" | xargs -0 -r grep -laFZ -f "$needles" -- || true)
+  for f in "${files[@]}"; do
+    ((++n))
+    IFS= read -r -n 4 -d '' magic <"$f" || true
+    [[ $magic == $'\x28\xb5\x2f\xfd' ]] || continue
+    if zstd -dcq -- "$f" 2>/dev/null | strings -n 8 | grep -qaF -f "$needles"; then
+      hits+=("$f (decompressed)")
+    fi
+  done
+  if ((${#hits[@]})); then
+    printf 'FAIL: a test secret is in what bale wrote (%d of %d files):\n' "${#hits[@]}" "$n" >&2
+    printf '  %s\n' "${hits[@]}" >&2
+    exit 1
+  fi
+  echo "secret scan: $n files, no secret"
 }
 
 # ------------------------------------------------------------------ ports
@@ -481,7 +601,7 @@ EOF
 _serve_token() {
   "$PY" "$LIB_DIR/token_server.py" --port "$1" --config "$dir/policy.json" \
     --key "$dir/signing.key" --cert "$dir/signing.crt" --log "$dir/requests.log" \
-    >"$dir/server.log" 2>&1 &
+    --issued "$dir/issued.log" >"$dir/server.log" 2>&1 &
   _LAUNCH_PID=$!
 }
 

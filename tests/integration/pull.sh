@@ -9,7 +9,11 @@
 bale_args() {
   local name=$1 anon=${2:-} mode=${1}_MODE host=${1}_HOST
   case ${!mode} in
-    plain | token) printf '%s\n' --insecure-registry "${!host}" ;;
+    plain) printf '%s\n' --insecure-registry "${!host}" ;;
+    token) # the token server is another plain-HTTP origin: allowed by name too
+      local tport=${1}_TOKEN_PORT
+      printf '%s\n' --insecure-registry "${!host}" --insecure-registry "127.0.0.1:${!tport}"
+      ;;
     tls-basic) printf '%s\n' --ca-file "$CA_CERT" ;;
     mtls) _bale_certs_d "$name" && printf '%s\n' --certs-dir "$T/certs.d" ;;
   esac

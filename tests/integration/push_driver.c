@@ -1,13 +1,15 @@
 /* Drives the registry client's push API against a real registry, for
  * test_push_client.sh (there is no push verb yet):
  *
- *   push_driver [--insecure] [--creds] HOST REPO MOUNT_REPO TAG SMALL BIG CONFIG
+ *   push_driver [--insecure [--insecure-also HOST]] [--creds] HOST REPO MOUNT_REPO TAG
+ *               SMALL BIG CONFIG
  *
  * Pushes SMALL (one monolithic PUT), BIG (chunked) and CONFIG as blobs of REPO, checking
  * existence before and after; mounts BIG into MOUNT_REPO; puts an OCI manifest (config =
  * CONFIG, layers = [BIG]) by digest and by TAG; then checks the refusals: a manifest
  * naming a missing blob, bytes that are not the declared blob, an abandoned upload.
- * --creds takes BALE_TEST_USER and BALE_TEST_PASS from the environment (never argv).
+ * --creds takes BALE_TEST_USER and BALE_TEST_PASS from the environment (never argv);
+ * --insecure-also names another plain-HTTP host (a token server on its own port).
  * Prints "blob|manifest DIGEST" lines and "refused CODE: MESSAGE" lines; exits 1 on
  * anything unexpected. */
 #include <stdio.h>
@@ -238,6 +240,7 @@ int main(int argc, char **argv)
 {
 	int status = 1;
 	bool insecure = false, creds = false;
+	const char *insecure_also = NULL;
 	char userpass[512] = "";
 	int i = 1;
 	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
@@ -245,10 +248,12 @@ int main(int argc, char **argv)
 			insecure = true;
 		else if (strcmp(argv[i], "--creds") == 0)
 			creds = true;
+		else if (strcmp(argv[i], "--insecure-also") == 0 && i + 1 < argc)
+			insecure_also = argv[++i];
 	}
 	if (argc - i != 7) {
-		fprintf(stderr, "usage: push_driver [--insecure] [--creds] HOST REPO MOUNT_REPO "
-		                "TAG SMALL BIG CONFIG\n");
+		fprintf(stderr, "usage: push_driver [--insecure [--insecure-also HOST]] [--creds] "
+		                "HOST REPO MOUNT_REPO TAG SMALL BIG CONFIG\n");
 		return 2;
 	}
 	ctx c = {.host = argv[i], .repo = argv[i + 1], .mount_repo = argv[i + 2]};
@@ -261,7 +266,7 @@ int main(int argc, char **argv)
 		snprintf(userpass, sizeof(userpass), "%s:%s", user, pass);
 	}
 	bale_auth_options auth = {.creds = creds ? userpass : NULL};
-	const char *insecure_list[] = {c.host};
+	const char *insecure_list[] = {c.host, insecure_also};
 	bale_registry_options opts;
 	bale_registry_options_init(&opts);
 	opts.auth = &auth;
@@ -270,7 +275,7 @@ int main(int argc, char **argv)
 	opts.retry_delay_ms = 100;
 	if (insecure) {
 		opts.insecure = insecure_list;
-		opts.n_insecure = 1;
+		opts.n_insecure = insecure_also ? 2 : 1;
 	}
 	bale_error *err = NULL;
 	bale_descriptor d_small, d_big, d_config;

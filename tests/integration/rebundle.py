@@ -11,7 +11,11 @@
   rebundle.py IN OUT --drop PATH               without that member
   rebundle.py IN OUT --hide PATH FILE          a member after the end-of-archive marker
   rebundle.py IN OUT                           unchanged content, re-framed
+
+  --sign KEY after any of these signs bale/manifest.json again with KEY (a bale keygen
+  .key, PEM), so that a change behind the signature is what bale meets first.
 """
+import base64
 import hashlib
 import io
 import struct
@@ -63,8 +67,28 @@ def write(path, items, hidden=()):
         f.write(struct.pack("<II", 0x184D2A5E, len(body)) + body)
 
 
+def sign(manifest, key):
+    """bale/manifest.json.sig for manifest: base64 of the DER ECDSA signature, one line."""
+    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=manifest,
+                         check=True, capture_output=True).stdout
+    return base64.b64encode(sig) + b"\n"
+
+
+def resign(items, key):
+    names = [m.name for m, _ in items]
+    manifest = items[names.index("bale/manifest.json")][1]
+    i = names.index("bale/manifest.json.sig")
+    info, data = items[i][0], sign(manifest, key)
+    info.size = len(data)
+    items[i] = (info, data)
+
+
 def main():
     src, dst, *op = sys.argv[1:]
+    key = None
+    if len(op) >= 2 and op[-2] == "--sign":
+        key = op[-1]
+        op = op[:-2]
     items = members(src)
     names = [m.name for m, _ in items]
 
@@ -104,10 +128,14 @@ def main():
         data = open(op[2], "rb").read()
         info = tarfile.TarInfo(op[1])
         info.size = len(data)
+        if key:
+            resign(items, key)
         write(dst, items, [(info, data)])
         return
     elif op:
         sys.exit(__doc__)
+    if key:
+        resign(items, key)
     write(dst, items)
 
 

@@ -115,17 +115,21 @@ ctd_grep -qE "^$H/demo/multi:1 .* $DIGEST_demo_multi " images ls || fail "subset
 # kill -9 in the middle of the stream: no name appears; the re-run finishes.
 start_containerd
 CTD="containerd:$CTD_SOCK"
-rc=0
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -o /dev/null \
-  -e inject=write:signal=KILL:when=6 \
-  "$BALE" import -q --ledger "$T/ledger.db" --store "$CTD" --key "$T/k.pub" "$B" >/dev/null 2>&1 || rc=$?
-((rc != 0)) || fail "the import was not killed"
-# The orphaned ctr sees its input end and gives up; wait until it has (bounded), so the
-# re-run does not race its cleanup.
-for _ in $(seq 1 100); do
-  pgrep -f "ctr -a $CTD_SOCK" >/dev/null || break
-  sleep 0.1
-done
+# killed_at_write N CMD…: CMD killed with SIGKILL at its N-th write. The orphaned ctr sees
+# its input end and gives up; wait until it has (bounded), so a re-run does not race its
+# cleanup. LeakSanitizer cannot run under ptrace.
+killed_at_write() {
+  local when=$1 rc=0
+  shift
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -o /dev/null \
+    -e "inject=write:signal=KILL:when=$when" "$@" >/dev/null 2>&1 || rc=$?
+  ((rc != 0)) || fail "not killed: $*"
+  for _ in $(seq 1 100); do
+    pgrep -f "ctr -a $CTD_SOCK" >/dev/null || break
+    sleep 0.1
+  done
+}
+killed_at_write 6 "$BALE" import -q --ledger "$T/ledger.db" --store "$CTD" --key "$T/k.pub" "$B"
 assert_eq "" "$(ctd images ls -q | grep "^$H/" || true)" "names after a killed import"
 expect_exit 0 imp --key "$T/k.pub" "$B"
 ctd_grep -qx "$H/demo/single:1" images ls -q || fail "the re-run did not finish"
@@ -139,15 +143,7 @@ ctd_grep -qE "^$H/demo/single@$DIGEST_demo_single " images ls || fail "pull: dig
 # The pull into containerd killed at its sixth write: no name appears; the
 # re-run finishes.
 start_containerd
-rc=0
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -o /dev/null \
-  -e inject=write:signal=KILL:when=6 \
-  "$BALE" pull -q --insecure-registry "$H" --store "containerd:$CTD_SOCK" "$H/demo/multi:1" >/dev/null 2>&1 || rc=$?
-((rc != 0)) || fail "the pull was not killed"
-for _ in $(seq 1 100); do
-  pgrep -f "ctr -a $CTD_SOCK" >/dev/null || break
-  sleep 0.1
-done
+killed_at_write 6 "$BALE" pull -q --insecure-registry "$H" --store "containerd:$CTD_SOCK" "$H/demo/multi:1"
 assert_eq "" "$(ctd images ls -q | grep "^$H/" || true)" "names after a killed pull"
 expect_exit 0 "$BALE" pull -q --insecure-registry "$H" --store "containerd:$CTD_SOCK" "$H/demo/multi:1"
 ctd_grep -q complete images check "name==$H/demo/multi:1" || fail "the pull after a kill is not complete"

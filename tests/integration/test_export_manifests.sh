@@ -3,6 +3,7 @@
 # registry credentials the manifests themselves reference (a pod's imagePullSecrets, a
 # ServiceAccount's), from a basic-auth TLS registry and a token registry.
 source "$(dirname "$0")/lib.sh"
+track_secrets
 
 start_registry sec tls-basic
 start_token_registry tok
@@ -10,6 +11,8 @@ build_images
 seed_registry sec
 seed_registry tok
 export XDG_CACHE_HOME="$T/cache"
+# The token registry and its token server, a plain-HTTP origin of its own.
+TOKEN_INSECURE=(--insecure-registry "$tok_HOST" --insecure-registry "127.0.0.1:$tok_TOKEN_PORT")
 "$BALE" keygen -q -o "$T/k" >/dev/null
 auth=$(printf '%s:%s' "$BALE_TEST_USER" "$BALE_TEST_PASS" | base64 -w0)
 config() { printf '{"auths":{"%s":{"auth":"%s"}}}' "$1" "$auth" | base64 -w0; }
@@ -61,7 +64,7 @@ spec:
           image: $tok_HOST/private/multi:1
 YAML
 B="$T/site.tar.zst"
-expect_exit 0 "$BALE" export -v --from-manifests "$M" --ca-file "$CA_CERT" --insecure-registry "$tok_HOST" \
+expect_exit 0 "$BALE" export -v --from-manifests "$M" --ca-file "$CA_CERT" "${TOKEN_INSECURE[@]}" \
   --key "$T/k.key" -o "$B"
 assert_eq 2 "$(wc -l <"$LAST_STDOUT")" "images exported"
 assert_contains "$LAST_STDOUT" "$tok_HOST/private/multi:1 $DIGEST_private_multi"
@@ -73,7 +76,7 @@ expect_exit 0 "$BALE" verify --key "$T/k.pub" "$B"
 sed -i "0,/dockerconfigjson: .*/s//dockerconfigjson: '!!not-base64!!'/" "$M/secrets.yaml"
 tokens=$(wc -l <"$tok_TOKEN_LOG")
 expect_exit 2 "$BALE" export --from-manifests "$M" --ca-file "$CA_CERT" \
-  --insecure-registry "$tok_HOST" --key "$T/k.key" -o "$T/bad.tar.zst"
+  "${TOKEN_INSECURE[@]}" --key "$T/k.key" -o "$T/bad.tar.zst"
 assert_contains "$LAST_STDERR" "Secret regcred: .dockerconfigjson in data: invalid base64"
 assert_eq 1 "$(wc -l <"$LAST_STDERR")" "one-line error"
 [[ ! -e $T/bad.tar.zst ]] || fail "a bundle was written"
@@ -82,6 +85,9 @@ assert_eq "$tokens" "$(wc -l <"$tok_TOKEN_LOG")" "token requests after the bad S
 # Without the Secrets the same manifests are refused by the registries (5).
 rm "$M/secrets.yaml"
 expect_exit 5 "$BALE" export --from-manifests "$M" --ca-file "$CA_CERT" \
-  --insecure-registry "$tok_HOST" --key "$T/k.key" -o "$T/none.tar.zst"
+  "${TOKEN_INSECURE[@]}" --key "$T/k.key" -o "$T/none.tar.zst"
 assert_contains "$LAST_STDERR" "pull secret regcred"
+# Nothing bale printed or wrote (the bundle, decompressed too, its index.db, the content
+# cache) holds the password, a token the token server issued, or their base64 forms.
+secret_scan
 echo "test_export_manifests: ok"

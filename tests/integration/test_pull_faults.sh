@@ -6,6 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$LIB_DIR/peer.sh"
 source "$LIB_DIR/pull.sh"
+track_secrets # credentials go through the redirecting front below
 
 start_registry reg plain
 build_images --layer-kib 1024 # a base layer big enough to cut in the middle
@@ -107,4 +108,6 @@ assert_not_contains "$LAST_STDERR" "$BALE_TEST_PASS"
 # 6. The good registry again fills the same store completely.
 expect_exit 0 "$BALE" pull -q --insecure-registry "$H" --store "oci:$store" "$H/demo/single:1"
 assert_eq "$good" "$(store_digests "$store")" "store after recovery"
+# Nothing bale printed (with -v too) or wrote holds a test secret (lib.sh).
+secret_scan
 echo "test_pull_faults: ok"

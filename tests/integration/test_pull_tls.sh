@@ -9,6 +9,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$LIB_DIR/peer.sh"
 source "$LIB_DIR/pull.sh"
+track_secrets
 
 start_registry tls tls-basic
 start_registry mtls mtls
@@ -179,4 +180,15 @@ assert_contains "$LAST_STDERR" "$M"
 grep -qi 'client certificate' "$LAST_STDERR" || fail "no mention of the client certificate: $(cat "$LAST_STDERR")"
 ((SECONDS - start < 5)) || fail "a refused client certificate was retried ($((SECONDS - start)) s)"
 
+# -v runs with each source of credentials, then the scan of every run (-q ones too), store
+# and cache: the password and its base64 forms are nowhere.
+vstore="$T/s-verbose"
+for creds in "--authfile $T/docker-auth.json" "--authfile $T/docker-auth-fields.json" \
+  "--pull-secret $T/secret.yaml" "--pull-secret $T/secret.json" "--creds $USERPASS"; do
+  rm -rf "$vstore"
+  # shellcheck disable=SC2086 # option and its value
+  expect_exit 0 "$BALE" pull -v --store "oci:$vstore" --ca-file "$CA_CERT" $creds "$H/demo/single:1"
+done
+expect_exit 0 "$BALE" inspect -v --ca-file "$CA_CERT" --creds "$USERPASS" --json "$H/demo/multi:1"
+secret_scan
 echo "test_pull_tls: ok"

@@ -7,6 +7,8 @@
 source "$(dirname "$0")/lib.sh"
 source "$LIB_DIR/peer.sh"
 source "$LIB_DIR/pull.sh"
+track_secrets
+secret_add bale-test-refresh-revoked-0002 # an identity token the server does not know
 
 start_token_registry tok
 build_images
@@ -14,7 +16,8 @@ seed_registry tok
 H=$tok_HOST
 TLOG=$tok_TOKEN_LOG
 USERPASS="$BALE_TEST_USER:$BALE_TEST_PASS"
-INSECURE=(--insecure-registry "$H")
+# The token server is a plain-HTTP origin of its own: named as insecure too.
+INSECURE=(--insecure-registry "$H" --insecure-registry "127.0.0.1:$tok_TOKEN_PORT")
 ALL_STDERR="$T/all-bale-stderr"
 : >"$ALL_STDERR"
 
@@ -229,4 +232,9 @@ assert_eq 3 "$(wc -l <"$T/tl-helper3")" "token requests for three repositories (
 calls=$(wc -l <"$T/helper-asked")
 ((calls <= 3)) || fail "credential helper ran $calls times for 3 repositories (want at most one run per repository)"
 
+# -v runs with credentials, then the scan of every run, store and cache for the password,
+# the refresh tokens and every token the token server issued (its issued.log).
+bale_run 0 pull -v --platform all --store "oci:$T/s-verbose" "${INSECURE[@]}" --creds "$USERPASS" "$H/private/multi:1"
+bale_run 0 inspect -v "${INSECURE[@]}" --creds "$USERPASS" --json "$H/private/single:1"
+secret_scan
 echo "test_pull_token: ok"

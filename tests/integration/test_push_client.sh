@@ -120,7 +120,8 @@ assert_eq "$(awk '$1 == "manifest" { print $2 }' "$LAST_STDOUT")" \
 # ------------------------------------------------------------ bearer tokens
 
 start_token_registry tok
-expect_exit 0 "$T/push_driver" --insecure --creds "$tok_HOST" private/push private/push-mount v1 \
+expect_exit 0 "$T/push_driver" --insecure --insecure-also "127.0.0.1:$tok_TOKEN_PORT" --creds "$tok_HOST" \
+  private/push private/push-mount v1 \
   "$T/small.bin" "$T/big.bin" "$T/config.json"
 cp "$LAST_STDOUT" "$T/tok.stdout"
 cp "$LAST_STDERR" "$T/tok.stderr"
@@ -136,7 +137,8 @@ assert_eq 1 "$(grep -c 'scope=repository:private/push:pull,push granted' "$T/tok
 assert_eq 3 "$(wc -l <"$T/tokens")" "token requests ($(cat "$T/tokens"))"
 assert_eq 3 "$(cancels tok 401)" "upload cancels tried"
 # Anonymous: refused (5 in bale's codes), saying credentials are needed.
-expect_exit 1 "$T/push_driver" --insecure "$tok_HOST" private/anon private/anon2 v1 \
+expect_exit 1 "$T/push_driver" --insecure --insecure-also "127.0.0.1:$tok_TOKEN_PORT" "$tok_HOST" \
+  private/anon private/anon2 v1 \
   "$T/small.bin" "$T/big.bin" "$T/config.json"
 assert_contains "$LAST_STDERR" "$tok_HOST"
 assert_contains "$LAST_STDERR" "private/anon"

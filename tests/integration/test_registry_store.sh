@@ -4,6 +4,7 @@
 # that uploads nothing, credentials and TLS as for pulling, and what a platform subset does.
 source "$(dirname "$0")/lib.sh"
 source "$LIB_DIR/peer.sh"
+track_secrets # the secure site registry takes credentials
 
 start_registry reg plain
 build_images --layer-kib 1024
@@ -64,4 +65,6 @@ expect_exit 0 "$BALE" pull -q --platform all --insecure-registry "$H" --insecure
   --store "registry://$S/online" "$H/demo/multi:1" "$H/demo/schema2:1"
 got=$(run_skopeo inspect --raw --tls-verify=false "docker://$S/online/demo/multi:1" | sha256sum | cut -d' ' -f1)
 assert_eq "$DIGEST_demo_multi" "sha256:$got" "pulled into the site registry"
+# Nothing bale printed (with -v too) or wrote holds a test secret (lib.sh).
+secret_scan
 echo "test_registry_store: ok"

@@ -4,7 +4,7 @@
 Run with Debian's /usr/bin/python3 (needs python3-jwt and python3-cryptography):
 
   token_server.py --port P --config policy.json --key signing.key \
-                  --cert signing.crt --log requests.log
+                  --cert signing.crt --log requests.log [--issued issued.log]
 
 Protocol (https://distribution.github.io/distribution/spec/auth/):
   GET  /token?service=S&scope=repository:NAME:ACTIONS[&scope=…][&offline_token=true&client_id=C]
@@ -30,7 +30,9 @@ Wrong credentials give 401 with a JSON error.
 
 Every request is logged as one line (method, path without query, status, user,
 grant, service, requested scopes, granted access, client_id). Passwords, tokens
-and refresh tokens are never logged.
+and refresh tokens are never logged there. With --issued, every token and refresh
+token handed out is also appended, one a line, to that file (mode 0600): the test's
+secret scan (lib.sh) looks for them in everything bale wrote.
 """
 
 import argparse
@@ -39,6 +41,7 @@ import binascii
 import datetime
 import hmac
 import json
+import os
 import re
 import secrets
 import sys
@@ -68,7 +71,8 @@ class AuthError(Exception):
 
 
 class TokenIssuer:
-    def __init__(self, policy, key_pem, cert_pem):
+    def __init__(self, policy, key_pem, cert_pem, issued=None):
+        self.issued = issued or IssuedLog(None)
         self.issuer = policy["issuer"]
         self.service = policy["service"]
         self.expires_in = int(policy.get("expires_in", 300))
@@ -99,6 +103,7 @@ class TokenIssuer:
         token = secrets.token_urlsafe(24)
         with self.lock:
             self.refresh_tokens[token] = user
+        self.issued.add(token)
         return token
 
     @staticmethod
@@ -137,8 +142,28 @@ class TokenIssuer:
             "access": access,
         }
         token = jwt.encode(claims, self.key, algorithm=self.alg, headers={"x5c": self.x5c})
+        self.issued.add(token)
         issued = datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
         return token, issued.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class IssuedLog:
+    """The secrets handed out, for the test's scan; None when not asked for."""
+
+    def __init__(self, path):
+        self.f = None
+        if path:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self.f = os.fdopen(fd, "a", buffering=1, encoding="utf-8")
+        self.lock = threading.Lock()
+
+    def add(self, *secrets):
+        if not self.f:
+            return
+        with self.lock:
+            for s in secrets:
+                self.f.write(s + "\n")
+            self.f.flush()
 
 
 class RequestLog:
@@ -330,6 +355,7 @@ def main():
     ap.add_argument("--key", required=True, help="PEM private key (EC P-256 or RSA)")
     ap.add_argument("--cert", required=True, help="PEM certificate of the key (goes in x5c)")
     ap.add_argument("--log", required=True, help="request log file")
+    ap.add_argument("--issued", help="append every token handed out to this file")
     args = ap.parse_args()
 
     with open(args.config, "rb") as f:
@@ -339,7 +365,7 @@ def main():
     with open(args.cert, "rb") as f:
         cert_pem = f.read()
 
-    Handler.issuer = TokenIssuer(policy, key_pem, cert_pem)
+    Handler.issuer = TokenIssuer(policy, key_pem, cert_pem, IssuedLog(args.issued))
     Handler.realm_path = policy.get("path", "/token")
     Handler.reqlog = RequestLog(args.log)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)

@@ -163,6 +163,82 @@ static void test_creds_flag(void **state)
 	free(home);
 }
 
+/* --creds HOST=USER:PASS: the credential is for HOST only, and beats every file there. */
+static void test_host_creds(void **state)
+{
+	fixture *f = *state;
+	char *home = path_join(f->dir, "home/.docker");
+	free(write_config(home, "config.json", "other.example", "fromfile", "filepass"));
+	const bale_host_creds hc[] = {
+	    {.host = "ghcr.io", .user_pass = "alice:pa:ss", .source = "--creds"},
+	    {.host = "127.0.0.1:5000", .user_pass = "bob:b0b", .source = "--creds-stdin"},
+	    {.host = "index.docker.io", .user_pass = "hub:hubpass", .source = "--creds"},
+	};
+	bale_auth_options o = {.host_creds = hc, .n_host_creds = 3};
+	expect_cred(&o, "ghcr.io", "a/b", "alice", "pa:ss", "--creds");
+	expect_cred(&o, "GHCR.io", "a/b", "alice", "pa:ss", "--creds");
+	expect_cred(&o, "127.0.0.1:5000", "r", "bob", "b0b", "--creds-stdin");
+	expect_cred(&o, "docker.io", "library/nginx", "hub", "hubpass", "--creds");
+	/* Another port is another registry; another host gets its own files, or nothing. */
+	expect_cred(&o, "127.0.0.1:5001", "r", NULL, NULL, NULL);
+	expect_cred(&o, "quay.io", "r", NULL, NULL, NULL);
+	expect_cred(&o, "other.example", "r", "fromfile", "filepass", NULL);
+	/* No host: every registry (a caller that talks to one). */
+	const bale_host_creds any = {.host = NULL, .user_pass = "carol:c", .source = "--creds"};
+	bale_auth_options o2 = {.host_creds = &any, .n_host_creds = 1};
+	expect_cred(&o2, "quay.io", "r", "carol", "c", "--creds");
+	free(home);
+}
+
+/* bale_creds_split: HOST= only when what precedes the '=' is a host; no message quotes
+ * the value. */
+static void test_creds_split(void **state)
+{
+	static const struct {
+		const char *value;
+		size_t host_len; /* (size_t)-1: refused */
+	} cases[] = {
+	    {"alice:pw", 0},
+	    {"ghcr.io=alice:pw", 7},
+	    {"127.0.0.1:5000=alice:pw", 14},
+	    {"[::1]:5000=alice:pw", 10},
+	    {"localhost=alice:p=w", 9},
+	    {"alice:p=w", 0},          /* '=' after the ':' of USER:PASS */
+	    {"a b=alice:pw", 0},       /* not a host: the user is "a b=alice" */
+	    {"host:port=alice:pw", 0}, /* not a port: a user name with '=' */
+	    {"host:65535=x:y", 10},
+	    {"host:123456=x:y", 0},               /* six digits are no port */
+	    {"ghcr.io=" SECRET_MARK, (size_t)-1}, /* no USER:PASS after HOST= */
+	    {"ghcr.io=:" SECRET_MARK, (size_t)-1},
+	    {SECRET_MARK, (size_t)-1},
+	    {"", (size_t)-1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t host_len = 42;
+		bale_error *err = NULL;
+		int rc = bale_creds_split(cases[i].value, "--creds", &host_len, &err);
+		if (cases[i].host_len == (size_t)-1) {
+			if (rc != BALE_EUSAGE)
+				fail_msg("\"%s\" accepted", cases[i].value);
+			assert_non_null(strstr(bale_error_message(err), "--creds"));
+			assert_null(strstr(bale_error_message(err), SECRET_MARK));
+			bale_error_free(err);
+			continue;
+		}
+		if (rc != 0)
+			fail_msg("\"%s\": %s", cases[i].value, bale_error_message(err));
+		if (host_len != cases[i].host_len)
+			fail_msg("\"%s\": host length %zu, want %zu", cases[i].value, host_len,
+			         cases[i].host_len);
+	}
+	assert_true(bale_creds_host_match("registry-1.docker.io", "docker.io"));
+	assert_true(bale_creds_host_match("Host:5000", "host:5000"));
+	assert_false(bale_creds_host_match("host:5000", "host:5001"));
+	assert_false(bale_creds_host_match("host", "host:5000"));
+	assert_false(bale_creds_host_match("https://host", "host"));
+	assert_false(bale_creds_host_match("host/ns", "host"));
+}
+
 static void test_creds_errors(void **state)
 {
 	bale_auth_options o = {.creds = SECRET_MARK "-no-colon"};
@@ -540,6 +616,61 @@ static void test_pull_secret_checked_whole(void **state)
 	free(p);
 }
 
+/* Hostile auth files and pull secrets: nesting, value floods and YAML bombs are refused
+ * (BALE_EUSAGE, naming the file) before jansson or libyaml's loader build them. */
+static void test_hostile_auth_files(void **state)
+{
+	fixture *f = *state;
+	size_t cap = 1u << 20;
+	char *text = malloc(cap);
+	assert_non_null(text);
+	/* 100 nested objects in an auth file. */
+	size_t n = (size_t)snprintf(text, cap, "{\"auths\": ");
+	for (int i = 0; i < 100; i++)
+		n += (size_t)snprintf(text + n, cap - n, "{\"a\": ");
+	n += (size_t)snprintf(text + n, cap - n, "{}");
+	for (int i = 0; i < 101; i++)
+		text[n++] = '}';
+	text[n] = '\0';
+	char *deep = write_file(f->dir, "deep.json", text, 0600);
+	bale_auth_options o = {.authfile = deep};
+	expect_error(&o, "bad.example", BALE_EUSAGE, "nested deeper than 64 levels");
+	expect_error(&o, "bad.example", BALE_EUSAGE, deep);
+	/* 300,000 empty objects (900 KB, under the 1 MiB cap): 70 MB for jansson. */
+	n = (size_t)snprintf(text, cap, "{\"auths\": {}, \"x\": [");
+	for (int i = 0; i < 300000; i++)
+		n += (size_t)snprintf(text + n, cap - n, "%s{}", i ? "," : "");
+	snprintf(text + n, cap - n, "]}");
+	char *wide = write_file(f->dir, "wide.json", text, 0600);
+	o.authfile = wide;
+	expect_error(&o, "bad.example", BALE_EUSAGE, "more than 65536 JSON values");
+	/* A pull secret nested 200,000 flow sequences deep (libyaml's scanner is quadratic in
+	 * that depth), and a billion laughs. */
+	n = (size_t)snprintf(text, cap, "kind: Secret\ndata: ");
+	memset(text + n, '[', 200000);
+	memset(text + n + 200000, ']', 200000);
+	text[n + 400000] = '\0';
+	char *yaml = write_file(f->dir, "deep.yaml", text, 0600);
+	const char *secrets[] = {yaml};
+	bale_auth_options p = {.pull_secrets = secrets, .n_pull_secrets = 1};
+	expect_error(&p, "bad.example", BALE_EUSAGE, "deep.yaml:2: nested deeper than 128 levels");
+	n = (size_t)snprintf(text, cap, "kind: Secret\na0: &a0 [x,x,x,x,x,x,x,x,x,x]\n");
+	for (int i = 1; i < 10; i++)
+		n += (size_t)snprintf(
+		    text + n, cap - n,
+		    "a%d: &a%d [*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d]\n", i, i, i - 1,
+		    i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+	char *lol = write_file(f->dir, "lol.yaml", text, 0600);
+	secrets[0] = lol;
+	expect_error(&p, "bad.example", BALE_EUSAGE,
+	             "lol.yaml:7: more than 500000 YAML nodes in one document");
+	free(deep);
+	free(wide);
+	free(yaml);
+	free(lol);
+	free(text);
+}
+
 /* Credential helpers: small shell scripts in a directory put first in PATH. */
 static void install_helpers(fixture *f)
 {
@@ -658,6 +789,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_creds_flag, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_creds_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_host_creds, setup, teardown),
+	    cmocka_unit_test(test_creds_split),
 	    cmocka_unit_test_setup_teardown(test_anonymous, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_docker_config, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_podman_scoped_keys, setup, teardown),
@@ -671,6 +804,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pull_secret_ignores_helpers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_pull_secrets, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pull_secret_checked_whole, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hostile_auth_files, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_helpers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_helper_failures, setup, teardown),
 	};

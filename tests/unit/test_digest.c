@@ -275,6 +275,25 @@ static void test_buf_read_file(void **state)
 	assert_string_equal(msg, want);
 	bale_buf_free(&b);
 
+	/* A file of known size is read into a buffer sized once for it. */
+	bale_buf_init(&b, 20200, "auth file");
+	assert_int_equal(bale_buf_append(&b, "x", 1, NULL), 0);
+	assert_int_equal(bale_buf_read_file(&b, small, &err), 0);
+	assert_int_equal(bale_buf_read_file(&b, big, &err), 0);
+	assert_int_equal(b.len, 20101);
+	assert_int_equal(b.alloc, 20102);
+	bale_buf_free(&b);
+	/* Room a buffer has beyond a lowered cap stays unused. */
+	char fill[300];
+	memset(fill, 'x', sizeof(fill));
+	bale_buf_init(&b, 1000, "auth file");
+	assert_int_equal(bale_buf_append(&b, fill, sizeof(fill), NULL), 0);
+	b.cap = 350;
+	assert_int_equal(bale_buf_read_file(&b, small, &err), BALE_EVERIFY);
+	assert_true(b.len <= 350);
+	bale_error_clear(&err);
+	bale_buf_free(&b);
+
 	bale_buf_init(&b, 100, "auth file");
 	assert_int_equal(bale_buf_read_file(&b, empty, &err), 0);
 	assert_non_null(b.data);

@@ -38,6 +38,8 @@ typedef struct fixture {
 	char config[N_MANIFESTS][256];
 	char ref_c[128];
 	bale_image img[3];
+	const char *extra_config; /* one more config read_config knows */
+	bale_digest extra_digest;
 } fixture;
 
 static const struct {
@@ -76,11 +78,9 @@ static void manifest(fixture *f, int i, const char *seed, int64_t size, const ch
 	if (!selected)
 		return;
 	snprintf(f->config[i], sizeof(f->config[i]), "%s", config);
-	m->config_bytes = f->config[i];
-	m->config_len = strlen(config);
 	descriptor(&m->config, "", 0, MT_CONFIG);
-	bale_digest_of(&m->config.digest, config, m->config_len);
-	m->config.size = (int64_t)m->config_len;
+	bale_digest_of(&m->config.digest, config, strlen(config));
+	m->config.size = (int64_t)strlen(config);
 	snprintf(m->created, sizeof(m->created), "%s", created);
 	for (size_t k = 0; k < n_layers; k++)
 		f->layers[i][k] = f->layer[layers[k]];
@@ -170,13 +170,33 @@ static const bale_index_bundle_info info = {
     .signer_key_id = NULL,
 };
 
+/* Configs as a bundle writer reads them back, by digest. */
+static int read_config(void *payload, const bale_descriptor *config, bale_buf *out,
+                       bale_error **err)
+{
+	const fixture *f = payload;
+	bale_buf_reset(out);
+	if (f->extra_config && bale_digest_equal(&f->extra_digest, &config->digest))
+		return bale_buf_append(out, f->extra_config, strlen(f->extra_config), err);
+	for (int i = 0; i < N_MANIFESTS; i++)
+		if (f->man[i].selected &&
+		    bale_digest_equal(&f->man[i].config.digest, &config->digest))
+			return bale_buf_append(out, f->config[i], strlen(f->config[i]), err);
+	return bale_error_set(err, BALE_ENOTFOUND, "no config %s", config->digest.str);
+}
+
+static int add(bale_index_db *db, const fixture *f, const bale_image *img, bale_error **err)
+{
+	return bale_index_db_add_image(db, img, "2026-11-01T09:00:00Z", read_config, (void *)f,
+	                               err);
+}
+
 static void build(const fixture *f, size_t n_images)
 {
 	bale_index_db *db = NULL;
 	assert_int_equal(bale_index_db_create(&db, f->path, &info, NULL), 0);
 	for (size_t i = 0; i < n_images; i++)
-		assert_int_equal(
-		    bale_index_db_add_image(db, &f->img[i], "2026-11-01T09:00:00Z", NULL), 0);
+		assert_int_equal(add(db, f, &f->img[i], NULL), 0);
 	assert_int_equal(bale_index_db_finish(db, NULL), 0);
 	bale_index_db_free(db);
 }
@@ -234,7 +254,7 @@ static const char *ly(const fixture *f, int layer)
 
 static long long cfg(const fixture *f, int manifest)
 {
-	return (long long)f->man[manifest].config_len;
+	return (long long)f->man[manifest].config.size;
 }
 
 static void test_rows(void **state)
@@ -608,22 +628,23 @@ static void test_failed_image_rolled_back(void **state)
 	bad.ref = "ghcr.io/org/broken:1";
 	descriptor(&bad.root, "index-broken", 321, BALE_MT_OCI_INDEX);
 	descriptor(&bad_man[0].desc, "manifest-broken", 123, BALE_MT_OCI_MANIFEST);
-	bad_man[1].config_bytes = broken; /* a new manifest, then a config that is not JSON */
-	bad_man[1].config_len = strlen(broken);
+	/* a new manifest, then a config that is not JSON */
 	descriptor(&bad_man[1].desc, "manifest-broken-2", 124, BALE_MT_OCI_MANIFEST);
 	descriptor(&bad_man[1].config, "config-broken", 22, MT_CONFIG);
+	f->extra_config = broken;
+	f->extra_digest = bad_man[1].config.digest;
 	bad.manifests = bad_man;
 
 	assert_int_equal(bale_index_db_create(&idx, f->path, &info, NULL), 0);
-	assert_int_equal(bale_index_db_add_image(idx, &f->img[0], "t", NULL), 0);
-	assert_int_equal(bale_index_db_add_image(idx, &bad, "t", &err), BALE_EVERIFY);
+	assert_int_equal(add(idx, f, &f->img[0], NULL), 0);
+	assert_int_equal(add(idx, f, &bad, &err), BALE_EVERIFY);
 	assert_non_null(strstr(bale_error_message(err), "ghcr.io/org/broken:1"));
 	bale_error_free(err);
 	err = NULL;
-	assert_int_equal(bale_index_db_add_image(idx, &f->img[0], "t", &err), BALE_EUSAGE);
+	assert_int_equal(add(idx, f, &f->img[0], &err), BALE_EUSAGE);
 	assert_non_null(strstr(bale_error_message(err), REF_A ": index.db: already indexed"));
 	bale_error_free(err);
-	assert_int_equal(bale_index_db_add_image(idx, &f->img[2], "t", NULL), 0);
+	assert_int_equal(add(idx, f, &f->img[2], NULL), 0);
 	assert_int_equal(bale_index_db_finish(idx, NULL), 0);
 	bale_index_db_free(idx);
 
@@ -654,7 +675,7 @@ static void test_create_and_free(void **state)
 
 	/* Freed unfinished: rolled back, the schema with it. */
 	assert_int_equal(bale_index_db_create(&idx, f->path, &info, NULL), 0);
-	assert_int_equal(bale_index_db_add_image(idx, &f->img[0], "t", NULL), 0);
+	assert_int_equal(add(idx, f, &f->img[0], NULL), 0);
 	bale_index_db_free(idx);
 	sqlite3 *db = NULL;
 	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
@@ -690,6 +711,65 @@ static void test_doc_matches_schema(void **state)
 	sqlite3_close(db);
 }
 
+/* Every statement is bounded: steps, value length, memory, and no function that hands
+ * out an address; the error says which limit, in words. */
+static void test_bounded_work(void **state)
+{
+	fixture *f = *state;
+	build(f, 3);
+	sqlite3 *db = open_file(f->path);
+	refused(db,
+	        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+	        "SELECT count(*) FROM c",
+	        "stopped after 100 million steps");
+	refused(db, "SELECT length(printf('%.*c', 1000000000, 'x'))", "over the 1 MiB limit");
+	refused(db, "SELECT length(format('%.*c', 2000000, 'x'))", "over the 1 MiB limit");
+	refused(db, "SELECT length(zeroblob(2000000))", "over the 1 MiB limit");
+	refused(db, "SELECT hex(fts3_tokenizer('simple'))",
+	        "function fts3_tokenizer() is not allowed");
+	refused(db,
+	        "SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 "
+	        "FROM c WHERE x < 100000) SELECT DISTINCT randomblob(4000) FROM c)",
+	        "out of memory: SQL on an index may use at most 256 MiB");
+	/* The budget is per statement: the next one has all of it. */
+	expect(db, "SELECT printf('%5.1f|%d|%s|%Q|%.3c', 2.5, 7, 'a', NULL, 'k')",
+	       "  2.5|7|a|NULL|kkk\n");
+	expect(db, "SELECT count(*) FROM images", "3\n");
+	/* bale_guard() hands its state to bale only; SQL sees NULL */
+	expect(db, "SELECT quote(bale_guard())", "NULL\n");
+	sqlite3_close(db);
+}
+
+/* A file whose schema is not bale's, object for object, is refused before any query: its
+ * views would run SQL of someone else's making. */
+static void test_refuses_foreign_schema(void **state)
+{
+	fixture *f = *state;
+	static const struct {
+		const char *sql, *why;
+	} cases[] = {
+	    {"DROP VIEW image_blobs; CREATE VIEW image_blobs AS WITH RECURSIVE c(x) AS "
+	     "(SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT 1 AS image_id, 'r' AS ref, "
+	     "'d' AS digest, 'layer' AS kind, x AS size, 't' AS media_type FROM c",
+	     "index.db: view image_blobs is not the one bale writes"},
+	    {"CREATE TRIGGER t AFTER INSERT ON labels BEGIN SELECT 1; END",
+	     "index.db: trigger \"t\" is not part of bale's schema"},
+	    {"CREATE VIEW zz AS SELECT fts3_tokenizer('simple')",
+	     "index.db: view \"zz\" is not part of bale's schema"},
+	    {"CREATE TABLE zzz (x)", "index.db: table \"zzz\" is not part of bale's schema"},
+	    {"DROP INDEX labels_key", "index.db: no index labels_key"},
+	};
+	build(f, 3);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char path[200], cmd[600];
+		snprintf(path, sizeof(path), "%s/foreign%zu.db", f->dir, i);
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", f->path, path);
+		assert_int_equal(system(cmd), 0);
+		tamper(path, cases[i].sql);
+		expect_open_fails(path, cases[i].why);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -704,6 +784,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_failed_image_rolled_back, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_create_and_free, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_doc_matches_schema, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bounded_work, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refuses_foreign_schema, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 
 #include "bale/auth.h"
 #include "bale/k8s.h"
+#include "bale/yaml.h"
 
 struct want_container {
 	const char *list, *name, *image, *policy;
@@ -556,12 +557,13 @@ static void test_malformed(void **state)
 	snprintf(want, sizeof(want), "%s:2: found undefined alias", path);
 	expect_error(&set, path, BALE_EUSAGE, want);
 
-	/* An alias cycle inside a Secret cannot be written back: an error, not a crash. */
+	/* An alias cycle is refused as it is read: nothing can walk into it. */
 	write_text(dir, "bad.yaml", "kind: Secret\nmetadata: {name: loop}\ndata: &a [*a]\n");
-	snprintf(want, sizeof(want), "%s:1: Secret loop: cannot write it back", path);
+	snprintf(want, sizeof(want), "%s:3: an alias inside the node it names (a cycle)", path);
 	expect_error(&set, path, BALE_EUSAGE, want);
 
-	/* Aliases that fan out: the text's cap stops them. */
+	/* Aliases that fan out (8^8 strings): counted as what they stand for, refused once
+	 * that is over half a million nodes, long before anything expands them. */
 	write_text(dir, "bad.yaml",
 	           "kind: Secret\nmetadata: {name: laughs}\n"
 	           "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
@@ -569,7 +571,7 @@ static void test_malformed(void **state)
 	           "d: &d [*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d]\n"
 	           "f: &f [*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f]\n"
 	           "h: &h [*g,*g,*g,*g,*g,*g,*g,*g]\n");
-	snprintf(want, sizeof(want), "%s:1: Secret laughs: cannot write it back", path);
+	snprintf(want, sizeof(want), "%s:9: more than 500000 YAML nodes in one document", path);
 	expect_error(&set, path, BALE_EUSAGE, want);
 
 	char *missing = path_join(dir, "missing.yaml");
@@ -626,6 +628,187 @@ static void test_large_manifest(void **state)
 	free(path);
 }
 
+/* A growable string for the generated documents below. */
+typedef struct text {
+	char *s;
+	size_t len, cap;
+} text;
+
+static void text_add(text *t, const char *s, size_t n)
+{
+	if (t->len + n + 1 > t->cap) {
+		t->cap = (t->len + n + 1) * 2;
+		t->s = realloc(t->s, t->cap);
+		assert_non_null(t->s);
+	}
+	memcpy(t->s + t->len, s, n);
+	t->len += n;
+	t->s[t->len] = '\0';
+}
+
+static void text_addf(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void text_addf(text *t, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	assert_true(n >= 0 && (size_t)n < sizeof(buf));
+	text_add(t, buf, (size_t)n);
+}
+
+static void text_puts(text *t, const char *s)
+{
+	text_add(t, s, strlen(s));
+}
+
+static void text_repeat(text *t, const char *s, size_t times)
+{
+	for (size_t i = 0; i < times; i++)
+		text_add(t, s, strlen(s));
+}
+
+/* bale_k8s_load_text must refuse t with BALE_EUSAGE and a one-line message starting
+ * "bombs.yaml:LINE: " followed by what. */
+static void expect_text_error(text *t, int line, const char *what)
+{
+	bale_k8s_set set = {0};
+	bale_error *err = NULL;
+	char want[512];
+	snprintf(want, sizeof(want), "bombs.yaml:%d: %s", line, what);
+	assert_int_equal(bale_k8s_load_text(&set, "bombs.yaml", t->s, t->len, &err), BALE_EUSAGE);
+	const char *m = bale_error_message(err);
+	if (strncmp(m, want, strlen(want)) != 0)
+		fail_msg("error \"%s\", expected it to start with \"%s\"", m, want);
+	assert_null(strchr(m, '\n'));
+	assert_int_equal(set.n_workloads + set.n_secrets + set.n_service_accounts, 0);
+	bale_error_free(err);
+	bale_k8s_set_free(&set);
+	free(t->s);
+	memset(t, 0, sizeof(*t));
+}
+
+static void load_text_ok(bale_k8s_set *set, const text *t)
+{
+	bale_error *err = NULL;
+	memset(set, 0, sizeof(*set));
+	if (bale_k8s_load_text(set, "ok.yaml", t->s, t->len, &err) != 0)
+		fail_msg("refused: %s", bale_error_message(err));
+}
+
+/* Depth: flow and block nesting past BALE_YAML_MAX_DEPTH are refused where the limit is
+ * crossed. libyaml's scanner spends time quadratic in the depth of flow collections (a
+ * 100,000-deep `[[[…` took minutes): the refusal comes before that. */
+static void test_yaml_depth(void **state)
+{
+	text t = {0};
+	text_puts(&t, "kind: Pod\nspec: ");
+	text_repeat(&t, "[", 200000);
+	text_repeat(&t, "]", 200000);
+	expect_text_error(&t, 2, "nested deeper than 128 levels");
+
+	/* Block nesting, a level a line: the mapping holding k<i> is level i + 1. */
+	text_puts(&t, "kind: Pod\nspec:\n");
+	for (int i = 1; i < BALE_YAML_MAX_DEPTH + 5; i++) {
+		text_repeat(&t, " ", (size_t)i);
+		text_addf(&t, "k%d:\n", i);
+	}
+	text_repeat(&t, " ", BALE_YAML_MAX_DEPTH + 5);
+	text_puts(&t, "x\n");
+	expect_text_error(&t, BALE_YAML_MAX_DEPTH + 2, "nested deeper than 128 levels");
+
+	/* Right at the limit is fine. */
+	bale_k8s_set set;
+	text_puts(&t, "kind: Pod\nmetadata: {name: deep}\nspec: ");
+	text_repeat(&t, "[", BALE_YAML_MAX_DEPTH - 1);
+	text_repeat(&t, "]", BALE_YAML_MAX_DEPTH - 1);
+	load_text_ok(&set, &t);
+	assert_int_equal(set.n_workloads, 1);
+	bale_k8s_set_free(&set);
+	free(t.s);
+}
+
+/* Node counts: a flat list, a stream of documents, aliases counted as what they repeat. */
+static void test_yaml_nodes(void **state)
+{
+	text t = {0};
+	/* 20 MB of `a,` would cost libyaml's loader 3 GB: refused at half a million nodes. */
+	text_puts(&t, "kind: Pod\nspec: [");
+	text_repeat(&t, "a,", BALE_YAML_MAX_DOCUMENT_NODES);
+	text_puts(&t, "a]\n");
+	expect_text_error(&t, 2, "more than 500000 YAML nodes in one document");
+
+	/* Each document under the limit, the file over its own: aliases make it cheap. */
+	for (int d = 0; d < 10; d++) {
+		text_puts(&t, "---\nkind: ConfigMap\na: &a [x,x,x,x,x,x,x,x,x,x]\n");
+		for (char c = 'b'; c <= 'e'; c++)
+			text_addf(&t, "%c: &%c [*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c]\n", c, c,
+			          c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1,
+			          c - 1);
+		text_puts(&t, "g: [*e,*e,*e]\n"); /* 456,000 nodes a document */
+	}
+	/* Eight lines a document: the ninth one's g: crosses four million. */
+	expect_text_error(&t, 8 * 8 + 8, "more than 4000000 YAML nodes in the file");
+
+	/* A List of a thousand aliases to one Deployment of a thousand containers: each
+	 * alias counts the Deployment's nodes, so the list stops long before a million
+	 * containers are made. */
+	text_puts(&t,
+	          "kind: List\nitems:\n- &d\n  kind: Deployment\n  metadata: {name: d}\n  spec:\n"
+	          "    template:\n      spec:\n        containers:\n");
+	for (int i = 0; i < 1000; i++)
+		text_addf(&t, "        - {name: c%d, image: img%d}\n", i, i);
+	text_repeat(&t, "- *d\n", 1000);
+	/* 5,015 nodes each: the 99th alias, on line 1009 + 99, crosses half a million. */
+	expect_text_error(&t, 1108, "more than 500000 YAML nodes in one document");
+}
+
+static void test_yaml_scalars_and_aliases(void **state)
+{
+	text t = {0};
+	/* A scalar over the limit (no object the API server stores has one over 1.5 MB). */
+	text_puts(&t, "kind: Pod\nspec:\n  containers:\n  - name: x\n    image: ");
+	char *big = malloc(BALE_YAML_MAX_SCALAR + 2);
+	assert_non_null(big);
+	memset(big, 'a', BALE_YAML_MAX_SCALAR + 1);
+	big[BALE_YAML_MAX_SCALAR + 1] = '\0';
+	text_add(&t, big, BALE_YAML_MAX_SCALAR + 1);
+	free(big);
+	expect_text_error(&t, 5, "a scalar of 16777217 bytes is over the 16777216 byte limit");
+
+	/* Undefined, cyclic through a mapping, and forward aliases. */
+	text_puts(&t, "kind: Pod\nspec: *nope\n");
+	expect_text_error(&t, 2, "found undefined alias");
+	text_puts(&t, "kind: Pod\nspec: &s\n  containers:\n  - {name: a, x: *s}\n");
+	expect_text_error(&t, 4, "an alias inside the node it names (a cycle)");
+	text_puts(&t, "kind: Pod\nspec: {containers: *later}\nx: &later []\n");
+	expect_text_error(&t, 2, "found undefined alias");
+
+	/* Aliases as people use them: a shared image and env, a redefined anchor; each use
+	 * is the node the anchor named at that point (its line is the anchor's). */
+	static const char pods[] =
+	    "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+	    "  - {name: a, image: &img reg/a:1, env: &env [{name: X, value: '1'}]}\n"
+	    "  - {name: b, image: *img, env: *env}\n"
+	    "  - {name: c, image: &img reg/c:1}\n"
+	    "  - {name: d, image: *img}\n";
+	bale_k8s_set set;
+	text_puts(&t, pods);
+	load_text_ok(&set, &t);
+	assert_int_equal(set.n_workloads, 1);
+	const bale_k8s_workload *w = &set.workloads[0];
+	assert_int_equal(w->n_containers, 4);
+	assert_string_equal(w->containers[0].image, "reg/a:1");
+	assert_string_equal(w->containers[1].image, "reg/a:1");
+	assert_int_equal(w->containers[1].line, 5);
+	assert_string_equal(w->containers[2].image, "reg/c:1");
+	assert_string_equal(w->containers[3].image, "reg/c:1");
+	bale_k8s_set_free(&set);
+	/* Anchors belong to their document: the next one's alias is undefined. */
+	text_puts(&t, "---\nkind: Pod\nmetadata: {name: q}\nspec: {containers: [{image: *img}]}\n");
+	expect_text_error(&t, 12, "found undefined alias");
+}
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -649,6 +832,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_malformed, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_over_cap, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_large_manifest, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test(test_yaml_depth),
+	    cmocka_unit_test(test_yaml_nodes),
+	    cmocka_unit_test(test_yaml_scalars_and_aliases),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,9 +5,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bale/buf.h"
 #include "bale/manifest.h"
 
 #define D(c)                                                                                       \
@@ -126,9 +128,83 @@ static void test_config(void **state)
 	assert_string_equal(created, "");
 }
 
+/* One digest must mean one thing: fields of the other kind are refused (CVE-2021-41190),
+ * whether the bytes say nothing of their type or say the wrong one. */
+static void test_ambiguous_refused(void **state)
+{
+	static const char child[] =
+	    "{\"mediaType\":\"" BALE_MT_OCI_MANIFEST "\",\"digest\":\"" D("a") "\",\"size\":10}";
+	static const char config[] = "{\"digest\":\"" D("c") "\",\"size\":5}";
+	const char *both = "{\"schemaVersion\":2,\"manifests\":[";
+	char json[1024];
+	snprintf(json, sizeof(json), "%s%s],\"config\":%s,\"layers\":[]}", both, child, config);
+	expect_index_error(json, "ambiguous manifest");
+	snprintf(json, sizeof(json), "{\"manifests\":[%s],\"layers\":[]}", child);
+	expect_index_error(json, "\"layers\"");
+
+	bale_descriptor cfg, *layers = NULL;
+	size_t n = 0;
+	bale_error *err = NULL;
+	snprintf(json, sizeof(json),
+	         "{\"schemaVersion\":2,\"manifests\":[%s],\"config\":%s,"
+	         "\"layers\":[]}",
+	         child, config);
+	assert_int_equal(
+	    bale_manifest_parse_image(&cfg, &layers, &n, NULL, json, strlen(json), &err),
+	    BALE_EVERIFY);
+	assert_non_null(strstr(bale_error_message(err), "ambiguous manifest"));
+	assert_non_null(strstr(bale_error_message(err), "\"manifests\""));
+	assert_null(layers);
+	bale_error_free(err);
+
+	/* The check on its own, as the registry client runs it on what it is served. */
+	json_t *doc = json_pack("{s:[],s:{}}", "manifests", "config");
+	err = NULL;
+	assert_int_equal(bale_manifest_check_fields(doc, BALE_MT_DOCKER_LIST, "x", &err),
+	                 BALE_EVERIFY);
+	bale_error_free(err);
+	assert_int_equal(bale_manifest_check_fields(doc, BALE_MT_DOCKER_MANIFEST, "x", NULL),
+	                 BALE_EVERIFY);
+	json_decref(doc);
+	doc = json_pack("{s:{},s:[]}", "config", "layers");
+	assert_int_equal(bale_manifest_check_fields(doc, BALE_MT_OCI_MANIFEST, "x", NULL), 0);
+	json_decref(doc);
+}
+
+/* A declared size beyond any real blob is refused when the manifest is read. */
+static void test_size_bound(void **state)
+{
+	char json[512];
+	bale_descriptor cfg, *layers = NULL;
+	size_t n = 0;
+	bale_error *err = NULL;
+	snprintf(json, sizeof(json),
+	         "{\"config\":{\"digest\":\"" D("c") "\",\"size\":5},\"layers\":"
+	                                             "[{\"digest\":\"" D("1") "\",\"size\":%llu}]}",
+	         (unsigned long long)BALE_CAP_BLOB);
+	assert_int_equal(
+	    bale_manifest_parse_image(&cfg, &layers, &n, NULL, json, strlen(json), NULL), 0);
+	assert_int_equal(layers[0].size, (int64_t)BALE_CAP_BLOB);
+	free(layers);
+	layers = NULL;
+	snprintf(json, sizeof(json),
+	         "{\"config\":{\"digest\":\"" D("c") "\",\"size\":5},\"layers\":"
+	                                             "[{\"digest\":\"" D(
+	                                                 "1") "\",\"size\":1000000000000000}]}");
+	assert_int_equal(
+	    bale_manifest_parse_image(&cfg, &layers, &n, NULL, json, strlen(json), &err),
+	    BALE_EVERIFY);
+	assert_non_null(strstr(bale_error_message(err), "1000000000000000 bytes, over the limit"));
+	bale_error_free(err);
+	expect_index_error("{\"manifests\":[{\"digest\":\"" D("a") "\",\"size\":1099511627777}]}",
+	                   "over the limit");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_ambiguous_refused),
+	    cmocka_unit_test(test_size_bound),
 	    cmocka_unit_test(test_media_types),
 	    cmocka_unit_test(test_index_platforms),
 	    cmocka_unit_test(test_index_refuses_garbage),

@@ -231,9 +231,40 @@ static void test_long_domain(void **state)
 	free(in);
 }
 
+/* Names bundles and stores carry: only the normalized form of a reference. */
+static void test_check_name(void **state)
+{
+	static const char *const good[] = {
+	    "docker.io/library/nginx:1.25",
+	    "127.0.0.1:5000/demo/multi:1",
+	    "ghcr.io/o/r@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+	};
+	static const char *const bad[] = {
+	    "../../../etc/passwd",
+	    "nginx",
+	    "docker.io/library/nginx",
+	    "a\nb",
+	    "\x1b]0;x\x07",
+	    "docker.io/library/nginx:1.25 ",
+	    "",
+	    NULL,
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(bale_ref_check_name(good[i], NULL), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		bale_error *err = NULL;
+		assert_int_equal(bale_ref_check_name(bad[i], &err), BALE_EVERIFY);
+		assert_non_null(strstr(bale_error_message(err), "image name \""));
+		assert_null(strchr(bale_error_message(err), '\n'));
+		assert_null(strchr(bale_error_message(err), '\x1b'));
+		bale_error_free(err);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_check_name),
 	    /* Docker Hub normalization */
 	    VALID("nginx", "docker.io/library/nginx:latest", "docker.io", "library/nginx", "latest",
 	          NULL),

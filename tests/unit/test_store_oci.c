@@ -242,6 +242,60 @@ static void test_names_replace_and_annotate(void **state)
 	json_decref(index);
 }
 
+/* index.json takes only normalized references: not a path, not a control character,
+ * whoever hands the name over (an import from a signed bundle included). */
+static void test_names_refused(void **state)
+{
+	const char *dir = *state;
+	bale_sink *s = NULL;
+	bale_descriptor a;
+	static const char *const bad[] = {
+	    "../../../etc/passwd",
+	    "docker.io/library/x:1\nother",
+	    "\x1b]0;owned\x07",
+	    "nginx", /* a reference, but not as bale writes names */
+	    "",
+	};
+	descriptor_for(&a, "{\"a\":1}", "application/vnd.oci.image.index.v1+json");
+	assert_int_equal(bale_store_oci_open(&s, dir, BALE_STORE_STAGED, NULL), 0);
+	assert_int_equal(bale_sink_put_bytes(s, &a, "{\"a\":1}", 7, NULL), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		bale_error *err = NULL;
+		assert_int_equal(s->ops->set_name(s, bad[i], &a, &err), BALE_EVERIFY);
+		assert_non_null(strstr(bale_error_message(err), "image name"));
+		assert_null(strchr(bale_error_message(err), '\x1b'));
+		assert_null(strchr(bale_error_message(err), '\n'));
+		bale_error_free(err);
+	}
+	assert_int_equal(s->ops->commit(s, NULL), 0);
+	bale_sink_free(s);
+	json_t *index = read_index(dir);
+	assert_int_equal(json_array_size(json_object_get(index, "manifests")), 0);
+	json_decref(index);
+}
+
+/* The store says how much it can still take: the free space where its blobs go. */
+static void test_space(void **state)
+{
+	const char *dir = *state;
+	bale_sink *s = NULL;
+	bale_error *err = NULL;
+	assert_int_equal(bale_store_oci_open(&s, dir, 0, NULL), 0);
+	assert_non_null(s->ops->space);
+	uint64_t avail = 0;
+	const char *where = NULL;
+	assert_int_equal(s->ops->space(s, &avail, &where, NULL), 0);
+	assert_true(avail > 0);
+	assert_string_equal(where, dir);
+	assert_int_equal(bale_sink_check_space(s, avail / 2, "half", NULL), 0);
+	assert_int_equal(bale_sink_check_space(s, avail + (1ull << 40), "too much", &err),
+	                 BALE_ESTORE);
+	assert_non_null(strstr(bale_error_message(err), "too much need"));
+	assert_non_null(strstr(bale_error_message(err), "refused before a byte is written"));
+	bale_error_free(err);
+	bale_sink_free(s);
+}
+
 /* Two processes naming 20 images each in one store: all 40 names survive. */
 static void test_concurrent_writers(void **state)
 {
@@ -295,6 +349,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_names_replace_and_annotate, tmpdir_setup,
 	                                    tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_names_refused, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_space, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
