@@ -79,6 +79,13 @@ static int plan_blobs(plan *p, const bale_image *const *images, size_t n, bale_e
 			for (size_t k = 0; m->selected && k < m->n_layers && rc == 0; k++)
 				rc = plan_add(p, &m->layers[k], BUNDLE_KIND_LAYER, false, err);
 		}
+	/* what a reader refuses (bundle/reader.c), a writer does not write */
+	if (rc == 0 && (p->n > BUNDLE_MAX_MEMBERS || n > BUNDLE_MAX_MEMBERS))
+		rc =
+		    bale_error_set(err, BALE_EUSAGE,
+		                   "%zu images with %zu blobs: more than the %u a bundle may hold; "
+		                   "split them over several bundles",
+		                   n, p->n, BUNDLE_MAX_MEMBERS);
 	return rc;
 }
 

@@ -6,6 +6,7 @@
 # --repair removes partials and drops the damaged names, never a blob a remaining name
 # needs, and a re-import makes the store whole again.
 source "$(dirname "$0")/lib.sh"
+track_secrets # the token registry's checks take credentials
 source "$LIB_DIR/containerd.sh"
 
 start_registry reg plain

@@ -9,6 +9,7 @@
 # shellcheck disable=SC2154
 source "$(dirname "$0")/lib.sh"
 : "${BALE:?BALE must name the bale binary}"
+track_secrets
 
 HR=$LIB_DIR/hostile_registry.py
 U=$BALE_TEST_USER
@@ -160,7 +161,8 @@ case_drip() {
   assert_contains "$LAST_STDERR" "no complete answer within 2 s (--request-timeout)"
   ((SECONDS - start < 20)) || fail "dripping servers held bale $((SECONDS - start)) s"
   before=$(requests e_reg)
-  timeout 30 "$BALE" pull -q --retries 0 --timeout 3 --store "oci:$T/e-store2" --insecure-registry "$e_reg_HOST" \
+  # bale itself, not the harness's wrapper (whose own command line holds the arguments)
+  timeout 30 "${_LIB_REAL_BALE:-$BALE}" pull -q --retries 0 --timeout 3 --store "oci:$T/e-store2" --insecure-registry "$e_reg_HOST" \
     --creds "$U:$P" "$e_reg_HOST/team/app:1" >/dev/null 2>"$T/e-bg.err" &
   bg=$!
   for _ in $(seq 40); do # until it is at the blobs
@@ -171,6 +173,7 @@ case_drip() {
   [[ -n $child ]] || fail "bale exited before its command line was read"
   tr '\0' ' ' <"/proc/$child/cmdline" >"$T/e-cmdline" || fail "bale exited before its command line was read"
   wait "$bg" || true
+  cat "$T/e-bg.err" >>"$ALL_STDERR"
   assert_contains "$T/e-cmdline" "--creds $U:***"
   assert_not_contains "$T/e-cmdline" "$P"
 }
@@ -183,7 +186,7 @@ case_retry_after() {
   assert_contains "$LAST_STDERR" "HTTP 429 (TOOMANYREQUESTS: slow down) (gave up after 2 attempts)"
   ((SECONDS - start < 10)) || fail "--max-retry-after 1 waited $((SECONDS - start)) s"
   # The default cap, 60 s, read from the retry line; the run is stopped there.
-  timeout 30 "$BALE" inspect -v --retries 1 --insecure-registry "$f_reg_HOST" "$f_reg_HOST/team/app:1" \
+  timeout 30 "${_LIB_REAL_BALE:-$BALE}" inspect -v --retries 1 --insecure-registry "$f_reg_HOST" "$f_reg_HOST/team/app:1" \
     >/dev/null 2>"$T/f-bg.err" &
   bg=$!
   for _ in $(seq 100); do
@@ -192,6 +195,7 @@ case_retry_after() {
   done
   kill "$bg" 2>/dev/null || true
   wait "$bg" 2>/dev/null || true
+  cat "$T/f-bg.err" >>"$ALL_STDERR"
   assert_contains "$T/f-bg.err" "HTTP 429, retrying in 60000 ms (it asked for 300 s; --max-retry-after 60)"
 }
 
