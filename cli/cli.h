@@ -160,6 +160,9 @@ typedef struct cli_registries {
 	size_t n;
 } cli_registries;
 
+/* Appends item to a growing list of option arguments; -1 when out of memory. */
+int cli_push_arg(const char ***list, size_t *n, const char *item);
+
 /* Adds the domain of a reference (a malformed one is skipped: it fails on its own). */
 int cli_registries_add_ref(cli_registries *r, const char *ref);
 /* Adds the host of a registry://HOST[/PREFIX] store; other stores use no registry. */

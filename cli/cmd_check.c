@@ -60,14 +60,8 @@ static int check_option(void *payload, int opt, const char *arg)
 	case OPT_JSON:
 		a->json = true;
 		return 0;
-	case OPT_IMAGE: {
-		const char **grown = realloc(a->images, (a->n_images + 1) * sizeof(*grown));
-		if (!grown)
-			return -1;
-		a->images = grown;
-		a->images[a->n_images++] = arg;
-		return 0;
-	}
+	case OPT_IMAGE:
+		return cli_push_arg(&a->images, &a->n_images, arg);
 	default:
 		return -1;
 	}

@@ -70,14 +70,8 @@ static int export_option(void *payload, int opt, const char *arg)
 	case OPT_FORCE:
 		a->force = true;
 		return 0;
-	case OPT_FROM_MANIFESTS: {
-		const char **grown = realloc(a->manifests, (a->n_manifests + 1) * sizeof(*grown));
-		if (!grown)
-			return -1;
-		a->manifests = grown;
-		a->manifests[a->n_manifests++] = arg;
-		return 0;
-	}
+	case OPT_FROM_MANIFESTS:
+		return cli_push_arg(&a->manifests, &a->n_manifests, arg);
 	case OPT_NODE_CONFIG:
 		a->node_config = arg;
 		return 0;

@@ -54,11 +54,8 @@ static int plan_option(void *payload, int opt, const char *arg)
 {
 	plan_args *a = payload;
 	if (opt == OPT_FILE) {
-		const char **grown = realloc(a->paths, (a->n_paths + 1) * sizeof(*grown));
-		if (!grown)
+		if (cli_push_arg(&a->paths, &a->n_paths, arg) < 0)
 			return -1;
-		a->paths = grown;
-		a->paths[a->n_paths++] = arg;
 	} else if (opt == OPT_JSON) {
 		a->json = true;
 	} else if (opt == OPT_LINT) {

@@ -52,13 +52,9 @@ static int verify_option(void *payload, int opt, const char *arg)
 		return 0;
 	else if (opt == OPT_BUNDLE)
 		a->bundle = arg;
-	else if (opt == OPT_MANIFESTS) {
-		const char **grown = realloc(a->manifests, (a->n_manifests + 1) * sizeof(*grown));
-		if (!grown)
-			return -1;
-		a->manifests = grown;
-		a->manifests[a->n_manifests++] = arg;
-	} else
+	else if (opt == OPT_MANIFESTS)
+		return cli_push_arg(&a->manifests, &a->n_manifests, arg);
+	else
 		return -1;
 	return 0;
 }

@@ -119,7 +119,7 @@ static int add_creds(cli_common *c, char *value, const char *source, bool scrub)
 	return 0;
 }
 
-static int push(const char ***list, size_t *n, const char *item)
+int cli_push_arg(const char ***list, size_t *n, const char *item)
 {
 	const char **grown = realloc(*list, (*n + 1) * sizeof(*grown));
 	if (!grown)
@@ -170,7 +170,7 @@ int cli_common_option(cli_common *c, int opt, const char *arg)
 		c->auth.authfile = arg;
 		return 1;
 	case OPT_PULL_SECRET:
-		return push(&c->pull_secrets, &c->n_pull_secrets, arg) < 0 ? -1 : 1;
+		return cli_push_arg(&c->pull_secrets, &c->n_pull_secrets, arg) < 0 ? -1 : 1;
 	case OPT_CA_FILE:
 		c->registry.ca_file = arg;
 		return 1;
@@ -178,7 +178,7 @@ int cli_common_option(cli_common *c, int opt, const char *arg)
 		c->registry.certs_dir = arg;
 		return 1;
 	case OPT_INSECURE_REGISTRY:
-		return push(&c->insecure, &c->n_insecure, arg) < 0 ? -1 : 1;
+		return cli_push_arg(&c->insecure, &c->n_insecure, arg) < 0 ? -1 : 1;
 	case OPT_RETRIES:
 		if (parse_count("--retries", arg, 0, 100, &v) < 0)
 			return -1;
