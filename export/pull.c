@@ -1,6 +1,5 @@
 /* The pull engine: registry -> content sink. */
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -28,13 +27,12 @@ struct bale_pull {
 	size_t n_images;
 	bale_sink *source;      /* a store already holding some content: read before fetching */
 	size_t first_unfetched; /* images resolved but not yet fetched start here */
-	/* Where verified indexes, manifests and configs wait (opts.keep, or own_keep in
-	 * own_dir, made on first use): their bytes never stay in memory. Resolver threads
-	 * write it at once, hence the lock. */
+	/* Where verified indexes, manifests and configs wait (opts.keep, or own_keep, a
+	 * scratch store made on first use): their bytes never stay in memory. Resolver
+	 * threads write it at once, hence the lock. */
 	pthread_mutex_t keep_mu;
 	bale_sink *keep;
 	bale_sink *own_keep;
-	char *own_dir;
 };
 
 int bale_pull_new(bale_pull **out, const bale_pull_options *opts, bale_error **err)
@@ -88,15 +86,6 @@ static void image_free(bale_image *img)
 	free(img);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 void bale_pull_free(bale_pull *p)
 {
 	if (!p)
@@ -106,10 +95,7 @@ void bale_pull_free(bale_pull *p)
 	free(p->images);
 	registries_free(p->registries);
 	bale_platform_set_free(p->host_platforms);
-	bale_sink_free(p->own_keep);
-	if (p->own_dir) /* the pull's own: nothing in it is worth keeping */
-		nftw(p->own_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(p->own_dir);
+	bale_sink_free(p->own_keep); /* a scratch store: its directory goes with it */
 	pthread_mutex_destroy(&p->keep_mu);
 	free(p);
 }
@@ -118,26 +104,9 @@ void bale_pull_free(bale_pull *p)
 static int keeper_locked(bale_pull *p, bale_sink **out, bale_error **err)
 {
 	if (!p->keep) {
-		const char *tmp = getenv("TMPDIR");
-		size_t n = strlen(tmp && *tmp ? tmp : "/tmp") + 32;
-		char *dir = malloc(n);
-		if (!dir)
-			return bale_error_set(err, BALE_EGENERIC, "out of memory");
-		snprintf(dir, n, "%s/bale-pull-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-		if (!mkdtemp(dir)) {
-			int rc = bale_error_set_errno(err, BALE_EGENERIC, errno,
-			                              "a temporary directory for manifests in %s",
-			                              tmp && *tmp ? tmp : "/tmp");
-			free(dir);
+		int rc = bale_store_scratch_open(&p->own_keep, err);
+		if (rc < 0)
 			return rc;
-		}
-		int rc = bale_store_oci_open(&p->own_keep, dir, BALE_STORE_CACHE, err);
-		if (rc < 0) {
-			nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-			free(dir);
-			return rc;
-		}
-		p->own_dir = dir;
 		p->keep = p->own_keep;
 	}
 	*out = p->keep;

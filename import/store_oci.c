@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@ typedef struct oci_store {
 	/* A content cache: blobs are not fsynced. Every read of a cache re-verifies the
 	 * digest, so a blob a crash tore is found, dropped and fetched again. */
 	bool cache;
+	/* A scratch store (bale_store_scratch_open) owns its directory and removes it. */
+	bool scratch;
 	char *staging;
 	int staging_fd;
 	bale_digest *staged_blobs;
@@ -371,6 +374,15 @@ cleanup:
 	return rc;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
 static void oci_free(bale_sink *sink)
 {
 	oci_store *s = (oci_store *)sink;
@@ -385,6 +397,8 @@ static void oci_free(bale_sink *sink)
 	free(s->names);
 	if (s->blobs_fd >= 0)
 		close(s->blobs_fd);
+	if (s->scratch) /* nothing in it is worth keeping */
+		nftw(s->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	free(s->blobs);
 	free(s->dir);
 	free(s);
@@ -527,5 +541,26 @@ cleanup:
 	} else {
 		*out = &s->base;
 	}
+	return rc;
+}
+
+int bale_store_scratch_open(bale_sink **out, bale_error **err)
+{
+	const char *tmp = getenv("TMPDIR");
+	if (!tmp || !*tmp)
+		tmp = "/tmp";
+	char *dir = bale_fs_join(tmp, "bale-scratch-XXXXXX");
+	if (!dir)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	int rc = 0;
+	if (!mkdtemp(dir)) {
+		rc = bale_error_set_errno(err, BALE_EGENERIC, errno,
+		                          "a temporary directory for manifests in %s", tmp);
+	} else if ((rc = bale_store_oci_open(out, dir, BALE_STORE_CACHE, err)) < 0) {
+		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	} else {
+		((oci_store *)*out)->scratch = true;
+	}
+	free(dir);
 	return rc;
 }

@@ -15,12 +15,11 @@
 
 typedef struct entry {
 	bale_descriptor desc;
-	bool manifest; /* kept in memory and PUT as a manifest, not uploaded as a blob */
+	bool manifest; /* kept aside and PUT as a manifest, not uploaded as a blob */
 	char **repos;  /* repositories whose images need it */
 	bool *there;   /* per repository: the registry has it */
 	size_t n_repos;
-	char *bytes; /* a manifest's bytes, once received */
-	size_t len;
+	bool arrived; /* a manifest: its bytes wait in the store's spool */
 } entry;
 
 typedef struct image_name {
@@ -36,6 +35,9 @@ typedef struct reg_store {
 	size_t n_entries, alloc;
 	image_name *names;
 	size_t n_names;
+	/* Manifests wait here until commit (they go after every blob, tags last): on disk, not
+	 * in memory, whatever their number and size. Made on first use. */
+	bale_sink *spool;
 } reg_store;
 
 struct bale_sink_blob {
@@ -194,12 +196,14 @@ static void blob_free(bale_sink_blob *b)
 static int reg_blob_commit(bale_sink_blob *b, bale_error **err)
 {
 	int rc = 0;
+	reg_store *s = b->s;
 	if (b->upload) {
 		if ((rc = bale_upload_finish(b->upload, err)) == 0)
 			b->e->there[0] = true;
-	} else {
-		b->e->len = b->buf.len;
-		b->e->bytes = bale_buf_detach(&b->buf, NULL);
+	} else if ((s->spool || (rc = bale_store_scratch_open(&s->spool, err)) == 0) &&
+	           (rc = bale_sink_put_bytes(s->spool, &b->e->desc, b->buf.data, b->buf.len,
+	                                     err)) == 0) {
+		b->e->arrived = true;
 	}
 	blob_free(b);
 	return rc;
@@ -263,11 +267,16 @@ static int put_manifest(reg_store *s, entry *e, size_t k, const char *ref, bale_
 {
 	if (e->there[k])
 		return 0;
-	if (!e->bytes)
+	if (!e->arrived)
 		return bale_error_set(err, BALE_ESTORE, "%s: manifest %s never arrived", ref,
 		                      e->desc.digest.str);
-	int rc = bale_registry_put_manifest(s->reg, e->repos[k], e->desc.digest.str,
-	                                    e->desc.media_type, e->bytes, e->len, err);
+	bale_buf bytes;
+	bale_buf_init(&bytes, BALE_CAP_MANIFEST, "manifest");
+	int rc = bale_sink_read(s->spool, &e->desc, &bytes, err);
+	if (rc == 0)
+		rc = bale_registry_put_manifest(s->reg, e->repos[k], e->desc.digest.str,
+		                                e->desc.media_type, bytes.data, bytes.len, err);
+	bale_buf_free(&bytes);
 	if (rc == BALE_EVERIFY && bale_media_type_is_index(e->desc.media_type))
 		return bale_error_wrap(
 		    err,
@@ -307,23 +316,20 @@ static int push_image(reg_store *s, image_name *n, bale_error **err)
 	if (rc < 0 || !n->tag)
 		return rc;
 	/* The tag last; the root's bytes come from the registry when they did not travel. */
-	bale_buf fetched;
-	bale_buf_init(&fetched, BALE_CAP_MANIFEST, "manifest");
-	const char *bytes = root->bytes;
-	size_t len = root->len;
-	if (!bytes) {
+	bale_buf bytes;
+	bale_buf_init(&bytes, BALE_CAP_MANIFEST, "manifest");
+	if (root->arrived) {
+		rc = bale_sink_read(s->spool, &root->desc, &bytes, err);
+	} else {
 		char media_type[128];
 		bale_digest d;
-		if ((rc = bale_registry_get_manifest(s->reg, n->repo, root->desc.digest.str,
-		                                     &fetched, media_type, &d, err)) < 0)
-			goto cleanup;
-		bytes = fetched.data;
-		len = fetched.len;
+		rc = bale_registry_get_manifest(s->reg, n->repo, root->desc.digest.str, &bytes,
+		                                media_type, &d, err);
 	}
-	rc = bale_registry_put_manifest(s->reg, n->repo, n->tag, root->desc.media_type, bytes, len,
-	                                err);
-cleanup:
-	bale_buf_free(&fetched);
+	if (rc == 0)
+		rc = bale_registry_put_manifest(s->reg, n->repo, n->tag, root->desc.media_type,
+		                                bytes.data, bytes.len, err);
+	bale_buf_free(&bytes);
 	return rc;
 }
 
@@ -344,7 +350,6 @@ static void reg_free(bale_sink *sink)
 			free(s->entries[i].repos[k]);
 		free(s->entries[i].repos);
 		free(s->entries[i].there);
-		free(s->entries[i].bytes);
 	}
 	free(s->entries);
 	for (size_t i = 0; i < s->n_names; i++) {
@@ -353,6 +358,7 @@ static void reg_free(bale_sink *sink)
 		free(s->names[i].tag);
 	}
 	free(s->names);
+	bale_sink_free(s->spool);
 	bale_registry_free(s->reg);
 	free(s->domain);
 	free(s->prefix);

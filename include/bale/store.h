@@ -58,4 +58,9 @@ int bale_store_containerd_open(bale_sink **out, const char *socket, const bale_s
  * annotations org.opencontainers.image.ref.name and io.containerd.image.name. */
 int bale_store_oci_open(bale_sink **out, const char *dir, unsigned flags, bale_error **err);
 
+/* A private content cache for one run, in a fresh directory under $TMPDIR: manifests and
+ * configs wait there instead of in memory, and every read of them is verified again.
+ * bale_sink_free removes the directory and everything in it. */
+int bale_store_scratch_open(bale_sink **out, bale_error **err);
+
 #endif

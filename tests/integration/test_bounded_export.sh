@@ -43,7 +43,19 @@ echo "pull of $CHILDREN children of 4 MB: peak RSS $rss MiB" >&2
 ((rss < RSS_MB)) || fail "pull of $CHILDREN x 4 MB children: peak RSS $rss MiB (limit $RSS_MB MiB)"
 assert_eq "$((CHILDREN + 3))" "$(find "$T/store/blobs/sha256" -type f | wc -l)" "blobs in the store"
 # the pull's own place for manifests is gone with it
-assert_eq "" "$(find "$TMPDIR" -maxdepth 1 -name 'bale-pull-*')" "temporary directories left"
+assert_eq "" "$(find "$TMPDIR" -maxdepth 1 -name 'bale-scratch-*')" "temporary directories left"
+
+# Into a site registry (a real docker-registry): the manifests wait on disk until every
+# blob is up, not in memory; skopeo reads the index back.
+start_registry site plain
+ASAN_OPTIONS=$ASAN_SMALL expect_exit 0 /usr/bin/time -f %M -o "$T/import.rss" \
+  "$BALE" import -q --key "$T/k.pub" --platform all --insecure-registry "$site_HOST" \
+  --store "registry://$site_HOST/mirror" "$T/fat.tar.zst"
+rss=$(peak_rss_mb "$T/import.rss")
+echo "import of $CHILDREN children of 4 MB into a registry: peak RSS $rss MiB" >&2
+((rss < RSS_MB)) || fail "import of $CHILDREN x 4 MB children into a registry: peak RSS $rss MiB (limit $RSS_MB MiB)"
+assert_eq "$CHILDREN" "$(run_skopeo inspect --raw --tls-verify=false "docker://$site_HOST/mirror/fat/index:1" | jq '.manifests | length')" "children on the site registry"
+assert_eq "" "$(find "$TMPDIR" -maxdepth 1 -name 'bale-scratch-*')" "temporary directories left by the import"
 
 # 2. One digest, two meanings: refused under either Content-Type, and when the mediaType
 # field contradicts the fields.
