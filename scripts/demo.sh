@@ -3,9 +3,10 @@
 # install what is missing, build bale, start a throwaway registry on loopback seeded
 # with demo multi-arch images (an OCI index, a Docker manifest list, single-platform
 # images), make a signing key, export the images into one signed bundle, verify it,
-# list and query its index, import it into a local OCI store and read the node ledger,
-# and pull the same images into a local OCI store (online mode). Everything it starts is stopped and removed at the end; the key, the bundle and
-# the store stay in ${BALE_DEMO_DIR:-/tmp/bale-demo} for a look around.
+# list and query its index, import it into a local OCI store, check that store and read
+# the node ledger, and pull the same images into a local OCI store (online mode).
+# Everything it starts is stopped and removed at the end; the key, the bundle and the
+# store stay in ${BALE_DEMO_DIR:-/tmp/bale-demo} for a look around.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/install-deps.sh"
@@ -72,6 +73,9 @@ step "an untrusted key is refused before anything is written (exit 4)"
 "$BALE" keygen -q -o "$out/stranger" >/dev/null
 "$BALE" import --key "$out/stranger.pub" --store "oci:$out/node" --ledger "$out/ledger.db" \
   "$out/site.tar.zst" || echo "   exit status $?"
+
+step "bale check: every named image in the node store whole (a removed blob is exit 3)"
+"$BALE" check --store "oci:$out/node"
 
 step "bale ledger: the node's import history"
 "$BALE" ledger --ledger "$out/ledger.db"
