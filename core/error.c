@@ -12,6 +12,10 @@ struct bale_error {
 	char *message;
 };
 
+/* What *err becomes when not even an error can be allocated: never written, never freed,
+ * so an allocation failure still reaches the user as a message, not as an empty line. */
+static bale_error out_of_memory = {BALE_EGENERIC, NULL};
+
 static char *vformat(const char *fmt, va_list ap)
 {
 	va_list copy;
@@ -49,13 +53,14 @@ static int set_message(bale_error **err, int code, char *message)
 		free(message);
 		return code;
 	}
-	bale_error *e = malloc(sizeof(*e));
+	bale_error *e = message ? malloc(sizeof(*e)) : NULL;
 	if (!e) {
 		free(message);
+		*err = &out_of_memory;
 		return code;
 	}
 	e->code = code;
-	e->message = message ? message : strdup("out of memory");
+	e->message = message;
 	*err = e;
 	return code;
 }
@@ -91,6 +96,8 @@ int bale_error_wrap(bale_error **err, const char *fmt, ...)
 {
 	if (!err || !*err)
 		return BALE_EGENERIC;
+	if (*err == &out_of_memory) /* no room for context either */
+		return out_of_memory.code;
 	va_list ap;
 	va_start(ap, fmt);
 	char *ctx = one_line(vformat(fmt, ap));
@@ -123,7 +130,7 @@ const char *bale_error_message(const bale_error *e)
 
 void bale_error_free(bale_error *e)
 {
-	if (!e)
+	if (!e || e == &out_of_memory)
 		return;
 	free(e->message);
 	free(e);
