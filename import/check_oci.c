@@ -63,6 +63,32 @@ static int open_blob(const oci_check *c, const bale_digest *d, int *fd, struct s
 	return 0;
 }
 
+/* Reads the open blob d in CHECK_CHUNK pieces, handing each to fn. */
+static int each_chunk(oci_check *c, const bale_descriptor *d, int fd,
+                      int (*fn)(void *payload, const void *data, size_t len, bale_error **err),
+                      void *payload, bale_error **err)
+{
+	for (;;) {
+		ssize_t n = read(fd, c->chunk, CHECK_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return bale_error_set_errno(err, BALE_EVERIFY, errno, "read %s/%s",
+			                            c->blobs, bale_digest_hex(&d->digest));
+		if (n == 0)
+			return 0;
+		int rc = fn(payload, c->chunk, (size_t)n, err);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+static int append_chunk(void *payload, const void *data, size_t len, bale_error **err)
+{
+	/* larger than any manifest may be: BALE_EVERIFY, reported */
+	return bale_buf_append(payload, data, len, err);
+}
+
 static int oci_read(void *ctx, const bale_descriptor *d, bale_buf *out, bale_error **err)
 {
 	oci_check *c = ctx;
@@ -71,24 +97,25 @@ static int oci_read(void *ctx, const bale_descriptor *d, bale_buf *out, bale_err
 	int rc = open_blob(c, &d->digest, &fd, &st, err);
 	if (rc < 0)
 		return rc;
-	for (;;) {
-		ssize_t n = read(fd, c->chunk, CHECK_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = bale_error_set_errno(err, BALE_EVERIFY, errno, "read %s/%s", c->blobs,
-			                          bale_digest_hex(&d->digest));
-			break;
-		}
-		if (n == 0)
-			break;
-		if ((rc = bale_buf_append(out, c->chunk, (size_t)n, err)) < 0)
-			break; /* larger than any manifest may be: BALE_EVERIFY, reported */
-	}
+	rc = each_chunk(c, d, fd, append_chunk, out, err);
 	if (rc == 0 && !out->data)
 		rc = bale_buf_append(out, "", 0, err);
 	close(fd);
 	return rc;
+}
+
+typedef struct hash_state {
+	bale_hasher *hasher;
+	int64_t total;
+} hash_state;
+
+static int hash_chunk(void *payload, const void *data, size_t len, bale_error **err)
+{
+	hash_state *h = payload;
+	(void)err;
+	bale_hasher_update(h->hasher, data, len);
+	h->total += (int64_t)len;
+	return 0;
 }
 
 static int oci_hash(void *ctx, const bale_descriptor *d, check_blob *out, bale_error **err)
@@ -106,28 +133,45 @@ static int oci_hash(void *ctx, const bale_descriptor *d, check_blob *out, bale_e
 		return 0;
 	}
 	bale_hasher_reset(c->hasher);
-	int64_t total = 0;
-	for (;;) {
-		ssize_t n = read(fd, c->chunk, CHECK_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = bale_error_set_errno(err, BALE_EVERIFY, errno, "read %s/%s", c->blobs,
-			                          bale_digest_hex(&d->digest));
-			break;
-		}
-		if (n == 0)
-			break;
-		bale_hasher_update(c->hasher, c->chunk, (size_t)n);
-		total += n;
-	}
+	hash_state h = {.hasher = c->hasher};
+	rc = each_chunk(c, d, fd, hash_chunk, &h, err);
 	close(fd);
 	if (rc == 0) {
 		bale_hasher_final(c->hasher, &out->digest);
 		out->hashed = true;
-		out->size = total; /* what was read, should the file change underneath */
+		out->size = h.total; /* what was read, should the file change underneath */
 	}
 	return rc;
+}
+ut->found = true;
+out->size = st.st_size;
+if (st.st_size != d->size) { /* the size says enough: no need to read it */
+	close(fd);
+	return 0;
+}
+bale_hasher_reset(c->hasher);
+int64_t total = 0;
+for (;;) {
+	ssize_t n = read(fd, c->chunk, CHECK_CHUNK);
+	if (n < 0 && errno == EINTR)
+		continue;
+	if (n < 0) {
+		rc = bale_error_set_errno(err, BALE_EVERIFY, errno, "read %s/%s", c->blobs,
+		                          bale_digest_hex(&d->digest));
+		break;
+	}
+	if (n == 0)
+		break;
+	bale_hasher_update(c->hasher, c->chunk, (size_t)n);
+	total += n;
+}
+close(fd);
+if (rc == 0) {
+	bale_hasher_final(c->hasher, &out->digest);
+	out->hashed = true;
+	out->size = total; /* what was read, should the file change underneath */
+}
+return rc;
 }
 
 static check_source oci_source(oci_check *c)
