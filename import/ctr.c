@@ -56,28 +56,50 @@ void bale_ctr_free(bale_ctr *c)
 	memset(c, 0, sizeof(*c));
 }
 
+#define ARGV_MAX (MAX_WORDS + 24)
+
+/* ctr's words, then args: the argv of one run (NULL-terminated, at most ARGV_MAX). */
+static void build_argv(const bale_ctr *s, const char *const *args, char *argv[ARGV_MAX])
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->n_words; i++)
+		argv[n++] = s->words[i];
+	for (size_t i = 0; args[i] && n < ARGV_MAX - 1; i++)
+		argv[n++] = (char *)args[i];
+	argv[n] = NULL;
+}
+
+/* An unnamed temporary file under $TMPDIR (else /tmp) for what ctr says. */
+static int output_file(int *fd, bale_error **err)
+{
+	const char *tmp = getenv("TMPDIR");
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/bale-ctr-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if ((*fd = mkostemp(path, O_CLOEXEC)) < 0)
+		return bale_error_set_errno(err, BALE_ESTORE, errno,
+		                            "temporary file for ctr output in %s",
+		                            tmp && *tmp ? tmp : "/tmp");
+	unlink(path);
+	return 0;
+}
+
 /* Runs ctr with extra arguments; its output (stdout and stderr) goes to *out_fd, a
  * temporary file, so neither pipe can fill up while we write its stdin. */
 int bale_ctr_spawn(const bale_ctr *s, const char *const *args, int *stdin_fd, pid_t *pid,
                    int *out_fd, bale_error **err)
 {
-	char *argv[MAX_WORDS + 24];
-	size_t n = 0;
+	char *argv[ARGV_MAX];
 	int rc = 0, in[2] = {-1, -1};
 	posix_spawn_file_actions_t fa;
-	for (size_t i = 0; i < s->n_words; i++)
-		argv[n++] = s->words[i];
-	for (size_t i = 0; args[i] && n < sizeof(argv) / sizeof(*argv) - 1; i++)
-		argv[n++] = (char *)args[i];
-	argv[n] = NULL;
-	char tmpl[] = "/tmp/bale-ctr-XXXXXX";
-	*out_fd = mkostemp(tmpl, O_CLOEXEC);
-	if (*out_fd < 0)
-		return bale_error_set_errno(err, BALE_ESTORE, errno,
-		                            "temporary file for ctr output");
-	unlink(tmpl);
-	if (stdin_fd && pipe2(in, O_CLOEXEC) < 0)
-		return bale_error_set_errno(err, BALE_ESTORE, errno, "pipe to ctr");
+	build_argv(s, args, argv);
+	if ((rc = output_file(out_fd, err)) < 0)
+		return rc;
+	if (stdin_fd && pipe2(in, O_CLOEXEC) < 0) {
+		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "pipe to ctr");
+		close(*out_fd);
+		*out_fd = -1;
+		return rc;
+	}
 	posix_spawn_file_actions_init(&fa);
 	if (stdin_fd)
 		posix_spawn_file_actions_adddup2(&fa, in[0], 0);
@@ -102,21 +124,13 @@ int bale_ctr_spawn(const bale_ctr *s, const char *const *args, int *stdin_fd, pi
 int bale_ctr_spawn_reader(const bale_ctr *s, const char *const *args, int in_fd, pid_t *pid,
                           int *out_fd, int *err_fd, bale_error **err)
 {
-	char *argv[MAX_WORDS + 24];
-	size_t n = 0;
-	int out[2] = {-1, -1};
+	char *argv[ARGV_MAX];
+	int rc, out[2] = {-1, -1};
 	posix_spawn_file_actions_t fa;
-	for (size_t i = 0; i < s->n_words; i++)
-		argv[n++] = s->words[i];
-	for (size_t i = 0; args[i] && n < sizeof(argv) / sizeof(*argv) - 1; i++)
-		argv[n++] = (char *)args[i];
-	argv[n] = NULL;
-	*out_fd = *err_fd = -1;
-	char tmpl[] = "/tmp/bale-ctr-XXXXXX";
-	if ((*err_fd = mkostemp(tmpl, O_CLOEXEC)) < 0)
-		return bale_error_set_errno(err, BALE_ESTORE, errno,
-		                            "temporary file for ctr output");
-	unlink(tmpl);
+	build_argv(s, args, argv);
+	*out_fd = -1;
+	if ((rc = output_file(err_fd, err)) < 0)
+		return rc;
 	if (pipe2(out, O_CLOEXEC) < 0) {
 		close(*err_fd);
 		*err_fd = -1;
