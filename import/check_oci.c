@@ -143,36 +143,6 @@ static int oci_hash(void *ctx, const bale_descriptor *d, check_blob *out, bale_e
 	}
 	return rc;
 }
-ut->found = true;
-out->size = st.st_size;
-if (st.st_size != d->size) { /* the size says enough: no need to read it */
-	close(fd);
-	return 0;
-}
-bale_hasher_reset(c->hasher);
-int64_t total = 0;
-for (;;) {
-	ssize_t n = read(fd, c->chunk, CHECK_CHUNK);
-	if (n < 0 && errno == EINTR)
-		continue;
-	if (n < 0) {
-		rc = bale_error_set_errno(err, BALE_EVERIFY, errno, "read %s/%s", c->blobs,
-		                          bale_digest_hex(&d->digest));
-		break;
-	}
-	if (n == 0)
-		break;
-	bale_hasher_update(c->hasher, c->chunk, (size_t)n);
-	total += n;
-}
-close(fd);
-if (rc == 0) {
-	bale_hasher_final(c->hasher, &out->digest);
-	out->hashed = true;
-	out->size = total; /* what was read, should the file change underneath */
-}
-return rc;
-}
 
 static check_source oci_source(oci_check *c)
 {
