@@ -25,6 +25,18 @@ _serve_bounds_registry() {
   _LAUNCH_PID=$!
 }
 
+# signed_bundle_of REPO: a bounds registry "reg" serving REPO/image:1, a key pair $T/k, and
+# that image exported into a signed bundle; sets H (the registry), REF and B (the bundle).
+signed_bundle_of() {
+  start_bounds_registry reg --children 1
+  H=$reg_HOST
+  REF=$H/$1/image:1
+  "$BALE" keygen -q -o "$T/k" >/dev/null
+  B=$T/$1.tar.zst
+  expect_exit 0 "$BALE" export -q --insecure-registry "$H" --cache "$T/cache" --key "$T/k.key" \
+    -o "$B" "$REF"
+}
+
 # resign IN OUT KEY SQL [JQ]: IN with SQL run on its bale/index.db (sqlite3) and JQ applied
 # to its bale/manifest.json (which then records the new index.db), signed again with KEY:
 # a hostile bundle whose signature holds, as a signer gone bad would make it.

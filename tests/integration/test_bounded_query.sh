@@ -9,13 +9,7 @@ source "$(dirname "$0")/lib.sh"
 source "$LIB_DIR/bounds.sh"
 : "${BALE:?BALE must name the bale binary}"
 
-start_bounds_registry reg --children 1
-H=$reg_HOST
-REF=$H/plain/image:1
-"$BALE" keygen -q -o "$T/k" >/dev/null
-B=$T/plain.tar.zst
-expect_exit 0 "$BALE" export -q --insecure-registry "$H" --cache "$T/cache" --key "$T/k.key" \
-  -o "$B" "$REF"
+signed_bundle_of plain
 ASAN_SMALL="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=8:thread_local_quarantine_size_kb=256"
 
 # refused CODE WHY SQL: bale query stops SQL within a minute, one line naming WHY.

@@ -9,13 +9,7 @@ source "$(dirname "$0")/lib.sh"
 source "$LIB_DIR/bounds.sh"
 : "${BALE:?BALE must name the bale binary}"
 
-start_bounds_registry reg --children 1
-H=$reg_HOST
-REF=$H/esc/image:1
-"$BALE" keygen -q -o "$T/k" >/dev/null
-B=$T/esc.tar.zst
-expect_exit 0 "$BALE" export -q --insecure-registry "$H" --cache "$T/cache" --key "$T/k.key" \
-  -o "$B" "$REF"
+signed_bundle_of esc
 
 # 1. bale query: labels, media types and column names, escaped in the table.
 expect_exit 0 "$BALE" query "$B" "SELECT key, value FROM labels ORDER BY key"
