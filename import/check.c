@@ -76,20 +76,29 @@ static size_t digests_find(const check_digests *s, const bale_digest *d, bool *f
 	return lo;
 }
 
+/* Makes room for one more item in a sorted array of n (doubling, from first). */
+static int room_for_one(void **items, size_t *alloc, size_t n, size_t size, size_t first,
+                        bale_error **err)
+{
+	if (n < *alloc)
+		return 0;
+	size_t want = *alloc ? *alloc * 2 : first;
+	void *grown = realloc(*items, want * size);
+	if (!grown)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	*items = grown;
+	*alloc = want;
+	return 0;
+}
+
 int check_digests_add(check_digests *s, const bale_digest *d, bale_error **err)
 {
 	bool found;
 	size_t at = digests_find(s, d, &found);
 	if (found)
 		return 0;
-	if (s->n == s->alloc) {
-		size_t want = s->alloc ? s->alloc * 2 : 32;
-		bale_digest *grown = realloc(s->items, want * sizeof(*grown));
-		if (!grown)
-			return bale_error_set(err, BALE_EGENERIC, "out of memory");
-		s->items = grown;
-		s->alloc = want;
-	}
+	if (room_for_one((void **)&s->items, &s->alloc, s->n, sizeof(*s->items), 32, err) < 0)
+		return BALE_EGENERIC;
 	memmove(s->items + at + 1, s->items + at, (s->n - at) * sizeof(*s->items));
 	s->items[at] = *d;
 	s->n++;
@@ -290,14 +299,9 @@ static int verdict_add(check_run *run, const char *key, int problem, const char 
 	size_t at = verdict_find(run, key, &found);
 	if (found)
 		return 0;
-	if (run->n_verdicts == run->alloc_verdicts) {
-		size_t want = run->alloc_verdicts ? run->alloc_verdicts * 2 : 64;
-		verdict *grown = realloc(run->verdicts, want * sizeof(*grown));
-		if (!grown)
-			return bale_error_set(err, BALE_EGENERIC, "out of memory");
-		run->verdicts = grown;
-		run->alloc_verdicts = want;
-	}
+	if (room_for_one((void **)&run->verdicts, &run->alloc_verdicts, run->n_verdicts,
+	                 sizeof(*run->verdicts), 64, err) < 0)
+		return BALE_EGENERIC;
 	verdict v = {strdup(key), problem, strdup(detail ? detail : "")};
 	if (!v.key || !v.detail) {
 		free(v.key);
