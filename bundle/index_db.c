@@ -18,7 +18,7 @@
 #include "bale/manifest.h"
 #include "bale/reference.h"
 #include "bale/text.h"
-#include "bundle/sql_guard.h"
+#include "bale/sys/sql_guard.h"
 
 #define STRINGIFY(x) #x
 #define XSTRINGIFY(x) STRINGIFY(x)

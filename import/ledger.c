@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "bale/fs.h"
-#include "bundle/sql_guard.h"
+#include "bale/sys/sql_guard.h"
 
 #define STRINGIFY(x) #x
 #define XSTRINGIFY(x) STRINGIFY(x)

@@ -13,9 +13,9 @@
 #include <stdint.h>
 
 #include "bale/error.h"
+#include "bale/image.h"
 #include "bale/keys.h"
 #include "bale/log.h"
-#include "bale/pull.h"
 
 #define BALE_BUNDLE_FORMAT_VERSION 1
 #define BALE_BUNDLE_MANIFEST "bale/manifest.json"

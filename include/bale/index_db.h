@@ -9,7 +9,7 @@
 
 #include "bale/buf.h"
 #include "bale/error.h"
-#include "bale/pull.h"
+#include "bale/image.h"
 
 /* PRAGMA user_version of the schema this code writes. */
 #define BALE_INDEX_SCHEMA_VERSION 1

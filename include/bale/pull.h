@@ -8,8 +8,8 @@
 
 #include "bale/buf.h"
 #include "bale/error.h"
+#include "bale/image.h"
 #include "bale/log.h"
-#include "bale/manifest.h"
 #include "bale/platform.h"
 #include "bale/registry.h"
 #include "bale/sink.h"
@@ -26,28 +26,6 @@ typedef struct bale_pull_options {
 	 * /tmp), removed with the pull. */
 	bale_sink *keep;
 } bale_pull_options;
-
-/* One manifest of a resolved image: descriptors only; the bytes are kept on disk. */
-typedef struct bale_image_manifest {
-	bale_descriptor desc;
-	bool has_platform;
-	bale_platform platform;
-	bool selected; /* carried (platform requested); only these are fetched */
-	bale_descriptor config;
-	char created[40];
-	bale_descriptor *layers;
-	size_t n_layers;
-} bale_image_manifest;
-
-/* A resolved image: its root (index or manifest) and its manifests. */
-typedef struct bale_image {
-	char *ref;        /* normalized reference as asked */
-	char *domain;     /* registry domain */
-	char *repository; /* path in the registry */
-	bale_descriptor root;
-	bale_image_manifest *manifests; /* for a single manifest: one, the root itself */
-	size_t n_manifests;
-} bale_image;
 
 typedef struct bale_pull bale_pull;
 

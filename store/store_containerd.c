@@ -21,7 +21,7 @@
 #include "bale/manifest.h"
 #include "bale/reference.h"
 #include "bale/store.h"
-#include "import/ctr.h"
+#include "store/ctr.h"
 
 #define COPY_CHUNK (256u << 10)
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bale/buf.h"
+#include "bale/manifest.h"
 #include "bale/pull.h"
 #include "bale/reference.h"
 #include "bale/store.h"

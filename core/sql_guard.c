@@ -1,6 +1,6 @@
 /* See sql_guard.h. Moved here from index_db.c when the node ledger came to need the same
  * guard; bounds on work (steps, time, lengths, heap) and refused functions added since. */
-#include "bundle/sql_guard.h"
+#include "bale/sys/sql_guard.h"
 
 #include <stdbool.h>
 #include <stddef.h>

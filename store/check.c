@@ -10,7 +10,7 @@
 #include "bale/log.h"
 #include "bale/manifest.h"
 #include "bale/reference.h"
-#include "import/check_private.h"
+#include "store/check_private.h"
 
 /* Nesting of indexes the walk follows: real images have one level at most. */
 #define MAX_DEPTH 4

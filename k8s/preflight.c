@@ -12,7 +12,7 @@
 #include "bale/manifest.h"
 #include "bale/preflight.h"
 #include "bale/reference.h"
-#include "import/ctr.h"
+#include "store/ctr.h"
 
 /* One named image of the store or bundle. */
 typedef struct named {

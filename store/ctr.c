@@ -1,4 +1,4 @@
-#include "import/ctr.h"
+#include "store/ctr.h"
 
 #include <errno.h>
 #include <fcntl.h>

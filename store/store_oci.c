@@ -16,7 +16,7 @@
 #include "bale/json.h"
 #include "bale/reference.h"
 #include "bale/store.h"
-#include "import/oci_layout.h"
+#include "store/oci_layout.h"
 
 #define ANNOTATION_REF_NAME BALE_OCI_REF_NAME
 #define ANNOTATION_CONTAINERD_NAME BALE_OCI_CONTAINERD_NAME

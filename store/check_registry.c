@@ -10,7 +10,7 @@
 #include "bale/log.h"
 #include "bale/reference.h"
 #include "bale/registry.h"
-#include "import/check_private.h"
+#include "store/check_private.h"
 
 typedef struct reg_name {
 	char *repo, *reference; /* a tag, or a digest for a digest reference */

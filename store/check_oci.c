@@ -14,8 +14,8 @@
 
 #include "bale/fs.h"
 #include "bale/json.h"
-#include "import/check_private.h"
-#include "import/oci_layout.h"
+#include "store/check_private.h"
+#include "store/oci_layout.h"
 
 typedef struct oci_check {
 	check_run *run;

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "bale/log.h"
-#include "import/check_private.h"
-#include "import/ctr.h"
+#include "store/check_private.h"
+#include "store/ctr.h"
 
 /* How long a resume waits for an ingest a writer holds: containerd answers at once when
  * nobody does (it hashes what the ingest holds first: seconds for a large one). */
