@@ -24,7 +24,7 @@ typedef struct named {
 typedef struct catalog {
 	named *names;
 	size_t n;
-	bale_ctr ctr;   /* containerd: ctr to ask (n_words 0 otherwise) */
+	store_ctr ctr;  /* containerd: ctr to ask (n_words 0 otherwise) */
 	char **content; /* containerd: the digests it holds, sorted */
 	size_t n_content;
 	const char *dir; /* oci: the layout; NULL for a bundle */
@@ -53,7 +53,7 @@ static int read_blob(const catalog *c, const char *digest, bale_buf *out, bale_e
 {
 	if (c->ctr.n_words) {
 		const char *args[] = {"content", "get", digest, NULL};
-		return bale_ctr_run(&c->ctr, args, "content get", out, err);
+		return store_ctr_run(&c->ctr, args, "content get", out, err);
 	}
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", c->dir, digest + 7);
@@ -108,10 +108,10 @@ static int load_containerd(catalog *c, const char *socket, const bale_store_opti
 {
 	const char *ls[] = {"images", "ls", NULL}, *content[] = {"content", "ls", "-q", NULL};
 	bale_buf out;
-	int rc = bale_ctr_init(&c->ctr, o ? o->ctr : NULL, socket, o ? o->namespace : NULL, err);
+	int rc = store_ctr_init(&c->ctr, o ? o->ctr : NULL, socket, o ? o->namespace : NULL, err);
 	if (rc < 0)
 		return rc;
-	if ((rc = bale_ctr_run(&c->ctr, ls, "images ls", &out, err)) == 0) {
+	if ((rc = store_ctr_run(&c->ctr, ls, "images ls", &out, err)) == 0) {
 		char *save = NULL;
 		bool header = true;
 		for (char *line = strtok_r(out.data, "\n", &save); line && rc == 0;
@@ -125,7 +125,7 @@ static int load_containerd(catalog *c, const char *socket, const bale_store_opti
 		}
 	}
 	bale_buf_free(&out);
-	if (rc == 0 && (rc = bale_ctr_run(&c->ctr, content, "content ls", &out, err)) == 0) {
+	if (rc == 0 && (rc = store_ctr_run(&c->ctr, content, "content ls", &out, err)) == 0) {
 		char *save = NULL;
 		for (char *line = strtok_r(out.data, "\n", &save); line && rc == 0;
 		     line = strtok_r(NULL, "\n", &save)) {
@@ -356,7 +356,7 @@ int bale_preflight_run(bale_preflight *out, const bale_k8s_set *set, const char 
 	for (size_t i = 0; i < c.n_content; i++)
 		free(c.content[i]);
 	free(c.content);
-	bale_ctr_free(&c.ctr);
+	store_ctr_free(&c.ctr);
 	sqlite3_close(c.db);
 	bale_bundle_close(c.reader);
 	if (rc < 0)

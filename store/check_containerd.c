@@ -27,7 +27,7 @@
 
 typedef struct ctr_check {
 	check_run *run;
-	bale_ctr ctr;
+	store_ctr ctr;
 	check_names names;
 	char **content; /* `ctr content ls -q`, sorted */
 	size_t n_content;
@@ -69,7 +69,7 @@ static int content_get(ctr_check *c, const bale_digest *d, stream_target *t, bal
 	int out_fd = -1, err_fd = -1, rc = 0;
 	bool too_large = false;
 	bale_buf_init(&said, 1, "ctr output");
-	if ((rc = bale_ctr_spawn_reader(&c->ctr, args, -1, &pid, &out_fd, &err_fd, err)) < 0)
+	if ((rc = store_ctr_spawn_reader(&c->ctr, args, -1, &pid, &out_fd, &err_fd, err)) < 0)
 		return rc;
 	for (;;) {
 		ssize_t n = read(out_fd, c->chunk, CHECK_CHUNK);
@@ -86,7 +86,7 @@ static int content_get(ctr_check *c, const bale_digest *d, stream_target *t, bal
 			break;
 	}
 	close(out_fd); /* ctr, should it still write, stops at once */
-	rc = bale_ctr_wait(pid, err_fd, "content get", &said, err);
+	rc = store_ctr_wait(pid, err_fd, "content get", &said, err);
 	if (rc < 0 && said.data && strstr(said.data, "not found")) {
 		bale_error_clear(err);
 		rc = BALE_ENOTFOUND;
@@ -147,7 +147,7 @@ static int ctr_stdout(ctr_check *c, const char *const *args, const char *what, b
 	bool too_large = false;
 	bale_buf_init(out, 64u << 20, what);
 	bale_buf_init(&said, 1, "ctr output");
-	int rc = bale_ctr_spawn_reader(&c->ctr, args, -1, &pid, &out_fd, &err_fd, err);
+	int rc = store_ctr_spawn_reader(&c->ctr, args, -1, &pid, &out_fd, &err_fd, err);
 	if (rc < 0)
 		return rc;
 	for (;;) {
@@ -158,7 +158,7 @@ static int ctr_stdout(ctr_check *c, const char *const *args, const char *what, b
 			break;
 	}
 	close(out_fd);
-	rc = bale_ctr_wait(pid, err_fd, what, &said, err);
+	rc = store_ctr_wait(pid, err_fd, what, &said, err);
 	if (rc == 0 && too_large)
 		rc = bale_error_set(err, BALE_ESTORE, "ctr %s: more than %zu bytes of output", what,
 		                    out->cap);
@@ -263,14 +263,14 @@ static int resume_ingest(ctr_check *c, const char *ref, int in_fd, const char *e
 	args[n] = NULL;
 	*held = *committed = false;
 	bale_buf_init(&said, 1, "ctr output");
-	int rc = bale_ctr_spawn_reader(&c->ctr, args, in_fd, &pid, &out_fd, &err_fd, err);
+	int rc = store_ctr_spawn_reader(&c->ctr, args, in_fd, &pid, &out_fd, &err_fd, err);
 	if (rc < 0)
 		return rc;
 	while (read(out_fd, c->chunk, CHECK_CHUNK) > 0) /* it prints nothing; drain anyway */
 		;
 	close(out_fd);
 	bale_error *e = NULL;
-	*committed = bale_ctr_wait(pid, err_fd, "content ingest", &said, &e) == 0;
+	*committed = store_ctr_wait(pid, err_fd, "content ingest", &said, &e) == 0;
 	*held = !*committed && said.data &&
 	        (strstr(said.data, "deadline exceeded") || strstr(said.data, "locked"));
 	if (!*committed && !*held && said.data && strstr(said.data, "connection refused"))
@@ -333,12 +333,12 @@ static int collect_garbage(ctr_check *c, bale_error **err)
 {
 	const char *create[] = {"leases", "create", NULL};
 	bale_buf out;
-	int rc = bale_ctr_run(&c->ctr, create, "leases create", &out, err);
+	int rc = store_ctr_run(&c->ctr, create, "leases create", &out, err);
 	char id[128] = "";
 	if (rc == 0 && sscanf(out.data ? out.data : "", "%127s", id) == 1) {
 		const char *rm[] = {"leases", "rm", "--sync", id, NULL};
 		bale_buf_free(&out);
-		rc = bale_ctr_run(&c->ctr, rm, "leases rm", &out, err);
+		rc = store_ctr_run(&c->ctr, rm, "leases rm", &out, err);
 	}
 	bale_buf_free(&out);
 	return rc;
@@ -359,7 +359,7 @@ static const char *remove_blob(ctr_check *c, const bale_digest *d, const check_d
 		return missing ? "containerd's record of it removed" : "damaged blob removed";
 	if (!ctr_has(c, d))
 		return NULL;
-	int rc = bale_ctr_run(&c->ctr, args, "content rm", &out, &e);
+	int rc = store_ctr_run(&c->ctr, args, "content rm", &out, &e);
 	bale_buf_free(&out);
 	bale_error_free(e);
 	if (rc < 0)
@@ -405,7 +405,7 @@ static int repair(ctr_check *c, bale_error **err)
 		bale_error *e = NULL;
 		if (!n->damaged)
 			continue;
-		if (bale_ctr_run(&c->ctr, args, "images rm", &out, &e) == 0) {
+		if (store_ctr_run(&c->ctr, args, "images rm", &out, &e) == 0) {
 			n->dropped = true;
 			check_summary(c->run)->names_dropped++;
 		} else if (!(refusal[i] = strdup(bale_error_message(e)))) {
@@ -453,7 +453,7 @@ int check_containerd(check_run *run, const char *socket, bale_error **err)
 	const char *active[] = {"content", "active", NULL};
 	check_source src;
 	bool any = false;
-	int rc = bale_ctr_init(&c.ctr, o ? o->ctr : NULL, socket, o ? o->namespace : NULL, err);
+	int rc = store_ctr_init(&c.ctr, o ? o->ctr : NULL, socket, o ? o->namespace : NULL, err);
 	if (rc < 0)
 		return bale_error_wrap(err, "containerd at %s", socket);
 	src = ctr_source(&c);
@@ -485,6 +485,6 @@ cleanup:
 	check_digests_free(&c.kept);
 	bale_hasher_free(c.hasher);
 	free(c.chunk);
-	bale_ctr_free(&c.ctr);
+	store_ctr_free(&c.ctr);
 	return rc;
 }

@@ -156,9 +156,9 @@ static check_source oci_source(oci_check *c)
 static const char *entry_name(json_t *entry)
 {
 	json_t *ann = json_object_get(entry, "annotations");
-	const char *name = bale_json_str(ann, BALE_OCI_REF_NAME);
+	const char *name = bale_json_str(ann, STORE_OCI_REF_NAME);
 	if (!name)
-		name = bale_json_str(ann, BALE_OCI_CONTAINERD_NAME);
+		name = bale_json_str(ann, STORE_OCI_CONTAINERD_NAME);
 	return name ? name : bale_json_str(entry, "digest");
 }
 
@@ -183,7 +183,7 @@ static int load_names(oci_check *c, bale_error **err)
 	bale_buf text;
 	size_t i;
 	int rc = 0;
-	bale_buf_init(&text, BALE_OCI_INDEX_CAP, "index.json");
+	bale_buf_init(&text, STORE_OCI_INDEX_CAP, "index.json");
 	if (!path)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	if (access(path, F_OK) < 0) {
@@ -191,7 +191,7 @@ static int load_names(oci_check *c, bale_error **err)
 		                          c->dir);
 		goto cleanup;
 	}
-	if ((rc = bale_oci_load_index(&index, &text, path, err)) < 0)
+	if ((rc = store_oci_load_index(&index, &text, path, err)) < 0)
 		goto cleanup;
 	json_array_foreach(json_object_get(index, "manifests"), i, entry)
 	{
@@ -275,7 +275,7 @@ static int partial_found(oci_check *c, const char *path, const char *object, boo
 	if (rc < 0 || !repair)
 		return rc;
 	if (is_dir)
-		bale_oci_remove_staging(path);
+		store_oci_remove_staging(path);
 	else
 		unlink(path);
 	if (access(path, F_OK) < 0)
@@ -298,10 +298,10 @@ static int scan_partials_in(oci_check *c, const char *dir, bool blobs, bale_erro
 	for (struct dirent *e; rc == 0 && (e = readdir(d));) {
 		const char *n = e->d_name, *object = NULL;
 		bool is_dir = false;
-		if (blobs && n[0] == '.' && strstr(n, BALE_OCI_PARTIAL_MARK)) {
+		if (blobs && n[0] == '.' && strstr(n, STORE_OCI_PARTIAL_MARK)) {
 			object = "temporary blob file";
-		} else if (!blobs && strncmp(n, BALE_OCI_STAGING_PREFIX,
-		                             strlen(BALE_OCI_STAGING_PREFIX)) == 0) {
+		} else if (!blobs && strncmp(n, STORE_OCI_STAGING_PREFIX,
+		                             strlen(STORE_OCI_STAGING_PREFIX)) == 0) {
 			object = "staging directory";
 			is_dir = true;
 		} else if (!blobs && (strncmp(n, "index.json.tmp-", 15) == 0 ||
@@ -324,7 +324,7 @@ static int scan_partials_in(oci_check *c, const char *dir, bool blobs, bale_erro
 
 static int scan_partials(oci_check *c, bale_error **err)
 {
-	int lock_fd = bale_oci_lock(c->dir);
+	int lock_fd = store_oci_lock(c->dir);
 	if (lock_fd < 0)
 		return bale_error_set_errno(err, BALE_ESTORE, errno, "lock %s", c->dir);
 	int rc = scan_partials_in(c, c->dir, false, err);
@@ -358,10 +358,10 @@ static int drop_names(oci_check *c, check_digests *kept, bale_error **err)
 	bale_buf old;
 	check_source src = oci_source(c);
 	int rc = 0;
-	bale_buf_init(&old, BALE_OCI_INDEX_CAP, "index.json");
+	bale_buf_init(&old, STORE_OCI_INDEX_CAP, "index.json");
 	if (!path)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	if ((rc = bale_oci_load_index(&index, &old, path, err)) < 0)
+	if ((rc = store_oci_load_index(&index, &old, path, err)) < 0)
 		goto cleanup;
 	json_t *manifests = json_object_get(index, "manifests");
 	for (size_t j = json_array_size(manifests); j-- > 0;) {
@@ -424,7 +424,7 @@ static int repair(oci_check *c, bale_error **err)
 		any |= c->names.items[i].damaged;
 	if (!any)
 		return 0;
-	int lock_fd = bale_oci_lock(c->dir);
+	int lock_fd = store_oci_lock(c->dir);
 	if (lock_fd < 0)
 		return bale_error_set_errno(err, BALE_ESTORE, errno, "lock %s", c->dir);
 	/* index.json first: a name never points at a blob removed before it went. */

@@ -11,12 +11,12 @@
 
 extern char **environ;
 
-#define MAX_WORDS BALE_CTR_MAX_WORDS
+#define MAX_WORDS STORE_CTR_MAX_WORDS
 #define OUTPUT_CAP (1u << 20)
 
-static int add_word(bale_ctr *c, const char *w, size_t len, bale_error **err)
+static int add_word(store_ctr *c, const char *w, size_t len, bale_error **err)
 {
-	if (c->n_words >= BALE_CTR_MAX_WORDS - 1)
+	if (c->n_words >= STORE_CTR_MAX_WORDS - 1)
 		return bale_error_set(err, BALE_EUSAGE, "--ctr: too many words");
 	if (!(c->words[c->n_words] = strndup(w, len)))
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
@@ -24,8 +24,8 @@ static int add_word(bale_ctr *c, const char *w, size_t len, bale_error **err)
 	return 0;
 }
 
-int bale_ctr_init(bale_ctr *c, const char *ctr_cmd, const char *socket, const char *ns,
-                  bale_error **err)
+int store_ctr_init(store_ctr *c, const char *ctr_cmd, const char *socket, const char *ns,
+                   bale_error **err)
 {
 	int rc = 0;
 	memset(c, 0, sizeof(*c));
@@ -41,7 +41,7 @@ int bale_ctr_init(bale_ctr *c, const char *ctr_cmd, const char *socket, const ch
 	if (rc < 0 || (rc = add_word(c, "-a", 2, err)) < 0 ||
 	    (rc = add_word(c, socket, strlen(socket), err)) < 0 ||
 	    (rc = add_word(c, "-n", 2, err)) < 0 || (rc = add_word(c, ns, strlen(ns), err)) < 0) {
-		bale_ctr_free(c);
+		store_ctr_free(c);
 		return rc;
 	}
 	c->socket = c->words[c->n_words - 3];
@@ -49,7 +49,7 @@ int bale_ctr_init(bale_ctr *c, const char *ctr_cmd, const char *socket, const ch
 	return 0;
 }
 
-void bale_ctr_free(bale_ctr *c)
+void store_ctr_free(store_ctr *c)
 {
 	for (size_t i = 0; i < c->n_words; i++)
 		free(c->words[i]);
@@ -59,7 +59,7 @@ void bale_ctr_free(bale_ctr *c)
 #define ARGV_MAX (MAX_WORDS + 24)
 
 /* ctr's words, then args: the argv of one run (NULL-terminated, at most ARGV_MAX). */
-static void build_argv(const bale_ctr *s, const char *const *args, char *argv[ARGV_MAX])
+static void build_argv(const store_ctr *s, const char *const *args, char *argv[ARGV_MAX])
 {
 	size_t n = 0;
 	for (size_t i = 0; i < s->n_words; i++)
@@ -85,8 +85,8 @@ static int output_file(int *fd, bale_error **err)
 
 /* Runs ctr with extra arguments; its output (stdout and stderr) goes to *out_fd, a
  * temporary file, so neither pipe can fill up while we write its stdin. */
-int bale_ctr_spawn(const bale_ctr *s, const char *const *args, int *stdin_fd, pid_t *pid,
-                   int *out_fd, bale_error **err)
+int store_ctr_spawn(const store_ctr *s, const char *const *args, int *stdin_fd, pid_t *pid,
+                    int *out_fd, bale_error **err)
 {
 	char *argv[ARGV_MAX];
 	int rc = 0, in[2] = {-1, -1};
@@ -121,8 +121,8 @@ int bale_ctr_spawn(const bale_ctr *s, const char *const *args, int *stdin_fd, pi
 	return rc;
 }
 
-int bale_ctr_spawn_reader(const bale_ctr *s, const char *const *args, int in_fd, pid_t *pid,
-                          int *out_fd, int *err_fd, bale_error **err)
+int store_ctr_spawn_reader(const store_ctr *s, const char *const *args, int in_fd, pid_t *pid,
+                           int *out_fd, int *err_fd, bale_error **err)
 {
 	char *argv[ARGV_MAX];
 	int rc, out[2] = {-1, -1};
@@ -187,7 +187,7 @@ static const char *last_line(bale_buf *out)
 	return *nl ? nl : "no output";
 }
 
-int bale_ctr_wait(pid_t pid, int out_fd, const char *what, bale_buf *output, bale_error **err)
+int store_ctr_wait(pid_t pid, int out_fd, const char *what, bale_buf *output, bale_error **err)
 {
 	int status = 0, rc = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -201,17 +201,17 @@ int bale_ctr_wait(pid_t pid, int out_fd, const char *what, bale_buf *output, bal
 }
 
 /* Runs ctr to completion; *output holds what it printed (caller frees). */
-int bale_ctr_run(const bale_ctr *s, const char *const *args, const char *what, bale_buf *output,
-                 bale_error **err)
+int store_ctr_run(const store_ctr *s, const char *const *args, const char *what, bale_buf *output,
+                  bale_error **err)
 {
 	pid_t pid;
 	int out_fd = -1;
-	int rc = bale_ctr_spawn(s, args, NULL, &pid, &out_fd, err);
+	int rc = store_ctr_spawn(s, args, NULL, &pid, &out_fd, err);
 	if (rc < 0) {
 		if (out_fd >= 0)
 			close(out_fd);
 		bale_buf_init(output, 1, "ctr output");
 		return rc;
 	}
-	return bale_ctr_wait(pid, out_fd, what, output, err);
+	return store_ctr_wait(pid, out_fd, what, output, err);
 }

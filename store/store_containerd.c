@@ -32,7 +32,7 @@ typedef struct named {
 
 typedef struct ctr_store {
 	bale_sink base;
-	bale_ctr ctr;
+	store_ctr ctr;
 	bool pin;
 	char *platform_flag; /* --platform=… or --all-platforms, or NULL (ctr's default) */
 	char **present;      /* digests containerd had when we started, sorted */
@@ -91,7 +91,7 @@ static int start_stream(ctr_store *s, bale_error **err)
 		args[n++] = s->platform_flag;
 	args[n++] = "-";
 	args[n] = NULL;
-	int rc = bale_ctr_spawn(&s->ctr, args, &s->in_fd, &s->child, &s->out_fd, err);
+	int rc = store_ctr_spawn(&s->ctr, args, &s->in_fd, &s->child, &s->out_fd, err);
 	if (rc < 0)
 		return rc;
 	if (!(s->a = archive_write_new()))
@@ -393,7 +393,7 @@ static int label_images(ctr_store *s, bale_error **err)
 			                      s->pin ? "io.cri-containerd.pinned=pinned" : NULL,
 			                      NULL};
 			bale_buf out;
-			rc = bale_ctr_run(&s->ctr, args, "images label", &out, err);
+			rc = store_ctr_run(&s->ctr, args, "images label", &out, err);
 			bale_buf_free(&out);
 		}
 	}
@@ -407,7 +407,7 @@ static int names_in_place(ctr_store *s, bool *out, bale_error **err)
 	const char *args[] = {"images", "ls", NULL};
 	bale_buf list;
 	char by_digest[1024], want[2048];
-	int rc = bale_ctr_run(&s->ctr, args, "images ls", &list, err);
+	int rc = store_ctr_run(&s->ctr, args, "images ls", &list, err);
 	*out = rc == 0;
 	for (size_t i = 0; rc == 0 && *out && i < s->n_names; i++) {
 		digest_name(by_digest, sizeof(by_digest), &s->names[i]);
@@ -446,7 +446,7 @@ static int protect_children(ctr_store *s, bale_error **err)
 		bale_buf bytes;
 		bale_index_entry *children = NULL;
 		size_t n = 0;
-		if ((rc = bale_ctr_run(&s->ctr, get, "content get", &bytes, err)) == 0)
+		if ((rc = store_ctr_run(&s->ctr, get, "content get", &bytes, err)) == 0)
 			rc = bale_manifest_parse_index(&children, &n, bytes.data, bytes.len, err);
 		bale_buf_free(&bytes);
 		const char *args[40] = {"content", "label", root->digest.str};
@@ -468,7 +468,7 @@ static int protect_children(ctr_store *s, bale_error **err)
 		free(children);
 		if (rc == 0 && na > 3) {
 			bale_buf out;
-			rc = bale_ctr_run(&s->ctr, args, "content label", &out, err);
+			rc = store_ctr_run(&s->ctr, args, "content label", &out, err);
 			bale_buf_free(&out);
 		}
 	}
@@ -506,7 +506,7 @@ static int ctr_commit(bale_sink *sink, bale_error **err)
 	s->in_fd = -1;
 	pid_t pid = s->child;
 	s->child = 0;
-	rc = bale_ctr_wait(pid, s->out_fd, "images import", &out, err);
+	rc = store_ctr_wait(pid, s->out_fd, "images import", &out, err);
 	s->out_fd = -1;
 	if (rc < 0) {
 		s->broken = true;
@@ -557,7 +557,7 @@ static void rollback(ctr_store *s)
 		const char *args[] = {"content", "rm", s->sent[i], NULL};
 		bale_buf out;
 		bale_error *ignored = NULL;
-		bale_ctr_run(&s->ctr, args, "content rm", &out, &ignored); /* best effort */
+		store_ctr_run(&s->ctr, args, "content rm", &out, &ignored); /* best effort */
 		bale_error_free(ignored);
 		bale_buf_free(&out);
 	}
@@ -586,7 +586,7 @@ static void ctr_free(bale_sink *sink)
 	for (size_t i = 0; i < s->n_names; i++)
 		free(s->names[i].ref);
 	free(s->names);
-	bale_ctr_free(&s->ctr);
+	store_ctr_free(&s->ctr);
 	free(s->platform_flag);
 	free(s->buf);
 	free(s);
@@ -609,7 +609,7 @@ static int load_present(ctr_store *s, bale_error **err)
 {
 	const char *args[] = {"content", "ls", "-q", NULL};
 	bale_buf out;
-	int rc = bale_ctr_run(&s->ctr, args, "content ls", &out, err);
+	int rc = store_ctr_run(&s->ctr, args, "content ls", &out, err);
 	for (char *line = out.data, *next; rc == 0 && line && *line; line = next) {
 		next = strchr(line, '\n');
 		if (next)
@@ -643,7 +643,7 @@ int bale_store_containerd_open(bale_sink **out, const char *socket, const bale_s
 	s->in_fd = s->out_fd = -1;
 	s->pin = opts->pin;
 	s->log = opts->log;
-	if ((rc = bale_ctr_init(&s->ctr, opts->ctr, socket, opts->namespace, err)) < 0)
+	if ((rc = store_ctr_init(&s->ctr, opts->ctr, socket, opts->namespace, err)) < 0)
 		goto cleanup;
 	if (!(s->buf = malloc(COPY_CHUNK))) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");

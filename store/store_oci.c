@@ -18,9 +18,9 @@
 #include "bale/store.h"
 #include "store/oci_layout.h"
 
-#define ANNOTATION_REF_NAME BALE_OCI_REF_NAME
-#define ANNOTATION_CONTAINERD_NAME BALE_OCI_CONTAINERD_NAME
-#define INDEX_CAP BALE_OCI_INDEX_CAP
+#define ANNOTATION_REF_NAME STORE_OCI_REF_NAME
+#define ANNOTATION_CONTAINERD_NAME STORE_OCI_CONTAINERD_NAME
+#define INDEX_CAP STORE_OCI_INDEX_CAP
 
 typedef struct pending_name {
 	char *ref;
@@ -90,9 +90,9 @@ static int oci_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink
 		size_t n = strlen(s->blobs) + 100;
 		/* Made and flocked under the store lock, as staging directories are, so bale
 		 * check can tell a dead writer's file from a live one's. */
-		int lock_fd = bale_oci_lock(s->dir);
+		int lock_fd = store_oci_lock(s->dir);
 		if (lock_fd >= 0 && (b->tmp_path = malloc(n))) {
-			snprintf(b->tmp_path, n, "%s/.%s" BALE_OCI_PARTIAL_MARK "XXXXXX", s->blobs,
+			snprintf(b->tmp_path, n, "%s/.%s" STORE_OCI_PARTIAL_MARK "XXXXXX", s->blobs,
 			         bale_digest_hex(&desc->digest));
 			b->fd = mkostemp(b->tmp_path, O_CLOEXEC);
 			if (b->fd >= 0 && flock(b->fd, LOCK_EX) < 0) {
@@ -147,7 +147,7 @@ static void oci_blob_abort(bale_sink_blob *b)
 	blob_close(b);
 }
 
-int bale_oci_lock(const char *dir)
+int store_oci_lock(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
@@ -171,7 +171,7 @@ static int staging_dir(oci_store *s, bale_error **err)
 	if (!(s->staging = malloc(n)))
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	snprintf(s->staging, n, "%s/.bale-staging-XXXXXX", s->dir);
-	if ((lock_fd = bale_oci_lock(s->dir)) < 0) {
+	if ((lock_fd = store_oci_lock(s->dir)) < 0) {
 		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "lock %s", s->dir);
 	} else if (!mkdtemp(s->staging)) {
 		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "create %s", s->staging);
@@ -263,7 +263,7 @@ static json_t *descriptor_json(const pending_name *p)
 	return d;
 }
 
-int bale_oci_load_index(json_t **out, bale_buf *text, const char *path, bale_error **err)
+int store_oci_load_index(json_t **out, bale_buf *text, const char *path, bale_error **err)
 {
 	bale_buf_init(text, INDEX_CAP, "index.json");
 	int rc = bale_buf_read_file(text, path, err);
@@ -296,7 +296,7 @@ static void merge_names(json_t *index, const pending_name *names, size_t n)
 	}
 }
 
-void bale_oci_remove_staging(const char *dir)
+void store_oci_remove_staging(const char *dir)
 {
 	DIR *d = opendir(dir);
 	if (d) {
@@ -346,11 +346,11 @@ static int oci_commit(bale_sink *sink, bale_error **err)
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
-	if ((lock_fd = bale_oci_lock(s->dir)) < 0) {
+	if ((lock_fd = store_oci_lock(s->dir)) < 0) {
 		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "lock %s", s->dir);
 		goto cleanup;
 	}
-	if ((rc = bale_oci_load_index(&index, &old, path, err)) < 0)
+	if ((rc = store_oci_load_index(&index, &old, path, err)) < 0)
 		goto cleanup;
 	merge_names(index, s->names, s->n_names);
 	if ((rc = bale_json_dump(&text, &len, index, err)) < 0)
@@ -387,7 +387,7 @@ static void oci_free(bale_sink *sink)
 {
 	oci_store *s = (oci_store *)sink;
 	if (s->staging) { /* never committed: what was staged goes */
-		bale_oci_remove_staging(s->staging);
+		store_oci_remove_staging(s->staging);
 		close(s->staging_fd);
 		free(s->staging);
 	}
@@ -458,7 +458,7 @@ static const bale_sink_ops oci_ops = {
  * runs under the store lock, so a staging directory being made is never seen unlocked. */
 static void remove_stale_staging(const char *dir)
 {
-	int lock_fd = bale_oci_lock(dir);
+	int lock_fd = store_oci_lock(dir);
 	DIR *d = lock_fd >= 0 ? opendir(dir) : NULL;
 	if (!d) {
 		if (lock_fd >= 0)
@@ -473,7 +473,7 @@ static void remove_stale_staging(const char *dir)
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
-			bale_oci_remove_staging(path);
+			store_oci_remove_staging(path);
 		if (fd >= 0)
 			close(fd);
 	}
@@ -508,7 +508,7 @@ int bale_store_oci_open(bale_sink **out, const char *dir, unsigned flags, bale_e
 	}
 	/* Under the store lock: a temporary file of these writes that a dead run leaves is then
 	 * told from a live one's by whoever holds the lock (bale check). */
-	if ((lock_fd = bale_oci_lock(dir)) < 0) {
+	if ((lock_fd = store_oci_lock(dir)) < 0) {
 		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "lock %s", dir);
 		goto cleanup;
 	}
