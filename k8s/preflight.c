@@ -3,16 +3,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "bale/buf.h"
 #include "bale/bundle.h"
+#include "bale/check.h"
 #include "bale/index_db.h"
-#include "bale/json.h"
 #include "bale/manifest.h"
 #include "bale/preflight.h"
 #include "bale/reference.h"
-#include "store/ctr.h"
+#include "k8s/k8s_private.h"
 
 /* One named image of the store or bundle. */
 typedef struct named {
@@ -24,11 +23,8 @@ typedef struct named {
 typedef struct catalog {
 	named *names;
 	size_t n;
-	store_ctr ctr;  /* containerd: ctr to ask (n_words 0 otherwise) */
-	char **content; /* containerd: the digests it holds, sorted */
-	size_t n_content;
-	const char *dir; /* oci: the layout; NULL for a bundle */
-	sqlite3 *db;     /* bundle: its index */
+	bale_check_view *store; /* a node store, while bale_check_read_store reads it */
+	sqlite3 *db;            /* a bundle: its index */
 	bale_bundle_reader *reader;
 } catalog;
 
@@ -49,101 +45,30 @@ static int add_name(catalog *c, const char *name, const char *digest, const char
 	return 0;
 }
 
-static int read_blob(const catalog *c, const char *digest, bale_buf *out, bale_error **err)
+/* The names of a node store; one it records no usable digest for is no image to start. */
+static int load_store(catalog *c, bale_error **err)
 {
-	if (c->ctr.n_words) {
-		const char *args[] = {"content", "get", digest, NULL};
-		return store_ctr_run(&c->ctr, args, "content get", out, err);
+	int rc = 0;
+	for (size_t i = 0; i < bale_check_view_count(c->store) && rc == 0; i++) {
+		const bale_descriptor *root = bale_check_view_root(c->store, i);
+		if (root->digest.str[0])
+			rc = add_name(c, bale_check_view_name(c->store, i), root->digest.str,
+			              root->media_type, err);
 	}
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", c->dir, digest + 7);
-	bale_buf_init(out, BALE_CAP_CONFIG, "blob");
-	return bale_buf_read_file(out, path, err);
-}
-
-static int by_string(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static bool blob_present(const catalog *c, const char *digest)
-{
-	if (c->ctr.n_words)
-		return c->n_content &&
-		       bsearch(&digest, c->content, c->n_content, sizeof(char *), by_string);
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", c->dir, digest + 7);
-	return access(path, F_OK) == 0;
-}
-
-static int load_oci(catalog *c, const char *dir, bale_error **err)
-{
-	char path[4096];
-	bale_buf b;
-	json_t *doc = NULL;
-	c->dir = dir;
-	snprintf(path, sizeof(path), "%s/index.json", dir);
-	bale_buf_init(&b, 64u << 20, "index.json");
-	int rc = bale_buf_read_file(&b, path, err);
-	if (rc == 0)
-		rc = bale_json_parse(&doc, b.data, b.len, b.cap, path, err);
-	size_t i;
-	json_t *d;
-	json_array_foreach(json_object_get(doc, "manifests"), i, d)
-	{
-		const char *name =
-		    bale_json_str(json_object_get(d, "annotations"), "io.containerd.image.name");
-		if (rc == 0 && name)
-			rc = add_name(c, name, bale_json_str(d, "digest"),
-			              bale_json_str(d, "mediaType"), err);
-	}
-	json_decref(doc);
-	bale_buf_free(&b);
 	return rc;
 }
 
-/* containerd: `ctr images ls` for the names, `ctr content ls -q` for the content. */
-static int load_containerd(catalog *c, const char *socket, const bale_store_options *o,
-                           bale_error **err)
+/* The root a store name points at (load_store kept only names with a usable digest). */
+static int read_root(const catalog *c, const named *n, bale_buf *out, bale_error **err)
 {
-	const char *ls[] = {"images", "ls", NULL}, *content[] = {"content", "ls", "-q", NULL};
-	bale_buf out;
-	int rc = store_ctr_init(&c->ctr, o ? o->ctr : NULL, socket, o ? o->namespace : NULL, err);
-	if (rc < 0)
+	bale_descriptor d = {.size = -1};
+	snprintf(d.media_type, sizeof(d.media_type), "%s", n->media_type);
+	int rc = bale_digest_parse(&d.digest, n->digest, err);
+	if (rc < 0) {
+		bale_buf_init(out, 1, "manifest");
 		return rc;
-	if ((rc = store_ctr_run(&c->ctr, ls, "images ls", &out, err)) == 0) {
-		char *save = NULL;
-		bool header = true;
-		for (char *line = strtok_r(out.data, "\n", &save); line && rc == 0;
-		     line = strtok_r(NULL, "\n", &save)) {
-			char ref[1024], type[256], digest[100];
-			if (header || sscanf(line, "%1023s %255s %99s", ref, type, digest) != 3) {
-				header = false;
-				continue;
-			}
-			rc = add_name(c, ref, digest, type, err);
-		}
 	}
-	bale_buf_free(&out);
-	if (rc == 0 && (rc = store_ctr_run(&c->ctr, content, "content ls", &out, err)) == 0) {
-		char *save = NULL;
-		for (char *line = strtok_r(out.data, "\n", &save); line && rc == 0;
-		     line = strtok_r(NULL, "\n", &save)) {
-			char **grown = realloc(c->content, (c->n_content + 1) * sizeof(*grown));
-			if (!grown || !(grown[c->n_content] = strdup(line))) {
-				if (grown)
-					c->content = grown;
-				rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
-				break;
-			}
-			c->content = grown;
-			c->n_content++;
-		}
-		if (c->n_content > 1)
-			qsort(c->content, c->n_content, sizeof(char *), by_string);
-	}
-	bale_buf_free(&out);
-	return rc < 0 ? bale_error_wrap(err, "containerd at %s", socket) : 0;
+	return bale_check_view_read(c->store, &d, out, err);
 }
 
 static int collect_name(void *payload, int ncols, const char *const *names,
@@ -156,14 +81,12 @@ static int collect_name(void *payload, int ncols, const char *const *names,
 
 static int load_bundle(catalog *c, const char *path, bale_error **err)
 {
-	const bale_bundle_head *head = NULL;
-	int rc = bale_bundle_open(&c->reader, path, err);
-	if (rc == 0 && (rc = bale_bundle_read_head(c->reader, &head, err)) == 0 &&
-	    (rc = bale_bundle_read_index(c->reader, &head, err)) == 0 &&
-	    (rc = bale_index_db_open_bytes(&c->db, head->index_db, head->index_db_len, err)) == 0)
-		rc = bale_index_db_query(c->db, "SELECT ref, digest, media_type FROM images",
-		                         collect_name, c, err);
-	return rc < 0 ? bale_error_wrap(err, "%s", path) : 0;
+	int rc = k8s_open_index(&c->reader, &c->db, path, err);
+	if (rc == 0 &&
+	    (rc = bale_index_db_query(c->db, "SELECT ref, digest, media_type FROM images",
+	                              collect_name, c, err)) < 0)
+		bale_error_wrap(err, "%s", path);
+	return rc;
 }
 
 /* "linux/amd64"-style platform of the carried manifests of a bundle image. */
@@ -207,8 +130,8 @@ static int check_content(const catalog *c, const named *n, const bale_platform *
 		return rc;
 	}
 	bale_buf root;
-	int rc = read_blob(c, n->digest, &root, err);
-	const char *manifest = n->digest;
+	int rc = read_root(c, n, &root, err);
+	const bale_descriptor *manifest = NULL;
 	bale_buf child;
 	bale_buf_init(&child, 1, "manifest");
 	if (rc < 0) {
@@ -222,20 +145,16 @@ static int check_content(const catalog *c, const named *n, const bale_platform *
 		size_t k = 0, count = 0;
 		if ((rc = bale_manifest_parse_index(&e, &count, root.data, root.len, err)) < 0)
 			goto cleanup;
-		manifest = NULL;
 		for (k = 0; k < count && !manifest; k++)
 			if (e[k].has_platform && bale_platform_equal(&e[k].platform, platform) &&
-			    blob_present(c, e[k].desc.digest.str))
-				manifest = e[k].desc.digest.str;
-		char found[80] = "";
-		if (manifest)
-			snprintf(found, sizeof(found), "%s", manifest);
-		free(e);
-		if (!found[0]) {
+			    bale_check_view_has(c->store, &e[k].desc.digest))
+				manifest = &e[k].desc;
+		if (!manifest)
 			*status = BALE_PREFLIGHT_WRONG_PLATFORM;
-			goto cleanup;
-		}
-		if ((rc = read_blob(c, found, &child, err)) < 0)
+		else
+			rc = bale_check_view_read(c->store, manifest, &child, err);
+		free(e);
+		if (rc < 0 || !manifest)
 			goto cleanup;
 	}
 	const bale_buf *m = bale_media_type_is_index(n->media_type) ? &child : &root;
@@ -244,12 +163,12 @@ static int check_content(const catalog *c, const named *n, const bale_platform *
 	if ((rc = bale_manifest_parse_image(&config, &layers, &n_layers, NULL, m->data, m->len,
 	                                    err)) < 0)
 		goto cleanup;
-	if (!blob_present(c, config.digest.str)) {
+	if (!bale_check_view_has(c->store, &config.digest)) {
 		*status = BALE_PREFLIGHT_INCOMPLETE;
 		snprintf(detail, size, "config %s is missing", config.digest.str);
 	}
 	for (size_t k = 0; k < n_layers && *status == BALE_PREFLIGHT_OK; k++)
-		if (!blob_present(c, layers[k].digest.str)) {
+		if (!bale_check_view_has(c->store, &layers[k].digest)) {
 			*status = BALE_PREFLIGHT_INCOMPLETE;
 			snprintf(detail, size, "layer %s is missing", layers[k].digest.str);
 		}
@@ -293,29 +212,21 @@ const char *bale_preflight_status_name(bale_preflight_status s)
 	return status_names[s];
 }
 
-int bale_preflight_run(bale_preflight *out, const bale_k8s_set *set, const char *where, bool bundle,
-                       const bale_store_options *store_opts, const bale_platform *platform,
-                       bale_error **err)
+/* One run: the checks of every container against the catalog. */
+typedef struct preflight_run {
+	catalog c;
+	const bale_k8s_set *set;
+	const bale_platform *platform;
+	bale_preflight *out;
+} preflight_run;
+
+static int check_all(preflight_run *r, bale_error **err)
 {
-	catalog c = {0};
-	int rc = 0;
+	bale_preflight *out = r->out;
 	char detail[300];
-	memset(out, 0, sizeof(*out));
-	if (bundle)
-		rc = load_bundle(&c, where, err);
-	else if (strncmp(where, "oci:", 4) == 0)
-		rc = load_oci(&c, where + 4, err);
-	else if (strcmp(where, "containerd") == 0)
-		rc = load_containerd(&c, BALE_DEFAULT_CONTAINERD_SOCKET, store_opts, err);
-	else if (strncmp(where, "containerd:", 11) == 0 && where[11])
-		rc = load_containerd(&c, where + 11, store_opts, err);
-	else
-		rc = bale_error_set(err, BALE_EUSAGE,
-		                    "preflight reads oci:DIR and containerd[:SOCKET] stores and "
-		                    "bundles, not \"%s\"",
-		                    where);
-	for (size_t i = 0; i < set->n_workloads && rc == 0; i++) {
-		const bale_k8s_workload *w = &set->workloads[i];
+	int rc = 0;
+	for (size_t i = 0; i < r->set->n_workloads && rc == 0; i++) {
+		const bale_k8s_workload *w = &r->set->workloads[i];
 		for (size_t j = 0; j < w->n_containers && rc == 0; j++) {
 			const bale_k8s_container *ct = &w->containers[j];
 			bale_preflight_check *grown =
@@ -335,14 +246,14 @@ int bale_preflight_run(bale_preflight *out, const bale_k8s_set *set, const char 
 				k->status = BALE_PREFLIGHT_BAD_REFERENCE;
 			} else {
 				bool mismatch = false;
-				const named *n = lookup(&c, ref, &mismatch);
+				const named *n = lookup(&r->c, ref, &mismatch);
 				k->ref = strdup(bale_ref_string(ref));
 				if (!n)
 					k->status = mismatch ? BALE_PREFLIGHT_DIGEST_MISMATCH
 					                     : BALE_PREFLIGHT_ABSENT;
 				else
-					rc = check_content(&c, n, platform, &k->status, detail,
-					                   sizeof(detail), err);
+					rc = check_content(&r->c, n, r->platform, &k->status,
+					                   detail, sizeof(detail), err);
 			}
 			bale_ref_free(ref);
 			if (detail[0])
@@ -350,15 +261,45 @@ int bale_preflight_run(bale_preflight *out, const bale_k8s_set *set, const char 
 			out->n_failing += k->status != BALE_PREFLIGHT_OK;
 		}
 	}
-	for (size_t i = 0; i < c.n; i++)
-		free(c.names[i].name);
-	free(c.names);
-	for (size_t i = 0; i < c.n_content; i++)
-		free(c.content[i]);
-	free(c.content);
-	store_ctr_free(&c.ctr);
-	sqlite3_close(c.db);
-	bale_bundle_close(c.reader);
+	return rc;
+}
+
+/* A node store is read while bale_check_read_store holds it open. */
+static int read_store(void *payload, bale_check_view *view, bale_error **err)
+{
+	preflight_run *r = payload;
+	r->c.store = view;
+	int rc = load_store(&r->c, err);
+	if (rc == 0)
+		rc = check_all(r, err);
+	r->c.store = NULL;
+	return rc;
+}
+
+int bale_preflight_run(bale_preflight *out, const bale_k8s_set *set, const char *where, bool bundle,
+                       const bale_store_options *store_opts, const bale_platform *platform,
+                       bale_error **err)
+{
+	preflight_run r = {.set = set, .platform = platform, .out = out};
+	int rc = 0;
+	memset(out, 0, sizeof(*out));
+	if (bundle) {
+		if ((rc = load_bundle(&r.c, where, err)) == 0)
+			rc = check_all(&r, err);
+	} else if (strncmp(where, "oci:", 4) == 0 || strcmp(where, "containerd") == 0 ||
+	           (strncmp(where, "containerd:", 11) == 0 && where[11])) {
+		rc = bale_check_read_store(where, store_opts, read_store, &r, err);
+	} else {
+		rc = bale_error_set(err, BALE_EUSAGE,
+		                    "preflight reads oci:DIR and containerd[:SOCKET] stores and "
+		                    "bundles, not \"%s\"",
+		                    where);
+	}
+	for (size_t i = 0; i < r.c.n; i++)
+		free(r.c.names[i].name);
+	free(r.c.names);
+	sqlite3_close(r.c.db);
+	bale_bundle_close(r.c.reader);
 	if (rc < 0)
 		bale_preflight_free(out);
 	return rc;

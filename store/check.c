@@ -39,6 +39,14 @@ struct check_run {
 	char **wanted; /* --image, normalized */
 	bool *matched;
 	size_t n_wanted;
+	bale_check_view_fn view; /* bale_check_read_store: the caller reads, nothing is checked */
+	void *view_payload;
+	int view_rc;
+};
+
+struct bale_check_view {
+	const check_source *src;
+	const check_names *names;
 };
 
 static const char *const problem_names[] = {"missing", "digest-mismatch", "size-mismatch",
@@ -661,6 +669,22 @@ static int dispatch(check_run *run, const char *spec, bale_error **err)
 	    spec);
 }
 
+static void run_free(check_run *run)
+{
+	for (size_t i = 0; i < run->n_items; i++)
+		item_free(run->items[i]);
+	free(run->items);
+	for (size_t i = 0; i < run->n_verdicts; i++) {
+		free(run->verdicts[i].key);
+		free(run->verdicts[i].detail);
+	}
+	free(run->verdicts);
+	for (size_t i = 0; i < run->n_wanted; i++)
+		free(run->wanted[i]);
+	free(run->wanted);
+	free(run->matched);
+}
+
 int bale_check_store(const char *spec, const bale_check_options *opts, bale_check_summary *summary,
                      bale_error **err)
 {
@@ -677,17 +701,70 @@ int bale_check_store(const char *spec, const bale_check_options *opts, bale_chec
 		if (opts->report)
 			rc = opts->report(opts->payload, f, err);
 	}
-	for (size_t i = 0; i < run.n_items; i++)
-		item_free(run.items[i]);
-	free(run.items);
-	for (size_t i = 0; i < run.n_verdicts; i++) {
-		free(run.verdicts[i].key);
-		free(run.verdicts[i].detail);
-	}
-	free(run.verdicts);
-	for (size_t i = 0; i < run.n_wanted; i++)
-		free(run.wanted[i]);
-	free(run.wanted);
-	free(run.matched);
+	run_free(&run);
 	return rc;
+}
+
+/* ---- reading a store ---- */
+
+bool check_reading(const check_run *run)
+{
+	return run->view != NULL;
+}
+
+void check_hand_over(check_run *run, const check_source *src, const check_names *names,
+                     bale_error **err)
+{
+	bale_check_view v = {.src = src, .names = names};
+	run->view_rc = run->view(run->view_payload, &v, err);
+}
+
+int bale_check_read_store(const char *spec, const bale_store_options *opts, bale_check_view_fn fn,
+                          void *payload, bale_error **err)
+{
+	bale_check_options o = {.store = opts};
+	bale_check_summary summary = {0};
+	check_run run = {.opts = &o, .sum = &summary, .view = fn, .view_payload = payload};
+	if (strncmp(spec, "registry://", 11) == 0)
+		return bale_error_set(
+		    err, BALE_EUSAGE,
+		    "%s is not a node store (want oci:DIR or containerd[:SOCKET])", spec);
+	int rc = dispatch(&run, spec, err);
+	run_free(&run);
+	return rc < 0 ? rc : run.view_rc;
+}
+
+size_t bale_check_view_count(const bale_check_view *v)
+{
+	return v->names->n;
+}
+
+const char *bale_check_view_name(const bale_check_view *v, size_t i)
+{
+	return v->names->items[i].ref;
+}
+
+const bale_descriptor *bale_check_view_root(const bale_check_view *v, size_t i)
+{
+	return &v->names->items[i].root;
+}
+
+int bale_check_view_read(bale_check_view *v, const bale_descriptor *d, bale_buf *out,
+                         bale_error **err)
+{
+	bale_error *e = NULL;
+	bale_buf_init(out, BALE_CAP_MANIFEST, "manifest");
+	int rc = v->src->read(v->src->ctx, d, out, &e);
+	if (rc == BALE_ENOTFOUND && !e) /* the kinds say "not there" without a message */
+		return bale_error_set(err, BALE_ENOTFOUND, "%s is not in the store", d->digest.str);
+	if (rc < 0 && err && !*err)
+		*err = e;
+	else
+		bale_error_free(e);
+	return rc;
+}
+
+bool bale_check_view_has(bale_check_view *v, const bale_digest *d)
+{
+	return v->src->has(v->src->ctx, d);
 }

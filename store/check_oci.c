@@ -477,6 +477,10 @@ int check_oci(check_run *run, const char *dir, bale_error **err)
 	}
 	if ((rc = bale_hasher_new(&c.hasher, err)) < 0 || (rc = load_names(&c, err)) < 0)
 		goto cleanup;
+	if (check_reading(run)) {
+		check_hand_over(run, &src, &c.names, err);
+		goto cleanup;
+	}
 	for (size_t i = 0; i < c.names.n && rc == 0; i++)
 		if (!c.names.items[i].checked)
 			rc = check_walk(run, &src, &c.names.items[i], err);

@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bale/buf.h"
 #include "bale/error.h"
+#include "bale/sink.h"
 #include "bale/store.h"
 
 typedef enum bale_check_problem {
@@ -72,5 +74,36 @@ int bale_check_store(const char *spec, const bale_check_options *opts, bale_chec
 
 /* "missing", "digest-mismatch", "size-mismatch", "unreadable", "partial" */
 const char *bale_check_problem_name(bale_check_problem p);
+
+/* ---- reading a store ---- */
+
+/* What a node store holds, read the way bale check reads it (the same names, the same
+ * reads) but without walking or hashing anything: for callers that look images up (the
+ * preflight). Valid only during the callback it is given to. */
+typedef struct bale_check_view bale_check_view;
+
+typedef int (*bale_check_view_fn)(void *payload, bale_check_view *view, bale_error **err);
+
+/* Opens the node store given by spec ("oci:DIR", "containerd[:SOCKET]"; a registry is not
+ * a node store and is refused with BALE_EUSAGE), lists its names and calls fn once with
+ * the view; fn's result is the result. A store that cannot be opened or listed is
+ * BALE_ESTORE. */
+int bale_check_read_store(const char *spec, const bale_store_options *opts, bale_check_view_fn fn,
+                          void *payload, bale_error **err);
+
+/* The names of the store, in its order: i < bale_check_view_count. */
+size_t bale_check_view_count(const bale_check_view *v);
+/* As the store names it (an oci: entry with neither name annotation goes by its digest). */
+const char *bale_check_view_name(const bale_check_view *v, size_t i);
+/* What the name points at; root->digest.str is "" when the store records no usable digest
+ * for it, root->size -1 when the store does not say. */
+const bale_descriptor *bale_check_view_root(const bale_check_view *v, size_t i);
+/* The bytes of a manifest or index (out is initialized here, capped at
+ * BALE_CAP_MANIFEST; free it in any case), unverified. BALE_ENOTFOUND when the store does
+ * not have it. */
+int bale_check_view_read(bale_check_view *v, const bale_descriptor *d, bale_buf *out,
+                         bale_error **err);
+/* Does the store hold the blob (any kind)? Cheap: no byte is read. */
+bool bale_check_view_has(bale_check_view *v, const bale_digest *d);
 
 #endif

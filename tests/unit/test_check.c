@@ -1,6 +1,7 @@
 /* bale check of an oci: store: the walk from each name's root (index, manifests, config,
  * layers), what it reports for missing, truncated, altered and unparsable blobs, the
- * partial files of dead writers (and not those of live ones), --image, and repair. */
+ * partial files of dead writers (and not those of live ones), --image, and repair; and the
+ * read side alone (bale_check_read_store). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -382,6 +383,67 @@ static void test_errors(void **state)
 	assert_string_equal(bale_check_problem_name(BALE_CHECK_DIGEST), "digest-mismatch");
 }
 
+/* The read side without a check: the names, their roots, a manifest's bytes, presence. */
+typedef struct view_seen {
+	const fixture *fx;
+	size_t names;
+	bool app, tool;
+	int rc; /* what the callback returns */
+} view_seen;
+
+static int look(void *payload, bale_check_view *v, bale_error **err)
+{
+	view_seen *s = payload;
+	bale_buf bytes;
+	s->names = bale_check_view_count(v);
+	for (size_t i = 0; i < s->names; i++) {
+		const char *name = bale_check_view_name(v, i);
+		const bale_descriptor *root = bale_check_view_root(v, i);
+		if (strcmp(name, "example.com/app:1") == 0)
+			s->app = bale_digest_equal(&root->digest, &s->fx->index.digest) &&
+			         strcmp(root->media_type, BALE_MT_OCI_INDEX) == 0;
+		if (strcmp(name, "example.com/tool:1") == 0)
+			s->tool = bale_digest_equal(&root->digest, &s->fx->m3.digest);
+	}
+	assert_int_equal(bale_check_view_read(v, &s->fx->m3, &bytes, err), 0);
+	assert_int_equal(bytes.len, (size_t)s->fx->m3.size);
+	bale_buf_free(&bytes);
+	assert_true(bale_check_view_has(v, &s->fx->l1.digest));
+	assert_false(bale_check_view_has(v, &s->fx->l3.digest)); /* removed below */
+	bale_error *e = NULL;
+	assert_int_equal(bale_check_view_read(v, &s->fx->l3, &bytes, &e), BALE_ENOTFOUND);
+	assert_non_null(strstr(bale_error_message(e), s->fx->l3.digest.str));
+	bale_error_free(e);
+	bale_buf_free(&bytes);
+	return s->rc < 0 ? bale_error_set(err, s->rc, "stopped") : 0;
+}
+
+static void test_read_store(void **state)
+{
+	fixture fx;
+	char spec[600];
+	bale_error *err = NULL;
+	build(&fx, *state);
+	remove_blob(&fx, &fx.l3);
+	snprintf(spec, sizeof(spec), "oci:%s", fx.dir);
+	view_seen s = {.fx = &fx};
+	assert_int_equal(bale_check_read_store(spec, NULL, look, &s, &err), 0);
+	assert_int_equal(s.names, 2);
+	assert_true(s.app);
+	assert_true(s.tool);
+	/* The callback's result is the result, its error unwrapped. */
+	s.rc = BALE_EVERIFY;
+	assert_int_equal(bale_check_read_store(spec, NULL, look, &s, &err), BALE_EVERIFY);
+	assert_string_equal(bale_error_message(err), "stopped");
+	bale_error_clear(&err);
+	snprintf(spec, sizeof(spec), "oci:%s/nowhere", (const char *)*state);
+	assert_int_equal(bale_check_read_store(spec, NULL, look, &s, &err), BALE_ESTORE);
+	bale_error_clear(&err);
+	assert_int_equal(bale_check_read_store("registry://example.com", NULL, look, &s, &err),
+	                 BALE_EUSAGE);
+	bale_error_free(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -394,6 +456,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_partials, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_repair, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_read_store, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
