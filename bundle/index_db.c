@@ -838,3 +838,26 @@ cleanup:
 	sqlite3_finalize(st);
 	return rc;
 }
+
+int bale_index_db_image_digest(sqlite3 *db, const char *ref, char digest[80], bale_error **err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0, src;
+	digest[0] = '\0';
+	bale_sql_guard_reset(db); /* one lookup per image: each has the whole budget */
+	if (sqlite3_prepare_v2(db, "SELECT digest FROM images WHERE ref = ?1", -1, &st, NULL) ==
+	        SQLITE_OK &&
+	    sqlite3_bind_text(st, 1, ref, -1, SQLITE_TRANSIENT) == SQLITE_OK)
+		src = sqlite3_step(st);
+	else
+		src = sqlite3_errcode(db);
+	if (src == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(digest, 80, "%s", (const char *)sqlite3_column_text(st, 0));
+	else if (src != SQLITE_ROW && src != SQLITE_DONE)
+		rc = bale_sql_guard_error(db, src, err) < 0
+		         ? bale_error_wrap(err, "index.db: %s", ref)
+		         : bale_error_set(err, BALE_EVERIFY, "index.db: %s: %s", ref,
+		                          sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return rc;
+}

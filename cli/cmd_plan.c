@@ -6,10 +6,9 @@
 
 #include "bale/bundle.h"
 #include "bale/index_db.h"
+#include "bale/k8s_pin.h"
 #include "bale/plan.h"
-#include "bale/reference.h"
 #include "cli/cli.h"
-#include "cli/plan_pin.h"
 
 static const char usage_text[] =
     "Usage: bale plan -f PATH… [--json | --lint [--offline] [--bundle FILE]]\n"
@@ -47,7 +46,7 @@ typedef struct plan_args {
 /* --lint --bundle: the digest the bundle would pin an image to. */
 static void bundle_digest(void *payload, const char *ref, char digest[80])
 {
-	plan_bundle_digest(payload, ref, digest, NULL);
+	bale_index_db_image_digest(payload, ref, digest, NULL);
 }
 
 static int plan_option(void *payload, int opt, const char *arg)
@@ -154,12 +153,12 @@ int cmd_plan(int argc, char **argv)
 		goto cleanup;
 	}
 	if (a.pin) {
-		plan_pin_request req = {.bundle = a.pin,
-		                        .paths = a.paths,
-		                        .n_paths = a.n_paths,
-		                        .output = a.output,
-		                        .force = a.force};
-		if (plan_pin(&req, &err) < 0)
+		bale_k8s_pin_request req = {.bundle = a.pin,
+		                            .paths = a.paths,
+		                            .n_paths = a.n_paths,
+		                            .output = a.output,
+		                            .force = a.force};
+		if (bale_k8s_pin_bundle(&req, &err) < 0)
 			goto failed;
 		goto cleanup;
 	}

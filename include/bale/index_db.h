@@ -54,4 +54,8 @@ typedef int (*bale_index_row_fn)(void *payload, int ncols, const char *const *na
 int bale_index_db_query(sqlite3 *db, const char *sql, bale_index_row_fn row, void *payload,
                         bale_error **err);
 
+/* The root digest the index records for a normalized reference (as images.ref holds it)
+ * into digest; "" when the bundle has no image of that name. */
+int bale_index_db_image_digest(sqlite3 *db, const char *ref, char digest[80], bale_error **err);
+
 #endif

@@ -5,6 +5,7 @@
 #ifndef BALE_K8S_PIN_H
 #define BALE_K8S_PIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -21,5 +22,19 @@ int bale_k8s_pin_file(const char *path, FILE *out, bale_pin_fn pin, void *payloa
 /* The same for a YAML stream in memory; name is what errors call it. */
 int bale_k8s_pin_text(const char *name, const char *text, size_t len, FILE *out, bale_pin_fn pin,
                       void *payload, bale_error **err);
+
+/* The whole run of bale plan --pin: every image of the manifests pinned as
+ * NAME[:TAG]@DIGEST by the digest the bundle's index records for it (an image the bundle
+ * lacks, or pins to another digest, is refused). Everything is pinned in memory first:
+ * nothing is written unless every image pinned. */
+typedef struct bale_k8s_pin_request {
+	const char *bundle;
+	const char **paths; /* files, directories, "-" */
+	size_t n_paths;
+	const char *output; /* NULL: stdout; a directory when any path is one, else a file */
+	bool force;         /* replace output files that exist */
+} bale_k8s_pin_request;
+
+int bale_k8s_pin_bundle(const bale_k8s_pin_request *req, bale_error **err);
 
 #endif

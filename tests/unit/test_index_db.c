@@ -555,6 +555,25 @@ static void test_callback_stops(void **state)
 	sqlite3_close(db);
 }
 
+/* The root digest of a reference, as bale plan pins it; "" for a name the index lacks. */
+static void test_image_digest(void **state)
+{
+	fixture *f = *state;
+	char digest[80];
+	build(f, 3);
+	sqlite3 *db = open_file(f->path);
+	assert_int_equal(bale_index_db_image_digest(db, REF_A, digest, NULL), 0);
+	assert_string_equal(digest, f->img[0].root.digest.str);
+	assert_int_equal(bale_index_db_image_digest(db, f->ref_c, digest, NULL), 0);
+	assert_string_equal(digest, dg(f, M_C));
+	assert_int_equal(bale_index_db_image_digest(db, "docker.io/library/absent:1", digest, NULL),
+	                 0);
+	assert_string_equal(digest, "");
+	assert_int_equal(bale_index_db_image_digest(db, "x' OR '1'='1", digest, NULL), 0);
+	assert_string_equal(digest, ""); /* bound, never spliced into the SQL */
+	sqlite3_close(db);
+}
+
 /* Changes the file with plain SQLite, as a different bale or a forger would. */
 static void tamper(const char *path, const char *sql)
 {
@@ -779,6 +798,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_sqlite3_cli, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_callback_stops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_image_digest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_empty_result_has_header, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refuses_other_files, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_image_rolled_back, setup, teardown),

@@ -1,7 +1,5 @@
 /* bale plan --pin: every manifest pinned in memory, then written out all together, so a
  * missing image leaves no output half-pinned. Directories map to a directory tree. */
-#include "cli/plan_pin.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +12,7 @@
 #include "bale/k8s.h"
 #include "bale/k8s_pin.h"
 #include "bale/reference.h"
-#include "cli/cli.h"
+#include "k8s/k8s_private.h"
 
 typedef struct pinned {
 	char *dest; /* NULL: the single output stream */
@@ -23,31 +21,13 @@ typedef struct pinned {
 } pinned;
 
 typedef struct pin_run {
-	const plan_pin_request *req;
+	const bale_k8s_pin_request *req;
 	sqlite3 *db;
 	bool tree;        /* the output is a directory */
 	const char *root; /* the directory being walked, or NULL for a file argument */
 	pinned *files;
 	size_t n_files;
 } pin_run;
-
-static int found_digest(void *payload, int ncols, const char *const *names,
-                        const char *const *values)
-{
-	if (values && values[0])
-		snprintf(payload, 80, "%s", values[0]);
-	return 0;
-}
-
-int plan_bundle_digest(sqlite3 *db, const char *ref, char digest[80], bale_error **err)
-{
-	digest[0] = '\0';
-	char *sql = sqlite3_mprintf("SELECT digest FROM images WHERE ref = %Q", ref);
-	int rc = sql ? bale_index_db_query(db, sql, found_digest, digest, err)
-	             : bale_error_set(err, BALE_EGENERIC, "out of memory");
-	sqlite3_free(sql);
-	return rc;
-}
 
 /* NAME[:TAG]@DIGEST of the bundle for an image as written. */
 static int pin_image(void *payload, const char *image, char **out, bale_error **err)
@@ -58,7 +38,7 @@ static int pin_image(void *payload, const char *image, char **out, bale_error **
 	int rc = bale_ref_parse(&ref, image, err);
 	if (rc < 0)
 		return rc;
-	rc = plan_bundle_digest(run->db, bale_ref_string(ref), digest, err);
+	rc = bale_index_db_image_digest(run->db, bale_ref_string(ref), digest, err);
 	if (rc == 0 && !digest[0])
 		rc = bale_error_set(err, BALE_ENOTFOUND, "%s: not in the bundle", image);
 	if (rc == 0 && bale_ref_digest(ref) && strcmp(bale_ref_digest(ref), digest) != 0)
@@ -175,7 +155,7 @@ static int write_stream(const pin_run *run, bale_error **err)
 	return rc;
 }
 
-int plan_pin(const plan_pin_request *req, bale_error **err)
+int bale_k8s_pin_bundle(const bale_k8s_pin_request *req, bale_error **err)
 {
 	pin_run run = {.req = req};
 	bale_bundle_reader *reader = NULL;
@@ -188,7 +168,7 @@ int plan_pin(const plan_pin_request *req, bale_error **err)
 	if (run.tree && !req->output)
 		return bale_error_set(err, BALE_EUSAGE,
 		                      "pinning a directory needs an output directory (-o DIR)");
-	if ((rc = cli_open_index(&reader, &run.db, req->bundle, err)) < 0)
+	if ((rc = k8s_open_index(&reader, &run.db, req->bundle, err)) < 0)
 		goto cleanup;
 	for (size_t i = 0; rc == 0 && i < req->n_paths; i++) {
 		run.root = run.tree && stat(req->paths[i], &st) == 0 && S_ISDIR(st.st_mode)
