@@ -79,6 +79,19 @@ void check_names_free(check_names *names);
 int check_all_found(const check_run *run, bale_error **err);
 const bale_check_options *check_opts(const check_run *run);
 bale_check_summary *check_summary(check_run *run);
+
+/* What the walk concluded about one blob: a blob shared by several images (or named
+ * twice, as containerd names repo:tag and repo@digest) is read and hashed once. */
+typedef struct check_verdict {
+	char *key;   /* "[scope@]sha256:…" */
+	int problem; /* a bale_check_problem, or -1 when whole */
+	char *detail;
+} check_verdict;
+
+/* The verdict kept under key, or NULL; valid until the next check_verdict_add. */
+const check_verdict *check_verdict_get(const check_run *run, const char *key);
+int check_verdict_add(check_run *run, const char *key, int problem, const char *detail,
+                      bale_error **err);
 const bale_log *check_log(const check_run *run);
 
 /* Is ref among --image (always true without --image)? Marks the match, so that an --image
