@@ -2,22 +2,67 @@
 
 #include <stdio.h>
 
+#include "bale/sys/sink.h"
+
+int bale_sink_has_blob(bale_sink *sink, const bale_descriptor *desc, bool *out, bale_error **err)
+{
+	return sink->ops->has_blob(sink, desc, out, err);
+}
+
+int bale_sink_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink_blob **out,
+                        bale_error **err)
+{
+	return sink->ops->blob_open(sink, desc, out, err);
+}
+
+int bale_sink_blob_write(bale_sink *sink, bale_sink_blob *blob, const void *data, size_t len,
+                         bale_error **err)
+{
+	return sink->ops->blob_write(blob, data, len, err);
+}
+
+int bale_sink_blob_rewind(bale_sink *sink, bale_sink_blob *blob, bale_error **err)
+{
+	return sink->ops->blob_rewind(blob, err);
+}
+
+int bale_sink_blob_commit(bale_sink *sink, bale_sink_blob *blob, bale_error **err)
+{
+	return sink->ops->blob_commit(blob, err);
+}
+
+void bale_sink_blob_abort(bale_sink *sink, bale_sink_blob *blob)
+{
+	sink->ops->blob_abort(blob);
+}
+
+int bale_sink_set_name(bale_sink *sink, const char *ref, const bale_descriptor *root,
+                       bale_error **err)
+{
+	return sink->ops->set_name(sink, ref, root, err);
+}
+
+int bale_sink_commit(bale_sink *sink, bale_error **err)
+{
+	return sink->ops->commit(sink, err);
+}
+
 /* Writes a small, already verified blob (a manifest or config held in memory). */
 int bale_sink_put_bytes(bale_sink *sink, const bale_descriptor *desc, const void *data, size_t len,
                         bale_error **err)
 {
 	bool have = false;
 	bale_sink_blob *blob = NULL;
-	int rc = sink->ops->has_blob(sink, desc, &have, err);
+	int rc = bale_sink_has_blob(sink, desc, &have, err);
 	if (rc < 0 || have)
 		return rc;
-	if ((rc = sink->ops->blob_open(sink, desc, &blob, err)) < 0)
+	if ((rc = bale_sink_blob_open(sink, desc, &blob, err)) < 0)
 		return rc;
-	if ((rc = sink->ops->blob_write(blob, data, len, err)) < 0) {
-		sink->ops->blob_abort(blob);
+	if ((rc = bale_sink_blob_write(sink, blob, data, len, err)) < 0) {
+		bale_sink_blob_abort(sink, blob);
 		return rc;
 	}
-	return sink->ops->blob_commit(blob, err);
+	return bale_sink_blob_commit(sink, blob, err);
 }
 
 int bale_sink_blob_for(bale_sink *sink, const bale_descriptor *desc, const char *ref,
@@ -37,6 +82,21 @@ void bale_sink_free(bale_sink *sink)
 {
 	if (sink)
 		sink->ops->free(sink);
+}
+
+bool bale_sink_tells_space(const bale_sink *sink)
+{
+	return sink && sink->ops->space;
+}
+
+int bale_sink_space(bale_sink *sink, uint64_t *avail, const char **where, bale_error **err)
+{
+	if (!bale_sink_tells_space(sink)) {
+		*avail = UINT64_MAX;
+		*where = NULL;
+		return 0;
+	}
+	return sink->ops->space(sink, avail, where, err);
 }
 
 /* "12.3 GB" (decimal units, as df -H and the CLI show sizes). */
@@ -61,9 +121,9 @@ int bale_sink_check_space(bale_sink *sink, uint64_t need, const char *what, bale
 	uint64_t avail = 0;
 	const char *where = NULL;
 	char a[32], b[32];
-	if (!sink || !sink->ops->space || need == 0)
+	if (!bale_sink_tells_space(sink) || need == 0)
 		return 0;
-	int rc = sink->ops->space(sink, &avail, &where, err);
+	int rc = bale_sink_space(sink, &avail, &where, err);
 	if (rc < 0 || need <= avail)
 		return rc;
 	return bale_error_set(err, BALE_ESTORE,

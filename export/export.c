@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "bale/digest.h"
+#include "bale/sys/sink.h"
 
 typedef struct arrivals {
 	bale_sink base;
@@ -65,7 +66,7 @@ static int arr_has_blob(bale_sink *sink, const bale_descriptor *desc, bool *out,
 {
 	arrivals *a = (arrivals *)sink;
 	int rc = refuse_if_writer_failed(a, err);
-	if (rc == 0 && (rc = a->cache->ops->has_blob(a->cache, desc, out, err)) == 0 && *out)
+	if (rc == 0 && (rc = bale_sink_has_blob(a->cache, desc, out, err)) == 0 && *out)
 		announce(a, &desc->digest);
 	return rc;
 }
@@ -78,7 +79,7 @@ static int arr_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink
 	bale_sink_blob *b = rc == 0 ? calloc(1, sizeof(*b)) : NULL;
 	if (rc == 0 && !b)
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
-	if (rc == 0 && (rc = a->cache->ops->blob_open(a->cache, desc, &b->inner, err)) == 0) {
+	if (rc == 0 && (rc = bale_sink_blob_open(a->cache, desc, &b->inner, err)) == 0) {
 		b->a = a;
 		b->desc = *desc;
 		*out = b;
@@ -90,19 +91,19 @@ static int arr_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink
 
 static int arr_blob_write(bale_sink_blob *b, const void *data, size_t len, bale_error **err)
 {
-	return b->a->cache->ops->blob_write(b->inner, data, len, err);
+	return bale_sink_blob_write(b->a->cache, b->inner, data, len, err);
 }
 
 static int arr_blob_rewind(bale_sink_blob *b, bale_error **err)
 {
-	return b->a->cache->ops->blob_rewind(b->inner, err);
+	return bale_sink_blob_rewind(b->a->cache, b->inner, err);
 }
 
 static int arr_blob_commit(bale_sink_blob *b, bale_error **err)
 {
 	arrivals *a = b->a;
 	bale_digest d = b->desc.digest;
-	int rc = a->cache->ops->blob_commit(b->inner, err);
+	int rc = bale_sink_blob_commit(a->cache, b->inner, err);
 	free(b);
 	if (rc == 0)
 		announce(a, &d);
@@ -111,7 +112,7 @@ static int arr_blob_commit(bale_sink_blob *b, bale_error **err)
 
 static void arr_blob_abort(bale_sink_blob *b)
 {
-	b->a->cache->ops->blob_abort(b->inner);
+	bale_sink_blob_abort(b->a->cache, b->inner);
 	free(b);
 }
 
@@ -119,13 +120,13 @@ static int arr_set_name(bale_sink *sink, const char *ref, const bale_descriptor 
                         bale_error **err)
 {
 	arrivals *a = (arrivals *)sink;
-	return a->cache->ops->set_name(a->cache, ref, root, err);
+	return bale_sink_set_name(a->cache, ref, root, err);
 }
 
 static int arr_commit(bale_sink *sink, bale_error **err)
 {
 	arrivals *a = (arrivals *)sink;
-	return a->cache->ops->commit(a->cache, err);
+	return bale_sink_commit(a->cache, err);
 }
 
 static int arr_blob_read(bale_sink *sink, const bale_descriptor *desc, bale_buf *out,
@@ -145,12 +146,7 @@ static int arr_blob_for(bale_sink *sink, const bale_descriptor *desc, const char
 static int arr_space(bale_sink *sink, uint64_t *avail, const char **where, bale_error **err)
 {
 	arrivals *a = (arrivals *)sink;
-	if (!a->cache->ops->space) {
-		*avail = UINT64_MAX;
-		*where = NULL;
-		return 0;
-	}
-	return a->cache->ops->space(a->cache, avail, where, err);
+	return bale_sink_space(a->cache, avail, where, err); /* UINT64_MAX when it cannot tell */
 }
 
 static void arr_free(bale_sink *sink)

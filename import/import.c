@@ -272,7 +272,7 @@ typedef struct store_blob {
 static int write_to_blob(void *payload, const void *data, size_t len, bale_error **err)
 {
 	store_blob *sb = payload;
-	return sb->store->ops->blob_write(sb->blob, data, len, err);
+	return bale_sink_blob_write(sb->store, sb->blob, data, len, err);
 }
 
 /* Streams one member into the store, checking it against what the manifest says. */
@@ -280,15 +280,15 @@ static int take_member(bale_bundle_reader *r, const char *path, bale_sink *store
                        bale_import_result *out, bale_error **err)
 {
 	store_blob sb = {store, NULL};
-	int rc = store->ops->blob_open(store, &n->desc, &sb.blob, err);
+	int rc = bale_sink_blob_open(store, &n->desc, &sb.blob, err);
 	if (rc == 0)
 		rc = bale_bundle_check_member(r, path, &n->desc, write_to_blob, &sb, err);
 	if (rc < 0) {
 		if (sb.blob)
-			store->ops->blob_abort(sb.blob);
+			bale_sink_blob_abort(store, sb.blob);
 		return rc;
 	}
-	if ((rc = store->ops->blob_commit(sb.blob, err)) == 0) {
+	if ((rc = bale_sink_blob_commit(store, sb.blob, err)) == 0) {
 		n->have = true;
 		out->blobs_written++;
 		out->bytes_written += n->desc.size;
@@ -308,8 +308,7 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 			return rc;
 	uint64_t bytes = 0;
 	for (size_t i = 0; i < p->n_needs; i++) {
-		if ((rc = store->ops->has_blob(store, &p->needs[i].desc, &p->needs[i].have, err)) <
-		    0)
+		if ((rc = bale_sink_has_blob(store, &p->needs[i].desc, &p->needs[i].have, err)) < 0)
 			return rc;
 		out->blobs_present += p->needs[i].have;
 		missing += !p->needs[i].have;
@@ -398,10 +397,10 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 		for (size_t k = 0; k < p.n_needs; k++)
 			if (strcmp(p.needs[k].desc.digest.str, out->images[i].digest) == 0)
 				root = p.needs[k].desc;
-		if ((rc = store->ops->set_name(store, out->images[i].ref, &root, err)) < 0)
+		if ((rc = bale_sink_set_name(store, out->images[i].ref, &root, err)) < 0)
 			goto cleanup;
 	}
-	rc = store->ops->commit(store, err);
+	rc = bale_sink_commit(store, err);
 cleanup:
 	sqlite3_close(db);
 	json_decref(p.blobs);

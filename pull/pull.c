@@ -134,14 +134,14 @@ static int put_blob(bale_sink *sink, const bale_descriptor *desc, const bale_buf
                     bale_error **err)
 {
 	bale_sink_blob *blob = NULL;
-	int rc = sink->ops->blob_open(sink, desc, &blob, err);
+	int rc = bale_sink_blob_open(sink, desc, &blob, err);
 	if (rc < 0)
 		return rc;
-	if ((rc = sink->ops->blob_write(blob, bytes->data, bytes->len, err)) < 0) {
-		sink->ops->blob_abort(blob);
+	if ((rc = bale_sink_blob_write(sink, blob, bytes->data, bytes->len, err)) < 0) {
+		bale_sink_blob_abort(sink, blob);
 		return rc;
 	}
-	return sink->ops->blob_commit(blob, err);
+	return bale_sink_blob_commit(sink, blob, err);
 }
 
 /* Keeps verified bytes until they are needed (once per digest). */
@@ -152,7 +152,7 @@ static int keep_bytes(bale_pull *p, const bale_descriptor *desc, const bale_buf 
 	bool have = false;
 	pthread_mutex_lock(&p->keep_mu);
 	int rc = keeper_locked(p, &keep, err);
-	if (rc == 0 && (rc = keep->ops->has_blob(keep, desc, &have, err)) == 0 && !have)
+	if (rc == 0 && (rc = bale_sink_has_blob(keep, desc, &have, err)) == 0 && !have)
 		rc = put_blob(keep, desc, bytes, err);
 	pthread_mutex_unlock(&p->keep_mu);
 	return rc;
@@ -190,7 +190,7 @@ static int copy_kept(bale_pull *p, bale_sink *sink, const bale_descriptor *desc,
 {
 	bool have = false;
 	bale_buf bytes;
-	int rc = sink->ops->has_blob(sink, desc, &have, err);
+	int rc = bale_sink_has_blob(sink, desc, &have, err);
 	if (rc < 0 || have)
 		return rc;
 	bale_buf_init(&bytes, BALE_CAP_CONFIG, "manifest or config");
@@ -570,7 +570,7 @@ static int write_image(bale_pull *p, bale_sink *sink, const bale_image *img, bal
 	if (rc == 0 && (rc = bale_sink_blob_for(sink, &img->root, img->ref, err)) == 0)
 		rc = copy_kept(p, sink, &img->root, err);
 	if (rc == 0)
-		rc = sink->ops->set_name(sink, img->ref, &img->root, err);
+		rc = bale_sink_set_name(sink, img->ref, &img->root, err);
 	return rc < 0 ? bale_error_wrap(err, "%s", img->ref) : 0;
 }
 
@@ -689,7 +689,7 @@ static int note_missing(bale_sink *sink, const bale_descriptor *desc, missing_bl
                         size_t *n, size_t *alloc, bale_error **err)
 {
 	bool have = false;
-	int rc = sink->ops->has_blob(sink, desc, &have, err);
+	int rc = bale_sink_has_blob(sink, desc, &have, err);
 	if (rc < 0 || have)
 		return rc;
 	if (*n == *alloc) {
@@ -713,7 +713,7 @@ static int check_space(bale_pull *p, bale_sink *sink, size_t first, bale_error *
 	uint64_t need = 0;
 	char what[64];
 	int rc = 0;
-	if (!sink->ops->space)
+	if (!bale_sink_tells_space(sink))
 		return 0;
 	for (size_t i = first; i < p->n_images && rc == 0; i++) {
 		const bale_image *img = p->images[i];
@@ -780,7 +780,7 @@ int bale_pull_fetch(bale_pull *p, bale_sink *sink, bale_error **err)
 	for (size_t i = first; i < p->n_images; i++)
 		if ((rc = write_image(p, sink, p->images[i], err)) < 0)
 			goto cleanup;
-	rc = sink->ops->commit(sink, err);
+	rc = bale_sink_commit(sink, err);
 cleanup:
 	bale_fetch_free(fetch);
 	return rc;

@@ -71,7 +71,7 @@ static void transfer_free(transfer *t)
 	if (!t)
 		return;
 	if (t->blob)
-		t->sink->ops->blob_abort(t->blob);
+		bale_sink_blob_abort(t->sink, t->blob);
 	if (t->h)
 		curl_easy_cleanup(t->h);
 	curl_slist_free_all(t->headers);
@@ -105,7 +105,7 @@ int bale_fetch_add(bale_fetch *f, bale_registry *reg, const char *repository,
 		    bale_digest_equal(&f->items[i]->desc.digest, &desc->digest))
 			return 0; /* shared layer: one transfer serves every image */
 	bool have = false;
-	int rc = sink->ops->has_blob(sink, desc, &have, err);
+	int rc = bale_sink_has_blob(sink, desc, &have, err);
 	if (rc < 0 || have)
 		return rc;
 	if (f->n == f->alloc) {
@@ -160,7 +160,7 @@ static bool accept_status(transfer *t)
 		bale_hasher_reset(t->hasher);
 		t->fetch->progress.bytes_done -= t->received;
 		t->received = 0;
-		if (t->sink->ops->blob_rewind(t->blob, &t->sink_err) < 0) {
+		if (bale_sink_blob_rewind(t->sink, t->blob, &t->sink_err) < 0) {
 			t->failure = WRITE_SINK;
 			return false;
 		}
@@ -191,7 +191,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *payload)
 		return 0;
 	}
 	bale_hasher_update(t->hasher, data, len);
-	if (t->sink->ops->blob_write(t->blob, data, len, &t->sink_err) < 0) {
+	if (bale_sink_blob_write(t->sink, t->blob, data, len, &t->sink_err) < 0) {
 		t->failure = WRITE_SINK;
 		return 0;
 	}
@@ -207,7 +207,7 @@ static int start_transfer(bale_fetch *f, transfer *t, bale_error **err)
 	char url[2048], range[64];
 	if ((rc = reg_ensure_pinged(t->reg, err)) < 0)
 		return rc;
-	if (!t->blob && (rc = t->sink->ops->blob_open(t->sink, &t->desc, &t->blob, err)) < 0)
+	if (!t->blob && (rc = bale_sink_blob_open(t->sink, &t->desc, &t->blob, err)) < 0)
 		return rc;
 	if (!t->h && !(t->h = curl_easy_init()))
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
@@ -309,7 +309,7 @@ static int finish_transfer(bale_fetch *f, transfer *t, CURLcode cc, bale_error *
 			                      got.str);
 		bale_sink_blob *blob = t->blob;
 		t->blob = NULL; /* commit frees it, success or not */
-		int rc = t->sink->ops->blob_commit(blob, err);
+		int rc = bale_sink_blob_commit(t->sink, blob, err);
 		if (rc < 0)
 			return bale_error_wrap(err, "%s", what);
 		t->done = true;

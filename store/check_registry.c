@@ -10,6 +10,7 @@
 #include "bale/log.h"
 #include "bale/reference.h"
 #include "bale/registry.h"
+#include "bale/sys/sink.h"
 #include "store/check_private.h"
 
 typedef struct reg_name {

@@ -21,6 +21,7 @@
 #include "bale/manifest.h"
 #include "bale/reference.h"
 #include "bale/store.h"
+#include "bale/sys/sink.h"
 #include "store/ctr.h"
 
 #define COPY_CHUNK (256u << 10)

@@ -16,6 +16,7 @@
 #include "bale/json.h"
 #include "bale/reference.h"
 #include "bale/store.h"
+#include "bale/sys/sink.h"
 #include "store/oci_layout.h"
 
 #define ANNOTATION_REF_NAME STORE_OCI_REF_NAME

@@ -12,6 +12,7 @@
 #include "bale/reference.h"
 #include "bale/registry.h"
 #include "bale/store.h"
+#include "bale/sys/sink.h"
 
 typedef struct entry {
 	bale_descriptor desc;

@@ -23,53 +23,48 @@ typedef struct bale_descriptor {
 	int64_t size;
 } bale_descriptor;
 
+/* Opaque to callers; a sink's operations are in bale/sys/sink.h, for implementations. */
 typedef struct bale_sink bale_sink;
 typedef struct bale_sink_blob bale_sink_blob; /* one blob being written */
 
-typedef struct bale_sink_ops {
-	/* *out = true when the sink already holds the blob (the producer skips it). */
-	int (*has_blob)(bale_sink *sink, const bale_descriptor *desc, bool *out, bale_error **err);
-	int (*blob_open)(bale_sink *sink, const bale_descriptor *desc, bale_sink_blob **out,
-	                 bale_error **err);
-	int (*blob_write)(bale_sink_blob *blob, const void *data, size_t len, bale_error **err);
-	/* Drops what was written so far (a resumed transfer had to start over). */
-	int (*blob_rewind)(bale_sink_blob *blob, bale_error **err);
-	/* The producer has verified size and digest; make the blob durable. Frees blob. */
-	int (*blob_commit)(bale_sink_blob *blob, bale_error **err);
-	/* Discards the blob; nothing of it remains. Frees blob. */
-	void (*blob_abort)(bale_sink_blob *blob);
-	/* Names an image: ref (normalized) -> root descriptor (index or manifest). */
-	int (*set_name)(bale_sink *sink, const char *ref, const bale_descriptor *root,
-	                bale_error **err);
-	/* Makes every name set so far visible at once. */
-	int (*commit)(bale_sink *sink, bale_error **err);
-	void (*free)(bale_sink *sink);
-	/* Optional (NULL when the sink cannot be read): the bytes of a small blob the sink
-	 * holds, checked against desc. BALE_ENOTFOUND when it does not hold it. */
-	int (*blob_read)(bale_sink *sink, const bale_descriptor *desc, bale_buf *out,
-	                 bale_error **err);
-	/* Optional: the image named ref needs this blob. Called before the blob is offered,
-	 * for every image that needs it: a registry keeps blobs per repository. */
-	int (*blob_for)(bale_sink *sink, const bale_descriptor *desc, const char *ref,
-	                bale_error **err);
-	/* Optional: the bytes the sink can still take (the free space of the file system it
-	 * writes to), so a producer refuses up front what would not fit; *where names it. */
-	int (*space)(bale_sink *sink, uint64_t *avail, const char **where, bale_error **err);
-} bale_sink_ops;
+/* *out = true when the sink already holds the blob (the producer skips it). */
+int bale_sink_has_blob(bale_sink *sink, const bale_descriptor *desc, bool *out, bale_error **err);
+/* Opens a blob for writing. The blob belongs to sink: every bale_sink_blob_* call below
+ * takes the sink it was opened on, and it ends with exactly one commit or abort. */
+int bale_sink_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink_blob **out,
+                        bale_error **err);
+int bale_sink_blob_write(bale_sink *sink, bale_sink_blob *blob, const void *data, size_t len,
+                         bale_error **err);
+/* Drops what was written so far (a resumed transfer had to start over). */
+int bale_sink_blob_rewind(bale_sink *sink, bale_sink_blob *blob, bale_error **err);
+/* The producer has verified size and digest; makes the blob durable. Frees blob. */
+int bale_sink_blob_commit(bale_sink *sink, bale_sink_blob *blob, bale_error **err);
+/* Discards the blob; nothing of it remains. Frees blob. */
+void bale_sink_blob_abort(bale_sink *sink, bale_sink_blob *blob);
+/* Names an image: ref (normalized) -> root descriptor (index or manifest). */
+int bale_sink_set_name(bale_sink *sink, const char *ref, const bale_descriptor *root,
+                       bale_error **err);
+/* Makes every name set so far visible at once. */
+int bale_sink_commit(bale_sink *sink, bale_error **err);
+/* Frees the sink (NULL: nothing). */
+void bale_sink_free(bale_sink *sink);
 
-struct bale_sink {
-	const bale_sink_ops *ops;
-};
-
-/* Convenience wrappers. */
+/* Writes a small blob already verified and held in memory, unless the sink has it. */
 int bale_sink_put_bytes(bale_sink *sink, const bale_descriptor *desc, const void *data, size_t len,
                         bale_error **err);
-void bale_sink_free(bale_sink *sink);
-/* blob_for when the sink has it, else nothing to do. */
+/* The bytes of a small blob the sink holds, checked against desc: BALE_ENOTFOUND when it
+ * does not hold it, cannot be read, or is NULL. */
+int bale_sink_read(bale_sink *sink, const bale_descriptor *desc, bale_buf *out, bale_error **err);
+/* The image named ref needs this blob: called before the blob is offered, for every
+ * image that needs it (a registry keeps blobs per repository; other sinks do nothing). */
 int bale_sink_blob_for(bale_sink *sink, const bale_descriptor *desc, const char *ref,
                        bale_error **err);
-/* blob_read when the sink has it, else BALE_ENOTFOUND (a NULL sink too). */
-int bale_sink_read(bale_sink *sink, const bale_descriptor *desc, bale_buf *out, bale_error **err);
+/* Whether the sink can tell its free space; a producer that cannot use the answer
+ * otherwise skips the work of counting what it would need. */
+bool bale_sink_tells_space(const bale_sink *sink);
+/* The bytes the sink can still take (the free space of the file system it writes to);
+ * *where names it. UINT64_MAX and *where = NULL when the sink cannot tell. */
+int bale_sink_space(bale_sink *sink, uint64_t *avail, const char **where, bale_error **err);
 /* Refuses, before anything is written, `need` more bytes than the sink has room for
  * (BALE_ESTORE naming where, what needs them, and both sizes). A sink that cannot tell
  * (no space op) takes anything. */

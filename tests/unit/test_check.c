@@ -109,9 +109,9 @@ static void build(fixture *fx, const char *dir)
 	         BALE_MT_OCI_INDEX, BALE_MT_OCI_MANIFEST, fx->m1.digest.str, (long long)fx->m1.size,
 	         BALE_MT_OCI_MANIFEST, fx->m2.digest.str, (long long)fx->m2.size);
 	put(s, &fx->index, text, BALE_MT_OCI_INDEX);
-	assert_int_equal(s->ops->set_name(s, "example.com/app:1", &fx->index, NULL), 0);
-	assert_int_equal(s->ops->set_name(s, "example.com/tool:1", &fx->m3, NULL), 0);
-	assert_int_equal(s->ops->commit(s, NULL), 0);
+	assert_int_equal(bale_sink_set_name(s, "example.com/app:1", &fx->index, NULL), 0);
+	assert_int_equal(bale_sink_set_name(s, "example.com/tool:1", &fx->m3, NULL), 0);
+	assert_int_equal(bale_sink_commit(s, NULL), 0);
 	bale_sink_free(s);
 }
 
@@ -255,8 +255,8 @@ static void test_unparsable_manifest(void **state)
 	build(&fx, *state);
 	assert_int_equal(bale_store_oci_open(&store, fx.dir, BALE_STORE_STAGED, NULL), 0);
 	put(store, &bad, "{\"schemaVersion\":2,\"layers\":\"nope\"}", BALE_MT_OCI_MANIFEST);
-	assert_int_equal(store->ops->set_name(store, "example.com/bad:1", &bad, NULL), 0);
-	assert_int_equal(store->ops->commit(store, NULL), 0);
+	assert_int_equal(bale_sink_set_name(store, "example.com/bad:1", &bad, NULL), 0);
+	assert_int_equal(bale_sink_commit(store, NULL), 0);
 	bale_sink_free(store);
 	assert_int_equal(run(&fx, &s, false, NULL, 0, &sum), 0);
 	assert_int_equal(s.n, 1);

@@ -109,22 +109,22 @@ static void test_blob_visible_only_after_commit(void **state)
 	/* Unstaged, as the export cache is: a committed blob is in place at once. */
 	assert_int_equal(bale_store_oci_open(&s, dir, 0, NULL), 0);
 	descriptor_for(&d, "layer bytes", "application/vnd.oci.image.layer.v1.tar+gzip");
-	assert_int_equal(s->ops->has_blob(s, &d, &have, NULL), 0);
+	assert_int_equal(bale_sink_has_blob(s, &d, &have, NULL), 0);
 	assert_false(have);
-	assert_int_equal(s->ops->blob_open(s, &d, &b, NULL), 0);
-	assert_int_equal(s->ops->blob_write(b, "layer ", 6, NULL), 0);
+	assert_int_equal(bale_sink_blob_open(s, &d, &b, NULL), 0);
+	assert_int_equal(bale_sink_blob_write(s, b, "layer ", 6, NULL), 0);
 	assert_int_equal(count_entries(blobs), 0);
-	assert_int_equal(s->ops->blob_write(b, "bytes", 5, NULL), 0);
-	assert_int_equal(s->ops->blob_commit(b, NULL), 0);
+	assert_int_equal(bale_sink_blob_write(s, b, "bytes", 5, NULL), 0);
+	assert_int_equal(bale_sink_blob_commit(s, b, NULL), 0);
 	assert_int_equal(count_entries(blobs), 1);
-	assert_int_equal(s->ops->has_blob(s, &d, &have, NULL), 0);
+	assert_int_equal(bale_sink_has_blob(s, &d, &have, NULL), 0);
 	assert_true(have);
 
 	/* An aborted blob leaves nothing, not even a temporary file. */
 	descriptor_for(&d, "other", "application/octet-stream");
-	assert_int_equal(s->ops->blob_open(s, &d, &b, NULL), 0);
-	assert_int_equal(s->ops->blob_write(b, "oth", 3, NULL), 0);
-	s->ops->blob_abort(b);
+	assert_int_equal(bale_sink_blob_open(s, &d, &b, NULL), 0);
+	assert_int_equal(bale_sink_blob_write(s, b, "oth", 3, NULL), 0);
+	bale_sink_blob_abort(s, b);
 	DIR *dd = opendir(blobs);
 	size_t all = 0;
 	for (struct dirent *e; (e = readdir(dd));)
@@ -133,11 +133,11 @@ static void test_blob_visible_only_after_commit(void **state)
 	assert_int_equal(all, 1);
 
 	/* Rewind: a restarted transfer replaces what was written. */
-	assert_int_equal(s->ops->blob_open(s, &d, &b, NULL), 0);
-	assert_int_equal(s->ops->blob_write(b, "garbage", 7, NULL), 0);
-	assert_int_equal(s->ops->blob_rewind(b, NULL), 0);
-	assert_int_equal(s->ops->blob_write(b, "other", 5, NULL), 0);
-	assert_int_equal(s->ops->blob_commit(b, NULL), 0);
+	assert_int_equal(bale_sink_blob_open(s, &d, &b, NULL), 0);
+	assert_int_equal(bale_sink_blob_write(s, b, "garbage", 7, NULL), 0);
+	assert_int_equal(bale_sink_blob_rewind(s, b, NULL), 0);
+	assert_int_equal(bale_sink_blob_write(s, b, "other", 5, NULL), 0);
+	assert_int_equal(bale_sink_blob_commit(s, b, NULL), 0);
 	char path[700];
 	snprintf(path, sizeof(path), "%s/%s", blobs, bale_digest_hex(&d.digest));
 	struct stat st;
@@ -163,7 +163,7 @@ static void test_staged_run(void **state)
 	/* A run that fails before commit: nothing stays, not even its staging directory. */
 	assert_int_equal(bale_store_open(&s, spec, NULL), 0);
 	assert_int_equal(bale_sink_put_bytes(s, &d, "staged layer", 12, NULL), 0);
-	assert_int_equal(s->ops->has_blob(s, &d, &have, NULL), 0);
+	assert_int_equal(bale_sink_has_blob(s, &d, &have, NULL), 0);
 	assert_true(have); /* the run itself sees it */
 	assert_int_equal(count_entries(blobs), 0);
 	bale_sink_free(s);
@@ -174,10 +174,10 @@ static void test_staged_run(void **state)
 	assert_int_equal(bale_store_open(&s, spec, NULL), 0);
 	assert_int_equal(bale_sink_put_bytes(s, &d, "staged layer", 12, NULL), 0);
 	assert_int_equal(bale_sink_put_bytes(s, &e, "{\"m\":1}", 7, NULL), 0);
-	assert_int_equal(s->ops->set_name(s, "example.com/a:1", &e, NULL), 0);
+	assert_int_equal(bale_sink_set_name(s, "example.com/a:1", &e, NULL), 0);
 	assert_int_equal(count_entries(blobs), 0);
 	assert_int_equal(staging_dirs(dir), 1);
-	assert_int_equal(s->ops->commit(s, NULL), 0);
+	assert_int_equal(bale_sink_commit(s, NULL), 0);
 	assert_int_equal(count_entries(blobs), 2);
 	bale_sink_free(s);
 	assert_int_equal(staging_dirs(dir), 0);
@@ -211,20 +211,20 @@ static void test_names_replace_and_annotate(void **state)
 	assert_int_equal(bale_store_open(&s, spec, NULL), 0);
 	assert_int_equal(bale_sink_put_bytes(s, &a, "{\"a\":1}", 7, NULL), 0);
 	assert_int_equal(bale_sink_put_bytes(s, &b, "{\"b\":2}", 7, NULL), 0);
-	assert_int_equal(s->ops->set_name(s, "docker.io/library/x:1", &a, NULL), 0);
+	assert_int_equal(bale_sink_set_name(s, "docker.io/library/x:1", &a, NULL), 0);
 	json_t *index = read_index(dir);
 	assert_int_equal(json_array_size(json_object_get(index, "manifests")), 0); /* not yet */
 	json_decref(index);
-	assert_int_equal(s->ops->commit(s, NULL), 0);
+	assert_int_equal(bale_sink_commit(s, NULL), 0);
 	/* Re-pointing a name replaces its entry instead of adding a second one. */
-	assert_int_equal(s->ops->set_name(s, "docker.io/library/x:1", &b, NULL), 0);
+	assert_int_equal(bale_sink_set_name(s, "docker.io/library/x:1", &b, NULL), 0);
 	assert_int_equal(
-	    s->ops->set_name(s,
-	                     "host:5000/y@sha256:"
-	                     "0000000000000000000000000000000000000000000000000000000000000000",
-	                     &a, NULL),
+	    bale_sink_set_name(s,
+	                       "host:5000/y@sha256:"
+	                       "0000000000000000000000000000000000000000000000000000000000000000",
+	                       &a, NULL),
 	    0);
-	assert_int_equal(s->ops->commit(s, NULL), 0);
+	assert_int_equal(bale_sink_commit(s, NULL), 0);
 	bale_sink_free(s);
 
 	index = read_index(dir);
@@ -261,13 +261,13 @@ static void test_names_refused(void **state)
 	assert_int_equal(bale_sink_put_bytes(s, &a, "{\"a\":1}", 7, NULL), 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		bale_error *err = NULL;
-		assert_int_equal(s->ops->set_name(s, bad[i], &a, &err), BALE_EVERIFY);
+		assert_int_equal(bale_sink_set_name(s, bad[i], &a, &err), BALE_EVERIFY);
 		assert_non_null(strstr(bale_error_message(err), "image name"));
 		assert_null(strchr(bale_error_message(err), '\x1b'));
 		assert_null(strchr(bale_error_message(err), '\n'));
 		bale_error_free(err);
 	}
-	assert_int_equal(s->ops->commit(s, NULL), 0);
+	assert_int_equal(bale_sink_commit(s, NULL), 0);
 	bale_sink_free(s);
 	json_t *index = read_index(dir);
 	assert_int_equal(json_array_size(json_object_get(index, "manifests")), 0);
@@ -281,10 +281,10 @@ static void test_space(void **state)
 	bale_sink *s = NULL;
 	bale_error *err = NULL;
 	assert_int_equal(bale_store_oci_open(&s, dir, 0, NULL), 0);
-	assert_non_null(s->ops->space);
+	assert_true(bale_sink_tells_space(s));
 	uint64_t avail = 0;
 	const char *where = NULL;
-	assert_int_equal(s->ops->space(s, &avail, &where, NULL), 0);
+	assert_int_equal(bale_sink_space(s, &avail, &where, NULL), 0);
 	assert_true(avail > 0);
 	assert_string_equal(where, dir);
 	assert_int_equal(bale_sink_check_space(s, avail / 2, "half", NULL), 0);
@@ -319,8 +319,8 @@ static void test_concurrent_writers(void **state)
 				               "application/vnd.oci.image.manifest.v1+json");
 				if (bale_sink_put_bytes(s, &d, content, strlen(content), NULL) <
 				        0 ||
-				    s->ops->set_name(s, ref, &d, NULL) < 0 ||
-				    s->ops->commit(s, NULL) < 0)
+				    bale_sink_set_name(s, ref, &d, NULL) < 0 ||
+				    bale_sink_commit(s, NULL) < 0)
 					_exit(2);
 			}
 			bale_sink_free(s);
