@@ -1,4 +1,4 @@
-/* Reading a bundle: the seekable zstd stream decompressed by bundle/zstd_seekable.c,
+/* Reading a bundle: the seekable zstd stream decompressed by bundle/zst_reader.c,
  * the tar members parsed by libarchive, the head (manifest, signature, index.db) read
  * without touching the layers. Everything here is untrusted input. */
 #include <archive.h>
@@ -14,7 +14,7 @@
 
 #include "bale/bundle.h"
 #include "bale/json.h"
-#include "bale/zstd_seekable.h"
+#include "bale/zst.h"
 #include "bundle/bundle_private.h"
 
 #define READ_CHUNK (256u << 10)

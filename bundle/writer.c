@@ -18,7 +18,7 @@
 #include "bale/index_db.h"
 #include "bale/json.h"
 #include "bale/manifest.h"
-#include "bale/zstd_seekable.h"
+#include "bale/zst.h"
 #include "bundle/bundle_private.h"
 
 #define COPY_CHUNK (1u << 20)

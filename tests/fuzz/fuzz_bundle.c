@@ -24,7 +24,7 @@
 #include "bale/bundle.h"
 #include "bale/index_db.h"
 #include "bale/verify.h"
-#include "bale/zstd_seekable.h"
+#include "bale/zst.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

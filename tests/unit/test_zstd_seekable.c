@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bale/zstd_seekable.h"
+#include "bale/zst.h"
 #include "testutil.h"
 
 #define MiB ((size_t)1 << 20)

@@ -13,8 +13,8 @@
  * Every data frame carries zstd's own content checksum (XXH64), so corruption inside a
  * frame is caught by the decompressor; the few bits zstd ignores (a larger window, block
  * padding) are caught by the file digest, checked by bale_zst_reader_check_file. */
-#ifndef BALE_ZSTD_SEEKABLE_H
-#define BALE_ZSTD_SEEKABLE_H
+#ifndef BALE_ZST_H
+#define BALE_ZST_H
 
 #include <stddef.h>
 #include <stdint.h>
