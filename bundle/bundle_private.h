@@ -1,12 +1,6 @@
-/* Internals shared by the bundle writer and reader. */
+/* Internals shared by the bundle writer, the reader and bale/manifest.json's parser. */
 #ifndef BALE_BUNDLE_PRIVATE_H
 #define BALE_BUNDLE_PRIVATE_H
-
-#include <jansson.h>
-#include <stdbool.h>
-#include <stddef.h>
-
-#include "bale/error.h"
 
 /* Caps on the head members of a bundle read from untrusted media (docs/bundle-format.md,
  * "Limits"). A bundle of 10,000 single-platform images has about 100,000 members and a
@@ -15,7 +9,7 @@
 #define BUNDLE_CAP_SIGNATURE (16u << 10)
 #define BUNDLE_CAP_INDEX_DB (1024u << 20)
 /* Members bale/manifest.json may list ("files" and "blobs"); reading the head holds about
- * 1.3 KiB for each (jansson's parse, what to expect of each member). */
+ * 1.4 KiB for each (jansson's parse, its typed entry, what to expect of each member). */
 #define BUNDLE_MAX_MEMBERS 500000u
 /* JSON values in bale/manifest.json (bale/json.h counts them): 9 a member, 20 to 40 an
  * image, with room to spare. */
@@ -29,12 +23,5 @@
 #define BUNDLE_KIND_MANIFEST "manifest"
 #define BUNDLE_KIND_CONFIG "config"
 #define BUNDLE_KIND_LAYER "layer"
-
-/* A member path bale accepts: relative, no "." or ".." components, no empty ones. */
-bool bundle_path_is_safe(const char *path);
-
-/* Parses bale/manifest.json within the limits above: size, depth, JSON values, and at
- * most BUNDLE_MAX_MEMBERS members. BALE_EVERIFY naming the file. */
-int bundle_parse_manifest(json_t **out, const char *data, size_t len, bale_error **err);
 
 #endif

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "bale/bundle.h"
-#include "bale/json.h"
 #include "bale/zst.h"
 #include "bundle/bundle_private.h"
 
@@ -31,30 +30,11 @@ struct bale_bundle_reader {
 	int64_t member_size; /* of the current member, as its tar header says */
 	bool head_read;
 	bale_bundle_head head;
+	bale_bundle_manifest *manifest;  /* parsed from head.manifest on demand */
 	bale_bundle_member index_member; /* bale/index.db, read by bale_bundle_read_index */
 	uint64_t handed;                 /* decompressed bytes given to libarchive or skipped */
 	bool whole_file;                 /* check the file digest at the end */
 };
-
-bool bundle_path_is_safe(const char *path)
-{
-	if (!*path || path[0] == '/')
-		return false;
-	const char *p = path;
-	while (*p) {
-		const char *slash = strchr(p, '/');
-		size_t len = slash ? (size_t)(slash - p) : strlen(p);
-		if (len == 0 || (len == 1 && p[0] == '.') ||
-		    (len == 2 && p[0] == '.' && p[1] == '.'))
-			return false;
-		if (!slash)
-			break;
-		p = slash + 1;
-		if (!*p) /* a trailing slash: a directory name, not a file */
-			return false;
-	}
-	return true;
-}
 
 /* What is left of the frame holding the next byte, up to READ_CHUNK: libarchive reads
  * ahead no further than the end of the member it is on (every member starts a frame), so
@@ -400,22 +380,17 @@ int bale_bundle_read_head(bale_bundle_reader *r, const bale_bundle_head **out, b
 	return 0;
 }
 
-int bundle_parse_manifest(json_t **out, const char *data, size_t len, bale_error **err)
+int bale_bundle_read_manifest(bale_bundle_reader *r, const bale_bundle_manifest **out,
+                              bale_error **err)
 {
-	const bale_json_limits limits = {.max_bytes = BUNDLE_CAP_MANIFEST,
-	                                 .max_values = BUNDLE_MAX_MANIFEST_VALUES};
-	static const char *const lists[] = {"files", "blobs", "images"};
-	size_t n[3] = {0, 0, 0};
-	/* Counted in the raw text first: jansson holds about 1 KiB a member, so a list of
-	 * millions is refused before it is built. */
-	if (len <= BUNDLE_CAP_MANIFEST)
-		bale_json_top_array_sizes(data, len, lists, 3, n);
-	if (n[0] + n[1] > BUNDLE_MAX_MEMBERS || n[2] > BUNDLE_MAX_MEMBERS)
-		return bale_error_set(err, BALE_EVERIFY,
-		                      "%s: lists %zu members and %zu images, more than the %u a "
-		                      "bundle may hold",
-		                      BALE_BUNDLE_MANIFEST, n[0] + n[1], n[2], BUNDLE_MAX_MEMBERS);
-	return bale_json_parse_limits(out, data, len, &limits, BALE_BUNDLE_MANIFEST, err);
+	const bale_bundle_head *head = NULL;
+	int rc = 0;
+	if (!r->manifest && ((rc = bale_bundle_read_head(r, &head, err)) < 0 ||
+	                     (rc = bale_bundle_manifest_parse(&r->manifest, head->manifest,
+	                                                      head->manifest_len, err)) < 0))
+		return rc;
+	*out = r->manifest;
+	return 0;
 }
 
 int bale_bundle_read_index_sized(bale_bundle_reader *r, int64_t size, const bale_bundle_head **out,
@@ -443,30 +418,20 @@ int bale_bundle_read_index_sized(bale_bundle_reader *r, int64_t size, const bale
 
 int bale_bundle_read_index(bale_bundle_reader *r, const bale_bundle_head **out, bale_error **err)
 {
-	json_t *doc = NULL, *f, *entry = NULL;
-	size_t i;
+	const bale_bundle_manifest *m = NULL;
 	assert(r->head_read);
 	if (r->head.index_db) {
 		*out = &r->head;
 		return 0;
 	}
-	int rc = bundle_parse_manifest(&doc, r->head.manifest, r->head.manifest_len, err);
+	int rc = bale_bundle_read_manifest(r, &m, err);
 	if (rc < 0)
 		return rc;
-	json_array_foreach(json_object_get(doc, "files"), i, f)
-	{
-		const char *p = bale_json_str(f, "path");
-		if (p && strcmp(p, BALE_BUNDLE_INDEX_DB) == 0)
-			entry = f;
-	}
-	json_t *size = json_object_get(entry, "size");
-	if (!json_is_integer(size))
-		rc = bale_error_set(err, BALE_EVERIFY, "%s: no size for %s", BALE_BUNDLE_MANIFEST,
-		                    BALE_BUNDLE_INDEX_DB);
-	else
-		rc = bale_bundle_read_index_sized(r, (int64_t)json_integer_value(size), out, err);
-	json_decref(doc);
-	return rc;
+	const bale_bundle_file *entry = bale_bundle_manifest_file(m, BALE_BUNDLE_INDEX_DB);
+	if (!entry)
+		return bale_error_set(err, BALE_EVERIFY, "%s: no size for %s", BALE_BUNDLE_MANIFEST,
+		                      BALE_BUNDLE_INDEX_DB);
+	return bale_bundle_read_index_sized(r, entry->size, out, err);
 }
 
 void bale_bundle_close(bale_bundle_reader *r)
@@ -479,6 +444,7 @@ void bale_bundle_close(bale_bundle_reader *r)
 	if (r->fd >= 0)
 		close(r->fd);
 	bale_error_free(r->read_err);
+	bale_bundle_manifest_free(r->manifest);
 	free(r->head.manifest);
 	free(r->head.signature);
 	free(r->head.index_db);

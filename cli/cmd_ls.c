@@ -6,8 +6,6 @@
 
 #include "bale/bundle.h"
 #include "bale/index_db.h"
-#include "bale/json.h"
-#include "bundle/bundle_private.h"
 #include "cli/cli.h"
 #include "cli/terminal.h"
 
@@ -49,79 +47,95 @@ static int collect_size(void *payload, int ncols, const char *const *names,
 	return 0;
 }
 
-static const char *join_strings(char *buf, size_t size, const json_t *list)
+static const char *join_strings(char *buf, size_t size, const char *const *list, size_t n)
 {
-	size_t at = 0, i;
-	json_t *v;
+	size_t at = 0;
 	buf[0] = '\0';
-	json_array_foreach(list, i, v)
-	{
-		int n = snprintf(buf + at, size - at, "%s%s", i ? "," : "", json_string_value(v));
-		if (n < 0 || (size_t)n >= size - at)
+	for (size_t i = 0; i < n; i++) {
+		int w = snprintf(buf + at, size - at, "%s%s", i ? "," : "", list[i]);
+		if (w < 0 || (size_t)w >= size - at)
 			break;
-		at += (size_t)n;
+		at += (size_t)w;
 	}
 	return buf[0] ? buf : "-";
 }
 
 /* What the bundle says, escaped: a bundle is read here before anyone checked it. */
-static void print_text(json_t *doc, json_t *by_ref)
+static void print_text(const bale_bundle_manifest *m, json_t *by_ref)
 {
-	size_t i, wref = 9;
-	json_t *img;
+	size_t wref = 9;
 	char plats[512], human[32];
-	json_t *images = json_object_get(doc, "images");
-	json_array_foreach(images, i, img)
-	{
-		size_t l = cli_text_width(bale_json_str(img, "ref"));
+	for (size_t i = 0; i < m->n_images; i++) {
+		size_t l = cli_text_width(m->images[i].ref);
 		wref = l > wref ? l : wref;
 	}
 	printf("%-*s  %-19s  %-9s  %s\n", (int)wref, "REFERENCE", "DIGEST", "SIZE", "PLATFORMS");
-	json_array_foreach(images, i, img)
-	{
-		const char *ref = bale_json_str(img, "ref"), *digest = bale_json_str(img, "digest");
-		json_int_t bytes = ref ? json_integer_value(json_object_get(by_ref, ref)) : 0;
+	for (size_t i = 0; i < m->n_images; i++) {
+		const bale_bundle_image *img = &m->images[i];
+		json_int_t bytes =
+		    img->ref ? json_integer_value(json_object_get(by_ref, img->ref)) : 0;
 		char short_digest[20];
-		snprintf(short_digest, sizeof(short_digest), "%s", digest ? digest : "?");
-		cli_put_padded(stdout, ref ? ref : "?", wref);
+		snprintf(short_digest, sizeof(short_digest), "%s", img->digest ? img->digest : "?");
+		cli_put_padded(stdout, img->ref ? img->ref : "?", wref);
 		fputs("  ", stdout);
 		cli_put_text(stdout, short_digest);
 		printf("  %-9s  ", cli_human_size(human, sizeof(human), bytes));
 		cli_put_text(stdout,
-		             join_strings(plats, sizeof(plats), json_object_get(img, "platforms")));
+		             join_strings(plats, sizeof(plats), img->platforms, img->n_platforms));
 		putchar('\n');
 	}
 	json_int_t total = 0;
-	json_t *b;
-	json_array_foreach(json_object_get(doc, "blobs"), i, b) total +=
-	    json_integer_value(json_object_get(b, "size"));
-	const char *signer = bale_json_str(doc, "signer");
-	printf("\n%zu image%s, %zu blobs, %s of content; %s", json_array_size(images),
-	       json_array_size(images) == 1 ? "" : "s",
-	       json_array_size(json_object_get(doc, "blobs")),
-	       cli_human_size(human, sizeof(human), total), signer ? "signer " : "unsigned");
-	cli_put_text(stdout, signer ? signer : "");
+	for (size_t i = 0; i < m->n_blobs; i++)
+		total += m->blobs[i].size;
+	printf("\n%zu image%s, %zu blobs, %s of content; %s", m->n_images,
+	       m->n_images == 1 ? "" : "s", m->n_blobs, cli_human_size(human, sizeof(human), total),
+	       m->signer ? "signer " : "unsigned");
+	cli_put_text(stdout, m->signer ? m->signer : "");
 	putchar('\n');
 }
 
-static void print_json(json_t *doc, json_t *by_ref)
+/* A string member, when the bundle gives one. */
+static void set_string(json_t *o, const char *key, const char *value)
+{
+	if (value)
+		json_object_set_new(o, key, json_string(value));
+}
+
+static json_t *string_list(const char *const *list, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(list[i]));
+	return a;
+}
+
+/* Each image with the members bale writes for it, in its order, and its content size. */
+static void print_json(const bale_bundle_manifest *m, json_t *by_ref)
 {
 	json_t *out = json_object(), *list = json_array();
-	size_t i;
-	json_t *img;
-	json_array_foreach(json_object_get(doc, "images"), i, img)
-	{
-		json_t *o = json_deep_copy(img);
+	for (size_t i = 0; i < m->n_images; i++) {
+		const bale_bundle_image *img = &m->images[i];
+		json_t *o = json_object();
+		set_string(o, "ref", img->ref);
+		set_string(o, "registry", img->registry);
+		set_string(o, "repository", img->repository);
+		set_string(o, "digest", img->digest);
+		set_string(o, "mediaType", img->media_type);
+		if (img->size >= 0)
+			json_object_set_new(o, "size", json_integer((json_int_t)img->size));
+		json_object_set_new(o, "platforms", string_list(img->platforms, img->n_platforms));
+		json_object_set_new(
+		    o, "platformsLeftOut",
+		    string_list(img->platforms_left_out, img->n_platforms_left_out));
 		json_object_set(o, "contentBytes",
-		                json_object_get(by_ref, bale_json_str(img, "ref")));
+		                json_object_get(by_ref, img->ref ? img->ref : ""));
 		json_array_append_new(list, o);
 	}
 	json_object_set_new(out, "images", list);
-	json_object_set_new(
-	    out, "blobs", json_integer((json_int_t)json_array_size(json_object_get(doc, "blobs"))));
-	json_object_set(out, "signer", json_object_get(doc, "signer"));
-	json_object_set(out, "bundleId", json_object_get(doc, "bundleId"));
-	json_object_set(out, "created", json_object_get(doc, "created"));
+	json_object_set_new(out, "blobs", json_integer((json_int_t)m->n_blobs));
+	json_object_set_new(out, "signer", m->signer ? json_string(m->signer) : json_null());
+	set_string(out, "bundleId", m->bundle_id);
+	set_string(out, "created", m->created);
 	json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	putchar('\n');
 	json_decref(out);
@@ -146,9 +160,8 @@ int cmd_ls(int argc, char **argv)
 	bool as_json = false;
 	bale_error *err = NULL;
 	bale_bundle_reader *reader = NULL;
-	const bale_bundle_head *head = NULL;
+	const bale_bundle_manifest *manifest = NULL;
 	sqlite3 *db = NULL;
-	json_t *doc = NULL;
 	sizes s = {json_object()};
 	int status = 0;
 	cli_common_init(&c);
@@ -163,19 +176,17 @@ int cmd_ls(int argc, char **argv)
 		goto cleanup;
 	}
 	if (cli_open_index(&reader, &db, argv[optind], &err) < 0 ||
-	    bale_bundle_read_index(reader, &head, &err) < 0 ||
-	    bundle_parse_manifest(&doc, head->manifest, head->manifest_len, &err) < 0 ||
+	    bale_bundle_read_manifest(reader, &manifest, &err) < 0 ||
 	    bale_index_db_query(db, sizes_sql, collect_size, &s, &err) < 0) {
 		status = cli_report("ls", err);
 		goto cleanup;
 	}
 	if (as_json)
-		print_json(doc, s.by_ref);
+		print_json(manifest, s.by_ref);
 	else
-		print_text(doc, s.by_ref);
+		print_text(manifest, s.by_ref);
 cleanup:
 	json_decref(s.by_ref);
-	json_decref(doc);
 	sqlite3_close(db);
 	bale_bundle_close(reader);
 	cli_common_free(&c);

@@ -7,7 +7,6 @@
 #include "bale/bundle.h"
 #include "bale/import.h"
 #include "bale/index_db.h"
-#include "bale/json.h"
 #include "bale/manifest.h"
 #include "bale/reference.h"
 #include "bale/verify.h"
@@ -25,7 +24,8 @@ typedef struct user {
 } user;
 
 typedef struct plan {
-	json_t *blobs;   /* digest -> {size, mediaType} from the signed manifest */
+	const bale_bundle_blob **blobs; /* the signed manifest's, sorted by digest */
+	size_t n_blobs;
 	const char *ref; /* the image being planned */
 	user *users;
 	size_t n_users, users_alloc;
@@ -48,12 +48,46 @@ static int add_user(plan *p, size_t which, bale_error **err)
 	return 0;
 }
 
+/* By digest, then in the manifest's order: of a digest listed twice, the last counts. */
+static int by_digest(const void *a, const void *b)
+{
+	const bale_bundle_blob *x = *(const bale_bundle_blob *const *)a;
+	const bale_bundle_blob *y = *(const bale_bundle_blob *const *)b;
+	int c = strcmp(x->digest.str, y->digest.str);
+	return c ? c : (x > y) - (x < y);
+}
+
+static int sort_blobs(plan *p, const bale_bundle_manifest *m, bale_error **err)
+{
+	if (!(p->blobs = calloc(m->n_blobs + 1, sizeof(*p->blobs))))
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	for (size_t i = 0; i < m->n_blobs; i++)
+		p->blobs[i] = &m->blobs[i];
+	p->n_blobs = m->n_blobs;
+	qsort(p->blobs, p->n_blobs, sizeof(*p->blobs), by_digest);
+	return 0;
+}
+
+/* The signed entry for digest (the last one listed), NULL when there is none. */
+static const bale_bundle_blob *find_blob(const plan *p, const char *digest)
+{
+	size_t lo = 0, hi = p->n_blobs;
+	while (lo < hi) { /* the first entry past digest */
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(p->blobs[mid]->digest.str, digest) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo && strcmp(p->blobs[lo - 1]->digest.str, digest) == 0 ? p->blobs[lo - 1] : NULL;
+}
+
 static int plan_need(plan *p, const char *digest, bale_error **err)
 {
 	for (size_t i = 0; i < p->n_needs; i++)
 		if (strcmp(p->needs[i].desc.digest.str, digest) == 0)
 			return add_user(p, i, err);
-	json_t *b = json_object_get(p->blobs, digest);
+	const bale_bundle_blob *b = find_blob(p, digest);
 	if (!b)
 		return bale_error_set(err, BALE_EVERIFY,
 		                      "index.db names blob %.80s, which %s does not list", digest,
@@ -68,11 +102,9 @@ static int plan_need(plan *p, const char *digest, bale_error **err)
 	}
 	need *n = &p->needs[p->n_needs];
 	memset(n, 0, sizeof(*n));
-	if (bale_digest_parse(&n->desc.digest, digest, NULL) < 0)
-		return bale_error_set(err, BALE_EVERIFY, "bad digest %.80s in the index", digest);
-	n->desc.size = json_integer_value(json_object_get(b, "size"));
-	const char *mt = bale_json_str(b, "mediaType");
-	snprintf(n->desc.media_type, sizeof(n->desc.media_type), "%s", mt ? mt : "");
+	n->desc.digest = b->digest; /* the same text, checked when the manifest was read */
+	n->desc.size = b->size;
+	snprintf(n->desc.media_type, sizeof(n->desc.media_type), "%s", b->media_type);
 	p->n_needs++;
 	return add_user(p, p->n_needs - 1, err);
 }
@@ -371,28 +403,17 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 	memcpy(out->signer, th.signer, sizeof(out->signer));
 	if (rc < 0)
 		goto cleanup;
-	const char *id = bale_json_str(th.manifest, "bundleId");
+	const char *id = th.manifest->bundle_id;
 	snprintf(out->bundle_id, sizeof(out->bundle_id), "%s", id ? id : "");
 	out->signature_checked = th.signature_checked;
 	/* The signed list of blobs, by digest: sizes and media types come from there. */
-	if (!(p.blobs = json_object())) {
-		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
-		goto cleanup;
-	}
-	size_t i;
-	json_t *b;
-	json_array_foreach(json_object_get(th.manifest, "blobs"), i, b)
-	{
-		const char *d = bale_json_str(b, "digest");
-		if (d)
-			json_object_set(p.blobs, d, b);
-	}
-	if ((rc = bale_index_db_open_bytes(&db, th.head->index_db, th.head->index_db_len, err)) <
+	if ((rc = sort_blobs(&p, th.manifest, err)) < 0 ||
+	    (rc = bale_index_db_open_bytes(&db, th.head->index_db, th.head->index_db_len, err)) <
 	        0 ||
 	    (rc = make_plan(db, &p, opts, platforms, out, err)) < 0 ||
 	    (rc = stream_blobs(r, store, &p, out, err)) < 0)
 		goto cleanup;
-	for (i = 0; i < out->n_images; i++) {
+	for (size_t i = 0; i < out->n_images; i++) {
 		bale_descriptor root = {0};
 		for (size_t k = 0; k < p.n_needs; k++)
 			if (strcmp(p.needs[k].desc.digest.str, out->images[i].digest) == 0)
@@ -403,8 +424,7 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 	rc = bale_sink_commit(store, err);
 cleanup:
 	sqlite3_close(db);
-	json_decref(p.blobs);
-	json_decref(th.manifest);
+	free(p.blobs);
 	free(p.needs);
 	free(p.users);
 	bale_buf_free(&p.platforms);

@@ -7,7 +7,6 @@
 #include "bale/json.h"
 #include "bale/reference.h"
 #include "bale/verify.h"
-#include "bundle/bundle_private.h"
 
 /* What the manifest says one member must be. */
 typedef struct expected {
@@ -34,57 +33,39 @@ static void expectations_free(expectations *e)
 	free(e->items);
 }
 
-static int expect_one(expectations *e, const char *path, const char *digest, json_t *size,
+static int expect_one(expectations *e, const char *path, const bale_digest *digest, int64_t size,
                       bale_error **err)
 {
 	expected *x = &e->items[e->n];
-	if (!path || !digest || !json_is_integer(size) || json_integer_value(size) < 0)
-		return bale_error_set(err, BALE_EVERIFY,
-		                      "%s: an entry without path, digest or size",
-		                      BALE_BUNDLE_MANIFEST);
-	if (bale_digest_parse(&x->digest, digest, NULL) < 0)
-		return bale_error_set(err, BALE_EVERIFY, "%s: bad digest for %s",
-		                      BALE_BUNDLE_MANIFEST, path);
-	if (!bundle_path_is_safe(path))
-		return bale_error_set(err, BALE_EVERIFY, "%s: unsafe path %.200s",
-		                      BALE_BUNDLE_MANIFEST, path);
 	if (!(x->path = strdup(path)))
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	x->size = json_integer_value(size);
+	x->digest = *digest;
+	x->size = size;
 	e->n++;
 	return 0;
 }
 
-/* Every member after the head: bale/manifest.json's "files" and "blobs". */
-static int load_expectations(expectations *e, json_t *doc, bale_error **err)
+/* Every member after the head: bale/manifest.json's "files" and "blobs" (their shape
+ * checked when it was read). */
+static int load_expectations(expectations *e, const bale_bundle_manifest *m, bale_error **err)
 {
-	json_t *files = json_object_get(doc, "files"), *blobs = json_object_get(doc, "blobs");
 	int rc = 0;
-	if (!json_is_array(files) || !json_is_array(blobs))
-		return bale_error_set(err, BALE_EVERIFY, "%s: no files or blobs list",
-		                      BALE_BUNDLE_MANIFEST);
-	e->items = calloc(json_array_size(files) + json_array_size(blobs) + 1, sizeof(*e->items));
+	e->items = calloc(m->n_files + m->n_blobs + 1, sizeof(*e->items));
 	if (!e->items)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	size_t i;
-	json_t *v;
-	json_array_foreach(files, i, v)
-	{
-		if ((rc = expect_one(e, bale_json_str(v, "path"), bale_json_str(v, "digest"),
-		                     json_object_get(v, "size"), err)) < 0)
+	for (size_t i = 0; i < m->n_files; i++)
+		if ((rc = expect_one(e, m->files[i].path, &m->files[i].digest, m->files[i].size,
+		                     err)) < 0)
 			return rc;
-	}
-	json_array_foreach(blobs, i, v)
-	{
-		const char *digest = bale_json_str(v, "digest");
+	for (size_t i = 0; i < m->n_blobs; i++) {
 		char path[128];
 		snprintf(path, sizeof(path), "blobs/sha256/%s",
-		         digest && strncmp(digest, "sha256:", 7) == 0 ? digest + 7 : "?");
-		if ((rc = expect_one(e, path, digest, json_object_get(v, "size"), err)) < 0)
+		         bale_digest_hex(&m->blobs[i].digest));
+		if ((rc = expect_one(e, path, &m->blobs[i].digest, m->blobs[i].size, err)) < 0)
 			return rc;
 	}
 	qsort(e->items, e->n, sizeof(*e->items), by_path);
-	for (i = 1; i < e->n; i++)
+	for (size_t i = 1; i < e->n; i++)
 		if (strcmp(e->items[i - 1].path, e->items[i].path) == 0)
 			return bale_error_set(err, BALE_EVERIFY, "%s: %s listed twice",
 			                      BALE_BUNDLE_MANIFEST, e->items[i].path);
@@ -136,15 +117,11 @@ int bale_verify_signature(const bale_bundle_head *head, const bale_trust *trust,
 /* The image names bale/manifest.json lists: each a normalized reference, as bale writes
  * them, and as a store will be asked to record them (a name such as "../../x" or one with
  * an escape sequence is refused here, before any store sees it). */
-static int check_manifest_names(json_t *doc, bale_error **err)
+static int check_manifest_names(const bale_bundle_manifest *m, bale_error **err)
 {
-	size_t i;
-	json_t *img;
-	json_array_foreach(json_object_get(doc, "images"), i, img)
-	{
-		if (bale_ref_check_name(bale_json_str(img, "ref"), err) < 0)
+	for (size_t i = 0; i < m->n_images; i++)
+		if (bale_ref_check_name(m->images[i].ref, err) < 0)
 			return bale_error_wrap(err, "%s: image %zu", BALE_BUNDLE_MANIFEST, i + 1);
-	}
 	return 0;
 }
 
@@ -189,7 +166,7 @@ int bale_verify_head(bale_bundle_reader *r, const bale_trust *trust, bale_truste
                      bale_error **err)
 {
 	const bale_bundle_head *head = NULL;
-	json_t *doc = NULL;
+	const bale_bundle_manifest *m = NULL;
 	int rc = 0;
 	memset(out, 0, sizeof(*out));
 	if ((rc = bale_bundle_read_head(r, &head, err)) < 0)
@@ -200,60 +177,33 @@ int bale_verify_head(bale_bundle_reader *r, const bale_trust *trust, bale_truste
 			return rc;
 		out->signature_checked = true;
 	}
-	if ((rc = bundle_parse_manifest(&doc, head->manifest, head->manifest_len, err)) < 0)
+	if ((rc = bale_bundle_read_manifest(r, &m, err)) < 0)
 		return rc;
-	json_int_t version = json_integer_value(json_object_get(doc, "formatVersion"));
-	if (version != BALE_BUNDLE_FORMAT_VERSION) {
-		rc = bale_error_set(
-		    err, BALE_EVERIFY, "%s: format version %lld, this bale reads %d",
-		    BALE_BUNDLE_MANIFEST, (long long)version, BALE_BUNDLE_FORMAT_VERSION);
-		goto cleanup;
-	}
-	const char *signer = bale_json_str(doc, "signer");
 	/* The signature was checked for the key id read from the raw bytes. */
-	if (out->signature_checked && (!signer || strcmp(signer, out->signer) != 0)) {
-		rc = bale_error_set(err, BALE_ETRUST,
-		                    "%s: the signer it names is not the one checked",
-		                    BALE_BUNDLE_MANIFEST);
-		goto cleanup;
-	}
-	snprintf(out->signer, sizeof(out->signer), "%s", signer ? signer : "");
+	if (out->signature_checked && (!m->signer || strcmp(m->signer, out->signer) != 0))
+		return bale_error_set(err, BALE_ETRUST,
+		                      "%s: the signer it names is not the one checked",
+		                      BALE_BUNDLE_MANIFEST);
+	snprintf(out->signer, sizeof(out->signer), "%s", m->signer ? m->signer : "");
 	/* index.db is read with the head and trusted from here on: check it now. */
-	size_t i;
-	json_t *f, *entry = NULL;
-	json_array_foreach(json_object_get(doc, "files"), i, f)
-	{
-		const char *p = bale_json_str(f, "path");
-		if (p && strcmp(p, BALE_BUNDLE_INDEX_DB) == 0)
-			entry = f;
-	}
-	const char *want = bale_json_str(entry, "digest");
-	json_t *size = json_object_get(entry, "size");
-	if (!want || !json_is_integer(size)) {
-		rc = bale_error_set(err, BALE_EVERIFY, "%s: no digest and size for %s",
-		                    BALE_BUNDLE_MANIFEST, BALE_BUNDLE_INDEX_DB);
-		goto cleanup;
-	}
+	const bale_bundle_file *entry = bale_bundle_manifest_file(m, BALE_BUNDLE_INDEX_DB);
+	if (!entry)
+		return bale_error_set(err, BALE_EVERIFY, "%s: no digest and size for %s",
+		                      BALE_BUNDLE_MANIFEST, BALE_BUNDLE_INDEX_DB);
 	/* Its size is held to the signed one before it is read. */
-	if ((rc = bale_bundle_read_index_sized(r, (int64_t)json_integer_value(size), &head, err)) <
-	    0)
-		goto cleanup;
+	if ((rc = bale_bundle_read_index_sized(r, entry->size, &head, err)) < 0)
+		return rc;
 	bale_digest d;
 	bale_digest_of(&d, head->index_db, head->index_db_len);
-	if (strcmp(want, d.str) != 0) {
-		rc = bale_error_set(err, BALE_EVERIFY,
-		                    "%s: digest mismatch (expected %.80s, got %s)",
-		                    BALE_BUNDLE_INDEX_DB, want ? want : "an entry", d.str);
-		goto cleanup;
-	}
-	if ((rc = check_manifest_names(doc, err)) < 0)
-		goto cleanup;
+	if (!bale_digest_equal(&d, &entry->digest))
+		return bale_error_set(err, BALE_EVERIFY,
+		                      "%s: digest mismatch (expected %.80s, got %s)",
+		                      BALE_BUNDLE_INDEX_DB, entry->digest.str, d.str);
+	if ((rc = check_manifest_names(m, err)) < 0)
+		return rc;
 	out->head = head;
-	out->manifest = doc;
-	doc = NULL;
-cleanup:
-	json_decref(doc);
-	return rc;
+	out->manifest = m;
+	return 0;
 }
 
 int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_report *report,
@@ -262,7 +212,7 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 	int rc = 0;
 	bale_bundle_reader *r = NULL;
 	const bale_bundle_head *head = NULL;
-	json_t *doc = NULL;
+	const bale_bundle_manifest *manifest = NULL;
 	expectations e = {0};
 	memset(report, 0, sizeof(*report));
 	bale_trusted_head th;
@@ -273,18 +223,19 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 	if ((rc = bale_verify_head(r, trust, &th, err)) < 0)
 		goto cleanup;
 	head = th.head;
-	doc = th.manifest;
+	manifest = th.manifest;
 	if ((rc = check_index_names(head, err)) < 0)
 		goto cleanup;
 	report->signature_checked = th.signature_checked;
-	const char *id = bale_json_str(doc, "bundleId"), *created = bale_json_str(doc, "created");
-	const char *signer = bale_json_str(doc, "signer");
-	snprintf(report->bundle_id, sizeof(report->bundle_id), "%s", id ? id : "");
-	snprintf(report->created, sizeof(report->created), "%s", created ? created : "");
-	snprintf(report->signer, sizeof(report->signer), "%s", signer ? signer : "");
-	report->images = (int64_t)json_array_size(json_object_get(doc, "images"));
-	report->blobs = (int64_t)json_array_size(json_object_get(doc, "blobs"));
-	if ((rc = load_expectations(&e, doc, err)) < 0)
+	snprintf(report->bundle_id, sizeof(report->bundle_id), "%s",
+	         manifest->bundle_id ? manifest->bundle_id : "");
+	snprintf(report->created, sizeof(report->created), "%s",
+	         manifest->created ? manifest->created : "");
+	snprintf(report->signer, sizeof(report->signer), "%s",
+	         manifest->signer ? manifest->signer : "");
+	report->images = (int64_t)manifest->n_images;
+	report->blobs = (int64_t)manifest->n_blobs;
+	if ((rc = load_expectations(&e, manifest, err)) < 0)
 		goto cleanup;
 	/* index.db was read and checked with the head. */
 	expected *db = find_expected(&e, BALE_BUNDLE_INDEX_DB);
@@ -298,7 +249,7 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 			goto cleanup;
 		if (rc == 0)
 			break;
-		if (!bundle_path_is_safe(m.path)) {
+		if (!bale_bundle_path_is_safe(m.path)) {
 			rc =
 			    bale_error_set(err, BALE_EVERIFY, "member %.200s: unsafe path", m.path);
 			goto cleanup;
@@ -331,7 +282,6 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 	                (long long)report->members, (long long)report->content_bytes);
 cleanup:
 	expectations_free(&e);
-	json_decref(doc);
 	bale_bundle_close(r);
 	if (rc < 0)
 		bale_error_wrap(err, "verify %s", path);

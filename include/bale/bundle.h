@@ -80,9 +80,76 @@ int bale_bundle_read_head(bale_bundle_reader *r, const bale_bundle_head **out, b
  * gives the size bale/manifest.json lists for it: a bigger member is refused before any of
  * it is decompressed. BALE_EVERIFY. */
 int bale_bundle_read_index(bale_bundle_reader *r, const bale_bundle_head **out, bale_error **err);
-/* The same when the caller has parsed bale/manifest.json: size is what it lists. */
+/* The same with the size bale/manifest.json lists, when the caller has it. */
 int bale_bundle_read_index_sized(bale_bundle_reader *r, int64_t size, const bale_bundle_head **out,
                                  bale_error **err);
+/* bale/manifest.json, typed: what bale verify, bale import and bale ls read of it. Its
+ * strings belong to the manifest. */
+
+/* One image it lists, as the bundle gives it: only types are checked (bale ls shows a
+ * bundle before anyone checked it; bale verify holds the names to what bale writes). A
+ * string that is absent or not a string is NULL. */
+typedef struct bale_bundle_image {
+	const char *ref; /* normalized, as docker and containerd name it */
+	const char *registry;
+	const char *repository;
+	const char *digest; /* the root: an index or a manifest */
+	const char *media_type;
+	int64_t size;                 /* -1 when absent */
+	const char *const *platforms; /* carried: "linux/arm64/v8", "unknown" */
+	size_t n_platforms;
+	const char *const *platforms_left_out;
+	size_t n_platforms_left_out;
+} bale_bundle_image;
+
+/* A member of "files" (bale/index.db, oci-layout, index.json). */
+typedef struct bale_bundle_file {
+	const char *path; /* relative, without "." or ".." components */
+	bale_digest digest;
+	int64_t size;
+} bale_bundle_file;
+
+/* A member of "blobs", stored as blobs/sha256/<hex of digest>. */
+typedef struct bale_bundle_blob {
+	bale_digest digest;
+	int64_t size;
+	const char *media_type; /* "" when absent */
+	const char *kind;       /* index, manifest, config or layer; NULL when absent */
+} bale_bundle_blob;
+
+typedef struct bale_bundle_manifest {
+	int format_version;    /* BALE_BUNDLE_FORMAT_VERSION: no other is read */
+	const char *bundle_id; /* hex; NULL when absent, as the strings below */
+	const char *created;   /* RFC 3339 UTC */
+	const char *tool;
+	const char *signer; /* key id; NULL for an unsigned bundle */
+	const bale_bundle_image *images;
+	size_t n_images;
+	const bale_bundle_file *files;
+	size_t n_files;
+	const bale_bundle_blob *blobs;
+	size_t n_blobs;
+} bale_bundle_manifest;
+
+/* Parses bale/manifest.json within the limits of docs/bundle-format.md (its size, the
+ * members and images it lists, its JSON values and depth, each counted before it is
+ * built) and checks its shape: the format version this bale reads (first: a newer one may
+ * differ in the rest), a "files" and a "blobs" list, every entry with a sha256 digest, a
+ * size and a safe path. Nothing else is held to anything: that is the signature's and
+ * bale verify's work. BALE_EVERIFY naming the file. */
+int bale_bundle_manifest_parse(bale_bundle_manifest **out, const char *data, size_t len,
+                               bale_error **err);
+void bale_bundle_manifest_free(bale_bundle_manifest *m);
+/* The entry of "files" for path (the last when it is listed twice), NULL when none. */
+const bale_bundle_file *bale_bundle_manifest_file(const bale_bundle_manifest *m, const char *path);
+/* The bundle's bale/manifest.json (reading the head when that has not been done), parsed
+ * once by bale_bundle_manifest_parse and kept by the reader. Its signature is not
+ * checked here: bale_verify_head checks it on the raw bytes before it asks for this. */
+int bale_bundle_read_manifest(bale_bundle_reader *r, const bale_bundle_manifest **out,
+                              bale_error **err);
+/* A member path bale accepts: relative, no "." or ".." components, no empty ones. */
+bool bale_bundle_path_is_safe(const char *path);
+
 /* Next member: 1 and *out filled, or 0 at the end of the archive. */
 int bale_bundle_next(bale_bundle_reader *r, bale_bundle_member *out, bale_error **err);
 /* Data of the current member; *got = 0 at its end. */

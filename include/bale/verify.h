@@ -6,8 +6,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "bale/bundle.h"
 #include "bale/error.h"
 #include "bale/keys.h"
@@ -22,8 +20,8 @@ int bale_verify_signature(const bale_bundle_head *head, const bale_trust *trust,
 /* The head of a bundle, checked: the signature (unless trust is NULL), the format
  * version, and index.db against the digest the manifest gives it. */
 typedef struct bale_trusted_head {
-	const bale_bundle_head *head; /* with index.db read */
-	json_t *manifest;             /* bale/manifest.json parsed; the caller json_decrefs it */
+	const bale_bundle_head *head;         /* with index.db read */
+	const bale_bundle_manifest *manifest; /* bale/manifest.json; the reader's */
 	char signer[BALE_KEY_ID_LEN + 1];
 	bool signature_checked;
 } bale_trusted_head;

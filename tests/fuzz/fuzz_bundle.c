@@ -1,7 +1,7 @@
 /* Fuzz target for reading a bundle that came on untrusted media: the seek table, the
  * digest frame, the zstd frames, the tar stream, bale/manifest.json and its signature,
- * and the SQLite index at the head, through the reader (open, head, index, every
- * member) and bale verify, with a trust set and, when the signature fails, without one
+ * and the SQLite index at the head, through the reader (open, head, manifest, index,
+ * every member) and bale verify, with a trust set and, when the signature fails, without one
  * (--insecure-skip-verify).
  * Every path must end in a result or a clean error.
  *
@@ -155,6 +155,40 @@ static void query_index(const bale_bundle_head *head)
 	bale_error_free(err);
 }
 
+static size_t text_len(const char *s)
+{
+	return s ? strlen(s) : 0;
+}
+
+/* Every field of bale/manifest.json as verify, import and ls read it. */
+static void read_manifest(bale_bundle_reader *r)
+{
+	const bale_bundle_manifest *m = NULL;
+	bale_error *err = NULL;
+	size_t bytes = 0;
+	if (bale_bundle_read_manifest(r, &m, &err) == 0) {
+		bytes += text_len(m->bundle_id) + text_len(m->created) + text_len(m->tool) +
+		         text_len(m->signer);
+		for (size_t i = 0; i < m->n_images; i++) {
+			const bale_bundle_image *img = &m->images[i];
+			bytes += text_len(img->ref) + text_len(img->registry) +
+			         text_len(img->repository) + text_len(img->digest) +
+			         text_len(img->media_type);
+			for (size_t k = 0; k < img->n_platforms; k++)
+				bytes += strlen(img->platforms[k]);
+			for (size_t k = 0; k < img->n_platforms_left_out; k++)
+				bytes += strlen(img->platforms_left_out[k]);
+		}
+		for (size_t i = 0; i < m->n_files; i++)
+			bytes += strlen(m->files[i].path) + strlen(m->files[i].digest.str);
+		for (size_t i = 0; i < m->n_blobs; i++)
+			bytes += strlen(m->blobs[i].media_type) + text_len(m->blobs[i].kind);
+		bale_bundle_manifest_file(m, BALE_BUNDLE_INDEX_DB);
+	}
+	(void)bytes;
+	bale_error_free(err);
+}
+
 /* The reader by hand: head, signature, index, then every member, read or checked. */
 static void walk(const char *path)
 {
@@ -173,6 +207,7 @@ static void walk(const char *path)
 		goto cleanup;
 	bale_verify_signature(head, fixed_trust(), signer, &err);
 	bale_error_clear(&err);
+	read_manifest(r);
 	if (bale_bundle_read_index(r, &head, &err) < 0)
 		goto cleanup;
 	query_index(head);
