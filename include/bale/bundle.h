@@ -83,12 +83,13 @@ int bale_bundle_read_index(bale_bundle_reader *r, const bale_bundle_head **out, 
 /* The same with the size bale/manifest.json lists, when the caller has it. */
 int bale_bundle_read_index_sized(bale_bundle_reader *r, int64_t size, const bale_bundle_head **out,
                                  bale_error **err);
-/* bale/manifest.json, typed: what bale verify, bale import and bale ls read of it. Its
- * strings belong to the manifest. */
+
+/* ---- bale/manifest.json, typed: what bale verify, bale import and bale ls read of it;
+ * its strings belong to the manifest ---- */
 
 /* One image it lists, as the bundle gives it: only types are checked (bale ls shows a
  * bundle before anyone checked it; bale verify holds the names to what bale writes). A
- * string that is absent or not a string is NULL. */
+ * field that is absent or not a string is NULL. */
 typedef struct bale_bundle_image {
 	const char *ref; /* normalized, as docker and containerd name it */
 	const char *registry;
