@@ -114,8 +114,8 @@ static int b64_value(unsigned char c)
 	return -1;
 }
 
-int bale_auth_base64_decode(char **out, size_t *out_len, const char *in, size_t in_len,
-                            bale_error **err)
+int reg_auth_base64_decode(char **out, size_t *out_len, const char *in, size_t in_len,
+                           bale_error **err)
 {
 	int rc = 0;
 	char *buf = malloc(in_len / 4 * 3 + 4);
@@ -189,7 +189,7 @@ static bool is_docker_hub(const char *domain)
 	return host_equal(domain, strlen(domain), "docker.io", strlen("docker.io"));
 }
 
-int bale_auth_key_match(const char *key, const char *domain, const char *repository)
+int reg_auth_key_match(const char *key, const char *domain, const char *repository)
 {
 	const char *host = key;
 	bool url = false;
@@ -306,7 +306,7 @@ static int entry_credential(bale_credential **out, const json_t *entry, const ch
 	printable(name, sizeof(name), key, strlen(key));
 	if (auth) {
 		size_t len;
-		if ((rc = bale_auth_base64_decode(&decoded, &len, auth, strlen(auth), err)) < 0) {
+		if ((rc = reg_auth_base64_decode(&decoded, &len, auth, strlen(auth), err)) < 0) {
 			bale_error_wrap(err, "auths entry \"%s\": auth", name);
 			goto cleanup;
 		}
@@ -344,7 +344,7 @@ static int auths_lookup(bale_credential **out, const json_t *auths, const char *
 			return rc;
 		if (!entry_has_credential(entry))
 			continue;
-		int score = bale_auth_key_match(key, w->domain, w->repository);
+		int score = reg_auth_key_match(key, w->domain, w->repository);
 		if (score > best_score) { /* ties: the first key in the file wins */
 			best_score = score;
 			best_key = key;
@@ -561,7 +561,7 @@ static int config_helper(const char **out, const json_t *config, const struct wa
 			return bale_error_set(err, BALE_EUSAGE,
 			                      "credHelpers value is not a string");
 		/* Helpers are per registry: no repository scope. */
-		int score = bale_auth_key_match(key, w->domain, NULL);
+		int score = reg_auth_key_match(key, w->domain, NULL);
 		if (score > best_score && *json_string_value(value)) {
 			best_score = score;
 			*out = json_string_value(value);
@@ -617,9 +617,9 @@ static int config_text_lookup(bale_credential **out, const char *path, const cha
 	return rc;
 }
 
-int bale_auth_config_text_lookup(bale_credential **out, const char *path, const char *text,
-                                 size_t len, const char *domain, const char *repository,
-                                 bale_error **err)
+int reg_auth_config_text_lookup(bale_credential **out, const char *path, const char *text,
+                                size_t len, const char *domain, const char *repository,
+                                bale_error **err)
 {
 	const struct want w = {domain, repository ? repository : ""};
 	*out = NULL;
@@ -712,9 +712,9 @@ static int secret_lookup(bale_credential **out, size_t *n_secrets, yaml_document
 		content = (const char *)plain->data.scalar.value;
 		content_len = plain->data.scalar.length;
 	} else if (encoded && encoded->type == YAML_SCALAR_NODE) {
-		if ((rc = bale_auth_base64_decode(&decoded, &content_len,
-		                                  (const char *)encoded->data.scalar.value,
-		                                  encoded->data.scalar.length, err)) < 0) {
+		if ((rc = reg_auth_base64_decode(&decoded, &content_len,
+		                                 (const char *)encoded->data.scalar.value,
+		                                 encoded->data.scalar.length, err)) < 0) {
 			bale_error_wrap(err, "%s: Secret %s: %s in data", path, name, key);
 			goto cleanup;
 		}

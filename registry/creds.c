@@ -63,6 +63,6 @@ int bale_creds_split(const char *value, const char *what, size_t *host_len, bale
 
 bool bale_creds_host_match(const char *host, const char *domain)
 {
-	/* A plain key without a path is a whole registry to bale_auth_key_match. */
-	return !strchr(host, '/') && bale_auth_key_match(host, domain, NULL) >= 0;
+	/* A plain key without a path is a whole registry to reg_auth_key_match. */
+	return !strchr(host, '/') && reg_auth_key_match(host, domain, NULL) >= 0;
 }

@@ -56,8 +56,8 @@ static void as_auth_file(const char *text, size_t len)
 	for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
 		bale_credential *c = NULL;
 		bale_error *err = NULL;
-		if (bale_auth_config_text_lookup(&c, "fuzz.json", text, len, wanted[i].domain,
-		                                 wanted[i].repository, &err) == 0) {
+		if (reg_auth_config_text_lookup(&c, "fuzz.json", text, len, wanted[i].domain,
+		                                wanted[i].repository, &err) == 0) {
 			if (c)
 				check_credential(c);
 		} else if (c) {
@@ -104,10 +104,10 @@ static void as_pieces(const char *text)
 	bale_credential_free(c);
 	bale_error_clear(&err);
 	for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++)
-		bale_auth_key_match(line, wanted[i].domain, wanted[i].repository);
+		reg_auth_key_match(line, wanted[i].domain, wanted[i].repository);
 	char *decoded = NULL;
 	size_t decoded_len = 0;
-	if (bale_auth_base64_decode(&decoded, &decoded_len, line, n, &err) == 0) {
+	if (reg_auth_base64_decode(&decoded, &decoded_len, line, n, &err) == 0) {
 		if (strlen(decoded) > decoded_len)
 			broken("base64 output longer than it says");
 		free(decoded);

@@ -311,34 +311,34 @@ static void test_podman_scoped_keys(void **state)
 
 static void test_key_match(void **state)
 {
-	assert_int_equal(bale_auth_key_match("ghcr.io", "ghcr.io", "a/b"), 1);
-	assert_int_equal(bale_auth_key_match("https://ghcr.io", "ghcr.io", "a/b"), 0);
-	assert_int_equal(bale_auth_key_match("http://ghcr.io/v1/", "ghcr.io", "a/b"), 0);
-	assert_int_equal(bale_auth_key_match("HTTPS://GHCR.IO/v2/", "ghcr.io", NULL), 0);
-	assert_int_equal(bale_auth_key_match("ghcr.io/", "ghcr.io", NULL), 1);
-	assert_int_equal(bale_auth_key_match("ghcr.io//", "ghcr.io", "a/b"), 1);
-	assert_true(bale_auth_key_match("ghcr.io/a", "ghcr.io", "a/b") >
-	            bale_auth_key_match("ghcr.io", "ghcr.io", "a/b"));
-	assert_true(bale_auth_key_match("ghcr.io/a/b", "ghcr.io", "a/b") >
-	            bale_auth_key_match("ghcr.io/a", "ghcr.io", "a/b"));
-	assert_true(bale_auth_key_match("ghcr.io/a/b/", "ghcr.io", "a/b") > 1);
-	assert_int_equal(bale_auth_key_match("ghcr.io/a/b", "ghcr.io", "a/bc"), -1);
-	assert_int_equal(bale_auth_key_match("ghcr.io/a/b", "ghcr.io", "a"), -1);
-	assert_int_equal(bale_auth_key_match("ghcr.io/a", "ghcr.io", NULL), -1);
+	assert_int_equal(reg_auth_key_match("ghcr.io", "ghcr.io", "a/b"), 1);
+	assert_int_equal(reg_auth_key_match("https://ghcr.io", "ghcr.io", "a/b"), 0);
+	assert_int_equal(reg_auth_key_match("http://ghcr.io/v1/", "ghcr.io", "a/b"), 0);
+	assert_int_equal(reg_auth_key_match("HTTPS://GHCR.IO/v2/", "ghcr.io", NULL), 0);
+	assert_int_equal(reg_auth_key_match("ghcr.io/", "ghcr.io", NULL), 1);
+	assert_int_equal(reg_auth_key_match("ghcr.io//", "ghcr.io", "a/b"), 1);
+	assert_true(reg_auth_key_match("ghcr.io/a", "ghcr.io", "a/b") >
+	            reg_auth_key_match("ghcr.io", "ghcr.io", "a/b"));
+	assert_true(reg_auth_key_match("ghcr.io/a/b", "ghcr.io", "a/b") >
+	            reg_auth_key_match("ghcr.io/a", "ghcr.io", "a/b"));
+	assert_true(reg_auth_key_match("ghcr.io/a/b/", "ghcr.io", "a/b") > 1);
+	assert_int_equal(reg_auth_key_match("ghcr.io/a/b", "ghcr.io", "a/bc"), -1);
+	assert_int_equal(reg_auth_key_match("ghcr.io/a/b", "ghcr.io", "a"), -1);
+	assert_int_equal(reg_auth_key_match("ghcr.io/a", "ghcr.io", NULL), -1);
 	/* A URL key's path is not a scope: docker reads only its host. */
-	assert_int_equal(bale_auth_key_match("https://ghcr.io/a/b", "ghcr.io", "c/d"), 0);
-	assert_int_equal(bale_auth_key_match("ghcr.io", "ghcr.io:443", NULL), -1);
-	assert_int_equal(bale_auth_key_match("ghcr.io:443", "ghcr.io", NULL), -1);
-	assert_int_equal(bale_auth_key_match("evilghcr.io", "ghcr.io", NULL), -1);
-	assert_int_equal(bale_auth_key_match("", "ghcr.io", NULL), -1);
-	assert_int_equal(bale_auth_key_match("https://", "ghcr.io", NULL), -1);
+	assert_int_equal(reg_auth_key_match("https://ghcr.io/a/b", "ghcr.io", "c/d"), 0);
+	assert_int_equal(reg_auth_key_match("ghcr.io", "ghcr.io:443", NULL), -1);
+	assert_int_equal(reg_auth_key_match("ghcr.io:443", "ghcr.io", NULL), -1);
+	assert_int_equal(reg_auth_key_match("evilghcr.io", "ghcr.io", NULL), -1);
+	assert_int_equal(reg_auth_key_match("", "ghcr.io", NULL), -1);
+	assert_int_equal(reg_auth_key_match("https://", "ghcr.io", NULL), -1);
 	/* Docker Hub's names. */
-	assert_int_equal(bale_auth_key_match("https://index.docker.io/v1/", "docker.io", "x/y"), 0);
-	assert_int_equal(bale_auth_key_match("index.docker.io", "docker.io", "x/y"), 1);
-	assert_int_equal(bale_auth_key_match("registry-1.docker.io", "docker.io", "x/y"), 1);
-	assert_int_equal(bale_auth_key_match("docker.io", "index.docker.io", "x/y"), 1);
-	assert_true(bale_auth_key_match("docker.io/library", "docker.io", "library/nginx") > 1);
-	assert_int_equal(bale_auth_key_match("index.docker.io", "quay.io", NULL), -1);
+	assert_int_equal(reg_auth_key_match("https://index.docker.io/v1/", "docker.io", "x/y"), 0);
+	assert_int_equal(reg_auth_key_match("index.docker.io", "docker.io", "x/y"), 1);
+	assert_int_equal(reg_auth_key_match("registry-1.docker.io", "docker.io", "x/y"), 1);
+	assert_int_equal(reg_auth_key_match("docker.io", "index.docker.io", "x/y"), 1);
+	assert_true(reg_auth_key_match("docker.io/library", "docker.io", "library/nginx") > 1);
+	assert_int_equal(reg_auth_key_match("index.docker.io", "quay.io", NULL), -1);
 }
 
 static void expect_b64(const char *in, const char *want)
@@ -346,7 +346,7 @@ static void expect_b64(const char *in, const char *want)
 	char *out = NULL;
 	size_t len = 0;
 	bale_error *err = NULL;
-	assert_int_equal(bale_auth_base64_decode(&out, &len, in, strlen(in), &err), 0);
+	assert_int_equal(reg_auth_base64_decode(&out, &len, in, strlen(in), &err), 0);
 	assert_int_equal(len, strlen(want));
 	assert_memory_equal(out, want, len);
 	free(out);
@@ -356,7 +356,7 @@ static void expect_b64_error(const char *in)
 {
 	char *out = NULL;
 	bale_error *err = NULL;
-	assert_int_equal(bale_auth_base64_decode(&out, NULL, in, strlen(in), &err), BALE_EUSAGE);
+	assert_int_equal(reg_auth_base64_decode(&out, NULL, in, strlen(in), &err), BALE_EUSAGE);
 	assert_null(out);
 	assert_null(strstr(bale_error_message(err), in));
 	bale_error_free(err);
