@@ -1,4 +1,5 @@
-/* --creds values: "USER:PASS" or "HOST=USER:PASS", and which registry a HOST names.
+/* --creds values: "USER:PASS" or "HOST=USER:PASS", which registry a HOST names, and the
+ * credential a value makes.
  * A value is mostly a password: no message here quotes any part of it. */
 #include <stdbool.h>
 #include <string.h>
@@ -65,4 +66,27 @@ bool bale_creds_host_match(const char *host, const char *domain)
 {
 	/* A plain key without a path is a whole registry to reg_auth_key_match. */
 	return !strchr(host, '/') && reg_auth_key_match(host, domain, NULL) >= 0;
+}
+
+/* USER:PASS from the option `source` names. */
+int reg_auth_flag_credential(bale_credential **out, const char *creds, const char *source,
+                             bale_error **err)
+{
+	int rc = 0;
+	char *username = NULL;
+	/* The value is never echoed: it is mostly a password. */
+	const char *colon = strchr(creds, ':');
+	if (!colon)
+		return bale_error_set(err, BALE_EUSAGE, "%s: want USER:PASS", source);
+	if (colon == creds)
+		return bale_error_set(err, BALE_EUSAGE, "%s: empty user name (want USER:PASS)",
+		                      source);
+	if (!(username = strndup(creds, (size_t)(colon - creds)))) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	rc = reg_auth_credential_new(out, username, colon + 1, NULL, source, err);
+cleanup:
+	reg_auth_cleanse_free(username);
+	return rc;
 }
