@@ -5,6 +5,7 @@
  *   auth_secret.c      Kubernetes Secrets (dockerconfigjson, dockercfg), bale_auth_check
  *   auth_config.c      docker config.json and podman auth.json: auths keys, credHelpers
  *   auth_helper.c      docker-credential-* programs
+ *   auth_key.c         which registry a config key names
  *   auth_credential.c  a bale_credential, and the JSON its secrets are read from
  *   auth_base64.c      the base64 of "auth" entries and Secret data
  *
@@ -52,7 +53,7 @@ void reg_auth_json_wipe_decref(json_t *v);
 int reg_auth_base64_decode(char **out, size_t *out_len, const char *in, size_t in_len,
                            bale_error **err);
 
-/* ---- docker config files (auth_config.c) ---- */
+/* ---- config keys (auth_key.c) ---- */
 
 /* How well an `auths` (or `credHelpers`) key matches a registry domain and repository:
  * -1 for no match, otherwise a score where a longer repository prefix scores higher and,
@@ -61,6 +62,8 @@ int reg_auth_base64_decode(char **out, size_t *out_len, const char *in, size_t i
 int reg_auth_key_match(const char *key, const char *domain, const char *repository);
 /* Is the domain Docker Hub, under any of its names? */
 bool reg_auth_is_docker_hub(const char *domain);
+
+/* ---- docker config files (auth_config.c) ---- */
 
 /* One docker config: config.json, auth.json or the content of a pull secret. legacy is
  * the .dockercfg format, whose top level is the auths map itself. helpers is false for
