@@ -29,7 +29,7 @@ static int status_error(const bale_registry *reg, const char *what, long status,
 	reg_describe_status(st, sizeof(st), status, body);
 	if (status == 401 || status == 403)
 		return bale_error_set(err, BALE_EAUTH, "%s: access refused (%s, %s)", what, st,
-		                      reg_auth_source(reg));
+		                      reg_auth_source(&reg->auth));
 	if (status == 404)
 		return bale_error_set(err, BALE_ENOTFOUND, "%s: not found (%s)", what, st);
 	return bale_error_set(err, BALE_ENETWORK, "%s: %s", what, st);
@@ -47,16 +47,17 @@ static int next_page(const bale_registry *reg, const reg_response *resp, char *u
 		return 0;
 	size_t len = (size_t)(close - open - 1);
 	if (strlen(resp->link) + 1 >= sizeof(resp->link))
-		return bale_error_set(err, BALE_ENETWORK, "%s: Link header too long", reg->domain);
+		return bale_error_set(err, BALE_ENETWORK, "%s: Link header too long",
+		                      reg->http.domain);
 	if (open[1] == '/')
-		snprintf(url, size, "%s%.*s", reg->base_url, (int)len, open + 1);
-	else if (strncmp(open + 1, reg->base_url, strlen(reg->base_url)) == 0 &&
-	         open[1 + strlen(reg->base_url)] == '/')
+		snprintf(url, size, "%s%.*s", reg->http.base_url, (int)len, open + 1);
+	else if (strncmp(open + 1, reg->http.base_url, strlen(reg->http.base_url)) == 0 &&
+	         open[1 + strlen(reg->http.base_url)] == '/')
 		snprintf(url, size, "%.*s", (int)len, open + 1);
 	else
 		return bale_error_set(err, BALE_ENETWORK,
 		                      "%s: the next page of a listing is on another host",
-		                      reg->domain);
+		                      reg->http.domain);
 	return 0;
 }
 
@@ -122,8 +123,8 @@ int bale_registry_catalog(bale_registry *reg, char ***repos, size_t *n, bale_err
 	int rc = reg_ensure_pinged(reg, err);
 	if (rc < 0)
 		return rc;
-	snprintf(what, sizeof(what), "%s: repository catalog", reg->domain);
-	snprintf(url, sizeof(url), "%s/v2/_catalog?n=%d", reg->base_url, PAGE_SIZE);
+	snprintf(what, sizeof(what), "%s: repository catalog", reg->http.domain);
+	snprintf(url, sizeof(url), "%s/v2/_catalog?n=%d", reg->http.base_url, PAGE_SIZE);
 	return list_all(reg, url, CATALOG_SCOPE, "repositories", what, repos, n, err);
 }
 
@@ -134,8 +135,9 @@ int bale_registry_tags(bale_registry *reg, const char *repository, char ***tags,
 	int rc = reg_ensure_pinged(reg, err);
 	if (rc < 0)
 		return rc;
-	snprintf(what, sizeof(what), "%s/%s: tags", reg->domain, repository);
-	snprintf(url, sizeof(url), "%s/v2/%s/tags/list?n=%d", reg->base_url, repository, PAGE_SIZE);
+	snprintf(what, sizeof(what), "%s/%s: tags", reg->http.domain, repository);
+	snprintf(url, sizeof(url), "%s/v2/%s/tags/list?n=%d", reg->http.base_url, repository,
+	         PAGE_SIZE);
 	return list_all(reg, url, repository, "tags", what, tags, n, err);
 }
 
@@ -152,7 +154,7 @@ static int head(bale_registry *reg, const char *repository, const char *kind, co
 	out->size = -1;
 	reg_response_init(&resp);
 	bale_buf_init(&body, BALE_CAP_ERROR_BODY, "error response");
-	snprintf(what, sizeof(what), "%s/%s%s%s", reg->domain, repository,
+	snprintf(what, sizeof(what), "%s/%s%s%s", reg->http.domain, repository,
 	         strchr(reference, ':') ? "@" : ":", reference);
 	/* Without the Accept list a registry may answer for a converted schema 1 manifest. */
 	if (strcmp(kind, "manifests") == 0 &&
@@ -162,7 +164,8 @@ static int head(bale_registry *reg, const char *repository, const char *kind, co
 	}
 	if ((rc = reg_ensure_pinged(reg, err)) < 0)
 		goto cleanup;
-	snprintf(url, sizeof(url), "%s/v2/%s/%s/%s", reg->base_url, repository, kind, reference);
+	snprintf(url, sizeof(url), "%s/v2/%s/%s/%s", reg->http.base_url, repository, kind,
+	         reference);
 	reg_request req = {
 	    .method = "HEAD", .url = url, .repository = repository, .headers = headers};
 	if ((rc = reg_perform(reg, &req, &body, &resp, err)) < 0)
@@ -174,7 +177,8 @@ static int head(bale_registry *reg, const char *repository, const char *kind, co
 		goto cleanup;
 	}
 	out->found = true;
-	if (curl_easy_getinfo(reg->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK)
+	if (curl_easy_getinfo(reg->http.easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) ==
+	    CURLE_OK)
 		out->size = length;
 	out->has_digest = bale_digest_parse(&out->digest, resp.docker_digest, NULL) == 0;
 	snprintf(out->media_type, sizeof(out->media_type), "%s", resp.content_type);
@@ -206,11 +210,12 @@ int bale_registry_delete_manifest(bale_registry *reg, const char *repository, co
 	int rc = 0;
 	reg_response_init(&resp);
 	bale_buf_init(&body, BALE_CAP_ERROR_BODY, "error response");
-	snprintf(what, sizeof(what), "delete %s/%s%s%s", reg->domain, repository,
+	snprintf(what, sizeof(what), "delete %s/%s%s%s", reg->http.domain, repository,
 	         strchr(reference, ':') ? "@" : ":", reference);
 	if ((rc = reg_ensure_pinged(reg, err)) < 0)
 		goto cleanup;
-	snprintf(url, sizeof(url), "%s/v2/%s/manifests/%s", reg->base_url, repository, reference);
+	snprintf(url, sizeof(url), "%s/v2/%s/manifests/%s", reg->http.base_url, repository,
+	         reference);
 	reg_request req = {.method = "DELETE", .url = url, .repository = repository};
 	if ((rc = reg_perform(reg, &req, &body, &resp, err)) < 0)
 		goto cleanup;

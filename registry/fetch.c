@@ -221,9 +221,9 @@ static int start_transfer(bale_fetch *f, transfer *t, bale_error **err)
 		if (!(t->headers = curl_slist_append(NULL, range)))
 			return bale_error_set(err, BALE_EGENERIC, "out of memory");
 		bale_log_printf(f->log, BALE_LOG_INFO, "%s: resuming %s at byte %lld",
-		                t->reg->domain, t->desc.digest.str, (long long)t->received);
+		                t->reg->http.domain, t->desc.digest.str, (long long)t->received);
 	}
-	snprintf(url, sizeof(url), "%s/v2/%s/blobs/%s", t->reg->base_url, t->repository,
+	snprintf(url, sizeof(url), "%s/v2/%s/blobs/%s", t->reg->http.base_url, t->repository,
 	         t->desc.digest.str);
 	bale_buf_reset(&t->error_body);
 	t->status_checked = t->body_is_error = false;
@@ -253,10 +253,10 @@ static int start_transfer(bale_fetch *f, transfer *t, bale_error **err)
 static void schedule_retry(transfer *t, long retry_after)
 {
 	t->attempts++;
-	long delay = reg_backoff_ms(t->reg, t->attempts, retry_after);
+	long delay = reg_backoff_ms(&t->reg->http, t->attempts, retry_after);
 	t->not_before = now_ms() + delay;
 	bale_log_printf(t->fetch->log, BALE_LOG_INFO, "%s: %s: %s, retrying in %ld ms",
-	                t->reg->domain, t->desc.digest.str,
+	                t->reg->http.domain, t->desc.digest.str,
 	                t->errbuf[0] ? t->errbuf : "registry busy", delay);
 }
 
@@ -267,14 +267,14 @@ static int finish_transfer(bale_fetch *f, transfer *t, CURLcode cc, bale_error *
 	long st = t->resp.status;
 	curl_multi_remove_handle(f->multi, t->h);
 	t->active = false;
-	snprintf(what, sizeof(what), "blob %s from %s/%s", t->desc.digest.str, t->reg->domain,
+	snprintf(what, sizeof(what), "blob %s from %s/%s", t->desc.digest.str, t->reg->http.domain,
 	         t->repository);
 	/* Blob storage often lives behind a redirect: say who answered. */
-	reg_own_origin(t->reg, t->reg->base_url, own);
+	reg_own_origin(&t->reg->http, t->reg->http.base_url, own);
 	reg_answer_origin(t->h, answer);
 	bool redirected = answer[0] && strcmp(own, answer) != 0;
 	if (cc == CURLE_OK && st == 401 && redirected)
-		return reg_check_401_origin(t->reg, t->h, t->reg->base_url, what, err);
+		return reg_check_401_origin(&t->reg->http, t->h, t->reg->http.base_url, what, err);
 	if (redirected) {
 		size_t n = strlen(what);
 		snprintf(what + n, sizeof(what) - n, " (redirected to %s)", answer);
@@ -291,7 +291,7 @@ static int finish_transfer(bale_fetch *f, transfer *t, CURLcode cc, bale_error *
 	}
 	if (cc == CURLE_OK && !t->body_is_error && (st == 200 || st == 206)) {
 		if (t->received != t->desc.size) { /* cut short without curl noticing */
-			if (t->attempts >= t->reg->opts.retries)
+			if (t->attempts >= t->reg->http.opts.retries)
 				return bale_error_set(
 				    err, BALE_ENETWORK,
 				    "%s: got %lld of %lld bytes (gave up after %d attempts)", what,
@@ -319,19 +319,21 @@ static int finish_transfer(bale_fetch *f, transfer *t, CURLcode cc, bale_error *
 	}
 	if (cc == CURLE_OK && st == 401 && !t->reauthorized) {
 		t->reauthorized = true;
-		reg_forget_token(t->reg, t->repository);
-		int rc = reg_authorize(t->reg, t->repository, t->resp.www_authenticate.data, err);
+		reg_auth_forget(&t->reg->auth, t->repository, NULL);
+		int rc = reg_authorize(&t->reg->auth, t->repository, NULL,
+		                       t->resp.www_authenticate.data, err);
 		return rc < 0 ? bale_error_wrap(err, "%s", what) : 0;
 	}
-	bool again = cc != CURLE_OK ? reg_curl_retryable(t->reg, cc) : reg_status_retryable(st);
+	bool again =
+	    cc != CURLE_OK ? reg_curl_retryable(&t->reg->http, cc) : reg_status_retryable(st);
 	if (cc == CURLE_OK && (st == 200 || st == 206)) /* 206 with a range we did not ask for */
 		again = true;
-	if (again && t->attempts < t->reg->opts.retries) {
+	if (again && t->attempts < t->reg->http.opts.retries) {
 		schedule_retry(t, cc == CURLE_OK ? t->resp.retry_after : -1);
 		return 0;
 	}
 	if (cc != CURLE_OK) {
-		reg_curl_error(err, t->reg, t->h, cc, t->errbuf, &t->resp, 0);
+		reg_curl_error(err, &t->reg->http, t->h, cc, t->errbuf, &t->resp, 0);
 		if (again)
 			bale_error_wrap(err, "%s (gave up after %d attempts)", what,
 			                t->attempts + 1);
@@ -344,7 +346,7 @@ static int finish_transfer(bale_fetch *f, transfer *t, CURLcode cc, bale_error *
 		return bale_error_set(err, BALE_ENOTFOUND, "%s: not found (%s)", what, status);
 	if (st == 401 || st == 403)
 		return bale_error_set(err, BALE_EAUTH, "%s: access refused (%s, %s)", what, status,
-		                      reg_auth_source(t->reg));
+		                      reg_auth_source(&t->reg->auth));
 	return bale_error_set(err, BALE_ENETWORK, "%s: %s%s", what, status,
 	                      again ? " (gave up after retries)" : "");
 }

@@ -60,7 +60,7 @@ static int status_error(const bale_registry *reg, const char *what, long status,
 	reg_describe_status(st, sizeof(st), status, body);
 	if (status == 401 || status == 403)
 		return bale_error_set(err, BALE_EAUTH, "%s: access refused (%s, %s)", what, st,
-		                      reg_auth_source(reg));
+		                      reg_auth_source(&reg->auth));
 	return bale_error_set(err, BALE_ENETWORK, "%s: %s", what, st);
 }
 
@@ -101,11 +101,13 @@ static int probe(bale_registry *reg, const char *repository, const char *kind, c
 	bale_buf body;
 	reg_response_init(&resp);
 	bale_buf_init(&body, BALE_CAP_ERROR_BODY, "error response");
-	snprintf(what, sizeof(what), "%s %s in %s/%s", noun, digest->str, reg->domain, repository);
+	snprintf(what, sizeof(what), "%s %s in %s/%s", noun, digest->str, reg->http.domain,
+	         repository);
 	*out = false;
 	if ((rc = reg_ensure_pinged(reg, err)) < 0)
 		goto cleanup;
-	snprintf(url, sizeof(url), "%s/v2/%s/%s/%s", reg->base_url, repository, kind, digest->str);
+	snprintf(url, sizeof(url), "%s/v2/%s/%s/%s", reg->http.base_url, repository, kind,
+	         digest->str);
 	reg_request req = {
 	    .method = "HEAD", .url = url, .repository = repository, .headers = headers};
 	if ((rc = reg_perform(reg, &req, &body, &resp, err)) < 0) {
@@ -156,12 +158,13 @@ static void cancel_upload(bale_registry *reg, const char *repository, const char
 	reg_request req = {
 	    .method = "DELETE", .url = location, .repository = repository, .once = true};
 	if (reg_perform(reg, &req, &body, &resp, &err) < 0)
-		bale_log_printf(reg->opts.log, BALE_LOG_DEBUG, "%s/%s: cancelling an upload: %s",
-		                reg->domain, repository, bale_error_message(err));
+		bale_log_printf(reg->http.opts.log, BALE_LOG_DEBUG,
+		                "%s/%s: cancelling an upload: %s", reg->http.domain, repository,
+		                bale_error_message(err));
 	else if (resp.status != 204 && resp.status != 200 && resp.status != 404)
-		bale_log_printf(reg->opts.log, BALE_LOG_DEBUG,
-		                "%s/%s: cancelling an upload: HTTP %ld", reg->domain, repository,
-		                resp.status);
+		bale_log_printf(reg->http.opts.log, BALE_LOG_DEBUG,
+		                "%s/%s: cancelling an upload: HTTP %ld", reg->http.domain,
+		                repository, resp.status);
 	bale_error_free(err);
 	bale_buf_free(&body);
 	reg_response_free(&resp);
@@ -181,16 +184,16 @@ int bale_registry_blob_mount(bale_registry *reg, const char *repository, const c
 	bale_buf_init(&url, URL_CAP, "URL");
 	bale_buf_init(&body, BALE_CAP_ERROR_BODY, "error response");
 	snprintf(what, sizeof(what), "mounting blob %s from %s/%s into %s", desc->digest.str,
-	         reg->domain, from, repository);
+	         reg->http.domain, from, repository);
 	*mounted = false;
-	if (!headers || !(from_q = curl_easy_escape(reg->easy, from, 0))) {
+	if (!headers || !(from_q = curl_easy_escape(reg->http.easy, from, 0))) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
 	if ((rc = reg_ensure_pinged(reg, err)) < 0)
 		goto cleanup;
 	if ((rc = bale_buf_appendf(&url, err, "%s/v2/%s/blobs/uploads/?mount=sha256%%3A%s&from=%s",
-	                           reg->base_url, repository, bale_digest_hex(&desc->digest),
+	                           reg->http.base_url, repository, bale_digest_hex(&desc->digest),
 	                           from_q)) < 0)
 		goto cleanup;
 	reg_request req = {.method = "POST",
@@ -208,13 +211,13 @@ int bale_registry_blob_mount(bale_registry *reg, const char *repository, const c
 	} else if (resp.status == 202) {
 		/* Declined (the blob is not in `from`, or mounting is off): the registry opened
 		 * an ordinary upload instead, which the caller does not want from here. */
-		bale_log_printf(reg->opts.log, BALE_LOG_DEBUG, "%s: declined", what);
+		bale_log_printf(reg->http.opts.log, BALE_LOG_DEBUG, "%s: declined", what);
 		if (resp.location.len)
 			cancel_upload(reg, repository, resp.location.data);
 	} else if (resp.status == 401 || resp.status == 403) {
 		/* Credentials that may push here but not read `from`: a plain upload still
 		 * works, and one refused here too reports it against this repository. */
-		bale_log_printf(reg->opts.log, BALE_LOG_DEBUG, "%s: refused (HTTP %ld)", what,
+		bale_log_printf(reg->http.opts.log, BALE_LOG_DEBUG, "%s: refused (HTTP %ld)", what,
 		                resp.status);
 	} else {
 		rc = status_error(reg, what, resp.status, &body, err);
@@ -267,7 +270,7 @@ int bale_registry_put_manifest(bale_registry *reg, const char *repository, const
 	reg_response_init(&resp);
 	bale_buf_init(&body, BALE_CAP_ERROR_BODY, "error response");
 	bale_digest_of(&digest, bytes, len);
-	snprintf(what, sizeof(what), "manifest %s to %s/%s%s%s", digest.str, reg->domain,
+	snprintf(what, sizeof(what), "manifest %s to %s/%s%s%s", digest.str, reg->http.domain,
 	         repository, by_digest ? "@" : ":", reference);
 	if (by_digest && ((rc = bale_digest_parse(&want, reference, err)) < 0 ||
 	                  !bale_digest_equal(&want, &digest))) {
@@ -290,7 +293,8 @@ int bale_registry_put_manifest(bale_registry *reg, const char *repository, const
 	}
 	if ((rc = reg_ensure_pinged(reg, err)) < 0)
 		goto cleanup;
-	snprintf(url, sizeof(url), "%s/v2/%s/manifests/%s", reg->base_url, repository, reference);
+	snprintf(url, sizeof(url), "%s/v2/%s/manifests/%s", reg->http.base_url, repository,
+	         reference);
 	reg_request req = {.method = "PUT",
 	                   .url = url,
 	                   .repository = repository,
@@ -320,7 +324,7 @@ cleanup:
  * port): no downgrade to plain HTTP, no hand-over to another host. */
 static int take_location(bale_upload *u, reg_response *resp, bale_error **err)
 {
-	const char *base = u->reg->base_url;
+	const char *base = u->reg->http.base_url;
 	size_t n = strlen(base);
 	if (!resp->location.len)
 		return bale_error_set(err, BALE_ENETWORK,
@@ -352,7 +356,7 @@ int bale_upload_begin(bale_upload **out, bale_registry *reg, const char *reposit
 	}
 	u->reg = reg;
 	u->desc = *desc;
-	snprintf(u->what, sizeof(u->what), "blob %s to %s/%s", desc->digest.str, reg->domain,
+	snprintf(u->what, sizeof(u->what), "blob %s to %s/%s", desc->digest.str, reg->http.domain,
 	         repository);
 	if (desc->size < 0) {
 		rc = bale_error_set(err, BALE_EUSAGE, "%s: negative size", u->what);
@@ -366,7 +370,7 @@ int bale_upload_begin(bale_upload **out, bale_registry *reg, const char *reposit
 	}
 	if ((rc = bale_hasher_new(&u->hasher, err)) < 0 || (rc = reg_ensure_pinged(reg, err)) < 0)
 		goto cleanup;
-	snprintf(url, sizeof(url), "%s/v2/%s/blobs/uploads/", reg->base_url, repository);
+	snprintf(url, sizeof(url), "%s/v2/%s/blobs/uploads/", reg->http.base_url, repository);
 	reg_request req = {
 	    .method = "POST", .url = url, .repository = repository, .headers = headers};
 	if ((rc = reg_perform(reg, &req, &body, &resp, err)) < 0) {

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 
 #include "bale/fs.h"
-#include "registry/registry_private.h"
+#include "registry/request.h"
 
 static const char *const default_certs_roots[] = {"/etc/docker/certs.d", "/etc/containers/certs.d"};
 
@@ -22,20 +22,20 @@ static bool has_suffix(const char *s, const char *suffix)
 	return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
 }
 
-static int add_ca_file(bale_registry *reg, const char *path, bale_error **err)
+static int add_ca_file(reg_http *http, const char *path, bale_error **err)
 {
-	char **grown = realloc(reg->ca_files, (reg->n_ca_files + 1) * sizeof(*grown));
+	char **grown = realloc(http->ca_files, (http->n_ca_files + 1) * sizeof(*grown));
 	if (!grown)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	reg->ca_files = grown;
-	if (!(reg->ca_files[reg->n_ca_files] = strdup(path)))
+	http->ca_files = grown;
+	if (!(http->ca_files[http->n_ca_files] = strdup(path)))
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	reg->n_ca_files++;
+	http->n_ca_files++;
 	return 0;
 }
 
 /* Reads one certs.d/HOST directory; a missing directory is not an error. */
-static int load_certs_dir(bale_registry *reg, const char *dir, bale_error **err)
+static int load_certs_dir(reg_http *http, const char *dir, bale_error **err)
 {
 	int rc = 0;
 	DIR *d = opendir(dir);
@@ -49,14 +49,14 @@ static int load_certs_dir(bale_registry *reg, const char *dir, bale_error **err)
 			break;
 		}
 		if (has_suffix(e->d_name, ".crt")) {
-			rc = add_ca_file(reg, path, err);
+			rc = add_ca_file(http, path, err);
 		} else if (has_suffix(e->d_name, ".cert")) {
-			free(reg->client_cert);
-			reg->client_cert = path;
+			free(http->client_cert);
+			http->client_cert = path;
 			path = NULL;
 		} else if (has_suffix(e->d_name, ".key")) {
-			free(reg->client_key);
-			reg->client_key = path;
+			free(http->client_key);
+			http->client_key = path;
 			path = NULL;
 		}
 		free(path);
@@ -64,37 +64,37 @@ static int load_certs_dir(bale_registry *reg, const char *dir, bale_error **err)
 			break;
 	}
 	closedir(d);
-	if (rc == 0 && (!reg->client_cert) != (!reg->client_key))
+	if (rc == 0 && (!http->client_cert) != (!http->client_key))
 		rc = bale_error_set(err, BALE_EUSAGE,
 		                    "%s: a client certificate needs both a .cert and a .key file",
 		                    dir);
 	return rc;
 }
 
-int reg_tls_load(bale_registry *reg, bale_error **err)
+int reg_tls_load(reg_http *http, bale_error **err)
 {
 	int rc = 0;
-	if (reg->opts.ca_file) {
+	if (http->opts.ca_file) {
 		struct stat st;
-		if (stat(reg->opts.ca_file, &st) < 0)
+		if (stat(http->opts.ca_file, &st) < 0)
 			return bale_error_set_errno(err, BALE_EUSAGE, errno, "--ca-file %s",
-			                            reg->opts.ca_file);
-		if ((rc = add_ca_file(reg, reg->opts.ca_file, err)) < 0)
+			                            http->opts.ca_file);
+		if ((rc = add_ca_file(http, http->opts.ca_file, err)) < 0)
 			return rc;
 	}
-	if (reg->opts.certs_dir) {
-		char *dir = bale_fs_join(reg->opts.certs_dir, reg->domain);
+	if (http->opts.certs_dir) {
+		char *dir = bale_fs_join(http->opts.certs_dir, http->domain);
 		if (!dir)
 			return bale_error_set(err, BALE_EGENERIC, "out of memory");
-		rc = load_certs_dir(reg, dir, err);
+		rc = load_certs_dir(http, dir, err);
 		free(dir);
 		return rc;
 	}
 	for (size_t i = 0; i < sizeof(default_certs_roots) / sizeof(*default_certs_roots); i++) {
-		char *dir = bale_fs_join(default_certs_roots[i], reg->domain);
+		char *dir = bale_fs_join(default_certs_roots[i], http->domain);
 		if (!dir)
 			return bale_error_set(err, BALE_EGENERIC, "out of memory");
-		rc = load_certs_dir(reg, dir, err);
+		rc = load_certs_dir(http, dir, err);
 		free(dir);
 		if (rc < 0)
 			return rc;
@@ -124,9 +124,9 @@ static CURLcode add_pem_to_store(X509_STORE *store, const char *path)
  * refused handshake is reported as such instead of retried as a network error. */
 static int client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
 {
-	bale_registry *reg = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-	if (reg)
-		reg->client_cert_requested = true;
+	reg_http *http = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	if (http)
+		http->client_cert_requested = true;
 	return 0; /* none: the server decides whether to go on */
 }
 
@@ -134,30 +134,30 @@ static int client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
  * ours on top, as docker does with certs.d. */
 static CURLcode ssl_ctx_cb(CURL *h, void *ssl_ctx, void *payload)
 {
-	bale_registry *reg = payload;
-	if (!reg->client_cert) {
-		SSL_CTX_set_app_data((SSL_CTX *)ssl_ctx, reg);
+	reg_http *http = payload;
+	if (!http->client_cert) {
+		SSL_CTX_set_app_data((SSL_CTX *)ssl_ctx, http);
 		SSL_CTX_set_client_cert_cb((SSL_CTX *)ssl_ctx, client_cert_cb);
 	}
 	X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *)ssl_ctx);
-	for (size_t i = 0; i < reg->n_ca_files; i++) {
-		CURLcode rc = add_pem_to_store(store, reg->ca_files[i]);
+	for (size_t i = 0; i < http->n_ca_files; i++) {
+		CURLcode rc = add_pem_to_store(store, http->ca_files[i]);
 		if (rc != CURLE_OK)
 			return rc;
 	}
 	return CURLE_OK;
 }
 
-void reg_tls_setup(bale_registry *reg, CURL *h)
+void reg_tls_setup(reg_http *http, CURL *h, bool insecure)
 {
-	if (reg->insecure) {
+	if (insecure) {
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
 	curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
-	curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, reg);
-	if (reg->client_cert) {
-		curl_easy_setopt(h, CURLOPT_SSLCERT, reg->client_cert);
-		curl_easy_setopt(h, CURLOPT_SSLKEY, reg->client_key);
+	curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, http);
+	if (http->client_cert) {
+		curl_easy_setopt(h, CURLOPT_SSLCERT, http->client_cert);
+		curl_easy_setopt(h, CURLOPT_SSLKEY, http->client_key);
 	}
 }

@@ -1,7 +1,9 @@
-/* Authorization against a registry: Basic credentials, and the bearer token flow of
- * the distribution spec (WWW-Authenticate realm/service/scope, token or access_token,
- * expires_in, OAuth2 refresh-token grant for identity tokens). Tokens are cached per
- * scope. Secrets only ever go into curl options and this cache; no message names them. */
+/* The bearer scheme: the token flow of the distribution spec (WWW-Authenticate
+ * realm/service/scope, token or access_token, expires_in, the OAuth2 refresh-token grant
+ * for identity tokens). Tokens are cached per scope. A token request is a request like
+ * any other (reg_http_perform: the same retries, deadlines, caps and TLS), to a realm
+ * realm_check allowed, with Basic credentials or a refresh token. Secrets only ever go
+ * into curl options and this cache; no message names them. */
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +11,7 @@
 #include <time.h>
 
 #include "bale/json.h"
-#include "registry/registry_private.h"
+#include "registry/scheme.h"
 
 /* Room for two repository scopes (names are at most 255 characters). */
 #define SCOPE_MAX 1100
@@ -22,7 +24,7 @@
  * cross-repository mount, which distribution checks before it links the blob. Several
  * scopes are space-separated. A repository name never holds ':', so one that does is a
  * whole scope already ("registry:catalog:*" for the catalog). */
-static void scope_for(const bale_registry *reg, char *out, size_t size, const char *repository,
+static void scope_for(const reg_auth *auth, char *out, size_t size, const char *repository,
                       const char *from)
 {
 	if (strchr(repository, ':')) {
@@ -30,70 +32,31 @@ static void scope_for(const bale_registry *reg, char *out, size_t size, const ch
 		return;
 	}
 	snprintf(out, size, "repository:%s:%s%s%s%s%s", repository,
-	         reg->opts.push ? "pull,push" : "pull", reg->opts.delete_access ? ",delete" : "",
-	         from ? " repository:" : "", from ? from : "", from ? ":pull" : "");
+	         auth->http->opts.push ? "pull,push" : "pull",
+	         auth->http->opts.delete_access ? ",delete" : "", from ? " repository:" : "",
+	         from ? from : "", from ? ":pull" : "");
 }
 
-static reg_token *find_token(bale_registry *reg, const char *scope)
+static reg_token *find_token(const reg_auth *auth, const char *scope)
 {
 	time_t now = time(NULL);
-	for (reg_token *t = reg->tokens; t; t = t->next)
+	for (reg_token *t = auth->tokens; t; t = t->next)
 		if (strcmp(t->scope, scope) == 0 && t->token && t->expires > now)
 			return t;
 	return NULL;
 }
 
-void reg_forget_token(bale_registry *reg, const char *repository)
-{
-	reg_forget_token_from(reg, repository, NULL);
-}
-
-void reg_forget_token_from(bale_registry *reg, const char *repository, const char *from)
+/* The registry refused the token of this scope: the next request asks for a new one. */
+static void forget(reg_auth *auth, const char *repository, const char *from)
 {
 	char scope[SCOPE_MAX];
-	scope_for(reg, scope, sizeof(scope), repository, from);
-	for (reg_token *t = reg->tokens; t; t = t->next)
+	scope_for(auth, scope, sizeof(scope), repository, from);
+	for (reg_token *t = auth->tokens; t; t = t->next)
 		if (strcmp(t->scope, scope) == 0)
 			t->expires = 0;
 }
 
-static int load_credential(bale_registry *reg, const char *repository, bale_error **err)
-{
-	for (reg_cred *c = reg->creds; c; c = c->next) {
-		if (strcmp(c->repository, repository) == 0) {
-			reg->cred = c->cred;
-			return 0;
-		}
-	}
-	reg->cred = NULL;
-	reg_cred *c = calloc(1, sizeof(*c));
-	if (!c || !(c->repository = strdup(repository))) {
-		free(c);
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	}
-	bale_auth_options none = {0};
-	int rc = bale_auth_lookup(&c->cred, reg->opts.auth ? reg->opts.auth : &none, reg->domain,
-	                          repository, err);
-	if (rc < 0) { /* not cached: asked again, the lookup fails again, never anonymous */
-		free(c->repository);
-		free(c);
-		return rc;
-	}
-	c->next = reg->creds;
-	reg->creds = c;
-	reg->cred = c->cred;
-	bale_log_printf(reg->opts.log, BALE_LOG_DEBUG, "%s/%s: %s", reg->domain, repository,
-	                reg_auth_source(reg));
-	return 0;
-}
-
-const char *reg_auth_source(const bale_registry *reg)
-{
-	static const char anonymous[] = "no credentials";
-	return reg->cred && reg->cred->source ? reg->cred->source : anonymous;
-}
-
-static int store_token(bale_registry *reg, const char *scope, const char *token, time_t expires,
+static int store_token(reg_auth *auth, const char *scope, const char *token, time_t expires,
                        bale_error **err)
 {
 	reg_token *t = calloc(1, sizeof(*t));
@@ -104,8 +67,8 @@ static int store_token(bale_registry *reg, const char *scope, const char *token,
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	}
 	t->expires = expires;
-	t->next = reg->tokens;
-	reg->tokens = t;
+	t->next = auth->tokens;
+	auth->tokens = t;
 	return 0;
 }
 
@@ -173,7 +136,7 @@ static int add_param(bale_buf *q, CURL *h, const char *key, const char *value, b
  * host is itself an --insecure-registry. Credentials go with every token request, so
  * this is where they are kept from plain HTTP to another host. *insecure: the realm may
  * use plain HTTP and unverified TLS. */
-static int realm_check(const bale_registry *reg, const char *realm, char origin[REG_ORIGIN_MAX],
+static int realm_check(const reg_http *http, const char *realm, char origin[REG_ORIGIN_MAX],
                        bool *insecure, bale_error **err)
 {
 	char hostport[REG_ORIGIN_MAX], own[REG_ORIGIN_MAX];
@@ -181,49 +144,56 @@ static int realm_check(const bale_registry *reg, const char *realm, char origin[
 		return bale_error_set(
 		    err, BALE_EAUTH,
 		    "%s: the token realm of its challenge is not an http or https URL",
-		    reg->domain);
-	bool same = reg->base_url && reg_url_origin(reg->base_url, own, NULL) == 0 &&
+		    http->domain);
+	bool same = http->base_url && reg_url_origin(http->base_url, own, NULL) == 0 &&
 	            strcmp(own, origin) == 0;
-	*insecure = reg_host_insecure(reg, hostport) || (same && reg->insecure);
+	*insecure = reg_host_insecure(http, hostport) || (same && http->insecure);
 	if (strncmp(origin, "https://", 8) == 0 || *insecure)
 		return 0;
 	return bale_error_set(err, BALE_EAUTH,
 	                      "%s: token realm %s is plain HTTP and not the registry's own "
 	                      "origin: bale asks it for tokens (sending credentials) only over "
 	                      "HTTPS, or with --insecure-registry %s",
-	                      reg->domain, origin, hostport);
+	                      http->domain, origin, hostport);
 }
 
+/* A token request carries the registry's Basic credentials, when there are any. */
+static void token_request_apply(void *payload, CURL *h, const reg_request *req)
+{
+	reg_basic_apply(h, payload);
+}
+
+static const reg_auth_hooks token_request_hooks = {.apply = token_request_apply};
+
 /* Asks the token server of the challenge for a token covering `scope`. */
-static int fetch_token(bale_registry *reg, const char *scope, bale_error **err)
+static int fetch_token(reg_auth *auth, const char *scope, bale_error **err)
 {
 	int rc = 0;
-	const char *realm = reg->challenge.realm;
-	char origin[REG_ORIGIN_MAX];
+	reg_http *http = auth->http;
+	const bale_credential *cred = auth->cred;
+	const char *realm = auth->challenge.realm;
+	char origin[REG_ORIGIN_MAX], named[REG_ORIGIN_MAX + 40];
 	bool insecure_realm = false;
-	bale_buf query, body;
+	bale_buf query, body, url;
 	reg_response resp;
-	char *url = NULL;
-	char errbuf[CURL_ERROR_SIZE];
-	CURL *h = curl_easy_init();
 	bale_buf_init(&query, 16384, "token request");
 	bale_buf_init(&body, BALE_CAP_TOKEN_RESPONSE, "token response");
+	bale_buf_init(&url, 32768, "token request URL");
 	reg_response_init(&resp);
 	char *token = NULL;
 	time_t expires = 0;
-	if (!h) {
-		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
-		goto cleanup;
-	}
 	if (!realm || !*realm) {
 		rc = bale_error_set(err, BALE_EAUTH, "%s: bearer challenge without a realm",
-		                    reg->domain);
+		                    http->domain);
 		goto cleanup;
 	}
-	if ((rc = realm_check(reg, realm, origin, &insecure_realm, err)) < 0)
+	if ((rc = realm_check(http, realm, origin, &insecure_realm, err)) < 0)
 		goto cleanup;
-	bool refresh = reg->cred && reg->cred->identity_token;
-	if ((rc = add_param(&query, h, "service", reg->challenge.service, err)) < 0)
+	/* reg_http_perform names an answer past its cap by what its buffer holds. */
+	snprintf(named, sizeof(named), "the answer of its token server %s", origin);
+	body.what = named;
+	bool refresh = cred && cred->identity_token;
+	if ((rc = add_param(&query, http->easy, "service", auth->challenge.service, err)) < 0)
 		goto cleanup;
 	/* One scope parameter per scope: what docker sends, and what every token server
 	 * understands (a space-separated list is not universal). */
@@ -231,233 +201,152 @@ static int fetch_token(bale_registry *reg, const char *scope, bale_error **err)
 		size_t n = strcspn(p, " ");
 		char one[SCOPE_MAX];
 		snprintf(one, sizeof(one), "%.*s", (int)n, p);
-		rc = add_param(&query, h, "scope", one, err);
+		rc = add_param(&query, http->easy, "scope", one, err);
 		p += n + (p[n] == ' ');
 	}
 	if (rc < 0)
 		goto cleanup;
 	if (refresh &&
-	    ((rc = add_param(&query, h, "grant_type", "refresh_token", err)) < 0 ||
-	     (rc = add_param(&query, h, "refresh_token", reg->cred->identity_token, err)) < 0 ||
-	     (rc = add_param(&query, h, "client_id", "bale", err)) < 0))
+	    ((rc = add_param(&query, http->easy, "grant_type", "refresh_token", err)) < 0 ||
+	     (rc = add_param(&query, http->easy, "refresh_token", cred->identity_token, err)) < 0 ||
+	     (rc = add_param(&query, http->easy, "client_id", "bale", err)) < 0))
 		goto cleanup;
-	for (int attempt = 0;; attempt++) {
-		curl_easy_reset(h);
-		reg_setup_handle(reg, h, NULL, err);
-		/* The registry's --insecure-registry is not the realm's: another host is
-		 * verified, and followed only to https, unless it is listed itself. */
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, insecure_realm ? 0L : 1L);
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, insecure_realm ? 0L : 2L);
-		curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR,
-		                 insecure_realm ? "http,https" : "https");
-		reg_limit_request(reg, h, body.cap);
-		bale_buf_reset(&body);
-		errbuf[0] = '\0';
-		free(url);
-		url = NULL;
-		if (refresh) { /* OAuth2: the refresh token travels in a POST body */
-			url = strdup(realm);
-			curl_easy_setopt(h, CURLOPT_POSTFIELDS, query.data);
-		} else {
-			size_t n = strlen(realm) + query.len + 2;
-			if ((url = malloc(n)))
-				snprintf(url, n, "%s%s%s", realm, strchr(realm, '?') ? "&" : "?",
-				         query.data ? query.data : "");
-			if (reg->cred && reg->cred->username && reg->cred->password) {
-				curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-				curl_easy_setopt(h, CURLOPT_USERNAME, reg->cred->username);
-				curl_easy_setopt(h, CURLOPT_PASSWORD, reg->cred->password);
-			}
-		}
-		if (!url) {
-			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
-			goto cleanup;
-		}
-		curl_easy_setopt(h, CURLOPT_URL, url);
-		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, reg_header_cb);
-		curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp);
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, reg_buf_write_cb);
-		curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-		CURLcode cc = curl_easy_perform(h);
-		if ((cc == CURLE_WRITE_ERROR && !resp.header_error && body.len == body.cap) ||
-		    cc == CURLE_FILESIZE_EXCEEDED) {
-			rc = bale_error_set(
-			    err, BALE_EVERIFY,
-			    "%s: the answer of its token server %s is larger than %zu "
-			    "bytes",
-			    reg->domain, origin, body.cap);
-			goto cleanup;
-		}
-		bool again = cc != CURLE_OK ? reg_curl_retryable(reg, cc)
-		                            : reg_status_retryable(resp.status);
-		if (!again || attempt >= reg->opts.retries) {
-			if (cc != CURLE_OK) {
-				rc = reg_curl_error(err, reg, h, cc, errbuf, &resp,
-				                    reg->opts.request_timeout);
-				bale_error_wrap(err, "token server %s of %s", origin, reg->domain);
-				goto cleanup;
-			}
-			break;
-		}
-		reg_sleep_ms(reg_backoff_ms(reg, attempt + 1, resp.retry_after));
+	/* OAuth2: the refresh token travels in a POST body, never in a URL. */
+	if (refresh)
+		rc = bale_buf_appendf(&url, err, "%s", realm);
+	else
+		rc = bale_buf_appendf(&url, err, "%s%s%s", realm, strchr(realm, '?') ? "&" : "?",
+		                      query.data ? query.data : "");
+	if (rc < 0)
+		goto cleanup;
+	reg_request req = {.method = refresh ? "POST" : NULL,
+	                   .url = url.data,
+	                   .body = refresh ? query.data : NULL,
+	                   .body_len = refresh ? query.len : 0,
+	                   .peer = insecure_realm ? REG_PEER_INSECURE : REG_PEER_VERIFIED};
+	if ((rc = reg_http_perform(http, &req, refresh ? NULL : &token_request_hooks, (void *)cred,
+	                           &body, &resp, err)) < 0) {
+		/* An answer over its cap is named by body.what already. */
+		if (rc != BALE_EVERIFY)
+			bale_error_wrap(err, "token server %s of %s", origin, http->domain);
+		goto cleanup;
 	}
-	if ((resp.status == 401 || resp.status == 403) && !reg->cred) {
+	if ((resp.status == 401 || resp.status == 403) && !cred) {
 		/* Some token servers (unlike distribution's) turn anonymous requests away
 		 * instead of granting an empty token. */
 		rc = bale_error_set(err, BALE_EAUTH,
 		                    "%s: token server refused anonymous access (HTTP %ld): "
 		                    "credentials required and none found (use --creds, --authfile "
 		                    "or --pull-secret)",
-		                    reg->domain, resp.status);
+		                    http->domain, resp.status);
 		goto cleanup;
 	}
 	if (resp.status == 401 || resp.status == 403) {
 		rc = bale_error_set(err, BALE_EAUTH,
 		                    "%s: token server refused the credentials from %s (HTTP %ld)",
-		                    reg->domain, reg_auth_source(reg), resp.status);
+		                    http->domain, reg_auth_source(auth), resp.status);
 		goto cleanup;
 	}
 	if (resp.status != 200) {
 		rc = bale_error_set(err, BALE_ENETWORK, "%s: token server answered HTTP %ld",
-		                    reg->domain, resp.status);
+		                    http->domain, resp.status);
 		goto cleanup;
 	}
 	if ((rc = reg_token_parse(&token, &expires, body.data, body.len, time(NULL), err)) < 0) {
-		bale_error_wrap(err, "%s", reg->domain);
+		bale_error_wrap(err, "%s", http->domain);
 		goto cleanup;
 	}
-	rc = store_token(reg, scope, token, expires, err);
-	bale_log_printf(reg->opts.log, BALE_LOG_DEBUG, "%s: bearer token for %s (%s)", reg->domain,
-	                scope, reg_auth_source(reg));
+	rc = store_token(auth, scope, token, expires, err);
+	bale_log_printf(http->opts.log, BALE_LOG_DEBUG, "%s: bearer token for %s (%s)",
+	                http->domain, scope, reg_auth_source(auth));
 cleanup:
 	if (token) {
 		OPENSSL_cleanse(token, strlen(token));
 		free(token);
 	}
-	if (h)
-		curl_easy_cleanup(h);
-	free(url);
+	/* The refresh token was in the query. */
+	if (query.data)
+		OPENSSL_cleanse(query.data, query.len);
 	bale_buf_free(&query);
 	bale_buf_free(&body);
+	bale_buf_free(&url);
 	reg_response_free(&resp);
 	return rc;
 }
 
-int reg_apply_auth(bale_registry *reg, CURL *h, const char *repository, const char *from,
-                   bale_error **err)
+/* ---- the scheme ---- */
+
+static int prepare(reg_auth *auth, const char *repository, const char *from, bale_error **err)
 {
-	int rc = load_credential(reg, repository, err);
-	if (rc < 0)
-		return rc;
-	if (reg->scheme == REG_AUTH_BASIC) {
-		if (reg->cred && reg->cred->username && reg->cred->password) {
-			curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-			curl_easy_setopt(h, CURLOPT_USERNAME, reg->cred->username);
-			curl_easy_setopt(h, CURLOPT_PASSWORD, reg->cred->password);
-		}
-		return 0;
-	}
-	if (reg->scheme != REG_AUTH_BEARER)
-		return 0;
 	char scope[SCOPE_MAX];
-	scope_for(reg, scope, sizeof(scope), repository, from);
-	reg_token *t = find_token(reg, scope);
-	if (!t) {
-		if ((rc = fetch_token(reg, scope, err)) < 0)
-			return rc;
-		t = find_token(reg, scope);
-	}
+	scope_for(auth, scope, sizeof(scope), repository, from);
+	return find_token(auth, scope) ? 0 : fetch_token(auth, scope, err);
+}
+
+static void apply(reg_auth *auth, CURL *h, const char *repository, const char *from)
+{
+	char scope[SCOPE_MAX];
+	scope_for(auth, scope, sizeof(scope), repository, from);
+	reg_token *t = find_token(auth, scope);
 	if (t) {
 		curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
 		curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, t->token);
 	}
-	return 0;
 }
 
-int reg_authorize(bale_registry *reg, const char *repository, const char *www_authenticate,
-                  bale_error **err)
+static int challenged(reg_auth *auth, bale_challenge *ch, const char *repository, const char *from,
+                      bale_error **err)
 {
-	return reg_authorize_from(reg, repository, NULL, www_authenticate, err);
-}
-
-int reg_authorize_from(bale_registry *reg, const char *repository, const char *from,
-                       const char *www_authenticate, bale_error **err)
-{
-	int rc = 0;
-	bale_challenge ch = {0};
-	if (!www_authenticate || !*www_authenticate)
-		return bale_error_set(err, BALE_EAUTH, "%s: access to %s refused (HTTP 401, %s)",
-		                      reg->domain, repository, reg_auth_source(reg));
-	if ((rc = bale_challenge_parse(&ch, www_authenticate, err)) < 0)
-		return bale_error_wrap(err, "%s", reg->domain);
-	if ((rc = load_credential(reg, repository, err)) < 0)
-		goto cleanup;
-	if (strcmp(ch.scheme, "basic") == 0) {
-		if (!reg->cred || !reg->cred->username || !reg->cred->password) {
-			rc = bale_error_set(err, BALE_EAUTH,
-			                    "%s: credentials required for %s and none found (use "
-			                    "--creds, --authfile or --pull-secret)",
-			                    reg->domain, repository);
-			goto cleanup;
-		}
-		reg->scheme = REG_AUTH_BASIC;
-		goto cleanup;
-	}
-	if (strcmp(ch.scheme, "bearer") != 0) {
-		rc = bale_error_set(err, BALE_EAUTH, "%s: unsupported authentication scheme %.20s",
-		                    reg->domain, ch.scheme);
-		goto cleanup;
-	}
-	if (ch.error && strcmp(ch.error, "insufficient_scope") == 0 && !reg->cred) {
-		rc = bale_error_set(err, BALE_EAUTH,
-		                    "%s: access to %s refused: credentials required and none found "
-		                    "(use --creds, --authfile or --pull-secret)",
-		                    reg->domain, repository);
-		goto cleanup;
-	}
+	if (ch->error && strcmp(ch->error, "insufficient_scope") == 0 && !auth->cred)
+		return bale_error_set(err, BALE_EAUTH,
+		                      "%s: access to %s refused: credentials required and none "
+		                      "found (use --creds, --authfile or --pull-secret)",
+		                      auth->http->domain, repository);
 	/* Keep realm and service of the newest challenge: the token server may move. */
-	if (ch.realm) {
-		bale_challenge_clear(&reg->challenge);
-		reg->challenge = ch;
-		memset(&ch, 0, sizeof(ch));
+	if (ch->realm) {
+		bale_challenge_clear(&auth->challenge);
+		auth->challenge = *ch;
+		memset(ch, 0, sizeof(*ch));
 	}
-	reg->scheme = REG_AUTH_BEARER;
+	auth->scheme = &reg_scheme_bearer;
 	char scope[SCOPE_MAX];
-	scope_for(reg, scope, sizeof(scope), repository, from);
-	rc = fetch_token(reg, scope, err);
-cleanup:
-	bale_challenge_clear(&ch);
-	return rc;
+	scope_for(auth, scope, sizeof(scope), repository, from);
+	return fetch_token(auth, scope, err);
 }
 
-void bale_registry_adopt(bale_registry *reg, bale_registry *from)
+const reg_scheme reg_scheme_bearer = {
+    .name = "bearer",
+    .challenged = challenged,
+    .prepare = prepare,
+    .apply = apply,
+    .forget = forget,
+};
+
+/* ---- the cache ---- */
+
+void reg_tokens_adopt(reg_auth *auth, reg_auth *from)
 {
-	/* Tokens for scopes reg has no live token for, and credentials for repositories it
-	 * has not looked up; the rest stays with from and is freed with it. */
 	for (reg_token **t = &from->tokens; *t;) {
 		reg_token *tok = *t;
-		if (!tok->token || find_token(reg, tok->scope)) {
+		if (!tok->token || find_token(auth, tok->scope)) {
 			t = &tok->next;
 			continue;
 		}
 		*t = tok->next;
-		tok->next = reg->tokens;
-		reg->tokens = tok;
+		tok->next = auth->tokens;
+		auth->tokens = tok;
 	}
-	for (reg_cred **c = &from->creds; *c;) {
-		reg_cred *cred = *c;
-		bool known = false;
-		for (reg_cred *mine = reg->creds; mine && !known; mine = mine->next)
-			known = strcmp(mine->repository, cred->repository) == 0;
-		if (known) {
-			c = &cred->next;
-			continue;
+}
+
+void reg_tokens_free(reg_token *list)
+{
+	for (reg_token *t = list, *next; t; t = next) {
+		next = t->next;
+		free(t->scope);
+		if (t->token) {
+			OPENSSL_cleanse(t->token, strlen(t->token));
+			free(t->token);
 		}
-		if (from->cred == cred->cred)
-			from->cred = NULL;
-		*c = cred->next;
-		cred->next = reg->creds;
-		reg->creds = cred;
+		free(t);
 	}
 }

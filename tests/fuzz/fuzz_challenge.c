@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "bale/auth.h"
-#include "registry/registry_private.h"
+#include "registry/scheme.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

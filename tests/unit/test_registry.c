@@ -78,19 +78,19 @@ static void test_retry_after_cap(void **state)
 	bale_error *err = NULL;
 	if (bale_registry_open(&reg, "127.0.0.1:5000", &opts, &err) < 0)
 		fail_msg("%s", bale_error_message(err));
-	assert_int_equal(reg_backoff_ms(reg, 1, 300), 60000);
-	assert_int_equal(reg_backoff_ms(reg, 1, 7), 7000);
-	assert_int_equal(reg_backoff_ms(reg, 1, 0), 0);
-	assert_int_equal(reg_backoff_ms(reg, 1, -1), 500);
-	assert_int_equal(reg_backoff_ms(reg, 3, -1), 2000);
-	assert_true(reg_host_insecure(reg, "127.0.0.1:5000"));
-	assert_true(reg_host_insecure(reg, "mirror.local"));
-	assert_false(reg_host_insecure(reg, "127.0.0.1:5001"));
-	assert_false(reg_host_insecure(reg, "127.0.0.1"));
+	assert_int_equal(reg_backoff_ms(&reg->http, 1, 300), 60000);
+	assert_int_equal(reg_backoff_ms(&reg->http, 1, 7), 7000);
+	assert_int_equal(reg_backoff_ms(&reg->http, 1, 0), 0);
+	assert_int_equal(reg_backoff_ms(&reg->http, 1, -1), 500);
+	assert_int_equal(reg_backoff_ms(&reg->http, 3, -1), 2000);
+	assert_true(reg_host_insecure(&reg->http, "127.0.0.1:5000"));
+	assert_true(reg_host_insecure(&reg->http, "mirror.local"));
+	assert_false(reg_host_insecure(&reg->http, "127.0.0.1:5001"));
+	assert_false(reg_host_insecure(&reg->http, "127.0.0.1"));
 	bale_registry_free(reg);
 	opts.max_retry_after = 0;
 	assert_int_equal(bale_registry_open(&reg, "ghcr.io", &opts, &err), 0);
-	assert_int_equal(reg_backoff_ms(reg, 1, 300), 0);
+	assert_int_equal(reg_backoff_ms(&reg->http, 1, 300), 0);
 	bale_registry_free(reg);
 }
 
