@@ -14,8 +14,9 @@
 #include "bale/log.h"
 #include "bale/platform.h"
 #include "bale/registry.h"
+#include "cli/report.h"
 
-/* Long-option ids of the options shared by every verb that talks to registries. */
+/* Option ids: what getopt_long returns for each option (a short option's letter). */
 enum cli_option {
 	OPT_HELP = 'h',
 	OPT_QUIET = 'q',
@@ -88,70 +89,112 @@ typedef struct cli_common {
 	cli_progress_state progress;
 } cli_common;
 
-/* The long options every registry verb accepts; verbs append theirs. */
+/* One option of a verb. A verb's table of these is the only place the option is written:
+ * getopt_long's tables and the --help listing are both made from it, and
+ * tests/style/options.sh holds the man page to the same list. */
+typedef struct cli_opt {
+	const char *name; /* the long name without "--"; NULL: a heading (help) or the end */
+	char short_name;  /* -x, or 0 */
+	const char *arg;  /* the argument's name in --help; NULL when it takes none */
+	const char *help; /* the text of --help; '\n' starts a continuation line */
+	int id;           /* what cli_parse hands the verb: an enum cli_option */
+} cli_opt;
+
+/* A heading line in --help before the options that follow it. */
+#define CLI_OPT_HEADING(text)                                                                      \
+	{                                                                                          \
+		NULL, 0, NULL, text, 0                                                             \
+	}
+#define CLI_OPT_END                                                                                \
+	{                                                                                          \
+		NULL, 0, NULL, NULL, 0                                                             \
+	}
+
+/* Shared fragments of the verbs' tables, included by the verbs that accept them. */
 /* clang-format off */
-#define CLI_COMMON_LONG_OPTIONS                                                        \
-	{"help", no_argument, NULL, OPT_HELP}, {"quiet", no_argument, NULL, OPT_QUIET},  \
-	{"verbose", no_argument, NULL, OPT_VERBOSE},                                     \
-	{"platform", required_argument, NULL, OPT_PLATFORM},                             \
-	{"creds", required_argument, NULL, OPT_CREDS},                                   \
-	{"creds-stdin", no_argument, NULL, OPT_CREDS_STDIN},                             \
-	{"username", required_argument, NULL, OPT_USERNAME},                             \
-	{"password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN},                       \
-	{"authfile", required_argument, NULL, OPT_AUTHFILE},                             \
-	{"pull-secret", required_argument, NULL, OPT_PULL_SECRET},                       \
-	{"ca-file", required_argument, NULL, OPT_CA_FILE},                               \
-	{"certs-dir", required_argument, NULL, OPT_CERTS_DIR},                           \
-	{"insecure-registry", required_argument, NULL, OPT_INSECURE_REGISTRY},           \
-	{"retries", required_argument, NULL, OPT_RETRIES},                               \
-	{"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},                       \
-	{"timeout", required_argument, NULL, OPT_TIMEOUT},                               \
-	{"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},               \
-	{"min-speed", required_argument, NULL, OPT_MIN_SPEED},                           \
-	{"max-retry-after", required_argument, NULL, OPT_MAX_RETRY_AFTER},               \
-	{"jobs", required_argument, NULL, OPT_JOBS}
+#define CLI_OPTS_REGISTRY                                                                  \
+	{"creds", 0, "[HOST=]USER:PASS", "credentials for registry HOST (repeatable); without\n" \
+	 "HOST= for the one registry of the run (beat every file)", OPT_CREDS},                 \
+	{"creds-stdin", 0, NULL, "read --creds values from standard input, one a line",       \
+	 OPT_CREDS_STDIN},                                                                  \
+	{"username", 0, "[HOST=]USER", "with --password-stdin: the user of the registry",     \
+	 OPT_USERNAME},                                                                     \
+	{"password-stdin", 0, NULL, "with --username: the password from standard input",      \
+	 OPT_PASSWORD_STDIN},                                                               \
+	{"pull-secret", 0, "FILE", "Kubernetes dockerconfigjson/dockercfg Secret (YAML or JSON)", \
+	 OPT_PULL_SECRET},                                                                  \
+	{"authfile", 0, "FILE", "docker/podman auth file", OPT_AUTHFILE},                       \
+	{"ca-file", 0, "FILE", "extra CA certificates (PEM), added to the system CAs",         \
+	 OPT_CA_FILE},                                                                      \
+	{"certs-dir", 0, "DIR", "certs.d root (default /etc/docker/certs.d and\n"              \
+	 "/etc/containers/certs.d): DIR/HOST[:PORT]/*.crt, client.cert/.key", OPT_CERTS_DIR},  \
+	{"insecure-registry", 0, "HOST[:PORT]",                                                \
+	 "allow plain HTTP or unverified TLS (repeatable)", OPT_INSECURE_REGISTRY},            \
+	{"retries", 0, "N", "retries after network errors, 5xx and 429 (default 4)",            \
+	 OPT_RETRIES},                                                                      \
+	{"retry-delay", 0, "MS", "first backoff delay, doubled each retry (default 500)",       \
+	 OPT_RETRY_DELAY},                                                                  \
+	{"timeout", 0, "SECS", "connect timeout, and the window of --min-speed (30/60)",       \
+	 OPT_TIMEOUT},                                                                      \
+	{"min-speed", 0, "BYTES", "a transfer slower than this for --timeout is abandoned\n"   \
+	 "and retried (bytes a second, default 1024)", OPT_MIN_SPEED},                         \
+	{"request-timeout", 0, "SECS", "all of a manifest, token or upload request (default 120)", \
+	 OPT_REQUEST_TIMEOUT},                                                              \
+	{"max-retry-after", 0, "SECS", "wait at most this for a Retry-After (default 60)",     \
+	 OPT_MAX_RETRY_AFTER}
+
+#define CLI_OPT_JOBS                                                                        \
+	{"jobs", 0, "N", "transfers and resolutions at once (default 4)", OPT_JOBS}
+
+/* The containerd store's options, shared by pull and import. */
+#define CLI_OPTS_STORE                                                                      \
+	{"store", 0, "STORE", "oci:DIR or containerd[:SOCKET] (default " BALE_DEFAULT_STORE ";\n" \
+	 "containerd's socket: " BALE_DEFAULT_CONTAINERD_SOCKET ";\n"                           \
+	 "k3s: containerd:/run/k3s/containerd/containerd.sock)", OPT_STORE},                    \
+	CLI_OPT_NAMESPACE, CLI_OPT_CTR,                                                          \
+	{"pin", 0, NULL, "pin the images against the kubelet's image GC", OPT_PIN}
+
+#define CLI_OPT_NAMESPACE                                                                   \
+	{"namespace", 0, "NS", "containerd namespace (default k8s.io, the kubelet's)",         \
+	 OPT_NAMESPACE}
+#define CLI_OPT_CTR                                                                         \
+	{"ctr", 0, "CMD", "the ctr command (default ctr; k3s: \"k3s ctr\")", OPT_CTR}
+
+#define CLI_OPT_QUIET {"quiet", 'q', NULL, "only errors on stderr", OPT_QUIET}
+#define CLI_OPT_VERBOSE {"verbose", 'v', NULL, "say more (never secrets)", OPT_VERBOSE}
+#define CLI_OPT_HELP {"help", 'h', NULL, "this help", OPT_HELP}
+#define CLI_OPTS_VERBOSITY CLI_OPT_QUIET, CLI_OPT_VERBOSE, CLI_OPT_HELP
 /* clang-format on */
 
-/* clang-format off */
-#define CLI_COMMON_HELP                                                                  \
-	"Registry options:\n"                                                            \
-	"      --creds [HOST=]USER:PASS  credentials for registry HOST (repeatable); without\n" \
-	"                             HOST= for the one registry of the run (beat every file)\n" \
-	"      --creds-stdin          read --creds values from standard input, one a line\n" \
-	"      --username [HOST=]USER --password-stdin  the password from standard input\n" \
-	"      --pull-secret FILE     Kubernetes dockerconfigjson/dockercfg Secret (YAML or JSON)\n" \
-	"      --authfile FILE        docker/podman auth file\n"                            \
-	"      --ca-file FILE         extra CA certificates (PEM), added to the system CAs\n" \
-	"      --certs-dir DIR        certs.d root (default /etc/docker/certs.d and\n"     \
-	"                             /etc/containers/certs.d): DIR/HOST[:PORT]/*.crt, client.cert/.key\n" \
-	"      --insecure-registry HOST[:PORT]  allow plain HTTP or unverified TLS (repeatable)\n" \
-	"      --retries N            retries after network errors, 5xx and 429 (default 4)\n" \
-	"      --retry-delay MS       first backoff delay, doubled each retry (default 500)\n" \
-	"      --timeout SECS         connect timeout, and the window of --min-speed (30/60)\n" \
-	"      --min-speed BYTES      a transfer slower than this for --timeout is abandoned\n" \
-	"                             and retried (bytes a second, default 1024)\n"         \
-	"      --request-timeout SECS all of a manifest, token or upload request (default 120)\n" \
-	"      --max-retry-after SECS wait at most this for a Retry-After (default 60)\n"  \
-	"      --jobs N               transfers and resolutions at once (default 4)\n"    \
-	"  -q, --quiet                only errors on stderr\n"                             \
-	"  -v, --verbose              say more (never secrets)\n"                          \
-	"  -h, --help                 this help\n"
-/* clang-format on */
+/* A verb: its name, the usage and description --help prints before the options, and its
+ * option table (ended by CLI_OPT_END). */
+typedef struct cli_verb {
+	const char *name;
+	const char *usage;
+	const cli_opt *options;
+} cli_verb;
+
+/* Prints the verb's --help: its usage text, then every option of its table. */
+void cli_print_help(FILE *f, const cli_verb *verb);
 
 void cli_common_init(cli_common *c);
 void cli_common_free(cli_common *c);
-/* Handles one shared option: 1 when handled, 0 when not ours, <0 on a usage error
- * (already reported). */
-int cli_common_option(cli_common *c, int opt, const char *arg);
-/* A verb's own options: 0 when handled, <0 on a usage error (already reported). */
-typedef int (*cli_verb_option_fn)(void *payload, int opt, const char *arg);
+/* Handles one shared option: 1 when handled, 0 when not ours, <0 with *err set on a
+ * usage error. */
+int cli_common_option(cli_common *c, int opt, const char *arg, bale_error **err);
+/* A verb's own options: 0 when handled, <0 with *err set on a usage error. */
+typedef int (*cli_verb_option_fn)(void *payload, int opt, const char *arg, bale_error **err);
 
-/* Parses argv: the shared options, and the verb's through verb_option. Returns
- * CLI_PARSED (go on; operands start at optind), CLI_HELP_SHOWN, or CLI_USAGE_ERROR. */
-enum { CLI_PARSED = 0, CLI_HELP_SHOWN = 1, CLI_USAGE_ERROR = 2 };
-int cli_parse(cli_common *c, int argc, char **argv, const char *shortopts,
-              const struct option *longopts, const char *usage, cli_verb_option_fn verb_option,
-              void *payload);
+/* Parses argv against the verb's table: the shared options into c, the verb's through
+ * verb_option. Returns CLI_PARSED (go on; operands start at optind), CLI_HELP_SHOWN (the
+ * verb is done), or a negative bale_code with *err set. */
+enum { CLI_PARSED = 0, CLI_HELP_SHOWN = 1 };
+int cli_parse(cli_common *c, int argc, char **argv, const cli_verb *verb,
+              cli_verb_option_fn verb_option, void *payload, bale_error **err);
+/* Hands the parsed shared options to the registry and auth options (cli_parse does). */
+void cli_common_finish(cli_common *c);
+/* Sets *err to a usage error (exit status 2) and returns BALE_EUSAGE. */
+int cli_usage(bale_error **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The registries a run talks to, found before any request: the domains of its image
  * references and of a registry:// store. */
@@ -172,44 +215,17 @@ void cli_registries_free(cli_registries *r);
  * credentials keep their host, a bare one goes to the one registry of the run and is
  * refused when the run uses several. Reads --creds-stdin or --password-stdin first;
  * stdin_taken names another reader of standard input ("-f -"), which they cannot share.
- * 0, or -1 after a usage error was reported (exit status 2). */
-int cli_bind_creds(cli_common *c, const char *verb, const cli_registries *regs,
-                   const char *stdin_taken);
+ * 0, or BALE_EUSAGE with *err set. */
+int cli_bind_creds(cli_common *c, const cli_registries *regs, const char *stdin_taken,
+                   bale_error **err);
 
-/* Prints "bale: message" once and returns the exit status for the error. */
-int cli_report(const char *verb, bale_error *err);
-int cli_usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Ends a progress line before other output. */
 void cli_progress_clear(cli_common *c);
 /* 12.3 MB */
 const char *cli_human_size(char *buf, size_t size, long long bytes);
 
-/* The containerd store's options, shared by pull and import. */
-/* clang-format off */
-#define CLI_STORE_LONG_OPTIONS                                                         \
-	{"store", required_argument, NULL, OPT_STORE},                                   \
-	{"namespace", required_argument, NULL, OPT_NAMESPACE},                           \
-	{"ctr", required_argument, NULL, OPT_CTR},                                       \
-	{"pin", no_argument, NULL, OPT_PIN}
-
-#define CLI_STORE_HELP                                                                   \
-	"      --store STORE          oci:DIR or containerd[:SOCKET] (default " BALE_DEFAULT_STORE ";\n" \
-	"                             containerd's socket: " BALE_DEFAULT_CONTAINERD_SOCKET ";\n" \
-	"                             k3s: containerd:/run/k3s/containerd/containerd.sock)\n" \
-	"      --namespace NS         containerd namespace (default k8s.io, the kubelet's)\n" \
-	"      --ctr CMD              the ctr command (default ctr; k3s: \"k3s ctr\")\n" \
-	"      --pin                  pin the images against the kubelet's image GC\n"
-/* clang-format on */
-
 /* Handles a store option into opts / *spec: 1 when handled, 0 when not a store option. */
 int cli_store_option(bale_store_options *opts, const char **spec, int opt, const char *arg);
-
-/* Options of the verbs that read bundles and need no registry. */
-/* clang-format off */
-#define CLI_BUNDLE_LONG_OPTIONS                                                        \
-	{"help", no_argument, NULL, OPT_HELP}, {"quiet", no_argument, NULL, OPT_QUIET},  \
-	{"verbose", no_argument, NULL, OPT_VERBOSE}
-/* clang-format on */
 
 /* The default content cache for export: $XDG_CACHE_HOME/bale, ~/.cache/bale or
  * /var/cache/bale. Returns a malloc'd path. */
@@ -225,20 +241,22 @@ int cli_open_index(struct bale_bundle_reader **reader, struct sqlite3 **db, cons
 /* Runs SQL and prints the rows as a table, --csv (OPT_CSV) or --json (OPT_JSON). */
 int cli_run_query(struct sqlite3 *db, const char *sql, enum cli_option format, bale_error **err);
 
-int cmd_pull(int argc, char **argv);
-int cmd_inspect(int argc, char **argv);
-int cmd_inspect_bundle(cli_common *c, const char *bundle, const char *ref, bool json);
-int cmd_export(int argc, char **argv);
-int cmd_keygen(int argc, char **argv);
-int cmd_verify(int argc, char **argv);
-int cmd_ls(int argc, char **argv);
-int cmd_query(int argc, char **argv);
-int cmd_import(int argc, char **argv);
-int cmd_ledger(int argc, char **argv);
-int cmd_plan(int argc, char **argv);
-int cmd_check(int argc, char **argv);
+int cmd_pull(int argc, char **argv, bale_error **err);
+int cmd_inspect(int argc, char **argv, bale_error **err);
+int cmd_inspect_bundle(cli_common *c, const char *bundle, const char *ref, bool json,
+                       bale_error **err);
+int cmd_export(int argc, char **argv, bale_error **err);
+int cmd_keygen(int argc, char **argv, bale_error **err);
+int cmd_verify(int argc, char **argv, bale_error **err);
+int cmd_ls(int argc, char **argv, bale_error **err);
+int cmd_query(int argc, char **argv, bale_error **err);
+int cmd_import(int argc, char **argv, bale_error **err);
+int cmd_ledger(int argc, char **argv, bale_error **err);
+int cmd_plan(int argc, char **argv, bale_error **err);
+int cmd_check(int argc, char **argv, bale_error **err);
 /* bale verify --manifests: the Never-readiness preflight (cli/preflight.c). */
 int cli_preflight(cli_common *c, const char *const *manifests, size_t n, const char *store,
-                  const bale_store_options *store_opts, const char *bundle, bool json);
+                  const bale_store_options *store_opts, const char *bundle, bool json,
+                  bale_error **err);
 
 #endif

@@ -20,24 +20,32 @@ static const char usage_text[] =
     "  REFERENCE OBJECT DIGEST (PATH): WHAT IS WRONG\n"
     "  - OBJECT (PATH): partial …\n"
     "then a summary. Exit status 0 when the store is whole, 3 when damage was found.\n"
-    "\n"
-    "      --store STORE          oci:DIR, containerd[:SOCKET] or registry://HOST[/PREFIX]\n"
-    "                             (default " BALE_DEFAULT_STORE ")\n"
-    "      --namespace NS         containerd namespace (default k8s.io)\n"
-    "      --ctr CMD              the ctr command (default ctr; k3s: \"k3s ctr\")\n"
-    "      --image REF            only this image (repeatable; default: every name and\n"
-    "                             the partial files)\n"
-    "      --repair               remove the partial files and drop the names whose\n"
-    "                             content is damaged (never a blob a remaining name\n"
-    "                             needs); exit 0 when the store is whole afterwards\n"
-    "      --json                 the findings and the summary as one JSON document\n"
-    "Registry options (for registry:// stores), as for bale pull:\n"
-    "      --creds, --creds-stdin, --username + --password-stdin, --authfile,\n"
-    "      --pull-secret, --ca-file, --certs-dir, --insecure-registry, --retries,\n"
-    "      --retry-delay, --timeout, --min-speed, --request-timeout, --max-retry-after\n"
-    "  -q, --quiet                no summary line; only errors on stderr\n"
-    "  -v, --verbose              say more (every image as it is checked)\n"
-    "  -h, --help                 this help\n";
+    "\n";
+
+static const cli_opt options[] = {
+    {"store", 0, "STORE",
+     "oci:DIR, containerd[:SOCKET] or registry://HOST[/PREFIX]\n"
+     "(default " BALE_DEFAULT_STORE ")",
+     OPT_STORE},
+    {"namespace", 0, "NS", "containerd namespace (default k8s.io)", OPT_NAMESPACE},
+    CLI_OPT_CTR,
+    {"image", 0, "REF", "only this image (repeatable; default: every name and\nthe partial files)",
+     OPT_IMAGE},
+    {"repair", 0, NULL,
+     "remove the partial files and drop the names whose\n"
+     "content is damaged (never a blob a remaining name\n"
+     "needs); exit 0 when the store is whole afterwards",
+     OPT_REPAIR},
+    {"json", 0, NULL, "the findings and the summary as one JSON document", OPT_JSON},
+    CLI_OPT_HEADING("Registry options (for registry:// stores), as for bale pull:"),
+    CLI_OPTS_REGISTRY,
+    {"quiet", 'q', NULL, "no summary line; only errors on stderr", OPT_QUIET},
+    {"verbose", 'v', NULL, "say more (every image as it is checked)", OPT_VERBOSE},
+    CLI_OPT_HELP,
+    CLI_OPT_END,
+};
+
+static const cli_verb verb = {"check", usage_text, options};
 
 typedef struct check_args {
 	bale_store_options store_opts;
@@ -48,7 +56,7 @@ typedef struct check_args {
 	json_t *findings; /* --json */
 } check_args;
 
-static int check_option(void *payload, int opt, const char *arg)
+static int check_option(void *payload, int opt, const char *arg, bale_error **err)
 {
 	check_args *a = payload;
 	if (cli_store_option(&a->store_opts, &a->store, opt, arg))
@@ -61,9 +69,11 @@ static int check_option(void *payload, int opt, const char *arg)
 		a->json = true;
 		return 0;
 	case OPT_IMAGE:
-		return cli_push_arg(&a->images, &a->n_images, arg);
+		if (cli_push_arg(&a->images, &a->n_images, arg) < 0)
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		return 0;
 	default:
-		return -1;
+		return 0;
 	}
 }
 
@@ -155,56 +165,32 @@ static int print_json(check_args *a, const bale_check_summary *s, bale_error **e
 	return rc;
 }
 
-int cmd_check(int argc, char **argv)
+int cmd_check(int argc, char **argv, bale_error **err)
 {
-	static const struct option longopts[] = {
-	    CLI_COMMON_LONG_OPTIONS, /* registry:// stores use the registry options */
-	    {"store", required_argument, NULL, OPT_STORE},
-	    {"namespace", required_argument, NULL, OPT_NAMESPACE},
-	    {"ctr", required_argument, NULL, OPT_CTR},
-	    {"image", required_argument, NULL, OPT_IMAGE},
-	    {"repair", no_argument, NULL, OPT_REPAIR},
-	    {"json", no_argument, NULL, OPT_JSON},
-	    {NULL, 0, NULL, 0},
-	};
 	cli_common c;
 	check_args a = {.store = BALE_DEFAULT_STORE};
 	bale_check_summary summary;
-	bale_error *err = NULL;
-	int status = 0;
 	cli_common_init(&c);
-	int parsed = cli_parse(&c, argc, argv, "hqv", longopts, usage_text, check_option, &a);
-	if (parsed != CLI_PARSED) {
-		status = parsed == CLI_HELP_SHOWN ? 0 : 2;
+	int rc = cli_parse(&c, argc, argv, &verb, check_option, &a, err);
+	if (rc != CLI_PARSED) {
+		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;
 	}
 	if (optind != argc) {
-		cli_usage_error("check", "unexpected argument \"%s\" (the store goes with --store)",
-		                argv[optind]);
-		status = 2;
-		goto cleanup;
-	}
-	/* Every platform a store has is checked, one blob at a time. */
-	if (c.platform || c.jobs) {
-		cli_usage_error("check",
-		                "%s does not apply: every platform the store has is checked",
-		                c.platform ? "--platform" : "--jobs");
-		status = 2;
+		rc = cli_usage(err, "unexpected argument \"%s\" (the store goes with --store)",
+		               argv[optind]);
 		goto cleanup;
 	}
 	/* A registry:// store: --creds are for it, settled before any request. */
 	cli_registries regs = {0};
-	int bound = cli_registries_add_store(&regs, a.store) < 0
-	                ? cli_usage_error("check", "out of memory")
-	                : cli_bind_creds(&c, "check", &regs, NULL);
+	rc = cli_registries_add_store(&regs, a.store) < 0
+	         ? bale_error_set(err, BALE_EGENERIC, "out of memory")
+	         : cli_bind_creds(&c, &regs, NULL, err);
 	cli_registries_free(&regs);
-	if (bound < 0) {
-		status = 2;
+	if (rc < 0)
 		goto cleanup;
-	}
 	if (a.json && !(a.findings = json_array())) {
-		bale_error_set(&err, BALE_EGENERIC, "out of memory");
-		status = cli_report("check", err);
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
 	a.store_opts.log = &c.log;
@@ -215,18 +201,16 @@ int cmd_check(int argc, char **argv)
 	                        .store = &a.store_opts,
 	                        .report = report,
 	                        .payload = &a};
-	if (bale_check_store(a.store, &o, &summary, &err) < 0 ||
-	    (a.json && print_json(&a, &summary, &err) < 0)) {
-		cli_progress_clear(&c);
-		status = cli_report("check", err);
+	if ((rc = bale_check_store(a.store, &o, &summary, err)) < 0 ||
+	    (a.json && (rc = print_json(&a, &summary, err)) < 0))
 		goto cleanup;
-	}
 	if (!a.json && c.log.level >= BALE_LOG_INFO)
 		print_summary(&a, &summary);
-	status = summary.findings > summary.repaired ? bale_error_exit_status(BALE_EVERIFY) : 0;
+	/* Damage is told by the findings above and the exit status. */
+	rc = summary.findings > summary.repaired ? BALE_EVERIFY : 0;
 cleanup:
 	json_decref(a.findings);
 	free(a.images);
 	cli_common_free(&c);
-	return status;
+	return rc;
 }

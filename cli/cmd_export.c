@@ -21,19 +21,32 @@ static const char usage_text[] =
     "the SQLite index bale/index.db and the signed bale/manifest.json. Blobs pass through a\n"
     "local content cache, so a second export of the same images fetches no layer again\n"
     "and an interrupted export resumes. The bundle appears only when complete.\n"
-    "\n"
-    "  -f, --file LIST      references, one per line ('#' comments; '-' for stdin)\n"
-    "  -o, --output FILE    the bundle to write\n"
-    "      --key KEY        private key from bale keygen (NAME.key)\n"
-    "      --unsigned       write an unsigned bundle (import refuses it by default)\n"
-    "      --level N        zstd level, 1-19 (default 3)\n"
-    "      --cache DIR      content cache (default $XDG_CACHE_HOME/bale)\n"
-    "      --force          replace FILE if it exists\n"
-    "      --from-manifests PATH  images of Kubernetes manifests (repeatable), with the\n"
-    "                       registry credentials their imagePullSecrets and\n"
-    "                       ServiceAccounts name (Secrets from the same input)\n"
-    "      --node-config FILE  the kubelet's config.json, after the manifests' Secrets\n"
-    "      --platform P[,P…]|all  platforms of multi-arch images (default: all)\n" CLI_COMMON_HELP;
+    "\n";
+
+static const cli_opt options[] = {
+    {"file", 'f', "LIST", "references, one per line ('#' comments; '-' for stdin)", OPT_FILE},
+    {"output", 'o', "FILE", "the bundle to write", OPT_OUTPUT},
+    {"key", 0, "KEY", "private key from bale keygen (NAME.key)", OPT_KEY},
+    {"unsigned", 0, NULL, "write an unsigned bundle (import refuses it by default)", OPT_UNSIGNED},
+    {"level", 0, "N", "zstd level, 1-19 (default 3)", OPT_LEVEL},
+    {"cache", 0, "DIR", "content cache (default $XDG_CACHE_HOME/bale)", OPT_CACHE},
+    {"force", 0, NULL, "replace FILE if it exists", OPT_FORCE},
+    {"from-manifests", 0, "PATH",
+     "images of Kubernetes manifests (repeatable), with the\n"
+     "registry credentials their imagePullSecrets and\n"
+     "ServiceAccounts name (Secrets from the same input)",
+     OPT_FROM_MANIFESTS},
+    {"node-config", 0, "FILE", "the kubelet's config.json, after the manifests' Secrets",
+     OPT_NODE_CONFIG},
+    {"platform", 0, "P[,P…]|all", "platforms of multi-arch images (default: all)", OPT_PLATFORM},
+    CLI_OPT_HEADING("Registry options:"),
+    CLI_OPTS_REGISTRY,
+    CLI_OPT_JOBS,
+    CLI_OPTS_VERBOSITY,
+    CLI_OPT_END,
+};
+
+static const cli_verb verb = {"export", usage_text, options};
 
 typedef struct export_args {
 	bale_reflist refs;
@@ -44,17 +57,16 @@ typedef struct export_args {
 	bool unsigned_ok, force;
 	int level;
 	bool list_stdin; /* -f - */
-	bale_error *list_err;
 } export_args;
 
-static int export_option(void *payload, int opt, const char *arg)
+static int export_option(void *payload, int opt, const char *arg, bale_error **err)
 {
 	export_args *a = payload;
 	char *end;
 	switch (opt) {
 	case OPT_FILE:
 		a->list_stdin = a->list_stdin || strcmp(arg, "-") == 0;
-		return bale_reflist_read(&a->refs, arg, &a->list_err) < 0 ? -1 : 0;
+		return bale_reflist_read(&a->refs, arg, err);
 	case OPT_OUTPUT:
 		a->output = arg;
 		return 0;
@@ -78,35 +90,21 @@ static int export_option(void *payload, int opt, const char *arg)
 	case OPT_LEVEL:
 		a->level = (int)strtol(arg, &end, 10);
 		if (*end || a->level < 1 || a->level > 19)
-			return cli_usage_error("export", "--level: want 1 to 19, got \"%s\"", arg);
+			return cli_usage(err, "--level: want 1 to 19, got \"%s\"", arg);
 		return 0;
 	default:
-		return -1;
+		return 0;
 	}
 }
 
-int cmd_export(int argc, char **argv)
+int cmd_export(int argc, char **argv, bale_error **err)
 {
-	static const struct option longopts[] = {
-	    CLI_COMMON_LONG_OPTIONS,
-	    {"file", required_argument, NULL, OPT_FILE},
-	    {"output", required_argument, NULL, OPT_OUTPUT},
-	    {"key", required_argument, NULL, OPT_KEY},
-	    {"unsigned", no_argument, NULL, OPT_UNSIGNED},
-	    {"level", required_argument, NULL, OPT_LEVEL},
-	    {"cache", required_argument, NULL, OPT_CACHE},
-	    {"force", no_argument, NULL, OPT_FORCE},
-	    {"from-manifests", required_argument, NULL, OPT_FROM_MANIFESTS},
-	    {"node-config", required_argument, NULL, OPT_NODE_CONFIG},
-	    {NULL, 0, NULL, 0},
-	};
 	cli_common c;
 	export_args a = {0};
 	bale_k8s_set k8s = {0};
 	bale_plan plan = {0};
 	bale_manifest_secret *secrets = NULL;
 	size_t n_secrets = 0;
-	bale_error *err = NULL;
 	bale_platform_set *platforms = NULL;
 	bale_sink *cache = NULL;
 	bale_pull *pull = NULL;
@@ -114,57 +112,51 @@ int cmd_export(int argc, char **argv)
 	char *cache_dir = NULL, *blob_dir = NULL;
 	cli_registries regs = {0};
 	const char *stdin_taken = NULL;
-	int status = 0;
 	cli_common_init(&c);
-	int parsed = cli_parse(&c, argc, argv, "hqvf:o:", longopts, usage_text, export_option, &a);
-	if (a.list_err) {
-		status = cli_report("export", a.list_err);
-		goto cleanup;
-	}
-	if (parsed != CLI_PARSED) {
-		status = parsed == CLI_HELP_SHOWN ? 0 : 2;
+	int rc = cli_parse(&c, argc, argv, &verb, export_option, &a, err);
+	if (rc != CLI_PARSED) {
+		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;
 	}
 	for (int i = optind; i < argc; i++)
-		if (bale_reflist_add(&a.refs, argv[i], &err) < 0)
+		if (bale_reflist_add(&a.refs, argv[i], err) < 0)
 			goto failed;
 	/* Images and registry credentials from the manifests the cluster runs. */
 	for (size_t i = 0; i < a.n_manifests; i++)
-		if (bale_k8s_load(&k8s, a.manifests[i], &err) < 0)
+		if (bale_k8s_load(&k8s, a.manifests[i], err) < 0)
 			goto failed;
 	if (a.n_manifests) {
-		if (bale_plan_build(&plan, &k8s, false, NULL, NULL, &err) < 0 ||
-		    bale_plan_pull_secrets(&secrets, &n_secrets, &k8s, &c.log, &err) < 0)
+		if (bale_plan_build(&plan, &k8s, false, NULL, NULL, err) < 0 ||
+		    bale_plan_pull_secrets(&secrets, &n_secrets, &k8s, &c.log, err) < 0)
 			goto failed;
 		for (size_t i = 0; i < plan.n_findings; i++) /* an image that cannot be exported */
 			if (plan.findings[i].severity == BALE_LINT_ERROR) {
 				const bale_lint_finding *f = &plan.findings[i];
 				bale_error_set(
-				    &err, BALE_EUSAGE, "%s:%d: %s/%s: %s", f->workload->file,
+				    err, BALE_EUSAGE, "%s:%d: %s/%s: %s", f->workload->file,
 				    f->container->line, f->workload->kind,
 				    f->workload->name ? f->workload->name : "?", f->message);
 				goto failed;
 			}
 		for (size_t i = 0; i < plan.n_images; i++)
-			if (bale_reflist_add(&a.refs, plan.images[i].ref, &err) < 0)
+			if (bale_reflist_add(&a.refs, plan.images[i].ref, err) < 0)
 				goto failed;
 		c.auth.manifest_secrets = secrets;
 		c.auth.n_manifest_secrets = n_secrets;
 	}
 	if (a.node_config && !c.auth.authfile) /* the kubelet's config.json: after the Secrets */
 		c.auth.authfile = a.node_config;
-	if (bale_auth_check(&c.auth, &err) < 0)
+	if (bale_auth_check(&c.auth, err) < 0)
 		goto failed;
 	if (!a.refs.n || !a.output || (!a.key == !a.unsigned_ok)) {
-		cli_usage_error("export", "want image references, -o FILE and either --key KEY or "
-		                          "--unsigned (see bale export --help)");
-		status = 2;
+		rc = cli_usage(err, "want image references, -o FILE and either --key KEY or "
+		                    "--unsigned (see bale export --help)");
 		goto cleanup;
 	}
 	/* Credentials go to the registries they are for, settled before any request. */
 	for (size_t i = 0; i < a.refs.n; i++)
 		if (cli_registries_add_ref(&regs, a.refs.refs[i]) < 0) {
-			bale_error_set(&err, BALE_EGENERIC, "out of memory");
+			bale_error_set(err, BALE_EGENERIC, "out of memory");
 			goto failed;
 		}
 	for (size_t i = 0; i < a.n_manifests; i++)
@@ -172,26 +164,23 @@ int cmd_export(int argc, char **argv)
 			stdin_taken = "--from-manifests -";
 	if (a.list_stdin)
 		stdin_taken = "-f -";
-	if (cli_bind_creds(&c, "export", &regs, stdin_taken) < 0) {
-		status = 2;
-		goto cleanup;
-	}
+	if (cli_bind_creds(&c, &regs, stdin_taken, err) < 0)
+		goto failed;
 	if (!a.force && access(a.output, F_OK) == 0) { /* before any download */
-		bale_error_set(&err, BALE_EUSAGE, "%s exists (use --force to replace it)",
-		               a.output);
+		bale_error_set(err, BALE_EUSAGE, "%s exists (use --force to replace it)", a.output);
 		goto failed;
 	}
-	if (a.key && bale_key_load_private(&key, a.key, &err) < 0)
+	if (a.key && bale_key_load_private(&key, a.key, err) < 0)
 		goto failed;
-	if (bale_platform_set_parse(&platforms, c.platform ? c.platform : "all", &err) < 0)
+	if (bale_platform_set_parse(&platforms, c.platform ? c.platform : "all", err) < 0)
 		goto failed;
 	cache_dir = a.cache ? strdup(a.cache) : cli_default_cache();
 	blob_dir = cache_dir ? bale_fs_join(cache_dir, "blobs/sha256") : NULL;
 	if (!blob_dir) {
-		bale_error_set(&err, BALE_EGENERIC, "out of memory");
+		bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto failed;
 	}
-	if (bale_store_oci_open(&cache, cache_dir, BALE_STORE_CACHE, &err) < 0)
+	if (bale_store_oci_open(&cache, cache_dir, BALE_STORE_CACHE, err) < 0)
 		goto failed;
 	/* Manifests and configs wait in the cache, not in memory; the writer reads them there. */
 	bale_pull_options po = {.registry = c.registry,
@@ -205,8 +194,8 @@ int cmd_export(int argc, char **argv)
 	                                .level = a.level,
 	                                .blob_dir = blob_dir,
 	                                .log = &c.log};
-	if (bale_pull_new(&pull, &po, &err) < 0 ||
-	    bale_export(pull, (const char *const *)a.refs.refs, a.refs.n, cache, &wo, &err) < 0)
+	if (bale_pull_new(&pull, &po, err) < 0 ||
+	    bale_export(pull, (const char *const *)a.refs.refs, a.refs.n, cache, &wo, err) < 0)
 		goto failed;
 	cli_progress_clear(&c);
 	size_t n = bale_pull_image_count(pull);
@@ -219,8 +208,7 @@ int cmd_export(int argc, char **argv)
 		        key ? bale_key_id(key) : "unsigned");
 	goto cleanup;
 failed:
-	cli_progress_clear(&c);
-	status = cli_report("export", err);
+	rc = bale_error_code(*err) ? bale_error_code(*err) : BALE_EGENERIC;
 cleanup:
 	cli_registries_free(&regs);
 	bale_pull_free(pull);
@@ -235,5 +223,5 @@ cleanup:
 	free(cache_dir);
 	free(blob_dir);
 	cli_common_free(&c);
-	return status;
+	return rc;
 }

@@ -20,19 +20,26 @@ static const char usage_text[] =
     "import leaves the store as it was; running it again finishes the job. Every attempt\n"
     "is recorded in the node ledger (bale ledger). Prints one line per image:\n"
     "  REFERENCE DIGEST PLATFORM[,PLATFORM…]\n"
-    "\n" CLI_STORE_HELP "      --key PUB              trust this public key (NAME.pub)\n"
-    "      --trust DIR            trust every *.pub in DIR (default /etc/bale/trust.d)\n"
-    "      --insecure-skip-verify import an unsigned or untrusted bundle (digests are\n"
-    "                             still checked)\n"
-    "      --image REF            only this image (repeatable; default: all)\n"
-    "      --platform P[,P…]|all  platforms of multi-arch images (default: this host)\n"
-    "      --ledger FILE          the node ledger (default " BALE_DEFAULT_LEDGER ")\n"
-    "Registry options (for registry:// stores), as for bale pull:\n"
-    "      --creds, --creds-stdin, --username + --password-stdin, --authfile,\n"
-    "      --pull-secret, --ca-file, --certs-dir, --insecure-registry, --retries,\n"
-    "      --retry-delay, --timeout, --min-speed, --request-timeout, --max-retry-after\n"
-    "  -q, --quiet                only errors on stderr\n"
-    "  -h, --help                 this help\n";
+    "\n";
+
+static const cli_opt options[] = {
+    CLI_OPTS_STORE,
+    {"key", 0, "PUB", "trust this public key (NAME.pub)", OPT_KEY},
+    {"trust", 0, "DIR", "trust every *.pub in DIR (default /etc/bale/trust.d)", OPT_TRUST},
+    {"insecure-skip-verify", 0, NULL,
+     "import an unsigned or untrusted bundle (digests are\nstill checked)",
+     OPT_INSECURE_SKIP_VERIFY},
+    {"image", 0, "REF", "only this image (repeatable; default: all)", OPT_IMAGE},
+    {"platform", 0, "P[,P…]|all", "platforms of multi-arch images (default: this host)",
+     OPT_PLATFORM},
+    {"ledger", 0, "FILE", "the node ledger (default " BALE_DEFAULT_LEDGER ")", OPT_LEDGER},
+    CLI_OPT_HEADING("Registry options (for registry:// stores), as for bale pull:"),
+    CLI_OPTS_REGISTRY,
+    CLI_OPTS_VERBOSITY,
+    CLI_OPT_END,
+};
+
+static const cli_verb verb = {"import", usage_text, options};
 
 typedef struct import_args {
 	bale_store_options store_opts;
@@ -42,7 +49,7 @@ typedef struct import_args {
 	size_t n_images;
 } import_args;
 
-static int import_option(void *payload, int opt, const char *arg)
+static int import_option(void *payload, int opt, const char *arg, bale_error **err)
 {
 	import_args *a = payload;
 	if (cli_store_option(&a->store_opts, &a->store, opt, arg))
@@ -61,9 +68,11 @@ static int import_option(void *payload, int opt, const char *arg)
 		a->ledger = arg;
 		return 0;
 	case OPT_IMAGE:
-		return cli_push_arg(&a->images, &a->n_images, arg);
+		if (cli_push_arg(&a->images, &a->n_images, arg) < 0)
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		return 0;
 	default:
-		return -1;
+		return 0;
 	}
 }
 
@@ -75,7 +84,7 @@ static double now_seconds(void)
 }
 
 /* Every attempt goes to the ledger; a ledger that cannot be written is an error of its
- * own, reported after the import's. */
+ * own: the run's error when the import went well, a line before it when it did not. */
 static int record(const import_args *a, const char *bundle, const char *store,
                   const bale_import_result *res, const bale_error *failure, double seconds,
                   bale_error **err)
@@ -93,7 +102,7 @@ static int record(const import_args *a, const char *bundle, const char *store,
 	    .signer_key_id = res->signer[0] ? res->signer : NULL,
 	    .signature_checked = res->signature_checked,
 	    .store = store,
-	    .exit_status = failure ? bale_error_exit_status(bale_error_code(failure)) : 0,
+	    .exit_status = failure ? cli_exit_status(bale_error_code(failure)) : 0,
 	    .error = failure ? bale_error_message(failure) : NULL,
 	    .blobs_written = res->blobs_written,
 	    .blobs_present = res->blobs_present,
@@ -107,55 +116,40 @@ static int record(const import_args *a, const char *bundle, const char *store,
 	return rc;
 }
 
-int cmd_import(int argc, char **argv)
+int cmd_import(int argc, char **argv, bale_error **err)
 {
-	static const struct option longopts[] = {
-	    CLI_COMMON_LONG_OPTIONS, /* registry:// stores use the registry options */
-	    CLI_STORE_LONG_OPTIONS,
-	    {"key", required_argument, NULL, OPT_KEY},
-	    {"trust", required_argument, NULL, OPT_TRUST},
-	    {"insecure-skip-verify", no_argument, NULL, OPT_INSECURE_SKIP_VERIFY},
-	    {"image", required_argument, NULL, OPT_IMAGE},
-	    {"ledger", required_argument, NULL, OPT_LEDGER},
-	    {NULL, 0, NULL, 0},
-	};
 	cli_common c;
 	import_args a = {.store = BALE_DEFAULT_STORE};
-	bale_error *err = NULL, *ledger_err = NULL;
+	bale_error *ledger_err = NULL;
 	bale_trust *trust = NULL;
 	bale_platform_set *platforms = NULL;
 	bale_sink *store = NULL;
 	bale_import_result res = {0};
-	int status = 0;
 	cli_common_init(&c);
-	int parsed = cli_parse(&c, argc, argv, "hqv", longopts, usage_text, import_option, &a);
-	if (parsed != CLI_PARSED) {
-		status = parsed == CLI_HELP_SHOWN ? 0 : 2;
+	int rc = cli_parse(&c, argc, argv, &verb, import_option, &a, err);
+	if (rc != CLI_PARSED) {
+		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;
 	}
 	if (optind + 1 != argc || (a.key && a.trust)) {
-		cli_usage_error("import", "want one BUNDLE and at most one of --key, --trust");
-		status = 2;
+		rc = cli_usage(err, "want one BUNDLE and at most one of --key, --trust");
 		goto cleanup;
 	}
 	/* A registry:// store: --creds are for it, settled before any request. */
 	cli_registries regs = {0};
-	int bound = cli_registries_add_store(&regs, a.store) < 0
-	                ? cli_usage_error("import", "out of memory")
-	                : cli_bind_creds(&c, "import", &regs, NULL);
+	rc = cli_registries_add_store(&regs, a.store) < 0
+	         ? bale_error_set(err, BALE_EGENERIC, "out of memory")
+	         : cli_bind_creds(&c, &regs, NULL, err);
 	cli_registries_free(&regs);
-	if (bound < 0) {
-		status = 2;
+	if (rc < 0)
 		goto cleanup;
-	}
 	const char *bundle = argv[optind];
 	double start = now_seconds();
-	int rc = 0;
-	if ((!a.skip_signature && (rc = cli_load_trust(&trust, a.key, a.trust, &err)) < 0) ||
-	    (rc = bale_platform_set_parse(&platforms, c.platform, &err)) < 0 ||
+	if ((!a.skip_signature && (rc = cli_load_trust(&trust, a.key, a.trust, err)) < 0) ||
+	    (rc = bale_platform_set_parse(&platforms, c.platform, err)) < 0 ||
 	    (a.store_opts.platforms = platforms, a.store_opts.log = &c.log,
 	     a.store_opts.registry = &c.registry,
-	     (rc = bale_store_open_with(&store, a.store, &a.store_opts, &err)) < 0))
+	     (rc = bale_store_open_with(&store, a.store, &a.store_opts, err)) < 0))
 		goto done;
 	bale_import_options io = {.bundle = bundle,
 	                          .trust = a.skip_signature ? NULL : trust,
@@ -163,19 +157,19 @@ int cmd_import(int argc, char **argv)
 	                          .n_images = a.n_images,
 	                          .platforms = platforms,
 	                          .log = &c.log};
-	rc = bale_import_bundle(&io, store, &res, &err);
+	rc = bale_import_bundle(&io, store, &res, err);
 done:
 	/* The store is closed first: a failed run's staged blobs are gone before the
 	 * ledger says so. */
 	bale_sink_free(store);
 	store = NULL;
 	if (rc != BALE_EUSAGE || res.bundle_id[0])
-		record(&a, bundle, a.store, &res, rc < 0 ? err : NULL, now_seconds() - start,
+		record(&a, bundle, a.store, &res, rc < 0 ? *err : NULL, now_seconds() - start,
 		       &ledger_err);
-	if (rc < 0) {
-		status = cli_report("import", err);
+	if (ledger_err && rc < 0) /* the import's error is the run's */
+		bale_log_printf(&c.log, BALE_LOG_ERROR, "%s", bale_error_message(ledger_err));
+	if (rc < 0)
 		goto cleanup;
-	}
 	for (size_t i = 0; i < res.n_images; i++) { /* the bundle's words, escaped */
 		cli_put_text(stdout, res.images[i].ref);
 		putchar(' ');
@@ -193,16 +187,18 @@ done:
 		        cli_human_size(size, sizeof(size), res.bytes_written),
 		        (long long)res.blobs_present);
 	}
-cleanup:
-	if (ledger_err) {
-		int ls = cli_report("import: ledger", ledger_err);
-		status = status ? status : ls;
+	if (ledger_err) { /* the import went well: the ledger's error (naming it) is the run's */
+		rc = bale_error_code(ledger_err);
+		*err = ledger_err;
+		ledger_err = NULL;
 	}
+cleanup:
+	bale_error_free(ledger_err);
 	bale_import_result_free(&res);
 	bale_sink_free(store);
 	bale_platform_set_free(platforms);
 	bale_trust_free(trust);
 	free(a.images);
 	cli_common_free(&c);
-	return status;
+	return rc;
 }

@@ -16,10 +16,19 @@ static const char usage_text[] =
     "\n"
     "Resolves REF in its registry and shows its digest, media type and, for each\n"
     "platform, the manifest digest and the image size (config + layers, compressed).\n"
-    "\n"
-    "      --raw                  print the manifest or index exactly as served\n"
-    "      --json                 machine-readable output\n"
-    "      --platform P[,P…]|all  look only at these platforms (default: all)\n" CLI_COMMON_HELP;
+    "\n";
+
+static const cli_opt options[] = {
+    {"raw", 0, NULL, "print the manifest or index exactly as served", OPT_RAW},
+    {"json", 0, NULL, "machine-readable output", OPT_JSON},
+    {"platform", 0, "P[,P…]|all", "look only at these platforms (default: all)", OPT_PLATFORM},
+    CLI_OPT_HEADING("Registry options:"),
+    CLI_OPTS_REGISTRY,
+    CLI_OPTS_VERBOSITY,
+    CLI_OPT_END,
+};
+
+static const cli_verb verb = {"inspect", usage_text, options};
 
 static long long image_size(const bale_image_manifest *m)
 {
@@ -86,84 +95,65 @@ typedef struct inspect_flags {
 	bool raw, json;
 } inspect_flags;
 
-static int inspect_option(void *payload, int opt, const char *arg)
+static int inspect_option(void *payload, int opt, const char *arg, bale_error **err)
 {
 	inspect_flags *f = payload;
 	if (opt == OPT_RAW)
 		f->raw = true;
 	else if (opt == OPT_JSON)
 		f->json = true;
-	else
-		return -1;
 	return 0;
 }
 
-int cmd_inspect(int argc, char **argv)
+int cmd_inspect(int argc, char **argv, bale_error **err)
 {
-	static const struct option longopts[] = {
-	    CLI_COMMON_LONG_OPTIONS,
-	    {"raw", no_argument, NULL, OPT_RAW},
-	    {"json", no_argument, NULL, OPT_JSON},
-	    {NULL, 0, NULL, 0},
-	};
 	cli_common c;
 	inspect_flags flags = {0};
-	bale_error *err = NULL;
 	bale_platform_set *platforms = NULL;
 	bale_pull *pull = NULL;
 	const bale_image *img = NULL;
 	cli_registries regs = {0};
-	int status = 0, rc;
 	cli_common_init(&c);
-	int parsed = cli_parse(&c, argc, argv, "hqv", longopts, usage_text, inspect_option, &flags);
-	if (parsed != CLI_PARSED) {
-		status = parsed == CLI_HELP_SHOWN ? 0 : 2;
+	int rc = cli_parse(&c, argc, argv, &verb, inspect_option, &flags, err);
+	if (rc != CLI_PARSED) {
+		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;
 	}
 	if (optind + 2 == argc) { /* BUNDLE REF */
-		status = cmd_inspect_bundle(&c, argv[optind], argv[optind + 1], flags.json);
+		rc = cmd_inspect_bundle(&c, argv[optind], argv[optind + 1], flags.json, err);
 		goto cleanup;
 	}
 	if (optind + 1 != argc) {
-		cli_usage_error("inspect", "want REF, or BUNDLE REF (see bale inspect --help)");
-		status = 2;
+		rc = cli_usage(err, "want REF, or BUNDLE REF (see bale inspect --help)");
 		goto cleanup;
 	}
 	if (cli_registries_add_ref(&regs, argv[optind]) < 0) {
-		bale_error_set(&err, BALE_EGENERIC, "out of memory");
-		goto failed;
-	}
-	if (cli_bind_creds(&c, "inspect", &regs, NULL) < 0) {
-		status = 2;
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
 	/* Sizes for every platform unless the user narrowed it down. */
-	if ((rc = bale_platform_set_parse(&platforms, c.platform ? c.platform : "all", &err)) < 0)
-		goto failed;
+	if ((rc = cli_bind_creds(&c, &regs, NULL, err)) < 0 ||
+	    (rc = bale_platform_set_parse(&platforms, c.platform ? c.platform : "all", err)) < 0)
+		goto cleanup;
 	bale_pull_options po = {.registry = c.registry, .platforms = platforms, .log = &c.log};
-	if ((rc = bale_pull_new(&pull, &po, &err)) < 0 ||
-	    (rc = bale_pull_resolve(pull, argv[optind], &img, &err)) < 0)
-		goto failed;
+	if ((rc = bale_pull_new(&pull, &po, err)) < 0 ||
+	    (rc = bale_pull_resolve(pull, argv[optind], &img, err)) < 0)
+		goto cleanup;
 	if (flags.raw) {
 		bale_buf raw;
 		bale_buf_init(&raw, BALE_CAP_MANIFEST, "manifest");
-		rc = bale_pull_read(pull, &img->root, &raw, &err);
+		rc = bale_pull_read(pull, &img->root, &raw, err);
 		if (rc == 0)
 			fwrite(raw.data, 1, raw.len, stdout);
 		bale_buf_free(&raw);
-		if (rc < 0)
-			goto failed;
 	} else if (flags.json)
 		print_json(img);
 	else
 		print_text(img);
-	goto cleanup;
-failed:
-	status = cli_report("inspect", err);
 cleanup:
 	cli_registries_free(&regs);
 	bale_pull_free(pull);
 	bale_platform_set_free(platforms);
 	cli_common_free(&c);
-	return status;
+	return rc;
 }

@@ -15,9 +15,15 @@ static const char usage_text[] =
     "Lists the images of a bundle: reference, digest, platforms carried and size (each\n"
     "blob counted once per image), then the blob count, the content size and the signer.\n"
     "Reads only the head of the bundle; the signature is checked by bale verify.\n"
-    "\n"
-    "      --json       machine-readable output\n"
-    "  -h, --help       this help\n";
+    "\n";
+
+static const cli_opt options[] = {
+    {"json", 0, NULL, "machine-readable output", OPT_JSON},
+    CLI_OPTS_VERBOSITY,
+    CLI_OPT_END,
+};
+
+static const cli_verb verb = {"ls", usage_text, options};
 
 /* Bytes per image, each blob counted once: the image_blobs view, spelled out over the
  * base tables, so that no SQL the file carries runs for bale's own listing. */
@@ -141,46 +147,35 @@ static void print_json(const bale_bundle_manifest *m, json_t *by_ref)
 	json_decref(out);
 }
 
-static int ls_option(void *payload, int opt, const char *arg)
+static int ls_option(void *payload, int opt, const char *arg, bale_error **err)
 {
-	if (opt != OPT_JSON)
-		return -1;
-	*(bool *)payload = true;
+	if (opt == OPT_JSON)
+		*(bool *)payload = true;
 	return 0;
 }
 
-int cmd_ls(int argc, char **argv)
+int cmd_ls(int argc, char **argv, bale_error **err)
 {
-	static const struct option longopts[] = {
-	    CLI_BUNDLE_LONG_OPTIONS,
-	    {"json", no_argument, NULL, OPT_JSON},
-	    {NULL, 0, NULL, 0},
-	};
 	cli_common c;
 	bool as_json = false;
-	bale_error *err = NULL;
 	bale_bundle_reader *reader = NULL;
 	const bale_bundle_manifest *manifest = NULL;
 	sqlite3 *db = NULL;
 	sizes s = {json_object()};
-	int status = 0;
 	cli_common_init(&c);
-	int parsed = cli_parse(&c, argc, argv, "hqv", longopts, usage_text, ls_option, &as_json);
-	if (parsed != CLI_PARSED) {
-		status = parsed == CLI_HELP_SHOWN ? 0 : 2;
+	int rc = cli_parse(&c, argc, argv, &verb, ls_option, &as_json, err);
+	if (rc != CLI_PARSED) {
+		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;
 	}
 	if (optind + 1 != argc) {
-		cli_usage_error("ls", "want one BUNDLE (see bale ls --help)");
-		status = 2;
+		rc = cli_usage(err, "want one BUNDLE (see bale ls --help)");
 		goto cleanup;
 	}
-	if (cli_open_index(&reader, &db, argv[optind], &err) < 0 ||
-	    bale_bundle_read_manifest(reader, &manifest, &err) < 0 ||
-	    bale_index_db_query(db, sizes_sql, collect_size, &s, &err) < 0) {
-		status = cli_report("ls", err);
+	if ((rc = cli_open_index(&reader, &db, argv[optind], err)) < 0 ||
+	    (rc = bale_bundle_read_manifest(reader, &manifest, err)) < 0 ||
+	    (rc = bale_index_db_query(db, sizes_sql, collect_size, &s, err)) < 0)
 		goto cleanup;
-	}
 	if (as_json)
 		print_json(manifest, s.by_ref);
 	else
@@ -190,5 +185,5 @@ cleanup:
 	sqlite3_close(db);
 	bale_bundle_close(reader);
 	cli_common_free(&c);
-	return status;
+	return rc;
 }

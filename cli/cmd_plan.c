@@ -18,20 +18,33 @@ static const char usage_text[] =
     "YAML, Lists, every workload kind, containers, initContainers, ephemeralContainers) and\n"
     "prints every image they need, normalized as the kubelet looks it up, one per line: the\n"
     "list bale export -f takes.\n"
-    "\n"
-    "  -f, --file PATH    manifests (repeatable)\n"
-    "      --json         per image, every use: workload, container, file:line and the\n"
-    "                     effective pull policy (Kubernetes defaulting)\n"
-    "      --lint         findings with file:line and severity; exit 1 on any error\n"
-    "      --offline      the site has no registry: pull policy Always is an error\n"
-    "      --pin BUNDLE   the manifests with every container image pinned to\n"
-    "                     NAME:TAG@DIGEST from the bundle and imagePullPolicy Never\n"
-    "                     (comments are not kept); written only if every image pins\n"
-    "  -o, --output PATH  with --pin: write there instead of standard output; a\n"
-    "                     directory tree mirroring the input when a PATH is a directory\n"
-    "      --force        with --pin -o: replace files that exist\n"
-    "      --bundle FILE  with --lint: name the digest the bundle would pin each image to\n"
-    "  -h, --help         this help\n";
+    "\n";
+
+static const cli_opt options[] = {
+    {"file", 'f', "PATH", "manifests (repeatable)", OPT_FILE},
+    {"json", 0, NULL,
+     "per image, every use: workload, container, file:line and the\n"
+     "effective pull policy (Kubernetes defaulting)",
+     OPT_JSON},
+    {"lint", 0, NULL, "findings with file:line and severity; exit 1 on any error", OPT_LINT},
+    {"offline", 0, NULL, "the site has no registry: pull policy Always is an error", OPT_OFFLINE},
+    {"pin", 0, "BUNDLE",
+     "the manifests with every container image pinned to\n"
+     "NAME:TAG@DIGEST from the bundle and imagePullPolicy Never\n"
+     "(comments are not kept); written only if every image pins",
+     OPT_PIN},
+    {"output", 'o', "PATH",
+     "with --pin: write there instead of standard output; a\n"
+     "directory tree mirroring the input when a PATH is a directory",
+     OPT_OUTPUT},
+    {"force", 0, NULL, "with --pin -o: replace files that exist", OPT_FORCE},
+    {"bundle", 0, "FILE", "with --lint: name the digest the bundle would pin each image to",
+     OPT_BUNDLE},
+    CLI_OPTS_VERBOSITY,
+    CLI_OPT_END,
+};
+
+static const cli_verb verb = {"plan", usage_text, options};
 
 typedef struct plan_args {
 	const char **paths;
@@ -49,12 +62,12 @@ static void bundle_digest(void *payload, const char *ref, char digest[80])
 	bale_index_db_image_digest(payload, ref, digest, NULL);
 }
 
-static int plan_option(void *payload, int opt, const char *arg)
+static int plan_option(void *payload, int opt, const char *arg, bale_error **err)
 {
 	plan_args *a = payload;
 	if (opt == OPT_FILE) {
 		if (cli_push_arg(&a->paths, &a->n_paths, arg) < 0)
-			return -1;
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	} else if (opt == OPT_JSON) {
 		a->json = true;
 	} else if (opt == OPT_LINT) {
@@ -69,8 +82,6 @@ static int plan_option(void *payload, int opt, const char *arg)
 		a->output = arg;
 	} else if (opt == OPT_FORCE) {
 		a->force = true;
-	} else {
-		return -1;
 	}
 	return 0;
 }
@@ -114,42 +125,28 @@ static void print_lint(const bale_plan *p)
 	}
 }
 
-int cmd_plan(int argc, char **argv)
+int cmd_plan(int argc, char **argv, bale_error **err)
 {
-	static const struct option longopts[] = {
-	    CLI_BUNDLE_LONG_OPTIONS,
-	    {"file", required_argument, NULL, OPT_FILE},
-	    {"json", no_argument, NULL, OPT_JSON},
-	    {"lint", no_argument, NULL, OPT_LINT},
-	    {"offline", no_argument, NULL, OPT_OFFLINE},
-	    {"pin", required_argument, NULL, OPT_PIN},
-	    {"bundle", required_argument, NULL, OPT_BUNDLE},
-	    {"output", required_argument, NULL, OPT_OUTPUT},
-	    {"force", no_argument, NULL, OPT_FORCE},
-	    {NULL, 0, NULL, 0},
-	};
 	cli_common c;
 	plan_args a = {0};
-	bale_error *err = NULL;
 	bale_k8s_set set = {0};
 	bale_plan plan = {0};
 	bale_bundle_reader *reader = NULL;
 	sqlite3 *db = NULL;
-	int status = 0;
 	cli_common_init(&c);
-	int parsed = cli_parse(&c, argc, argv, "hqvf:o:", longopts, usage_text, plan_option, &a);
-	if (parsed != CLI_PARSED) {
-		status = parsed == CLI_HELP_SHOWN ? 0 : 2;
+	int rc = cli_parse(&c, argc, argv, &verb, plan_option, &a, err);
+	if (rc != CLI_PARSED) {
+		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;
 	}
-	for (int i = optind; i < argc; i++) /* bare paths count as -f too */
-		plan_option(&a, OPT_FILE, argv[i]);
+	for (int i = optind; i < argc && rc == 0; i++) /* bare paths count as -f too */
+		rc = plan_option(&a, OPT_FILE, argv[i], err);
+	if (rc < 0)
+		goto cleanup;
 	if (!a.n_paths || (a.json && a.lint) || (a.bundle && !a.lint) ||
 	    ((a.output || a.force) && !a.pin)) {
-		cli_usage_error("plan",
-		                "want -f PATH…, at most one of --json, --lint, "
-		                "--bundle only with --lint, -o and --force only with --pin");
-		status = 2;
+		rc = cli_usage(err, "want -f PATH…, at most one of --json, --lint, "
+		                    "--bundle only with --lint, -o and --force only with --pin");
 		goto cleanup;
 	}
 	if (a.pin) {
@@ -158,17 +155,17 @@ int cmd_plan(int argc, char **argv)
 		                            .n_paths = a.n_paths,
 		                            .output = a.output,
 		                            .force = a.force};
-		if (bale_k8s_pin_bundle(&req, &err) < 0)
-			goto failed;
+		rc = bale_k8s_pin_bundle(&req, err);
 		goto cleanup;
 	}
 	for (size_t i = 0; i < a.n_paths; i++)
-		if (bale_k8s_load(&set, a.paths[i], &err) < 0)
-			goto failed;
-	if (a.bundle && cli_open_index(&reader, &db, a.bundle, &err) < 0)
-		goto failed;
-	if (bale_plan_build(&plan, &set, a.offline, a.bundle ? bundle_digest : NULL, db, &err) < 0)
-		goto failed;
+		if ((rc = bale_k8s_load(&set, a.paths[i], err)) < 0)
+			goto cleanup;
+	if (a.bundle && (rc = cli_open_index(&reader, &db, a.bundle, err)) < 0)
+		goto cleanup;
+	if ((rc = bale_plan_build(&plan, &set, a.offline, a.bundle ? bundle_digest : NULL, db,
+	                          err)) < 0)
+		goto cleanup;
 	if (a.json) {
 		print_json(&plan);
 	} else if (a.lint) {
@@ -177,14 +174,11 @@ int cmd_plan(int argc, char **argv)
 			fprintf(stderr, "%zu error%s, %zu warning%s\n", plan.n_errors,
 			        plan.n_errors == 1 ? "" : "s", plan.n_findings - plan.n_errors,
 			        plan.n_findings - plan.n_errors == 1 ? "" : "s");
-		status = plan.n_errors ? 1 : 0;
+		rc = plan.n_errors ? BALE_EGENERIC : 0; /* the findings above say why */
 	} else {
 		for (size_t i = 0; i < plan.n_images; i++)
 			printf("%s\n", plan.images[i].ref);
 	}
-	goto cleanup;
-failed:
-	status = cli_report("plan", err);
 cleanup:
 	bale_plan_free(&plan);
 	bale_k8s_set_free(&set);
@@ -192,5 +186,5 @@ cleanup:
 	bale_bundle_close(reader);
 	free(a.paths);
 	cli_common_free(&c);
-	return status;
+	return rc;
 }

@@ -13,9 +13,20 @@ static const char usage_text[] =
     "Pulls images straight from their registries into a node store, verifying every\n"
     "manifest and blob against its digest. Prints one line per image:\n"
     "  REFERENCE DIGEST PLATFORM[,PLATFORM…]\n"
-    "\n" CLI_STORE_HELP
-    "      --platform P[,P…]|all  platforms of multi-arch images (default: this "
-    "host)\n" CLI_COMMON_HELP;
+    "\n";
+
+static const cli_opt options[] = {
+    CLI_OPTS_STORE,
+    {"platform", 0, "P[,P…]|all", "platforms of multi-arch images (default: this host)",
+     OPT_PLATFORM},
+    CLI_OPT_HEADING("Registry options:"),
+    CLI_OPTS_REGISTRY,
+    CLI_OPT_JOBS,
+    CLI_OPTS_VERBOSITY,
+    CLI_OPT_END,
+};
+
+static const cli_verb verb = {"pull", usage_text, options};
 
 static void print_result(const bale_image *img)
 {
@@ -38,36 +49,29 @@ typedef struct pull_args {
 	bale_store_options store_opts;
 } pull_args;
 
-static int pull_option(void *payload, int opt, const char *arg)
+static int pull_option(void *payload, int opt, const char *arg, bale_error **err)
 {
 	pull_args *a = payload;
-	return cli_store_option(&a->store_opts, &a->store, opt, arg) ? 0 : -1;
+	cli_store_option(&a->store_opts, &a->store, opt, arg);
+	return 0;
 }
 
-int cmd_pull(int argc, char **argv)
+int cmd_pull(int argc, char **argv, bale_error **err)
 {
-	static const struct option longopts[] = {
-	    CLI_COMMON_LONG_OPTIONS,
-	    CLI_STORE_LONG_OPTIONS,
-	    {NULL, 0, NULL, 0},
-	};
 	cli_common c;
 	pull_args a = {.store = BALE_DEFAULT_STORE};
-	bale_error *err = NULL;
 	bale_platform_set *platforms = NULL;
 	bale_sink *store = NULL;
 	bale_pull *pull = NULL;
 	cli_registries regs = {0};
-	int status = 0, rc;
 	cli_common_init(&c);
-	int parsed = cli_parse(&c, argc, argv, "hqv", longopts, usage_text, pull_option, &a);
-	if (parsed != CLI_PARSED) {
-		status = parsed == CLI_HELP_SHOWN ? 0 : 2;
+	int rc = cli_parse(&c, argc, argv, &verb, pull_option, &a, err);
+	if (rc != CLI_PARSED) {
+		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;
 	}
 	if (optind >= argc) {
-		cli_usage_error("pull", "no image reference given (see bale pull --help)");
-		status = 2;
+		rc = cli_usage(err, "no image reference given (see bale pull --help)");
 		goto cleanup;
 	}
 	/* Credentials go to the registries they are for, settled before any request. */
@@ -76,38 +80,31 @@ int cmd_pull(int argc, char **argv)
 			goto oom;
 	if (cli_registries_add_store(&regs, a.store) < 0)
 		goto oom;
-	if (cli_bind_creds(&c, "pull", &regs, NULL) < 0) {
-		status = 2;
+	if ((rc = cli_bind_creds(&c, &regs, NULL, err)) < 0 ||
+	    (rc = bale_platform_set_parse(&platforms, c.platform, err)) < 0)
 		goto cleanup;
-	}
-	if ((rc = bale_platform_set_parse(&platforms, c.platform, &err)) < 0)
-		goto failed;
 	a.store_opts.platforms = platforms;
 	a.store_opts.log = &c.log;
 	a.store_opts.registry = &c.registry;
-	if ((rc = bale_store_open_with(&store, a.store, &a.store_opts, &err)) < 0)
-		goto failed;
+	if ((rc = bale_store_open_with(&store, a.store, &a.store_opts, err)) < 0)
+		goto cleanup;
 	bale_pull_options po = {
 	    .registry = c.registry, .platforms = platforms, .max_parallel = c.jobs, .log = &c.log};
-	if ((rc = bale_pull_new(&pull, &po, &err)) < 0)
-		goto failed;
-	if ((rc = bale_pull_images(pull, (const char *const *)argv + optind,
-	                           (size_t)(argc - optind), store, &err)) < 0)
-		goto failed;
+	if ((rc = bale_pull_new(&pull, &po, err)) < 0 ||
+	    (rc = bale_pull_images(pull, (const char *const *)argv + optind,
+	                           (size_t)(argc - optind), store, err)) < 0)
+		goto cleanup;
 	cli_progress_clear(&c);
 	for (size_t i = 0; i < bale_pull_image_count(pull); i++)
 		print_result(bale_pull_image_at(pull, i));
 	goto cleanup;
 oom:
-	bale_error_set(&err, BALE_EGENERIC, "out of memory");
-failed:
-	cli_progress_clear(&c);
-	status = cli_report("pull", err);
+	rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 cleanup:
 	cli_registries_free(&regs);
 	bale_pull_free(pull);
 	bale_sink_free(store);
 	bale_platform_set_free(platforms);
 	cli_common_free(&c);
-	return status;
+	return rc;
 }

@@ -15,10 +15,16 @@ static const char usage_text[] =
     "Runs one read-only SQL statement on the bundle's index (bale/index.db), reading only\n"
     "the head of the bundle. The schema is in docs/index-schema.md; views such as\n"
     "shared_layers, platform_sizes and registry_images answer common audits.\n"
-    "\n"
-    "      --csv        comma-separated values with a header row (RFC 4180)\n"
-    "      --json       an array of objects\n"
-    "  -h, --help       this help\n";
+    "\n";
+
+static const cli_opt options[] = {
+    {"csv", 0, NULL, "comma-separated values with a header row (RFC 4180)", OPT_CSV},
+    {"json", 0, NULL, "an array of objects", OPT_JSON},
+    CLI_OPTS_VERBOSITY,
+    CLI_OPT_END,
+};
+
+static const cli_verb verb = {"query", usage_text, options};
 
 /* A table is laid out once every row is in, so its rows are held: up to this much text.
  * CSV and JSON stream, row by row, whatever the size of the result. */
@@ -183,17 +189,16 @@ static void out_free(out_state *o)
 int cli_open_index(bale_bundle_reader **reader, sqlite3 **db, const char *path, bale_error **err)
 {
 	const bale_bundle_head *head = NULL;
-	int rc = bale_bundle_open(reader, path, err);
+	int rc = bale_bundle_open(reader, path, err); /* its errors name the file */
 	if (rc < 0)
-		return bale_error_wrap(err, "%s", path);
+		return rc;
 	if ((rc = bale_bundle_read_head(*reader, &head, err)) < 0 ||
 	    (rc = bale_bundle_read_index(*reader, &head, err)) < 0 ||
 	    (rc = bale_index_db_open_bytes(db, head->index_db, head->index_db_len, err)) < 0) {
 		bale_bundle_close(*reader);
 		*reader = NULL;
-		return bale_error_wrap(err, "%s", path);
 	}
-	return 0;
+	return rc;
 }
 
 int cli_run_query(sqlite3 *db, const char *sql, enum cli_option format, bale_error **err)
@@ -215,46 +220,32 @@ int cli_run_query(sqlite3 *db, const char *sql, enum cli_option format, bale_err
 	return rc;
 }
 
-static int query_option(void *payload, int opt, const char *arg)
+static int query_option(void *payload, int opt, const char *arg, bale_error **err)
 {
-	if (opt != OPT_CSV && opt != OPT_JSON)
-		return -1;
-	*(enum cli_option *)payload = (enum cli_option)opt;
+	if (opt == OPT_CSV || opt == OPT_JSON)
+		*(enum cli_option *)payload = (enum cli_option)opt;
 	return 0;
 }
 
-int cmd_query(int argc, char **argv)
+int cmd_query(int argc, char **argv, bale_error **err)
 {
-	static const struct option longopts[] = {
-	    CLI_BUNDLE_LONG_OPTIONS,
-	    {"csv", no_argument, NULL, OPT_CSV},
-	    {"json", no_argument, NULL, OPT_JSON},
-	    {NULL, 0, NULL, 0},
-	};
 	cli_common c;
 	enum cli_option format = OPT_HELP; /* the table */
-	bale_error *err = NULL;
 	bale_bundle_reader *reader = NULL;
 	sqlite3 *db = NULL;
-	int status = 0;
 	cli_common_init(&c);
-	int parsed = cli_parse(&c, argc, argv, "hqv", longopts, usage_text, query_option, &format);
-	if (parsed != CLI_PARSED) {
-		status = parsed == CLI_HELP_SHOWN ? 0 : 2;
+	int rc = cli_parse(&c, argc, argv, &verb, query_option, &format, err);
+	if (rc != CLI_PARSED) {
+		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;
 	}
-	if (optind + 2 != argc) {
-		cli_usage_error("query",
-		                "want BUNDLE and one SQL statement (see bale query --help)");
-		status = 2;
-		goto cleanup;
-	}
-	if (cli_open_index(&reader, &db, argv[optind], &err) < 0 ||
-	    cli_run_query(db, argv[optind + 1], format, &err) < 0)
-		status = cli_report("query", err);
+	if (optind + 2 != argc)
+		rc = cli_usage(err, "want BUNDLE and one SQL statement (see bale query --help)");
+	else if ((rc = cli_open_index(&reader, &db, argv[optind], err)) == 0)
+		rc = cli_run_query(db, argv[optind + 1], format, err);
 cleanup:
 	sqlite3_close(db);
 	bale_bundle_close(reader);
 	cli_common_free(&c);
-	return status;
+	return rc;
 }

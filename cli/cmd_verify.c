@@ -15,19 +15,35 @@ static const char usage_text[] =
     "the zstd frames against the seek table. Exit 0 when all is well, 4 for a signature\n"
     "or trust failure, 3 for content that does not match.\n"
     "\n"
-    "      --key PUB                trust this public key (NAME.pub)\n"
-    "      --trust DIR              trust every *.pub in DIR (default /etc/bale/trust.d)\n"
-    "      --insecure-skip-verify   check the content but not the signature\n"
-    "      --json                   print a JSON report (also when a check fails)\n"
-    "  -q, --quiet                  print nothing, only the exit status tells\n"
-    "\n"
     "Usage: bale verify --manifests PATH… --store oci:DIR | --bundle FILE [--platform P]\n"
     "                   [--json]\n"
     "Never-readiness preflight: every container image of the manifests resolved as the\n"
     "kubelet would (normalized name, digest pin, this node's platform) against the node\n"
     "store or a bundle; lists the containers that would not start and why (absent,\n"
     "wrong-platform, digest-mismatch, incomplete); exit 6 if any.\n"
-    "  -h, --help                   this help\n";
+    "\n";
+
+static const cli_opt options[] = {
+    {"key", 0, "PUB", "trust this public key (NAME.pub)", OPT_KEY},
+    {"trust", 0, "DIR", "trust every *.pub in DIR (default /etc/bale/trust.d)", OPT_TRUST},
+    {"insecure-skip-verify", 0, NULL, "check the content but not the signature",
+     OPT_INSECURE_SKIP_VERIFY},
+    {"json", 0, NULL, "print a JSON report (also when a check fails)", OPT_JSON},
+    CLI_OPT_HEADING("Never-readiness preflight:"),
+    {"manifests", 0, "PATH", "Kubernetes manifests, as bale plan reads them (repeatable)",
+     OPT_MANIFESTS},
+    {"store", 0, "STORE", "the node store: oci:DIR or containerd[:SOCKET]", OPT_STORE},
+    CLI_OPT_NAMESPACE,
+    CLI_OPT_CTR,
+    {"bundle", 0, "FILE", "look in this bundle instead of a node store", OPT_BUNDLE},
+    {"platform", 0, "P", "the node's platform (default: this host's)", OPT_PLATFORM},
+    {"quiet", 'q', NULL, "print nothing, only the exit status tells", OPT_QUIET},
+    CLI_OPT_VERBOSE,
+    CLI_OPT_HELP,
+    CLI_OPT_END,
+};
+
+static const cli_verb verb = {"verify", usage_text, options};
 
 typedef struct verify_args {
 	bale_store_options store_opts;
@@ -37,7 +53,7 @@ typedef struct verify_args {
 	size_t n_manifests;
 } verify_args;
 
-static int verify_option(void *payload, int opt, const char *arg)
+static int verify_option(void *payload, int opt, const char *arg, bale_error **err)
 {
 	verify_args *a = payload;
 	if (opt == OPT_KEY)
@@ -52,10 +68,8 @@ static int verify_option(void *payload, int opt, const char *arg)
 		return 0;
 	else if (opt == OPT_BUNDLE)
 		a->bundle = arg;
-	else if (opt == OPT_MANIFESTS)
-		return cli_push_arg(&a->manifests, &a->n_manifests, arg);
-	else
-		return -1;
+	else if (opt == OPT_MANIFESTS && cli_push_arg(&a->manifests, &a->n_manifests, arg) < 0)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	return 0;
 }
 
@@ -69,7 +83,7 @@ static void print_json(const char *path, const bale_verify_report *r, const bale
 	                      (json_int_t)r->content_bytes, "fileBytes", (json_int_t)r->file_bytes);
 	if (err) {
 		json_object_set_new(o, "exitCode",
-		                    json_integer(bale_error_exit_status(bale_error_code(err))));
+		                    json_integer(cli_exit_status(bale_error_code(err))));
 		json_object_set_new(o, "error", json_string(bale_error_message(err)));
 	}
 	json_dumpf(o, stdout, JSON_INDENT(2));
@@ -77,63 +91,40 @@ static void print_json(const char *path, const bale_verify_report *r, const bale
 	json_decref(o);
 }
 
-int cmd_verify(int argc, char **argv)
+int cmd_verify(int argc, char **argv, bale_error **err)
 {
-	static const struct option longopts[] = {
-	    CLI_BUNDLE_LONG_OPTIONS,
-	    {"key", required_argument, NULL, OPT_KEY},
-	    {"trust", required_argument, NULL, OPT_TRUST},
-	    {"json", no_argument, NULL, OPT_JSON},
-	    {"insecure-skip-verify", no_argument, NULL, OPT_INSECURE_SKIP_VERIFY},
-	    {"manifests", required_argument, NULL, OPT_MANIFESTS},
-	    CLI_STORE_LONG_OPTIONS,
-	    {"bundle", required_argument, NULL, OPT_BUNDLE},
-	    {"platform", required_argument, NULL, OPT_PLATFORM},
-	    {NULL, 0, NULL, 0},
-	};
 	cli_common c;
 	verify_args a = {0};
-	bale_error *err = NULL;
 	bale_trust *trust = NULL;
 	bale_verify_report report = {0};
-	int status = 0;
 	cli_common_init(&c);
-	int parsed = cli_parse(&c, argc, argv, "hqv", longopts, usage_text, verify_option, &a);
-	if (parsed != CLI_PARSED) {
-		status = parsed == CLI_HELP_SHOWN ? 0 : 2;
+	int rc = cli_parse(&c, argc, argv, &verb, verify_option, &a, err);
+	if (rc != CLI_PARSED) {
+		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;
 	}
 	if (a.n_manifests) { /* the Never-readiness preflight */
-		if (optind != argc || !a.store == !a.bundle) {
-			cli_usage_error("verify",
-			                "with --manifests: one of --store STORE, --bundle FILE");
-			status = 2;
-		} else {
-			status = cli_preflight(&c, a.manifests, a.n_manifests, a.store,
-			                       &a.store_opts, a.bundle, a.json);
-		}
+		rc = optind != argc || !a.store == !a.bundle
+		         ? cli_usage(err, "with --manifests: one of --store STORE, --bundle FILE")
+		         : cli_preflight(&c, a.manifests, a.n_manifests, a.store, &a.store_opts,
+		                         a.bundle, a.json, err);
 		goto cleanup;
 	}
 	if (optind + 1 != argc || (a.key && a.trust)) {
-		cli_usage_error("verify", "want one BUNDLE and at most one of --key, --trust");
-		status = 2;
+		rc = cli_usage(err, "want one BUNDLE and at most one of --key, --trust");
 		goto cleanup;
 	}
 	const char *path = argv[optind];
-	if (!a.skip_signature && cli_load_trust(&trust, a.key, a.trust, &err) < 0) {
-		status = cli_report("verify", err);
+	if (!a.skip_signature && (rc = cli_load_trust(&trust, a.key, a.trust, err)) < 0)
 		goto cleanup;
-	}
-	int rc = bale_verify_bundle(path, trust, &report, &c.log, &err);
+	rc = bale_verify_bundle(path, trust, &report, &c.log, err);
 	if (a.json)
-		print_json(path, &report, rc < 0 ? err : NULL);
+		print_json(path, &report, rc < 0 ? *err : NULL);
 	if (rc < 0) {
 		/* -q: the exit status alone tells; --json: the report carries the error. */
-		if (c.log.level > BALE_LOG_ERROR && !a.json)
-			status = cli_report("verify", err);
-		else {
-			status = bale_error_exit_status(bale_error_code(err));
-			bale_error_free(err);
+		if (c.log.level <= BALE_LOG_ERROR || a.json) {
+			rc = bale_error_code(*err);
+			bale_error_clear(err);
 		}
 		goto cleanup;
 	}
@@ -152,5 +143,5 @@ cleanup:
 	bale_trust_free(trust);
 	free(a.manifests);
 	cli_common_free(&c);
-	return status;
+	return rc;
 }

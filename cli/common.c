@@ -88,18 +88,18 @@ void cli_common_free(cli_common *c)
 /* Keeps a copy of a --creds value ([HOST=]USER:PASS) from `source`. With scrub, the
  * password in the value itself (an argv string) is overwritten, so that ps and
  * /proc/PID/cmdline show it only for the moment between exec and here. */
-static int add_creds(cli_common *c, char *value, const char *source, bool scrub)
+static int add_creds(cli_common *c, char *value, const char *source, bool scrub, bale_error **err)
 {
 	size_t host_len = 0;
-	bale_error *err = NULL;
-	if (bale_creds_split(value, source, &host_len, &err) < 0) {
-		cli_usage_error(NULL, "%s", bale_error_message(err));
-		bale_error_free(err);
-		return -1;
+	bale_error *split_err = NULL;
+	if (bale_creds_split(value, source, &host_len, &split_err) < 0) {
+		int rc = cli_usage(err, "%s", bale_error_message(split_err));
+		bale_error_free(split_err);
+		return rc;
 	}
 	bale_host_creds *grown = realloc(c->creds, (c->n_creds + 1) * sizeof(*grown));
 	if (!grown)
-		return cli_usage_error(NULL, "out of memory");
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	c->creds = grown;
 	const char *cred = host_len ? value + host_len + 1 : value;
 	bale_host_creds *hc = &c->creds[c->n_creds];
@@ -109,7 +109,7 @@ static int add_creds(cli_common *c, char *value, const char *source, bool scrub)
 	if ((host_len && !hc->host) || !hc->user_pass) {
 		free((char *)hc->host);
 		wipe_free(hc->user_pass);
-		return cli_usage_error(NULL, "out of memory");
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	}
 	c->n_creds++;
 	if (scrub) {
@@ -129,18 +129,19 @@ int cli_push_arg(const char ***list, size_t *n, const char *item)
 	return 0;
 }
 
-static int parse_count(const char *opt, const char *arg, long min, long max, long *out)
+static int parse_count(const char *opt, const char *arg, long min, long max, long *out,
+                       bale_error **err)
 {
 	char *end;
 	long v = strtol(arg, &end, 10);
 	if (end == arg || *end || v < min || v > max)
-		return cli_usage_error(NULL, "%s: want a number from %ld to %ld, got \"%s\"", opt,
-		                       min, max, arg);
+		return cli_usage(err, "%s: want a number from %ld to %ld, got \"%s\"", opt, min,
+		                 max, arg);
 	*out = v;
 	return 0;
 }
 
-int cli_common_option(cli_common *c, int opt, const char *arg)
+int cli_common_option(cli_common *c, int opt, const char *arg, bale_error **err)
 {
 	long v = 0;
 	switch (opt) {
@@ -156,7 +157,7 @@ int cli_common_option(cli_common *c, int opt, const char *arg)
 		return 1;
 	case OPT_CREDS:
 		/* argv is writable: the password in it is blanked once copied. */
-		return add_creds(c, (char *)arg, "--creds", true) < 0 ? -1 : 1;
+		return add_creds(c, (char *)arg, "--creds", true, err) < 0 ? -1 : 1;
 	case OPT_CREDS_STDIN:
 		c->creds_stdin = true;
 		return 1;
@@ -170,7 +171,9 @@ int cli_common_option(cli_common *c, int opt, const char *arg)
 		c->auth.authfile = arg;
 		return 1;
 	case OPT_PULL_SECRET:
-		return cli_push_arg(&c->pull_secrets, &c->n_pull_secrets, arg) < 0 ? -1 : 1;
+		if (cli_push_arg(&c->pull_secrets, &c->n_pull_secrets, arg) < 0)
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		return 1;
 	case OPT_CA_FILE:
 		c->registry.ca_file = arg;
 		return 1;
@@ -178,40 +181,42 @@ int cli_common_option(cli_common *c, int opt, const char *arg)
 		c->registry.certs_dir = arg;
 		return 1;
 	case OPT_INSECURE_REGISTRY:
-		return cli_push_arg(&c->insecure, &c->n_insecure, arg) < 0 ? -1 : 1;
+		if (cli_push_arg(&c->insecure, &c->n_insecure, arg) < 0)
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		return 1;
 	case OPT_RETRIES:
-		if (parse_count("--retries", arg, 0, 100, &v) < 0)
+		if (parse_count("--retries", arg, 0, 100, &v, err) < 0)
 			return -1;
 		c->registry.retries = (int)v;
 		return 1;
 	case OPT_RETRY_DELAY:
-		if (parse_count("--retry-delay", arg, 0, 600000, &v) < 0)
+		if (parse_count("--retry-delay", arg, 0, 600000, &v, err) < 0)
 			return -1;
 		c->registry.retry_delay_ms = v;
 		return 1;
 	case OPT_TIMEOUT:
-		if (parse_count("--timeout", arg, 1, 86400, &v) < 0)
+		if (parse_count("--timeout", arg, 1, 86400, &v, err) < 0)
 			return -1;
 		c->registry.connect_timeout = v;
 		c->registry.progress_timeout = v;
 		return 1;
 	case OPT_REQUEST_TIMEOUT:
-		if (parse_count("--request-timeout", arg, 1, 86400, &v) < 0)
+		if (parse_count("--request-timeout", arg, 1, 86400, &v, err) < 0)
 			return -1;
 		c->registry.request_timeout = v;
 		return 1;
 	case OPT_MIN_SPEED:
-		if (parse_count("--min-speed", arg, 1, 1000000000, &v) < 0)
+		if (parse_count("--min-speed", arg, 1, 1000000000, &v, err) < 0)
 			return -1;
 		c->registry.min_speed = v;
 		return 1;
 	case OPT_MAX_RETRY_AFTER:
-		if (parse_count("--max-retry-after", arg, 0, 86400, &v) < 0)
+		if (parse_count("--max-retry-after", arg, 0, 86400, &v, err) < 0)
 			return -1;
 		c->registry.max_retry_after = v;
 		return 1;
 	case OPT_JOBS:
-		if (parse_count("--jobs", arg, 1, 64, &v) < 0)
+		if (parse_count("--jobs", arg, 1, 64, &v, err) < 0)
 			return -1;
 		c->jobs = (int)v;
 		return 1;
@@ -220,7 +225,7 @@ int cli_common_option(cli_common *c, int opt, const char *arg)
 	}
 }
 
-static void cli_common_finish(cli_common *c)
+void cli_common_finish(cli_common *c)
 {
 	c->auth.host_creds = c->creds;
 	c->auth.n_host_creds = c->n_creds;
@@ -231,47 +236,13 @@ static void cli_common_finish(cli_common *c)
 	c->registry.n_insecure = c->n_insecure;
 }
 
-int cli_report(const char *verb, bale_error *err)
-{
-	int code = bale_error_code(err);
-	fprintf(stderr, "bale%s%s: %s\n", verb ? " " : "", verb ? verb : "",
-	        bale_error_message(err));
-	bale_error_free(err);
-	return bale_error_exit_status(code ? code : BALE_EGENERIC);
-}
-
-int cli_usage_error(const char *verb, const char *fmt, ...)
+int cli_usage(bale_error **err, const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "bale%s%s: ", verb ? " " : "", verb ? verb : "");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	int rc = bale_error_setv(err, BALE_EUSAGE, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	return -1;
-}
-
-int cli_parse(cli_common *c, int argc, char **argv, const char *shortopts,
-              const struct option *longopts, const char *usage, cli_verb_option_fn verb_option,
-              void *payload)
-{
-	int opt;
-	while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-		if (opt == OPT_HELP) {
-			fputs(usage, stdout);
-			return CLI_HELP_SHOWN;
-		}
-		int rc = cli_common_option(c, opt, optarg);
-		if (rc == 0 && opt != '?' && verb_option)
-			rc = verb_option(payload, opt, optarg) < 0 ? -1 : 1;
-		if (rc <= 0) {
-			if (rc == 0) /* getopt has named the unknown option */
-				fprintf(stderr, "run 'bale %s --help' for the options\n", argv[0]);
-			return CLI_USAGE_ERROR;
-		}
-	}
-	cli_common_finish(c);
-	return CLI_PARSED;
+	return rc;
 }
 
 int cli_store_option(bale_store_options *opts, const char **spec, int opt, const char *arg)
@@ -361,21 +332,21 @@ void cli_registries_free(cli_registries *r)
 }
 
 /* All of standard input, NUL-terminated, for the caller to wipe and free. */
-static char *read_stdin_secret(const char *option)
+static char *read_stdin_secret(const char *option, bale_error **err)
 {
 	char *buf = malloc(STDIN_CREDS_MAX + 1);
 	size_t len = 0, got;
 	if (!buf) {
-		cli_usage_error(NULL, "out of memory");
+		bale_error_set(err, BALE_EGENERIC, "out of memory");
 		return NULL;
 	}
 	while (len <= STDIN_CREDS_MAX &&
 	       (got = fread(buf + len, 1, STDIN_CREDS_MAX + 1 - len, stdin)) > 0)
 		len += got;
 	if (ferror(stdin) || len > STDIN_CREDS_MAX) {
-		cli_usage_error(NULL, "%s: %s", option,
-		                ferror(stdin) ? "cannot read standard input"
-		                              : "standard input holds more than 64 KiB");
+		cli_usage(err, "%s: %s", option,
+		          ferror(stdin) ? "cannot read standard input"
+		                        : "standard input holds more than 64 KiB");
 		OPENSSL_cleanse(buf, len);
 		free(buf);
 		return NULL;
@@ -386,14 +357,14 @@ static char *read_stdin_secret(const char *option)
 
 /* --creds-stdin: one [HOST=]USER:PASS a line; --password-stdin: the password, as
  * docker login reads it (all of it, less one trailing newline). */
-static int read_stdin_creds(cli_common *c)
+static int read_stdin_creds(cli_common *c, bale_error **err)
 {
 	int rc = 0;
 	const char *option = c->creds_stdin ? "--creds-stdin" : "--password-stdin";
-	char *text = read_stdin_secret(option), *joined = NULL;
+	char *text = read_stdin_secret(option, err), *joined = NULL;
 	size_t before = c->n_creds;
 	if (!text)
-		return -1;
+		return BALE_EUSAGE;
 	if (c->creds_stdin) {
 		for (char *line = text, *next; line && rc == 0; line = next) {
 			next = strchr(line, '\n');
@@ -403,11 +374,10 @@ static int read_stdin_creds(cli_common *c)
 			if (n && line[n - 1] == '\r')
 				line[--n] = '\0';
 			if (n)
-				rc = add_creds(c, line, "--creds-stdin", false);
+				rc = add_creds(c, line, "--creds-stdin", false, err);
 		}
 		if (rc == 0 && c->n_creds == before)
-			rc = cli_usage_error(NULL,
-			                     "--creds-stdin: no credentials on standard input");
+			rc = cli_usage(err, "--creds-stdin: no credentials on standard input");
 		goto cleanup;
 	}
 	size_t n = strlen(text);
@@ -416,16 +386,16 @@ static int read_stdin_creds(cli_common *c)
 	if (n && text[n - 1] == '\r')
 		text[--n] = '\0';
 	if (!n || strchr(text, '\n')) {
-		rc = cli_usage_error(NULL, "--password-stdin: want one password on standard input");
+		rc = cli_usage(err, "--password-stdin: want one password on standard input");
 		goto cleanup;
 	}
 	size_t len = strlen(c->username) + n + 2;
 	if (!(joined = malloc(len))) {
-		rc = cli_usage_error(NULL, "out of memory");
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
 	snprintf(joined, len, "%s:%s", c->username, text);
-	rc = add_creds(c, joined, "--password-stdin", false);
+	rc = add_creds(c, joined, "--password-stdin", false, err);
 cleanup:
 	if (joined) {
 		OPENSSL_cleanse(joined, strlen(joined));
@@ -445,25 +415,26 @@ static void join_domains(char *out, size_t size, const cli_registries *regs)
 		                        regs->domains[i]);
 }
 
-int cli_bind_creds(cli_common *c, const char *verb, const cli_registries *regs,
-                   const char *stdin_taken)
+int cli_bind_creds(cli_common *c, const cli_registries *regs, const char *stdin_taken,
+                   bale_error **err)
 {
 	char list[512];
 	bale_host_creds *bare = NULL;
 	if (c->username && !c->password_stdin)
-		return cli_usage_error(verb, "--username needs --password-stdin (the password is "
-		                             "never taken from the command line)");
+		return cli_usage(err, "--username needs --password-stdin (the password is never "
+		                      "taken from the command line)");
 	if (c->password_stdin && !c->username)
-		return cli_usage_error(verb, "--password-stdin needs --username");
+		return cli_usage(err, "--password-stdin needs --username");
 	if (c->password_stdin && c->creds_stdin)
-		return cli_usage_error(verb, "--creds-stdin and --password-stdin both read "
-		                             "standard input: use one");
+		return cli_usage(err, "--creds-stdin and --password-stdin both read standard "
+		                      "input: use one");
 	if ((c->creds_stdin || c->password_stdin) && stdin_taken)
-		return cli_usage_error(verb, "%s and %s both read standard input: use one",
-		                       c->creds_stdin ? "--creds-stdin" : "--password-stdin",
-		                       stdin_taken);
-	if ((c->creds_stdin || c->password_stdin) && read_stdin_creds(c) < 0)
-		return -1;
+		return cli_usage(err, "%s and %s both read standard input: use one",
+		                 c->creds_stdin ? "--creds-stdin" : "--password-stdin",
+		                 stdin_taken);
+	int rc;
+	if ((c->creds_stdin || c->password_stdin) && (rc = read_stdin_creds(c, err)) < 0)
+		return rc;
 	c->auth.host_creds = c->creds;
 	c->auth.n_host_creds = c->n_creds;
 	join_domains(list, sizeof(list), regs);
@@ -472,28 +443,27 @@ int cli_bind_creds(cli_common *c, const char *verb, const cli_registries *regs,
 		if (hc->host)
 			continue;
 		if (bare)
-			return cli_usage_error(
-			    verb,
-			    "%s and %s both give credentials without a registry: "
-			    "give each as HOST=USER:PASS",
-			    bare->source, hc->source);
+			return cli_usage(err,
+			                 "%s and %s both give credentials without a registry: "
+			                 "give each as HOST=USER:PASS",
+			                 bare->source, hc->source);
 		bare = hc;
 	}
 	if (bare && regs->n > 1)
-		return cli_usage_error(verb,
-		                       "%s without HOST= is for a run that uses one registry, and "
-		                       "this one uses %zu (%s): give each registry its own with "
-		                       "--creds HOST=USER:PASS",
-		                       bare->source, regs->n, list);
+		return cli_usage(
+		    err,
+		    "%s without HOST= is for a run that uses one registry, and this one "
+		    "uses %zu (%s): give each registry its own with --creds "
+		    "HOST=USER:PASS",
+		    bare->source, regs->n, list);
 	if (bare && regs->n == 1 && !(bare->host = strdup(regs->domains[0])))
-		return cli_usage_error(verb, "out of memory");
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	for (size_t i = 0; i < c->n_creds; i++) {
 		const char *host = c->creds[i].host;
 		for (size_t j = 0; host && j < i; j++)
 			if (c->creds[j].host && bale_creds_host_match(c->creds[j].host, host))
-				return cli_usage_error(
-				    verb, "two credentials for registry %s (%s, %s)", host,
-				    c->creds[j].source, c->creds[i].source);
+				return cli_usage(err, "two credentials for registry %s (%s, %s)",
+				                 host, c->creds[j].source, c->creds[i].source);
 		bool used = false;
 		for (size_t j = 0; host && j < regs->n && !used; j++)
 			used = bale_creds_host_match(host, regs->domains[j]);

@@ -65,24 +65,24 @@ static int found_platform(void *payload, int ncols, const char *const *names,
 	return 0;
 }
 
-int cmd_inspect_bundle(cli_common *c, const char *bundle, const char *text, bool as_json)
+int cmd_inspect_bundle(cli_common *c, const char *bundle, const char *text, bool as_json,
+                       bale_error **err)
 {
-	bale_error *err = NULL;
 	bale_bundle_reader *reader = NULL;
 	bale_ref *ref = NULL;
 	sqlite3 *db = NULL;
 	char *sql = NULL;
 	json_t *image = json_object();
-	int status = 0;
-	if (bale_ref_parse(&ref, text, &err) < 0 || cli_open_index(&reader, &db, bundle, &err) < 0)
+	int rc = 0;
+	if (bale_ref_parse(&ref, text, err) < 0 || cli_open_index(&reader, &db, bundle, err) < 0)
 		goto failed;
 	sql = sqlite3_mprintf("SELECT ref AS name, digest, media_type AS mediaType, size FROM "
 	                      "images WHERE ref = %Q",
 	                      bale_ref_string(ref));
-	if (!sql || bale_index_db_query(db, sql, found_image, image, &err) < 0)
+	if (!sql || bale_index_db_query(db, sql, found_image, image, err) < 0)
 		goto failed;
 	if (!json_object_size(image)) {
-		bale_error_set(&err, BALE_ENOTFOUND, "%s: no image %s in this bundle", bundle,
+		bale_error_set(err, BALE_ENOTFOUND, "%s: no image %s in this bundle", bundle,
 		               bale_ref_string(ref));
 		goto failed;
 	}
@@ -99,21 +99,19 @@ int cmd_inspect_bundle(cli_common *c, const char *bundle, const char *text, bool
 		cli_put_text(stdout, json_string_value(json_object_get(image, "mediaType")));
 		printf("\nSize:       %lld\n\n",
 		       (long long)json_integer_value(json_object_get(image, "size")));
-		if (cli_run_query(db, sql, OPT_HELP, &err) < 0)
+		if (cli_run_query(db, sql, OPT_HELP, err) < 0)
 			goto failed;
 	} else {
 		json_t *platforms = json_array();
 		json_object_set_new(image, "platforms", platforms);
-		if (bale_index_db_query(db, sql, found_platform, platforms, &err) < 0)
+		if (bale_index_db_query(db, sql, found_platform, platforms, err) < 0)
 			goto failed;
 		json_dumpf(image, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		putchar('\n');
 	}
 	goto cleanup;
 failed:
-	if (!err)
-		bale_error_set(&err, BALE_EGENERIC, "out of memory");
-	status = cli_report("inspect", err);
+	rc = *err ? bale_error_code(*err) : bale_error_set(err, BALE_EGENERIC, "out of memory");
 cleanup:
 	(void)c;
 	json_decref(image);
@@ -121,5 +119,5 @@ cleanup:
 	sqlite3_close(db);
 	bale_bundle_close(reader);
 	bale_ref_free(ref);
-	return status;
+	return rc;
 }

@@ -7,7 +7,7 @@
 
 typedef struct verb {
 	const char *name;
-	int (*run)(int argc, char **argv);
+	int (*run)(int argc, char **argv, bale_error **err);
 	const char *summary;
 } verb;
 
@@ -54,10 +54,12 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(*verbs); i++) {
 		if (strcmp(argv[1], verbs[i].name) != 0)
 			continue;
+		bale_error *err = NULL;
 		curl_global_init(CURL_GLOBAL_DEFAULT); /* libcurl's one piece of global state */
-		int status = verbs[i].run(argc - 1, argv + 1);
+		int rc = verbs[i].run(argc - 1, argv + 1, &err);
 		curl_global_cleanup();
-		return status;
+		/* The one place a run's error is printed and its exit status chosen. */
+		return cli_finish(stderr, verbs[i].name, rc, err);
 	}
 	fprintf(stderr, "bale: unknown verb \"%s\"\n", argv[1]);
 	usage(stderr);

@@ -45,25 +45,25 @@ static void print_json(const bale_preflight *p)
 }
 
 int cli_preflight(cli_common *c, const char *const *manifests, size_t n, const char *store,
-                  const bale_store_options *store_opts, const char *bundle, bool json)
+                  const bale_store_options *store_opts, const char *bundle, bool json,
+                  bale_error **err)
 {
-	bale_error *err = NULL;
 	bale_k8s_set set = {0};
 	bale_preflight p = {0};
 	bale_platform_set *platforms = NULL;
-	int status = 0;
+	int rc = 0;
 	for (size_t i = 0; i < n; i++)
-		if (bale_k8s_load(&set, manifests[i], &err) < 0)
-			goto failed;
-	if (bale_platform_set_parse(&platforms, c->platform, &err) < 0)
-		goto failed;
+		if ((rc = bale_k8s_load(&set, manifests[i], err)) < 0)
+			goto cleanup;
+	if ((rc = bale_platform_set_parse(&platforms, c->platform, err)) < 0)
+		goto cleanup;
 	if (bale_platform_set_count(platforms) != 1) {
-		bale_error_set(&err, BALE_EUSAGE, "--platform: the node's one platform");
-		goto failed;
+		rc = bale_error_set(err, BALE_EUSAGE, "--platform: the node's one platform");
+		goto cleanup;
 	}
-	if (bale_preflight_run(&p, &set, bundle ? bundle : store, bundle != NULL, store_opts,
-	                       bale_platform_set_at(platforms, 0), &err) < 0)
-		goto failed;
+	if ((rc = bale_preflight_run(&p, &set, bundle ? bundle : store, bundle != NULL, store_opts,
+	                             bale_platform_set_at(platforms, 0), err)) < 0)
+		goto cleanup;
 	if (json)
 		print_json(&p);
 	else
@@ -72,13 +72,10 @@ int cli_preflight(cli_common *c, const char *const *manifests, size_t n, const c
 		fprintf(stderr,
 		        "%zu of %zu containers would not start with imagePullPolicy: Never\n",
 		        p.n_failing, p.n_checks);
-	status = p.n_failing ? bale_error_exit_status(BALE_ENOTFOUND) : 0;
-	goto cleanup;
-failed:
-	status = cli_report("verify", err);
+	rc = p.n_failing ? BALE_ENOTFOUND : 0; /* the list above says why */
 cleanup:
 	bale_preflight_free(&p);
 	bale_platform_set_free(platforms);
 	bale_k8s_set_free(&set);
-	return status;
+	return rc;
 }

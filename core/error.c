@@ -65,13 +65,18 @@ static int set_message(bale_error **err, int code, char *message)
 	return code;
 }
 
+int bale_error_setv(bale_error **err, int code, const char *fmt, va_list ap)
+{
+	return set_message(err, code, vformat(fmt, ap));
+}
+
 int bale_error_set(bale_error **err, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *m = vformat(fmt, ap);
+	int rc = bale_error_setv(err, code, fmt, ap);
 	va_end(ap);
-	return set_message(err, code, m);
+	return rc;
 }
 
 int bale_error_set_errno(bale_error **err, int code, int errnum, const char *fmt, ...)
@@ -142,13 +147,4 @@ void bale_error_clear(bale_error **err)
 		bale_error_free(*err);
 		*err = NULL;
 	}
-}
-
-int bale_error_exit_status(int code)
-{
-	if (code >= 0)
-		return 0;
-	if (code < BALE_ESTORE)
-		return 1;
-	return -code;
 }

@@ -430,8 +430,6 @@ cleanup:
 	bale_buf_free(&p.platforms);
 	bale_platform_set_free(host);
 	bale_bundle_close(r);
-	if (rc < 0)
-		bale_error_wrap(err, "import %s", opts->bundle);
 	return rc;
 }
 

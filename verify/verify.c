@@ -283,7 +283,5 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 cleanup:
 	expectations_free(&e);
 	bale_bundle_close(r);
-	if (rc < 0)
-		bale_error_wrap(err, "verify %s", path);
 	return rc;
 }

@@ -6,7 +6,7 @@
 
 #include <stdarg.h>
 
-/* Negative codes; the CLI exit status is the absolute value (docs/design.md §3). */
+/* Negative codes; the CLI exits with the absolute value (cli/report.h, docs/design.md §3). */
 typedef enum bale_code {
 	BALE_OK = 0,
 	BALE_EGENERIC = -1,  /* other error */
@@ -24,6 +24,9 @@ typedef struct bale_error bale_error;
 /* Sets *err (when err is not NULL and *err is NULL) and returns code. */
 int bale_error_set(bale_error **err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* bale_error_set with a va_list. */
+int bale_error_setv(bale_error **err, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 /* Like bale_error_set, appending ": strerror(errnum)". */
 int bale_error_set_errno(bale_error **err, int code, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -36,8 +39,5 @@ const char *bale_error_message(const bale_error *e);
 void bale_error_free(bale_error *e);
 /* Clears *err and sets it to NULL. */
 void bale_error_clear(bale_error **err);
-
-/* Process exit status for a code: 0..8. */
-int bale_error_exit_status(int code);
 
 #endif

@@ -14,6 +14,7 @@
 #include "bale/buf.h"
 #include "bale/digest.h"
 #include "bale/error.h"
+#include "cli/report.h"
 #include "testutil.h"
 
 #define EMPTY_SHA256 "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -173,10 +174,10 @@ static void test_error_chain(void **state)
 	assert_int_equal(bale_error_set(NULL, BALE_EUSAGE, "dropped"), BALE_EUSAGE);
 	assert_int_equal(bale_error_code(NULL), BALE_OK);
 	assert_string_equal(bale_error_message(NULL), "");
-	assert_int_equal(bale_error_exit_status(0), 0);
-	assert_int_equal(bale_error_exit_status(BALE_EUSAGE), 2);
-	assert_int_equal(bale_error_exit_status(BALE_ESTORE), 8);
-	assert_int_equal(bale_error_exit_status(-99), 1);
+	assert_int_equal(cli_exit_status(0), 0);
+	assert_int_equal(cli_exit_status(BALE_EUSAGE), 2);
+	assert_int_equal(cli_exit_status(BALE_ESTORE), 8);
+	assert_int_equal(cli_exit_status(-99), 1);
 }
 
 static void test_buf_cap(void **state)
