@@ -228,7 +228,7 @@ static int fetch_token(reg_auth *auth, const char *scope, bale_error **err)
 	                           &body, &resp, err)) < 0) {
 		/* An answer over its cap is named by body.what already. */
 		if (rc != BALE_EVERIFY)
-			bale_error_wrap(err, "token server %s of %s", origin, http->domain);
+			bale_error_wrap(err, "token server %s", origin);
 		goto cleanup;
 	}
 	if ((resp.status == 401 || resp.status == 403) && !cred) {
