@@ -16,7 +16,7 @@
 #include "bale/buf.h"
 #include "bale/json.h"
 #include "bale/manifest.h"
-#include "bale/reference.h"
+#include "bale/ref.h"
 #include "bale/text.h"
 #include "bale/sys/sql_guard.h"
 
@@ -396,7 +396,7 @@ static int add_image_rows(bale_index_db *x, const bale_image *image, const char 
 {
 	sqlite3_int64 id = 0;
 	const char *root_kind =
-	    bale_media_type_is_index(image->root.media_type) ? "index" : "manifest";
+	    bale_manifest_type_is_index(image->root.media_type) ? "index" : "manifest";
 	int rc = add_blob(x, &image->root, root_kind, err);
 	if (rc < 0 || (rc = add_image_row(x, image, pulled_at, &id, err)) < 0)
 		return rc;

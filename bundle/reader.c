@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bale/bundle.h"
+#include "bale/hasher.h"
 #include "bale/zst.h"
 #include "bundle/bundle_private.h"
 

@@ -15,6 +15,7 @@
 
 #include "bale/bundle.h"
 #include "bale/fs.h"
+#include "bale/hasher.h"
 #include "bale/index_db.h"
 #include "bale/json.h"
 #include "bale/manifest.h"
@@ -60,7 +61,7 @@ static int plan_blobs(plan *p, const bale_image *const *images, size_t n, bale_e
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const bale_image *img = images[i];
-		bool index = bale_media_type_is_index(img->root.media_type);
+		bool index = bale_manifest_type_is_index(img->root.media_type);
 		rc = plan_add(p, &img->root, index ? BUNDLE_KIND_INDEX : BUNDLE_KIND_MANIFEST, true,
 		              err);
 		for (size_t j = 0; j < img->n_manifests && rc == 0 && index; j++)

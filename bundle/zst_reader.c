@@ -26,6 +26,7 @@
 #include <zstd.h>
 
 #include "bale/digest.h"
+#include "bale/hasher.h"
 #include "bundle/zst_private.h"
 
 #define ZSTD_FRAME_MAGIC 0xFD2FB528u

@@ -17,6 +17,7 @@
 #include <zstd.h>
 
 #include "bale/digest.h"
+#include "bale/hasher.h"
 #include "bale/fs.h"
 #include "bundle/zst_private.h"
 

@@ -9,7 +9,7 @@
 
 #include "bale/auth.h"
 #include "bale/error.h"
-#include "bale/keys.h"
+#include "bale/trust.h"
 #include "bale/store.h"
 #include "bale/log.h"
 #include "bale/platform.h"

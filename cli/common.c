@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "bale/fs.h"
-#include "bale/reference.h"
+#include "bale/ref.h"
 #include "cli/cli.h"
 
 /* What --creds-stdin and --password-stdin read at most. */
@@ -92,7 +92,7 @@ static int add_creds(cli_common *c, char *value, const char *source, bool scrub,
 {
 	size_t host_len = 0;
 	bale_error *split_err = NULL;
-	if (bale_creds_split(value, source, &host_len, &split_err) < 0) {
+	if (bale_auth_creds_split(value, source, &host_len, &split_err) < 0) {
 		int rc = cli_usage(err, "%s", bale_error_message(split_err));
 		bale_error_free(split_err);
 		return rc;
@@ -287,7 +287,7 @@ int cli_load_trust(bale_trust **out, const char *key, const char *dir, bale_erro
 static int registries_add(cli_registries *r, const char *domain)
 {
 	for (size_t i = 0; i < r->n; i++)
-		if (bale_creds_host_match(r->domains[i], domain))
+		if (bale_auth_creds_host_match(r->domains[i], domain))
 			return 0;
 	char **grown = realloc(r->domains, (r->n + 1) * sizeof(*grown));
 	if (!grown)
@@ -461,12 +461,12 @@ int cli_bind_creds(cli_common *c, const cli_registries *regs, const char *stdin_
 	for (size_t i = 0; i < c->n_creds; i++) {
 		const char *host = c->creds[i].host;
 		for (size_t j = 0; host && j < i; j++)
-			if (c->creds[j].host && bale_creds_host_match(c->creds[j].host, host))
+			if (c->creds[j].host && bale_auth_creds_host_match(c->creds[j].host, host))
 				return cli_usage(err, "two credentials for registry %s (%s, %s)",
 				                 host, c->creds[j].source, c->creds[i].source);
 		bool used = false;
 		for (size_t j = 0; host && j < regs->n && !used; j++)
-			used = bale_creds_host_match(host, regs->domains[j]);
+			used = bale_auth_creds_host_match(host, regs->domains[j]);
 		if (host && !used && regs->n)
 			bale_log_printf(&c->log, BALE_LOG_WARN,
 			                "%s %s=…: this run uses no registry %s (it uses %s)",

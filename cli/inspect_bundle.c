@@ -6,7 +6,7 @@
 
 #include "bale/bundle.h"
 #include "bale/index_db.h"
-#include "bale/reference.h"
+#include "bale/ref.h"
 #include "cli/cli.h"
 #include "cli/terminal.h"
 

@@ -5,10 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct bale_hasher {
-	EVP_MD_CTX *ctx;
-};
-
 static bool is_lower_hex(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -69,50 +65,4 @@ void bale_digest_of(bale_digest *out, const void *data, size_t len)
 	unsigned int n = 0;
 	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
 	format_digest(out, md);
-}
-
-int bale_hasher_new(bale_hasher **out, bale_error **err)
-{
-	bale_hasher *h = calloc(1, sizeof(*h));
-	if (!h || !(h->ctx = EVP_MD_CTX_new())) {
-		free(h);
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	}
-	bale_hasher_reset(h);
-	*out = h;
-	return 0;
-}
-
-void bale_hasher_update(bale_hasher *h, const void *data, size_t len)
-{
-	EVP_DigestUpdate(h->ctx, data, len);
-}
-
-void bale_hasher_final(bale_hasher *h, bale_digest *out)
-{
-	unsigned char md[32];
-	unsigned int n = 0;
-	EVP_DigestFinal_ex(h->ctx, md, &n);
-	format_digest(out, md);
-	bale_hasher_reset(h);
-}
-
-void bale_hasher_final_raw(bale_hasher *h, unsigned char out[32])
-{
-	unsigned int n = 0;
-	EVP_DigestFinal_ex(h->ctx, out, &n);
-	bale_hasher_reset(h);
-}
-
-void bale_hasher_reset(bale_hasher *h)
-{
-	EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL);
-}
-
-void bale_hasher_free(bale_hasher *h)
-{
-	if (!h)
-		return;
-	EVP_MD_CTX_free(h->ctx);
-	free(h);
 }

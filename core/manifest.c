@@ -7,12 +7,12 @@
 #include "bale/buf.h"
 #include "bale/json.h"
 
-bool bale_media_type_is_index(const char *t)
+bool bale_manifest_type_is_index(const char *t)
 {
 	return strcmp(t, BALE_MT_OCI_INDEX) == 0 || strcmp(t, BALE_MT_DOCKER_LIST) == 0;
 }
 
-bool bale_media_type_is_manifest(const char *t)
+bool bale_manifest_type_is_manifest(const char *t)
 {
 	return strcmp(t, BALE_MT_OCI_MANIFEST) == 0 || strcmp(t, BALE_MT_DOCKER_MANIFEST) == 0;
 }
@@ -50,7 +50,7 @@ static int parse_descriptor(bale_descriptor *out, json_t *j, const char *what, b
 int bale_manifest_check_fields(const json_t *doc, const char *media_type, const char *what,
                                bale_error **err)
 {
-	bool index = bale_media_type_is_index(media_type);
+	bool index = bale_manifest_type_is_index(media_type);
 	const char *stray = NULL;
 	if (index && json_object_get(doc, "layers"))
 		stray = "layers";

@@ -8,7 +8,7 @@
 #include "bale/import.h"
 #include "bale/index_db.h"
 #include "bale/manifest.h"
-#include "bale/reference.h"
+#include "bale/ref.h"
 #include "bale/verify.h"
 
 /* One blob the import needs. */
@@ -276,7 +276,7 @@ static int make_plan(sqlite3 *db, plan *p, const bale_import_options *opts,
 		bale_imported_image *img = &out->images[out->n_images - 1];
 		p->ref = img->ref;
 		rc = plan_image(db, p, sqlite3_column_int64(st, 0), ref, digest,
-		                bale_media_type_is_index(mt ? mt : ""), platforms, err);
+		                bale_manifest_type_is_index(mt ? mt : ""), platforms, err);
 		if (rc == 0 && p->platforms.data) {
 			free(img->platforms);
 			if (!(img->platforms = strdup(p->platforms.data)))

@@ -11,7 +11,7 @@
 #include "bale/index_db.h"
 #include "bale/k8s.h"
 #include "bale/k8s_pin.h"
-#include "bale/reference.h"
+#include "bale/ref.h"
 #include "k8s/k8s_private.h"
 
 typedef struct pinned {

@@ -6,7 +6,7 @@
 
 #include "bale/plan.h"
 #include "bale/log.h"
-#include "bale/reference.h"
+#include "bale/ref.h"
 
 /* The tag as Kubernetes sees it in the image string: what follows the last ':' after
  * the last '/', before any '@'. NULL when there is none. */

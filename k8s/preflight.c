@@ -10,7 +10,7 @@
 #include "bale/index_db.h"
 #include "bale/manifest.h"
 #include "bale/preflight.h"
-#include "bale/reference.h"
+#include "bale/ref.h"
 #include "k8s/k8s_private.h"
 
 /* One named image of the store or bundle. */
@@ -140,7 +140,7 @@ static int check_content(const catalog *c, const named *n, const bale_platform *
 		snprintf(detail, size, "%s is missing", n->digest);
 		goto cleanup;
 	}
-	if (bale_media_type_is_index(n->media_type)) {
+	if (bale_manifest_type_is_index(n->media_type)) {
 		bale_index_entry *e = NULL;
 		size_t k = 0, count = 0;
 		if ((rc = bale_manifest_parse_index(&e, &count, root.data, root.len, err)) < 0)
@@ -157,7 +157,7 @@ static int check_content(const catalog *c, const named *n, const bale_platform *
 		if (rc < 0 || !manifest)
 			goto cleanup;
 	}
-	const bale_buf *m = bale_media_type_is_index(n->media_type) ? &child : &root;
+	const bale_buf *m = bale_manifest_type_is_index(n->media_type) ? &child : &root;
 	bale_descriptor config, *layers = NULL;
 	size_t n_layers = 0;
 	if ((rc = bale_manifest_parse_image(&config, &layers, &n_layers, NULL, m->data, m->len,

@@ -10,7 +10,7 @@
 #include "bale/buf.h"
 #include "bale/manifest.h"
 #include "bale/pull.h"
-#include "bale/reference.h"
+#include "bale/ref.h"
 #include "bale/store.h"
 
 #define DEFAULT_PARALLEL 4
@@ -262,10 +262,11 @@ static int fetch_configs(bale_pull *p, bale_image **images, size_t n, bale_error
 	bale_buf cfg;
 	bale_buf_init(&cfg, BALE_CAP_CONFIG, "image config");
 	bale_sink *keep = NULL;
-	bale_fetch *f = NULL;
+	bale_registry_fetch *f = NULL;
 	uint64_t need = 0;
 	int rc = 0;
-	if ((rc = keeper(p, &keep, err)) < 0 || (rc = bale_fetch_new(&f, jobs(p), NULL, err)) < 0)
+	if ((rc = keeper(p, &keep, err)) < 0 ||
+	    (rc = bale_registry_fetch_new(&f, jobs(p), NULL, err)) < 0)
 		goto cleanup;
 	for (size_t i = 0; i < n; i++) {
 		bale_registry *reg = NULL;
@@ -285,15 +286,15 @@ static int fetch_configs(bale_pull *p, bale_image **images, size_t n, bale_error
 			rc = find_bytes(p, &m->config, &cfg, err);
 			if (rc == BALE_ENOTFOUND) {
 				need += (uint64_t)m->config.size;
-				rc = bale_fetch_add(f, reg, images[i]->repository, &m->config, keep,
-				                    err);
+				rc = bale_registry_fetch_add(f, reg, images[i]->repository,
+				                             &m->config, keep, err);
 			}
 			if (rc < 0)
 				goto cleanup;
 		}
 	}
 	if ((rc = bale_sink_check_space(keep, need, "image configs", err)) < 0 ||
-	    (rc = bale_fetch_run(f, err)) < 0)
+	    (rc = bale_registry_fetch_run(f, err)) < 0)
 		goto cleanup;
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < images[i]->n_manifests; j++) {
@@ -306,7 +307,7 @@ static int fetch_configs(bale_pull *p, bale_image **images, size_t n, bale_error
 		}
 cleanup:
 	drop_public(&cfg);
-	bale_fetch_free(f);
+	bale_registry_fetch_free(f);
 	return rc;
 }
 
@@ -345,8 +346,9 @@ static int load_manifest(bale_pull *p, bale_registry *reg, bale_image *img, bale
 		goto cleanup;
 	}
 	/* A child manifest kept or held already, verified, needs no request. */
-	rc = bale_media_type_is_manifest(m->desc.media_type) ? find_bytes(p, &m->desc, &body, err)
-	                                                     : BALE_ENOTFOUND;
+	rc = bale_manifest_type_is_manifest(m->desc.media_type)
+	         ? find_bytes(p, &m->desc, &body, err)
+	         : BALE_ENOTFOUND;
 	if (rc == BALE_ENOTFOUND) {
 		rc = bale_registry_get_manifest(reg, img->repository, m->desc.digest.str, &body,
 		                                media_type, &digest, err);
@@ -358,7 +360,7 @@ static int load_manifest(bale_pull *p, bale_registry *reg, bale_image *img, bale
 			    img->ref, m->desc.digest.str, body.len, (long long)m->desc.size);
 			goto cleanup;
 		}
-		if (!bale_media_type_is_manifest(media_type)) {
+		if (!bale_manifest_type_is_manifest(media_type)) {
 			rc = bale_error_set(err, BALE_EVERIFY,
 			                    "%s: %s is a %s, not an image manifest (nested "
 			                    "indexes are not supported)",
@@ -445,7 +447,7 @@ static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *
 	                                     img->root.media_type, &img->root.digest, err)) < 0)
 		goto cleanup;
 	img->root.size = (int64_t)body.len;
-	if (bale_media_type_is_index(img->root.media_type)) {
+	if (bale_manifest_type_is_index(img->root.media_type)) {
 		if ((rc = bale_manifest_parse_index(&entries, &n_entries, body.data, body.len,
 		                                    err)) < 0) {
 			bale_error_wrap(err, "%s", img->ref);
@@ -561,7 +563,7 @@ int bale_pull_resolve(bale_pull *p, const char *ref, const bale_image **out, bal
 static int write_image(bale_pull *p, bale_sink *sink, const bale_image *img, bale_error **err)
 {
 	int rc = 0;
-	bool index = bale_media_type_is_index(img->root.media_type);
+	bool index = bale_manifest_type_is_index(img->root.media_type);
 	for (size_t i = 0; index && i < img->n_manifests && rc == 0; i++) {
 		const bale_image_manifest *m = &img->manifests[i];
 		if (m->selected && (rc = bale_sink_blob_for(sink, &m->desc, img->ref, err)) == 0)
@@ -722,7 +724,7 @@ static int check_space(bale_pull *p, bale_sink *sink, size_t first, bale_error *
 			const bale_image_manifest *m = &img->manifests[j];
 			if (!m->selected)
 				continue;
-			if (bale_media_type_is_index(img->root.media_type))
+			if (bale_manifest_type_is_index(img->root.media_type))
 				rc = note_missing(sink, &m->desc, &list, &n, &alloc, err);
 			if (rc == 0)
 				rc = note_missing(sink, &m->config, &list, &n, &alloc, err);
@@ -746,11 +748,11 @@ static int check_space(bale_pull *p, bale_sink *sink, size_t first, bale_error *
 int bale_pull_fetch(bale_pull *p, bale_sink *sink, bale_error **err)
 {
 	int rc = 0;
-	bale_fetch *fetch = NULL;
+	bale_registry_fetch *fetch = NULL;
 	size_t first = p->first_unfetched;
 	int parallel = jobs(p);
 	if ((rc = check_space(p, sink, first, err)) < 0 ||
-	    (rc = bale_fetch_new(&fetch, parallel, p->opts.log, err)) < 0)
+	    (rc = bale_registry_fetch_new(&fetch, parallel, p->opts.log, err)) < 0)
 		return rc;
 	p->first_unfetched = p->n_images;
 	for (size_t i = first; i < p->n_images; i++) {
@@ -770,19 +772,19 @@ int bale_pull_fetch(bale_pull *p, bale_sink *sink, bale_error **err)
 			for (size_t k = 0; k < m->n_layers; k++)
 				if ((rc = bale_sink_blob_for(sink, &m->layers[k], img->ref, err)) <
 				        0 ||
-				    (rc = bale_fetch_add(fetch, reg, img->repository, &m->layers[k],
-				                         sink, err)) < 0)
+				    (rc = bale_registry_fetch_add(fetch, reg, img->repository,
+				                                  &m->layers[k], sink, err)) < 0)
 					goto cleanup;
 		}
 	}
-	if ((rc = bale_fetch_run(fetch, err)) < 0)
+	if ((rc = bale_registry_fetch_run(fetch, err)) < 0)
 		goto cleanup;
 	for (size_t i = first; i < p->n_images; i++)
 		if ((rc = write_image(p, sink, p->images[i], err)) < 0)
 			goto cleanup;
 	rc = bale_sink_commit(sink, err);
 cleanup:
-	bale_fetch_free(fetch);
+	bale_registry_fetch_free(fetch);
 	return rc;
 }
 

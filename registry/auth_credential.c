@@ -17,7 +17,7 @@ void reg_auth_cleanse_free(char *s)
 	}
 }
 
-void bale_credential_free(bale_credential *cred)
+void bale_auth_credential_free(bale_credential *cred)
 {
 	if (!cred)
 		return;
@@ -51,7 +51,7 @@ int reg_auth_credential_new(bale_credential **out, const char *username, const c
 	*out = c;
 	c = NULL;
 cleanup:
-	bale_credential_free(c);
+	bale_auth_credential_free(c);
 	return rc;
 }
 

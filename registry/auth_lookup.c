@@ -45,7 +45,7 @@ int bale_auth_lookup(bale_credential **out, const bale_auth_options *opts, const
 	/* Credentials of the command line belong to the registry they were given for. */
 	for (size_t i = 0; i < opts->n_host_creds; i++) {
 		const bale_host_creds *hc = &opts->host_creds[i];
-		if (!hc->host || bale_creds_host_match(hc->host, domain))
+		if (!hc->host || bale_auth_creds_host_match(hc->host, domain))
 			return reg_auth_flag_credential(out, hc->user_pass,
 			                                hc->source ? hc->source : "--creds", err);
 	}

@@ -106,7 +106,7 @@ static int secret_lookup(bale_credential **out, size_t *n_secrets, yaml_document
 		found = NULL;
 	}
 cleanup:
-	bale_credential_free(found);
+	bale_auth_credential_free(found);
 	reg_auth_json_wipe_decref(config);
 	reg_auth_cleanse_free(decoded);
 	bale_buf_free(&source);
@@ -168,7 +168,7 @@ int reg_auth_secret_text_lookup(bale_credential **out, const char *path, const c
 		    "%s: no Secret of type " TYPE_DOCKERCONFIGJSON " or " TYPE_DOCKERCFG, path);
 	bale_yaml_stream_free(stream);
 	if (rc < 0 && *out) {
-		bale_credential_free(*out);
+		bale_auth_credential_free(*out);
 		*out = NULL;
 	}
 	return rc;
@@ -200,6 +200,6 @@ int bale_auth_check(const bale_auth_options *opts, bale_error **err)
 		rc = reg_auth_secret_text_lookup(
 		    &found, opts->manifest_secrets[i].where, opts->manifest_secrets[i].text,
 		    strlen(opts->manifest_secrets[i].text), &nobody, err);
-	bale_credential_free(found);
+	bale_auth_credential_free(found);
 	return rc;
 }

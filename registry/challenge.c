@@ -98,7 +98,7 @@ static char **param_slot(bale_challenge *c, const char *name, size_t len)
 	return NULL;
 }
 
-void bale_challenge_clear(bale_challenge *c)
+void bale_auth_challenge_clear(bale_challenge *c)
 {
 	if (!c)
 		return;
@@ -110,7 +110,7 @@ void bale_challenge_clear(bale_challenge *c)
 	memset(c, 0, sizeof(*c));
 }
 
-int bale_challenge_parse(bale_challenge *out, const char *header_value, bale_error **err)
+int bale_auth_challenge_parse(bale_challenge *out, const char *header_value, bale_error **err)
 {
 	int rc = 0;
 	bale_challenge c = {0};
@@ -198,7 +198,7 @@ int bale_challenge_parse(bale_challenge *out, const char *header_value, bale_err
 	memset(&c, 0, sizeof(c));
 cleanup:
 	free(value);
-	bale_challenge_clear(&c);
+	bale_auth_challenge_clear(&c);
 	if (rc == BALE_EGENERIC)
 		return bale_error_set(err, rc, "out of memory");
 	if (why) {

@@ -44,7 +44,7 @@ static bool is_host(const char *p, size_t len)
 	return p[n] == ':' && is_port(p + n + 1, len - n - 1);
 }
 
-int bale_creds_split(const char *value, const char *what, size_t *host_len, bale_error **err)
+int bale_auth_creds_split(const char *value, const char *what, size_t *host_len, bale_error **err)
 {
 	const char *eq = strchr(value, '=');
 	*host_len = 0;
@@ -62,7 +62,7 @@ int bale_creds_split(const char *value, const char *what, size_t *host_len, bale
 	return 0;
 }
 
-bool bale_creds_host_match(const char *host, const char *domain)
+bool bale_auth_creds_host_match(const char *host, const char *domain)
 {
 	/* A plain key without a path is a whole registry to reg_auth_key_match. */
 	return !strchr(host, '/') && reg_auth_key_match(host, domain, NULL) >= 0;

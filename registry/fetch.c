@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bale/hasher.h"
 #include "registry/registry_private.h"
 
 enum write_failure { WRITE_OK, WRITE_TOO_LONG, WRITE_SINK };
@@ -32,10 +33,10 @@ typedef struct transfer {
 	enum write_failure failure;
 	bale_error *sink_err;
 	char errbuf[CURL_ERROR_SIZE];
-	struct bale_fetch *fetch;
+	struct bale_registry_fetch *fetch;
 } transfer;
 
-struct bale_fetch {
+struct bale_registry_fetch {
 	CURLM *multi;
 	transfer **items;
 	size_t n, alloc;
@@ -52,9 +53,10 @@ static long now_ms(void)
 	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int bale_fetch_new(bale_fetch **out, int max_parallel, const bale_log *log, bale_error **err)
+int bale_registry_fetch_new(bale_registry_fetch **out, int max_parallel, const bale_log *log,
+                            bale_error **err)
 {
-	bale_fetch *f = calloc(1, sizeof(*f));
+	bale_registry_fetch *f = calloc(1, sizeof(*f));
 	if (!f || !(f->multi = curl_multi_init())) {
 		free(f);
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
@@ -83,7 +85,7 @@ static void transfer_free(transfer *t)
 	free(t);
 }
 
-void bale_fetch_free(bale_fetch *f)
+void bale_registry_fetch_free(bale_registry_fetch *f)
 {
 	if (!f)
 		return;
@@ -97,8 +99,8 @@ void bale_fetch_free(bale_fetch *f)
 	free(f);
 }
 
-int bale_fetch_add(bale_fetch *f, bale_registry *reg, const char *repository,
-                   const bale_descriptor *desc, bale_sink *sink, bale_error **err)
+int bale_registry_fetch_add(bale_registry_fetch *f, bale_registry *reg, const char *repository,
+                            const bale_descriptor *desc, bale_sink *sink, bale_error **err)
 {
 	for (size_t i = 0; i < f->n; i++)
 		if (f->items[i]->sink == sink &&
@@ -135,7 +137,7 @@ int bale_fetch_add(bale_fetch *f, bale_registry *reg, const char *repository,
 	return 0;
 }
 
-static void report_progress(bale_fetch *f, bool force)
+static void report_progress(bale_registry_fetch *f, bool force)
 {
 	if (!f->log || !f->log->progress)
 		return;
@@ -201,7 +203,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *payload)
 	return len;
 }
 
-static int start_transfer(bale_fetch *f, transfer *t, bale_error **err)
+static int start_transfer(bale_registry_fetch *f, transfer *t, bale_error **err)
 {
 	int rc = 0;
 	char url[2048], range[64];
@@ -261,7 +263,7 @@ static void schedule_retry(transfer *t, long retry_after)
 }
 
 /* Handles the end of one attempt. Returns <0 on a failure that ends the whole fetch. */
-static int finish_transfer(bale_fetch *f, transfer *t, CURLcode cc, bale_error **err)
+static int finish_transfer(bale_registry_fetch *f, transfer *t, CURLcode cc, bale_error **err)
 {
 	char what[1000], status[200], own[REG_ORIGIN_MAX], answer[REG_ORIGIN_MAX];
 	long st = t->resp.status;
@@ -351,7 +353,7 @@ static int finish_transfer(bale_fetch *f, transfer *t, CURLcode cc, bale_error *
 	                      again ? " (gave up after retries)" : "");
 }
 
-int bale_fetch_run(bale_fetch *f, bale_error **err)
+int bale_registry_fetch_run(bale_registry_fetch *f, bale_error **err)
 {
 	int rc = 0, running = 0;
 	report_progress(f, true);
@@ -401,7 +403,7 @@ int bale_fetch_run(bale_fetch *f, bale_error **err)
 			curl_multi_poll(f->multi, NULL, 0, (int)(wait > 0 ? wait : 1), NULL);
 	}
 cleanup:
-	/* On failure, bale_fetch_free aborts every transfer still open: nothing half-written
-	 * stays in the sink. */
+	/* On failure, bale_registry_fetch_free aborts every transfer still open: nothing
+	 * half-written stays in the sink. */
 	return rc;
 }

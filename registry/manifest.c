@@ -61,13 +61,13 @@ int reg_manifest_media_type(char media_type[128], const bale_buf *body, const ch
 		                   "CVE-2021-41190)",
 		                   what, json_object_get(doc, "layers") ? "layers" : "config");
 	} else if (declared && is_known_manifest(ctype) &&
-	           bale_media_type_is_index(ctype) != bale_media_type_is_index(declared)) {
+	           bale_manifest_type_is_index(ctype) != bale_manifest_type_is_index(declared)) {
 		rc = bale_error_set(
 		    err, BALE_EVERIFY,
 		    "%s: ambiguous manifest: it says it is %s \"%s\" but the "
 		    "registry serves it as %s; refused (CVE-2021-41190)",
-		    what, bale_media_type_is_index(declared) ? "an index" : "an image", quoted,
-		    bale_media_type_is_index(ctype) ? "an index" : "an image");
+		    what, bale_manifest_type_is_index(declared) ? "an index" : "an image", quoted,
+		    bale_manifest_type_is_index(ctype) ? "an index" : "an image");
 	} else if ((rc = bale_manifest_check_fields(doc, t, what, err)) == 0) {
 		snprintf(media_type, 128, "%s", t);
 	}

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bale/hasher.h"
 #include "bale/json.h"
 #include "registry/registry_private.h"
 
@@ -17,7 +18,7 @@
 /* URLs we build: an upload location (capped by reg_response) plus a digest query. */
 #define URL_CAP (32u << 10)
 
-struct bale_upload {
+struct bale_registry_upload {
 	bale_registry *reg;
 	char *repository;
 	bale_descriptor desc;
@@ -26,7 +27,7 @@ struct bale_upload {
 	unsigned char *chunk; /* bytes not sent yet */
 	size_t chunk_alloc, fill;
 	int64_t sent;    /* bytes the registry holds */
-	int64_t written; /* bytes handed to bale_upload_write */
+	int64_t written; /* bytes handed to bale_registry_upload_write */
 	bale_hasher *hasher;
 	bool patched; /* chunked: a PATCH went out, the final PUT carries no bytes */
 	bool done;    /* the registry has the blob: nothing to cancel */
@@ -322,7 +323,7 @@ cleanup:
 /* Adopts the Location of an upload answer. The next request carries our credentials
  * there, so it must stay with the registry we authenticated to (same scheme, host and
  * port): no downgrade to plain HTTP, no hand-over to another host. */
-static int take_location(bale_upload *u, reg_response *resp, bale_error **err)
+static int take_location(bale_registry_upload *u, reg_response *resp, bale_error **err)
 {
 	const char *base = u->reg->http.base_url;
 	size_t n = strlen(base);
@@ -339,15 +340,16 @@ static int take_location(bale_upload *u, reg_response *resp, bale_error **err)
 	return 0;
 }
 
-int bale_upload_begin(bale_upload **out, bale_registry *reg, const char *repository,
-                      const bale_descriptor *desc, bale_error **err)
+int bale_registry_upload_begin(bale_registry_upload **out, bale_registry *reg,
+                               const char *repository, const bale_descriptor *desc,
+                               bale_error **err)
 {
 	int rc = 0;
 	char url[2048];
 	bale_buf body;
 	reg_response resp;
 	struct curl_slist *headers = headers_new("Content-Type:", NULL);
-	bale_upload *u = calloc(1, sizeof(*u));
+	bale_registry_upload *u = calloc(1, sizeof(*u));
 	reg_response_init(&resp);
 	bale_buf_init(&body, BALE_CAP_ERROR_BODY, "error response");
 	if (!u || !headers || !(u->repository = strdup(repository))) {
@@ -387,14 +389,14 @@ cleanup:
 	bale_buf_free(&body);
 	reg_response_free(&resp);
 	if (rc < 0)
-		bale_upload_free(u);
+		bale_registry_upload_free(u);
 	else
 		*out = u;
 	return rc;
 }
 
 /* PATCHes the buffered bytes (a full chunk, or the rest before the final PUT). */
-static int send_chunk(bale_upload *u, bale_error **err)
+static int send_chunk(bale_registry_upload *u, bale_error **err)
 {
 	int rc = 0;
 	char range[80], want[80];
@@ -449,7 +451,8 @@ cleanup:
 	return rc;
 }
 
-int bale_upload_write(bale_upload *u, const void *data, size_t len, bale_error **err)
+int bale_registry_upload_write(bale_registry_upload *u, const void *data, size_t len,
+                               bale_error **err)
 {
 	const unsigned char *p = data;
 	assert(!u->done);
@@ -479,7 +482,7 @@ int bale_upload_write(bale_upload *u, const void *data, size_t len, bale_error *
 	return 0;
 }
 
-int bale_upload_finish(bale_upload *u, bale_error **err)
+int bale_registry_upload_finish(bale_registry_upload *u, bale_error **err)
 {
 	int rc = 0;
 	bale_digest got;
@@ -558,7 +561,7 @@ cleanup:
 	return rc;
 }
 
-void bale_upload_free(bale_upload *u)
+void bale_registry_upload_free(bale_registry_upload *u)
 {
 	if (!u)
 		return;

@@ -21,10 +21,10 @@ void reg_auth_init(reg_auth *auth, reg_http *http)
 void reg_auth_clear(reg_auth *auth)
 {
 	reg_tokens_free(auth->tokens);
-	bale_challenge_clear(&auth->challenge);
+	bale_auth_challenge_clear(&auth->challenge);
 	for (reg_cred *c = auth->creds, *next; c; c = next) {
 		next = c->next;
-		bale_credential_free(c->cred);
+		bale_auth_credential_free(c->cred);
 		free(c->repository);
 		free(c);
 	}
@@ -70,9 +70,9 @@ int reg_auth_pinged(reg_auth *auth, const char *www_authenticate, bale_error **e
 		auth->scheme = NULL;
 		return 0;
 	}
-	if (bale_challenge_parse(&ch, www_authenticate, err) < 0)
+	if (bale_auth_challenge_parse(&ch, www_authenticate, err) < 0)
 		return bale_error_wrap(err, "%s", auth->http->domain);
-	bale_challenge_clear(&auth->challenge);
+	bale_auth_challenge_clear(&auth->challenge);
 	auth->challenge = ch;
 	/* Whatever is not bearer gets what Basic sends; its 401 will say more. */
 	auth->scheme = strcmp(ch.scheme, "bearer") == 0 ? &reg_scheme_bearer : &reg_scheme_basic;
@@ -113,7 +113,7 @@ int reg_authorize(reg_auth *auth, const char *repository, const char *from,
 	if (!www_authenticate || !*www_authenticate)
 		return bale_error_set(err, BALE_EAUTH, "%s: access to %s refused (HTTP 401, %s)",
 		                      http->domain, repository, reg_auth_source(auth));
-	if ((rc = bale_challenge_parse(&ch, www_authenticate, err)) < 0)
+	if ((rc = bale_auth_challenge_parse(&ch, www_authenticate, err)) < 0)
 		return bale_error_wrap(err, "%s", http->domain);
 	if ((rc = load_credential(auth, repository, err)) < 0)
 		goto cleanup;
@@ -127,7 +127,7 @@ int reg_authorize(reg_auth *auth, const char *repository, const char *from,
 	}
 	rc = scheme->challenged(auth, &ch, repository, from, err);
 cleanup:
-	bale_challenge_clear(&ch);
+	bale_auth_challenge_clear(&ch);
 	return rc;
 }
 

@@ -304,7 +304,7 @@ static int challenged(reg_auth *auth, bale_challenge *ch, const char *repository
 		                      auth->http->domain, repository);
 	/* Keep realm and service of the newest challenge: the token server may move. */
 	if (ch->realm) {
-		bale_challenge_clear(&auth->challenge);
+		bale_auth_challenge_clear(&auth->challenge);
 		auth->challenge = *ch;
 		memset(ch, 0, sizeof(*ch));
 	}

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "bale/log.h"
-#include "bale/reference.h"
+#include "bale/ref.h"
 #include "store/check_private.h"
 
 struct check_item {

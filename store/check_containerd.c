@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bale/hasher.h"
 #include "bale/log.h"
 #include "store/check_private.h"
 #include "store/ctr.h"

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bale/fs.h"
+#include "bale/hasher.h"
 #include "bale/json.h"
 #include "store/check_private.h"
 #include "store/oci_layout.h"

@@ -1,14 +1,15 @@
 /* bale check of a registry store (registry://HOST[/PREFIX]): the images under PREFIX found
  * through the catalog and tag lists, each tag's manifest read by digest, every blob looked
- * up with HEAD and streamed through SHA-256 (bale_fetch into a sink that only hashes).
+ * up with HEAD and streamed through SHA-256 (bale_registry_fetch into a sink that only hashes).
  * The distribution API cannot list upload sessions, so there are no partials to find.
  * Repair deletes the manifests of damaged names when the registry allows deleting. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bale/hasher.h"
 #include "bale/log.h"
-#include "bale/reference.h"
+#include "bale/ref.h"
 #include "bale/registry.h"
 #include "bale/sys/sink.h"
 #include "store/check_private.h"
@@ -141,7 +142,7 @@ static int reg_hash(void *ctx, const bale_descriptor *d, check_blob *out, bale_e
 {
 	reg_check *c = ctx;
 	bale_registry_head head;
-	bale_fetch *fetch = NULL;
+	bale_registry_fetch *fetch = NULL;
 	bale_error *e = NULL;
 	int rc = bale_registry_head_blob(c->reg, c->repo, &d->digest, &head, err);
 	if (rc < 0 || !head.found)
@@ -156,11 +157,11 @@ static int reg_hash(void *ctx, const bale_descriptor *d, check_blob *out, bale_e
 		out->size = d->size;
 		return 0;
 	}
-	if ((rc = bale_fetch_new(&fetch, 1, &c->quiet_log, err)) < 0 ||
-	    (rc = bale_fetch_add(fetch, c->reg, c->repo, d, &c->sink.base, err)) < 0)
+	if ((rc = bale_registry_fetch_new(&fetch, 1, &c->quiet_log, err)) < 0 ||
+	    (rc = bale_registry_fetch_add(fetch, c->reg, c->repo, d, &c->sink.base, err)) < 0)
 		goto cleanup;
-	rc = bale_fetch_run(fetch, &e);
-	bale_fetch_free(fetch); /* aborts the blob of a failed run: the hash stays */
+	rc = bale_registry_fetch_run(fetch, &e);
+	bale_registry_fetch_free(fetch); /* aborts the blob of a failed run: the hash stays */
 	fetch = NULL;
 	if (rc == 0 || rc == BALE_EVERIFY) { /* EVERIFY: bytes that hash to something else */
 		bale_hasher_final(c->sink.hasher, &out->digest);
@@ -179,7 +180,7 @@ static int reg_hash(void *ctx, const bale_descriptor *d, check_blob *out, bale_e
 		rc = bale_error_set(err, rc, "%s", bale_error_message(e));
 	}
 cleanup:
-	bale_fetch_free(fetch);
+	bale_registry_fetch_free(fetch);
 	bale_error_free(e);
 	return rc;
 }

@@ -111,9 +111,9 @@ static int walk_blob(walk *w, const bale_descriptor *d, const char *object, bale
 /* An index, or a manifest whose media type does not say: the bytes tell. */
 static bool looks_like_index(const char *media_type, const bale_buf *bytes)
 {
-	if (bale_media_type_is_index(media_type))
+	if (bale_manifest_type_is_index(media_type))
 		return true;
-	if (bale_media_type_is_manifest(media_type))
+	if (bale_manifest_type_is_manifest(media_type))
 		return false;
 	json_t *doc = NULL;
 	bool index = false;
@@ -173,7 +173,7 @@ static int judge_manifest(walk *w, const bale_descriptor *d, bale_buf *bytes, bo
 	bale_error *e = NULL;
 	bale_digest got;
 	*problem = -1;
-	*index = bale_media_type_is_index(d->media_type);
+	*index = bale_manifest_type_is_index(d->media_type);
 	const char *children = *index ? "its manifests" : "its config and layers";
 	int rc = source_call(w->src->read(w->src->ctx, d, bytes, &e), e, why, sizeof(why), err);
 	if (rc == BALE_ENOTFOUND) {
@@ -233,7 +233,7 @@ static int walk_manifest(walk *w, const bale_descriptor *d, int depth, bale_erro
 	const check_verdict *v = check_verdict_get(w->run, key);
 	bool found = v != NULL;
 	if (found && v->problem >= 0) { /* judged bad before: no need to read */
-		rc = report(w, bale_media_type_is_index(d->media_type) ? "index" : "manifest",
+		rc = report(w, bale_manifest_type_is_index(d->media_type) ? "index" : "manifest",
 		            &d->digest, v->problem, v->detail, err);
 		goto cleanup;
 	}

@@ -19,7 +19,7 @@
 #include "bale/fs.h"
 #include "bale/json.h"
 #include "bale/manifest.h"
-#include "bale/reference.h"
+#include "bale/ref.h"
 #include "bale/store.h"
 #include "bale/sys/sink.h"
 #include "store/ctr.h"
@@ -441,7 +441,7 @@ static int protect_children(ctr_store *s, bale_error **err)
 	int rc = 0;
 	for (size_t i = 0; i < s->n_names && rc == 0; i++) {
 		const bale_descriptor *root = &s->names[i].root;
-		if (!bale_media_type_is_index(root->media_type))
+		if (!bale_manifest_type_is_index(root->media_type))
 			continue;
 		const char *get[] = {"content", "get", root->digest.str, NULL};
 		bale_buf bytes;

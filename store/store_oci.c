@@ -14,7 +14,7 @@
 #include "bale/buf.h"
 #include "bale/fs.h"
 #include "bale/json.h"
-#include "bale/reference.h"
+#include "bale/ref.h"
 #include "bale/store.h"
 #include "bale/sys/sink.h"
 #include "store/oci_layout.h"

@@ -9,7 +9,7 @@
 
 #include "bale/buf.h"
 #include "bale/manifest.h"
-#include "bale/reference.h"
+#include "bale/ref.h"
 #include "bale/registry.h"
 #include "bale/store.h"
 #include "bale/sys/sink.h"
@@ -44,8 +44,8 @@ typedef struct reg_store {
 struct bale_sink_blob {
 	reg_store *s;
 	entry *e;
-	bale_upload *upload; /* a blob */
-	bale_buf buf;        /* a manifest */
+	bale_registry_upload *upload; /* a blob */
+	bale_buf buf;                 /* a manifest */
 };
 
 static entry *find(reg_store *s, const bale_digest *d)
@@ -98,8 +98,8 @@ static int reg_blob_for(bale_sink *sink, const bale_descriptor *desc, const char
 		e = &s->entries[s->n_entries++];
 		memset(e, 0, sizeof(*e));
 		e->desc = *desc;
-		e->manifest = bale_media_type_is_index(desc->media_type) ||
-		              bale_media_type_is_manifest(desc->media_type);
+		e->manifest = bale_manifest_type_is_index(desc->media_type) ||
+		              bale_manifest_type_is_manifest(desc->media_type);
 	}
 	for (size_t i = 0; i < e->n_repos; i++)
 		if (strcmp(e->repos[i], repo) == 0) {
@@ -163,7 +163,9 @@ static int reg_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink
 	b->s = s;
 	b->e = e;
 	bale_buf_init(&b->buf, BALE_CAP_MANIFEST, "manifest");
-	int rc = e->manifest ? 0 : bale_upload_begin(&b->upload, s->reg, e->repos[0], desc, err);
+	int rc = e->manifest
+	             ? 0
+	             : bale_registry_upload_begin(&b->upload, s->reg, e->repos[0], desc, err);
 	if (rc < 0)
 		free(b);
 	else
@@ -173,7 +175,7 @@ static int reg_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink
 
 static int reg_blob_write(bale_sink_blob *b, const void *data, size_t len, bale_error **err)
 {
-	return b->upload ? bale_upload_write(b->upload, data, len, err)
+	return b->upload ? bale_registry_upload_write(b->upload, data, len, err)
 	                 : bale_buf_append(&b->buf, data, len, err);
 }
 
@@ -189,7 +191,7 @@ static int reg_blob_rewind(bale_sink_blob *b, bale_error **err)
 
 static void blob_free(bale_sink_blob *b)
 {
-	bale_upload_free(b->upload);
+	bale_registry_upload_free(b->upload);
 	bale_buf_free(&b->buf);
 	free(b);
 }
@@ -199,7 +201,7 @@ static int reg_blob_commit(bale_sink_blob *b, bale_error **err)
 	int rc = 0;
 	reg_store *s = b->s;
 	if (b->upload) {
-		if ((rc = bale_upload_finish(b->upload, err)) == 0)
+		if ((rc = bale_registry_upload_finish(b->upload, err)) == 0)
 			b->e->there[0] = true;
 	} else if ((s->spool || (rc = bale_store_scratch_open(&s->spool, err)) == 0) &&
 	           (rc = bale_sink_put_bytes(s->spool, &b->e->desc, b->buf.data, b->buf.len,
@@ -278,7 +280,7 @@ static int put_manifest(reg_store *s, entry *e, size_t k, const char *ref, bale_
 		rc = bale_registry_put_manifest(s->reg, e->repos[k], e->desc.digest.str,
 		                                e->desc.media_type, bytes.data, bytes.len, err);
 	bale_buf_free(&bytes);
-	if (rc == BALE_EVERIFY && bale_media_type_is_index(e->desc.media_type))
+	if (rc == BALE_EVERIFY && bale_manifest_type_is_index(e->desc.media_type))
 		return bale_error_wrap(
 		    err,
 		    "%s: the registry refuses the index, most likely because the "

@@ -1,7 +1,7 @@
 /* Trust sets: the public keys a verifier accepts (--key PUB, or every *.pub of a directory,
  * /etc/bale/trust.d by default), loaded in name order so the same directory always gives
  * the same set. Each key is checked as bale_key_load_public checks it. */
-#include "bale/keys.h"
+#include "bale/trust.h"
 
 #include <dirent.h>
 #include <errno.h>

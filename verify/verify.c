@@ -5,7 +5,7 @@
 
 #include "bale/index_db.h"
 #include "bale/json.h"
-#include "bale/reference.h"
+#include "bale/ref.h"
 #include "bale/verify.h"
 
 /* What the manifest says one member must be. */

@@ -56,7 +56,7 @@ typedef struct bale_auth_options {
  * A file that exists but cannot be parsed is an error naming the file. */
 int bale_auth_lookup(bale_credential **out, const bale_auth_options *opts, const char *domain,
                      const char *repository, bale_error **err);
-void bale_credential_free(bale_credential *cred);
+void bale_auth_credential_free(bale_credential *cred);
 
 /* Splits a --creds value: "HOST=USER:PASS" binds the credential to registry HOST (a
  * domain as written in references: "ghcr.io", "host:5000", "[::1]:5000"),
@@ -65,10 +65,10 @@ void bale_credential_free(bale_credential *cred);
  * read as a HOST= only when what precedes the '=' is a well-formed host. BALE_EUSAGE
  * when the credential part is not USER:PASS with a user name; the value is never put
  * into the message (`what` names the option). */
-int bale_creds_split(const char *value, const char *what, size_t *host_len, bale_error **err);
-/* Does a credential's HOST (as bale_creds_split found it) name the registry domain?
+int bale_auth_creds_split(const char *value, const char *what, size_t *host_len, bale_error **err);
+/* Does a credential's HOST (as bale_auth_creds_split found it) name the registry domain?
  * Case-insensitive; docker.io, index.docker.io and registry-1.docker.io are one. */
-bool bale_creds_host_match(const char *host, const char *domain);
+bool bale_auth_creds_host_match(const char *host, const char *domain);
 
 /* Parses every --pull-secret file and manifest Secret in opts, so a malformed one is a
  * usage error naming it before any download rather than when a registry first asks. */
@@ -86,7 +86,7 @@ typedef struct bale_challenge {
 } bale_challenge;
 
 /* Parses the first challenge in a header value. BALE_EVERIFY on malformed input. */
-int bale_challenge_parse(bale_challenge *out, const char *header_value, bale_error **err);
-void bale_challenge_clear(bale_challenge *c);
+int bale_auth_challenge_parse(bale_challenge *out, const char *header_value, bale_error **err);
+void bale_auth_challenge_clear(bale_challenge *c);
 
 #endif

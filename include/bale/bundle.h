@@ -14,7 +14,7 @@
 
 #include "bale/error.h"
 #include "bale/image.h"
-#include "bale/keys.h"
+#include "bale/key.h"
 #include "bale/log.h"
 
 #define BALE_BUNDLE_FORMAT_VERSION 1

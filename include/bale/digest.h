@@ -25,16 +25,4 @@ void bale_digest_from_raw(bale_digest *out, const unsigned char raw[32]);
 /* Digest of a buffer in one call. */
 void bale_digest_of(bale_digest *out, const void *data, size_t len);
 
-/* A running SHA-256, fed chunk by chunk as bytes stream past. */
-typedef struct bale_hasher bale_hasher;
-
-int bale_hasher_new(bale_hasher **out, bale_error **err);
-void bale_hasher_update(bale_hasher *h, const void *data, size_t len);
-/* Finishes into out and resets the hasher for reuse. */
-void bale_hasher_final(bale_hasher *h, bale_digest *out);
-/* The same as the 32 raw bytes of the digest (for binary formats). */
-void bale_hasher_final_raw(bale_hasher *h, unsigned char out[32]);
-void bale_hasher_reset(bale_hasher *h);
-void bale_hasher_free(bale_hasher *h);
-
 #endif

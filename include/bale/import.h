@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "bale/error.h"
-#include "bale/keys.h"
+#include "bale/trust.h"
 #include "bale/log.h"
 #include "bale/platform.h"
 #include "bale/sink.h"

@@ -15,8 +15,8 @@
 #define BALE_MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
 #define BALE_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 
-bool bale_media_type_is_index(const char *media_type);
-bool bale_media_type_is_manifest(const char *media_type);
+bool bale_manifest_type_is_index(const char *media_type);
+bool bale_manifest_type_is_manifest(const char *media_type);
 
 /* Refuses a manifest whose fields contradict the media type it is read as: an index with
  * "layers" or "config", an image manifest with "manifests". The same bytes must never be

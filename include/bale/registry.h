@@ -62,15 +62,16 @@ int bale_registry_get_manifest(bale_registry *reg, const char *repository, const
 /* Several blob downloads at once over reused connections (libcurl multi). Each blob is
  * streamed into its sink with a running SHA-256 and size check, resumed with a Range
  * request after a dropped connection, and committed only when its digest matches. */
-typedef struct bale_fetch bale_fetch;
+typedef struct bale_registry_fetch bale_registry_fetch;
 
-int bale_fetch_new(bale_fetch **out, int max_parallel, const bale_log *log, bale_error **err);
-/* Queues one blob; the registry and sink must outlive bale_fetch_run. */
-int bale_fetch_add(bale_fetch *fetch, bale_registry *reg, const char *repository,
-                   const bale_descriptor *desc, bale_sink *sink, bale_error **err);
+int bale_registry_fetch_new(bale_registry_fetch **out, int max_parallel, const bale_log *log,
+                            bale_error **err);
+/* Queues one blob; the registry and sink must outlive bale_registry_fetch_run. */
+int bale_registry_fetch_add(bale_registry_fetch *fetch, bale_registry *reg, const char *repository,
+                            const bale_descriptor *desc, bale_sink *sink, bale_error **err);
 /* Runs every queued transfer; on the first failure the others are aborted. */
-int bale_fetch_run(bale_fetch *fetch, bale_error **err);
-void bale_fetch_free(bale_fetch *fetch);
+int bale_registry_fetch_run(bale_registry_fetch *fetch, bale_error **err);
+void bale_registry_fetch_free(bale_registry_fetch *fetch);
 
 /* ---- pushing (a site registry as a store) ---- */
 
@@ -92,15 +93,17 @@ int bale_registry_put_manifest(bale_registry *reg, const char *repository, const
 
 /* One blob upload: monolithic (one PUT) when the blob fits one chunk, else chunked
  * (PATCH per chunk, then PUT with the digest). Memory: one chunk. */
-typedef struct bale_upload bale_upload;
+typedef struct bale_registry_upload bale_registry_upload;
 
-int bale_upload_begin(bale_upload **out, bale_registry *reg, const char *repository,
-                      const bale_descriptor *desc, bale_error **err);
-int bale_upload_write(bale_upload *u, const void *data, size_t len, bale_error **err);
+int bale_registry_upload_begin(bale_registry_upload **out, bale_registry *reg,
+                               const char *repository, const bale_descriptor *desc,
+                               bale_error **err);
+int bale_registry_upload_write(bale_registry_upload *u, const void *data, size_t len,
+                               bale_error **err);
 /* Completes the upload; the registry must answer 201 with the blob's digest. */
-int bale_upload_finish(bale_upload *u, bale_error **err);
+int bale_registry_upload_finish(bale_registry_upload *u, bale_error **err);
 /* Frees; an unfinished upload is cancelled (DELETE), best effort. */
-void bale_upload_free(bale_upload *u);
+void bale_registry_upload_free(bale_registry_upload *u);
 
 /* ---- reading listings, and deleting (bale check of a registry store) ---- */
 

@@ -8,7 +8,7 @@
 
 #include "bale/bundle.h"
 #include "bale/error.h"
-#include "bale/keys.h"
+#include "bale/trust.h"
 #include "bale/log.h"
 
 /* Checks the head's signature against the trust set. BALE_ETRUST for a missing or

@@ -63,7 +63,7 @@ static void as_auth_file(const char *text, size_t len)
 		} else if (c) {
 			broken("credential and error at once");
 		}
-		bale_credential_free(c);
+		bale_auth_credential_free(c);
 		bale_error_free(err);
 	}
 }
@@ -84,7 +84,7 @@ static void as_secret(const char *text)
 		} else if (c) {
 			broken("credential and error at once");
 		}
-		bale_credential_free(c);
+		bale_auth_credential_free(c);
 		bale_error_clear(&err);
 	}
 }
@@ -101,7 +101,7 @@ static void as_pieces(const char *text)
 	bale_error *err = NULL;
 	if (bale_auth_lookup(&c, &opts, "docker.io", "library/nginx", &err) == 0 && c)
 		check_credential(c);
-	bale_credential_free(c);
+	bale_auth_credential_free(c);
 	bale_error_clear(&err);
 	for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++)
 		reg_auth_key_match(line, wanted[i].domain, wanted[i].repository);

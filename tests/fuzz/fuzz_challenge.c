@@ -26,12 +26,12 @@ static void challenge(const char *value)
 {
 	bale_challenge c;
 	bale_error *err = NULL;
-	if (bale_challenge_parse(&c, value, &err) == 0) {
+	if (bale_auth_challenge_parse(&c, value, &err) == 0) {
 		if (!c.scheme || !*c.scheme) {
 			fprintf(stderr, "fuzz_challenge: parsed without a scheme\n");
 			abort();
 		}
-		bale_challenge_clear(&c);
+		bale_auth_challenge_clear(&c);
 	} else if (!bale_error_message(err)) {
 		fprintf(stderr, "fuzz_challenge: refused without a message\n");
 		abort();

@@ -107,8 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bale_error *err = NULL;
 		if (reg_manifest_media_type(media_type, &body, content_types[i], "fuzz", &err) ==
 		    0) {
-			bool index = bale_media_type_is_index(media_type);
-			if (!index && !bale_media_type_is_manifest(media_type))
+			bool index = bale_manifest_type_is_index(media_type);
+			if (!index && !bale_manifest_type_is_manifest(media_type))
 				broken("a media type bale does not carry accepted");
 			if (index)
 				read_index(&body);

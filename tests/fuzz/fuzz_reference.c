@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "bale/platform.h"
-#include "bale/reference.h"
+#include "bale/ref.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bale/hasher.h"
 #include "bale/registry.h"
 
 /* Odd-sized writes, so chunk boundaries fall inside them. */
@@ -62,7 +63,7 @@ cleanup:
 
 /* Streams a file into an upload in PIECE-sized writes; stops after `limit` bytes
  * (abandoned upload) when limit >= 0. */
-static int stream_file(bale_upload *u, const char *path, long long limit, bale_error **err)
+static int stream_file(bale_registry_upload *u, const char *path, long long limit, bale_error **err)
 {
 	int rc = 0;
 	long long done = 0;
@@ -74,7 +75,7 @@ static int stream_file(bale_upload *u, const char *path, long long limit, bale_e
 	}
 	size_t n;
 	while ((limit < 0 || done < limit) && (n = fread(buf, 1, PIECE, f)) > 0) {
-		if ((rc = bale_upload_write(u, buf, n, err)) < 0)
+		if ((rc = bale_registry_upload_write(u, buf, n, err)) < 0)
 			goto cleanup;
 		done += (long long)n;
 	}
@@ -88,18 +89,18 @@ cleanup:
 static int push_blob(ctx *c, const char *path, const bale_descriptor *d)
 {
 	bale_error *err = NULL;
-	bale_upload *u = NULL;
+	bale_registry_upload *u = NULL;
 	bool there = true;
 	if (bale_registry_blob_exists(c->reg, c->repo, d, &there, &err) < 0)
 		return fail(err, "blob_exists before");
 	if (there)
 		return fail(NULL, "blob there before the upload");
-	if (bale_upload_begin(&u, c->reg, c->repo, d, &err) < 0 ||
-	    stream_file(u, path, -1, &err) < 0 || bale_upload_finish(u, &err) < 0) {
-		bale_upload_free(u);
+	if (bale_registry_upload_begin(&u, c->reg, c->repo, d, &err) < 0 ||
+	    stream_file(u, path, -1, &err) < 0 || bale_registry_upload_finish(u, &err) < 0) {
+		bale_registry_upload_free(u);
 		return fail(err, path);
 	}
-	bale_upload_free(u);
+	bale_registry_upload_free(u);
 	if (bale_registry_blob_exists(c->reg, c->repo, d, &there, &err) < 0)
 		return fail(err, "blob_exists after");
 	if (!there)
@@ -195,7 +196,7 @@ static int refused(int rc, bale_error *err, int want, const char *what)
 static int refusals(ctx *c, const char *small, const char *big, const bale_descriptor *config)
 {
 	bale_error *err = NULL;
-	bale_upload *u = NULL;
+	bale_registry_upload *u = NULL;
 	char json[1024];
 	/* A manifest naming a layer the registry does not have. */
 	bale_descriptor missing = *config;
@@ -213,10 +214,10 @@ static int refusals(ctx *c, const char *small, const char *big, const bale_descr
 		return 1;
 	bale_digest_of(&wrong.digest, "not the small file", 18);
 	err = NULL;
-	rc = bale_upload_begin(&u, c->reg, c->repo, &wrong, &err);
+	rc = bale_registry_upload_begin(&u, c->reg, c->repo, &wrong, &err);
 	if (rc == 0 && (rc = stream_file(u, small, -1, &err)) == 0)
-		rc = bale_upload_finish(u, &err);
-	bale_upload_free(u); /* cancels it */
+		rc = bale_registry_upload_finish(u, &err);
+	bale_registry_upload_free(u); /* cancels it */
 	if (refused(rc, err, BALE_EVERIFY, "bytes that are not the declared blob"))
 		return 1;
 	/* Half of the big file (a chunk goes out), then abandoned: cancelled on free. */
@@ -226,12 +227,12 @@ static int refusals(ctx *c, const char *small, const char *big, const bale_descr
 	bale_digest_of(&half.digest, "abandoned", 9);
 	err = NULL;
 	u = NULL;
-	if (bale_upload_begin(&u, c->reg, c->repo, &half, &err) < 0 ||
+	if (bale_registry_upload_begin(&u, c->reg, c->repo, &half, &err) < 0 ||
 	    stream_file(u, big, half.size / 2, &err) < 0) {
-		bale_upload_free(u);
+		bale_registry_upload_free(u);
 		return fail(err, "abandoned upload");
 	}
-	bale_upload_free(u);
+	bale_registry_upload_free(u);
 	printf("abandoned %s\n", half.digest.str);
 	return 0;
 }

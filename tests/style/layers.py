@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The layering check: every #include points down the floor table of
-docs/internals/architecture.md, and no folder reads another folder's private header.
+docs/internals/architecture.md, no folder reads another folder's private header, a public
+header bale/X.h declares only bale_X_* functions, and a bale_* function is declared in one.
 
 Usage: layers.py [ROOT]   (ROOT: a checkout; default: this one)
 Prints one line per violation and exits 1 when there is any."""
@@ -36,6 +37,37 @@ def sources(folder):
         for name in sorted(names):
             if name.endswith((".c", ".h")):
                 yield os.path.relpath(os.path.join(dirpath, name), ROOT)
+
+
+DECLARED = re.compile(r"\b(bale_\w+)\s*\(")
+DEFINED = re.compile(r"^(?!static\b|typedef\b|extern\b|return\b)[a-z_][\w \t*]*?\b(bale_\w+)\s*\(")
+
+
+def check_names(files):
+    """bale/X.h (or bale/sys/X.h) declares bale_X and bale_X_*; every non-static bale_*
+    function a floor defines is declared in include/bale/ (private ones use the folder's
+    prefix instead)."""
+    errors, public = [], set()
+    for path in sources("include/bale"):
+        module = os.path.splitext(os.path.basename(path))[0]
+        with open(os.path.join(ROOT, path)) as f:
+            text = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
+        for name in DECLARED.findall(text):
+            if "(*" in name:
+                continue
+            public.add(name)
+            if name != f"bale_{module}" and not name.startswith(f"bale_{module}_"):
+                errors.append(f"{path}: declares {name}; bale/{module}.h exports bale_{module}_*")
+    for path, folder in files:
+        if not path.endswith(".c"):
+            continue
+        with open(os.path.join(ROOT, path)) as f:
+            for n, line in enumerate(f, 1):
+                m = DEFINED.match(line)
+                if m and not line.rstrip().endswith(";") and m.group(1) not in public:
+                    errors.append(f"{path}:{n}: {m.group(1)} is in no public header: a private "
+                                  f"function takes its folder's prefix, not bale_")
+    return sorted(set(errors))
 
 
 def main():
@@ -93,6 +125,7 @@ def main():
                 target = name.split("/")[0]
                 if target != folder:
                     errors.append(f"{where}: includes {name}, a private header of {target}/")
+    errors += check_names(files)
     for e in errors:
         print(e)
     return 1 if errors else 0

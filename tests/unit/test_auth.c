@@ -130,7 +130,7 @@ static void expect_cred(const bale_auth_options *opts, const char *domain, const
 	assert_null(c->identity_token);
 	if (source)
 		assert_string_equal(c->source, source);
-	bale_credential_free(c);
+	bale_auth_credential_free(c);
 }
 
 /* Expects failure with `code`; the message must contain `mention` and no secret. */
@@ -190,7 +190,7 @@ static void test_host_creds(void **state)
 	free(home);
 }
 
-/* bale_creds_split: HOST= only when what precedes the '=' is a host; no message quotes
+/* bale_auth_creds_split: HOST= only when what precedes the '=' is a host; no message quotes
  * the value. */
 static void test_creds_split(void **state)
 {
@@ -216,7 +216,7 @@ static void test_creds_split(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		size_t host_len = 42;
 		bale_error *err = NULL;
-		int rc = bale_creds_split(cases[i].value, "--creds", &host_len, &err);
+		int rc = bale_auth_creds_split(cases[i].value, "--creds", &host_len, &err);
 		if (cases[i].host_len == (size_t)-1) {
 			if (rc != BALE_EUSAGE)
 				fail_msg("\"%s\" accepted", cases[i].value);
@@ -231,12 +231,12 @@ static void test_creds_split(void **state)
 			fail_msg("\"%s\": host length %zu, want %zu", cases[i].value, host_len,
 			         cases[i].host_len);
 	}
-	assert_true(bale_creds_host_match("registry-1.docker.io", "docker.io"));
-	assert_true(bale_creds_host_match("Host:5000", "host:5000"));
-	assert_false(bale_creds_host_match("host:5000", "host:5001"));
-	assert_false(bale_creds_host_match("host", "host:5000"));
-	assert_false(bale_creds_host_match("https://host", "host"));
-	assert_false(bale_creds_host_match("host/ns", "host"));
+	assert_true(bale_auth_creds_host_match("registry-1.docker.io", "docker.io"));
+	assert_true(bale_auth_creds_host_match("Host:5000", "host:5000"));
+	assert_false(bale_auth_creds_host_match("host:5000", "host:5001"));
+	assert_false(bale_auth_creds_host_match("host", "host:5000"));
+	assert_false(bale_auth_creds_host_match("https://host", "host"));
+	assert_false(bale_auth_creds_host_match("host/ns", "host"));
 }
 
 static void test_creds_errors(void **state)
@@ -287,7 +287,7 @@ static void test_docker_config(void **state)
 	assert_null(c->username);
 	assert_null(c->password);
 	assert_string_equal(c->identity_token, "example-refresh-token");
-	bale_credential_free(c);
+	bale_auth_credential_free(c);
 	free(cfg);
 	free(dir);
 	free(src);
@@ -749,7 +749,7 @@ static void test_helpers(void **state)
 	assert_null(c->password);
 	assert_string_equal(c->identity_token, "hubtoken");
 	assert_string_equal(c->source, "credential helper docker-credential-tokenhelper");
-	bale_credential_free(c);
+	bale_auth_credential_free(c);
 
 	expect_error(NULL, "broken.example", BALE_EAUTH, "docker-credential-brokenhelper");
 	free(cfg);

@@ -18,7 +18,7 @@ static void expect_challenge(const char *header, const char *scheme, const char 
 {
 	bale_challenge c;
 	bale_error *err = NULL;
-	int rc = bale_challenge_parse(&c, header, &err);
+	int rc = bale_auth_challenge_parse(&c, header, &err);
 	if (rc != 0)
 		fail_msg("parse [%s]: %s", header, bale_error_message(err));
 	const char *want[] = {scheme, realm, service, scope, error};
@@ -30,7 +30,7 @@ static void expect_challenge(const char *header, const char *scheme, const char 
 			fail_msg("parse [%s]: field %zu: want \"%s\", got \"%s\"", header, i,
 			         want[i], got[i] ? got[i] : "(null)");
 	}
-	bale_challenge_clear(&c);
+	bale_auth_challenge_clear(&c);
 	assert_null(c.scheme);
 }
 
@@ -38,7 +38,7 @@ static void expect_malformed(const char *header)
 {
 	bale_challenge c;
 	bale_error *err = NULL;
-	int rc = bale_challenge_parse(&c, header, &err);
+	int rc = bale_auth_challenge_parse(&c, header, &err);
 	if (rc != BALE_EVERIFY)
 		fail_msg("parse [%s]: want BALE_EVERIFY, got %d", header, rc);
 	assert_null(c.scheme);
@@ -48,7 +48,7 @@ static void expect_malformed(const char *header)
 	/* The header is quoted at most in part. */
 	assert_true(strlen(msg) < 200);
 	bale_error_free(err);
-	bale_challenge_clear(&c); /* harmless on the zeroed result */
+	bale_auth_challenge_clear(&c); /* harmless on the zeroed result */
 }
 
 static void test_bearer(void **state)
@@ -164,7 +164,7 @@ static void test_error_message_bounded(void **state)
 	memcpy(header, "Bearer realm=\"", 14); /* unterminated, 4 KiB long */
 	bale_challenge c;
 	bale_error *err = NULL;
-	assert_int_equal(bale_challenge_parse(&c, header, &err), BALE_EVERIFY);
+	assert_int_equal(bale_auth_challenge_parse(&c, header, &err), BALE_EVERIFY);
 	const char *msg = bale_error_message(err);
 	assert_true(strlen(msg) < 200);
 	assert_non_null(strstr(msg, "unterminated"));
@@ -173,7 +173,7 @@ static void test_error_message_bounded(void **state)
 
 	/* Control characters from the network are not copied into the message. */
 	err = NULL;
-	assert_int_equal(bale_challenge_parse(&c, "Bearer \x1b[31mrealm", &err), BALE_EVERIFY);
+	assert_int_equal(bale_auth_challenge_parse(&c, "Bearer \x1b[31mrealm", &err), BALE_EVERIFY);
 	assert_null(strchr(bale_error_message(err), '\x1b'));
 	bale_error_free(err);
 }

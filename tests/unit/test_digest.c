@@ -13,6 +13,7 @@
 
 #include "bale/buf.h"
 #include "bale/digest.h"
+#include "bale/hasher.h"
 #include "bale/error.h"
 #include "cli/report.h"
 #include "testutil.h"

@@ -333,7 +333,7 @@ static void test_secret(void **state)
 	assert_non_null(cred);
 	assert_string_equal(cred->username, "ci-bot");
 	assert_string_equal(cred->password, "s3cr3t");
-	bale_credential_free(cred);
+	bale_auth_credential_free(cred);
 	free(path);
 	bale_k8s_set_free(&set);
 }

@@ -16,7 +16,8 @@
 #include <cmocka.h>
 
 #include "bale/error.h"
-#include "bale/keys.h"
+#include "bale/key.h"
+#include "bale/trust.h"
 #include "testutil.h"
 
 #define PATH_SIZE 512

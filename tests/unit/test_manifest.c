@@ -18,12 +18,12 @@
 
 static void test_media_types(void **state)
 {
-	assert_true(bale_media_type_is_index(BALE_MT_OCI_INDEX));
-	assert_true(bale_media_type_is_index(BALE_MT_DOCKER_LIST));
-	assert_false(bale_media_type_is_index(BALE_MT_OCI_MANIFEST));
-	assert_true(bale_media_type_is_manifest(BALE_MT_DOCKER_MANIFEST));
+	assert_true(bale_manifest_type_is_index(BALE_MT_OCI_INDEX));
+	assert_true(bale_manifest_type_is_index(BALE_MT_DOCKER_LIST));
+	assert_false(bale_manifest_type_is_index(BALE_MT_OCI_MANIFEST));
+	assert_true(bale_manifest_type_is_manifest(BALE_MT_DOCKER_MANIFEST));
 	assert_false(
-	    bale_media_type_is_manifest("application/vnd.docker.distribution.manifest.v1+json"));
+	    bale_manifest_type_is_manifest("application/vnd.docker.distribution.manifest.v1+json"));
 }
 
 static void test_index_platforms(void **state)

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "bale/error.h"
-#include "bale/reference.h"
+#include "bale/ref.h"
 
 #define HEX "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define DIG "sha256:" HEX

@@ -1,8 +1,8 @@
 /* Signing keys (docs/design.md §6): ECDSA P-256 with SHA-256 through OpenSSL 3. Private keys
  * are PKCS#8 PEM (mode 0600), public keys SPKI PEM. A key id is the hex SHA-256 of the
  * public key's SPKI DER encoding. Signatures are DER, carried base64-encoded. */
-#ifndef BALE_KEYS_H
-#define BALE_KEYS_H
+#ifndef BALE_KEY_H
+#define BALE_KEY_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,18 +31,5 @@ int bale_key_sign(char **out, const bale_key *key, const void *data, size_t len,
  * does not verify or cannot be decoded. */
 int bale_key_verify(const bale_key *key, const void *data, size_t len, const char *signature_b64,
                     bale_error **err);
-
-/* A set of trusted public keys: --key PUB, or every *.pub in a directory. */
-typedef struct bale_trust bale_trust;
-
-int bale_trust_from_key(bale_trust **out, const char *pub_path, bale_error **err);
-/* A missing directory is an empty trust set (then nothing verifies). */
-int bale_trust_from_dir(bale_trust **out, const char *dir, bale_error **err);
-/* The trusted key with this id, or NULL. */
-const bale_key *bale_trust_find(const bale_trust *trust, const char *key_id);
-size_t bale_trust_count(const bale_trust *trust);
-void bale_trust_free(bale_trust *trust);
-
-#define BALE_DEFAULT_TRUST_DIR "/etc/bale/trust.d"
 
 #endif

@@ -1,7 +1,7 @@
 /* Signing keys (docs/design.md §6): ECDSA P-256 over SHA-256, through OpenSSL 3's EVP_PKEY
  * interface only. Every key that enters bale is checked to be P-256, so a bundle cannot
  * be "signed" with a weaker or unexpected algorithm that a verifier would then accept. */
-#include "bale/keys.h"
+#include "bale/key.h"
 
 #include <assert.h>
 #include <ctype.h>

@@ -4,7 +4,7 @@
  * looks images up by the normalized name: a name we spell differently is an image the
  * node "does not have". Only sha256 digests are accepted (the bundle format stores
  * nothing else). */
-#include "bale/reference.h"
+#include "bale/ref.h"
 #include "bale/text.h"
 
 #include <assert.h>
