@@ -861,3 +861,19 @@ int bale_index_db_image_digest(sqlite3 *db, const char *ref, char digest[80], ba
 	sqlite3_finalize(st);
 	return rc;
 }
+
+int bale_index_db_open_bundle(bale_bundle_reader **reader, sqlite3 **db, const char *path,
+                              bale_error **err)
+{
+	const bale_bundle_head *head = NULL;
+	int rc = bale_bundle_open(reader, path, err); /* its errors name the file */
+	if (rc < 0)
+		return rc;
+	if ((rc = bale_bundle_read_head(*reader, &head, err)) < 0 ||
+	    (rc = bale_bundle_read_index(*reader, &head, err)) < 0 ||
+	    (rc = bale_index_db_open_bytes(db, head->index_db, head->index_db_len, err)) < 0) {
+		bale_bundle_close(*reader);
+		*reader = NULL;
+	}
+	return rc;
+}

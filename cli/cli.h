@@ -233,11 +233,7 @@ char *cli_default_cache(void);
 /* Loads --key PUB or the trust directory; the directory defaults to /etc/bale/trust.d. */
 int cli_load_trust(bale_trust **out, const char *key, const char *dir, bale_error **err);
 
-/* Opens a bundle and its index.db from the head (nothing past the head is read). */
-struct bale_bundle_reader;
 struct sqlite3;
-int cli_open_index(struct bale_bundle_reader **reader, struct sqlite3 **db, const char *path,
-                   bale_error **err);
 /* Runs SQL and prints the rows as a table, --csv (OPT_CSV) or --json (OPT_JSON). */
 int cli_run_query(struct sqlite3 *db, const char *sql, enum cli_option format, bale_error **err);
 

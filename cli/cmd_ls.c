@@ -172,7 +172,7 @@ int cmd_ls(int argc, char **argv, bale_error **err)
 		rc = cli_usage(err, "want one BUNDLE (see bale ls --help)");
 		goto cleanup;
 	}
-	if ((rc = cli_open_index(&reader, &db, argv[optind], err)) < 0 ||
+	if ((rc = bale_index_db_open_bundle(&reader, &db, argv[optind], err)) < 0 ||
 	    (rc = bale_bundle_read_manifest(reader, &manifest, err)) < 0 ||
 	    (rc = bale_index_db_query(db, sizes_sql, collect_size, &s, err)) < 0)
 		goto cleanup;

@@ -161,7 +161,7 @@ int cmd_plan(int argc, char **argv, bale_error **err)
 	for (size_t i = 0; i < a.n_paths; i++)
 		if ((rc = bale_k8s_load(&set, a.paths[i], err)) < 0)
 			goto cleanup;
-	if (a.bundle && (rc = cli_open_index(&reader, &db, a.bundle, err)) < 0)
+	if (a.bundle && (rc = bale_index_db_open_bundle(&reader, &db, a.bundle, err)) < 0)
 		goto cleanup;
 	if ((rc = bale_plan_build(&plan, &set, a.offline, a.bundle ? bundle_digest : NULL, db,
 	                          err)) < 0)

@@ -186,21 +186,6 @@ static void out_free(out_state *o)
 	free(o->widths);
 }
 
-int cli_open_index(bale_bundle_reader **reader, sqlite3 **db, const char *path, bale_error **err)
-{
-	const bale_bundle_head *head = NULL;
-	int rc = bale_bundle_open(reader, path, err); /* its errors name the file */
-	if (rc < 0)
-		return rc;
-	if ((rc = bale_bundle_read_head(*reader, &head, err)) < 0 ||
-	    (rc = bale_bundle_read_index(*reader, &head, err)) < 0 ||
-	    (rc = bale_index_db_open_bytes(db, head->index_db, head->index_db_len, err)) < 0) {
-		bale_bundle_close(*reader);
-		*reader = NULL;
-	}
-	return rc;
-}
-
 int cli_run_query(sqlite3 *db, const char *sql, enum cli_option format, bale_error **err)
 {
 	out_state o = {.format = format};
@@ -241,7 +226,7 @@ int cmd_query(int argc, char **argv, bale_error **err)
 	}
 	if (optind + 2 != argc)
 		rc = cli_usage(err, "want BUNDLE and one SQL statement (see bale query --help)");
-	else if ((rc = cli_open_index(&reader, &db, argv[optind], err)) == 0)
+	else if ((rc = bale_index_db_open_bundle(&reader, &db, argv[optind], err)) == 0)
 		rc = cli_run_query(db, argv[optind + 1], format, err);
 cleanup:
 	sqlite3_close(db);

@@ -74,7 +74,8 @@ int cmd_inspect_bundle(cli_common *c, const char *bundle, const char *text, bool
 	char *sql = NULL;
 	json_t *image = json_object();
 	int rc = 0;
-	if (bale_ref_parse(&ref, text, err) < 0 || cli_open_index(&reader, &db, bundle, err) < 0)
+	if (bale_ref_parse(&ref, text, err) < 0 ||
+	    bale_index_db_open_bundle(&reader, &db, bundle, err) < 0)
 		goto failed;
 	sql = sqlite3_mprintf("SELECT ref AS name, digest, media_type AS mediaType, size FROM "
 	                      "images WHERE ref = %Q",

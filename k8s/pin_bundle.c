@@ -12,7 +12,6 @@
 #include "bale/k8s.h"
 #include "bale/k8s_pin.h"
 #include "bale/ref.h"
-#include "k8s/k8s_private.h"
 
 typedef struct pinned {
 	char *dest; /* NULL: the single output stream */
@@ -168,7 +167,7 @@ int bale_k8s_pin_bundle(const bale_k8s_pin_request *req, bale_error **err)
 	if (run.tree && !req->output)
 		return bale_error_set(err, BALE_EUSAGE,
 		                      "pinning a directory needs an output directory (-o DIR)");
-	if ((rc = k8s_open_index(&reader, &run.db, req->bundle, err)) < 0)
+	if ((rc = bale_index_db_open_bundle(&reader, &run.db, req->bundle, err)) < 0)
 		goto cleanup;
 	for (size_t i = 0; rc == 0 && i < req->n_paths; i++) {
 		run.root = run.tree && stat(req->paths[i], &st) == 0 && S_ISDIR(st.st_mode)

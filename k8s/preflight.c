@@ -11,7 +11,6 @@
 #include "bale/manifest.h"
 #include "bale/preflight.h"
 #include "bale/ref.h"
-#include "k8s/k8s_private.h"
 
 /* One named image of the store or bundle. */
 typedef struct named {
@@ -81,7 +80,7 @@ static int collect_name(void *payload, int ncols, const char *const *names,
 
 static int load_bundle(catalog *c, const char *path, bale_error **err)
 {
-	int rc = k8s_open_index(&c->reader, &c->db, path, err);
+	int rc = bale_index_db_open_bundle(&c->reader, &c->db, path, err);
 	if (rc == 0 &&
 	    (rc = bale_index_db_query(c->db, "SELECT ref, digest, media_type FROM images",
 	                              collect_name, c, err)) < 0)

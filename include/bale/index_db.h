@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "bale/buf.h"
+#include "bale/bundle.h"
 #include "bale/error.h"
 #include "bale/image.h"
 
@@ -44,6 +45,12 @@ void bale_index_db_free(bale_index_db *db);
 /* Opens an index read-only from its bytes in memory (as read out of a bundle). Checks
  * the schema version; refuses ATTACH and anything that writes. */
 int bale_index_db_open_bytes(sqlite3 **out, const void *bytes, size_t len, bale_error **err);
+
+/* Opens the bundle at path and its index (read-only, in memory), for `bale ls`, `query`,
+ * `inspect`, `plan` and the preflight. On failure nothing stays open; on success close
+ * both (sqlite3_close, bale_bundle_close). */
+int bale_index_db_open_bundle(bale_bundle_reader **reader, sqlite3 **db, const char *path,
+                              bale_error **err);
 
 /* Runs one read-only SQL statement; calls row once with values == NULL (the column
  * names), then for each result row (values as text, SQL NULL as NULL). A non-zero
