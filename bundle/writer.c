@@ -592,7 +592,5 @@ cleanup:
 	free(signature);
 	free(h.index_json);
 	free(p.blobs);
-	if (rc < 0)
-		bale_error_wrap(err, "export %s", opts->output);
 	return rc;
 }
