@@ -17,8 +17,8 @@
 #include <zstd.h>
 
 #include "bale/digest.h"
-#include "bale/hasher.h"
 #include "bale/fs.h"
+#include "bale/hasher.h"
 #include "bundle/zst_private.h"
 
 /* The skippable frame's size field is a u32, so it cannot describe more frames. */

@@ -9,11 +9,11 @@
 
 #include "bale/auth.h"
 #include "bale/error.h"
-#include "bale/trust.h"
-#include "bale/store.h"
 #include "bale/log.h"
 #include "bale/platform.h"
 #include "bale/registry.h"
+#include "bale/store.h"
+#include "bale/trust.h"
 #include "cli/report.h"
 
 /* Option ids: what getopt_long returns for each option (a short option's letter). */

@@ -10,10 +10,10 @@
 #include <stdint.h>
 
 #include "bale/error.h"
-#include "bale/trust.h"
 #include "bale/log.h"
 #include "bale/platform.h"
 #include "bale/sink.h"
+#include "bale/trust.h"
 
 typedef struct bale_import_options {
 	const char *bundle;

@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "bale/error.h"
 #include "bale/auth.h"
+#include "bale/error.h"
 #include "bale/k8s.h"
 #include "bale/log.h"
 

@@ -8,8 +8,8 @@
 
 #include "bale/bundle.h"
 #include "bale/error.h"
-#include "bale/trust.h"
 #include "bale/log.h"
+#include "bale/trust.h"
 
 /* Checks the head's signature against the trust set. BALE_ETRUST for a missing or
  * malformed signature, a signer outside the set (naming its key id), or a signature

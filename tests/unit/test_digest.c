@@ -13,8 +13,8 @@
 
 #include "bale/buf.h"
 #include "bale/digest.h"
-#include "bale/hasher.h"
 #include "bale/error.h"
+#include "bale/hasher.h"
 #include "cli/report.h"
 #include "testutil.h"
 
