@@ -475,13 +475,23 @@ _set() {
 #        tls-basic  HTTPS (test CA) + htpasswd Basic auth ($BALE_TEST_USER/$BALE_TEST_PASS)
 #        mtls       HTTPS requiring a client certificate signed by the test CA
 #        token      HTTP + Bearer tokens from token_server.py (started here)
+# OPTIONs after MODE:
+#   foreign-urls    accept manifests whose foreign (non-distributable) layers have
+#                   `urls` on loopback (http://127.0.0.1:…); distribution refuses
+#                   every such manifest unless its config allows the URLs
 # Exports NAME_PORT, NAME_HOST (127.0.0.1:PORT), NAME_URL, NAME_DATA (storage
 # root), NAME_LOG, NAME_MODE; token mode adds NAME_TOKEN_PORT, NAME_REALM,
 # NAME_SERVICE, NAME_ISSUER and NAME_TOKEN_LOG (one line per token request).
 start_registry() {
-  local name=$1 mode=$2
+  local name=$1 mode=$2 opt
   _check_name "$name"
-  local dir=$T/$name port scheme=http extra=""
+  local dir=$T/$name port scheme=http extra="" top=""
+  for opt in "${@:3}"; do
+    case $opt in
+      foreign-urls) top+=$'\nvalidation:\n  manifests:\n    urls:\n      allow:\n        - '"'^https?://127\\.0\\.0\\.1:'" ;;
+      *) fail "start_registry: unknown option '$opt' (foreign-urls)" ;;
+    esac
+  done
   mkdir -p "$dir/data"
   case $mode in
     plain) ;;
@@ -502,6 +512,7 @@ start_registry() {
       ;;
     *) fail "start_registry: unknown mode '$mode' (plain, tls-basic, mtls, token)" ;;
   esac
+  extra+=$top
   _launch "$dir/registry.log" _serve_registry
   port=$_LAUNCH_PORT
 
@@ -728,4 +739,52 @@ _seed_one() {
     variant=${variant#-}
     _set "${var}_${arch}${variant:+_$variant}" "$d"
   done < <(jq -r '.manifests[]? | [.platform.architecture, "-" + (.platform.variant // ""), .digest] | @tsv' "$raw")
+}
+
+# ----------------------------------------------------------------- shapes
+
+# start_static NAME DIR: serve DIR over plain HTTP on a free loopback port (python's
+# http.server, read-only GET/HEAD). Exports NAME_PORT, NAME_URL and NAME_LOG.
+start_static() {
+  local name=$1 root=$2 dir=$T/$1
+  _check_name "$name"
+  mkdir -p "$dir" "$root"
+  _launch "$dir/server.log" _serve_static
+  _set "${name}_PORT" "$_LAUNCH_PORT"
+  _set "${name}_URL" "http://127.0.0.1:$_LAUNCH_PORT"
+  _set "${name}_LOG" "$dir/server.log"
+}
+
+# _serve_static PORT: (for _launch; uses start_static's dir and root)
+_serve_static() {
+  "$PY" -m http.server --bind 127.0.0.1 --directory "$root" "$1" >"$dir/server.log" 2>&1 &
+  _LAUNCH_PID=$!
+}
+
+# seed_shapes NAME: build the shapes corpus (mkshapes.py: artifacts, signatures,
+# referrers, attestations, zstd and plain tar layers, nested and Windows indexes,
+# a 5 MiB config; docs/shapes.md) and push it byte for byte to plain registry NAME
+# (push_exact.py). The Windows images' foreign layers are not pushed: a static
+# server (start_static foreign) serves them at their `urls`. Exports SHAPES_DIR,
+# SHAPES_LAYOUT (the OCI layout), SHAPES_SUMMARY (mkshapes' JSON) and, per shape,
+# SHAPE_<shape> = its root digest (SHAPE_helm_nomt for helm-nomt); appends
+# "HOST/REPO:TAG DIGEST" to $T/seeded.txt.
+seed_shapes() {
+  local name=$1 host=${1}_HOST url=${1}_URL mode=${1}_MODE shape digest ref
+  [[ ${!mode:-} == plain ]] || fail "seed_shapes: '$name' is not a plain registry"
+  export SHAPES_DIR="$T/shapes"
+  if [[ ! -f $SHAPES_DIR/summary.json ]]; then
+    mkdir -p "$SHAPES_DIR/foreign"
+    start_static foreign "$SHAPES_DIR/foreign"
+    "$PY" "$LIB_DIR/mkshapes.py" --foreign-base "$foreign_URL" "$SHAPES_DIR" >"$SHAPES_DIR/summary.json.tmp" \
+      || fail "mkshapes.py failed"
+    mv "$SHAPES_DIR/summary.json.tmp" "$SHAPES_DIR/summary.json"
+  fi
+  export SHAPES_LAYOUT="$SHAPES_DIR/layout" SHAPES_SUMMARY="$SHAPES_DIR/summary.json"
+  "$PY" "$LIB_DIR/push_exact.py" "$SHAPES_LAYOUT" "${!url}" >"$T/push_exact.out" 2>"$T/push_exact.err" \
+    || fail "pushing the shapes to $name: $(cat "$T/push_exact.err")"
+  while read -r shape digest ref; do
+    _set "SHAPE_${shape//[^A-Za-z0-9]/_}" "$digest"
+    printf '%s/%s %s\n' "${!host}" "$ref" "$digest" >>"$T/seeded.txt"
+  done < <(jq -r '.shapes | to_entries[] | [.key, .value.digest, .value.ref] | @tsv' "$SHAPES_SUMMARY")
 }

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# What a site carries besides plain runnable images (docs/shapes.md): Helm charts, cosign
+# and Notary signatures, SBOMs with a subject, a referrers index, ORAS artifacts with a
+# 0-byte layer, buildx attestations, zstd and plain tar layers, Windows images with foreign
+# layers, a 5 MiB config, fields bale does not know. Seeded byte for byte into a real
+# registry, exported in one signed bundle, verified, imported into an OCI layout and into
+# a second registry; every manifest, index, config and layer must arrive byte-identical
+# and every tag must resolve to the digest it had at the source. Peers read it back:
+# skopeo (inspect --raw, copy) and curl on the distribution API.
+source "$(dirname "$0")/lib.sh"
+source "$LIB_DIR/peer.sh"
+
+# Both registries take the Windows manifests, whose foreign layers have loopback urls.
+start_registry reg plain foreign-urls
+seed_shapes reg
+start_registry site plain foreign-urls
+H=$reg_HOST
+S=$site_HOST
+export XDG_CACHE_HOME="$T/cache"
+
+# The shapes bale carries today. Seeded as well, not yet carried:
+#   cosign-sig  a cosign signature, whose config has an empty os and architecture
+#   nested      an index whose entry is an index
+CARRIED=(helm helm-nomt app sbom notary-sig referrers oras buildx zstd uncompressed windows bigconfig extras)
+
+# shape_field SHAPE FIELD: one field of mkshapes' summary (jq -r: arrays one a line).
+shape_field() {
+  jq -r --arg s "$1" --arg f "$2" '.shapes[$s][$f] | if type == "array" then .[] else . end' "$SHAPES_SUMMARY"
+}
+# sha FILE: sha256:<hex> of FILE.
+sha() { printf 'sha256:%s' "$(sha256sum <"$1" | cut -d' ' -f1)"; }
+ACCEPT='application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json,
+application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json'
+ACCEPT=${ACCEPT//$'\n'/ }
+
+# registry_has URL REPO SHAPE: every manifest of SHAPE comes back from the registry at URL
+# by digest and hashes to it, its root by tag too, every config and layer is there byte for
+# byte, and no foreign layer is (curl on the distribution API).
+registry_has() {
+  local url=$1 repo=$2 shape=$3 d got
+  local f="$T/fetched"
+  curl -fsS -H "Accept: $ACCEPT" -o "$f" "$url/v2/$repo/manifests/$(shape_field "$shape" tag)" \
+    || fail "$shape: tag $(shape_field "$shape" tag) missing in $url/$repo"
+  assert_eq "$(shape_field "$shape" digest)" "$(sha "$f")" "$shape: tag on $url/$repo"
+  for d in $(shape_field "$shape" digest) $(shape_field "$shape" manifests); do
+    curl -fsS -H "Accept: $ACCEPT" -o "$f" "$url/v2/$repo/manifests/$d" || fail "$shape: manifest $d missing in $url/$repo"
+    cmp -s "$f" "$SHAPES_LAYOUT/blobs/sha256/${d#sha256:}" || fail "$shape: manifest $d differs in $url/$repo"
+  done
+  for d in $(shape_field "$shape" blobs); do
+    curl -fsS -o "$f" "$url/v2/$repo/blobs/$d" || fail "$shape: blob $d missing in $url/$repo"
+    assert_eq "$d" "$(sha "$f")" "$shape: blob in $url/$repo"
+  done
+  for d in $(shape_field "$shape" foreign); do
+    got=$(curl -sS -o /dev/null -w '%{http_code}' -I "$url/v2/$repo/blobs/$d")
+    assert_eq 404 "$got" "$shape: foreign layer $d in $url/$repo"
+  done
+}
+
+# The seed, read by the peers: every shape as mkshapes wrote it, the foreign layers only
+# at their urls.
+refs=()
+want_all=()
+for shape in "${CARRIED[@]}" cosign-sig nested; do
+  registry_has "$reg_URL" "$(shape_field "$shape" repo)" "$shape"
+done
+for shape in "${CARRIED[@]}"; do
+  refs+=("$H/$(shape_field "$shape" ref)")
+  mapfile -t -O "${#want_all[@]}" want_all < <(shape_field "$shape" digest; shape_field "$shape" manifests; shape_field "$shape" blobs)
+done
+want=$(printf '%s\n' "${want_all[@]}" | sort -u)
+for d in $(shape_field windows foreign); do
+  u=$(for m in $(shape_field windows manifests); do
+    jq -r --arg d "$d" '.layers[] | select(.digest == $d) | .urls[]' "$SHAPES_LAYOUT/blobs/sha256/${m#sha256:}"
+  done)
+  assert_eq "$foreign_URL/sha256/${d#sha256:}" "$u" "url of foreign layer $d"
+  curl -fsS -o "$T/fetched" "$u" || fail "foreign layer $d not served at $u"
+  assert_eq "$d" "$(sha "$T/fetched")" "foreign layer at its url"
+done
+
+# One signed bundle of every carried shape; verify.
+"$BALE" keygen -q -o "$T/k" >/dev/null
+B="$T/shapes.tar.zst"
+expect_exit 0 "$BALE" export -q --insecure-registry "$H" --key "$T/k.key" -o "$B" "${refs[@]}"
+expect_exit 0 "$BALE" verify --key "$T/k.pub" "$B"
+assert_eq "$want" "$(tar --zstd -xOf "$B" bale/manifest.json | jq -r '.blobs[].digest' | sort -u)" "blobs in the bundle"
+mkdir -p "$T/unpacked"
+tar --zstd -xf "$B" -C "$T/unpacked"
+assert_eq "$want" "$(store_digests "$T/unpacked")" "the bundle's OCI layout"
+
+imp() { "$BALE" import --ledger "$T/ledger.db" --key "$T/k.pub" --platform all "$@" "$B"; }
+
+# Into an OCI layout: exactly these blobs, each hashing to its name; every name resolves to
+# the source digest, with the media type the source recorded (also for a manifest without
+# a mediaType field); skopeo reads each name back.
+O="$T/oci"
+expect_exit 0 imp --store "oci:$O"
+assert_eq "$want" "$(store_digests "$O")" "blobs in the OCI store"
+for shape in "${CARRIED[@]}"; do
+  name="$H/$(shape_field "$shape" ref)"
+  got=$(jq -r --arg n "$name" '.manifests[] | select(.annotations."org.opencontainers.image.ref.name" == $n)
+    | "\(.digest) \(.mediaType)"' "$O/index.json")
+  assert_eq "$(shape_field "$shape" digest) $(shape_field "$shape" mediaType)" "$got" "$shape: name in the OCI store"
+  # skopeo 1.9 looks up names in an OCI layout among OCI media types only: not the
+  # Docker manifest list of the Windows pair.
+  [[ $shape != windows ]] || continue
+  run_skopeo inspect --raw "oci:$O:$name" >"$T/raw" || fail "$shape: skopeo cannot read oci:$O:$name"
+  assert_eq "$(shape_field "$shape" digest)" "$(sha "$T/raw")" "$shape: skopeo on the OCI store"
+done
+
+# Into a second registry: the same bytes by digest and by tag, no foreign layer pushed;
+# skopeo copies what it can copy from both registries to the same digests.
+expect_exit 0 imp --insecure-registry "$S" --store "registry://$S/mirror"
+for shape in "${CARRIED[@]}"; do
+  repo=$(shape_field "$shape" repo)
+  registry_has "$site_URL" "mirror/$repo" "$shape"
+  run_skopeo inspect --raw --tls-verify=false "docker://$S/mirror/$(shape_field "$shape" ref)" >"$T/raw" \
+    || fail "$shape: skopeo cannot read the site registry"
+  assert_eq "$(shape_field "$shape" digest)" "$(sha "$T/raw")" "$shape: skopeo on the site registry"
+done
+# skopeo 1.9 cannot copy the referrers and extras indexes byte for byte (it would convert
+# them), nor a config over 4 MiB.
+for shape in helm helm-nomt app sbom notary-sig oras buildx zstd uncompressed windows; do
+  ref=$(shape_field "$shape" ref)
+  peer_copy_dir reg "$ref" "$T/orig" --preserve-digests
+  peer_copy_dir site "mirror/$ref" "$T/back" --preserve-digests
+  assert_eq "$(peer_digests_dir "$T/orig")" "$(peer_digests_dir "$T/back")" "$shape: skopeo copies"
+done
+# A re-import uploads nothing.
+mark=$(wc -l <"$site_LOG")
+expect_exit 0 imp --insecure-registry "$S" --store "registry://$S/mirror"
+assert_eq 0 "$(tail -n +"$((mark + 1))" "$site_LOG" | grep -cE '(POST|PATCH) /v2/' || true)" "uploads on re-import"
+echo "test_shapes: ok"
