@@ -479,8 +479,10 @@ _set() {
 #   foreign-urls    accept manifests whose foreign (non-distributable) layers have
 #                   `urls` on loopback (http://127.0.0.1:…); distribution refuses
 #                   every such manifest unless its config allows the URLs
+#   schema1         accept signed Docker schema 1 manifests (distribution 2.8 refuses
+#                   them unless compatibility.schema1.enabled)
 # Exports NAME_PORT, NAME_HOST (127.0.0.1:PORT), NAME_URL, NAME_DATA (storage
-# root), NAME_LOG, NAME_MODE; token mode adds NAME_TOKEN_PORT, NAME_REALM,
+# root), NAME_LOG, NAME_MODE, NAME_OPTIONS; token mode adds NAME_TOKEN_PORT, NAME_REALM,
 # NAME_SERVICE, NAME_ISSUER and NAME_TOKEN_LOG (one line per token request).
 start_registry() {
   local name=$1 mode=$2 opt
@@ -488,8 +490,9 @@ start_registry() {
   local dir=$T/$name port scheme=http extra="" top=""
   for opt in "${@:3}"; do
     case $opt in
+      schema1) top+=$'\ncompatibility:\n  schema1:\n    enabled: true' ;;
       foreign-urls) top+=$'\nvalidation:\n  manifests:\n    urls:\n      allow:\n        - '"'^https?://127\\.0\\.0\\.1:'" ;;
-      *) fail "start_registry: unknown option '$opt' (foreign-urls)" ;;
+      *) fail "start_registry: unknown option '$opt' (foreign-urls, schema1)" ;;
     esac
   done
   mkdir -p "$dir/data"
@@ -522,6 +525,7 @@ start_registry() {
   _set "${name}_DATA" "$dir/data"
   _set "${name}_LOG" "$dir/registry.log"
   _set "${name}_MODE" "$mode"
+  _set "${name}_OPTIONS" "${*:3}"
 }
 
 # _serve_registry PORT: (for _launch; uses start_registry's dir and extra)
@@ -768,9 +772,11 @@ _serve_static() {
 # server (start_static foreign) serves them at their `urls`. Exports SHAPES_DIR,
 # SHAPES_LAYOUT (the OCI layout), SHAPES_SUMMARY (mkshapes' JSON) and, per shape,
 # SHAPE_<shape> = its root digest (SHAPE_helm_nomt for helm-nomt); appends
-# "HOST/REPO:TAG DIGEST" to $T/seeded.txt.
+# "HOST/REPO:TAG DIGEST" to $T/seeded.txt. A registry started with the schema1 option
+# also gets shapes/schema1:1, a signed Docker schema 1 image (mkschema1.py; shape
+# "schema1", its digest that of the manifest without signatures).
 seed_shapes() {
-  local name=$1 host=${1}_HOST url=${1}_URL mode=${1}_MODE shape digest ref
+  local name=$1 host=${1}_HOST url=${1}_URL mode=${1}_MODE opts=${1}_OPTIONS shape digest ref
   [[ ${!mode:-} == plain ]] || fail "seed_shapes: '$name' is not a plain registry"
   export SHAPES_DIR="$T/shapes"
   if [[ ! -f $SHAPES_DIR/summary.json ]]; then
@@ -783,6 +789,16 @@ seed_shapes() {
   export SHAPES_LAYOUT="$SHAPES_DIR/layout" SHAPES_SUMMARY="$SHAPES_DIR/summary.json"
   "$PY" "$LIB_DIR/push_exact.py" "$SHAPES_LAYOUT" "${!url}" >"$T/push_exact.out" 2>"$T/push_exact.err" \
     || fail "pushing the shapes to $name: $(cat "$T/push_exact.err")"
+  if [[ " ${!opts} " == *" schema1 "* ]]; then
+    if [[ ! -f $SHAPES_DIR/schema1.json ]]; then
+      "$PY" "$LIB_DIR/mkschema1.py" "$SHAPES_DIR/schema1" shapes/schema1 1 >"$SHAPES_DIR/schema1.json" \
+        || fail "mkschema1.py failed"
+      jq -s '.[0].shapes += .[1] | .[0]' "$SHAPES_SUMMARY" "$SHAPES_DIR/schema1.json" >"$SHAPES_SUMMARY.tmp"
+      mv "$SHAPES_SUMMARY.tmp" "$SHAPES_SUMMARY"
+    fi
+    "$PY" "$LIB_DIR/push_exact.py" "$SHAPES_DIR/schema1" "${!url}" >>"$T/push_exact.out" 2>"$T/push_exact.err" \
+      || fail "pushing the schema 1 image to $name: $(cat "$T/push_exact.err")"
+  fi
   while read -r shape digest ref; do
     _set "SHAPE_${shape//[^A-Za-z0-9]/_}" "$digest"
     printf '%s/%s %s\n' "${!host}" "$ref" "$digest" >>"$T/seeded.txt"

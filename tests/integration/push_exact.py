@@ -17,11 +17,15 @@ Manifests: PUT with their exact bytes, Content-Type = their own mediaType, or,
 when they have none, the media type their descriptor records (index.json for
 a root, the parent's descriptor for a child). Every manifest is read back
 (GET by digest, and by tag for a root) and must come back byte for byte with
-the digest it was pushed under. Plain HTTP; standard library only (urllib).
+the digest it was pushed under. A signed schema 1 manifest (its index.json entry says so) goes by tag only:
+distribution 2.8 takes its digest over the bytes without the signatures and
+signs it anew when read back, so the digest and those bytes are what is
+checked. Plain HTTP; standard library only (urllib).
 Prints "REPO:TAG DIGEST" for each pushed root.
 """
 
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -45,6 +49,7 @@ MANIFEST_TYPES = [
     "application/vnd.docker.distribution.manifest.v1+json",
 ]
 INDEX_TYPES = {MANIFEST_TYPES[1], MANIFEST_TYPES[3]}
+SCHEMA1 = MANIFEST_TYPES[4]
 ACCEPT = ", ".join(MANIFEST_TYPES)
 
 
@@ -54,6 +59,16 @@ class PushError(Exception):
 
 def digest_of(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def schema1_payload(signed):
+    """What a signed schema 1 manifest's digest is taken over (libtrust): the bytes up to
+    the protected header's formatLength, then its formatTail."""
+    doc = json.loads(signed)
+    protected = doc["signatures"][0]["protected"]
+    header = json.loads(base64.urlsafe_b64decode(protected + "=" * (-len(protected) % 4)))
+    tail = header["formatTail"]
+    return signed[:header["formatLength"]] + base64.urlsafe_b64decode(tail + "=" * (-len(tail) % 4))
 
 
 class Registry:
@@ -95,10 +110,10 @@ class Registry:
                               "Content-Length": str(len(data))}, ok=(201,))
         self.blobs_sent += 1
 
-    def put_manifest(self, repo, reference, data, media_type):
+    def put_manifest(self, repo, reference, data, media_type, want=None):
         _, headers, _ = self.request("PUT", "/v2/%s/manifests/%s" % (repo, reference), data=data,
                                      headers={"Content-Type": media_type}, ok=(201,))
-        want = digest_of(data)
+        want = want or digest_of(data)
         got = headers.get("Docker-Content-Digest")
         if got and got != want:
             raise PushError("PUT %s:%s: registry says %s, the bytes are %s" % (repo, reference, got, want))
@@ -134,8 +149,26 @@ class Pusher:
             raise PushError("%s: content hashes to %s" % (self.blob_path(digest), digest_of(data)))
         return data
 
+    def push_schema1(self, repo, desc, tag):
+        """A signed schema 1 manifest: by tag only (its digest is that of the bytes without
+        the signatures, which distribution 2.8 replaces with its own when read back), so
+        only that digest and those bytes can be checked."""
+        data = self.read(desc["digest"])
+        doc = json.loads(data)
+        for layer in doc.get("fsLayers", []):
+            self.reg.push_blob(repo, layer["blobSum"], self.blob_path(layer["blobSum"]))
+        self.reg.put_manifest(repo, tag, data, SCHEMA1, want=digest_of(schema1_payload(data)))
+        _, headers, body = self.reg.request("GET", "/v2/%s/manifests/%s" % (repo, tag),
+                                            headers={"Accept": ACCEPT})
+        want = schema1_payload(data)
+        if schema1_payload(body) != want or headers.get("Docker-Content-Digest") != digest_of(want):
+            raise PushError("GET %s:%s: the schema 1 manifest comes back as %s, pushed as %s" % (
+                repo, tag, headers.get("Docker-Content-Digest"), digest_of(want)))
+
     def push_tree(self, repo, desc, tag=None):
         """Push the manifest or index desc names, and everything below it."""
+        if desc.get("mediaType") == SCHEMA1:
+            return self.push_schema1(repo, desc, tag)
         digest = desc["digest"]
         data = self.read(digest)
         doc = json.loads(data)

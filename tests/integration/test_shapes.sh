@@ -10,8 +10,9 @@
 source "$(dirname "$0")/lib.sh"
 source "$LIB_DIR/peer.sh"
 
-# Both registries take the Windows manifests, whose foreign layers have loopback urls.
-start_registry reg plain foreign-urls
+# Both registries take the Windows manifests, whose foreign layers have loopback urls; the
+# source has a signed schema 1 image too.
+start_registry reg plain foreign-urls schema1
 seed_shapes reg
 start_registry site plain foreign-urls
 H=$reg_HOST
@@ -21,6 +22,7 @@ export XDG_CACHE_HOME="$T/cache"
 # The shapes bale carries today. Seeded as well, not yet carried:
 #   cosign-sig  a cosign signature, whose config has an empty os and architecture
 #   nested      an index whose entry is an index
+#   schema1     a signed Docker schema 1 image (its digest is not that of its bytes)
 CARRIED=(helm helm-nomt app sbom notary-sig referrers oras buildx zstd uncompressed windows bigconfig extras)
 
 # shape_field SHAPE FIELD: one field of mkshapes' summary (jq -r: arrays one a line).
@@ -63,6 +65,11 @@ want_all=()
 for shape in "${CARRIED[@]}" cosign-sig nested; do
   registry_has "$reg_URL" "$(shape_field "$shape" repo)" "$shape"
 done
+# The registry signs a schema 1 manifest anew each time it is read; its digest stays.
+curl -fsS -D "$T/headers" -o /dev/null -H "Accept: application/vnd.docker.distribution.manifest.v1+prettyjws" \
+  "$reg_URL/v2/shapes/schema1/manifests/1" || fail "schema1 not seeded"
+assert_contains "$T/headers" "Docker-Content-Digest: $SHAPE_schema1"
+assert_contains "$T/headers" "Content-Type: application/vnd.docker.distribution.manifest.v1+prettyjws"
 for shape in "${CARRIED[@]}"; do
   refs+=("$H/$(shape_field "$shape" ref)")
   mapfile -t -O "${#want_all[@]}" want_all < <(shape_field "$shape" digest; shape_field "$shape" manifests; shape_field "$shape" blobs)
