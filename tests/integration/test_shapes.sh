@@ -41,9 +41,12 @@ ACCEPT=${ACCEPT//$'\n'/ }
 registry_has() {
   local url=$1 repo=$2 shape=$3 d got
   local f="$T/fetched"
-  curl -fsS -H "Accept: $ACCEPT" -o "$f" "$url/v2/$repo/manifests/$(shape_field "$shape" tag)" \
+  curl -fsS -H "Accept: $ACCEPT" -D "$f.headers" -o "$f" "$url/v2/$repo/manifests/$(shape_field "$shape" tag)" \
     || fail "$shape: tag $(shape_field "$shape" tag) missing in $url/$repo"
   assert_eq "$(shape_field "$shape" digest)" "$(sha "$f")" "$shape: tag on $url/$repo"
+  # The type it was pushed as: for a manifest without mediaType, only the push said it.
+  got=$(sed -n 's/^Content-Type: \([^;[:space:]]*\).*/\1/ip' "$f.headers")
+  assert_eq "$(shape_field "$shape" mediaType)" "$got" "$shape: Content-Type on $url/$repo"
   for d in $(shape_field "$shape" digest) $(shape_field "$shape" manifests); do
     curl -fsS -H "Accept: $ACCEPT" -o "$f" "$url/v2/$repo/manifests/$d" || fail "$shape: manifest $d missing in $url/$repo"
     cmp -s "$f" "$SHAPES_LAYOUT/blobs/sha256/${d#sha256:}" || fail "$shape: manifest $d differs in $url/$repo"
@@ -60,8 +63,6 @@ registry_has() {
 
 # The seed, read by the peers: every shape as mkshapes wrote it, the foreign layers only
 # at their urls.
-refs=()
-want_all=()
 for shape in "${CARRIED[@]}" cosign-sig nested; do
   registry_has "$reg_URL" "$(shape_field "$shape" repo)" "$shape"
 done
@@ -70,6 +71,8 @@ curl -fsS -D "$T/headers" -o /dev/null -H "Accept: application/vnd.docker.distri
   "$reg_URL/v2/shapes/schema1/manifests/1" || fail "schema1 not seeded"
 assert_contains "$T/headers" "Docker-Content-Digest: $SHAPE_schema1"
 assert_contains "$T/headers" "Content-Type: application/vnd.docker.distribution.manifest.v1+prettyjws"
+refs=()
+want_all=()
 for shape in "${CARRIED[@]}"; do
   refs+=("$H/$(shape_field "$shape" ref)")
   mapfile -t -O "${#want_all[@]}" want_all < <(shape_field "$shape" digest; shape_field "$shape" manifests; shape_field "$shape" blobs)
