@@ -767,17 +767,20 @@ _serve_static() {
 
 # seed_shapes NAME: build the shapes corpus (mkshapes.py: artifacts, signatures,
 # referrers, attestations, zstd and plain tar layers, nested and Windows indexes,
-# a 5 MiB config; docs/shapes.md) and push it byte for byte to plain registry NAME
-# (push_exact.py). The Windows images' foreign layers are not pushed: a static
-# server (start_static foreign) serves them at their `urls`. Exports SHAPES_DIR,
-# SHAPES_LAYOUT (the OCI layout), SHAPES_SUMMARY (mkshapes' JSON) and, per shape,
-# SHAPE_<shape> = its root digest (SHAPE_helm_nomt for helm-nomt); appends
-# "HOST/REPO:TAG DIGEST" to $T/seeded.txt. A registry started with the schema1 option
-# also gets shapes/schema1:1, a signed Docker schema 1 image (mkschema1.py; shape
-# "schema1", its digest that of the manifest without signatures).
+# a 5 MiB config; docs/shapes.md) and push it byte for byte (push_exact.py) to
+# plain registry NAME, started with the foreign-urls option. The Windows images'
+# foreign layers are not pushed: a static server (start_static foreign) serves them
+# at their `urls`. Exports SHAPES_DIR, SHAPES_LAYOUT (the OCI layout), SHAPES_SUMMARY
+# (mkshapes' JSON) and, per shape, SHAPE_<shape> = its root digest (SHAPE_helm_nomt
+# for helm-nomt); appends "HOST/REPO:TAG DIGEST" to $T/seeded.txt. A registry
+# started with the schema1 option also gets shapes/schema1:1, a signed Docker
+# schema 1 image (mkschema1.py; shape "schema1", whose digest is that of the
+# manifest without its signatures).
 seed_shapes() {
   local name=$1 host=${1}_HOST url=${1}_URL mode=${1}_MODE opts=${1}_OPTIONS shape digest ref
   [[ ${!mode:-} == plain ]] || fail "seed_shapes: '$name' is not a plain registry"
+  [[ " ${!opts} " == *" foreign-urls "* ]] ||
+    fail "seed_shapes: start registry '$name' with the foreign-urls option (the Windows shape has layer urls)"
   export SHAPES_DIR="$T/shapes"
   if [[ ! -f $SHAPES_DIR/summary.json ]]; then
     mkdir -p "$SHAPES_DIR/foreign"
