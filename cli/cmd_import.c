@@ -10,15 +10,20 @@
 #include "cli/cli.h"
 #include "cli/terminal.h"
 
+enum { OPT_ALLOW_DOWNGRADE = OPT_VERB_FIRST };
+
 static const char usage_text[] =
     "Usage: bale import BUNDLE [--store STORE] [--key PUB | --trust DIR]\n"
     "                   [--image REF]… [--platform P[,P…]|all] [--ledger FILE]\n"
+    "                   [--allow-downgrade]\n"
     "\n"
     "Checks the bundle's signature before anything is written, then loads the images into\n"
     "the node store: every blob re-hashed as it streams in, blobs the store has are not\n"
     "written again, names appear only once all content is in. A failed or interrupted\n"
     "import leaves the store as it was; running it again finishes the job. Every attempt\n"
-    "is recorded in the node ledger (bale ledger). Prints one line per image:\n"
+    "is recorded in the node ledger (bale ledger). Tags move forward only: an image a newer\n"
+    "bundle set is skipped. Into containerd each image lands on its own. Prints one line\n"
+    "per image that landed:\n"
     "  REFERENCE DIGEST PLATFORM[,PLATFORM…]\n"
     "\n";
 
@@ -33,6 +38,9 @@ static const cli_opt options[] = {
     {"platform", 0, "P[,P…]|all", "platforms of multi-arch images (default: this host)",
      OPT_PLATFORM},
     {"ledger", 0, "FILE", "the node ledger (default " BALE_DEFAULT_LEDGER ")", OPT_LEDGER},
+    {"allow-downgrade", 0, NULL,
+     "move tags back to what an older bundle carries (default:\nskip such images)",
+     OPT_ALLOW_DOWNGRADE},
     CLI_OPT_HEADING("Registry options (for registry:// stores), as for bale pull:"),
     CLI_OPTS_REGISTRY,
     CLI_OPTS_VERBOSITY,
@@ -44,7 +52,7 @@ static const cli_verb verb = {"import", usage_text, options};
 typedef struct import_args {
 	bale_store_options store_opts;
 	const char *store, *key, *trust, *ledger;
-	bool skip_signature;
+	bool skip_signature, allow_downgrade;
 	const char **images;
 	size_t n_images;
 } import_args;
@@ -66,6 +74,9 @@ static int import_option(void *payload, int opt, const char *arg, bale_error **e
 		return 0;
 	case OPT_LEDGER:
 		a->ledger = arg;
+		return 0;
+	case OPT_ALLOW_DOWNGRADE:
+		a->allow_downgrade = true;
 		return 0;
 	case OPT_IMAGE:
 		if (cli_push_arg(&a->images, &a->n_images, arg) < 0)
@@ -98,6 +109,7 @@ static int record(const import_args *a, const char *bundle, const char *store,
 	bale_ledger_entry e = {
 	    .bundle_path = bundle,
 	    .bundle_id = res->bundle_id[0] ? res->bundle_id : NULL,
+	    .bundle_created = res->bundle_created[0] ? res->bundle_created : NULL,
 	    .bundle_digest = res->bundle_digest[0] ? res->bundle_digest : NULL,
 	    .signer_key_id = res->signer[0] ? res->signer : NULL,
 	    .signature_checked = res->signature_checked,
@@ -108,8 +120,8 @@ static int record(const import_args *a, const char *bundle, const char *store,
 	    .blobs_present = res->blobs_present,
 	    .bytes_written = res->bytes_written,
 	    .seconds = seconds,
-	    .images = failure ? NULL : images,
-	    .n_images = failure ? 0 : res->n_images,
+	    .images = images, /* those that landed, also when others failed */
+	    .n_images = res->n_images,
 	};
 	int rc = bale_ledger_record(a->ledger ? a->ledger : BALE_DEFAULT_LEDGER, &e, err);
 	free(images);
@@ -156,7 +168,10 @@ int cmd_import(int argc, char **argv, bale_error **err)
 	                          .images = a.images,
 	                          .n_images = a.n_images,
 	                          .platforms = platforms,
-	                          .log = &c.log};
+	                          .log = &c.log,
+	                          .ledger = a.ledger ? a.ledger : BALE_DEFAULT_LEDGER,
+	                          .store = a.store,
+	                          .allow_downgrade = a.allow_downgrade};
 	rc = bale_import_bundle(&io, store, &res, err);
 done:
 	/* The store is closed first: a failed run's staged blobs are gone before the
@@ -166,10 +181,13 @@ done:
 	if (rc != BALE_EUSAGE || res.bundle_id[0])
 		record(&a, bundle, a.store, &res, rc < 0 ? *err : NULL, now_seconds() - start,
 		       &ledger_err);
+	for (size_t i = 0; i < res.n_skipped; i++)
+		bale_log_printf(&c.log, BALE_LOG_WARN, "skipped %s", res.skipped[i].message);
+	/* Each image that did not land, when it is not all the run's error says. */
+	for (size_t i = 0; (res.n_images || res.n_failed > 1) && i < res.n_failed; i++)
+		bale_log_printf(&c.log, BALE_LOG_ERROR, "not imported: %s", res.failed[i].message);
 	if (ledger_err && rc < 0) /* the import's error is the run's */
 		bale_log_printf(&c.log, BALE_LOG_ERROR, "%s", bale_error_message(ledger_err));
-	if (rc < 0)
-		goto cleanup;
 	for (size_t i = 0; i < res.n_images; i++) { /* the bundle's words, escaped */
 		cli_put_text(stdout, res.images[i].ref);
 		putchar(' ');
@@ -178,6 +196,8 @@ done:
 		cli_put_text(stdout, res.images[i].platforms[0] ? res.images[i].platforms : "-");
 		putchar('\n');
 	}
+	if (rc < 0)
+		goto cleanup;
 	if (c.log.level >= BALE_LOG_INFO) {
 		char size[32];
 		fprintf(stderr,

@@ -7,8 +7,10 @@
 #include "bale/bundle.h"
 #include "bale/import.h"
 #include "bale/index_db.h"
+#include "bale/ledger.h"
 #include "bale/manifest.h"
 #include "bale/ref.h"
+#include "bale/store.h"
 #include "bale/verify.h"
 
 /* One blob the import needs. */
@@ -31,7 +33,9 @@ typedef struct plan {
 	size_t n_users, users_alloc;
 	need *needs;
 	size_t n_needs, alloc;
-	bale_buf platforms; /* of the image being planned */
+	bale_buf platforms;              /* of the image being planned */
+	sqlite3 *ledger;                 /* the node ledger, NULL when there is none */
+	const char *created, *bundle_id; /* of this bundle */
 } plan;
 
 static int add_user(plan *p, size_t which, bale_error **err)
@@ -239,6 +243,55 @@ static int add_result(bale_import_result *out, const char *ref, const char *dige
 	return img->ref && img->platforms ? 0 : bale_error_set(err, BALE_EGENERIC, "out of memory");
 }
 
+static int add_problem(bale_import_problem **list, size_t *n, const char *ref, const char *digest,
+                       const char *message, bale_error **err)
+{
+	bale_import_problem *grown = realloc(*list, (*n + 1) * sizeof(*grown));
+	if (!grown)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	*list = grown;
+	bale_import_problem *p = &grown[(*n)++];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->digest, sizeof(p->digest), "%s", digest);
+	p->ref = strdup(ref);
+	p->message = strdup(message);
+	return p->ref && p->message ? 0 : bale_error_set(err, BALE_EGENERIC, "out of memory");
+}
+
+/* Tags move forward only: *why is set (the one line to print) when the ledger says a
+ * bundle newer than this one set ref to another digest in this store. A name set by an
+ * entry without a creation time (schema 1) or by this same bundle is not held back. */
+static int held_back(const plan *p, const bale_import_options *opts, const char *ref,
+                     const char *digest, char *why, size_t size, bale_error **err)
+{
+	*why = '\0';
+	if (!p->ledger || opts->allow_downgrade || !p->created || !*p->created || !opts->store)
+		return 0;
+	/* containerd's default socket has two spellings */
+	static const char def[] = "containerd:" BALE_DEFAULT_CONTAINERD_SOCKET;
+	const char *stores[2] = {opts->store, NULL};
+	size_t n = 1;
+	if (strcmp(opts->store, "containerd") == 0)
+		stores[n++] = def;
+	else if (strcmp(opts->store, def) == 0)
+		stores[n++] = "containerd";
+	bale_ledger_setter set;
+	int rc = bale_ledger_last_set(p->ledger, ref, stores, n, &set, err);
+	if (rc == BALE_ENOTFOUND)
+		return 0;
+	if (rc < 0)
+		return rc;
+	if (strcmp(set.digest, digest) == 0 || !set.bundle_created[0] ||
+	    strcmp(p->created, set.bundle_created) >= 0 ||
+	    (p->bundle_id && strcmp(p->bundle_id, set.bundle_id) == 0))
+		return 0;
+	snprintf(why, size,
+	         "%s: kept at %s, which bundle %.12s (created %s) set on %s; this bundle "
+	         "(created %s) is older (--allow-downgrade moves the tag back)",
+	         ref, set.digest, set.bundle_id, set.bundle_created, set.time, p->created);
+	return 0;
+}
+
 /* Every image asked for, with its manifests, configs and layers. */
 static int make_plan(sqlite3 *db, plan *p, const bale_import_options *opts,
                      const bale_platform_set *platforms, bale_import_result *out, bale_error **err)
@@ -271,6 +324,13 @@ static int make_plan(sqlite3 *db, plan *p, const bale_import_options *opts,
 				take = found[i] = true;
 		if (!take)
 			continue;
+		char why[1024];
+		if ((rc = held_back(p, opts, ref, digest, why, sizeof(why), err)) < 0)
+			break;
+		if (*why) {
+			rc = add_problem(&out->skipped, &out->n_skipped, ref, digest, why, err);
+			continue;
+		}
 		if ((rc = add_result(out, ref, digest, "", err)) < 0)
 			break;
 		bale_imported_image *img = &out->images[out->n_images - 1];
@@ -376,6 +436,41 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 	return rc;
 }
 
+static void drop_images(bale_import_result *r)
+{
+	for (size_t i = 0; i < r->n_images; i++) {
+		free(r->images[i].ref);
+		free(r->images[i].platforms);
+	}
+	free(r->images);
+	r->images = NULL;
+	r->n_images = 0;
+}
+
+/* A commit that landed some images: those that did not move to out->failed. */
+static int sort_landed(bale_sink *store, bale_import_result *out, int rc, bale_error **err)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < out->n_images; i++) {
+		bale_imported_image *img = &out->images[i];
+		const bale_error *why = bale_store_image_error(store, img->ref);
+		if (!why) {
+			out->images[kept++] = *img;
+			continue;
+		}
+		if (add_problem(&out->failed, &out->n_failed, img->ref, img->digest,
+		                bale_error_message(why), NULL) < 0) {
+			bale_error_free(*err);
+			*err = NULL;
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		}
+		free(img->ref);
+		free(img->platforms);
+	}
+	out->n_images = kept;
+	return rc;
+}
+
 int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_import_result *out,
                        bale_error **err)
 {
@@ -405,7 +500,18 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 		goto cleanup;
 	const char *id = th.manifest->bundle_id;
 	snprintf(out->bundle_id, sizeof(out->bundle_id), "%s", id ? id : "");
+	snprintf(out->bundle_created, sizeof(out->bundle_created), "%s",
+	         th.manifest->created ? th.manifest->created : "");
 	out->signature_checked = th.signature_checked;
+	p.created = out->bundle_created;
+	p.bundle_id = out->bundle_id;
+	if (opts->ledger && !opts->allow_downgrade &&
+	    (rc = bale_ledger_open_readonly(&p.ledger, opts->ledger, err)) < 0) {
+		if (rc != BALE_ENOTFOUND)
+			goto cleanup;
+		bale_error_clear(err); /* no import on record: nothing to hold back */
+		rc = 0;
+	}
 	/* The signed list of blobs, by digest: sizes and media types come from there. */
 	if ((rc = sort_blobs(&p, th.manifest, err)) < 0 ||
 	    (rc = bale_index_db_open_bytes(&db, th.head->index_db, th.head->index_db_len, err)) <
@@ -421,8 +527,12 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 		if ((rc = bale_sink_set_name(store, out->images[i].ref, &root, err)) < 0)
 			goto cleanup;
 	}
-	rc = bale_sink_commit(store, err);
+	if ((rc = bale_sink_commit(store, err)) < 0 && bale_store_lands_each(store))
+		rc = sort_landed(store, out, rc, err);
 cleanup:
+	if (rc < 0 && !out->n_failed) /* all or nothing: nothing landed */
+		drop_images(out);
+	sqlite3_close(p.ledger);
 	sqlite3_close(db);
 	free(p.blobs);
 	free(p.needs);
@@ -433,13 +543,20 @@ cleanup:
 	return rc;
 }
 
+static void free_problems(bale_import_problem **list, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++) {
+		free((*list)[i].ref);
+		free((*list)[i].message);
+	}
+	free(*list);
+	*list = NULL;
+	*n = 0;
+}
+
 void bale_import_result_free(bale_import_result *r)
 {
-	for (size_t i = 0; i < r->n_images; i++) {
-		free(r->images[i].ref);
-		free(r->images[i].platforms);
-	}
-	free(r->images);
-	r->images = NULL;
-	r->n_images = 0;
+	drop_images(r);
+	free_problems(&r->skipped, &r->n_skipped);
+	free_problems(&r->failed, &r->n_failed);
 }

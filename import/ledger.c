@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,6 +35,23 @@
 /* Imports on one node queue behind each other; one takes milliseconds to record, so
  * waiting this long means something is stuck, not busy. */
 #define LEDGER_BUSY_TIMEOUT_MS 10000
+
+/* Version 2: imported_images lists the images that landed, also of an import that failed
+ * for others (version 1 listed none for a failed import), so the view takes every row;
+ * imports.bundle_created, for tags that only move forward. */
+#define CURRENT_IMAGES_VIEW                                                                        \
+	"CREATE VIEW current_images AS"                                                            \
+	" SELECT ii.ref AS ref, ii.digest AS digest, ii.platforms AS platforms, i.time AS time,"   \
+	" i.id AS import_id, i.bundle_id AS bundle_id, i.store AS store"                           \
+	" FROM imported_images ii JOIN imports i ON i.id = ii.import_id"                           \
+	" WHERE i.id = (SELECT max(x.import_id) FROM imported_images x WHERE x.ref = ii.ref);"
+
+/* A version 1 ledger becomes version 2 in the transaction of the next entry: one column
+ * more, the view over every listed image (a version 1 ledger lists only those of imports
+ * that succeeded, so it shows the same rows). */
+static const char upgrade_v1_sql[] =
+    "ALTER TABLE imports ADD COLUMN bundle_created TEXT;"
+    "DROP VIEW current_images;" CURRENT_IMAGES_VIEW "PRAGMA user_version = 2;";
 
 /* Rows are never updated or deleted, so ids grow in commit order: "latest" is the
  * highest id, which, unlike time, survives clock steps and two imports in one second. */
@@ -54,7 +72,8 @@ static const char schema_sql[] =
     " blobs_written INTEGER NOT NULL CHECK (blobs_written >= 0),"
     " blobs_present INTEGER NOT NULL CHECK (blobs_present >= 0),"
     " bytes_written INTEGER NOT NULL CHECK (bytes_written >= 0),"
-    " seconds REAL NOT NULL CHECK (seconds >= 0));"
+    " seconds REAL NOT NULL CHECK (seconds >= 0),"
+    " bundle_created TEXT);"
     "CREATE INDEX imports_bundle ON imports (bundle_id);"
 
     "CREATE TABLE imported_images ("
@@ -65,12 +84,7 @@ static const char schema_sql[] =
     " PRIMARY KEY (import_id, ref));"
     "CREATE INDEX imported_images_ref ON imported_images (ref);"
 
-    "CREATE VIEW current_images AS"
-    " SELECT ii.ref AS ref, ii.digest AS digest, ii.platforms AS platforms, i.time AS time,"
-    " i.id AS import_id, i.bundle_id AS bundle_id, i.store AS store"
-    " FROM imported_images ii JOIN imports i ON i.id = ii.import_id"
-    " WHERE i.id = (SELECT max(x.import_id) FROM imported_images x"
-    " JOIN imports y ON y.id = x.import_id WHERE x.ref = ii.ref AND y.result = 'ok');"
+    CURRENT_IMAGES_VIEW
 
     "PRAGMA application_id = " XSTRINGIFY(
         LEDGER_APPLICATION_ID) ";"
@@ -79,8 +93,8 @@ static const char schema_sql[] =
 static const char insert_import_sql[] =
     "INSERT INTO imports (time, host, bundle_path, bundle_id, bundle_digest, signer_key_id,"
     " signature_checked, store, result, exit_status, error, blobs_written, blobs_present,"
-    " bytes_written, seconds)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+    " bytes_written, seconds, bundle_created)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 static const char insert_image_sql[] =
     "INSERT INTO imported_images (import_id, ref, digest, platforms) VALUES (?1, ?2, ?3, ?4)";
@@ -123,11 +137,13 @@ cleanup:
 /* Whether db is a ledger this bale can read and write: *empty when the file has nothing
  * in it yet (new, or created by a writer that has not committed), so the schema is ours
  * to create. Anything else must be a bale ledger of this schema version. */
-static int check_ledger(sqlite3 *db, const char *path, bool *empty, bale_error **err)
+static int check_ledger(sqlite3 *db, const char *path, bool *empty, sqlite3_int64 *version_out,
+                        bale_error **err)
 {
 	sqlite3_int64 app = 0, version = 0, objects = 0;
 	int rc = 0;
 	*empty = false;
+	*version_out = 0;
 	if ((rc = query_int(db, path, "PRAGMA application_id", &app, err)) < 0 ||
 	    (rc = query_int(db, path, "PRAGMA user_version", &version, err)) < 0 ||
 	    (rc = query_int(db, path, "SELECT count(*) FROM sqlite_master", &objects, err)) < 0)
@@ -145,10 +161,11 @@ static int check_ledger(sqlite3 *db, const char *path, bool *empty, bale_error *
 		                      "ledger %s: schema version %lld is newer than this bale's "
 		                      "(%d); use a newer bale",
 		                      path, (long long)version, BALE_LEDGER_SCHEMA_VERSION);
-	if (version != BALE_LEDGER_SCHEMA_VERSION)
+	if (version != 1 && version != BALE_LEDGER_SCHEMA_VERSION)
 		return bale_error_set(err, BALE_ESTORE,
-		                      "ledger %s: schema version %lld, this bale knows %d", path,
-		                      (long long)version, BALE_LEDGER_SCHEMA_VERSION);
+		                      "ledger %s: schema version %lld, this bale knows 1 to %d",
+		                      path, (long long)version, BALE_LEDGER_SCHEMA_VERSION);
+	*version_out = version;
 	return 0;
 }
 
@@ -219,6 +236,7 @@ static int insert_entry(sqlite3 *db, const char *path, const bale_ledger_entry *
 	sqlite3_bind_int64(st, 13, e->blobs_present);
 	sqlite3_bind_int64(st, 14, e->bytes_written);
 	sqlite3_bind_double(st, 15, e->seconds);
+	bind_text(st, 16, e->bundle_created);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		rc = db_fail(db, path, "insert", err);
 		goto cleanup;
@@ -236,6 +254,7 @@ int bale_ledger_record(const char *path, const bale_ledger_entry *entry, bale_er
 	sqlite3 *db = NULL;
 	char *copy = NULL;
 	bool in_tx = false, empty = false;
+	sqlite3_int64 version = 0;
 	int rc = 0;
 	if (!(copy = strdup(path))) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
@@ -265,9 +284,11 @@ int bale_ledger_record(const char *path, const bale_ledger_entry *entry, bale_er
 	if ((rc = exec(db, path, "BEGIN IMMEDIATE", "begin", err)) < 0)
 		goto cleanup;
 	in_tx = true;
-	if ((rc = check_ledger(db, path, &empty, err)) < 0)
+	if ((rc = check_ledger(db, path, &empty, &version, err)) < 0)
 		goto cleanup;
 	if (empty && (rc = exec(db, path, schema_sql, "create schema", err)) < 0)
+		goto cleanup;
+	if (version == 1 && (rc = exec(db, path, upgrade_v1_sql, "upgrade schema", err)) < 0)
 		goto cleanup;
 	if ((rc = insert_entry(db, path, entry, err)) < 0 ||
 	    (rc = exec(db, path, "COMMIT", "commit", err)) < 0)
@@ -287,6 +308,7 @@ int bale_ledger_open_readonly(sqlite3 **out, const char *path, bale_error **err)
 	sqlite3 *db = NULL;
 	struct stat sb;
 	bool empty = false;
+	sqlite3_int64 version = 0;
 	int rc = 0;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
 		if (stat(path, &sb) < 0 && errno == ENOENT)
@@ -304,7 +326,7 @@ int bale_ledger_open_readonly(sqlite3 **out, const char *path, bale_error **err)
 		bale_error_wrap(err, "ledger %s", path);
 		goto cleanup;
 	}
-	if ((rc = check_ledger(db, path, &empty, err)) < 0)
+	if ((rc = check_ledger(db, path, &empty, &version, err)) < 0)
 		goto cleanup;
 	/* Nothing committed yet: the first import on the node is still being recorded, or
 	 * died before it was. Either way no import is on record. */
@@ -317,5 +339,55 @@ int bale_ledger_open_readonly(sqlite3 **out, const char *path, bale_error **err)
 	db = NULL;
 cleanup:
 	sqlite3_close(db);
+	return rc;
+}
+
+int bale_ledger_last_set(sqlite3 *db, const char *ref, const char *const *stores, size_t n_stores,
+                         bale_ledger_setter *out, bale_error **err)
+{
+	sqlite3_int64 version = 0;
+	sqlite3_stmt *st = NULL;
+	bool empty = false;
+	int rc = check_ledger(db, "", &empty, &version, err);
+	memset(out, 0, sizeof(*out));
+	if (rc < 0)
+		return rc;
+	if (empty)
+		return BALE_ENOTFOUND;
+	/* A version 1 ledger knows no bundle's creation time. */
+	char sql[512];
+	snprintf(sql, sizeof(sql),
+	         "SELECT ii.digest, i.bundle_id, %s, i.time, i.id FROM imported_images ii"
+	         " JOIN imports i ON i.id = ii.import_id WHERE ii.ref = ?1 AND i.store = ?2"
+	         " ORDER BY i.id DESC LIMIT 1",
+	         version >= 2 ? "i.bundle_created" : "NULL");
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(db, "", "read", err);
+	rc = BALE_ENOTFOUND;
+	sqlite3_int64 best = -1;
+	for (size_t k = 0; k < n_stores; k++) {
+		sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, stores[k], -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			/* the latest entry across the spellings of one store */
+			const char *cols[4];
+			for (int c = 0; c < 4; c++)
+				cols[c] = (const char *)sqlite3_column_text(st, c);
+			if (sqlite3_column_int64(st, 4) > best) {
+				best = sqlite3_column_int64(st, 4);
+				snprintf(out->digest, sizeof(out->digest), "%s",
+				         cols[0] ? cols[0] : "");
+				snprintf(out->bundle_id, sizeof(out->bundle_id), "%s",
+				         cols[1] ? cols[1] : "");
+				snprintf(out->bundle_created, sizeof(out->bundle_created), "%s",
+				         cols[2] ? cols[2] : "");
+				snprintf(out->time, sizeof(out->time), "%s",
+				         cols[3] ? cols[3] : "");
+				rc = 0;
+			}
+		}
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
 	return rc;
 }

@@ -1,7 +1,10 @@
 /* The containerd store: images handed to containerd's own importer as an OCI image tar
  * streamed into `ctr images import` (docs/containerd.md says why). Content the node
- * already has is not sent; names come only with the index.json that ends the stream;
- * a run that fails has its streamed content removed again. */
+ * already has is not sent. The commit lands each image on its own: one stream takes the
+ * content of all of them, held by their digest references and not unpacked; then the
+ * runnable ones are unpacked, and only the images that made it get their tags and
+ * labels. An image that fails loses the names and the content this run gave it, and
+ * nothing else; a run whose content stream fails has all of it removed again. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -26,10 +29,32 @@
 
 #define COPY_CHUNK (256u << 10)
 
+enum { NAME_PENDING, NAME_LANDED, NAME_FAILED };
+
 typedef struct named {
 	char *ref;
+	char by_digest[1024]; /* repo@sha256:…, the name that holds the content */
 	bale_descriptor root;
+	int state;
+	bool runnable; /* containerd can unpack it for the node's platform */
+	char **uses;   /* the node's content it refers to: root, manifests, blobs */
+	size_t n_uses;
+	bale_error *why; /* NAME_FAILED: the cause */
 } named;
+
+/* The bytes of a manifest or index streamed this run: read again when the images are
+ * sorted, without asking containerd. */
+typedef struct kept {
+	bale_digest digest;
+	bale_buf bytes;
+} kept;
+
+/* A blob's labels as `ctr content ls` shows them ("k=v,k=v"), kept for those with a
+ * distribution source: a new repository is added to the ones there. */
+typedef struct source {
+	char *digest;
+	char *labels;
+} source;
 
 typedef struct ctr_store {
 	bale_sink base;
@@ -49,7 +74,16 @@ typedef struct ctr_store {
 	size_t n_sent;
 	named *names;
 	size_t n_names;
-	bool broken, committed;
+	char **had_names; /* image names containerd had before the commit, sorted */
+	size_t n_had_names;
+	bool had_names_loaded;
+	kept *kept;
+	size_t n_kept;
+	source *sources; /* blobs with distribution-source labels, and those labels */
+	size_t n_sources;
+	const bale_platform_set *platforms; /* what the node unpacks */
+	bale_platform_set *host;            /* owned, when opts gave none */
+	bool broken, committed, rolled_back;
 	char *buf;
 	const bale_log *log;
 } ctr_store;
@@ -59,6 +93,8 @@ struct bale_sink_blob {
 	bale_descriptor desc;
 	bool direct; /* streaming as a tar member now; otherwise spooled to spool_fd */
 	int spool_fd;
+	bool keep; /* a manifest or index: its bytes are kept (kept) */
+	bale_buf bytes;
 };
 
 /* ---- the tar stream ---- */
@@ -80,7 +116,8 @@ static int stream_error(ctr_store *s, const char *what, bale_error **err)
 	                      archive_error_string(s->a) ? archive_error_string(s->a) : "failed");
 }
 
-static int start_stream(ctr_store *s, bale_error **err)
+/* `ctr images import [--no-unpack] [--platform…] -` reading the tar we write. */
+static int start_stream(ctr_store *s, bool unpack, bale_error **err)
 {
 	if (s->a)
 		return 0;
@@ -88,6 +125,8 @@ static int start_stream(ctr_store *s, bale_error **err)
 	size_t n = 0;
 	args[n++] = "images";
 	args[n++] = "import";
+	if (!unpack)
+		args[n++] = "--no-unpack";
 	if (s->platform_flag)
 		args[n++] = s->platform_flag;
 	args[n++] = "-";
@@ -180,7 +219,22 @@ static void blob_free(bale_sink_blob *b)
 {
 	if (b->spool_fd >= 0)
 		close(b->spool_fd);
+	bale_buf_free(&b->bytes);
 	free(b);
+}
+
+/* A committed manifest or index: its bytes move to s->kept. */
+static void keep_bytes(ctr_store *s, bale_sink_blob *b)
+{
+	if (!b->keep || b->bytes.len != (size_t)b->desc.size)
+		return;
+	kept *grown = realloc(s->kept, (s->n_kept + 1) * sizeof(*grown));
+	if (!grown)
+		return; /* read back from containerd instead */
+	s->kept = grown;
+	s->kept[s->n_kept].digest = b->desc.digest;
+	s->kept[s->n_kept++].bytes = b->bytes;
+	bale_buf_init(&b->bytes, 1, "manifest");
 }
 
 static int flush_queue(ctr_store *s, bale_error **err)
@@ -190,7 +244,8 @@ static int flush_queue(ctr_store *s, bale_error **err)
 		bale_sink_blob *b = s->queue[0];
 		memmove(s->queue, s->queue + 1, (s->n_queue - 1) * sizeof(*s->queue));
 		s->n_queue--;
-		rc = append_spooled(s, b, err);
+		if ((rc = append_spooled(s, b, err)) == 0)
+			keep_bytes(s, b);
 		blob_free(b);
 	}
 	return rc;
@@ -229,7 +284,14 @@ static int ctr_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink
 	b->s = s;
 	b->desc = *desc;
 	b->spool_fd = -1;
-	if ((rc = start_stream(s, err)) < 0)
+	b->keep = (bale_manifest_type_is_index(desc->media_type) ||
+	           bale_manifest_type_is_manifest(desc->media_type)) &&
+	          desc->size >= 0 && desc->size <= (int64_t)BALE_CAP_MANIFEST;
+	bale_buf_init(&b->bytes, BALE_CAP_MANIFEST, "manifest");
+	/* The content goes in without unpacking: what containerd cannot unpack (charts,
+	 * signatures, SBOMs) is stored all the same, and an image that fails to unpack
+	 * fails alone, later. */
+	if ((rc = start_stream(s, false, err)) < 0)
 		goto cleanup;
 	if (!s->active) { /* straight into the stream: the usual case, no copy */
 		blob_path(path, sizeof(path), desc);
@@ -255,6 +317,8 @@ cleanup:
 
 static int ctr_blob_write(bale_sink_blob *b, const void *data, size_t len, bale_error **err)
 {
+	if (b->keep && bale_buf_append(&b->bytes, data, len, NULL) < 0)
+		b->keep = false; /* larger than it said: its commit will be refused anyway */
 	if (b->direct)
 		return member_data(b->s, data, len, err);
 	if (bale_fs_write_all(b->spool_fd, data, len) < 0)
@@ -271,6 +335,7 @@ static int ctr_blob_rewind(bale_sink_blob *b, bale_error **err)
 		                      "blob %s: cannot start over once streamed to containerd",
 		                      b->desc.digest.str);
 	}
+	bale_buf_reset(&b->bytes);
 	if (ftruncate(b->spool_fd, 0) < 0 || lseek(b->spool_fd, 0, SEEK_SET) < 0)
 		return bale_error_set_errno(err, BALE_ESTORE, errno, "spool blob %s",
 		                            b->desc.digest.str);
@@ -283,8 +348,9 @@ static int ctr_blob_commit(bale_sink_blob *b, bale_error **err)
 	int rc = 0;
 	if (b->direct) {
 		s->active = NULL;
-		if ((rc = member_end(s, err)) == 0)
-			rc = remember_sent(s, &b->desc.digest, err);
+		if ((rc = member_end(s, err)) == 0 &&
+		    (rc = remember_sent(s, &b->desc.digest, err)) == 0)
+			keep_bytes(s, b);
 		blob_free(b);
 		return rc < 0 ? rc : flush_queue(s, err);
 	}
@@ -307,6 +373,18 @@ static void ctr_blob_abort(bale_sink_blob *b)
 	blob_free(b);
 }
 
+/* repo@sha256:… for a name: pods may pin a digest, and the kubelet looks that up as is
+ * (ctr's own --digests would invent "import-DATE@…" names instead). */
+static void digest_name(char *out, size_t size, const char *ref, const bale_digest *d)
+{
+	const char *at = strchr(ref, '@');
+	const char *colon = strrchr(ref, ':'), *slash = strrchr(ref, '/');
+	size_t repo_len =
+	    at ? (size_t)(at - ref)
+	       : (colon && (!slash || colon > slash) ? (size_t)(colon - ref) : strlen(ref));
+	snprintf(out, size, "%.*s@%s", (int)repo_len, ref, d->str);
+}
+
 static int ctr_set_name(bale_sink *sink, const char *ref, const bale_descriptor *root,
                         bale_error **err)
 {
@@ -318,23 +396,86 @@ static int ctr_set_name(bale_sink *sink, const char *ref, const bale_descriptor 
 	if (!grown)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	s->names = grown;
-	if (!(s->names[s->n_names].ref = strdup(ref)))
+	named *n = &s->names[s->n_names];
+	memset(n, 0, sizeof(*n));
+	if (!(n->ref = strdup(ref)))
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	s->names[s->n_names++].root = *root;
+	n->root = *root;
+	digest_name(n->by_digest, sizeof(n->by_digest), ref, &root->digest);
+	s->n_names++;
 	return 0;
 }
 
-/* repo@sha256:… for a name: pods may pin a digest, and the kubelet looks that up as is
- * (ctr's own --digests would invent "import-DATE@…" names instead). */
-static void digest_name(char *out, size_t size, const named *n)
+/* ---- names containerd had ---- */
+
+static int push_string(char ***list, size_t *n, const char *text, size_t len, bale_error **err)
 {
-	const char *ref = n->ref;
-	const char *at = strchr(ref, '@');
-	const char *colon = strrchr(ref, ':'), *slash = strrchr(ref, '/');
-	size_t repo_len =
-	    at ? (size_t)(at - ref)
-	       : (colon && (!slash || colon > slash) ? (size_t)(colon - ref) : strlen(ref));
-	snprintf(out, size, "%.*s@%s", (int)repo_len, ref, n->root.digest.str);
+	char **grown = realloc(*list, (*n + 1) * sizeof(*grown));
+	if (!grown)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	*list = grown;
+	if (!(grown[*n] = strndup(text, len)))
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	(*n)++;
+	return 0;
+}
+
+/* Every image name in the namespace before this commit: those are never removed. */
+static int load_names(ctr_store *s, bale_error **err)
+{
+	const char *args[] = {"images", "ls", "-q", NULL};
+	bale_buf out;
+	int rc = store_ctr_run(&s->ctr, args, "images ls", &out, err);
+	for (char *line = out.data, *next; rc == 0 && line && *line; line = next) {
+		next = strchr(line, '\n');
+		size_t len = next ? (size_t)(next - line) : strlen(line);
+		next = next ? next + 1 : NULL;
+		if (len)
+			rc = push_string(&s->had_names, &s->n_had_names, line, len, err);
+	}
+	bale_buf_free(&out);
+	if (s->n_had_names > 1)
+		qsort(s->had_names, s->n_had_names, sizeof(char *), by_string);
+	s->had_names_loaded = rc == 0;
+	return rc;
+}
+
+static bool had_name(const ctr_store *s, const char *name)
+{
+	return s->n_had_names &&
+	       bsearch(&name, s->had_names, s->n_had_names, sizeof(char *), by_string) != NULL;
+}
+
+/* Removes a name this run created; a name containerd had before is left alone. */
+static void remove_name(ctr_store *s, const char *name)
+{
+	if (!s->had_names_loaded || had_name(s, name))
+		return;
+	const char *args[] = {"images", "rm", name, NULL};
+	bale_buf out;
+	bale_error *ignored = NULL;
+	store_ctr_run(&s->ctr, args, "images rm", &out, &ignored); /* best effort */
+	bale_error_free(ignored);
+	bale_buf_free(&out);
+}
+
+/* ---- the index.json that ends a stream ---- */
+
+/* Which names a stream gives: the digest references of the images still on their way
+ * (the content stream, whose names hold the content), of those to unpack, or every name
+ * of the images that landed. */
+enum { GIVE_HOLDING, GIVE_UNPACK, GIVE_LANDED };
+
+static bool gives(const named *n, int which)
+{
+	switch (which) {
+	case GIVE_HOLDING:
+		return n->state == NAME_PENDING;
+	case GIVE_UNPACK:
+		return n->state == NAME_PENDING && n->runnable;
+	default:
+		return n->state == NAME_LANDED;
+	}
 }
 
 static json_t *name_descriptor(const bale_descriptor *d, const char *name)
@@ -347,18 +488,18 @@ static json_t *name_descriptor(const bale_descriptor *d, const char *name)
 	return o;
 }
 
-/* index.json of the stream: every name and its digest name, annotated as containerd's
- * importer reads them. */
-static int write_index(ctr_store *s, bale_error **err)
+/* index.json of the stream, annotated as containerd's importer reads names. */
+static int write_index(ctr_store *s, int which, bale_error **err)
 {
 	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 	json_t *list = json_array();
-	char by_digest[1024];
 	for (size_t i = 0; i < s->n_names; i++) {
-		json_array_append_new(list, name_descriptor(&s->names[i].root, s->names[i].ref));
-		digest_name(by_digest, sizeof(by_digest), &s->names[i]);
-		if (strcmp(by_digest, s->names[i].ref) != 0)
-			json_array_append_new(list, name_descriptor(&s->names[i].root, by_digest));
+		const named *n = &s->names[i];
+		if (!gives(n, which))
+			continue;
+		if (which == GIVE_LANDED && strcmp(n->by_digest, n->ref) != 0)
+			json_array_append_new(list, name_descriptor(&n->root, n->ref));
+		json_array_append_new(list, name_descriptor(&n->root, n->by_digest));
 	}
 	json_t *index = json_pack("{s:i,s:o}", "schemaVersion", 2, "manifests", list);
 	char *text = NULL;
@@ -375,17 +516,281 @@ static int write_index(ctr_store *s, bale_error **err)
 	return rc;
 }
 
+/* Ends the open stream with its index.json and waits for ctr; *out: what it printed. */
+static int finish_stream(ctr_store *s, int which, bale_buf *out, bale_error **err)
+{
+	int rc = 0;
+	bale_buf_init(out, 1, "ctr output");
+	if ((rc = flush_queue(s, err)) < 0 || (rc = write_index(s, which, err)) < 0)
+		return rc;
+	if (archive_write_close(s->a) != ARCHIVE_OK)
+		return stream_error(s, "tar", err);
+	archive_write_free(s->a);
+	s->a = NULL;
+	close(s->in_fd);
+	s->in_fd = -1;
+	pid_t pid = s->child;
+	s->child = 0;
+	rc = store_ctr_wait(pid, s->out_fd, "images import", out, err);
+	s->out_fd = -1;
+	return rc;
+}
+
+/* A stream of names alone: their content is in containerd already. */
+static int names_stream(ctr_store *s, bool unpack, int which, bale_buf *out, bale_error **err)
+{
+	int rc = start_stream(s, unpack, err);
+	if (rc < 0) {
+		bale_buf_init(out, 1, "ctr output");
+		return rc;
+	}
+	return finish_stream(s, which, out, err);
+}
+
+/* ---- what each image is ---- */
+
+/* The bytes of a manifest or index the node holds: kept from the stream, else from
+ * containerd (checked against the digest either way). */
+static int read_blob(ctr_store *s, const bale_descriptor *d, bale_buf *out, bale_error **err)
+{
+	for (size_t i = 0; i < s->n_kept; i++)
+		if (strcmp(s->kept[i].digest.str, d->digest.str) == 0) {
+			bale_buf_init(out, BALE_CAP_MANIFEST, "manifest");
+			return bale_buf_append(out, s->kept[i].bytes.data, s->kept[i].bytes.len,
+			                       err);
+		}
+	const char *args[] = {"content", "get", d->digest.str, NULL};
+	int rc = store_ctr_run(&s->ctr, args, "content get", out, err);
+	bale_digest got;
+	if (rc == 0)
+		bale_digest_of(&got, out->data, out->len);
+	if (rc == 0 && (out->len != (size_t)d->size || strcmp(got.str, d->digest.str) != 0))
+		rc = bale_error_set(err, BALE_EVERIFY, "%s: containerd gave other bytes",
+		                    d->digest.str);
+	return rc;
+}
+
+static bool type_in(const char *type, const char *const *list)
+{
+	for (; type && *list; list++)
+		if (strcmp(type, *list) == 0)
+			return true;
+	return false;
+}
+
+/* What containerd's unpacker takes: an image config and layers that are tars. Anything
+ * else (a Helm chart, a cosign signature, an SBOM, an attestation) is content to keep. */
+static const char *const config_types[] = {
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+    NULL,
+};
+static const char *const layer_types[] = {
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    NULL,
+};
+
+static int add_use(named *n, const char *digest, bale_error **err)
+{
+	for (size_t i = 0; i < n->n_uses; i++)
+		if (strcmp(n->uses[i], digest) == 0)
+			return 0;
+	return push_string(&n->uses, &n->n_uses, digest, strlen(digest), err);
+}
+
+static bool holds(ctr_store *s, const bale_descriptor *d)
+{
+	bool held = false;
+	ctr_has_blob(&s->base, d, &held, NULL);
+	return held;
+}
+
+/* An image manifest: what it refers to that the node holds, and whether containerd can
+ * unpack it (no artifactType, an image config, tar layers). */
+static int walk_manifest(ctr_store *s, named *n, const bale_descriptor *d, bool *runnable,
+                         bale_error **err)
+{
+	bale_buf bytes;
+	json_t *doc = NULL;
+	bale_descriptor config, *layers = NULL;
+	size_t n_layers = 0, foreign = 0;
+	*runnable = false;
+	int rc = read_blob(s, d, &bytes, err);
+	if (rc == 0 &&
+	    (rc = bale_json_parse(&doc, bytes.data, bytes.len, BALE_CAP_MANIFEST, d->digest.str,
+	                          err)) == 0 &&
+	    (rc = bale_manifest_parse_image(&config, &layers, &n_layers, &foreign, bytes.data,
+	                                    bytes.len, err)) == 0) {
+		json_t *list = json_object_get(doc, "layers");
+		bool tars = json_is_array(list);
+		for (size_t i = 0; tars && i < json_array_size(list); i++)
+			tars = type_in(bale_json_str(json_array_get(list, i), "mediaType"),
+			               layer_types);
+		*runnable = bale_manifest_type_is_manifest(d->media_type) &&
+		            !json_object_get(doc, "artifactType") && tars &&
+		            type_in(config.media_type, config_types);
+		if (holds(s, &config))
+			rc = add_use(n, config.digest.str, err);
+		for (size_t i = 0; rc == 0 && i < n_layers; i++)
+			if (holds(s, &layers[i]))
+				rc = add_use(n, layers[i].digest.str, err);
+	}
+	free(layers);
+	json_decref(doc);
+	bale_buf_free(&bytes);
+	return rc;
+}
+
+/* Sorts an image: the content it refers to (for rollback and labels), and whether it is
+ * to be unpacked: a manifest containerd can unpack, or an index with one for a platform
+ * the node unpacks. Decided from the manifests, never from the name. */
+static int walk_image(ctr_store *s, named *n, bale_error **err)
+{
+	bale_buf bytes;
+	json_t *doc = NULL;
+	bale_index_entry *children = NULL;
+	size_t n_children = 0;
+	int rc = add_use(n, n->root.digest.str, err);
+	if (rc < 0 || !bale_manifest_type_is_index(n->root.media_type))
+		return rc < 0 ? rc : walk_manifest(s, n, &n->root, &n->runnable, err);
+	if ((rc = read_blob(s, &n->root, &bytes, err)) == 0 &&
+	    (rc = bale_json_parse(&doc, bytes.data, bytes.len, BALE_CAP_MANIFEST,
+	                          n->root.digest.str, err)) == 0)
+		rc = bale_manifest_parse_index(&children, &n_children, bytes.data, bytes.len, err);
+	bool artifact = doc && json_object_get(doc, "artifactType");
+	for (size_t i = 0; rc == 0 && i < n_children; i++) {
+		const bale_index_entry *c = &children[i];
+		bool runnable = false;
+		if (!holds(s, &c->desc) || !bale_manifest_type_is_manifest(c->desc.media_type))
+			continue;
+		if ((rc = add_use(n, c->desc.digest.str, err)) < 0 ||
+		    (rc = walk_manifest(s, n, &c->desc, &runnable, err)) < 0)
+			break;
+		/* A child without a platform is left to containerd's matcher. */
+		if (runnable && !artifact &&
+		    (!c->has_platform || bale_platform_set_contains(s->platforms, &c->platform)))
+			n->runnable = true;
+	}
+	free(children);
+	json_decref(doc);
+	bale_buf_free(&bytes);
+	return rc;
+}
+
+/* ---- landing image by image ---- */
+
+/* n did not land: "REF: WHAT DETAIL" says why. */
+static void fail_image(named *n, int code, const char *what, const char *detail)
+{
+	if (n->state == NAME_FAILED)
+		return;
+	n->state = NAME_FAILED;
+	bale_error_set(&n->why, code, "%s: %s%s", n->ref, what, detail);
+}
+
+/* The unpack of the runnable images: one stream for all of them. ctr unpacks them in
+ * the order of its index.json and stops at the first that fails: those before it
+ * landed, that one failed, the rest go again in a stream of their own. */
+static int unpack_images(ctr_store *s)
+{
+	for (;;) {
+		size_t left = 0;
+		for (size_t i = 0; i < s->n_names; i++)
+			left += gives(&s->names[i], GIVE_UNPACK);
+		if (!left)
+			return 0;
+		bale_buf out;
+		bale_error *e = NULL;
+		int rc = names_stream(s, true, GIVE_UNPACK, &out, &e);
+		/* "unpacking NAME (sha256:…)...done" per image; the failing one has no done */
+		const char *at = NULL;
+		for (const char *p = out.data; p && (p = strstr(p, "unpacking ")); p++)
+			if (p == out.data || p[-1] == '\n')
+				at = p;
+		named *stopped = NULL;
+		const char *cause = e ? bale_error_message(e) : "failed";
+		if (rc < 0 && at) {
+			const char *name = at + 10, *end = strstr(name, " (");
+			const char *dots = strstr(name, "...");
+			for (size_t i = 0; end && !stopped && i < s->n_names; i++)
+				if (gives(&s->names[i], GIVE_UNPACK) &&
+				    strlen(s->names[i].by_digest) == (size_t)(end - name) &&
+				    strncmp(s->names[i].by_digest, name, (size_t)(end - name)) == 0)
+					stopped = &s->names[i];
+			if (dots) {
+				cause = dots + 3;
+				cause += strncmp(cause, "ctr: ", 5) == 0 ? 5 : 0;
+			}
+		}
+		for (size_t i = 0; i < s->n_names; i++) {
+			named *n = &s->names[i];
+			if (!gives(n, GIVE_UNPACK))
+				continue;
+			if (rc == 0 || (stopped && n < stopped)) {
+				n->state = NAME_LANDED;
+			} else if (!stopped || strcmp(n->by_digest, stopped->by_digest) == 0) {
+				char line[512];
+				snprintf(line, sizeof(line), "%.*s", (int)strcspn(cause, "\n"),
+				         cause);
+				fail_image(n, BALE_ESTORE,
+				           "containerd could not unpack it: ", line);
+			}
+		}
+		bale_buf_free(&out);
+		bale_error_free(e);
+	}
+}
+
+/* The images that failed lose the names this run gave them and the content this run
+ * streamed for them alone: never a name or a blob the node had, never a blob an image
+ * that landed refers to. */
+static void drop_failed(ctr_store *s)
+{
+	for (size_t i = 0; i < s->n_names; i++)
+		if (s->names[i].state == NAME_FAILED)
+			remove_name(s, s->names[i].by_digest);
+	for (size_t k = 0; k < s->n_sent; k++) {
+		bool failed_uses = false, landed_uses = false;
+		for (size_t i = 0; i < s->n_names; i++) {
+			const named *n = &s->names[i];
+			for (size_t u = 0; u < n->n_uses; u++)
+				if (strcmp(n->uses[u], s->sent[k]) == 0) {
+					failed_uses |= n->state == NAME_FAILED;
+					landed_uses |= n->state != NAME_FAILED;
+				}
+		}
+		if (!failed_uses || landed_uses)
+			continue;
+		const char *args[] = {"content", "rm", s->sent[k], NULL};
+		bale_buf out;
+		bale_error *ignored = NULL;
+		store_ctr_run(&s->ctr, args, "content rm", &out, &ignored); /* best effort */
+		bale_error_free(ignored);
+		bale_buf_free(&out);
+	}
+}
+
+/* ---- labels ---- */
+
 /* The labels a kubelet's CRI looks for: managed, and pinned against image GC. */
 static int label_images(ctr_store *s, bale_error **err)
 {
 	int rc = 0;
-	char by_digest[1024];
 	for (size_t i = 0; i < s->n_names && rc == 0; i++) {
-		const char *ref = s->names[i].ref;
-		digest_name(by_digest, sizeof(by_digest), &s->names[i]);
-		const char *names[2] = {ref, by_digest};
+		const named *n = &s->names[i];
+		if (n->state != NAME_LANDED)
+			continue;
+		const char *names[2] = {n->ref, n->by_digest};
 		for (size_t k = 0; k < 2 && rc == 0; k++) {
-			if (k == 1 && strcmp(ref, by_digest) == 0)
+			if (k == 1 && strcmp(n->ref, n->by_digest) == 0)
 				break;
 			const char *args[] = {"images",
 			                      "label",
@@ -401,18 +806,135 @@ static int label_images(ctr_store *s, bale_error **err)
 	return rc;
 }
 
+/* Records label ("key=value") for digest, ahead of what it had: source_value finds it first. */
+static int remember_source(ctr_store *s, const char *digest, const char *label, bale_error **err)
+{
+	source *src = NULL;
+	for (size_t i = 0; !src && i < s->n_sources; i++)
+		if (strcmp(s->sources[i].digest, digest) == 0)
+			src = &s->sources[i];
+	if (!src) {
+		source *grown = realloc(s->sources, (s->n_sources + 1) * sizeof(*grown));
+		if (!grown)
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		s->sources = grown;
+		src = &s->sources[s->n_sources];
+		if (!(src->digest = strdup(digest)))
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		src->labels = NULL;
+		s->n_sources++;
+	}
+	size_t len = strlen(label) + 2 + (src->labels ? strlen(src->labels) : 0);
+	char *joined = malloc(len);
+	if (!joined)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	snprintf(joined, len, "%s%s%s", label, src->labels ? "," : "",
+	         src->labels ? src->labels : "");
+	free(src->labels);
+	src->labels = joined;
+	return 0;
+}
+
+/* The value the node's labels give key for digest ("" when none), as `ctr content ls`
+ * printed them at the start or this run set them. */
+static void source_value(const ctr_store *s, const char *digest, const char *key, char *out,
+                         size_t size)
+{
+	*out = '\0';
+	const char *labels = NULL;
+	for (size_t i = 0; !labels && i < s->n_sources; i++)
+		if (strcmp(s->sources[i].digest, digest) == 0)
+			labels = s->sources[i].labels;
+	size_t kl = strlen(key);
+	for (const char *p = labels; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+		if (strncmp(p, key, kl) != 0 || p[kl] != '=')
+			continue;
+		/* the value runs on over ","-separated parts that are not "key=value" */
+		const char *v = p + kl + 1, *end = v;
+		for (;;) {
+			const char *comma = strchr(end, ',');
+			if (!comma) {
+				end += strlen(end);
+				break;
+			}
+			size_t part = strcspn(comma + 1, ",");
+			if (memchr(comma + 1, '=', part)) {
+				end = comma;
+				break;
+			}
+			end = comma + 1 + part;
+		}
+		snprintf(out, size, "%.*s", (int)(end - v), v);
+		return;
+	}
+}
+
+/* Adds repo to the source label key of a blob unless it is there. */
+static int source_label(ctr_store *s, const char *digest, const char *key, const char *repo,
+                        bale_error **err)
+{
+	char value[4096], *parts[64], joined[4096], label[4608];
+	size_t n = 0, len = 0;
+	source_value(s, digest, key, value, sizeof(value));
+	for (char *p = value, *save = NULL, *t; (t = strtok_r(p, ",", &save)) && n < 63; p = NULL) {
+		if (strcmp(t, repo) == 0)
+			return 0;
+		parts[n++] = t;
+	}
+	parts[n++] = (char *)repo;
+	qsort(parts, n, sizeof(*parts), by_string);
+	joined[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(joined + len, sizeof(joined) - len, "%s%s", i ? "," : "",
+		                        parts[i]);
+	/* containerd's limit on a label; its pull also leaves such a blob unlabelled */
+	if (len >= sizeof(joined) || strlen(key) + 1 + len > 4096)
+		return 0;
+	snprintf(label, sizeof(label), "%s=%s", key, joined);
+	const char *args[] = {"content", "label", digest, label, NULL};
+	bale_buf out;
+	int rc = store_ctr_run(&s->ctr, args, "content label", &out, err);
+	bale_buf_free(&out);
+	if (rc == 0)
+		rc = remember_source(s, digest, label, err);
+	return rc;
+}
+
+/* containerd.io/distribution.source.<host>=<repository>[,<repository>…] on every blob of
+ * every image that landed, as containerd's own pull labels what it fetched (the host
+ * without its port, repositories sorted): a node-local mirror or a later push finds where
+ * the blob came from, and a pull of the same image fetches nothing. */
+static int label_sources(ctr_store *s, bale_error **err)
+{
+	int rc = 0;
+	for (size_t i = 0; i < s->n_names && rc == 0; i++) {
+		const named *n = &s->names[i];
+		bale_ref *ref = NULL;
+		if (n->state != NAME_LANDED || bale_ref_parse(&ref, n->ref, NULL) < 0)
+			continue;
+		char host[256], key[512];
+		const char *domain = bale_ref_domain(ref);
+		size_t hl = domain[0] == '[' ? strcspn(domain + 1, "]") : strcspn(domain, ":");
+		snprintf(host, sizeof(host), "%.*s", (int)hl, domain + (domain[0] == '['));
+		snprintf(key, sizeof(key), "containerd.io/distribution.source.%s", host);
+		for (size_t u = 0; u < n->n_uses && rc == 0; u++)
+			rc = source_label(s, n->uses[u], key, bale_ref_path(ref), err);
+		bale_ref_free(ref);
+	}
+	return rc;
+}
+
 /* Does `ctr images ls` show every name and digest name at its digest, with the labels
  * this import would set? */
 static int names_in_place(ctr_store *s, bool *out, bale_error **err)
 {
 	const char *args[] = {"images", "ls", NULL};
 	bale_buf list;
-	char by_digest[1024], want[2048];
+	char want[2048];
 	int rc = store_ctr_run(&s->ctr, args, "images ls", &list, err);
 	*out = rc == 0;
 	for (size_t i = 0; rc == 0 && *out && i < s->n_names; i++) {
-		digest_name(by_digest, sizeof(by_digest), &s->names[i]);
-		const char *names[2] = {s->names[i].ref, by_digest};
+		const char *names[2] = {s->names[i].ref, s->names[i].by_digest};
 		for (size_t k = 0; k < 2 && *out; k++) {
 			/* a line "NAME TYPE DIGEST …": find it by its start */
 			snprintf(want, sizeof(want), "\n%s ", names[k]);
@@ -441,22 +963,20 @@ static int protect_children(ctr_store *s, bale_error **err)
 	int rc = 0;
 	for (size_t i = 0; i < s->n_names && rc == 0; i++) {
 		const bale_descriptor *root = &s->names[i].root;
-		if (!bale_manifest_type_is_index(root->media_type))
+		if (s->names[i].state != NAME_LANDED ||
+		    !bale_manifest_type_is_index(root->media_type))
 			continue;
-		const char *get[] = {"content", "get", root->digest.str, NULL};
 		bale_buf bytes;
 		bale_index_entry *children = NULL;
 		size_t n = 0;
-		if ((rc = store_ctr_run(&s->ctr, get, "content get", &bytes, err)) == 0)
+		if ((rc = read_blob(s, root, &bytes, err)) == 0)
 			rc = bale_manifest_parse_index(&children, &n, bytes.data, bytes.len, err);
 		bale_buf_free(&bytes);
 		const char *args[40] = {"content", "label", root->digest.str};
 		char labels[32][136];
 		size_t na = 3;
 		for (size_t k = 0; rc == 0 && k < n && na < 3 + 32; k++) {
-			bool held = false;
-			ctr_has_blob(&s->base, &children[k].desc, &held, NULL);
-			if (!held)
+			if (!holds(s, &children[k].desc))
 				continue;
 			snprintf(labels[na - 3], sizeof(labels[0]),
 			         "containerd.io/gc.ref.content.bale.%.16s=%s",
@@ -476,53 +996,6 @@ static int protect_children(ctr_store *s, bale_error **err)
 	return rc;
 }
 
-static int ctr_commit(bale_sink *sink, bale_error **err)
-{
-	ctr_store *s = (ctr_store *)sink;
-	bale_buf out;
-	int rc = 0;
-	bale_buf_init(&out, 1, "ctr output");
-	if (s->broken || s->active)
-		return bale_error_set(err, BALE_ESTORE, "containerd at %s: import incomplete",
-		                      s->ctr.socket);
-	if (!s->n_names && !s->a)
-		return 0;
-	/* Nothing new to send and every name already there as it should be: a re-import
-	 * is one `ctr images ls`. */
-	if (!s->a) {
-		bool done = false;
-		if ((rc = names_in_place(s, &done, err)) < 0 || done) {
-			s->committed = done;
-			goto cleanup;
-		}
-	}
-	if ((rc = start_stream(s, err)) < 0 || (rc = flush_queue(s, err)) < 0 ||
-	    (rc = write_index(s, err)) < 0)
-		goto cleanup;
-	if (archive_write_close(s->a) != ARCHIVE_OK) {
-		rc = stream_error(s, "tar", err);
-		goto cleanup;
-	}
-	close(s->in_fd);
-	s->in_fd = -1;
-	pid_t pid = s->child;
-	s->child = 0;
-	rc = store_ctr_wait(pid, s->out_fd, "images import", &out, err);
-	s->out_fd = -1;
-	if (rc < 0) {
-		s->broken = true;
-		goto cleanup;
-	}
-	s->committed = true;
-	if ((rc = protect_children(s, err)) == 0)
-		rc = label_images(s, err);
-cleanup:
-	bale_buf_free(&out);
-	if (rc < 0)
-		bale_error_wrap(err, "containerd at %s", s->ctr.socket);
-	return rc;
-}
-
 /* Waits up to about ms milliseconds for ctr to exit; true when it has. */
 static bool child_exited(pid_t child, int ms)
 {
@@ -537,8 +1010,8 @@ static bool child_exited(pid_t child, int ms)
 }
 
 /* A run that did not commit: stop ctr, then remove what it wrote of ours, so the node
- * keeps exactly the content it had. ctr is first left to fail on the cut stream by
- * itself: then it releases its lease and half-written ingest. Killed, it leaves both
+ * keeps exactly the content and names it had. ctr is first left to fail on the cut stream
+ * by itself: then it releases its lease and half-written ingest. Killed, it leaves both
  * behind for a day, and the next import of the same blob resumes that ingest, which
  * containerd may later collect (seen as a missing layer after a refused import). */
 static void rollback(ctr_store *s)
@@ -554,6 +1027,8 @@ static void rollback(ctr_store *s)
 		}
 		s->child = 0;
 	}
+	for (size_t i = 0; i < s->n_names; i++)
+		remove_name(s, s->names[i].by_digest);
 	for (size_t i = 0; i < s->n_sent; i++) {
 		const char *args[] = {"content", "rm", s->sent[i], NULL};
 		bale_buf out;
@@ -562,12 +1037,86 @@ static void rollback(ctr_store *s)
 		bale_error_free(ignored);
 		bale_buf_free(&out);
 	}
+	s->rolled_back = true;
+}
+
+static int ctr_commit(bale_sink *sink, bale_error **err)
+{
+	ctr_store *s = (ctr_store *)sink;
+	bale_buf out;
+	int rc = 0;
+	size_t failed = 0;
+	const named *first = NULL;
+	bale_buf_init(&out, 1, "ctr output");
+	if (s->broken || s->active)
+		return bale_error_set(err, BALE_ESTORE, "containerd at %s: import incomplete",
+		                      s->ctr.socket);
+	if (!s->n_names && !s->a)
+		return 0;
+	/* Nothing new to send and every name already there as it should be: a re-import
+	 * is one `ctr images ls`. */
+	if (!s->a) {
+		bool done = false;
+		if ((rc = names_in_place(s, &done, err)) < 0)
+			goto cleanup;
+		if (done) {
+			for (size_t i = 0; i < s->n_names; i++)
+				s->names[i].state = NAME_LANDED;
+			s->committed = true;
+			goto cleanup;
+		}
+	}
+	/* 1. The content of every image, held by its digest reference, not unpacked. */
+	if ((rc = load_names(s, err)) < 0 || (rc = start_stream(s, false, err)) < 0 ||
+	    (rc = finish_stream(s, GIVE_HOLDING, &out, err)) < 0) {
+		s->broken = true;
+		rollback(s);
+		goto cleanup;
+	}
+	s->committed = true; /* from here on, whatever fails is undone image by image */
+	for (size_t i = 0; i < s->n_names; i++) {
+		bale_error *e = NULL;
+		if (walk_image(s, &s->names[i], &e) < 0)
+			fail_image(&s->names[i], bale_error_code(e), "", bale_error_message(e));
+		bale_error_free(e);
+	}
+	/* 2. Unpacking, for the images that run; the others are content with names. */
+	for (size_t i = 0; i < s->n_names; i++)
+		if (s->names[i].state == NAME_PENDING && !s->names[i].runnable)
+			s->names[i].state = NAME_LANDED;
+	unpack_images(s);
+	drop_failed(s);
+	/* 3. The tags and labels of the images that landed. */
+	bool any = false;
+	for (size_t i = 0; i < s->n_names; i++)
+		any |= s->names[i].state == NAME_LANDED;
+	bale_buf_free(&out);
+	if (any && ((rc = names_stream(s, false, GIVE_LANDED, &out, err)) < 0 ||
+	            (rc = protect_children(s, err)) < 0 || (rc = label_images(s, err)) < 0 ||
+	            (rc = label_sources(s, err)) < 0))
+		goto cleanup;
+cleanup:
+	for (size_t i = 0; i < s->n_names; i++) {
+		named *n = &s->names[i];
+		if (rc < 0 && n->state != NAME_FAILED) /* the run's own error is theirs */
+			fail_image(n, bale_error_code(*err), "", bale_error_message(*err));
+		if (n->state == NAME_FAILED && !failed++)
+			first = n;
+	}
+	if (rc == 0 && failed)
+		rc = bale_error_set(err, BALE_ESTORE,
+		                    "%zu of %zu images did not land (the others did): %s", failed,
+		                    s->n_names, bale_error_message(first->why));
+	bale_buf_free(&out);
+	if (rc < 0)
+		bale_error_wrap(err, "containerd at %s", s->ctr.socket);
+	return rc;
 }
 
 static void ctr_free(bale_sink *sink)
 {
 	ctr_store *s = (ctr_store *)sink;
-	if (!s->committed && (s->a || s->n_sent))
+	if (!s->committed && !s->rolled_back && (s->a || s->n_sent))
 		rollback(s);
 	if (s->a)
 		archive_write_free(s->a);
@@ -584,9 +1133,27 @@ static void ctr_free(bale_sink *sink)
 	for (size_t i = 0; i < s->n_present; i++)
 		free(s->present[i]);
 	free(s->present);
-	for (size_t i = 0; i < s->n_names; i++)
-		free(s->names[i].ref);
+	for (size_t i = 0; i < s->n_names; i++) {
+		named *n = &s->names[i];
+		for (size_t u = 0; u < n->n_uses; u++)
+			free(n->uses[u]);
+		free(n->uses);
+		bale_error_free(n->why);
+		free(n->ref);
+	}
 	free(s->names);
+	for (size_t i = 0; i < s->n_had_names; i++)
+		free(s->had_names[i]);
+	free(s->had_names);
+	for (size_t i = 0; i < s->n_kept; i++)
+		bale_buf_free(&s->kept[i].bytes);
+	free(s->kept);
+	for (size_t i = 0; i < s->n_sources; i++) {
+		free(s->sources[i].digest);
+		free(s->sources[i].labels);
+	}
+	free(s->sources);
+	bale_platform_set_free(s->host);
 	store_ctr_free(&s->ctr);
 	free(s->platform_flag);
 	free(s->buf);
@@ -605,10 +1172,11 @@ static const bale_sink_ops ctr_ops = {
     .free = ctr_free,
 };
 
-/* What containerd holds already: one `ctr content ls -q`. */
+/* What containerd holds already, and the distribution sources of its blobs: one
+ * `ctr content ls`, whose lines are "DIGEST<tabs>SIZE<tabs>AGE<tabs>LABELS". */
 static int load_present(ctr_store *s, bale_error **err)
 {
-	const char *args[] = {"content", "ls", "-q", NULL};
+	const char *args[] = {"content", "ls", NULL};
 	bale_buf out;
 	int rc = store_ctr_run(&s->ctr, args, "content ls", &out, err);
 	for (char *line = out.data, *next; rc == 0 && line && *line; line = next) {
@@ -617,20 +1185,35 @@ static int load_present(ctr_store *s, bale_error **err)
 			*next++ = '\0';
 		if (strncmp(line, "sha256:", 7) != 0)
 			continue;
-		char **grown = realloc(s->present, (s->n_present + 1) * sizeof(*grown));
-		if (!grown || !(grown[s->n_present] = strdup(line))) {
-			if (grown)
-				s->present = grown;
-			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		size_t dl = strcspn(line, "\t ");
+		if ((rc = push_string(&s->present, &s->n_present, line, dl, err)) < 0)
 			break;
+		const char *labels = strrchr(line, '\t');
+		if (labels && strstr(labels, "containerd.io/distribution.source.")) {
+			line[dl] = '\0';
+			rc = remember_source(s, line, labels + 1, err);
 		}
-		s->present = grown;
-		s->n_present++;
 	}
 	bale_buf_free(&out);
 	if (s->n_present > 1)
 		qsort(s->present, s->n_present, sizeof(char *), by_string);
 	return rc;
+}
+
+bool bale_store_lands_each(const bale_sink *store)
+{
+	return store && store->ops == &ctr_ops;
+}
+
+const bale_error *bale_store_image_error(const bale_sink *store, const char *ref)
+{
+	if (!bale_store_lands_each(store))
+		return NULL;
+	const ctr_store *s = (const ctr_store *)store;
+	for (size_t i = 0; i < s->n_names; i++)
+		if (strcmp(s->names[i].ref, ref) == 0 && s->names[i].state == NAME_FAILED)
+			return s->names[i].why;
+	return NULL;
 }
 
 int bale_store_containerd_open(bale_sink **out, const char *socket, const bale_store_options *opts,
@@ -663,6 +1246,9 @@ int bale_store_containerd_open(bale_sink **out, const char *socket, const bale_s
 		                    "containerd imports one platform or all of them, not a list");
 		goto cleanup;
 	}
+	if (!set && (rc = bale_platform_set_parse(&s->host, NULL, err)) < 0)
+		goto cleanup;
+	s->platforms = set ? set : s->host;
 	rc = load_present(s, err);
 cleanup:
 	if (rc < 0) {

@@ -22,6 +22,12 @@ typedef struct bale_import_options {
 	size_t n_images;                    /* 0: every image of the bundle */
 	const bale_platform_set *platforms; /* NULL: the host's platform */
 	const bale_log *log;
+	/* Tags move forward only: an image the node ledger says a newer bundle set in this
+	 * store to another digest is skipped (reported in skipped), unless allow_downgrade.
+	 * NULL ledger: no check. store: the store as the ledger records it. */
+	const char *ledger;
+	const char *store;
+	bool allow_downgrade;
 } bale_import_options;
 
 typedef struct bale_imported_image {
@@ -30,16 +36,31 @@ typedef struct bale_imported_image {
 	char *platforms; /* "linux/amd64,linux/arm64/v8"; "" for a single-manifest image */
 } bale_imported_image;
 
+/* An image of the bundle that did not land, and why (one line). */
+typedef struct bale_import_problem {
+	char *ref;
+	char digest[80];
+	char *message;
+} bale_import_problem;
+
 typedef struct bale_import_result {
 	char bundle_id[65];
 	char bundle_digest[80]; /* the bundle's data digest (its digest frame) */
 	char signer[BALE_KEY_ID_LEN + 1];
 	bool signature_checked;
 	int64_t blobs_written, blobs_present, bytes_written;
-	bale_imported_image *images;
+	char bundle_created[40];     /* as its manifest says; "" when it does not */
+	bale_imported_image *images; /* the images that landed */
 	size_t n_images;
+	bale_import_problem *skipped; /* left as they were: a newer bundle set them */
+	size_t n_skipped;
+	bale_import_problem *failed; /* refused by the store; the others landed */
+	size_t n_failed;
 } bale_import_result;
 
+/* On a store that lands images one by one (bale_store_lands_each), a failure of some
+ * images returns their store's error with out->images the ones that landed and
+ * out->failed the others; any other failure leaves out->images empty. */
 int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_import_result *out,
                        bale_error **err);
 void bale_import_result_free(bale_import_result *r);

@@ -11,9 +11,9 @@
 #include "bale/error.h"
 
 #define BALE_DEFAULT_LEDGER "/var/lib/bale/ledger.db"
-#define BALE_LEDGER_SCHEMA_VERSION 1
+#define BALE_LEDGER_SCHEMA_VERSION 2
 
-/* One image an import named in the store. */
+/* One image an import named in the store (also when others of the same import failed). */
 typedef struct bale_ledger_image {
 	const char *ref;       /* normalized reference */
 	const char *digest;    /* root digest */
@@ -25,6 +25,7 @@ typedef struct bale_ledger_image {
 typedef struct bale_ledger_entry {
 	const char *bundle_path;
 	const char *bundle_id;
+	const char *bundle_created; /* RFC 3339 UTC, as the bundle's manifest says */
 	const char
 	    *bundle_digest; /* "sha256:…" of the bundle's data, as its digest frame records */
 	const char *signer_key_id;
@@ -48,5 +49,18 @@ int bale_ledger_record(const char *path, const bale_ledger_entry *entry, bale_er
 /* Opens a ledger read-only for queries (bale ledger "SQL"), with the same guards as
  * bale_index_db_open_bytes: no writes, no ATTACH. BALE_ENOTFOUND when there is none. */
 int bale_ledger_open_readonly(sqlite3 **out, const char *path, bale_error **err);
+
+/* What set ref in a store last, as the ledger tells: the digest, the bundle that carried
+ * it (id and creation time, "" when not recorded: ledgers of schema 1 have no creation
+ * time) and when. stores: the spellings of one store (n_stores of them). BALE_ENOTFOUND
+ * when no import on record named ref there. db: from bale_ledger_open_readonly. */
+typedef struct bale_ledger_setter {
+	char digest[80];
+	char bundle_id[80];
+	char bundle_created[40];
+	char time[32];
+} bale_ledger_setter;
+int bale_ledger_last_set(sqlite3 *db, const char *ref, const char *const *stores, size_t n_stores,
+                         bale_ledger_setter *out, bale_error **err);
 
 #endif

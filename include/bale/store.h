@@ -44,6 +44,13 @@ int bale_store_registry_open(bale_sink **out, const char *location,
 int bale_store_containerd_open(bale_sink **out, const char *socket, const bale_store_options *opts,
                                bale_error **err);
 
+/* Whether the store lands each image on its own (containerd): its commit may fail for
+ * some images and name the others. Other stores name all of them or none. */
+bool bale_store_lands_each(const bale_sink *store);
+/* After a commit that failed on such a store: why the image named ref did not land, or
+ * NULL when it did (or the store is not one of these). The error belongs to the store. */
+const bale_error *bale_store_image_error(const bale_sink *store, const char *ref);
+
 /* Blobs wait in a staging directory until commit; a run that does not commit leaves
  * the store as it was. Without it (a content cache) blobs land at once, so an
  * interrupted run keeps what it verified. */

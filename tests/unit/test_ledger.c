@@ -200,7 +200,7 @@ static void test_rows(void **state)
 	snprintf(want, sizeof(want), "%s\n%s\n", host, host);
 	expect(db, "SELECT host FROM imports ORDER BY id", want);
 
-	expect(db, "PRAGMA user_version", "1\n");
+	expect(db, "PRAGMA user_version", "2\n");
 	expect(db, "PRAGMA application_id", "1650551909\n");
 	expect(db, "PRAGMA foreign_key_check", "");
 	expect(db, "PRAGMA integrity_check", "ok\n");
@@ -247,28 +247,114 @@ static void test_current_images(void **state)
 	const char *dir = *state;
 	char *path = path_join(dir, "ledger.db");
 	static const bale_ledger_image newer[] = {{.ref = NGINX, .digest = D_NGINX_2}};
-	static const bale_ledger_image lost[] = {
-	    {.ref = NGINX, .digest = D_BUNDLE},
+	static const bale_ledger_image landed[] = {
 	    {.ref = "docker.io/library/redis:7", .digest = D_BUNDLE},
 	};
-	bale_ledger_entry second = ok_entry, third = failed_entry;
+	bale_ledger_entry second = ok_entry, third = failed_entry, fourth = failed_entry;
 	second.bundle_id = "fedcba9876543210fedcba9876543210";
 	second.images = newer;
 	second.n_images = 1;
-	third.images = lost;
-	third.n_images = 2;
+	third.exit_status = 8; /* some images failed; redis landed */
+	third.error = "containerd at /run/x.sock: 1 of 2 images did not land";
+	third.images = landed;
+	third.n_images = 1;
 	record(path, &ok_entry); /* 1: nginx 1, alpine */
 	record(path, &second);   /* 2: nginx 2 */
-	record(path, &third);    /* 3: failed, names nginx and redis */
+	record(path, &third);    /* 3: failed for nginx, redis landed */
+	record(path, &fourth);   /* 4: failed, lists nothing */
 	sqlite3 *db = open_ro(path);
 	expect(db,
 	       "SELECT ref, digest, import_id, bundle_id, store FROM current_images ORDER BY ref",
 	       ALPINE "|" D_ALPINE "|1|0123456789abcdef0123456789abcdef|" STORE "\n" NGINX
-	              "|" D_NGINX_2 "|2|fedcba9876543210fedcba9876543210|" STORE "\n");
-	expect(db,
-	       "SELECT count(*) FROM current_images c JOIN imports i ON i.id = c.import_id"
-	       " WHERE c.time = i.time AND i.result = 'ok'",
-	       "2\n");
+	              "|" D_NGINX_2 "|2|fedcba9876543210fedcba9876543210|" STORE
+	              "\ndocker.io/library/redis:7|" D_BUNDLE "|3|NULL|" STORE "\n");
+	sqlite3_close(db);
+	free(path);
+}
+
+/* What set a name last, for tags that only move forward: per store (both spellings of
+ * containerd's default socket are one store), with the bundle's creation time. */
+static void test_last_set(void **state)
+{
+	const char *dir = *state;
+	char *path = path_join(dir, "ledger.db");
+	static const bale_ledger_image newer[] = {{.ref = NGINX, .digest = D_NGINX_2}};
+	bale_ledger_entry first = ok_entry, second = ok_entry, elsewhere = ok_entry;
+	first.bundle_created = "2026-10-01T00:00:00Z";
+	first.store = "containerd";
+	second.bundle_id = "fedcba9876543210fedcba9876543210";
+	second.bundle_created = "2026-11-01T00:00:00Z";
+	second.store = "containerd:/run/containerd/containerd.sock";
+	second.images = newer;
+	second.n_images = 1;
+	elsewhere.store = "oci:/tmp/other";
+	record(path, &first);
+	record(path, &second);
+	record(path, &elsewhere);
+	sqlite3 *db = open_ro(path);
+	const char *both[] = {"containerd", "containerd:/run/containerd/containerd.sock"};
+	bale_ledger_setter set;
+	bale_error *err = NULL;
+	assert_int_equal(bale_ledger_last_set(db, NGINX, both, 2, &set, &err), 0);
+	assert_string_equal(set.digest, D_NGINX_2);
+	assert_string_equal(set.bundle_id, "fedcba9876543210fedcba9876543210");
+	assert_string_equal(set.bundle_created, "2026-11-01T00:00:00Z");
+	assert_int_equal(bale_ledger_last_set(db, NGINX, both, 1, &set, &err), 0);
+	assert_string_equal(set.digest, D_NGINX_1);
+	const char *other[] = {"oci:/tmp/other"};
+	assert_int_equal(bale_ledger_last_set(db, NGINX, other, 1, &set, &err), 0);
+	assert_string_equal(set.bundle_created, ""); /* recorded without one */
+	const char *none[] = {"oci:/nowhere"};
+	assert_int_equal(bale_ledger_last_set(db, NGINX, none, 1, &set, &err), BALE_ENOTFOUND);
+	sqlite3_close(db);
+	free(path);
+}
+
+/* A ledger of schema 1 is read as it is and becomes schema 2 with the next entry, every
+ * row kept; its entries have no bundle creation time. */
+static void test_upgrade_from_v1(void **state)
+{
+	const char *dir = *state;
+	char *path = path_join(dir, "ledger.db");
+	raw_exec(path,
+	         "CREATE TABLE imports (id INTEGER PRIMARY KEY, time TEXT NOT NULL, host TEXT,"
+	         " bundle_path TEXT, bundle_id TEXT, bundle_digest TEXT, signer_key_id TEXT,"
+	         " signature_checked INTEGER NOT NULL, store TEXT, result TEXT NOT NULL,"
+	         " exit_status INTEGER NOT NULL, error TEXT, blobs_written INTEGER NOT NULL,"
+	         " blobs_present INTEGER NOT NULL, bytes_written INTEGER NOT NULL,"
+	         " seconds REAL NOT NULL);"
+	         "CREATE INDEX imports_bundle ON imports (bundle_id);"
+	         "CREATE TABLE imported_images (import_id INTEGER NOT NULL REFERENCES imports (id),"
+	         " ref TEXT NOT NULL, digest TEXT NOT NULL, platforms TEXT,"
+	         " PRIMARY KEY (import_id, ref));"
+	         "CREATE INDEX imported_images_ref ON imported_images (ref);"
+	         "CREATE VIEW current_images AS SELECT ii.ref AS ref, ii.digest AS digest,"
+	         " ii.platforms AS platforms, i.time AS time, i.id AS import_id,"
+	         " i.bundle_id AS bundle_id, i.store AS store FROM imported_images ii"
+	         " JOIN imports i ON i.id = ii.import_id WHERE i.id = (SELECT max(x.import_id)"
+	         " FROM imported_images x JOIN imports y ON y.id = x.import_id"
+	         " WHERE x.ref = ii.ref AND y.result = 'ok');"
+	         "INSERT INTO imports VALUES (1, '2026-01-01T00:00:00Z', 'n', 'b', 'id1', NULL,"
+	         " NULL, 1, '" STORE "', 'ok', 0, NULL, 1, 0, 10, 0.5);"
+	         "INSERT INTO imported_images VALUES (1, '" NGINX "', '" D_NGINX_1 "', NULL);"
+	         "PRAGMA application_id = 1650551909; PRAGMA user_version = 1;");
+	sqlite3 *db = open_ro(path); /* read as it is */
+	expect(db, "SELECT ref, digest FROM current_images", NGINX "|" D_NGINX_1 "\n");
+	const char *store[] = {STORE};
+	bale_ledger_setter set;
+	bale_error *err = NULL;
+	assert_int_equal(bale_ledger_last_set(db, NGINX, store, 1, &set, &err), 0);
+	assert_string_equal(set.bundle_created, "");
+	sqlite3_close(db);
+	bale_ledger_entry e = ok_entry;
+	e.bundle_created = "2026-11-01T00:00:00Z";
+	record(path, &e);
+	db = open_ro(path);
+	expect(db, "PRAGMA user_version", "2\n");
+	expect(db, "SELECT id, bundle_created FROM imports ORDER BY id",
+	       "1|NULL\n2|2026-11-01T00:00:00Z\n");
+	expect(db, "SELECT ref, import_id FROM current_images ORDER BY ref",
+	       ALPINE "|2\n" NGINX "|2\n");
 	sqlite3_close(db);
 	free(path);
 }
@@ -364,7 +450,7 @@ static void test_refuses_other_files(void **state)
 	record(newer, &ok_entry);
 	raw_exec(newer, "PRAGMA user_version = 99");
 	expect_error(bale_ledger_record(newer, &ok_entry, &err), BALE_ESTORE, &err,
-	             "schema version 99 is newer than this bale's (1)");
+	             "schema version 99 is newer than this bale's (2)");
 	expect_error(bale_ledger_open_readonly(&db, newer, &err), BALE_ESTORE, &err, newer);
 	assert_null(db);
 	assert_int_equal(raw_count(newer, "imports"), 1);
@@ -527,6 +613,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_interrupted_import, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_read_only, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_doc_matches_schema, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_last_set, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_upgrade_from_v1, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
