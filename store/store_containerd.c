@@ -754,9 +754,35 @@ static int unpack_images(ctr_store *s)
  * that landed refers to. */
 static void drop_failed(ctr_store *s)
 {
+	bool any = false;
 	for (size_t i = 0; i < s->n_names; i++)
-		if (s->names[i].state == NAME_FAILED)
+		if (s->names[i].state == NAME_FAILED) {
 			remove_name(s, s->names[i].by_digest);
+			any = true;
+		}
+	if (!any)
+		return;
+	/* Names others made for them meanwhile go too: containerd's CRI gives every image it
+	 * sees appear an id name, sha256:<config digest>, that it never removes itself. */
+	const char *ls[] = {"images", "ls", NULL};
+	bale_buf list;
+	bale_error *unlisted = NULL;
+	if (store_ctr_run(&s->ctr, ls, "images ls", &list, &unlisted) == 0) {
+		for (char *line = list.data, *next; line && *line; line = next) {
+			next = strchr(line, '\n');
+			if (next)
+				*next++ = '\0';
+			char *save = NULL, *name = strtok_r(line, " \t", &save);
+			char *type = name ? strtok_r(NULL, " \t", &save) : NULL;
+			char *target = type ? strtok_r(NULL, " \t", &save) : NULL;
+			for (size_t i = 0; target && i < s->n_names; i++)
+				if (s->names[i].state == NAME_FAILED &&
+				    strcmp(s->names[i].root.digest.str, target) == 0)
+					remove_name(s, name);
+		}
+	}
+	bale_error_free(unlisted);
+	bale_buf_free(&list);
 	for (size_t k = 0; k < s->n_sent; k++) {
 		bool failed_uses = false, landed_uses = false;
 		for (size_t i = 0; i < s->n_names; i++) {
