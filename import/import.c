@@ -506,7 +506,7 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 	p.created = out->bundle_created;
 	p.bundle_id = out->bundle_id;
 	if (opts->ledger && !opts->allow_downgrade &&
-	    (rc = bale_ledger_open_readonly(&p.ledger, opts->ledger, err)) < 0) {
+	    (rc = bale_ledger_open_for_import(&p.ledger, opts->ledger, err)) < 0) {
 		if (rc != BALE_ENOTFOUND)
 			goto cleanup;
 		bale_error_clear(err); /* no import on record: nothing to hold back */

@@ -391,3 +391,22 @@ int bale_ledger_last_set(sqlite3 *db, const char *ref, const char *const *stores
 	sqlite3_finalize(st);
 	return rc;
 }
+
+int bale_ledger_open_for_import(sqlite3 **out, const char *path, bale_error **err)
+{
+	assert(out && path);
+	sqlite3 *db = NULL;
+	struct stat sb;
+	if (stat(path, &sb) < 0 && errno == ENOENT)
+		return bale_error_set(err, BALE_ENOTFOUND, "ledger %s: no such file", path);
+	/* Read-write, as the import that records its entry: a journal an interrupted import
+	 * left is rolled back by the first read, not refused as a reader must. */
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		int rc = db_fail(db, path, "open", err);
+		sqlite3_close(db);
+		return rc;
+	}
+	sqlite3_busy_timeout(db, LEDGER_BUSY_TIMEOUT_MS);
+	*out = db;
+	return 0;
+}

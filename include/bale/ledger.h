@@ -50,10 +50,16 @@ int bale_ledger_record(const char *path, const bale_ledger_entry *entry, bale_er
  * bale_index_db_open_bytes: no writes, no ATTACH. BALE_ENOTFOUND when there is none. */
 int bale_ledger_open_readonly(sqlite3 **out, const char *path, bale_error **err);
 
+/* Opens the ledger for the checks of an import (bale_ledger_last_set), read-write as the
+ * import that records its entry, so a journal an interrupted import left is rolled back
+ * rather than refused. BALE_ENOTFOUND when there is no ledger yet. */
+int bale_ledger_open_for_import(sqlite3 **out, const char *path, bale_error **err);
+
 /* What set ref in a store last, as the ledger tells: the digest, the bundle that carried
  * it (id and creation time, "" when not recorded: ledgers of schema 1 have no creation
  * time) and when. stores: the spellings of one store (n_stores of them). BALE_ENOTFOUND
- * when no import on record named ref there. db: from bale_ledger_open_readonly. */
+ * when no import on record named ref there. db: from bale_ledger_open_for_import or
+ * bale_ledger_open_readonly. */
 typedef struct bale_ledger_setter {
 	char digest[80];
 	char bundle_id[80];
