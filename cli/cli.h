@@ -223,6 +223,8 @@ int cli_bind_creds(cli_common *c, const cli_registries *regs, const char *stdin_
 void cli_progress_clear(cli_common *c);
 /* 12.3 MB */
 const char *cli_human_size(char *buf, size_t size, long long bytes);
+/* The node ledger: --ledger when given, else $BALE_LEDGER when set, else the default. */
+const char *cli_ledger_path(const char *flag);
 
 /* Handles a store option into opts / *spec: 1 when handled, 0 when not a store option. */
 int cli_store_option(bale_store_options *opts, const char **spec, int opt, const char *arg);

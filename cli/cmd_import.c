@@ -37,7 +37,8 @@ static const cli_opt options[] = {
     {"image", 0, "REF", "only this image (repeatable; default: all)", OPT_IMAGE},
     {"platform", 0, "P[,P…]|all", "platforms of multi-arch images (default: this host)",
      OPT_PLATFORM},
-    {"ledger", 0, "FILE", "the node ledger (default " BALE_DEFAULT_LEDGER ")", OPT_LEDGER},
+    {"ledger", 0, "FILE", "the node ledger (default $BALE_LEDGER, else " BALE_DEFAULT_LEDGER ")",
+     OPT_LEDGER},
     {"allow-downgrade", 0, NULL,
      "move tags back to what an older bundle carries (default:\nskip such images)",
      OPT_ALLOW_DOWNGRADE},
@@ -123,7 +124,7 @@ static int record(const import_args *a, const char *bundle, const char *store,
 	    .images = images, /* those that landed, also when others failed */
 	    .n_images = res->n_images,
 	};
-	int rc = bale_ledger_record(a->ledger ? a->ledger : BALE_DEFAULT_LEDGER, &e, err);
+	int rc = bale_ledger_record(cli_ledger_path(a->ledger), &e, err);
 	free(images);
 	return rc;
 }
@@ -169,7 +170,7 @@ int cmd_import(int argc, char **argv, bale_error **err)
 	                          .n_images = a.n_images,
 	                          .platforms = platforms,
 	                          .log = &c.log,
-	                          .ledger = a.ledger ? a.ledger : BALE_DEFAULT_LEDGER,
+	                          .ledger = cli_ledger_path(a.ledger),
 	                          .store = a.store,
 	                          .allow_downgrade = a.allow_downgrade};
 	rc = bale_import_bundle(&io, store, &res, err);

@@ -12,7 +12,8 @@ static const char usage_text[] =
     "\n";
 
 static const cli_opt options[] = {
-    {"ledger", 0, "FILE", "the ledger (default " BALE_DEFAULT_LEDGER ")", OPT_LEDGER},
+    {"ledger", 0, "FILE", "the ledger (default $BALE_LEDGER, else " BALE_DEFAULT_LEDGER ")",
+     OPT_LEDGER},
     {"csv", 0, NULL, "comma-separated values with a header row", OPT_CSV},
     {"json", 0, NULL, "an array of objects", OPT_JSON},
     CLI_OPTS_VERBOSITY,
@@ -46,7 +47,7 @@ static int ledger_option(void *payload, int opt, const char *arg, bale_error **e
 int cmd_ledger(int argc, char **argv, bale_error **err)
 {
 	cli_common c;
-	ledger_args a = {.path = BALE_DEFAULT_LEDGER, .format = OPT_HELP};
+	ledger_args a = {.format = OPT_HELP};
 	sqlite3 *db = NULL;
 	cli_common_init(&c);
 	int rc = cli_parse(&c, argc, argv, &verb, ledger_option, &a, err);
@@ -56,7 +57,7 @@ int cmd_ledger(int argc, char **argv, bale_error **err)
 	}
 	if (optind + 1 < argc)
 		rc = cli_usage(err, "want at most one SQL statement (see bale ledger --help)");
-	else if ((rc = bale_ledger_open_readonly(&db, a.path, err)) == 0)
+	else if ((rc = bale_ledger_open_readonly(&db, cli_ledger_path(a.path), err)) == 0)
 		rc = cli_run_query(db, optind < argc ? argv[optind] : listing, a.format, err);
 cleanup:
 	sqlite3_close(db);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "bale/fs.h"
+#include "bale/ledger.h"
 #include "bale/ref.h"
 #include "cli/cli.h"
 
@@ -38,6 +39,14 @@ void cli_progress_clear(cli_common *c)
 		fputs("\r\033[K", stderr);
 		c->progress.shown = false;
 	}
+}
+
+const char *cli_ledger_path(const char *flag)
+{
+	const char *env = getenv("BALE_LEDGER");
+	if (flag)
+		return flag;
+	return env && *env ? env : BALE_DEFAULT_LEDGER;
 }
 
 const char *cli_human_size(char *buf, size_t size, long long bytes)

@@ -40,6 +40,8 @@ _LIB_WATCHDOG=""
 mkdir -p "$T/tmp" "$T/home/.config" "$T/home/.cache" "$T/docker"
 export TMPDIR="$T/tmp"
 export XDG_CONFIG_HOME="$T/home/.config" XDG_CACHE_HOME="$T/home/.cache"
+# An import without --ledger writes the test's own ledger, never the host's.
+export BALE_LEDGER="$T/home/ledger.db"
 export DOCKER_CONFIG="$T/docker"
 export REGISTRY_AUTH_FILE="$T/containers-auth.json"
 printf '{"auths":{}}\n' >"$REGISTRY_AUTH_FILE"

@@ -124,4 +124,12 @@ expect_exit 0 "$BALE" ledger --ledger "$L" --csv "SELECT ref, digest FROM curren
 assert_contains "$LAST_STDOUT" "$H/demo/multi:1,$DIGEST_demo_multi"
 expect_exit 2 "$BALE" ledger --ledger "$L" "DELETE FROM imports"
 expect_exit 6 "$BALE" ledger --ledger "$T/none.db"
+
+# Without --ledger: $BALE_LEDGER (lib.sh points it into $T), for import and ledger alike.
+rm -f "$BALE_LEDGER"
+expect_exit 0 "$BALE" import -q --key "$T/k.pub" --store "oci:$T/env-store" "$B"
+expect_exit 0 "$BALE" ledger --csv "SELECT count(*) FROM imports WHERE result = 'ok'"
+assert_eq 1 "$(tail -n1 "$LAST_STDOUT" | tr -d "\r")" "imports in \$BALE_LEDGER"
+expect_exit 0 env BALE_LEDGER= "$BALE" ledger --ledger "$BALE_LEDGER" --csv "SELECT count(*) FROM imports"
+assert_eq 1 "$(tail -n1 "$LAST_STDOUT" | tr -d "\r")" "--ledger over an empty \$BALE_LEDGER"
 echo "test_import: ok"
