@@ -5,7 +5,7 @@ int cli_exit_status(int code)
 {
 	if (code >= 0)
 		return 0;
-	if (code < BALE_ESTORE)
+	if (code < BALE_EFORMAT)
 		return 1;
 	return -code;
 }

@@ -17,7 +17,35 @@ const char reg_accept_manifests[] = "Accept: application/vnd.oci.image.index.v1+
 
 static bool is_schema1(const char *media_type)
 {
-	return strncmp(media_type, "application/vnd.docker.distribution.manifest.v1", 48) == 0;
+	/* "…v1+json" and "…v1+prettyjws" (signed) alike */
+	static const char v1[] = "application/vnd.docker.distribution.manifest.v1";
+	return strncmp(media_type, v1, sizeof(v1) - 1) == 0;
+}
+
+/* Docker schema 1, by what the registry calls it or by what the bytes say. Asked before
+ * any digest is checked: distribution signs a schema 1 manifest anew on every GET and
+ * names the digest of the unsigned payload, so the bytes never hash to that digest, and
+ * an old image would read as tampering. */
+bool reg_manifest_is_schema1(const bale_buf *body, const char *ctype)
+{
+	if (ctype && is_schema1(ctype))
+		return true;
+	json_t *doc = NULL;
+	if (bale_json_parse(&doc, body->data, body->len, BALE_CAP_MANIFEST, "manifest", NULL) < 0)
+		return false;
+	json_t *version = json_object_get(doc, "schemaVersion");
+	bool one = json_is_integer(version) && json_integer_value(version) == 1;
+	json_decref(doc);
+	return one;
+}
+
+static int schema1_refused(const char *what, bale_error **err)
+{
+	return bale_error_set(err, BALE_EFORMAT,
+	                      "%s: a Docker schema 1 manifest, a deprecated format bale does not "
+	                      "carry: re-push it with a current client, e.g. skopeo copy or "
+	                      "docker push from docker 20+",
+	                      what);
 }
 
 static bool is_known_manifest(const char *t)
@@ -43,10 +71,7 @@ int reg_manifest_media_type(char media_type[128], const bale_buf *body, const ch
 	char quoted[BALE_TEXT_QUOTE_SIZE];
 	bale_text_quote(quoted, sizeof(quoted), t);
 	if (json_integer_value(version) == 1 || is_schema1(t)) {
-		rc = bale_error_set(err, BALE_EGENERIC,
-		                    "%s: Docker schema 1 manifests are not supported (deprecated "
-		                    "format; push the image again with a current client)",
-		                    what);
+		rc = schema1_refused(what, err);
 	} else if (!is_known_manifest(t)) {
 		rc = bale_error_set(err, BALE_EVERIFY, "%s: unsupported manifest media type \"%s\"",
 		                    what, quoted);
@@ -112,6 +137,10 @@ int bale_registry_get_manifest(bale_registry *reg, const char *repository, const
 			                    reg_auth_source(&reg->auth));
 		else
 			rc = bale_error_set(err, BALE_ENETWORK, "%s: %s", what, status);
+		goto cleanup;
+	}
+	if (reg_manifest_is_schema1(out, resp.content_type)) {
+		rc = schema1_refused(what, err);
 		goto cleanup;
 	}
 	bale_digest_of(digest, out->data, out->len);

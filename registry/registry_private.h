@@ -46,8 +46,12 @@ int reg_ensure_pinged(bale_registry *reg, bale_error **err);
 
 /* The Accept header for manifests: the media types bale carries. */
 extern const char reg_accept_manifests[];
+/* True when a reply is a Docker schema 1 manifest (its Content-Type, or "schemaVersion": 1
+ * in its body): asked before any digest check, which schema 1 always fails. */
+bool reg_manifest_is_schema1(const bale_buf *body, const char *ctype);
 /* The media type of a manifest body: its own mediaType, else the response's Content-Type
- * (ctype, "" when absent); Docker schema 1 and types bale does not carry are refused. */
+ * (ctype, "" when absent); Docker schema 1 (BALE_EFORMAT) and types bale does not carry
+ * are refused. */
 int reg_manifest_media_type(char media_type[128], const bale_buf *body, const char *ctype,
                             const char *what, bale_error **err);
 

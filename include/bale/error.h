@@ -17,6 +17,7 @@ typedef enum bale_code {
 	BALE_ENOTFOUND = -6, /* image, tag or platform not found */
 	BALE_ENETWORK = -7,  /* network or registry failure after retries */
 	BALE_ESTORE = -8,    /* store failure */
+	BALE_EFORMAT = -9,   /* a format bale does not carry (Docker schema 1 manifests) */
 } bale_code;
 
 typedef struct bale_error bale_error;

@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+#include "bale/manifest.h"
 #include "bale/registry.h"
 #include "registry/registry_private.h"
 
@@ -94,12 +95,45 @@ static void test_retry_after_cap(void **state)
 	bale_registry_free(reg);
 }
 
+/* Schema 1 is told apart before any digest check, by its Content-Type or by its body,
+ * and refused with its own code, never as tampering. */
+static void test_schema1(void **state)
+{
+	static const char signed_v1[] = "{\"schemaVersion\": 1, \"name\": \"old/app\", \"tag\": "
+	                                "\"1\", \"fsLayers\": [], \"signatures\": []}";
+	static const char v2[] = "{\"schemaVersion\": 2, \"mediaType\": "
+	                         "\"application/vnd.oci.image.manifest.v1+json\", \"config\": {}, "
+	                         "\"layers\": []}";
+	bale_buf body;
+	bale_buf_init(&body, 1 << 16, "manifest");
+	assert_int_equal(bale_buf_append(&body, signed_v1, strlen(signed_v1), NULL), 0);
+	assert_true(reg_manifest_is_schema1(&body, ""));
+	assert_true(reg_manifest_is_schema1(&body, "application/json"));
+	char mt[128];
+	bale_error *err = NULL;
+	assert_int_equal(reg_manifest_media_type(mt, &body, "", "h/old/app:1", &err), BALE_EFORMAT);
+	assert_non_null(strstr(bale_error_message(err), "h/old/app:1: a Docker schema 1 manifest"));
+	assert_non_null(strstr(bale_error_message(err), "re-push it with a current client"));
+	bale_error_free(err);
+	bale_buf_reset(&body);
+	assert_int_equal(bale_buf_append(&body, v2, strlen(v2), NULL), 0);
+	assert_false(reg_manifest_is_schema1(&body, BALE_MT_OCI_MANIFEST));
+	/* the header alone says so (a prettyjws body is JSON all the same) */
+	assert_true(reg_manifest_is_schema1(
+	    &body, "application/vnd.docker.distribution.manifest.v1+prettyjws"));
+	bale_buf_reset(&body);
+	assert_int_equal(bale_buf_append(&body, "not json", 8, NULL), 0);
+	assert_false(reg_manifest_is_schema1(&body, ""));
+	bale_buf_free(&body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_origin),
 	    cmocka_unit_test(test_header_value),
 	    cmocka_unit_test(test_retry_after_cap),
+	    cmocka_unit_test(test_schema1),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
