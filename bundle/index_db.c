@@ -27,8 +27,9 @@
  * SQLite file before looking at the schema version. */
 #define INDEX_APPLICATION_ID 0x62616c65
 
-/* Views write a platform as os/architecture[/variant]: NULL when none is declared. */
-static const char schema_sql[] =
+/* Schema version 1, as bale wrote it before nested indexes, artifacts, os.version and
+ * foreign layers were recorded: kept byte for byte, so bundles it made are still read. */
+static const char schema_v1_sql[] =
     "CREATE TABLE bundle ("
     " bundle_id TEXT PRIMARY KEY NOT NULL,"
     " created TEXT NOT NULL,"
@@ -175,6 +176,208 @@ static const char schema_sql[] =
     " FROM images i JOIN image_blobs ib ON ib.image_id = i.id)"
     " GROUP BY registry) s ON s.registry = c.registry;";
 
+/* The schema this bale writes (BALE_INDEX_SCHEMA_VERSION). Views write a platform as
+ * os/architecture[/variant][:os.version][+features]: NULL when none is declared. */
+static const char schema_v2_sql[] =
+    "CREATE TABLE bundle ("
+    " bundle_id TEXT PRIMARY KEY NOT NULL,"
+    " created TEXT NOT NULL,"
+    " tool_version TEXT NOT NULL,"
+    " signer_key_id TEXT,"
+    " schema_version INTEGER NOT NULL);"
+
+    "CREATE TABLE blobs ("
+    " digest TEXT PRIMARY KEY NOT NULL,"
+    " size INTEGER NOT NULL CHECK (size >= 0),"
+    " media_type TEXT,"
+    " kind TEXT NOT NULL CHECK (kind IN ('index', 'manifest', 'config', 'layer')));"
+
+    "CREATE TABLE images ("
+    " id INTEGER PRIMARY KEY,"
+    " ref TEXT NOT NULL UNIQUE,"
+    " registry TEXT NOT NULL,"
+    " repository TEXT NOT NULL,"
+    " tag TEXT,"
+    " digest TEXT NOT NULL REFERENCES blobs (digest),"
+    " media_type TEXT NOT NULL,"
+    " size INTEGER NOT NULL CHECK (size >= 0),"
+    " pulled_at TEXT NOT NULL);"
+    "CREATE INDEX images_digest ON images (digest);"
+    "CREATE INDEX images_registry ON images (registry, repository);"
+
+    "CREATE TABLE manifests ("
+    " digest TEXT PRIMARY KEY NOT NULL REFERENCES blobs (digest),"
+    " media_type TEXT,"
+    " os TEXT,"
+    " architecture TEXT,"
+    " variant TEXT,"
+    " os_version TEXT,"
+    " os_features TEXT,"
+    " config_digest TEXT NOT NULL REFERENCES blobs (digest),"
+    " created TEXT,"
+    " size INTEGER NOT NULL CHECK (size >= 0),"
+    " artifact INTEGER NOT NULL CHECK (artifact IN (0, 1)),"
+    " artifact_type TEXT,"
+    " subject_digest TEXT);"
+    "CREATE INDEX manifests_config ON manifests (config_digest);"
+    "CREATE INDEX manifests_platform ON manifests (os, architecture, variant);"
+
+    "CREATE TABLE image_manifests ("
+    " image_id INTEGER NOT NULL REFERENCES images (id),"
+    " manifest_digest TEXT NOT NULL REFERENCES manifests (digest),"
+    " PRIMARY KEY (image_id, manifest_digest));"
+    "CREATE INDEX image_manifests_manifest ON image_manifests (manifest_digest);"
+
+    /* Every entry of the image's index, carried or not: the manifest digest of a
+     * platform left out names no row of manifests, hence no foreign key. */
+    "CREATE TABLE image_platforms ("
+    " image_id INTEGER NOT NULL REFERENCES images (id),"
+    " position INTEGER NOT NULL CHECK (position >= 0),"
+    " os TEXT,"
+    " architecture TEXT,"
+    " variant TEXT,"
+    " os_version TEXT,"
+    " os_features TEXT,"
+    " manifest_digest TEXT NOT NULL,"
+    " media_type TEXT,"
+    " size INTEGER NOT NULL CHECK (size >= 0),"
+    " carried INTEGER NOT NULL CHECK (carried IN (0, 1)),"
+    " artifact INTEGER NOT NULL CHECK (artifact IN (0, 1)),"
+    " parent_digest TEXT,"
+    " entry_position INTEGER NOT NULL CHECK (entry_position >= 0),"
+    " PRIMARY KEY (image_id, position));"
+    "CREATE INDEX image_platforms_manifest ON image_platforms (manifest_digest);"
+
+    /* The indexes an index lists, to any depth, parents first: kept byte for byte. */
+    "CREATE TABLE image_indexes ("
+    " image_id INTEGER NOT NULL REFERENCES images (id),"
+    " position INTEGER NOT NULL CHECK (position >= 0),"
+    " digest TEXT NOT NULL,"
+    " media_type TEXT,"
+    " size INTEGER NOT NULL CHECK (size >= 0),"
+    " parent_digest TEXT NOT NULL,"
+    " entry_position INTEGER NOT NULL CHECK (entry_position >= 0),"
+    " depth INTEGER NOT NULL CHECK (depth >= 1),"
+    " os TEXT,"
+    " architecture TEXT,"
+    " variant TEXT,"
+    " os_version TEXT,"
+    " os_features TEXT,"
+    " carried INTEGER NOT NULL CHECK (carried IN (0, 1)),"
+    " PRIMARY KEY (image_id, position));"
+    "CREATE INDEX image_indexes_digest ON image_indexes (digest);"
+
+    "CREATE TABLE manifest_layers ("
+    " manifest_digest TEXT NOT NULL REFERENCES manifests (digest),"
+    " position INTEGER NOT NULL CHECK (position >= 0),"
+    " layer_digest TEXT NOT NULL REFERENCES blobs (digest),"
+    " PRIMARY KEY (manifest_digest, position));"
+    "CREATE INDEX manifest_layers_layer ON manifest_layers (layer_digest);"
+
+    /* Non-distributable layers a manifest names with "urls": the bundle lacks them. */
+    "CREATE TABLE foreign_layers ("
+    " manifest_digest TEXT NOT NULL REFERENCES manifests (digest),"
+    " position INTEGER NOT NULL CHECK (position >= 0),"
+    " layer_digest TEXT NOT NULL,"
+    " size INTEGER NOT NULL CHECK (size >= 0),"
+    " media_type TEXT,"
+    " carried INTEGER NOT NULL CHECK (carried IN (0, 1)),"
+    " PRIMARY KEY (manifest_digest, position));"
+
+    "CREATE TABLE labels ("
+    " config_digest TEXT NOT NULL REFERENCES blobs (digest),"
+    " key TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " PRIMARY KEY (config_digest, key));"
+    "CREATE INDEX labels_key ON labels (key, value);"
+
+    "CREATE VIEW image_layers AS"
+    " SELECT i.id AS image_id, i.ref AS ref,"
+    " m.os || '/' || m.architecture || coalesce('/' || m.variant, '')"
+    " || coalesce(':' || m.os_version, '') || coalesce('+' || m.os_features, '') AS platform,"
+    " m.digest AS manifest_digest, ml.position AS position, ml.layer_digest AS layer_digest,"
+    " b.size AS size, b.media_type AS media_type"
+    " FROM images i JOIN image_manifests im ON im.image_id = i.id"
+    " JOIN manifests m ON m.digest = im.manifest_digest"
+    " JOIN manifest_layers ml ON ml.manifest_digest = m.digest"
+    " JOIN blobs b ON b.digest = ml.layer_digest;"
+
+    /* The ordered subquery is what sorts the refs group_concat joins. */
+    "CREATE VIEW layer_images AS"
+    " SELECT layer_digest, size, count(*) AS images, group_concat(ref, ' ') AS refs"
+    " FROM (SELECT DISTINCT layer_digest, size, ref FROM image_layers"
+    " ORDER BY layer_digest, ref)"
+    " GROUP BY layer_digest;"
+
+    "CREATE VIEW shared_layers AS"
+    " SELECT layer_digest, size, images, refs FROM layer_images WHERE images > 1;"
+
+    /* UNION, not UNION ALL: a blob a manifest names twice is still carried once. */
+    "CREATE VIEW manifest_blobs AS"
+    " SELECT m.digest AS manifest_digest, b.digest AS digest, b.kind AS kind, b.size AS size"
+    " FROM manifests m JOIN blobs b ON b.digest = m.config_digest"
+    " UNION"
+    " SELECT ml.manifest_digest, b.digest, b.kind, b.size"
+    " FROM manifest_layers ml JOIN blobs b ON b.digest = ml.layer_digest;"
+
+    "CREATE VIEW image_blobs AS"
+    " SELECT u.image_id AS image_id, i.ref AS ref, b.digest AS digest, b.kind AS kind,"
+    " b.size AS size, b.media_type AS media_type"
+    " FROM (SELECT id AS image_id, digest FROM images"
+    " UNION SELECT image_id, manifest_digest FROM image_manifests"
+    " UNION SELECT image_id, digest FROM image_indexes WHERE carried = 1"
+    " UNION SELECT im.image_id, mb.digest FROM image_manifests im"
+    " JOIN manifest_blobs mb ON mb.manifest_digest = im.manifest_digest) u"
+    " JOIN images i ON i.id = u.image_id JOIN blobs b ON b.digest = u.digest;"
+
+    "CREATE VIEW image_sizes AS"
+    " SELECT i.id AS image_id, i.ref AS ref,"
+    " m.os || '/' || m.architecture || coalesce('/' || m.variant, '')"
+    " || coalesce(':' || m.os_version, '') || coalesce('+' || m.os_features, '') AS platform,"
+    " m.digest AS manifest_digest,"
+    " (SELECT count(*) FROM manifest_layers ml WHERE ml.manifest_digest = m.digest) AS layers,"
+    " (SELECT coalesce(sum(mb.size), 0) FROM manifest_blobs mb"
+    " WHERE mb.manifest_digest = m.digest) AS bytes"
+    " FROM images i JOIN image_manifests im ON im.image_id = i.id"
+    " JOIN manifests m ON m.digest = im.manifest_digest;"
+
+    /* Bytes per platform count each blob once, however many images share it. */
+    "CREATE VIEW platform_sizes AS"
+    " SELECT c.os || '/' || c.architecture || coalesce('/' || c.variant, '')"
+    " || coalesce(':' || c.os_version, '') || coalesce('+' || c.os_features, '') AS platform,"
+    " c.os AS os, c.architecture AS architecture, c.variant AS variant,"
+    " c.os_version AS os_version, c.os_features AS os_features,"
+    " c.images AS images, c.manifests AS manifests, coalesce(s.bytes, 0) AS bytes"
+    " FROM (SELECT m.os AS os, m.architecture AS architecture, m.variant AS variant,"
+    " m.os_version AS os_version, m.os_features AS os_features,"
+    " count(DISTINCT im.image_id) AS images, count(DISTINCT m.digest) AS manifests"
+    " FROM manifests m JOIN image_manifests im ON im.manifest_digest = m.digest"
+    " GROUP BY m.os, m.architecture, m.variant, m.os_version, m.os_features) c"
+    " LEFT JOIN (SELECT os, architecture, variant, os_version, os_features, sum(size) AS bytes"
+    " FROM (SELECT DISTINCT m.os AS os, m.architecture AS architecture,"
+    " m.variant AS variant, m.os_version AS os_version, m.os_features AS os_features,"
+    " mb.digest AS digest, mb.size AS size"
+    " FROM manifests m JOIN manifest_blobs mb ON mb.manifest_digest = m.digest)"
+    " GROUP BY os, architecture, variant, os_version, os_features) s"
+    " ON s.os IS c.os AND s.architecture IS c.architecture AND s.variant IS c.variant"
+    " AND s.os_version IS c.os_version AND s.os_features IS c.os_features;"
+
+    "CREATE VIEW registry_images AS"
+    " SELECT c.registry AS registry, c.repositories AS repositories, c.images AS images,"
+    " coalesce(s.bytes, 0) AS bytes"
+    " FROM (SELECT registry, count(DISTINCT repository) AS repositories,"
+    " count(*) AS images FROM images GROUP BY registry) c"
+    " LEFT JOIN (SELECT registry, sum(size) AS bytes"
+    " FROM (SELECT DISTINCT i.registry AS registry, ib.digest AS digest, ib.size AS size"
+    " FROM images i JOIN image_blobs ib ON ib.image_id = i.id)"
+    " GROUP BY registry) s ON s.registry = c.registry;";
+
+/* The schema text of each version this bale reads, by version. */
+static const char *schema_of(sqlite3_int64 version)
+{
+	return version == 1 ? schema_v1_sql : version == 2 ? schema_v2_sql : NULL;
+}
+
 enum stmt_id {
 	ST_BLOB,
 	ST_IMAGE,
@@ -183,6 +386,8 @@ enum stmt_id {
 	ST_LAYER,
 	ST_IMAGE_MANIFEST,
 	ST_LABEL,
+	ST_INDEX,
+	ST_FOREIGN,
 	ST_COUNT,
 };
 
@@ -194,16 +399,24 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_IMAGE] = "INSERT INTO images (ref, registry, repository, tag, digest, media_type,"
                  " size, pulled_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_PLATFORM] = "INSERT INTO image_platforms (image_id, position, os, architecture,"
-                    " variant, manifest_digest, media_type, size, carried)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    " variant, os_version, os_features, manifest_digest, media_type, size,"
+                    " carried, artifact, parent_digest, entry_position)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [ST_MANIFEST] = "INSERT OR IGNORE INTO manifests (digest, media_type, os, architecture,"
-                    " variant, config_digest, created, size)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    " variant, os_version, os_features, config_digest, created, size,"
+                    " artifact, artifact_type, subject_digest)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [ST_LAYER] = "INSERT OR IGNORE INTO manifest_layers (manifest_digest, position,"
                  " layer_digest) VALUES (?1, ?2, ?3)",
     [ST_IMAGE_MANIFEST] = "INSERT OR IGNORE INTO image_manifests (image_id, manifest_digest)"
                           " VALUES (?1, ?2)",
     [ST_LABEL] = "INSERT OR IGNORE INTO labels (config_digest, key, value) VALUES (?1, ?2, ?3)",
+    [ST_INDEX] = "INSERT INTO image_indexes (image_id, position, digest, media_type, size,"
+                 " parent_digest, entry_position, depth, os, architecture, variant,"
+                 " os_version, os_features, carried)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    [ST_FOREIGN] = "INSERT OR IGNORE INTO foreign_layers (manifest_digest, position,"
+                   " layer_digest, size, media_type, carried) VALUES (?1, ?2, ?3, ?4, ?5, 0)",
 };
 
 struct bale_index_db {
@@ -256,22 +469,53 @@ static int add_blob(bale_index_db *x, const bale_descriptor *d, const char *kind
 	return run(x, ST_BLOB, d->digest.str, err);
 }
 
+/* os, architecture, variant, os_version and os_features at columns first.. first+4. */
+static void bind_platform(sqlite3_stmt *st, int first, const bale_platform *p)
+{
+	bind_text(st, first, p->os);
+	bind_text(st, first + 1, p->arch);
+	bind_text(st, first + 2, p->variant);
+	bind_text(st, first + 3, p->os_version);
+	bind_text(st, first + 4, p->os_features);
+}
+
 static int add_platform(bale_index_db *x, sqlite3_int64 image_id, size_t position,
                         const bale_image_manifest *m, bale_error **err)
 {
 	sqlite3_stmt *st = x->stmt[ST_PLATFORM];
 	sqlite3_bind_int64(st, 1, image_id);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)position);
-	if (m->has_platform) {
-		bind_text(st, 3, m->platform.os);
-		bind_text(st, 4, m->platform.arch);
-		bind_text(st, 5, m->platform.variant);
-	}
-	bind_text(st, 6, m->desc.digest.str);
-	bind_text(st, 7, m->desc.media_type);
-	sqlite3_bind_int64(st, 8, m->desc.size);
-	sqlite3_bind_int(st, 9, m->selected ? 1 : 0);
+	if (m->has_platform)
+		bind_platform(st, 3, &m->platform);
+	bind_text(st, 8, m->desc.digest.str);
+	bind_text(st, 9, m->desc.media_type);
+	sqlite3_bind_int64(st, 10, m->desc.size);
+	sqlite3_bind_int(st, 11, m->selected ? 1 : 0);
+	sqlite3_bind_int(st, 12, m->artifact ? 1 : 0);
+	bind_text(st, 13, m->parent.str); /* "" for a single manifest: NULL */
+	sqlite3_bind_int64(st, 14, (sqlite3_int64)m->position);
 	return run(x, ST_PLATFORM, m->desc.digest.str, err);
+}
+
+static int add_index(bale_index_db *x, sqlite3_int64 image_id, size_t position,
+                     const bale_image_index *ix, bale_error **err)
+{
+	sqlite3_stmt *st = x->stmt[ST_INDEX];
+	int rc = ix->selected ? add_blob(x, &ix->desc, "index", err) : 0;
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, image_id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)position);
+	bind_text(st, 3, ix->desc.digest.str);
+	bind_text(st, 4, ix->desc.media_type);
+	sqlite3_bind_int64(st, 5, ix->desc.size);
+	bind_text(st, 6, ix->parent.str);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)ix->position);
+	sqlite3_bind_int64(st, 8, (sqlite3_int64)ix->depth);
+	if (ix->has_platform)
+		bind_platform(st, 9, &ix->platform);
+	sqlite3_bind_int(st, 14, ix->selected ? 1 : 0);
+	return run(x, ST_INDEX, ix->desc.digest.str, err);
 }
 
 static int add_labels(bale_index_db *x, const bale_image_manifest *m, const bale_buf *config,
@@ -320,14 +564,14 @@ static int add_manifest(bale_index_db *x, sqlite3_int64 image_id, const bale_ima
 		return rc;
 	bind_text(st, 1, m->desc.digest.str);
 	bind_text(st, 2, m->desc.media_type);
-	if (m->has_platform) {
-		bind_text(st, 3, m->platform.os);
-		bind_text(st, 4, m->platform.arch);
-		bind_text(st, 5, m->platform.variant);
-	}
-	bind_text(st, 6, m->config.digest.str);
-	bind_text(st, 7, m->created);
-	sqlite3_bind_int64(st, 8, m->desc.size);
+	if (m->has_platform)
+		bind_platform(st, 3, &m->platform);
+	bind_text(st, 8, m->config.digest.str);
+	bind_text(st, 9, m->created);
+	sqlite3_bind_int64(st, 10, m->desc.size);
+	sqlite3_bind_int(st, 11, m->artifact ? 1 : 0);
+	bind_text(st, 12, m->artifact_type);
+	bind_text(st, 13, m->has_subject ? m->subject.str : NULL);
 	if ((rc = run(x, ST_MANIFEST, m->desc.digest.str, err)) < 0)
 		return rc;
 	/* A manifest already indexed came with its layers and labels (each image is
@@ -336,11 +580,22 @@ static int add_manifest(bale_index_db *x, sqlite3_int64 image_id, const bale_ima
 	for (size_t i = 0; is_new && i < m->n_layers; i++) {
 		if ((rc = add_blob(x, &m->layers[i], "layer", err)) < 0)
 			return rc;
+		/* where it sits in the manifest: foreign layers before it leave gaps */
 		st = x->stmt[ST_LAYER];
 		bind_text(st, 1, m->desc.digest.str);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)(m->positions ? m->positions[i] : i));
 		bind_text(st, 3, m->layers[i].digest.str);
 		if ((rc = run(x, ST_LAYER, m->layers[i].digest.str, err)) < 0)
+			return rc;
+	}
+	for (size_t i = 0; is_new && i < m->n_foreign; i++) {
+		st = x->stmt[ST_FOREIGN];
+		bind_text(st, 1, m->desc.digest.str);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)m->foreign_positions[i]);
+		bind_text(st, 3, m->foreign[i].digest.str);
+		sqlite3_bind_int64(st, 4, m->foreign[i].size);
+		bind_text(st, 5, m->foreign[i].media_type);
+		if ((rc = run(x, ST_FOREIGN, m->foreign[i].digest.str, err)) < 0)
 			return rc;
 	}
 	st = x->stmt[ST_IMAGE_MANIFEST];
@@ -400,6 +655,9 @@ static int add_image_rows(bale_index_db *x, const bale_image *image, const char 
 	int rc = add_blob(x, &image->root, root_kind, err);
 	if (rc < 0 || (rc = add_image_row(x, image, pulled_at, &id, err)) < 0)
 		return rc;
+	for (size_t i = 0; i < image->n_indexes; i++)
+		if ((rc = add_index(x, id, i, &image->indexes[i], err)) < 0)
+			return rc;
 	for (size_t i = 0; i < image->n_manifests; i++) {
 		const bale_image_manifest *m = &image->manifests[i];
 		if ((rc = add_platform(x, id, i, m, err)) < 0)
@@ -452,7 +710,7 @@ int bale_index_db_create(bale_index_db **out, const char *path, const bale_index
 	               "PRAGMA application_id = " XSTRINGIFY(INDEX_APPLICATION_ID) ";",
 	               "settings", err)) < 0 ||
 	    (rc = exec(x->db, "BEGIN", "begin", err)) < 0 ||
-	    (rc = exec(x->db, schema_sql, "schema", err)) < 0 ||
+	    (rc = exec(x->db, schema_v2_sql, "schema", err)) < 0 ||
 	    (rc = exec(x->db, "PRAGMA user_version = " XSTRINGIFY(BALE_INDEX_SCHEMA_VERSION),
 	               "schema version", err)) < 0)
 		goto cleanup;
@@ -578,13 +836,13 @@ static const char *text_or_empty(sqlite3_stmt *st, int i)
 /* The schema must be the one bale writes, object for object and byte for byte: views
  * run SQL the file itself supplies (bale ls, inspect and users' queries read them), so a
  * view or trigger of another making is refused before anything is asked of the file. */
-static int check_schema(sqlite3 *db, bale_error **err)
+static int check_schema(sqlite3 *db, sqlite3_int64 version, bale_error **err)
 {
 	sqlite3 *ref = NULL;
 	sqlite3_stmt *want = NULL, *have = NULL;
 	int rc = 0, w = SQLITE_DONE, h = SQLITE_DONE;
 	if (sqlite3_open_v2(":memory:", &ref, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
-	    sqlite3_exec(ref, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(ref, schema_of(version), NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(ref, schema_listing, -1, &want, NULL) != SQLITE_OK) {
 		rc = bale_error_set(err, BALE_EGENERIC, "index.db: the reference schema: %s",
 		                    ref ? sqlite3_errmsg(ref) : "out of memory");
@@ -606,7 +864,7 @@ static int check_schema(sqlite3 *db, bale_error **err)
 		if (order < 0) {
 			rc = bale_error_set(err, BALE_EVERIFY,
 			                    "index.db: no %s %s (schema version %d)", wt, wn,
-			                    BALE_INDEX_SCHEMA_VERSION);
+			                    (int)version);
 			goto cleanup;
 		}
 		if (order > 0) {
@@ -614,7 +872,7 @@ static int check_schema(sqlite3 *db, bale_error **err)
 			rc = bale_error_set(err, BALE_EVERIFY,
 			                    "index.db: %s \"%s\" is not part of bale's schema "
 			                    "(version %d): refused",
-			                    ht, quoted, BALE_INDEX_SCHEMA_VERSION);
+			                    ht, quoted, (int)version);
 			goto cleanup;
 		}
 		if (strcmp(text_or_empty(want, 2), text_or_empty(have, 2)) != 0 ||
@@ -622,14 +880,13 @@ static int check_schema(sqlite3 *db, bale_error **err)
 			rc = bale_error_set(err, BALE_EVERIFY,
 			                    "index.db: %s %s is not the one bale writes (schema "
 			                    "version %d): refused",
-			                    wt, wn, BALE_INDEX_SCHEMA_VERSION);
+			                    wt, wn, (int)version);
 			goto cleanup;
 		}
 	}
 	if (w == SQLITE_ROW)
 		rc = bale_error_set(err, BALE_EVERIFY, "index.db: no %s %s (schema version %d)",
-		                    text_or_empty(want, 0), text_or_empty(want, 1),
-		                    BALE_INDEX_SCHEMA_VERSION);
+		                    text_or_empty(want, 0), text_or_empty(want, 1), (int)version);
 	else if (h == SQLITE_ROW) {
 		char quoted[BALE_TEXT_QUOTE_SIZE];
 		bale_text_quote(quoted, sizeof(quoted), text_or_empty(have, 1));
@@ -637,7 +894,7 @@ static int check_schema(sqlite3 *db, bale_error **err)
 		    bale_error_set(err, BALE_EVERIFY,
 		                   "index.db: %s \"%s\" is not part of bale's schema (version %d): "
 		                   "refused",
-		                   text_or_empty(have, 0), quoted, BALE_INDEX_SCHEMA_VERSION);
+		                   text_or_empty(have, 0), quoted, (int)version);
 	} else if (w != SQLITE_DONE || h != SQLITE_DONE)
 		rc = bale_error_set(err, BALE_EVERIFY, "index.db: %s", sqlite3_errmsg(db));
 cleanup:
@@ -662,9 +919,11 @@ static int check_index(sqlite3 *db, bale_error **err)
 		                    (long long)app);
 		goto cleanup;
 	}
-	if (version != BALE_INDEX_SCHEMA_VERSION) {
+	/* Older versions are read as they were written; newer ones are another bale's. */
+	if (!schema_of(version)) {
 		rc = bale_error_set(err, BALE_EVERIFY,
-		                    "index.db: schema version %lld, this bale reads %d",
+		                    "index.db: schema version %lld, this bale reads 1 to %d: "
+		                    "read it with a newer bale",
 		                    (long long)version, BALE_INDEX_SCHEMA_VERSION);
 		goto cleanup;
 	}
@@ -681,7 +940,7 @@ static int check_index(sqlite3 *db, bale_error **err)
 		                    verdict ? verdict : "?");
 		goto cleanup;
 	}
-	rc = check_schema(db, err);
+	rc = check_schema(db, version, err);
 cleanup:
 	sqlite3_finalize(st);
 	return rc;
@@ -876,4 +1135,13 @@ int bale_index_db_open_bundle(bale_bundle_reader **reader, sqlite3 **db, const c
 		*reader = NULL;
 	}
 	return rc;
+}
+
+int bale_index_db_version(sqlite3 *db)
+{
+	sqlite3_int64 version = 0;
+	bale_sql_guard_reset(db);
+	if (query_int(db, "PRAGMA user_version", &version, NULL) < 0)
+		return 0;
+	return (int)version;
 }

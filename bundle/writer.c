@@ -64,6 +64,10 @@ static int plan_blobs(plan *p, const bale_image *const *images, size_t n, bale_e
 		bool index = bale_manifest_type_is_index(img->root.media_type);
 		rc = plan_add(p, &img->root, index ? BUNDLE_KIND_INDEX : BUNDLE_KIND_MANIFEST, true,
 		              err);
+		for (size_t j = 0; j < img->n_indexes && rc == 0; j++)
+			if (img->indexes[j].selected)
+				rc = plan_add(p, &img->indexes[j].desc, BUNDLE_KIND_INDEX, true,
+				              err);
 		for (size_t j = 0; j < img->n_manifests && rc == 0 && index; j++)
 			if (img->manifests[j].selected)
 				rc = plan_add(p, &img->manifests[j].desc, BUNDLE_KIND_MANIFEST,
@@ -111,15 +115,18 @@ static int random_id(char out[33], bale_error **err)
 static json_t *platform_list(const bale_image *img, bool carried)
 {
 	json_t *list = json_array();
-	char buf[64];
+	char buf[BALE_PLATFORM_TEXT];
 	for (size_t i = 0; i < img->n_manifests; i++) {
 		const bale_image_manifest *m = &img->manifests[i];
 		if (m->selected != carried)
 			continue;
+		/* an attestation's "unknown/unknown" says nothing: it is an artifact */
+		bool named =
+		    m->has_platform && !(m->artifact && !strcmp(m->platform.os, "unknown"));
 		json_array_append_new(
-		    list, json_string(m->has_platform
-		                          ? bale_platform_format(&m->platform, buf, sizeof(buf))
-		                          : "unknown"));
+		    list, json_string(named ? bale_platform_format(&m->platform, buf, sizeof(buf))
+		                      : m->artifact ? "artifact"
+		                                    : "unknown"));
 	}
 	return list;
 }

@@ -38,29 +38,48 @@ static long long image_size(const bale_image_manifest *m)
 	return total;
 }
 
+/* What a manifest is, for a listing: its platform, else "artifact" or "unknown". */
+static const char *kind_of(const bale_image_manifest *m, char *buf, size_t size)
+{
+	if (m->has_platform && !(m->artifact && !strcmp(m->platform.os, "unknown")))
+		return bale_platform_format(&m->platform, buf, size);
+	return m->artifact ? "artifact" : "unknown";
+}
+
 static void print_text(const bale_image *img)
 {
-	char plat[64], size[32];
+	char plat[BALE_PLATFORM_TEXT], size[32];
 	printf("Name:       %s\nDigest:     %s\nMediaType:  ", img->ref, img->root.digest.str);
 	cli_put_text(stdout, img->root.media_type);
 	printf("\nSize:       %lld\n", (long long)img->root.size);
 	printf("Platforms:\n");
 	for (size_t i = 0; i < img->n_manifests; i++) {
 		const bale_image_manifest *m = &img->manifests[i];
-		printf("  %-16s %s  %9s  %zu layer%s%s",
-		       m->has_platform ? bale_platform_format(&m->platform, plat, sizeof(plat))
-		                       : "unknown",
-		       m->desc.digest.str,
+		fputs("  ", stdout);
+		cli_put_padded(stdout, kind_of(m, plat, sizeof(plat)), 16); /* registry's text */
+		printf(" %s  %9s  %zu layer%s%s", m->desc.digest.str,
 		       m->selected ? cli_human_size(size, sizeof(size), image_size(m)) : "-",
 		       m->n_layers, m->n_layers == 1 ? "" : "s", m->created[0] ? "  created " : "");
 		cli_put_text(stdout, m->created); /* the registry's text, escaped */
+		if (m->n_foreign)
+			printf("  %zu foreign layer%s not carried", m->n_foreign,
+			       m->n_foreign == 1 ? "" : "s");
+		if (m->artifact && m->has_subject)
+			printf("  of %.19s", m->subject.str);
 		putchar('\n');
+	}
+	if (img->n_indexes)
+		printf("Indexes:\n");
+	for (size_t i = 0; i < img->n_indexes; i++) {
+		const bale_image_index *x = &img->indexes[i];
+		printf("  %*s%s  listed by %.19s\n", (int)(2 * (x->depth - 1)), "",
+		       x->desc.digest.str, x->parent.str);
 	}
 }
 
 static int print_json(const bale_image *img)
 {
-	char plat[64];
+	char plat[BALE_PLATFORM_TEXT];
 	json_t *root =
 	    json_pack("{s:s,s:s,s:s,s:I}", "name", img->ref, "digest", img->root.digest.str,
 	              "mediaType", img->root.media_type, "size", (json_int_t)img->root.size);
@@ -75,8 +94,18 @@ static int print_json(const bale_image *img)
 			json_object_set_new(
 			    o, "platform",
 			    json_string(bale_platform_format(&m->platform, plat, sizeof(plat))));
+		if (m->artifact)
+			json_object_set_new(o, "artifact", json_true());
+		if (m->artifact_type[0])
+			json_object_set_new(o, "artifactType", json_string(m->artifact_type));
+		if (m->has_subject)
+			json_object_set_new(o, "subject", json_string(m->subject.str));
+		if (m->parent.str[0] && !bale_digest_equal(&m->parent, &img->root.digest))
+			json_object_set_new(o, "index", json_string(m->parent.str));
 		if (m->selected) {
 			json_object_set_new(o, "config", json_string(m->config.digest.str));
+			json_object_set_new(o, "foreignLayers",
+			                    json_integer((json_int_t)m->n_foreign));
 			json_object_set_new(o, "layers", json_integer((json_int_t)m->n_layers));
 			json_object_set_new(o, "imageSize", json_integer(image_size(m)));
 			if (m->created[0])
@@ -85,6 +114,16 @@ static int print_json(const bale_image *img)
 		json_array_append_new(list, o);
 	}
 	json_object_set_new(root, "manifests", list);
+	json_t *indexes = json_array();
+	for (size_t i = 0; i < img->n_indexes; i++) {
+		const bale_image_index *x = &img->indexes[i];
+		json_array_append_new(indexes,
+		                      json_pack("{s:s,s:s,s:I,s:s,s:I}", "digest",
+		                                x->desc.digest.str, "mediaType", x->desc.media_type,
+		                                "size", (json_int_t)x->desc.size, "parent",
+		                                x->parent.str, "depth", (json_int_t)x->depth));
+	}
+	json_object_set_new(root, "indexes", indexes);
 	int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	putchar('\n');
 	json_decref(root);

@@ -38,6 +38,25 @@ static const char sizes_sql[] =
     " SELECT i.ref, sum(b.size) FROM u JOIN images i ON i.id = u.image_id"
     " JOIN blobs b ON b.digest = u.digest GROUP BY i.ref";
 
+/* Schema version 2: child indexes count too. */
+static const char sizes_v2_sql[] =
+    "WITH u(image_id, digest) AS ("
+    " SELECT id, digest FROM images"
+    " UNION SELECT image_id, digest FROM image_indexes WHERE carried = 1"
+    " UNION SELECT image_id, manifest_digest FROM image_manifests"
+    " UNION SELECT im.image_id, m.config_digest FROM image_manifests im"
+    " JOIN manifests m ON m.digest = im.manifest_digest"
+    " UNION SELECT im.image_id, ml.layer_digest FROM image_manifests im"
+    " JOIN manifest_layers ml ON ml.manifest_digest = im.manifest_digest)"
+    " SELECT i.ref, sum(b.size) FROM u JOIN images i ON i.id = u.image_id"
+    " JOIN blobs b ON b.digest = u.digest GROUP BY i.ref";
+
+/* Foreign layers each image's carried manifests name and the bundle lacks (version 2). */
+static const char foreign_sql[] =
+    "SELECT i.ref, count(*) FROM images i JOIN image_manifests im ON im.image_id = i.id"
+    " JOIN foreign_layers fl ON fl.manifest_digest = im.manifest_digest"
+    " WHERE fl.carried = 0 GROUP BY i.ref ORDER BY i.ref";
+
 typedef struct sizes {
 	json_t *by_ref; /* ref -> bytes */
 } sizes;
@@ -67,7 +86,7 @@ static const char *join_strings(char *buf, size_t size, const char *const *list,
 }
 
 /* What the bundle says, escaped: a bundle is read here before anyone checked it. */
-static void print_text(const bale_bundle_manifest *m, json_t *by_ref)
+static void print_text(const bale_bundle_manifest *m, json_t *by_ref, json_t *foreign)
 {
 	size_t wref = 9;
 	char plats[512], human[32];
@@ -98,6 +117,17 @@ static void print_text(const bale_bundle_manifest *m, json_t *by_ref)
 	       m->signer ? "signer " : "unsigned");
 	cli_put_text(stdout, m->signer ? m->signer : "");
 	putchar('\n');
+	const char *ref;
+	json_t *count;
+	json_object_foreach(foreign, ref, count)
+	{
+		cli_put_text(stdout, ref);
+		printf(
+		    ": lacks %lld foreign layer%s (not distributable: the node's runtime fetches "
+		    "them from their URLs)\n",
+		    (long long)json_integer_value(count),
+		    json_integer_value(count) == 1 ? "" : "s");
+	}
 }
 
 /* A string member, when the bundle gives one. */
@@ -116,7 +146,7 @@ static json_t *string_list(const char *const *list, size_t n)
 }
 
 /* Each image with the members bale writes for it, in its order, and its content size. */
-static void print_json(const bale_bundle_manifest *m, json_t *by_ref)
+static void print_json(const bale_bundle_manifest *m, json_t *by_ref, json_t *foreign)
 {
 	json_t *out = json_object(), *list = json_array();
 	for (size_t i = 0; i < m->n_images; i++) {
@@ -135,6 +165,9 @@ static void print_json(const bale_bundle_manifest *m, json_t *by_ref)
 		    string_list(img->platforms_left_out, img->n_platforms_left_out));
 		json_object_set(o, "contentBytes",
 		                json_object_get(by_ref, img->ref ? img->ref : ""));
+		json_t *lacking = json_object_get(foreign, img->ref ? img->ref : "");
+		json_object_set_new(o, "foreignLayersLacking",
+		                    json_integer(lacking ? json_integer_value(lacking) : 0));
 		json_array_append_new(list, o);
 	}
 	json_object_set_new(out, "images", list);
@@ -161,7 +194,7 @@ int cmd_ls(int argc, char **argv, bale_error **err)
 	bale_bundle_reader *reader = NULL;
 	const bale_bundle_manifest *manifest = NULL;
 	sqlite3 *db = NULL;
-	sizes s = {json_object()};
+	sizes s = {json_object()}, foreign = {json_object()};
 	cli_common_init(&c);
 	int rc = cli_parse(&c, argc, argv, &verb, ls_option, &as_json, err);
 	if (rc != CLI_PARSED) {
@@ -173,14 +206,20 @@ int cmd_ls(int argc, char **argv, bale_error **err)
 		goto cleanup;
 	}
 	if ((rc = bale_index_db_open_bundle(&reader, &db, argv[optind], err)) < 0 ||
-	    (rc = bale_bundle_read_manifest(reader, &manifest, err)) < 0 ||
-	    (rc = bale_index_db_query(db, sizes_sql, collect_size, &s, err)) < 0)
+	    (rc = bale_bundle_read_manifest(reader, &manifest, err)) < 0)
+		goto cleanup;
+	/* A bundle of schema version 1 has no child indexes and no foreign layers recorded. */
+	bool v2 = bale_index_db_version(db) >= 2;
+	if ((rc = bale_index_db_query(db, v2 ? sizes_v2_sql : sizes_sql, collect_size, &s, err)) <
+	        0 ||
+	    (v2 && (rc = bale_index_db_query(db, foreign_sql, collect_size, &foreign, err)) < 0))
 		goto cleanup;
 	if (as_json)
-		print_json(manifest, s.by_ref);
+		print_json(manifest, s.by_ref, foreign.by_ref);
 	else
-		print_text(manifest, s.by_ref);
+		print_text(manifest, s.by_ref, foreign.by_ref);
 cleanup:
+	json_decref(foreign.by_ref);
 	json_decref(s.by_ref);
 	sqlite3_close(db);
 	bale_bundle_close(reader);

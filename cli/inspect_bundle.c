@@ -14,6 +14,40 @@
  * the sizes of what is carried; a single-manifest image has its one manifest. The views it
  * needs are spelled out over the base tables: no SQL the file carries runs for bale's own
  * output. */
+#define SIZES_SQL                                                                                  \
+	"WITH manifest_blobs AS ("                                                                 \
+	" SELECT m.digest AS manifest_digest, b.digest AS digest, b.kind AS kind, b.size AS size"  \
+	" FROM manifests m JOIN blobs b ON b.digest = m.config_digest"                             \
+	" UNION SELECT ml.manifest_digest, b.digest, b.kind, b.size"                               \
+	" FROM manifest_layers ml JOIN blobs b ON b.digest = ml.layer_digest),"                    \
+	" image_sizes AS ("                                                                        \
+	" SELECT im.image_id AS image_id, m.digest AS manifest_digest,"                            \
+	" (SELECT count(*) FROM manifest_layers ml WHERE ml.manifest_digest = m.digest) AS "       \
+	"layers,"                                                                                  \
+	" (SELECT coalesce(sum(mb.size), 0) FROM manifest_blobs mb"                                \
+	" WHERE mb.manifest_digest = m.digest) AS bytes"                                           \
+	" FROM image_manifests im JOIN manifests m ON m.digest = im.manifest_digest)"
+
+/* Schema version 2: os.version and os.features in the platform, artifacts named as such,
+ * the foreign layers a manifest lacks, and the index (root or child) listing each entry. */
+static const char platforms_v2_sql[] = SIZES_SQL
+    " SELECT CASE WHEN ip.artifact = 1 AND coalesce(ip.os, 'unknown') = 'unknown'"
+    "  THEN 'artifact' ELSE coalesce(ip.os || '/' || ip.architecture"
+    "  || coalesce('/' || ip.variant, '') || coalesce(':' || ip.os_version, '')"
+    "  || coalesce('+' || ip.os_features, ''), 'unknown') END AS platform,"
+    "  ip.manifest_digest AS manifest,"
+    "  CASE ip.carried WHEN 1 THEN 'carried' ELSE 'left out' END AS status,"
+    "  s.layers AS layers, s.bytes AS bytes, m.created AS created,"
+    "  (SELECT count(*) FROM foreign_layers fl WHERE fl.manifest_digest = ip.manifest_digest"
+    "  AND fl.carried = 0) AS foreign_lacking,"
+    "  CASE WHEN ip.parent_digest IS NULL OR ip.parent_digest = i.digest THEN NULL"
+    "  ELSE ip.parent_digest END AS child_index"
+    " FROM images i JOIN image_platforms ip ON ip.image_id = i.id"
+    " LEFT JOIN image_sizes s ON s.image_id = i.id AND s.manifest_digest = ip.manifest_digest"
+    " LEFT JOIN manifests m ON m.digest = ip.manifest_digest"
+    " WHERE i.ref = %Q ORDER BY ip.position";
+
+/* Schema version 1. */
 static const char platforms_sql[] =
     "WITH manifest_blobs AS ("
     " SELECT m.digest AS manifest_digest, b.digest AS digest, b.kind AS kind, b.size AS size"
@@ -40,7 +74,8 @@ static json_t *json_value(const char *name, const char *value)
 {
 	if (!value)
 		return json_null();
-	bool number = !strcmp(name, "size") || !strcmp(name, "layers") || !strcmp(name, "bytes");
+	bool number = !strcmp(name, "size") || !strcmp(name, "layers") || !strcmp(name, "bytes") ||
+	              !strcmp(name, "foreign_lacking");
 	return number ? json_integer(strtoll(value, NULL, 10)) : json_string(value);
 }
 
@@ -88,7 +123,8 @@ int cmd_inspect_bundle(cli_common *c, const char *bundle, const char *text, bool
 		goto failed;
 	}
 	sqlite3_free(sql);
-	sql = sqlite3_mprintf(platforms_sql, bale_ref_string(ref));
+	sql = sqlite3_mprintf(bale_index_db_version(db) >= 2 ? platforms_v2_sql : platforms_sql,
+	                      bale_ref_string(ref));
 	if (!sql)
 		goto failed;
 	if (!as_json) { /* escaped: every value comes from the bundle */

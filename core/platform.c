@@ -126,7 +126,8 @@ static const char *check_field(const char *s, size_t n, size_t max, size_t *bad)
 	return NULL;
 }
 
-int bale_platform_parse(bale_platform *out, const char *text, bale_error **err)
+/* os/arch[/variant], without os.version or os.features. */
+static int parse_plain(bale_platform *out, const char *text, bale_error **err)
 {
 	static const char *const names[] = {"os", "architecture", "variant"};
 	static const size_t maxes[] = {sizeof(out->os) - 1, sizeof(out->arch) - 1, VARIANT_MAX};
@@ -183,6 +184,146 @@ int bale_platform_parse(bale_platform *out, const char *text, bale_error **err)
 	if (nparts == 3)
 		memcpy(p.variant, text + start[2], len[2]);
 	normalize(&p);
+	*out = p;
+	return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int bale_platform_set_os_options(bale_platform *p, const char *os_version,
+                                 const char *const *features, size_t n_features, bale_error **err)
+{
+	const char *sorted[16];
+	size_t at = 0, bad;
+	const char *why;
+	char joined[sizeof(p->os_features)];
+	assert(p && (features || n_features == 0));
+	os_version = os_version ? os_version : "";
+	if (os_version[0] &&
+	    (why = check_field(os_version, strlen(os_version), sizeof(p->os_version) - 1, &bad)))
+		return platform_fail(err, BALE_EVERIFY, "invalid os.version", os_version, "%s",
+		                     why);
+	if (n_features > sizeof(sorted) / sizeof(*sorted))
+		return bale_error_set(err, BALE_EVERIFY,
+		                      "invalid os.features: %zu features, more than the %zu bale "
+		                      "keeps",
+		                      n_features, sizeof(sorted) / sizeof(*sorted));
+	for (size_t i = 0; i < n_features; i++) {
+		if ((why = check_field(features[i], strlen(features[i]), sizeof(joined) - 1, &bad)))
+			return platform_fail(err, BALE_EVERIFY, "invalid os.features item",
+			                     features[i], "%s", why);
+		sorted[i] = features[i];
+	}
+	/* containerd sorts them and drops duplicates: the same set reads the same. */
+	qsort(sorted, n_features, sizeof(*sorted), by_name);
+	joined[0] = '\0';
+	for (size_t i = 0; i < n_features; i++) {
+		if (i && strcmp(sorted[i], sorted[i - 1]) == 0)
+			continue;
+		int w =
+		    snprintf(joined + at, sizeof(joined) - at, "%s%s", at ? "+" : "", sorted[i]);
+		if (w < 0 || (size_t)w >= sizeof(joined) - at)
+			return bale_error_set(err, BALE_EVERIFY,
+			                      "invalid os.features: longer than %zu characters "
+			                      "together",
+			                      sizeof(joined) - 1);
+		at += (size_t)w;
+	}
+	SET(p->os_version, os_version);
+	SET(p->os_features, joined);
+	return 0;
+}
+
+/* "10.0.17763.5576+win32k+foo" (version possibly empty) into p: the os options of a
+ * platform the user typed. */
+static int parse_os_options(bale_platform *p, const char *text, const char *opts, size_t len,
+                            bale_error **err)
+{
+	char copy[256];
+	const char *features[16];
+	size_t n = 0;
+	if (len >= sizeof(copy))
+		return platform_fail(err, BALE_EUSAGE, "invalid platform", text,
+		                     "os.version and os.features longer than %zu characters",
+		                     sizeof(copy) - 1);
+	memcpy(copy, opts, len);
+	copy[len] = '\0';
+	char *plus = strchr(copy, '+');
+	if (plus) {
+		*plus++ = '\0';
+		for (char *f = plus, *next; f; f = next) {
+			if ((next = strchr(f, '+')))
+				*next++ = '\0';
+			if (n == sizeof(features) / sizeof(*features))
+				return platform_fail(err, BALE_EUSAGE, "invalid platform", text,
+				                     "more than %zu os.features", n);
+			if (!*f)
+				return platform_fail(
+				    err, BALE_EUSAGE, "invalid platform", text,
+				    "empty os.features item (want "
+				    "os/arch[/variant][:os.version][+feature]...)");
+			features[n++] = f;
+		}
+	}
+	bale_error *bad = NULL;
+	if (bale_platform_set_os_options(p, copy, features, n, &bad) < 0) {
+		int rc = platform_fail(err, BALE_EUSAGE, "invalid platform", text, "%s",
+		                       bale_error_message(bad));
+		bale_error_free(bad);
+		return rc;
+	}
+	return 0;
+}
+
+int bale_platform_parse(bale_platform *out, const char *text, bale_error **err)
+{
+	char plain[128];
+	const char *opts = NULL;
+	size_t opts_len = 0;
+	bale_platform p;
+	int rc;
+	assert(out && text);
+	const char *slash = strchr(text, '/');
+	const char *open = strchr(text, '(');
+	if (open && (!slash || open < slash)) {
+		/* containerd's spelling: os(os.version[+feature]...)/arch[/variant] */
+		const char *close = strchr(open, ')');
+		if (!close || !slash || close + 1 != slash)
+			return platform_fail(err, BALE_EUSAGE, "invalid platform", text,
+			                     "want os(os.version[+feature]...)/arch[/variant]");
+		opts = open + 1;
+		opts_len = (size_t)(close - opts);
+		if (snprintf(plain, sizeof(plain), "%.*s%s", (int)(open - text), text, slash) >=
+		    (int)sizeof(plain))
+			return platform_fail(err, BALE_EUSAGE, "invalid platform", text,
+			                     "too long");
+	} else {
+		/* bale's spelling: os/arch[/variant][:os.version][+feature]... */
+		size_t cut = strcspn(text, ":+");
+		if (cut >= sizeof(plain))
+			return platform_fail(err, BALE_EUSAGE, "invalid platform", text,
+			                     "too long");
+		memcpy(plain, text, cut);
+		plain[cut] = '\0';
+		if (text[cut]) {
+			opts = text + cut + (text[cut] == ':');
+			opts_len = strlen(opts);
+			if (text[cut] == ':' && (opts_len == 0 || opts[0] == '+'))
+				return platform_fail(err, BALE_EUSAGE, "invalid platform", text,
+				                     "empty os.version after ':' at position %zu",
+				                     cut + 1);
+		}
+	}
+	if ((rc = parse_plain(&p, plain, err)) < 0) {
+		if (strcmp(plain, text) != 0) /* name what the user typed, not our cut */
+			bale_error_wrap(err, "platform \"%s\"", text);
+		return rc;
+	}
+	if (opts && (rc = parse_os_options(&p, text, opts, opts_len, err)) < 0)
+		return rc;
 	*out = p;
 	return 0;
 }
@@ -276,6 +417,8 @@ static void terminate(bale_platform *p)
 	p->os[sizeof(p->os) - 1] = '\0';
 	p->arch[sizeof(p->arch) - 1] = '\0';
 	p->variant[sizeof(p->variant) - 1] = '\0';
+	p->os_version[sizeof(p->os_version) - 1] = '\0';
+	p->os_features[sizeof(p->os_features) - 1] = '\0';
 }
 
 bool bale_platform_equal(const bale_platform *a, const bale_platform *b)
@@ -288,16 +431,53 @@ bool bale_platform_equal(const bale_platform *a, const bale_platform *b)
 	normalize(&x);
 	normalize(&y);
 	return strcmp(x.os, y.os) == 0 && strcmp(x.arch, y.arch) == 0 &&
-	       strcmp(x.variant, y.variant) == 0;
+	       strcmp(x.variant, y.variant) == 0 && strcmp(x.os_version, y.os_version) == 0 &&
+	       strcmp(x.os_features, y.os_features) == 0;
+}
+
+/* True when every '+'-separated item of have is one of want's (both sorted). */
+static bool features_within(const char *have, const char *want)
+{
+	for (const char *h = have; *h;) {
+		size_t n = strcspn(h, "+");
+		bool found = false;
+		for (const char *w = want; *w && !found;) {
+			size_t m = strcspn(w, "+");
+			found = m == n && strncmp(w, h, n) == 0;
+			w += m + (w[m] == '+');
+		}
+		if (!found)
+			return false;
+		h += n + (h[n] == '+');
+	}
+	return true;
+}
+
+bool bale_platform_matches(const bale_platform *want, const bale_platform *have)
+{
+	bale_platform x = *want, y = *have;
+	terminate(&x);
+	terminate(&y);
+	normalize(&x);
+	normalize(&y);
+	if (strcmp(x.os, y.os) != 0 || strcmp(x.arch, y.arch) != 0 ||
+	    strcmp(x.variant, y.variant) != 0)
+		return false;
+	/* A version names a build and its updates: "10.0.17763" is every 10.0.17763.N, as
+	 * containerd matches Windows builds. */
+	size_t n = strlen(x.os_version);
+	if (n && !(strncmp(x.os_version, y.os_version, n) == 0 &&
+	           (y.os_version[n] == '\0' || y.os_version[n] == '.')))
+		return false;
+	return !x.os_features[0] || features_within(y.os_features, x.os_features);
 }
 
 const char *bale_platform_format(const bale_platform *p, char *buf, size_t size)
 {
 	assert(buf && size > 0);
-	if (p->variant[0])
-		snprintf(buf, size, "%s/%s/%s", p->os, p->arch, p->variant);
-	else
-		snprintf(buf, size, "%s/%s", p->os, p->arch);
+	snprintf(buf, size, "%s/%s%s%s%s%s%s%s", p->os, p->arch, p->variant[0] ? "/" : "",
+	         p->variant, p->os_version[0] ? ":" : "", p->os_version,
+	         p->os_features[0] ? "+" : "", p->os_features);
 	return buf;
 }
 
@@ -375,7 +555,10 @@ int bale_platform_set_parse(bale_platform_set **out, const char *text, bale_erro
 			                set->count + 1, at + 1);
 			goto cleanup;
 		}
-		if (!bale_platform_set_contains(set, &p)) /* duplicates after normalization */
+		bool seen = false; /* duplicates after normalization */
+		for (size_t k = 0; k < set->count && !seen; k++)
+			seen = bale_platform_equal(&set->items[k], &p);
+		if (!seen)
 			set->items[set->count++] = p;
 	}
 
@@ -406,7 +589,7 @@ bool bale_platform_set_contains(const bale_platform_set *set, const bale_platfor
 	if (set->all)
 		return true;
 	for (size_t i = 0; i < set->count; i++)
-		if (bale_platform_equal(&set->items[i], p))
+		if (bale_platform_matches(&set->items[i], p))
 			return true;
 	return false;
 }

@@ -12,6 +12,7 @@
 #include "bale/pull.h"
 #include "bale/ref.h"
 #include "bale/store.h"
+#include "pull/pull_private.h"
 
 #define DEFAULT_PARALLEL 4
 
@@ -78,9 +79,14 @@ static void image_free(bale_image *img)
 {
 	if (!img)
 		return;
-	for (size_t i = 0; i < img->n_manifests; i++)
+	for (size_t i = 0; i < img->n_manifests; i++) {
 		free(img->manifests[i].layers);
+		free(img->manifests[i].positions);
+		free(img->manifests[i].foreign);
+		free(img->manifests[i].foreign_positions);
+	}
 	free(img->manifests);
+	free(img->indexes);
 	free(img->ref);
 	free(img->domain);
 	free(img->repository);
@@ -239,11 +245,14 @@ static int registry_for(bale_pull *p, const char *domain, bale_registry **out, b
 	return registry_in(p, &p->registries, domain, out, err);
 }
 
-/* The platform and creation time of a verified config. */
+/* The platform and creation time of a verified config. An artifact's config is whatever
+ * its author chose (often the two bytes "{}"): it is carried, not read. */
 static int take_config(const bale_image *img, bale_image_manifest *m, const bale_buf *cfg,
                        bale_error **err)
 {
 	bale_platform platform;
+	if (!bale_manifest_config_is_image(m->config.media_type))
+		return 0;
 	int rc = bale_manifest_parse_config(&platform, m->created, cfg->data, cfg->len, err);
 	if (rc < 0)
 		return bale_error_wrap(err, "%s: config %s", img->ref, m->config.digest.str);
@@ -311,19 +320,37 @@ cleanup:
 	return rc;
 }
 
-/* config and layers of an image manifest from its verified bytes. */
+/* config, layers and artifact fields of an image manifest from its verified bytes. */
 static int parse_manifest(bale_pull *p, const bale_image *img, bale_image_manifest *m,
                           const bale_buf *bytes, bale_error **err)
 {
-	size_t foreign = 0;
-	int rc = bale_manifest_parse_image(&m->config, &m->layers, &m->n_layers, &foreign,
-	                                   bytes->data, bytes->len, err);
+	bale_manifest_image mi;
+	int rc = bale_manifest_read_image(&mi, bytes->data, bytes->len, err);
 	if (rc < 0)
 		return bale_error_wrap(err, "%s: manifest %s", img->ref, m->desc.digest.str);
-	if (foreign)
+	free(m->layers);
+	free(m->positions);
+	free(m->foreign);
+	free(m->foreign_positions);
+	m->config = mi.config;
+	m->layers = mi.layers;
+	m->positions = mi.positions;
+	m->n_layers = mi.n_layers;
+	m->foreign = mi.foreign;
+	m->foreign_positions = mi.foreign_positions;
+	m->n_foreign = mi.n_foreign;
+	snprintf(m->artifact_type, sizeof(m->artifact_type), "%s", mi.artifact_type);
+	if (mi.has_subject) {
+		m->has_subject = true;
+		m->subject = mi.subject;
+	}
+	/* An entry with a platform may still be an artifact (a signature, an SBOM): it is
+	 * carried as its platform says, and shown as what it is. */
+	m->artifact = m->artifact || bale_manifest_image_is_artifact(&mi);
+	if (mi.n_foreign)
 		bale_log_printf(p->opts.log, BALE_LOG_WARN,
 		                "%s: %zu foreign layer(s) left to the runtime to fetch", img->ref,
-		                foreign);
+		                mi.n_foreign);
 	return 0;
 }
 
@@ -362,9 +389,9 @@ static int load_manifest(bale_pull *p, bale_registry *reg, bale_image *img, bale
 		}
 		if (!bale_manifest_type_is_manifest(media_type)) {
 			rc = bale_error_set(err, BALE_EVERIFY,
-			                    "%s: %s is a %s, not an image manifest (nested "
-			                    "indexes are not supported)",
-			                    img->ref, m->desc.digest.str, media_type);
+			                    "%s: %s is a %s, but index %s lists it as \"%s\"",
+			                    img->ref, m->desc.digest.str, media_type, m->parent.str,
+			                    m->desc.media_type);
 			goto cleanup;
 		}
 		if ((rc = parse_manifest(p, img, m, &body, err)) < 0 ||
@@ -378,46 +405,113 @@ cleanup:
 	return rc;
 }
 
-/* "linux/amd64, linux/arm64/v8" into b (for messages). */
-static void list_platforms(bale_buf *b, const bale_image *img, const bale_platform_set *set)
+/* The bytes of a child index: kept or held already, else fetched, checked against its
+ * entry and kept. */
+static int load_index(bale_pull *p, bale_registry *reg, const bale_image *img,
+                      const bale_image_index *x, bale_buf *body, bale_error **err)
 {
-	char one[64];
-	size_t n = img ? img->n_manifests : bale_platform_set_count(set);
-	for (size_t i = 0; i < n; i++) {
-		const bale_platform *pl = NULL;
-		if (!img)
-			pl = bale_platform_set_at(set, i);
-		else if (img->manifests[i].has_platform)
-			pl = &img->manifests[i].platform;
-		if (pl)
-			bale_buf_appendf(b, NULL, "%s%s", b->len ? ", " : "",
-			                 bale_platform_format(pl, one, sizeof(one)));
-	}
+	char media_type[128];
+	bale_digest digest;
+	int rc = find_bytes(p, &x->desc, body, err);
+	if (rc != BALE_ENOTFOUND)
+		return rc;
+	if (x->desc.size > (int64_t)BALE_CAP_MANIFEST)
+		return bale_error_set(
+		    err, BALE_EVERIFY,
+		    "%s: index %s declares %lld bytes, over the %u byte limit for "
+		    "a manifest",
+		    img->ref, x->desc.digest.str, (long long)x->desc.size, BALE_CAP_MANIFEST);
+	if ((rc = bale_registry_get_manifest(reg, img->repository, x->desc.digest.str, body,
+	                                     media_type, &digest, err)) < 0)
+		return rc;
+	if ((int64_t)body->len != x->desc.size)
+		return bale_error_set(
+		    err, BALE_EVERIFY, "%s: index %s is %zu bytes, index %s says %lld", img->ref,
+		    x->desc.digest.str, body->len, x->parent.str, (long long)x->desc.size);
+	if (!bale_manifest_type_is_index(media_type))
+		return bale_error_set(
+		    err, BALE_EVERIFY, "%s: %s is a %s, but index %s lists it as \"%s\"", img->ref,
+		    x->desc.digest.str, media_type, x->parent.str, x->desc.media_type);
+	return keep_bytes(p, &x->desc, body, err);
 }
 
-static int select_platforms(bale_pull *p, bale_image *img, bale_error **err)
+/* The entries of an index (its verified bytes) into img: manifests in their order, and
+ * each child index fetched, kept byte for byte and walked in its place, down to
+ * BALE_MANIFEST_MAX_DEPTH levels below the root. */
+static int walk_index(bale_pull *p, bale_registry *reg, bale_image *img, const bale_digest *self,
+                      const bale_buf *bytes, size_t depth, bale_error **err)
 {
-	const bale_platform_set *want = p->opts.platforms;
-	size_t chosen = 0;
-	for (size_t i = 0; i < img->n_manifests; i++) {
-		bale_image_manifest *m = &img->manifests[i];
-		/* "all" carries every entry, attestations included, as skopeo --all does. */
-		m->selected = bale_platform_set_is_all(want) ||
-		              (m->has_platform && bale_platform_set_contains(want, &m->platform));
-		chosen += m->selected;
+	bale_index_entry *entries = NULL;
+	size_t n = 0;
+	bale_buf child;
+	bale_buf_init(&child, BALE_CAP_MANIFEST, "index");
+	int rc = bale_manifest_parse_index(&entries, &n, bytes->data, bytes->len, err);
+	if (rc < 0) {
+		bale_error_wrap(err, "%s: index %s", img->ref, self->str);
+		goto cleanup;
 	}
-	if (chosen)
-		return 0;
-	bale_buf asked, have;
-	bale_buf_init(&asked, 512, "platforms");
-	bale_buf_init(&have, 512, "platforms");
-	list_platforms(&asked, NULL, want);
-	list_platforms(&have, img, NULL);
-	int rc = bale_error_set(err, BALE_ENOTFOUND, "%s: no manifest for %s (the image has %s)",
-	                        img->ref, asked.data ? asked.data : "?",
-	                        have.data ? have.data : "no platforms");
-	bale_buf_free(&asked);
-	bale_buf_free(&have);
+	bale_image_manifest *more =
+	    realloc(img->manifests, (img->n_manifests + n + 1) * sizeof(*more));
+	if (!more) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	img->manifests = more;
+	for (size_t i = 0; i < n; i++) {
+		const bale_index_entry *e = &entries[i];
+		if (!bale_manifest_type_is_index(e->desc.media_type)) {
+			bale_image_manifest *m = &img->manifests[img->n_manifests++];
+			memset(m, 0, sizeof(*m));
+			m->desc = e->desc;
+			m->has_platform = e->has_platform;
+			m->platform = e->platform;
+			m->artifact = e->artifact;
+			m->has_subject = e->has_subject;
+			m->subject = e->subject;
+			m->parent = *self;
+			m->position = i;
+			continue;
+		}
+		if (depth + 1 > BALE_MANIFEST_MAX_DEPTH) {
+			rc =
+			    bale_error_set(err, BALE_EVERIFY,
+			                   "%s: index %s lists index %s %zu levels below the root; "
+			                   "bale walks indexes %d levels deep at most",
+			                   img->ref, self->str, e->desc.digest.str, depth + 1,
+			                   BALE_MANIFEST_MAX_DEPTH);
+			goto cleanup;
+		}
+		bale_image_index *grown =
+		    realloc(img->indexes, (img->n_indexes + 1) * sizeof(*grown));
+		if (!grown) {
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+			goto cleanup;
+		}
+		img->indexes = grown;
+		bale_image_index *x = &img->indexes[img->n_indexes++];
+		*x = (bale_image_index){.desc = e->desc,
+		                        .has_platform = e->has_platform,
+		                        .platform = e->platform,
+		                        .parent = *self,
+		                        .position = i,
+		                        .depth = depth + 1};
+		bale_digest digest = x->desc.digest;
+		if ((rc = load_index(p, reg, img, x, &child, err)) < 0 ||
+		    (rc = walk_index(p, reg, img, &digest, &child, depth + 1, err)) < 0)
+			goto cleanup;
+		drop_public(&child);
+		bale_buf_init(&child, BALE_CAP_MANIFEST, "index");
+		/* the walk below moved the manifests: room again for this index's entries */
+		more = realloc(img->manifests, (img->n_manifests + n + 1) * sizeof(*more));
+		if (!more) {
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+			goto cleanup;
+		}
+		img->manifests = more;
+	}
+cleanup:
+	drop_public(&child);
+	free(entries);
 	return rc;
 }
 
@@ -428,8 +522,6 @@ static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *
 	bale_ref *ref = NULL;
 	bale_registry *reg = NULL;
 	bale_buf body;
-	bale_index_entry *entries = NULL;
-	size_t n_entries = 0;
 	bale_buf_init(&body, BALE_CAP_MANIFEST, "manifest");
 	if ((rc = bale_ref_parse(&ref, img->ref, err)) < 0)
 		goto cleanup;
@@ -448,23 +540,9 @@ static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *
 		goto cleanup;
 	img->root.size = (int64_t)body.len;
 	if (bale_manifest_type_is_index(img->root.media_type)) {
-		if ((rc = bale_manifest_parse_index(&entries, &n_entries, body.data, body.len,
-		                                    err)) < 0) {
-			bale_error_wrap(err, "%s", img->ref);
+		if ((rc = walk_index(p, reg, img, &img->root.digest, &body, 0, err)) < 0)
 			goto cleanup;
-		}
-		img->manifests = calloc(n_entries ? n_entries : 1, sizeof(*img->manifests));
-		if (!img->manifests) {
-			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
-			goto cleanup;
-		}
-		img->n_manifests = n_entries;
-		for (size_t i = 0; i < n_entries; i++) {
-			img->manifests[i].desc = entries[i].desc;
-			img->manifests[i].has_platform = entries[i].has_platform;
-			img->manifests[i].platform = entries[i].platform;
-		}
-		if ((rc = select_platforms(p, img, err)) < 0 ||
+		if ((rc = pull_select_platforms(img, p->opts.platforms, err)) < 0 ||
 		    (rc = keep_bytes(p, &img->root, &body, err)) < 0)
 			goto cleanup;
 		drop_public(&body);
@@ -489,6 +567,7 @@ static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *
 			if (img->manifests[i].selected &&
 			    (rc = load_manifest(p, reg, img, &img->manifests[i], err)) < 0)
 				goto cleanup;
+		pull_select_loaded(img, p->opts.platforms);
 	} else {
 		/* A single manifest is carried whatever its platform, as docker does. */
 		if (!(img->manifests = calloc(1, sizeof(*img->manifests)))) {
@@ -503,7 +582,6 @@ static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *
 			goto cleanup;
 	}
 cleanup:
-	free(entries);
 	drop_public(&body);
 	bale_ref_free(ref);
 	return rc;
@@ -568,6 +646,12 @@ static int write_image(bale_pull *p, bale_sink *sink, const bale_image *img, bal
 		const bale_image_manifest *m = &img->manifests[i];
 		if (m->selected && (rc = bale_sink_blob_for(sink, &m->desc, img->ref, err)) == 0)
 			rc = copy_kept(p, sink, &m->desc, err);
+	}
+	/* Child indexes after what they list, deepest first (they are kept parents first). */
+	for (size_t i = img->n_indexes; i-- > 0 && rc == 0;) {
+		const bale_image_index *x = &img->indexes[i];
+		if (x->selected && (rc = bale_sink_blob_for(sink, &x->desc, img->ref, err)) == 0)
+			rc = copy_kept(p, sink, &x->desc, err);
 	}
 	if (rc == 0 && (rc = bale_sink_blob_for(sink, &img->root, img->ref, err)) == 0)
 		rc = copy_kept(p, sink, &img->root, err);
@@ -720,6 +804,10 @@ static int check_space(bale_pull *p, bale_sink *sink, size_t first, bale_error *
 	for (size_t i = first; i < p->n_images && rc == 0; i++) {
 		const bale_image *img = p->images[i];
 		rc = note_missing(sink, &img->root, &list, &n, &alloc, err);
+		for (size_t j = 0; j < img->n_indexes && rc == 0; j++)
+			if (img->indexes[j].selected)
+				rc = note_missing(sink, &img->indexes[j].desc, &list, &n, &alloc,
+				                  err);
 		for (size_t j = 0; j < img->n_manifests && rc == 0; j++) {
 			const bale_image_manifest *m = &img->manifests[j];
 			if (!m->selected)

@@ -17,9 +17,34 @@ typedef struct bale_image_manifest {
 	bool selected; /* carried (platform requested); only these are fetched */
 	bale_descriptor config;
 	char created[40];
-	bale_descriptor *layers;
+	bale_descriptor *layers; /* distributable layers, bottom first */
 	size_t n_layers;
+	size_t *positions;        /* each layer's position in the manifest; NULL: 0, 1, ... */
+	bale_descriptor *foreign; /* foreign layers ("urls"): not carried */
+	size_t *foreign_positions;
+	size_t n_foreign;
+	/* An artifact or attestation, not a runnable image: carried with the image it
+	 * describes (subject), never chosen or refused by platform. */
+	bool artifact;
+	char artifact_type[128];
+	bool has_subject;
+	bale_digest subject;
+	/* The index that lists it (the root or a child index; empty for a single-manifest
+	 * image) and its position in that index's "manifests". */
+	bale_digest parent;
+	size_t position;
 } bale_image_manifest;
+
+/* An index listed by another index of the image (the root or a child index). */
+typedef struct bale_image_index {
+	bale_descriptor desc;
+	bool has_platform;
+	bale_platform platform;
+	bool selected; /* carried: some manifest under it is */
+	bale_digest parent;
+	size_t position; /* in the parent's "manifests" */
+	size_t depth;    /* 1 for an index the root lists */
+} bale_image_index;
 
 /* A resolved image: its root (index or manifest) and its manifests. */
 typedef struct bale_image {
@@ -27,8 +52,12 @@ typedef struct bale_image {
 	char *domain;     /* registry domain */
 	char *repository; /* path in the registry */
 	bale_descriptor root;
-	bale_image_manifest *manifests; /* for a single manifest: one, the root itself */
+	/* Every manifest of the tree in walk order (an index's entries in their order, a
+	 * child index's in its place); for a single manifest: one, the root itself. */
+	bale_image_manifest *manifests;
 	size_t n_manifests;
+	bale_image_index *indexes; /* the child indexes, parents before their children */
+	size_t n_indexes;
 } bale_image;
 
 #endif

@@ -12,8 +12,9 @@
 #include "bale/error.h"
 #include "bale/image.h"
 
-/* PRAGMA user_version of the schema this code writes. */
-#define BALE_INDEX_SCHEMA_VERSION 1
+/* PRAGMA user_version of the schema this code writes. Version 1 (no nested indexes,
+ * artifacts, os.version or foreign layers recorded) is still read. */
+#define BALE_INDEX_SCHEMA_VERSION 2
 
 typedef struct bale_index_bundle_info {
 	const char *bundle_id;
@@ -45,6 +46,10 @@ void bale_index_db_free(bale_index_db *db);
 /* Opens an index read-only from its bytes in memory (as read out of a bundle). Checks
  * the schema version; refuses ATTACH and anything that writes. */
 int bale_index_db_open_bytes(sqlite3 **out, const void *bytes, size_t len, bale_error **err);
+
+/* The schema version of an index opened by bale_index_db_open_bytes: 1 or
+ * BALE_INDEX_SCHEMA_VERSION (a reader of a newer table asks first). */
+int bale_index_db_version(sqlite3 *db);
 
 /* Opens the bundle at path and its index (read-only, in memory), for `bale ls`, `query`,
  * `inspect`, `plan` and the preflight. On failure nothing stays open; on success close

@@ -266,8 +266,9 @@ static void test_rows(void **state)
 
 	expect(db,
 	       "SELECT bundle_id, created, tool_version, signer_key_id, schema_version FROM bundle",
-	       "0123456789abcdef0123456789abcdef|2026-11-01T10:00:00Z|0.1.0|NULL|1\n");
-	expect(db, "PRAGMA user_version", "1\n");
+	       "0123456789abcdef0123456789abcdef|2026-11-01T10:00:00Z|0.1.0|NULL|2\n");
+	expect(db, "PRAGMA user_version", "2\n");
+	assert_int_equal(bale_index_db_version(db), BALE_INDEX_SCHEMA_VERSION);
 
 	snprintf(want, sizeof(want),
 	         "1|" REF_A "|docker.io|library/alpha|1.0|%s|" BALE_MT_OCI_INDEX "|900\n"
@@ -446,7 +447,7 @@ static void test_sqlite3_cli(void **state)
 	size_t n = fread(out, 1, sizeof(out) - 1, p);
 	out[n] = '\0';
 	assert_int_equal(pclose(p), 0);
-	assert_string_equal(out, "ok\n1\n3\n");
+	assert_string_equal(out, "ok\n2\n3\n");
 	/* finish leaves one file: no journal beside it. */
 	char journal[160];
 	struct stat st;
@@ -607,8 +608,15 @@ static void test_refuses_other_files(void **state)
 	char cmd[512];
 	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", f->path, path);
 	assert_int_equal(system(cmd), 0);
-	tamper(path, "PRAGMA user_version = 2");
-	expect_open_fails(path, "index.db: schema version 2, this bale reads 1");
+	tamper(path, "PRAGMA user_version = 3");
+	expect_open_fails(path, "index.db: schema version 3, this bale reads 1 to 2");
+
+	/* version 1's number on version 2's tables: held to version 1's schema */
+	snprintf(path, sizeof(path), "%s/v1.db", f->dir);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", f->path, path);
+	assert_int_equal(system(cmd), 0);
+	tamper(path, "PRAGMA user_version = 1");
+	expect_open_fails(path, "is not part of bale's schema (version 1): refused");
 
 	snprintf(path, sizeof(path), "%s/noview.db", f->dir);
 	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", f->path, path);
@@ -789,6 +797,134 @@ static void test_refuses_foreign_schema(void **state)
 	}
 }
 
+/* An image whose root lists a child index (Windows builds told apart by os.version, one
+ * manifest with a foreign layer first) and an attestation: every index and manifest of
+ * the tree is recorded, the layers at their places in the manifest. */
+static void test_tree_rows(void **state)
+{
+	fixture *f = *state;
+	bale_image img;
+	bale_image_manifest man[3];
+	bale_image_index child;
+	bale_descriptor layers[2], foreign[1];
+	size_t positions[2] = {1, 2}, foreign_positions[1] = {0};
+	char want[4096];
+	memset(&img, 0, sizeof(img));
+	memset(man, 0, sizeof(man));
+	memset(&child, 0, sizeof(child));
+	descriptor(&img.root, "tree-root", 300, BALE_MT_OCI_INDEX);
+	descriptor(&child.desc, "tree-child", 200, BALE_MT_OCI_INDEX);
+	child.parent = img.root.digest;
+	child.position = 1;
+	child.depth = 1;
+	child.selected = true;
+	descriptor(&layers[0], "win-layer-1", 30, MT_LAYER);
+	descriptor(&layers[1], "win-layer-2", 40, MT_LAYER);
+	descriptor(&foreign[0], "win-foreign-base", 9000,
+	           "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip");
+	const char *builds[2] = {"windows/amd64:10.0.17763.5576", "windows/amd64:10.0.20348.2340"};
+	for (int i = 0; i < 2; i++) {
+		bale_image_manifest *m = &man[i];
+		descriptor(&m->desc, builds[i], 100 + (int64_t)i, BALE_MT_OCI_MANIFEST);
+		assert_int_equal(bale_platform_parse(&m->platform, builds[i], NULL), 0);
+		m->has_platform = true;
+		m->selected = i == 0;
+		m->parent = child.desc.digest;
+		m->position = (size_t)i;
+		descriptor(&m->config, "win-config", 10, MT_CONFIG);
+	}
+	man[0].layers = layers;
+	man[0].positions = positions;
+	man[0].n_layers = 2;
+	man[0].foreign = foreign;
+	man[0].foreign_positions = foreign_positions;
+	man[0].n_foreign = 1;
+	/* an attestation of the first build, listed by the root */
+	descriptor(&man[2].desc, "attestation", 50, BALE_MT_OCI_MANIFEST);
+	descriptor(&man[2].config, "{}", 2, "application/vnd.oci.empty.v1+json");
+	man[2].artifact = man[2].selected = true;
+	man[2].has_subject = true;
+	man[2].subject = man[0].desc.digest;
+	man[2].parent = img.root.digest;
+	man[2].position = 0;
+	img.ref = "example.com/win/app:1";
+	img.domain = "example.com";
+	img.repository = "win/app";
+	img.manifests = man;
+	img.n_manifests = 3;
+	img.indexes = &child;
+	img.n_indexes = 1;
+
+	bale_index_db *x = NULL;
+	assert_int_equal(bale_index_db_create(&x, f->path, &info, NULL), 0);
+	assert_int_equal(bale_index_db_add_image(x, &img, "2026-11-01T09:00:00Z", NULL, NULL, NULL),
+	                 0);
+	assert_int_equal(bale_index_db_finish(x, NULL), 0);
+	bale_index_db_free(x);
+	sqlite3 *db = open_file(f->path);
+
+	snprintf(want, sizeof(want), "0|%s|%s|1|1|1\n", child.desc.digest.str, img.root.digest.str);
+	expect(db,
+	       "SELECT position, digest, parent_digest, entry_position, depth, carried FROM "
+	       "image_indexes",
+	       want);
+	expectf(db, "index|200\n", "SELECT kind, size FROM blobs WHERE digest = '%s'",
+	        child.desc.digest.str);
+	snprintf(want, sizeof(want),
+	         "0|windows|10.0.17763.5576|%s|0|1|0\n1|windows|10.0.20348.2340|%s|1|0|0\n"
+	         "2|NULL|NULL|%s|0|1|1\n",
+	         child.desc.digest.str, child.desc.digest.str, img.root.digest.str);
+	expect(db,
+	       "SELECT position, os, os_version, parent_digest, entry_position, carried, artifact "
+	       "FROM image_platforms ORDER BY position",
+	       want);
+	/* the foreign layer at 0 keeps its place: the others are at 1 and 2 */
+	snprintf(want, sizeof(want), "1|%s\n2|%s\n", layers[0].digest.str, layers[1].digest.str);
+	expectf(db, want,
+	        "SELECT position, layer_digest FROM manifest_layers WHERE manifest_digest = '%s' "
+	        "ORDER BY position",
+	        man[0].desc.digest.str);
+	snprintf(want, sizeof(want), "0|%s|9000|0\n", foreign[0].digest.str);
+	expect(db, "SELECT position, layer_digest, size, carried FROM foreign_layers", want);
+	snprintf(want, sizeof(want), "0|NULL|windows/amd64:10.0.17763.5576\n1|%s|NULL\n",
+	         man[0].desc.digest.str);
+	expect(db,
+	       "SELECT m.artifact, m.subject_digest, s.platform FROM manifests m LEFT JOIN "
+	       "image_sizes s ON s.manifest_digest = m.digest AND m.artifact = 0 ORDER BY "
+	       "m.artifact",
+	       want);
+	/* the child index is among the image's blobs */
+	expectf(db, "1\n", "SELECT count(*) FROM image_blobs WHERE digest = '%s'",
+	        child.desc.digest.str);
+	sqlite3_close(db);
+}
+
+/* A bundle written before schema version 2 (tests/data/bundle, by an older bale) is
+ * still read: held to version 1's schema, and its tables answer. */
+static void test_reads_version_1(void **state)
+{
+	(void)state;
+	const char *data = getenv("BALE_TEST_DATA");
+	bale_bundle_reader *reader = NULL;
+	sqlite3 *db = NULL;
+	bale_error *err = NULL;
+	char path[1024];
+	assert_non_null(data);
+	snprintf(path, sizeof(path), "%s/bundle/dlist-all-signed.tar.zst", data);
+	if (bale_index_db_open_bundle(&reader, &db, path, &err) < 0)
+		fail_msg("%s", bale_error_message(err));
+	assert_int_equal(bale_index_db_version(db), 1);
+	expect(db, "SELECT schema_version FROM bundle", "1\n");
+	expect(
+	    db,
+	    "SELECT group_concat(os || '/' || architecture || coalesce('/' || variant, ''), ',') "
+	    "FROM (SELECT * FROM image_platforms ORDER BY position)",
+	    "linux/amd64,linux/arm64/v8,linux/arm/v7\n");
+	expect(db, "SELECT count(*) FROM manifest_layers", "6\n");
+	sqlite3_close(db);
+	bale_bundle_close(reader);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -806,6 +942,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_doc_matches_schema, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bounded_work, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refuses_foreign_schema, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tree_rows, setup, teardown),
+	    cmocka_unit_test(test_reads_version_1),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

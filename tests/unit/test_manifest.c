@@ -200,6 +200,91 @@ static void test_size_bound(void **state)
 	                   "over the limit");
 }
 
+/* Positions keep the foreign layers' places; artifactType and subject are read. */
+static void test_read_image(void **state)
+{
+	const char *json =
+	    "{\"schemaVersion\":2,\"artifactType\":\"application/spdx+json\","
+	    "\"config\":{\"mediaType\":\"application/"
+	    "vnd.oci.empty.v1+json\",\"digest\":\"" D(
+	        "c") "\",\"size\":2},"
+	             "\"layers\":[{\"mediaType\":\"f\",\"digest\":\"" D(
+	                 "1") "\",\"size\":7,\"urls\":[\"https://example.com/x\"]},"
+	                      "{\"mediaType\":\"l\",\"digest\":\"" D(
+	                          "2") "\",\"size\":100},{\"mediaType\":\"l\",\"digest\":"
+	                               "\"" D("3") "\","
+	                                           "\"size\":300}],"
+	                                           "\"subject\":{"
+	                                           "\"mediaType\":"
+	                                           "\"m\","
+	                                           "\"digest\":\"" D("4") "\","
+	                                                                  "\"size\":9}}";
+	bale_manifest_image m;
+	assert_int_equal(bale_manifest_read_image(&m, json, strlen(json), NULL), 0);
+	assert_int_equal(m.n_layers, 2);
+	assert_int_equal(m.positions[0], 1);
+	assert_int_equal(m.positions[1], 2);
+	assert_int_equal(m.n_foreign, 1);
+	assert_int_equal(m.foreign_positions[0], 0);
+	assert_string_equal(m.foreign[0].digest.str, D("1"));
+	assert_string_equal(m.artifact_type, "application/spdx+json");
+	assert_true(m.has_subject);
+	assert_string_equal(m.subject.str, D("4"));
+	assert_true(bale_manifest_image_is_artifact(&m));
+	bale_manifest_image_free(&m);
+}
+
+/* Index entries: os.version and os.features, child indexes, attestations and artifacts. */
+static void test_index_entries(void **state)
+{
+	const char *json =
+	    "{\"schemaVersion\":2,\"manifests\":["
+	    "{\"mediaType\":\"" BALE_MT_OCI_MANIFEST "\",\"digest\":\"" D(
+	        "1") "\",\"size\":1,"
+	             "\"platform\":{\"os\":\"windows\",\"architecture\":\"amd64\","
+	             "\"os.version\":\"10.0.17763.5576\",\"os.features\":[\"win32k\"]}},"
+	             "{\"mediaType\":\"" BALE_MT_OCI_INDEX "\",\"digest\":\"" D(
+	                 "2") "\",\"size\":2},"
+	                      "{\"mediaType\":\"" BALE_MT_OCI_MANIFEST "\",\"digest\":\"" D(
+	                          "3") "\",\"size\":3,"
+	                               "\"platform\":{\"os\":\"unknown\",\"architecture\":"
+	                               "\"unknown\"},"
+	                               "\"annotations\":{\"vnd.docker.reference.type\":"
+	                               "\"attestation-manifest\","
+	                               "\"vnd.docker.reference.digest\":\"" D(
+	                                   "1") "\"}},"
+	                                        "{\"mediaType\":\"" BALE_MT_OCI_MANIFEST
+	                                        "\",\"digest\":\"" D(
+	                                            "4") "\",\"size\":4,"
+	                                                 "\"artifactType\":\"application/"
+	                                                 "vnd.dev.sigstore.bundle+json\","
+	                                                 "\"platform\":{\"os\":\"linux\","
+	                                                 "\"architecture\":\"amd64\"}}]}";
+	bale_index_entry *e = NULL;
+	size_t n = 0;
+	char buf[BALE_PLATFORM_TEXT];
+	assert_int_equal(bale_manifest_parse_index(&e, &n, json, strlen(json), NULL), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(bale_platform_format(&e[0].platform, buf, sizeof(buf)),
+	                    "windows/amd64:10.0.17763.5576+win32k");
+	assert_false(e[0].artifact);
+	assert_false(e[1].has_platform);
+	assert_true(bale_manifest_type_is_index(e[1].desc.media_type));
+	assert_true(e[2].artifact);
+	assert_true(e[2].has_subject);
+	assert_string_equal(e[2].subject.str, D("1"));
+	assert_true(e[3].artifact);
+	assert_true(e[3].has_platform);
+	free(e);
+	bale_error *err = NULL;
+	const char *bad = "{\"manifests\":[{\"digest\":\"" D(
+	    "1") "\",\"size\":1,\"platform\":{"
+	         "\"os\":\"windows\",\"architecture\":\"amd64\",\"os.features\":[7]}}]}";
+	assert_int_equal(bale_manifest_parse_index(&e, &n, bad, strlen(bad), &err), BALE_EVERIFY);
+	assert_non_null(strstr(bale_error_message(err), "os.features item 1 is not a string"));
+	bale_error_free(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -210,6 +295,8 @@ int main(void)
 	    cmocka_unit_test(test_index_refuses_garbage),
 	    cmocka_unit_test(test_image_layers),
 	    cmocka_unit_test(test_config),
+	    cmocka_unit_test(test_read_image),
+	    cmocka_unit_test(test_index_entries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -327,6 +327,80 @@ static void test_set_invalid(void **state)
 	                   "os/arch[/variant]");
 }
 
+/* Windows builds: os.version and os.features, in bale's spelling and containerd's. */
+static void test_os_options(void **state)
+{
+	bale_platform p;
+	assert_parses_to("windows/amd64:10.0.17763.5576", "windows/amd64:10.0.17763.5576");
+	assert_parses_to("windows(10.0.17763.5576)/amd64", "windows/amd64:10.0.17763.5576");
+	assert_parses_to("windows(10.0.17763.5576+win32k)/amd64",
+	                 "windows/amd64:10.0.17763.5576+win32k");
+	assert_parses_to("windows(+win32k)/amd64", "windows/amd64+win32k");
+	assert_parses_to("windows/amd64+win32k+alpha+win32k", "windows/amd64+alpha+win32k");
+	assert_parses_to("Windows/x86_64:10.0.20348.2340", "windows/amd64:10.0.20348.2340");
+	assert_parses_to("linux/arm64/v8:5.10", "linux/arm64/v8:5.10");
+	assert_int_equal(bale_platform_parse(&p, "windows(10.0.17763.5576+win32k)/amd64", NULL), 0);
+	assert_string_equal(p.os, "windows");
+	assert_string_equal(p.arch, "amd64");
+	assert_string_equal(p.os_version, "10.0.17763.5576");
+	assert_string_equal(p.os_features, "win32k");
+	assert_refused("windows/amd64:", "invalid platform \"windows/amd64:\": empty os.version "
+	                                 "after ':' at position 14");
+	assert_refused("windows(10.0/amd64", "invalid platform \"windows(10.0/amd64\": want "
+	                                     "os(os.version[+feature]...)/arch[/variant]");
+	assert_refused("windows/amd64:10.0++x",
+	               "invalid platform \"windows/amd64:10.0++x\": empty os.features item (want "
+	               "os/arch[/variant][:os.version][+feature]...)");
+	bale_error *err = NULL;
+	assert_int_equal(bale_platform_parse(&p, "windows/amd64:10 0", &err), BALE_EUSAGE);
+	assert_non_null(strstr(bale_error_message(err), "invalid character"));
+	bale_error_free(err);
+	/* from an index: features in any order, each once */
+	const char *features[] = {"win32k", "alpha", "win32k"};
+	assert_int_equal(bale_platform_from_fields(&p, "windows", "amd64", NULL, NULL), 0);
+	assert_int_equal(bale_platform_set_os_options(&p, "10.0.1", features, 3, NULL), 0);
+	assert_string_equal(p.os_features, "alpha+win32k");
+	const char *bad[] = {"has space"};
+	err = NULL;
+	assert_int_equal(bale_platform_set_os_options(&p, "10.0.1", bad, 1, &err), BALE_EVERIFY);
+	bale_error_free(err);
+}
+
+static bool matches(const char *want, const char *have)
+{
+	bale_platform w, h;
+	assert_int_equal(bale_platform_parse(&w, want, NULL), 0);
+	assert_int_equal(bale_platform_parse(&h, have, NULL), 0);
+	return bale_platform_matches(&w, &h);
+}
+
+/* A version names a build and its updates; no version asks for any; features asked for
+ * bound what a manifest may need; equality is exact. */
+static void test_matches(void **state)
+{
+	assert_true(matches("windows/amd64", "windows/amd64:10.0.17763.5576"));
+	assert_true(matches("windows/amd64:10.0.17763.5576", "windows/amd64:10.0.17763.5576"));
+	assert_true(matches("windows/amd64:10.0.17763", "windows/amd64:10.0.17763.5576"));
+	assert_true(matches("windows(10.0.17763)/amd64", "windows/amd64:10.0.17763.5576"));
+	assert_false(matches("windows/amd64:10.0.17763.5576", "windows/amd64:10.0.20348.2340"));
+	assert_false(matches("windows/amd64:10.0.1776", "windows/amd64:10.0.17763.5576"));
+	assert_false(matches("windows/amd64:10.0.17763.5576", "windows/amd64"));
+	assert_false(matches("windows/arm64:10.0.17763.5576", "windows/amd64:10.0.17763.5576"));
+	assert_true(matches("windows/amd64", "windows/amd64+win32k"));
+	assert_true(matches("windows/amd64+win32k+alpha", "windows/amd64+win32k"));
+	assert_false(matches("windows/amd64+alpha", "windows/amd64+win32k"));
+	assert_true(matches("linux/arm64", "linux/aarch64/v8"));
+	assert_false(same("windows/amd64", "windows/amd64:10.0.17763.5576"));
+	assert_true(same("windows(10.0.1+b+a)/amd64", "windows/amd64:10.0.1+a+b"));
+	/* a set picks one Windows build of two, and keeps both spellings of one once */
+	bale_platform_set *set =
+	    set_ok("windows/amd64:10.0.17763.5576,windows(10.0.17763.5576)/amd64");
+	assert_int_equal(bale_platform_set_count(set), 1);
+	assert_true(set_has(set, "windows/amd64:10.0.17763.5576"));
+	assert_false(set_has(set, "windows/amd64:10.0.20348.2340"));
+	bale_platform_set_free(set);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,7 +410,8 @@ int main(void)
 	    cmocka_unit_test(test_host),        cmocka_unit_test(test_format_truncates),
 	    cmocka_unit_test(test_set_host),    cmocka_unit_test(test_set_all),
 	    cmocka_unit_test(test_set_list),    cmocka_unit_test(test_set_dedupe_trim),
-	    cmocka_unit_test(test_set_invalid),
+	    cmocka_unit_test(test_set_invalid), cmocka_unit_test(test_os_options),
+	    cmocka_unit_test(test_matches),
 	};
 	return cmocka_run_group_tests_name("platform", tests, NULL, NULL);
 }
