@@ -7,7 +7,8 @@ One process plays one server (--role), on 127.0.0.1 only, and stops by itself af
   registry  an OCI distribution registry serving one tiny image (tag "1", any
             repository), with no auth, Basic auth or bearer tokens, and faults on
             demand: redirect blob or manifest GETs elsewhere, drip bodies a few bytes
-            a second, answer 429 with a Retry-After, send a giant response header.
+            a second, answer 429 with a Retry-After, send a giant response header,
+            or serve tag 1 as a signed Docker schema 1 manifest, as distribution does.
   target    a redirect target that answers every request 401 with a Bearer
             challenge whose realm is on a third origin (--realm).
   token     a token server: a token for anyone (Basic credentials are checked when
@@ -32,6 +33,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 ARGS = None
 LOCK = threading.Lock()
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+SCHEMA1_PAYLOAD = json.dumps({
+    "schemaVersion": 1, "name": "old/app", "tag": "1", "architecture": "amd64",
+    "fsLayers": [{"blobSum": "sha256:" + "a" * 64}],
+    "history": [{"v1Compatibility": "{}"}]}, indent=3).encode()
+SCHEMA1_DIGEST = "sha256:" + hashlib.sha256(SCHEMA1_PAYLOAD).hexdigest()
+# the payload with a signature spliced in before its closing brace, as libtrust does
+SCHEMA1_SIGNED = SCHEMA1_PAYLOAD[:-2] + (
+    b',\n   "signatures": [{"header": {"alg": "ES256"}, "signature": "c2ln", '
+    b'"protected": "e30"}]\n}')
 
 
 def make_image():
@@ -222,6 +232,12 @@ class Handler(BaseHTTPRequestHandler):
             self.error(404, "NAME_UNKNOWN", "no such path")
 
     def manifest(self, ref):
+        if ARGS.schema1 and ref == "1":
+            # distribution signs schema 1 anew on every GET and names the digest of the
+            # unsigned payload: the body never hashes to Docker-Content-Digest.
+            self.reply(200, SCHEMA1_SIGNED, [("Docker-Content-Digest", SCHEMA1_DIGEST)],
+                       content_type="application/vnd.docker.distribution.manifest.v1+prettyjws")
+            return
         if ref not in ("1", MANIFEST_DIGEST):
             self.error(404, "MANIFEST_UNKNOWN", "manifest unknown")
             return
@@ -288,6 +304,8 @@ def main():
     p.add_argument("--drip-manifest", type=int, default=0, help="manifests at N bytes/s")
     p.add_argument("--retry-after", type=int, default=-1, help="manifests: 429 + Retry-After")
     p.add_argument("--big-header", type=int, default=0, help="manifests: a header this large")
+    p.add_argument("--schema1", action="store_true",
+                   help="manifests: tag 1 is a signed Docker schema 1 manifest")
     ARGS = p.parse_args()
     server = Server(("127.0.0.1", ARGS.port), Handler)
     if ARGS.tls:
