@@ -91,9 +91,9 @@ static int found_image(void *payload, int ncols, const char *const *names,
 static int found_platform(void *payload, int ncols, const char *const *names,
                           const char *const *values)
 {
-	json_t *row = json_object();
-	if (!values)
+	if (!values) /* the column names: nothing to keep */
 		return 0;
+	json_t *row = json_object();
 	for (int i = 0; i < ncols; i++)
 		json_object_set_new(row, names[i], json_value(names[i], values[i]));
 	json_array_append_new(payload, row);

@@ -145,7 +145,7 @@ static int check_content(const catalog *c, const named *n, const bale_platform *
 		if ((rc = bale_manifest_parse_index(&e, &count, root.data, root.len, err)) < 0)
 			goto cleanup;
 		for (k = 0; k < count && !manifest; k++)
-			if (e[k].has_platform && bale_platform_equal(&e[k].platform, platform) &&
+			if (e[k].has_platform && bale_platform_matches(platform, &e[k].platform) &&
 			    bale_check_view_has(c->store, &e[k].desc.digest))
 				manifest = &e[k].desc;
 		if (!manifest)
