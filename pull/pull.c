@@ -12,7 +12,6 @@
 #include "bale/pull.h"
 #include "bale/ref.h"
 #include "bale/store.h"
-#include "pull/pull_private.h"
 
 #define DEFAULT_PARALLEL 4
 
@@ -542,7 +541,7 @@ static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *
 	if (bale_manifest_type_is_index(img->root.media_type)) {
 		if ((rc = walk_index(p, reg, img, &img->root.digest, &body, 0, err)) < 0)
 			goto cleanup;
-		if ((rc = pull_select_platforms(img, p->opts.platforms, err)) < 0 ||
+		if ((rc = bale_image_select(img, p->opts.platforms, err)) < 0 ||
 		    (rc = keep_bytes(p, &img->root, &body, err)) < 0)
 			goto cleanup;
 		drop_public(&body);
@@ -567,7 +566,7 @@ static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *
 			if (img->manifests[i].selected &&
 			    (rc = load_manifest(p, reg, img, &img->manifests[i], err)) < 0)
 				goto cleanup;
-		pull_select_loaded(img, p->opts.platforms);
+		bale_image_select_loaded(img, p->opts.platforms);
 	} else {
 		/* A single manifest is carried whatever its platform, as docker does. */
 		if (!(img->manifests = calloc(1, sizeof(*img->manifests)))) {

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "bale/error.h"
 #include "bale/platform.h"
 #include "bale/sink.h"
 
@@ -59,5 +60,17 @@ typedef struct bale_image {
 	bale_image_index *indexes; /* the child indexes, parents before their children */
 	size_t n_indexes;
 } bale_image;
+
+/* Which manifests are carried, before any is read (after a pull's walk, or as an import
+ * plans): marks the runnable manifests of the wanted platforms, and the artifacts whose
+ * subject (as the index names it) is carried, or names nothing of this tree. BALE_ENOTFOUND, naming
+ * the platforms the image has
+ * ("linux/s390x and one without a platform"), when it has runnable manifests and none
+ * is wanted; an image of artifacts only is carried whole. */
+int bale_image_select(bale_image *img, const bale_platform_set *want, bale_error **err);
+
+/* Once the selected manifests are read: drops the artifacts whose own "subject" is an image
+ * of this tree that is left out, and marks the child indexes above what is carried. */
+void bale_image_select_loaded(bale_image *img, const bale_platform_set *want);
 
 #endif

@@ -1,4 +1,4 @@
-/* Which manifests of an image's tree a pull carries: runnable images by platform, in child
+/* Which manifests of an image's tree are carried: runnable images by platform, in child
  * indexes as in the root; artifacts with their subject; never refused for lacking a
  * platform they never had. */
 #include <setjmp.h>
@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bale/image.h"
 #include "bale/platform.h"
-#include "pull/pull_private.h"
 
 typedef struct tree {
 	bale_image img;
@@ -68,9 +68,9 @@ static void select_ok(tree *t, const char *platforms)
 {
 	bale_platform_set *set = want(platforms);
 	bale_error *err = NULL;
-	if (pull_select_platforms(&t->img, set, &err) < 0)
+	if (bale_image_select(&t->img, set, &err) < 0)
 		fail_msg("%s", bale_error_message(err));
-	pull_select_loaded(&t->img, set);
+	bale_image_select_loaded(&t->img, set);
 	bale_platform_set_free(set);
 }
 
@@ -78,7 +78,7 @@ static void select_fails(tree *t, const char *platforms, const char *message)
 {
 	bale_platform_set *set = want(platforms);
 	bale_error *err = NULL;
-	assert_int_equal(pull_select_platforms(&t->img, set, &err), BALE_ENOTFOUND);
+	assert_int_equal(bale_image_select(&t->img, set, &err), BALE_ENOTFOUND);
 	assert_string_equal(bale_error_message(err), message);
 	bale_error_free(err);
 	bale_platform_set_free(set);
@@ -153,11 +153,11 @@ static void test_attestations_follow_subject(void **state)
 	arm = entry(&t, "arm64", "root", "linux/arm64", false);
 	a1 = entry(&t, "sig-arm64", "root", NULL, true);
 	bale_platform_set *set = want("linux/amd64");
-	assert_int_equal(pull_select_platforms(&t.img, set, NULL), 0);
+	assert_int_equal(bale_image_select(&t.img, set, NULL), 0);
 	assert_true(a1->selected); /* nothing says whose it is yet */
 	a1->has_subject = true;
 	a1->subject = arm->desc.digest;
-	pull_select_loaded(&t.img, set);
+	bale_image_select_loaded(&t.img, set);
 	assert_false(a1->selected);
 	bale_platform_set_free(set);
 	/* "all" carries everything */

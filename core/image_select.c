@@ -1,12 +1,12 @@
-/* Which manifests of an image's tree a pull carries: runnable images by platform,
- * artifacts and attestations with the image they describe, child indexes when something
- * under them is carried. */
+/* Which manifests of an image's tree are carried (by a pull) or taken (by an import): runnable
+ * images by platform, artifacts and attestations with the image they describe, child indexes when
+ * something under them is carried. */
 #include <stdio.h>
 #include <string.h>
 
 #include "bale/buf.h"
 #include "bale/manifest.h"
-#include "pull/pull_private.h"
+#include "bale/image.h"
 
 /* "linux/amd64, linux/arm64/v8" into b (for messages). */
 static void list_wanted(bale_buf *b, const bale_platform_set *set)
@@ -64,7 +64,7 @@ static bool artifact_carried(const bale_image *img, const bale_image_manifest *m
 	return !subject || subject->artifact || subject->selected;
 }
 
-int pull_select_platforms(bale_image *img, const bale_platform_set *want, bale_error **err)
+int bale_image_select(bale_image *img, const bale_platform_set *want, bale_error **err)
 {
 	bool all = bale_platform_set_is_all(want);
 	size_t runnable = 0, chosen = 0;
@@ -122,7 +122,7 @@ static void select_indexes(bale_image *img)
 	}
 }
 
-void pull_select_loaded(bale_image *img, const bale_platform_set *want)
+void bale_image_select_loaded(bale_image *img, const bale_platform_set *want)
 {
 	/* Manifests name their subjects too: an artifact whose image is left out goes. */
 	for (size_t i = 0; i < img->n_manifests; i++)
