@@ -252,7 +252,9 @@ int bale_manifest_parse_config(bale_platform *platform, char created[40], const 
 	const char *os = bale_json_str(doc, "os"), *arch = bale_json_str(doc, "architecture");
 	const char *when = bale_json_str(doc, "created");
 	snprintf(created, 40, "%s", when ? when : "");
-	if (os && arch) {
+	/* A config that names no platform (cosign's signatures leave os and architecture
+	 * empty) describes no runnable image: the manifest has no platform. */
+	if (os && *os && arch && *arch) {
 		rc = bale_platform_from_fields(platform, os, arch, bale_json_str(doc, "variant"),
 		                               err);
 		if (rc == 0)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bale/bundle.h"
+#include "bale/image.h"
 #include "bale/import.h"
 #include "bale/index_db.h"
 #include "bale/ledger.h"
@@ -150,6 +151,126 @@ static const char *column(sqlite3_stmt *st, int i)
 	return v ? (const char *)v : NULL;
 }
 
+/* The platform of an index.db row (os, architecture, variant, os_version, os_features from
+ * column `first` on); false when it declares none. */
+static int row_platform(sqlite3_stmt *st, int first, bale_platform *out, bool *has,
+                        bale_error **err)
+{
+	const char *os = column(st, first), *arch = column(st, first + 1);
+	const char *version = column(st, first + 3), *features = column(st, first + 4);
+	char copy[sizeof(out->os_features)], *saved = NULL;
+	const char *list[16];
+	size_t n = 0;
+	*has = os && arch;
+	if (!*has)
+		return 0;
+	int rc = bale_platform_from_fields(out, os, arch, column(st, first + 2), err);
+	snprintf(copy, sizeof(copy), "%s", features ? features : "");
+	for (char *f = strtok_r(copy, "+", &saved); f && n < 16; f = strtok_r(NULL, "+", &saved))
+		list[n++] = f;
+	if (rc == 0 && (version || n))
+		rc = bale_platform_set_os_options(out, version ? version : "", list, n, err);
+	return rc < 0 ? bale_error_wrap(err, "index.db: image_platforms") : 0;
+}
+
+/* A digest index.db names (bale wrote it; a bundle that lies is refused). */
+static int row_digest(sqlite3_stmt *st, int i, bale_digest *out, bale_error **err)
+{
+	const char *text = column(st, i);
+	if (!text)
+		return bale_error_set(err, BALE_EVERIFY, "index.db: a tree row without a digest");
+	return bale_digest_parse(out, text, err) < 0 ? bale_error_wrap(err, "index.db") : 0;
+}
+
+/* The carried part of an index's tree as index.db (version 2) records it: its manifests
+ * (with their platforms, artifacts and subjects) and its child indexes. */
+static int load_tree(sqlite3 *db, sqlite3_int64 id, bale_image *img, bale_error **err)
+{
+	static const char manifests_sql[] =
+	    "SELECT e.manifest_digest, e.parent_digest, e.artifact, m.subject_digest,"
+	    " e.os, e.architecture, e.variant, e.os_version, e.os_features"
+	    " FROM image_platforms e LEFT JOIN manifests m ON m.digest = e.manifest_digest"
+	    " WHERE e.image_id = ?1 AND e.carried = 1 ORDER BY e.position";
+	static const char indexes_sql[] = "SELECT digest, parent_digest FROM image_indexes"
+	                                  " WHERE image_id = ?1 AND carried = 1 ORDER BY position";
+	sqlite3_stmt *st = NULL;
+	int rc = 0, src;
+	if (sqlite3_prepare_v2(db, manifests_sql, -1, &st, NULL) != SQLITE_OK)
+		goto sql_error;
+	sqlite3_bind_int64(st, 1, id);
+	while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		bale_image_manifest *grown =
+		    realloc(img->manifests, (img->n_manifests + 1) * sizeof(*grown));
+		if (!grown) {
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+			break;
+		}
+		img->manifests = grown;
+		bale_image_manifest *m = &img->manifests[img->n_manifests++];
+		memset(m, 0, sizeof(*m));
+		m->artifact = sqlite3_column_int(st, 2) != 0;
+		if ((rc = row_digest(st, 0, &m->desc.digest, err)) < 0 ||
+		    (column(st, 1) && (rc = row_digest(st, 1, &m->parent, err)) < 0) ||
+		    (column(st, 3) && (rc = row_digest(st, 3, &m->subject, err)) < 0))
+			break;
+		m->has_subject = column(st, 3) != NULL;
+		rc = row_platform(st, 4, &m->platform, &m->has_platform, err);
+	}
+	sqlite3_finalize(st);
+	if (rc < 0)
+		return rc;
+	if (sqlite3_prepare_v2(db, indexes_sql, -1, &st, NULL) != SQLITE_OK)
+		goto sql_error;
+	sqlite3_bind_int64(st, 1, id);
+	while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		bale_image_index *grown =
+		    realloc(img->indexes, (img->n_indexes + 1) * sizeof(*grown));
+		if (!grown) {
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+			break;
+		}
+		img->indexes = grown;
+		bale_image_index *x = &img->indexes[img->n_indexes++];
+		memset(x, 0, sizeof(*x));
+		if ((rc = row_digest(st, 0, &x->desc.digest, err)) == 0)
+			rc = row_digest(st, 1, &x->parent, err);
+	}
+	sqlite3_finalize(st);
+	return rc;
+sql_error:
+	return bale_error_set(err, BALE_EVERIFY, "index.db: %s", sqlite3_errmsg(db));
+}
+
+/* An index (schema version 2): the manifests a pull of the requested platforms would have
+ * carried (bale_image_select: runnable ones by platform, artifacts with their subject, an
+ * image of artifacts only whole), and the child indexes above them. */
+static int plan_tree(sqlite3 *db, plan *p, sqlite3_int64 id, const char *ref,
+                     const bale_platform_set *want, bale_error **err)
+{
+	bale_image img = {.ref = (char *)ref};
+	char one[BALE_PLATFORM_TEXT];
+	int rc = load_tree(db, id, &img, err);
+	if (rc == 0 && (rc = bale_image_select(&img, want, err)) == 0)
+		bale_image_select_loaded(&img, want);
+	for (size_t i = 0; rc == 0 && i < img.n_manifests; i++) {
+		const bale_image_manifest *m = &img.manifests[i];
+		if (!m->selected)
+			continue;
+		if (!m->artifact && m->has_platform)
+			bale_buf_appendf(&p->platforms, NULL, "%s%s", p->platforms.len ? "," : "",
+			                 bale_platform_format(&m->platform, one, sizeof(one)));
+		rc = plan_manifest(db, p, m->desc.digest.str, err);
+	}
+	/* Children before the indexes that list them, deepest first: a registry takes an
+	 * index only once it has everything the index names. */
+	for (size_t i = img.n_indexes; rc == 0 && i-- > 0;)
+		if (img.indexes[i].selected)
+			rc = plan_need(p, img.indexes[i].desc.digest.str, err);
+	free(img.manifests);
+	free(img.indexes);
+	return rc;
+}
+
 /* The manifests of one image the node wants: for an index, the carried entries of the
  * requested platforms; a single manifest is taken whatever its platform. */
 static int plan_image(sqlite3 *db, plan *p, sqlite3_int64 id, const char *ref, const char *root,
@@ -165,6 +286,10 @@ static int plan_image(sqlite3 *db, plan *p, sqlite3_int64 id, const char *ref, c
 		goto cleanup;
 	if (!is_index) {
 		rc = plan_manifest(db, p, root, err);
+		goto cleanup;
+	}
+	if (bale_index_db_version(db) >= 2) {
+		rc = plan_tree(db, p, id, ref, want, err);
 		goto cleanup;
 	}
 	if (sqlite3_prepare_v2(
@@ -334,9 +459,25 @@ static int make_plan(sqlite3 *db, plan *p, const bale_import_options *opts,
 		if ((rc = add_result(out, ref, digest, "", err)) < 0)
 			break;
 		bale_imported_image *img = &out->images[out->n_images - 1];
+		size_t needs = p->n_needs, users = p->n_users;
 		p->ref = img->ref;
 		rc = plan_image(db, p, sqlite3_column_int64(st, 0), ref, digest,
 		                bale_manifest_type_is_index(mt ? mt : ""), platforms, err);
+		if (rc == BALE_ENOTFOUND) { /* lacks the platform: the others still land */
+			rc = add_problem(&out->failed, &out->n_failed, ref, digest,
+			                 bale_error_message(*err), NULL);
+			bale_error_clear(err);
+			if (rc < 0) {
+				rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+				break;
+			}
+			p->n_needs = needs;
+			p->n_users = users;
+			free(img->ref);
+			free(img->platforms);
+			out->n_images--;
+			continue;
+		}
 		if (rc == 0 && p->platforms.data) {
 			free(img->platforms);
 			if (!(img->platforms = strdup(p->platforms.data)))
@@ -516,8 +657,13 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 	if ((rc = sort_blobs(&p, th.manifest, err)) < 0 ||
 	    (rc = bale_index_db_open_bytes(&db, th.head->index_db, th.head->index_db_len, err)) <
 	        0 ||
-	    (rc = make_plan(db, &p, opts, platforms, out, err)) < 0 ||
-	    (rc = stream_blobs(r, store, &p, out, err)) < 0)
+	    (rc = make_plan(db, &p, opts, platforms, out, err)) < 0)
+		goto cleanup;
+	if (!out->n_images && out->n_failed) { /* none has the platform: nothing to do */
+		rc = bale_error_set(err, BALE_ENOTFOUND, "%s", out->failed[0].message);
+		goto cleanup;
+	}
+	if ((rc = stream_blobs(r, store, &p, out, err)) < 0)
 		goto cleanup;
 	for (size_t i = 0; i < out->n_images; i++) {
 		bale_descriptor root = {0};
@@ -529,6 +675,11 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 	}
 	if ((rc = bale_sink_commit(store, err)) < 0 && bale_store_lands_each(store))
 		rc = sort_landed(store, out, rc, err);
+	if (rc == 0 && out->n_failed) /* the images that lack the platform, listed by the CLI */
+		rc = bale_error_set(err, BALE_ENOTFOUND,
+		                    "%zu image%s not imported: no manifest for the platforms asked "
+		                    "for (the others landed)",
+		                    out->n_failed, out->n_failed == 1 ? "" : "s");
 cleanup:
 	if (rc < 0 && !out->n_failed) /* all or nothing: nothing landed */
 		drop_images(out);

@@ -305,15 +305,18 @@ static int push_image(reg_store *s, image_name *n, bale_error **err)
 	if (k == root->n_repos)
 		return bale_error_set(err, BALE_ESTORE, "%s: root not planned for %s", n->ref,
 		                      n->repo);
-	/* Children first: the manifests this repository needs other than the root. */
-	for (size_t i = 0; i < s->n_entries && rc == 0; i++) {
-		entry *e = &s->entries[i];
-		if (!e->manifest || e == root)
-			continue;
-		for (size_t j = 0; j < e->n_repos && rc == 0; j++)
-			if (strcmp(e->repos[j], n->repo) == 0)
-				rc = put_manifest(s, e, j, n->ref, err);
-	}
+	/* Children first: the manifests this repository needs other than the root, then its
+	 * child indexes in the order they came (deepest first). */
+	for (int indexes = 0; indexes < 2; indexes++)
+		for (size_t i = 0; i < s->n_entries && rc == 0; i++) {
+			entry *e = &s->entries[i];
+			if (!e->manifest || e == root ||
+			    bale_manifest_type_is_index(e->desc.media_type) != (indexes == 1))
+				continue;
+			for (size_t j = 0; j < e->n_repos && rc == 0; j++)
+				if (strcmp(e->repos[j], n->repo) == 0)
+					rc = put_manifest(s, e, j, n->ref, err);
+		}
 	if (rc == 0)
 		rc = put_manifest(s, root, k, n->ref, err);
 	if (rc < 0 || !n->tag)
