@@ -25,68 +25,10 @@
 #include "bale/ref.h"
 #include "bale/store.h"
 #include "bale/sys/sink.h"
+#include "store/containerd_private.h"
 #include "store/ctr.h"
 
 #define COPY_CHUNK (256u << 10)
-
-enum { NAME_PENDING, NAME_LANDED, NAME_FAILED };
-
-typedef struct named {
-	char *ref;
-	char by_digest[1024]; /* repo@sha256:…, the name that holds the content */
-	bale_descriptor root;
-	int state;
-	bool runnable; /* containerd can unpack it for the node's platform */
-	char **uses;   /* the node's content it refers to: root, manifests, blobs */
-	size_t n_uses;
-	bale_error *why; /* NAME_FAILED: the cause */
-} named;
-
-/* The bytes of a manifest or index streamed this run: read again when the images are
- * sorted, without asking containerd. */
-typedef struct kept {
-	bale_digest digest;
-	bale_buf bytes;
-} kept;
-
-/* A blob's labels as `ctr content ls` shows them ("k=v,k=v"), kept for those with a
- * distribution source: a new repository is added to the ones there. */
-typedef struct source {
-	char *digest;
-	char *labels;
-} source;
-
-typedef struct ctr_store {
-	bale_sink base;
-	store_ctr ctr;
-	bool pin;
-	char *platform_flag; /* --platform=… or --all-platforms, or NULL (ctr's default) */
-	char **present;      /* digests containerd had when we started, sorted */
-	size_t n_present;
-	/* the import stream */
-	pid_t child;
-	int in_fd, out_fd;
-	struct archive *a;
-	bale_sink_blob *active; /* the blob whose tar member is open */
-	bale_sink_blob **queue; /* spooled blobs, committed, waiting for their turn */
-	size_t n_queue;
-	char **sent; /* digests streamed this run: removed again if it fails */
-	size_t n_sent;
-	named *names;
-	size_t n_names;
-	char **had_names; /* image names containerd had before the commit, sorted */
-	size_t n_had_names;
-	bool had_names_loaded;
-	kept *kept;
-	size_t n_kept;
-	source *sources; /* blobs with distribution-source labels, and those labels */
-	size_t n_sources;
-	const bale_platform_set *platforms; /* what the node unpacks */
-	bale_platform_set *host;            /* owned, when opts gave none */
-	bool broken, committed, rolled_back;
-	char *buf;
-	const bale_log *log;
-} ctr_store;
 
 struct bale_sink_blob {
 	ctr_store *s;
@@ -253,17 +195,17 @@ static int flush_queue(ctr_store *s, bale_error **err)
 
 /* ---- sink operations ---- */
 
-static int by_string(const void *a, const void *b)
+int ctrd_by_string(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int ctr_has_blob(bale_sink *sink, const bale_descriptor *desc, bool *out, bale_error **err)
+int ctrd_has_blob(bale_sink *sink, const bale_descriptor *desc, bool *out, bale_error **err)
 {
 	ctr_store *s = (ctr_store *)sink;
 	const char *key = desc->digest.str;
 	*out = s->n_present &&
-	       bsearch(&key, s->present, s->n_present, sizeof(char *), by_string) != NULL;
+	       bsearch(&key, s->present, s->n_present, sizeof(char *), ctrd_by_string) != NULL;
 	for (size_t i = 0; !*out && i < s->n_sent; i++)
 		*out = strcmp(s->sent[i], key) == 0;
 	return 0;
@@ -408,7 +350,7 @@ static int ctr_set_name(bale_sink *sink, const char *ref, const bale_descriptor 
 
 /* ---- names containerd had ---- */
 
-static int push_string(char ***list, size_t *n, const char *text, size_t len, bale_error **err)
+int ctrd_push_string(char ***list, size_t *n, const char *text, size_t len, bale_error **err)
 {
 	char **grown = realloc(*list, (*n + 1) * sizeof(*grown));
 	if (!grown)
@@ -431,11 +373,11 @@ static int load_names(ctr_store *s, bale_error **err)
 		size_t len = next ? (size_t)(next - line) : strlen(line);
 		next = next ? next + 1 : NULL;
 		if (len)
-			rc = push_string(&s->had_names, &s->n_had_names, line, len, err);
+			rc = ctrd_push_string(&s->had_names, &s->n_had_names, line, len, err);
 	}
 	bale_buf_free(&out);
 	if (s->n_had_names > 1)
-		qsort(s->had_names, s->n_had_names, sizeof(char *), by_string);
+		qsort(s->had_names, s->n_had_names, sizeof(char *), ctrd_by_string);
 	s->had_names_loaded = rc == 0;
 	return rc;
 }
@@ -443,11 +385,11 @@ static int load_names(ctr_store *s, bale_error **err)
 static bool had_name(const ctr_store *s, const char *name)
 {
 	return s->n_had_names &&
-	       bsearch(&name, s->had_names, s->n_had_names, sizeof(char *), by_string) != NULL;
+	       bsearch(&name, s->had_names, s->n_had_names, sizeof(char *), ctrd_by_string) != NULL;
 }
 
 /* Removes a name this run created; a name containerd had before is left alone. */
-static void remove_name(ctr_store *s, const char *name)
+void ctrd_remove_name(ctr_store *s, const char *name)
 {
 	if (!s->had_names_loaded || had_name(s, name))
 		return;
@@ -461,12 +403,7 @@ static void remove_name(ctr_store *s, const char *name)
 
 /* ---- the index.json that ends a stream ---- */
 
-/* Which names a stream gives: the digest references of the images still on their way
- * (the content stream, whose names hold the content), of those to unpack, or every name
- * of the images that landed. */
-enum { GIVE_HOLDING, GIVE_UNPACK, GIVE_LANDED };
-
-static bool gives(const named *n, int which)
+bool ctrd_gives(const named *n, int which)
 {
 	switch (which) {
 	case GIVE_HOLDING:
@@ -495,7 +432,7 @@ static int write_index(ctr_store *s, int which, bale_error **err)
 	json_t *list = json_array();
 	for (size_t i = 0; i < s->n_names; i++) {
 		const named *n = &s->names[i];
-		if (!gives(n, which))
+		if (!ctrd_gives(n, which))
 			continue;
 		if (which == GIVE_LANDED && strcmp(n->by_digest, n->ref) != 0)
 			json_array_append_new(list, name_descriptor(&n->root, n->ref));
@@ -537,7 +474,7 @@ static int finish_stream(ctr_store *s, int which, bale_buf *out, bale_error **er
 }
 
 /* A stream of names alone: their content is in containerd already. */
-static int names_stream(ctr_store *s, bool unpack, int which, bale_buf *out, bale_error **err)
+int ctrd_names_stream(ctr_store *s, bool unpack, int which, bale_buf *out, bale_error **err)
 {
 	int rc = start_stream(s, unpack, err);
 	if (rc < 0) {
@@ -545,481 +482,6 @@ static int names_stream(ctr_store *s, bool unpack, int which, bale_buf *out, bal
 		return rc;
 	}
 	return finish_stream(s, which, out, err);
-}
-
-/* ---- what each image is ---- */
-
-/* The bytes of a manifest or index the node holds: kept from the stream, else from
- * containerd (checked against the digest either way). */
-static int read_blob(ctr_store *s, const bale_descriptor *d, bale_buf *out, bale_error **err)
-{
-	for (size_t i = 0; i < s->n_kept; i++)
-		if (strcmp(s->kept[i].digest.str, d->digest.str) == 0) {
-			bale_buf_init(out, BALE_CAP_MANIFEST, "manifest");
-			return bale_buf_append(out, s->kept[i].bytes.data, s->kept[i].bytes.len,
-			                       err);
-		}
-	const char *args[] = {"content", "get", d->digest.str, NULL};
-	int rc = store_ctr_run(&s->ctr, args, "content get", out, err);
-	bale_digest got;
-	if (rc == 0)
-		bale_digest_of(&got, out->data, out->len);
-	if (rc == 0 && (out->len != (size_t)d->size || strcmp(got.str, d->digest.str) != 0))
-		rc = bale_error_set(err, BALE_EVERIFY, "%s: containerd gave other bytes",
-		                    d->digest.str);
-	return rc;
-}
-
-static bool type_in(const char *type, const char *const *list)
-{
-	for (; type && *list; list++)
-		if (strcmp(type, *list) == 0)
-			return true;
-	return false;
-}
-
-/* What containerd's unpacker takes: an image config and layers that are tars. Anything
- * else (a Helm chart, a cosign signature, an SBOM, an attestation) is content to keep. */
-static const char *const config_types[] = {
-    "application/vnd.oci.image.config.v1+json",
-    "application/vnd.docker.container.image.v1+json",
-    NULL,
-};
-static const char *const layer_types[] = {
-    "application/vnd.oci.image.layer.v1.tar",
-    "application/vnd.oci.image.layer.v1.tar+gzip",
-    "application/vnd.oci.image.layer.v1.tar+zstd",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-    "application/vnd.docker.image.rootfs.diff.tar",
-    "application/vnd.docker.image.rootfs.diff.tar.gzip",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-    NULL,
-};
-
-static int add_use(named *n, const char *digest, bale_error **err)
-{
-	for (size_t i = 0; i < n->n_uses; i++)
-		if (strcmp(n->uses[i], digest) == 0)
-			return 0;
-	return push_string(&n->uses, &n->n_uses, digest, strlen(digest), err);
-}
-
-static bool holds(ctr_store *s, const bale_descriptor *d)
-{
-	bool held = false;
-	ctr_has_blob(&s->base, d, &held, NULL);
-	return held;
-}
-
-/* An image manifest: what it refers to that the node holds, and whether containerd can
- * unpack it (no artifactType, an image config, tar layers). */
-static int walk_manifest(ctr_store *s, named *n, const bale_descriptor *d, bool *runnable,
-                         bale_error **err)
-{
-	bale_buf bytes;
-	json_t *doc = NULL;
-	bale_descriptor config, *layers = NULL;
-	size_t n_layers = 0, foreign = 0;
-	*runnable = false;
-	int rc = read_blob(s, d, &bytes, err);
-	if (rc == 0 &&
-	    (rc = bale_json_parse(&doc, bytes.data, bytes.len, BALE_CAP_MANIFEST, d->digest.str,
-	                          err)) == 0 &&
-	    (rc = bale_manifest_parse_image(&config, &layers, &n_layers, &foreign, bytes.data,
-	                                    bytes.len, err)) == 0) {
-		json_t *list = json_object_get(doc, "layers");
-		bool tars = json_is_array(list);
-		for (size_t i = 0; tars && i < json_array_size(list); i++)
-			tars = type_in(bale_json_str(json_array_get(list, i), "mediaType"),
-			               layer_types);
-		*runnable = bale_manifest_type_is_manifest(d->media_type) &&
-		            !json_object_get(doc, "artifactType") && tars &&
-		            type_in(config.media_type, config_types);
-		if (holds(s, &config))
-			rc = add_use(n, config.digest.str, err);
-		for (size_t i = 0; rc == 0 && i < n_layers; i++)
-			if (holds(s, &layers[i]))
-				rc = add_use(n, layers[i].digest.str, err);
-	}
-	free(layers);
-	json_decref(doc);
-	bale_buf_free(&bytes);
-	return rc;
-}
-
-/* Sorts an image: the content it refers to (for rollback and labels), and whether it is
- * to be unpacked: a manifest containerd can unpack, or an index with one for a platform
- * the node unpacks. Decided from the manifests, never from the name. */
-static int walk_image(ctr_store *s, named *n, bale_error **err)
-{
-	bale_buf bytes;
-	json_t *doc = NULL;
-	bale_index_entry *children = NULL;
-	size_t n_children = 0;
-	int rc = add_use(n, n->root.digest.str, err);
-	if (rc < 0 || !bale_manifest_type_is_index(n->root.media_type))
-		return rc < 0 ? rc : walk_manifest(s, n, &n->root, &n->runnable, err);
-	if ((rc = read_blob(s, &n->root, &bytes, err)) == 0 &&
-	    (rc = bale_json_parse(&doc, bytes.data, bytes.len, BALE_CAP_MANIFEST,
-	                          n->root.digest.str, err)) == 0)
-		rc = bale_manifest_parse_index(&children, &n_children, bytes.data, bytes.len, err);
-	bool artifact = doc && json_object_get(doc, "artifactType");
-	for (size_t i = 0; rc == 0 && i < n_children; i++) {
-		const bale_index_entry *c = &children[i];
-		bool runnable = false;
-		if (!holds(s, &c->desc) || !bale_manifest_type_is_manifest(c->desc.media_type))
-			continue;
-		if ((rc = add_use(n, c->desc.digest.str, err)) < 0 ||
-		    (rc = walk_manifest(s, n, &c->desc, &runnable, err)) < 0)
-			break;
-		/* A child without a platform is left to containerd's matcher. */
-		if (runnable && !artifact &&
-		    (!c->has_platform || bale_platform_set_contains(s->platforms, &c->platform)))
-			n->runnable = true;
-	}
-	free(children);
-	json_decref(doc);
-	bale_buf_free(&bytes);
-	return rc;
-}
-
-/* ---- landing image by image ---- */
-
-/* n did not land: "REF: WHAT DETAIL" says why. */
-static void fail_image(named *n, int code, const char *what, const char *detail)
-{
-	if (n->state == NAME_FAILED)
-		return;
-	n->state = NAME_FAILED;
-	bale_error_set(&n->why, code, "%s: %s%s", n->ref, what, detail);
-}
-
-/* The unpack of the runnable images: one stream for all of them. ctr unpacks them in
- * the order of its index.json and stops at the first that fails: those before it
- * landed, that one failed, the rest go again in a stream of their own. */
-static int unpack_images(ctr_store *s)
-{
-	for (;;) {
-		size_t left = 0;
-		for (size_t i = 0; i < s->n_names; i++)
-			left += gives(&s->names[i], GIVE_UNPACK);
-		if (!left)
-			return 0;
-		bale_buf out;
-		bale_error *e = NULL;
-		int rc = names_stream(s, true, GIVE_UNPACK, &out, &e);
-		/* "unpacking NAME (sha256:…)...done" per image; the failing one has no done */
-		const char *at = NULL;
-		for (const char *p = out.data; p && (p = strstr(p, "unpacking ")); p++)
-			if (p == out.data || p[-1] == '\n')
-				at = p;
-		named *stopped = NULL;
-		const char *cause = e ? bale_error_message(e) : "failed";
-		if (rc < 0 && at) {
-			const char *name = at + 10, *end = strstr(name, " (");
-			const char *dots = strstr(name, "...");
-			for (size_t i = 0; end && !stopped && i < s->n_names; i++)
-				if (gives(&s->names[i], GIVE_UNPACK) &&
-				    strlen(s->names[i].by_digest) == (size_t)(end - name) &&
-				    strncmp(s->names[i].by_digest, name, (size_t)(end - name)) == 0)
-					stopped = &s->names[i];
-			if (dots) {
-				cause = dots + 3;
-				cause += strncmp(cause, "ctr: ", 5) == 0 ? 5 : 0;
-			}
-		}
-		for (size_t i = 0; i < s->n_names; i++) {
-			named *n = &s->names[i];
-			if (!gives(n, GIVE_UNPACK))
-				continue;
-			if (rc == 0 || (stopped && n < stopped)) {
-				n->state = NAME_LANDED;
-			} else if (!stopped || strcmp(n->by_digest, stopped->by_digest) == 0) {
-				char line[512];
-				snprintf(line, sizeof(line), "%.*s", (int)strcspn(cause, "\n"),
-				         cause);
-				fail_image(n, BALE_ESTORE,
-				           "containerd could not unpack it: ", line);
-			}
-		}
-		bale_buf_free(&out);
-		bale_error_free(e);
-	}
-}
-
-/* The images that failed lose the names this run gave them and the content this run
- * streamed for them alone: never a name or a blob the node had, never a blob an image
- * that landed refers to. */
-static void drop_failed(ctr_store *s)
-{
-	bool any = false;
-	for (size_t i = 0; i < s->n_names; i++)
-		if (s->names[i].state == NAME_FAILED) {
-			remove_name(s, s->names[i].by_digest);
-			any = true;
-		}
-	if (!any)
-		return;
-	/* Names others made for them meanwhile go too: containerd's CRI gives every image it
-	 * sees appear an id name, sha256:<config digest>, that it never removes itself. */
-	const char *ls[] = {"images", "ls", NULL};
-	bale_buf list;
-	bale_error *unlisted = NULL;
-	if (store_ctr_run(&s->ctr, ls, "images ls", &list, &unlisted) == 0) {
-		for (char *line = list.data, *next; line && *line; line = next) {
-			next = strchr(line, '\n');
-			if (next)
-				*next++ = '\0';
-			char *save = NULL, *name = strtok_r(line, " \t", &save);
-			char *type = name ? strtok_r(NULL, " \t", &save) : NULL;
-			char *target = type ? strtok_r(NULL, " \t", &save) : NULL;
-			for (size_t i = 0; target && i < s->n_names; i++)
-				if (s->names[i].state == NAME_FAILED &&
-				    strcmp(s->names[i].root.digest.str, target) == 0)
-					remove_name(s, name);
-		}
-	}
-	bale_error_free(unlisted);
-	bale_buf_free(&list);
-	for (size_t k = 0; k < s->n_sent; k++) {
-		bool failed_uses = false, landed_uses = false;
-		for (size_t i = 0; i < s->n_names; i++) {
-			const named *n = &s->names[i];
-			for (size_t u = 0; u < n->n_uses; u++)
-				if (strcmp(n->uses[u], s->sent[k]) == 0) {
-					failed_uses |= n->state == NAME_FAILED;
-					landed_uses |= n->state != NAME_FAILED;
-				}
-		}
-		if (!failed_uses || landed_uses)
-			continue;
-		const char *args[] = {"content", "rm", s->sent[k], NULL};
-		bale_buf out;
-		bale_error *ignored = NULL;
-		store_ctr_run(&s->ctr, args, "content rm", &out, &ignored); /* best effort */
-		bale_error_free(ignored);
-		bale_buf_free(&out);
-	}
-}
-
-/* ---- labels ---- */
-
-/* The labels a kubelet's CRI looks for: managed, and pinned against image GC. */
-static int label_images(ctr_store *s, bale_error **err)
-{
-	int rc = 0;
-	for (size_t i = 0; i < s->n_names && rc == 0; i++) {
-		const named *n = &s->names[i];
-		if (n->state != NAME_LANDED)
-			continue;
-		const char *names[2] = {n->ref, n->by_digest};
-		for (size_t k = 0; k < 2 && rc == 0; k++) {
-			if (k == 1 && strcmp(n->ref, n->by_digest) == 0)
-				break;
-			const char *args[] = {"images",
-			                      "label",
-			                      names[k],
-			                      "io.cri-containerd.image=managed",
-			                      s->pin ? "io.cri-containerd.pinned=pinned" : NULL,
-			                      NULL};
-			bale_buf out;
-			rc = store_ctr_run(&s->ctr, args, "images label", &out, err);
-			bale_buf_free(&out);
-		}
-	}
-	return rc;
-}
-
-/* Records label ("key=value") for digest, ahead of what it had: source_value finds it first. */
-static int remember_source(ctr_store *s, const char *digest, const char *label, bale_error **err)
-{
-	source *src = NULL;
-	for (size_t i = 0; !src && i < s->n_sources; i++)
-		if (strcmp(s->sources[i].digest, digest) == 0)
-			src = &s->sources[i];
-	if (!src) {
-		source *grown = realloc(s->sources, (s->n_sources + 1) * sizeof(*grown));
-		if (!grown)
-			return bale_error_set(err, BALE_EGENERIC, "out of memory");
-		s->sources = grown;
-		src = &s->sources[s->n_sources];
-		if (!(src->digest = strdup(digest)))
-			return bale_error_set(err, BALE_EGENERIC, "out of memory");
-		src->labels = NULL;
-		s->n_sources++;
-	}
-	size_t len = strlen(label) + 2 + (src->labels ? strlen(src->labels) : 0);
-	char *joined = malloc(len);
-	if (!joined)
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	snprintf(joined, len, "%s%s%s", label, src->labels ? "," : "",
-	         src->labels ? src->labels : "");
-	free(src->labels);
-	src->labels = joined;
-	return 0;
-}
-
-/* The value the node's labels give key for digest ("" when none), as `ctr content ls`
- * printed them at the start or this run set them. */
-static void source_value(const ctr_store *s, const char *digest, const char *key, char *out,
-                         size_t size)
-{
-	*out = '\0';
-	const char *labels = NULL;
-	for (size_t i = 0; !labels && i < s->n_sources; i++)
-		if (strcmp(s->sources[i].digest, digest) == 0)
-			labels = s->sources[i].labels;
-	size_t kl = strlen(key);
-	for (const char *p = labels; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
-		if (strncmp(p, key, kl) != 0 || p[kl] != '=')
-			continue;
-		/* the value runs on over ","-separated parts that are not "key=value" */
-		const char *v = p + kl + 1, *end = v;
-		for (;;) {
-			const char *comma = strchr(end, ',');
-			if (!comma) {
-				end += strlen(end);
-				break;
-			}
-			size_t part = strcspn(comma + 1, ",");
-			if (memchr(comma + 1, '=', part)) {
-				end = comma;
-				break;
-			}
-			end = comma + 1 + part;
-		}
-		snprintf(out, size, "%.*s", (int)(end - v), v);
-		return;
-	}
-}
-
-/* Adds repo to the source label key of a blob unless it is there. */
-static int source_label(ctr_store *s, const char *digest, const char *key, const char *repo,
-                        bale_error **err)
-{
-	char value[4096], *parts[64], joined[4096], label[4608];
-	size_t n = 0, len = 0;
-	source_value(s, digest, key, value, sizeof(value));
-	for (char *p = value, *save = NULL, *t; (t = strtok_r(p, ",", &save)) && n < 63; p = NULL) {
-		if (strcmp(t, repo) == 0)
-			return 0;
-		parts[n++] = t;
-	}
-	parts[n++] = (char *)repo;
-	qsort(parts, n, sizeof(*parts), by_string);
-	joined[0] = '\0';
-	for (size_t i = 0; i < n; i++)
-		len += (size_t)snprintf(joined + len, sizeof(joined) - len, "%s%s", i ? "," : "",
-		                        parts[i]);
-	/* containerd's limit on a label; its pull also leaves such a blob unlabelled */
-	if (len >= sizeof(joined) || strlen(key) + 1 + len > 4096)
-		return 0;
-	snprintf(label, sizeof(label), "%s=%s", key, joined);
-	const char *args[] = {"content", "label", digest, label, NULL};
-	bale_buf out;
-	int rc = store_ctr_run(&s->ctr, args, "content label", &out, err);
-	bale_buf_free(&out);
-	if (rc == 0)
-		rc = remember_source(s, digest, label, err);
-	return rc;
-}
-
-/* containerd.io/distribution.source.<host>=<repository>[,<repository>…] on every blob of
- * every image that landed, as containerd's own pull labels what it fetched (the host
- * without its port, repositories sorted): a node-local mirror or a later push finds where
- * the blob came from, and a pull of the same image fetches nothing. */
-static int label_sources(ctr_store *s, bale_error **err)
-{
-	int rc = 0;
-	for (size_t i = 0; i < s->n_names && rc == 0; i++) {
-		const named *n = &s->names[i];
-		bale_ref *ref = NULL;
-		if (n->state != NAME_LANDED || bale_ref_parse(&ref, n->ref, NULL) < 0)
-			continue;
-		char host[256], key[512];
-		const char *domain = bale_ref_domain(ref);
-		size_t hl = domain[0] == '[' ? strcspn(domain + 1, "]") : strcspn(domain, ":");
-		snprintf(host, sizeof(host), "%.*s", (int)hl, domain + (domain[0] == '['));
-		snprintf(key, sizeof(key), "containerd.io/distribution.source.%s", host);
-		for (size_t u = 0; u < n->n_uses && rc == 0; u++)
-			rc = source_label(s, n->uses[u], key, bale_ref_path(ref), err);
-		bale_ref_free(ref);
-	}
-	return rc;
-}
-
-/* Does `ctr images ls` show every name and digest name at its digest, with the labels
- * this import would set? */
-static int names_in_place(ctr_store *s, bool *out, bale_error **err)
-{
-	const char *args[] = {"images", "ls", NULL};
-	bale_buf list;
-	char want[2048];
-	int rc = store_ctr_run(&s->ctr, args, "images ls", &list, err);
-	*out = rc == 0;
-	for (size_t i = 0; rc == 0 && *out && i < s->n_names; i++) {
-		const char *names[2] = {s->names[i].ref, s->names[i].by_digest};
-		for (size_t k = 0; k < 2 && *out; k++) {
-			/* a line "NAME TYPE DIGEST …": find it by its start */
-			snprintf(want, sizeof(want), "\n%s ", names[k]);
-			const char *line = strstr(list.data, want);
-			const char *end = line ? strchr(line + 1, '\n') : NULL;
-			size_t len = line ? (end ? (size_t)(end - line) : strlen(line)) : 0;
-			char row[4096];
-			snprintf(row, sizeof(row), "%.*s",
-			         (int)(len < sizeof(row) ? len : sizeof(row) - 1),
-			         line ? line : "");
-			*out = line && strstr(row, s->names[i].root.digest.str) &&
-			       strstr(row, "io.cri-containerd.image=managed") &&
-			       (!s->pin || strstr(row, "io.cri-containerd.pinned=pinned"));
-		}
-	}
-	bale_buf_free(&list);
-	return rc;
-}
-
-/* ctr's importer labels an index only with the children of the platform it imported,
- * which leaves the platforms imported before unreferenced: containerd's garbage
- * collector then deletes them. Our own reference labels on the index (a key ctr never
- * writes) keep every child the node holds. */
-static int protect_children(ctr_store *s, bale_error **err)
-{
-	int rc = 0;
-	for (size_t i = 0; i < s->n_names && rc == 0; i++) {
-		const bale_descriptor *root = &s->names[i].root;
-		if (s->names[i].state != NAME_LANDED ||
-		    !bale_manifest_type_is_index(root->media_type))
-			continue;
-		bale_buf bytes;
-		bale_index_entry *children = NULL;
-		size_t n = 0;
-		if ((rc = read_blob(s, root, &bytes, err)) == 0)
-			rc = bale_manifest_parse_index(&children, &n, bytes.data, bytes.len, err);
-		bale_buf_free(&bytes);
-		const char *args[40] = {"content", "label", root->digest.str};
-		char labels[32][136];
-		size_t na = 3;
-		for (size_t k = 0; rc == 0 && k < n && na < 3 + 32; k++) {
-			if (!holds(s, &children[k].desc))
-				continue;
-			snprintf(labels[na - 3], sizeof(labels[0]),
-			         "containerd.io/gc.ref.content.bale.%.16s=%s",
-			         bale_digest_hex(&children[k].desc.digest),
-			         children[k].desc.digest.str);
-			args[na] = labels[na - 3];
-			na++;
-		}
-		args[na] = NULL;
-		free(children);
-		if (rc == 0 && na > 3) {
-			bale_buf out;
-			rc = store_ctr_run(&s->ctr, args, "content label", &out, err);
-			bale_buf_free(&out);
-		}
-	}
-	return rc;
 }
 
 /* Waits up to about ms milliseconds for ctr to exit; true when it has. */
@@ -1054,7 +516,7 @@ static void rollback(ctr_store *s)
 		s->child = 0;
 	}
 	for (size_t i = 0; i < s->n_names; i++)
-		remove_name(s, s->names[i].by_digest);
+		ctrd_remove_name(s, s->names[i].by_digest);
 	for (size_t i = 0; i < s->n_sent; i++) {
 		const char *args[] = {"content", "rm", s->sent[i], NULL};
 		bale_buf out;
@@ -1083,7 +545,7 @@ static int ctr_commit(bale_sink *sink, bale_error **err)
 	 * is one `ctr images ls`. */
 	if (!s->a) {
 		bool done = false;
-		if ((rc = names_in_place(s, &done, err)) < 0)
+		if ((rc = ctrd_names_in_place(s, &done, err)) < 0)
 			goto cleanup;
 		if (done) {
 			for (size_t i = 0; i < s->n_names; i++)
@@ -1102,30 +564,31 @@ static int ctr_commit(bale_sink *sink, bale_error **err)
 	s->committed = true; /* from here on, whatever fails is undone image by image */
 	for (size_t i = 0; i < s->n_names; i++) {
 		bale_error *e = NULL;
-		if (walk_image(s, &s->names[i], &e) < 0)
-			fail_image(&s->names[i], bale_error_code(e), "", bale_error_message(e));
+		if (ctrd_walk_image(s, &s->names[i], &e) < 0)
+			ctrd_fail_image(&s->names[i], bale_error_code(e), "",
+			                bale_error_message(e));
 		bale_error_free(e);
 	}
 	/* 2. Unpacking, for the images that run; the others are content with names. */
 	for (size_t i = 0; i < s->n_names; i++)
 		if (s->names[i].state == NAME_PENDING && !s->names[i].runnable)
 			s->names[i].state = NAME_LANDED;
-	unpack_images(s);
-	drop_failed(s);
+	ctrd_unpack_images(s);
+	ctrd_drop_failed(s);
 	/* 3. The tags and labels of the images that landed. */
 	bool any = false;
 	for (size_t i = 0; i < s->n_names; i++)
 		any |= s->names[i].state == NAME_LANDED;
 	bale_buf_free(&out);
-	if (any && ((rc = names_stream(s, false, GIVE_LANDED, &out, err)) < 0 ||
-	            (rc = protect_children(s, err)) < 0 || (rc = label_images(s, err)) < 0 ||
-	            (rc = label_sources(s, err)) < 0))
+	if (any && ((rc = ctrd_names_stream(s, false, GIVE_LANDED, &out, err)) < 0 ||
+	            (rc = ctrd_protect_children(s, err)) < 0 ||
+	            (rc = ctrd_label_images(s, err)) < 0 || (rc = ctrd_label_sources(s, err)) < 0))
 		goto cleanup;
 cleanup:
 	for (size_t i = 0; i < s->n_names; i++) {
 		named *n = &s->names[i];
 		if (rc < 0 && n->state != NAME_FAILED) /* the run's own error is theirs */
-			fail_image(n, bale_error_code(*err), "", bale_error_message(*err));
+			ctrd_fail_image(n, bale_error_code(*err), "", bale_error_message(*err));
 		if (n->state == NAME_FAILED && !failed++)
 			first = n;
 	}
@@ -1187,7 +650,7 @@ static void ctr_free(bale_sink *sink)
 }
 
 static const bale_sink_ops ctr_ops = {
-    .has_blob = ctr_has_blob,
+    .has_blob = ctrd_has_blob,
     .blob_open = ctr_blob_open,
     .blob_write = ctr_blob_write,
     .blob_rewind = ctr_blob_rewind,
@@ -1212,17 +675,17 @@ static int load_present(ctr_store *s, bale_error **err)
 		if (strncmp(line, "sha256:", 7) != 0)
 			continue;
 		size_t dl = strcspn(line, "\t ");
-		if ((rc = push_string(&s->present, &s->n_present, line, dl, err)) < 0)
+		if ((rc = ctrd_push_string(&s->present, &s->n_present, line, dl, err)) < 0)
 			break;
 		const char *labels = strrchr(line, '\t');
 		if (labels && strstr(labels, "containerd.io/distribution.source.")) {
 			line[dl] = '\0';
-			rc = remember_source(s, line, labels + 1, err);
+			rc = ctrd_remember_source(s, line, labels + 1, err);
 		}
 	}
 	bale_buf_free(&out);
 	if (s->n_present > 1)
-		qsort(s->present, s->n_present, sizeof(char *), by_string);
+		qsort(s->present, s->n_present, sizeof(char *), ctrd_by_string);
 	return rc;
 }
 
