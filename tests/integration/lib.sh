@@ -767,22 +767,26 @@ _serve_static() {
   _LAUNCH_PID=$!
 }
 
-# seed_shapes NAME: build the shapes corpus (mkshapes.py: artifacts, signatures,
+# seed_shapes NAME [SHAPE…]: build the shapes corpus (mkshapes.py: artifacts, signatures,
 # referrers, attestations, zstd and plain tar layers, nested and Windows indexes,
-# a 5 MiB config; docs/shapes.md) and push it byte for byte (push_exact.py) to
-# plain registry NAME, started with the foreign-urls option. The Windows images'
-# foreign layers are not pushed: a static server (start_static foreign) serves them
-# at their `urls`. Exports SHAPES_DIR, SHAPES_LAYOUT (the OCI layout), SHAPES_SUMMARY
-# (mkshapes' JSON) and, per shape, SHAPE_<shape> = its root digest (SHAPE_helm_nomt
-# for helm-nomt); appends "HOST/REPO:TAG DIGEST" to $T/seeded.txt. A registry
-# started with the schema1 option also gets shapes/schema1:1, a signed Docker
-# schema 1 image (mkschema1.py; shape "schema1", whose digest is that of the
-# manifest without its signatures).
+# a 5 MiB config, the odd images the pull and store tests need; docs/shapes.md) and
+# push it byte for byte (push_exact.py) to plain registry NAME: every shape, or only
+# the SHAPEs named. A registry that gets a Windows shape needs the foreign-urls option:
+# their foreign layers are not pushed, a static server (start_static foreign) serves
+# them at their `urls`. Exports SHAPES_DIR, SHAPES_LAYOUT (the OCI layout),
+# SHAPES_SUMMARY (mkshapes' JSON) and, per shape of the corpus, SHAPE_<shape> = its
+# root digest (SHAPE_helm_nomt for helm-nomt); appends "HOST/REPO:TAG DIGEST" to
+# $T/seeded.txt for each shape pushed. A registry started with the schema1 option also
+# gets shapes/schema1:1 (when every shape or "schema1" is asked for), a signed Docker
+# schema 1 image (mkschema1.py; shape "schema1", whose digest is that of the manifest
+# without its signatures).
 seed_shapes() {
   local name=$1 host=${1}_HOST url=${1}_URL mode=${1}_MODE opts=${1}_OPTIONS shape digest ref
+  shift
+  local -a only=("$@") refs=()
+  local all=1 want_schema1=0
+  ((${#only[@]} == 0)) || all=0
   [[ ${!mode:-} == plain ]] || fail "seed_shapes: '$name' is not a plain registry"
-  [[ " ${!opts} " == *" foreign-urls "* ]] ||
-    fail "seed_shapes: start registry '$name' with the foreign-urls option (the Windows shape has layer urls)"
   export SHAPES_DIR="$T/shapes"
   if [[ ! -f $SHAPES_DIR/summary.json ]]; then
     mkdir -p "$SHAPES_DIR/foreign"
@@ -792,9 +796,25 @@ seed_shapes() {
     mv "$SHAPES_DIR/summary.json.tmp" "$SHAPES_DIR/summary.json"
   fi
   export SHAPES_LAYOUT="$SHAPES_DIR/layout" SHAPES_SUMMARY="$SHAPES_DIR/summary.json"
-  "$PY" "$LIB_DIR/push_exact.py" "$SHAPES_LAYOUT" "${!url}" >"$T/push_exact.out" 2>"$T/push_exact.err" \
-    || fail "pushing the shapes to $name: $(cat "$T/push_exact.err")"
-  if [[ " ${!opts} " == *" schema1 "* ]]; then
+  for shape in "${only[@]}"; do
+    if [[ $shape == schema1 ]]; then
+      want_schema1=1
+      continue
+    fi
+    ref=$(jq -r --arg s "$shape" '.shapes[$s].ref // empty' "$SHAPES_SUMMARY")
+    [[ -n $ref ]] || fail "seed_shapes: no shape '$shape' in mkshapes.py"
+    refs+=(--ref "$ref")
+  done
+  if [[ $all == 1 || ${#refs[@]} -gt 0 ]]; then
+    local foreign
+    foreign=$(jq -r --args '.shapes | to_entries[] | select(($ARGS.positional | length == 0)
+      or (.key | IN($ARGS.positional[]))) | select(.value.foreign | length > 0) | .key' "$SHAPES_SUMMARY" "${only[@]}")
+    [[ -z $foreign || " ${!opts} " == *" foreign-urls "* ]] ||
+      fail "seed_shapes: start registry '$name' with the foreign-urls option (shapes $(echo $foreign) have layer urls)"
+    "$PY" "$LIB_DIR/push_exact.py" "${refs[@]}" "$SHAPES_LAYOUT" "${!url}" >>"$T/push_exact.out" 2>"$T/push_exact.err" \
+      || fail "pushing the shapes to $name: $(cat "$T/push_exact.err")"
+  fi
+  if [[ " ${!opts} " == *" schema1 "* && ($all == 1 || $want_schema1 == 1) ]]; then
     if [[ ! -f $SHAPES_DIR/schema1.json ]]; then
       "$PY" "$LIB_DIR/mkschema1.py" "$SHAPES_DIR/schema1" shapes/schema1 1 >"$SHAPES_DIR/schema1.json" \
         || fail "mkschema1.py failed"
@@ -803,9 +823,32 @@ seed_shapes() {
     fi
     "$PY" "$LIB_DIR/push_exact.py" "$SHAPES_DIR/schema1" "${!url}" >>"$T/push_exact.out" 2>"$T/push_exact.err" \
       || fail "pushing the schema 1 image to $name: $(cat "$T/push_exact.err")"
+  elif [[ $want_schema1 == 1 ]]; then
+    fail "seed_shapes: start registry '$name' with the schema1 option to seed the schema1 shape"
   fi
   while read -r shape digest ref; do
     _set "SHAPE_${shape//[^A-Za-z0-9]/_}" "$digest"
-    printf '%s/%s %s\n' "${!host}" "$ref" "$digest" >>"$T/seeded.txt"
+    if [[ $all == 1 || " ${only[*]} " == *" $shape "* ]]; then
+      printf '%s/%s %s\n' "${!host}" "$ref" "$digest" >>"$T/seeded.txt"
+    fi
   done < <(jq -r '.shapes | to_entries[] | [.key, .value.digest, .value.ref] | @tsv' "$SHAPES_SUMMARY")
+}
+
+# shape_field SHAPE FIELD: one field of mkshapes' summary (arrays one item a line), after
+# seed_shapes: ref, repo, tag, digest, mediaType, manifests, blobs, foreign.
+shape_field() {
+  local got
+  got=$(jq -r --arg s "$1" --arg f "$2" '.shapes[$s][$f] // error("no field \($f) of shape \($s)")
+    | if type == "array" then .[] else . end' "$SHAPES_SUMMARY") || fail "shape_field $1 $2: not in $SHAPES_SUMMARY"
+  [[ -z $got ]] || printf '%s\n' "$got"
+}
+
+# shape_jq DIGEST FILTER: jq -r FILTER over the corpus' manifest or index DIGEST (its exact
+# bytes in the layout), e.g. a child's digest: shape_jq "$SHAPE_nested" '.manifests[0].digest'.
+shape_jq() {
+  local f="$SHAPES_LAYOUT/blobs/sha256/${1#sha256:}" got
+  [[ -f $f ]] || fail "shape_jq: $1 is not in the shapes layout"
+  got=$(jq -r "$2" "$f") || fail "shape_jq $1 '$2' failed"
+  [[ -n $got && $got != null ]] || fail "shape_jq: $1 has no '$2'"
+  printf '%s\n' "$got"
 }

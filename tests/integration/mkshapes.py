@@ -39,6 +39,17 @@ The shapes (docs/shapes.md describes each and why it is there):
   extras              OCI index and manifests with unknown fields, annotations,
                       a descriptor `data` field and non-compact JSON, to show
                       that bytes are carried as they are
+  bad-diffid          linux/amd64 image whose config names a diff id its layer
+                      does not have: containerd cannot unpack it
+  nested-mixed        index of linux/s390x and a child index (no platform) of
+                      linux/amd64 and linux/arm64/v8
+  deep                indexes nested 5 levels below the root, then linux/amd64:
+                      deeper than bale walks
+  attested            index of linux/s390x and its buildx attestation (empty
+                      config, unknown/unknown), no other platform
+  windows-stack       Docker manifest list of two windows/amd64 builds
+                      (10.0.17763.5576 with os.features, 10.0.20348.2340), each a
+                      foreign base layer and two layers
 
 Everything is reproducible for the same arguments: tar, gzip and JSON as in
 mkimages.py, zstd from the `zstd` command at a fixed level.  Standard library
@@ -81,6 +92,8 @@ MT_JOSE = "application/jose+json"
 EMPTY_JSON = b"{}"
 ZSTD_LEVEL = 3
 WINDOWS_VERSIONS = ["10.0.17763.5576", "10.0.20348.2227"]
+WINDOWS_STACK_VERSIONS = ["10.0.17763.5576", "10.0.20348.2340"]
+DEEP_LEVELS = 5
 BIG_CONFIG = 5 * 1024 * 1024
 
 
@@ -347,9 +360,9 @@ class Shapes:
         outer = self.put(dumps({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": [inner]}), MT_INDEX)
         self.record("nested", "shapes/nested", "1", outer, [inner["digest"]] + kids)
 
-    def windows(self):
+    def windows(self, shape="windows", tag="ltsc", versions=WINDOWS_VERSIONS, top_layers=1):
         descs, kids, foreign = [], [], []
-        for i, version in enumerate(WINDOWS_VERSIONS):
+        for i, version in enumerate(versions):
             p = {"architecture": "amd64", "os": "windows", "os.version": version}
             if i == 0:
                 p["os.features"] = ["win32k"]
@@ -361,16 +374,20 @@ class Shapes:
                 f.write(fgz)
             fdesc = {"mediaType": MT_DOCKER_FOREIGN, "size": len(fgz), "digest": fdigest,
                      "urls": [self.foreign_base + "/sha256/" + fdigest[7:]]}
-            top = self.gz_layer([("Files/bale/hello.txt", ("hello " + version + "\n").encode(), 0o644)],
-                                MT_DOCKER_LAYER)
-            d, k = self.image(p, [(fdesc, fdiff), top], "bale-shape-windows",
+            if top_layers == 1:
+                tops = [self.gz_layer([("Files/bale/hello.txt", ("hello " + version + "\n").encode(), 0o644)],
+                                      MT_DOCKER_LAYER)]
+            else:
+                tops = [self.gz_layer([("Files/bale/layer%d.txt" % n, ("layer %d of %s\n" % (n, version)).encode(),
+                                        0o644)], MT_DOCKER_LAYER) for n in range(1, top_layers + 1)]
+            d, k = self.image(p, [(fdesc, fdiff)] + tops, "bale-shape-" + shape,
                               mt_manifest=MT_DOCKER_MANIFEST, mt_config=MT_DOCKER_CONFIG)
             kids += [d["digest"]] + [x for x in k if x != fdigest]
             foreign.append(fdigest)
             descs.append(dict(d, platform=p))
         idx = {"schemaVersion": 2, "mediaType": MT_DOCKER_LIST, "manifests": descs}
         d = self.put(dumps(idx), MT_DOCKER_LIST)
-        self.record("windows", "shapes/windows", "ltsc", d, kids, foreign)
+        self.record(shape, "shapes/windows", tag, d, kids, foreign)
 
     def bigconfig(self):
         amd64 = {"os": "linux", "architecture": "amd64"}
@@ -419,6 +436,60 @@ class Shapes:
         d = self.put(pretty(idx), MT_INDEX)
         self.record("extras", "shapes/extras", "1", d, kids)
 
+    # ---------------------------------------- shapes of the pull and store tests
+
+    def bad_diffid(self):
+        """A runnable image but for its config: the diff id it names is not its layer's,
+        so containerd refuses to unpack it (every digest is right: a registry, bale
+        export and an OCI layout take it)."""
+        layer, _ = self.gz_layer(self.files("bad-diffid"))
+        d, k = self.image({"os": "linux", "architecture": "amd64"}, [(layer, sha256(b"not the layer"))],
+                          "bale-shape-bad-diffid")
+        self.record("bad-diffid", "shapes/bad-diffid", "1", d, k)
+
+    def nested_mixed(self):
+        """A platform beside a child index without one, the child listing two more."""
+        kids, descs = [], {}
+        for p in ({"os": "linux", "architecture": "s390x"}, {"os": "linux", "architecture": "amd64"},
+                  {"os": "linux", "architecture": "arm64", "variant": "v8"}):
+            d, k = self.simple_image(p, "nested-mixed")
+            kids += [d["digest"]] + k
+            descs[p["architecture"]] = dict(d, platform=p)
+        child = self.put(dumps({"schemaVersion": 2, "mediaType": MT_INDEX,
+                                "manifests": [descs["amd64"], descs["arm64"]]}), MT_INDEX)
+        root = self.put(dumps({"schemaVersion": 2, "mediaType": MT_INDEX,
+                               "manifests": [descs["s390x"], child]}), MT_INDEX)
+        self.record("nested-mixed", "shapes/nested", "mixed", root, [child["digest"]] + kids)
+
+    def deep(self):
+        p = {"os": "linux", "architecture": "amd64"}
+        d, kids = self.simple_image(p, "deep")
+        kids = [d["digest"]] + kids
+        below = dict(d, platform=p)
+        for _ in range(DEEP_LEVELS):
+            below = self.put(dumps({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": [below]}), MT_INDEX)
+            kids.append(below["digest"])
+        root = self.put(dumps({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": [below]}), MT_INDEX)
+        self.record("deep", "shapes/deep", "1", root, kids)
+
+    def attested(self):
+        """An attestation never stands for a platform: the only image here is s390x."""
+        p = {"os": "linux", "architecture": "s390x"}
+        d, kids = self.simple_image(p, "attested")
+        empty = self.put(EMPTY_JSON, MT_EMPTY)
+        statement = self.put(dumps({"_type": "https://in-toto.io/Statement/v0.1",
+                                    "subject": [{"name": "pkg:docker/shapes/attested@1?platform=linux%2Fs390x",
+                                                 "digest": {"sha256": d["digest"][7:]}}]}), MT_INTOTO)
+        att = self.put(dumps({"schemaVersion": 2, "mediaType": MT_MANIFEST, "config": empty,
+                              "layers": [statement]}), MT_MANIFEST)
+        entry = dict(att, platform={"architecture": "unknown", "os": "unknown"},
+                     annotations={"vnd.docker.reference.digest": d["digest"],
+                                  "vnd.docker.reference.type": "attestation-manifest"})
+        root = self.put(dumps({"schemaVersion": 2, "mediaType": MT_INDEX,
+                               "manifests": [dict(d, platform=p), entry]}), MT_INDEX)
+        self.record("attested", "shapes/attested", "1", root,
+                    [d["digest"], att["digest"], empty["digest"], statement["digest"]] + kids)
+
 
 def plat(p):
     return p["os"] + "/" + p["architecture"] + ("/" + p["variant"] if "variant" in p else "")
@@ -458,6 +529,12 @@ def main():
     s.windows()
     s.bigconfig()
     s.extras()
+    # Added after the shapes above, so their digests stay as they were.
+    s.bad_diffid()
+    s.nested_mixed()
+    s.deep()
+    s.attested()
+    s.windows("windows-stack", "stack", WINDOWS_STACK_VERSIONS, top_layers=2)
     s.layout.close()
     json.dump({"layout": s.layout.path, "foreign": os.path.dirname(s.foreign_dir),
                "shapes": s.summary}, sys.stdout, indent=2)

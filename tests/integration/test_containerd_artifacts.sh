@@ -11,17 +11,36 @@ source "$LIB_DIR/containerd.sh"
 start_registry reg plain
 build_images
 seed_registry reg
+# From the shapes corpus (docs/shapes.md): a Helm chart, a runnable image (app), its
+# cosign signature, an SBOM, the referrers index of that SBOM and a Notary signature, and
+# bad-diffid, a runnable image containerd cannot unpack (its config names a diff id its
+# layer does not have).
+ARTS=(helm app cosign-sig sbom referrers)
+seed_shapes reg "${ARTS[@]}" notary-sig bad-diffid
 H=$reg_HOST
 export XDG_CACHE_HOME="$T/cache"
 "$BALE" keygen -q -o "$T/k" >/dev/null
-"$PY" "$LIB_DIR/push_artifacts.py" "$H" >"$T/art.json"
-art() { jq -r ".$1.$2" "$T/art.json"; }
+# art SHAPE ref|digest|config|layer: a shape's name on the registry, its digest, its
+# config's or its first layer's digest (assignments below: a missing one stops the test).
+art() {
+  case $2 in
+    ref) echo "$H/$(shape_field "$1" ref)" ;;
+    digest) shape_field "$1" digest ;;
+    config) shape_jq "$(shape_field "$1" digest)" .config.digest ;;
+    layer) shape_jq "$(shape_field "$1" digest)" '.layers[0].digest' ;;
+  esac
+}
+BROKEN_REF=$(art bad-diffid ref)
+BROKEN_CONFIG=$(art bad-diffid config)
+BROKEN_LAYER=$(art bad-diffid layer)
+HELM_LAYER=$(art helm layer)
+REFS_REF=$(art referrers ref)
 refs=("$H/demo/multi:1" "$H/demo/dlist:1" "$H/demo/single:1")
-for a in helm good sig sbom refs; do refs+=("$(art "$a" ref)"); done
+for a in "${ARTS[@]}"; do refs+=("$(art "$a" ref)"); done
 B="$T/site.tar.zst"
 "$BALE" export -q --insecure-registry "$H" --key "$T/k.key" -o "$B" "${refs[@]}" >/dev/null
 "$BALE" export -q --insecure-registry "$H" --key "$T/k.key" -o "$T/broken.tar.zst" \
-  "${refs[@]}" "$(art broken ref)" >/dev/null
+  "${refs[@]}" "$BROKEN_REF" >/dev/null
 
 start_containerd
 CTD="containerd:$CTD_SOCK"
@@ -29,12 +48,12 @@ imp() { "$BALE" import --ledger "$T/ledger.db" --store "$CTD" --key "$T/k.pub" "
 
 # One image containerd cannot unpack: it fails alone, named and explained; the others land.
 expect_exit 8 imp "$T/broken.tar.zst"
-assert_contains "$LAST_STDERR" "not imported: $(art broken ref): containerd could not unpack it"
+assert_contains "$LAST_STDERR" "not imported: $BROKEN_REF: containerd could not unpack it"
 assert_contains "$LAST_STDERR" "1 of 9 images did not land"
 assert_eq 8 "$(wc -l <"$LAST_STDOUT")" "lines of the images that landed"
 ctd images ls -q | sort >"$T/names.txt"
-grep -q "art/broken" "$T/names.txt" && fail "a name of the refused image is left: $(grep art/broken "$T/names.txt")"
-for d in "$(art broken config)" "$(art broken layers[0])"; do
+grep -q "shapes/bad-diffid" "$T/names.txt" && fail "a name of the refused image is left: $(grep shapes/bad-diffid "$T/names.txt")"
+for d in "$BROKEN_CONFIG" "$BROKEN_LAYER"; do
   ctd_grep -qx "$d" content ls -q && fail "content of the refused image is left: $d"
 done
 # No name without its content: every name containerd has is complete. (`ctr images
@@ -43,7 +62,7 @@ done
 all_complete() {
   local name n=0
   while read -r name; do
-    [[ $name == *art/refs[:@]* ]] && continue
+    [[ $name == "$REFS_REF" || $name == "$H/shapes/app@$SHAPE_referrers" ]] && continue
     ctd images check "name==$name" >"$T/check.txt"
     grep -q ' complete ' "$T/check.txt" || fail "$name is not complete: $(cat "$T/check.txt")"
     [[ $name == sha256:* ]] || n=$((n + 1)) # the CRI's image ids are checked, not counted
@@ -51,22 +70,22 @@ all_complete() {
   echo "$n"
 }
 assert_eq "14" "$(all_complete)" "complete names (7 images, tag and digest, besides refs)"
-for d in $(art refs digest) $(art sbom digest) $(art sig digest); do
+for d in $SHAPE_referrers $(shape_jq "$SHAPE_referrers" '.manifests[].digest'); do
   ctd_grep -qx "$d" content ls -q || fail "the referrers index lacks $d"
 done
 # The ledger lists the images that landed, and the run as failed.
 q() { "$BALE" ledger --ledger "$T/ledger.db" --csv "$1" | tail -n +2 | tr -d '\r'; }
 assert_eq "8" "$(q 'SELECT count(*) FROM imported_images WHERE import_id = (SELECT max(id) FROM imports)')" "images listed"
 assert_eq "failed|8" "$(q "SELECT result || '|' || exit_status FROM imports ORDER BY id DESC LIMIT 1")" "the run"
-assert_eq "0" "$(q "SELECT count(*) FROM current_images WHERE ref LIKE '%art/broken%'")" "broken in current_images"
+assert_eq "0" "$(q "SELECT count(*) FROM current_images WHERE ref LIKE '%shapes/bad-diffid%'")" "bad-diffid in current_images"
 
 # Artifacts are content with their names; runnable images are unpacked, artifacts not.
-for a in helm sig sbom refs; do
+for a in helm cosign-sig sbom referrers; do
   grep -qx "$(art $a ref)" "$T/names.txt" || fail "$a: no name"
-  digest_ref="${H}/$(art $a ref | sed -E "s#^$H/##; s#:[^:]*\$##")@$(art $a digest)"
+  digest_ref="$H/$(shape_field $a repo)@$(art $a digest)"
   grep -qx "$digest_ref" "$T/names.txt" || fail "$a: no digest reference $digest_ref"
 done
-ctd_grep -qx "$(art helm layers[0])" content ls -q || fail "the chart's content is missing"
+ctd_grep -qx "$HELM_LAYER" content ls -q || fail "the chart's content is missing"
 ctd snapshot ls >"$T/snaps.txt"
 [[ $(wc -l <"$T/snaps.txt") -ge 3 ]] || fail "runnable images were not unpacked: $(cat "$T/snaps.txt")"
 
@@ -81,8 +100,8 @@ assert_eq "containerd.io/distribution.source.${H%:*}=demo/single" "$pulled_label
 # bale's: the same key; the layer is shared by three repositories, listed as containerd does.
 ctd content ls | awk -v d="$layer" '$1 == d {print $NF}' >"$T/labels.txt"
 assert_contains "$T/labels.txt" "${pulled_label%=*}=demo/dlist,demo/multi,demo/single"
-ctd content ls | awk -v d="$(art helm layers[0])" '$1 == d {print $NF}' >"$T/labels.txt"
-assert_contains "$T/labels.txt" "containerd.io/distribution.source.127.0.0.1=art/helm"
+ctd content ls | awk -v d="$HELM_LAYER" '$1 == d {print $NF}' >"$T/labels.txt"
+assert_contains "$T/labels.txt" "containerd.io/distribution.source.127.0.0.1=shapes/helm"
 # ... so a pull of an imported image fetches no blob.
 before=$(grep -c 'GET /v2/demo/single/blobs/' "$reg_LOG" || true)
 ctd images pull --plain-http "$H/demo/single:1" >/dev/null
@@ -106,15 +125,15 @@ def req(method, path, data=None, ctype=None):
     r.add_header("Accept", "application/vnd.oci.image.manifest.v1+json")
     if ctype: r.add_header("Content-Type", ctype)
     return urllib.request.urlopen(r).read()
-# demo/single:1 now points at the runnable image art/good carries (mounted across).
-m = json.loads(req("GET", "/v2/art/good/manifests/1"))
+# demo/single:1 now points at the runnable image shapes/app:1 (mounted across).
+raw = req("GET", "/v2/shapes/app/manifests/1")
+m = json.loads(raw)
 for d in [m["config"]] + m["layers"]:
-    req("POST", f"/v2/demo/single/blobs/uploads/?mount={d['digest']}&from=art/good")
-req("PUT", "/v2/demo/single/manifests/1", json.dumps(m, separators=(",", ":")).encode(),
-    "application/vnd.oci.image.manifest.v1+json")
+    req("POST", f"/v2/demo/single/blobs/uploads/?mount={d['digest']}&from=shapes/app")
+req("PUT", "/v2/demo/single/manifests/1", raw, "application/vnd.oci.image.manifest.v1+json")
 PY
 "$BALE" export -q --insecure-registry "$H" --key "$T/k.key" -o "$T/new.tar.zst" "$H/demo/single:1" >/dev/null
-new_digest=$(art good digest)
+new_digest=$SHAPE_app
 expect_exit 0 oimp "$T/new.tar.zst"
 expect_exit 0 oimp "$T/old.tar.zst"
 assert_contains "$LAST_STDERR" "skipped $H/demo/single:1: kept at $new_digest"

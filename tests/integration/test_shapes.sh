@@ -23,10 +23,6 @@ export XDG_CACHE_HOME="$T/cache"
 CARRIED=(helm helm-nomt app sbom cosign-sig notary-sig referrers oras buildx zstd uncompressed
   nested windows bigconfig extras)
 
-# shape_field SHAPE FIELD: one field of mkshapes' summary (jq -r: arrays one a line).
-shape_field() {
-  jq -r --arg s "$1" --arg f "$2" '.shapes[$s][$f] | if type == "array" then .[] else . end' "$SHAPES_SUMMARY"
-}
 # sha FILE: sha256:<hex> of FILE.
 sha() { printf 'sha256:%s' "$(sha256sum <"$1" | cut -d' ' -f1)"; }
 ACCEPT='application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json,
