@@ -100,7 +100,29 @@ static void source_value(const ctr_store *s, const char *digest, const char *key
 	}
 }
 
-/* Adds repo to the source label key of a blob unless it is there. */
+/* Is the blob gone from containerd? Its importer keeps, of an index imported for one
+ * platform, only what that platform names: the attestations and artifacts the bundle
+ * carried with the image are collected again once `ctr` has ended. */
+static bool content_gone(ctr_store *s, const char *digest)
+{
+	const char *args[] = {"content", "ls", "-q", NULL};
+	bale_buf out;
+	bool gone = false;
+	if (store_ctr_run(&s->ctr, args, "content ls", &out, NULL) == 0) {
+		gone = true;
+		for (char *line = out.data, *next; gone && line && *line; line = next) {
+			next = strchr(line, '\n');
+			if (next)
+				*next++ = '\0';
+			gone = strcmp(line, digest) != 0;
+		}
+	}
+	bale_buf_free(&out);
+	return gone;
+}
+
+/* Adds repo to the source label key of a blob unless it is there. 1: the blob is gone
+ * (content_gone), nothing to label. */
 static int source_label(ctr_store *s, const char *digest, const char *key, const char *repo,
                         bale_error **err)
 {
@@ -124,11 +146,21 @@ static int source_label(ctr_store *s, const char *digest, const char *key, const
 	snprintf(label, sizeof(label), "%s=%s", key, joined);
 	const char *args[] = {"content", "label", digest, label, NULL};
 	bale_buf out;
-	int rc = store_ctr_run(&s->ctr, args, "content label", &out, err);
+	bale_error *e = NULL;
+	int rc = store_ctr_run(&s->ctr, args, "content label", &out, &e);
 	bale_buf_free(&out);
-	if (rc == 0)
-		rc = ctrd_remember_source(s, digest, label, err);
-	return rc;
+	if (rc < 0 && content_gone(s, digest)) {
+		bale_error_free(e);
+		return 1;
+	}
+	if (rc < 0) {
+		if (err && !*err)
+			*err = e;
+		else
+			bale_error_free(e);
+		return rc;
+	}
+	return ctrd_remember_source(s, digest, label, err);
 }
 
 /* containerd.io/distribution.source.<host>=<repository>[,<repository>…] on every blob of
@@ -148,8 +180,18 @@ int ctrd_label_sources(ctr_store *s, bale_error **err)
 		size_t hl = domain[0] == '[' ? strcspn(domain + 1, "]") : strcspn(domain, ":");
 		snprintf(host, sizeof(host), "%.*s", (int)hl, domain + (domain[0] == '['));
 		snprintf(key, sizeof(key), "containerd.io/distribution.source.%s", host);
-		for (size_t u = 0; u < n->n_uses && rc == 0; u++)
-			rc = source_label(s, n->uses[u], key, bale_ref_path(ref), err);
+		size_t gone = 0;
+		for (size_t u = 0; u < n->n_uses && rc >= 0; u++)
+			if ((rc = source_label(s, n->uses[u], key, bale_ref_path(ref), err)) == 1)
+				gone++;
+		if (gone)
+			bale_log_printf(
+			    s->log, BALE_LOG_WARN,
+			    "%s: containerd kept none of the %zu blob%s of what no platform "
+			    "names (attestations, artifacts) after a one-platform import; "
+			    "the bundle has them (--platform all keeps them)",
+			    n->ref, gone, gone == 1 ? "" : "s");
+		rc = rc < 0 ? rc : 0;
 		bale_ref_free(ref);
 	}
 	return rc;
