@@ -242,6 +242,58 @@ int bale_manifest_parse_image(bale_descriptor *config, bale_descriptor **layers,
 	return 0;
 }
 
+void bale_manifest_urls_free(char **urls, size_t n)
+{
+	for (size_t i = 0; urls && i < n; i++)
+		free(urls[i]);
+	free(urls);
+}
+
+int bale_manifest_layer_urls(char ***out, size_t *n, const char *bytes, size_t len, size_t position,
+                             bale_error **err)
+{
+	json_t *doc = NULL;
+	char **urls = NULL;
+	size_t count = 0;
+	*out = NULL;
+	*n = 0;
+	int rc = bale_json_parse(&doc, bytes, len, BALE_CAP_MANIFEST, "manifest", err);
+	if (rc < 0)
+		return rc;
+	json_t *list =
+	    json_object_get(json_array_get(json_object_get(doc, "layers"), position), "urls");
+	count = json_array_size(list);
+	if (count > BALE_MANIFEST_MAX_URLS) {
+		rc = bale_error_set(err, BALE_EVERIFY,
+		                    "manifest: layer %zu lists %zu urls; bale reads %d at most",
+		                    position, count, BALE_MANIFEST_MAX_URLS);
+		goto cleanup;
+	}
+	if (count && !(urls = calloc(count, sizeof(*urls)))) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < count; i++) {
+		const char *url = json_string_value(json_array_get(list, i));
+		if (!url || strlen(url) >= BALE_MANIFEST_URL_MAX) {
+			rc = bale_error_set(err, BALE_EVERIFY, "manifest: layer %zu: url %zu is %s",
+			                    position, i, url ? "too long" : "not a string");
+			goto cleanup;
+		}
+		if (!(urls[i] = strdup(url))) {
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+			goto cleanup;
+		}
+	}
+	*out = urls;
+	*n = count;
+	urls = NULL;
+cleanup:
+	bale_manifest_urls_free(urls, count);
+	json_decref(doc);
+	return rc;
+}
+
 int bale_manifest_parse_config(bale_platform *platform, char created[40], const char *bytes,
                                size_t len, bale_error **err)
 {

@@ -283,6 +283,8 @@ int reg_http_perform(reg_http *http, const reg_request *req, const reg_auth_hook
 		/* First, while nothing is set on the handle: a token request uses it too. */
 		if (auth && auth->prepare && (rc = auth->prepare(payload, req, err)) < 0)
 			return rc;
+		if (req->restart && (rc = req->restart(req->stream, err)) < 0)
+			return rc;
 		curl_easy_reset(h);
 		reg_http_setup(http, h, req->peer);
 		if (auth && auth->apply)
@@ -294,15 +296,33 @@ int reg_http_perform(reg_http *http, const reg_request *req, const reg_auth_hook
 		set_method(h, req);
 		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, reg_header_cb);
 		curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, reg_buf_write_cb);
-		curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION,
+		                 req->write ? req->write : reg_buf_write_cb);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, req->write ? req->stream : (void *)body);
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-		/* HEAD: Content-Length is the size of what is not sent. */
-		reg_limit_request(http, h,
-		                  req->method && strcmp(req->method, "HEAD") == 0 ? 0 : body->cap);
+		if (req->write) {
+			/* hashed as served; no deadline but the minimum speed */
+			curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, NULL);
+			curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L * 1024);
+			curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
+			                 (curl_off_t)(req->max_size > (int64_t)body->cap
+			                                  ? req->max_size
+			                                  : (int64_t)body->cap));
+		} else {
+			/* HEAD: Content-Length is the size of what is not sent. */
+			reg_limit_request(
+			    http, h,
+			    req->method && strcmp(req->method, "HEAD") == 0 ? 0 : body->cap);
+		}
 		CURLcode cc = curl_easy_perform(h);
-		if ((cc == CURLE_WRITE_ERROR && !resp->header_error && body->len == body->cap) ||
-		    cc == CURLE_FILESIZE_EXCEEDED)
+		if (req->write && cc == CURLE_FILESIZE_EXCEEDED)
+			return bale_error_set(err, BALE_EVERIFY,
+			                      "%s: the answer announces more than the %lld bytes "
+			                      "expected",
+			                      http->domain, (long long)req->max_size);
+		if (!req->write &&
+		    ((cc == CURLE_WRITE_ERROR && !resp->header_error && body->len == body->cap) ||
+		     cc == CURLE_FILESIZE_EXCEEDED))
 			return bale_error_set(err, BALE_EVERIFY, "%s: %s is larger than %zu bytes",
 			                      http->domain, body->what, body->cap);
 		if (cc == CURLE_OK) /* a server that asks for a certificate but does not need one */
@@ -323,14 +343,14 @@ int reg_http_perform(reg_http *http, const reg_request *req, const reg_auth_hook
 		if (!again) {
 			if (cc != CURLE_OK)
 				return reg_curl_error(err, http, h, cc, errbuf, resp,
-				                      http->opts.request_timeout);
+				                      req->write ? 0 : http->opts.request_timeout);
 			return resp->location.len ? resolve_location(http, resp, req->url, err) : 0;
 		}
 		if (attempt >= retries) {
 			char what[CURL_ERROR_SIZE + 200];
 			if (cc != CURLE_OK)
 				reg_curl_cause(what, sizeof(what), http, h, cc, errbuf, resp,
-				               http->opts.request_timeout);
+				               req->write ? 0 : http->opts.request_timeout);
 			else
 				reg_describe_status(what, sizeof(what), resp->status, body);
 			return bale_error_set(err, BALE_ENETWORK,

@@ -139,6 +139,15 @@ typedef struct reg_request {
 	 * cleanup the token may not cover (distribution wants "delete" to cancel). */
 	bool once;
 	enum reg_peer peer;
+	/* A download streamed past memory (a foreign layer): each attempt's body goes to
+	 * write, called with stream, and `body` keeps only what write puts there (an error
+	 * answer); restart runs before each attempt, so that a retry starts over. Like a
+	 * blob download it has no overall deadline, only the minimum speed, and an answer
+	 * announcing more than max_size bytes is refused before its body comes. */
+	curl_write_callback write;
+	int (*restart)(void *stream, bale_error **err);
+	void *stream;
+	int64_t max_size;
 } reg_request;
 
 /* How an auth scheme plugs into a request. Every hook may be NULL; payload is the

@@ -78,6 +78,18 @@ void bale_manifest_image_free(bale_manifest_image *m);
  * that is not an image config. */
 bool bale_manifest_image_is_artifact(const bale_manifest_image *m);
 
+/* A foreign layer names at most this many URLs, each shorter than BALE_MANIFEST_URL_MAX. */
+#define BALE_MANIFEST_MAX_URLS 16
+#define BALE_MANIFEST_URL_MAX 2048
+
+/* The "urls" of the layer at position in an image manifest's "layers" (a foreign layer),
+ * in their order; none for a layer without urls. More than BALE_MANIFEST_MAX_URLS, a URL
+ * that is not a string or one too long is refused (BALE_EVERIFY). Free with
+ * bale_manifest_urls_free. */
+int bale_manifest_layer_urls(char ***out, size_t *n, const char *bytes, size_t len, size_t position,
+                             bale_error **err);
+void bale_manifest_urls_free(char **urls, size_t n);
+
 /* os / architecture / variant (os.version, os.features) and the created time of an
  * image config. */
 int bale_manifest_parse_config(bale_platform *platform, char created[40], const char *bytes,

@@ -73,6 +73,20 @@ int bale_registry_fetch_add(bale_registry_fetch *fetch, bale_registry *reg, cons
 int bale_registry_fetch_run(bale_registry_fetch *fetch, bale_error **err);
 void bale_registry_fetch_free(bale_registry_fetch *fetch);
 
+/* ---- foreign layers: blobs at the URLs a manifest names ---- */
+
+/* Fetches a foreign (non-distributable) layer, one a manifest names with "urls", from the
+ * first of urls that serves it whole: streamed into sink with a running SHA-256 and size
+ * check, committed only when its digest matches. A URL is another origin than any
+ * registry: no credential goes to it. It gets what a registry request gets: TLS (with
+ * --ca-file, the certs.d directory of its host, and --insecure-registry when it names
+ * its host), proxy, connect timeout, retries and minimum speed. An URL that is not http
+ * or https is refused (BALE_EFORMAT); the error names the layer and the URL. */
+int bale_registry_fetch_url(const bale_registry_options *opts, const char *const *urls, size_t n,
+                            const bale_descriptor *desc, bale_sink *sink, bale_error **err);
+/* Is url one bale_registry_fetch_url fetches (an absolute http or https URL)? */
+bool bale_registry_url_fetchable(const char *url);
+
 /* ---- pushing (a site registry as a store) ---- */
 
 /* Is the blob in the repository? (HEAD /v2/<repo>/blobs/<digest>) */
