@@ -274,7 +274,7 @@ static const char schema_v2_sql[] =
     " PRIMARY KEY (manifest_digest, position));"
     "CREATE INDEX manifest_layers_layer ON manifest_layers (layer_digest);"
 
-    /* Non-distributable layers a manifest names with "urls": the bundle lacks them. */
+    /* Non-distributable layers a manifest names with "urls": carried only on request. */
     "CREATE TABLE foreign_layers ("
     " manifest_digest TEXT NOT NULL REFERENCES manifests (digest),"
     " position INTEGER NOT NULL CHECK (position >= 0),"
@@ -416,7 +416,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                  " os_version, os_features, carried)"
                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [ST_FOREIGN] = "INSERT OR IGNORE INTO foreign_layers (manifest_digest, position,"
-                   " layer_digest, size, media_type, carried) VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+                   " layer_digest, size, media_type, carried) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 };
 
 struct bale_index_db {
@@ -589,12 +589,16 @@ static int add_manifest(bale_index_db *x, sqlite3_int64 image_id, const bale_ima
 			return rc;
 	}
 	for (size_t i = 0; is_new && i < m->n_foreign; i++) {
+		/* carried: a blob of the bundle like any layer, still recorded here */
+		if (m->foreign_carried && (rc = add_blob(x, &m->foreign[i], "layer", err)) < 0)
+			return rc;
 		st = x->stmt[ST_FOREIGN];
 		bind_text(st, 1, m->desc.digest.str);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)m->foreign_positions[i]);
 		bind_text(st, 3, m->foreign[i].digest.str);
 		sqlite3_bind_int64(st, 4, m->foreign[i].size);
 		bind_text(st, 5, m->foreign[i].media_type);
+		sqlite3_bind_int(st, 6, m->foreign_carried ? 1 : 0);
 		if ((rc = run(x, ST_FOREIGN, m->foreign[i].digest.str, err)) < 0)
 			return rc;
 	}

@@ -83,6 +83,9 @@ static int plan_blobs(plan *p, const bale_image *const *images, size_t n, bale_e
 			const bale_image_manifest *m = &images[i]->manifests[j];
 			for (size_t k = 0; m->selected && k < m->n_layers && rc == 0; k++)
 				rc = plan_add(p, &m->layers[k], BUNDLE_KIND_LAYER, false, err);
+			for (size_t k = 0;
+			     m->selected && m->foreign_carried && k < m->n_foreign && rc == 0; k++)
+				rc = plan_add(p, &m->foreign[k], BUNDLE_KIND_LAYER, false, err);
 		}
 	/* what a reader refuses (bundle/reader.c), a writer does not write */
 	if (rc == 0 && (p->n > BUNDLE_MAX_MEMBERS || n > BUNDLE_MAX_MEMBERS))

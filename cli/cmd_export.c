@@ -23,6 +23,8 @@ static const char usage_text[] =
     "and an interrupted export resumes. The bundle appears only when complete.\n"
     "\n";
 
+enum { OPT_INCLUDE_FOREIGN_LAYERS = OPT_VERB_FIRST };
+
 static const cli_opt options[] = {
     {"file", 'f', "LIST", "references, one per line ('#' comments; '-' for stdin)", OPT_FILE},
     {"output", 'o', "FILE", "the bundle to write", OPT_OUTPUT},
@@ -39,6 +41,10 @@ static const cli_opt options[] = {
     {"node-config", 0, "FILE", "the kubelet's config.json, after the manifests' Secrets",
      OPT_NODE_CONFIG},
     {"platform", 0, "P[,P…]|all", "platforms of multi-arch images (default: all)", OPT_PLATFORM},
+    {"include-foreign-layers", 0, NULL,
+     "fetch foreign (non-distributable) layers from their\n"
+     "urls and carry them (default: left to the node)",
+     OPT_INCLUDE_FOREIGN_LAYERS},
     CLI_OPT_HEADING("Registry options:"),
     CLI_OPTS_REGISTRY,
     CLI_OPT_JOBS,
@@ -54,7 +60,7 @@ typedef struct export_args {
 	size_t n_manifests;
 	const char *node_config;
 	const char *output, *key, *cache;
-	bool unsigned_ok, force;
+	bool unsigned_ok, force, foreign_layers;
 	int level;
 	bool list_stdin; /* -f - */
 } export_args;
@@ -81,6 +87,9 @@ static int export_option(void *payload, int opt, const char *arg, bale_error **e
 		return 0;
 	case OPT_FORCE:
 		a->force = true;
+		return 0;
+	case OPT_INCLUDE_FOREIGN_LAYERS:
+		a->foreign_layers = true;
 		return 0;
 	case OPT_FROM_MANIFESTS:
 		return cli_push_arg(&a->manifests, &a->n_manifests, arg);
@@ -187,7 +196,8 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	                        .platforms = platforms,
 	                        .max_parallel = c.jobs,
 	                        .log = &c.log,
-	                        .keep = cache};
+	                        .keep = cache,
+	                        .foreign_layers = a.foreign_layers};
 	bale_bundle_write_options wo = {.output = a.output,
 	                                .force = a.force,
 	                                .key = key,

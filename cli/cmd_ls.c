@@ -38,7 +38,7 @@ static const char sizes_sql[] =
     " SELECT i.ref, sum(b.size) FROM u JOIN images i ON i.id = u.image_id"
     " JOIN blobs b ON b.digest = u.digest GROUP BY i.ref";
 
-/* Schema version 2: child indexes count too. */
+/* Schema version 2: child indexes and the foreign layers carried count too. */
 static const char sizes_v2_sql[] =
     "WITH u(image_id, digest) AS ("
     " SELECT id, digest FROM images"
@@ -47,7 +47,10 @@ static const char sizes_v2_sql[] =
     " UNION SELECT im.image_id, m.config_digest FROM image_manifests im"
     " JOIN manifests m ON m.digest = im.manifest_digest"
     " UNION SELECT im.image_id, ml.layer_digest FROM image_manifests im"
-    " JOIN manifest_layers ml ON ml.manifest_digest = im.manifest_digest)"
+    " JOIN manifest_layers ml ON ml.manifest_digest = im.manifest_digest"
+    " UNION SELECT im.image_id, fl.layer_digest FROM image_manifests im"
+    " JOIN foreign_layers fl ON fl.manifest_digest = im.manifest_digest"
+    " WHERE fl.carried = 1)"
     " SELECT i.ref, sum(b.size) FROM u JOIN images i ON i.id = u.image_id"
     " JOIN blobs b ON b.digest = u.digest GROUP BY i.ref";
 

@@ -36,6 +36,9 @@ typedef struct plan {
 	size_t n_needs, alloc;
 	bale_buf platforms;              /* of the image being planned */
 	sqlite3 *ledger;                 /* the node ledger, NULL when there is none */
+	bool unpacks;                    /* the store needs every layer, foreign ones too */
+	bool takes_foreign;              /* the store gets the foreign layers carried */
+	size_t n_lacking;                /* images refused for a foreign layer not carried */
 	const char *created, *bundle_id; /* of this bundle */
 } plan;
 
@@ -124,16 +127,47 @@ static int each_digest(sqlite3_stmt *st, plan *p, bale_error **err)
 	return rc;
 }
 
-/* A manifest, its config and its layers. */
+/* A store that unpacks needs every layer: an image with a foreign layer the bundle lacks
+ * is refused before anything is written (BALE_ENOTFOUND, the image's own failure). */
+static int check_foreign(sqlite3 *db, plan *p, const char *digest, bale_error **err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT layer_digest FROM foreign_layers WHERE manifest_digest = ?1"
+	                       " AND carried = 0 ORDER BY position LIMIT 1",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return bale_error_set(err, BALE_EVERIFY, "index.db: %s", sqlite3_errmsg(db));
+	sqlite3_bind_text(st, 1, digest, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const unsigned char *layer = sqlite3_column_text(st, 0);
+		p->n_lacking++;
+		rc = bale_error_set(err, BALE_ENOTFOUND,
+		                    "%s: foreign layer %.80s is not in the bundle, and containerd "
+		                    "needs every layer to unpack the image: export it with "
+		                    "--include-foreign-layers",
+		                    p->ref, layer ? (const char *)layer : "?");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* A manifest, its config and its layers (with the foreign ones the bundle carries, for a
+ * store that takes them). */
 static int plan_manifest(sqlite3 *db, plan *p, const char *digest, bale_error **err)
 {
 	static const char *const sql[] = {
 	    "SELECT digest FROM manifests WHERE digest = ?1",
 	    "SELECT config_digest FROM manifests WHERE digest = ?1",
 	    "SELECT layer_digest FROM manifest_layers WHERE manifest_digest = ?1 ORDER BY position",
+	    "SELECT layer_digest FROM foreign_layers WHERE manifest_digest = ?1 AND carried = 1"
+	    " ORDER BY position",
 	};
-	int rc = 0;
-	for (size_t i = 0; i < 3 && rc == 0; i++) {
+	/* Schema version 1 recorded no foreign layers. */
+	bool foreign = bale_index_db_version(db) >= 2;
+	int rc = foreign && p->unpacks ? check_foreign(db, p, digest, err) : 0;
+	size_t n = foreign && p->takes_foreign ? 4 : 3;
+	for (size_t i = 0; i < n && rc == 0; i++) {
 		sqlite3_stmt *st = NULL;
 		if (sqlite3_prepare_v2(db, sql[i], -1, &st, NULL) != SQLITE_OK)
 			return bale_error_set(err, BALE_EVERIFY, "index.db: %s",
@@ -463,7 +497,8 @@ static int make_plan(sqlite3 *db, plan *p, const bale_import_options *opts,
 		p->ref = img->ref;
 		rc = plan_image(db, p, sqlite3_column_int64(st, 0), ref, digest,
 		                bale_manifest_type_is_index(mt ? mt : ""), platforms, err);
-		if (rc == BALE_ENOTFOUND) { /* lacks the platform: the others still land */
+		/* lacks the platform, or a foreign layer the store needs: the others land */
+		if (rc == BALE_ENOTFOUND) {
 			rc = add_problem(&out->failed, &out->n_failed, ref, digest,
 			                 bale_error_message(*err), NULL);
 			bale_error_clear(err);
@@ -646,6 +681,8 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 	out->signature_checked = th.signature_checked;
 	p.created = out->bundle_created;
 	p.bundle_id = out->bundle_id;
+	p.unpacks = bale_store_unpacks(store);
+	p.takes_foreign = bale_store_takes_foreign(store);
 	if (opts->ledger && !opts->allow_downgrade &&
 	    (rc = bale_ledger_open_for_import(&p.ledger, opts->ledger, err)) < 0) {
 		if (rc != BALE_ENOTFOUND)
@@ -675,11 +712,16 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 	}
 	if ((rc = bale_sink_commit(store, err)) < 0 && bale_store_lands_each(store))
 		rc = sort_landed(store, out, rc, err);
-	if (rc == 0 && out->n_failed) /* the images that lack the platform, listed by the CLI */
-		rc = bale_error_set(err, BALE_ENOTFOUND,
-		                    "%zu image%s not imported: no manifest for the platforms asked "
-		                    "for (the others landed)",
-		                    out->n_failed, out->n_failed == 1 ? "" : "s");
+	/* The images that lack the platform or a foreign layer, listed by the CLI. */
+	if (rc == 0 && out->n_failed)
+		rc = bale_error_set(
+		    err, BALE_ENOTFOUND, "%zu image%s not imported: %s (the others landed)",
+		    out->n_failed, out->n_failed == 1 ? "" : "s",
+		    !p.n_lacking ? "no manifest for the platforms asked for"
+		    : p.n_lacking == out->n_failed
+		        ? "foreign layers the bundle lacks (export with --include-foreign-layers)"
+		        : "no manifest for the platforms asked for, or foreign layers the bundle "
+		          "lacks");
 cleanup:
 	if (rc < 0 && !out->n_failed) /* all or nothing: nothing landed */
 		drop_images(out);

@@ -346,10 +346,35 @@ static int parse_manifest(bale_pull *p, const bale_image *img, bale_image_manife
 	/* An entry with a platform may still be an artifact (a signature, an SBOM): it is
 	 * carried as its platform says, and shown as what it is. */
 	m->artifact = m->artifact || bale_manifest_image_is_artifact(&mi);
-	if (mi.n_foreign)
+	m->foreign_carried = false;
+	if (mi.n_foreign && !p->opts.foreign_layers)
 		bale_log_printf(p->opts.log, BALE_LOG_WARN,
 		                "%s: %zu foreign layer(s) left to the runtime to fetch", img->ref,
 		                mi.n_foreign);
+	if (!mi.n_foreign || !p->opts.foreign_layers)
+		return 0;
+	/* Each needs a URL bale can fetch, known before the bundle is started. */
+	for (size_t i = 0; i < m->n_foreign; i++) {
+		char **urls = NULL;
+		size_t n = 0, k = 0;
+		if ((rc = bale_manifest_layer_urls(&urls, &n, bytes->data, bytes->len,
+		                                   m->foreign_positions[i], err)) < 0)
+			return bale_error_wrap(err, "%s: manifest %s", img->ref,
+			                       m->desc.digest.str);
+		while (k < n && !bale_registry_url_fetchable(urls[k]))
+			k++;
+		if (k == n)
+			rc = bale_error_set(
+			    err, BALE_EFORMAT,
+			    "%s: foreign layer %s: none of its urls is http or https "
+			    "(%.300s); bale fetches foreign layers over http and "
+			    "https only",
+			    img->ref, m->foreign[i].digest.str, n ? urls[0] : "none");
+		bale_manifest_urls_free(urls, n);
+		if (rc < 0)
+			return rc;
+	}
+	m->foreign_carried = true;
 	return 0;
 }
 
@@ -817,6 +842,8 @@ static int check_space(bale_pull *p, bale_sink *sink, size_t first, bale_error *
 				rc = note_missing(sink, &m->config, &list, &n, &alloc, err);
 			for (size_t k = 0; k < m->n_layers && rc == 0; k++)
 				rc = note_missing(sink, &m->layers[k], &list, &n, &alloc, err);
+			for (size_t k = 0; m->foreign_carried && k < m->n_foreign && rc == 0; k++)
+				rc = note_missing(sink, &m->foreign[k], &list, &n, &alloc, err);
 		}
 	}
 	if (rc == 0 && n) {
@@ -830,6 +857,40 @@ static int check_space(bale_pull *p, bale_sink *sink, size_t first, bale_error *
 	}
 	free(list);
 	return rc;
+}
+
+/* The foreign layers an image carries, each from the urls its manifest names (read back
+ * from where the pull keeps it), one at a time: they are not the registry's to serve. */
+static int fetch_foreign(bale_pull *p, bale_sink *sink, const bale_image *img, bale_error **err)
+{
+	int rc = 0;
+	bale_buf bytes;
+	bale_buf_init(&bytes, BALE_CAP_MANIFEST, "manifest");
+	for (size_t j = 0; j < img->n_manifests && rc == 0; j++) {
+		const bale_image_manifest *m = &img->manifests[j];
+		if (!m->selected || !m->foreign_carried)
+			continue;
+		drop_public(&bytes);
+		bale_buf_init(&bytes, BALE_CAP_MANIFEST, "manifest");
+		if ((rc = bale_pull_read(p, &m->desc, &bytes, err)) < 0)
+			break;
+		for (size_t k = 0; k < m->n_foreign && rc == 0; k++) {
+			char **urls = NULL;
+			size_t n = 0;
+			bool have = false;
+			if ((rc = bale_sink_blob_for(sink, &m->foreign[k], img->ref, err)) < 0 ||
+			    (rc = bale_sink_has_blob(sink, &m->foreign[k], &have, err)) < 0 || have)
+				continue; /* held already (a shared layer): nothing to fetch */
+			if ((rc = bale_manifest_layer_urls(&urls, &n, bytes.data, bytes.len,
+			                                   m->foreign_positions[k], err)) == 0)
+				rc = bale_registry_fetch_url(&p->opts.registry,
+				                             (const char *const *)urls, n,
+				                             &m->foreign[k], sink, err);
+			bale_manifest_urls_free(urls, n);
+		}
+	}
+	drop_public(&bytes);
+	return rc < 0 ? bale_error_wrap(err, "%s", img->ref) : 0;
 }
 
 int bale_pull_fetch(bale_pull *p, bale_sink *sink, bale_error **err)
@@ -866,6 +927,9 @@ int bale_pull_fetch(bale_pull *p, bale_sink *sink, bale_error **err)
 	}
 	if ((rc = bale_registry_fetch_run(fetch, err)) < 0)
 		goto cleanup;
+	for (size_t i = first; i < p->n_images; i++)
+		if ((rc = fetch_foreign(p, sink, p->images[i], err)) < 0)
+			goto cleanup;
 	for (size_t i = first; i < p->n_images; i++)
 		if ((rc = write_image(p, sink, p->images[i], err)) < 0)
 			goto cleanup;

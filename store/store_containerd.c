@@ -694,6 +694,11 @@ bool bale_store_lands_each(const bale_sink *store)
 	return store && store->ops == &ctr_ops;
 }
 
+bool bale_store_unpacks(const bale_sink *store)
+{
+	return store && store->ops == &ctr_ops;
+}
+
 const bale_error *bale_store_image_error(const bale_sink *store, const char *ref)
 {
 	if (!bale_store_lands_each(store))

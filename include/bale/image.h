@@ -21,9 +21,12 @@ typedef struct bale_image_manifest {
 	bale_descriptor *layers; /* distributable layers, bottom first */
 	size_t n_layers;
 	size_t *positions;        /* each layer's position in the manifest; NULL: 0, 1, ... */
-	bale_descriptor *foreign; /* foreign layers ("urls"): not carried */
+	bale_descriptor *foreign; /* foreign layers ("urls"): carried only if foreign_carried */
 	size_t *foreign_positions;
 	size_t n_foreign;
+	/* Its foreign layers are fetched from their urls and carried like any layer (bale
+	 * export --include-foreign-layers); otherwise the bundle lacks them. */
+	bool foreign_carried;
 	/* An artifact or attestation, not a runnable image: carried with the image it
 	 * describes (subject), never chosen or refused by platform. */
 	bool artifact;

@@ -25,6 +25,10 @@ typedef struct bale_pull_options {
 	 * export's); NULL: a temporary directory of the pull's own under $TMPDIR (else
 	 * /tmp), removed with the pull. */
 	bale_sink *keep;
+	/* Fetch the foreign (non-distributable) layers of the carried manifests from their
+	 * urls and carry them like any layer (bale export --include-foreign-layers);
+	 * otherwise they are left to the node's runtime, with a warning. */
+	bool foreign_layers;
 } bale_pull_options;
 
 typedef struct bale_pull bale_pull;

@@ -35,6 +35,8 @@ The shapes (docs/shapes.md describes each and why it is there):
   windows             Docker manifest list of two windows/amd64 images that
                       differ by os.version (os.features on one), each with a
                       foreign base layer carrying urls
+  foreign-linux       a runnable linux/amd64 image whose base layer is foreign
+                      (OCI non-distributable, with urls): it unpacks anywhere
   bigconfig           image whose config blob is exactly 5 MiB
   extras              OCI index and manifests with unknown fields, annotations,
                       a descriptor `data` field and non-compact JSON, to show
@@ -81,6 +83,7 @@ MT_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 MT_DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 MT_DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 MT_DOCKER_FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+MT_OCI_FOREIGN = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
 MT_HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
 MT_HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 MT_COSIGN = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -389,6 +392,21 @@ class Shapes:
         d = self.put(dumps(idx), MT_DOCKER_LIST)
         self.record(shape, "shapes/windows", tag, d, kids, foreign)
 
+    def foreign_linux(self):
+        """A runnable linux/amd64 image with a foreign base layer, for the stores that
+        unpack (containerd) on any linux host."""
+        p = {"os": "linux", "architecture": "amd64"}
+        fgz, fdiff = make_layer(self.files("foreign-linux base"))
+        fdigest = sha256(fgz)
+        with open(os.path.join(self.foreign_dir, fdigest[7:]), "wb") as f:
+            f.write(fgz)
+        fdesc = {"mediaType": MT_OCI_FOREIGN, "size": len(fgz), "digest": fdigest,
+                 "urls": [self.foreign_base + "/sha256/" + fdigest[7:]]}
+        top = self.gz_layer([("etc/bale-top", b"foreign-linux top\n", 0o644)])
+        d, k = self.image(p, [(fdesc, fdiff), top], "bale-shape-foreign-linux")
+        self.record("foreign-linux", "shapes/foreign-linux", "1", d,
+                    [x for x in k if x != fdigest], [fdigest])
+
     def bigconfig(self):
         amd64 = {"os": "linux", "architecture": "amd64"}
         layer = self.gz_layer(self.files("bigconfig"))
@@ -527,6 +545,7 @@ def main():
     s.zstd_and_tar()
     s.nested()
     s.windows()
+    s.foreign_linux()
     s.bigconfig()
     s.extras()
     # Added after the shapes above, so their digests stay as they were.

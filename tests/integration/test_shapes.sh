@@ -160,4 +160,55 @@ done
 mark=$(wc -l <"$site_LOG")
 expect_exit 0 imp --insecure-registry "$S" --store "registry://$S/mirror"
 assert_eq 0 "$(tail -n +"$((mark + 1))" "$site_LOG" | grep -cE '(POST|PATCH) /v2/' || true)" "uploads on re-import"
+# ---- Foreign layers
+# Without --include-foreign-layers the bundle lacks them, and bale ls says so.
+expect_exit 0 "$BALE" ls "$B"
+assert_contains "$LAST_STDOUT" "$H/shapes/windows:ltsc: lacks 2 foreign layers"
+expect_exit 0 "$BALE" query --csv "$B" "SELECT count(*), sum(carried) FROM foreign_layers"
+assert_eq "2,0" "$(tail -n1 "$LAST_STDOUT" | tr -d '\r')" "foreign layers recorded, none carried"
+# With it: each is fetched from its url, checked, carried like any layer and recorded as
+# carried; bale ls no longer says the bundle lacks it.
+F="$T/foreign.tar.zst"
+FR=("$H/shapes/windows:ltsc" "$H/shapes/foreign-linux:1")
+expect_exit 0 "$BALE" export -q --insecure-registry "$H" --key "$T/k.key" --include-foreign-layers \
+  -o "$F" "${FR[@]}"
+assert_not_contains "$LAST_STDERR" "left to the runtime"
+expect_exit 0 "$BALE" verify --key "$T/k.pub" "$F"
+FOREIGN=($(shape_field windows foreign) $(shape_field foreign-linux foreign))
+assert_eq 3 "${#FOREIGN[@]}" "foreign layers of the shapes"
+for d in "${FOREIGN[@]}"; do
+  tar --zstd -xOf "$F" "blobs/sha256/${d#sha256:}" >"$T/carried" || fail "foreign layer $d is not in the bundle"
+  assert_eq "$d" "$(sha "$T/carried")" "foreign layer $d in the bundle"
+  expect_exit 0 "$BALE" query --csv "$F" "SELECT carried FROM foreign_layers WHERE layer_digest = '$d'"
+  assert_eq 1 "$(tail -n1 "$LAST_STDOUT" | tr -d '\r')" "foreign layer $d recorded as carried"
+  expect_exit 0 "$BALE" query --csv "$F" "SELECT kind FROM blobs WHERE digest = '$d'"
+  assert_eq layer "$(tail -n1 "$LAST_STDOUT" | tr -d '\r')" "foreign layer $d a blob of the bundle"
+done
+expect_exit 0 "$BALE" ls "$F"
+assert_not_contains "$LAST_STDOUT" "lacks"
+# Into an OCI layout: the foreign layers are there like any blob.
+FO="$T/oci-foreign"
+expect_exit 0 "$BALE" import --ledger "$T/ledger.db" --key "$T/k.pub" --platform all --store "oci:$FO" "$F"
+for d in "${FOREIGN[@]}"; do
+  [[ -f $FO/blobs/sha256/${d#sha256:} ]] || fail "foreign layer $d not imported into the OCI layout"
+  assert_eq "$d" "$(sha "$FO/blobs/sha256/${d#sha256:}")" "foreign layer $d in the OCI layout"
+done
+expect_exit 0 "$BALE" check --store "oci:$FO"
+# Into a registry: as from the source, the manifests point at the urls and no foreign
+# layer is pushed (registry_has checks for a 404).
+expect_exit 0 "$BALE" import --ledger "$T/ledger.db" --key "$T/k.pub" --platform all \
+  --insecure-registry "$S" --store "registry://$S/carried" "$F"
+registry_has "$site_URL" "carried/shapes/windows" windows
+registry_has "$site_URL" "carried/shapes/foreign-linux" foreign-linux
+# A url that serves other bytes (of the right size) fails the export, naming the layer
+# and the url; no bundle is written. A fresh cache: the one above holds the layer.
+d=$(shape_field foreign-linux foreign)
+served="$SHAPES_DIR/foreign/sha256/${d#sha256:}"
+cp "$served" "$T/foreign.orig"
+head -c "$(stat -c %s "$served")" /dev/zero >"$served"
+expect_exit 3 "$BALE" export -q --insecure-registry "$H" --cache "$T/cache2" --unsigned \
+  --include-foreign-layers -o "$T/bad.tar.zst" "${FR[1]}"
+assert_contains "$LAST_STDERR" "foreign layer $d from $foreign_URL/sha256/${d#sha256:}: digest mismatch"
+[[ ! -e $T/bad.tar.zst ]] || fail "a bundle was written with a foreign layer that failed its digest"
+cp "$T/foreign.orig" "$served"
 echo "test_shapes: ok"
