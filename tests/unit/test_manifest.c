@@ -234,6 +234,34 @@ static void test_read_image(void **state)
 	bale_manifest_image_free(&m);
 }
 
+/* A foreign layer's urls in their order; too many, or one that is not a string, refused. */
+static void test_layer_urls(void **state)
+{
+	(void)state;
+	static const char json[] = "{\"layers\":[{\"digest\":\"" D(
+	    "1") "\",\"urls\":[\"ftp://a/x\",\"https://b/y\"]},{\"digest\":\"" D("2") "\"}]}";
+	char **urls = NULL;
+	size_t n = 9;
+	assert_int_equal(bale_manifest_layer_urls(&urls, &n, json, strlen(json), 0, NULL), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(urls[0], "ftp://a/x");
+	assert_string_equal(urls[1], "https://b/y");
+	bale_manifest_urls_free(urls, n);
+	assert_int_equal(bale_manifest_layer_urls(&urls, &n, json, strlen(json), 1, NULL), 0);
+	assert_int_equal(n, 0);
+	assert_null(urls);
+	static const char bad[] = "{\"layers\":[{\"urls\":[\"https://a/x\",7]}]}";
+	assert_int_equal(bale_manifest_layer_urls(&urls, &n, bad, strlen(bad), 0, NULL),
+	                 BALE_EVERIFY);
+	char many[2048] = "{\"layers\":[{\"urls\":[";
+	for (int i = 0; i <= BALE_MANIFEST_MAX_URLS; i++)
+		strncat(many, i ? ",\"https://a/x\"" : "\"https://a/x\"",
+		        sizeof(many) - strlen(many) - 1);
+	strncat(many, "]}]}", sizeof(many) - strlen(many) - 1);
+	assert_int_equal(bale_manifest_layer_urls(&urls, &n, many, strlen(many), 0, NULL),
+	                 BALE_EVERIFY);
+}
+
 /* Index entries: os.version and os.features, child indexes, attestations and artifacts. */
 static void test_index_entries(void **state)
 {
@@ -296,6 +324,7 @@ int main(void)
 	    cmocka_unit_test(test_image_layers),
 	    cmocka_unit_test(test_config),
 	    cmocka_unit_test(test_read_image),
+	    cmocka_unit_test(test_layer_urls),
 	    cmocka_unit_test(test_index_entries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

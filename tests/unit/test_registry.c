@@ -127,13 +127,24 @@ static void test_schema1(void **state)
 	bale_buf_free(&body);
 }
 
+/* Foreign layers are fetched over http and https only. */
+static void test_url_fetchable(void **state)
+{
+	(void)state;
+	assert_true(bale_registry_url_fetchable("https://mcr.microsoft.com/v2/x/blobs/sha256:1"));
+	assert_true(bale_registry_url_fetchable("http://127.0.0.1:8080/sha256/ab"));
+	assert_false(bale_registry_url_fetchable("ftp://example.com/layer"));
+	assert_false(bale_registry_url_fetchable("file:///etc/passwd"));
+	assert_false(bale_registry_url_fetchable("/relative/path"));
+	assert_false(bale_registry_url_fetchable(""));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_origin),
-	    cmocka_unit_test(test_header_value),
-	    cmocka_unit_test(test_retry_after_cap),
-	    cmocka_unit_test(test_schema1),
+	    cmocka_unit_test(test_origin),          cmocka_unit_test(test_header_value),
+	    cmocka_unit_test(test_retry_after_cap), cmocka_unit_test(test_schema1),
+	    cmocka_unit_test(test_url_fetchable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
