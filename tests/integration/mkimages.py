@@ -59,13 +59,14 @@ class Layout:
         os.makedirs(self.blobdir, exist_ok=True)
         self.refs = []
 
-    def put(self, data, media_type, **extra):
-        digest = sha256(data)
+    def put(self, blob, media_type, **extra):
+        # extra: more descriptor fields, "data" (an embedded blob) among them.
+        digest = sha256(blob)
         dest = os.path.join(self.blobdir, digest.split(":", 1)[1])
         if not os.path.exists(dest):
             with open(dest, "wb") as f:
-                f.write(data)
-        desc = {"mediaType": media_type, "digest": digest, "size": len(data)}
+                f.write(blob)
+        desc = {"mediaType": media_type, "digest": digest, "size": len(blob)}
         desc.update(extra)
         return desc
 

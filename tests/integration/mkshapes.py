@@ -66,7 +66,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkimages import CREATED, add_entry, dumps, make_layer, sha256  # noqa: E402
+from mkimages import CREATED, Layout, add_entry, dumps, make_layer, sha256  # noqa: E402
 
 import io  # noqa: E402
 import tarfile  # noqa: E402
@@ -100,37 +100,6 @@ DEEP_LEVELS = 5
 BIG_CONFIG = 5 * 1024 * 1024
 
 
-class Layout:
-    """An OCI image layout; blobs written once, by digest; refs in order."""
-
-    def __init__(self, path):
-        self.path = path
-        self.blobdir = os.path.join(path, "blobs", "sha256")
-        os.makedirs(self.blobdir, exist_ok=True)
-        self.refs = []
-
-    def put(self, blob, media_type, **extra):
-        digest = sha256(blob)
-        dest = os.path.join(self.blobdir, digest.split(":", 1)[1])
-        if not os.path.exists(dest):
-            with open(dest, "wb") as f:
-                f.write(blob)
-        desc = {"mediaType": media_type, "digest": digest, "size": len(blob)}
-        desc.update(extra)
-        return desc
-
-    def tag(self, desc, ref):
-        d = {k: desc[k] for k in ("mediaType", "digest", "size")}
-        d["annotations"] = {"org.opencontainers.image.ref.name": ref}
-        self.refs.append(d)
-
-    def close(self):
-        with open(os.path.join(self.path, "oci-layout"), "wb") as f:
-            f.write(dumps({"imageLayoutVersion": "1.0.0"}))
-        with open(os.path.join(self.path, "index.json"), "wb") as f:
-            f.write(dumps({"schemaVersion": 2, "manifests": self.refs}))
-
-
 class Shapes:
     def __init__(self, outdir, foreign_base):
         self.layout = Layout(os.path.join(outdir, "layout"))
@@ -147,7 +116,8 @@ class Shapes:
     def record(self, shape, repo, tag, desc, children, foreign=()):
         """Tag desc as REPO:TAG in the layout and note the shape in the summary."""
         ref = repo + ":" + tag
-        self.layout.tag(desc, ref)
+        # index.json names the root by its descriptor alone (no platform, urls, ...).
+        self.layout.tag({k: desc[k] for k in ("mediaType", "digest", "size")}, ref)
         kids = sorted(set(children) - {desc["digest"]})
         self.summary[shape] = {
             "ref": ref,
