@@ -404,11 +404,18 @@ bool check_reading(const check_run *run)
 	return run->view != NULL;
 }
 
-void check_hand_over(check_run *run, const check_source *src, const check_names *names,
-                     bale_error **err)
+int check_names_walk(check_run *run, const check_source *src, check_names *names, bale_error **err)
 {
-	bale_check_view v = {.src = src, .names = names};
-	run->view_rc = run->view(run->view_payload, &v, err);
+	int rc = 0;
+	if (check_reading(run)) {
+		bale_check_view v = {.src = src, .names = names};
+		run->view_rc = run->view(run->view_payload, &v, err);
+		return 0;
+	}
+	for (size_t i = 0; i < names->n && rc == 0; i++)
+		if (!names->items[i].checked)
+			rc = check_walk(run, src, &names->items[i], err);
+	return rc;
 }
 
 int bale_check_read_store(const char *spec, const bale_store_options *opts, bale_check_view_fn fn,

@@ -478,13 +478,8 @@ int check_oci(check_run *run, const char *dir, bale_error **err)
 	}
 	if ((rc = bale_hasher_new(&c.hasher, err)) < 0 || (rc = load_names(&c, err)) < 0)
 		goto cleanup;
-	if (check_reading(run)) {
-		check_hand_over(run, &src, &c.names, err);
+	if ((rc = check_names_walk(run, &src, &c.names, err)) < 0 || check_reading(run))
 		goto cleanup;
-	}
-	for (size_t i = 0; i < c.names.n && rc == 0; i++)
-		if (!c.names.items[i].checked)
-			rc = check_walk(run, &src, &c.names.items[i], err);
 	if (rc == 0 && !check_opts(run)->n_images) /* --image: those images, nothing else */
 		rc = scan_partials(&c, err);
 	if (rc == 0 && check_opts(run)->repair)

@@ -127,10 +127,10 @@ bool check_item_damaged_blob(const check_item *item, bale_digest *out);
 /* bale_check_read_store: the kind lists its names, then hands them and its read side to
  * the caller instead of checking (no walk, no partials, no repair). */
 bool check_reading(const check_run *run);
-/* Calls the caller with the view; what it returns is kept by the run (it becomes
+/* Walks every name not checked yet; when reading (check_reading), calls the caller with
+ * the view instead, and what it returns is kept by the run (it becomes
  * bale_check_read_store's result), so the kind closes its store as after a check. */
-void check_hand_over(check_run *run, const check_source *src, const check_names *names,
-                     bale_error **err);
+int check_names_walk(check_run *run, const check_source *src, check_names *names, bale_error **err);
 
 /* The store kinds. location is the spec without "oci:", "containerd:",
  * "registry://". */
