@@ -84,6 +84,16 @@ void bale_sink_free(bale_sink *sink)
 		sink->ops->free(sink);
 }
 
+unsigned bale_sink_traits(const bale_sink *sink)
+{
+	return sink ? sink->ops->traits : 0;
+}
+
+const bale_error *bale_sink_image_error(const bale_sink *sink, const char *ref)
+{
+	return sink && sink->ops->image_error ? sink->ops->image_error(sink, ref) : NULL;
+}
+
 bool bale_sink_tells_space(const bale_sink *sink)
 {
 	return sink && sink->ops->space;

@@ -629,7 +629,7 @@ static int sort_landed(bale_sink *store, bale_import_result *out, int rc, bale_e
 	size_t kept = 0;
 	for (size_t i = 0; i < out->n_images; i++) {
 		bale_imported_image *img = &out->images[i];
-		const bale_error *why = bale_store_image_error(store, img->ref);
+		const bale_error *why = bale_sink_image_error(store, img->ref);
 		if (!why) {
 			out->images[kept++] = *img;
 			continue;
@@ -681,8 +681,8 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 	out->signature_checked = th.signature_checked;
 	p.created = out->bundle_created;
 	p.bundle_id = out->bundle_id;
-	p.unpacks = bale_store_unpacks(store);
-	p.takes_foreign = bale_store_takes_foreign(store);
+	p.unpacks = bale_sink_traits(store) & BALE_SINK_UNPACKS;
+	p.takes_foreign = !(bale_sink_traits(store) & BALE_SINK_LEAVES_FOREIGN);
 	if (opts->ledger && !opts->allow_downgrade &&
 	    (rc = bale_ledger_open_for_import(&p.ledger, opts->ledger, err)) < 0) {
 		if (rc != BALE_ENOTFOUND)
@@ -710,7 +710,8 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 		if ((rc = bale_sink_set_name(store, out->images[i].ref, &root, err)) < 0)
 			goto cleanup;
 	}
-	if ((rc = bale_sink_commit(store, err)) < 0 && bale_store_lands_each(store))
+	if ((rc = bale_sink_commit(store, err)) < 0 &&
+	    (bale_sink_traits(store) & BALE_SINK_LANDS_EACH))
 		rc = sort_landed(store, out, rc, err);
 	/* The images that lack the platform or a foreign layer, listed by the CLI. */
 	if (rc == 0 && out->n_failed)

@@ -649,6 +649,15 @@ static void ctr_free(bale_sink *sink)
 	free(s);
 }
 
+static const bale_error *ctr_image_error(const bale_sink *sink, const char *ref)
+{
+	const ctr_store *s = (const ctr_store *)sink;
+	for (size_t i = 0; i < s->n_names; i++)
+		if (strcmp(s->names[i].ref, ref) == 0 && s->names[i].state == NAME_FAILED)
+			return s->names[i].why;
+	return NULL;
+}
+
 static const bale_sink_ops ctr_ops = {
     .has_blob = ctrd_has_blob,
     .blob_open = ctr_blob_open,
@@ -659,6 +668,8 @@ static const bale_sink_ops ctr_ops = {
     .set_name = ctr_set_name,
     .commit = ctr_commit,
     .free = ctr_free,
+    .traits = BALE_SINK_LANDS_EACH | BALE_SINK_UNPACKS,
+    .image_error = ctr_image_error,
 };
 
 /* What containerd holds already, and the distribution sources of its blobs: one
@@ -687,27 +698,6 @@ static int load_present(ctr_store *s, bale_error **err)
 	if (s->n_present > 1)
 		qsort(s->present, s->n_present, sizeof(char *), ctrd_by_string);
 	return rc;
-}
-
-bool bale_store_lands_each(const bale_sink *store)
-{
-	return store && store->ops == &ctr_ops;
-}
-
-bool bale_store_unpacks(const bale_sink *store)
-{
-	return store && store->ops == &ctr_ops;
-}
-
-const bale_error *bale_store_image_error(const bale_sink *store, const char *ref)
-{
-	if (!bale_store_lands_each(store))
-		return NULL;
-	const ctr_store *s = (const ctr_store *)store;
-	for (size_t i = 0; i < s->n_names; i++)
-		if (strcmp(s->names[i].ref, ref) == 0 && s->names[i].state == NAME_FAILED)
-			return s->names[i].why;
-	return NULL;
 }
 
 int bale_store_containerd_open(bale_sink **out, const char *socket, const bale_store_options *opts,

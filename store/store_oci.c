@@ -482,12 +482,6 @@ static void remove_stale_staging(const char *dir)
 	close(lock_fd);
 }
 
-/* Here, not beside the registry store: an offline node's import links no registry client. */
-bool bale_store_takes_foreign(const bale_sink *store)
-{
-	return store && (store->ops == &oci_ops || bale_store_unpacks(store));
-}
-
 int bale_store_oci_open(bale_sink **out, const char *dir, unsigned flags, bale_error **err)
 {
 	int rc = 0, lock_fd = -1;

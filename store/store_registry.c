@@ -382,6 +382,7 @@ static const bale_sink_ops reg_ops = {
     .commit = reg_commit,
     .free = reg_free,
     .blob_for = reg_blob_for,
+    .traits = BALE_SINK_LEAVES_FOREIGN,
 };
 
 int bale_store_registry_open(bale_sink **out, const char *location,

@@ -58,7 +58,7 @@ typedef struct bale_import_result {
 	size_t n_failed;
 } bale_import_result;
 
-/* On a store that lands images one by one (bale_store_lands_each), a failure of some
+/* On a store that lands images one by one (BALE_SINK_LANDS_EACH), a failure of some
  * images returns their store's error with out->images the ones that landed and
  * out->failed the others; any other failure leaves out->images empty. */
 int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_import_result *out,

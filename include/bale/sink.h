@@ -59,6 +59,22 @@ int bale_sink_read(bale_sink *sink, const bale_descriptor *desc, bale_buf *out, 
  * image that needs it (a registry keeps blobs per repository; other sinks do nothing). */
 int bale_sink_blob_for(bale_sink *sink, const bale_descriptor *desc, const char *ref,
                        bale_error **err);
+/* Traits of a sink, for the producers that act on them. */
+/* Lands each image on its own (containerd): a commit may fail for some images and name
+ * the others (bale_sink_image_error tells which); other sinks name all or none. */
+#define BALE_SINK_LANDS_EACH 1u
+/* Unpacks what it takes (containerd): it needs every layer of a manifest, foreign ones
+ * too. */
+#define BALE_SINK_UNPACKS 2u
+/* Keeps manifests that point at their foreign layers' urls and never takes those layers,
+ * as the registry they came from did (a registry store). */
+#define BALE_SINK_LEAVES_FOREIGN 4u
+
+/* The sink's BALE_SINK_* traits; 0 for a NULL sink. */
+unsigned bale_sink_traits(const bale_sink *sink);
+/* After a commit that failed on a BALE_SINK_LANDS_EACH sink: why the image named ref did
+ * not land, or NULL when it did (or the sink is not one of these). */
+const bale_error *bale_sink_image_error(const bale_sink *sink, const char *ref);
 /* Whether the sink can tell its free space; a producer that cannot use the answer
  * otherwise skips the work of counting what it would need. */
 bool bale_sink_tells_space(const bale_sink *sink);

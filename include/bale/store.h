@@ -44,20 +44,8 @@ int bale_store_registry_open(bale_sink **out, const char *location,
 int bale_store_containerd_open(bale_sink **out, const char *socket, const bale_store_options *opts,
                                bale_error **err);
 
-/* Whether the store lands each image on its own (containerd): its commit may fail for
- * some images and name the others. Other stores name all of them or none. */
-bool bale_store_lands_each(const bale_sink *store);
-/* Whether the store unpacks the images it takes (containerd): it needs every layer of the
- * manifests it unpacks, foreign ones too. Other stores keep manifests that may point at
- * layers elsewhere (a foreign layer's urls), as registries do. */
-bool bale_store_unpacks(const bale_sink *store);
-/* Whether a foreign layer a bundle carries is written into the store: into an OCI layout
- * and containerd; not into a registry, which serves the manifest and leaves the layer at
- * its urls, as the registry it came from did. */
-bool bale_store_takes_foreign(const bale_sink *store);
-/* After a commit that failed on such a store: why the image named ref did not land, or
- * NULL when it did (or the store is not one of these). The error belongs to the store. */
-const bale_error *bale_store_image_error(const bale_sink *store, const char *ref);
+/* The containerd store lands each image on its own and unpacks what it takes; a registry
+ * store leaves foreign layers at their urls (BALE_SINK_* traits, sink.h). */
 
 /* Blobs wait in a staging directory until commit; a run that does not commit leaves
  * the store as it was. Without it (a content cache) blobs land at once, so an

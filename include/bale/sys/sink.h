@@ -43,6 +43,11 @@ typedef struct bale_sink_ops {
 	/* Optional: the bytes the sink can still take (the free space of the file system it
 	 * writes to), so a producer refuses up front what would not fit; *where names it. */
 	int (*space)(bale_sink *sink, uint64_t *avail, const char **where, bale_error **err);
+	/* What kind of keeper it is: BALE_SINK_* traits (sink.h). */
+	unsigned traits;
+	/* Optional, for BALE_SINK_LANDS_EACH: after a commit that failed, why the image named
+	 * ref did not land, or NULL when it did. The error belongs to the sink. */
+	const bale_error *(*image_error)(const bale_sink *sink, const char *ref);
 } bale_sink_ops;
 
 struct bale_sink {
