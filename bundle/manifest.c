@@ -188,10 +188,11 @@ int bale_bundle_manifest_parse(bale_bundle_manifest **out, const char *data, siz
 		goto out;
 	/* The version first: a newer bale may lay out the rest differently. */
 	json_int_t version = json_integer_value(json_object_get(m->doc, "formatVersion"));
-	if (version != BALE_BUNDLE_FORMAT_VERSION) {
-		rc = bale_error_set(
-		    err, BALE_EVERIFY, "%s: format version %lld, this bale reads %d",
-		    BALE_BUNDLE_MANIFEST, (long long)version, BALE_BUNDLE_FORMAT_VERSION);
+	if (version < BALE_BUNDLE_FORMAT_OLDEST || version > BALE_BUNDLE_FORMAT_VERSION) {
+		rc = bale_error_set(err, BALE_EVERIFY,
+		                    "%s: format version %lld, this bale reads %d to %d",
+		                    BALE_BUNDLE_MANIFEST, (long long)version,
+		                    BALE_BUNDLE_FORMAT_OLDEST, BALE_BUNDLE_FORMAT_VERSION);
 		goto out;
 	}
 	json_t *files = json_object_get(m->doc, "files"), *blobs = json_object_get(m->doc, "blobs");

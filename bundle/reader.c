@@ -34,7 +34,10 @@ struct bale_bundle_reader {
 	bale_bundle_manifest *manifest;  /* parsed from head.manifest on demand */
 	bale_bundle_member index_member; /* bale/index.db, read by bale_bundle_read_index */
 	uint64_t handed;                 /* decompressed bytes given to libarchive or skipped */
-	bool whole_file;                 /* check the file digest at the end */
+	bool whole_file;                 /* check every frame at the end */
+	/* A part of the members (bale_bundle_open_part): libarchive's offsets start at origin,
+	 * and bale_bundle_next stops at stop. */
+	uint64_t origin, stop;
 };
 
 /* What is left of the frame holding the next byte, up to READ_CHUNK: libarchive reads
@@ -117,6 +120,12 @@ static int reader_error(bale_bundle_reader *r, const char *what, bale_error **er
 
 int bale_bundle_open(bale_bundle_reader **out, const char *path, bale_error **err)
 {
+	return bale_bundle_open_part(out, path, 0, UINT64_MAX, err);
+}
+
+int bale_bundle_open_part(bale_bundle_reader **out, const char *path, uint64_t from, uint64_t to,
+                          bale_error **err)
+{
 	int rc = 0;
 	struct stat st;
 	bale_bundle_reader *r = calloc(1, sizeof(*r));
@@ -135,6 +144,15 @@ int bale_bundle_open(bale_bundle_reader **out, const char *path, bale_error **er
 	r->file_size = (uint64_t)st.st_size;
 	if ((rc = bale_zst_reader_open(&r->zst, r->fd, err)) < 0)
 		goto cleanup;
+	if (from && !bale_bundle_frame_starts_at(r, from)) {
+		rc = bale_error_set(err, BALE_EUSAGE, "%s: no frame starts at offset %llu", path,
+		                    (unsigned long long)from);
+		goto cleanup;
+	}
+	if (from && (rc = bale_zst_reader_seek(r->zst, from, err)) < 0)
+		goto cleanup;
+	r->origin = r->handed = from;
+	r->stop = to;
 	if (!(r->a = archive_read_new())) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
@@ -163,11 +181,40 @@ uint64_t bale_bundle_file_size(const bale_bundle_reader *r)
 	return r->file_size;
 }
 
+int bale_bundle_format(const bale_bundle_reader *r)
+{
+	return bale_zst_reader_format(r->zst);
+}
+
+bool bale_bundle_frame_starts_at(const bale_bundle_reader *r, uint64_t offset)
+{
+	size_t fi = bale_zst_reader_frame_at(r->zst, offset);
+	return fi < bale_zst_reader_frame_count(r->zst) &&
+	       bale_zst_reader_frame(r->zst, fi)->decompressed_offset == offset;
+}
+
+void bale_bundle_stop_at(bale_bundle_reader *r, uint64_t to)
+{
+	r->stop = to;
+}
+
+uint64_t bale_bundle_position(const bale_bundle_reader *r)
+{
+	return r->origin + (uint64_t)archive_filter_bytes(r->a, 0);
+}
+
+int bale_bundle_check_part(bale_bundle_reader *r, bale_error **err)
+{
+	size_t from = bale_zst_reader_frame_at(r->zst, r->origin);
+	size_t to = bale_zst_reader_frame_at(r->zst, bale_bundle_position(r));
+	return bale_zst_reader_check_frames(r->zst, from, to, err);
+}
+
 /* Past the tar end-of-archive marker only zero padding may follow: `tar -i` would
  * extract members hidden there that no check has seen. */
 static int check_after_end(bale_bundle_reader *r, bale_error **err)
 {
-	uint64_t end = (uint64_t)archive_filter_bytes(r->a, 0);
+	uint64_t end = bale_bundle_position(r);
 	uint64_t size = bale_zst_reader_size(r->zst);
 	/* The seek table says how much follows: a decompression bomb of zeros is refused
 	 * before a byte of it is decompressed. */
@@ -191,14 +238,21 @@ static int check_after_end(bale_bundle_reader *r, bale_error **err)
 				    (unsigned long long)(end + i));
 		end += got;
 	}
-	if (rc == 0 && r->whole_file) /* read from end to end: the digest costs nothing more */
-		rc = bale_zst_reader_check_file(r->zst, err);
+	/* read to the end: what was loaded was checked as it was, so this costs nothing more */
+	if (rc == 0 && r->whole_file)
+		rc = r->origin
+		         ? bale_zst_reader_check_frames(r->zst,
+		                                        bale_zst_reader_frame_at(r->zst, r->origin),
+		                                        bale_zst_reader_frame_count(r->zst), err)
+		         : bale_zst_reader_check_file(r->zst, err);
 	return rc;
 }
 
 int bale_bundle_next(bale_bundle_reader *r, bale_bundle_member *out, bale_error **err)
 {
 	struct archive_entry *e = NULL;
+	if (r->stop != UINT64_MAX && bale_bundle_position(r) >= r->stop)
+		return 0; /* the end of the part: the caller compares the position with the stop */
 	int ar = archive_read_next_header(r->a, &e);
 	if (ar == ARCHIVE_EOF)
 		return check_after_end(r, err);
@@ -390,6 +444,12 @@ int bale_bundle_read_manifest(bale_bundle_reader *r, const bale_bundle_manifest 
 	                     (rc = bale_bundle_manifest_parse(&r->manifest, head->manifest,
 	                                                      head->manifest_len, err)) < 0))
 		return rc;
+	/* The signed version says how the file is framed: no other framing is taken. */
+	int framed = bale_zst_reader_format(r->zst);
+	if (r->manifest->format_version != framed)
+		return bale_error_set(err, BALE_EVERIFY,
+		                      "%s: format version %d, but the file is framed as format %d",
+		                      BALE_BUNDLE_MANIFEST, r->manifest->format_version, framed);
 	*out = r->manifest;
 	return 0;
 }

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 #include <zstd.h>
 
 #include "bale/digest.h"
@@ -54,9 +55,16 @@ struct bale_zst_reader {
 	uint64_t frame_dout; /* decompressed bytes of frame fi returned so far */
 	/* After a failure the decompressor state is unknown; reads fail until a seek. */
 	int failed;
-	/* The whole-file digest: compressed bytes are hashed as frames are loaded in file
-	 * order, so a read from start to end checks it at no extra cost. */
+	int format; /* 2: a frame check per frame; 1: one SHA-256 of the whole file */
+	/* Format 2: each frame's compressed bytes are held to its check as they are loaded. */
+	uint64_t *checks;
+	bool *checked;
+	XXH3_state_t *xxh;
+	/* The id of the exact file (bale_zst_reader_recorded_digest): format 1's file digest,
+	 * format 2's SHA-256 of its frame checks. */
 	uint8_t file_digest[DIGEST_SIZE];
+	/* Format 1: compressed bytes are hashed as frames are loaded in file order, so a read
+	 * from start to end checks the file digest at no extra cost. */
 	uint64_t data_end;  /* where the digest frame starts */
 	uint64_t hash_next; /* compressed offset the hasher has reached */
 	bale_hasher *hasher;
@@ -129,8 +137,31 @@ static void reader_goto_frame(bale_zst_reader *r, size_t fi)
 	r->failed = 0;
 }
 
+/* Format 2: hashes the next part of frame fi's compressed bytes (first: its start; last:
+ * its end), and holds the frame to its check once the last part is in. */
+static int check_frame_part(bale_zst_reader *r, XXH3_state_t *st, size_t fi, const uint8_t *part,
+                            size_t len, bool first, bool last, bale_error **err)
+{
+	if (r->checked[fi])
+		return 0;
+	if (first)
+		XXH3_64bits_reset(st);
+	XXH3_64bits_update(st, part, len);
+	if (!last)
+		return 0;
+	if (XXH3_64bits_digest(st) != r->checks[fi])
+		return bale_error_set(err, BALE_EVERIFY,
+		                      "frame %zu at offset %" PRIu64
+		                      ": its compressed bytes do not match the frame check (the "
+		                      "file is damaged)",
+		                      fi, r->frames[fi].compressed_offset);
+	r->checked[fi] = true;
+	return 0;
+}
+
 static int load_frame_bytes(bale_zst_reader *r, bale_error **err)
 {
+	int rc;
 	const bale_zst_frame *f = &r->frames[r->fi];
 	uint64_t left = f->compressed_size - r->frame_cin;
 	size_t want = left < r->inbuf_cap ? (size_t)left : r->inbuf_cap;
@@ -144,7 +175,7 @@ static int load_frame_bytes(bale_zst_reader *r, bale_error **err)
 	if ((size_t)n < want)
 		return frame_error(r, err, "file ends at offset %" PRIu64 " (truncated after open)",
 		                   at + (size_t)n);
-	if (!r->hash_thread_on && at == r->hash_next) {
+	if (r->format == 1 && !r->hash_thread_on && at == r->hash_next) {
 		bale_hasher_update(r->hasher, r->inbuf, want);
 		r->hash_next += want;
 	}
@@ -152,6 +183,12 @@ static int load_frame_bytes(bale_zst_reader *r, bale_error **err)
 	r->in.size = want;
 	r->in.pos = 0;
 	r->frame_cin += want;
+	if (r->format == 2 &&
+	    (rc = check_frame_part(r, r->xxh, r->fi, r->inbuf, want, first,
+	                           r->frame_cin == f->compressed_size, err)) < 0) {
+		r->failed = BALE_EVERIFY;
+		return rc;
+	}
 	if (!first)
 		return 0;
 	/* libzstd checks the rest of the header; these are what it would let pass: a frame
@@ -247,6 +284,60 @@ static int reader_skip(bale_zst_reader *r, uint64_t n, bale_error **err)
 	return 0;
 }
 
+/* Which trailer sits before the seek table at table_offset: 1 for format 1's digest
+ * frame (copied to dframe), 2 for the frame check of n frames; BALE_EVERIFY for neither. */
+static int trailer_format(int fd, uint64_t table_offset, uint32_t n,
+                          uint8_t dframe[DIGEST_FRAME_SIZE], bale_error **err)
+{
+	uint8_t h[SKIPPABLE_HEADER_SIZE];
+	uint64_t checks_size = (uint64_t)n * CHECK_SIZE;
+	int rc;
+	if (table_offset >= SKIPPABLE_HEADER_SIZE + checks_size) {
+		uint64_t at = table_offset - SKIPPABLE_HEADER_SIZE - checks_size;
+		if ((rc = read_at(fd, h, sizeof(h), at, "frame check", err)) < 0)
+			return rc;
+		if (get_le32(h) == CHECK_FRAME_MAGIC && get_le32(h + 4) == checks_size)
+			return 2;
+	}
+	if (table_offset >= DIGEST_FRAME_SIZE) {
+		uint64_t at = table_offset - DIGEST_FRAME_SIZE;
+		if ((rc = read_at(fd, dframe, DIGEST_FRAME_SIZE, at, "file digest frame", err)) < 0)
+			return rc;
+		if (get_le32(dframe) == DIGEST_FRAME_MAGIC && get_le32(dframe + 4) == DIGEST_SIZE)
+			return 1;
+	}
+	return bale_error_set(err, BALE_EVERIFY,
+	                      "no frame check before the seek table (offset %" PRIu64 ")",
+	                      table_offset);
+}
+
+/* Format 2: the frame checks (at offset `at`), and the file's id: their SHA-256. */
+static int load_checks(bale_zst_reader *r, uint64_t at, bale_error **err)
+{
+	int rc = 0;
+	size_t n = r->nframes;
+	uint8_t *raw = malloc(n ? n * CHECK_SIZE : 1);
+	r->checks = calloc(n ? n : 1, sizeof(*r->checks));
+	r->checked = calloc(n ? n : 1, sizeof(*r->checked));
+	if (!raw || !r->checks || !r->checked || !(r->xxh = XXH3_createState())) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	if ((rc = read_at(r->fd, raw, n * CHECK_SIZE, at, "frame check", err)) < 0)
+		goto cleanup;
+	for (size_t i = 0; i < n; i++)
+		r->checks[i] = get_le64(raw + i * CHECK_SIZE);
+	bale_hasher *h = NULL;
+	if ((rc = bale_hasher_new(&h, err)) < 0)
+		goto cleanup;
+	bale_hasher_update(h, raw, n * CHECK_SIZE);
+	bale_hasher_final_raw(h, r->file_digest);
+	bale_hasher_free(h);
+cleanup:
+	free(raw);
+	return rc;
+}
+
 int bale_zst_reader_open(bale_zst_reader **out, int fd, bale_error **err)
 {
 	assert(out && fd >= 0);
@@ -309,20 +400,15 @@ int bale_zst_reader_open(bale_zst_reader **out, int fd, bale_error **err)
 		goto cleanup;
 	}
 
-	if (table_offset < DIGEST_FRAME_SIZE) {
-		rc = bale_error_set(err, BALE_EVERIFY, "no room for the file digest frame");
-		goto cleanup;
-	}
 	uint8_t dframe[DIGEST_FRAME_SIZE];
-	uint64_t data_end = table_offset - DIGEST_FRAME_SIZE;
-	if ((rc = read_at(fd, dframe, DIGEST_FRAME_SIZE, data_end, "file digest frame", err)) < 0)
-		goto cleanup;
-	if (get_le32(dframe) != DIGEST_FRAME_MAGIC || get_le32(dframe + 4) != DIGEST_SIZE) {
-		rc = bale_error_set(
-		    err, BALE_EVERIFY,
-		    "no file digest frame before the seek table (offset %" PRIu64 ")", data_end);
+	uint64_t checks_size = (uint64_t)n * CHECK_SIZE, data_end;
+	int format = trailer_format(fd, table_offset, n, dframe, err);
+	if (format < 0) {
+		rc = format;
 		goto cleanup;
 	}
+	data_end =
+	    table_offset - (format == 1 ? DIGEST_FRAME_SIZE : SKIPPABLE_HEADER_SIZE + checks_size);
 
 	r = calloc(1, sizeof(*r));
 	if (!r || !(r->frames = calloc(n ? n : 1, sizeof(*r->frames))) ||
@@ -376,10 +462,15 @@ int bale_zst_reader_open(bale_zst_reader **out, int fd, bale_error **err)
 		                    coff, data_end);
 		goto cleanup;
 	}
-	memcpy(r->file_digest, dframe + 8, DIGEST_SIZE);
+	r->format = format;
 	r->data_end = data_end;
-	if ((rc = bale_hasher_new(&r->hasher, err)) < 0)
+	if (format == 1) {
+		memcpy(r->file_digest, dframe + SKIPPABLE_HEADER_SIZE, DIGEST_SIZE);
+		if ((rc = bale_hasher_new(&r->hasher, err)) < 0)
+			goto cleanup;
+	} else if ((rc = load_checks(r, data_end + SKIPPABLE_HEADER_SIZE, err)) < 0) {
 		goto cleanup;
+	}
 	r->size = doff;
 	r->inbuf_cap = ZSTD_DStreamInSize();
 	r->scratch_cap = ZSTD_DStreamOutSize();
@@ -412,15 +503,11 @@ uint64_t bale_zst_reader_size(const bale_zst_reader *r)
 	return r->size;
 }
 
-int bale_zst_reader_seek(bale_zst_reader *r, uint64_t pos, bale_error **err)
+size_t bale_zst_reader_frame_at(const bale_zst_reader *r, uint64_t pos)
 {
-	assert(r);
-	if (pos > r->size)
-		return bale_error_set(err, BALE_EUSAGE,
-		                      "seek to %" PRIu64 " past the end of the stream (%" PRIu64
-		                      " bytes)",
-		                      pos, r->size);
-	/* the frame holding pos: the last one starting at or before it */
+	if (pos >= r->size)
+		return r->nframes;
+	/* the last frame starting at or before pos */
 	size_t lo = 0, hi = r->nframes;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -429,7 +516,18 @@ int bale_zst_reader_seek(bale_zst_reader *r, uint64_t pos, bale_error **err)
 		else
 			hi = mid;
 	}
-	size_t fi = pos == r->size ? r->nframes : lo - 1;
+	return lo - 1;
+}
+
+int bale_zst_reader_seek(bale_zst_reader *r, uint64_t pos, bale_error **err)
+{
+	assert(r);
+	if (pos > r->size)
+		return bale_error_set(err, BALE_EUSAGE,
+		                      "seek to %" PRIu64 " past the end of the stream (%" PRIu64
+		                      " bytes)",
+		                      pos, r->size);
+	size_t fi = bale_zst_reader_frame_at(r, pos);
 	/* Forward within the frame being read: keep going rather than start it over. */
 	if (r->failed || fi != r->fi || pos < r->pos)
 		reader_goto_frame(r, fi);
@@ -462,7 +560,7 @@ static void *hash_ahead_main(void *arg)
 int bale_zst_reader_hash_ahead(bale_zst_reader *r, bale_error **err)
 {
 	assert(r && !r->hash_thread_on);
-	if (r->file_checked)
+	if (r->file_checked || r->format == 2) /* format 2: checked frame by frame as read */
 		return 0;
 	posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	atomic_store(&r->hash_stop, false);
@@ -489,12 +587,46 @@ static int join_hash_ahead(bale_zst_reader *r, bale_error **err)
 	return 0;
 }
 
+int bale_zst_reader_check_frames(bale_zst_reader *r, size_t from, size_t to, bale_error **err)
+{
+	assert(r && from <= to && to <= r->nframes);
+	int rc = 0;
+	if (r->format == 1)
+		return from == 0 && to == r->nframes ? bale_zst_reader_check_file(r, err) : 0;
+	/* Frames read to their end were checked as they were loaded; the rest are read here,
+	 * into scratch and with a state of their own: inbuf and r->xxh belong to the frame
+	 * being read. */
+	XXH3_state_t *st = XXH3_createState();
+	if (!st)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	for (size_t fi = from; fi < to && rc == 0; fi++) {
+		const bale_zst_frame *f = &r->frames[fi];
+		for (uint64_t done = 0; !r->checked[fi] && rc == 0 && done < f->compressed_size;) {
+			uint64_t left = f->compressed_size - done;
+			size_t want = left < r->scratch_cap ? (size_t)left : r->scratch_cap;
+			rc = read_at(r->fd, r->scratch, want, f->compressed_offset + done,
+			             "compressed data", err);
+			if (rc == 0)
+				rc = check_frame_part(r, st, fi, r->scratch, want, done == 0,
+				                      done + want == f->compressed_size, err);
+			done += want;
+		}
+	}
+	XXH3_freeState(st);
+	return rc;
+}
+
 int bale_zst_reader_check_file(bale_zst_reader *r, bale_error **err)
 {
 	uint8_t got[DIGEST_SIZE];
 	int rc = 0;
 	if (r->file_checked)
 		return 0;
+	if (r->format == 2) {
+		rc = bale_zst_reader_check_frames(r, 0, r->nframes, err);
+		r->file_checked = rc == 0;
+		return rc;
+	}
 	if ((rc = join_hash_ahead(r, err)) < 0)
 		return rc;
 	/* Whatever sequential reading has not hashed yet is read here. */
@@ -534,6 +666,11 @@ int bale_zst_reader_read(bale_zst_reader *r, void *buf, size_t len, size_t *got,
 	return reader_decompress(r, buf, len, got, err);
 }
 
+int bale_zst_reader_format(const bale_zst_reader *r)
+{
+	return r->format;
+}
+
 void bale_zst_reader_recorded_digest(const bale_zst_reader *r, bale_digest *out)
 {
 	bale_digest_from_raw(out, r->file_digest);
@@ -547,6 +684,9 @@ void bale_zst_reader_free(bale_zst_reader *r)
 	join_hash_ahead(r, NULL);
 	ZSTD_freeDCtx(r->dctx);
 	free(r->frames);
+	free(r->checks);
+	free(r->checked);
+	XXH3_freeState(r->xxh);
 	bale_hasher_free(r->hasher);
 	free(r->inbuf);
 	free(r->scratch);

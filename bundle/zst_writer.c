@@ -14,11 +14,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 #include <zstd.h>
 
 #include "bale/digest.h"
 #include "bale/fs.h"
-#include "bale/hasher.h"
 #include "bundle/zst_private.h"
 
 /* The skippable frame's size field is a u32, so it cannot describe more frames. */
@@ -29,6 +29,7 @@
 struct frame_sizes {
 	uint32_t compressed;
 	uint32_t decompressed;
+	uint64_t check; /* XXH3-64 of its compressed bytes */
 };
 
 struct bale_zst_writer {
@@ -47,10 +48,9 @@ struct bale_zst_writer {
 	 * table that would describe it. */
 	int failed;
 	bool finished;
-	bale_hasher *hasher; /* over the data frames, as they are written */
-	bool hashing;
-	/* With threads, full buffers are hashed and written by a thread of its own while
-	 * the next one fills: the file digest then costs a second core, not this one. */
+	XXH3_state_t *check; /* over the current frame's compressed bytes */
+	/* With threads, full buffers are written by a thread of its own while the next one
+	 * fills. */
 	bool io_on;
 	pthread_t io_thread;
 	pthread_mutex_t io_mu;
@@ -63,11 +63,9 @@ struct bale_zst_writer {
 	uint64_t io_failed_at;
 };
 
-/* Hashes and writes a buffer: inline, or on the writer thread. */
+/* Writes a buffer: inline, or on the writer thread. */
 static int write_out(bale_zst_writer *w, const uint8_t *buf, size_t len, uint64_t offset)
 {
-	if (w->hashing)
-		bale_hasher_update(w->hasher, buf, len);
 	if (bale_fs_write_all(w->fd, buf, len) < 0) {
 		w->io_failed_at = offset;
 		return errno ? errno : EIO;
@@ -173,6 +171,7 @@ static int writer_step(bale_zst_writer *w, ZSTD_inBuffer *in, ZSTD_EndDirective 
 		return bale_error_set(err, BALE_EGENERIC, "zstd compression, frame %zu: %s",
 		                      w->nframes, ZSTD_getErrorName(ret));
 	size_t produced = ob.pos - w->out_len;
+	XXH3_64bits_update(w->check, w->out + w->out_len, produced);
 	w->out_len = ob.pos;
 	w->frame_out += produced;
 	w->file_offset += produced;
@@ -231,6 +230,8 @@ static int writer_end_frame(bale_zst_writer *w, bale_error **err)
 		                      w->nframes, w->frame_in, w->frame_out);
 	w->frames[w->nframes].compressed = (uint32_t)w->frame_out;
 	w->frames[w->nframes].decompressed = (uint32_t)w->frame_in;
+	w->frames[w->nframes].check = XXH3_64bits_digest(w->check);
+	XXH3_64bits_reset(w->check);
 	w->nframes++;
 	w->frame_in = 0;
 	w->frame_out = 0;
@@ -272,9 +273,10 @@ int bale_zst_writer_new(bale_zst_writer **out, int fd, int level, int threads, s
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
-	if ((rc = bale_hasher_new(&w->hasher, err)) < 0)
+	if (!(w->check = XXH3_createState()) || XXH3_64bits_reset(w->check) != XXH_OK) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
-	w->hashing = true;
+	}
 	w->fd = fd;
 	if (threads > 0 && (w->io_buf = malloc(WRITE_BUFFER_SIZE))) {
 		pthread_mutex_init(&w->io_mu, NULL);
@@ -372,15 +374,16 @@ int bale_zst_writer_finish(bale_zst_writer *w, bale_error **err)
 	if (rc < 0 || (rc = writer_end_frame(w, err)) < 0 || (rc = writer_flush(w, err)) < 0 ||
 	    (rc = io_wait(w, err)) < 0)
 		goto cleanup;
-	io_stop(w); /* every data byte hashed: the trailer is written inline */
-	uint8_t raw[DIGEST_SIZE];
-	w->hashing = false;
-	bale_hasher_final_raw(w->hasher, raw);
-	put_le32(b, DIGEST_FRAME_MAGIC);
-	put_le32(b + 4, DIGEST_SIZE);
-	if ((rc = writer_append(w, b, 8, err)) < 0 ||
-	    (rc = writer_append(w, raw, DIGEST_SIZE, err)) < 0)
+	io_stop(w); /* the trailer is written inline */
+	put_le32(b, CHECK_FRAME_MAGIC);
+	put_le32(b + 4, (uint32_t)(w->nframes * CHECK_SIZE));
+	if ((rc = writer_append(w, b, SKIPPABLE_HEADER_SIZE, err)) < 0)
 		goto cleanup;
+	for (size_t i = 0; i < w->nframes; i++) {
+		put_le64(b, w->frames[i].check);
+		if ((rc = writer_append(w, b, CHECK_SIZE, err)) < 0)
+			goto cleanup;
+	}
 	put_le32(b, SEEK_TABLE_MAGIC);
 	put_le32(b + 4, (uint32_t)(w->nframes * ENTRY_SIZE + FOOTER_SIZE));
 	if ((rc = writer_append(w, b, SKIPPABLE_HEADER_SIZE, err)) < 0)
@@ -416,7 +419,7 @@ void bale_zst_writer_free(bale_zst_writer *w)
 		return;
 	io_stop(w);
 	ZSTD_freeCCtx(w->cctx);
-	bale_hasher_free(w->hasher);
+	XXH3_freeState(w->check);
 	free(w->out);
 	free(w->io_buf);
 	free(w->frames);

@@ -9,13 +9,13 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential cmake pkg-config go-md2man clang-format
-  libcurl4-openssl-dev libssl-dev libzstd-dev libarchive-dev
+  libcurl4-openssl-dev libssl-dev libzstd-dev libxxhash-dev libarchive-dev
   libsqlite3-dev libjansson-dev libyaml-dev libcmocka-dev
   # integration tests: registries, peers, tools
   docker-registry skopeo containerd apache2-utils
   zstd sqlite3 jq openssl ca-certificates curl time bc strace
   # the test token server runs on Debian's /usr/bin/python3
-  python3 python3-jwt python3-cryptography
+  python3 python3-jwt python3-cryptography python3-xxhash
 )
 # scripts/install-deps.sh --fuzz: also clang, for the libFuzzer targets (scripts/fuzz.sh).
 if [[ ${1:-} == --fuzz ]]; then

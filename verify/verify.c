@@ -7,36 +7,24 @@
 #include "bale/json.h"
 #include "bale/ref.h"
 #include "bale/verify.h"
-
-/* What the manifest says one member must be. */
-typedef struct expected {
-	char *path;
-	bale_digest digest;
-	int64_t size;
-	bool seen;
-} expected;
-
-typedef struct expectations {
-	expected *items;
-	size_t n;
-} expectations;
+#include "verify/verify_private.h"
 
 static int by_path(const void *a, const void *b)
 {
-	return strcmp(((const expected *)a)->path, ((const expected *)b)->path);
+	return strcmp(((const verify_expected *)a)->path, ((const verify_expected *)b)->path);
 }
 
-static void expectations_free(expectations *e)
+static void expectations_free(verify_expectations *e)
 {
 	for (size_t i = 0; i < e->n; i++)
 		free(e->items[i].path);
 	free(e->items);
 }
 
-static int expect_one(expectations *e, const char *path, const bale_digest *digest, int64_t size,
-                      bale_error **err)
+static int expect_one(verify_expectations *e, const char *path, const bale_digest *digest,
+                      int64_t size, bale_error **err)
 {
-	expected *x = &e->items[e->n];
+	verify_expected *x = &e->items[e->n];
 	if (!(x->path = strdup(path)))
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	x->digest = *digest;
@@ -47,7 +35,8 @@ static int expect_one(expectations *e, const char *path, const bale_digest *dige
 
 /* Every member after the head: bale/manifest.json's "files" and "blobs" (their shape
  * checked when it was read). */
-static int load_expectations(expectations *e, const bale_bundle_manifest *m, bale_error **err)
+static int load_expectations(verify_expectations *e, const bale_bundle_manifest *m,
+                             bale_error **err)
 {
 	int rc = 0;
 	e->items = calloc(m->n_files + m->n_blobs + 1, sizeof(*e->items));
@@ -72,9 +61,9 @@ static int load_expectations(expectations *e, const bale_bundle_manifest *m, bal
 	return 0;
 }
 
-static expected *find_expected(expectations *e, const char *path)
+static verify_expected *find_expected(verify_expectations *e, const char *path)
 {
-	expected key = {.path = (char *)path};
+	verify_expected key = {.path = (char *)path};
 	return bsearch(&key, e->items, e->n, sizeof(*e->items), by_path);
 }
 
@@ -148,20 +137,6 @@ static int check_index_names(const bale_bundle_head *head, bale_error **err)
 	return rc;
 }
 
-/* Streams one member through SHA-256 and checks it against what the manifest says. */
-static int check_member(bale_bundle_reader *r, const bale_bundle_member *m, expected *x,
-                        int64_t *bytes, bale_error **err)
-{
-	if (m->size != x->size)
-		return bale_error_set(err, BALE_EVERIFY, "%s: %lld bytes, expected %lld", m->path,
-		                      (long long)m->size, (long long)x->size);
-	bale_descriptor want = {.digest = x->digest, .size = x->size};
-	int rc = bale_bundle_check_member(r, m->path, &want, NULL, NULL, err);
-	if (rc == 0)
-		*bytes += x->size;
-	return rc;
-}
-
 int bale_verify_head(bale_bundle_reader *r, const bale_trust *trust, bale_trusted_head *out,
                      bale_error **err)
 {
@@ -213,7 +188,7 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 	bale_bundle_reader *r = NULL;
 	const bale_bundle_head *head = NULL;
 	const bale_bundle_manifest *manifest = NULL;
-	expectations e = {0};
+	verify_expectations e = {0};
 	memset(report, 0, sizeof(*report));
 	bale_trusted_head th;
 	if ((rc = bale_bundle_open(&r, path, err)) < 0)
@@ -238,46 +213,15 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 	if ((rc = load_expectations(&e, manifest, err)) < 0)
 		goto cleanup;
 	/* index.db was read and checked with the head. */
-	expected *db = find_expected(&e, BALE_BUNDLE_INDEX_DB);
+	verify_expected *db = find_expected(&e, BALE_BUNDLE_INDEX_DB);
 	if (db)
 		db->seen = true;
-	report->members = 2 + (head->signature != NULL);
-	report->content_bytes = (int64_t)(head->manifest_len + head->index_db_len);
-	for (;;) {
-		bale_bundle_member m;
-		if ((rc = bale_bundle_next(r, &m, err)) < 0)
-			goto cleanup;
-		if (rc == 0)
-			break;
-		if (!bale_bundle_path_is_safe(m.path)) {
-			rc =
-			    bale_error_set(err, BALE_EVERIFY, "member %.200s: unsafe path", m.path);
-			goto cleanup;
-		}
-		if (m.type != BALE_MEMBER_FILE) {
-			rc = bale_error_set(err, BALE_EVERIFY, "member %.200s: not a regular file",
-			                    m.path);
-			goto cleanup;
-		}
-		expected *x = find_expected(&e, m.path);
-		if (!x || x->seen) {
-			rc = bale_error_set(err, BALE_EVERIFY, "member %.200s: %s", m.path,
-			                    x ? "appears twice"
-			                      : "not listed in " BALE_BUNDLE_MANIFEST);
-			goto cleanup;
-		}
-		x->seen = true;
-		if ((rc = check_member(r, &m, x, &report->content_bytes, err)) < 0)
-			goto cleanup;
-		report->members++;
-	}
-	rc = 0;
-	for (size_t i = 0; i < e.n; i++)
-		if (!e.items[i].seen) {
-			rc = bale_error_set(err, BALE_EVERIFY, "member %s: missing (listed in %s)",
-			                    e.items[i].path, BALE_BUNDLE_MANIFEST);
-			goto cleanup;
-		}
+	verify_tally tally = {.members = 2 + (head->signature != NULL),
+	                      .bytes = (int64_t)(head->manifest_len + head->index_db_len)};
+	if ((rc = verify_members(r, path, manifest, &e, &tally, log, err)) < 0)
+		goto cleanup;
+	report->members = tally.members;
+	report->content_bytes = tally.bytes;
 	bale_log_printf(log, BALE_LOG_DEBUG, "%s: %lld members, %lld bytes checked", path,
 	                (long long)report->members, (long long)report->content_bytes);
 cleanup:

@@ -4,15 +4,17 @@
  * decompressing at any frame (a bundle's metadata, one image's layers).
  *
  * After the last data frame (all integers little-endian):
- *   bale's digest frame, a skippable frame: u32 magic 0x184D2A5B, u32 32, then the
- *   SHA-256 of every byte of the file before it;
+ *   bale's frame check, a skippable frame: u32 magic 0x184D2A5C, u32 8 x frames, then
+ *   per data frame the u64 XXH3-64 of its compressed bytes;
  *   the seek table: u32 magic 0x184D2A5E, u32 size of what follows,
  *   per frame: u32 compressed size, u32 decompressed size,
  *   footer: u32 number of frames, u8 descriptor (0: no per-frame checksums),
  *           u32 seekable magic 0x8F92EAB1.
  * Every data frame carries zstd's own content checksum (XXH64), so corruption inside a
  * frame is caught by the decompressor; the few bits zstd ignores (a larger window, block
- * padding) are caught by the file digest, checked by bale_zst_reader_check_file. */
+ * padding) are caught by the frame check, which the reader holds each frame to as it
+ * loads it. Files of bundle format 1 have a digest frame instead (u32 magic 0x184D2A5B,
+ * u32 32, the SHA-256 of every byte before it); the reader takes both. */
 #ifndef BALE_ZST_H
 #define BALE_ZST_H
 
@@ -59,10 +61,13 @@ typedef struct bale_zst_frame {
 int bale_zst_reader_open(bale_zst_reader **out, int fd, bale_error **err);
 size_t bale_zst_reader_frame_count(const bale_zst_reader *r);
 const bale_zst_frame *bale_zst_reader_frame(const bale_zst_reader *r, size_t i);
-/* Starts hashing the whole compressed file on a thread of its own, so a reader that
- * decompresses everything (bale verify) spends a second core on the file digest instead
- * of its own; bale_zst_reader_check_file then waits for that thread. */
+/* Format 1: starts hashing the whole compressed file on a thread of its own, so a reader
+ * that decompresses everything (bale verify) spends a second core on the file digest
+ * instead of its own; bale_zst_reader_check_file then waits for that thread. Format 2
+ * needs no thread (each frame is checked as it is loaded): nothing to do. */
 int bale_zst_reader_hash_ahead(bale_zst_reader *r, bale_error **err);
+/* Index of the frame holding decompressed offset pos; the frame count at or past the end. */
+size_t bale_zst_reader_frame_at(const bale_zst_reader *r, uint64_t pos);
 /* Total decompressed size. */
 uint64_t bale_zst_reader_size(const bale_zst_reader *r);
 /* Positions the reader at the start of the frame that holds decompressed offset `pos`
@@ -72,11 +77,21 @@ int bale_zst_reader_seek(bale_zst_reader *r, uint64_t pos, bale_error **err);
  * decompressed is checked against the seek table (sizes) and its own checksum;
  * a mismatch is BALE_EVERIFY naming the frame and its file offset. */
 int bale_zst_reader_read(bale_zst_reader *r, void *buf, size_t len, size_t *got, bale_error **err);
-/* Checks the file digest: every compressed byte before the digest frame. Bytes that
- * reading from the start has already loaded are not read again, so after a read to the
- * end this costs nothing more. BALE_EVERIFY when it does not match. */
+/* Checks every compressed byte before the trailer: format 1's file digest, format 2's
+ * frame checks. Bytes that reading has already loaded are not read again, so after a read
+ * to the end this costs nothing more. BALE_EVERIFY when they do not match. */
 int bale_zst_reader_check_file(bale_zst_reader *r, bale_error **err);
-/* The digest the file records for its data (not checked by this call). */
+/* Holds frames [from, to) to the file's frame check (format 2): those read to their end
+ * already were checked as they were loaded, the others are read now. Readers that share
+ * out a file's frames (bale verify on several cores) each check their own. For a file of
+ * format 1, whose one digest covers everything, only [0, all) checks anything (as
+ * bale_zst_reader_check_file). BALE_EVERIFY naming the first damaged frame. */
+int bale_zst_reader_check_frames(bale_zst_reader *r, size_t from, size_t to, bale_error **err);
+/* The file's bundle format as its trailer says: 1 (one SHA-256 of the whole file) or 2
+ * (a check per frame). */
+int bale_zst_reader_format(const bale_zst_reader *r);
+/* An id of the exact file (not checked by this call): format 1's file digest, format 2's
+ * SHA-256 of its frame checks. */
 void bale_zst_reader_recorded_digest(const bale_zst_reader *r, bale_digest *out);
 void bale_zst_reader_free(bale_zst_reader *r);
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Builds hostile variants of a bale bundle at the level rebundle.py does not reach: the
-zstd frames, the seek table, the digest frame and tar headers that lie, decompression
+zstd frames, the seek table, the frame check and tar headers that lie, decompression
 bombs, and a replaced bale/manifest.json re-signed with the test key (so that the
 signature passes and the hostile part is what bale meets next).
 
@@ -15,9 +15,10 @@ signature passes and the hostile part is what bale meets next).
   table PATH bigger|smaller|zero  PATH's seek table entry lies about its decompressed size
   table-shift PATH              PATH's frame ends 3 bytes later than the table says
   table-short                   the table's frames add up to less than the data
-  digest missing|wrong|first|in-table
-                                bale's digest frame: absent, wrong, at the start of the
-                                file, or listed in the seek table as a data frame
+  digest missing|wrong|first|in-table|v1
+                                bale's frame check: absent, wrong, at the start of the
+                                file, listed in the seek table as a data frame, or format
+                                1's digest frame in its place
 
 Every frame carries zstd's content checksum; frames of zeros are compressed once and
 repeated, so a bomb of many GiB costs a few MB and a second to build.
@@ -29,10 +30,13 @@ import subprocess
 import sys
 import tarfile
 
+import xxhash
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rebundle import frame, member_bytes, members, sign  # noqa: E402
 
-DIGEST_MAGIC = 0x184D2A5B
+DIGEST_MAGIC = 0x184D2A5B  # format 1
+CHECK_MAGIC = 0x184D2A5C
 TABLE_MAGIC = 0x184D2A5E
 SEEKABLE_MAGIC = 0x8F92EAB1
 ZERO_FRAME = 256 << 20  # decompressed bytes of one frame of zeros
@@ -78,20 +82,26 @@ class Bundle:
         self.frames.append((frame(data), len(data)))
 
     def write(self, path, digest="ok", table=None):
+        """digest: the frame check "ok", "wrong" (one bit of the last frame's check flipped),
+        "first" (at the start of the file), "in-table" (listed as a frame), "missing", or
+        "v1" (format 1's digest frame, the SHA-256 of every byte before it)."""
         table = list(table if table is not None else [(len(z), d) for z, d in self.frames])
         data = b"".join(z for z, _ in self.frames)
-        sha = hashlib.sha256(data).digest()
+        checks = [xxhash.xxh3_64(z).intdigest() for z, _ in self.frames]
         if digest == "wrong":
-            sha = bytes([sha[0] ^ 1]) + sha[1:]
-        dframe = struct.pack("<II", DIGEST_MAGIC, 32) + sha
+            checks[-1] ^= 1
+        trailer = struct.pack("<II", CHECK_MAGIC, 8 * len(checks)) + b"".join(
+            struct.pack("<Q", x) for x in checks)
+        if digest == "v1":
+            trailer = struct.pack("<II", DIGEST_MAGIC, 32) + hashlib.sha256(data).digest()
         with open(path, "wb") as f:
             if digest == "first":
-                f.write(dframe)
+                f.write(trailer)
             f.write(data)
             if digest == "in-table":
-                table.append((len(dframe), len(dframe)))
-            if digest in ("ok", "wrong", "in-table"):
-                f.write(dframe)
+                table.append((len(trailer), len(trailer)))
+            if digest in ("ok", "wrong", "in-table", "v1"):
+                f.write(trailer)
             body = b"".join(struct.pack("<II", c, d) for c, d in table)
             body += struct.pack("<IBI", len(table), 0, SEEKABLE_MAGIC)
             f.write(struct.pack("<II", TABLE_MAGIC, len(body)) + body)

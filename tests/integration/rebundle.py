@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Rewrites a bale bundle with one deliberate change, in the same seekable zstd format
-(one frame per member, digest frame and seek table at the end), so that bale's checks behind the framing
+(one frame per member, frame check and seek table at the end), so that bale's checks behind the framing
 (signature, digests, member list, paths, types) can be tested one by one.
 
   rebundle.py IN OUT --flip PATH [OFFSET]      flip one bit of a member's data
@@ -16,12 +16,13 @@
   .key, PEM), so that a change behind the signature is what bale meets first.
 """
 import base64
-import hashlib
 import io
 import struct
 import subprocess
 import sys
 import tarfile
+
+import xxhash
 
 
 def members(path):
@@ -53,16 +54,15 @@ def write(path, items, hidden=()):
     chunks = [member_bytes(info, data) for info, data in items] + [b"\0" * 1024]
     chunks += [member_bytes(info, data) for info, data in hidden]  # only `tar -i` sees these
     table = []
-    digest = hashlib.sha256()
     with open(path, "wb") as f:
         for chunk in chunks:  # one frame per member, as bale writes them
             z = frame(chunk)
             f.write(z)
-            digest.update(z)
-            table.append((len(z), len(chunk)))
-        # bale's digest frame: the SHA-256 of every byte before it
-        f.write(struct.pack("<II", 0x184D2A5B, 32) + digest.digest())
-        body = b"".join(struct.pack("<II", c, d) for c, d in table)
+            table.append((len(z), len(chunk), xxhash.xxh3_64(z).intdigest()))
+        # bale's frame check: the XXH3-64 of each frame's compressed bytes
+        f.write(struct.pack("<II", 0x184D2A5C, 8 * len(table))
+                + b"".join(struct.pack("<Q", x) for _, _, x in table))
+        body = b"".join(struct.pack("<II", c, d) for c, d, _ in table)
         body += struct.pack("<IBI", len(table), 0, 0x8F92EAB1)
         f.write(struct.pack("<II", 0x184D2A5E, len(body)) + body)
 

@@ -87,7 +87,7 @@ refused 3 "bale/manifest.json: 178257920 bytes is over the 167772160 byte limit"
 hostile manifest-zeros 100
 bounded 4 "the bundle is not signed" "$BALE" verify --key "$T/k.pub" "$HB"
 
-# ------------------------------------------------------------ seek table, digest frame
+# ------------------------------------------------------------ seek table, frame check
 
 hostile table index.json bigger
 refused 3 "decompresses to 1536 bytes, the seek table says 5632"
@@ -95,20 +95,26 @@ hostile table index.json smaller
 refused 3 "holds more than the 1024 decompressed bytes in the seek table"
 hostile table index.json zero
 refused 3 "seek table entry 4: empty frame"
+# the frame check of the shifted frame no longer matches its bytes
 hostile table-shift index.json
-refused 3 "zstd frame ends before its"
+refused 3 "do not match the frame check"
 hostile table-short
 refused 3 "seek table frames add up to"
 hostile digest missing
-refused 3 "no file digest frame before the seek table"
+refused 3 "no frame check before the seek table"
 hostile digest first
-refused 3 "no file digest frame before the seek table"
+refused 3 "no frame check before the seek table"
+# listed as a data frame, it is not where a check for that many frames would start
 hostile digest in-table
-refused 3 "past the end of the data"
-# A wrong digest is caught by the whole-file check of bale verify; an import checks each
-# blob it takes against its own digest instead (docs/bundle-format.md).
+refused 3 "no frame check before the seek table"
+# The signed format version says how the file is framed: format 1's trailer under a
+# format 2 manifest is refused.
+hostile digest v1
+refused 3 "format version 2, but the file is framed as format 1"
+# A wrong frame check is caught when that frame is loaded: here the last one, past the
+# members, which bale verify reads and an import of the images does not.
 hostile digest wrong
-bounded 3 "does not match the file's SHA-256" "$BALE" verify --key "$T/k.pub" "$HB"
+bounded 3 "do not match the frame check" "$BALE" verify --key "$T/k.pub" "$HB"
 
 # ------------------------------------------------------------ bale/manifest.json
 

@@ -13,7 +13,7 @@ ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
                        os.path.join(os.path.dirname(__file__), "..", ".."))
 TABLE = "docs/internals/architecture.md"
 # What a system include needs linked, by the name the table's "links" column uses.
-LIBRARIES = [(r"curl/", "libcurl"), (r"openssl/", "openssl"), (r"zstd\.h", "libzstd"),
+LIBRARIES = [(r"curl/", "libcurl"), (r"openssl/", "openssl"), (r"zstd\.h", "libzstd"), (r"xxhash\.h", "libxxhash"),
              (r"archive(_entry)?\.h", "libarchive"), (r"sqlite3\.h", "sqlite3"),
              (r"jansson\.h", "jansson"), (r"yaml\.h", "libyaml")]
 

@@ -20,7 +20,7 @@
 static char *manifest_with(const char *images, const char *files, const char *blobs)
 {
 	static const char fmt[] =
-	    "{\"formatVersion\":1,\"bundleId\":\"5f0c\",\"created\":\"2026-11-25T17:50:00Z\","
+	    "{\"formatVersion\":2,\"bundleId\":\"5f0c\",\"created\":\"2026-11-25T17:50:00Z\","
 	    "\"tool\":\"bale 0.1.0\",\"signer\":null,\"images\":%s,\"files\":%s,\"blobs\":%s}";
 	size_t n = sizeof(fmt) + strlen(images) + strlen(files) + strlen(blobs);
 	char *s = malloc(n);
@@ -140,8 +140,9 @@ static void test_shape_refused(void **state)
 		expect_refused(text, cases[i].message);
 		free(text);
 	}
-	expect_refused("{\"formatVersion\":2,\"files\":{}}",
-	               "bale/manifest.json: format version 2, this bale reads 1");
+	expect_refused("{\"formatVersion\":3,\"files\":{}}",
+	               "bale/manifest.json: format version 3, this bale reads 1 to 2");
+	expect_refused("{\"formatVersion\":1,\"files\":{}}", "no files or blobs list");
 	expect_refused("[1,2]", "format version 0");
 	expect_refused("{\"formatVersion\":1,", "bale/manifest.json");
 }

@@ -130,7 +130,7 @@ static int read_whole(const char *path, uint8_t **out, size_t *len, bale_error *
 	}
 	if (rc == 0)
 		assert_int_equal(n, bale_zst_reader_size(r));
-	if (rc == 0) /* read to the end: the file digest is checked too */
+	if (rc == 0) /* read to the end: every frame check was held too */
 		rc = bale_zst_reader_check_file(r, err);
 	bale_zst_reader_free(r);
 	close(fd);
@@ -200,7 +200,7 @@ static void test_empty_stream(void **state)
 	write_file(path, NULL, 0, 0, 0, NULL, 0);
 	size_t n;
 	free(slurp(path, &n));
-	assert_int_equal(n, 40 + 8 + 9); /* the file digest and a seek table with no entries */
+	assert_int_equal(n, 8 + 8 + 9); /* an empty frame check and a seek table with no entries */
 	int fd;
 	bale_zst_reader *r = open_reader(path, &fd);
 	assert_int_equal(bale_zst_reader_frame_count(r), 0);
@@ -490,10 +490,10 @@ static void flip_and_read(int fd, const char *path, size_t at, unsigned bit)
 
 /* One bit flipped anywhere is caught: inside a frame by zstd's checksum or, for the few
  * bits zstd ignores (a frame's window size may grow, table descriptions have padding),
- * by the file digest; in the digest frame, the seek table and the footer by the checks
- * at open. Every bit of every frame's header and checksum, of the digest frame and of
- * the table is flipped; inside the frames' bodies a seeded sample of bits is (the
- * exhaustive search over every byte belongs to the fuzzers, not to a unit test).
+ * by the frame check; in the frame check, the seek table and the footer by the checks
+ * at open and as frames load. Every bit of every frame's header and checksum, of the
+ * frame check and of the table is flipped; inside the frames' bodies a seeded sample of bits is
+ * (the exhaustive search over every byte belongs to the fuzzers, not to a unit test).
  * BALE_TEST_SEED=N picks another sample. */
 static void test_tamper(void **state)
 {

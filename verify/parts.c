@@ -1,0 +1,279 @@
+/* bale verify on every core: the members after the head are cut into parts at frame
+ * starts, and each part is read, decompressed and hashed by a thread and a reader of its
+ * own. One SHA-256 over each member is the whole cryptographic cost of a check, and
+ * members are independent, so parts share it out.
+ *
+ * Where a part starts is computed from what the signed manifest lists (bale writes every
+ * member in ustar form: a 512-byte header, its data, zero padding to 512). The cut is
+ * only trusted once the part before it ends there: a part whose members run past its end
+ * goes on to the end of the archive by itself, and the parts after it are dropped. So a
+ * bundle that does not cut where its manifest says is still checked in full, in one pass
+ * from where the cut failed. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "verify/verify_private.h"
+
+#define MAX_PARTS 8
+/* Below this, a thread and a reader of its own cost more than they save. */
+#define MIN_PART_BYTES ((uint64_t)8 << 20)
+#define TAR_BLOCK 512u
+
+typedef struct part {
+	const char *path;
+	uint64_t from, to;     /* decompressed offsets; to: UINT64_MAX for the last part */
+	bale_bundle_reader *r; /* the head's reader for the first part, its own for the rest */
+	const verify_expectations *e;
+	bool *seen; /* this part's marks, one per expectation */
+	verify_tally tally;
+	bool landed; /* its members ended exactly at `to` (the last: at the archive's end) */
+	atomic_bool cancelled;
+	int rc;
+	bale_error *err;
+} part;
+
+static verify_expected *find_expected(const verify_expectations *e, const char *path)
+{
+	size_t lo = 0, hi = e->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(e->items[mid].path, path);
+		if (c == 0)
+			return &e->items[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Checks the part's members from where its reader is, up to its end. Resumable: a part
+ * given a later end goes on from where it stopped. */
+static int check_part(part *p, bale_error **err)
+{
+	int rc = 0;
+	p->landed = false;
+	while (!atomic_load(&p->cancelled)) {
+		bale_bundle_member m;
+		if ((rc = bale_bundle_next(p->r, &m, err)) <= 0)
+			break;
+		if (!bale_bundle_path_is_safe(m.path))
+			return bale_error_set(err, BALE_EVERIFY, "member %.200s: unsafe path",
+			                      m.path);
+		if (m.type != BALE_MEMBER_FILE)
+			return bale_error_set(err, BALE_EVERIFY,
+			                      "member %.200s: not a regular file", m.path);
+		verify_expected *x = find_expected(p->e, m.path);
+		size_t i = x ? (size_t)(x - p->e->items) : 0;
+		if (!x || x->seen || p->seen[i])
+			return bale_error_set(err, BALE_EVERIFY, "member %.200s: %s", m.path,
+			                      x ? "appears twice"
+			                        : "not listed in " BALE_BUNDLE_MANIFEST);
+		p->seen[i] = true;
+		if (m.size != x->size)
+			return bale_error_set(err, BALE_EVERIFY, "%s: %lld bytes, expected %lld",
+			                      m.path, (long long)m.size, (long long)x->size);
+		bale_descriptor want = {.digest = x->digest, .size = x->size};
+		if ((rc = bale_bundle_check_member(p->r, m.path, &want, NULL, NULL, err)) < 0)
+			return rc;
+		p->tally.members++;
+		p->tally.bytes += x->size;
+	}
+	if (rc < 0 || atomic_load(&p->cancelled))
+		return rc;
+	if (p->to == UINT64_MAX) { /* the archive's end, and what may follow it, checked */
+		p->landed = true;
+		return 0;
+	}
+	p->landed = bale_bundle_position(p->r) == p->to;
+	return p->landed ? bale_bundle_check_part(p->r, err) : 0;
+}
+
+/* A failed part makes the parts after it pointless: its error is the one reported. */
+static void run_part(part *parts, size_t k, size_t n)
+{
+	part *p = &parts[k];
+	p->rc = check_part(p, &p->err);
+	if (p->rc < 0)
+		for (size_t j = k + 1; j < n; j++)
+			atomic_store(&parts[j].cancelled, true);
+}
+
+typedef struct part_job {
+	part *parts;
+	size_t k, n;
+} part_job;
+
+static void *part_main(void *arg)
+{
+	part_job *job = arg;
+	part *p = &job->parts[job->k];
+	if ((p->rc = bale_bundle_open_part(&p->r, p->path, p->from, p->to, &p->err)) < 0)
+		return NULL;
+	if (p->to == UINT64_MAX) /* the last part checks the end of the archive */
+		bale_bundle_check_whole_file(p->r);
+	run_part(job->parts, job->k, job->n);
+	return NULL;
+}
+
+static uint64_t member_bytes(int64_t size)
+{
+	return TAR_BLOCK + ((uint64_t)size + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK;
+}
+
+/* The members after index.db in archive order: the other "files", then the blobs. Calls
+ * at() with each one's start while it returns true; the offset after the last. */
+static uint64_t walk_members(const bale_bundle_manifest *m, uint64_t pos,
+                             bool (*at)(void *payload, uint64_t start), void *payload)
+{
+	bool go = true;
+	for (size_t i = 0; go && i < m->n_files; i++) {
+		if (strcmp(m->files[i].path, BALE_BUNDLE_INDEX_DB) == 0)
+			continue;
+		go = !at || at(payload, pos);
+		pos += member_bytes(m->files[i].size);
+	}
+	for (size_t i = 0; go && i < m->n_blobs; i++) {
+		go = !at || at(payload, pos);
+		pos += member_bytes(m->blobs[i].size);
+	}
+	return pos;
+}
+
+typedef struct cut_plan {
+	bale_bundle_reader *r;
+	uint64_t first, total;
+	size_t n, made;
+	uint64_t cuts[MAX_PARTS];
+} cut_plan;
+
+/* Cut k falls on the first member start, at or past k/n of the bytes, where a frame
+ * starts (bale starts one with every member). */
+static bool take_cut(void *payload, uint64_t start)
+{
+	cut_plan *c = payload;
+	uint64_t target = c->first + c->total / c->n * (c->made + 1);
+	if (start >= target && start > c->cuts[c->made] && bale_bundle_frame_starts_at(c->r, start))
+		c->cuts[++c->made] = start;
+	return c->made + 1 < c->n;
+}
+
+/* How many parts, and where each starts (cuts[0] being where the first one is now). */
+static size_t plan_parts(bale_bundle_reader *r, const bale_bundle_manifest *m,
+                         uint64_t cuts[MAX_PARTS])
+{
+	cut_plan c = {.r = r, .first = bale_bundle_position(r)};
+	c.cuts[0] = c.first;
+	c.total = walk_members(m, c.first, NULL, NULL) - c.first;
+	/* One part a core, and two at least: on one core the second costs next to nothing,
+	 * and every machine then checks the same way. */
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	c.n = cores > 2 ? (size_t)cores : 2;
+	if (c.n > MAX_PARTS)
+		c.n = MAX_PARTS;
+	if (c.n > c.total / MIN_PART_BYTES)
+		c.n = (size_t)(c.total / MIN_PART_BYTES);
+	/* format 1's one digest over the whole file is a serial pass: no parts */
+	if (c.n <= 1 || bale_bundle_format(r) < 2)
+		return 1;
+	walk_members(m, c.first, take_cut, &c);
+	memcpy(cuts, c.cuts, sizeof(c.cuts));
+	return c.made + 1;
+}
+
+int verify_members(bale_bundle_reader *r, const char *path, const bale_bundle_manifest *m,
+                   verify_expectations *e, verify_tally *tally, const bale_log *log,
+                   bale_error **err)
+{
+	int rc = 0;
+	uint64_t cuts[MAX_PARTS];
+	size_t n = plan_parts(r, m, cuts), used = n, started = 1;
+	part *parts = calloc(n, sizeof(*parts));
+	part_job *jobs = calloc(n, sizeof(*jobs));
+	pthread_t *threads = calloc(n, sizeof(*threads));
+	if (!parts || !jobs || !threads) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	for (size_t k = 0; k < n; k++) {
+		part *p = &parts[k];
+		*p = (part){.path = path,
+		            .from = cuts[k],
+		            .to = k + 1 < n ? cuts[k + 1] : UINT64_MAX,
+		            .e = e,
+		            .seen = calloc(e->n ? e->n : 1, sizeof(bool))};
+		atomic_init(&p->cancelled, false);
+		if (!p->seen) {
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+			goto cleanup;
+		}
+	}
+	parts[0].r = r;
+	bale_bundle_stop_at(r, parts[0].to);
+	if (n > 1)
+		bale_log_printf(log, BALE_LOG_DEBUG, "%s: members checked in %zu parts", path, n);
+	for (; started < n; started++) {
+		jobs[started] = (part_job){.parts = parts, .k = started, .n = n};
+		if (pthread_create(&threads[started], NULL, part_main, &jobs[started]) != 0)
+			break; /* the last part started goes on to the end, below */
+	}
+	run_part(parts, 0, n);
+	for (size_t k = 1; k < started; k++)
+		pthread_join(threads[k], NULL);
+	/* In archive order: the first part that failed, or that did not end where the next
+	 * one starts, or that no thread follows (which then goes on to the end alone, the
+	 * rest dropped). */
+	for (size_t k = 0; k < started && rc == 0; k++) {
+		part *p = &parts[k];
+		bool last_started = k + 1 == started && started < n;
+		if (p->rc == 0 && (!p->landed || last_started) && p->r) {
+			bale_log_printf(
+			    log, BALE_LOG_DEBUG,
+			    "%s: the members do not end at offset %llu; checking on from "
+			    "there in one pass",
+			    path, (unsigned long long)p->to);
+			p->to = UINT64_MAX;
+			bale_bundle_stop_at(p->r, UINT64_MAX);
+			bale_bundle_check_whole_file(p->r);
+			p->rc = check_part(p, &p->err);
+			used = k + 1;
+		}
+		if (p->rc < 0) {
+			rc = p->rc;
+			bale_error_set(err, rc, "%s", bale_error_message(p->err));
+		}
+		if (used == k + 1)
+			break;
+	}
+	if (used > started)
+		used = started;
+	for (size_t i = 0; rc == 0 && i < e->n; i++) {
+		int times = e->items[i].seen;
+		for (size_t k = 0; k < used; k++)
+			times += parts[k].seen[i];
+		if (times != 1)
+			rc = bale_error_set(err, BALE_EVERIFY, "member %s: %s", e->items[i].path,
+			                    times ? "appears twice"
+			                          : "missing (listed in " BALE_BUNDLE_MANIFEST ")");
+	}
+	for (size_t k = 0; rc == 0 && k < used; k++) {
+		tally->members += parts[k].tally.members;
+		tally->bytes += parts[k].tally.bytes;
+	}
+cleanup:
+	for (size_t k = 0; parts && k < n; k++) {
+		if (k > 0)
+			bale_bundle_close(parts[k].r);
+		bale_error_free(parts[k].err);
+		free(parts[k].seen);
+	}
+	free(parts);
+	free(jobs);
+	free(threads);
+	return rc;
+}

@@ -1,0 +1,43 @@
+/* What verify/verify.c and verify/parts.c share: the members the signed manifest lists,
+ * and the check of the members after the head, cut into parts for every core. */
+#ifndef BALE_VERIFY_PRIVATE_H
+#define BALE_VERIFY_PRIVATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bale/bundle.h"
+#include "bale/error.h"
+#include "bale/log.h"
+
+/* What the manifest says one member must be. */
+typedef struct verify_expected {
+	char *path;
+	bale_digest digest;
+	int64_t size;
+	bool seen; /* read with the head (index.db) or by one of the parts */
+} verify_expected;
+
+/* Every member after the head, sorted by path; read-only while the parts run. */
+typedef struct verify_expectations {
+	verify_expected *items;
+	size_t n;
+} verify_expectations;
+
+/* What the members checked add up to. */
+typedef struct verify_tally {
+	int64_t members;
+	int64_t bytes;
+} verify_tally;
+
+/* Checks every member after the head of r (its head and index.db read): each listed,
+ * once, with its size and digest; nothing missing; only zero padding after the archive;
+ * every frame against the file's check. A bundle of format 2 whose members can be cut at
+ * frame starts is checked in parts, one thread each, up to one per core; any other (a
+ * format 1 file, whose one digest is serial, or one that does not cut where its manifest
+ * says) in one pass. BALE_EVERIFY naming the first bad member in archive order. */
+int verify_members(bale_bundle_reader *r, const char *path, const bale_bundle_manifest *m,
+                   verify_expectations *e, verify_tally *tally, const bale_log *log,
+                   bale_error **err);
+
+#endif
