@@ -10,9 +10,13 @@ Shapes (deterministic: the same arguments give the same digests on every machine
   large      the same shape at ~2 GB (base ~270 MB, app ~90 MB).
   many       200 small images, linux/amd64: a shared 64 KiB base, a 16 KiB app layer.
   synthetic  10,000 tiny images sharing one layer: for index size and per-image cost.
+  real       4 images x 2 platforms of real files: each platform's base layer holds 64 MB
+             of this machine's /usr, each image's app layer the next 12 MB, gzip -6 as
+             registries serve them (~100 MB of unique layers; the digests follow the
+             machine's /usr).
 
-Layer bytes alternate 4 KiB of text and 4 KiB of seeded random bytes, so gzip halves
-them and no tool can win by compressing well. Layers are real tar+gzip files with
+Layer bytes (but real's) alternate 4 KiB of text and 4 KiB of seeded random bytes, so gzip
+halves them and no tool can win by compressing well. Layers are real tar+gzip files with
 correct diff_ids (containerd unpacks them). Generated layers are kept in --cache and
 reused. Images go to HOST/<shape>/appNNNN:1 over the distribution API (blob upload,
 cross-repository mounts for shared layers, manifests and indexes by tag). Prints JSON:
@@ -48,7 +52,9 @@ SHAPES = {
     "large": (8, [AMD64, ARM64], 270 * MIB, 90 * MIB),
     "many": (200, [AMD64], 64 << 10, 16 << 10),
     "synthetic": (10000, [AMD64], 4 << 10, 0),
+    "real": (4, [AMD64, ARM64], 64 * MIB, 12 * MIB),  # sizes of /usr taken, before gzip
 }
+REAL_ROOT = "/usr"
 
 
 class Hashing:
@@ -84,14 +90,49 @@ class Payload:
         return chunk
 
 
+def real_files():
+    """Every regular file under REAL_ROOT, sorted, with its size: the real corpus's source."""
+    out = []
+    for top, dirs, files in os.walk(REAL_ROOT):
+        dirs.sort()
+        for f in sorted(files):
+            p = os.path.join(top, f)
+            if os.path.isfile(p) and not os.path.islink(p) and os.access(p, os.R_OK):
+                out.append((p, os.path.getsize(p)))
+    return out
+
+
+def make_real_layer(path, files):
+    """A tar+gzip -6 layer of the files (paths of this machine), written once."""
+    with open(path + ".tmp", "wb") as out:
+        digest = Hashing(out)
+        with gzip.GzipFile(filename="", mode="wb", fileobj=digest, mtime=0, compresslevel=6) as gz:
+            diff = Hashing(gz)
+            with tarfile.open(fileobj=diff, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                for p in files:
+                    info = tar.gettarinfo(p, arcname=p.lstrip("/"))
+                    info.mtime, info.uid, info.gid, info.uname, info.gname = MTIME, 0, 0, "root", "root"
+                    with open(p, "rb") as f:
+                        tar.addfile(info, f)
+    return digest, diff
+
+
 def make_layer(spec):
-    """spec: (path, gzip size wanted, seed, file name). Writes path (tar+gzip) once;
-    returns (digest, diff_id, size)."""
+    """spec: (path, gzip size wanted, seed, file name), or for the real corpus (path,
+    None, None, [files]). Writes path (tar+gzip) once; returns (digest, diff_id, size)."""
     path, gz_size, seed, name = spec
     meta = path + ".json"
     if os.path.exists(meta):
         with open(meta) as f:
             return tuple(json.load(f))
+    if gz_size is None:
+        digest, diff = make_real_layer(path, name)
+        size = os.path.getsize(path + ".tmp")
+        os.rename(path + ".tmp", path)
+        result = ("sha256:" + digest.h.hexdigest(), "sha256:" + diff.h.hexdigest(), size)
+        with open(meta, "w") as f:
+            json.dump(result, f)
+        return result
     raw_size = max(1024, gz_size * 2 - gz_size // 64)
     with open(path + ".tmp", "wb") as out:
         digest = Hashing(out)
@@ -172,7 +213,24 @@ def main():
 
     specs = {}  # key -> spec; seeds differ per shape so corpora share nothing
     shape_seed = sorted(SHAPES).index(args.shape) * 1000003
-    for k, p in enumerate(platforms):
+    if args.shape == "real":  # consecutive slices of /usr: bases first, then the apps
+        files, at = real_files(), 0
+
+        def take(size):
+            nonlocal at
+            start, total = at, 0
+            while at < len(files) and total < size:
+                total += files[at][1]
+                at += 1
+            return [p for p, _ in files[start:at]]
+        for k, p in enumerate(platforms):
+            specs[("base", k)] = (os.path.join(cache, "base-" + arch(p)), None, None,
+                                  take(base_size))
+        for i in range(n_images):
+            for k, p in enumerate(platforms):
+                specs[("app", k, i)] = (os.path.join(cache, "app-%04d-%s" % (i, arch(p))), None,
+                                        None, take(app_size))
+    for k, p in enumerate(platforms if args.shape != "real" else []):
         specs[("base", k)] = (os.path.join(cache, "base-" + arch(p)), base_size,
                               shape_seed + k, "opt/base/data.bin")
         for i in range(n_images if app_size else 0):

@@ -262,7 +262,7 @@ cleanup:
 
 /* Layers a registry serves compressed (gzip, zstd) do not shrink again: their frames use
  * zstd's fastest level, which stores them about 7x faster than level 3 and as small. */
-#define LEVEL_PRECOMPRESSED (-1)
+#define LEVEL_PRECOMPRESSED (-1000)
 
 typedef struct tar_out {
 	struct archive *a;
@@ -345,9 +345,10 @@ static int member_bytes(tar_out *t, const char *path, const void *data, size_t l
 	return rc;
 }
 
-/* Copies a file into a member, checking it against the digest and size it must have. */
+/* Copies a file into a member, checking it against the digest and size it must have
+ * (only the size when `checked`: its bytes were hashed as this process wrote them). */
 static int member_file(tar_out *t, const char *path, const char *source,
-                       const bale_descriptor *want, int level, bale_error **err)
+                       const bale_descriptor *want, int level, bool checked, bale_error **err)
 {
 	int rc = 0, fd = open(source, O_RDONLY | O_CLOEXEC);
 	int64_t done = 0;
@@ -378,13 +379,15 @@ static int member_file(tar_out *t, const char *path, const char *source,
 			    source, (long long)want->size);
 			goto cleanup;
 		}
-		bale_hasher_update(h, t->buf, (size_t)got);
+		if (!checked)
+			bale_hasher_update(h, t->buf, (size_t)got);
 		if ((rc = member_data(t, path, t->buf, (size_t)got, err)) < 0)
 			goto cleanup;
 		done += got;
 	}
-	bale_digest got_digest;
-	bale_hasher_final(h, &got_digest);
+	bale_digest got_digest = want->digest;
+	if (!checked)
+		bale_hasher_final(h, &got_digest);
 	if (done != want->size || !bale_digest_equal(&got_digest, &want->digest)) {
 		/* A content-addressed file that no longer matches its name is worth nothing:
 		 * removed, so the next run fetches it again instead of failing forever. */
@@ -433,7 +436,8 @@ static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *
 	    (rc = member_bytes(&t, BALE_BUNDLE_SIGNATURE, signature, strlen(signature), err)) < 0)
 		goto cleanup;
 	bale_descriptor db = {.digest = h->index_db_digest, .size = h->index_db_size};
-	if ((rc = member_file(&t, BALE_BUNDLE_INDEX_DB, index_db_path, &db, t.level, err)) < 0 ||
+	if ((rc = member_file(&t, BALE_BUNDLE_INDEX_DB, index_db_path, &db, t.level, false, err)) <
+	        0 ||
 	    (rc = member_bytes(&t, "oci-layout", oci_layout, sizeof(oci_layout) - 1, err)) < 0 ||
 	    (rc = member_bytes(&t, "index.json", h->index_json, h->index_json_len, err)) < 0)
 		goto cleanup;
@@ -443,9 +447,9 @@ static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *
 		snprintf(source, sizeof(source), "%s/%s", opts->blob_dir,
 		         bale_digest_hex(&d->digest));
 		int level = precompressed(d->media_type) ? LEVEL_PRECOMPRESSED : t.level;
-		bool wait = opts->wait_blob && !p->blobs[i].ready;
-		if ((wait && (rc = opts->wait_blob(opts->wait_payload, d, err)) < 0) ||
-		    (rc = member_file(&t, member, source, d, level, err)) < 0)
+		bool wait = opts->wait_blob && !p->blobs[i].ready, checked = false;
+		if ((wait && (rc = opts->wait_blob(opts->wait_payload, d, &checked, err)) < 0) ||
+		    (rc = member_file(&t, member, source, d, level, checked, err)) < 0)
 			goto cleanup;
 	}
 	if (archive_write_close(t.a) != ARCHIVE_OK) {

@@ -3,7 +3,11 @@
  * The cache sink is wrapped so that every blob the pull engine commits (or finds already
  * cached) is announced to the writer thread, which waits for each config and layer in
  * bundle order. When the download ends, waiting ends too: a blob that never came is an
- * error. When the writer fails, the wrapper refuses further blobs so the download stops. */
+ * error. When the writer fails, the wrapper refuses further blobs so the download stops.
+ *
+ * A blob committed by this download was hashed against its digest as it arrived; the
+ * writer is told so and copies it into the bundle without hashing it again. A blob found
+ * in the cache was written by an earlier run: the writer hashes it as it copies it. */
 #include "bale/export.h"
 
 #include <pthread.h>
@@ -19,7 +23,10 @@ typedef struct arrivals {
 	bale_sink *cache;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bale_digest *have; /* blobs in the cache, in the order they came */
+	struct arrival {
+		bale_digest digest;
+		bool checked; /* hashed against its digest by this download */
+	} * have;             /* blobs in the cache, in the order they came */
 	size_t n, cap;
 	bool fetch_done;    /* no more blobs will come */
 	bool writer_failed; /* the wrapper refuses blobs from now on */
@@ -34,19 +41,19 @@ struct bale_sink_blob {
 	bale_descriptor desc;
 };
 
-static void announce(arrivals *a, const bale_digest *d)
+static void announce(arrivals *a, const bale_digest *d, bool checked)
 {
 	pthread_mutex_lock(&a->mu);
 	if (a->n == a->cap) {
 		size_t cap = a->cap ? a->cap * 2 : 256;
-		bale_digest *grown = realloc(a->have, cap * sizeof(*grown));
+		struct arrival *grown = realloc(a->have, cap * sizeof(*grown));
 		if (grown) {
 			a->have = grown;
 			a->cap = cap;
 		}
 	}
 	if (a->n < a->cap)
-		a->have[a->n++] = *d;
+		a->have[a->n++] = (struct arrival){.digest = *d, .checked = checked};
 	else
 		a->out_of_memory = true;
 	pthread_cond_broadcast(&a->cv);
@@ -67,7 +74,7 @@ static int arr_has_blob(bale_sink *sink, const bale_descriptor *desc, bool *out,
 	arrivals *a = (arrivals *)sink;
 	int rc = refuse_if_writer_failed(a, err);
 	if (rc == 0 && (rc = bale_sink_has_blob(a->cache, desc, out, err)) == 0 && *out)
-		announce(a, &desc->digest);
+		announce(a, &desc->digest, false);
 	return rc;
 }
 
@@ -106,7 +113,7 @@ static int arr_blob_commit(bale_sink_blob *b, bale_error **err)
 	int rc = bale_sink_blob_commit(a->cache, b->inner, err);
 	free(b);
 	if (rc == 0)
-		announce(a, &d);
+		announce(a, &d, true);
 	return rc;
 }
 
@@ -169,26 +176,29 @@ static const bale_sink_ops arrivals_ops = {
     .space = arr_space,
 };
 
-/* The writer's side: returns once desc is in the cache. The list of arrivals only grows;
- * the search starts where the last one ended, since blobs mostly come in bundle order. */
-static int wait_blob(void *payload, const bale_descriptor *desc, bale_error **err)
+/* The writer's side: returns once desc is in the cache, and whether this download checked
+ * it. The list of arrivals only grows; the search starts where the last one ended, since
+ * blobs mostly come in bundle order. */
+static int wait_blob(void *payload, const bale_descriptor *desc, bool *checked, bale_error **err)
 {
 	arrivals *a = payload;
 	bool found = false;
+	size_t at = 0;
 	pthread_mutex_lock(&a->mu);
 	size_t end = a->n, from = a->hint < end ? a->hint : 0;
 	for (size_t k = 0; !found && k < end; k++) {
 		size_t i = (from + k) % end;
-		if ((found = bale_digest_equal(&a->have[i], &desc->digest)))
-			a->hint = i + 1;
+		if ((found = bale_digest_equal(&a->have[i].digest, &desc->digest)))
+			a->hint = (at = i) + 1;
 	}
-	for (size_t checked = end; !found && !a->fetch_done && !a->out_of_memory;) {
+	for (size_t looked = end; !found && !a->fetch_done && !a->out_of_memory;) {
 		pthread_cond_wait(&a->cv, &a->mu);
-		for (; !found && checked < a->n; checked++)
-			if ((found = bale_digest_equal(&a->have[checked], &desc->digest)))
-				a->hint = checked + 1;
+		for (; !found && looked < a->n; looked++)
+			if ((found = bale_digest_equal(&a->have[looked].digest, &desc->digest)))
+				a->hint = (at = looked) + 1;
 	}
 	bool oom = a->out_of_memory;
+	*checked = found && a->have[at].checked;
 	pthread_mutex_unlock(&a->mu);
 	if (found)
 		return 0;

@@ -37,14 +37,17 @@ typedef struct bale_bundle_write_options {
 	const bale_log *log;
 	/* Not NULL while blobs are still arriving in blob_dir (bale export writes as it
 	 * downloads): called before a blob is read, returns once it is there, or an error
-	 * when it never will be. */
-	int (*wait_blob)(void *payload, const bale_descriptor *desc, bale_error **err);
+	 * when it never will be. *checked: this process hashed the file's bytes against the
+	 * digest as it wrote them, so the writer copies them without hashing them again. */
+	int (*wait_blob)(void *payload, const bale_descriptor *desc, bool *checked,
+	                 bale_error **err);
 	void *wait_payload;
 } bale_bundle_write_options;
 
 /* Writes a bundle of the images (resolved, their configs and layers pulled into
  * blob_dir). Indexes and manifests come from the images themselves; every blob is
- * hashed again as it is written. */
+ * hashed again as it is written, but for those wait_blob says were checked as they
+ * were downloaded. */
 int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *const *images,
                       size_t n, bale_error **err);
 
