@@ -19,8 +19,6 @@
 #include "verify/verify_private.h"
 
 #define MAX_PARTS 8
-/* Below this, a thread and a reader of its own cost more than they save. */
-#define MIN_PART_BYTES ((uint64_t)8 << 20)
 #define TAR_BLOCK 512u
 
 typedef struct part {
@@ -165,7 +163,7 @@ static bool take_cut(void *payload, uint64_t start)
 
 /* How many parts, and where each starts (cuts[0] being where the first one is now). */
 static size_t plan_parts(bale_bundle_reader *r, const bale_bundle_manifest *m,
-                         uint64_t cuts[MAX_PARTS])
+                         uint64_t min_part_bytes, uint64_t cuts[MAX_PARTS])
 {
 	cut_plan c = {.r = r, .first = bale_bundle_position(r)};
 	c.cuts[0] = c.first;
@@ -176,8 +174,8 @@ static size_t plan_parts(bale_bundle_reader *r, const bale_bundle_manifest *m,
 	c.n = cores > 2 ? (size_t)cores : 2;
 	if (c.n > MAX_PARTS)
 		c.n = MAX_PARTS;
-	if (c.n > c.total / MIN_PART_BYTES)
-		c.n = (size_t)(c.total / MIN_PART_BYTES);
+	if (min_part_bytes && c.n > c.total / min_part_bytes)
+		c.n = (size_t)(c.total / min_part_bytes);
 	/* format 1's one digest over the whole file is a serial pass: no parts */
 	if (c.n <= 1 || bale_bundle_format(r) < 2)
 		return 1;
@@ -187,12 +185,12 @@ static size_t plan_parts(bale_bundle_reader *r, const bale_bundle_manifest *m,
 }
 
 int verify_members(bale_bundle_reader *r, const char *path, const bale_bundle_manifest *m,
-                   verify_expectations *e, verify_tally *tally, const bale_log *log,
-                   bale_error **err)
+                   verify_expectations *e, uint64_t min_part_bytes, verify_tally *tally,
+                   const bale_log *log, bale_error **err)
 {
 	int rc = 0;
 	uint64_t cuts[MAX_PARTS];
-	size_t n = plan_parts(r, m, cuts), used = n, started = 1;
+	size_t n = plan_parts(r, m, min_part_bytes, cuts), used = n, started = 1;
 	part *parts = calloc(n, sizeof(*parts));
 	part_job *jobs = calloc(n, sizeof(*jobs));
 	pthread_t *threads = calloc(n, sizeof(*threads));

@@ -218,7 +218,8 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 		db->seen = true;
 	verify_tally tally = {.members = 2 + (head->signature != NULL),
 	                      .bytes = (int64_t)(head->manifest_len + head->index_db_len)};
-	if ((rc = verify_members(r, path, manifest, &e, &tally, log, err)) < 0)
+	rc = verify_members(r, path, manifest, &e, VERIFY_MIN_PART_BYTES, &tally, log, err);
+	if (rc < 0)
 		goto cleanup;
 	report->members = tally.members;
 	report->content_bytes = tally.bytes;

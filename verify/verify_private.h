@@ -30,14 +30,18 @@ typedef struct verify_tally {
 	int64_t bytes;
 } verify_tally;
 
+/* Below this many bytes a part costs more (a thread, a reader of its own) than it saves. */
+#define VERIFY_MIN_PART_BYTES ((uint64_t)8 << 20)
+
 /* Checks every member after the head of r (its head and index.db read): each listed,
  * once, with its size and digest; nothing missing; only zero padding after the archive;
  * every frame against the file's check. A bundle of format 2 whose members can be cut at
- * frame starts is checked in parts, one thread each, up to one per core; any other (a
- * format 1 file, whose one digest is serial, or one that does not cut where its manifest
- * says) in one pass. BALE_EVERIFY naming the first bad member in archive order. */
+ * frame starts is checked in parts, one thread each, up to one per core and none under
+ * min_part_bytes (VERIFY_MIN_PART_BYTES; 0: no floor, as tests cut tiny bundles); any
+ * other (a format 1 file, whose one digest is serial, or one that does not cut where its
+ * manifest says) in one pass. BALE_EVERIFY naming the first bad member in archive order. */
 int verify_members(bale_bundle_reader *r, const char *path, const bale_bundle_manifest *m,
-                   verify_expectations *e, verify_tally *tally, const bale_log *log,
-                   bale_error **err);
+                   verify_expectations *e, uint64_t min_part_bytes, verify_tally *tally,
+                   const bale_log *log, bale_error **err);
 
 #endif
