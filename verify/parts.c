@@ -26,7 +26,10 @@ typedef struct part {
 	uint64_t from, to;     /* decompressed offsets; to: UINT64_MAX for the last part */
 	bale_bundle_reader *r; /* the head's reader for the first part, its own for the rest */
 	const verify_expectations *e;
-	bool *seen; /* this part's marks, one per expectation */
+	/* One per expectation: the ordinal (from 1) of the member when this part read it, 0
+	 * when it did not; `at` the ordinal of the member read now (or that it failed on). */
+	uint32_t *seen;
+	uint32_t at;
 	verify_tally tally;
 	bool landed; /* its members ended exactly at `to` (the last: at the archive's end) */
 	atomic_bool cancelled;
@@ -58,6 +61,7 @@ static int check_part(part *p, bale_error **err)
 	p->landed = false;
 	while (!atomic_load(&p->cancelled)) {
 		bale_bundle_member m;
+		p->at++;
 		if ((rc = bale_bundle_next(p->r, &m, err)) <= 0)
 			break;
 		if (!bale_bundle_path_is_safe(m.path))
@@ -72,7 +76,7 @@ static int check_part(part *p, bale_error **err)
 			return bale_error_set(err, BALE_EVERIFY, "member %.200s: %s", m.path,
 			                      x ? "appears twice"
 			                        : "not listed in " BALE_BUNDLE_MANIFEST);
-		p->seen[i] = true;
+		p->seen[i] = p->at;
 		if (m.size != x->size)
 			return bale_error_set(err, BALE_EVERIFY, "%s: %lld bytes, expected %lld",
 			                      m.path, (long long)m.size, (long long)x->size);
@@ -184,13 +188,86 @@ static size_t plan_parts(bale_bundle_reader *r, const bale_bundle_manifest *m,
 	return c.made + 1;
 }
 
+/* How many parts count, in archive order: up to the first that failed, or that did not
+ * end where the next one starts, or that no thread follows. One of the last two goes on
+ * to the end alone; the parts after it are dropped. */
+static size_t settle_parts(part *parts, size_t started, size_t n, const char *path,
+                           const bale_log *log)
+{
+	for (size_t k = 0; k < started; k++) {
+		part *p = &parts[k];
+		bool alone = p->rc == 0 && (!p->landed || (k + 1 == started && started < n));
+		if (alone) {
+			bale_log_printf(
+			    log, BALE_LOG_DEBUG,
+			    "%s: the members do not end at offset %llu; checking on from "
+			    "there in one pass",
+			    path, (unsigned long long)p->to);
+			p->to = UINT64_MAX;
+			bale_bundle_stop_at(p->r, UINT64_MAX);
+			bale_bundle_check_whole_file(p->r);
+			p->rc = check_part(p, &p->err);
+		}
+		if (alone || p->rc < 0)
+			return k + 1;
+	}
+	return started;
+}
+
+/* Index of the first member part k read (before the one it failed on, or that one) that
+ * an earlier part read too; e->n when none. */
+static size_t first_repeat(const part *parts, size_t k, const verify_expectations *e)
+{
+	const part *p = &parts[k];
+	size_t found = e->n;
+	for (size_t i = 0; i < e->n; i++) {
+		uint32_t at = p->seen[i];
+		if (!at || (p->rc < 0 && at > p->at) || (found < e->n && at > p->seen[found]))
+			continue;
+		bool before = false;
+		for (size_t j = 0; j < k && !before; j++)
+			before = parts[j].seen[i] != 0;
+		if (before)
+			found = i;
+	}
+	return found;
+}
+
+/* The error one pass would report first: a member read twice (a part finds a repeat of
+ * its own at once; one of an earlier part's only now) or a part's error, in archive order,
+ * then a member missing. */
+static int report_parts(const part *parts, size_t used, const verify_expectations *e,
+                        bale_error **err)
+{
+	for (size_t k = 0; k < used; k++) {
+		size_t i = first_repeat(parts, k, e);
+		if (i < e->n)
+			return bale_error_set(err, BALE_EVERIFY, "member %s: appears twice",
+			                      e->items[i].path);
+		if (parts[k].rc < 0)
+			return bale_error_set(err, parts[k].rc, "%s",
+			                      bale_error_message(parts[k].err));
+	}
+	for (size_t i = 0; i < e->n; i++) {
+		bool read = e->items[i].seen;
+		for (size_t k = 0; k < used && !read; k++)
+			read = parts[k].seen[i] != 0;
+		if (!read)
+			return bale_error_set(err, BALE_EVERIFY,
+			                      "member %s: missing (listed in " BALE_BUNDLE_MANIFEST
+			                      ")",
+			                      e->items[i].path);
+	}
+	return 0;
+}
+
 int verify_members(bale_bundle_reader *r, const char *path, const bale_bundle_manifest *m,
                    verify_expectations *e, uint64_t min_part_bytes, verify_tally *tally,
                    const bale_log *log, bale_error **err)
 {
 	int rc = 0;
 	uint64_t cuts[MAX_PARTS];
-	size_t n = plan_parts(r, m, min_part_bytes, cuts), used = n, started = 1;
+	size_t n = plan_parts(r, m, min_part_bytes, cuts), used = 0, started = 1;
 	part *parts = calloc(n, sizeof(*parts));
 	part_job *jobs = calloc(n, sizeof(*jobs));
 	pthread_t *threads = calloc(n, sizeof(*threads));
@@ -204,7 +281,7 @@ int verify_members(bale_bundle_reader *r, const char *path, const bale_bundle_ma
 		            .from = cuts[k],
 		            .to = k + 1 < n ? cuts[k + 1] : UINT64_MAX,
 		            .e = e,
-		            .seen = calloc(e->n ? e->n : 1, sizeof(bool))};
+		            .seen = calloc(e->n ? e->n : 1, sizeof(*p->seen))};
 		atomic_init(&p->cancelled, false);
 		if (!p->seen) {
 			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
@@ -218,47 +295,13 @@ int verify_members(bale_bundle_reader *r, const char *path, const bale_bundle_ma
 	for (; started < n; started++) {
 		jobs[started] = (part_job){.parts = parts, .k = started, .n = n};
 		if (pthread_create(&threads[started], NULL, part_main, &jobs[started]) != 0)
-			break; /* the last part started goes on to the end, below */
+			break; /* the last part started goes on to the end: settle_parts */
 	}
 	run_part(parts, 0, n);
 	for (size_t k = 1; k < started; k++)
 		pthread_join(threads[k], NULL);
-	/* In archive order: the first part that failed, or that did not end where the next
-	 * one starts, or that no thread follows (which then goes on to the end alone, the
-	 * rest dropped). */
-	for (size_t k = 0; k < started && rc == 0; k++) {
-		part *p = &parts[k];
-		bool last_started = k + 1 == started && started < n;
-		if (p->rc == 0 && (!p->landed || last_started) && p->r) {
-			bale_log_printf(
-			    log, BALE_LOG_DEBUG,
-			    "%s: the members do not end at offset %llu; checking on from "
-			    "there in one pass",
-			    path, (unsigned long long)p->to);
-			p->to = UINT64_MAX;
-			bale_bundle_stop_at(p->r, UINT64_MAX);
-			bale_bundle_check_whole_file(p->r);
-			p->rc = check_part(p, &p->err);
-			used = k + 1;
-		}
-		if (p->rc < 0) {
-			rc = p->rc;
-			bale_error_set(err, rc, "%s", bale_error_message(p->err));
-		}
-		if (used == k + 1)
-			break;
-	}
-	if (used > started)
-		used = started;
-	for (size_t i = 0; rc == 0 && i < e->n; i++) {
-		int times = e->items[i].seen;
-		for (size_t k = 0; k < used; k++)
-			times += parts[k].seen[i];
-		if (times != 1)
-			rc = bale_error_set(err, BALE_EVERIFY, "member %s: %s", e->items[i].path,
-			                    times ? "appears twice"
-			                          : "missing (listed in " BALE_BUNDLE_MANIFEST ")");
-	}
+	used = settle_parts(parts, started, n, path, log);
+	rc = report_parts(parts, used, e, err);
 	for (size_t k = 0; rc == 0 && k < used; k++) {
 		tally->members += parts[k].tally.members;
 		tally->bytes += parts[k].tally.bytes;

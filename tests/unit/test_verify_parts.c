@@ -260,6 +260,18 @@ static void assert_names(const outcome *o, const char *path, const char *why)
 		fail_msg("\"%s\" does not say %s: %s", o->message, path, why);
 }
 
+/* The same outcome as one pass over the bundle (the default floor makes one part of so
+ * small a bundle). */
+static void assert_as_one_pass(const fixture *f, const outcome *o)
+{
+	outcome one = run_verify(f, VERIFY_MIN_PART_BYTES);
+	assert_int_equal(one.parts, 1);
+	assert_int_equal(o->rc, one.rc);
+	assert_string_equal(o->message, one.message);
+	assert_int_equal(o->tally.members, one.tally.members);
+	assert_int_equal(o->tally.bytes, one.tally.bytes);
+}
+
 static const char *blob_path(const bale_bundle_blob *b, char out[128])
 {
 	snprintf(out, 128, "blobs/sha256/%s", bale_digest_hex(&b->digest));
@@ -285,11 +297,7 @@ static void test_clean_in_parts(void **state)
 	assert_true(o.parts >= 2);
 	assert_false(o.one_pass);
 	assert_whole_tally(&f, &o);
-	/* the default floor makes one part of so small a bundle */
-	o = run_verify(&f, VERIFY_MIN_PART_BYTES);
-	assert_int_equal(o.rc, 0);
-	assert_int_equal(o.parts, 1);
-	assert_whole_tally(&f, &o);
+	assert_as_one_pass(&f, &o);
 	fixture_free(&f);
 }
 
@@ -304,6 +312,7 @@ static void test_damaged_in_last_part(void **state)
 	outcome o = run_verify(&f, FRAME);
 	assert_true(o.parts >= 2);
 	assert_names(&o, blob_path(&f.blobs[f.n_blobs - 1], path), "digest mismatch");
+	assert_as_one_pass(&f, &o);
 	fixture_free(&f);
 }
 
@@ -322,6 +331,7 @@ static void test_damaged_in_first_part(void **state)
 	assert_true(o.parts >= 2);
 	assert_names(&o, blob_path(&f.blobs[0], path), "digest mismatch");
 	assert_null(strstr(o.message, blob_path(&f.blobs[f.n_blobs - 1], path)));
+	assert_as_one_pass(&f, &o);
 	fixture_free(&f);
 }
 
@@ -338,6 +348,51 @@ static void test_appears_twice(void **state)
 	assert_true(o.parts >= 2);
 	assert_false(o.one_pass);
 	assert_names(&o, blob_path(&f.blobs[0], path), "appears twice");
+	assert_as_one_pass(&f, &o);
+	fixture_free(&f);
+}
+
+/* The first blob again in the last part, before a damaged member there: one pass meets
+ * the copy first, so that is the member named. */
+static void test_twice_before_damaged(void **state)
+{
+	fixture f;
+	char path[128];
+	fixture_init(&f, *state);
+	add_blobs(&f);
+	member last = f.members[--f.n_members];
+	add_blob(&f, 3000, 1, false, true);
+	last.data[10] ^= 1;
+	f.members[f.n_members++] = last;
+	fixture_write(&f);
+	outcome o = run_verify(&f, FRAME);
+	assert_true(o.parts >= 2);
+	assert_names(&o, blob_path(&f.blobs[0], path), "appears twice");
+	assert_as_one_pass(&f, &o);
+	fixture_free(&f);
+}
+
+/* A member twice in two parts and another missing (one whose path sorts first): one pass
+ * finds the copy as it reads it, and what is missing only at the end. */
+static void test_twice_before_missing(void **state)
+{
+	fixture f;
+	char path[128], first[128];
+	fixture_init(&f, *state);
+	add_blobs(&f);
+	add_blob(&f, 3000, 1, false, true);
+	blob_path(&f.blobs[0], first);
+	for (uint64_t seed = 99;; seed++) {
+		bale_bundle_blob *absent = add_blob(&f, 800, seed, true, false);
+		if (strcmp(blob_path(absent, path), first) < 0)
+			break;
+		f.n_blobs--;
+	}
+	fixture_write(&f);
+	outcome o = run_verify(&f, FRAME);
+	assert_true(o.parts >= 2);
+	assert_names(&o, first, "appears twice");
+	assert_as_one_pass(&f, &o);
 	fixture_free(&f);
 }
 
@@ -352,6 +407,7 @@ static void test_missing(void **state)
 	outcome o = run_verify(&f, FRAME);
 	assert_true(o.parts >= 2);
 	assert_names(&o, blob_path(absent, path), "missing");
+	assert_as_one_pass(&f, &o);
 	fixture_free(&f);
 }
 
@@ -430,6 +486,7 @@ static void test_crossing_falls_back_to_one_pass(void **state)
 	assert_whole_tally(&f, &o);
 	free(small);
 	free(big);
+	assert_as_one_pass(&f, &o);
 	fixture_free(&f);
 }
 
@@ -477,6 +534,7 @@ static void test_format_1_never_cut(void **state)
 	assert_int_equal(o.parts, 1);
 	assert_false(o.one_pass);
 	assert_whole_tally(&f, &o);
+	assert_as_one_pass(&f, &o);
 	fixture_free(&f);
 }
 
@@ -489,6 +547,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_damaged_in_first_part, tmpdir_setup,
 	                                    tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_appears_twice, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_twice_before_damaged, tmpdir_setup,
+	                                    tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_twice_before_missing, tmpdir_setup,
+	                                    tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_missing, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_crossing_falls_back_to_one_pass, tmpdir_setup,
 	                                    tmpdir_teardown),
