@@ -6,9 +6,9 @@
  * Where a part starts is computed from what the signed manifest lists (bale writes every
  * member in ustar form: a 512-byte header, its data, zero padding to 512). The cut is
  * only trusted once the part before it ends there: a part whose members run past its end
- * goes on to the end of the archive by itself, and the parts after it are dropped. So a
- * bundle that does not cut where its manifest says is still checked in full, in one pass
- * from where the cut failed. */
+ * goes on to the end of the archive by itself at once, and the parts after it are
+ * cancelled and dropped. So a bundle that does not cut where its manifest says is still
+ * checked in full, in one pass from where the cut failed. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,6 +32,10 @@ typedef struct part {
 	uint32_t at;
 	verify_tally tally;
 	bool landed; /* its members ended exactly at `to` (the last: at the archive's end) */
+	/* it went on to the end of the archive by itself (go_on_alone); crossed: because its
+	 * members ran past `to`, not for want of a thread to follow it */
+	bool alone, crossed;
+	uint64_t cut; /* where it was to end */
 	atomic_bool cancelled;
 	int rc;
 	bale_error *err;
@@ -53,8 +57,19 @@ static verify_expected *find_expected(const verify_expectations *e, const char *
 	return NULL;
 }
 
+/* Stops a member's check mid-way once the part is cancelled: a layer of gigabytes is not
+ * hashed to its end for nothing. */
+static int stop_if_cancelled(void *payload, const void *data, size_t len, bale_error **err)
+{
+	const part *p = payload;
+	(void)data;
+	(void)len;
+	return atomic_load(&p->cancelled) ? bale_error_set(err, BALE_EGENERIC, "cancelled") : 0;
+}
+
 /* Checks the part's members from where its reader is, up to its end. Resumable: a part
- * given a later end goes on from where it stopped. */
+ * given a later end goes on from where it stopped. A cancelled part stops with 0, not
+ * landed (its outcome counts for nothing: see settle_parts). */
 static int check_part(part *p, bale_error **err)
 {
 	int rc = 0;
@@ -81,7 +96,12 @@ static int check_part(part *p, bale_error **err)
 			return bale_error_set(err, BALE_EVERIFY, "%s: %lld bytes, expected %lld",
 			                      m.path, (long long)m.size, (long long)x->size);
 		bale_descriptor want = {.digest = x->digest, .size = x->size};
-		if ((rc = bale_bundle_check_member(p->r, m.path, &want, NULL, NULL, err)) < 0)
+		rc = bale_bundle_check_member(p->r, m.path, &want, stop_if_cancelled, p, err);
+		if (rc < 0 && atomic_load(&p->cancelled)) {
+			bale_error_clear(err);
+			return 0;
+		}
+		if (rc < 0)
 			return rc;
 		p->tally.members++;
 		p->tally.bytes += x->size;
@@ -96,14 +116,37 @@ static int check_part(part *p, bale_error **err)
 	return p->landed ? bale_bundle_check_part(p->r, err) : 0;
 }
 
-/* A failed part makes the parts after it pointless: its error is the one reported. */
+static void cancel_after(part *parts, size_t k, size_t n)
+{
+	for (size_t j = k + 1; j < n; j++)
+		atomic_store(&parts[j].cancelled, true);
+}
+
+/* The part goes on to the end of the archive (and checks what follows it, and every frame
+ * from its start). */
+static void go_on_alone(part *p)
+{
+	p->alone = true;
+	p->to = UINT64_MAX;
+	bale_bundle_stop_at(p->r, UINT64_MAX);
+	bale_bundle_check_whole_file(p->r);
+	p->rc = check_part(p, &p->err);
+}
+
+/* A part that fails, or whose members run past the next part's start (so that no member
+ * starts there), makes the parts after it pointless: they are cancelled at once, and the
+ * latter goes on alone right away. */
 static void run_part(part *parts, size_t k, size_t n)
 {
 	part *p = &parts[k];
 	p->rc = check_part(p, &p->err);
+	if (p->rc == 0 && !p->landed && !atomic_load(&p->cancelled)) {
+		cancel_after(parts, k, n);
+		p->crossed = true;
+		go_on_alone(p);
+	}
 	if (p->rc < 0)
-		for (size_t j = k + 1; j < n; j++)
-			atomic_store(&parts[j].cancelled, true);
+		cancel_after(parts, k, n);
 }
 
 typedef struct part_job {
@@ -115,8 +158,10 @@ static void *part_main(void *arg)
 {
 	part_job *job = arg;
 	part *p = &job->parts[job->k];
-	if ((p->rc = bale_bundle_open_part(&p->r, p->path, p->from, p->to, &p->err)) < 0)
+	if ((p->rc = bale_bundle_open_part(&p->r, p->path, p->from, p->to, &p->err)) < 0) {
+		cancel_after(job->parts, job->k, job->n);
 		return NULL;
+	}
 	if (p->to == UINT64_MAX) /* the last part checks the end of the archive */
 		bale_bundle_check_whole_file(p->r);
 	run_part(job->parts, job->k, job->n);
@@ -196,19 +241,21 @@ static size_t settle_parts(part *parts, size_t started, size_t n, const char *pa
 {
 	for (size_t k = 0; k < started; k++) {
 		part *p = &parts[k];
-		bool alone = p->rc == 0 && (!p->landed || (k + 1 == started && started < n));
-		if (alone) {
-			bale_log_printf(
-			    log, BALE_LOG_DEBUG,
-			    "%s: the members do not end at offset %llu; checking on from "
-			    "there in one pass",
-			    path, (unsigned long long)p->to);
-			p->to = UINT64_MAX;
-			bale_bundle_stop_at(p->r, UINT64_MAX);
-			bale_bundle_check_whole_file(p->r);
-			p->rc = check_part(p, &p->err);
+		/* A part that did not land went on alone as it found that (run_part), unless it
+		 * was cancelled (then an earlier part failed or went on alone, and this one is
+		 * not reached); this one landed where a part that never started was to begin. */
+		if (p->rc == 0 && !p->alone && (!p->landed || (k + 1 == started && started < n))) {
+			p->crossed = !p->landed;
+			go_on_alone(p);
 		}
-		if (alone || p->rc < 0)
+		if (p->alone)
+			bale_log_printf(log, BALE_LOG_DEBUG,
+			                p->crossed ? "%s: the members do not end at offset %llu; "
+			                             "checked on from there in one pass"
+			                           : "%s: no thread for the members from offset "
+			                             "%llu; checked on in one pass",
+			                path, (unsigned long long)p->cut);
+		if (p->alone || p->rc < 0)
 			return k + 1;
 	}
 	return started;
@@ -280,6 +327,7 @@ int verify_members(bale_bundle_reader *r, const char *path, const bale_bundle_ma
 		*p = (part){.path = path,
 		            .from = cuts[k],
 		            .to = k + 1 < n ? cuts[k + 1] : UINT64_MAX,
+		            .cut = k + 1 < n ? cuts[k + 1] : UINT64_MAX,
 		            .e = e,
 		            .seen = calloc(e->n ? e->n : 1, sizeof(*p->seen))};
 		atomic_init(&p->cancelled, false);
