@@ -215,7 +215,7 @@ static size_t plan_parts(bale_bundle_reader *r, const bale_bundle_manifest *m,
                          uint64_t min_part_bytes, uint64_t cuts[MAX_PARTS])
 {
 	cut_plan c = {.r = r, .first = bale_bundle_position(r)};
-	c.cuts[0] = c.first;
+	c.cuts[0] = cuts[0] = c.first; /* the first part's start, also when it is the only one */
 	c.total = walk_members(m, c.first, NULL, NULL) - c.first;
 	/* One part a core, and two at least: on one core the second costs next to nothing,
 	 * and every machine then checks the same way. */
