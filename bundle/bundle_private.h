@@ -24,4 +24,16 @@
 #define BUNDLE_KIND_CONFIG "config"
 #define BUNDLE_KIND_LAYER "layer"
 
+#include <stddef.h>
+
+#include "bale/bundle.h"
+
+/* The entry of bale/manifest.json's "files" for bale/index.db (path, digest and size as
+ * bale_bundle_manifest_parse reads them), found without building the document, whose
+ * images and blobs take about 1 KiB each in jansson: 1 and *out filled (out->path is
+ * BALE_BUNDLE_INDEX_DB); 0 when the document differs from what bale writes in any of this
+ * (another format version, "files" absent, repeated, not a list jansson reads, no valid
+ * entry for bale/index.db). Then the caller parses it whole, which says what is wrong. */
+int bundle_manifest_index_entry(const char *data, size_t len, bale_bundle_file *out);
+
 #endif

@@ -4,13 +4,18 @@
 #include "bale/index_db.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "bale/fs.h"
 #include "bale/text.h"
 #include "bale/sys/sql_guard.h"
+#include "bundle/bundle_private.h"
 #include "bundle/index_private.h"
 
 /* Runs a statement that returns one integer (a PRAGMA of ours). */
@@ -152,6 +157,16 @@ cleanup:
 	return rc;
 }
 
+/* Guarded before the first look inside (the file may not be ours), then held to the
+ * schema bale writes. */
+static int guard_and_check(sqlite3 *db, bale_error **err)
+{
+	int rc = bale_sql_guard(db, err);
+	if (rc < 0)
+		return bale_error_wrap(err, "index.db");
+	return check_index(db, err);
+}
+
 int bale_index_db_open_bytes(sqlite3 **out, const void *bytes, size_t len, bale_error **err)
 {
 	sqlite3 *db = NULL;
@@ -177,12 +192,7 @@ int bale_index_db_open_bytes(sqlite3 **out, const void *bytes, size_t len, bale_
 		rc = bale_error_set(err, BALE_EVERIFY, "index.db: %s", sqlite3_errmsg(db));
 		goto cleanup;
 	}
-	/* Guarded before the first look inside: the bytes may not be ours. */
-	if ((rc = bale_sql_guard(db, err)) < 0) {
-		bale_error_wrap(err, "index.db");
-		goto cleanup;
-	}
-	if ((rc = check_index(db, err)) < 0)
+	if ((rc = guard_and_check(db, err)) < 0)
 		goto cleanup;
 	*out = db;
 	db = NULL;
@@ -327,16 +337,141 @@ int bale_index_db_image_digest(sqlite3 *db, const char *ref, char digest[80], ba
 	return rc;
 }
 
+/* ---- index.db out of a bundle: into a temporary file, so that SQLite pages it in as a
+ * query needs it (its page cache is bounded) instead of the whole index in memory ---- */
+
+typedef struct index_temp {
+	char *path;
+	int fd;
+	bool linked; /* path still names it */
+} index_temp;
+
+static int write_chunk(void *payload, const void *data, size_t len, bale_error **err)
+{
+	const index_temp *t = payload;
+	if (bale_fs_write_all(t->fd, data, len) < 0)
+		return bale_error_set_errno(err, BALE_EGENERIC, errno,
+		                            "index.db: write %s (TMPDIR names where it goes)",
+		                            t->path);
+	return 0;
+}
+
+/* "file:PATH?immutable=1": written once, never changed while open, so SQLite takes no
+ * locks and looks for no journal beside it. */
+static char *immutable_uri(const char *path)
+{
+	static const char tail[] = "?immutable=1";
+	size_t size = 5 + 3 * strlen(path) + sizeof(tail), at = 0;
+	char *uri = malloc(size);
+	if (!uri)
+		return NULL;
+	at += (size_t)snprintf(uri, size, "file:");
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("/._-", *p))
+			uri[at++] = (char)*p;
+		else
+			at += (size_t)snprintf(uri + at, size - at, "%%%02X", *p);
+	snprintf(uri + at, size - at, "%s", tail);
+	return uri;
+}
+
+/* Opens the complete temporary file read-only and unlinks it at once: SQLite holds it
+ * open, and nothing is left behind however the process ends. */
+static int open_temp(sqlite3 **out, index_temp *t, bale_error **err)
+{
+	sqlite3 *db = NULL;
+	char *uri = immutable_uri(t->path);
+	int rc = 0;
+	if (!uri) {
+		rc = bale_error_set(err, BALE_EGENERIC, "index.db: out of memory");
+		goto cleanup;
+	}
+	int src = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+	if (unlink(t->path) == 0)
+		t->linked = false;
+	if (src != SQLITE_OK) {
+		rc = bale_error_set(err, BALE_EGENERIC, "index.db: open %s: %s", t->path,
+		                    db ? sqlite3_errmsg(db) : "out of memory");
+		goto cleanup;
+	}
+	if ((rc = guard_and_check(db, err)) < 0)
+		goto cleanup;
+	*out = db;
+	db = NULL;
+cleanup:
+	sqlite3_close(db);
+	free(uri);
+	return rc;
+}
+
+/* The current member (bale/index.db) into a temporary file under $TMPDIR (else /tmp),
+ * held to the size and digest bale/manifest.json lists for it, then opened. */
+static int open_member(sqlite3 **out, bale_bundle_reader *r, const bale_bundle_file *entry,
+                       bale_error **err)
+{
+	index_temp t = {.fd = -1};
+	const bale_descriptor want = {.digest = entry->digest, .size = entry->size};
+	const char *dir = getenv("TMPDIR");
+	int rc = 0;
+	if (!dir || !*dir)
+		dir = "/tmp";
+	if (entry->size > (int64_t)BUNDLE_CAP_INDEX_DB)
+		return bale_error_set(err, BALE_EVERIFY, "%s: %lld bytes is over the %u byte limit",
+		                      BALE_BUNDLE_INDEX_DB, (long long)entry->size,
+		                      BUNDLE_CAP_INDEX_DB);
+	if (!(t.path = bale_fs_join(dir, "bale-index-XXXXXX"))) {
+		rc = bale_error_set(err, BALE_EGENERIC, "index.db: out of memory");
+		goto cleanup;
+	}
+	if ((t.fd = mkostemp(t.path, O_CLOEXEC)) < 0) {
+		rc = bale_error_set_errno(err, BALE_EGENERIC, errno,
+		                          "index.db: a temporary file in %s (TMPDIR)", dir);
+		goto cleanup;
+	}
+	t.linked = true;
+	rc = bale_bundle_check_member(r, BALE_BUNDLE_INDEX_DB, &want, write_chunk, &t, err);
+	if (rc == 0)
+		rc = open_temp(out, &t, err);
+cleanup:
+	if (t.linked)
+		unlink(t.path);
+	if (t.fd >= 0)
+		close(t.fd);
+	free(t.path);
+	return rc;
+}
+
+/* What bale/manifest.json lists for bale/index.db: found in its raw text when it is laid
+ * out as bale writes it, else from the whole parse (which says what is wrong). */
+static int index_entry(bale_bundle_reader *r, const bale_bundle_head *head, bale_bundle_file *out,
+                       bale_error **err)
+{
+	const bale_bundle_manifest *m = NULL;
+	if (bundle_manifest_index_entry(head->manifest, head->manifest_len, out) == 1)
+		return 0;
+	int rc = bale_bundle_read_manifest(r, &m, err);
+	if (rc < 0)
+		return rc;
+	const bale_bundle_file *entry = bale_bundle_manifest_file(m, BALE_BUNDLE_INDEX_DB);
+	if (!entry)
+		return bale_error_set(err, BALE_EVERIFY, "%s: no size for %s", BALE_BUNDLE_MANIFEST,
+		                      BALE_BUNDLE_INDEX_DB);
+	*out = *entry;
+	return 0;
+}
+
 int bale_index_db_open_bundle(bale_bundle_reader **reader, sqlite3 **db, const char *path,
                               bale_error **err)
 {
 	const bale_bundle_head *head = NULL;
+	bale_bundle_file entry;
 	int rc = bale_bundle_open(reader, path, err); /* its errors name the file */
 	if (rc < 0)
 		return rc;
 	if ((rc = bale_bundle_read_head(*reader, &head, err)) < 0 ||
-	    (rc = bale_bundle_read_index(*reader, &head, err)) < 0 ||
-	    (rc = bale_index_db_open_bytes(db, head->index_db, head->index_db_len, err)) < 0) {
+	    (rc = index_entry(*reader, head, &entry, err)) < 0 ||
+	    (rc = open_member(db, *reader, &entry, err)) < 0) {
 		bale_bundle_close(*reader);
 		*reader = NULL;
 	}

@@ -216,6 +216,44 @@ out:
 	return rc;
 }
 
+/* "files" lists three members as bale writes it; more than this is left to the whole
+ * parse. */
+#define FILES_FAST_MAX (64u << 10)
+
+int bundle_manifest_index_entry(const char *data, size_t len, bale_bundle_file *out)
+{
+	const char *version = NULL, *files = NULL;
+	size_t version_len = 0, files_len = 0, i;
+	char want[16];
+	json_t *list = NULL, *v;
+	bale_bundle_file found = {0};
+	int rc = 0;
+	/* The version first, as the whole parse does: another may lay out "files" otherwise. */
+	snprintf(want, sizeof(want), "%d", BALE_BUNDLE_FORMAT_VERSION);
+	if (bale_json_top_value(data, len, "formatVersion", &version, &version_len) != 1 ||
+	    version_len != strlen(want) || memcmp(version, want, version_len) != 0 ||
+	    bale_json_top_value(data, len, "files", &files, &files_len) != 1 ||
+	    files_len > FILES_FAST_MAX || files[0] != '[' ||
+	    bale_json_parse(&list, files, files_len, FILES_FAST_MAX, BALE_BUNDLE_MANIFEST, NULL) <
+	        0)
+		goto out;
+	/* The last of its name, as bale_bundle_manifest_file finds it. */
+	json_array_foreach(list, i, v)
+	{
+		const char *path = bale_json_str(v, "path");
+		if (!path || strcmp(path, BALE_BUNDLE_INDEX_DB) != 0)
+			continue;
+		rc = read_entry(v, path, &found.digest, &found.size, NULL) == 0;
+	}
+	if (rc == 1) {
+		*out = found;
+		out->path = BALE_BUNDLE_INDEX_DB;
+	}
+out:
+	json_decref(list);
+	return rc;
+}
+
 const bale_bundle_file *bale_bundle_manifest_file(const bale_bundle_manifest *m, const char *path)
 {
 	const bale_bundle_file *found = NULL;

@@ -25,34 +25,65 @@ static const cli_opt options[] = {
 
 static const cli_verb verb = {"ls", usage_text, options};
 
-/* Bytes per image, each blob counted once: the image_blobs view, spelled out over the
- * base tables, so that no SQL the file carries runs for bale's own listing. */
-static const char sizes_sql[] =
-    "WITH u(image_id, digest) AS ("
-    " SELECT id, digest FROM images"
-    " UNION SELECT image_id, manifest_digest FROM image_manifests"
-    " UNION SELECT im.image_id, m.config_digest FROM image_manifests im"
-    " JOIN manifests m ON m.digest = im.manifest_digest"
-    " UNION SELECT im.image_id, ml.layer_digest FROM image_manifests im"
-    " JOIN manifest_layers ml ON ml.manifest_digest = im.manifest_digest)"
-    " SELECT i.ref, sum(b.size) FROM u JOIN images i ON i.id = u.image_id"
-    " JOIN blobs b ON b.digest = u.digest GROUP BY i.ref";
+/* One row per image, then one per entry of its index tree (the carried and the left-out
+ * platforms), in export order: ordered by image id, then position, with the image's own
+ * row first (position -1). Both halves are read in the order of their primary keys, so
+ * SQLite merges them as it goes and nothing is sorted or held. The SIZE is every blob the
+ * image needs, each once (the image_blobs view, spelled out over the base tables so that
+ * no SQL the file carries runs for bale's own listing). */
+#define LS_IMAGE_COLUMNS                                                                           \
+	"SELECT i.id, -1, i.ref, i.registry, i.repository, i.digest, i.media_type, i.size,"
+#define LS_MANIFEST_BLOBS                                                                          \
+	" UNION SELECT manifest_digest FROM image_manifests WHERE image_id = i.id"                 \
+	" UNION SELECT m.config_digest FROM image_manifests im"                                    \
+	" JOIN manifests m ON m.digest = im.manifest_digest WHERE im.image_id = i.id"              \
+	" UNION SELECT ml.layer_digest FROM image_manifests im"                                    \
+	" JOIN manifest_layers ml ON ml.manifest_digest = im.manifest_digest"                      \
+	" WHERE im.image_id = i.id"
 
-/* Schema version 2: child indexes and the foreign layers carried count too. */
-static const char sizes_v2_sql[] =
-    "WITH u(image_id, digest) AS ("
-    " SELECT id, digest FROM images"
-    " UNION SELECT image_id, digest FROM image_indexes WHERE carried = 1"
-    " UNION SELECT image_id, manifest_digest FROM image_manifests"
-    " UNION SELECT im.image_id, m.config_digest FROM image_manifests im"
-    " JOIN manifests m ON m.digest = im.manifest_digest"
-    " UNION SELECT im.image_id, ml.layer_digest FROM image_manifests im"
-    " JOIN manifest_layers ml ON ml.manifest_digest = im.manifest_digest"
-    " UNION SELECT im.image_id, fl.layer_digest FROM image_manifests im"
+static const char images_v1_sql[] = LS_IMAGE_COLUMNS
+    " (SELECT sum(size) FROM blobs WHERE digest IN (SELECT i.digest" LS_MANIFEST_BLOBS ")),"
+    " 0, NULL, NULL FROM images i"
+    " UNION ALL SELECT image_id, position, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+    " carried, CASE WHEN os IS NULL THEN 'unknown'"
+    " ELSE os || '/' || coalesce(architecture, '') || coalesce('/' || variant, '') END"
+    " FROM image_platforms ORDER BY 1, 2";
+
+/* Schema version 2: child indexes and the foreign layers carried count too; the foreign
+ * layers lacking are counted; artifacts and a Windows build's os.version and os.features
+ * are named as bale/manifest.json names them. */
+static const char images_v2_sql[] = LS_IMAGE_COLUMNS
+    " (SELECT sum(size) FROM blobs WHERE digest IN (SELECT i.digest"
+    " UNION SELECT digest FROM image_indexes WHERE image_id = i.id AND carried = "
+    "1" LS_MANIFEST_BLOBS " UNION SELECT fl.layer_digest FROM image_manifests im"
     " JOIN foreign_layers fl ON fl.manifest_digest = im.manifest_digest"
-    " WHERE fl.carried = 1)"
-    " SELECT i.ref, sum(b.size) FROM u JOIN images i ON i.id = u.image_id"
-    " JOIN blobs b ON b.digest = u.digest GROUP BY i.ref";
+    " WHERE im.image_id = i.id AND fl.carried = 1)),"
+    " (SELECT count(*) FROM image_manifests im"
+    " JOIN foreign_layers fl ON fl.manifest_digest = im.manifest_digest"
+    " WHERE im.image_id = i.id AND fl.carried = 0),"
+    " NULL, NULL FROM images i"
+    " UNION ALL SELECT image_id, position, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+    " carried, CASE WHEN os IS NOT NULL AND NOT (artifact = 1 AND os = 'unknown')"
+    " THEN os || '/' || coalesce(architecture, '') || coalesce('/' || variant, '')"
+    " || coalesce(':' || os_version, '') || coalesce('+' || os_features, '')"
+    " WHEN artifact = 1 THEN 'artifact' ELSE 'unknown' END"
+    " FROM image_platforms ORDER BY 1, 2";
+
+enum {
+	COL_ID,
+	COL_POS,
+	COL_REF,
+	COL_REGISTRY,
+	COL_REPOSITORY,
+	COL_DIGEST,
+	COL_MEDIA_TYPE,
+	COL_SIZE,
+	COL_BYTES,
+	COL_LACKING,
+	COL_CARRIED,
+	COL_PLATFORM,
+	N_COLS
+};
 
 /* Foreign layers each image's carried manifests name and the bundle lacks (version 2). */
 static const char foreign_sql[] =
@@ -60,22 +91,68 @@ static const char foreign_sql[] =
     " JOIN foreign_layers fl ON fl.manifest_digest = im.manifest_digest"
     " WHERE fl.carried = 0 GROUP BY i.ref ORDER BY i.ref";
 
-typedef struct sizes {
-	json_t *by_ref; /* ref -> bytes */
-} sizes;
+/* The platform strings of one image: carried, then left out. */
+typedef struct strings {
+	char **items;
+	size_t n, alloc;
+} strings;
 
-static int collect_size(void *payload, int ncols, const char *const *names,
-                        const char *const *values)
+static int strings_add(strings *s, const char *text)
 {
-	sizes *s = payload;
-	if (!values || !values[0])
-		return 0;
-	json_object_set_new(s->by_ref, values[0],
-	                    json_integer(values[1] ? strtoll(values[1], NULL, 10) : 0));
+	if (s->n == s->alloc) {
+		size_t want = s->alloc ? s->alloc * 2 : 8;
+		char **grown = realloc(s->items, want * sizeof(*grown));
+		if (!grown)
+			return -1;
+		s->items = grown;
+		s->alloc = want;
+	}
+	if (!(s->items[s->n] = strdup(text ? text : "")))
+		return -1;
+	s->n++;
 	return 0;
 }
 
-static const char *join_strings(char *buf, size_t size, const char *const *list, size_t n)
+static void strings_clear(strings *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->items[i]);
+	s->n = 0;
+}
+
+/* The image being read: its row's values, then its platforms as their rows come. */
+typedef struct ls_image {
+	bool present;
+	char *col[N_COLS]; /* NULL for SQL NULL */
+	strings carried, left_out;
+} ls_image;
+
+typedef struct ls_state {
+	bool as_json;
+	size_t wref;     /* text: width of the REFERENCE column */
+	size_t n_images; /* printed so far */
+	ls_image img;
+} ls_state;
+
+static void image_clear(ls_image *img)
+{
+	for (int j = 0; j < N_COLS; j++) {
+		free(img->col[j]);
+		img->col[j] = NULL;
+	}
+	strings_clear(&img->carried);
+	strings_clear(&img->left_out);
+	img->present = false;
+}
+
+static void image_free(ls_image *img)
+{
+	image_clear(img);
+	free(img->carried.items);
+	free(img->left_out.items);
+}
+
+static const char *join_strings(char *buf, size_t size, char *const *list, size_t n)
 {
 	size_t at = 0;
 	buf[0] = '\0';
@@ -88,49 +165,24 @@ static const char *join_strings(char *buf, size_t size, const char *const *list,
 	return buf[0] ? buf : "-";
 }
 
-/* What the bundle says, escaped: a bundle is read here before anyone checked it. */
-static void print_text(const bale_bundle_manifest *m, json_t *by_ref, json_t *foreign)
+static long long column_int(const char *value)
 {
-	size_t wref = 9;
-	char plats[512], human[32];
-	for (size_t i = 0; i < m->n_images; i++) {
-		size_t l = cli_text_width(m->images[i].ref);
-		wref = l > wref ? l : wref;
-	}
-	printf("%-*s  %-19s  %-9s  %s\n", (int)wref, "REFERENCE", "DIGEST", "SIZE", "PLATFORMS");
-	for (size_t i = 0; i < m->n_images; i++) {
-		const bale_bundle_image *img = &m->images[i];
-		json_int_t bytes =
-		    img->ref ? json_integer_value(json_object_get(by_ref, img->ref)) : 0;
-		char short_digest[20];
-		snprintf(short_digest, sizeof(short_digest), "%s", img->digest ? img->digest : "?");
-		cli_put_padded(stdout, img->ref ? img->ref : "?", wref);
-		fputs("  ", stdout);
-		cli_put_text(stdout, short_digest);
-		printf("  %-9s  ", cli_human_size(human, sizeof(human), bytes));
-		cli_put_text(stdout,
-		             join_strings(plats, sizeof(plats), img->platforms, img->n_platforms));
-		putchar('\n');
-	}
-	json_int_t total = 0;
-	for (size_t i = 0; i < m->n_blobs; i++)
-		total += m->blobs[i].size;
-	printf("\n%zu image%s, %zu blobs, %s of content; %s", m->n_images,
-	       m->n_images == 1 ? "" : "s", m->n_blobs, cli_human_size(human, sizeof(human), total),
-	       m->signer ? "signer " : "unsigned");
-	cli_put_text(stdout, m->signer ? m->signer : "");
+	return value ? strtoll(value, NULL, 10) : 0;
+}
+
+/* What the bundle says, escaped: a bundle is read here before anyone checked it. */
+static void print_text_image(const ls_state *s, const ls_image *img)
+{
+	char plats[512], human[32], short_digest[20];
+	const char *ref = img->col[COL_REF], *digest = img->col[COL_DIGEST];
+	snprintf(short_digest, sizeof(short_digest), "%s", digest ? digest : "?");
+	cli_put_padded(stdout, ref ? ref : "?", s->wref);
+	fputs("  ", stdout);
+	cli_put_text(stdout, short_digest);
+	printf("  %-9s  ", cli_human_size(human, sizeof(human), column_int(img->col[COL_BYTES])));
+	cli_put_text(stdout,
+	             join_strings(plats, sizeof(plats), img->carried.items, img->carried.n));
 	putchar('\n');
-	const char *ref;
-	json_t *count;
-	json_object_foreach(foreign, ref, count)
-	{
-		cli_put_text(stdout, ref);
-		printf(
-		    ": lacks %lld foreign layer%s (not distributable: the node's runtime fetches "
-		    "them from their URLs)\n",
-		    (long long)json_integer_value(count),
-		    json_integer_value(count) == 1 ? "" : "s");
-	}
 }
 
 /* A string member, when the bundle gives one. */
@@ -140,7 +192,7 @@ static void set_string(json_t *o, const char *key, const char *value)
 		json_object_set_new(o, key, json_string(value));
 }
 
-static json_t *string_list(const char *const *list, size_t n)
+static json_t *string_list(char *const *list, size_t n)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++)
@@ -148,39 +200,198 @@ static json_t *string_list(const char *const *list, size_t n)
 	return a;
 }
 
-/* Each image with the members bale writes for it, in its order, and its content size. */
-static void print_json(const bale_bundle_manifest *m, json_t *by_ref, json_t *foreign)
+/* Prints text as an element of a list nested depth levels deep in an object printed
+ * with JSON_INDENT(2): every line after the first indented as that element's. */
+static void put_nested(const char *text, int depth)
 {
-	json_t *out = json_object(), *list = json_array();
-	for (size_t i = 0; i < m->n_images; i++) {
-		const bale_bundle_image *img = &m->images[i];
-		json_t *o = json_object();
-		set_string(o, "ref", img->ref);
-		set_string(o, "registry", img->registry);
-		set_string(o, "repository", img->repository);
-		set_string(o, "digest", img->digest);
-		set_string(o, "mediaType", img->media_type);
-		if (img->size >= 0)
-			json_object_set_new(o, "size", json_integer((json_int_t)img->size));
-		json_object_set_new(o, "platforms", string_list(img->platforms, img->n_platforms));
-		json_object_set_new(
-		    o, "platformsLeftOut",
-		    string_list(img->platforms_left_out, img->n_platforms_left_out));
-		json_object_set(o, "contentBytes",
-		                json_object_get(by_ref, img->ref ? img->ref : ""));
-		json_t *lacking = json_object_get(foreign, img->ref ? img->ref : "");
-		json_object_set_new(o, "foreignLayersLacking",
-		                    json_integer(lacking ? json_integer_value(lacking) : 0));
-		json_array_append_new(list, o);
+	for (const char *c = text; *c; c++) {
+		putchar(*c);
+		if (*c == '\n')
+			printf("%*s", 2 * depth, "");
 	}
-	json_object_set_new(out, "images", list);
-	json_object_set_new(out, "blobs", json_integer((json_int_t)m->n_blobs));
-	json_object_set_new(out, "signer", m->signer ? json_string(m->signer) : json_null());
-	set_string(out, "bundleId", m->bundle_id);
-	set_string(out, "created", m->created);
-	json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+}
+
+/* One element of "images", printed as json_dumpf prints it inside the whole object. */
+static int print_json_image(ls_state *s, const ls_image *img)
+{
+	json_t *o = json_object();
+	set_string(o, "ref", img->col[COL_REF]);
+	set_string(o, "registry", img->col[COL_REGISTRY]);
+	set_string(o, "repository", img->col[COL_REPOSITORY]);
+	set_string(o, "digest", img->col[COL_DIGEST]);
+	set_string(o, "mediaType", img->col[COL_MEDIA_TYPE]);
+	if (img->col[COL_SIZE])
+		json_object_set_new(o, "size", json_integer(column_int(img->col[COL_SIZE])));
+	json_object_set_new(o, "platforms", string_list(img->carried.items, img->carried.n));
+	json_object_set_new(o, "platformsLeftOut",
+	                    string_list(img->left_out.items, img->left_out.n));
+	if (img->col[COL_BYTES])
+		json_object_set_new(o, "contentBytes",
+		                    json_integer(column_int(img->col[COL_BYTES])));
+	json_object_set_new(o, "foreignLayersLacking",
+	                    json_integer(column_int(img->col[COL_LACKING])));
+	char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (!text)
+		return -1;
+	fputs(s->n_images ? ",\n    " : "{\n  \"images\": [\n    ", stdout);
+	put_nested(text, 2);
+	free(text);
+	return 0;
+}
+
+static int flush_image(ls_state *s)
+{
+	int rc = 0;
+	if (!s->img.present)
+		return 0;
+	if (s->as_json)
+		rc = print_json_image(s, &s->img);
+	else
+		print_text_image(s, &s->img);
+	s->n_images++;
+	image_clear(&s->img);
+	return rc;
+}
+
+static int collect_row(void *payload, int ncols, const char *const *names,
+                       const char *const *values)
+{
+	ls_state *s = payload;
+	(void)names;
+	if (!values || ncols != N_COLS)
+		return 0;
+	if (column_int(values[COL_POS]) < 0) { /* an image: the one before is complete */
+		if (flush_image(s) < 0)
+			return -1;
+		for (int j = 0; j < N_COLS; j++)
+			if (values[j] && !(s->img.col[j] = strdup(values[j])))
+				return -1;
+		s->img.present = true;
+		return 0;
+	}
+	/* an entry of an image without a row of its own has nowhere to go */
+	if (!s->img.present || !s->img.col[COL_ID] || !values[COL_ID] ||
+	    strcmp(s->img.col[COL_ID], values[COL_ID]) != 0)
+		return 0;
+	strings *list = column_int(values[COL_CARRIED]) ? &s->img.carried : &s->img.left_out;
+	return strings_add(list, values[COL_PLATFORM]);
+}
+
+static int widest_ref(void *payload, int ncols, const char *const *names, const char *const *values)
+{
+	ls_state *s = payload;
+	(void)ncols;
+	(void)names;
+	size_t l = values && values[0] ? cli_text_width(values[0]) : 0;
+	s->wref = l > s->wref ? l : s->wref;
+	return 0;
+}
+
+/* The bundle row and the blob totals. */
+typedef struct summary {
+	char *bundle_id, *created, *signer;
+	long long blobs, bytes;
+} summary;
+
+static int collect_summary(void *payload, int ncols, const char *const *names,
+                           const char *const *values)
+{
+	summary *sum = payload;
+	(void)names;
+	if (!values || ncols != 5)
+		return 0;
+	if ((values[0] && !(sum->bundle_id = strdup(values[0]))) ||
+	    (values[1] && !(sum->created = strdup(values[1]))) ||
+	    (values[2] && !(sum->signer = strdup(values[2]))))
+		return -1;
+	sum->blobs = column_int(values[3]);
+	sum->bytes = column_int(values[4]);
+	return 0;
+}
+
+static const char summary_sql[] =
+    "SELECT b.bundle_id, b.created, b.signer_key_id, (SELECT count(*) FROM blobs),"
+    " (SELECT sum(size) FROM blobs) FROM bundle b LIMIT 1";
+
+static int print_foreign(void *payload, int ncols, const char *const *names,
+                         const char *const *values)
+{
+	(void)payload;
+	(void)ncols;
+	(void)names;
+	if (!values || !values[0])
+		return 0;
+	long long count = column_int(values[1]);
+	cli_put_text(stdout, values[0]);
+	printf(": lacks %lld foreign layer%s (not distributable: the node's runtime fetches them "
+	       "from their URLs)\n",
+	       count, count == 1 ? "" : "s");
+	return 0;
+}
+
+static void print_text_summary(const ls_state *s, const summary *sum)
+{
+	char human[32];
+	printf("\n%zu image%s, %lld blobs, %s of content; %s", s->n_images,
+	       s->n_images == 1 ? "" : "s", sum->blobs,
+	       cli_human_size(human, sizeof(human), sum->bytes),
+	       sum->signer ? "signer " : "unsigned");
+	cli_put_text(stdout, sum->signer ? sum->signer : "");
 	putchar('\n');
-	json_decref(out);
+}
+
+/* The members after "images", as json_dumpf prints them in the whole object. */
+static int print_json_summary(const ls_state *s, const summary *sum)
+{
+	json_t *tail = json_object();
+	json_object_set_new(tail, "blobs", json_integer(sum->blobs));
+	json_object_set_new(tail, "signer", sum->signer ? json_string(sum->signer) : json_null());
+	set_string(tail, "bundleId", sum->bundle_id);
+	set_string(tail, "created", sum->created);
+	char *text = json_dumps(tail, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(tail);
+	if (!text)
+		return -1;
+	/* text is "{\n  "blobs": ...}": its members follow the list of images */
+	fputs(s->n_images ? "\n  ],\n" : "{\n  \"images\": [],\n", stdout);
+	fputs(text + 2, stdout);
+	putchar('\n');
+	free(text);
+	return 0;
+}
+
+/* Lists the images as the bundle's index.db gives them, one image in memory at a time. */
+static int list_images(sqlite3 *db, bool as_json, bale_error **err)
+{
+	ls_state s = {.as_json = as_json, .wref = 9};
+	summary sum = {0};
+	/* A bundle of schema version 1 has no child indexes and no foreign layers recorded. */
+	bool v2 = bale_index_db_version(db) >= 2;
+	int rc = bale_index_db_query(db, summary_sql, collect_summary, &sum, err);
+	if (rc == 0 && !as_json &&
+	    (rc = bale_index_db_query(db, "SELECT ref FROM images", widest_ref, &s, err)) == 0)
+		printf("%-*s  %-19s  %-9s  %s\n", (int)s.wref, "REFERENCE", "DIGEST", "SIZE",
+		       "PLATFORMS");
+	if (rc == 0)
+		rc = bale_index_db_query(db, v2 ? images_v2_sql : images_v1_sql, collect_row, &s,
+		                         err);
+	if (rc == 0)
+		rc = flush_image(&s);
+	if (rc == 0 && as_json)
+		rc = print_json_summary(&s, &sum);
+	else if (rc == 0) {
+		print_text_summary(&s, &sum);
+		if (v2)
+			rc = bale_index_db_query(db, foreign_sql, print_foreign, NULL, err);
+	}
+	if (rc > 0 || (rc < 0 && !(err && *err)))
+		rc = bale_error_set(err, BALE_EGENERIC, "ls: out of memory");
+	image_free(&s.img);
+	free(sum.bundle_id);
+	free(sum.created);
+	free(sum.signer);
+	return rc;
 }
 
 static int ls_option(void *payload, int opt, const char *arg, bale_error **err)
@@ -195,9 +406,7 @@ int cmd_ls(int argc, char **argv, bale_error **err)
 	cli_common c;
 	bool as_json = false;
 	bale_bundle_reader *reader = NULL;
-	const bale_bundle_manifest *manifest = NULL;
 	sqlite3 *db = NULL;
-	sizes s = {json_object()}, foreign = {json_object()};
 	cli_common_init(&c);
 	int rc = cli_parse(&c, argc, argv, &verb, ls_option, &as_json, err);
 	if (rc != CLI_PARSED) {
@@ -208,22 +417,9 @@ int cmd_ls(int argc, char **argv, bale_error **err)
 		rc = cli_usage(err, "want one BUNDLE (see bale ls --help)");
 		goto cleanup;
 	}
-	if ((rc = bale_index_db_open_bundle(&reader, &db, argv[optind], err)) < 0 ||
-	    (rc = bale_bundle_read_manifest(reader, &manifest, err)) < 0)
-		goto cleanup;
-	/* A bundle of schema version 1 has no child indexes and no foreign layers recorded. */
-	bool v2 = bale_index_db_version(db) >= 2;
-	if ((rc = bale_index_db_query(db, v2 ? sizes_v2_sql : sizes_sql, collect_size, &s, err)) <
-	        0 ||
-	    (v2 && (rc = bale_index_db_query(db, foreign_sql, collect_size, &foreign, err)) < 0))
-		goto cleanup;
-	if (as_json)
-		print_json(manifest, s.by_ref, foreign.by_ref);
-	else
-		print_text(manifest, s.by_ref, foreign.by_ref);
+	if ((rc = bale_index_db_open_bundle(&reader, &db, argv[optind], err)) == 0)
+		rc = list_images(db, as_json, err);
 cleanup:
-	json_decref(foreign.by_ref);
-	json_decref(s.by_ref);
 	sqlite3_close(db);
 	bale_bundle_close(reader);
 	cli_common_free(&c);

@@ -219,6 +219,47 @@ void bale_json_top_array_sizes(const char *data, size_t len, const char *const *
 		sizes[k] = found[k] > 0 && data[at[k]] == '[' ? array_size(data, len, at[k]) : 0;
 }
 
+/* Where the value starting at data[at] ends: one past its last character (a scalar ends
+ * at the first space, comma or bracket after it). */
+static size_t value_end(const char *data, size_t len, size_t at)
+{
+	size_t depth = 0;
+	bool escapes = false;
+	for (size_t i = at; i < len; i++) {
+		char c = data[i];
+		if (c == '"') {
+			i = string_end(data, len, i + 1, &escapes);
+			if (depth == 0)
+				return i < len ? i + 1 : len;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			if (depth == 0)
+				return i; /* a scalar, ended by its parent's bracket */
+			if (--depth == 0)
+				return i + 1; /* the container's own closing bracket */
+		} else if (depth == 0 && (c == ',' || json_space(c))) {
+			return i;
+		}
+	}
+	return len;
+}
+
+int bale_json_top_value(const char *data, size_t len, const char *key, const char **value,
+                        size_t *value_len)
+{
+	size_t at = 0;
+	int found;
+	top_members(data, len, &key, 1, &found, &at);
+	*value = NULL;
+	*value_len = 0;
+	if (found <= 0)
+		return found;
+	*value = data + at;
+	*value_len = value_end(data, len, at) - at;
+	return 1;
+}
+
 const char *bale_json_str(const json_t *obj, const char *key)
 {
 	json_t *v = json_object_get(obj, key);

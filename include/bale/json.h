@@ -44,6 +44,11 @@ int bale_json_check(const char *data, size_t len, const bale_json_limits *limits
  * validated (parse it before trusting anything else in it). */
 int bale_json_top_string(const char *data, size_t len, const char *key, const char **value,
                          size_t *value_len);
+/* The same for a value of any kind: *value, *value_len span its raw text (an object or
+ * array from its opening to its closing bracket), so that one member of a large document
+ * can be parsed alone. Not validated either. */
+int bale_json_top_value(const char *data, size_t len, const char *key, const char **value,
+                        size_t *value_len);
 /* The number of elements of the arrays that are members keys[0..n) (n <= 8) of a
  * top-level object, in sizes[], counted in one pass without building them (0 for a member
  * that is absent, repeated or not an array). */

@@ -69,8 +69,9 @@ for name in '../../../etc/passwd' "evil$(printf '\n')name" "$(printf '\033]0;own
   expect_exit 0 "$BALE" ls "$T/both$n.tar.zst"
   no_control_bytes "$LAST_STDOUT"
 done
-# platforms and signer as a hostile bale/manifest.json gives them
-resign "$B" "$T/plat.tar.zst" "$T/k.key" "" '.images[0].platforms = ["linux/\u001b[5mamd64"]'
+# platforms and signer as a hostile bale/index.db gives them (bale ls reads its tables)
+resign "$B" "$T/plat.tar.zst" "$T/k.key" \
+  "UPDATE image_platforms SET architecture = CAST(X'$(hex "$(printf '\033')[5mamd64")' AS TEXT)"
 expect_exit 0 "$BALE" ls "$T/plat.tar.zst"
 no_control_bytes "$LAST_STDOUT"
 assert_contains "$LAST_STDOUT" 'linux/\x1b[5mamd64'

@@ -219,12 +219,44 @@ static void test_top_array_sizes(void **state)
 	free(wrapped);
 }
 
+static void expect_top_value(const char *text, const char *key, int want, const char *value)
+{
+	const char *v = NULL;
+	size_t n = 0;
+	assert_int_equal(bale_json_top_value(text, strlen(text), key, &v, &n), want);
+	if (!value) {
+		assert_null(v);
+		return;
+	}
+	assert_non_null(v);
+	assert_int_equal(n, strlen(value));
+	assert_memory_equal(v, value, n);
+}
+
+static void test_top_value(void **state)
+{
+	/* Containers from bracket to bracket, whatever they hold; scalars to their end. */
+	const char *doc = "{\"formatVersion\": 1, \"files\": [{\"path\": \"a]\\\"}\"},"
+	                  " [1, {}]], \"s\":\"x,y\" ,\"o\":{\"k\":{}},\"n\":-12.5e3}";
+	expect_top_value(doc, "formatVersion", 1, "1");
+	expect_top_value(doc, "files", 1, "[{\"path\": \"a]\\\"}\"}, [1, {}]]");
+	expect_top_value(doc, "s", 1, "\"x,y\"");
+	expect_top_value(doc, "o", 1, "{\"k\":{}}");
+	expect_top_value(doc, "n", 1, "-12.5e3");
+	expect_top_value("{\"n\":true}", "n", 1, "true");
+	expect_top_value(doc, "path", 0, NULL);
+	expect_top_value("{\"files\":[],\"files\":[1]}", "files", -1, NULL);
+	/* Cut short: up to the end of what there is. */
+	expect_top_value("{\"files\":[1, 2", "files", 1, "[1, 2");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_depth),      cmocka_unit_test(test_jansson_depth),
 	    cmocka_unit_test(test_values),     cmocka_unit_test(test_size),
 	    cmocka_unit_test(test_top_string), cmocka_unit_test(test_top_array_sizes),
+	    cmocka_unit_test(test_top_value),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
