@@ -1,6 +1,7 @@
 /* Blob downloads, several at once on one libcurl multi handle. Every byte passes a
  * running SHA-256 and a size check on its way into the sink; a dropped transfer
  * resumes with a Range request; a blob is committed only when its digest matches. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,12 +35,27 @@ typedef struct transfer {
 	bale_error *sink_err;
 	char errbuf[CURL_ERROR_SIZE];
 	struct bale_registry_fetch *fetch;
+	size_t slot; /* in items */
 } transfer;
+
+/* What was asked for, kept after its transfer is done and freed: the blob once. */
+typedef struct fetch_key {
+	bale_digest digest;
+	const bale_sink *sink;
+} fetch_key;
 
 struct bale_registry_fetch {
 	CURLM *multi;
+	/* In the order added; a slot is NULL once its blob is committed, so that finished
+	 * transfers (their curl handles above all) do not pile up over thousands of blobs. */
 	transfer **items;
+	fetch_key *keys; /* keys[i]: what items[i] fetches, done or not */
 	size_t n, alloc;
+	size_t *table; /* open addressing over keys: index + 1, 0 for a free bucket */
+	size_t buckets;
+	size_t next_new; /* items from here on were never started: they start in order */
+	size_t waiting;  /* started before, between attempts (a backoff, a new token) */
+	int active;
 	int max_parallel;
 	const bale_log *log;
 	bale_progress progress;
@@ -90,34 +106,75 @@ void bale_registry_fetch_free(bale_registry_fetch *f)
 	if (!f)
 		return;
 	for (size_t i = 0; i < f->n; i++) {
-		if (f->items[i]->active)
+		if (f->items[i] && f->items[i]->active)
 			curl_multi_remove_handle(f->multi, f->items[i]->h);
 		transfer_free(f->items[i]);
 	}
 	free(f->items);
+	free(f->keys);
+	free(f->table);
 	curl_multi_cleanup(f->multi);
 	free(f);
+}
+
+/* The bucket of (sink, digest): hex digits of a SHA-256 are spread evenly already. */
+static size_t key_hash(const bale_sink *sink, const bale_digest *d)
+{
+	size_t h = (size_t)(uintptr_t)sink;
+	for (const char *c = d->str; *c; c++)
+		h = h * 31 + (unsigned char)*c;
+	return h;
+}
+
+/* The bucket holding (sink, digest), or the free one where it goes. */
+static size_t *key_bucket(const bale_registry_fetch *f, const bale_sink *sink, const bale_digest *d)
+{
+	size_t i = key_hash(sink, d) & (f->buckets - 1);
+	for (;; i = (i + 1) & (f->buckets - 1)) {
+		size_t *b = &f->table[i];
+		if (!*b ||
+		    (f->keys[*b - 1].sink == sink && bale_digest_equal(&f->keys[*b - 1].digest, d)))
+			return b;
+	}
+}
+
+/* Room for one more item: the lists, and a table at most half full. */
+static int grow(bale_registry_fetch *f, bale_error **err)
+{
+	if (f->n == f->alloc) {
+		size_t want = f->alloc ? f->alloc * 2 : 16;
+		transfer **items = realloc(f->items, want * sizeof(*items));
+		if (items)
+			f->items = items;
+		fetch_key *keys = items ? realloc(f->keys, want * sizeof(*keys)) : NULL;
+		if (!keys)
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		f->keys = keys;
+		f->alloc = want;
+	}
+	if (2 * (f->n + 1) <= f->buckets)
+		return 0;
+	size_t buckets = f->buckets ? 2 * f->buckets : 64;
+	size_t *table = calloc(buckets, sizeof(*table)), *old = f->table;
+	if (!table)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	f->table = table;
+	f->buckets = buckets;
+	for (size_t i = 0; i < f->n; i++)
+		*key_bucket(f, f->keys[i].sink, &f->keys[i].digest) = i + 1;
+	free(old);
+	return 0;
 }
 
 int bale_registry_fetch_add(bale_registry_fetch *f, bale_registry *reg, const char *repository,
                             const bale_descriptor *desc, bale_sink *sink, bale_error **err)
 {
-	for (size_t i = 0; i < f->n; i++)
-		if (f->items[i]->sink == sink &&
-		    bale_digest_equal(&f->items[i]->desc.digest, &desc->digest))
-			return 0; /* shared layer: one transfer serves every image */
+	if (f->buckets && *key_bucket(f, sink, &desc->digest))
+		return 0; /* shared layer: one transfer serves every image */
 	bool have = false;
 	int rc = bale_sink_has_blob(sink, desc, &have, err);
-	if (rc < 0 || have)
+	if (rc < 0 || have || (rc = grow(f, err)) < 0)
 		return rc;
-	if (f->n == f->alloc) {
-		size_t want = f->alloc ? f->alloc * 2 : 16;
-		transfer **grown = realloc(f->items, want * sizeof(*grown));
-		if (!grown)
-			return bale_error_set(err, BALE_EGENERIC, "out of memory");
-		f->items = grown;
-		f->alloc = want;
-	}
 	transfer *t = calloc(1, sizeof(*t));
 	if (!t)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
@@ -131,6 +188,9 @@ int bale_registry_fetch_add(bale_registry_fetch *f, bale_registry *reg, const ch
 		transfer_free(t);
 		return rc < 0 ? rc : bale_error_set(err, BALE_EGENERIC, "out of memory");
 	}
+	t->slot = f->n;
+	f->keys[f->n] = (fetch_key){.digest = desc->digest, .sink = sink};
+	*key_bucket(f, sink, &desc->digest) = f->n + 1;
 	f->items[f->n++] = t;
 	f->progress.blobs_total++;
 	f->progress.bytes_total += desc->size;
@@ -249,6 +309,7 @@ static int start_transfer(bale_registry_fetch *f, transfer *t, bale_error **err)
 	if (curl_multi_add_handle(f->multi, t->h) != CURLM_OK)
 		return bale_error_set(err, BALE_EGENERIC, "cannot start transfer");
 	t->active = true;
+	f->active++;
 	return 0;
 }
 
@@ -269,6 +330,7 @@ static int finish_transfer(bale_registry_fetch *f, transfer *t, CURLcode cc, bal
 	long st = t->resp.status;
 	curl_multi_remove_handle(f->multi, t->h);
 	t->active = false;
+	f->active--;
 	snprintf(what, sizeof(what), "blob %s from %s/%s", t->desc.digest.str, t->reg->http.domain,
 	         t->repository);
 	/* Blob storage often lives behind a redirect: say who answered. */
@@ -353,35 +415,68 @@ static int finish_transfer(bale_registry_fetch *f, transfer *t, CURLcode cc, bal
 	                      again ? " (gave up after retries)" : "");
 }
 
+/* Starts what may start, in the order added: first those between attempts (scanned only
+ * while there are some), then those never started. *pending: something is left besides
+ * what runs; *wait: ms until the first backoff ends. Each round costs what is running or
+ * waiting, not every blob of the fetch. */
+static int start_ready(bale_registry_fetch *f, bool *pending, long *wait, bale_error **err)
+{
+	long now = now_ms();
+	for (size_t i = f->waiting ? 0 : f->next_new; i < f->n; i++) {
+		transfer *t = f->items[i];
+		if (!t || t->active)
+			continue;
+		*pending = true;
+		if (t->not_before > now) {
+			if (t->not_before - now < *wait)
+				*wait = t->not_before - now;
+			continue;
+		}
+		if (f->active >= f->max_parallel) {
+			if (i >= f->next_new)
+				break; /* the rest wait their turn */
+			continue;
+		}
+		int rc = start_transfer(f, t, err);
+		if (rc < 0)
+			return rc;
+		if (i < f->next_new)
+			f->waiting--;
+		else
+			f->next_new = i + 1;
+	}
+	return 0;
+}
+
+/* The end of an attempt: a committed blob's transfer is freed, its slot emptied. */
+static int finished(bale_registry_fetch *f, CURLMsg *msg, bale_error **err)
+{
+	transfer *t = NULL;
+	curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+	int rc = finish_transfer(f, t, msg->data.result, err);
+	if (rc < 0)
+		return rc;
+	if (t->done) {
+		f->items[t->slot] = NULL;
+		transfer_free(t);
+	} else {
+		f->waiting++;
+	}
+	return 0;
+}
+
 int bale_registry_fetch_run(bale_registry_fetch *f, bale_error **err)
 {
 	int rc = 0, running = 0;
 	report_progress(f, true);
 	for (;;) {
-		long now = now_ms(), wait = 1000;
-		int active = 0;
+		long wait = 1000;
 		bool pending = false;
-		for (size_t i = 0; i < f->n; i++)
-			active += f->items[i]->active;
-		for (size_t i = 0; i < f->n; i++) {
-			transfer *t = f->items[i];
-			if (t->done || t->active)
-				continue;
-			pending = true;
-			if (t->not_before > now) {
-				if (t->not_before - now < wait)
-					wait = t->not_before - now;
-				continue;
-			}
-			if (active >= f->max_parallel)
-				continue;
-			if ((rc = start_transfer(f, t, err)) < 0)
-				goto cleanup;
-			active++;
-		}
-		if (!pending && active == 0)
+		if ((rc = start_ready(f, &pending, &wait, err)) < 0)
+			goto cleanup;
+		if (!pending && f->active == 0)
 			break;
-		if (active == 0) { /* everything left is waiting out a backoff */
+		if (f->active == 0) { /* everything left is waiting out a backoff */
 			reg_sleep_ms(wait);
 			continue;
 		}
@@ -389,12 +484,7 @@ int bale_registry_fetch_run(bale_registry_fetch *f, bale_error **err)
 		CURLMsg *msg;
 		int left;
 		while ((msg = curl_multi_info_read(f->multi, &left))) {
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			transfer *t = NULL;
-			CURLcode cc = msg->data.result;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-			if ((rc = finish_transfer(f, t, cc, err)) < 0)
+			if (msg->msg == CURLMSG_DONE && (rc = finished(f, msg, err)) < 0)
 				goto cleanup;
 		}
 		/* Wait for sockets only while something is in flight: a finished transfer
