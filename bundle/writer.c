@@ -33,14 +33,24 @@ typedef struct planned_blob {
 typedef struct plan {
 	planned_blob *blobs;
 	size_t n, alloc;
+	size_t *table; /* open addressing over blobs by digest: index + 1, 0 for free */
+	size_t buckets;
 } plan;
 
-static int plan_add(plan *p, const bale_descriptor *d, const char *kind, bool ready,
-                    bale_error **err)
+/* The bucket holding digest d, or the free one where it goes. */
+static size_t *plan_bucket(const plan *p, const bale_digest *d)
 {
-	for (size_t i = 0; i < p->n; i++)
-		if (bale_digest_equal(&p->blobs[i].desc.digest, &d->digest))
-			return 0; /* shared by several images: carried once */
+	size_t h = 0;
+	for (const char *c = d->str; *c; c++)
+		h = h * 31 + (unsigned char)*c;
+	for (size_t i = h & (p->buckets - 1);; i = (i + 1) & (p->buckets - 1))
+		if (!p->table[i] || bale_digest_equal(&p->blobs[p->table[i] - 1].desc.digest, d))
+			return &p->table[i];
+}
+
+/* Room for one more blob: the list, and a table at most half full. */
+static int plan_grow(plan *p, bale_error **err)
+{
 	if (p->n == p->alloc) {
 		size_t want = p->alloc ? p->alloc * 2 : 64;
 		planned_blob *grown = realloc(p->blobs, want * sizeof(*grown));
@@ -49,8 +59,30 @@ static int plan_add(plan *p, const bale_descriptor *d, const char *kind, bool re
 		p->blobs = grown;
 		p->alloc = want;
 	}
+	if (2 * (p->n + 1) <= p->buckets)
+		return 0;
+	size_t buckets = p->buckets ? 2 * p->buckets : 128;
+	size_t *table = calloc(buckets, sizeof(*table));
+	if (!table)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	free(p->table);
+	p->table = table;
+	p->buckets = buckets;
+	for (size_t i = 0; i < p->n; i++)
+		*plan_bucket(p, &p->blobs[i].desc.digest) = i + 1;
+	return 0;
+}
+
+static int plan_add(plan *p, const bale_descriptor *d, const char *kind, bool ready,
+                    bale_error **err)
+{
+	if (p->buckets && *plan_bucket(p, &d->digest))
+		return 0; /* shared by several images: carried once */
+	int rc = plan_grow(p, err);
+	if (rc < 0)
+		return rc;
 	p->blobs[p->n] = (planned_blob){.desc = *d, .kind = kind, .ready = ready};
-	p->n++;
+	*plan_bucket(p, &d->digest) = ++p->n;
 	return 0;
 }
 
@@ -148,21 +180,81 @@ typedef struct head_files {
 
 static const char oci_layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 
+/* ---- bale/manifest.json and index.json, written as jansson would print the whole
+ * document, one entry at a time: the text is all that is held, never a tree of every
+ * image and blob (about 1 KiB each in jansson) ---- */
+
+/* Prints v (taken) as json_dumps prints it with flags, inside a value nested depth levels
+ * deep in a document printed with JSON_INDENT(2): every line after its first indented as
+ * its place there. */
+static int put_json(FILE *f, json_t *v, size_t flags, int depth)
+{
+	char *text = v ? json_dumps(v, flags) : NULL;
+	json_decref(v);
+	if (!text)
+		return -1;
+	for (const char *c = text; *c; c++) {
+		fputc(*c, f);
+		if (*c == '\n')
+			fprintf(f, "%*s", 2 * depth, "");
+	}
+	free(text);
+	return 0;
+}
+
+/* The n-th element of a list that is a member of the top-level object (JSON_INDENT(2)). */
+static int put_element(FILE *f, size_t i, json_t *v)
+{
+	fputs(i ? ",\n    " : "[\n    ", f);
+	return put_json(f, v, JSON_INDENT(2), 2);
+}
+
+/* The end of such a list of n elements. */
+static void end_list(FILE *f, size_t n)
+{
+	fputs(n ? "\n  ]" : "[]", f);
+}
+
+/* The text an open_memstream collected, with rc: taken by *out on success. */
+static int memstream_done(FILE *f, char **text, size_t *len, int rc, char **out, size_t *out_len,
+                          bale_error **err)
+{
+	if (fclose(f) != 0 && rc == 0)
+		rc = -1;
+	if (rc < 0) {
+		free(*text);
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
+	*out = *text;
+	*out_len = *len;
+	return 0;
+}
+
 static int build_manifest(char **out, size_t *len, const bale_bundle_write_options *opts,
                           const char *bundle_id, const char *created,
                           const bale_image *const *images, size_t n, const plan *p,
                           const head_files *h, bale_error **err)
 {
 	bale_digest d;
-	json_t *root = json_object(), *imgs = json_array(), *files = json_array(),
-	       *blobs = json_array();
-	json_object_set_new(root, "formatVersion", json_integer(BALE_BUNDLE_FORMAT_VERSION));
-	json_object_set_new(root, "bundleId", json_string(bundle_id));
-	json_object_set_new(root, "created", json_string(created));
-	json_object_set_new(root, "tool", json_string("bale " BALE_VERSION));
-	json_object_set_new(root, "signer",
+	char *text = NULL;
+	size_t text_len = 0;
+	FILE *f = open_memstream(&text, &text_len);
+	if (!f)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	json_t *head = json_object();
+	json_object_set_new(head, "formatVersion", json_integer(BALE_BUNDLE_FORMAT_VERSION));
+	json_object_set_new(head, "bundleId", json_string(bundle_id));
+	json_object_set_new(head, "created", json_string(created));
+	json_object_set_new(head, "tool", json_string("bale " BALE_VERSION));
+	json_object_set_new(head, "signer",
 	                    opts->key ? json_string(bale_key_id(opts->key)) : json_null());
-	for (size_t i = 0; i < n; i++) {
+	char *head_text = json_dumps(head, JSON_INDENT(2));
+	json_decref(head);
+	int rc = head_text ? 0 : -1;
+	if (head_text) /* "{\n  ...\n}": the members, then the lists after them */
+		fprintf(f, "%.*s,\n  \"images\": ", (int)(strlen(head_text) - 2), head_text);
+	free(head_text);
+	for (size_t i = 0; i < n && rc == 0; i++) {
 		const bale_image *img = images[i];
 		json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I}", "ref", img->ref, "registry",
 		                      img->domain, "repository", img->repository, "digest",
@@ -170,58 +262,58 @@ static int build_manifest(char **out, size_t *len, const bale_bundle_write_optio
 		                      "size", (json_int_t)img->root.size);
 		json_object_set_new(o, "platforms", platform_list(img, true));
 		json_object_set_new(o, "platformsLeftOut", platform_list(img, false));
-		json_array_append_new(imgs, o);
+		rc = put_element(f, i, o);
 	}
-	json_object_set_new(root, "images", imgs);
-	json_array_append_new(
-	    files, file_entry(BALE_BUNDLE_INDEX_DB, &h->index_db_digest, h->index_db_size));
+	end_list(f, n);
+	fputs(",\n  \"files\": ", f);
+	if (rc == 0)
+		rc = put_element(
+		    f, 0, file_entry(BALE_BUNDLE_INDEX_DB, &h->index_db_digest, h->index_db_size));
 	bale_digest_of(&d, oci_layout, sizeof(oci_layout) - 1);
-	json_array_append_new(files, file_entry("oci-layout", &d, sizeof(oci_layout) - 1));
+	if (rc == 0)
+		rc = put_element(f, 1, file_entry("oci-layout", &d, sizeof(oci_layout) - 1));
 	bale_digest_of(&d, h->index_json, h->index_json_len);
-	json_array_append_new(files, file_entry("index.json", &d, (int64_t)h->index_json_len));
-	json_object_set_new(root, "files", files);
-	for (size_t i = 0; i < p->n; i++)
-		json_array_append_new(
-		    blobs, json_pack("{s:s,s:I,s:s,s:s}", "digest", p->blobs[i].desc.digest.str,
-		                     "size", (json_int_t)p->blobs[i].desc.size, "mediaType",
-		                     p->blobs[i].desc.media_type, "kind", p->blobs[i].kind));
-	json_object_set_new(root, "blobs", blobs);
-	char *text = json_dumps(root, JSON_INDENT(2));
-	json_decref(root);
-	if (!text)
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	if (rc == 0)
+		rc = put_element(f, 2, file_entry("index.json", &d, (int64_t)h->index_json_len));
+	end_list(f, 3);
+	fputs(",\n  \"blobs\": ", f);
+	for (size_t i = 0; i < p->n && rc == 0; i++)
+		rc = put_element(f, i,
+		                 json_pack("{s:s,s:I,s:s,s:s}", "digest",
+		                           p->blobs[i].desc.digest.str, "size",
+		                           (json_int_t)p->blobs[i].desc.size, "mediaType",
+		                           p->blobs[i].desc.media_type, "kind", p->blobs[i].kind));
+	end_list(f, p->n);
 	/* A trailing newline: the file reads well with cat and signs the same everywhere. */
-	size_t tl = strlen(text);
-	char *withnl = realloc(text, tl + 2);
-	if (!withnl) {
-		free(text);
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	}
-	withnl[tl] = '\n';
-	withnl[tl + 1] = '\0';
-	*out = withnl;
-	*len = tl + 1;
-	return 0;
+	fputs("\n}\n", f);
+	return memstream_done(f, &text, &text_len, rc, out, len, err);
 }
 
 /* index.json of the OCI layout: one descriptor per image, named as containerd names. */
 static int build_index_json(char **out, size_t *len, const bale_image *const *images, size_t n,
                             bale_error **err)
 {
-	json_t *root = json_pack("{s:i}", "schemaVersion", 2), *list = json_array();
-	for (size_t i = 0; i < n; i++) {
+	char *text = NULL;
+	size_t text_len = 0;
+	int rc = 0;
+	FILE *f = open_memstream(&text, &text_len);
+	if (!f)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	/* as bale_json_dump prints {"schemaVersion": 2, "manifests": [...]} */
+	fputs("{\"schemaVersion\":2,\"manifests\":[", f);
+	for (size_t i = 0; i < n && rc == 0; i++) {
 		const bale_image *img = images[i];
 		json_t *d = json_pack("{s:s,s:s,s:I}", "mediaType", img->root.media_type, "digest",
 		                      img->root.digest.str, "size", (json_int_t)img->root.size);
 		json_object_set_new(d, "annotations",
 		                    json_pack("{s:s,s:s}", "io.containerd.image.name", img->ref,
 		                              "org.opencontainers.image.ref.name", img->ref));
-		json_array_append_new(list, d);
+		if (i)
+			fputc(',', f);
+		rc = put_json(f, d, JSON_COMPACT, 0);
 	}
-	json_object_set_new(root, "manifests", list);
-	int rc = bale_json_dump(out, len, root, err);
-	json_decref(root);
-	return rc;
+	fputs("]}", f);
+	return memstream_done(f, &text, &text_len, rc, out, len, err);
 }
 
 static int hash_file(bale_digest *out, int64_t *size, const char *path, bale_error **err)
@@ -606,5 +698,6 @@ cleanup:
 	free(signature);
 	free(h.index_json);
 	free(p.blobs);
+	free(p.table);
 	return rc;
 }
