@@ -97,10 +97,8 @@ int ctrd_read_blob(ctr_store *s, const bale_descriptor *d, bale_buf *out, bale_e
 bool ctrd_holds(ctr_store *s, const bale_descriptor *d);
 
 /* containerd_labels.c: CRI labels, distribution sources, references across platforms. */
-int ctrd_label_images(ctr_store *s, bale_error **err);
+int ctrd_label_landed(ctr_store *s, bale_error **err);
 int ctrd_names_in_place(ctr_store *s, bool *out, bale_error **err);
-int ctrd_protect_children(ctr_store *s, bale_error **err);
-int ctrd_label_sources(ctr_store *s, bale_error **err);
 int ctrd_remember_source(ctr_store *s, const char *digest, const char *label, bale_error **err);
 
 #endif

@@ -215,3 +215,33 @@ int store_ctr_run(const store_ctr *s, const char *const *args, const char *what,
 	}
 	return store_ctr_wait(pid, out_fd, what, output, err);
 }
+
+void store_ctr_run_all(const store_ctr *s, store_ctr_job *jobs, size_t n, size_t parallel)
+{
+	pid_t pids[STORE_CTR_MAX_PARALLEL];
+	int fds[STORE_CTR_MAX_PARALLEL];
+	size_t started = 0;
+	if (parallel < 1)
+		parallel = 1;
+	if (parallel > STORE_CTR_MAX_PARALLEL)
+		parallel = STORE_CTR_MAX_PARALLEL;
+	/* Started in order and waited for in order: slot i % parallel is job i's. */
+	for (size_t done = 0; done < n; done++) {
+		for (; started < n && started - done < parallel; started++) {
+			store_ctr_job *j = &jobs[started];
+			size_t slot = started % parallel;
+			j->err = NULL;
+			fds[slot] = -1;
+			j->rc = store_ctr_spawn(s, j->args, NULL, &pids[slot], &fds[slot], &j->err);
+			if (j->rc < 0 && fds[slot] >= 0)
+				close(fds[slot]);
+		}
+		store_ctr_job *j = &jobs[done];
+		size_t slot = done % parallel;
+		if (j->rc < 0)
+			continue; /* it did not start */
+		bale_buf out;
+		j->rc = store_ctr_wait(pids[slot], fds[slot], j->what, &out, &j->err);
+		bale_buf_free(&out);
+	}
+}

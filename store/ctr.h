@@ -35,4 +35,19 @@ int store_ctr_wait(pid_t pid, int out_fd, const char *what, bale_buf *output, ba
 int store_ctr_run(const store_ctr *c, const char *const *args, const char *what, bale_buf *output,
                   bale_error **err);
 
+/* One of the runs of store_ctr_run_all. */
+typedef struct store_ctr_job {
+	const char *const *args; /* ctr's arguments, NULL-terminated */
+	const char *what;        /* for messages: "content label" */
+	int rc;                  /* how it went: 0, or a failure err tells */
+	bale_error *err;         /* the caller frees it */
+} store_ctr_job;
+
+#define STORE_CTR_MAX_PARALLEL 8
+
+/* Runs every job, up to parallel (at most STORE_CTR_MAX_PARALLEL) at once, and waits for
+ * them all: each ctr run mostly starts up and waits on containerd, so runs that do not
+ * depend on each other overlap. Each job's rc and err say how it went. */
+void store_ctr_run_all(const store_ctr *c, store_ctr_job *jobs, size_t n, size_t parallel);
+
 #endif

@@ -581,8 +581,7 @@ static int ctr_commit(bale_sink *sink, bale_error **err)
 		any |= s->names[i].state == NAME_LANDED;
 	bale_buf_free(&out);
 	if (any && ((rc = ctrd_names_stream(s, false, GIVE_LANDED, &out, err)) < 0 ||
-	            (rc = ctrd_protect_children(s, err)) < 0 ||
-	            (rc = ctrd_label_images(s, err)) < 0 || (rc = ctrd_label_sources(s, err)) < 0))
+	            (rc = ctrd_label_landed(s, err)) < 0))
 		goto cleanup;
 cleanup:
 	for (size_t i = 0; i < s->n_names; i++) {
