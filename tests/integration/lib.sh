@@ -852,3 +852,52 @@ shape_jq() {
   [[ -n $got && $got != null ]] || fail "shape_jq: $1 has no '$2'"
   printf '%s\n' "$got"
 }
+
+# ---------------------------------------------------------------- bundles
+
+# bundle_blobs DIR|BUNDLE: the bundle's blobs, one JSON array in archive order, each
+# {digest, size, mediaType, kind}, read from bale/index.db of DIR (an extracted bundle) or
+# of BUNDLE (a .tar.zst, of which only the head is extracted). Index schema 3 and later give
+# each blob's place in the archive (blobs.member); 1 and 2 do not, and there the archive
+# order is that of bale/manifest.json's "blobs".
+bundle_blobs() {
+  local dir sql="SELECT digest, size, media_type AS mediaType, kind FROM blobs"
+  dir=$(_bundle_head "$1")
+  if [[ -n $(_bundle_sql "$dir" "SELECT 1 FROM pragma_table_info('blobs') WHERE name = 'member'") ]]; then
+    _bundle_sql "$dir" "$sql ORDER BY member" -json | jq -cs 'add // []'
+  else
+    _bundle_sql "$dir" "$sql" -json | jq -cs --slurpfile m "$dir/bale/manifest.json" \
+      '($m[0].blobs | map(.digest) | to_entries | map({key: .value, value: .key}) | from_entries) as $at
+       | add // [] | sort_by($at[.digest])'
+  fi
+}
+
+# bundle_images DIR|BUNDLE: the bundle's images, one JSON array in index.db order, each
+# {ref, registry, repository, digest, mediaType, size}; DIR and BUNDLE as for bundle_blobs.
+bundle_images() {
+  local dir
+  dir=$(_bundle_head "$1")
+  _bundle_sql "$dir" "SELECT ref, registry, repository, digest, media_type AS mediaType, size
+    FROM images ORDER BY id" -json | jq -cs 'add // []'
+}
+
+# _bundle_head DIR|BUNDLE: print DIR, or a new directory under $T holding BUNDLE's
+# bale/manifest.json and bale/index.db.
+_bundle_head() {
+  local dir
+  if [[ -d $1 ]]; then
+    printf '%s\n' "$1"
+    return
+  fi
+  dir=$(mktemp -d "$T/head.XXXXXX")
+  tar --zstd -xf "$1" -C "$dir" bale/manifest.json bale/index.db || fail "_bundle_head: cannot read the head of $1"
+  printf '%s\n' "$dir"
+}
+
+# _bundle_sql DIR SQL [sqlite3 options…]: SQL on DIR/bale/index.db, read-only.
+_bundle_sql() {
+  local db=$1/bale/index.db sql=$2
+  shift 2
+  [[ -f $db ]] || fail "_bundle_sql: no $db"
+  sqlite3 -readonly "$@" "$db" "$sql" || fail "_bundle_sql: '$sql' failed on $db"
+}

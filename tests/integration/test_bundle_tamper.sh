@@ -17,7 +17,7 @@ B="$T/b.tar.zst"
 expect_exit 0 "$BALE" verify --key "$T/k.pub" "$B"
 
 mkdir "$T/x" && tar --zstd -xf "$B" -C "$T/x"
-layer=$(jq -r '[.blobs[] | select(.kind == "layer")] | max_by(.size) | .digest[7:]' "$T/x/bale/manifest.json")
+layer=$(bundle_blobs "$T/x" | jq -r '[.[] | select(.kind == "layer")] | max_by(.size) | .digest[7:]')
 rebundle() { "$PY" "$LIB_DIR/rebundle.py" "$B" "$T/t.tar.zst" "$@"; }
 
 # The re-framing itself changes nothing bale checks.

@@ -49,7 +49,7 @@ expect_exit 0 imp --store "oci:$S" --key "$T/k.pub" --platform linux/arm64 "$B"
 [[ -f $S/blobs/sha256/${DIGEST_demo_multi_arm64_v8#sha256:} ]] || fail "arm64 manifest missing"
 expect_exit 0 imp --store "oci:$S" --key "$T/k.pub" --platform all "$B"
 store_complete "$S"
-tar --zstd -xOf "$B" bale/manifest.json | jq -r '.blobs[].digest' | sort >"$T/bundle-blobs"
+bundle_blobs "$B" | jq -r '.[].digest' | sort >"$T/bundle-blobs"
 assert_eq "$(cat "$T/bundle-blobs")" "$(store_digests "$S")" "all platforms: exactly the bundle's blobs"
 
 # Re-import: a no-op that writes nothing.

@@ -35,7 +35,7 @@ done
 run_skopeo inspect --raw --tls-verify=false "docker://$S/mirror/demo/multi@$DIGEST_demo_multi" >/dev/null ||
   fail "digest reference on the site registry"
 # The big shared layer travelled once; the other repositories got it by mount.
-layer=$(tar --zstd -xOf "$B" bale/manifest.json | jq -r '[.blobs[] | select(.kind == "layer")] | max_by(.size) | .digest')
+layer=$(bundle_blobs "$B" | jq -r '[.[] | select(.kind == "layer")] | max_by(.size) | .digest')
 assert_eq 1 "$(grep -cE "PUT /v2/mirror/demo/[a-z]+/blobs/uploads/[^ ]*digest=${layer/:/%3A}" "$site_LOG" || true)" "uploads of the shared layer"
 (($(grep -cE "POST /v2/mirror/demo/[a-z]+/blobs/uploads/\?.*mount=${layer/:/%3A}" "$site_LOG" || true) >= 2)) ||
   fail "the shared layer was not mounted into the other repositories"

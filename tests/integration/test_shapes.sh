@@ -86,7 +86,7 @@ done
 B="$T/shapes.tar.zst"
 expect_exit 0 "$BALE" export -q --insecure-registry "$H" --key "$T/k.key" -o "$B" "${refs[@]}"
 expect_exit 0 "$BALE" verify --key "$T/k.pub" "$B"
-assert_eq "$want" "$(tar --zstd -xOf "$B" bale/manifest.json | jq -r '.blobs[].digest' | sort -u)" "blobs in the bundle"
+assert_eq "$want" "$(bundle_blobs "$B" | jq -r '.[].digest' | sort -u)" "blobs in the bundle"
 mkdir -p "$T/unpacked"
 tar --zstd -xf "$B" -C "$T/unpacked"
 assert_eq "$want" "$(store_digests "$T/unpacked")" "the bundle's OCI layout"
