@@ -10,7 +10,7 @@
 #define BUNDLE_CAP_INDEX_DB (1024u << 20)
 /* Members bale/manifest.json may list ("files" and "blobs"); reading the head holds about
  * 1.4 KiB for each (jansson's parse, its typed entry, what to expect of each member). */
-#define BUNDLE_MAX_MEMBERS 500000u
+#define BUNDLE_MAX_MEMBERS BALE_BUNDLE_MAX_MEMBERS
 /* JSON values in bale/manifest.json (bale/json.h counts them): 9 a member, 20 to 40 an
  * image, with room to spare. */
 #define BUNDLE_MAX_MANIFEST_VALUES (16u * BUNDLE_MAX_MEMBERS)

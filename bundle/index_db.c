@@ -32,6 +32,7 @@ enum stmt_id {
 	ST_LABEL,
 	ST_INDEX,
 	ST_FOREIGN,
+	ST_MEMBER,
 	ST_COUNT,
 };
 
@@ -61,6 +62,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [ST_FOREIGN] = "INSERT OR IGNORE INTO foreign_layers (manifest_digest, position,"
                    " layer_digest, size, media_type, carried) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_MEMBER] = "UPDATE blobs SET member = ?2 WHERE digest = ?1",
 };
 
 struct bale_index_db {
@@ -358,7 +360,9 @@ int bale_index_db_create(bale_index_db **out, const char *path, const bale_index
 	               "PRAGMA application_id = " XSTRINGIFY(INDEX_APPLICATION_ID) ";",
 	               "settings", err)) < 0 ||
 	    (rc = exec(x->db, "BEGIN", "begin", err)) < 0 ||
-	    (rc = exec(x->db, bundle_index_schema(BALE_INDEX_SCHEMA_VERSION), "schema", err)) < 0 ||
+	    (rc = bundle_index_schema_create(x->db, BALE_INDEX_SCHEMA_VERSION) == SQLITE_OK
+	              ? 0
+	              : db_fail(x->db, BALE_EGENERIC, err, "schema")) < 0 ||
 	    (rc = exec(x->db, "PRAGMA user_version = " XSTRINGIFY(BALE_INDEX_SCHEMA_VERSION),
 	               "schema version", err)) < 0)
 		goto cleanup;
@@ -414,12 +418,45 @@ int bale_index_db_add_image(bale_index_db *x, const bale_image *image, const cha
 	return exec(x->db, "RELEASE add_image", "release", err);
 }
 
+int bale_index_db_set_member(bale_index_db *x, const bale_digest *blob, int64_t member,
+                             bale_error **err)
+{
+	sqlite3_stmt *st = x->stmt[ST_MEMBER];
+	bind_text(st, 1, blob->str);
+	sqlite3_bind_int64(st, 2, member);
+	int rc = run(x, ST_MEMBER, blob->str, err);
+	if (rc == 0 && sqlite3_changes(x->db) != 1)
+		rc = bale_error_set(err, BALE_EGENERIC, "index.db: blob %s is not recorded",
+		                    blob->str);
+	return rc;
+}
+
+/* Every blob has its place in the archive: what the index lists is what the bundle
+ * holds. */
+static int check_members(bale_index_db *x, bale_error **err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+	if (sqlite3_prepare_v2(x->db, "SELECT digest FROM blobs WHERE member IS NULL LIMIT 1", -1,
+	                       &st, NULL) != SQLITE_OK)
+		return db_fail(x->db, BALE_EGENERIC, err, "members");
+	int src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		rc = bale_error_set(err, BALE_EGENERIC,
+		                    "index.db: blob %s is recorded but not carried",
+		                    (const char *)sqlite3_column_text(st, 0));
+	else if (src != SQLITE_DONE)
+		rc = db_fail(x->db, BALE_EGENERIC, err, "members");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int bale_index_db_finish(bale_index_db *x, bale_error **err)
 {
 	assert(x && !x->finished);
 	int rc = 0, fd = -1;
 	finalize_all(x);
-	if ((rc = exec(x->db, "COMMIT", "commit", err)) < 0)
+	if ((rc = check_members(x, err)) < 0 || (rc = exec(x->db, "COMMIT", "commit", err)) < 0)
 		goto cleanup;
 	x->finished = true;
 	/* Nothing to sync through SQLite (synchronous = OFF): close it, then make the

@@ -53,7 +53,7 @@ static int check_schema(sqlite3 *db, sqlite3_int64 version, bale_error **err)
 	sqlite3_stmt *want = NULL, *have = NULL;
 	int rc = 0, w = SQLITE_DONE, h = SQLITE_DONE;
 	if (sqlite3_open_v2(":memory:", &ref, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
-	    sqlite3_exec(ref, bundle_index_schema(version), NULL, NULL, NULL) != SQLITE_OK ||
+	    bundle_index_schema_create(ref, version) != SQLITE_OK ||
 	    sqlite3_prepare_v2(ref, schema_listing, -1, &want, NULL) != SQLITE_OK) {
 		rc = bale_error_set(err, BALE_EGENERIC, "index.db: the reference schema: %s",
 		                    ref ? sqlite3_errmsg(ref) : "out of memory");
@@ -131,7 +131,7 @@ static int check_index(sqlite3 *db, bale_error **err)
 		goto cleanup;
 	}
 	/* Older versions are read as they were written; newer ones are another bale's. */
-	if (!bundle_index_schema(version)) {
+	if (!bundle_index_schema_known(version)) {
 		rc = bale_error_set(err, BALE_EVERIFY,
 		                    "index.db: schema version %lld, this bale reads 1 to %d: "
 		                    "read it with a newer bale",
@@ -405,10 +405,8 @@ cleanup:
 	return rc;
 }
 
-/* The current member (bale/index.db) into a temporary file under $TMPDIR (else /tmp),
- * held to the size and digest bale/manifest.json lists for it, then opened. */
-static int open_member(sqlite3 **out, bale_bundle_reader *r, const bale_bundle_file *entry,
-                       bale_error **err)
+int bale_index_db_open_member(sqlite3 **out, bale_bundle_reader *r, const bale_bundle_file *entry,
+                              bale_error **err)
 {
 	index_temp t = {.fd = -1};
 	const bale_descriptor want = {.digest = entry->digest, .size = entry->size};
@@ -471,7 +469,7 @@ int bale_index_db_open_bundle(bale_bundle_reader **reader, sqlite3 **db, const c
 		return rc;
 	if ((rc = bale_bundle_read_head(*reader, &head, err)) < 0 ||
 	    (rc = index_entry(*reader, head, &entry, err)) < 0 ||
-	    (rc = open_member(db, *reader, &entry, err)) < 0) {
+	    (rc = bale_index_db_open_member(db, *reader, &entry, err)) < 0) {
 		bale_bundle_close(*reader);
 		*reader = NULL;
 	}

@@ -350,8 +350,24 @@ static const char schema_v2_sql[] =
     " FROM images i JOIN image_blobs ib ON ib.image_id = i.id)"
     " GROUP BY registry) s ON s.registry = c.registry;";
 
-/* The schema text of each version this bale reads, by version. */
-const char *bundle_index_schema(sqlite3_int64 version)
+/* Version 3 is version 2 and the archive order of the blobs (bundle format 2 lists its
+ * members here, not in bale/manifest.json). Created by ALTER TABLE, SQLite keeps the
+ * column in the table's text exactly as a reader's reference copy gets it. */
+static const char schema_v3_more_sql[] =
+    "ALTER TABLE blobs ADD COLUMN member INTEGER CHECK (member >= 0);"
+    "CREATE UNIQUE INDEX blobs_member ON blobs (member);";
+
+bool bundle_index_schema_known(sqlite3_int64 version)
 {
-	return version == 1 ? schema_v1_sql : version == 2 ? schema_v2_sql : NULL;
+	return version >= 1 && version <= 3;
+}
+
+int bundle_index_schema_create(sqlite3 *db, sqlite3_int64 version)
+{
+	if (version == 1)
+		return sqlite3_exec(db, schema_v1_sql, NULL, NULL, NULL);
+	int src = sqlite3_exec(db, schema_v2_sql, NULL, NULL, NULL);
+	if (src == SQLITE_OK && version == 3)
+		src = sqlite3_exec(db, schema_v3_more_sql, NULL, NULL, NULL);
+	return src;
 }

@@ -196,7 +196,16 @@ int bale_bundle_manifest_parse(bale_bundle_manifest **out, const char *data, siz
 		goto out;
 	}
 	json_t *files = json_object_get(m->doc, "files"), *blobs = json_object_get(m->doc, "blobs");
-	if (!json_is_array(files) || !json_is_array(blobs)) {
+	json_t *images = json_object_get(m->doc, "images");
+	/* Format 2 lists its blobs and images in bale/index.db only: one list to trust. */
+	if (version >= 2 && (blobs || images)) {
+		rc = bale_error_set(err, BALE_EVERIFY,
+		                    "%s: format version %lld lists %s, which bale/index.db holds",
+		                    BALE_BUNDLE_MANIFEST, (long long)version,
+		                    blobs ? "blobs" : "images");
+		goto out;
+	}
+	if (!json_is_array(files) || (version == 1 && !json_is_array(blobs))) {
 		rc = bale_error_set(err, BALE_EVERIFY, "%s: no files or blobs list",
 		                    BALE_BUNDLE_MANIFEST);
 		goto out;
@@ -206,8 +215,9 @@ int bale_bundle_manifest_parse(bale_bundle_manifest **out, const char *data, siz
 	m->pub.created = bale_json_str(m->doc, "created");
 	m->pub.tool = bale_json_str(m->doc, "tool");
 	m->pub.signer = bale_json_str(m->doc, "signer");
-	if ((rc = read_files(m, files, err)) < 0 || (rc = read_blobs(m, blobs, err)) < 0 ||
-	    (rc = read_images(m, json_object_get(m->doc, "images"), err)) < 0)
+	if ((rc = read_files(m, files, err)) < 0 ||
+	    (blobs && (rc = read_blobs(m, blobs, err)) < 0) ||
+	    (images && (rc = read_images(m, images, err)) < 0))
 		goto out;
 	*out = &m->pub;
 	m = NULL;

@@ -146,26 +146,6 @@ static int random_id(char out[33], bale_error **err)
 	return 0;
 }
 
-/* The platforms an image carries or leaves out, as strings. */
-static json_t *platform_list(const bale_image *img, bool carried)
-{
-	json_t *list = json_array();
-	char buf[BALE_PLATFORM_TEXT];
-	for (size_t i = 0; i < img->n_manifests; i++) {
-		const bale_image_manifest *m = &img->manifests[i];
-		if (m->selected != carried)
-			continue;
-		/* an attestation's "unknown/unknown" says nothing: it is an artifact */
-		bool named =
-		    m->has_platform && !(m->artifact && !strcmp(m->platform.os, "unknown"));
-		json_array_append_new(
-		    list, json_string(named ? bale_platform_format(&m->platform, buf, sizeof(buf))
-		                      : m->artifact ? "artifact"
-		                                    : "unknown"));
-	}
-	return list;
-}
-
 static json_t *file_entry(const char *path, const bale_digest *d, int64_t size)
 {
 	return json_pack("{s:s,s:s,s:I}", "path", path, "digest", d->str, "size", (json_int_t)size);
@@ -180,9 +160,9 @@ typedef struct head_files {
 
 static const char oci_layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 
-/* ---- bale/manifest.json and index.json, written as jansson would print the whole
- * document, one entry at a time: the text is all that is held, never a tree of every
- * image and blob (about 1 KiB each in jansson) ---- */
+/* ---- index.json, written as jansson would print the whole document, one entry at a
+ * time: the text is all that is held, never a tree of every image (about 1 KiB each in
+ * jansson) ---- */
 
 /* Prints v (taken) as json_dumps prints it with flags, inside a value nested depth levels
  * deep in a document printed with JSON_INDENT(2): every line after its first indented as
@@ -202,19 +182,6 @@ static int put_json(FILE *f, json_t *v, size_t flags, int depth)
 	return 0;
 }
 
-/* The n-th element of a list that is a member of the top-level object (JSON_INDENT(2)). */
-static int put_element(FILE *f, size_t i, json_t *v)
-{
-	fputs(i ? ",\n    " : "[\n    ", f);
-	return put_json(f, v, JSON_INDENT(2), 2);
-}
-
-/* The end of such a list of n elements. */
-static void end_list(FILE *f, size_t n)
-{
-	fputs(n ? "\n  ]" : "[]", f);
-}
-
 /* The text an open_memstream collected, with rc: taken by *out on success. */
 static int memstream_done(FILE *f, char **text, size_t *len, int rc, char **out, size_t *out_len,
                           bale_error **err)
@@ -230,63 +197,43 @@ static int memstream_done(FILE *f, char **text, size_t *len, int rc, char **out,
 	return 0;
 }
 
+/* bale/manifest.json of format 2: what the signature covers, and the digest and size of
+ * every other member but the blobs, which bale/index.db lists (with their archive order).
+ * Its size does not grow with the images. */
 static int build_manifest(char **out, size_t *len, const bale_bundle_write_options *opts,
-                          const char *bundle_id, const char *created,
-                          const bale_image *const *images, size_t n, const plan *p,
-                          const head_files *h, bale_error **err)
+                          const char *bundle_id, const char *created, const head_files *h,
+                          bale_error **err)
 {
-	bale_digest d;
-	char *text = NULL;
-	size_t text_len = 0;
-	FILE *f = open_memstream(&text, &text_len);
-	if (!f)
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	json_t *head = json_object();
-	json_object_set_new(head, "formatVersion", json_integer(BALE_BUNDLE_FORMAT_VERSION));
-	json_object_set_new(head, "bundleId", json_string(bundle_id));
-	json_object_set_new(head, "created", json_string(created));
-	json_object_set_new(head, "tool", json_string("bale " BALE_VERSION));
-	json_object_set_new(head, "signer",
+	bale_digest layout, index;
+	bale_digest_of(&layout, oci_layout, sizeof(oci_layout) - 1);
+	bale_digest_of(&index, h->index_json, h->index_json_len);
+	json_t *root = json_object();
+	json_object_set_new(root, "formatVersion", json_integer(BALE_BUNDLE_FORMAT_VERSION));
+	json_object_set_new(root, "bundleId", json_string(bundle_id));
+	json_object_set_new(root, "created", json_string(created));
+	json_object_set_new(root, "tool", json_string("bale " BALE_VERSION));
+	json_object_set_new(root, "signer",
 	                    opts->key ? json_string(bale_key_id(opts->key)) : json_null());
-	char *head_text = json_dumps(head, JSON_INDENT(2));
-	json_decref(head);
-	int rc = head_text ? 0 : -1;
-	if (head_text) /* "{\n  ...\n}": the members, then the lists after them */
-		fprintf(f, "%.*s,\n  \"images\": ", (int)(strlen(head_text) - 2), head_text);
-	free(head_text);
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		const bale_image *img = images[i];
-		json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I}", "ref", img->ref, "registry",
-		                      img->domain, "repository", img->repository, "digest",
-		                      img->root.digest.str, "mediaType", img->root.media_type,
-		                      "size", (json_int_t)img->root.size);
-		json_object_set_new(o, "platforms", platform_list(img, true));
-		json_object_set_new(o, "platformsLeftOut", platform_list(img, false));
-		rc = put_element(f, i, o);
-	}
-	end_list(f, n);
-	fputs(",\n  \"files\": ", f);
-	if (rc == 0)
-		rc = put_element(
-		    f, 0, file_entry(BALE_BUNDLE_INDEX_DB, &h->index_db_digest, h->index_db_size));
-	bale_digest_of(&d, oci_layout, sizeof(oci_layout) - 1);
-	if (rc == 0)
-		rc = put_element(f, 1, file_entry("oci-layout", &d, sizeof(oci_layout) - 1));
-	bale_digest_of(&d, h->index_json, h->index_json_len);
-	if (rc == 0)
-		rc = put_element(f, 2, file_entry("index.json", &d, (int64_t)h->index_json_len));
-	end_list(f, 3);
-	fputs(",\n  \"blobs\": ", f);
-	for (size_t i = 0; i < p->n && rc == 0; i++)
-		rc = put_element(f, i,
-		                 json_pack("{s:s,s:I,s:s,s:s}", "digest",
-		                           p->blobs[i].desc.digest.str, "size",
-		                           (json_int_t)p->blobs[i].desc.size, "mediaType",
-		                           p->blobs[i].desc.media_type, "kind", p->blobs[i].kind));
-	end_list(f, p->n);
+	json_object_set_new(
+	    root, "files",
+	    json_pack("[o,o,o]",
+	              file_entry(BALE_BUNDLE_INDEX_DB, &h->index_db_digest, h->index_db_size),
+	              file_entry("oci-layout", &layout, sizeof(oci_layout) - 1),
+	              file_entry("index.json", &index, (int64_t)h->index_json_len)));
+	char *text = json_dumps(root, JSON_INDENT(2));
+	json_decref(root);
+	size_t tl = text ? strlen(text) : 0;
 	/* A trailing newline: the file reads well with cat and signs the same everywhere. */
-	fputs("\n}\n", f);
-	return memstream_done(f, &text, &text_len, rc, out, len, err);
+	char *withnl = text ? realloc(text, tl + 2) : NULL;
+	if (!withnl) {
+		free(text);
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
+	withnl[tl] = '\n';
+	withnl[tl + 1] = '\0';
+	*out = withnl;
+	*len = tl + 1;
+	return 0;
 }
 
 /* index.json of the OCI layout: one descriptor per image, named as containerd names. */
@@ -639,11 +586,14 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 		if ((rc = bale_index_db_add_image(db, images[i], created, read_config, (void *)opts,
 		                                  err)) < 0)
 			goto cleanup;
+	for (size_t i = 0; i < p.n; i++)
+		if ((rc = bale_index_db_set_member(db, &p.blobs[i].desc.digest, (int64_t)i, err)) <
+		    0)
+			goto cleanup;
 	if ((rc = bale_index_db_finish(db, err)) < 0 ||
 	    (rc = hash_file(&h.index_db_digest, &h.index_db_size, db_path, err)) < 0 ||
 	    (rc = build_index_json(&h.index_json, &h.index_json_len, images, n, err)) < 0 ||
-	    (rc = build_manifest(&manifest, &manifest_len, opts, bundle_id, created, images, n, &p,
-	                         &h, err)) < 0)
+	    (rc = build_manifest(&manifest, &manifest_len, opts, bundle_id, created, &h, err)) < 0)
 		goto cleanup;
 	if (opts->key &&
 	    (rc = bale_key_sign(&signature, opts->key, manifest, manifest_len, err)) < 0)

@@ -27,13 +27,14 @@ typedef struct user {
 } user;
 
 typedef struct plan {
-	const bale_bundle_blob **blobs; /* the signed manifest's, sorted by digest */
-	size_t n_blobs;
-	const char *ref; /* the image being planned */
+	sqlite3_stmt *blob_st; /* index.db's size and media type of a blob */
+	const char *ref;       /* the image being planned */
 	user *users;
 	size_t n_users, users_alloc;
 	need *needs;
 	size_t n_needs, alloc;
+	size_t *slots; /* the needs by digest (need_slot) */
+	size_t n_slots;
 	bale_buf platforms;              /* of the image being planned */
 	sqlite3 *ledger;                 /* the node ledger, NULL when there is none */
 	bool unpacks;                    /* the store needs every layer, foreign ones too */
@@ -56,50 +57,73 @@ static int add_user(plan *p, size_t which, bale_error **err)
 	return 0;
 }
 
-/* By digest, then in the manifest's order: of a digest listed twice, the last counts. */
-static int by_digest(const void *a, const void *b)
+/* FNV-1a of a digest's text: where the needs table looks for it first. */
+static size_t digest_hash(const char *digest)
 {
-	const bale_bundle_blob *x = *(const bale_bundle_blob *const *)a;
-	const bale_bundle_blob *y = *(const bale_bundle_blob *const *)b;
-	int c = strcmp(x->digest.str, y->digest.str);
-	return c ? c : (x > y) - (x < y);
+	uint64_t h = 14695981039346656037ull;
+	for (const unsigned char *c = (const unsigned char *)digest; *c; c++)
+		h = (h ^ *c) * 1099511628211ull;
+	return (size_t)h;
 }
 
-static int sort_blobs(plan *p, const bale_bundle_manifest *m, bale_error **err)
+/* The slot of digest in the needs table (open addressing): the need it holds, or the
+ * empty slot where it goes (slots hold need index + 1; 0 is empty). */
+static size_t *need_slot(const plan *p, const char *digest)
 {
-	if (!(p->blobs = calloc(m->n_blobs + 1, sizeof(*p->blobs))))
+	size_t mask = p->n_slots - 1, i = digest_hash(digest) & mask;
+	while (p->slots[i] && strcmp(p->needs[p->slots[i] - 1].desc.digest.str, digest) != 0)
+		i = (i + 1) & mask;
+	return &p->slots[i];
+}
+
+/* Keeps the table at most half full, so that a look-up finds its slot in a step or two. */
+static int need_slots_grow(plan *p, bale_error **err)
+{
+	if (2 * (p->n_needs + 1) <= p->n_slots)
+		return 0;
+	size_t want = p->n_slots ? p->n_slots * 2 : 256;
+	size_t *slots = calloc(want, sizeof(*slots));
+	if (!slots)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	for (size_t i = 0; i < m->n_blobs; i++)
-		p->blobs[i] = &m->blobs[i];
-	p->n_blobs = m->n_blobs;
-	qsort(p->blobs, p->n_blobs, sizeof(*p->blobs), by_digest);
+	free(p->slots);
+	p->slots = slots;
+	p->n_slots = want;
+	for (size_t i = 0; i < p->n_needs; i++)
+		*need_slot(p, p->needs[i].desc.digest.str) = i + 1;
 	return 0;
 }
 
-/* The signed entry for digest (the last one listed), NULL when there is none. */
-static const bale_bundle_blob *find_blob(const plan *p, const char *digest)
+/* The signed entry of index.db's blobs for digest: its size and media type. */
+static int blob_entry(plan *p, const char *digest, need *out, bale_error **err)
 {
-	size_t lo = 0, hi = p->n_blobs;
-	while (lo < hi) { /* the first entry past digest */
-		size_t mid = lo + (hi - lo) / 2;
-		if (strcmp(p->blobs[mid]->digest.str, digest) <= 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+	sqlite3_stmt *st = p->blob_st;
+	sqlite3_bind_text(st, 1, digest, -1, SQLITE_STATIC);
+	int src = sqlite3_step(st), rc = 0;
+	if (src == SQLITE_ROW) {
+		const char *mt = (const char *)sqlite3_column_text(st, 1);
+		rc = bale_digest_parse(&out->desc.digest, digest, err);
+		out->desc.size = sqlite3_column_int64(st, 0);
+		snprintf(out->desc.media_type, sizeof(out->desc.media_type), "%s", mt ? mt : "");
+	} else if (src == SQLITE_DONE) {
+		rc =
+		    bale_error_set(err, BALE_EVERIFY, "%s names blob %.80s, which it does not list",
+		                   BALE_BUNDLE_INDEX_DB, digest);
+	} else {
+		rc = bale_error_set(err, BALE_EVERIFY, "%s: %s", BALE_BUNDLE_INDEX_DB,
+		                    sqlite3_errmsg(sqlite3_db_handle(st)));
 	}
-	return lo && strcmp(p->blobs[lo - 1]->digest.str, digest) == 0 ? p->blobs[lo - 1] : NULL;
+	sqlite3_reset(st);
+	return rc;
 }
 
 static int plan_need(plan *p, const char *digest, bale_error **err)
 {
-	for (size_t i = 0; i < p->n_needs; i++)
-		if (strcmp(p->needs[i].desc.digest.str, digest) == 0)
-			return add_user(p, i, err);
-	const bale_bundle_blob *b = find_blob(p, digest);
-	if (!b)
-		return bale_error_set(err, BALE_EVERIFY,
-		                      "index.db names blob %.80s, which %s does not list", digest,
-		                      BALE_BUNDLE_MANIFEST);
+	int rc = need_slots_grow(p, err);
+	if (rc < 0)
+		return rc;
+	size_t *slot = need_slot(p, digest);
+	if (*slot)
+		return add_user(p, *slot - 1, err);
 	if (p->n_needs == p->alloc) {
 		size_t want = p->alloc ? p->alloc * 2 : 64;
 		need *grown = realloc(p->needs, want * sizeof(*grown));
@@ -110,10 +134,9 @@ static int plan_need(plan *p, const char *digest, bale_error **err)
 	}
 	need *n = &p->needs[p->n_needs];
 	memset(n, 0, sizeof(*n));
-	n->desc.digest = b->digest; /* the same text, checked when the manifest was read */
-	n->desc.size = b->size;
-	snprintf(n->desc.media_type, sizeof(n->desc.media_type), "%s", b->media_type);
-	p->n_needs++;
+	if ((rc = blob_entry(p, digest, n, err)) < 0)
+		return rc;
+	*slot = ++p->n_needs;
 	return add_user(p, p->n_needs - 1, err);
 }
 
@@ -690,11 +713,15 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 		bale_error_clear(err); /* no import on record: nothing to hold back */
 		rc = 0;
 	}
-	/* The signed list of blobs, by digest: sizes and media types come from there. */
-	if ((rc = sort_blobs(&p, th.manifest, err)) < 0 ||
-	    (rc = bale_index_db_open_bytes(&db, th.head->index_db, th.head->index_db_len, err)) <
-	        0 ||
-	    (rc = make_plan(db, &p, opts, platforms, out, err)) < 0)
+	/* The signed list of blobs: sizes and media types come from there. */
+	db = th.index_db;
+	if (sqlite3_prepare_v2(db, "SELECT size, media_type FROM blobs WHERE digest = ?1", -1,
+	                       &p.blob_st, NULL) != SQLITE_OK) {
+		rc = bale_error_set(err, BALE_EVERIFY, "%s: %s", BALE_BUNDLE_INDEX_DB,
+		                    sqlite3_errmsg(db));
+		goto cleanup;
+	}
+	if ((rc = make_plan(db, &p, opts, platforms, out, err)) < 0)
 		goto cleanup;
 	if (!out->n_images && out->n_failed) { /* none has the platform: nothing to do */
 		rc = bale_error_set(err, BALE_ENOTFOUND, "%s", out->failed[0].message);
@@ -704,9 +731,9 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 		goto cleanup;
 	for (size_t i = 0; i < out->n_images; i++) {
 		bale_descriptor root = {0};
-		for (size_t k = 0; k < p.n_needs; k++)
-			if (strcmp(p.needs[k].desc.digest.str, out->images[i].digest) == 0)
-				root = p.needs[k].desc;
+		size_t *slot = need_slot(&p, out->images[i].digest);
+		if (*slot)
+			root = p.needs[*slot - 1].desc;
 		if ((rc = bale_sink_set_name(store, out->images[i].ref, &root, err)) < 0)
 			goto cleanup;
 	}
@@ -727,8 +754,9 @@ cleanup:
 	if (rc < 0 && !out->n_failed) /* all or nothing: nothing landed */
 		drop_images(out);
 	sqlite3_close(p.ledger);
-	sqlite3_close(db);
-	free(p.blobs);
+	sqlite3_finalize(p.blob_st);
+	bale_verify_head_close(&th);
+	free(p.slots);
 	free(p.needs);
 	free(p.users);
 	bale_buf_free(&p.platforms);

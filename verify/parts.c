@@ -173,21 +173,15 @@ static uint64_t member_bytes(int64_t size)
 	return TAR_BLOCK + ((uint64_t)size + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK;
 }
 
-/* The members after index.db in archive order: the other "files", then the blobs. Calls
- * at() with each one's start while it returns true; the offset after the last. */
-static uint64_t walk_members(const bale_bundle_manifest *m, uint64_t pos,
+/* The members after index.db in archive order. Calls at() with each one's start while it
+ * returns true; the offset after the last. */
+static uint64_t walk_members(const verify_expectations *e, uint64_t pos,
                              bool (*at)(void *payload, uint64_t start), void *payload)
 {
 	bool go = true;
-	for (size_t i = 0; go && i < m->n_files; i++) {
-		if (strcmp(m->files[i].path, BALE_BUNDLE_INDEX_DB) == 0)
-			continue;
+	for (size_t i = 0; go && i < e->n_sizes; i++) {
 		go = !at || at(payload, pos);
-		pos += member_bytes(m->files[i].size);
-	}
-	for (size_t i = 0; go && i < m->n_blobs; i++) {
-		go = !at || at(payload, pos);
-		pos += member_bytes(m->blobs[i].size);
+		pos += member_bytes(e->sizes[i]);
 	}
 	return pos;
 }
@@ -211,12 +205,12 @@ static bool take_cut(void *payload, uint64_t start)
 }
 
 /* How many parts, and where each starts (cuts[0] being where the first one is now). */
-static size_t plan_parts(bale_bundle_reader *r, const bale_bundle_manifest *m,
+static size_t plan_parts(bale_bundle_reader *r, const verify_expectations *e,
                          uint64_t min_part_bytes, uint64_t cuts[MAX_PARTS])
 {
 	cut_plan c = {.r = r, .first = bale_bundle_position(r)};
 	c.cuts[0] = cuts[0] = c.first; /* the first part's start, also when it is the only one */
-	c.total = walk_members(m, c.first, NULL, NULL) - c.first;
+	c.total = walk_members(e, c.first, NULL, NULL) - c.first;
 	/* One part a core, and two at least: on one core the second costs next to nothing,
 	 * and every machine then checks the same way. */
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -228,7 +222,7 @@ static size_t plan_parts(bale_bundle_reader *r, const bale_bundle_manifest *m,
 	/* format 1's one digest over the whole file is a serial pass: no parts */
 	if (c.n <= 1 || bale_bundle_format(r) < 2)
 		return 1;
-	walk_members(m, c.first, take_cut, &c);
+	walk_members(e, c.first, take_cut, &c);
 	memcpy(cuts, c.cuts, sizeof(c.cuts));
 	return c.made + 1;
 }
@@ -308,13 +302,13 @@ static int report_parts(const part *parts, size_t used, const verify_expectation
 	return 0;
 }
 
-int verify_members(bale_bundle_reader *r, const char *path, const bale_bundle_manifest *m,
-                   verify_expectations *e, uint64_t min_part_bytes, verify_tally *tally,
-                   const bale_log *log, bale_error **err)
+int verify_members(bale_bundle_reader *r, const char *path, verify_expectations *e,
+                   uint64_t min_part_bytes, verify_tally *tally, const bale_log *log,
+                   bale_error **err)
 {
 	int rc = 0;
 	uint64_t cuts[MAX_PARTS];
-	size_t n = plan_parts(r, m, min_part_bytes, cuts), used = 0, started = 1;
+	size_t n = plan_parts(r, e, min_part_bytes, cuts), used = 0, started = 1;
 	part *parts = calloc(n, sizeof(*parts));
 	part_job *jobs = calloc(n, sizeof(*jobs));
 	pthread_t *threads = calloc(n, sizeof(*threads));

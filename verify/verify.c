@@ -19,41 +19,87 @@ static void expectations_free(verify_expectations *e)
 	for (size_t i = 0; i < e->n; i++)
 		free(e->items[i].path);
 	free(e->items);
+	free(e->sizes);
 }
 
-static int expect_one(verify_expectations *e, const char *path, const bale_digest *digest,
-                      int64_t size, bale_error **err)
+/* Every member after the head is expected as it is listed, in archive order. */
+static int expect_one(verify_expectations *e, size_t *cap, const char *path,
+                      const bale_digest *digest, int64_t size, bale_error **err)
 {
+	if (e->n == *cap) {
+		size_t want = *cap ? *cap * 2 : 64;
+		verify_expected *items = realloc(e->items, want * sizeof(*items));
+		if (items)
+			e->items = items;
+		int64_t *sizes = realloc(e->sizes, want * sizeof(*sizes));
+		if (sizes)
+			e->sizes = sizes;
+		if (!items || !sizes)
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		*cap = want;
+	}
 	verify_expected *x = &e->items[e->n];
+	memset(x, 0, sizeof(*x));
 	if (!(x->path = strdup(path)))
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	x->digest = *digest;
 	x->size = size;
 	e->n++;
+	if (strcmp(path, BALE_BUNDLE_INDEX_DB) != 0) /* read with the head */
+		e->sizes[e->n_sizes++] = size;
 	return 0;
 }
 
-/* Every member after the head: bale/manifest.json's "files" and "blobs" (their shape
- * checked when it was read). */
-static int load_expectations(verify_expectations *e, const bale_bundle_manifest *m,
+static int expect_blob(verify_expectations *e, size_t *cap, const bale_digest *digest, int64_t size,
+                       bale_error **err)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "blobs/sha256/%s", bale_digest_hex(digest));
+	return expect_one(e, cap, path, digest, size, err);
+}
+
+/* Format 2's blobs: index.db's, in their archive order. */
+static int expect_index_blobs(verify_expectations *e, size_t *cap, sqlite3 *db, bale_error **err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0, src;
+	if (sqlite3_prepare_v2(db, "SELECT digest, size FROM blobs ORDER BY member", -1, &st,
+	                       NULL) != SQLITE_OK)
+		return bale_error_set(err, BALE_EVERIFY, "%s: %s", BALE_BUNDLE_INDEX_DB,
+		                      sqlite3_errmsg(db));
+	while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		bale_digest d;
+		const char *text = (const char *)sqlite3_column_text(st, 0);
+		if ((rc = bale_digest_parse(&d, text ? text : "", err)) < 0)
+			rc = bale_error_wrap(err, "%s: blobs", BALE_BUNDLE_INDEX_DB);
+		else
+			rc = expect_blob(e, cap, &d, sqlite3_column_int64(st, 1), err);
+	}
+	if (rc == 0 && src != SQLITE_DONE)
+		rc = bale_error_set(err, BALE_EVERIFY, "%s: %s", BALE_BUNDLE_INDEX_DB,
+		                    sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Every member after the head: bale/manifest.json's "files" (their shape checked when it
+ * was read), then the blobs, which format 1 lists there too and format 2 in index.db. */
+static int load_expectations(verify_expectations *e, const bale_bundle_manifest *m, sqlite3 *db,
                              bale_error **err)
 {
 	int rc = 0;
-	e->items = calloc(m->n_files + m->n_blobs + 1, sizeof(*e->items));
-	if (!e->items)
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	for (size_t i = 0; i < m->n_files; i++)
-		if ((rc = expect_one(e, m->files[i].path, &m->files[i].digest, m->files[i].size,
-		                     err)) < 0)
-			return rc;
-	for (size_t i = 0; i < m->n_blobs; i++) {
-		char path[128];
-		snprintf(path, sizeof(path), "blobs/sha256/%s",
-		         bale_digest_hex(&m->blobs[i].digest));
-		if ((rc = expect_one(e, path, &m->blobs[i].digest, m->blobs[i].size, err)) < 0)
-			return rc;
-	}
-	qsort(e->items, e->n, sizeof(*e->items), by_path);
+	size_t cap = 0;
+	for (size_t i = 0; i < m->n_files && rc == 0; i++)
+		rc = expect_one(e, &cap, m->files[i].path, &m->files[i].digest, m->files[i].size,
+		                err);
+	for (size_t i = 0; i < m->n_blobs && rc == 0; i++)
+		rc = expect_blob(e, &cap, &m->blobs[i].digest, m->blobs[i].size, err);
+	if (rc == 0 && m->format_version >= 2)
+		rc = expect_index_blobs(e, &cap, db, err);
+	if (rc < 0)
+		return rc;
+	if (e->n)
+		qsort(e->items, e->n, sizeof(*e->items), by_path);
 	for (size_t i = 1; i < e->n; i++)
 		if (strcmp(e->items[i - 1].path, e->items[i].path) == 0)
 			return bale_error_set(err, BALE_EVERIFY, "%s: %s listed twice",
@@ -125,16 +171,50 @@ static int check_index_name(void *payload, int ncols, const char *const *names,
 	return 0;
 }
 
-/* The names index.db gives images (those an import records): held to the same rule. */
-static int check_index_names(const bale_bundle_head *head, bale_error **err)
+static int count_row(void *payload, int ncols, const char *const *names, const char *const *values)
 {
-	sqlite3 *db = NULL;
-	int rc = bale_index_db_open_bytes(&db, head->index_db, head->index_db_len, err);
-	if (rc == 0)
-		rc = bale_index_db_query(db, "SELECT ref FROM images ORDER BY id", check_index_name,
-		                         err, err);
-	sqlite3_close(db);
-	return rc;
+	(void)ncols;
+	(void)names;
+	if (values && values[0])
+		*(int64_t *)payload = strtoll(values[0], NULL, 10);
+	return 0;
+}
+
+/* One count out of index.db. */
+static int index_count(sqlite3 *db, const char *sql, int64_t *out, bale_error **err)
+{
+	*out = 0;
+	return bale_index_db_query(db, sql, count_row, out, err);
+}
+
+/* How many images and blobs the bundle lists (format 1: its manifest; format 2: index.db),
+ * held to the bound on what a reader holds for them. */
+static int count_listed(bale_trusted_head *th, const bale_bundle_manifest *m, bale_error **err)
+{
+	int rc = 0;
+	if (m->format_version < 2) {
+		th->images = (int64_t)m->n_images;
+		th->blobs = (int64_t)m->n_blobs;
+		return 0;
+	}
+	if ((rc = index_count(th->index_db, "SELECT count(*) FROM images", &th->images, err)) < 0 ||
+	    (rc = index_count(th->index_db, "SELECT count(*) FROM blobs", &th->blobs, err)) < 0)
+		return rc;
+	if (th->images > BALE_BUNDLE_MAX_MEMBERS || th->blobs > BALE_BUNDLE_MAX_MEMBERS)
+		return bale_error_set(
+		    err, BALE_EVERIFY,
+		    "%s: lists %lld blobs and %lld images, more than the %u a bundle "
+		    "may hold",
+		    BALE_BUNDLE_INDEX_DB, (long long)th->blobs, (long long)th->images,
+		    BALE_BUNDLE_MAX_MEMBERS);
+	return 0;
+}
+
+/* The names index.db gives images (those an import records): held to the same rule. */
+static int check_index_names(sqlite3 *db, bale_error **err)
+{
+	return bale_index_db_query(db, "SELECT ref FROM images ORDER BY id", check_index_name, err,
+	                           err);
 }
 
 int bale_verify_head(bale_bundle_reader *r, const bale_trust *trust, bale_trusted_head *out,
@@ -165,20 +245,25 @@ int bale_verify_head(bale_bundle_reader *r, const bale_trust *trust, bale_truste
 	if (!entry)
 		return bale_error_set(err, BALE_EVERIFY, "%s: no digest and size for %s",
 		                      BALE_BUNDLE_MANIFEST, BALE_BUNDLE_INDEX_DB);
-	/* Its size is held to the signed one before it is read. */
-	if ((rc = bale_bundle_read_index_sized(r, entry->size, &head, err)) < 0)
+	/* Into a file of its own, held to the signed size and digest as it streams: SQLite
+	 * pages in what a query needs, whatever the index's size. */
+	if ((rc = bale_index_db_open_member(&out->index_db, r, entry, err)) < 0 ||
+	    (rc = check_manifest_names(m, err)) < 0 ||
+	    (rc = check_index_names(out->index_db, err)) < 0 ||
+	    (rc = count_listed(out, m, err)) < 0) {
+		bale_verify_head_close(out);
 		return rc;
-	bale_digest d;
-	bale_digest_of(&d, head->index_db, head->index_db_len);
-	if (!bale_digest_equal(&d, &entry->digest))
-		return bale_error_set(err, BALE_EVERIFY,
-		                      "%s: digest mismatch (expected %.80s, got %s)",
-		                      BALE_BUNDLE_INDEX_DB, entry->digest.str, d.str);
-	if ((rc = check_manifest_names(m, err)) < 0)
-		return rc;
+	}
 	out->head = head;
 	out->manifest = m;
+	out->index_db_size = entry->size;
 	return 0;
+}
+
+void bale_verify_head_close(bale_trusted_head *th)
+{
+	sqlite3_close(th->index_db);
+	th->index_db = NULL;
 }
 
 int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_report *report,
@@ -190,7 +275,7 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 	const bale_bundle_manifest *manifest = NULL;
 	verify_expectations e = {0};
 	memset(report, 0, sizeof(*report));
-	bale_trusted_head th;
+	bale_trusted_head th = {0};
 	if ((rc = bale_bundle_open(&r, path, err)) < 0)
 		goto cleanup;
 	bale_bundle_check_whole_file(r);
@@ -199,8 +284,6 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 		goto cleanup;
 	head = th.head;
 	manifest = th.manifest;
-	if ((rc = check_index_names(head, err)) < 0)
-		goto cleanup;
 	report->signature_checked = th.signature_checked;
 	snprintf(report->bundle_id, sizeof(report->bundle_id), "%s",
 	         manifest->bundle_id ? manifest->bundle_id : "");
@@ -208,17 +291,17 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 	         manifest->created ? manifest->created : "");
 	snprintf(report->signer, sizeof(report->signer), "%s",
 	         manifest->signer ? manifest->signer : "");
-	report->images = (int64_t)manifest->n_images;
-	report->blobs = (int64_t)manifest->n_blobs;
-	if ((rc = load_expectations(&e, manifest, err)) < 0)
+	report->images = th.images;
+	report->blobs = th.blobs;
+	if ((rc = load_expectations(&e, manifest, th.index_db, err)) < 0)
 		goto cleanup;
 	/* index.db was read and checked with the head. */
 	verify_expected *db = find_expected(&e, BALE_BUNDLE_INDEX_DB);
 	if (db)
 		db->seen = true;
 	verify_tally tally = {.members = 2 + (head->signature != NULL),
-	                      .bytes = (int64_t)(head->manifest_len + head->index_db_len)};
-	rc = verify_members(r, path, manifest, &e, VERIFY_MIN_PART_BYTES, &tally, log, err);
+	                      .bytes = (int64_t)head->manifest_len + th.index_db_size};
+	rc = verify_members(r, path, &e, VERIFY_MIN_PART_BYTES, &tally, log, err);
 	if (rc < 0)
 		goto cleanup;
 	report->members = tally.members;
@@ -227,6 +310,7 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 	                (long long)report->members, (long long)report->content_bytes);
 cleanup:
 	expectations_free(&e);
+	bale_verify_head_close(&th);
 	bale_bundle_close(r);
 	return rc;
 }

@@ -22,6 +22,10 @@ typedef struct verify_expected {
 typedef struct verify_expectations {
 	verify_expected *items;
 	size_t n;
+	/* The sizes of the members after bale/index.db in archive order, where the parts are
+	 * cut. */
+	int64_t *sizes;
+	size_t n_sizes;
 } verify_expectations;
 
 /* What the members checked add up to. */
@@ -39,9 +43,9 @@ typedef struct verify_tally {
  * frame starts is checked in parts, one thread each, up to one per core and none under
  * min_part_bytes (VERIFY_MIN_PART_BYTES; 0: no floor, as tests cut tiny bundles); any
  * other (a format 1 file, whose one digest is serial, or one that does not cut where its
- * manifest says) in one pass. BALE_EVERIFY naming the first bad member in archive order. */
-int verify_members(bale_bundle_reader *r, const char *path, const bale_bundle_manifest *m,
-                   verify_expectations *e, uint64_t min_part_bytes, verify_tally *tally,
-                   const bale_log *log, bale_error **err);
+ * list says) in one pass. BALE_EVERIFY naming the first bad member in archive order. */
+int verify_members(bale_bundle_reader *r, const char *path, verify_expectations *e,
+                   uint64_t min_part_bytes, verify_tally *tally, const bale_log *log,
+                   bale_error **err);
 
 #endif

@@ -21,6 +21,8 @@
  * file; docs/bundle-format.md). */
 #define BALE_BUNDLE_FORMAT_VERSION 2
 #define BALE_BUNDLE_FORMAT_OLDEST 1
+/* Members (and images) a bundle may list: what a reader holds is bounded by it. */
+#define BALE_BUNDLE_MAX_MEMBERS 500000u
 #define BALE_BUNDLE_MANIFEST "bale/manifest.json"
 #define BALE_BUNDLE_SIGNATURE "bale/manifest.json.sig"
 #define BALE_BUNDLE_INDEX_DB "bale/index.db"

@@ -12,9 +12,10 @@
 #include "bale/error.h"
 #include "bale/image.h"
 
-/* PRAGMA user_version of the schema this code writes. Version 1 (no nested indexes,
- * artifacts, os.version or foreign layers recorded) is still read. */
-#define BALE_INDEX_SCHEMA_VERSION 2
+/* PRAGMA user_version of the schema this code writes. Version 3 adds the archive order of
+ * the blobs (blobs.member); versions 2 and 1 (no nested indexes, artifacts, os.version or
+ * foreign layers recorded) are still read. */
+#define BALE_INDEX_SCHEMA_VERSION 3
 
 typedef struct bale_index_bundle_info {
 	const char *bundle_id;
@@ -38,7 +39,12 @@ typedef int (*bale_index_config_fn)(void *payload, const bale_descriptor *config
  * time through read_config (NULL: no labels are recorded). */
 int bale_index_db_add_image(bale_index_db *db, const bale_image *image, const char *pulled_at,
                             bale_index_config_fn read_config, void *payload, bale_error **err);
-/* Commits and closes: the file is complete and no longer written. */
+/* Records where a blob recorded by add_image sits among the bundle's blob members: its
+ * archive order, from 0. Every blob gets one before finish. */
+int bale_index_db_set_member(bale_index_db *db, const bale_digest *blob, int64_t member,
+                             bale_error **err);
+/* Commits and closes: the file is complete and no longer written. BALE_EGENERIC when a
+ * blob recorded has no member position. */
 int bale_index_db_finish(bale_index_db *db, bale_error **err);
 /* Closes; an unfinished database is rolled back. */
 void bale_index_db_free(bale_index_db *db);
@@ -50,6 +56,13 @@ int bale_index_db_open_bytes(sqlite3 **out, const void *bytes, size_t len, bale_
 /* The schema version of an index opened by bale_index_db_open_bytes: 1 or
  * BALE_INDEX_SCHEMA_VERSION (a reader of a newer table asks first). */
 int bale_index_db_version(sqlite3 *db);
+
+/* Reads bale/index.db out of a bundle (r is at it: bale_bundle_read_head has run) into a
+ * temporary file under $TMPDIR (else /tmp), held to the size and digest entry gives it
+ * (BALE_EVERIFY), and opens it read-only; the file is unlinked at once, so SQLite pages
+ * it in as queries need it and nothing is left behind. Close with sqlite3_close. */
+int bale_index_db_open_member(sqlite3 **out, bale_bundle_reader *r, const bale_bundle_file *entry,
+                              bale_error **err);
 
 /* Opens the bundle at path and its index (read-only, in memory), for `bale ls`, `query`,
  * `inspect`, `plan` and the preflight. On failure nothing stays open; on success close

@@ -20,16 +20,23 @@ int bale_verify_signature(const bale_bundle_head *head, const bale_trust *trust,
 /* The head of a bundle, checked: the signature (unless trust is NULL), the format
  * version, and index.db against the digest the manifest gives it. */
 typedef struct bale_trusted_head {
-	const bale_bundle_head *head;         /* with index.db read */
+	const bale_bundle_head *head;         /* the manifest and its signature */
 	const bale_bundle_manifest *manifest; /* bale/manifest.json; the reader's */
+	struct sqlite3 *index_db;             /* bale/index.db, checked, read-only */
+	int64_t index_db_size;
+	int64_t images, blobs; /* as many as the bundle lists */
 	char signer[BALE_KEY_ID_LEN + 1];
 	bool signature_checked;
 } bale_trusted_head;
 
 /* Reads and checks the head of an open bundle. The signature is checked before
- * index.db is read. BALE_ETRUST or BALE_EVERIFY. */
+ * index.db is read; the names of the images (in bale/manifest.json of format 1 and in
+ * index.db) are held to normalized references. BALE_ETRUST or BALE_EVERIFY. On success,
+ * close the head with bale_verify_head_close. */
 int bale_verify_head(bale_bundle_reader *r, const bale_trust *trust, bale_trusted_head *out,
                      bale_error **err);
+/* Closes what the head holds open (index.db); nothing when there is nothing. */
+void bale_verify_head_close(bale_trusted_head *th);
 
 typedef struct bale_verify_report {
 	char signer[BALE_KEY_ID_LEN + 1];

@@ -21,7 +21,7 @@ B="$T/b.tar.zst"
 "$BALE" export -q --insecure-registry "$H" --key "$T/k.key" -o "$B" "$H/demo/multi:1" "$H/demo/single:1" >/dev/null
 expect_exit 0 "$BALE" verify --key "$T/k.pub" "$B"
 mkdir "$T/x" && tar --zstd -xf "$B" -C "$T/x"
-layer=blobs/sha256/$(jq -r '[.blobs[] | select(.kind == "layer")] | max_by(.size) | .digest[7:]' "$T/x/bale/manifest.json")
+layer=blobs/sha256/$(bundle_blobs "$T/x" | jq -r '[.[] | select(.kind == "layer")] | max_by(.size) | .digest[7:]')
 HB="$T/h.tar.zst"
 hostile() { "$PY" "$LIB_DIR/hostile.py" "$B" "$HB" "$@"; }
 
@@ -71,7 +71,7 @@ bounded 3 "holds more than the 1536 decompressed bytes in the seek table" "$BALE
 # 110 kB: refused before a byte is decompressed. bale/index.db used to be read whole
 # into memory first (1.1 GB, 3.8 s), for verify, import and ls alike.
 hostile header-bomb bale/index.db 900
-refused 3 "bale/index.db: 943718400 bytes in the archive, bale/manifest.json lists"
+refused 3 "bale/index.db: 943718400 bytes in the archive, expected"
 bounded 3 "bale/index.db: 943718400 bytes in the archive" "$BALE" ls "$HB"
 bounded 3 "bale/index.db: 943718400 bytes in the archive" "$BALE" query "$HB" "SELECT 1"
 hostile header-bomb "$layer" 2048
@@ -141,7 +141,7 @@ EOF
 # refused before jansson builds them (1.6 GB and 22 s before).
 # (bale import reads the head through the same code as bale verify: verify alone here.)
 gen_manifest compact 1000000
-bounded 3 "lists 1000003 members and 2 images, more than the 500000 a bundle may hold" \
+bounded 3 "lists 1000003 members and 0 images, more than the 500000 a bundle may hold" \
   "$BALE" verify --key "$T/k.pub" "$HB"
 # Nine million empty objects (27 MB): over the value cap (they cost 10.9 GB before, and
 # the bundle verified).

@@ -20,7 +20,7 @@
 static char *manifest_with(const char *images, const char *files, const char *blobs)
 {
 	static const char fmt[] =
-	    "{\"formatVersion\":2,\"bundleId\":\"5f0c\",\"created\":\"2026-11-25T17:50:00Z\","
+	    "{\"formatVersion\":1,\"bundleId\":\"5f0c\",\"created\":\"2026-11-25T17:50:00Z\","
 	    "\"tool\":\"bale 0.1.0\",\"signer\":null,\"images\":%s,\"files\":%s,\"blobs\":%s}";
 	size_t n = sizeof(fmt) + strlen(images) + strlen(files) + strlen(blobs);
 	char *s = malloc(n);
@@ -49,7 +49,7 @@ static void test_as_bale_writes_it(void **state)
 	bale_bundle_manifest *m = NULL;
 	bale_error *err = NULL;
 	assert_int_equal(bale_bundle_manifest_parse(&m, text, strlen(text), &err), 0);
-	assert_int_equal(m->format_version, BALE_BUNDLE_FORMAT_VERSION);
+	assert_int_equal(m->format_version, 1);
 	assert_string_equal(m->bundle_id, "5f0c");
 	assert_string_equal(m->created, "2026-11-25T17:50:00Z");
 	assert_string_equal(m->tool, "bale 0.1.0");
@@ -117,6 +117,25 @@ static void expect_refused(const char *text, const char *message)
 	bale_error_free(err);
 }
 
+/* Format 2 lists "files" only: its blobs and images are bale/index.db's. */
+static void test_format_2(void **state)
+{
+	(void)state;
+	char text[1024];
+	snprintf(text, sizeof(text),
+	         "{\"formatVersion\":2,\"bundleId\":\"5f0c\",\"created\":\"2026-12-06T05:00:00Z\","
+	         "\"tool\":\"bale 0.1.0\",\"signer\":null,\"files\":%s}",
+	         good_files);
+	bale_bundle_manifest *m = NULL;
+	bale_error *err = NULL;
+	assert_int_equal(bale_bundle_manifest_parse(&m, text, strlen(text), &err), 0);
+	assert_int_equal(m->format_version, BALE_BUNDLE_FORMAT_VERSION);
+	assert_int_equal(m->n_images, 0);
+	assert_int_equal(m->n_blobs, 0);
+	assert_non_null(bale_bundle_manifest_file(m, "bale/index.db"));
+	bale_bundle_manifest_free(m);
+}
+
 static void test_shape_refused(void **state)
 {
 	(void)state;
@@ -143,6 +162,10 @@ static void test_shape_refused(void **state)
 	expect_refused("{\"formatVersion\":3,\"files\":{}}",
 	               "bale/manifest.json: format version 3, this bale reads 1 to 2");
 	expect_refused("{\"formatVersion\":1,\"files\":{}}", "no files or blobs list");
+	expect_refused("{\"formatVersion\":2,\"blobs\":[]}", "format version 2 lists blobs");
+	expect_refused("{\"formatVersion\":2,\"files\":[],\"images\":[]}",
+	               "format version 2 lists images");
+	expect_refused("{\"formatVersion\":2}", "no files or blobs list");
 	expect_refused("[1,2]", "format version 0");
 	expect_refused("{\"formatVersion\":1,", "bale/manifest.json");
 }
@@ -162,9 +185,8 @@ static void test_path_is_safe(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_as_bale_writes_it),
-	    cmocka_unit_test(test_images_as_given),
-	    cmocka_unit_test(test_shape_refused),
+	    cmocka_unit_test(test_as_bale_writes_it), cmocka_unit_test(test_images_as_given),
+	    cmocka_unit_test(test_shape_refused),     cmocka_unit_test(test_format_2),
 	    cmocka_unit_test(test_path_is_safe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -191,12 +191,56 @@ static int add(bale_index_db *db, const fixture *f, const bale_image *img, bale_
 	                               err);
 }
 
+/* Gives the blob its archive position unless an earlier call did (shared blobs). */
+static void number_one(bale_index_db *db, const bale_descriptor *d, bale_digest *seen, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (bale_digest_equal(&seen[i], &d->digest))
+			return;
+	assert_true(*n < 256);
+	seen[*n] = d->digest;
+	assert_int_equal(bale_index_db_set_member(db, &d->digest, (int64_t)*n, NULL), 0);
+	(*n)++;
+}
+
+/* Every blob the images carry gets its archive position, as bundle/writer.c gives them:
+ * without one, finish refuses the index. */
+static void number_blobs(bale_index_db *db, const bale_image *const *imgs, size_t n_images)
+{
+	bale_digest seen[256];
+	size_t n = 0;
+	for (size_t i = 0; i < n_images; i++) {
+		const bale_image *img = imgs[i];
+		number_one(db, &img->root, seen, &n);
+		for (size_t j = 0; j < img->n_indexes; j++)
+			if (img->indexes[j].selected)
+				number_one(db, &img->indexes[j].desc, seen, &n);
+		for (size_t j = 0; j < img->n_manifests; j++) {
+			const bale_image_manifest *m = &img->manifests[j];
+			if (!m->selected)
+				continue;
+			if (bale_manifest_type_is_index(img->root.media_type))
+				number_one(db, &m->desc, seen, &n);
+			number_one(db, &m->config, seen, &n);
+			for (size_t k = 0; k < m->n_layers; k++)
+				number_one(db, &m->layers[k], seen, &n);
+			for (size_t k = 0; m->foreign_carried && k < m->n_foreign; k++)
+				number_one(db, &m->foreign[k], seen, &n);
+		}
+	}
+}
+
 static void build(const fixture *f, size_t n_images)
 {
 	bale_index_db *db = NULL;
+	const bale_image *imgs[8];
+	assert_true(n_images <= 8);
 	assert_int_equal(bale_index_db_create(&db, f->path, &info, NULL), 0);
-	for (size_t i = 0; i < n_images; i++)
+	for (size_t i = 0; i < n_images; i++) {
 		assert_int_equal(add(db, f, &f->img[i], NULL), 0);
+		imgs[i] = &f->img[i];
+	}
+	number_blobs(db, imgs, n_images);
 	assert_int_equal(bale_index_db_finish(db, NULL), 0);
 	bale_index_db_free(db);
 }
@@ -266,8 +310,13 @@ static void test_rows(void **state)
 
 	expect(db,
 	       "SELECT bundle_id, created, tool_version, signer_key_id, schema_version FROM bundle",
-	       "0123456789abcdef0123456789abcdef|2026-11-01T10:00:00Z|0.1.0|NULL|2\n");
-	expect(db, "PRAGMA user_version", "2\n");
+	       "0123456789abcdef0123456789abcdef|2026-11-01T10:00:00Z|0.1.0|NULL|3\n");
+	expect(db, "PRAGMA user_version", "3\n");
+	/* every blob has its place in the archive, each a different one from 0 up */
+	expect(db,
+	       "SELECT count(*) = count(DISTINCT member), min(member), max(member) = count(*) - 1"
+	       " FROM blobs",
+	       "1|0|1\n");
 	assert_int_equal(bale_index_db_version(db), BALE_INDEX_SCHEMA_VERSION);
 
 	snprintf(want, sizeof(want),
@@ -447,7 +496,7 @@ static void test_sqlite3_cli(void **state)
 	size_t n = fread(out, 1, sizeof(out) - 1, p);
 	out[n] = '\0';
 	assert_int_equal(pclose(p), 0);
-	assert_string_equal(out, "ok\n2\n3\n");
+	assert_string_equal(out, "ok\n3\n3\n");
 	/* finish leaves one file: no journal beside it. */
 	char journal[160];
 	struct stat st;
@@ -604,14 +653,21 @@ static void test_refuses_other_files(void **state)
 	fixture *f = *state;
 	char path[160];
 	build(f, 3);
-	snprintf(path, sizeof(path), "%s/v2.db", f->dir);
+	snprintf(path, sizeof(path), "%s/v4.db", f->dir);
 	char cmd[512];
 	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", f->path, path);
 	assert_int_equal(system(cmd), 0);
-	tamper(path, "PRAGMA user_version = 3");
-	expect_open_fails(path, "index.db: schema version 3, this bale reads 1 to 2");
+	tamper(path, "PRAGMA user_version = 4");
+	expect_open_fails(path, "index.db: schema version 4, this bale reads 1 to 3");
 
-	/* version 1's number on version 2's tables: held to version 1's schema */
+	/* version 2's number on version 3's tables: held to version 2's schema */
+	snprintf(path, sizeof(path), "%s/v2.db", f->dir);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", f->path, path);
+	assert_int_equal(system(cmd), 0);
+	tamper(path, "PRAGMA user_version = 2");
+	expect_open_fails(path, "is not part of bale's schema (version 2): refused");
+
+	/* version 1's number on version 3's tables: held to version 1's schema */
 	snprintf(path, sizeof(path), "%s/v1.db", f->dir);
 	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", f->path, path);
 	assert_int_equal(system(cmd), 0);
@@ -672,6 +728,8 @@ static void test_failed_image_rolled_back(void **state)
 	assert_non_null(strstr(bale_error_message(err), REF_A ": index.db: already indexed"));
 	bale_error_free(err);
 	assert_int_equal(add(idx, f, &f->img[2], NULL), 0);
+	const bale_image *landed[2] = {&f->img[0], &f->img[2]};
+	number_blobs(idx, landed, 2);
 	assert_int_equal(bale_index_db_finish(idx, NULL), 0);
 	bale_index_db_free(idx);
 
@@ -859,6 +917,8 @@ static void test_tree_rows(void **state)
 	assert_int_equal(bale_index_db_create(&x, f->path, &info, NULL), 0);
 	assert_int_equal(bale_index_db_add_image(x, &img, "2026-11-01T09:00:00Z", NULL, NULL, NULL),
 	                 0);
+	const bale_image *one[1] = {&img};
+	number_blobs(x, one, 1);
 	assert_int_equal(bale_index_db_finish(x, NULL), 0);
 	bale_index_db_free(x);
 	sqlite3 *db = open_file(f->path);

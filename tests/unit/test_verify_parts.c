@@ -204,17 +204,17 @@ static outcome run_verify(const fixture *f, uint64_t min_part_bytes)
 {
 	outcome o = {.parts = 1};
 	bale_log log = {.message = capture, .payload = &o, .level = BALE_LOG_DEBUG};
-	bale_bundle_manifest m = {.format_version = 2,
-	                          .files = f->files,
-	                          .n_files = 3,
-	                          .blobs = f->blobs,
-	                          .n_blobs = f->n_blobs};
 	bale_bundle_reader *r = NULL;
 	const bale_bundle_head *head = NULL;
 	bale_error *err = NULL;
 	verify_expected items[3 + MAX_MEMBERS];
-	verify_expectations e = {.items = items};
+	int64_t sizes[2 + MAX_MEMBERS];
+	verify_expectations e = {.items = items, .sizes = sizes};
 	char paths[MAX_MEMBERS][128];
+	for (size_t i = 1; i < 3; i++) /* archive order after index.db: files, then blobs */
+		sizes[e.n_sizes++] = f->files[i].size;
+	for (size_t i = 0; i < f->n_blobs; i++)
+		sizes[e.n_sizes++] = f->blobs[i].size;
 	for (size_t i = 0; i < 3; i++)
 		items[e.n++] = (verify_expected){.path = (char *)f->files[i].path,
 		                                 .digest = f->files[i].digest,
@@ -235,7 +235,7 @@ static outcome run_verify(const fixture *f, uint64_t min_part_bytes)
 	assert_int_equal(bale_bundle_read_index_sized(r, f->files[0].size, &head, &err), 0);
 	o.tally = (verify_tally){.members = 2,
 	                         .bytes = (int64_t)(head->manifest_len + head->index_db_len)};
-	o.rc = verify_members(r, f->path, &m, &e, min_part_bytes, &o.tally, &log, &err);
+	o.rc = verify_members(r, f->path, &e, min_part_bytes, &o.tally, &log, &err);
 	snprintf(o.message, sizeof(o.message), "%s", err ? bale_error_message(err) : "");
 	o.one_pass = strstr(o.log, "in one pass") != NULL;
 	bale_error_free(err);
