@@ -117,22 +117,8 @@ def make_real_layer(path, files):
     return digest, diff
 
 
-def make_layer(spec):
-    """spec: (path, gzip size wanted, seed, file name), or for the real corpus (path,
-    None, None, [files]). Writes path (tar+gzip) once; returns (digest, diff_id, size)."""
-    path, gz_size, seed, name = spec
-    meta = path + ".json"
-    if os.path.exists(meta):
-        with open(meta) as f:
-            return tuple(json.load(f))
-    if gz_size is None:
-        digest, diff = make_real_layer(path, name)
-        size = os.path.getsize(path + ".tmp")
-        os.rename(path + ".tmp", path)
-        result = ("sha256:" + digest.h.hexdigest(), "sha256:" + diff.h.hexdigest(), size)
-        with open(meta, "w") as f:
-            json.dump(result, f)
-        return result
+def make_payload_layer(path, gz_size, seed, name):
+    """A tar+gzip -1 layer of one file of Payload bytes, about gz_size compressed."""
     raw_size = max(1024, gz_size * 2 - gz_size // 64)
     with open(path + ".tmp", "wb") as out:
         digest = Hashing(out)
@@ -143,6 +129,21 @@ def make_layer(spec):
                 info.size, info.mtime, info.mode = raw_size, MTIME, 0o644
                 info.uname = info.gname = "root"
                 tar.addfile(info, Payload(raw_size, seed))
+    return digest, diff
+
+
+def make_layer(spec):
+    """spec: (path, gzip size wanted, seed, file name), or for the real corpus (path,
+    None, None, [files]). Writes path (tar+gzip) once; returns (digest, diff_id, size)."""
+    path, gz_size, seed, name = spec
+    meta = path + ".json"
+    if os.path.exists(meta):
+        with open(meta) as f:
+            return tuple(json.load(f))
+    if gz_size is None:
+        digest, diff = make_real_layer(path, name)
+    else:
+        digest, diff = make_payload_layer(path, gz_size, seed, name)
     size = os.path.getsize(path + ".tmp")
     os.rename(path + ".tmp", path)
     result = ("sha256:" + digest.h.hexdigest(), "sha256:" + diff.h.hexdigest(), size)

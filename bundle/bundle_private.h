@@ -35,5 +35,10 @@
  * (another format version, "files" absent, repeated, not a list jansson reads, no valid
  * entry for bale/index.db). Then the caller parses it whole, which says what is wrong. */
 int bundle_manifest_index_entry(const char *data, size_t len, bale_bundle_file *out);
+/* What bale/manifest.json lists for bale/index.db (head read): found in its raw text when
+ * it is laid out as bale writes it, else from the whole parse (which says what is wrong).
+ * BALE_EVERIFY when it lists nothing for it. */
+int bundle_index_entry(bale_bundle_reader *r, const bale_bundle_head *head, bale_bundle_file *out,
+                       bale_error **err);
 
 #endif

@@ -440,25 +440,6 @@ cleanup:
 	return rc;
 }
 
-/* What bale/manifest.json lists for bale/index.db: found in its raw text when it is laid
- * out as bale writes it, else from the whole parse (which says what is wrong). */
-static int index_entry(bale_bundle_reader *r, const bale_bundle_head *head, bale_bundle_file *out,
-                       bale_error **err)
-{
-	const bale_bundle_manifest *m = NULL;
-	if (bundle_manifest_index_entry(head->manifest, head->manifest_len, out) == 1)
-		return 0;
-	int rc = bale_bundle_read_manifest(r, &m, err);
-	if (rc < 0)
-		return rc;
-	const bale_bundle_file *entry = bale_bundle_manifest_file(m, BALE_BUNDLE_INDEX_DB);
-	if (!entry)
-		return bale_error_set(err, BALE_EVERIFY, "%s: no size for %s", BALE_BUNDLE_MANIFEST,
-		                      BALE_BUNDLE_INDEX_DB);
-	*out = *entry;
-	return 0;
-}
-
 int bale_index_db_open_bundle(bale_bundle_reader **reader, sqlite3 **db, const char *path,
                               bale_error **err)
 {
@@ -468,7 +449,7 @@ int bale_index_db_open_bundle(bale_bundle_reader **reader, sqlite3 **db, const c
 	if (rc < 0)
 		return rc;
 	if ((rc = bale_bundle_read_head(*reader, &head, err)) < 0 ||
-	    (rc = index_entry(*reader, head, &entry, err)) < 0 ||
+	    (rc = bundle_index_entry(*reader, head, &entry, err)) < 0 ||
 	    (rc = bale_index_db_open_member(db, *reader, &entry, err)) < 0) {
 		bale_bundle_close(*reader);
 		*reader = NULL;

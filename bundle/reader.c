@@ -477,14 +477,12 @@ int bale_bundle_read_index_sized(bale_bundle_reader *r, int64_t size, const bale
 	return 0;
 }
 
-int bale_bundle_read_index(bale_bundle_reader *r, const bale_bundle_head **out, bale_error **err)
+int bundle_index_entry(bale_bundle_reader *r, const bale_bundle_head *head, bale_bundle_file *out,
+                       bale_error **err)
 {
 	const bale_bundle_manifest *m = NULL;
-	assert(r->head_read);
-	if (r->head.index_db) {
-		*out = &r->head;
+	if (bundle_manifest_index_entry(head->manifest, head->manifest_len, out) == 1)
 		return 0;
-	}
 	int rc = bale_bundle_read_manifest(r, &m, err);
 	if (rc < 0)
 		return rc;
@@ -492,7 +490,20 @@ int bale_bundle_read_index(bale_bundle_reader *r, const bale_bundle_head **out, 
 	if (!entry)
 		return bale_error_set(err, BALE_EVERIFY, "%s: no size for %s", BALE_BUNDLE_MANIFEST,
 		                      BALE_BUNDLE_INDEX_DB);
-	return bale_bundle_read_index_sized(r, entry->size, out, err);
+	*out = *entry;
+	return 0;
+}
+
+int bale_bundle_read_index(bale_bundle_reader *r, const bale_bundle_head **out, bale_error **err)
+{
+	bale_bundle_file entry;
+	assert(r->head_read);
+	if (r->head.index_db) {
+		*out = &r->head;
+		return 0;
+	}
+	int rc = bundle_index_entry(r, &r->head, &entry, err);
+	return rc < 0 ? rc : bale_bundle_read_index_sized(r, entry.size, out, err);
 }
 
 void bale_bundle_close(bale_bundle_reader *r)
