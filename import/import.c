@@ -14,10 +14,13 @@
 #include "bale/store.h"
 #include "bale/verify.h"
 
-/* One blob the import needs. */
+/* One blob the import needs: its descriptor without the 128-byte media type buffer of a
+ * bale_descriptor (the plan holds one of these per blob; need_desc makes the descriptor). */
 typedef struct need {
-	bale_descriptor desc;
-	bool have; /* in the store already, or written by this import */
+	bale_digest digest;
+	int64_t size;
+	const char *media_type; /* one of the plan's types */
+	bool have;              /* in the store already, or written by this import */
 } need;
 
 /* Which image needs which blob (a registry store keeps blobs per repository). */
@@ -35,6 +38,8 @@ typedef struct plan {
 	size_t n_needs, alloc;
 	size_t *slots; /* the needs by digest (need_slot) */
 	size_t n_slots;
+	char **types; /* the media types the needs name, each kept once (media_type) */
+	size_t n_types, types_alloc;
 	bale_buf platforms;              /* of the image being planned */
 	sqlite3 *ledger;                 /* the node ledger, NULL when there is none */
 	bool unpacks;                    /* the store needs every layer, foreign ones too */
@@ -42,6 +47,36 @@ typedef struct plan {
 	size_t n_lacking;                /* images refused for a foreign layer not carried */
 	const char *created, *bundle_id; /* of this bundle */
 } plan;
+
+static bale_descriptor need_desc(const need *n)
+{
+	bale_descriptor d = {.digest = n->digest, .size = n->size};
+	snprintf(d.media_type, sizeof(d.media_type), "%s", n->media_type);
+	return d;
+}
+
+/* The plan's copy of a media type. A bundle names a handful: the last few kept are
+ * compared, so that the look-up stays a few steps however many it names. */
+static const char *media_type(plan *p, const char *mt, bale_error **err)
+{
+	for (size_t i = p->n_types, seen = 0; i-- > 0 && seen < 8; seen++)
+		if (strcmp(p->types[i], mt) == 0)
+			return p->types[i];
+	if (p->n_types == p->types_alloc) {
+		size_t want = p->types_alloc ? p->types_alloc * 2 : 8;
+		char **grown = realloc(p->types, want * sizeof(*grown));
+		if (!grown)
+			goto oom;
+		p->types = grown;
+		p->types_alloc = want;
+	}
+	if (!(p->types[p->n_types] = strndup(mt, sizeof(((bale_descriptor *)0)->media_type) - 1)))
+		goto oom;
+	return p->types[p->n_types++];
+oom:
+	bale_error_set(err, BALE_EGENERIC, "out of memory");
+	return NULL;
+}
 
 static int add_user(plan *p, size_t which, bale_error **err)
 {
@@ -71,9 +106,42 @@ static size_t digest_hash(const char *digest)
 static size_t *need_slot(const plan *p, const char *digest)
 {
 	size_t mask = p->n_slots - 1, i = digest_hash(digest) & mask;
-	while (p->slots[i] && strcmp(p->needs[p->slots[i] - 1].desc.digest.str, digest) != 0)
+	while (p->slots[i] && strcmp(p->needs[p->slots[i] - 1].digest.str, digest) != 0)
 		i = (i + 1) & mask;
 	return &p->slots[i];
+}
+
+/* Puts every need in the (empty) table. */
+static void need_slots_fill(plan *p)
+{
+	for (size_t i = 0; i < p->n_needs; i++)
+		*need_slot(p, p->needs[i].digest.str) = i + 1;
+}
+
+/* Drops the needs from index keep on, and their slots: a slot left behind would point
+ * past the end, at whatever need later takes its place. Each slot is emptied by moving
+ * up the ones after it that could have been placed in it (linear probing's deletion). */
+static void need_slots_drop(plan *p, size_t keep)
+{
+	size_t mask = p->n_slots - 1;
+	while (p->n_needs > keep) {
+		size_t i = need_slot(p, p->needs[p->n_needs - 1].digest.str) - p->slots, j = i;
+		for (;;) {
+			j = (j + 1) & mask;
+			if (!p->slots[j])
+				break;
+			size_t home = digest_hash(p->needs[p->slots[j] - 1].digest.str) & mask;
+			/* slot j may move to i unless its home is in (i, j], cyclically */
+			bool in_between =
+			    i <= j ? (home > i && home <= j) : (home > i || home <= j);
+			if (!in_between) {
+				p->slots[i] = p->slots[j];
+				i = j;
+			}
+		}
+		p->slots[i] = 0;
+		p->n_needs--;
+	}
 }
 
 /* Keeps the table at most half full, so that a look-up finds its slot in a step or two. */
@@ -88,8 +156,7 @@ static int need_slots_grow(plan *p, bale_error **err)
 	free(p->slots);
 	p->slots = slots;
 	p->n_slots = want;
-	for (size_t i = 0; i < p->n_needs; i++)
-		*need_slot(p, p->needs[i].desc.digest.str) = i + 1;
+	need_slots_fill(p);
 	return 0;
 }
 
@@ -101,9 +168,10 @@ static int blob_entry(plan *p, const char *digest, need *out, bale_error **err)
 	int src = sqlite3_step(st), rc = 0;
 	if (src == SQLITE_ROW) {
 		const char *mt = (const char *)sqlite3_column_text(st, 1);
-		rc = bale_digest_parse(&out->desc.digest, digest, err);
-		out->desc.size = sqlite3_column_int64(st, 0);
-		snprintf(out->desc.media_type, sizeof(out->desc.media_type), "%s", mt ? mt : "");
+		rc = bale_digest_parse(&out->digest, digest, err);
+		out->size = sqlite3_column_int64(st, 0);
+		if (rc == 0 && !(out->media_type = media_type(p, mt ? mt : "", err)))
+			rc = BALE_EGENERIC;
 	} else if (src == SQLITE_DONE) {
 		rc =
 		    bale_error_set(err, BALE_EVERIFY, "%s names blob %.80s, which it does not list",
@@ -529,7 +597,7 @@ static int make_plan(sqlite3 *db, plan *p, const bale_import_options *opts,
 				rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 				break;
 			}
-			p->n_needs = needs;
+			need_slots_drop(p, needs);
 			p->n_users = users;
 			free(img->ref);
 			free(img->platforms);
@@ -571,9 +639,10 @@ static int take_member(bale_bundle_reader *r, const char *path, bale_sink *store
                        bale_import_result *out, bale_error **err)
 {
 	store_blob sb = {store, NULL};
-	int rc = bale_sink_blob_open(store, &n->desc, &sb.blob, err);
+	bale_descriptor desc = need_desc(n);
+	int rc = bale_sink_blob_open(store, &desc, &sb.blob, err);
 	if (rc == 0)
-		rc = bale_bundle_check_member(r, path, &n->desc, write_to_blob, &sb, err);
+		rc = bale_bundle_check_member(r, path, &desc, write_to_blob, &sb, err);
 	if (rc < 0) {
 		if (sb.blob)
 			bale_sink_blob_abort(store, sb.blob);
@@ -582,7 +651,7 @@ static int take_member(bale_bundle_reader *r, const char *path, bale_sink *store
 	if ((rc = bale_sink_blob_commit(store, sb.blob, err)) == 0) {
 		n->have = true;
 		out->blobs_written++;
-		out->bytes_written += n->desc.size;
+		out->bytes_written += n->size;
 	}
 	return rc;
 }
@@ -593,18 +662,20 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 {
 	size_t missing = 0;
 	int rc = 0;
-	for (size_t i = 0; i < p->n_users; i++) /* which image needs what, for the store */
-		if ((rc = bale_sink_blob_for(store, &p->needs[p->users[i].need].desc,
-		                             p->users[i].ref, err)) < 0)
+	for (size_t i = 0; i < p->n_users; i++) { /* which image needs what, for the store */
+		bale_descriptor desc = need_desc(&p->needs[p->users[i].need]);
+		if ((rc = bale_sink_blob_for(store, &desc, p->users[i].ref, err)) < 0)
 			return rc;
+	}
 	uint64_t bytes = 0;
 	for (size_t i = 0; i < p->n_needs; i++) {
-		if ((rc = bale_sink_has_blob(store, &p->needs[i].desc, &p->needs[i].have, err)) < 0)
+		bale_descriptor desc = need_desc(&p->needs[i]);
+		if ((rc = bale_sink_has_blob(store, &desc, &p->needs[i].have, err)) < 0)
 			return rc;
 		out->blobs_present += p->needs[i].have;
 		missing += !p->needs[i].have;
-		if (!p->needs[i].have && p->needs[i].desc.size > 0)
-			bytes += (uint64_t)p->needs[i].desc.size;
+		if (!p->needs[i].have && p->needs[i].size > 0)
+			bytes += (uint64_t)p->needs[i].size;
 	}
 	/* What the store lacks must fit before the first byte is written. */
 	if ((rc = bale_sink_check_space(store, bytes, "the blobs to import", err)) < 0)
@@ -616,22 +687,22 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 			rc = more;
 			break;
 		}
-		if (m.type != BALE_MEMBER_FILE || strncmp(m.path, "blobs/sha256/", 13) != 0)
+		if (m.type != BALE_MEMBER_FILE || strncmp(m.path, "blobs/sha256/", 13) != 0 ||
+		    strlen(m.path + 13) != BALE_DIGEST_HEX_LEN)
 			continue; /* skipped through the seek table when it is large */
-		for (size_t i = 0; i < p->n_needs; i++) {
-			need *n = &p->needs[i];
-			if (n->have || strcmp(m.path + 13, bale_digest_hex(&n->desc.digest)) != 0)
-				continue;
-			if ((rc = take_member(r, m.path, store, n, out, err)) == 0)
-				missing--;
-			break;
-		}
+		/* found through the needs table: a bundle of many blobs is walked in one pass */
+		char digest[BALE_DIGEST_STR_LEN + 1];
+		snprintf(digest, sizeof(digest), "sha256:%s", m.path + 13);
+		size_t *slot = need_slot(p, digest);
+		need *n = *slot ? &p->needs[*slot - 1] : NULL;
+		if (n && !n->have && (rc = take_member(r, m.path, store, n, out, err)) == 0)
+			missing--;
 	}
 	for (size_t i = 0; rc == 0 && i < p->n_needs; i++)
 		if (!p->needs[i].have)
 			rc = bale_error_set(err, BALE_EVERIFY,
 			                    "blobs/sha256/%s: missing from the bundle",
-			                    bale_digest_hex(&p->needs[i].desc.digest));
+			                    bale_digest_hex(&p->needs[i].digest));
 	return rc;
 }
 
@@ -733,7 +804,7 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 		bale_descriptor root = {0};
 		size_t *slot = need_slot(&p, out->images[i].digest);
 		if (*slot)
-			root = p.needs[*slot - 1].desc;
+			root = need_desc(&p.needs[*slot - 1]);
 		if ((rc = bale_sink_set_name(store, out->images[i].ref, &root, err)) < 0)
 			goto cleanup;
 	}
@@ -758,6 +829,9 @@ cleanup:
 	bale_verify_head_close(&th);
 	free(p.slots);
 	free(p.needs);
+	for (size_t i = 0; i < p.n_types; i++)
+		free(p.types[i]);
+	free(p.types);
 	free(p.users);
 	bale_buf_free(&p.platforms);
 	bale_platform_set_free(host);
