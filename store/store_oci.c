@@ -23,9 +23,13 @@
 #define ANNOTATION_CONTAINERD_NAME STORE_OCI_CONTAINERD_NAME
 #define INDEX_CAP STORE_OCI_INDEX_CAP
 
+/* A name to set at commit: its root without a bale_descriptor's 128-byte media type
+ * buffer (a store may be given a name for each of thousands of images). */
 typedef struct pending_name {
 	char *ref;
-	bale_descriptor root;
+	bale_digest digest;
+	int64_t size;
+	const char *media_type; /* one of the store's types */
 } pending_name;
 
 typedef struct oci_store {
@@ -34,7 +38,9 @@ typedef struct oci_store {
 	char *blobs; /* DIR/blobs/sha256 */
 	int blobs_fd;
 	pending_name *names;
-	size_t n_names;
+	size_t n_names, names_alloc;
+	char **types; /* the media types of the names' roots, each kept once (media_type) */
+	size_t n_types, types_alloc;
 	bool blobs_dirty; /* blobs renamed in since the last directory fsync */
 	/* Staged stores (node stores) keep new blobs aside until commit: a failed import
 	 * or pull leaves the store as it was. The staging directory is flocked while in
@@ -48,7 +54,7 @@ typedef struct oci_store {
 	char *staging;
 	int staging_fd;
 	bale_digest *staged_blobs;
-	size_t n_staged;
+	size_t n_staged, staged_alloc;
 } oci_store;
 
 struct bale_sink_blob {
@@ -196,12 +202,18 @@ static int oci_blob_commit(bale_sink_blob *b, bale_error **err)
 	char path[4096], proc[64];
 	oci_store *s = b->store;
 	if (s->staged) {
-		bale_digest *grown = realloc(s->staged_blobs, (s->n_staged + 1) * sizeof(*grown));
-		if (!grown || (rc = staging_dir(s, err)) < 0) {
-			rc = rc < 0 ? rc : bale_error_set(err, BALE_EGENERIC, "out of memory");
-			goto cleanup;
+		if (s->n_staged == s->staged_alloc) {
+			size_t want = s->staged_alloc ? s->staged_alloc * 2 : 64;
+			bale_digest *grown = realloc(s->staged_blobs, want * sizeof(*grown));
+			if (!grown) {
+				rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+				goto cleanup;
+			}
+			s->staged_blobs = grown;
+			s->staged_alloc = want;
 		}
-		s->staged_blobs = grown;
+		if ((rc = staging_dir(s, err)) < 0)
+			goto cleanup;
 		snprintf(path, sizeof(path), "%s/%s", s->staging, bale_digest_hex(&b->desc.digest));
 	} else {
 		blob_path(path, sizeof(path), s, &b->desc.digest);
@@ -233,6 +245,26 @@ cleanup:
 	return rc;
 }
 
+/* The store's copy of a media type. Roots have a handful: the last few kept are compared,
+ * so that the look-up stays a few steps however many names are set. */
+static const char *media_type(oci_store *s, const char *mt)
+{
+	for (size_t i = s->n_types, seen = 0; i-- > 0 && seen < 8; seen++)
+		if (strcmp(s->types[i], mt) == 0)
+			return s->types[i];
+	if (s->n_types == s->types_alloc) {
+		size_t want = s->types_alloc ? s->types_alloc * 2 : 8;
+		char **grown = realloc(s->types, want * sizeof(*grown));
+		if (!grown)
+			return NULL;
+		s->types = grown;
+		s->types_alloc = want;
+	}
+	if (!(s->types[s->n_types] = strdup(mt)))
+		return NULL;
+	return s->types[s->n_types++];
+}
+
 static int oci_set_name(bale_sink *sink, const char *ref, const bale_descriptor *root,
                         bale_error **err)
 {
@@ -240,13 +272,18 @@ static int oci_set_name(bale_sink *sink, const char *ref, const bale_descriptor 
 	/* index.json gets the name as it is: only a normalized reference is one. */
 	if (bale_ref_check_name(ref, err) < 0)
 		return bale_error_wrap(err, "store oci:%s", s->dir);
-	pending_name *grown = realloc(s->names, (s->n_names + 1) * sizeof(*grown));
-	if (!grown)
+	if (s->n_names == s->names_alloc) {
+		size_t want = s->names_alloc ? s->names_alloc * 2 : 64;
+		pending_name *grown = realloc(s->names, want * sizeof(*grown));
+		if (!grown)
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		s->names = grown;
+		s->names_alloc = want;
+	}
+	pending_name *n = &s->names[s->n_names];
+	*n = (pending_name){.digest = root->digest, .size = root->size};
+	if (!(n->media_type = media_type(s, root->media_type)) || !(n->ref = strdup(ref)))
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	s->names = grown;
-	if (!(s->names[s->n_names].ref = strdup(ref)))
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	s->names[s->n_names].root = *root;
 	s->n_names++;
 	return 0;
 }
@@ -254,9 +291,9 @@ static int oci_set_name(bale_sink *sink, const char *ref, const bale_descriptor 
 static json_t *descriptor_json(const pending_name *p)
 {
 	json_t *d = json_object();
-	json_object_set_new(d, "mediaType", json_string(p->root.media_type));
-	json_object_set_new(d, "digest", json_string(p->root.digest.str));
-	json_object_set_new(d, "size", json_integer(p->root.size));
+	json_object_set_new(d, "mediaType", json_string(p->media_type));
+	json_object_set_new(d, "digest", json_string(p->digest.str));
+	json_object_set_new(d, "size", json_integer(p->size));
 	json_t *ann = json_object();
 	json_object_set_new(ann, ANNOTATION_CONTAINERD_NAME, json_string(p->ref));
 	json_object_set_new(ann, ANNOTATION_REF_NAME, json_string(p->ref));
@@ -282,19 +319,104 @@ int store_oci_load_index(json_t **out, bale_buf *text, const char *path, bale_er
 	return rc < 0 ? (rc == BALE_EVERIFY ? BALE_ESTORE : rc) : 0;
 }
 
-/* Replaces descriptors carrying the same name and appends the new ones. */
-static void merge_names(json_t *index, const pending_name *names, size_t n)
+/* The names set, by ref (open addressing, at most half full): a slot holds the index + 1
+ * of the last name set for its ref, 0 when empty. */
+typedef struct name_table {
+	size_t *slots;
+	size_t mask;
+} name_table;
+
+static size_t *name_slot(const oci_store *s, const name_table *t, const char *ref)
 {
-	json_t *manifests = json_object_get(index, "manifests");
-	for (size_t i = 0; i < n; i++) {
-		for (size_t j = json_array_size(manifests); j-- > 0;) {
-			json_t *ann = json_object_get(json_array_get(manifests, j), "annotations");
-			const char *name = bale_json_str(ann, ANNOTATION_REF_NAME);
-			if (name && strcmp(name, names[i].ref) == 0)
-				json_array_remove(manifests, j);
-		}
-		json_array_append_new(manifests, descriptor_json(&names[i]));
+	uint64_t h = 14695981039346656037ull; /* FNV-1a */
+	for (const unsigned char *c = (const unsigned char *)ref; *c; c++)
+		h = (h ^ *c) * 1099511628211ull;
+	size_t i = (size_t)h & t->mask;
+	while (t->slots[i] && strcmp(s->names[t->slots[i] - 1].ref, ref) != 0)
+		i = (i + 1) & t->mask;
+	return &t->slots[i];
+}
+
+static int name_table_make(name_table *t, const oci_store *s)
+{
+	size_t n = 16;
+	while (n < 2 * s->n_names)
+		n *= 2;
+	if (!(t->slots = calloc(n, sizeof(*t->slots))))
+		return -1;
+	t->mask = n - 1;
+	for (size_t i = 0; i < s->n_names; i++) /* a later name for the same ref wins */
+		*name_slot(s, t, s->names[i].ref) = i + 1;
+	return 0;
+}
+
+/* Appends value as json_dumps prints it inside a JSON_COMPACT document. */
+static int append_json(bale_buf *out, const json_t *value, bale_error **err)
+{
+	char *text = value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	if (!text)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory serializing JSON");
+	int rc = bale_buf_append(out, text, strlen(text), err);
+	free(text);
+	return rc;
+}
+
+/* The manifests array merged: the descriptors there that carry none of the names set, in
+ * their order, then a new one for each name (the last set for it), in the order set. */
+static int print_manifests(bale_buf *out, const json_t *old, const oci_store *s,
+                           const name_table *t, bale_error **err)
+{
+	int rc = bale_buf_append(out, "[", 1, err);
+	bool first = true;
+	for (size_t j = 0; rc == 0 && j < json_array_size(old); j++) {
+		const json_t *d = json_array_get(old, j);
+		const char *name =
+		    bale_json_str(json_object_get(d, "annotations"), ANNOTATION_REF_NAME);
+		if (name && *name_slot(s, t, name))
+			continue; /* replaced */
+		if ((first || (rc = bale_buf_append(out, ",", 1, err)) == 0))
+			rc = append_json(out, d, err);
+		first = false;
 	}
+	for (size_t i = 0; rc == 0 && i < s->n_names; i++) {
+		if (*name_slot(s, t, s->names[i].ref) != i + 1)
+			continue; /* set again later */
+		json_t *d = descriptor_json(&s->names[i]);
+		if ((first || (rc = bale_buf_append(out, ",", 1, err)) == 0))
+			rc = append_json(out, d, err);
+		json_decref(d);
+		first = false;
+	}
+	return rc < 0 ? rc : bale_buf_append(out, "]", 1, err);
+}
+
+/* index.json with the names set, printed entry by entry as json_dumps prints the whole
+ * merged document (JSON_COMPACT, keys in the order they came): the merged tree is never
+ * built, its descriptors would take several times the size of their text. */
+static int print_index(bale_buf *out, const json_t *index, const oci_store *s, bale_error **err)
+{
+	name_table t = {0};
+	int rc = bale_buf_append(out, "{", 1, err);
+	if (rc == 0 && name_table_make(&t, s) < 0)
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+	for (void *it = json_object_iter((json_t *)index); rc == 0 && it;
+	     it = json_object_iter_next((json_t *)index, it)) {
+		const char *key = json_object_iter_key(it);
+		const json_t *value = json_object_iter_value(it);
+		json_t *name = json_stringn(key, json_object_iter_key_len(it));
+		if (it != json_object_iter((json_t *)index))
+			rc = bale_buf_append(out, ",", 1, err);
+		if (rc == 0)
+			rc = append_json(out, name, err);
+		if (rc == 0)
+			rc = bale_buf_append(out, ":", 1, err);
+		if (rc == 0)
+			rc = strcmp(key, "manifests") == 0 ? print_manifests(out, value, s, &t, err)
+			                                   : append_json(out, value, err);
+		json_decref(name);
+	}
+	free(t.slots);
+	return rc < 0 ? rc : bale_buf_append(out, "}", 1, err);
 }
 
 void store_oci_remove_staging(const char *dir)
@@ -331,10 +453,10 @@ static int oci_commit(bale_sink *sink, bale_error **err)
 	oci_store *s = (oci_store *)sink;
 	int rc = 0, lock_fd = -1;
 	json_t *index = NULL;
-	char *path = NULL, *text = NULL;
-	size_t len = 0;
-	bale_buf old;
+	char *path = NULL;
+	bale_buf old, text;
 	bale_buf_init(&old, INDEX_CAP, "index.json");
+	bale_buf_init(&text, SIZE_MAX, "index.json");
 	if (s->n_staged && (rc = publish_staged(s, err)) < 0)
 		goto cleanup;
 	/* Blob names must be durable before index.json points at them. */
@@ -353,12 +475,11 @@ static int oci_commit(bale_sink *sink, bale_error **err)
 	}
 	if ((rc = store_oci_load_index(&index, &old, path, err)) < 0)
 		goto cleanup;
-	merge_names(index, s->names, s->n_names);
-	if ((rc = bale_json_dump(&text, &len, index, err)) < 0)
+	if ((rc = print_index(&text, index, s, err)) < 0)
 		goto cleanup;
 	/* Re-importing what is there changes nothing, so nothing is written. */
-	if ((len != old.len || memcmp(text, old.data, len) != 0) &&
-	    (rc = bale_fs_write_atomic(path, text, len, 0644, err)) < 0)
+	if ((text.len != old.len || memcmp(text.data, old.data, text.len) != 0) &&
+	    (rc = bale_fs_write_atomic(path, text.data, text.len, 0644, err)) < 0)
 		goto cleanup;
 	for (size_t i = 0; i < s->n_names; i++)
 		free(s->names[i].ref);
@@ -368,7 +489,7 @@ cleanup:
 		close(lock_fd); /* releases the lock */
 	json_decref(index);
 	bale_buf_free(&old);
-	free(text);
+	bale_buf_free(&text);
 	free(path);
 	if (rc < 0)
 		bale_error_wrap(err, "store oci:%s", s->dir);
@@ -396,6 +517,9 @@ static void oci_free(bale_sink *sink)
 	for (size_t i = 0; i < s->n_names; i++)
 		free(s->names[i].ref);
 	free(s->names);
+	for (size_t i = 0; i < s->n_types; i++)
+		free(s->types[i]);
+	free(s->types);
 	if (s->blobs_fd >= 0)
 		close(s->blobs_fd);
 	if (s->scratch) /* nothing in it is worth keeping */
