@@ -350,23 +350,105 @@ static int name_table_make(name_table *t, const oci_store *s)
 	return 0;
 }
 
+/* index.json as it is printed: a small buffer at a time, compared with the file there and
+ * written to a temporary file from the first byte that differs. When nothing differs,
+ * nothing is written: re-importing what is there leaves the store as it was. */
+typedef struct index_out {
+	bale_buf chunk;
+	const bale_buf *old; /* the text there */
+	const char *path;
+	size_t at; /* bytes printed before chunk */
+	int fd;    /* the temporary file, -1 while the text is the same as old's */
+	char *tmp;
+} index_out;
+
+#define INDEX_CHUNK (64u << 10)
+
+/* The text differs from the file there: the temporary file, with what was the same. */
+static int out_diverge(index_out *o, bale_error **err)
+{
+	int rc = bale_fs_temp_create(o->path, 0644, BALE_ESTORE, &o->fd, &o->tmp, err);
+	if (rc == 0 && o->at && bale_fs_write_all(o->fd, o->old->data, o->at) < 0)
+		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "write %s", o->tmp);
+	return rc;
+}
+
+static int out_flush(index_out *o, bale_error **err)
+{
+	const char *data = o->chunk.data;
+	size_t len = o->chunk.len;
+	if (o->fd < 0 && o->at + len <= o->old->len &&
+	    (len == 0 || memcmp(o->old->data + o->at, data, len) == 0)) {
+		o->at += len;
+		bale_buf_reset(&o->chunk);
+		return 0;
+	}
+	int rc = 0;
+	if (o->fd < 0 && (rc = out_diverge(o, err)) < 0)
+		return rc;
+	if (len && bale_fs_write_all(o->fd, data, len) < 0)
+		return bale_error_set_errno(err, BALE_ESTORE, errno, "write %s", o->tmp);
+	o->at += len;
+	bale_buf_reset(&o->chunk);
+	return 0;
+}
+
+static int out_append(index_out *o, const char *data, size_t len, bale_error **err)
+{
+	int rc = bale_buf_append(&o->chunk, data, len, err);
+	return rc < 0 || o->chunk.len < INDEX_CHUNK ? rc : out_flush(o, err);
+}
+
+/* The end of the text: it replaces the file there as bale_fs_write_atomic would, when it
+ * differs. */
+static int out_finish(index_out *o, const char *dir, bale_error **err)
+{
+	int rc = out_flush(o, err);
+	if (rc == 0 && o->fd < 0 && o->at != o->old->len) /* the start of the text there */
+		rc = out_diverge(o, err);
+	if (rc < 0 || o->fd < 0)
+		return rc;
+	if (fsync(o->fd) < 0)
+		return bale_error_set_errno(err, BALE_ESTORE, errno, "write %s", o->tmp);
+	/* renamed while still open and locked: a sweep never sees it unlocked */
+	if (rename(o->tmp, o->path) < 0)
+		return bale_error_set_errno(err, BALE_ESTORE, errno, "rename to %s", o->path);
+	free(o->tmp);
+	o->tmp = NULL;
+	int fd = o->fd;
+	o->fd = -1;
+	if (close(fd) < 0)
+		return bale_error_set_errno(err, BALE_ESTORE, errno, "close %s", o->path);
+	return bale_fs_fsync_dir(dir, err);
+}
+
+static void out_free(index_out *o)
+{
+	if (o->fd >= 0)
+		close(o->fd);
+	if (o->tmp)
+		unlink(o->tmp);
+	free(o->tmp);
+	bale_buf_free(&o->chunk);
+}
+
 /* Appends value as json_dumps prints it inside a JSON_COMPACT document. */
-static int append_json(bale_buf *out, const json_t *value, bale_error **err)
+static int append_json(index_out *out, const json_t *value, bale_error **err)
 {
 	char *text = value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 	if (!text)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory serializing JSON");
-	int rc = bale_buf_append(out, text, strlen(text), err);
+	int rc = out_append(out, text, strlen(text), err);
 	free(text);
 	return rc;
 }
 
 /* The manifests array merged: the descriptors there that carry none of the names set, in
  * their order, then a new one for each name (the last set for it), in the order set. */
-static int print_manifests(bale_buf *out, const json_t *old, const oci_store *s,
+static int print_manifests(index_out *out, const json_t *old, const oci_store *s,
                            const name_table *t, bale_error **err)
 {
-	int rc = bale_buf_append(out, "[", 1, err);
+	int rc = out_append(out, "[", 1, err);
 	bool first = true;
 	for (size_t j = 0; rc == 0 && j < json_array_size(old); j++) {
 		const json_t *d = json_array_get(old, j);
@@ -374,7 +456,7 @@ static int print_manifests(bale_buf *out, const json_t *old, const oci_store *s,
 		    bale_json_str(json_object_get(d, "annotations"), ANNOTATION_REF_NAME);
 		if (name && *name_slot(s, t, name))
 			continue; /* replaced */
-		if ((first || (rc = bale_buf_append(out, ",", 1, err)) == 0))
+		if ((first || (rc = out_append(out, ",", 1, err)) == 0))
 			rc = append_json(out, d, err);
 		first = false;
 	}
@@ -382,21 +464,21 @@ static int print_manifests(bale_buf *out, const json_t *old, const oci_store *s,
 		if (*name_slot(s, t, s->names[i].ref) != i + 1)
 			continue; /* set again later */
 		json_t *d = descriptor_json(&s->names[i]);
-		if ((first || (rc = bale_buf_append(out, ",", 1, err)) == 0))
+		if ((first || (rc = out_append(out, ",", 1, err)) == 0))
 			rc = append_json(out, d, err);
 		json_decref(d);
 		first = false;
 	}
-	return rc < 0 ? rc : bale_buf_append(out, "]", 1, err);
+	return rc < 0 ? rc : out_append(out, "]", 1, err);
 }
 
 /* index.json with the names set, printed entry by entry as json_dumps prints the whole
  * merged document (JSON_COMPACT, keys in the order they came): the merged tree is never
  * built, its descriptors would take several times the size of their text. */
-static int print_index(bale_buf *out, const json_t *index, const oci_store *s, bale_error **err)
+static int print_index(index_out *out, const json_t *index, const oci_store *s, bale_error **err)
 {
 	name_table t = {0};
-	int rc = bale_buf_append(out, "{", 1, err);
+	int rc = out_append(out, "{", 1, err);
 	if (rc == 0 && name_table_make(&t, s) < 0)
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 	for (void *it = json_object_iter((json_t *)index); rc == 0 && it;
@@ -405,18 +487,18 @@ static int print_index(bale_buf *out, const json_t *index, const oci_store *s, b
 		const json_t *value = json_object_iter_value(it);
 		json_t *name = json_stringn(key, json_object_iter_key_len(it));
 		if (it != json_object_iter((json_t *)index))
-			rc = bale_buf_append(out, ",", 1, err);
+			rc = out_append(out, ",", 1, err);
 		if (rc == 0)
 			rc = append_json(out, name, err);
 		if (rc == 0)
-			rc = bale_buf_append(out, ":", 1, err);
+			rc = out_append(out, ":", 1, err);
 		if (rc == 0)
 			rc = strcmp(key, "manifests") == 0 ? print_manifests(out, value, s, &t, err)
 			                                   : append_json(out, value, err);
 		json_decref(name);
 	}
 	free(t.slots);
-	return rc < 0 ? rc : bale_buf_append(out, "}", 1, err);
+	return rc < 0 ? rc : out_append(out, "}", 1, err);
 }
 
 void store_oci_remove_staging(const char *dir)
@@ -454,9 +536,10 @@ static int oci_commit(bale_sink *sink, bale_error **err)
 	int rc = 0, lock_fd = -1;
 	json_t *index = NULL;
 	char *path = NULL;
-	bale_buf old, text;
+	bale_buf old;
 	bale_buf_init(&old, INDEX_CAP, "index.json");
-	bale_buf_init(&text, SIZE_MAX, "index.json");
+	index_out text = {.old = &old, .fd = -1};
+	bale_buf_init(&text.chunk, SIZE_MAX, "index.json");
 	if (s->n_staged && (rc = publish_staged(s, err)) < 0)
 		goto cleanup;
 	/* Blob names must be durable before index.json points at them. */
@@ -475,11 +558,9 @@ static int oci_commit(bale_sink *sink, bale_error **err)
 	}
 	if ((rc = store_oci_load_index(&index, &old, path, err)) < 0)
 		goto cleanup;
-	if ((rc = print_index(&text, index, s, err)) < 0)
-		goto cleanup;
-	/* Re-importing what is there changes nothing, so nothing is written. */
-	if ((text.len != old.len || memcmp(text.data, old.data, text.len) != 0) &&
-	    (rc = bale_fs_write_atomic(path, text.data, text.len, 0644, err)) < 0)
+	text.path = path;
+	if ((rc = print_index(&text, index, s, err)) < 0 ||
+	    (rc = out_finish(&text, s->dir, err)) < 0)
 		goto cleanup;
 	for (size_t i = 0; i < s->n_names; i++)
 		free(s->names[i].ref);
@@ -488,8 +569,8 @@ cleanup:
 	if (lock_fd >= 0)
 		close(lock_fd); /* releases the lock */
 	json_decref(index);
+	out_free(&text);
 	bale_buf_free(&old);
-	bale_buf_free(&text);
 	free(path);
 	if (rc < 0)
 		bale_error_wrap(err, "store oci:%s", s->dir);
