@@ -376,6 +376,8 @@ static char *immutable_uri(const char *path)
 	return uri;
 }
 
+#define INDEX_DB_CACHE_KIB "256"
+
 /* Opens the complete temporary file read-only and unlinks it at once: SQLite holds it
  * open, and nothing is left behind however the process ends. */
 static int open_temp(sqlite3 **out, index_temp *t, bale_error **err)
@@ -395,6 +397,9 @@ static int open_temp(sqlite3 **out, index_temp *t, bale_error **err)
 		                    db ? sqlite3_errmsg(db) : "out of memory");
 		goto cleanup;
 	}
+	/* The file is read through the system's page cache: SQLite's own (2 MiB by default)
+	 * would only make a reader's memory grow with the bundle's number of images. */
+	sqlite3_exec(db, "PRAGMA cache_size = -" INDEX_DB_CACHE_KIB, NULL, NULL, NULL);
 	if ((rc = guard_and_check(db, err)) < 0)
 		goto cleanup;
 	*out = db;
