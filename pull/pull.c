@@ -893,50 +893,68 @@ static int fetch_foreign(bale_pull *p, bale_sink *sink, const bale_image *img, b
 	return rc < 0 ? bale_error_wrap(err, "%s", img->ref) : 0;
 }
 
-int bale_pull_fetch(bale_pull *p, bale_sink *sink, bale_error **err)
+/* Queues the configs (copied from where the pull keeps them) and layers of images
+ * [from, to) on fetch. */
+static int queue_images(bale_pull *p, bale_sink *sink, bale_registry_fetch *fetch, size_t from,
+                        size_t to, bale_error **err)
 {
 	int rc = 0;
-	bale_registry_fetch *fetch = NULL;
-	size_t first = p->first_unfetched;
-	int parallel = jobs(p);
-	if ((rc = check_space(p, sink, first, err)) < 0 ||
-	    (rc = bale_registry_fetch_new(&fetch, parallel, p->opts.log, err)) < 0)
-		return rc;
-	p->first_unfetched = p->n_images;
-	for (size_t i = first; i < p->n_images; i++) {
+	for (size_t i = from; i < to; i++) {
 		const bale_image *img = p->images[i];
 		bale_registry *reg = NULL;
 		if ((rc = registry_for(p, img->domain, &reg, err)) < 0)
-			goto cleanup;
+			return rc;
 		for (size_t j = 0; j < img->n_manifests; j++) {
 			const bale_image_manifest *m = &img->manifests[j];
 			if (!m->selected)
 				continue;
 			if ((rc = bale_sink_blob_for(sink, &m->config, img->ref, err)) < 0 ||
-			    (rc = copy_kept(p, sink, &m->config, err)) < 0) {
-				bale_error_wrap(err, "%s", img->ref);
-				goto cleanup;
-			}
+			    (rc = copy_kept(p, sink, &m->config, err)) < 0)
+				return bale_error_wrap(err, "%s", img->ref);
 			for (size_t k = 0; k < m->n_layers; k++)
 				if ((rc = bale_sink_blob_for(sink, &m->layers[k], img->ref, err)) <
 				        0 ||
 				    (rc = bale_registry_fetch_add(fetch, reg, img->repository,
 				                                  &m->layers[k], sink, err)) < 0)
-					goto cleanup;
+					return rc;
 		}
 	}
-	if ((rc = bale_registry_fetch_run(fetch, err)) < 0)
-		goto cleanup;
-	for (size_t i = first; i < p->n_images; i++)
-		if ((rc = fetch_foreign(p, sink, p->images[i], err)) < 0)
-			goto cleanup;
-	for (size_t i = first; i < p->n_images; i++)
-		if ((rc = write_image(p, sink, p->images[i], err)) < 0)
-			goto cleanup;
-	rc = bale_sink_commit(sink, err);
-cleanup:
+	return 0;
+}
+
+/* Images [from, to): their blobs, several at a time, then their foreign layers, then
+ * their manifests and names. */
+static int fetch_images(bale_pull *p, bale_sink *sink, size_t from, size_t to, bale_error **err)
+{
+	bale_registry_fetch *fetch = NULL;
+	int rc = bale_registry_fetch_new(&fetch, jobs(p), p->opts.log, err);
+	if (rc == 0 && (rc = queue_images(p, sink, fetch, from, to, err)) == 0)
+		rc = bale_registry_fetch_run(fetch, err);
+	for (size_t i = from; i < to && rc == 0; i++)
+		rc = fetch_foreign(p, sink, p->images[i], err);
+	for (size_t i = from; i < to && rc == 0; i++)
+		rc = write_image(p, sink, p->images[i], err);
 	bale_registry_fetch_free(fetch);
 	return rc;
+}
+
+int bale_pull_fetch(bale_pull *p, bale_sink *sink, bale_error **err)
+{
+	int rc = 0;
+	size_t first = p->first_unfetched;
+	if ((rc = check_space(p, sink, first, err)) < 0)
+		return rc;
+	p->first_unfetched = p->n_images;
+	/* A sink that unpacks (containerd) gets the images one after the other, each named
+	 * as soon as its blobs are in: it unpacks one while the next one downloads. Others
+	 * get every blob of every image at once. */
+	if (bale_sink_traits(sink) & BALE_SINK_UNPACKS) {
+		for (size_t i = first; i < p->n_images && rc == 0; i++)
+			rc = fetch_images(p, sink, i, i + 1, err);
+	} else {
+		rc = fetch_images(p, sink, first, p->n_images, err);
+	}
+	return rc < 0 ? rc : bale_sink_commit(sink, err);
 }
 
 int bale_pull_images(bale_pull *p, const char *const *refs, size_t n, bale_sink *sink,

@@ -151,62 +151,106 @@ int ctrd_walk_image(ctr_store *s, named *n, bale_error **err)
 /* n did not land: "REF: WHAT DETAIL" says why. */
 void ctrd_fail_image(named *n, int code, const char *what, const char *detail)
 {
-	if (n->state == NAME_FAILED)
+	if (n->why)
 		return;
 	n->state = NAME_FAILED;
 	bale_error_set(&n->why, code, "%s: %s%s", n->ref, what, detail);
 }
 
-/* The unpack of the runnable images: one stream for all of them. ctr unpacks them in
- * the order of its index.json and stops at the first that fails: those before it
- * landed, that one failed, the rest go again in a stream of their own. */
+/* What an unpack stream did to the images in it. ctr unpacks them in the order of its
+ * index.json and stops at the first that fails: those before it landed, that one
+ * failed, the rest go again in a stream of their own. */
+static void unpack_settle(ctr_store *s, int rc, const bale_buf *out, const bale_error *e)
+{
+	/* "unpacking NAME (sha256:…)...done" per image; the failing one has no done */
+	const char *at = NULL;
+	for (const char *p = out->data; p && (p = strstr(p, "unpacking ")); p++)
+		if (p == out->data || p[-1] == '\n')
+			at = p;
+	named *stopped = NULL;
+	const char *cause = e ? bale_error_message(e) : "failed";
+	if (rc < 0 && at) {
+		const char *name = at + 10, *end = strstr(name, " (");
+		const char *dots = strstr(name, "...");
+		for (size_t i = 0; end && !stopped && i < s->n_names; i++)
+			if (s->names[i].unpacking &&
+			    strlen(s->names[i].by_digest) == (size_t)(end - name) &&
+			    strncmp(s->names[i].by_digest, name, (size_t)(end - name)) == 0)
+				stopped = &s->names[i];
+		if (dots) {
+			cause = dots + 3;
+			cause += strncmp(cause, "ctr: ", 5) == 0 ? 5 : 0;
+		}
+	}
+	for (size_t i = 0; i < s->n_names; i++) {
+		named *n = &s->names[i];
+		if (!n->unpacking)
+			continue;
+		n->unpacking = false;
+		if (rc == 0 || (stopped && n < stopped)) {
+			n->state = NAME_LANDED;
+		} else if (!stopped || strcmp(n->by_digest, stopped->by_digest) == 0) {
+			char line[512];
+			snprintf(line, sizeof(line), "%.*s", (int)strcspn(cause, "\n"), cause);
+			ctrd_fail_image(n, BALE_ESTORE, "containerd could not unpack it: ", line);
+		}
+	}
+}
+
+int ctrd_unpack_start(ctr_store *s, bale_error **err)
+{
+	size_t given = 0;
+	for (size_t i = 0; i < s->n_names; i++)
+		given += ctrd_gives(&s->names[i], GIVE_UNPACK);
+	if (!given || s->unpack_child > 0)
+		return 0;
+	int rc =
+	    ctrd_names_stream_start(s, true, GIVE_UNPACK, &s->unpack_child, &s->unpack_out, err);
+	for (size_t i = 0; i < s->n_names; i++)
+		s->names[i].unpacking = ctrd_gives(&s->names[i], GIVE_UNPACK);
+	if (rc < 0) { /* it did not start: the images in it fail with the reason */
+		bale_buf none;
+		bale_buf_init(&none, 1, "ctr output");
+		s->unpack_child = 0;
+		unpack_settle(s, rc, &none, err ? *err : NULL);
+		bale_buf_free(&none);
+	}
+	return rc;
+}
+
+void ctrd_unpack_reap(ctr_store *s, bool block)
+{
+	if (s->unpack_child <= 0)
+		return;
+	bale_buf out;
+	bale_error *e = NULL;
+	bool done = true;
+	int rc = block ? store_ctr_wait(s->unpack_child, s->unpack_out, "images import", &out, &e)
+	               : store_ctr_poll(s->unpack_child, s->unpack_out, "images import", &done,
+	                                &out, &e);
+	if (!done)
+		return;
+	s->unpack_child = 0;
+	s->unpack_out = -1;
+	unpack_settle(s, rc, &out, e);
+	bale_buf_free(&out);
+	bale_error_free(e);
+}
+
+/* The unpack of the runnable images held and not unpacked yet, to the end. */
 int ctrd_unpack_images(ctr_store *s)
 {
+	ctrd_unpack_reap(s, true);
 	for (;;) {
 		size_t left = 0;
 		for (size_t i = 0; i < s->n_names; i++)
 			left += ctrd_gives(&s->names[i], GIVE_UNPACK);
 		if (!left)
 			return 0;
-		bale_buf out;
 		bale_error *e = NULL;
-		int rc = ctrd_names_stream(s, true, GIVE_UNPACK, &out, &e);
-		/* "unpacking NAME (sha256:…)...done" per image; the failing one has no done */
-		const char *at = NULL;
-		for (const char *p = out.data; p && (p = strstr(p, "unpacking ")); p++)
-			if (p == out.data || p[-1] == '\n')
-				at = p;
-		named *stopped = NULL;
-		const char *cause = e ? bale_error_message(e) : "failed";
-		if (rc < 0 && at) {
-			const char *name = at + 10, *end = strstr(name, " (");
-			const char *dots = strstr(name, "...");
-			for (size_t i = 0; end && !stopped && i < s->n_names; i++)
-				if (ctrd_gives(&s->names[i], GIVE_UNPACK) &&
-				    strlen(s->names[i].by_digest) == (size_t)(end - name) &&
-				    strncmp(s->names[i].by_digest, name, (size_t)(end - name)) == 0)
-					stopped = &s->names[i];
-			if (dots) {
-				cause = dots + 3;
-				cause += strncmp(cause, "ctr: ", 5) == 0 ? 5 : 0;
-			}
-		}
-		for (size_t i = 0; i < s->n_names; i++) {
-			named *n = &s->names[i];
-			if (!ctrd_gives(n, GIVE_UNPACK))
-				continue;
-			if (rc == 0 || (stopped && n < stopped)) {
-				n->state = NAME_LANDED;
-			} else if (!stopped || strcmp(n->by_digest, stopped->by_digest) == 0) {
-				char line[512];
-				snprintf(line, sizeof(line), "%.*s", (int)strcspn(cause, "\n"),
-				         cause);
-				ctrd_fail_image(n, BALE_ESTORE,
-				                "containerd could not unpack it: ", line);
-			}
-		}
-		bale_buf_free(&out);
+		ctrd_unpack_start(s, &e);
 		bale_error_free(e);
+		ctrd_unpack_reap(s, true);
 	}
 }
 

@@ -22,8 +22,11 @@ typedef struct named {
 	char by_digest[1024]; /* repo@sha256:…, the name that holds the content */
 	bale_descriptor root;
 	int state;
-	bool runnable; /* containerd can unpack it for the node's platform */
-	char **uses;   /* the node's content it refers to: root, manifests, blobs */
+	bool runnable;  /* containerd can unpack it for the node's platform */
+	bool walked;    /* runnable and uses are known */
+	bool held;      /* its digest reference holds its content (a content stream ended) */
+	bool unpacking; /* in the unpack stream now running */
+	char **uses;    /* the node's content it refers to: root, manifests, blobs */
 	size_t n_uses;
 	bale_error *why; /* NAME_FAILED: the cause */
 } named;
@@ -53,7 +56,11 @@ typedef struct ctr_store {
 	pid_t child;
 	int in_fd, out_fd;
 	struct archive *a;
-	bale_sink_blob *active; /* the blob whose tar member is open */
+	bale_sink_blob *active;   /* the blob whose tar member is open */
+	size_t stream_first_sent; /* sent[stream_first_sent…]: what the open stream carries */
+	size_t cuts;              /* content streams ended before the commit */
+	pid_t unpack_child;       /* an unpack stream running while content streams, or 0 */
+	int unpack_out;
 	bale_sink_blob **queue; /* spooled blobs, committed, waiting for their turn */
 	size_t n_queue;
 	char **sent; /* digests streamed this run: removed again if it fails */
@@ -84,12 +91,21 @@ enum { GIVE_HOLDING, GIVE_UNPACK, GIVE_LANDED };
 int ctrd_by_string(const void *a, const void *b);
 int ctrd_has_blob(bale_sink *sink, const bale_descriptor *desc, bool *out, bale_error **err);
 int ctrd_names_stream(ctr_store *s, bool unpack, int which, bale_buf *out, bale_error **err);
+/* Starts a stream of names alone and ends its input; ctr goes on by itself (*child, its
+ * output in *out_fd for store_ctr_wait or store_ctr_poll). */
+int ctrd_names_stream_start(ctr_store *s, bool unpack, int which, pid_t *child, int *out_fd,
+                            bale_error **err);
 void ctrd_remove_name(ctr_store *s, const char *name);
 int ctrd_push_string(char ***list, size_t *n, const char *text, size_t len, bale_error **err);
 bool ctrd_gives(const named *n, int which);
 
 /* containerd_images.c: what each image is, the unpack, what a failed image loses. */
 int ctrd_unpack_images(ctr_store *s);
+/* The unpack stream of the images held and runnable, started without waiting for it. */
+int ctrd_unpack_start(ctr_store *s, bale_error **err);
+/* Waits for (block) or looks in on the unpack stream started; once it has ended, the
+ * images in it landed or failed, or go again. */
+void ctrd_unpack_reap(ctr_store *s, bool block);
 int ctrd_walk_image(ctr_store *s, named *n, bale_error **err);
 void ctrd_fail_image(named *n, int code, const char *what, const char *detail);
 void ctrd_drop_failed(ctr_store *s);

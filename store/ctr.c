@@ -187,17 +187,34 @@ static const char *last_line(bale_buf *out)
 	return *nl ? nl : "no output";
 }
 
-int store_ctr_wait(pid_t pid, int out_fd, const char *what, bale_buf *output, bale_error **err)
+/* What ctr said and how it ended, once it has. */
+static int collect(int status, int out_fd, const char *what, bale_buf *output, bale_error **err)
 {
-	int status = 0, rc = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	rc = read_output(out_fd, output, err);
+	int rc = read_output(out_fd, output, err);
 	close(out_fd);
 	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		rc = bale_error_set(err, BALE_ESTORE, "ctr %s failed: %.300s", what,
 		                    last_line(output));
 	return rc;
+}
+
+int store_ctr_wait(pid_t pid, int out_fd, const char *what, bale_buf *output, bale_error **err)
+{
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return collect(status, out_fd, what, output, err);
+}
+
+int store_ctr_poll(pid_t pid, int out_fd, const char *what, bool *done, bale_buf *output,
+                   bale_error **err)
+{
+	int status = 0;
+	pid_t r;
+	while ((r = waitpid(pid, &status, WNOHANG)) < 0 && errno == EINTR)
+		;
+	*done = r != 0;
+	return *done ? collect(status, out_fd, what, output, err) : 0;
 }
 
 /* Runs ctr to completion; *output holds what it printed (caller frees). */

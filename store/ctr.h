@@ -4,6 +4,7 @@
 #ifndef STORE_CTR_H
 #define STORE_CTR_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "bale/buf.h"
@@ -31,6 +32,10 @@ int store_ctr_spawn_reader(const store_ctr *c, const char *const *args, int in_f
                            int *out_fd, int *err_fd, bale_error **err);
 /* Waits for it; *output gets what it printed; a failure names its last line. */
 int store_ctr_wait(pid_t pid, int out_fd, const char *what, bale_buf *output, bale_error **err);
+/* Like store_ctr_wait, without blocking: *done = false (and nothing else happens) while
+ * ctr still runs. */
+int store_ctr_poll(pid_t pid, int out_fd, const char *what, bool *done, bale_buf *output,
+                   bale_error **err);
 /* Both in one: runs ctr ARGS… to completion. */
 int store_ctr_run(const store_ctr *c, const char *const *args, const char *what, bale_buf *output,
                   bale_error **err);

@@ -327,6 +327,8 @@ static void digest_name(char *out, size_t size, const char *ref, const bale_dige
 	snprintf(out, size, "%.*s@%s", (int)repo_len, ref, d->str);
 }
 
+static int pipeline_step(ctr_store *s, bale_error **err);
+
 static int ctr_set_name(bale_sink *sink, const char *ref, const bale_descriptor *root,
                         bale_error **err)
 {
@@ -345,7 +347,7 @@ static int ctr_set_name(bale_sink *sink, const char *ref, const bale_descriptor 
 	n->root = *root;
 	digest_name(n->by_digest, sizeof(n->by_digest), ref, &root->digest);
 	s->n_names++;
-	return 0;
+	return pipeline_step(s, err);
 }
 
 /* ---- names containerd had ---- */
@@ -407,9 +409,9 @@ bool ctrd_gives(const named *n, int which)
 {
 	switch (which) {
 	case GIVE_HOLDING:
-		return n->state == NAME_PENDING;
+		return n->state == NAME_PENDING && !n->held;
 	case GIVE_UNPACK:
-		return n->state == NAME_PENDING && n->runnable;
+		return n->state == NAME_PENDING && n->held && n->runnable;
 	default:
 		return n->state == NAME_LANDED;
 	}
@@ -453,11 +455,10 @@ static int write_index(ctr_store *s, int which, bale_error **err)
 	return rc;
 }
 
-/* Ends the open stream with its index.json and waits for ctr; *out: what it printed. */
-static int finish_stream(ctr_store *s, int which, bale_buf *out, bale_error **err)
+/* Ends the open stream's input with its index.json; ctr goes on with it. */
+static int end_stream(ctr_store *s, int which, bale_error **err)
 {
 	int rc = 0;
-	bale_buf_init(out, 1, "ctr output");
 	if ((rc = flush_queue(s, err)) < 0 || (rc = write_index(s, which, err)) < 0)
 		return rc;
 	if (archive_write_close(s->a) != ARCHIVE_OK)
@@ -466,6 +467,16 @@ static int finish_stream(ctr_store *s, int which, bale_buf *out, bale_error **er
 	s->a = NULL;
 	close(s->in_fd);
 	s->in_fd = -1;
+	return 0;
+}
+
+/* Ends the open stream with its index.json and waits for ctr; *out: what it printed. */
+static int finish_stream(ctr_store *s, int which, bale_buf *out, bale_error **err)
+{
+	int rc = 0;
+	bale_buf_init(out, 1, "ctr output");
+	if ((rc = end_stream(s, which, err)) < 0)
+		return rc;
 	pid_t pid = s->child;
 	s->child = 0;
 	rc = store_ctr_wait(pid, s->out_fd, "images import", out, err);
@@ -482,6 +493,105 @@ int ctrd_names_stream(ctr_store *s, bool unpack, int which, bale_buf *out, bale_
 		return rc;
 	}
 	return finish_stream(s, which, out, err);
+}
+
+int ctrd_names_stream_start(ctr_store *s, bool unpack, int which, pid_t *child, int *out_fd,
+                            bale_error **err)
+{
+	int rc = start_stream(s, unpack, err);
+	if (rc == 0)
+		rc = end_stream(s, which, err);
+	if (rc < 0)
+		return rc;
+	*child = s->child;
+	*out_fd = s->out_fd;
+	s->child = 0;
+	s->out_fd = -1;
+	return 0;
+}
+
+/* ---- unpacking while the content streams ---- */
+
+/* Sorts the images named and not sorted yet (what they use, whether they run); an image
+ * that cannot be read fails on its own. */
+static void walk_new(ctr_store *s)
+{
+	for (size_t i = 0; i < s->n_names; i++) {
+		named *n = &s->names[i];
+		bale_error *e = NULL;
+		if (n->walked || n->state != NAME_PENDING)
+			continue;
+		n->walked = true;
+		if (ctrd_walk_image(s, n, &e) < 0)
+			ctrd_fail_image(n, bale_error_code(e), "", bale_error_message(e));
+		bale_error_free(e);
+	}
+}
+
+/* Does every blob the open stream carried belong to an image named so far? Then ending
+ * it with their digest references holds all of it; otherwise the rest would be left to
+ * containerd's garbage collector once ctr ends. */
+static bool stream_covered(const ctr_store *s)
+{
+	for (size_t k = s->stream_first_sent; k < s->n_sent; k++) {
+		bool used = false;
+		for (size_t i = 0; !used && i < s->n_names; i++)
+			for (size_t u = 0; !used && u < s->names[i].n_uses; u++)
+				used = strcmp(s->names[i].uses[u], s->sent[k]) == 0;
+		if (!used)
+			return false;
+	}
+	return true;
+}
+
+/* The content stream so far ends with the digest references of the images it carried,
+ * which now hold their content; the runnable ones can be unpacked. */
+static int hold_named(ctr_store *s, bale_error **err)
+{
+	bale_buf out;
+	int rc = 0;
+	if ((!s->had_names_loaded && (rc = load_names(s, err)) < 0) ||
+	    (rc = finish_stream(s, GIVE_HOLDING, &out, err)) < 0) {
+		bale_buf_free(&out);
+		s->broken = true;
+		return rc;
+	}
+	bale_buf_free(&out);
+	walk_new(s); /* those named while an unpack ran */
+	for (size_t i = 0; i < s->n_names; i++) {
+		named *n = &s->names[i];
+		if (ctrd_gives(n, GIVE_HOLDING))
+			n->held = true;
+		if (n->held && n->state == NAME_PENDING && !n->runnable)
+			n->state = NAME_LANDED; /* content with names: nothing to unpack */
+	}
+	s->stream_first_sent = s->n_sent;
+	return 0;
+}
+
+/* After an image is named: containerd unpacks images while the next ones stream. When no
+ * unpack runs, the open content stream is ended (the images it carried all named) and
+ * an unpack of its runnable images starts; the content that follows goes into a new
+ * stream. The unpack stream names nothing but digest references, like the content. */
+static int pipeline_step(ctr_store *s, bale_error **err)
+{
+	bool runnable = false;
+	ctrd_unpack_reap(s, false);
+	if (s->unpack_child > 0 || !s->a || s->broken || s->active || s->n_queue)
+		return 0;
+	walk_new(s);
+	for (size_t i = 0; i < s->n_names; i++)
+		runnable |= ctrd_gives(&s->names[i], GIVE_HOLDING) && s->names[i].runnable;
+	if (!runnable || !stream_covered(s))
+		return 0;
+	int rc = hold_named(s, err);
+	if (rc == 0) {
+		s->cuts++;
+		bale_error *e = NULL; /* an unpack that did not start fails its images */
+		ctrd_unpack_start(s, &e);
+		bale_error_free(e);
+	}
+	return rc;
 }
 
 /* Waits up to about ms milliseconds for ctr to exit; true when it has. */
@@ -515,6 +625,12 @@ static void rollback(ctr_store *s)
 		}
 		s->child = 0;
 	}
+	ctrd_unpack_reap(s, true);
+	if (s->cuts) { /* images unpacked meanwhile: their names, the CRI's too, go */
+		for (size_t i = 0; i < s->n_names; i++)
+			s->names[i].state = NAME_FAILED; /* why: the run's error */
+		ctrd_drop_failed(s);
+	}
 	for (size_t i = 0; i < s->n_names; i++)
 		ctrd_remove_name(s, s->names[i].by_digest);
 	for (size_t i = 0; i < s->n_sent; i++) {
@@ -543,7 +659,7 @@ static int ctr_commit(bale_sink *sink, bale_error **err)
 		return 0;
 	/* Nothing new to send and every name already there as it should be: a re-import
 	 * is one `ctr images ls`. */
-	if (!s->a) {
+	if (!s->a && !s->cuts) {
 		bool done = false;
 		if ((rc = ctrd_names_in_place(s, &done, err)) < 0)
 			goto cleanup;
@@ -554,25 +670,19 @@ static int ctr_commit(bale_sink *sink, bale_error **err)
 			goto cleanup;
 		}
 	}
-	/* 1. The content of every image, held by its digest reference, not unpacked. */
-	if ((rc = load_names(s, err)) < 0 || (rc = start_stream(s, false, err)) < 0 ||
-	    (rc = finish_stream(s, GIVE_HOLDING, &out, err)) < 0) {
+	/* 1. The content of every image, held by its digest reference, not unpacked (what
+	 * an earlier stream carried is held already; some of it may be unpacked). */
+	bool holding = false;
+	for (size_t i = 0; i < s->n_names; i++)
+		holding |= ctrd_gives(&s->names[i], GIVE_HOLDING);
+	if ((holding || s->a) &&
+	    ((rc = start_stream(s, false, err)) < 0 || (rc = hold_named(s, err)) < 0)) {
 		s->broken = true;
 		rollback(s);
 		goto cleanup;
 	}
 	s->committed = true; /* from here on, whatever fails is undone image by image */
-	for (size_t i = 0; i < s->n_names; i++) {
-		bale_error *e = NULL;
-		if (ctrd_walk_image(s, &s->names[i], &e) < 0)
-			ctrd_fail_image(&s->names[i], bale_error_code(e), "",
-			                bale_error_message(e));
-		bale_error_free(e);
-	}
 	/* 2. Unpacking, for the images that run; the others are content with names. */
-	for (size_t i = 0; i < s->n_names; i++)
-		if (s->names[i].state == NAME_PENDING && !s->names[i].runnable)
-			s->names[i].state = NAME_LANDED;
 	ctrd_unpack_images(s);
 	ctrd_drop_failed(s);
 	/* 3. The tags and labels of the images that landed. */
@@ -586,7 +696,7 @@ static int ctr_commit(bale_sink *sink, bale_error **err)
 cleanup:
 	for (size_t i = 0; i < s->n_names; i++) {
 		named *n = &s->names[i];
-		if (rc < 0 && n->state != NAME_FAILED) /* the run's own error is theirs */
+		if (rc < 0 && !n->why) /* the run's own error is theirs */
 			ctrd_fail_image(n, bale_error_code(*err), "", bale_error_message(*err));
 		if (n->state == NAME_FAILED && !failed++)
 			first = n;
@@ -612,6 +722,7 @@ static void ctr_free(bale_sink *sink)
 		close(s->in_fd);
 	if (s->out_fd >= 0)
 		close(s->out_fd);
+	ctrd_unpack_reap(s, true);
 	for (size_t i = 0; i < s->n_queue; i++)
 		blob_free(s->queue[i]);
 	free(s->queue);
@@ -707,7 +818,7 @@ int bale_store_containerd_open(bale_sink **out, const char *socket, const bale_s
 	if (!s)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	s->base.ops = &ctr_ops;
-	s->in_fd = s->out_fd = -1;
+	s->in_fd = s->out_fd = s->unpack_out = -1;
 	s->pin = opts->pin;
 	s->log = opts->log;
 	if ((rc = store_ctr_init(&s->ctr, opts->ctr, socket, opts->namespace, err)) < 0)
