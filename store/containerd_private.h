@@ -56,10 +56,11 @@ typedef struct ctr_store {
 	pid_t child;
 	int in_fd, out_fd;
 	struct archive *a;
-	bale_sink_blob *active;   /* the blob whose tar member is open */
-	size_t stream_first_sent; /* sent[stream_first_sent…]: what the open stream carries */
-	size_t cuts;              /* content streams ended before the commit */
-	pid_t unpack_child;       /* an unpack stream running while content streams, or 0 */
+	bale_sink_blob *active; /* the blob whose tar member is open */
+	size_t stream_covered;  /* sent[…stream_covered): held by a name, or covered by one
+	                         * of the images named so far (the open stream's) */
+	size_t cuts;            /* content streams ended before the commit */
+	pid_t unpack_child;     /* an unpack stream running while content streams, or 0 */
 	int unpack_out;
 	bale_sink_blob **queue; /* spooled blobs, committed, waiting for their turn */
 	size_t n_queue;

@@ -1,10 +1,12 @@
 /* The containerd store: images handed to containerd's own importer as an OCI image tar
  * streamed into `ctr images import` (docs/containerd.md says why). Content the node
- * already has is not sent. The commit lands each image on its own: one stream takes the
- * content of all of them, held by their digest references and not unpacked; then the
- * runnable ones are unpacked, and only the images that made it get their tags and
- * labels. An image that fails loses the names and the content this run gave it, and
- * nothing else; a run whose content stream fails has all of it removed again. */
+ * already has is not sent. The commit lands each image on its own: content streams take
+ * the content of all of them, held by their digest references and not unpacked (a stream
+ * ends early when an image is named and no unpack runs, so that containerd unpacks it
+ * while the next images stream); the runnable ones are unpacked, and only the images
+ * that made it get their tags and labels. An image that fails loses the names and the
+ * content this run gave it, and nothing else; a run whose content stream fails has all
+ * of it removed again. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -530,14 +532,17 @@ static void walk_new(ctr_store *s)
 
 /* Does every blob the open stream carried belong to an image named so far? Then ending
  * it with their digest references holds all of it; otherwise the rest would be left to
- * containerd's garbage collector once ctr ends. */
-static bool stream_covered(const ctr_store *s)
+ * containerd's garbage collector once ctr ends. What images use only grows, so the blobs
+ * found covered once are not looked at again: an import names every image after its
+ * last blob, and each name would otherwise scan the whole stream again. */
+static bool stream_covered(ctr_store *s)
 {
-	for (size_t k = s->stream_first_sent; k < s->n_sent; k++) {
+	for (; s->stream_covered < s->n_sent; s->stream_covered++) {
+		const char *digest = s->sent[s->stream_covered];
 		bool used = false;
 		for (size_t i = 0; !used && i < s->n_names; i++)
 			for (size_t u = 0; !used && u < s->names[i].n_uses; u++)
-				used = strcmp(s->names[i].uses[u], s->sent[k]) == 0;
+				used = strcmp(s->names[i].uses[u], digest) == 0;
 		if (!used)
 			return false;
 	}
@@ -565,7 +570,7 @@ static int hold_named(ctr_store *s, bale_error **err)
 		if (n->held && n->state == NAME_PENDING && !n->runnable)
 			n->state = NAME_LANDED; /* content with names: nothing to unpack */
 	}
-	s->stream_first_sent = s->n_sent;
+	s->stream_covered = s->n_sent;
 	return 0;
 }
 
