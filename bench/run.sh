@@ -15,7 +15,8 @@
 # `skopeo sync --all`, beside this machine's floor (every blob from the registry through
 # curl into one SHA-256, two at a time); (2) verify vs one `openssl dgst -sha256` of the
 # bundle file and `sha256sum` of the extracted blobs; (3) import
-# into a fresh containerd vs `ctr images import` of the same content, then re-import;
+# into a fresh containerd vs `ctr images import` of the same content, then re-import, and
+# with --platform all vs `ctr images import --all-platforms`;
 # (4) online `bale pull` into containerd vs `ctr images pull`. --scenarios picks among
 # export,verify,import,pull (default all; each runs with the ones before it).
 # Prints a Markdown table (median of N runs: wall time, throughput, CPU, peak RSS, bale/peer)
@@ -216,6 +217,19 @@ big_corpus() { # SHAPE: scenarios 1-4
   note "$(printf '%s import: bale takes %.2fx ctr'"'"'s time; its re-import is %.1fx faster than its first import.' "$c" \
     "$(echo "$(col "import_bale_$c" 1) / $(col "import_ctr_$c" 1)" | bc -l)" \
     "$(echo "$(col "import_bale_$c" 1) / $(col "reimport_bale_$c" 1)" | bc -l)")"
+
+  # 3b. every platform: --platform all vs ctr's --all-platforms, each into a fresh containerd
+  for ((i = 0; i < runs; i++)); do
+    start_containerd
+    measure "importall_ctr_$c" ctr -a "$CTD_SOCK" -n k8s.io images import --all-platforms "$T/layout.tar"
+    stop_containerd
+    start_containerd
+    measure "importall_bale_$c" "$BALE" import -q --ledger "$T/l.db" --store "containerd:$CTD_SOCK" \
+      --platform all --key "$T/k.pub" "$T/b.tar.zst"
+    stop_containerd
+  done
+  row "$c" "import --platform all (containerd)" "bale import --platform all" "importall_bale_$c" "$bytes" "importall_ctr_$c"
+  row "$c" "import --platform all (containerd)" "ctr images import --all-platforms" "importall_ctr_$c" "$bytes"
 
   # 4. online pull into containerd
   want pull || return 0
