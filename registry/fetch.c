@@ -38,20 +38,26 @@ typedef struct transfer {
 	size_t slot; /* in items */
 } transfer;
 
-/* What was asked for, kept after its transfer is done and freed: the blob once. */
-typedef struct fetch_key {
-	bale_digest digest;
-	const bale_sink *sink;
-} fetch_key;
+/* What was asked for, kept from the add on, after its transfer is done and freed too:
+ * the blob once. Its transfer (some 3 KiB with the response headers and the hasher) is
+ * made only when it starts, so the blobs waiting their turn, thousands of configs for a
+ * long image list, cost no more than this. */
+typedef struct wanted {
+	bale_descriptor desc;
+	bale_sink *sink;
+	bale_registry *reg;
+	char *repository; /* taken by its transfer */
+} wanted;
 
 struct bale_registry_fetch {
 	CURLM *multi;
-	/* In the order added; a slot is NULL once its blob is committed, so that finished
-	 * transfers (their curl handles above all) do not pile up over thousands of blobs. */
+	/* In the order added; a slot is NULL until its blob starts (from next_new on) and
+	 * once it is committed, so that finished transfers (their curl handles above all)
+	 * do not pile up over thousands of blobs. */
 	transfer **items;
-	fetch_key *keys; /* keys[i]: what items[i] fetches, done or not */
+	wanted *wanted; /* wanted[i]: what items[i] fetches, started, done or not */
 	size_t n, alloc;
-	size_t *table; /* open addressing over keys: index + 1, 0 for a free bucket */
+	size_t *table; /* open addressing over wanted: index + 1, 0 for a free bucket */
 	size_t buckets;
 	size_t next_new; /* items from here on were never started: they start in order */
 	size_t waiting;  /* started before, between attempts (a backoff, a new token) */
@@ -109,9 +115,10 @@ void bale_registry_fetch_free(bale_registry_fetch *f)
 		if (f->items[i] && f->items[i]->active)
 			curl_multi_remove_handle(f->multi, f->items[i]->h);
 		transfer_free(f->items[i]);
+		free(f->wanted[i].repository);
 	}
 	free(f->items);
-	free(f->keys);
+	free(f->wanted);
 	free(f->table);
 	curl_multi_cleanup(f->multi);
 	free(f);
@@ -132,8 +139,8 @@ static size_t *key_bucket(const bale_registry_fetch *f, const bale_sink *sink, c
 	size_t i = key_hash(sink, d) & (f->buckets - 1);
 	for (;; i = (i + 1) & (f->buckets - 1)) {
 		size_t *b = &f->table[i];
-		if (!*b ||
-		    (f->keys[*b - 1].sink == sink && bale_digest_equal(&f->keys[*b - 1].digest, d)))
+		if (!*b || (f->wanted[*b - 1].sink == sink &&
+		            bale_digest_equal(&f->wanted[*b - 1].desc.digest, d)))
 			return b;
 	}
 }
@@ -146,10 +153,10 @@ static int grow(bale_registry_fetch *f, bale_error **err)
 		transfer **items = realloc(f->items, want * sizeof(*items));
 		if (items)
 			f->items = items;
-		fetch_key *keys = items ? realloc(f->keys, want * sizeof(*keys)) : NULL;
-		if (!keys)
+		wanted *w = items ? realloc(f->wanted, want * sizeof(*w)) : NULL;
+		if (!w)
 			return bale_error_set(err, BALE_EGENERIC, "out of memory");
-		f->keys = keys;
+		f->wanted = w;
 		f->alloc = want;
 	}
 	if (2 * (f->n + 1) <= f->buckets)
@@ -161,7 +168,7 @@ static int grow(bale_registry_fetch *f, bale_error **err)
 	f->table = table;
 	f->buckets = buckets;
 	for (size_t i = 0; i < f->n; i++)
-		*key_bucket(f, f->keys[i].sink, &f->keys[i].digest) = i + 1;
+		*key_bucket(f, f->wanted[i].sink, &f->wanted[i].desc.digest) = i + 1;
 	free(old);
 	return 0;
 }
@@ -175,25 +182,39 @@ int bale_registry_fetch_add(bale_registry_fetch *f, bale_registry *reg, const ch
 	int rc = bale_sink_has_blob(sink, desc, &have, err);
 	if (rc < 0 || have || (rc = grow(f, err)) < 0)
 		return rc;
+	char *repo = strdup(repository);
+	if (!repo)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	f->wanted[f->n] = (wanted){.desc = *desc, .sink = sink, .reg = reg, .repository = repo};
+	*key_bucket(f, sink, &desc->digest) = f->n + 1;
+	f->items[f->n++] = NULL;
+	f->progress.blobs_total++;
+	f->progress.bytes_total += desc->size;
+	return 0;
+}
+
+/* The transfer of wanted[i], at its first attempt. */
+static int transfer_new(bale_registry_fetch *f, size_t i, transfer **out, bale_error **err)
+{
+	wanted *w = &f->wanted[i];
 	transfer *t = calloc(1, sizeof(*t));
 	if (!t)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	t->reg = reg;
-	t->desc = *desc;
-	t->sink = sink;
+	t->reg = w->reg;
+	t->desc = w->desc;
+	t->sink = w->sink;
 	t->fetch = f;
+	t->slot = i;
+	t->repository = w->repository;
+	w->repository = NULL;
 	reg_response_init(&t->resp);
 	bale_buf_init(&t->error_body, BALE_CAP_ERROR_BODY, "error response");
-	if (!(t->repository = strdup(repository)) || (rc = bale_hasher_new(&t->hasher, err)) < 0) {
+	int rc = bale_hasher_new(&t->hasher, err);
+	if (rc < 0) {
 		transfer_free(t);
-		return rc < 0 ? rc : bale_error_set(err, BALE_EGENERIC, "out of memory");
+		return rc;
 	}
-	t->slot = f->n;
-	f->keys[f->n] = (fetch_key){.digest = desc->digest, .sink = sink};
-	*key_bucket(f, sink, &desc->digest) = f->n + 1;
-	f->items[f->n++] = t;
-	f->progress.blobs_total++;
-	f->progress.bytes_total += desc->size;
+	f->items[i] = *out = t;
 	return 0;
 }
 
@@ -423,27 +444,30 @@ static int start_ready(bale_registry_fetch *f, bool *pending, long *wait, bale_e
 {
 	long now = now_ms();
 	for (size_t i = f->waiting ? 0 : f->next_new; i < f->n; i++) {
+		bool fresh = i >= f->next_new; /* its transfer is made as it starts */
 		transfer *t = f->items[i];
-		if (!t || t->active)
+		if (!fresh && (!t || t->active))
 			continue;
 		*pending = true;
-		if (t->not_before > now) {
+		if (!fresh && t->not_before > now) {
 			if (t->not_before - now < *wait)
 				*wait = t->not_before - now;
 			continue;
 		}
 		if (f->active >= f->max_parallel) {
-			if (i >= f->next_new)
+			if (fresh)
 				break; /* the rest wait their turn */
 			continue;
 		}
-		int rc = start_transfer(f, t, err);
+		int rc = fresh ? transfer_new(f, i, &t, err) : 0;
+		if (rc == 0)
+			rc = start_transfer(f, t, err);
 		if (rc < 0)
 			return rc;
-		if (i < f->next_new)
-			f->waiting--;
-		else
+		if (fresh)
 			f->next_new = i + 1;
+		else
+			f->waiting--;
 	}
 	return 0;
 }
