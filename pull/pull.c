@@ -319,6 +319,32 @@ cleanup:
 	return rc;
 }
 
+/* The manifest reader gives each list room for every layer; an image keeps only what it
+ * uses for the whole run: no foreign list when there is none, no positions when they are
+ * 0, 1, ... (most images: thousands of them hold a few hundred bytes each less). */
+static void trim_layers(bale_image_manifest *m)
+{
+	bool in_order = true;
+	for (size_t i = 0; i < m->n_layers && in_order; i++)
+		in_order = m->positions[i] == i;
+	if (in_order) {
+		free(m->positions);
+		m->positions = NULL;
+	}
+	if (!m->n_foreign) {
+		free(m->foreign);
+		free(m->foreign_positions);
+		m->foreign = NULL;
+		m->foreign_positions = NULL;
+	}
+	bale_descriptor *layers =
+	    m->n_layers < m->n_layers + m->n_foreign
+	        ? realloc(m->layers, (m->n_layers ? m->n_layers : 1) * sizeof(*layers))
+	        : NULL;
+	if (layers) /* a shrink that fails leaves the larger list, which works as well */
+		m->layers = layers;
+}
+
 /* config, layers and artifact fields of an image manifest from its verified bytes. */
 static int parse_manifest(bale_pull *p, const bale_image *img, bale_image_manifest *m,
                           const bale_buf *bytes, bale_error **err)
@@ -338,6 +364,7 @@ static int parse_manifest(bale_pull *p, const bale_image *img, bale_image_manife
 	m->foreign = mi.foreign;
 	m->foreign_positions = mi.foreign_positions;
 	m->n_foreign = mi.n_foreign;
+	trim_layers(m);
 	snprintf(m->artifact_type, sizeof(m->artifact_type), "%s", mi.artifact_type);
 	if (mi.has_subject) {
 		m->has_subject = true;
