@@ -353,9 +353,12 @@ int bale_index_db_create(bale_index_db **out, const char *path, const bale_index
 	}
 	/* No journal file and no syncs while building: the caller renames the file into
 	 * place only after finish, so a crash leaves a temporary file, never a half index.
-	 * The journal stays in memory so that a failed image can still be rolled back. */
+	 * The journal stays in memory so that a failed image can still be rolled back.
+	 * The page cache is held to 512 KiB (SQLite's default is 2 MiB): the index grows
+	 * with the images and its pages spill to the file, so memory does not. */
 	if ((rc = exec(x->db,
 	               "PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF;"
+	               "PRAGMA cache_size = -512;"
 	               "PRAGMA foreign_keys = ON;"
 	               "PRAGMA application_id = " XSTRINGIFY(INDEX_APPLICATION_ID) ";",
 	               "settings", err)) < 0 ||
