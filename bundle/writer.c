@@ -24,8 +24,10 @@
 
 #define COPY_CHUNK (1u << 20)
 
+/* A blob's descriptor stays where the images hold it, which outlive the write: a plan
+ * of thousands of blobs holds a pointer each, not a copy. */
 typedef struct planned_blob {
-	bale_descriptor desc;
+	const bale_descriptor *desc;
 	const char *kind;
 	bool ready; /* an index or manifest: in blob_dir from the start, never waited for */
 } planned_blob;
@@ -44,7 +46,7 @@ static size_t *plan_bucket(const plan *p, const bale_digest *d)
 	for (const char *c = d->str; *c; c++)
 		h = h * 31 + (unsigned char)*c;
 	for (size_t i = h & (p->buckets - 1);; i = (i + 1) & (p->buckets - 1))
-		if (!p->table[i] || bale_digest_equal(&p->blobs[p->table[i] - 1].desc.digest, d))
+		if (!p->table[i] || bale_digest_equal(&p->blobs[p->table[i] - 1].desc->digest, d))
 			return &p->table[i];
 }
 
@@ -69,7 +71,7 @@ static int plan_grow(plan *p, bale_error **err)
 	p->table = table;
 	p->buckets = buckets;
 	for (size_t i = 0; i < p->n; i++)
-		*plan_bucket(p, &p->blobs[i].desc.digest) = i + 1;
+		*plan_bucket(p, &p->blobs[i].desc->digest) = i + 1;
 	return 0;
 }
 
@@ -81,7 +83,7 @@ static int plan_add(plan *p, const bale_descriptor *d, const char *kind, bool re
 	int rc = plan_grow(p, err);
 	if (rc < 0)
 		return rc;
-	p->blobs[p->n] = (planned_blob){.desc = *d, .kind = kind, .ready = ready};
+	p->blobs[p->n] = (planned_blob){.desc = d, .kind = kind, .ready = ready};
 	*plan_bucket(p, &d->digest) = ++p->n;
 	return 0;
 }
@@ -481,7 +483,7 @@ static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *
 	    (rc = member_bytes(&t, "index.json", h->index_json, h->index_json_len, err)) < 0)
 		goto cleanup;
 	for (size_t i = 0; i < p->n; i++) {
-		const bale_descriptor *d = &p->blobs[i].desc;
+		const bale_descriptor *d = p->blobs[i].desc;
 		snprintf(member, sizeof(member), "blobs/sha256/%s", bale_digest_hex(&d->digest));
 		snprintf(source, sizeof(source), "%s/%s", opts->blob_dir,
 		         bale_digest_hex(&d->digest));
@@ -587,7 +589,7 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 		                                  err)) < 0)
 			goto cleanup;
 	for (size_t i = 0; i < p.n; i++)
-		if ((rc = bale_index_db_set_member(db, &p.blobs[i].desc.digest, (int64_t)i, err)) <
+		if ((rc = bale_index_db_set_member(db, &p.blobs[i].desc->digest, (int64_t)i, err)) <
 		    0)
 			goto cleanup;
 	if ((rc = bale_index_db_finish(db, err)) < 0 ||
