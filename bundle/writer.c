@@ -156,15 +156,16 @@ static json_t *file_entry(const char *path, const bale_digest *d, int64_t size)
 typedef struct head_files {
 	bale_digest index_db_digest;
 	int64_t index_db_size;
-	char *index_json;
-	size_t index_json_len;
+	char *index_json_path; /* written beside the output, as index.db is */
+	bale_digest index_json_digest;
+	int64_t index_json_size;
 } head_files;
 
 static const char oci_layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 
 /* ---- index.json, written as jansson would print the whole document, one entry at a
- * time: the text is all that is held, never a tree of every image (about 1 KiB each in
- * jansson) ---- */
+ * time into a file beside the output: neither a tree of every image (about 1 KiB each in
+ * jansson) nor its text (about 300 bytes each) is held ---- */
 
 /* Prints v (taken) as json_dumps prints it with flags, inside a value nested depth levels
  * deep in a document printed with JSON_INDENT(2): every line after its first indented as
@@ -184,21 +185,6 @@ static int put_json(FILE *f, json_t *v, size_t flags, int depth)
 	return 0;
 }
 
-/* The text an open_memstream collected, with rc: taken by *out on success. */
-static int memstream_done(FILE *f, char **text, size_t *len, int rc, char **out, size_t *out_len,
-                          bale_error **err)
-{
-	if (fclose(f) != 0 && rc == 0)
-		rc = -1;
-	if (rc < 0) {
-		free(*text);
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	}
-	*out = *text;
-	*out_len = *len;
-	return 0;
-}
-
 /* bale/manifest.json of format 2: what the signature covers, and the digest and size of
  * every other member but the blobs, which bale/index.db lists (with their archive order).
  * Its size does not grow with the images. */
@@ -206,9 +192,8 @@ static int build_manifest(char **out, size_t *len, const bale_bundle_write_optio
                           const char *bundle_id, const char *created, const head_files *h,
                           bale_error **err)
 {
-	bale_digest layout, index;
+	bale_digest layout;
 	bale_digest_of(&layout, oci_layout, sizeof(oci_layout) - 1);
-	bale_digest_of(&index, h->index_json, h->index_json_len);
 	json_t *root = json_object();
 	json_object_set_new(root, "formatVersion", json_integer(BALE_BUNDLE_FORMAT_VERSION));
 	json_object_set_new(root, "bundleId", json_string(bundle_id));
@@ -221,7 +206,7 @@ static int build_manifest(char **out, size_t *len, const bale_bundle_write_optio
 	    json_pack("[o,o,o]",
 	              file_entry(BALE_BUNDLE_INDEX_DB, &h->index_db_digest, h->index_db_size),
 	              file_entry("oci-layout", &layout, sizeof(oci_layout) - 1),
-	              file_entry("index.json", &index, (int64_t)h->index_json_len)));
+	              file_entry("index.json", &h->index_json_digest, h->index_json_size)));
 	char *text = json_dumps(root, JSON_INDENT(2));
 	json_decref(root);
 	size_t tl = text ? strlen(text) : 0;
@@ -238,16 +223,15 @@ static int build_manifest(char **out, size_t *len, const bale_bundle_write_optio
 	return 0;
 }
 
-/* index.json of the OCI layout: one descriptor per image, named as containerd names. */
-static int build_index_json(char **out, size_t *len, const bale_image *const *images, size_t n,
+/* index.json of the OCI layout at path: one descriptor per image, named as containerd
+ * names. */
+static int build_index_json(const char *path, const bale_image *const *images, size_t n,
                             bale_error **err)
 {
-	char *text = NULL;
-	size_t text_len = 0;
 	int rc = 0;
-	FILE *f = open_memstream(&text, &text_len);
+	FILE *f = fopen(path, "wxe");
 	if (!f)
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		return bale_error_set_errno(err, BALE_EGENERIC, errno, "create %s", path);
 	/* as bale_json_dump prints {"schemaVersion": 2, "manifests": [...]} */
 	fputs("{\"schemaVersion\":2,\"manifests\":[", f);
 	for (size_t i = 0; i < n && rc == 0; i++) {
@@ -262,7 +246,10 @@ static int build_index_json(char **out, size_t *len, const bale_image *const *im
 		rc = put_json(f, d, JSON_COMPACT, 0);
 	}
 	fputs("]}", f);
-	return memstream_done(f, &text, &text_len, rc, out, len, err);
+	int saved = rc < 0 ? ENOMEM : ferror(f) ? EIO : 0;
+	if (fclose(f) != 0 && !saved)
+		saved = errno;
+	return saved ? bale_error_set_errno(err, BALE_EGENERIC, saved, "write %s", path) : 0;
 }
 
 static int hash_file(bale_digest *out, int64_t *size, const char *path, bale_error **err)
@@ -477,10 +464,12 @@ static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *
 	    (rc = member_bytes(&t, BALE_BUNDLE_SIGNATURE, signature, strlen(signature), err)) < 0)
 		goto cleanup;
 	bale_descriptor db = {.digest = h->index_db_digest, .size = h->index_db_size};
+	bale_descriptor index_json = {.digest = h->index_json_digest, .size = h->index_json_size};
 	if ((rc = member_file(&t, BALE_BUNDLE_INDEX_DB, index_db_path, &db, t.level, false, err)) <
 	        0 ||
 	    (rc = member_bytes(&t, "oci-layout", oci_layout, sizeof(oci_layout) - 1, err)) < 0 ||
-	    (rc = member_bytes(&t, "index.json", h->index_json, h->index_json_len, err)) < 0)
+	    (rc = member_file(&t, "index.json", h->index_json_path, &index_json, t.level, false,
+	                      err)) < 0)
 		goto cleanup;
 	for (size_t i = 0; i < p->n; i++) {
 		const bale_descriptor *d = p->blobs[i].desc;
@@ -567,16 +556,19 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 	if ((rc = random_id(bundle_id, err)) < 0 || (rc = plan_blobs(&p, images, n, err)) < 0)
 		goto cleanup;
 	size_t tl = strlen(opts->output) + 32;
-	db_path = malloc(tl);
+	/* the companions' names stay "" (nothing to unlink) until the temporary exists */
+	db_path = calloc(1, tl);
+	h.index_json_path = calloc(1, tl);
 	dir = strdup(opts->output);
-	if (!db_path || !dir) {
+	if (!db_path || !h.index_json_path || !dir) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
 	/* held under a lock until renamed, so no other export's sweep takes it */
 	if ((rc = bale_fs_temp_create(opts->output, 0644, BALE_EGENERIC, &fd, &tmp, err)) < 0)
 		goto cleanup;
-	snprintf(db_path, tl, "%s.index.db", tmp); /* a companion the sweep knows */
+	snprintf(db_path, tl, "%s.index.db", tmp); /* companions the sweep knows */
+	snprintf(h.index_json_path, tl, "%s.index.json", tmp);
 
 	bale_index_bundle_info info = {.bundle_id = bundle_id,
 	                               .created = created,
@@ -594,7 +586,9 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 			goto cleanup;
 	if ((rc = bale_index_db_finish(db, err)) < 0 ||
 	    (rc = hash_file(&h.index_db_digest, &h.index_db_size, db_path, err)) < 0 ||
-	    (rc = build_index_json(&h.index_json, &h.index_json_len, images, n, err)) < 0 ||
+	    (rc = build_index_json(h.index_json_path, images, n, err)) < 0 ||
+	    (rc = hash_file(&h.index_json_digest, &h.index_json_size, h.index_json_path, err)) <
+	        0 ||
 	    (rc = build_manifest(&manifest, &manifest_len, opts, bundle_id, created, &h, err)) < 0)
 		goto cleanup;
 	if (opts->key &&
@@ -643,12 +637,14 @@ cleanup:
 		unlink(tmp);
 	if (db_path)
 		unlink(db_path);
+	if (h.index_json_path)
+		unlink(h.index_json_path);
 	free(tmp);
 	free(db_path);
 	free(dir);
 	free(manifest);
 	free(signature);
-	free(h.index_json);
+	free(h.index_json_path);
 	free(p.blobs);
 	free(p.table);
 	return rc;
