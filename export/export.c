@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bale/digest.h"
 #include "bale/sys/sink.h"
@@ -24,9 +25,9 @@ typedef struct arrivals {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct arrival {
-		bale_digest digest;
-		bool checked; /* hashed against its digest by this download */
-	} * have;             /* blobs in the cache, in the order they came */
+		unsigned char raw[32]; /* the SHA-256: a third of the digest's text */
+		bool checked;          /* hashed against its digest by this download */
+	} * have;                      /* blobs in the cache, in the order they came */
 	size_t n, cap;
 	bool fetch_done;    /* no more blobs will come */
 	bool writer_failed; /* the wrapper refuses blobs from now on */
@@ -41,8 +42,22 @@ struct bale_sink_blob {
 	bale_descriptor desc;
 };
 
+/* The 32 bytes of a digest ("sha256:" and lowercase hex, as bale_digest_parse made it). */
+static void digest_raw(const bale_digest *d, unsigned char raw[32])
+{
+	const char *hex = bale_digest_hex(d);
+	for (size_t i = 0; i < 32; i++) {
+		unsigned hi = (unsigned char)hex[2 * i], lo = (unsigned char)hex[2 * i + 1];
+		hi = hi <= '9' ? hi - '0' : hi - 'a' + 10;
+		lo = lo <= '9' ? lo - '0' : lo - 'a' + 10;
+		raw[i] = (unsigned char)(hi << 4 | lo);
+	}
+}
+
 static void announce(arrivals *a, const bale_digest *d, bool checked)
 {
+	struct arrival one = {.checked = checked};
+	digest_raw(d, one.raw);
 	pthread_mutex_lock(&a->mu);
 	if (a->n == a->cap) {
 		size_t cap = a->cap ? a->cap * 2 : 256;
@@ -53,7 +68,7 @@ static void announce(arrivals *a, const bale_digest *d, bool checked)
 		}
 	}
 	if (a->n < a->cap)
-		a->have[a->n++] = (struct arrival){.digest = *d, .checked = checked};
+		a->have[a->n++] = one;
 	else
 		a->out_of_memory = true;
 	pthread_cond_broadcast(&a->cv);
@@ -184,17 +199,19 @@ static int wait_blob(void *payload, const bale_descriptor *desc, bool *checked, 
 	arrivals *a = payload;
 	bool found = false;
 	size_t at = 0;
+	unsigned char want[32];
+	digest_raw(&desc->digest, want);
 	pthread_mutex_lock(&a->mu);
 	size_t end = a->n, from = a->hint < end ? a->hint : 0;
 	for (size_t k = 0; !found && k < end; k++) {
 		size_t i = (from + k) % end;
-		if ((found = bale_digest_equal(&a->have[i].digest, &desc->digest)))
+		if ((found = memcmp(a->have[i].raw, want, sizeof(want)) == 0))
 			a->hint = (at = i) + 1;
 	}
 	for (size_t looked = end; !found && !a->fetch_done && !a->out_of_memory;) {
 		pthread_cond_wait(&a->cv, &a->mu);
 		for (; !found && looked < a->n; looked++)
-			if ((found = bale_digest_equal(&a->have[looked].digest, &desc->digest)))
+			if ((found = memcmp(a->have[looked].raw, want, sizeof(want)) == 0))
 				a->hint = (at = looked) + 1;
 	}
 	bool oom = a->out_of_memory;
