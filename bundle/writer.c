@@ -289,12 +289,17 @@ cleanup:
 /* ---- the tar stream ---- */
 
 /* Layers a registry serves compressed (gzip, zstd) do not shrink again: their frames use
- * zstd's fastest level, which stores them about 7x faster than level 3 and as small. */
+ * a level so fast that zstd stores them (10 GB/s on a gzip layer; level 3: 0.5 GB/s). */
 #define LEVEL_PRECOMPRESSED (-1000)
+/* Members that still shrink are compressed by every core from this size on. Below it one
+ * thread does (index.db of 2,000 images: 6.5 MB at level 3 in about 20 ms), and zstd's
+ * worker contexts, which hold memory as far as a frame fills them, stay unused. */
+#define PARALLEL_MEMBER ((int64_t)32 << 20)
 
 typedef struct tar_out {
 	struct archive *a;
 	bale_zst_writer *zst;
+	int threads;           /* compressing a large member */
 	int level;             /* for members that can still shrink */
 	bale_error *write_err; /* what the zstd writer said, for libarchive's callback */
 	time_t mtime;
@@ -336,6 +341,9 @@ static int member_begin(tar_out *t, const char *path, int64_t size, int level, b
 	int rc = bale_zst_writer_end_frame(t->zst, err);
 	if (rc == 0)
 		rc = bale_zst_writer_set_level(t->zst, level, err);
+	if (rc == 0)
+		rc = bale_zst_writer_set_workers(
+		    t->zst, level > 0 && size >= PARALLEL_MEMBER ? t->threads : 0, err);
 	if (rc < 0)
 		return rc;
 	struct archive_entry *e = archive_entry_new();
@@ -441,6 +449,7 @@ static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *
 	char member[128], source[4096];
 	tar_out t = {.mtime = mtime, .level = opts->level > 0 ? opts->level : 3};
 	int threads = opts->threads > 0 ? opts->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	t.threads = threads;
 	if ((rc = bale_zst_writer_new(&t.zst, fd, t.level, threads, 0, err)) < 0)
 		goto cleanup;
 	t.a = archive_write_new();

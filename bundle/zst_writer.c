@@ -35,6 +35,7 @@ struct frame_sizes {
 struct bale_zst_writer {
 	int fd;
 	ZSTD_CCtx *cctx;
+	int threads; /* zstd workers the writer may use (bale_zst_writer_set_workers) */
 	size_t max_frame;
 	uint8_t *out; /* WRITE_BUFFER_SIZE bytes of compressed output not yet written */
 	size_t out_len;
@@ -297,25 +298,33 @@ int bale_zst_writer_new(bale_zst_writer **out, int fd, int level, int threads, s
 		                    ZSTD_getErrorName(ret));
 		goto cleanup;
 	}
-	if (threads > 0) {
-		/* Frames end one after another, so threads only help inside a frame: cut each
-		 * frame into one job per thread (zstd raises this to its 512 KiB minimum). */
-		size_t job = (max_frame + (size_t)threads - 1) / (size_t)threads;
-		ret = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, threads);
-		if (!ZSTD_isError(ret))
-			ret = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_jobSize,
-			                             job > INT_MAX ? INT_MAX : (int)job);
-		if (ZSTD_isError(ret)) {
-			rc = bale_error_set(err, BALE_EUSAGE, "zstd with %d threads: %s", threads,
-			                    ZSTD_getErrorName(ret));
-			goto cleanup;
-		}
-	}
+	w->threads = threads;
+	if ((rc = bale_zst_writer_set_workers(w, threads, err)) < 0)
+		goto cleanup;
 	*out = w;
 	w = NULL;
 cleanup:
 	bale_zst_writer_free(w);
 	return rc;
+}
+
+int bale_zst_writer_set_workers(bale_zst_writer *w, int workers, bale_error **err)
+{
+	assert(w && !w->finished && !w->frame_in);
+	if (workers > w->threads)
+		workers = w->threads;
+	size_t ret = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, workers > 0 ? workers : 0);
+	if (!ZSTD_isError(ret) && workers > 0) {
+		/* Frames end one after another, so threads only help inside a frame: cut each
+		 * frame into one job per thread (zstd raises this to its 512 KiB minimum). */
+		size_t job = (w->max_frame + (size_t)workers - 1) / (size_t)workers;
+		ret = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_jobSize,
+		                             job > INT_MAX ? INT_MAX : (int)job);
+	}
+	if (ZSTD_isError(ret))
+		return bale_error_set(err, BALE_EUSAGE, "zstd with %d threads: %s", workers,
+		                      ZSTD_getErrorName(ret));
+	return 0;
 }
 
 int bale_zst_writer_write(bale_zst_writer *w, const void *data, size_t len, bale_error **err)

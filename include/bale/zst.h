@@ -36,6 +36,10 @@ int bale_zst_writer_new(bale_zst_writer **out, int fd, int level, int threads, s
 int bale_zst_writer_write(bale_zst_writer *w, const void *data, size_t len, bale_error **err);
 /* Ends the current frame (no-op when it is empty): the next byte starts a new frame. */
 int bale_zst_writer_end_frame(bale_zst_writer *w, bale_error **err);
+/* How many of the writer's threads compress the frames that start from now on (call
+ * between frames; 0: this thread alone). zstd's worker contexts cost memory as far as the
+ * frames fill them, so a writer uses them only for what is worth it. */
+int bale_zst_writer_set_workers(bale_zst_writer *w, int workers, bale_error **err);
 /* The zstd level of the frames that start from now on (call between frames). */
 int bale_zst_writer_set_level(bale_zst_writer *w, int level, bale_error **err);
 /* Ends the last frame and writes the seek table. Does not fsync or close fd. */

@@ -30,7 +30,7 @@ TOML
   containerd --config "$dir/config.toml" >"$dir/containerd.log" 2>&1 &
   CTD_PID=$!
   track_pid "$CTD_PID" "$dir/containerd.log"
-  export CTD_SOCK="$CTD_RUN/containerd.sock" CTD_LOG="$dir/containerd.log"
+  export CTD_SOCK="$CTD_RUN/containerd.sock" CTD_LOG="$dir/containerd.log" CTD_ROOT="$dir/root"
   local i
   for i in $(seq 1 100); do
     timeout 2 ctr -a "$CTD_SOCK" version >/dev/null 2>&1 && return 0
@@ -39,10 +39,13 @@ TOML
   fail "containerd did not answer on $CTD_SOCK within 10 s: $(tail -n 5 "$CTD_LOG")"
 }
 
-# stop_containerd: stop the newest containerd now (benchmarks start many; tests need not).
+# stop_containerd: stop the newest containerd now and remove its content and snapshots,
+# keeping its log (benchmarks start many, gigabytes each on the large corpus; tests need
+# not).
 stop_containerd() {
   kill "$CTD_PID" 2>/dev/null || true
   wait "$CTD_PID" 2>/dev/null || true
+  rm -rf "$CTD_ROOT"
 }
 
 # ctd ARGS…: ctr against the test's containerd, namespace k8s.io.
