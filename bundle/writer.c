@@ -393,7 +393,7 @@ static int member_file(tar_out *t, const char *path, const char *source,
 		return bale_error_set_errno(err, errno == ENOENT ? BALE_ENOTFOUND : BALE_EGENERIC,
 		                            errno, "%s", source);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	if ((rc = bale_hasher_new(&h, err)) < 0 ||
+	if ((!checked && (rc = bale_hasher_new(&h, err)) < 0) ||
 	    (rc = member_begin(t, path, want->size, level, err)) < 0)
 		goto cleanup;
 	for (;;) {

@@ -41,22 +41,6 @@ typedef struct part {
 	bale_error *err;
 } part;
 
-static verify_expected *find_expected(const verify_expectations *e, const char *path)
-{
-	size_t lo = 0, hi = e->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(e->items[mid].path, path);
-		if (c == 0)
-			return &e->items[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
 /* Stops a member's check mid-way once the part is cancelled: a layer of gigabytes is not
  * hashed to its end for nothing. */
 static int stop_if_cancelled(void *payload, const void *data, size_t len, bale_error **err)
@@ -85,7 +69,7 @@ static int check_part(part *p, bale_error **err)
 		if (m.type != BALE_MEMBER_FILE)
 			return bale_error_set(err, BALE_EVERIFY,
 			                      "member %.200s: not a regular file", m.path);
-		verify_expected *x = find_expected(p->e, m.path);
+		verify_expected *x = verify_expected_find(p->e, m.path);
 		size_t i = x ? (size_t)(x - p->e->items) : 0;
 		if (!x || x->seen || p->seen[i])
 			return bale_error_set(err, BALE_EVERIFY, "member %.200s: %s", m.path,

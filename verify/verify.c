@@ -98,8 +98,7 @@ static int load_expectations(verify_expectations *e, const bale_bundle_manifest 
 		rc = expect_index_blobs(e, &cap, db, err);
 	if (rc < 0)
 		return rc;
-	if (e->n)
-		qsort(e->items, e->n, sizeof(*e->items), by_path);
+	verify_expectations_sort(e);
 	for (size_t i = 1; i < e->n; i++)
 		if (strcmp(e->items[i - 1].path, e->items[i].path) == 0)
 			return bale_error_set(err, BALE_EVERIFY, "%s: %s listed twice",
@@ -107,10 +106,16 @@ static int load_expectations(verify_expectations *e, const bale_bundle_manifest 
 	return 0;
 }
 
-static verify_expected *find_expected(verify_expectations *e, const char *path)
+void verify_expectations_sort(verify_expectations *e)
+{
+	if (e->n)
+		qsort(e->items, e->n, sizeof(*e->items), by_path);
+}
+
+verify_expected *verify_expected_find(const verify_expectations *e, const char *path)
 {
 	verify_expected key = {.path = (char *)path};
-	return bsearch(&key, e->items, e->n, sizeof(*e->items), by_path);
+	return e->n ? bsearch(&key, e->items, e->n, sizeof(*e->items), by_path) : NULL;
 }
 
 int bale_verify_signature(const bale_bundle_head *head, const bale_trust *trust,
@@ -296,7 +301,7 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 	if ((rc = load_expectations(&e, manifest, th.index_db, err)) < 0)
 		goto cleanup;
 	/* index.db was read and checked with the head. */
-	verify_expected *db = find_expected(&e, BALE_BUNDLE_INDEX_DB);
+	verify_expected *db = verify_expected_find(&e, BALE_BUNDLE_INDEX_DB);
 	if (db)
 		db->seen = true;
 	verify_tally tally = {.members = 2 + (head->signature != NULL),

@@ -28,6 +28,11 @@ typedef struct verify_expectations {
 	size_t n_sizes;
 } verify_expectations;
 
+/* Sorts the expectations by path, as verify_expected_find looks them up. */
+void verify_expectations_sort(verify_expectations *e);
+/* The member expected at path, NULL when none is. */
+verify_expected *verify_expected_find(const verify_expectations *e, const char *path);
+
 /* What the members checked add up to. */
 typedef struct verify_tally {
 	int64_t members;

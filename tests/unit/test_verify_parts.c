@@ -193,11 +193,6 @@ static void capture(void *payload, bale_log_level level, const char *text)
 		o->parts = (int)strtol(p + strlen("members checked in "), NULL, 10);
 }
 
-static int by_path(const void *a, const void *b)
-{
-	return strcmp(((const verify_expected *)a)->path, ((const verify_expected *)b)->path);
-}
-
 /* Opens the bundle and reads its head as bale_verify_bundle does, builds the expectations
  * as it does, and runs verify_members. */
 static outcome run_verify(const fixture *f, uint64_t min_part_bytes)
@@ -225,7 +220,7 @@ static outcome run_verify(const fixture *f, uint64_t min_part_bytes)
 		items[e.n++] = (verify_expected){
 		    .path = paths[i], .digest = f->blobs[i].digest, .size = f->blobs[i].size};
 	}
-	qsort(items, e.n, sizeof(items[0]), by_path);
+	verify_expectations_sort(&e);
 	for (size_t i = 0; i < e.n; i++)
 		items[i].seen = strcmp(items[i].path, BALE_BUNDLE_INDEX_DB) == 0;
 
