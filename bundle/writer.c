@@ -18,6 +18,7 @@
 #include "bale/hasher.h"
 #include "bale/index_db.h"
 #include "bale/json.h"
+#include "bale/slots.h"
 #include "bale/manifest.h"
 #include "bale/zst.h"
 #include "bundle/bundle_private.h"
@@ -35,24 +36,22 @@ typedef struct planned_blob {
 typedef struct plan {
 	planned_blob *blobs;
 	size_t n, alloc;
-	size_t *table; /* open addressing over blobs by digest: index + 1, 0 for free */
-	size_t buckets;
+	bale_slots *by_digest; /* blobs */
 } plan;
 
-/* The bucket holding digest d, or the free one where it goes. */
-static size_t *plan_bucket(const plan *p, const bale_digest *d)
+static const char *planned_digest(const void *items, size_t pos)
 {
-	size_t h = 0;
-	for (const char *c = d->str; *c; c++)
-		h = h * 31 + (unsigned char)*c;
-	for (size_t i = h & (p->buckets - 1);; i = (i + 1) & (p->buckets - 1))
-		if (!p->table[i] || bale_digest_equal(&p->blobs[p->table[i] - 1].desc->digest, d))
-			return &p->table[i];
+	return ((const planned_blob *)items)[pos].desc->digest.str;
 }
 
-/* Room for one more blob: the list, and a table at most half full. */
-static int plan_grow(plan *p, bale_error **err)
+static int plan_add(plan *p, const bale_descriptor *d, const char *kind, bool ready,
+                    bale_error **err)
 {
+	int rc = 0;
+	if (!p->by_digest && (rc = bale_slots_new(&p->by_digest, planned_digest, err)) < 0)
+		return rc;
+	if (bale_slots_find(p->by_digest, p->blobs, d->digest.str) != SIZE_MAX)
+		return 0; /* shared by several images: carried once */
 	if (p->n == p->alloc) {
 		size_t want = p->alloc ? p->alloc * 2 : 64;
 		planned_blob *grown = realloc(p->blobs, want * sizeof(*grown));
@@ -61,31 +60,8 @@ static int plan_grow(plan *p, bale_error **err)
 		p->blobs = grown;
 		p->alloc = want;
 	}
-	if (2 * (p->n + 1) <= p->buckets)
-		return 0;
-	size_t buckets = p->buckets ? 2 * p->buckets : 128;
-	size_t *table = calloc(buckets, sizeof(*table));
-	if (!table)
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	free(p->table);
-	p->table = table;
-	p->buckets = buckets;
-	for (size_t i = 0; i < p->n; i++)
-		*plan_bucket(p, &p->blobs[i].desc->digest) = i + 1;
-	return 0;
-}
-
-static int plan_add(plan *p, const bale_descriptor *d, const char *kind, bool ready,
-                    bale_error **err)
-{
-	if (p->buckets && *plan_bucket(p, &d->digest))
-		return 0; /* shared by several images: carried once */
-	int rc = plan_grow(p, err);
-	if (rc < 0)
-		return rc;
 	p->blobs[p->n] = (planned_blob){.desc = d, .kind = kind, .ready = ready};
-	*plan_bucket(p, &d->digest) = ++p->n;
-	return 0;
+	return bale_slots_put(p->by_digest, p->blobs, p->n++, err);
 }
 
 /* Indexes and manifests first, then configs, then layers: readers of the head and of
@@ -655,6 +631,6 @@ cleanup:
 	free(signature);
 	free(h.index_json_path);
 	free(p.blobs);
-	free(p.table);
+	bale_slots_free(p.by_digest);
 	return rc;
 }

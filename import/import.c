@@ -11,6 +11,7 @@
 #include "bale/ledger.h"
 #include "bale/manifest.h"
 #include "bale/ref.h"
+#include "bale/slots.h"
 #include "bale/store.h"
 #include "bale/verify.h"
 
@@ -36,9 +37,8 @@ typedef struct plan {
 	size_t n_users, users_alloc;
 	need *needs;
 	size_t n_needs, alloc;
-	size_t *slots; /* the needs by digest (need_slot) */
-	size_t n_slots;
-	char **types; /* the media types the needs name, each kept once (media_type) */
+	bale_slots *by_digest; /* needs */
+	char **types;          /* the media types the needs name, each kept once (media_type) */
 	size_t n_types, types_alloc;
 	bale_buf platforms;              /* of the image being planned */
 	sqlite3 *ledger;                 /* the node ledger, NULL when there is none */
@@ -92,72 +92,24 @@ static int add_user(plan *p, size_t which, bale_error **err)
 	return 0;
 }
 
-/* FNV-1a of a digest's text: where the needs table looks for it first. */
-static size_t digest_hash(const char *digest)
+static const char *need_digest(const void *items, size_t pos)
 {
-	uint64_t h = 14695981039346656037ull;
-	for (const unsigned char *c = (const unsigned char *)digest; *c; c++)
-		h = (h ^ *c) * 1099511628211ull;
-	return (size_t)h;
+	return ((const need *)items)[pos].digest.str;
 }
 
-/* The slot of digest in the needs table (open addressing): the need it holds, or the
- * empty slot where it goes (slots hold need index + 1; 0 is empty). */
-static size_t *need_slot(const plan *p, const char *digest)
+/* Drops the needs from index keep on, and their place in the table: one left behind would
+ * point past the end, at whatever need later takes its place. */
+static void needs_drop(plan *p, size_t keep)
 {
-	size_t mask = p->n_slots - 1, i = digest_hash(digest) & mask;
-	while (p->slots[i] && strcmp(p->needs[p->slots[i] - 1].digest.str, digest) != 0)
-		i = (i + 1) & mask;
-	return &p->slots[i];
+	for (; p->n_needs > keep; p->n_needs--)
+		bale_slots_drop(p->by_digest, p->needs, p->needs[p->n_needs - 1].digest.str);
 }
 
-/* Puts every need in the (empty) table. */
-static void need_slots_fill(plan *p)
+/* The need for digest, NULL when the plan has none. */
+static need *need_find(const plan *p, const char *digest)
 {
-	for (size_t i = 0; i < p->n_needs; i++)
-		*need_slot(p, p->needs[i].digest.str) = i + 1;
-}
-
-/* Drops the needs from index keep on, and their slots: a slot left behind would point
- * past the end, at whatever need later takes its place. Each slot is emptied by moving
- * up the ones after it that could have been placed in it (linear probing's deletion). */
-static void need_slots_drop(plan *p, size_t keep)
-{
-	size_t mask = p->n_slots - 1;
-	while (p->n_needs > keep) {
-		size_t i = need_slot(p, p->needs[p->n_needs - 1].digest.str) - p->slots, j = i;
-		for (;;) {
-			j = (j + 1) & mask;
-			if (!p->slots[j])
-				break;
-			size_t home = digest_hash(p->needs[p->slots[j] - 1].digest.str) & mask;
-			/* slot j may move to i unless its home is in (i, j], cyclically */
-			bool in_between =
-			    i <= j ? (home > i && home <= j) : (home > i || home <= j);
-			if (!in_between) {
-				p->slots[i] = p->slots[j];
-				i = j;
-			}
-		}
-		p->slots[i] = 0;
-		p->n_needs--;
-	}
-}
-
-/* Keeps the table at most half full, so that a look-up finds its slot in a step or two. */
-static int need_slots_grow(plan *p, bale_error **err)
-{
-	if (2 * (p->n_needs + 1) <= p->n_slots)
-		return 0;
-	size_t want = p->n_slots ? p->n_slots * 2 : 256;
-	size_t *slots = calloc(want, sizeof(*slots));
-	if (!slots)
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	free(p->slots);
-	p->slots = slots;
-	p->n_slots = want;
-	need_slots_fill(p);
-	return 0;
+	size_t i = bale_slots_find(p->by_digest, p->needs, digest);
+	return i == SIZE_MAX ? NULL : &p->needs[i];
 }
 
 /* The signed entry of index.db's blobs for digest: its size and media type. */
@@ -186,12 +138,10 @@ static int blob_entry(plan *p, const char *digest, need *out, bale_error **err)
 
 static int plan_need(plan *p, const char *digest, bale_error **err)
 {
-	int rc = need_slots_grow(p, err);
-	if (rc < 0)
-		return rc;
-	size_t *slot = need_slot(p, digest);
-	if (*slot)
-		return add_user(p, *slot - 1, err);
+	int rc = 0;
+	need *have = need_find(p, digest);
+	if (have)
+		return add_user(p, (size_t)(have - p->needs), err);
 	if (p->n_needs == p->alloc) {
 		size_t want = p->alloc ? p->alloc * 2 : 64;
 		need *grown = realloc(p->needs, want * sizeof(*grown));
@@ -204,7 +154,9 @@ static int plan_need(plan *p, const char *digest, bale_error **err)
 	memset(n, 0, sizeof(*n));
 	if ((rc = blob_entry(p, digest, n, err)) < 0)
 		return rc;
-	*slot = ++p->n_needs;
+	if ((rc = bale_slots_put(p->by_digest, p->needs, p->n_needs, err)) < 0)
+		return rc;
+	p->n_needs++;
 	return add_user(p, p->n_needs - 1, err);
 }
 
@@ -597,7 +549,7 @@ static int make_plan(sqlite3 *db, plan *p, const bale_import_options *opts,
 				rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 				break;
 			}
-			need_slots_drop(p, needs);
+			needs_drop(p, needs);
 			p->n_users = users;
 			free(img->ref);
 			free(img->platforms);
@@ -693,8 +645,7 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 		/* found through the needs table: a bundle of many blobs is walked in one pass */
 		char digest[BALE_DIGEST_STR_LEN + 1];
 		snprintf(digest, sizeof(digest), "sha256:%s", m.path + 13);
-		size_t *slot = need_slot(p, digest);
-		need *n = *slot ? &p->needs[*slot - 1] : NULL;
+		need *n = need_find(p, digest);
 		if (n && !n->have && (rc = take_member(r, m.path, store, n, out, err)) == 0)
 			missing--;
 	}
@@ -751,6 +702,8 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 	sqlite3 *db = NULL;
 	plan p = {0};
 	memset(out, 0, sizeof(*out));
+	if ((rc = bale_slots_new(&p.by_digest, need_digest, err)) < 0)
+		return rc;
 	bale_buf_init(&p.platforms, 4096, "platforms");
 	const bale_platform_set *platforms = opts->platforms;
 	if (!platforms && (rc = bale_platform_set_parse(&host, NULL, err)) < 0)
@@ -802,9 +755,9 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 		goto cleanup;
 	for (size_t i = 0; i < out->n_images; i++) {
 		bale_descriptor root = {0};
-		size_t *slot = need_slot(&p, out->images[i].digest);
-		if (*slot)
-			root = need_desc(&p.needs[*slot - 1]);
+		const need *n = need_find(&p, out->images[i].digest);
+		if (n)
+			root = need_desc(n);
 		if ((rc = bale_sink_set_name(store, out->images[i].ref, &root, err)) < 0)
 			goto cleanup;
 	}
@@ -827,7 +780,7 @@ cleanup:
 	sqlite3_close(p.ledger);
 	sqlite3_finalize(p.blob_st);
 	bale_verify_head_close(&th);
-	free(p.slots);
+	bale_slots_free(p.by_digest);
 	free(p.needs);
 	for (size_t i = 0; i < p.n_types; i++)
 		free(p.types[i]);

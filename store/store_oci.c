@@ -15,6 +15,7 @@
 #include "bale/fs.h"
 #include "bale/json.h"
 #include "bale/ref.h"
+#include "bale/slots.h"
 #include "bale/store.h"
 #include "bale/sys/sink.h"
 #include "store/oci_layout.h"
@@ -319,37 +320,19 @@ int store_oci_load_index(json_t **out, bale_buf *text, const char *path, bale_er
 	return rc < 0 ? (rc == BALE_EVERIFY ? BALE_ESTORE : rc) : 0;
 }
 
-/* The names set, by ref (open addressing, at most half full): a slot holds the index + 1
- * of the last name set for its ref, 0 when empty. */
-typedef struct name_table {
-	size_t *slots;
-	size_t mask;
-} name_table;
-
-static size_t *name_slot(const oci_store *s, const name_table *t, const char *ref)
+static const char *pending_ref(const void *items, size_t pos)
 {
-	uint64_t h = 14695981039346656037ull; /* FNV-1a */
-	for (const unsigned char *c = (const unsigned char *)ref; *c; c++)
-		h = (h ^ *c) * 1099511628211ull;
-	size_t i = (size_t)h & t->mask;
-	while (t->slots[i] && strcmp(s->names[t->slots[i] - 1].ref, ref) != 0)
-		i = (i + 1) & t->mask;
-	return &t->slots[i];
+	return ((const pending_name *)items)[pos].ref;
 }
 
-static int name_table_make(name_table *t, const oci_store *s)
+/* The names set, by ref: the last set for each. */
+static int names_by_ref(bale_slots **out, const oci_store *s, bale_error **err)
 {
-	size_t n = 16;
-	while (n < 2 * s->n_names)
-		n *= 2;
-	if (!(t->slots = calloc(n, sizeof(*t->slots))))
-		return -1;
-	t->mask = n - 1;
-	for (size_t i = 0; i < s->n_names; i++) /* a later name for the same ref wins */
-		*name_slot(s, t, s->names[i].ref) = i + 1;
-	return 0;
+	int rc = bale_slots_new(out, pending_ref, err);
+	for (size_t i = 0; rc == 0 && i < s->n_names; i++) /* a later name for the same ref wins */
+		rc = bale_slots_put(*out, s->names, i, err);
+	return rc;
 }
-
 /* index.json as it is printed: a small buffer at a time, compared with the file there and
  * written to a temporary file from the first byte that differs. When nothing differs,
  * nothing is written: re-importing what is there leaves the store as it was. */
@@ -446,7 +429,7 @@ static int append_json(index_out *out, const json_t *value, bale_error **err)
 /* The manifests array merged: the descriptors there that carry none of the names set, in
  * their order, then a new one for each name (the last set for it), in the order set. */
 static int print_manifests(index_out *out, const json_t *old, const oci_store *s,
-                           const name_table *t, bale_error **err)
+                           const bale_slots *by_ref, bale_error **err)
 {
 	int rc = out_append(out, "[", 1, err);
 	bool first = true;
@@ -454,14 +437,14 @@ static int print_manifests(index_out *out, const json_t *old, const oci_store *s
 		const json_t *d = json_array_get(old, j);
 		const char *name =
 		    bale_json_str(json_object_get(d, "annotations"), ANNOTATION_REF_NAME);
-		if (name && *name_slot(s, t, name))
+		if (name && bale_slots_find(by_ref, s->names, name) != SIZE_MAX)
 			continue; /* replaced */
 		if ((first || (rc = out_append(out, ",", 1, err)) == 0))
 			rc = append_json(out, d, err);
 		first = false;
 	}
 	for (size_t i = 0; rc == 0 && i < s->n_names; i++) {
-		if (*name_slot(s, t, s->names[i].ref) != i + 1)
+		if (bale_slots_find(by_ref, s->names, s->names[i].ref) != i)
 			continue; /* set again later */
 		json_t *d = descriptor_json(&s->names[i]);
 		if ((first || (rc = out_append(out, ",", 1, err)) == 0))
@@ -477,10 +460,10 @@ static int print_manifests(index_out *out, const json_t *old, const oci_store *s
  * built, its descriptors would take several times the size of their text. */
 static int print_index(index_out *out, const json_t *index, const oci_store *s, bale_error **err)
 {
-	name_table t = {0};
+	bale_slots *by_ref = NULL;
 	int rc = out_append(out, "{", 1, err);
-	if (rc == 0 && name_table_make(&t, s) < 0)
-		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+	if (rc == 0)
+		rc = names_by_ref(&by_ref, s, err);
 	for (void *it = json_object_iter((json_t *)index); rc == 0 && it;
 	     it = json_object_iter_next((json_t *)index, it)) {
 		const char *key = json_object_iter_key(it);
@@ -493,11 +476,12 @@ static int print_index(index_out *out, const json_t *index, const oci_store *s, 
 		if (rc == 0)
 			rc = out_append(out, ":", 1, err);
 		if (rc == 0)
-			rc = strcmp(key, "manifests") == 0 ? print_manifests(out, value, s, &t, err)
-			                                   : append_json(out, value, err);
+			rc = strcmp(key, "manifests") == 0
+			         ? print_manifests(out, value, s, by_ref, err)
+			         : append_json(out, value, err);
 		json_decref(name);
 	}
-	free(t.slots);
+	bale_slots_free(by_ref);
 	return rc < 0 ? rc : out_append(out, "}", 1, err);
 }
 
