@@ -64,39 +64,37 @@ static int plan_add(plan *p, const bale_descriptor *d, const char *kind, bool re
 	return bale_slots_put(p->by_digest, p->blobs, p->n++, err);
 }
 
-/* Indexes and manifests first, then configs, then layers: readers of the head and of
- * one image find the small things early. */
+/* Image by image, each blob with the first image that uses it, and what a blob refers to
+ * before it: an image's configs and layers, then its manifests, then its indexes,
+ * deepest first, and its root last. A reader that streams the bundle (an import) has
+ * each image whole as soon as its root goes by, so it can land that image while the next
+ * ones stream; an export writes the blobs in the order it fetches them. */
 static int plan_blobs(plan *p, const bale_image *const *images, size_t n, bale_error **err)
 {
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const bale_image *img = images[i];
 		bool index = bale_manifest_type_is_index(img->root.media_type);
-		rc = plan_add(p, &img->root, index ? BUNDLE_KIND_INDEX : BUNDLE_KIND_MANIFEST, true,
-		              err);
-		for (size_t j = 0; j < img->n_indexes && rc == 0; j++)
+		for (size_t j = 0; j < img->n_manifests && rc == 0; j++) {
+			const bale_image_manifest *m = &img->manifests[j];
+			if (!m->selected)
+				continue;
+			rc = plan_add(p, &m->config, BUNDLE_KIND_CONFIG, false, err);
+			for (size_t k = 0; k < m->n_layers && rc == 0; k++)
+				rc = plan_add(p, &m->layers[k], BUNDLE_KIND_LAYER, false, err);
+			for (size_t k = 0; m->foreign_carried && k < m->n_foreign && rc == 0; k++)
+				rc = plan_add(p, &m->foreign[k], BUNDLE_KIND_LAYER, false, err);
+			if (rc == 0 && index)
+				rc = plan_add(p, &m->desc, BUNDLE_KIND_MANIFEST, true, err);
+		}
+		for (size_t j = img->n_indexes; j-- > 0 && rc == 0;)
 			if (img->indexes[j].selected)
 				rc = plan_add(p, &img->indexes[j].desc, BUNDLE_KIND_INDEX, true,
 				              err);
-		for (size_t j = 0; j < img->n_manifests && rc == 0 && index; j++)
-			if (img->manifests[j].selected)
-				rc = plan_add(p, &img->manifests[j].desc, BUNDLE_KIND_MANIFEST,
-				              true, err);
+		if (rc == 0)
+			rc = plan_add(p, &img->root,
+			              index ? BUNDLE_KIND_INDEX : BUNDLE_KIND_MANIFEST, true, err);
 	}
-	for (size_t i = 0; i < n && rc == 0; i++)
-		for (size_t j = 0; j < images[i]->n_manifests && rc == 0; j++)
-			if (images[i]->manifests[j].selected)
-				rc = plan_add(p, &images[i]->manifests[j].config,
-				              BUNDLE_KIND_CONFIG, false, err);
-	for (size_t i = 0; i < n && rc == 0; i++)
-		for (size_t j = 0; j < images[i]->n_manifests && rc == 0; j++) {
-			const bale_image_manifest *m = &images[i]->manifests[j];
-			for (size_t k = 0; m->selected && k < m->n_layers && rc == 0; k++)
-				rc = plan_add(p, &m->layers[k], BUNDLE_KIND_LAYER, false, err);
-			for (size_t k = 0;
-			     m->selected && m->foreign_carried && k < m->n_foreign && rc == 0; k++)
-				rc = plan_add(p, &m->foreign[k], BUNDLE_KIND_LAYER, false, err);
-		}
 	/* what a reader refuses (bundle/reader.c), a writer does not write */
 	if (rc == 0 && (p->n > BUNDLE_MAX_MEMBERS || n > BUNDLE_MAX_MEMBERS))
 		rc =

@@ -27,12 +27,14 @@ typedef struct need {
 /* Which image needs which blob (a registry store keeps blobs per repository). */
 typedef struct user {
 	size_t need;
-	const char *ref; /* owned by the result's image list */
+	size_t image;    /* in the result's image list */
+	const char *ref; /* owned by that list */
 } user;
 
 typedef struct plan {
 	sqlite3_stmt *blob_st; /* index.db's size and media type of a blob */
 	const char *ref;       /* the image being planned */
+	size_t image;          /* its place in the result's image list */
 	user *users;
 	size_t n_users, users_alloc;
 	need *needs;
@@ -88,7 +90,7 @@ static int add_user(plan *p, size_t which, bale_error **err)
 		p->users = grown;
 		p->users_alloc = want;
 	}
-	p->users[p->n_users++] = (user){which, p->ref};
+	p->users[p->n_users++] = (user){which, p->image, p->ref};
 	return 0;
 }
 
@@ -538,6 +540,7 @@ static int make_plan(sqlite3 *db, plan *p, const bale_import_options *opts,
 		bale_imported_image *img = &out->images[out->n_images - 1];
 		size_t needs = p->n_needs, users = p->n_users;
 		p->ref = img->ref;
+		p->image = out->n_images - 1;
 		rc = plan_image(db, p, sqlite3_column_int64(st, 0), ref, digest,
 		                bale_manifest_type_is_index(mt ? mt : ""), platforms, err);
 		/* lacks the platform, or a foreign layer the store needs: the others land */
@@ -608,11 +611,79 @@ static int take_member(bale_bundle_reader *r, const char *path, bale_sink *store
 	return rc;
 }
 
-/* Walks the bundle taking what the plan needs; stops as soon as all of it is in. */
+/* Which images wait on which blobs: each image is named in the store, in the order of the
+ * result, as soon as all it uses is in, so that a store which lands images one by one
+ * (containerd) unpacks it while the next ones stream. */
+typedef struct landing {
+	size_t *missing;  /* per image: its uses of blobs the store lacks */
+	size_t *first;    /* per need: where its users start in by_need; one more at the end */
+	size_t *by_need;  /* the users, need by need */
+	size_t next_name; /* the first image not named yet */
+} landing;
+
+static void landing_free(landing *l)
+{
+	free(l->missing);
+	free(l->first);
+	free(l->by_need);
+}
+
+static int landing_new(landing *l, const plan *p, size_t n_images, bale_error **err)
+{
+	memset(l, 0, sizeof(*l));
+	l->missing = calloc(n_images + 1, sizeof(*l->missing));
+	l->first = calloc(p->n_needs + 1, sizeof(*l->first));
+	l->by_need = calloc(p->n_users + 1, sizeof(*l->by_need));
+	if (!l->missing || !l->first || !l->by_need) {
+		landing_free(l);
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
+	for (size_t u = 0; u < p->n_users; u++) {
+		l->first[p->users[u].need + 1]++;
+		l->missing[p->users[u].image] += !p->needs[p->users[u].need].have;
+	}
+	for (size_t i = 0; i < p->n_needs; i++)
+		l->first[i + 1] += l->first[i];
+	/* each group filled from its start, which moves to the next group's start... */
+	for (size_t u = 0; u < p->n_users; u++)
+		l->by_need[l->first[p->users[u].need]++] = u;
+	/* ...and is moved back */
+	for (size_t i = p->n_needs; i > 0; i--)
+		l->first[i] = l->first[i - 1];
+	l->first[0] = 0;
+	return 0;
+}
+
+/* Names the images, in order, from the first not named yet up to one still missing a blob. */
+static int name_ready(bale_sink *store, const plan *p, landing *l, bale_import_result *out,
+                      bale_error **err)
+{
+	int rc = 0;
+	for (; rc == 0 && l->next_name < out->n_images && !l->missing[l->next_name];
+	     l->next_name++) {
+		const bale_imported_image *img = &out->images[l->next_name];
+		const need *n = need_find(p, img->digest);
+		bale_descriptor root = n ? need_desc(n) : (bale_descriptor){0};
+		rc = bale_sink_set_name(store, img->ref, &root, err);
+	}
+	return rc;
+}
+
+/* need has landed: the images that use it miss one blob less. */
+static void landed(const plan *p, landing *l, const need *n)
+{
+	size_t i = (size_t)(n - p->needs);
+	for (size_t k = l->first[i]; k < l->first[i + 1]; k++)
+		l->missing[p->users[l->by_need[k]].image]--;
+}
+
+/* Walks the bundle taking what the plan needs, naming each image once it is whole; stops
+ * as soon as all of it is in. */
 static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_import_result *out,
                         bale_error **err)
 {
 	size_t missing = 0;
+	landing l = {0};
 	int rc = 0;
 	for (size_t i = 0; i < p->n_users; i++) { /* which image needs what, for the store */
 		bale_descriptor desc = need_desc(&p->needs[p->users[i].need]);
@@ -630,8 +701,10 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 			bytes += (uint64_t)p->needs[i].size;
 	}
 	/* What the store lacks must fit before the first byte is written. */
-	if ((rc = bale_sink_check_space(store, bytes, "the blobs to import", err)) < 0)
-		return rc;
+	if ((rc = bale_sink_check_space(store, bytes, "the blobs to import", err)) < 0 ||
+	    (rc = landing_new(&l, p, out->n_images, err)) < 0 ||
+	    (rc = name_ready(store, p, &l, out, err)) < 0)
+		goto cleanup;
 	while (rc == 0 && missing) {
 		bale_bundle_member m;
 		int more = bale_bundle_next(r, &m, err);
@@ -646,14 +719,21 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 		char digest[BALE_DIGEST_STR_LEN + 1];
 		snprintf(digest, sizeof(digest), "sha256:%s", m.path + 13);
 		need *n = need_find(p, digest);
-		if (n && !n->have && (rc = take_member(r, m.path, store, n, out, err)) == 0)
-			missing--;
+		if (!n || n->have)
+			continue;
+		if ((rc = take_member(r, m.path, store, n, out, err)) < 0)
+			break;
+		missing--;
+		landed(p, &l, n);
+		rc = name_ready(store, p, &l, out, err);
 	}
 	for (size_t i = 0; rc == 0 && i < p->n_needs; i++)
 		if (!p->needs[i].have)
 			rc = bale_error_set(err, BALE_EVERIFY,
 			                    "blobs/sha256/%s: missing from the bundle",
 			                    bale_digest_hex(&p->needs[i].digest));
+cleanup:
+	landing_free(&l);
 	return rc;
 }
 
@@ -753,14 +833,6 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 	}
 	if ((rc = stream_blobs(r, store, &p, out, err)) < 0)
 		goto cleanup;
-	for (size_t i = 0; i < out->n_images; i++) {
-		bale_descriptor root = {0};
-		const need *n = need_find(&p, out->images[i].digest);
-		if (n)
-			root = need_desc(n);
-		if ((rc = bale_sink_set_name(store, out->images[i].ref, &root, err)) < 0)
-			goto cleanup;
-	}
 	if ((rc = bale_sink_commit(store, err)) < 0 &&
 	    (bale_sink_traits(store) & BALE_SINK_LANDS_EACH))
 		rc = sort_landed(store, out, rc, err);

@@ -1,7 +1,7 @@
 /* Bundles (docs/design.md §5, docs/bundle-format.md): one NAME.tar.zst a courier carries
  * into an offline site. A tar in the Zstandard seekable format, members in this order:
  *   bale/manifest.json, bale/manifest.json.sig, bale/index.db, oci-layout, index.json,
- *   blobs/sha256/<hex> (indexes and manifests, then configs, then layers; each once).
+ *   blobs/sha256/<hex> (each once, image by image, what a blob refers to before it).
  * Every member starts a new zstd frame, so the head (metadata) is read without touching
  * the layers. bale/manifest.json lists the SHA-256 and size of every other member, so
  * the one signature over its bytes covers the whole bundle. */
