@@ -25,6 +25,7 @@
 #define MAX_FRAMES (((size_t)UINT32_MAX - FOOTER_SIZE) / ENTRY_SIZE)
 #define DEFAULT_MAX_FRAME ((size_t)4 << 20)
 #define WRITE_BUFFER_SIZE ((size_t)1 << 20)
+#define WINDOW_LOG 20
 
 struct frame_sizes {
 	uint32_t compressed;
@@ -293,6 +294,11 @@ int bale_zst_writer_new(bale_zst_writer **out, int fd, int level, int threads, s
 	size_t ret = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
 	if (!ZSTD_isError(ret))
 		ret = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
+	/* A 1 MiB window at every level: the compressor and every reader's decompressor stay
+	 * small however large a member (index.db of many images, an uncompressed layer),
+	 * for 0.9% more bytes than level 3's 2 MiB (/usr/bin in 4 MiB frames). */
+	if (!ZSTD_isError(ret))
+		ret = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_windowLog, WINDOW_LOG);
 	if (ZSTD_isError(ret)) {
 		rc = bale_error_set(err, BALE_EUSAGE, "zstd level %d: %s", level,
 		                    ZSTD_getErrorName(ret));
