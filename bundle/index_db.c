@@ -69,6 +69,7 @@ struct bale_index_db {
 	sqlite3 *db;
 	char *path;
 	sqlite3_stmt *stmt[ST_COUNT];
+	size_t expected; /* layers a delta leaves out: no member place */
 	bool finished;
 };
 
@@ -434,21 +435,33 @@ int bale_index_db_set_member(bale_index_db *x, const bale_digest *blob, int64_t 
 	return rc;
 }
 
-/* Every blob has its place in the archive: what the index lists is what the bundle
- * holds. */
+int bale_index_db_expect(bale_index_db *x, const bale_digest *blob, bale_error **err)
+{
+	(void)blob; /* no place is its mark; check_members holds the count to it */
+	(void)err;
+	x->expected++;
+	return 0;
+}
+
+/* Every blob has its place in the archive, but the layers a delta expects at the site:
+ * what the index lists is what the bundle holds or says it leaves out. */
 static int check_members(bale_index_db *x, bale_error **err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = 0;
-	if (sqlite3_prepare_v2(x->db, "SELECT digest FROM blobs WHERE member IS NULL LIMIT 1", -1,
-	                       &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(x->db,
+	                       "SELECT count(*), min(digest), sum(kind != 'layer') FROM blobs"
+	                       " WHERE member IS NULL",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return db_fail(x->db, BALE_EGENERIC, err, "members");
 	int src = sqlite3_step(st);
-	if (src == SQLITE_ROW)
+	if (src == SQLITE_ROW &&
+	    ((size_t)sqlite3_column_int64(st, 0) != x->expected || sqlite3_column_int64(st, 2) > 0))
 		rc = bale_error_set(err, BALE_EGENERIC,
-		                    "index.db: blob %s is recorded but not carried",
-		                    (const char *)sqlite3_column_text(st, 0));
-	else if (src != SQLITE_DONE)
+		                    "index.db: blob %s is recorded but neither carried nor an "
+		                    "expected layer",
+		                    (const char *)sqlite3_column_text(st, 1));
+	else if (src != SQLITE_ROW)
 		rc = db_fail(x->db, BALE_EGENERIC, err, "members");
 	sqlite3_finalize(st);
 	return rc;

@@ -210,6 +210,24 @@ int bale_bundle_manifest_parse(bale_bundle_manifest **out, const char *data, siz
 		                    BALE_BUNDLE_MANIFEST);
 		goto out;
 	}
+	/* Format 3 is a delta and says so: how much it leaves for the site to have. */
+	json_t *delta = json_object_get(m->doc, "delta");
+	json_t *eb = json_object_get(delta, "expectedBlobs"),
+	       *ey = json_object_get(delta, "expectedBytes");
+	if ((version == BALE_BUNDLE_FORMAT_DELTA) != (delta != NULL) ||
+	    (delta &&
+	     (!json_is_integer(eb) || !json_is_integer(ey) || json_integer_value(eb) < 1 ||
+	      json_integer_value(eb) > BALE_BUNDLE_MAX_MEMBERS || json_integer_value(ey) < 0))) {
+		rc = bale_error_set(err, BALE_EVERIFY, "%s: format version %lld %s",
+		                    BALE_BUNDLE_MANIFEST, (long long)version,
+		                    delta ? (version == BALE_BUNDLE_FORMAT_DELTA
+		                                 ? "with a malformed \"delta\""
+		                                 : "with a \"delta\", which only format 3 has")
+		                          : "without its \"delta\"");
+		goto out;
+	}
+	m->pub.expected_blobs = delta ? json_integer_value(eb) : 0;
+	m->pub.expected_bytes = delta ? json_integer_value(ey) : 0;
 	m->pub.format_version = (int)version;
 	m->pub.bundle_id = bale_json_str(m->doc, "bundleId");
 	m->pub.created = bale_json_str(m->doc, "created");
@@ -234,14 +252,15 @@ int bundle_manifest_index_entry(const char *data, size_t len, bale_bundle_file *
 {
 	const char *version = NULL, *files = NULL;
 	size_t version_len = 0, files_len = 0, i;
-	char want[16];
 	json_t *list = NULL, *v;
 	bale_bundle_file found = {0};
 	int rc = 0;
-	/* The version first, as the whole parse does: another may lay out "files" otherwise. */
-	snprintf(want, sizeof(want), "%d", BALE_BUNDLE_FORMAT_VERSION);
+	/* The version first, as the whole parse does: another may lay out "files" otherwise
+	 * (formats 2 and 3 lay it out alike). */
 	if (bale_json_top_value(data, len, "formatVersion", &version, &version_len) != 1 ||
-	    version_len != strlen(want) || memcmp(version, want, version_len) != 0 ||
+	    version_len != 1 ||
+	    (version[0] != '0' + BALE_BUNDLE_FORMAT_PLAIN &&
+	     version[0] != '0' + BALE_BUNDLE_FORMAT_DELTA) ||
 	    bale_json_top_value(data, len, "files", &files, &files_len) != 1 ||
 	    files_len > FILES_FAST_MAX || files[0] != '[' ||
 	    bale_json_parse(&list, files, files_len, FILES_FAST_MAX, BALE_BUNDLE_MANIFEST, NULL) <

@@ -30,13 +30,17 @@
 typedef struct planned_blob {
 	const bale_descriptor *desc;
 	const char *kind;
-	bool ready; /* an index or manifest: in blob_dir from the start, never waited for */
+	bool ready;    /* an index or manifest: in blob_dir from the start, never waited for */
+	bool expected; /* a layer a delta leaves out: the site has it */
 } planned_blob;
 
 typedef struct plan {
 	planned_blob *blobs;
 	size_t n, alloc;
-	bale_slots *by_digest; /* blobs */
+	bale_slots *by_digest;                 /* blobs */
+	size_t n_expected;                     /* of the blobs, expected at the site */
+	int64_t expected_bytes;                /* their sizes */
+	const bale_bundle_write_options *opts; /* left_out */
 } plan;
 
 static const char *planned_digest(const void *items, size_t pos)
@@ -60,7 +64,12 @@ static int plan_add(plan *p, const bale_descriptor *d, const char *kind, bool re
 		p->blobs = grown;
 		p->alloc = want;
 	}
-	p->blobs[p->n] = (planned_blob){.desc = d, .kind = kind, .ready = ready};
+	bool expected = strcmp(kind, BUNDLE_KIND_LAYER) == 0 && p->opts->left_out &&
+	                p->opts->left_out(p->opts->left_out_payload, d);
+	p->blobs[p->n] =
+	    (planned_blob){.desc = d, .kind = kind, .ready = ready, .expected = expected};
+	p->n_expected += expected;
+	p->expected_bytes += expected ? d->size : 0;
 	return bale_slots_put(p->by_digest, p->blobs, p->n++, err);
 }
 
@@ -68,7 +77,8 @@ static int plan_add(plan *p, const bale_descriptor *d, const char *kind, bool re
  * before it: an image's configs and layers, then its manifests, then its indexes,
  * deepest first, and its root last. A reader that streams the bundle (an import) has
  * each image whole as soon as its root goes by, so it can land that image while the next
- * ones stream; an export writes the blobs in the order it fetches them. */
+ * ones stream; an export writes the blobs in the order it fetches them. A layer the site
+ * has already (a delta's left_out) is planned as expected: listed, not carried. */
 static int plan_blobs(plan *p, const bale_image *const *images, size_t n, bale_error **err)
 {
 	int rc = 0;
@@ -161,15 +171,18 @@ static int put_json(FILE *f, json_t *v, size_t flags, int depth)
 
 /* bale/manifest.json of format 2: what the signature covers, and the digest and size of
  * every other member but the blobs, which bale/index.db lists (with their archive order).
- * Its size does not grow with the images. */
+ * Its size does not grow with the images. A delta is format 3: format 2 and how much it
+ * leaves for the site to have. */
 static int build_manifest(char **out, size_t *len, const bale_bundle_write_options *opts,
-                          const char *bundle_id, const char *created, const head_files *h,
-                          bale_error **err)
+                          const plan *p, const char *bundle_id, const char *created,
+                          const head_files *h, bale_error **err)
 {
 	bale_digest layout;
 	bale_digest_of(&layout, oci_layout, sizeof(oci_layout) - 1);
 	json_t *root = json_object();
-	json_object_set_new(root, "formatVersion", json_integer(BALE_BUNDLE_FORMAT_VERSION));
+	json_object_set_new(
+	    root, "formatVersion",
+	    json_integer(p->n_expected ? BALE_BUNDLE_FORMAT_DELTA : BALE_BUNDLE_FORMAT_PLAIN));
 	json_object_set_new(root, "bundleId", json_string(bundle_id));
 	json_object_set_new(root, "created", json_string(created));
 	json_object_set_new(root, "tool", json_string("bale " BALE_VERSION));
@@ -181,6 +194,11 @@ static int build_manifest(char **out, size_t *len, const bale_bundle_write_optio
 	              file_entry(BALE_BUNDLE_INDEX_DB, &h->index_db_digest, h->index_db_size),
 	              file_entry("oci-layout", &layout, sizeof(oci_layout) - 1),
 	              file_entry("index.json", &h->index_json_digest, h->index_json_size)));
+	if (p->n_expected)
+		json_object_set_new(root, "delta",
+		                    json_pack("{s:I,s:I}", "expectedBlobs",
+		                              (json_int_t)p->n_expected, "expectedBytes",
+		                              (json_int_t)p->expected_bytes));
 	char *text = json_dumps(root, JSON_INDENT(2));
 	json_decref(root);
 	size_t tl = text ? strlen(text) : 0;
@@ -228,35 +246,11 @@ static int build_index_json(const char *path, const bale_image *const *images, s
 
 static int hash_file(bale_digest *out, int64_t *size, const char *path, bale_error **err)
 {
-	int rc = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
-	bale_hasher *h = NULL;
-	char *buf = malloc(COPY_CHUNK);
-	*size = 0;
-	if (fd < 0 || !buf) {
-		rc = bale_error_set_errno(err, BALE_EGENERIC, errno, "open %s", path);
-		goto cleanup;
-	}
-	if ((rc = bale_hasher_new(&h, err)) < 0)
-		goto cleanup;
-	for (;;) {
-		ssize_t got = read(fd, buf, COPY_CHUNK);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rc = bale_error_set_errno(err, BALE_EGENERIC, errno, "read %s", path);
-			goto cleanup;
-		}
-		if (got == 0)
-			break;
-		bale_hasher_update(h, buf, (size_t)got);
-		*size += got;
-	}
-	bale_hasher_final(h, out);
-cleanup:
-	bale_hasher_free(h);
-	free(buf);
-	if (fd >= 0)
-		close(fd);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return bale_error_set_errno(err, BALE_EGENERIC, errno, "open %s", path);
+	int rc = bale_hasher_read_fd(fd, out, size, BALE_EGENERIC, path, err);
+	close(fd);
 	return rc;
 }
 
@@ -456,6 +450,8 @@ static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *
 		goto cleanup;
 	for (size_t i = 0; i < p->n; i++) {
 		const bale_descriptor *d = p->blobs[i].desc;
+		if (p->blobs[i].expected)
+			continue;
 		snprintf(member, sizeof(member), "blobs/sha256/%s", bale_digest_hex(&d->digest));
 		snprintf(source, sizeof(source), "%s/%s", opts->blob_dir,
 		         bale_digest_hex(&d->digest));
@@ -520,7 +516,7 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
                       size_t n, bale_error **err)
 {
 	int rc = 0, fd = -1;
-	plan p = {0};
+	plan p = {.opts = opts};
 	head_files h = {0};
 	bale_index_db *db = NULL;
 	char *manifest = NULL, *signature = NULL, *tmp = NULL, *db_path = NULL, *dir = NULL;
@@ -563,16 +559,19 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 		if ((rc = bale_index_db_add_image(db, images[i], created, read_config, (void *)opts,
 		                                  err)) < 0)
 			goto cleanup;
-	for (size_t i = 0; i < p.n; i++)
-		if ((rc = bale_index_db_set_member(db, &p.blobs[i].desc->digest, (int64_t)i, err)) <
-		    0)
+	for (size_t i = 0, member = 0; i < p.n; i++)
+		if ((rc = p.blobs[i].expected
+		              ? bale_index_db_expect(db, &p.blobs[i].desc->digest, err)
+		              : bale_index_db_set_member(db, &p.blobs[i].desc->digest,
+		                                         (int64_t)member++, err)) < 0)
 			goto cleanup;
 	if ((rc = bale_index_db_finish(db, err)) < 0 ||
 	    (rc = hash_file(&h.index_db_digest, &h.index_db_size, db_path, err)) < 0 ||
 	    (rc = build_index_json(h.index_json_path, images, n, err)) < 0 ||
 	    (rc = hash_file(&h.index_json_digest, &h.index_json_size, h.index_json_path, err)) <
 	        0 ||
-	    (rc = build_manifest(&manifest, &manifest_len, opts, bundle_id, created, &h, err)) < 0)
+	    (rc = build_manifest(&manifest, &manifest_len, opts, &p, bundle_id, created, &h, err)) <
+	        0)
 		goto cleanup;
 	if (opts->key &&
 	    (rc = bale_key_sign(&signature, opts->key, manifest, manifest_len, err)) < 0)

@@ -7,6 +7,7 @@
 #include "bale/bundle.h"
 #include "bale/export.h"
 #include "bale/fs.h"
+#include "bale/have.h"
 #include "bale/plan.h"
 #include "bale/pull.h"
 #include "bale/reflist.h"
@@ -21,9 +22,13 @@ static const char usage_text[] =
     "the SQLite index bale/index.db and the signed bale/manifest.json. Blobs pass through a\n"
     "local content cache, so a second export of the same images fetches no layer again\n"
     "and an interrupted export resumes. The bundle appears only when complete.\n"
+    "\n"
+    "With --have (what the site holds, from bale have) the bundle is a delta: it carries\n"
+    "every index, manifest and config, and only the layers the site lacks; it lists the\n"
+    "others as expected at the site, and bale import checks the store holds them.\n"
     "\n";
 
-enum { OPT_INCLUDE_FOREIGN_LAYERS = OPT_VERB_FIRST };
+enum { OPT_INCLUDE_FOREIGN_LAYERS = OPT_VERB_FIRST, OPT_HAVE };
 
 static const cli_opt options[] = {
     {"file", 'f', "LIST", "references, one per line ('#' comments; '-' for stdin)", OPT_FILE},
@@ -45,6 +50,10 @@ static const cli_opt options[] = {
      "fetch foreign (non-distributable) layers from their\n"
      "urls and carry them (default: left to the node)",
      OPT_INCLUDE_FOREIGN_LAYERS},
+    {"have", 0, "FILE",
+     "a have-list of the site (repeatable; bale have): write a\n"
+     "delta without the layers it lists",
+     OPT_HAVE},
     CLI_OPT_HEADING("Registry options:"),
     CLI_OPTS_REGISTRY,
     CLI_OPT_JOBS,
@@ -58,6 +67,8 @@ typedef struct export_args {
 	bale_reflist refs;
 	const char **manifests;
 	size_t n_manifests;
+	const char **haves; /* have-lists */
+	size_t n_haves;
 	const char *node_config;
 	const char *output, *key, *cache;
 	bool unsigned_ok, force, foreign_layers;
@@ -93,6 +104,8 @@ static int export_option(void *payload, int opt, const char *arg, bale_error **e
 		return 0;
 	case OPT_FROM_MANIFESTS:
 		return cli_push_arg(&a->manifests, &a->n_manifests, arg);
+	case OPT_HAVE:
+		return cli_push_arg(&a->haves, &a->n_haves, arg);
 	case OPT_NODE_CONFIG:
 		a->node_config = arg;
 		return 0;
@@ -118,6 +131,7 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	bale_sink *cache = NULL;
 	bale_pull *pull = NULL;
 	bale_key *key = NULL;
+	bale_have *have = NULL;
 	char *cache_dir = NULL, *blob_dir = NULL;
 	cli_registries regs = {0};
 	const char *stdin_taken = NULL;
@@ -171,6 +185,9 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	for (size_t i = 0; i < a.n_manifests; i++)
 		if (strcmp(a.manifests[i], "-") == 0)
 			stdin_taken = "--from-manifests -";
+	for (size_t i = 0; i < a.n_haves; i++)
+		if (strcmp(a.haves[i], "-") == 0)
+			stdin_taken = "--have -";
 	if (a.list_stdin)
 		stdin_taken = "-f -";
 	if (cli_bind_creds(&c, &regs, stdin_taken, err) < 0)
@@ -181,6 +198,12 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	}
 	if (a.key && bale_key_load_private(&key, a.key, err) < 0)
 		goto failed;
+	/* The have-lists before any download: a list that cannot be read stops here. */
+	if (a.n_haves && bale_have_new(&have, err) < 0)
+		goto failed;
+	for (size_t i = 0; i < a.n_haves; i++)
+		if (bale_have_read(have, a.haves[i], err) < 0)
+			goto failed;
 	if (bale_platform_set_parse(&platforms, c.platform ? c.platform : "all", err) < 0)
 		goto failed;
 	cache_dir = a.cache ? strdup(a.cache) : cli_default_cache();
@@ -205,7 +228,8 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	                                .blob_dir = blob_dir,
 	                                .log = &c.log};
 	if (bale_pull_new(&pull, &po, err) < 0 ||
-	    bale_export(pull, (const char *const *)a.refs.refs, a.refs.n, cache, &wo, err) < 0)
+	    bale_export(pull, (const char *const *)a.refs.refs, a.refs.n, cache, have, &wo, err) <
+	        0)
 		goto failed;
 	cli_progress_clear(&c);
 	size_t n = bale_pull_image_count(pull);
@@ -230,6 +254,8 @@ cleanup:
 	bale_k8s_set_free(&k8s);
 	free(secrets);
 	free(a.manifests);
+	free(a.haves);
+	bale_have_free(have);
 	free(cache_dir);
 	free(blob_dir);
 	cli_common_free(&c);

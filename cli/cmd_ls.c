@@ -300,6 +300,7 @@ static int widest_ref(void *payload, int ncols, const char *const *names, const 
 typedef struct summary {
 	char *bundle_id, *created, *signer;
 	long long blobs, bytes;
+	long long expected_blobs, expected_bytes; /* a delta's, left for the site to have */
 } summary;
 
 static int collect_summary(void *payload, int ncols, const char *const *names,
@@ -307,7 +308,7 @@ static int collect_summary(void *payload, int ncols, const char *const *names,
 {
 	summary *sum = payload;
 	(void)names;
-	if (!values || ncols != 5)
+	if (!values || ncols != 7)
 		return 0;
 	if ((values[0] && !(sum->bundle_id = strdup(values[0]))) ||
 	    (values[1] && !(sum->created = strdup(values[1]))) ||
@@ -315,12 +316,21 @@ static int collect_summary(void *payload, int ncols, const char *const *names,
 		return -1;
 	sum->blobs = column_int(values[3]);
 	sum->bytes = column_int(values[4]);
+	sum->expected_blobs = column_int(values[5]);
+	sum->expected_bytes = column_int(values[6]);
 	return 0;
 }
 
+/* The blobs carried; a delta's expected ones (no archive place: schema 3) apart. */
 static const char summary_sql[] =
+    "SELECT b.bundle_id, b.created, b.signer_key_id,"
+    " (SELECT count(*) FROM blobs WHERE member IS NOT NULL),"
+    " (SELECT sum(size) FROM blobs WHERE member IS NOT NULL),"
+    " (SELECT count(*) FROM blobs WHERE member IS NULL),"
+    " (SELECT coalesce(sum(size), 0) FROM blobs WHERE member IS NULL) FROM bundle b LIMIT 1";
+static const char summary_v1_sql[] =
     "SELECT b.bundle_id, b.created, b.signer_key_id, (SELECT count(*) FROM blobs),"
-    " (SELECT sum(size) FROM blobs) FROM bundle b LIMIT 1";
+    " (SELECT sum(size) FROM blobs), 0, 0 FROM bundle b LIMIT 1";
 
 static int print_foreign(void *payload, int ncols, const char *const *names,
                          const char *const *values)
@@ -347,6 +357,11 @@ static void print_text_summary(const ls_state *s, const summary *sum)
 	       sum->signer ? "signer " : "unsigned");
 	cli_put_text(stdout, sum->signer ? sum->signer : "");
 	putchar('\n');
+	if (sum->expected_blobs)
+		printf("delta: expects %lld layer%s (%s) at the site, which bale import checks the "
+		       "store holds\n",
+		       sum->expected_blobs, sum->expected_blobs == 1 ? "" : "s",
+		       cli_human_size(human, sizeof(human), sum->expected_bytes));
 }
 
 /* The members after "images", as json_dumpf prints them in the whole object. */
@@ -354,6 +369,12 @@ static int print_json_summary(const ls_state *s, const summary *sum)
 {
 	json_t *tail = json_object();
 	json_object_set_new(tail, "blobs", json_integer(sum->blobs));
+	json_object_set_new(tail, "delta",
+	                    sum->expected_blobs
+	                        ? json_pack("{s:I,s:I}", "expectedBlobs",
+	                                    (json_int_t)sum->expected_blobs, "expectedBytes",
+	                                    (json_int_t)sum->expected_bytes)
+	                        : json_null());
 	json_object_set_new(tail, "signer", sum->signer ? json_string(sum->signer) : json_null());
 	set_string(tail, "bundleId", sum->bundle_id);
 	set_string(tail, "created", sum->created);
@@ -376,7 +397,9 @@ static int list_images(sqlite3 *db, bool as_json, bale_error **err)
 	summary sum = {0};
 	/* A bundle of schema version 1 has no child indexes and no foreign layers recorded. */
 	bool v2 = bale_index_db_version(db) >= 2;
-	int rc = bale_index_db_query(db, summary_sql, collect_summary, &sum, err);
+	int rc =
+	    bale_index_db_query(db, bale_index_db_version(db) >= 3 ? summary_sql : summary_v1_sql,
+	                        collect_summary, &sum, err);
 	if (rc == 0 && !as_json &&
 	    (rc = bale_index_db_query(db, "SELECT ref FROM images", widest_ref, &s, err)) == 0)
 		printf("%-*s  %-19s  %-9s  %s\n", (int)s.wref, "REFERENCE", "DIGEST", "SIZE",

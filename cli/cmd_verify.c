@@ -81,6 +81,11 @@ static void print_json(const char *path, const bale_verify_report *r, const bale
 	                      "images", (json_int_t)r->images, "blobs", (json_int_t)r->blobs,
 	                      "members", (json_int_t)r->members, "contentBytes",
 	                      (json_int_t)r->content_bytes, "fileBytes", (json_int_t)r->file_bytes);
+	if (r->expected_blobs)
+		json_object_set_new(o, "delta",
+		                    json_pack("{s:I,s:I}", "expectedBlobs",
+		                              (json_int_t)r->expected_blobs, "expectedBytes",
+		                              (json_int_t)r->expected_bytes));
 	if (err) {
 		json_object_set_new(o, "exitCode",
 		                    json_integer(cli_exit_status(bale_error_code(err))));
@@ -132,12 +137,17 @@ int cmd_verify(int argc, char **argv, bale_error **err)
 		char size[32];
 		printf("%s: ok: %lld image%s, %lld blobs, %s checked, %s\n", path,
 		       (long long)report.images, report.images == 1 ? "" : "s",
-		       (long long)report.blobs,
+		       (long long)(report.blobs - report.expected_blobs),
 		       cli_human_size(size, sizeof(size), report.content_bytes),
 		       report.signature_checked ? "signed by trusted key"
 		                                : "signature NOT checked");
 		if (report.signature_checked)
 			printf("signer: %s\n", report.signer);
+		if (report.expected_blobs)
+			printf("delta: expects %lld layer%s (%s) at the site\n",
+			       (long long)report.expected_blobs,
+			       report.expected_blobs == 1 ? "" : "s",
+			       cli_human_size(size, sizeof(size), report.expected_bytes));
 	}
 cleanup:
 	bale_trust_free(trust);

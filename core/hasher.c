@@ -2,8 +2,10 @@
  * held whole. */
 #include "bale/hasher.h"
 
+#include <errno.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 struct bale_hasher {
 	EVP_MD_CTX *ctx;
@@ -53,4 +55,32 @@ void bale_hasher_free(bale_hasher *h)
 		return;
 	EVP_MD_CTX_free(h->ctx);
 	free(h);
+}
+
+#define READ_CHUNK ((size_t)256 << 10)
+
+int bale_hasher_read_fd(int fd, bale_digest *out, int64_t *size, int code, const char *what,
+                        bale_error **err)
+{
+	bale_hasher *h = NULL;
+	char *buf = malloc(READ_CHUNK);
+	int rc =
+	    buf ? bale_hasher_new(&h, err) : bale_error_set(err, BALE_EGENERIC, "out of memory");
+	*size = 0;
+	while (rc == 0) {
+		ssize_t got = read(fd, buf, READ_CHUNK);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			rc = bale_error_set_errno(err, code, errno, "read %s", what);
+		if (got <= 0)
+			break;
+		bale_hasher_update(h, buf, (size_t)got);
+		*size += got;
+	}
+	if (rc == 0)
+		bale_hasher_final(h, out);
+	bale_hasher_free(h);
+	free(buf);
+	return rc;
 }

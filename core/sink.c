@@ -9,6 +9,14 @@ int bale_sink_has_blob(bale_sink *sink, const bale_descriptor *desc, bool *out, 
 	return sink->ops->has_blob(sink, desc, out, err);
 }
 
+int bale_sink_blob_check(bale_sink *sink, const bale_descriptor *desc, bool *whole,
+                         bale_error **err)
+{
+	if (!sink->ops->blob_check)
+		return sink->ops->has_blob(sink, desc, whole, err);
+	return sink->ops->blob_check(sink, desc, whole, err);
+}
+
 int bale_sink_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink_blob **out,
                         bale_error **err)
 {

@@ -18,10 +18,12 @@
 
 #include "bale/digest.h"
 #include "bale/sys/sink.h"
+#include "export/export_private.h"
 
 typedef struct arrivals {
 	bale_sink base;
 	bale_sink *cache;
+	const export_delta *delta; /* layers the site has: never fetched, never waited for */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct arrival {
@@ -88,6 +90,10 @@ static int arr_has_blob(bale_sink *sink, const bale_descriptor *desc, bool *out,
 {
 	arrivals *a = (arrivals *)sink;
 	int rc = refuse_if_writer_failed(a, err);
+	if (rc == 0 && export_delta_skips(a->delta, &desc->digest)) {
+		*out = true; /* as good as held: the bundle does not carry it */
+		return 0;
+	}
 	if (rc == 0 && (rc = bale_sink_has_blob(a->cache, desc, out, err)) == 0 && *out)
 		announce(a, &desc->digest, false);
 	return rc;
@@ -255,11 +261,12 @@ static void *writer_main(void *arg)
 }
 
 int bale_export(bale_pull *pull, const char *const *refs, size_t n, bale_sink *cache,
-                const bale_bundle_write_options *opts, bale_error **err)
+                const bale_have *have, const bale_bundle_write_options *opts, bale_error **err)
 {
 	arrivals a = {.base = {.ops = &arrivals_ops}, .cache = cache};
 	writer_job job = {.opts = *opts, .a = &a};
 	bale_error *fetch_err = NULL;
+	export_delta *delta = NULL;
 	int rc = bale_pull_resolve_all(pull, refs, n, cache, err);
 	if (rc < 0)
 		return rc;
@@ -268,6 +275,13 @@ int bale_export(bale_pull *pull, const char *const *refs, size_t n, bale_sink *c
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	for (size_t i = 0; i < job.n; i++)
 		job.images[i] = bale_pull_image_at(pull, i);
+	if (have && (rc = export_delta_new(&delta, have, job.images, job.n, err)) < 0) {
+		free(job.images);
+		return rc;
+	}
+	a.delta = delta;
+	job.opts.left_out = delta ? export_delta_left_out : NULL;
+	job.opts.left_out_payload = delta;
 	job.opts.wait_blob = wait_blob;
 	job.opts.wait_payload = &a;
 	pthread_mutex_init(&a.mu, NULL);
@@ -298,5 +312,6 @@ cleanup:
 	pthread_cond_destroy(&a.cv);
 	free(a.have);
 	free(job.images);
+	export_delta_free(delta);
 	return rc;
 }

@@ -22,6 +22,7 @@ typedef struct need {
 	int64_t size;
 	const char *media_type; /* one of the plan's types */
 	bool have;              /* in the store already, or written by this import */
+	bool expected;          /* a delta leaves it out: the store must hold it already */
 } need;
 
 /* Which image needs which blob (a registry store keeps blobs per repository). */
@@ -124,6 +125,7 @@ static int blob_entry(plan *p, const char *digest, need *out, bale_error **err)
 		const char *mt = (const char *)sqlite3_column_text(st, 1);
 		rc = bale_digest_parse(&out->digest, digest, err);
 		out->size = sqlite3_column_int64(st, 0);
+		out->expected = sqlite3_column_int(st, 2) == 0;
 		if (rc == 0 && !(out->media_type = media_type(p, mt ? mt : "", err)))
 			rc = BALE_EGENERIC;
 	} else if (src == SQLITE_DONE) {
@@ -677,6 +679,50 @@ static void landed(const plan *p, landing *l, const need *n)
 		l->missing[p->users[l->by_need[k]].image]--;
 }
 
+/* The first image that uses need i. */
+static const char *user_of(const plan *p, size_t i)
+{
+	for (size_t u = 0; u < p->n_users; u++)
+		if (p->users[u].need == i)
+			return p->users[u].ref;
+	return "?";
+}
+
+/* The layers a delta expects at the site: each one the store lacks or holds damaged is
+ * named (the first few, and how many), with the image that needs it. */
+static int check_expected(bale_sink *store, plan *p, bale_error **err)
+{
+	size_t lacking = 0, expected = 0;
+	bale_buf names;
+	int rc = 0;
+	bale_buf_init(&names, 4096, "missing blobs");
+	for (size_t i = 0; i < p->n_needs && rc == 0; i++) {
+		need *n = &p->needs[i];
+		if (!n->expected)
+			continue;
+		expected++;
+		bale_descriptor desc = need_desc(n);
+		bool whole = false;
+		if ((rc = bale_sink_blob_check(store, &desc, &whole, err)) < 0 || whole) {
+			n->have = whole;
+			continue;
+		}
+		n->have = false;
+		if (lacking++ < 3)
+			bale_buf_appendf(&names, NULL, "%s%s (a layer of %s)",
+			                 lacking > 1 ? ", " : "", n->digest.str, user_of(p, i));
+	}
+	if (rc == 0 && lacking)
+		rc = bale_error_set(
+		    err, BALE_ESTORE,
+		    "the store lacks %zu of the %zu layers this delta expects at the "
+		    "site: %s%s; import the bundles it was made against first "
+		    "(bale have --store lists what a store holds)",
+		    lacking, expected, names.data ? names.data : "", lacking > 3 ? ", …" : "");
+	bale_buf_free(&names);
+	return rc;
+}
+
 /* Walks the bundle taking what the plan needs, naming each image once it is whole; stops
  * as soon as all of it is in. */
 static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_import_result *out,
@@ -696,10 +742,16 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 		if ((rc = bale_sink_has_blob(store, &desc, &p->needs[i].have, err)) < 0)
 			return rc;
 		out->blobs_present += p->needs[i].have;
+		if (p->needs[i].expected)
+			continue; /* never in the bundle: checked below */
 		missing += !p->needs[i].have;
 		if (!p->needs[i].have && p->needs[i].size > 0)
 			bytes += (uint64_t)p->needs[i].size;
 	}
+	/* A delta's layers the store must hold: re-read and hashed before anything is
+	 * written, so that a store that lacks one gets nothing. */
+	if ((rc = check_expected(store, p, err)) < 0)
+		return rc;
 	/* What the store lacks must fit before the first byte is written. */
 	if ((rc = bale_sink_check_space(store, bytes, "the blobs to import", err)) < 0 ||
 	    (rc = landing_new(&l, p, out->n_images, err)) < 0 ||
@@ -819,8 +871,12 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 	}
 	/* The signed list of blobs: sizes and media types come from there. */
 	db = th.index_db;
-	if (sqlite3_prepare_v2(db, "SELECT size, media_type FROM blobs WHERE digest = ?1", -1,
-	                       &p.blob_st, NULL) != SQLITE_OK) {
+	/* A delta's expected layers have no archive place (schema 3's member). */
+	const char *blob_sql =
+	    bale_index_db_version(db) >= 3
+	        ? "SELECT size, media_type, member IS NOT NULL FROM blobs WHERE digest = ?1"
+	        : "SELECT size, media_type, 1 FROM blobs WHERE digest = ?1";
+	if (sqlite3_prepare_v2(db, blob_sql, -1, &p.blob_st, NULL) != SQLITE_OK) {
 		rc = bale_error_set(err, BALE_EVERIFY, "%s: %s", BALE_BUNDLE_INDEX_DB,
 		                    sqlite3_errmsg(db));
 		goto cleanup;

@@ -22,6 +22,7 @@
 
 #include "bale/buf.h"
 #include "bale/fs.h"
+#include "bale/hasher.h"
 #include "bale/json.h"
 #include "bale/manifest.h"
 #include "bale/ref.h"
@@ -211,6 +212,34 @@ int ctrd_has_blob(bale_sink *sink, const bale_descriptor *desc, bool *out, bale_
 	for (size_t i = 0; !*out && i < s->n_sent; i++)
 		*out = strcmp(s->sent[i], key) == 0;
 	return 0;
+}
+
+/* `ctr content get` of a blob the node has, hashed as it streams: containerd checked it
+ * when it took it, but its files may have changed since. */
+static int ctr_blob_check(bale_sink *sink, const bale_descriptor *desc, bool *whole,
+                          bale_error **err)
+{
+	ctr_store *s = (ctr_store *)sink;
+	const char *args[] = {"content", "get", desc->digest.str, NULL};
+	bale_digest got;
+	bale_buf said;
+	int64_t size = 0;
+	pid_t pid;
+	int out_fd = -1, err_fd = -1;
+	int rc = ctrd_has_blob(sink, desc, whole, err);
+	if (rc < 0 || !*whole)
+		return rc;
+	*whole = false;
+	if ((rc = store_ctr_spawn_reader(&s->ctr, args, -1, &pid, &out_fd, &err_fd, err)) < 0)
+		return rc;
+	rc = bale_hasher_read_fd(out_fd, &got, &size, BALE_ESTORE, "ctr content get", err);
+	close(out_fd);
+	bale_buf_init(&said, 1, "ctr output");
+	int waited = store_ctr_wait(pid, err_fd, "content get", &said, rc < 0 ? NULL : err);
+	bale_buf_free(&said);
+	if (rc == 0 && waited == 0)
+		*whole = size == desc->size && bale_digest_equal(&got, &desc->digest);
+	return rc < 0 ? rc : waited;
 }
 
 static int ctr_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink_blob **out,
@@ -775,6 +804,7 @@ static const bale_error *ctr_image_error(const bale_sink *sink, const char *ref)
 
 static const bale_sink_ops ctr_ops = {
     .has_blob = ctrd_has_blob,
+    .blob_check = ctr_blob_check,
     .blob_open = ctr_blob_open,
     .blob_write = ctr_blob_write,
     .blob_rewind = ctr_blob_rewind,

@@ -13,6 +13,7 @@
 
 #include "bale/buf.h"
 #include "bale/fs.h"
+#include "bale/hasher.h"
 #include "bale/json.h"
 #include "bale/ref.h"
 #include "bale/slots.h"
@@ -81,6 +82,28 @@ static int oci_has_blob(bale_sink *sink, const bale_descriptor *desc, bool *out,
 	for (size_t i = 0; !*out && i < s->n_staged; i++)
 		*out = bale_digest_equal(&s->staged_blobs[i], &desc->digest);
 	return 0;
+}
+
+/* A blob's file re-read and hashed: the name alone is what a writer made, not what the
+ * disk holds now. */
+static int oci_blob_check(bale_sink *sink, const bale_descriptor *desc, bool *whole,
+                          bale_error **err)
+{
+	oci_store *s = (oci_store *)sink;
+	char path[4096];
+	bale_digest got;
+	int64_t size = 0;
+	blob_path(path, sizeof(path), s, &desc->digest);
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+	*whole = false;
+	if (fd < 0)
+		return errno == ENOENT
+		           ? 0
+		           : bale_error_set_errno(err, BALE_ESTORE, errno, "open %s", path);
+	if ((rc = bale_hasher_read_fd(fd, &got, &size, BALE_ESTORE, path, err)) == 0)
+		*whole = size == desc->size && bale_digest_equal(&got, &desc->digest);
+	close(fd);
+	return rc;
 }
 
 static int oci_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink_blob **out,
@@ -632,6 +655,7 @@ static int oci_space(bale_sink *sink, uint64_t *avail, const char **where, bale_
 
 static const bale_sink_ops oci_ops = {
     .has_blob = oci_has_blob,
+    .blob_check = oci_blob_check,
     .blob_open = oci_blob_open,
     .blob_write = oci_blob_write,
     .blob_rewind = oci_blob_rewind,

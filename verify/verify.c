@@ -58,13 +58,15 @@ static int expect_blob(verify_expectations *e, size_t *cap, const bale_digest *d
 	return expect_one(e, cap, path, digest, size, err);
 }
 
-/* Format 2's blobs: index.db's, in their archive order. */
+/* Format 2's blobs: index.db's, in their archive order; a delta's expected layers (no
+ * archive place) are not members. */
 static int expect_index_blobs(verify_expectations *e, size_t *cap, sqlite3 *db, bale_error **err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = 0, src;
-	if (sqlite3_prepare_v2(db, "SELECT digest, size FROM blobs ORDER BY member", -1, &st,
-	                       NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+	        db, "SELECT digest, size FROM blobs WHERE member IS NOT NULL ORDER BY member", -1,
+	        &st, NULL) != SQLITE_OK)
 		return bale_error_set(err, BALE_EVERIFY, "%s: %s", BALE_BUNDLE_INDEX_DB,
 		                      sqlite3_errmsg(db));
 	while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -197,6 +199,7 @@ static int index_count(sqlite3 *db, const char *sql, int64_t *out, bale_error **
 static int count_listed(bale_trusted_head *th, const bale_bundle_manifest *m, bale_error **err)
 {
 	int rc = 0;
+	int64_t unplaced = 0; /* index.db's blobs without an archive place, of any kind */
 	if (m->format_version < 2) {
 		th->images = (int64_t)m->n_images;
 		th->blobs = (int64_t)m->n_blobs;
@@ -205,6 +208,27 @@ static int count_listed(bale_trusted_head *th, const bale_bundle_manifest *m, ba
 	if ((rc = index_count(th->index_db, "SELECT count(*) FROM images", &th->images, err)) < 0 ||
 	    (rc = index_count(th->index_db, "SELECT count(*) FROM blobs", &th->blobs, err)) < 0)
 		return rc;
+	/* What a delta leaves for the site to have: layers without an archive place, as many
+	 * as its signed manifest says (none in any other bundle). */
+	if (bale_index_db_version(th->index_db) >= 3 &&
+	    ((rc = index_count(th->index_db,
+	                       "SELECT count(*) FROM blobs WHERE member IS NULL AND kind = 'layer'",
+	                       &th->expected_blobs, err)) < 0 ||
+	     (rc = index_count(th->index_db,
+	                       "SELECT coalesce(sum(size), 0) FROM blobs WHERE member IS NULL",
+	                       &th->expected_bytes, err)) < 0 ||
+	     (rc = index_count(th->index_db, "SELECT count(*) FROM blobs WHERE member IS NULL",
+	                       &unplaced, err)) < 0))
+		return rc;
+	if (unplaced != th->expected_blobs || th->expected_blobs != m->expected_blobs ||
+	    th->expected_bytes != m->expected_bytes)
+		return bale_error_set(
+		    err, BALE_EVERIFY,
+		    "%s lists %lld blobs without an archive place (%lld of them "
+		    "layers, %lld bytes); %s says the bundle expects %lld (%lld bytes)",
+		    BALE_BUNDLE_INDEX_DB, (long long)unplaced, (long long)th->expected_blobs,
+		    (long long)th->expected_bytes, BALE_BUNDLE_MANIFEST,
+		    (long long)m->expected_blobs, (long long)m->expected_bytes);
 	if (th->images > BALE_BUNDLE_MAX_MEMBERS || th->blobs > BALE_BUNDLE_MAX_MEMBERS)
 		return bale_error_set(
 		    err, BALE_EVERIFY,
@@ -298,6 +322,8 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 	         manifest->signer ? manifest->signer : "");
 	report->images = th.images;
 	report->blobs = th.blobs;
+	report->expected_blobs = th.expected_blobs;
+	report->expected_bytes = th.expected_bytes;
 	if ((rc = load_expectations(&e, manifest, th.index_db, err)) < 0)
 		goto cleanup;
 	/* index.db was read and checked with the head. */

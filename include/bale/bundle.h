@@ -17,10 +17,13 @@
 #include "bale/key.h"
 #include "bale/log.h"
 
-/* Written: 2 (a check per zstd frame). Read: 1 and 2 (1: one SHA-256 of the whole
- * file; docs/bundle-format.md). */
-#define BALE_BUNDLE_FORMAT_VERSION 2
+/* Read: 1 to 3 (docs/bundle-format.md, "Versioning"). Written: 2 (a check per zstd
+ * frame), or 3 for a delta (format 2 whose index.db also lists blobs it leaves out, for
+ * the site to have: a reader of format 2 would take them for missing members). */
+#define BALE_BUNDLE_FORMAT_VERSION 3
 #define BALE_BUNDLE_FORMAT_OLDEST 1
+#define BALE_BUNDLE_FORMAT_PLAIN 2
+#define BALE_BUNDLE_FORMAT_DELTA 3
 /* Members (and images) a bundle may list: what a reader holds is bounded by it. */
 #define BALE_BUNDLE_MAX_MEMBERS 500000u
 #define BALE_BUNDLE_MANIFEST "bale/manifest.json"
@@ -44,6 +47,11 @@ typedef struct bale_bundle_write_options {
 	int (*wait_blob)(void *payload, const bale_descriptor *desc, bool *checked,
 	                 bale_error **err);
 	void *wait_payload;
+	/* Not NULL for a delta: true for a layer the site has already (its have-list), which
+	 * the bundle then lists as expected at the site instead of carrying it. Indexes,
+	 * manifests and configs are always carried. */
+	bool (*left_out)(void *payload, const bale_descriptor *layer);
+	void *left_out_payload;
 } bale_bundle_write_options;
 
 /* Writes a bundle of the images (resolved, their configs and layers pulled into
@@ -138,6 +146,9 @@ typedef struct bale_bundle_manifest {
 	size_t n_files;
 	const bale_bundle_blob *blobs;
 	size_t n_blobs;
+	/* Format 3 (a delta): the blobs left out for the site to have, as "delta" counts them
+	 * (index.db lists them); 0 for other formats. */
+	int64_t expected_blobs, expected_bytes;
 } bale_bundle_manifest;
 
 /* Parses bale/manifest.json within the limits of docs/bundle-format.md (its size, the

@@ -9,13 +9,16 @@
 
 #include "bale/bundle.h"
 #include "bale/error.h"
+#include "bale/have.h"
 #include "bale/pull.h"
 #include "bale/sink.h"
 
 /* Resolves refs, fetches their content into cache (an OCI layout whose blobs are in
  * opts->blob_dir) and writes the bundle opts describes. The first error wins: a failed
- * download is reported as such, not as the bundle it left unwritten. */
+ * download is reported as such, not as the bundle it left unwritten. With have (not
+ * NULL) the bundle is a delta: the layers the site has are neither downloaded nor
+ * carried, only listed as expected at the site (docs/site-cycle.md). */
 int bale_export(bale_pull *pull, const char *const *refs, size_t n, bale_sink *cache,
-                const bale_bundle_write_options *opts, bale_error **err);
+                const bale_have *have, const bale_bundle_write_options *opts, bale_error **err);
 
 #endif

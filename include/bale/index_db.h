@@ -43,8 +43,11 @@ int bale_index_db_add_image(bale_index_db *db, const bale_image *image, const ch
  * archive order, from 0. Every blob gets one before finish. */
 int bale_index_db_set_member(bale_index_db *db, const bale_digest *blob, int64_t member,
                              bale_error **err);
+/* A delta: the layer recorded by add_image is left out, expected at the site; it gets no
+ * member position (docs/index-schema.md: blobs.member NULL). */
+int bale_index_db_expect(bale_index_db *db, const bale_digest *blob, bale_error **err);
 /* Commits and closes: the file is complete and no longer written. BALE_EGENERIC when a
- * blob recorded has no member position. */
+ * blob recorded has no member position and was not expected, or is not a layer. */
 int bale_index_db_finish(bale_index_db *db, bale_error **err);
 /* Closes; an unfinished database is rolled back. */
 void bale_index_db_free(bale_index_db *db);

@@ -29,6 +29,10 @@ typedef struct bale_sink_blob bale_sink_blob; /* one blob being written */
 
 /* *out = true when the sink already holds the blob (the producer skips it). */
 int bale_sink_has_blob(bale_sink *sink, const bale_descriptor *desc, bool *out, bale_error **err);
+/* Does the sink hold the blob whole? Its bytes re-read and hashed where the sink can be
+ * read (an OCI layout, containerd), has_blob otherwise. */
+int bale_sink_blob_check(bale_sink *sink, const bale_descriptor *desc, bool *whole,
+                         bale_error **err);
 /* Opens a blob for writing. The blob belongs to sink: every bale_sink_blob_* call below
  * takes the sink it was opened on, and it ends with exactly one commit or abort. */
 int bale_sink_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink_blob **out,

@@ -25,6 +25,9 @@ typedef struct bale_trusted_head {
 	struct sqlite3 *index_db;             /* bale/index.db, checked, read-only */
 	int64_t index_db_size;
 	int64_t images, blobs; /* as many as the bundle lists */
+	/* A delta's layers left for the site to have (index.db's blobs without an archive
+	 * place), held to its manifest's counts; 0 for any other bundle. */
+	int64_t expected_blobs, expected_bytes;
 	char signer[BALE_KEY_ID_LEN + 1];
 	bool signature_checked;
 } bale_trusted_head;
@@ -47,7 +50,9 @@ typedef struct bale_verify_report {
 	int64_t content_bytes; /* their bytes, all hashed */
 	uint64_t file_bytes;   /* the bundle file */
 	int64_t images;
-	int64_t blobs;
+	int64_t blobs;          /* listed, expected ones included */
+	int64_t expected_blobs; /* a delta's: left for the site to have */
+	int64_t expected_bytes;
 } bale_verify_report;
 
 /* The whole check: signature first (skipped when trust is NULL), then every member

@@ -129,10 +129,30 @@ static void test_format_2(void **state)
 	bale_bundle_manifest *m = NULL;
 	bale_error *err = NULL;
 	assert_int_equal(bale_bundle_manifest_parse(&m, text, strlen(text), &err), 0);
-	assert_int_equal(m->format_version, BALE_BUNDLE_FORMAT_VERSION);
+	assert_int_equal(m->format_version, BALE_BUNDLE_FORMAT_PLAIN);
 	assert_int_equal(m->n_images, 0);
 	assert_int_equal(m->n_blobs, 0);
+	assert_int_equal(m->expected_blobs, 0);
 	assert_non_null(bale_bundle_manifest_file(m, "bale/index.db"));
+	bale_bundle_manifest_free(m);
+}
+
+/* Format 3, a delta: format 2 and what it leaves for the site to have. */
+static void test_format_3(void **state)
+{
+	(void)state;
+	char text[1024];
+	snprintf(text, sizeof(text),
+	         "{\"formatVersion\":3,\"bundleId\":\"5f0c\",\"created\":\"2026-12-06T05:00:00Z\","
+	         "\"tool\":\"bale 0.1.0\",\"signer\":null,\"files\":%s,"
+	         "\"delta\":{\"expectedBlobs\":3,\"expectedBytes\":4096}}",
+	         good_files);
+	bale_bundle_manifest *m = NULL;
+	bale_error *err = NULL;
+	assert_int_equal(bale_bundle_manifest_parse(&m, text, strlen(text), &err), 0);
+	assert_int_equal(m->format_version, BALE_BUNDLE_FORMAT_DELTA);
+	assert_int_equal(m->expected_blobs, 3);
+	assert_int_equal(m->expected_bytes, 4096);
 	bale_bundle_manifest_free(m);
 }
 
@@ -159,8 +179,17 @@ static void test_shape_refused(void **state)
 		expect_refused(text, cases[i].message);
 		free(text);
 	}
-	expect_refused("{\"formatVersion\":3,\"files\":{}}",
-	               "bale/manifest.json: format version 3, this bale reads 1 to 2");
+	expect_refused("{\"formatVersion\":4,\"files\":{}}",
+	               "bale/manifest.json: format version 4, this bale reads 1 to 3");
+	/* format 3 is a delta, and only format 3 says so */
+	expect_refused("{\"formatVersion\":3,\"files\":[]}",
+	               "format version 3 without its \"delta\"");
+	expect_refused("{\"formatVersion\":2,\"files\":[],\"delta\":{\"expectedBlobs\":1,"
+	               "\"expectedBytes\":1}}",
+	               "format version 2 with a \"delta\", which only format 3 has");
+	expect_refused("{\"formatVersion\":3,\"files\":[],\"delta\":{\"expectedBlobs\":0,"
+	               "\"expectedBytes\":1}}",
+	               "format version 3 with a malformed \"delta\"");
 	expect_refused("{\"formatVersion\":1,\"files\":{}}", "no files or blobs list");
 	expect_refused("{\"formatVersion\":2,\"blobs\":[]}", "format version 2 lists blobs");
 	expect_refused("{\"formatVersion\":2,\"files\":[],\"images\":[]}",
@@ -187,7 +216,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_as_bale_writes_it), cmocka_unit_test(test_images_as_given),
 	    cmocka_unit_test(test_shape_refused),     cmocka_unit_test(test_format_2),
-	    cmocka_unit_test(test_path_is_safe),
+	    cmocka_unit_test(test_format_3),          cmocka_unit_test(test_path_is_safe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,6 +32,11 @@ typedef struct bale_sink_ops {
 	/* Makes every name set so far visible at once. */
 	int (*commit)(bale_sink *sink, bale_error **err);
 	void (*free)(bale_sink *sink);
+	/* Optional: re-reads a blob the sink holds and hashes it; *whole when it holds it
+	 * with desc's size and digest. Without it, has_blob answers (a registry, which
+	 * checks what it is given). */
+	int (*blob_check)(bale_sink *sink, const bale_descriptor *desc, bool *whole,
+	                  bale_error **err);
 	/* Optional (NULL when the sink cannot be read): the bytes of a small blob the sink
 	 * holds, checked against desc. BALE_ENOTFOUND when it does not hold it. */
 	int (*blob_read)(bale_sink *sink, const bale_descriptor *desc, bale_buf *out,

@@ -1,0 +1,22 @@
+/* export/: the delta's choice of layers (delta.c), for the engine (export.c). */
+#ifndef EXPORT_PRIVATE_H
+#define EXPORT_PRIVATE_H
+
+#include <stdbool.h>
+
+#include "bale/have.h"
+#include "bale/image.h"
+
+typedef struct export_delta export_delta;
+
+/* The layers of images that have lists, unless a digest is also carried as something
+ * else (a root, index, manifest or config). */
+int export_delta_new(export_delta **out, const bale_have *have, const bale_image *const *images,
+                     size_t n, bale_error **err);
+void export_delta_free(export_delta *x);
+/* Is the blob left out? (false for a NULL delta) */
+bool export_delta_skips(const export_delta *x, const bale_digest *d);
+/* The bundle writer's left_out callback; payload is the delta. */
+bool export_delta_left_out(void *payload, const bale_descriptor *layer);
+
+#endif
