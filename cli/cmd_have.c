@@ -9,6 +9,7 @@
 
 static const char usage_text[] =
     "Usage: bale have [--store STORE]… [BUNDLE…] [--have FILE]… -o FILE\n"
+    "                 [registry options]\n"
     "\n"
     "Writes a have-list: every image name a node store holds (or a bundle carries) with its\n"
     "root digest, and every blob with its size (docs/have-list.md). Carry it back to the\n"
@@ -20,13 +21,15 @@ enum { OPT_HAVE = OPT_VERB_FIRST };
 
 static const cli_opt options[] = {
     {"store", 0, "STORE",
-     "oci:DIR or containerd[:SOCKET] (repeatable; containerd's\n"
-     "socket: " BALE_DEFAULT_CONTAINERD_SOCKET ")",
+     "oci:DIR, containerd[:SOCKET] or registry://HOST[/PREFIX]\n"
+     "(repeatable; containerd's socket: " BALE_DEFAULT_CONTAINERD_SOCKET ")",
      OPT_STORE},
     CLI_OPT_NAMESPACE,
     CLI_OPT_CTR,
     {"have", 0, "FILE", "a have-list to add (repeatable; '-' for stdin)", OPT_HAVE},
     {"output", 'o', "FILE", "the have-list to write ('-' for stdout)", OPT_OUTPUT},
+    CLI_OPT_HEADING("Registry options (for registry:// stores), as for bale pull:"),
+    CLI_OPTS_REGISTRY,
     CLI_OPTS_VERBOSITY,
     CLI_OPT_END,
 };
@@ -73,7 +76,18 @@ int cmd_have(int argc, char **argv, bale_error **err)
 		                    "(see bale have --help)");
 		goto cleanup;
 	}
+	/* registry:// stores: --creds are for them, settled before any request */
+	cli_registries regs = {0};
+	for (size_t i = 0; i < a.n_stores && rc == 0; i++)
+		if (cli_registries_add_store(&regs, a.stores[i]) < 0)
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+	if (rc == 0)
+		rc = cli_bind_creds(&c, &regs, NULL, err);
+	cli_registries_free(&regs);
+	if (rc < 0)
+		goto cleanup;
 	a.store_opts.log = &c.log;
+	a.store_opts.registry = &c.registry;
 	if ((rc = bale_have_new(&h, err)) < 0)
 		goto cleanup;
 	for (size_t i = 0; i < a.n_stores && rc == 0; i++)

@@ -81,6 +81,7 @@ static int walk_store(void *payload, bale_check_view *view, bale_error **err)
 		const char *name = bale_check_view_name(view, i);
 		if (!root->digest.str[0] || !bale_check_view_has(view, &root->digest))
 			continue; /* a name without content is nothing the site holds */
+		bale_check_view_enter(view, i);
 		/* an oci: entry named by its digest alone is content, not an image name */
 		if (strcmp(name, root->digest.str) != 0 &&
 		    (rc = have_add_image(w->h, name, &root->digest, err)) < 0)

@@ -424,10 +424,6 @@ int bale_check_read_store(const char *spec, const bale_store_options *opts, bale
 	bale_check_options o = {.store = opts};
 	bale_check_summary summary = {0};
 	check_run run = {.opts = &o, .sum = &summary, .view = fn, .view_payload = payload};
-	if (strncmp(spec, "registry://", 11) == 0)
-		return bale_error_set(
-		    err, BALE_EUSAGE,
-		    "%s is not a node store (want oci:DIR or containerd[:SOCKET])", spec);
 	int rc = dispatch(&run, spec, err);
 	run_free(&run);
 	return rc < 0 ? rc : run.view_rc;
@@ -465,5 +461,12 @@ int bale_check_view_read(bale_check_view *v, const bale_descriptor *d, bale_buf 
 
 bool bale_check_view_has(bale_check_view *v, const bale_digest *d)
 {
-	return v->src->has(v->src->ctx, d);
+	/* no presence test: the store holds every blob its manifests name (a registry) */
+	return !v->src->has || v->src->has(v->src->ctx, d);
+}
+
+void bale_check_view_enter(bale_check_view *v, size_t i)
+{
+	if (v->src->enter)
+		v->src->enter(v->src->ctx, i);
 }

@@ -51,6 +51,9 @@ typedef struct check_source {
 	/* Blobs are kept per scope (a registry's repository): results are remembered per
 	 * scope and digest. NULL: one scope. */
 	const char *scope;
+	/* Reading a store (bale_check_view_enter): the reads that follow are of name i (a
+	 * registry keeps blobs per repository). NULL: every name reads alike. */
+	void (*enter)(void *ctx, size_t i);
 } check_source;
 
 typedef struct check_item check_item;

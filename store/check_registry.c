@@ -185,9 +185,17 @@ cleanup:
 	return rc;
 }
 
+/* Reading the store: name i's repository is where its manifests are. */
+static void reg_enter(void *ctx, size_t i)
+{
+	reg_check *c = ctx;
+	c->repo = c->where[i].repo;
+}
+
 static check_source reg_source(reg_check *c)
 {
-	return (check_source){.ctx = c, .read = reg_read, .hash = reg_hash, .scope = c->repo};
+	return (check_source){
+	    .ctx = c, .read = reg_read, .hash = reg_hash, .scope = c->repo, .enter = reg_enter};
 }
 
 /* ---- names ---- */
@@ -340,6 +348,21 @@ static int resolve(reg_check *c, size_t i, bool *found, bale_error **err)
 	return rc;
 }
 
+/* Reading the store: every name resolved to its root (a tag the registry cannot serve
+ * has none), then the caller reads (check_names_walk). */
+static int read_names(reg_check *c, bale_error **err)
+{
+	int rc = 0;
+	for (size_t i = 0; i < c->names.n && rc == 0; i++) {
+		bool found = false;
+		if ((rc = resolve(c, i, &found, err)) == 0 && !found)
+			c->names.items[i].root.digest.str[0] = '\0';
+	}
+	c->repo = c->names.n ? c->where[0].repo : NULL;
+	check_source src = reg_source(c);
+	return rc < 0 ? rc : check_names_walk(c->run, &src, &c->names, err);
+}
+
 static int walk_names(reg_check *c, bale_error **err)
 {
 	int rc = 0;
@@ -463,7 +486,7 @@ int check_registry(check_run *run, const char *location, bale_error **err)
 	if (rc < 0 || (rc = bale_hasher_new(&c.sink.hasher, err)) < 0 ||
 	    (rc = bale_registry_open(&c.reg, c.domain, &c.ropts, err)) < 0 ||
 	    (rc = bale_registry_ping(c.reg, err)) < 0 || (rc = load_names(&c, err)) < 0 ||
-	    (rc = walk_names(&c, err)) < 0)
+	    (rc = check_reading(run) ? read_names(&c, err) : walk_names(&c, err)) < 0)
 		goto cleanup;
 	check_summary(run)->partials_unlisted = true;
 	for (size_t i = 0; i < c.names.n; i++)

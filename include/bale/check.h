@@ -84,10 +84,10 @@ typedef struct bale_check_view bale_check_view;
 
 typedef int (*bale_check_view_fn)(void *payload, bale_check_view *view, bale_error **err);
 
-/* Opens the node store given by spec ("oci:DIR", "containerd[:SOCKET]"; a registry is not
- * a node store and is refused with BALE_EUSAGE), lists its names and calls fn once with
- * the view; fn's result is the result. A store that cannot be opened or listed is
- * BALE_ESTORE. */
+/* Opens the store given by spec ("oci:DIR", "containerd[:SOCKET]",
+ * "registry://HOST[/PREFIX]"), lists its names and calls fn once with the view; fn's
+ * result is the result. A store that cannot be opened or listed is BALE_ESTORE (for a
+ * registry its own codes too). */
 int bale_check_read_store(const char *spec, const bale_store_options *opts, bale_check_view_fn fn,
                           void *payload, bale_error **err);
 
@@ -103,7 +103,11 @@ const bale_descriptor *bale_check_view_root(const bale_check_view *v, size_t i);
  * not have it. */
 int bale_check_view_read(bale_check_view *v, const bale_descriptor *d, bale_buf *out,
                          bale_error **err);
-/* Does the store hold the blob (any kind)? Cheap: no byte is read. */
+/* Does the store hold the blob (any kind)? Cheap: no byte is read. A registry holds every
+ * blob the manifests it serves name (it refuses a manifest otherwise): always true. */
 bool bale_check_view_has(bale_check_view *v, const bale_digest *d);
+/* The reads that follow are of name i's content: call it before reading a name's
+ * manifests (a registry keeps them per repository; node stores read alike). */
+void bale_check_view_enter(bale_check_view *v, size_t i);
 
 #endif

@@ -21,10 +21,11 @@ typedef struct bale_have bale_have;
 int bale_have_new(bale_have **out, bale_error **err);
 void bale_have_free(bale_have *h);
 
-/* Adds what the node store at spec ("oci:DIR", "containerd[:SOCKET]") holds: each name and
- * the blobs it reaches that the store has (its root, child indexes and manifests, their
- * configs and layers). A name whose manifests cannot be read adds its name and what was
- * read. BALE_ESTORE when the store cannot be opened or listed. */
+/* Adds what the store at spec ("oci:DIR", "containerd[:SOCKET]",
+ * "registry://HOST[/PREFIX]") holds: each name and the blobs it reaches that the store has
+ * (its root, child indexes and manifests, their configs and layers). A name whose
+ * manifests cannot be read adds its name and what was read. BALE_ESTORE when the store
+ * cannot be opened or listed (a registry: its own codes too). */
 int bale_have_add_store(bale_have *h, const char *spec, const bale_store_options *opts,
                         bale_error **err);
 

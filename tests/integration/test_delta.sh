@@ -3,8 +3,8 @@
 # holds (oci: and a real containerd) or of the bundles received, a delta exported against
 # it that carries only the new layers (and every index, manifest and config), verified and
 # listed as a delta, completing the store it was made for, and refused with nothing written
-# by a store that lacks (or holds damaged) a layer it expects. Have-lists of another format
-# are refused.
+# by a store that lacks (or holds damaged) a layer it expects; the same onto a site
+# registry, which uploads nothing it has. Have-lists of another format are refused.
 source "$(dirname "$0")/lib.sh"
 source "$LIB_DIR/containerd.sh"
 
@@ -112,6 +112,26 @@ start_containerd
 expect_exit 8 imp --store "containerd:$CTD_SOCK" "$D"
 assert_contains "$LAST_STDERR" "the store lacks $expected of the $expected layers"
 assert_eq "" "$(ctd images ls -q)" "names in an empty containerd after a refused delta"
+
+# A site registry: its have-list (its catalog's tags), and the delta onto it uploading the
+# new blobs and nothing it already has.
+start_registry siteReg plain
+R="registry://$siteReg_HOST/mirror"
+expect_exit 0 imp --insecure-registry "$siteReg_HOST" --store "$R" "$B1"
+expect_exit 0 "$BALE" have --insecure-registry "$siteReg_HOST" --store "$R" -o "$T/reg.have"
+assert_eq "$(cat "$T/b1.blobs")" "$(have_blobs "$T/reg.have")" "the registry's have-list"
+assert_eq 4 "$(jq -r 'select(.image) | .image' "$T/reg.have" | wc -l)" "images in the registry's have-list"
+mark=$(wc -l <"$siteReg_LOG")
+expect_exit 0 imp --insecure-registry "$siteReg_HOST" --store "$R" "$D"
+# An expected layer is never uploaded; a new repository that uses one gets it by a mount.
+for layer in $(sql "$D" "SELECT digest FROM blobs WHERE member IS NULL"); do
+  assert_eq 0 "$(tail -n +"$mark" "$siteReg_LOG" | grep -cE "PUT /v2/[^ ]*digest=${layer/:/%3A}" || true)" \
+    "uploads of expected layer $layer"
+  assert_eq 0 "$(tail -n +"$mark" "$siteReg_LOG" | grep -cE "POST /v2/mirror/set1/[^ ]*mount=${layer/:/%3A}" || true)" \
+    "mounts of expected layer $layer into a repository that has it"
+done
+run_skopeo inspect --raw --tls-verify=false "docker://$siteReg_HOST/mirror/set2/multi:1" >/dev/null ||
+  fail "set2/multi on the site registry"
 
 # Have-lists that are not ones this bale reads.
 echo '{"haveList":2}' >"$T/v2.have"
