@@ -24,9 +24,39 @@
 #define BUNDLE_KIND_CONFIG "config"
 #define BUNDLE_KIND_LAYER "layer"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bale/bundle.h"
+
+/* One blob member of a bundle file: a whole blob, or a part of one (a volume set cuts a
+ * blob larger than a volume into parts, docs/bundle-format.md "Volumes"). */
+typedef struct bundle_member {
+	const bale_descriptor *blob;
+	int part;           /* 0: the whole blob; k >= 1: its k-th part */
+	int64_t offset;     /* of the part in the blob */
+	int64_t size;       /* of the member's data */
+	bale_digest digest; /* of these bytes (a whole blob's is its own) */
+	bool ready;         /* an index or manifest: in blob_dir from the start */
+	bool checked;       /* hashed as this process downloaded it (wait_blob said so) */
+	int volume;         /* 1… in a volume set, 0 in a single bundle */
+	size_t image;       /* the first image that uses the blob (packing keeps images whole) */
+} bundle_member;
+
+/* "blobs/sha256/<hex>" for a whole blob, "blobs/sha256/<hex>.part<k>" for part k. */
+void bundle_member_path(char *out, size_t size, const bale_digest *blob, int part);
+
+/* The most bytes a member of size data bytes takes in a bundle file, framing included:
+ * what a volume's budget is counted in. */
+int64_t bundle_member_bound(int64_t size);
+
+/* Cuts the members (whole blobs in bundle order) into volumes of at most budget bytes of
+ * bound each: an image's blobs stay in one volume when they fit in one, and a blob larger
+ * than a volume is cut into parts (their digests read from blob_dir). *out (malloc'd)
+ * gets the members in volume order, *volumes how many. */
+int bundle_volumes_cut(const bundle_member *in, size_t n, int64_t budget, const char *blob_dir,
+                       bundle_member **out, size_t *n_out, int *volumes, bale_error **err);
 
 /* The entry of bale/manifest.json's "files" for bale/index.db (path, digest and size as
  * bale_bundle_manifest_parse reads them), found without building the document, whose

@@ -335,6 +335,7 @@ int bale_index_db_create(bale_index_db **out, const char *path, const bale_index
 	sqlite3_stmt *st = NULL;
 	bool created = false;
 	int rc = 0;
+	int version = info->volumes ? BALE_INDEX_SCHEMA_VOLUMES : BALE_INDEX_SCHEMA_VERSION;
 	/* O_EXCL: never build on top of a file someone else left or is writing. */
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
@@ -364,10 +365,13 @@ int bale_index_db_create(bale_index_db **out, const char *path, const bale_index
 	               "PRAGMA application_id = " XSTRINGIFY(INDEX_APPLICATION_ID) ";",
 	               "settings", err)) < 0 ||
 	    (rc = exec(x->db, "BEGIN", "begin", err)) < 0 ||
-	    (rc = bundle_index_schema_create(x->db, BALE_INDEX_SCHEMA_VERSION) == SQLITE_OK
+	    (rc = bundle_index_schema_create(x->db, version) == SQLITE_OK
 	              ? 0
 	              : db_fail(x->db, BALE_EGENERIC, err, "schema")) < 0 ||
-	    (rc = exec(x->db, "PRAGMA user_version = " XSTRINGIFY(BALE_INDEX_SCHEMA_VERSION),
+	    (rc = exec(x->db,
+	               info->volumes
+	                   ? "PRAGMA user_version = " XSTRINGIFY(BALE_INDEX_SCHEMA_VOLUMES)
+	                   : "PRAGMA user_version = " XSTRINGIFY(BALE_INDEX_SCHEMA_VERSION),
 	               "schema version", err)) < 0)
 		goto cleanup;
 	if (sqlite3_prepare_v2(x->db,
@@ -381,7 +385,7 @@ int bale_index_db_create(bale_index_db **out, const char *path, const bale_index
 	bind_text(st, 2, info->created);
 	bind_text(st, 3, info->tool_version);
 	bind_text(st, 4, info->signer_key_id);
-	sqlite3_bind_int(st, 5, BALE_INDEX_SCHEMA_VERSION);
+	sqlite3_bind_int(st, 5, version);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		rc = db_fail(x->db, BALE_EGENERIC, err, "bundle");
 		goto cleanup;
@@ -432,6 +436,30 @@ int bale_index_db_set_member(bale_index_db *x, const bale_digest *blob, int64_t 
 	if (rc == 0 && sqlite3_changes(x->db) != 1)
 		rc = bale_error_set(err, BALE_EGENERIC, "index.db: blob %s is not recorded",
 		                    blob->str);
+	return rc;
+}
+
+int bale_index_db_add_volume_member(bale_index_db *x, int volume, int64_t position,
+                                    const bale_digest *blob, int part, int64_t offset, int64_t size,
+                                    const bale_digest *part_digest, bale_error **err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+	if (sqlite3_prepare_v2(x->db,
+	                       "INSERT INTO volume_members (volume, position, digest, part, offset,"
+	                       " size, part_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(x->db, BALE_EGENERIC, err, "volume members");
+	sqlite3_bind_int(st, 1, volume);
+	sqlite3_bind_int64(st, 2, position);
+	bind_text(st, 3, blob->str);
+	sqlite3_bind_int(st, 4, part);
+	sqlite3_bind_int64(st, 5, offset);
+	sqlite3_bind_int64(st, 6, size);
+	bind_text(st, 7, part_digest->str);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(x->db, BALE_EGENERIC, err, "volume members");
+	sqlite3_finalize(st);
 	return rc;
 }
 

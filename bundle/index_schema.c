@@ -357,9 +357,24 @@ static const char schema_v3_more_sql[] =
     "ALTER TABLE blobs ADD COLUMN member INTEGER CHECK (member >= 0);"
     "CREATE UNIQUE INDEX blobs_member ON blobs (member);";
 
+/* Version 4 is version 3 and where the blobs of a bundle cut into volumes are: each
+ * volume's members in their archive order, whole blobs and parts of blobs too large for a
+ * volume (bundle format 4). Only volume sets are written with it. */
+static const char schema_v4_more_sql[] =
+    "CREATE TABLE volume_members ("
+    " volume INTEGER NOT NULL CHECK (volume >= 1),"
+    " position INTEGER NOT NULL CHECK (position >= 0),"
+    " digest TEXT NOT NULL REFERENCES blobs (digest),"
+    " part INTEGER NOT NULL CHECK (part >= 0),"
+    " offset INTEGER NOT NULL CHECK (offset >= 0),"
+    " size INTEGER NOT NULL CHECK (size >= 0),"
+    " part_digest TEXT NOT NULL,"
+    " PRIMARY KEY (volume, position));"
+    "CREATE INDEX volume_members_digest ON volume_members (digest, part);";
+
 bool bundle_index_schema_known(sqlite3_int64 version)
 {
-	return version >= 1 && version <= 3;
+	return version >= 1 && version <= 4;
 }
 
 int bundle_index_schema_create(sqlite3 *db, sqlite3_int64 version)
@@ -367,7 +382,9 @@ int bundle_index_schema_create(sqlite3 *db, sqlite3_int64 version)
 	if (version == 1)
 		return sqlite3_exec(db, schema_v1_sql, NULL, NULL, NULL);
 	int src = sqlite3_exec(db, schema_v2_sql, NULL, NULL, NULL);
-	if (src == SQLITE_OK && version == 3)
+	if (src == SQLITE_OK && version >= 3)
 		src = sqlite3_exec(db, schema_v3_more_sql, NULL, NULL, NULL);
+	if (src == SQLITE_OK && version >= 4)
+		src = sqlite3_exec(db, schema_v4_more_sql, NULL, NULL, NULL);
 	return src;
 }

@@ -214,18 +214,40 @@ int bale_bundle_manifest_parse(bale_bundle_manifest **out, const char *data, siz
 	json_t *delta = json_object_get(m->doc, "delta");
 	json_t *eb = json_object_get(delta, "expectedBlobs"),
 	       *ey = json_object_get(delta, "expectedBytes");
-	if ((version == BALE_BUNDLE_FORMAT_DELTA) != (delta != NULL) ||
+	/* format 3 is a delta; a volume (4) may be one too */
+	if ((version == BALE_BUNDLE_FORMAT_DELTA && !delta) ||
+	    (delta && version < BALE_BUNDLE_FORMAT_DELTA) ||
 	    (delta &&
 	     (!json_is_integer(eb) || !json_is_integer(ey) || json_integer_value(eb) < 1 ||
 	      json_integer_value(eb) > BALE_BUNDLE_MAX_MEMBERS || json_integer_value(ey) < 0))) {
-		rc = bale_error_set(err, BALE_EVERIFY, "%s: format version %lld %s",
-		                    BALE_BUNDLE_MANIFEST, (long long)version,
-		                    delta ? (version == BALE_BUNDLE_FORMAT_DELTA
-		                                 ? "with a malformed \"delta\""
-		                                 : "with a \"delta\", which only format 3 has")
-		                          : "without its \"delta\"");
+		rc = bale_error_set(
+		    err, BALE_EVERIFY, "%s: format version %lld %s", BALE_BUNDLE_MANIFEST,
+		    (long long)version,
+		    delta ? (version >= BALE_BUNDLE_FORMAT_DELTA
+		                 ? "with a malformed \"delta\""
+		                 : "with a \"delta\", which only formats 3 and 4 have")
+		          : "without its \"delta\"");
 		goto out;
 	}
+	/* Format 4 is a volume of a set and says which. */
+	json_t *volume = json_object_get(m->doc, "volume");
+	json_t *number = json_object_get(volume, "number"),
+	       *count = json_object_get(volume, "count");
+	if ((version == BALE_BUNDLE_FORMAT_VOLUME) != (volume != NULL) ||
+	    (volume && (!json_is_integer(number) || !json_is_integer(count) ||
+	                json_integer_value(number) < 1 ||
+	                json_integer_value(number) > json_integer_value(count) ||
+	                json_integer_value(count) > BALE_BUNDLE_MAX_VOLUMES))) {
+		rc = bale_error_set(err, BALE_EVERIFY, "%s: format version %lld %s",
+		                    BALE_BUNDLE_MANIFEST, (long long)version,
+		                    volume ? (version == BALE_BUNDLE_FORMAT_VOLUME
+		                                  ? "with a malformed \"volume\""
+		                                  : "with a \"volume\", which only format 4 has")
+		                           : "without its \"volume\"");
+		goto out;
+	}
+	m->pub.volume = volume ? (int)json_integer_value(number) : 0;
+	m->pub.volumes = volume ? (int)json_integer_value(count) : 0;
 	m->pub.expected_blobs = delta ? json_integer_value(eb) : 0;
 	m->pub.expected_bytes = delta ? json_integer_value(ey) : 0;
 	m->pub.format_version = (int)version;
@@ -256,11 +278,10 @@ int bundle_manifest_index_entry(const char *data, size_t len, bale_bundle_file *
 	bale_bundle_file found = {0};
 	int rc = 0;
 	/* The version first, as the whole parse does: another may lay out "files" otherwise
-	 * (formats 2 and 3 lay it out alike). */
+	 * (formats 2 to 4 lay it out alike). */
 	if (bale_json_top_value(data, len, "formatVersion", &version, &version_len) != 1 ||
-	    version_len != 1 ||
-	    (version[0] != '0' + BALE_BUNDLE_FORMAT_PLAIN &&
-	     version[0] != '0' + BALE_BUNDLE_FORMAT_DELTA) ||
+	    version_len != 1 || version[0] < '0' + BALE_BUNDLE_FORMAT_PLAIN ||
+	    version[0] > '0' + BALE_BUNDLE_FORMAT_VOLUME ||
 	    bale_json_top_value(data, len, "files", &files, &files_len) != 1 ||
 	    files_len > FILES_FAST_MAX || files[0] != '[' ||
 	    bale_json_parse(&list, files, files_len, FILES_FAST_MAX, BALE_BUNDLE_MANIFEST, NULL) <

@@ -447,8 +447,8 @@ int bale_bundle_read_manifest(bale_bundle_reader *r, const bale_bundle_manifest 
 	/* The signed version says how the file is framed: no other framing is taken. */
 	int framed = bale_zst_reader_format(r->zst);
 	int version = r->manifest->format_version;
-	/* a delta (3) is framed as format 2 */
-	if ((version == BALE_BUNDLE_FORMAT_DELTA ? BALE_BUNDLE_FORMAT_PLAIN : version) != framed)
+	/* a delta (3) and a volume (4) are framed as format 2 */
+	if ((version >= BALE_BUNDLE_FORMAT_PLAIN ? BALE_BUNDLE_FORMAT_PLAIN : version) != framed)
 		return bale_error_set(err, BALE_EVERIFY,
 		                      "%s: format version %d, but the file is framed as format %d",
 		                      BALE_BUNDLE_MANIFEST, r->manifest->format_version, framed);

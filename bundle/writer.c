@@ -32,6 +32,7 @@ typedef struct planned_blob {
 	const char *kind;
 	bool ready;    /* an index or manifest: in blob_dir from the start, never waited for */
 	bool expected; /* a layer a delta leaves out: the site has it */
+	size_t image;  /* the first image that uses it */
 } planned_blob;
 
 typedef struct plan {
@@ -41,6 +42,7 @@ typedef struct plan {
 	size_t n_expected;                     /* of the blobs, expected at the site */
 	int64_t expected_bytes;                /* their sizes */
 	const bale_bundle_write_options *opts; /* left_out */
+	size_t image;                          /* the image being planned */
 } plan;
 
 static const char *planned_digest(const void *items, size_t pos)
@@ -66,8 +68,8 @@ static int plan_add(plan *p, const bale_descriptor *d, const char *kind, bool re
 	}
 	bool expected = strcmp(kind, BUNDLE_KIND_LAYER) == 0 && p->opts->left_out &&
 	                p->opts->left_out(p->opts->left_out_payload, d);
-	p->blobs[p->n] =
-	    (planned_blob){.desc = d, .kind = kind, .ready = ready, .expected = expected};
+	p->blobs[p->n] = (planned_blob){
+	    .desc = d, .kind = kind, .ready = ready, .expected = expected, .image = p->image};
 	p->n_expected += expected;
 	p->expected_bytes += expected ? d->size : 0;
 	return bale_slots_put(p->by_digest, p->blobs, p->n++, err);
@@ -85,6 +87,7 @@ static int plan_blobs(plan *p, const bale_image *const *images, size_t n, bale_e
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const bale_image *img = images[i];
 		bool index = bale_manifest_type_is_index(img->root.media_type);
+		p->image = i;
 		for (size_t j = 0; j < img->n_manifests && rc == 0; j++) {
 			const bale_image_manifest *m = &img->manifests[j];
 			if (!m->selected)
@@ -175,14 +178,15 @@ static int put_json(FILE *f, json_t *v, size_t flags, int depth)
  * leaves for the site to have. */
 static int build_manifest(char **out, size_t *len, const bale_bundle_write_options *opts,
                           const plan *p, const char *bundle_id, const char *created,
-                          const head_files *h, bale_error **err)
+                          const head_files *h, int volume, int volumes, bale_error **err)
 {
 	bale_digest layout;
 	bale_digest_of(&layout, oci_layout, sizeof(oci_layout) - 1);
 	json_t *root = json_object();
-	json_object_set_new(
-	    root, "formatVersion",
-	    json_integer(p->n_expected ? BALE_BUNDLE_FORMAT_DELTA : BALE_BUNDLE_FORMAT_PLAIN));
+	json_object_set_new(root, "formatVersion",
+	                    json_integer(volume          ? BALE_BUNDLE_FORMAT_VOLUME
+	                                 : p->n_expected ? BALE_BUNDLE_FORMAT_DELTA
+	                                                 : BALE_BUNDLE_FORMAT_PLAIN));
 	json_object_set_new(root, "bundleId", json_string(bundle_id));
 	json_object_set_new(root, "created", json_string(created));
 	json_object_set_new(root, "tool", json_string("bale " BALE_VERSION));
@@ -194,6 +198,9 @@ static int build_manifest(char **out, size_t *len, const bale_bundle_write_optio
 	              file_entry(BALE_BUNDLE_INDEX_DB, &h->index_db_digest, h->index_db_size),
 	              file_entry("oci-layout", &layout, sizeof(oci_layout) - 1),
 	              file_entry("index.json", &h->index_json_digest, h->index_json_size)));
+	if (volume)
+		json_object_set_new(root, "volume",
+		                    json_pack("{s:i,s:i}", "number", volume, "count", volumes));
 	if (p->n_expected)
 		json_object_set_new(root, "delta",
 		                    json_pack("{s:I,s:I}", "expectedBlobs",
@@ -350,8 +357,9 @@ static int member_bytes(tar_out *t, const char *path, const void *data, size_t l
 }
 
 /* Copies a file into a member, checking it against the digest and size it must have
- * (only the size when `checked`: its bytes were hashed as this process wrote them). */
-static int member_file(tar_out *t, const char *path, const char *source,
+ * (only the size when `checked`: its bytes were hashed as this process wrote them). A
+ * part (part != 0) is want->size bytes of the file from offset. */
+static int member_file(tar_out *t, const char *path, const char *source, int part, int64_t offset,
                        const bale_descriptor *want, int level, bool checked, bale_error **err)
 {
 	int rc = 0, fd = open(source, O_RDONLY | O_CLOEXEC);
@@ -365,7 +373,10 @@ static int member_file(tar_out *t, const char *path, const char *source,
 	    (rc = member_begin(t, path, want->size, level, err)) < 0)
 		goto cleanup;
 	for (;;) {
-		ssize_t got = read(fd, t->buf, COPY_CHUNK);
+		/* a whole file is read past its size, to find it larger than it should be */
+		size_t room = part && want->size - done < COPY_CHUNK ? (size_t)(want->size - done)
+		                                                     : COPY_CHUNK;
+		ssize_t got = room ? pread(fd, t->buf, room, offset + done) : 0;
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
@@ -409,9 +420,10 @@ cleanup:
 	return rc;
 }
 
-static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *p,
-                     const char *manifest, size_t manifest_len, const char *signature,
-                     const char *index_db_path, const head_files *h, time_t mtime, bale_error **err)
+static int write_tar(int fd, const bale_bundle_write_options *opts, const bundle_member *members,
+                     size_t n_members, const char *manifest, size_t manifest_len,
+                     const char *signature, const char *index_db_path, const head_files *h,
+                     time_t mtime, bale_error **err)
 {
 	int rc = 0;
 	char member[128], source[4096];
@@ -442,23 +454,24 @@ static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *
 		goto cleanup;
 	bale_descriptor db = {.digest = h->index_db_digest, .size = h->index_db_size};
 	bale_descriptor index_json = {.digest = h->index_json_digest, .size = h->index_json_size};
-	if ((rc = member_file(&t, BALE_BUNDLE_INDEX_DB, index_db_path, &db, t.level, false, err)) <
-	        0 ||
+	if ((rc = member_file(&t, BALE_BUNDLE_INDEX_DB, index_db_path, 0, 0, &db, t.level, false,
+	                      err)) < 0 ||
 	    (rc = member_bytes(&t, "oci-layout", oci_layout, sizeof(oci_layout) - 1, err)) < 0 ||
-	    (rc = member_file(&t, "index.json", h->index_json_path, &index_json, t.level, false,
-	                      err)) < 0)
+	    (rc = member_file(&t, "index.json", h->index_json_path, 0, 0, &index_json, t.level,
+	                      false, err)) < 0)
 		goto cleanup;
-	for (size_t i = 0; i < p->n; i++) {
-		const bale_descriptor *d = p->blobs[i].desc;
-		if (p->blobs[i].expected)
-			continue;
-		snprintf(member, sizeof(member), "blobs/sha256/%s", bale_digest_hex(&d->digest));
+	for (size_t i = 0; i < n_members; i++) {
+		const bundle_member *m = &members[i];
+		const bale_descriptor *d = m->blob;
+		bale_descriptor want = {.digest = m->digest, .size = m->size};
+		bundle_member_path(member, sizeof(member), &d->digest, m->part);
 		snprintf(source, sizeof(source), "%s/%s", opts->blob_dir,
 		         bale_digest_hex(&d->digest));
 		int level = precompressed(d->media_type) ? LEVEL_PRECOMPRESSED : t.level;
-		bool wait = opts->wait_blob && !p->blobs[i].ready, checked = false;
+		bool wait = opts->wait_blob && !m->ready, checked = m->checked;
 		if ((wait && (rc = opts->wait_blob(opts->wait_payload, d, &checked, err)) < 0) ||
-		    (rc = member_file(&t, member, source, d, level, checked, err)) < 0)
+		    (rc = member_file(&t, member, source, m->part, m->offset, &want, level,
+		                      checked && !m->part, err)) < 0)
 			goto cleanup;
 	}
 	if (archive_write_close(t.a) != ARCHIVE_OK) {
@@ -512,66 +525,90 @@ static void sweep_temporaries(const bale_bundle_write_options *opts)
 	bale_error_free(err);
 }
 
-int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *const *images,
-                      size_t n, bale_error **err)
+/* The carried blobs, whole, in bundle order. */
+static int carried_members(const plan *p, bundle_member **out, size_t *n, bale_error **err)
 {
-	int rc = 0, fd = -1;
-	plan p = {.opts = opts};
-	head_files h = {0};
+	bundle_member *m = calloc(p->n ? p->n : 1, sizeof(*m));
+	if (!m)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	size_t k = 0;
+	for (size_t i = 0; i < p->n; i++)
+		if (!p->blobs[i].expected)
+			m[k++] = (bundle_member){.blob = p->blobs[i].desc,
+			                         .size = p->blobs[i].desc->size,
+			                         .digest = p->blobs[i].desc->digest,
+			                         .ready = p->blobs[i].ready,
+			                         .image = p->blobs[i].image};
+	*out = m;
+	*n = k;
+	return 0;
+}
+
+/* bale/index.db at path: the images, each blob's place (or expected at the site), and in
+ * a volume set where each volume's members are. */
+static int build_index_db(const char *path, const bale_bundle_write_options *opts, const plan *p,
+                          const bale_image *const *images, size_t n,
+                          const bale_index_bundle_info *info, const bundle_member *members,
+                          size_t n_members, bale_error **err)
+{
 	bale_index_db *db = NULL;
-	char *manifest = NULL, *signature = NULL, *tmp = NULL, *db_path = NULL, *dir = NULL;
+	int rc = bale_index_db_create(&db, path, info, err);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = bale_index_db_add_image(db, images[i], info->created, read_config,
+		                             (void *)opts, err);
+	for (size_t i = 0, member = 0; i < p->n && rc == 0; i++)
+		rc = p->blobs[i].expected ? bale_index_db_expect(db, &p->blobs[i].desc->digest, err)
+		                          : bale_index_db_set_member(db, &p->blobs[i].desc->digest,
+		                                                     (int64_t)member++, err);
+	for (size_t i = 0, position = 0; info->volumes && i < n_members && rc == 0; i++) {
+		const bundle_member *m = &members[i];
+		position = i && m->volume != members[i - 1].volume ? 0 : position;
+		rc = bale_index_db_add_volume_member(db, m->volume, (int64_t)position++,
+		                                     &m->blob->digest, m->part, m->offset, m->size,
+		                                     &m->digest, err);
+	}
+	if (rc == 0)
+		rc = bale_index_db_finish(db, err);
+	bale_index_db_free(db);
+	return rc;
+}
+
+/* A volume set reads every blob before it starts: the cut needs the parts' digests. */
+static int wait_all(const bale_bundle_write_options *opts, bundle_member *m, size_t n,
+                    bale_error **err)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		if (opts->wait_blob && !m[i].ready &&
+		    (rc = opts->wait_blob(opts->wait_payload, m[i].blob, &m[i].checked, err)) == 0)
+			m[i].ready = true;
+	return rc;
+}
+
+/* The most bytes a volume's head and trailer take: its manifest, signature, index.db,
+ * oci-layout and index.json, the seek table and the end of the archive. */
+static int64_t head_bound(int64_t index_db, int64_t index_json)
+{
+	return bundle_member_bound(64 << 10) * 3 + bundle_member_bound(index_db) +
+	       bundle_member_bound(index_json) + (64 << 10);
+}
+
+/* One file of the set (the bundle, or volume k of volumes) with its members. */
+typedef struct out_file {
+	char *path, *tmp;
+	int fd;
+} out_file;
+
+static int write_file(out_file *f, const bale_bundle_write_options *opts, const plan *p,
+                      const bundle_member *members, size_t n, const char *bundle_id,
+                      const char *created, const char *db_path, const head_files *h, int volume,
+                      int volumes, time_t now, bale_error **err)
+{
+	char *manifest = NULL, *signature = NULL;
 	size_t manifest_len = 0;
-	char bundle_id[33], created[32];
-	time_t now = time(NULL);
-	struct stat st;
-
-	sweep_temporaries(opts);
-	if (!opts->force && stat(opts->output, &st) == 0) {
-		rc = bale_error_set(err, BALE_EUSAGE, "%s exists (use --force to replace it)",
-		                    opts->output);
-		goto cleanup;
-	}
-	utc_now(created, now);
-	if ((rc = random_id(bundle_id, err)) < 0 || (rc = plan_blobs(&p, images, n, err)) < 0)
-		goto cleanup;
-	size_t tl = strlen(opts->output) + 32;
-	/* the companions' names stay "" (nothing to unlink) until the temporary exists */
-	db_path = calloc(1, tl);
-	h.index_json_path = calloc(1, tl);
-	dir = strdup(opts->output);
-	if (!db_path || !h.index_json_path || !dir) {
-		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
-		goto cleanup;
-	}
-	/* held under a lock until renamed, so no other export's sweep takes it */
-	if ((rc = bale_fs_temp_create(opts->output, 0644, BALE_EGENERIC, &fd, &tmp, err)) < 0)
-		goto cleanup;
-	snprintf(db_path, tl, "%s.index.db", tmp); /* companions the sweep knows */
-	snprintf(h.index_json_path, tl, "%s.index.json", tmp);
-
-	bale_index_bundle_info info = {.bundle_id = bundle_id,
-	                               .created = created,
-	                               .tool_version = BALE_VERSION,
-	                               .signer_key_id = opts->key ? bale_key_id(opts->key) : NULL};
-	if ((rc = bale_index_db_create(&db, db_path, &info, err)) < 0)
-		goto cleanup;
-	for (size_t i = 0; i < n; i++)
-		if ((rc = bale_index_db_add_image(db, images[i], created, read_config, (void *)opts,
-		                                  err)) < 0)
-			goto cleanup;
-	for (size_t i = 0, member = 0; i < p.n; i++)
-		if ((rc = p.blobs[i].expected
-		              ? bale_index_db_expect(db, &p.blobs[i].desc->digest, err)
-		              : bale_index_db_set_member(db, &p.blobs[i].desc->digest,
-		                                         (int64_t)member++, err)) < 0)
-			goto cleanup;
-	if ((rc = bale_index_db_finish(db, err)) < 0 ||
-	    (rc = hash_file(&h.index_db_digest, &h.index_db_size, db_path, err)) < 0 ||
-	    (rc = build_index_json(h.index_json_path, images, n, err)) < 0 ||
-	    (rc = hash_file(&h.index_json_digest, &h.index_json_size, h.index_json_path, err)) <
-	        0 ||
-	    (rc = build_manifest(&manifest, &manifest_len, opts, &p, bundle_id, created, &h, err)) <
-	        0)
+	int rc = 0;
+	if ((rc = build_manifest(&manifest, &manifest_len, opts, p, bundle_id, created, h, volume,
+	                         volumes, err)) < 0)
 		goto cleanup;
 	if (opts->key &&
 	    (rc = bale_key_sign(&signature, opts->key, manifest, manifest_len, err)) < 0)
@@ -587,46 +624,195 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 		signature[sl] = '\n';
 		signature[sl + 1] = '\0';
 	}
-	if ((rc = write_tar(fd, opts, &p, manifest, manifest_len, signature, db_path, &h, now,
-	                    err)) < 0)
+	if ((rc = write_tar(f->fd, opts, members, n, manifest, manifest_len, signature, db_path, h,
+	                    now, err)) < 0)
 		goto cleanup;
-	if (fsync(fd) < 0) {
-		rc = bale_error_set_errno(err, BALE_EGENERIC, errno, "write %s", tmp);
-		goto cleanup;
-	}
-	if (opts->force ? rename(tmp, opts->output) < 0
-	                : renameat2(AT_FDCWD, tmp, AT_FDCWD, opts->output, RENAME_NOREPLACE) < 0) {
-		rc = bale_error_set_errno(err, errno == EEXIST ? BALE_EUSAGE : BALE_EGENERIC, errno,
-		                          "rename to %s", opts->output);
-		goto cleanup;
-	}
-	free(tmp);
-	tmp = NULL;
-	rc = close(fd);
-	fd = -1;
-	if (rc < 0) {
-		rc = bale_error_set_errno(err, BALE_EGENERIC, errno, "close %s", opts->output);
-		goto cleanup;
-	}
-	if ((rc = bale_fs_fsync_dir(dirname(dir), err)) < 0)
-		goto cleanup;
-	sweep_temporaries(opts);
+	if (fsync(f->fd) < 0)
+		rc = bale_error_set_errno(err, BALE_EGENERIC, errno, "write %s", f->tmp);
 cleanup:
-	bale_index_db_free(db);
-	if (fd >= 0)
-		close(fd);
-	if (tmp)
-		unlink(tmp);
+	free(manifest);
+	free(signature);
+	return rc;
+}
+
+/* Every file in place at once, once all are written and synced. */
+static int publish(out_file *files, size_t n, const bale_bundle_write_options *opts,
+                   bale_error **err)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (opts->force ? rename(files[i].tmp, files[i].path) < 0
+		                : renameat2(AT_FDCWD, files[i].tmp, AT_FDCWD, files[i].path,
+		                            RENAME_NOREPLACE) < 0) {
+			rc =
+			    bale_error_set_errno(err, errno == EEXIST ? BALE_EUSAGE : BALE_EGENERIC,
+			                         errno, "rename to %s", files[i].path);
+			break;
+		}
+		free(files[i].tmp);
+		files[i].tmp = NULL;
+	}
+	char *dir = rc == 0 ? strdup(opts->output) : NULL;
+	if (rc == 0 && !dir)
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+	if (rc == 0)
+		rc = bale_fs_fsync_dir(dirname(dir), err);
+	free(dir);
+	return rc;
+}
+
+int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *const *images,
+                      size_t n, bale_error **err)
+{
+	int rc = 0, volumes = 1;
+	plan p = {.opts = opts};
+	head_files h = {0};
+	char *db_path = NULL;
+	char bundle_id[33], created[32];
+	time_t now = time(NULL);
+	bundle_member *carried = NULL, *members = NULL;
+	size_t n_carried = 0, n_members = 0, n_files = 0;
+	out_file *files = NULL;
+	bool cut = opts->volume_size > 0;
+	/* The output's temporary, held under a lock until the end, so no other export's sweep
+	 * takes it or its companions (the head's files, the volumes: "TMP.index.db",
+	 * "TMP.001"), and the next export's sweep removes them if this one is killed. */
+	int anchor_fd = -1;
+	char *anchor = NULL;
+
+	sweep_temporaries(opts);
+	utc_now(created, now);
+	if ((rc = random_id(bundle_id, err)) < 0 || (rc = plan_blobs(&p, images, n, err)) < 0 ||
+	    (rc = carried_members(&p, &carried, &n_carried, err)) < 0 ||
+	    (rc = bale_fs_temp_create(opts->output, 0644, BALE_EGENERIC, &anchor_fd, &anchor,
+	                              err)) < 0)
+		goto cleanup;
+	if (asprintf(&db_path, "%s.index.db", anchor) < 0 ||
+	    asprintf(&h.index_json_path, "%s.index.json", anchor) < 0) {
+		db_path = h.index_json_path = NULL;
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	bale_index_bundle_info info = {.bundle_id = bundle_id,
+	                               .created = created,
+	                               .tool_version = BALE_VERSION,
+	                               .signer_key_id = opts->key ? bale_key_id(opts->key) : NULL,
+	                               .volumes = cut};
+	if ((rc = build_index_json(h.index_json_path, images, n, err)) < 0 ||
+	    (rc = hash_file(&h.index_json_digest, &h.index_json_size, h.index_json_path, err)) < 0)
+		goto cleanup;
+	if (cut) {
+		/* The volumes' budget leaves room for the head: an index.db without the volume
+		 * rows, and a generous 512 bytes for each row to come. */
+		if ((rc = wait_all(opts, carried, n_carried, err)) < 0 ||
+		    (rc = build_index_db(db_path, opts, &p, images, n, &info, NULL, 0, err)) < 0 ||
+		    (rc = hash_file(&h.index_db_digest, &h.index_db_size, db_path, err)) < 0)
+			goto cleanup;
+		unlink(db_path);
+		int64_t total = 0;
+		for (size_t i = 0; i < n_carried; i++)
+			total += carried[i].size;
+		/* a row a blob, and one more for each part: at most one cut a volume */
+		int64_t rows = (int64_t)n_carried + total / (opts->volume_size / 2) + 16;
+		int64_t head = head_bound(h.index_db_size + 512 * rows, h.index_json_size);
+		if (opts->volume_size - head < ((int64_t)1 << 20)) {
+			rc = bale_error_set(
+			    err, BALE_EUSAGE,
+			    "volumes of %lld bytes leave no room beside the index of "
+			    "%zu images (%lld bytes of head): use larger volumes",
+			    (long long)opts->volume_size, n, (long long)head);
+			goto cleanup;
+		}
+		if ((rc = bundle_volumes_cut(carried, n_carried, opts->volume_size - head,
+		                             opts->blob_dir, &members, &n_members, &volumes, err)) <
+		    0)
+			goto cleanup;
+		if (volumes > BALE_BUNDLE_MAX_VOLUMES) {
+			rc = bale_error_set(
+			    err, BALE_EUSAGE,
+			    "%d volumes, more than the %d a set may have: use larger "
+			    "volumes",
+			    volumes, BALE_BUNDLE_MAX_VOLUMES);
+			goto cleanup;
+		}
+	} else {
+		members = carried;
+		n_members = n_carried;
+		carried = NULL;
+	}
+	if ((rc = build_index_db(db_path, opts, &p, images, n, &info, members, n_members, err)) <
+	        0 ||
+	    (rc = hash_file(&h.index_db_digest, &h.index_db_size, db_path, err)) < 0)
+		goto cleanup;
+	if (!(files = calloc((size_t)volumes, sizeof(*files)))) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	for (n_files = 0; n_files < (size_t)volumes; n_files++) {
+		out_file *f = &files[n_files];
+		f->fd = -1;
+		f->path = cut ? bale_bundle_volume_name(opts->output, (int)n_files + 1)
+		              : strdup(opts->output);
+		if (!f->path) {
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+			goto cleanup;
+		}
+		if (!opts->force && access(f->path, F_OK) == 0) {
+			rc = bale_error_set(err, BALE_EUSAGE,
+			                    "%s exists (use --force to replace it)", f->path);
+			n_files++;
+			goto cleanup;
+		}
+		if (!cut) { /* the bundle is the output's temporary itself */
+			f->tmp = anchor;
+			f->fd = anchor_fd;
+			anchor = NULL;
+			anchor_fd = -1;
+		} else if (asprintf(&f->tmp, "%s.%03zu", anchor, n_files + 1) < 0) {
+			f->tmp = NULL;
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+			n_files++;
+			goto cleanup;
+		} else if ((f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) <
+		           0) {
+			rc = bale_error_set_errno(err, BALE_EGENERIC, errno, "create %s", f->tmp);
+			n_files++;
+			goto cleanup;
+		}
+	}
+	for (size_t k = 0, from = 0; k < n_files && rc == 0; k++) {
+		size_t to = from;
+		while (to < n_members && (!cut || members[to].volume == (int)k + 1))
+			to++;
+		rc = write_file(&files[k], opts, &p, members + from, to - from, bundle_id, created,
+		                db_path, &h, cut ? (int)k + 1 : 0, cut ? volumes : 0, now, err);
+		from = to;
+	}
+	if (rc == 0)
+		rc = publish(files, n_files, opts, err);
+cleanup:
+	for (size_t i = 0; files && i < n_files; i++) {
+		if (files[i].fd >= 0)
+			close(files[i].fd);
+		if (files[i].tmp)
+			unlink(files[i].tmp);
+		free(files[i].tmp);
+		free(files[i].path);
+	}
+	free(files);
 	if (db_path)
 		unlink(db_path);
 	if (h.index_json_path)
 		unlink(h.index_json_path);
-	free(tmp);
+	if (anchor) /* a volume set's placeholder, or a bundle that did not make it */
+		unlink(anchor);
+	if (anchor_fd >= 0)
+		close(anchor_fd);
+	free(anchor);
 	free(db_path);
-	free(dir);
-	free(manifest);
-	free(signature);
 	free(h.index_json_path);
+	free(carried);
+	free(members);
 	free(p.blobs);
 	bale_slots_free(p.by_digest);
 	return rc;

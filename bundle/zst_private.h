@@ -21,7 +21,9 @@
 #define CHECK_SIZE 8
 #define SKIPPABLE_HEADER_SIZE 8 /* magic, frame size */
 #define ENTRY_SIZE 8            /* compressed size, decompressed size */
-#define FOOTER_SIZE 9           /* frame count, descriptor, seekable magic */
+/* The writer's frames hold at most this many uncompressed bytes. */
+#define ZST_MAX_FRAME ((int64_t)4 << 20)
+#define FOOTER_SIZE 9 /* frame count, descriptor, seekable magic */
 
 static inline void put_le32(uint8_t *p, uint32_t v)
 {

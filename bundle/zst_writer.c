@@ -23,7 +23,7 @@
 
 /* The skippable frame's size field is a u32, so it cannot describe more frames. */
 #define MAX_FRAMES (((size_t)UINT32_MAX - FOOTER_SIZE) / ENTRY_SIZE)
-#define DEFAULT_MAX_FRAME ((size_t)4 << 20)
+#define DEFAULT_MAX_FRAME ((size_t)ZST_MAX_FRAME)
 #define WRITE_BUFFER_SIZE ((size_t)1 << 20)
 #define WINDOW_LOG 20
 

@@ -28,7 +28,7 @@ static const char usage_text[] =
     "others as expected at the site, and bale import checks the store holds them.\n"
     "\n";
 
-enum { OPT_INCLUDE_FOREIGN_LAYERS = OPT_VERB_FIRST, OPT_HAVE };
+enum { OPT_INCLUDE_FOREIGN_LAYERS = OPT_VERB_FIRST, OPT_HAVE, OPT_VOLUME_SIZE };
 
 static const cli_opt options[] = {
     {"file", 'f', "LIST", "references, one per line ('#' comments; '-' for stdin)", OPT_FILE},
@@ -50,6 +50,11 @@ static const cli_opt options[] = {
      "fetch foreign (non-distributable) layers from their\n"
      "urls and carry them (default: left to the node)",
      OPT_INCLUDE_FOREIGN_LAYERS},
+    {"volume-size", 0, "SIZE",
+     "cut the bundle into volumes of at most SIZE (700M, 4G;\n"
+     "cd, dvd, dvd-dl, bd25, bd50), each verifying alone:\n"
+     "FILE's NAME.001.tar.zst, NAME.002.tar.zst, …",
+     OPT_VOLUME_SIZE},
     {"have", 0, "FILE",
      "a have-list of the site (repeatable; bale have): write a\n"
      "delta without the layers it lists",
@@ -73,6 +78,7 @@ typedef struct export_args {
 	const char *output, *key, *cache;
 	bool unsigned_ok, force, foreign_layers;
 	int level;
+	int64_t volume_size;
 	bool list_stdin; /* -f - */
 } export_args;
 
@@ -106,6 +112,8 @@ static int export_option(void *payload, int opt, const char *arg, bale_error **e
 		return cli_push_arg(&a->manifests, &a->n_manifests, arg);
 	case OPT_HAVE:
 		return cli_push_arg(&a->haves, &a->n_haves, arg);
+	case OPT_VOLUME_SIZE:
+		return bale_bundle_volume_size_parse(arg, &a->volume_size, err);
 	case OPT_NODE_CONFIG:
 		a->node_config = arg;
 		return 0;
@@ -192,9 +200,19 @@ int cmd_export(int argc, char **argv, bale_error **err)
 		stdin_taken = "-f -";
 	if (cli_bind_creds(&c, &regs, stdin_taken, err) < 0)
 		goto failed;
-	if (!a.force && access(a.output, F_OK) == 0) { /* before any download */
+	if (!a.force && !a.volume_size && access(a.output, F_OK) == 0) { /* before downloads */
 		bale_error_set(err, BALE_EUSAGE, "%s exists (use --force to replace it)", a.output);
 		goto failed;
+	}
+	if (!a.force && a.volume_size) { /* the first volume's name stands for the set's */
+		char *first = bale_bundle_volume_name(a.output, 1);
+		bool exists = first && access(first, F_OK) == 0;
+		if (exists)
+			bale_error_set(err, BALE_EUSAGE, "%s exists (use --force to replace it)",
+			               first);
+		free(first);
+		if (exists)
+			goto failed;
 	}
 	if (a.key && bale_key_load_private(&key, a.key, err) < 0)
 		goto failed;
@@ -226,7 +244,8 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	                                .key = key,
 	                                .level = a.level,
 	                                .blob_dir = blob_dir,
-	                                .log = &c.log};
+	                                .log = &c.log,
+	                                .volume_size = a.volume_size};
 	if (bale_pull_new(&pull, &po, err) < 0 ||
 	    bale_export(pull, (const char *const *)a.refs.refs, a.refs.n, cache, have, &wo, err) <
 	        0)
@@ -238,7 +257,8 @@ int cmd_export(int argc, char **argv, bale_error **err)
 		printf("%s %s\n", img->ref, img->root.digest.str);
 	}
 	if (c.log.level >= BALE_LOG_INFO)
-		fprintf(stderr, "wrote %s (%zu image%s, %s)\n", a.output, n, n == 1 ? "" : "s",
+		fprintf(stderr, "wrote %s%s (%zu image%s, %s)\n", a.output,
+		        a.volume_size ? " as volumes NAME.001.tar.zst…" : "", n, n == 1 ? "" : "s",
 		        key ? bale_key_id(key) : "unsigned");
 	goto cleanup;
 failed:

@@ -1,4 +1,4 @@
-/* bale import BUNDLE --store STORE: a verified bundle into a node store. */
+/* bale import BUNDLE | VOLUME… --store STORE: a verified bundle into a node store. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +10,12 @@
 #include "cli/cli.h"
 #include "cli/terminal.h"
 
-enum { OPT_ALLOW_DOWNGRADE = OPT_VERB_FIRST };
+enum { OPT_ALLOW_DOWNGRADE = OPT_VERB_FIRST, OPT_STAGING };
 
 static const char usage_text[] =
-    "Usage: bale import BUNDLE [--store STORE] [--key PUB | --trust DIR]\n"
+    "Usage: bale import BUNDLE | VOLUME… [--store STORE] [--key PUB | --trust DIR]\n"
     "                   [--image REF]… [--platform P[,P…]|all] [--ledger FILE]\n"
-    "                   [--allow-downgrade]\n"
+    "                   [--allow-downgrade] [--staging DIR]\n"
     "\n"
     "Checks the bundle's signature before anything is written, then loads the images into\n"
     "the node store: every blob re-hashed as it streams in, blobs the store has are not\n"
@@ -25,6 +25,11 @@ static const char usage_text[] =
     "bundle set is skipped. Into containerd each image lands on its own. Prints one line\n"
     "per image that landed:\n"
     "  REFERENCE DIGEST PLATFORM[,PLATFORM…]\n"
+    "\n"
+    "The volumes of a set (bale export --volume-size) are taken in any order, one or\n"
+    "several a call, in any session: what each brings waits in the staging directory, and\n"
+    "an image lands once all of its content is in. Each call says which images wait for\n"
+    "which volumes.\n"
     "\n";
 
 static const cli_opt options[] = {
@@ -39,6 +44,10 @@ static const cli_opt options[] = {
      OPT_PLATFORM},
     {"ledger", 0, "FILE", "the node ledger (default $BALE_LEDGER, else " BALE_DEFAULT_LEDGER ")",
      OPT_LEDGER},
+    {"staging", 0, "DIR",
+     "where the volumes of a set wait for the rest (default:\n"
+     "staging/ beside the ledger)",
+     OPT_STAGING},
     {"allow-downgrade", 0, NULL,
      "move tags back to what an older bundle carries (default:\nskip such images)",
      OPT_ALLOW_DOWNGRADE},
@@ -52,7 +61,7 @@ static const cli_verb verb = {"import", usage_text, options};
 
 typedef struct import_args {
 	bale_store_options store_opts;
-	const char *store, *key, *trust, *ledger;
+	const char *store, *key, *trust, *ledger, *staging;
 	bool skip_signature, allow_downgrade;
 	const char **images;
 	size_t n_images;
@@ -66,6 +75,9 @@ static int import_option(void *payload, int opt, const char *arg, bale_error **e
 	switch (opt) {
 	case OPT_KEY:
 		a->key = arg;
+		return 0;
+	case OPT_STAGING:
+		a->staging = arg;
 		return 0;
 	case OPT_TRUST:
 		a->trust = arg;
@@ -138,14 +150,16 @@ int cmd_import(int argc, char **argv, bale_error **err)
 	bale_platform_set *platforms = NULL;
 	bale_sink *store = NULL;
 	bale_import_result res = {0};
+	char *staging = NULL;
 	cli_common_init(&c);
 	int rc = cli_parse(&c, argc, argv, &verb, import_option, &a, err);
 	if (rc != CLI_PARSED) {
 		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;
 	}
-	if (optind + 1 != argc || (a.key && a.trust)) {
-		rc = cli_usage(err, "want one BUNDLE and at most one of --key, --trust");
+	if (optind >= argc || (a.key && a.trust)) {
+		rc = cli_usage(err, "want a BUNDLE (or the VOLUMEs of a set) and at most one of "
+		                    "--key, --trust");
 		goto cleanup;
 	}
 	/* A registry:// store: --creds are for it, settled before any request. */
@@ -157,6 +171,14 @@ int cmd_import(int argc, char **argv, bale_error **err)
 	if (rc < 0)
 		goto cleanup;
 	const char *bundle = argv[optind];
+	const char *ledger = cli_ledger_path(a.ledger);
+	staging = a.staging ? strdup(a.staging) : NULL;
+	if (!staging) { /* beside the ledger: the node's own state */
+		const char *slash = strrchr(ledger, '/');
+		if (asprintf(&staging, "%.*sstaging", slash ? (int)(slash - ledger + 1) : 0,
+		             ledger) < 0)
+			staging = NULL;
+	}
 	double start = now_seconds();
 	if ((!a.skip_signature && (rc = cli_load_trust(&trust, a.key, a.trust, err)) < 0) ||
 	    (rc = bale_platform_set_parse(&platforms, c.platform, err)) < 0 ||
@@ -170,9 +192,12 @@ int cmd_import(int argc, char **argv, bale_error **err)
 	                          .n_images = a.n_images,
 	                          .platforms = platforms,
 	                          .log = &c.log,
-	                          .ledger = cli_ledger_path(a.ledger),
+	                          .ledger = ledger,
 	                          .store = a.store,
-	                          .allow_downgrade = a.allow_downgrade};
+	                          .allow_downgrade = a.allow_downgrade,
+	                          .volumes = (const char *const *)argv + optind,
+	                          .n_volumes = (size_t)(argc - optind),
+	                          .staging = staging};
 	rc = bale_import_bundle(&io, store, &res, err);
 done:
 	/* The store is closed first: a failed run's staged blobs are gone before the
@@ -189,6 +214,10 @@ done:
 		bale_log_printf(&c.log, BALE_LOG_ERROR, "not imported: %s", res.failed[i].message);
 	if (ledger_err && rc < 0) /* the import's error is the run's */
 		bale_log_printf(&c.log, BALE_LOG_ERROR, "%s", bale_error_message(ledger_err));
+	for (size_t i = 0; i < res.n_waiting; i++) { /* a volume set's images not whole yet */
+		cli_put_text(stdout, res.waiting[i].ref);
+		printf(" %s\n", res.waiting[i].message);
+	}
 	for (size_t i = 0; i < res.n_images; i++) { /* the bundle's words, escaped */
 		cli_put_text(stdout, res.images[i].ref);
 		putchar(' ');
@@ -220,6 +249,7 @@ cleanup:
 	bale_platform_set_free(platforms);
 	bale_trust_free(trust);
 	free(a.images);
+	free(staging);
 	cli_common_free(&c);
 	return rc;
 }

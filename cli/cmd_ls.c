@@ -301,7 +301,33 @@ typedef struct summary {
 	char *bundle_id, *created, *signer;
 	long long blobs, bytes;
 	long long expected_blobs, expected_bytes; /* a delta's, left for the site to have */
+	int volume, volumes;                      /* a volume of a set: which, of how many */
+	json_t *per_volume;                       /* what each volume holds */
+	bale_buf volume_text;
 } summary;
+
+/* One volume of the set: what it holds. */
+static int collect_volume(void *payload, int ncols, const char *const *names,
+                          const char *const *values)
+{
+	summary *sum = payload;
+	char size[32];
+	(void)names;
+	if (!values || ncols != 4)
+		return 0;
+	long long k = column_int(values[0]), blobs = column_int(values[1]);
+	long long bytes = column_int(values[2]), parts = column_int(values[3]);
+	if (!sum->per_volume && !(sum->per_volume = json_array()))
+		return -1;
+	json_array_append_new(sum->per_volume,
+	                      json_pack("{s:I,s:I,s:I,s:I}", "number", (json_int_t)k, "members",
+	                                (json_int_t)blobs, "bytes", (json_int_t)bytes, "parts",
+	                                (json_int_t)parts));
+	return bale_buf_appendf(&sum->volume_text, NULL, "  volume %lld%s: %lld blob%s%s (%s)\n", k,
+	                        k == sum->volume ? " (this file)" : "", blobs,
+	                        blobs == 1 ? "" : "s", parts ? ", parts of blobs among them" : "",
+	                        cli_human_size(size, sizeof(size), bytes));
+}
 
 static int collect_summary(void *payload, int ncols, const char *const *names,
                            const char *const *values)
@@ -357,6 +383,10 @@ static void print_text_summary(const ls_state *s, const summary *sum)
 	       sum->signer ? "signer " : "unsigned");
 	cli_put_text(stdout, sum->signer ? sum->signer : "");
 	putchar('\n');
+	if (sum->volume)
+		printf("volume %d of a set of %d (bale import takes them in any order):\n%s",
+		       sum->volume, sum->volumes,
+		       sum->volume_text.data ? sum->volume_text.data : "");
 	if (sum->expected_blobs)
 		printf("delta: expects %lld layer%s (%s) at the site, which bale import checks the "
 		       "store holds\n",
@@ -369,6 +399,10 @@ static int print_json_summary(const ls_state *s, const summary *sum)
 {
 	json_t *tail = json_object();
 	json_object_set_new(tail, "blobs", json_integer(sum->blobs));
+	json_object_set_new(tail, "volume",
+	                    sum->volume ? json_pack("{s:i,s:i,s:O}", "number", sum->volume, "count",
+	                                            sum->volumes, "volumes", sum->per_volume)
+	                                : json_null());
 	json_object_set_new(tail, "delta",
 	                    sum->expected_blobs
 	                        ? json_pack("{s:I,s:I}", "expectedBlobs",
@@ -391,10 +425,11 @@ static int print_json_summary(const ls_state *s, const summary *sum)
 }
 
 /* Lists the images as the bundle's index.db gives them, one image in memory at a time. */
-static int list_images(sqlite3 *db, bool as_json, bale_error **err)
+static int list_images(sqlite3 *db, int volume, int volumes, bool as_json, bale_error **err)
 {
 	ls_state s = {.as_json = as_json, .wref = 9};
 	summary sum = {0};
+	bale_buf_init(&sum.volume_text, 1 << 20, "volumes");
 	/* A bundle of schema version 1 has no child indexes and no foreign layers recorded. */
 	bool v2 = bale_index_db_version(db) >= 2;
 	int rc =
@@ -409,6 +444,13 @@ static int list_images(sqlite3 *db, bool as_json, bale_error **err)
 		                         err);
 	if (rc == 0)
 		rc = flush_image(&s);
+	sum.volume = volume;
+	sum.volumes = volumes;
+	if (rc == 0 && volume)
+		rc = bale_index_db_query(db,
+		                         "SELECT volume, count(*), sum(size), sum(part > 0)"
+		                         " FROM volume_members GROUP BY volume ORDER BY volume",
+		                         collect_volume, &sum, err);
 	if (rc == 0 && as_json)
 		rc = print_json_summary(&s, &sum);
 	else if (rc == 0) {
@@ -421,6 +463,8 @@ static int list_images(sqlite3 *db, bool as_json, bale_error **err)
 	image_free(&s.img);
 	free(sum.bundle_id);
 	free(sum.created);
+	json_decref(sum.per_volume);
+	bale_buf_free(&sum.volume_text);
 	free(sum.signer);
 	return rc;
 }
@@ -448,8 +492,10 @@ int cmd_ls(int argc, char **argv, bale_error **err)
 		rc = cli_usage(err, "want one BUNDLE (see bale ls --help)");
 		goto cleanup;
 	}
-	if ((rc = bale_index_db_open_bundle(&reader, &db, argv[optind], err)) == 0)
-		rc = list_images(db, as_json, err);
+	const bale_bundle_manifest *m = NULL;
+	if ((rc = bale_index_db_open_bundle(&reader, &db, argv[optind], err)) == 0 &&
+	    (rc = bale_bundle_read_manifest(reader, &m, err)) == 0)
+		rc = list_images(db, m->volume, m->volumes, as_json, err);
 cleanup:
 	sqlite3_close(db);
 	bale_bundle_close(reader);

@@ -81,6 +81,9 @@ static void print_json(const char *path, const bale_verify_report *r, const bale
 	                      "images", (json_int_t)r->images, "blobs", (json_int_t)r->blobs,
 	                      "members", (json_int_t)r->members, "contentBytes",
 	                      (json_int_t)r->content_bytes, "fileBytes", (json_int_t)r->file_bytes);
+	if (r->volume)
+		json_object_set_new(
+		    o, "volume", json_pack("{s:i,s:i}", "number", r->volume, "count", r->volumes));
 	if (r->expected_blobs)
 		json_object_set_new(o, "delta",
 		                    json_pack("{s:I,s:I}", "expectedBlobs",
@@ -135,12 +138,23 @@ int cmd_verify(int argc, char **argv, bale_error **err)
 	}
 	if (!a.json && c.log.level >= BALE_LOG_INFO) {
 		char size[32];
-		printf("%s: ok: %lld image%s, %lld blobs, %s checked, %s\n", path,
-		       (long long)report.images, report.images == 1 ? "" : "s",
-		       (long long)(report.blobs - report.expected_blobs),
-		       cli_human_size(size, sizeof(size), report.content_bytes),
-		       report.signature_checked ? "signed by trusted key"
-		                                : "signature NOT checked");
+		if (report.volume) /* its own members checked, of a set that lists them all */
+			printf("%s: ok: volume %d of %d, %lld member%s, %s checked, %s; the set: "
+			       "%lld image%s, %lld blobs\n",
+			       path, report.volume, report.volumes, (long long)report.members,
+			       report.members == 1 ? "" : "s",
+			       cli_human_size(size, sizeof(size), report.content_bytes),
+			       report.signature_checked ? "signed by trusted key"
+			                                : "signature NOT checked",
+			       (long long)report.images, report.images == 1 ? "" : "s",
+			       (long long)(report.blobs - report.expected_blobs));
+		else
+			printf("%s: ok: %lld image%s, %lld blobs, %s checked, %s\n", path,
+			       (long long)report.images, report.images == 1 ? "" : "s",
+			       (long long)(report.blobs - report.expected_blobs),
+			       cli_human_size(size, sizeof(size), report.content_bytes),
+			       report.signature_checked ? "signed by trusted key"
+			                                : "signature NOT checked");
 		if (report.signature_checked)
 			printf("signer: %s\n", report.signer);
 		if (report.expected_blobs)

@@ -14,6 +14,7 @@
 #include "bale/slots.h"
 #include "bale/store.h"
 #include "bale/verify.h"
+#include "import/import_private.h"
 
 /* One blob the import needs: its descriptor without the 128-byte media type buffer of a
  * bale_descriptor (the plan holds one of these per blob; need_desc makes the descriptor). */
@@ -621,6 +622,7 @@ typedef struct landing {
 	size_t *first;    /* per need: where its users start in by_need; one more at the end */
 	size_t *by_need;  /* the users, need by need */
 	size_t next_name; /* the first image not named yet */
+	bool *waiting;    /* per image: a volume it needs was not given (never named) */
 } landing;
 
 static void landing_free(landing *l)
@@ -628,6 +630,7 @@ static void landing_free(landing *l)
 	free(l->missing);
 	free(l->first);
 	free(l->by_need);
+	free(l->waiting);
 }
 
 static int landing_new(landing *l, const plan *p, size_t n_images, bale_error **err)
@@ -636,7 +639,8 @@ static int landing_new(landing *l, const plan *p, size_t n_images, bale_error **
 	l->missing = calloc(n_images + 1, sizeof(*l->missing));
 	l->first = calloc(p->n_needs + 1, sizeof(*l->first));
 	l->by_need = calloc(p->n_users + 1, sizeof(*l->by_need));
-	if (!l->missing || !l->first || !l->by_need) {
+	l->waiting = calloc(n_images + 1, sizeof(*l->waiting));
+	if (!l->missing || !l->first || !l->by_need || !l->waiting) {
 		landing_free(l);
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	}
@@ -656,13 +660,17 @@ static int landing_new(landing *l, const plan *p, size_t n_images, bale_error **
 	return 0;
 }
 
-/* Names the images, in order, from the first not named yet up to one still missing a blob. */
+/* Names the images, in order, from the first not named yet up to one still missing a blob
+ * (those waiting for a volume are passed over). */
 static int name_ready(bale_sink *store, const plan *p, landing *l, bale_import_result *out,
                       bale_error **err)
 {
 	int rc = 0;
-	for (; rc == 0 && l->next_name < out->n_images && !l->missing[l->next_name];
+	for (; rc == 0 && l->next_name < out->n_images &&
+	       (l->waiting[l->next_name] || !l->missing[l->next_name]);
 	     l->next_name++) {
+		if (l->waiting[l->next_name])
+			continue;
 		const bale_imported_image *img = &out->images[l->next_name];
 		const need *n = need_find(p, img->digest);
 		bale_descriptor root = n ? need_desc(n) : (bale_descriptor){0};
@@ -723,10 +731,112 @@ static int check_expected(bale_sink *store, plan *p, bale_error **err)
 	return rc;
 }
 
+/* Does the import need no volume's copy of blob (the store has it, or no image asked for
+ * uses it)? */
+static bool not_needed(void *payload, const bale_digest *blob)
+{
+	const need *n = need_find(payload, blob->str);
+	return !n || n->have;
+}
+
+/* Stages what the volumes given bring (the first is the bundle the head was read from). */
+static int stage_volumes(const bale_import_options *opts, const char *set_id, plan *p,
+                         import_staging *staging, bale_error **err)
+{
+	int rc = 0;
+	size_t taken = 0, n = opts->n_volumes ? opts->n_volumes : 1;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = import_staging_take(staging, opts->n_volumes ? opts->volumes[i] : opts->bundle,
+		                         opts->trust, set_id, not_needed, p, &taken, err);
+	bale_log_printf(opts->log, BALE_LOG_DEBUG, "staged %zu blobs and parts of blobs", taken);
+	return rc;
+}
+
+/* Moves the images that wait for a volume from out->images to out->waiting, each with the
+ * volumes that hold what it lacks. */
+static int set_aside_waiting(const plan *p, const landing *l, bale_import_result *out,
+                             import_staging *staging, sqlite3 *db, bale_error **err)
+{
+	size_t kept = 0;
+	int rc = 0;
+	for (size_t i = 0; i < out->n_images && rc == 0; i++) {
+		bale_imported_image *img = &out->images[i];
+		if (!l->waiting[i]) {
+			out->images[kept++] = *img;
+			continue;
+		}
+		bale_buf volumes;
+		bale_buf_init(&volumes, 64 << 10, "volumes");
+		for (size_t u = 0; u < p->n_users && rc == 0; u++)
+			if (p->users[u].image == i && !p->needs[p->users[u].need].have)
+				rc = import_staging_volumes(
+				    staging, db, &p->needs[p->users[u].need].digest, &volumes, err);
+		char *list = volumes.data ? volumes.data + 1 : NULL; /* ",2,3," */
+		if (list && *list)
+			list[strlen(list) - 1] = '\0';
+		char why[512];
+		snprintf(why, sizeof(why), "waits for volume%s %s",
+		         list && strchr(list, ',') ? "s" : "",
+		         list && *list ? list : "(none holds what it lacks)");
+		if (rc == 0)
+			rc = add_problem(&out->waiting, &out->n_waiting, img->ref, img->digest, why,
+			                 err);
+		bale_buf_free(&volumes);
+		free(img->ref);
+		free(img->platforms);
+	}
+	for (size_t i = kept; i < out->n_images; i++)
+		memset(&out->images[i], 0, sizeof(out->images[i]));
+	out->n_images = kept;
+	return rc;
+}
+
+/* A volume set: every image whose blobs are all in the store or staged lands, its staged
+ * blobs read back, hashed and written to the store; the others wait, named nowhere. */
+static int land_staged(bale_sink *store, plan *p, landing *l, bale_import_result *out,
+                       import_staging *staging, sqlite3 *db, bale_error **err)
+{
+	int rc = 0;
+	bool *staged = calloc(p->n_needs + 1, sizeof(*staged));
+	if (!staged)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	for (size_t i = 0; i < p->n_needs; i++)
+		staged[i] =
+		    !p->needs[i].have && import_staging_has(staging, db, &p->needs[i].digest);
+	for (size_t u = 0; u < p->n_users; u++) {
+		size_t i = p->users[u].need;
+		if (!p->needs[i].have && !staged[i])
+			l->waiting[p->users[u].image] = true;
+	}
+	rc = name_ready(store, p, l, out, err);
+	for (size_t i = 0; i < p->n_needs && rc == 0; i++) {
+		bool wanted = false; /* by an image that lands now */
+		for (size_t k = l->first[i]; k < l->first[i + 1] && !wanted; k++)
+			wanted = !l->waiting[p->users[l->by_need[k]].image];
+		if (!staged[i] || !wanted)
+			continue;
+		bale_descriptor desc = need_desc(&p->needs[i]);
+		int parts = 0;
+		if ((rc = import_staging_copy(staging, db, store, &desc, err)) < 0 ||
+		    (rc = import_staging_parts(db, &desc.digest, &parts, err)) < 0)
+			break;
+		import_staging_drop(staging, &desc, parts); /* the store has it now */
+		p->needs[i].have = true;
+		out->blobs_written++;
+		out->bytes_written += desc.size;
+		landed(p, l, &p->needs[i]);
+		rc = name_ready(store, p, l, out, err);
+	}
+	free(staged);
+	return rc < 0 ? rc : set_aside_waiting(p, l, out, staging, db, err);
+}
+
 /* Walks the bundle taking what the plan needs, naming each image once it is whole; stops
- * as soon as all of it is in. */
+ * as soon as all of it is in. A volume set (staging) lands from its staged blobs instead:
+ * what the given volumes lack waits. */
 static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_import_result *out,
-                        bale_error **err)
+                        const bale_import_options *opts, const char *set_id,
+                        import_staging *staging, sqlite3 *db, bale_error **err)
 {
 	size_t missing = 0;
 	landing l = {0};
@@ -754,8 +864,15 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 		return rc;
 	/* What the store lacks must fit before the first byte is written. */
 	if ((rc = bale_sink_check_space(store, bytes, "the blobs to import", err)) < 0 ||
-	    (rc = landing_new(&l, p, out->n_images, err)) < 0 ||
-	    (rc = name_ready(store, p, &l, out, err)) < 0)
+	    (rc = landing_new(&l, p, out->n_images, err)) < 0)
+		goto cleanup;
+	if (staging) { /* a volume set: what its volumes bring is staged, then lands */
+		rc = stage_volumes(opts, set_id, p, staging, err);
+		if (rc == 0)
+			rc = land_staged(store, p, &l, out, staging, db, err);
+		goto cleanup;
+	}
+	if ((rc = name_ready(store, p, &l, out, err)) < 0)
 		goto cleanup;
 	while (rc == 0 && missing) {
 		bale_bundle_member m;
@@ -832,6 +949,7 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 	bale_trusted_head th = {0};
 	bale_platform_set *host = NULL;
 	sqlite3 *db = NULL;
+	import_staging *staging = NULL;
 	plan p = {0};
 	memset(out, 0, sizeof(*out));
 	if ((rc = bale_slots_new(&p.by_digest, need_digest, err)) < 0)
@@ -887,8 +1005,23 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 		rc = bale_error_set(err, BALE_ENOTFOUND, "%s", out->failed[0].message);
 		goto cleanup;
 	}
-	if ((rc = stream_blobs(r, store, &p, out, err)) < 0)
+	if (th.manifest->format_version == BALE_BUNDLE_FORMAT_VOLUME) {
+		if (!opts->staging) {
+			rc = bale_error_set(
+			    err, BALE_EUSAGE,
+			    "%s is a volume of a set: its blobs wait in a staging "
+			    "directory until their images are whole, and none was given",
+			    opts->bundle);
+			goto cleanup;
+		}
+		if ((rc = import_staging_open(&staging, opts->staging, id, err)) < 0)
+			goto cleanup;
+	}
+	if ((rc = stream_blobs(r, store, &p, out, opts, id, staging, db, err)) < 0)
 		goto cleanup;
+	/* every image of the set in the store: its staging area has done its work */
+	if (staging && !out->n_waiting && !opts->n_images && !out->n_failed)
+		import_staging_remove(staging);
 	if ((rc = bale_sink_commit(store, err)) < 0 &&
 	    (bale_sink_traits(store) & BALE_SINK_LANDS_EACH))
 		rc = sort_landed(store, out, rc, err);
@@ -917,6 +1050,7 @@ cleanup:
 	bale_buf_free(&p.platforms);
 	bale_platform_set_free(host);
 	bale_bundle_close(r);
+	import_staging_free(staging);
 	return rc;
 }
 
@@ -936,4 +1070,5 @@ void bale_import_result_free(bale_import_result *r)
 	drop_images(r);
 	free_problems(&r->skipped, &r->n_skipped);
 	free_problems(&r->failed, &r->n_failed);
+	free_problems(&r->waiting, &r->n_waiting);
 }

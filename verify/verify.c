@@ -84,8 +84,55 @@ static int expect_index_blobs(verify_expectations *e, size_t *cap, sqlite3 *db, 
 	return rc;
 }
 
+/* A volume's blobs and parts of blobs: index.db's volume_members of its number, in their
+ * archive order, each held to the digest of its own bytes. */
+static int expect_volume_members(verify_expectations *e, size_t *cap, sqlite3 *db, int volume,
+                                 bale_error **err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0, src;
+	if (bale_index_db_version(db) < 4 ||
+	    sqlite3_prepare_v2(db,
+	                       "SELECT digest, part, part_digest, size FROM volume_members"
+	                       " WHERE volume = ?1 ORDER BY position",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return bale_error_set(err, BALE_EVERIFY, "%s: no volume members: %s",
+		                      BALE_BUNDLE_INDEX_DB, sqlite3_errmsg(db));
+	sqlite3_bind_int(st, 1, volume);
+	while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		bale_digest blob, part_digest;
+		const char *b = (const char *)sqlite3_column_text(st, 0);
+		const char *pd = (const char *)sqlite3_column_text(st, 2);
+		int part = sqlite3_column_int(st, 1);
+		char path[128];
+		if ((rc = bale_digest_parse(&blob, b ? b : "", err)) < 0 ||
+		    (rc = bale_digest_parse(&part_digest, pd ? pd : "", err)) < 0) {
+			rc = bale_error_wrap(err, "%s: volume_members", BALE_BUNDLE_INDEX_DB);
+			break;
+		}
+		if (part == 0 && !bale_digest_equal(&blob, &part_digest)) {
+			rc = bale_error_set(err, BALE_EVERIFY,
+			                    "%s: volume_members: whole blob %s with another digest",
+			                    BALE_BUNDLE_INDEX_DB, blob.str);
+			break;
+		}
+		if (part)
+			snprintf(path, sizeof(path), "blobs/sha256/%s.part%d",
+			         bale_digest_hex(&blob), part);
+		else
+			snprintf(path, sizeof(path), "blobs/sha256/%s", bale_digest_hex(&blob));
+		rc = expect_one(e, cap, path, &part_digest, sqlite3_column_int64(st, 3), err);
+	}
+	if (rc == 0 && src != SQLITE_DONE)
+		rc = bale_error_set(err, BALE_EVERIFY, "%s: %s", BALE_BUNDLE_INDEX_DB,
+		                    sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Every member after the head: bale/manifest.json's "files" (their shape checked when it
- * was read), then the blobs, which format 1 lists there too and format 2 in index.db. */
+ * was read), then the blobs, which format 1 lists there too, formats 2 and 3 in
+ * index.db's blobs, and a volume (4) in its volume_members. */
 static int load_expectations(verify_expectations *e, const bale_bundle_manifest *m, sqlite3 *db,
                              bale_error **err)
 {
@@ -96,7 +143,9 @@ static int load_expectations(verify_expectations *e, const bale_bundle_manifest 
 		                err);
 	for (size_t i = 0; i < m->n_blobs && rc == 0; i++)
 		rc = expect_blob(e, &cap, &m->blobs[i].digest, m->blobs[i].size, err);
-	if (rc == 0 && m->format_version >= 2)
+	if (rc == 0 && m->format_version == BALE_BUNDLE_FORMAT_VOLUME)
+		rc = expect_volume_members(e, &cap, db, m->volume, err);
+	else if (rc == 0 && m->format_version >= 2)
 		rc = expect_index_blobs(e, &cap, db, err);
 	if (rc < 0)
 		return rc;
@@ -324,6 +373,8 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 	report->blobs = th.blobs;
 	report->expected_blobs = th.expected_blobs;
 	report->expected_bytes = th.expected_bytes;
+	report->volume = manifest->volume;
+	report->volumes = manifest->volumes;
 	if ((rc = load_expectations(&e, manifest, th.index_db, err)) < 0)
 		goto cleanup;
 	/* index.db was read and checked with the head. */

@@ -17,13 +17,17 @@
 #include "bale/key.h"
 #include "bale/log.h"
 
-/* Read: 1 to 3 (docs/bundle-format.md, "Versioning"). Written: 2 (a check per zstd
- * frame), or 3 for a delta (format 2 whose index.db also lists blobs it leaves out, for
- * the site to have: a reader of format 2 would take them for missing members). */
-#define BALE_BUNDLE_FORMAT_VERSION 3
+/* Read: 1 to 4 (docs/bundle-format.md, "Versioning"). Written: 2 (a check per zstd
+ * frame), 3 for a delta (format 2 whose index.db also lists blobs it leaves out, for the
+ * site to have: a reader of format 2 would take them for missing members), 4 for each
+ * volume of a bundle cut for media (its members are in index.db's volume_members). */
+#define BALE_BUNDLE_FORMAT_VERSION 4
 #define BALE_BUNDLE_FORMAT_OLDEST 1
 #define BALE_BUNDLE_FORMAT_PLAIN 2
 #define BALE_BUNDLE_FORMAT_DELTA 3
+#define BALE_BUNDLE_FORMAT_VOLUME 4
+/* Volumes of a set: NAME.001.tar.zst to NAME.999.tar.zst. */
+#define BALE_BUNDLE_MAX_VOLUMES 999
 /* Members (and images) a bundle may list: what a reader holds is bounded by it. */
 #define BALE_BUNDLE_MAX_MEMBERS 500000u
 #define BALE_BUNDLE_MANIFEST "bale/manifest.json"
@@ -52,7 +56,20 @@ typedef struct bale_bundle_write_options {
 	 * manifests and configs are always carried. */
 	bool (*left_out)(void *payload, const bale_descriptor *layer);
 	void *left_out_payload;
+	/* Not 0: cut the bundle into volumes of at most this many bytes, each a bundle of
+	 * its own, written as output's NAME.001.tar.zst, NAME.002.tar.zst, … (see
+	 * bale_bundle_volume_name); the blobs are all read before the first is written. */
+	int64_t volume_size;
 } bale_bundle_write_options;
+
+/* A volume size: bytes, or with K, M, G or T (KiB, MiB, GiB, TiB: "700M", "4480M",
+ * "4G"), or a medium: cd (700 MiB), dvd (4480 MiB), dvd-dl (8100 MiB), bd25 (23800 MiB),
+ * bd50 (47600 MiB). BALE_EUSAGE for anything else or less than 1 MiB. */
+int bale_bundle_volume_size_parse(const char *text, int64_t *out, bale_error **err);
+/* The file of volume k (1…) of a set written to output ("DIR/NAME.tar.zst" ->
+ * "DIR/NAME.001.tar.zst"; a name without ".tar.zst" gets ".001.tar.zst" appended).
+ * malloc'd; NULL when out of memory. */
+char *bale_bundle_volume_name(const char *output, int k);
 
 /* Writes a bundle of the images (resolved, their configs and layers pulled into
  * blob_dir). Indexes and manifests come from the images themselves; every blob is
@@ -149,6 +166,8 @@ typedef struct bale_bundle_manifest {
 	/* Format 3 (a delta): the blobs left out for the site to have, as "delta" counts them
 	 * (index.db lists them); 0 for other formats. */
 	int64_t expected_blobs, expected_bytes;
+	/* Format 4: this volume's number (1…) and how many the set has; 0 for other formats. */
+	int volume, volumes;
 } bale_bundle_manifest;
 
 /* Parses bale/manifest.json within the limits of docs/bundle-format.md (its size, the

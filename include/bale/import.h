@@ -28,6 +28,12 @@ typedef struct bale_import_options {
 	const char *ledger;
 	const char *store;
 	bool allow_downgrade;
+	/* A volume set (bundle format 4): the volumes given, bundle among them (NULL: bundle
+	 * alone), and the directory their blobs wait in until their images are whole
+	 * (kept across imports; a set's own subdirectory goes once all its images land). */
+	const char *const *volumes;
+	size_t n_volumes;
+	const char *staging;
 } bale_import_options;
 
 typedef struct bale_imported_image {
@@ -56,6 +62,10 @@ typedef struct bale_import_result {
 	size_t n_skipped;
 	bale_import_problem *failed; /* refused by the store; the others landed */
 	size_t n_failed;
+	/* A volume set: images whose content a volume not given yet holds ("waits for
+	 * volumes 2,3"); named nowhere, their blobs staged. */
+	bale_import_problem *waiting;
+	size_t n_waiting;
 } bale_import_result;
 
 /* On a store that lands images one by one (BALE_SINK_LANDS_EACH), a failure of some

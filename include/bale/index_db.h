@@ -5,7 +5,9 @@
 #define BALE_INDEX_DB_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bale/buf.h"
 #include "bale/bundle.h"
@@ -16,12 +18,15 @@
  * the blobs (blobs.member); versions 2 and 1 (no nested indexes, artifacts, os.version or
  * foreign layers recorded) are still read. */
 #define BALE_INDEX_SCHEMA_VERSION 3
+/* Written for a bundle cut into volumes: version 3 and table volume_members. */
+#define BALE_INDEX_SCHEMA_VOLUMES 4
 
 typedef struct bale_index_bundle_info {
 	const char *bundle_id;
 	const char *created; /* RFC 3339 UTC */
 	const char *tool_version;
 	const char *signer_key_id; /* NULL or "" for unsigned bundles */
+	bool volumes;              /* a bundle cut into volumes: schema 4 */
 } bale_index_bundle_info;
 
 typedef struct bale_index_db bale_index_db;
@@ -43,6 +48,11 @@ int bale_index_db_add_image(bale_index_db *db, const bale_image *image, const ch
  * archive order, from 0. Every blob gets one before finish. */
 int bale_index_db_set_member(bale_index_db *db, const bale_digest *blob, int64_t member,
                              bale_error **err);
+/* A volume set: member position of volume holds blob (part 0: whole; k: its k-th part,
+ * size bytes from offset, whose SHA-256 is part_digest). */
+int bale_index_db_add_volume_member(bale_index_db *db, int volume, int64_t position,
+                                    const bale_digest *blob, int part, int64_t offset, int64_t size,
+                                    const bale_digest *part_digest, bale_error **err);
 /* A delta: the layer recorded by add_image is left out, expected at the site; it gets no
  * member position (docs/index-schema.md: blobs.member NULL). */
 int bale_index_db_expect(bale_index_db *db, const bale_digest *blob, bale_error **err);

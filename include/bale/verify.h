@@ -53,6 +53,7 @@ typedef struct bale_verify_report {
 	int64_t blobs;          /* listed, expected ones included */
 	int64_t expected_blobs; /* a delta's: left for the site to have */
 	int64_t expected_bytes;
+	int volume, volumes; /* a volume of a set: its number and the set's count; else 0 */
 } bale_verify_report;
 
 /* The whole check: signature first (skipped when trust is NULL), then every member

@@ -179,14 +179,14 @@ static void test_shape_refused(void **state)
 		expect_refused(text, cases[i].message);
 		free(text);
 	}
-	expect_refused("{\"formatVersion\":4,\"files\":{}}",
-	               "bale/manifest.json: format version 4, this bale reads 1 to 3");
+	expect_refused("{\"formatVersion\":5,\"files\":{}}",
+	               "bale/manifest.json: format version 5, this bale reads 1 to 4");
 	/* format 3 is a delta, and only format 3 says so */
 	expect_refused("{\"formatVersion\":3,\"files\":[]}",
 	               "format version 3 without its \"delta\"");
 	expect_refused("{\"formatVersion\":2,\"files\":[],\"delta\":{\"expectedBlobs\":1,"
 	               "\"expectedBytes\":1}}",
-	               "format version 2 with a \"delta\", which only format 3 has");
+	               "format version 2 with a \"delta\", which only formats 3 and 4 have");
 	expect_refused("{\"formatVersion\":3,\"files\":[],\"delta\":{\"expectedBlobs\":0,"
 	               "\"expectedBytes\":1}}",
 	               "format version 3 with a malformed \"delta\"");
