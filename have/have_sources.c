@@ -149,6 +149,18 @@ int bale_have_add_bundle(bale_have *h, const char *path, bale_error **err)
 	const char *blobs = bale_index_db_version(db) >= 3
 	                        ? "SELECT digest, size FROM blobs WHERE member IS NOT NULL"
 	                        : "SELECT digest, size FROM blobs";
+	/* A volume holds what its own members are, whole; the rest of its set is elsewhere. */
+	const bale_bundle_manifest *m = NULL;
+	char volume_sql[160];
+	if ((rc = bale_bundle_read_manifest(r, &m, err)) < 0)
+		goto cleanup;
+	if (m->volume) {
+		snprintf(volume_sql, sizeof(volume_sql),
+		         "SELECT v.digest, b.size FROM volume_members v JOIN blobs b"
+		         " ON b.digest = v.digest WHERE v.volume = %d AND v.part = 0",
+		         m->volume);
+		blobs = volume_sql;
+	}
 	if ((rc = bale_index_db_query(db, "SELECT ref, digest FROM images", image_row, &b, err)) ==
 	        0 &&
 	    (rc = bale_index_db_query(db, blobs, blob_row, &b, err)) == 0)
@@ -158,6 +170,7 @@ int bale_have_add_bundle(bale_have *h, const char *path, bale_error **err)
 		*err = b.err;
 		rc = bale_error_wrap(err, "%s: %s", path, BALE_BUNDLE_INDEX_DB);
 	}
+cleanup:
 	sqlite3_close(db);
 	bale_bundle_close(r);
 	return rc;

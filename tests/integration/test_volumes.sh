@@ -46,6 +46,11 @@ for ref in "${refs[@]}"; do assert_contains "$LAST_STDOUT" "$ref"; done
 expect_exit 0 "$BALE" ls --json "${vols[0]}"
 assert_eq "1 $n $n" "$(jq -r '"\(.volume.number) \(.volume.count) \(.volume.volumes | length)"' "$LAST_STDOUT")" "ls --json: volumes"
 
+# A volume's have-list: what it holds whole, not the rest of its set.
+expect_exit 0 "$BALE" have "${vols[1]}" -o "$T/vol2.have"
+assert_eq "$(sql "${vols[1]}" "SELECT digest FROM volume_members WHERE volume = 2 AND part = 0" | sort)" \
+  "$(jq -r 'select(.blob) | .blob' "$T/vol2.have" | sort)" "volume 2's have-list"
+
 # One flipped bit in a volume: verifying that volume alone says so.
 cp "${vols[1]}" "$T/flipped.tar.zst"
 pos=$(($(stat -c %s "$T/flipped.tar.zst") / 2))
