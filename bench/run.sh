@@ -11,6 +11,10 @@
 #   many       200 small images: per-image overhead, index size, growth 1/8/64 images
 #   synthetic  10,000 tiny images: memory and time at 200, 2,000 and 10,000 images;
 #              `ls` and `query` on a big index
+#   cycle      the site's month on the bench corpus: its first half exported and imported,
+#              then all of it as a delta against `bale have` of that store (bytes beside
+#              the new blobs' and the full bundle's); the full set cut into 60M volumes,
+#              each verified alone, imported last-first (not in the default list)
 # For bench, real and large: (1) export vs `skopeo copy --all` + `tar | zstd -T0` and vs
 # `skopeo sync --all`, beside this machine's floor (every blob from the registry through
 # curl into one SHA-256, two at a time); (2) verify vs one `openssl dgst -sha256` of the
@@ -265,6 +269,53 @@ many_corpus() { # per-image cost: export of 1, 8, 64 and 200 images; ls and quer
   row many "query (200 images)" "bale query" query_many 0
 }
 
+cycle_corpus() { # the site's month on the bench corpus (docs/site-cycle.md)
+  local i k half n
+  seed bench
+  half=$((${#refs[@]} / 2))
+  for ((i = 0; i < runs; i++)); do
+    rm -rf "$T/cache" "$T/cy" && mkdir -p "$T/cy/vol"
+    env XDG_CACHE_HOME="$T/cache" "$BALE" export -q --insecure-registry "$H" --key "$T/k.key" \
+      -o "$T/cy/half.tar.zst" "${refs[@]:0:half}" >/dev/null
+    "$BALE" import -q --platform all --key "$T/k.pub" --ledger "$T/cy/l.db" --store "oci:$T/cy/site" \
+      "$T/cy/half.tar.zst" >/dev/null
+    measure cycle_have "$BALE" have -q --store "oci:$T/cy/site" -o "$T/cy/site.have"
+    measure cycle_full env XDG_CACHE_HOME="$T/cache" "$BALE" export -q --insecure-registry "$H" \
+      --key "$T/k.key" -o "$T/cy/full.tar.zst" "${refs[@]}"
+    measure cycle_delta env XDG_CACHE_HOME="$T/cache" "$BALE" export -q --insecure-registry "$H" \
+      --key "$T/k.key" --have "$T/cy/site.have" -o "$T/cy/delta.tar.zst" "${refs[@]}"
+    measure cycle_delta_import "$BALE" import -q --platform all --key "$T/k.pub" \
+      --ledger "$T/cy/l.db" --store "oci:$T/cy/site" "$T/cy/delta.tar.zst"
+    "$BALE" check -q --store "oci:$T/cy/site" || fail "cycle: the delta left the store damaged"
+    measure cycle_volumes env XDG_CACHE_HOME="$T/cache" "$BALE" export -q --insecure-registry "$H" \
+      --key "$T/k.key" --volume-size 60M -o "$T/cy/vol/site.tar.zst" "${refs[@]}"
+    mapfile -t vols < <(ls "$T"/cy/vol/site.*.tar.zst)
+    for ((k = ${#vols[@]} - 1; k >= 0; k--)); do
+      measure cycle_volume_verify "$BALE" verify -q --key "$T/k.pub" "${vols[k]}"
+      measure cycle_volume_import "$BALE" import -q --platform all --key "$T/k.pub" \
+        --ledger "$T/cy/l2.db" --store "oci:$T/cy/empty" "${vols[k]}"
+    done
+  done
+  local new_bytes delta_bytes full_bytes biggest
+  new_bytes=$("$BALE" query --csv "$T/cy/delta.tar.zst" \
+    "SELECT sum(size) FROM blobs WHERE member IS NOT NULL" | tail -n 1 | tr -d '\r')
+  delta_bytes=$(stat -c %s "$T/cy/delta.tar.zst")
+  full_bytes=$(stat -c %s "$T/cy/full.tar.zst")
+  biggest=$(stat -c %s "${vols[@]}" | sort -n | tail -n 1)
+  [[ $(jq '.manifests | length' "$T/cy/empty/index.json") == "${#refs[@]}" ]] ||
+    fail "cycle: the volumes did not land every image"
+  row cycle "have-list of the half store" "bale have" cycle_have 0
+  row cycle "export, full" "bale export" cycle_full "$full_bytes"
+  row cycle "export, delta" "bale export --have" cycle_delta "$delta_bytes" cycle_full
+  row cycle "import the delta" "bale import" cycle_delta_import "$delta_bytes"
+  row cycle "export, 60M volumes" "bale export --volume-size 60M" cycle_volumes "$full_bytes" cycle_full
+  row cycle "verify one volume" "bale verify" cycle_volume_verify 0
+  row cycle "import one volume (last first)" "bale import" cycle_volume_import 0
+  note "$(printf 'cycle: the delta is %d bytes for %d bytes of new blobs (%.3fx; the full bundle: %d bytes); %d volumes of 60M, the largest %d bytes (limit %d).' \
+    "$delta_bytes" "$new_bytes" "$(echo "$delta_bytes / $new_bytes" | bc -l)" "$full_bytes" \
+    "${#vols[@]}" "$biggest" $((60 << 20)))"
+}
+
 synthetic_corpus() { # memory and time at 200, 2,000 and 10,000 images; ls and query
   local i n cmd
   seed synthetic
@@ -306,6 +357,7 @@ for c in "${chosen[@]}"; do
   bench | large | real) big_corpus "$c" ;;
   many) many_corpus ;;
   synthetic) synthetic_corpus ;;
+  cycle) cycle_corpus ;;
   *) fail "unknown corpus $c" ;;
   esac
 done
