@@ -420,10 +420,10 @@ cleanup:
 	return rc;
 }
 
-static int write_tar(int fd, const bale_bundle_write_options *opts, const bundle_member *members,
-                     size_t n_members, const char *manifest, size_t manifest_len,
-                     const char *signature, const char *index_db_path, const head_files *h,
-                     time_t mtime, bale_error **err)
+static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *p,
+                     const bundle_member *members, size_t n_members, const char *manifest,
+                     size_t manifest_len, const char *signature, const char *index_db_path,
+                     const head_files *h, time_t mtime, bale_error **err)
 {
 	int rc = 0;
 	char member[128], source[4096];
@@ -460,8 +460,18 @@ static int write_tar(int fd, const bale_bundle_write_options *opts, const bundle
 	    (rc = member_file(&t, "index.json", h->index_json_path, 0, 0, &index_json, t.level,
 	                      false, err)) < 0)
 		goto cleanup;
-	for (size_t i = 0; i < n_members; i++) {
-		const bundle_member *m = &members[i];
+	/* A volume's members, or the plan's carried blobs one after the other (a single
+	 * bundle holds no list of its thousands of members) */
+	for (size_t i = 0; members ? i < n_members : i < p->n; i++) {
+		if (!members && p->blobs[i].expected)
+			continue;
+		bundle_member one = {0};
+		const bundle_member *m = members ? &members[i] : &one;
+		if (!members)
+			one = (bundle_member){.blob = p->blobs[i].desc,
+			                      .size = p->blobs[i].desc->size,
+			                      .digest = p->blobs[i].desc->digest,
+			                      .ready = p->blobs[i].ready};
 		const bale_descriptor *d = m->blob;
 		bale_descriptor want = {.digest = m->digest, .size = m->size};
 		bundle_member_path(member, sizeof(member), &d->digest, m->part);
@@ -624,8 +634,8 @@ static int write_file(out_file *f, const bale_bundle_write_options *opts, const 
 		signature[sl] = '\n';
 		signature[sl + 1] = '\0';
 	}
-	if ((rc = write_tar(f->fd, opts, members, n, manifest, manifest_len, signature, db_path, h,
-	                    now, err)) < 0)
+	if ((rc = write_tar(f->fd, opts, p, members, n, manifest, manifest_len, signature, db_path,
+	                    h, now, err)) < 0)
 		goto cleanup;
 	if (fsync(f->fd) < 0)
 		rc = bale_error_set_errno(err, BALE_EGENERIC, errno, "write %s", f->tmp);
@@ -683,7 +693,7 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 	sweep_temporaries(opts);
 	utc_now(created, now);
 	if ((rc = random_id(bundle_id, err)) < 0 || (rc = plan_blobs(&p, images, n, err)) < 0 ||
-	    (rc = carried_members(&p, &carried, &n_carried, err)) < 0 ||
+	    (cut && (rc = carried_members(&p, &carried, &n_carried, err)) < 0) ||
 	    (rc = bale_fs_temp_create(opts->output, 0644, BALE_EGENERIC, &anchor_fd, &anchor,
 	                              err)) < 0)
 		goto cleanup;
@@ -735,10 +745,6 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 			    volumes, BALE_BUNDLE_MAX_VOLUMES);
 			goto cleanup;
 		}
-	} else {
-		members = carried;
-		n_members = n_carried;
-		carried = NULL;
 	}
 	if ((rc = build_index_db(db_path, opts, &p, images, n, &info, members, n_members, err)) <
 	        0 ||
@@ -784,8 +790,9 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 		size_t to = from;
 		while (to < n_members && (!cut || members[to].volume == (int)k + 1))
 			to++;
-		rc = write_file(&files[k], opts, &p, members + from, to - from, bundle_id, created,
-		                db_path, &h, cut ? (int)k + 1 : 0, cut ? volumes : 0, now, err);
+		rc = write_file(&files[k], opts, &p, members ? members + from : NULL, to - from,
+		                bundle_id, created, db_path, &h, cut ? (int)k + 1 : 0,
+		                cut ? volumes : 0, now, err);
 		from = to;
 	}
 	if (rc == 0)

@@ -1005,6 +1005,13 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 		rc = bale_error_set(err, BALE_ENOTFOUND, "%s", out->failed[0].message);
 		goto cleanup;
 	}
+	if (th.manifest->format_version != BALE_BUNDLE_FORMAT_VOLUME && opts->n_volumes > 1) {
+		rc = bale_error_set(err, BALE_EUSAGE,
+		                    "%s is a bundle of its own: only the volumes of a set are "
+		                    "imported together (import bundles one at a time)",
+		                    opts->bundle);
+		goto cleanup;
+	}
 	if (th.manifest->format_version == BALE_BUNDLE_FORMAT_VOLUME) {
 		if (!opts->staging) {
 			rc = bale_error_set(

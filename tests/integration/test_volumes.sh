@@ -108,7 +108,10 @@ assert_contains "$LAST_STDOUT" "volume 1 of ${#dvols[@]}"
 expect_exit 0 imp --store "oci:$S" "${dvols[@]}"
 assert_eq 7 "$(jq '.manifests | length' "$S/index.json")" "images after the delta's volumes"
 
-# Volumes of two sets in one call, and sizes that are no size.
+# Volumes of two sets in one call, two bundles in one call, and sizes that are no size.
+"$BALE" export -q --insecure-registry "$H" --key "$T/k.key" -o "$T/one.tar.zst" "${refs[3]}"
+expect_exit 2 imp --store "oci:$T/two" "$T/one.tar.zst" "${vols[0]}"
+assert_contains "$LAST_STDERR" "only the volumes of a set are imported together"
 expect_exit 2 imp --store "oci:$T/mixed" "${vols[0]}" "${dvols[0]}"
 assert_contains "$LAST_STDERR" "is not a volume of the set"
 expect_exit 2 "$BALE" export -q --insecure-registry "$H" --unsigned --volume-size 10 -o "$T/x.tar.zst" "${refs[0]}"
