@@ -44,9 +44,6 @@ typedef struct bundle_member {
 	size_t image;       /* the first image that uses the blob (packing keeps images whole) */
 } bundle_member;
 
-/* "blobs/sha256/<hex>" for a whole blob, "blobs/sha256/<hex>.part<k>" for part k. */
-void bundle_member_path(char *out, size_t size, const bale_digest *blob, int part);
-
 /* The most bytes a member of size data bytes takes in a bundle file, framing included:
  * what a volume's budget is counted in. */
 int64_t bundle_member_bound(int64_t size);

@@ -16,7 +16,7 @@
 #define MIN_PART ((int64_t)1 << 20)
 #define TAR_BLOCK 512
 
-void bundle_member_path(char *out, size_t size, const bale_digest *blob, int part)
+void bale_bundle_member_path(char *out, size_t size, const bale_digest *blob, int part)
 {
 	if (part)
 		snprintf(out, size, "blobs/sha256/%s.part%d", bale_digest_hex(blob), part);

@@ -474,7 +474,7 @@ static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *
 			                      .ready = p->blobs[i].ready};
 		const bale_descriptor *d = m->blob;
 		bale_descriptor want = {.digest = m->digest, .size = m->size};
-		bundle_member_path(member, sizeof(member), &d->digest, m->part);
+		bale_bundle_member_path(member, sizeof(member), &d->digest, m->part);
 		snprintf(source, sizeof(source), "%s/%s", opts->blob_dir,
 		         bale_digest_hex(&d->digest));
 		int level = precompressed(d->media_type) ? LEVEL_PRECOMPRESSED : t.level;

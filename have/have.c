@@ -224,8 +224,11 @@ int bale_have_write(const bale_have *h, const char *path, bale_error **err)
 	FILE *f = NULL;
 	if ((rc = bale_fs_temp_create(path, 0644, BALE_EGENERIC, &fd, &tmp, err)) < 0)
 		return rc;
-	if (!(f = fdopen(dup(fd), "w")) || write_lines(h, f) < 0 || fflush(f) != 0 ||
-	    fsync(fd) < 0) {
+	/* written through a copy of fd: fd keeps the temporary's lock until it is renamed */
+	int copy = dup(fd);
+	if (copy >= 0 && !(f = fdopen(copy, "w")))
+		close(copy);
+	if (!f || write_lines(h, f) < 0 || fflush(f) != 0 || fsync(fd) < 0) {
 		rc = bale_error_set_errno(err, BALE_EGENERIC, errno, "write %s", tmp);
 		goto cleanup;
 	}

@@ -159,11 +159,7 @@ int import_staging_take(import_staging *s, const char *path, const bale_trust *t
 			break;
 		if (has(payload, &blob) || staged(s, &blob, part))
 			continue;
-		if (part)
-			snprintf(member, sizeof(member), "blobs/sha256/%s.part%d",
-			         bale_digest_hex(&blob), part);
-		else
-			snprintf(member, sizeof(member), "blobs/sha256/%s", bale_digest_hex(&blob));
+		bale_bundle_member_path(member, sizeof(member), &blob, part);
 		bale_bundle_member bm;
 		for (;;) { /* to the member: what comes before it was taken or is not wanted */
 			int more = bale_bundle_next(r, &bm, err);

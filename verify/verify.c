@@ -116,11 +116,7 @@ static int expect_volume_members(verify_expectations *e, size_t *cap, sqlite3 *d
 			                    BALE_BUNDLE_INDEX_DB, blob.str);
 			break;
 		}
-		if (part)
-			snprintf(path, sizeof(path), "blobs/sha256/%s.part%d",
-			         bale_digest_hex(&blob), part);
-		else
-			snprintf(path, sizeof(path), "blobs/sha256/%s", bale_digest_hex(&blob));
+		bale_bundle_member_path(path, sizeof(path), &blob, part);
 		rc = expect_one(e, cap, path, &part_digest, sqlite3_column_int64(st, 3), err);
 	}
 	if (rc == 0 && src != SQLITE_DONE)

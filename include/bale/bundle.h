@@ -66,6 +66,9 @@ typedef struct bale_bundle_write_options {
  * "4G"), or a medium: cd (700 MiB), dvd (4480 MiB), dvd-dl (8100 MiB), bd25 (23800 MiB),
  * bd50 (47600 MiB). BALE_EUSAGE for anything else or less than 1 MiB. */
 int bale_bundle_volume_size_parse(const char *text, int64_t *out, bale_error **err);
+/* A blob's member: "blobs/sha256/<hex>", or for part k (1…) of a blob a volume set cut,
+ * "blobs/sha256/<hex>.part<k>". */
+void bale_bundle_member_path(char *out, size_t size, const bale_digest *blob, int part);
 /* The file of volume k (1…) of a set written to output ("DIR/NAME.tar.zst" ->
  * "DIR/NAME.001.tar.zst"; a name without ".tar.zst" gets ".001.tar.zst" appended).
  * malloc'd; NULL when out of memory. */
