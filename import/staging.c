@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "bale/fs.h"
@@ -18,11 +19,21 @@
 #include "import/import_private.h"
 
 #define COPY_CHUNK ((size_t)1 << 20)
+/* What staging leaves free on its file system, for the store and everyone else. */
+#define STAGING_SPARE (64 << 20)
+
+static const char *human(char out[32], uint64_t bytes)
+{
+	snprintf(out, 32, "%.1f MiB", (double)bytes / (1 << 20));
+	return out;
+}
 
 struct import_staging {
 	char *dir; /* ROOT/SET */
 	char *buf;
 };
+
+static void sweep(const import_staging *s);
 
 int import_staging_open(import_staging **out, const char *root, const char *set_id,
                         bale_error **err)
@@ -33,6 +44,8 @@ int import_staging_open(import_staging **out, const char *root, const char *set_
 	             : bale_error_set(err, BALE_EGENERIC, "out of memory");
 	if (rc == 0 && (rc = bale_fs_mkdir_p(s->dir, 0700, err)) < 0)
 		bale_error_wrap(err, "the staging area of the volumes");
+	if (rc == 0)
+		sweep(s);
 	if (rc < 0) {
 		import_staging_free(s);
 		return rc;
@@ -48,6 +61,23 @@ void import_staging_free(import_staging *s)
 	free(s->dir);
 	free(s->buf);
 	free(s);
+}
+
+/* What killed imports left: temporaries ("NAME.tmp-XXXXXX") no live import holds. */
+static void sweep(const import_staging *s)
+{
+	DIR *d = opendir(s->dir);
+	struct dirent *e;
+	char path[4096];
+	while (d && (e = readdir(d))) {
+		const char *tmp = strstr(e->d_name, ".tmp-");
+		if (!tmp)
+			continue;
+		snprintf(path, sizeof(path), "%s/%.*s", s->dir, (int)(tmp - e->d_name), e->d_name);
+		bale_fs_temp_sweep(path, NULL, NULL, NULL);
+	}
+	if (d)
+		closedir(d);
 }
 
 static void staged_path(const import_staging *s, char *out, size_t size, const bale_digest *blob,
@@ -85,21 +115,35 @@ static int stage_member(import_staging *s, bale_bundle_reader *r, const char *me
                         const bale_digest *blob, int part, const bale_descriptor *want,
                         bale_error **err)
 {
-	char path[4096], tmp[4200];
+	char path[4096], *tmp = NULL;
+	struct statvfs vfs;
 	staged_path(s, path, sizeof(path), blob, part);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	stage_file f = {.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600),
-	                .path = tmp};
-	if (f.fd < 0)
-		return bale_error_set_errno(err, BALE_ESTORE, errno, "create %s", tmp);
-	int rc = bale_bundle_check_member(r, member, want, write_staged, &f, err);
+	if (statvfs(s->dir, &vfs) == 0 &&
+	    (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)want->size + STAGING_SPARE) {
+		char need[32], have[32];
+		return bale_error_set(err, BALE_ESTORE,
+		                      "%s: %s free, %s needed for %s (and %d MiB to spare): free "
+		                      "space there, or stage elsewhere with --staging DIR",
+		                      s->dir, human(have, (uint64_t)vfs.f_bavail * vfs.f_frsize),
+		                      human(need, (uint64_t)want->size), member,
+		                      STAGING_SPARE >> 20);
+	}
+	/* a temporary of its own, locked while written: two imports of one set do not meet,
+	 * and what a killed one left is swept (import_staging_open) */
+	stage_file f = {.fd = -1};
+	int rc = bale_fs_temp_create(path, 0600, BALE_ESTORE, &f.fd, &tmp, err);
+	if (rc < 0)
+		return rc;
+	f.path = tmp;
+	rc = bale_bundle_check_member(r, member, want, write_staged, &f, err);
 	if (rc == 0 && fsync(f.fd) < 0)
 		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "write %s", tmp);
-	close(f.fd);
 	if (rc == 0 && rename(tmp, path) < 0)
 		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "rename %s", tmp);
 	if (rc < 0)
 		unlink(tmp);
+	close(f.fd);
+	free(tmp);
 	return rc;
 }
 

@@ -72,9 +72,18 @@ for ((k = n - 1; k >= 0; k--)); do
     assert_contains "$LAST_STDOUT" "whole, no damage"
   fi
   ((k == 0)) || [[ -d $T/state/staging ]] || fail "no staging directory beside the ledger"
+  # what a killed import left (an unlocked temporary) goes with the next one
+  if ((k == n - 1)); then
+    set_dir=$(ls -d "$T"/state/staging/*)
+    leftover=$set_dir/$(printf 'a%.0s' {1..64}).tmp-Xk9pQz
+    echo partial >"$leftover"
+  elif ((k == n - 2)); then
+    [[ ! -e $leftover ]] || fail "a killed import's temporary outlived the next import"
+  fi
 done
 assert_eq 6 "$(jq '.manifests | length' "$S/index.json")" "images after every volume"
 assert_eq "" "$(ls "$T/state/staging")" "the set's staging area once it landed"
+[[ ! -e $set_dir ]] || fail "the set's staging directory outlived the set"
 skopeo inspect --raw "oci:$S:$H/set2/multi:1" >/dev/null || fail "skopeo cannot read set2/multi"
 
 # A volume the signature does not cover is refused before anything is staged.
