@@ -209,7 +209,8 @@ int cli_push_arg(const char ***list, size_t *n, const char *item);
 /* Adds the domain of a reference (a malformed one is skipped: it fails on its own). */
 int cli_registries_add_ref(cli_registries *r, const char *ref);
 /* Adds the host of a registry://HOST[/PREFIX] store; other stores use no registry. */
-int cli_registries_add_store(cli_registries *r, const char *store);
+/* The host of a registry:// store (its address checked: no credentials in it). */
+int cli_registries_add_store(cli_registries *r, const char *store, bale_error **err);
 void cli_registries_free(cli_registries *r);
 /* Binds the command line's credentials to registries before any request: HOST=
  * credentials keep their host, a bare one goes to the one registry of the run and is

@@ -183,9 +183,9 @@ int cmd_check(int argc, char **argv, bale_error **err)
 	}
 	/* A registry:// store: --creds are for it, settled before any request. */
 	cli_registries regs = {0};
-	rc = cli_registries_add_store(&regs, a.store) < 0
-	         ? bale_error_set(err, BALE_EGENERIC, "out of memory")
-	         : cli_bind_creds(&c, &regs, NULL, err);
+	rc = cli_registries_add_store(&regs, a.store, err);
+	if (rc == 0)
+		rc = cli_bind_creds(&c, &regs, NULL, err);
 	cli_registries_free(&regs);
 	if (rc < 0)
 		goto cleanup;

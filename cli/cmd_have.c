@@ -79,8 +79,7 @@ int cmd_have(int argc, char **argv, bale_error **err)
 	/* registry:// stores: --creds are for them, settled before any request */
 	cli_registries regs = {0};
 	for (size_t i = 0; i < a.n_stores && rc == 0; i++)
-		if (cli_registries_add_store(&regs, a.stores[i]) < 0)
-			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		rc = cli_registries_add_store(&regs, a.stores[i], err);
 	if (rc == 0)
 		rc = cli_bind_creds(&c, &regs, NULL, err);
 	cli_registries_free(&regs);

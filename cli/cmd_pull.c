@@ -78,9 +78,8 @@ int cmd_pull(int argc, char **argv, bale_error **err)
 	for (int i = optind; i < argc; i++)
 		if (cli_registries_add_ref(&regs, argv[i]) < 0)
 			goto oom;
-	if (cli_registries_add_store(&regs, a.store) < 0)
-		goto oom;
-	if ((rc = cli_bind_creds(&c, &regs, NULL, err)) < 0 ||
+	if ((rc = cli_registries_add_store(&regs, a.store, err)) < 0 ||
+	    (rc = cli_bind_creds(&c, &regs, NULL, err)) < 0 ||
 	    (rc = bale_platform_set_parse(&platforms, c.platform, err)) < 0)
 		goto cleanup;
 	a.store_opts.platforms = platforms;

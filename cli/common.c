@@ -318,17 +318,16 @@ int cli_registries_add_ref(cli_registries *r, const char *ref)
 	return rc;
 }
 
-int cli_registries_add_store(cli_registries *r, const char *store)
+int cli_registries_add_store(cli_registries *r, const char *store, bale_error **err)
 {
+	char *domain = NULL, *prefix = NULL;
 	if (!store || strncmp(store, "registry://", 11) != 0)
 		return 0;
-	const char *host = store + 11;
-	size_t n = strcspn(host, "/");
-	if (n == 0)
-		return 0; /* the store refuses it itself */
-	char *domain = strndup(host, n);
-	int rc = domain ? registries_add(r, domain) : -1;
+	int rc = bale_store_registry_location(store + 11, &domain, &prefix, err);
+	if (rc == 0 && registries_add(r, domain) < 0)
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 	free(domain);
+	free(prefix);
 	return rc;
 }
 

@@ -10,6 +10,7 @@
 #include "bale/log.h"
 #include "bale/ref.h"
 #include "store/check_private.h"
+#include "store/store_private.h"
 
 struct check_item {
 	bale_check_finding pub; /* points into the fields below */
@@ -355,10 +356,7 @@ static int dispatch(check_run *run, const char *spec, bale_error **err)
 		return check_containerd(run, spec + 11, err);
 	if (strncmp(spec, "registry://", 11) == 0)
 		return check_registry(run, spec + 11, err);
-	return bale_error_set(
-	    err, BALE_EUSAGE,
-	    "unknown store \"%s\" (want oci:DIR, containerd[:SOCKET] or registry://HOST[/PREFIX])",
-	    spec);
+	return store_unknown_spec(spec, err);
 }
 
 static void run_free(check_run *run)

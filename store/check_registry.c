@@ -452,19 +452,7 @@ cleanup:
 
 static int parse_location(reg_check *c, const char *location, bale_error **err)
 {
-	const char *slash = strchr(location, '/');
-	c->domain = slash ? strndup(location, (size_t)(slash - location)) : strdup(location);
-	if (slash && slash[1])
-		c->prefix = strdup(slash + 1);
-	if (!c->domain || (slash && slash[1] && !c->prefix))
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	if (!*c->domain)
-		return bale_error_set(err, BALE_EUSAGE, "registry store: no host in \"%s\"",
-		                      location);
-	size_t n = c->prefix ? strlen(c->prefix) : 0;
-	while (n && c->prefix[n - 1] == '/')
-		c->prefix[--n] = '\0';
-	return 0;
+	return bale_store_registry_location(location, &c->domain, &c->prefix, err);
 }
 
 int check_registry(check_run *run, const char *location, bale_error **err)
@@ -474,6 +462,8 @@ int check_registry(check_run *run, const char *location, bale_error **err)
 	const bale_log *log = check_log(run);
 	bool any = false;
 	int rc = parse_location(&c, location, err);
+	if (rc < 0) /* the address is not repeated: it may hold a password */
+		return rc;
 	if (so && so->registry)
 		c.ropts = *so->registry;
 	else

@@ -1,6 +1,8 @@
+#include <stdlib.h>
 #include <string.h>
 
 #include "bale/store.h"
+#include "store/store_private.h"
 
 int bale_store_open(bale_sink **out, const char *spec, bale_error **err)
 {
@@ -25,8 +27,42 @@ int bale_store_open_with(bale_sink **out, const char *spec, const bale_store_opt
 		return bale_store_registry_open(out, spec + 11,
 		                                opts->registry ? opts->registry : &ro, err);
 	}
+	return store_unknown_spec(spec, err);
+}
+
+int store_unknown_spec(const char *spec, bale_error **err)
+{
 	return bale_error_set(
 	    err, BALE_EUSAGE,
 	    "unknown store \"%s\" (want oci:DIR, containerd[:SOCKET] or registry://HOST[/PREFIX])",
-	    spec);
+	    strchr(spec, '@') ? "…@…" : spec);
+}
+
+int bale_store_registry_location(const char *location, char **domain, char **prefix,
+                                 bale_error **err)
+{
+	const char *slash = strchr(location, '/');
+	size_t host_len = slash ? (size_t)(slash - location) : strlen(location);
+	*domain = *prefix = NULL;
+	if (memchr(location, '@', host_len))
+		return bale_error_set(
+		    err, BALE_EUSAGE,
+		    "registry store: user information (USER:PASS@) in its address; "
+		    "give credentials with --creds HOST=USER:PASS or an auth file");
+	if (!host_len)
+		return bale_error_set(err, BALE_EUSAGE, "registry store: no host in \"%s\"",
+		                      location);
+	*domain = strndup(location, host_len);
+	if (slash && slash[1])
+		*prefix = strdup(slash + 1);
+	if (!*domain || (slash && slash[1] && !*prefix)) {
+		free(*domain);
+		free(*prefix);
+		*domain = *prefix = NULL;
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
+	size_t n = *prefix ? strlen(*prefix) : 0;
+	while (n && (*prefix)[n - 1] == '/')
+		(*prefix)[--n] = '\0';
+	return 0;
 }

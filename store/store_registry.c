@@ -393,22 +393,10 @@ int bale_store_registry_open(bale_sink **out, const char *location,
 	if (!s)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	s->base.ops = &reg_ops;
-	const char *slash = strchr(location, '/');
-	s->domain = slash ? strndup(location, (size_t)(slash - location)) : strdup(location);
-	if (slash && slash[1])
-		s->prefix = strdup(slash + 1);
-	if (!s->domain || (slash && slash[1] && !s->prefix)) {
-		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
-		goto cleanup;
+	if ((rc = bale_store_registry_location(location, &s->domain, &s->prefix, err)) < 0) {
+		reg_free(&s->base); /* the address is not repeated: it may hold a password */
+		return rc;
 	}
-	if (!*s->domain) {
-		rc =
-		    bale_error_set(err, BALE_EUSAGE, "registry store: no host in \"%s\"", location);
-		goto cleanup;
-	}
-	size_t n = s->prefix ? strlen(s->prefix) : 0;
-	while (n && s->prefix[n - 1] == '/')
-		s->prefix[--n] = '\0';
 	bale_registry_options o = *ropts;
 	o.push = true;
 	if ((rc = bale_registry_open(&s->reg, s->domain, &o, err)) < 0 ||

@@ -34,6 +34,13 @@ int bale_store_open(bale_sink **out, const char *spec, bale_error **err);
 int bale_store_open_with(bale_sink **out, const char *spec, const bale_store_options *opts,
                          bale_error **err);
 
+/* Splits a registry store's location ("HOST[:PORT][/PREFIX]", after "registry://") into
+ * its host and prefix (trailing slashes dropped; *prefix NULL when none). Credentials have
+ * no place in an address that logs and ledgers repeat: "USER:PASS@HOST" is refused, without
+ * echoing it (BALE_EUSAGE; give them with --creds HOST=USER:PASS). Free both. */
+int bale_store_registry_location(const char *location, char **domain, char **prefix,
+                                 bale_error **err);
+
 /* A site registry, registry://HOST[:PORT][/PREFIX] without the scheme: images go to
  * HOST/PREFIX/<path of their reference>, with the given auth and TLS settings. */
 int bale_store_registry_open(bale_sink **out, const char *location,

@@ -65,6 +65,14 @@ expect_exit 0 "$BALE" pull -q --platform all --insecure-registry "$H" --insecure
   --store "registry://$S/online" "$H/demo/multi:1" "$H/demo/schema2:1"
 got=$(run_skopeo inspect --raw --tls-verify=false "docker://$S/online/demo/multi:1" | sha256sum | cut -d' ' -f1)
 assert_eq "$DIGEST_demo_multi" "sha256:$got" "pulled into the site registry"
+# A password in a store's address is refused, and not repeated in any message.
+secret_add "addr-pw-9f3k"
+for verb in "import --key $T/k.pub $B" "check" "have -o $T/reg.have" "pull $H/demo/single:1"; do
+  # shellcheck disable=SC2086 # the verb's words
+  expect_exit 2 "$BALE" $verb --insecure-registry "$S" --store "registry://admin:addr-pw-9f3k@$S/mirror"
+  assert_contains "$LAST_STDERR" "user information (USER:PASS@) in its address"
+done
+expect_exit 2 "$BALE" check --store "https://admin:addr-pw-9f3k@$S/mirror"
 # Nothing bale printed (with -v too) or wrote holds a test secret (lib.sh).
 secret_scan
 echo "test_registry_store: ok"
