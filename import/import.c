@@ -731,24 +731,89 @@ static int check_expected(bale_sink *store, plan *p, bale_error **err)
 	return rc;
 }
 
+/* What the walk of the volumes needs to take a blob straight into the store. */
+typedef struct direct {
+	plan *p;
+	landing *l;
+	bale_sink *store;
+	bale_import_result *out;
+	bool *lands_now; /* per need: an image that lands in this run uses it */
+} direct;
+
 /* Does the import need no volume's copy of blob (the store has it, or no image asked for
  * uses it)? */
 static bool not_needed(void *payload, const bale_digest *blob)
 {
-	const need *n = need_find(payload, blob->str);
+	const need *n = need_find(((const direct *)payload)->p, blob->str);
 	return !n || n->have;
 }
 
-/* Stages what the volumes given bring (the first is the bundle the head was read from). */
-static int stage_volumes(const bale_import_options *opts, const char *set_id, plan *p,
-                         import_staging *staging, bale_error **err)
+static int take_now(void *payload, bale_bundle_reader *r, const char *member,
+                    const bale_digest *blob, bale_error **err)
 {
-	int rc = 0;
+	direct *d = payload;
+	need *n = need_find(d->p, blob->str);
+	if (!n || n->have || !d->lands_now[n - d->p->needs])
+		return 0;
+	int rc = take_member(r, member, d->store, n, d->out, err);
+	if (rc < 0)
+		return rc;
+	landed(d->p, d->l, n);
+	return 1;
+}
+
+/* Which needs an image landing in this run uses: one whose every blob is in the store,
+ * staged, or in the volumes given. Those come straight into the store as the walk reaches
+ * them; what waits for another volume is staged. */
+static int plan_direct(direct *d, const bale_import_options *opts, const char *set_id, int volumes,
+                       import_staging *staging, sqlite3 *db, bale_error **err)
+{
+	const plan *p = d->p;
+	size_t n = opts->n_volumes ? opts->n_volumes : 1;
+	bool *given = calloc((size_t)volumes + 1, sizeof(*given));
+	bool *obtainable = calloc(p->n_needs + 1, sizeof(*obtainable));
+	bool *whole = calloc(d->out->n_images + 1, sizeof(*whole)); /* per image */
+	int rc = given && obtainable && whole && (d->lands_now = calloc(p->n_needs + 1, 1))
+	             ? 0
+	             : bale_error_set(err, BALE_EGENERIC, "out of memory");
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		int k = 0;
+		rc = import_staging_volume_of(opts->n_volumes ? opts->volumes[i] : opts->bundle,
+		                              opts->trust, set_id, &k, err);
+		if (rc == 0 && k >= 1 && k <= volumes)
+			given[k] = true;
+	}
+	for (size_t i = 0; i < p->n_needs && rc == 0; i++)
+		obtainable[i] =
+		    p->needs[i].have ||
+		    import_staging_obtainable(staging, db, &p->needs[i].digest, given, volumes);
+	for (size_t i = 0; rc == 0 && i < d->out->n_images; i++)
+		whole[i] = true;
+	for (size_t u = 0; rc == 0 && u < p->n_users; u++)
+		whole[p->users[u].image] &= obtainable[p->users[u].need];
+	for (size_t u = 0; rc == 0 && u < p->n_users; u++)
+		d->lands_now[p->users[u].need] |= whole[p->users[u].image];
+	free(given);
+	free(obtainable);
+	free(whole);
+	return rc;
+}
+
+/* Stages what the volumes given bring (the first is the bundle the head was read from),
+ * but for the blobs of images that land now, which go straight to the store. */
+static int stage_volumes(const bale_import_options *opts, const char *set_id, int volumes, plan *p,
+                         landing *l, bale_sink *store, bale_import_result *out,
+                         import_staging *staging, sqlite3 *db, bale_error **err)
+{
+	direct d = {.p = p, .l = l, .store = store, .out = out};
 	size_t taken = 0, n = opts->n_volumes ? opts->n_volumes : 1;
+	int rc = plan_direct(&d, opts, set_id, volumes, staging, db, err);
 	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = import_staging_take(staging, opts->n_volumes ? opts->volumes[i] : opts->bundle,
-		                         opts->trust, set_id, not_needed, p, &taken, err);
+		rc =
+		    import_staging_take(staging, opts->n_volumes ? opts->volumes[i] : opts->bundle,
+		                        opts->trust, set_id, not_needed, take_now, &d, &taken, err);
 	bale_log_printf(opts->log, BALE_LOG_DEBUG, "staged %zu blobs and parts of blobs", taken);
+	free(d.lands_now);
 	return rc;
 }
 
@@ -835,7 +900,7 @@ static int land_staged(bale_sink *store, plan *p, landing *l, bale_import_result
  * as soon as all of it is in. A volume set (staging) lands from its staged blobs instead:
  * what the given volumes lack waits. */
 static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_import_result *out,
-                        const bale_import_options *opts, const char *set_id,
+                        const bale_import_options *opts, const char *set_id, int volumes,
                         import_staging *staging, sqlite3 *db, bale_error **err)
 {
 	size_t missing = 0;
@@ -867,7 +932,7 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 	    (rc = landing_new(&l, p, out->n_images, err)) < 0)
 		goto cleanup;
 	if (staging) { /* a volume set: what its volumes bring is staged, then lands */
-		rc = stage_volumes(opts, set_id, p, staging, err);
+		rc = stage_volumes(opts, set_id, volumes, p, &l, store, out, staging, db, err);
 		if (rc == 0)
 			rc = land_staged(store, p, &l, out, staging, db, err);
 		goto cleanup;
@@ -1024,7 +1089,8 @@ int bale_import_bundle(const bale_import_options *opts, bale_sink *store, bale_i
 		if ((rc = import_staging_open(&staging, opts->staging, id, err)) < 0)
 			goto cleanup;
 	}
-	if ((rc = stream_blobs(r, store, &p, out, opts, id, staging, db, err)) < 0)
+	if ((rc = stream_blobs(r, store, &p, out, opts, id, th.manifest->volumes, staging, db,
+	                       err)) < 0)
 		goto cleanup;
 	/* every image of the set in the store: its staging area has done its work */
 	if (staging && !out->n_waiting && !opts->n_images && !out->n_failed)

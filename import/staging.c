@@ -162,27 +162,69 @@ static int member_row(sqlite3_stmt *st, bale_digest *blob, int *part, bale_descr
 	return 0;
 }
 
+/* A volume of set set_id opened and its head checked against trust. */
+static int open_volume(const char *path, const bale_trust *trust, const char *set_id,
+                       bale_bundle_reader **r, bale_trusted_head *th, bale_error **err)
+{
+	int rc = bale_bundle_open(r, path, err);
+	if (rc == 0)
+		rc = bale_verify_head(*r, trust, th, err);
+	if (rc < 0)
+		return rc;
+	const bale_bundle_manifest *m = th->manifest;
+	if (m->format_version != BALE_BUNDLE_FORMAT_VOLUME || !m->bundle_id ||
+	    strcmp(m->bundle_id, set_id) != 0)
+		return bale_error_set(err, BALE_EUSAGE,
+		                      "%s is not a volume of the set %s (import the volumes of one "
+		                      "set together)",
+		                      path, set_id);
+	return 0;
+}
+
+int import_staging_volume_of(const char *path, const bale_trust *trust, const char *set_id,
+                             int *number, bale_error **err)
+{
+	bale_bundle_reader *r = NULL;
+	bale_trusted_head th = {0};
+	int rc = open_volume(path, trust, set_id, &r, &th, err);
+	if (rc == 0)
+		*number = th.manifest->volume;
+	bale_verify_head_close(&th);
+	bale_bundle_close(r);
+	return rc < 0 ? bale_error_wrap(err, "%s", path) : 0;
+}
+
+bool import_staging_obtainable(import_staging *s, sqlite3 *db, const bale_digest *blob,
+                               const bool *given, int volumes)
+{
+	sqlite3_stmt *st = NULL;
+	bool all = true, any = false;
+	if (staged(s, blob, 0))
+		return true;
+	if (sqlite3_prepare_v2(db, "SELECT volume, part FROM volume_members WHERE digest = ?1", -1,
+	                       &st, NULL) != SQLITE_OK)
+		return false;
+	sqlite3_bind_text(st, 1, blob->str, -1, SQLITE_STATIC);
+	while (all && sqlite3_step(st) == SQLITE_ROW) {
+		int volume = sqlite3_column_int(st, 0), part = sqlite3_column_int(st, 1);
+		any = true;
+		all = (volume >= 1 && volume <= volumes && given[volume]) || staged(s, blob, part);
+	}
+	sqlite3_finalize(st);
+	return any && all;
+}
+
 int import_staging_take(import_staging *s, const char *path, const bale_trust *trust,
-                        const char *set_id, import_store_has_fn has, void *payload, size_t *taken,
-                        bale_error **err)
+                        const char *set_id, import_store_has_fn has, import_take_fn take,
+                        void *payload, size_t *taken, bale_error **err)
 {
 	bale_bundle_reader *r = NULL;
 	bale_trusted_head th = {0};
 	sqlite3_stmt *st = NULL;
-	int rc = bale_bundle_open(&r, path, err);
-	if (rc == 0)
-		rc = bale_verify_head(r, trust, &th, err);
+	int rc = open_volume(path, trust, set_id, &r, &th, err);
 	if (rc < 0)
 		goto cleanup;
 	const bale_bundle_manifest *m = th.manifest;
-	if (m->format_version != BALE_BUNDLE_FORMAT_VOLUME || !m->bundle_id ||
-	    strcmp(m->bundle_id, set_id) != 0) {
-		rc = bale_error_set(err, BALE_EUSAGE,
-		                    "%s is not a volume of the set %s (import the volumes of one "
-		                    "set together)",
-		                    path, set_id);
-		goto cleanup;
-	}
 	if (sqlite3_prepare_v2(th.index_db,
 	                       "SELECT digest, part, part_digest, size FROM volume_members"
 	                       " WHERE volume = ?1 ORDER BY position",
@@ -216,7 +258,12 @@ int import_staging_take(import_staging *s, const char *path, const bale_trust *t
 			if (strcmp(bm.path, member) == 0)
 				break;
 		}
-		if (rc == 0 && (rc = stage_member(s, r, member, &blob, part, &want, err)) == 0)
+		/* a whole blob an image landing now needs goes straight to the store */
+		int direct = rc == 0 && part == 0 ? take(payload, r, member, &blob, err) : 0;
+		if (direct < 0)
+			rc = direct;
+		else if (rc == 0 && !direct &&
+		         (rc = stage_member(s, r, member, &blob, part, &want, err)) == 0)
 			(*taken)++;
 	}
 cleanup:

@@ -86,6 +86,13 @@ assert_eq "" "$(ls "$T/state/staging")" "the set's staging area once it landed"
 [[ ! -e $set_dir ]] || fail "the set's staging directory outlived the set"
 skopeo inspect --raw "oci:$S:$H/set2/multi:1" >/dev/null || fail "skopeo cannot read set2/multi"
 
+# Every volume in one call: the images land as the walk reaches their blobs, nothing is
+# staged but the parts of blobs cut across volumes.
+parts=$(sql "${vols[0]}" "SELECT count(*) FROM volume_members WHERE part > 0")
+expect_exit 0 imp -v --staging "$T/one-call" --store "oci:$T/all-at-once" "${vols[@]}"
+assert_contains "$LAST_STDERR" "staged $parts blobs and parts of blobs"
+assert_eq 6 "$(jq '.manifests | length' "$T/all-at-once/index.json")" "images imported in one call"
+
 # A volume the signature does not cover is refused before anything is staged.
 "$BALE" keygen -q -o "$T/other" >/dev/null
 expect_exit 4 "$BALE" import --key "$T/other.pub" --platform all --ledger "$T/other/ledger.db" \
