@@ -255,6 +255,7 @@ int cmd_plan(int argc, char **argv, bale_error **err);
 int cmd_check(int argc, char **argv, bale_error **err);
 int cmd_have(int argc, char **argv, bale_error **err);
 int cmd_mirror_config(int argc, char **argv, bale_error **err);
+int cmd_serve(int argc, char **argv, bale_error **err);
 /* bale verify --manifests: the Never-readiness preflight (cli/preflight.c). */
 int cli_preflight(cli_common *c, const char *const *manifests, size_t n, const char *store,
                   const bale_store_options *store_opts, const char *bundle, bool json,

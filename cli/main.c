@@ -22,6 +22,7 @@ static const verb verbs[] = {
     {"keygen", cmd_keygen, "create a signing key pair"},
     {"ledger", cmd_ledger, "the node's import history (read-only SQL)"},
     {"pull", cmd_pull, "pull images from registries into a node store (online mode)"},
+    {"serve", cmd_serve, "serve bundles as a read-only registry"},
     {"mirror-config", cmd_mirror_config, "the runtimes' configuration to pull from a site mirror"},
     {"have", cmd_have, "list what a node store or bundles hold, for a delta export"},
     {"check", cmd_check, "find damaged images and partial files in a node store"},

@@ -10,7 +10,7 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config go-md2man clang-format
   libcurl4-openssl-dev libssl-dev libzstd-dev libxxhash-dev libarchive-dev
-  libsqlite3-dev libjansson-dev libyaml-dev libcmocka-dev
+  libsqlite3-dev libjansson-dev libyaml-dev libcmocka-dev libmicrohttpd-dev
   # integration tests: registries, peers, tools
   docker-registry skopeo containerd apache2-utils
   zstd sqlite3 jq openssl ca-certificates curl time bc strace

@@ -15,7 +15,7 @@ TABLE = "docs/internals/architecture.md"
 # What a system include needs linked, by the name the table's "links" column uses.
 LIBRARIES = [(r"curl/", "libcurl"), (r"openssl/", "openssl"), (r"zstd\.h", "libzstd"), (r"xxhash\.h", "libxxhash"),
              (r"archive(_entry)?\.h", "libarchive"), (r"sqlite3\.h", "sqlite3"),
-             (r"jansson\.h", "jansson"), (r"yaml\.h", "libyaml")]
+             (r"jansson\.h", "jansson"), (r"yaml\.h", "libyaml"), (r"microhttpd\.h", "libmicrohttpd")]
 
 
 def read_floors():
