@@ -21,8 +21,10 @@
 # bundle file and `sha256sum` of the extracted blobs; (3) import
 # into a fresh containerd vs `ctr images import` of the same content, then re-import, and
 # with --platform all vs `ctr images import --all-platforms`;
-# (4) online `bale pull` into containerd vs `ctr images pull`. --scenarios picks among
-# export,verify,import,pull (default all; each runs with the ones before it).
+# (4) online `bale pull` into containerd vs `ctr images pull`; (5) `bale serve` of the bundle
+# vs the docker-registry it came from, to skopeo (every platform) and to ctr (4 pulls at
+# once), and serve's peak RSS. --scenarios picks among export,verify,import,pull,serve
+# (default all; each runs with the ones before it).
 # Prints a Markdown table (median of N runs: wall time, throughput, CPU, peak RSS, bale/peer)
 # and writes every run as JSON to FILE (default bench/results/<UTC time>.json).
 # Needs a Release build (scripts/build.sh Release) and the packages of scripts/install-deps.sh.
@@ -37,7 +39,7 @@ source "$(dirname "$0")/lib.sh"
 source "$top/tests/integration/containerd.sh"
 
 corpora=bench,real,many,synthetic,large
-scenarios=export,verify,import,pull
+scenarios=export,verify,import,pull,serve
 runs=3
 results="$top/bench/results/$(date -u +%Y%m%dT%H%M%SZ).json"
 while (($#)); do
@@ -179,7 +181,7 @@ big_corpus() { # SHAPE: scenarios 1-4
     "$(echo "$(col "export_peer_$c" 1) / $(col "export_floor_$c" 1)" | bc -l)" \
     "$(echo "$(col "export_bale_$c" 1) / $(col "export_floor_$c" 1)" | bc -l)")"
 
-  want verify || want import || want pull || return 0
+  want verify || want import || want pull || want serve || return 0
   rm -rf "$T/x" && mkdir "$T/x" && tar --zstd -xf "$T/b.tar.zst" -C "$T/x"
   # 2. verify
   if want verify; then
@@ -195,7 +197,7 @@ big_corpus() { # SHAPE: scenarios 1-4
       "$(echo "$bytes / $(col "verify_bale_$c" 1) / 1000000" | bc -l)" \
       "$(echo "$(col "verify_bale_$c" 1) / $(col "verify_dgst_$c" 1)" | bc -l)" "$SHA_MBS")"
   fi
-  want import || want pull || return 0
+  want import || want pull || want serve || return 0
 
   # 3. import into containerd (host platform), each first import into a fresh one
   tar -C "$T/x" -cf "$T/layout.tar" oci-layout index.json blobs
@@ -236,7 +238,7 @@ big_corpus() { # SHAPE: scenarios 1-4
   row "$c" "import --platform all (containerd)" "ctr images import --all-platforms" "importall_ctr_$c" "$bytes"
 
   # 4. online pull into containerd
-  want pull || return 0
+  want pull || want serve || return 0
   for ((i = 0; i < runs; i++)); do
     start_containerd
     measure "pull_ctr_$c" bash "$T/peer-pull.sh" "${refs[@]}"
@@ -247,6 +249,41 @@ big_corpus() { # SHAPE: scenarios 1-4
   done
   row "$c" "pull into containerd" "bale pull" "pull_bale_$c" "$amd64_bytes" "pull_ctr_$c"
   row "$c" "pull into containerd" "ctr images pull" "pull_ctr_$c" "$amd64_bytes"
+
+  # 5. serving: skopeo copies every image (all platforms) from bale serve of the bundle, and
+  # from the registry it came from; ctr pulls them from each, 4 images at once
+  want serve || return 0
+  local S rss
+  /usr/bin/time -f '%M' -o "$T/serve.rss" "$BALE" serve -q --listen 127.0.0.1:0 --key "$T/k.pub" \
+    "$T/b.tar.zst" >"$T/serve.out" 2>&1 &
+  local serve_pid=$!
+  for i in $(seq 100); do grep -q '^serving' "$T/serve.out" && break; sleep 0.1; done
+  S=$(sed -n 's|^serving .* on http://||p' "$T/serve.out")
+  [[ -n $S ]] || fail "bale serve did not start: $(cat "$T/serve.out")"
+  cat >"$T/peer-copy.sh" <<'SH'
+host=$1 && shift
+for r; do skopeo --policy "$POLICY" copy -q --all --src-tls-verify=false "docker://$host/${r#*/}" "dir:$SERVE_DIR/${r//[\/:]/_}"; done
+SH
+  for ((i = 0; i < runs; i++)); do
+    rm -rf "$T/sd" && mkdir "$T/sd"
+    measure "serve_skopeo_reg_$c" env SERVE_DIR="$T/sd" bash "$T/peer-copy.sh" "$H" "${refs[@]}"
+    rm -rf "$T/sd" && mkdir "$T/sd"
+    measure "serve_skopeo_bale_$c" env SERVE_DIR="$T/sd" bash "$T/peer-copy.sh" "$S" "${refs[@]}"
+    for host in "$H" "$S"; do
+      start_containerd
+      local who=reg && [[ $host == "$S" ]] && who=bale
+      measure "serve_ctr_${who}_$c" bash -c 'for r in "${@:2}"; do echo "$1/${r#*/}"; done |
+        xargs -P 4 -n 1 ctr -a "$CTD_SOCK" -n k8s.io images pull --plain-http >/dev/null' _ "$host" "${refs[@]}"
+      stop_containerd
+    done
+  done
+  kill "$serve_pid" && wait "$serve_pid" || true
+  rss=$(tail -n 1 "$T/serve.rss")
+  row "$c" "skopeo copy --all of every image" "from bale serve" "serve_skopeo_bale_$c" "$bytes" "serve_skopeo_reg_$c"
+  row "$c" "skopeo copy --all of every image" "from docker-registry" "serve_skopeo_reg_$c" "$bytes"
+  row "$c" "ctr images pull, 4 at once" "from bale serve" "serve_ctr_bale_$c" "$amd64_bytes" "serve_ctr_reg_$c"
+  row "$c" "ctr images pull, 4 at once" "from docker-registry" "serve_ctr_reg_$c" "$amd64_bytes"
+  note "$(printf '%s serve: bale serve peaked at %.1f MiB RSS over all its clients.' "$c" "$(echo "$rss / 1024" | bc -l)")"
 }
 
 many_corpus() { # per-image cost: export of 1, 8, 64 and 200 images; ls and query
