@@ -277,7 +277,8 @@ SH
       stop_containerd
     done
   done
-  kill "$serve_pid" && wait "$serve_pid" || true
+  pkill -TERM -P "$serve_pid" || true # bale serve, not the time(1) measuring it
+  wait "$serve_pid" || true
   rss=$(tail -n 1 "$T/serve.rss")
   row "$c" "skopeo copy --all of every image" "from bale serve" "serve_skopeo_bale_$c" "$bytes" "serve_skopeo_reg_$c"
   row "$c" "skopeo copy --all of every image" "from docker-registry" "serve_skopeo_reg_$c" "$bytes"
