@@ -177,6 +177,16 @@ static enum MHD_Result manifest(bale_serve *srv, struct MHD_Connection *c, const
 
 /* ---- routing ---- */
 
+/* The last "/manifests/" (or "/blobs/") in path: a repository may have a component of
+ * that name, a tag or digest never has a slash. */
+static const char *last(const char *path, const char *what)
+{
+	const char *found = NULL;
+	for (const char *p = strstr(path, what); p; p = strstr(p + 1, what))
+		found = p;
+	return found;
+}
+
 /* A repository name as the spec allows it: lowercase path components. */
 static bool name_ok(const char *name, size_t len)
 {
@@ -216,10 +226,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return error(c, MHD_HTTP_NOT_FOUND, "NAME_UNKNOWN", "not a registry path");
 	const char *path = url + 4, *at = NULL, *ref = NULL;
 	enum { MANIFESTS, BLOBS, TAGS } kind = TAGS;
-	if ((at = strstr(path, "/manifests/"))) {
+	if ((at = last(path, "/manifests/"))) {
 		kind = MANIFESTS;
 		ref = at + 11;
-	} else if ((at = strstr(path, "/blobs/"))) {
+	} else if ((at = last(path, "/blobs/"))) {
 		kind = BLOBS;
 		ref = at + 7;
 	} else if ((at = strstr(path, "/tags/list")) && !at[10]) {
