@@ -2,6 +2,7 @@
  * starts in its archive, worked out from the index's sizes in archive order, so a request
  * reads its blob through the seek table and nothing else. */
 #include <pthread.h>
+#include <semaphore.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,9 @@
 #include "serve/serve_private.h"
 
 #define TAR_BLOCK 512u
+/* Bundle readers open at once, each about 1.7 MiB (a zstd decompressor and its buffers):
+ * more clients than this wait their turn, so memory stays flat however many connect. */
+#define MAX_READERS 8
 
 typedef struct serve_bundle {
 	char *path;
@@ -27,6 +31,7 @@ struct serve_catalog {
 	bale_slots *by_digest;
 	size_t images;
 	pthread_mutex_t mu; /* the indexes are read from every connection's thread */
+	sem_t readers;      /* MAX_READERS */
 };
 
 static const char *blob_key(const void *items, size_t pos)
@@ -112,8 +117,10 @@ int serve_catalog_open(serve_catalog **out, const char *const *bundles, size_t n
 	int rc = c && (c->bundles = calloc(n + 1, sizeof(*c->bundles)))
 	             ? bale_slots_new(&c->by_digest, blob_key, err)
 	             : bale_error_set(err, BALE_EGENERIC, "out of memory");
-	if (c)
+	if (c) {
 		pthread_mutex_init(&c->mu, NULL);
+		sem_init(&c->readers, 0, MAX_READERS);
+	}
 	for (size_t k = 0; k < n && rc == 0; k++) {
 		if (!(c->bundles[k].path = strdup(bundles[k])))
 			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
@@ -141,6 +148,7 @@ void serve_catalog_free(serve_catalog *c)
 	free(c->blobs);
 	bale_slots_free(c->by_digest);
 	pthread_mutex_destroy(&c->mu);
+	sem_destroy(&c->readers);
 	free(c);
 }
 
@@ -283,6 +291,8 @@ int serve_catalog_read(serve_catalog *c, const serve_blob *b, bale_member_copy_f
 	bale_bundle_member m;
 	char path[128];
 	bale_bundle_member_path(path, sizeof(path), &b->digest, 0);
+	while (sem_wait(&c->readers) < 0) /* EINTR only */
+		;
 	int rc = bale_bundle_open_part(&r, c->bundles[b->bundle].path, b->offset, UINT64_MAX, err);
 	if (rc == 0 && (rc = bale_bundle_next(r, &m, err)) == 1 && strcmp(m.path, path) != 0)
 		rc = bale_error_set(err, BALE_EVERIFY, "%s: %s is not where its index puts it",
@@ -295,5 +305,6 @@ int serve_catalog_read(serve_catalog *c, const serve_blob *b, bale_member_copy_f
 		rc = bale_bundle_check_member(r, path, &want, copy, payload, err);
 	}
 	bale_bundle_close(r);
+	sem_post(&c->readers);
 	return rc;
 }
