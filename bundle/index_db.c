@@ -69,7 +69,8 @@ struct bale_index_db {
 	sqlite3 *db;
 	char *path;
 	sqlite3_stmt *stmt[ST_COUNT];
-	size_t expected; /* layers a delta leaves out: no member place */
+	size_t expected;         /* layers a delta leaves out: no member place */
+	sqlite3_stmt *volume_st; /* a volume set's rows (schema 4 only: prepared on first use) */
 	bool finished;
 };
 
@@ -325,6 +326,8 @@ static void finalize_all(bale_index_db *x)
 		sqlite3_finalize(x->stmt[i]);
 		x->stmt[i] = NULL;
 	}
+	sqlite3_finalize(x->volume_st);
+	x->volume_st = NULL;
 }
 
 int bale_index_db_create(bale_index_db **out, const char *path, const bale_index_bundle_info *info,
@@ -443,13 +446,14 @@ int bale_index_db_add_volume_member(bale_index_db *x, int volume, int64_t positi
                                     const bale_digest *blob, int part, int64_t offset, int64_t size,
                                     const bale_digest *part_digest, bale_error **err)
 {
-	sqlite3_stmt *st = NULL;
 	int rc = 0;
-	if (sqlite3_prepare_v2(x->db,
+	if (!x->volume_st &&
+	    sqlite3_prepare_v3(x->db,
 	                       "INSERT INTO volume_members (volume, position, digest, part, offset,"
 	                       " size, part_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-	                       -1, &st, NULL) != SQLITE_OK)
+	                       -1, SQLITE_PREPARE_PERSISTENT, &x->volume_st, NULL) != SQLITE_OK)
 		return db_fail(x->db, BALE_EGENERIC, err, "volume members");
+	sqlite3_stmt *st = x->volume_st;
 	sqlite3_bind_int(st, 1, volume);
 	sqlite3_bind_int64(st, 2, position);
 	bind_text(st, 3, blob->str);
@@ -459,7 +463,7 @@ int bale_index_db_add_volume_member(bale_index_db *x, int volume, int64_t positi
 	bind_text(st, 7, part_digest->str);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(x->db, BALE_EGENERIC, err, "volume members");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc;
 }
 

@@ -420,6 +420,16 @@ cleanup:
 	return rc;
 }
 
+/* A planned blob as a member of its own, whole. */
+static bundle_member whole_member(const planned_blob *b)
+{
+	return (bundle_member){.blob = b->desc,
+	                       .size = b->desc->size,
+	                       .digest = b->desc->digest,
+	                       .ready = b->ready,
+	                       .image = b->image};
+}
+
 static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *p,
                      const bundle_member *members, size_t n_members, const char *manifest,
                      size_t manifest_len, const char *signature, const char *index_db_path,
@@ -465,13 +475,8 @@ static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *
 	for (size_t i = 0; members ? i < n_members : i < p->n; i++) {
 		if (!members && p->blobs[i].expected)
 			continue;
-		bundle_member one = {0};
+		bundle_member one = members ? (bundle_member){0} : whole_member(&p->blobs[i]);
 		const bundle_member *m = members ? &members[i] : &one;
-		if (!members)
-			one = (bundle_member){.blob = p->blobs[i].desc,
-			                      .size = p->blobs[i].desc->size,
-			                      .digest = p->blobs[i].desc->digest,
-			                      .ready = p->blobs[i].ready};
 		const bale_descriptor *d = m->blob;
 		bale_descriptor want = {.digest = m->digest, .size = m->size};
 		bale_bundle_member_path(member, sizeof(member), &d->digest, m->part);
@@ -544,11 +549,7 @@ static int carried_members(const plan *p, bundle_member **out, size_t *n, bale_e
 	size_t k = 0;
 	for (size_t i = 0; i < p->n; i++)
 		if (!p->blobs[i].expected)
-			m[k++] = (bundle_member){.blob = p->blobs[i].desc,
-			                         .size = p->blobs[i].desc->size,
-			                         .digest = p->blobs[i].desc->digest,
-			                         .ready = p->blobs[i].ready,
-			                         .image = p->blobs[i].image};
+			m[k++] = whole_member(&p->blobs[i]);
 	*out = m;
 	*n = k;
 	return 0;

@@ -822,20 +822,24 @@ static int stage_volumes(const bale_import_options *opts, const char *set_id, in
 static int set_aside_waiting(const plan *p, const landing *l, bale_import_result *out,
                              import_staging *staging, sqlite3 *db, bale_error **err)
 {
-	size_t kept = 0;
+	size_t kept = 0, u = 0;
 	int rc = 0;
 	for (size_t i = 0; i < out->n_images && rc == 0; i++) {
 		bale_imported_image *img = &out->images[i];
+		/* the plan lists the users image by image: image i's are the next ones */
+		size_t first = u;
+		while (u < p->n_users && p->users[u].image == i)
+			u++;
 		if (!l->waiting[i]) {
 			out->images[kept++] = *img;
 			continue;
 		}
 		bale_buf volumes;
 		bale_buf_init(&volumes, 64 << 10, "volumes");
-		for (size_t u = 0; u < p->n_users && rc == 0; u++)
-			if (p->users[u].image == i && !p->needs[p->users[u].need].have)
+		for (size_t k = first; k < u && rc == 0; k++)
+			if (!p->needs[p->users[k].need].have)
 				rc = import_staging_volumes(
-				    staging, db, &p->needs[p->users[u].need].digest, &volumes, err);
+				    staging, db, &p->needs[p->users[k].need].digest, &volumes, err);
 		char *list = volumes.data ? volumes.data + 1 : NULL; /* ",2,3," */
 		if (list && *list)
 			list[strlen(list) - 1] = '\0';

@@ -162,6 +162,19 @@ static int member_row(sqlite3_stmt *st, bale_digest *blob, int *part, bale_descr
 	return 0;
 }
 
+/* Is the bundle at path (its manifest m) a volume of the set set_id? */
+static int same_set(const bale_bundle_manifest *m, const char *path, const char *set_id,
+                    bale_error **err)
+{
+	if (m->format_version == BALE_BUNDLE_FORMAT_VOLUME && m->bundle_id &&
+	    strcmp(m->bundle_id, set_id) == 0)
+		return 0;
+	return bale_error_set(err, BALE_EUSAGE,
+	                      "%s is not a volume of the set %s (import the volumes of one set "
+	                      "together)",
+	                      path, set_id);
+}
+
 /* A volume of set set_id opened and its head checked against trust. */
 static int open_volume(const char *path, const bale_trust *trust, const char *set_id,
                        bale_bundle_reader **r, bale_trusted_head *th, bale_error **err)
@@ -169,27 +182,26 @@ static int open_volume(const char *path, const bale_trust *trust, const char *se
 	int rc = bale_bundle_open(r, path, err);
 	if (rc == 0)
 		rc = bale_verify_head(*r, trust, th, err);
-	if (rc < 0)
-		return rc;
-	const bale_bundle_manifest *m = th->manifest;
-	if (m->format_version != BALE_BUNDLE_FORMAT_VOLUME || !m->bundle_id ||
-	    strcmp(m->bundle_id, set_id) != 0)
-		return bale_error_set(err, BALE_EUSAGE,
-		                      "%s is not a volume of the set %s (import the volumes of one "
-		                      "set together)",
-		                      path, set_id);
-	return 0;
+	return rc < 0 ? rc : same_set(th->manifest, path, set_id, err);
 }
 
 int import_staging_volume_of(const char *path, const bale_trust *trust, const char *set_id,
                              int *number, bale_error **err)
 {
+	/* The signed manifest says it; index.db is left for import_staging_take to read. */
 	bale_bundle_reader *r = NULL;
-	bale_trusted_head th = {0};
-	int rc = open_volume(path, trust, set_id, &r, &th, err);
+	const bale_bundle_head *head = NULL;
+	const bale_bundle_manifest *m = NULL;
+	char signer[BALE_KEY_ID_LEN + 1];
+	int rc = bale_bundle_open(&r, path, err);
 	if (rc == 0)
-		*number = th.manifest->volume;
-	bale_verify_head_close(&th);
+		rc = bale_bundle_read_head(r, &head, err);
+	if (rc == 0 && trust)
+		rc = bale_verify_signature(head, trust, signer, err);
+	if (rc == 0)
+		rc = bale_bundle_read_manifest(r, &m, err);
+	if (rc == 0 && (rc = same_set(m, path, set_id, err)) == 0)
+		*number = m->volume;
 	bale_bundle_close(r);
 	return rc < 0 ? bale_error_wrap(err, "%s", path) : 0;
 }
