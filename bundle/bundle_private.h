@@ -30,10 +30,17 @@
 
 #include "bale/bundle.h"
 
+/* A blob the writer carries: what writing it needs of its descriptor. */
+typedef struct bundle_blob {
+	bale_digest digest;
+	int64_t size;
+	bool precompressed; /* gzip or zstd already: framed at a fast level */
+} bundle_blob;
+
 /* One blob member of a bundle file: a whole blob, or a part of one (a volume set cuts a
  * blob larger than a volume into parts, docs/bundle-format.md "Volumes"). */
 typedef struct bundle_member {
-	const bale_descriptor *blob;
+	const bundle_blob *blob;
 	int part;           /* 0: the whole blob; k >= 1: its k-th part */
 	int64_t offset;     /* of the part in the blob */
 	int64_t size;       /* of the member's data */

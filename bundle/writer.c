@@ -25,11 +25,9 @@
 
 #define COPY_CHUNK (1u << 20)
 
-/* A blob's descriptor stays where the images hold it, which outlive the write: a plan
- * of thousands of blobs holds a pointer each, not a copy. */
+/* The writer holds no image: a plan of thousands of blobs holds what writing each needs. */
 typedef struct planned_blob {
-	const bale_descriptor *desc;
-	const char *kind;
+	bundle_blob blob;
 	bool ready;    /* an index or manifest: in blob_dir from the start, never waited for */
 	bool expected; /* a layer a delta leaves out: the site has it */
 	size_t image;  /* the first image that uses it */
@@ -47,7 +45,15 @@ typedef struct plan {
 
 static const char *planned_digest(const void *items, size_t pos)
 {
-	return ((const planned_blob *)items)[pos].desc->digest.str;
+	return ((const planned_blob *)items)[pos].blob.digest.str;
+}
+
+static bool precompressed(const char *media_type)
+{
+	const char *plus = strrchr(media_type, '+');
+	const char *dot = strrchr(media_type, '.');
+	const char *suffix = plus ? plus + 1 : dot ? dot + 1 : "";
+	return strcmp(suffix, "gzip") == 0 || strcmp(suffix, "zstd") == 0;
 }
 
 static int plan_add(plan *p, const bale_descriptor *d, const char *kind, bool ready,
@@ -68,8 +74,12 @@ static int plan_add(plan *p, const bale_descriptor *d, const char *kind, bool re
 	}
 	bool expected = strcmp(kind, BUNDLE_KIND_LAYER) == 0 && p->opts->left_out &&
 	                p->opts->left_out(p->opts->left_out_payload, d);
-	p->blobs[p->n] = (planned_blob){
-	    .desc = d, .kind = kind, .ready = ready, .expected = expected, .image = p->image};
+	p->blobs[p->n] = (planned_blob){.blob = {.digest = d->digest,
+	                                         .size = d->size,
+	                                         .precompressed = precompressed(d->media_type)},
+	                                .ready = ready,
+	                                .expected = expected,
+	                                .image = p->image};
 	p->n_expected += expected;
 	p->expected_bytes += expected ? d->size : 0;
 	return bale_slots_put(p->by_digest, p->blobs, p->n++, err);
@@ -81,33 +91,50 @@ static int plan_add(plan *p, const bale_descriptor *d, const char *kind, bool re
  * each image whole as soon as its root goes by, so it can land that image while the next
  * ones stream; an export writes the blobs in the order it fetches them. A layer the site
  * has already (a delta's left_out) is planned as expected: listed, not carried. */
-static int plan_blobs(plan *p, const bale_image *const *images, size_t n, bale_error **err)
+static int plan_image(void *payload, size_t i, const bale_image *img, bale_error **err)
+{
+	plan *p = payload;
+	bool index = bale_manifest_type_is_index(img->root.media_type);
+	int rc = 0;
+	p->image = i;
+	for (size_t j = 0; j < img->n_manifests && rc == 0; j++) {
+		const bale_image_manifest *m = &img->manifests[j];
+		if (!m->selected)
+			continue;
+		rc = plan_add(p, &m->config, BUNDLE_KIND_CONFIG, false, err);
+		for (size_t k = 0; k < m->n_layers && rc == 0; k++)
+			rc = plan_add(p, &m->layers[k], BUNDLE_KIND_LAYER, false, err);
+		for (size_t k = 0; m->foreign_carried && k < m->n_foreign && rc == 0; k++)
+			rc = plan_add(p, &m->foreign[k], BUNDLE_KIND_LAYER, false, err);
+		if (rc == 0 && index)
+			rc = plan_add(p, &m->desc, BUNDLE_KIND_MANIFEST, true, err);
+	}
+	for (size_t j = img->n_indexes; j-- > 0 && rc == 0;)
+		if (img->indexes[j].selected)
+			rc = plan_add(p, &img->indexes[j].desc, BUNDLE_KIND_INDEX, true, err);
+	if (rc == 0)
+		rc = plan_add(p, &img->root, index ? BUNDLE_KIND_INDEX : BUNDLE_KIND_MANIFEST, true,
+		              err);
+	return rc;
+}
+
+int bale_bundle_images_each(const bale_bundle_images *images, bale_bundle_image_step step,
+                            void *payload, bale_error **err)
 {
 	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		const bale_image *img = images[i];
-		bool index = bale_manifest_type_is_index(img->root.media_type);
-		p->image = i;
-		for (size_t j = 0; j < img->n_manifests && rc == 0; j++) {
-			const bale_image_manifest *m = &img->manifests[j];
-			if (!m->selected)
-				continue;
-			rc = plan_add(p, &m->config, BUNDLE_KIND_CONFIG, false, err);
-			for (size_t k = 0; k < m->n_layers && rc == 0; k++)
-				rc = plan_add(p, &m->layers[k], BUNDLE_KIND_LAYER, false, err);
-			for (size_t k = 0; m->foreign_carried && k < m->n_foreign && rc == 0; k++)
-				rc = plan_add(p, &m->foreign[k], BUNDLE_KIND_LAYER, false, err);
-			if (rc == 0 && index)
-				rc = plan_add(p, &m->desc, BUNDLE_KIND_MANIFEST, true, err);
-		}
-		for (size_t j = img->n_indexes; j-- > 0 && rc == 0;)
-			if (img->indexes[j].selected)
-				rc = plan_add(p, &img->indexes[j].desc, BUNDLE_KIND_INDEX, true,
-				              err);
-		if (rc == 0)
-			rc = plan_add(p, &img->root,
-			              index ? BUNDLE_KIND_INDEX : BUNDLE_KIND_MANIFEST, true, err);
+	for (size_t i = 0; i < images->n && rc == 0; i++) {
+		bale_image *img = NULL;
+		if ((rc = images->load(images->payload, i, &img, err)) == 0)
+			rc = step(payload, i, img, err);
+		bale_image_free(img);
 	}
+	return rc;
+}
+
+static int plan_blobs(plan *p, const bale_bundle_images *images, bale_error **err)
+{
+	size_t n = images->n;
+	int rc = bale_bundle_images_each(images, plan_image, p, err);
 	/* what a reader refuses (bundle/reader.c), a writer does not write */
 	if (rc == 0 && (p->n > BUNDLE_MAX_MEMBERS || n > BUNDLE_MAX_MEMBERS))
 		rc =
@@ -224,31 +251,36 @@ static int build_manifest(char **out, size_t *len, const bale_bundle_write_optio
 
 /* index.json of the OCI layout at path: one descriptor per image, named as containerd
  * names. */
-static int build_index_json(const char *path, const bale_image *const *images, size_t n,
-                            bale_error **err)
+static int index_json_entry(void *payload, size_t i, const bale_image *img, bale_error **err)
 {
-	int rc = 0;
+	FILE *f = payload;
+	json_t *d = json_pack("{s:s,s:s,s:I}", "mediaType", img->root.media_type, "digest",
+	                      img->root.digest.str, "size", (json_int_t)img->root.size);
+	json_object_set_new(d, "annotations",
+	                    json_pack("{s:s,s:s}", "io.containerd.image.name", img->ref,
+	                              "org.opencontainers.image.ref.name", img->ref));
+	if (i)
+		fputc(',', f);
+	return put_json(f, d, JSON_COMPACT, 0) < 0
+	           ? bale_error_set(err, BALE_EGENERIC, "index.json: out of memory")
+	           : 0;
+}
+
+static int build_index_json(const char *path, const bale_bundle_images *images, bale_error **err)
+{
 	FILE *f = fopen(path, "wxe");
 	if (!f)
 		return bale_error_set_errno(err, BALE_EGENERIC, errno, "create %s", path);
 	/* as bale_json_dump prints {"schemaVersion": 2, "manifests": [...]} */
 	fputs("{\"schemaVersion\":2,\"manifests\":[", f);
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		const bale_image *img = images[i];
-		json_t *d = json_pack("{s:s,s:s,s:I}", "mediaType", img->root.media_type, "digest",
-		                      img->root.digest.str, "size", (json_int_t)img->root.size);
-		json_object_set_new(d, "annotations",
-		                    json_pack("{s:s,s:s}", "io.containerd.image.name", img->ref,
-		                              "org.opencontainers.image.ref.name", img->ref));
-		if (i)
-			fputc(',', f);
-		rc = put_json(f, d, JSON_COMPACT, 0);
-	}
+	int rc = bale_bundle_images_each(images, index_json_entry, f, err);
 	fputs("]}", f);
-	int saved = rc < 0 ? ENOMEM : ferror(f) ? EIO : 0;
+	int saved = ferror(f) ? EIO : 0;
 	if (fclose(f) != 0 && !saved)
 		saved = errno;
-	return saved ? bale_error_set_errno(err, BALE_EGENERIC, saved, "write %s", path) : 0;
+	if (rc == 0 && saved)
+		rc = bale_error_set_errno(err, BALE_EGENERIC, saved, "write %s", path);
+	return rc;
 }
 
 static int hash_file(bale_digest *out, int64_t *size, const char *path, bale_error **err)
@@ -300,14 +332,6 @@ static int tar_error(tar_out *t, const char *what, bale_error **err)
 		return bale_error_wrap(err, "%s", what);
 	}
 	return bale_error_set(err, BALE_EGENERIC, "%s: %s", what, archive_error_string(t->a));
-}
-
-static bool precompressed(const char *media_type)
-{
-	const char *plus = strrchr(media_type, '+');
-	const char *dot = strrchr(media_type, '.');
-	const char *suffix = plus ? plus + 1 : dot ? dot + 1 : "";
-	return strcmp(suffix, "gzip") == 0 || strcmp(suffix, "zstd") == 0;
 }
 
 /* Starts a member in a fresh zstd frame, at level (a zstd level). */
@@ -423,9 +447,9 @@ cleanup:
 /* A planned blob as a member of its own, whole. */
 static bundle_member whole_member(const planned_blob *b)
 {
-	return (bundle_member){.blob = b->desc,
-	                       .size = b->desc->size,
-	                       .digest = b->desc->digest,
+	return (bundle_member){.blob = &b->blob,
+	                       .size = b->blob.size,
+	                       .digest = b->blob.digest,
 	                       .ready = b->ready,
 	                       .image = b->image};
 }
@@ -477,14 +501,13 @@ static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *
 			continue;
 		bundle_member one = members ? (bundle_member){0} : whole_member(&p->blobs[i]);
 		const bundle_member *m = members ? &members[i] : &one;
-		const bale_descriptor *d = m->blob;
+		const bale_digest *blob = &m->blob->digest;
 		bale_descriptor want = {.digest = m->digest, .size = m->size};
-		bale_bundle_member_path(member, sizeof(member), &d->digest, m->part);
-		snprintf(source, sizeof(source), "%s/%s", opts->blob_dir,
-		         bale_digest_hex(&d->digest));
-		int level = precompressed(d->media_type) ? LEVEL_PRECOMPRESSED : t.level;
+		bale_bundle_member_path(member, sizeof(member), blob, m->part);
+		snprintf(source, sizeof(source), "%s/%s", opts->blob_dir, bale_digest_hex(blob));
+		int level = m->blob->precompressed ? LEVEL_PRECOMPRESSED : t.level;
 		bool wait = opts->wait_blob && !m->ready, checked = m->checked;
-		if ((wait && (rc = opts->wait_blob(opts->wait_payload, d, &checked, err)) < 0) ||
+		if ((wait && (rc = opts->wait_blob(opts->wait_payload, blob, &checked, err)) < 0) ||
 		    (rc = member_file(&t, member, source, m->part, m->offset, &want, level,
 		                      checked && !m->part, err)) < 0)
 			goto cleanup;
@@ -557,19 +580,32 @@ static int carried_members(const plan *p, bundle_member **out, size_t *n, bale_e
 
 /* bale/index.db at path: the images, each blob's place (or expected at the site), and in
  * a volume set where each volume's members are. */
-static int build_index_db(const char *path, const bale_bundle_write_options *opts, const plan *p,
-                          const bale_image *const *images, size_t n,
-                          const bale_index_bundle_info *info, const bundle_member *members,
-                          size_t n_members, bale_error **err)
+typedef struct index_db_rows {
+	bale_index_db *db;
+	const bale_index_bundle_info *info;
+	const bale_bundle_write_options *opts; /* read_config's */
+} index_db_rows;
+
+static int index_db_image(void *payload, size_t i, const bale_image *img, bale_error **err)
 {
-	bale_index_db *db = NULL;
-	int rc = bale_index_db_create(&db, path, info, err);
-	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = bale_index_db_add_image(db, images[i], info->created, read_config,
-		                             (void *)opts, err);
+	index_db_rows *x = payload;
+	(void)i;
+	return bale_index_db_add_image(x->db, img, x->info->created, read_config, (void *)x->opts,
+	                               err);
+}
+
+static int build_index_db(const char *path, const bale_bundle_write_options *opts, const plan *p,
+                          const bale_bundle_images *images, const bale_index_bundle_info *info,
+                          const bundle_member *members, size_t n_members, bale_error **err)
+{
+	index_db_rows x = {.info = info, .opts = opts};
+	int rc = bale_index_db_create(&x.db, path, info, err);
+	bale_index_db *db = x.db;
+	if (rc == 0)
+		rc = bale_bundle_images_each(images, index_db_image, &x, err);
 	for (size_t i = 0, member = 0; i < p->n && rc == 0; i++)
-		rc = p->blobs[i].expected ? bale_index_db_expect(db, &p->blobs[i].desc->digest, err)
-		                          : bale_index_db_set_member(db, &p->blobs[i].desc->digest,
+		rc = p->blobs[i].expected ? bale_index_db_expect(db, &p->blobs[i].blob.digest, err)
+		                          : bale_index_db_set_member(db, &p->blobs[i].blob.digest,
 		                                                     (int64_t)member++, err);
 	for (size_t i = 0, position = 0; info->volumes && i < n_members && rc == 0; i++) {
 		const bundle_member *m = &members[i];
@@ -591,7 +627,8 @@ static int wait_all(const bale_bundle_write_options *opts, bundle_member *m, siz
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++)
 		if (opts->wait_blob && !m[i].ready &&
-		    (rc = opts->wait_blob(opts->wait_payload, m[i].blob, &m[i].checked, err)) == 0)
+		    (rc = opts->wait_blob(opts->wait_payload, &m[i].blob->digest, &m[i].checked,
+		                          err)) == 0)
 			m[i].ready = true;
 	return rc;
 }
@@ -672,9 +709,10 @@ static int publish(out_file *files, size_t n, const bale_bundle_write_options *o
 	return rc;
 }
 
-int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *const *images,
-                      size_t n, bale_error **err)
+int bale_bundle_write(const bale_bundle_write_options *opts, const bale_bundle_images *images,
+                      bale_error **err)
 {
+	size_t n = images->n;
 	int rc = 0, volumes = 1;
 	plan p = {.opts = opts};
 	head_files h = {0};
@@ -693,7 +731,7 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 
 	sweep_temporaries(opts);
 	utc_now(created, now);
-	if ((rc = random_id(bundle_id, err)) < 0 || (rc = plan_blobs(&p, images, n, err)) < 0 ||
+	if ((rc = random_id(bundle_id, err)) < 0 || (rc = plan_blobs(&p, images, err)) < 0 ||
 	    (cut && (rc = carried_members(&p, &carried, &n_carried, err)) < 0) ||
 	    (rc = bale_fs_temp_create(opts->output, 0644, BALE_EGENERIC, &anchor_fd, &anchor,
 	                              err)) < 0)
@@ -709,14 +747,14 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 	                               .tool_version = BALE_VERSION,
 	                               .signer_key_id = opts->key ? bale_key_id(opts->key) : NULL,
 	                               .volumes = cut};
-	if ((rc = build_index_json(h.index_json_path, images, n, err)) < 0 ||
+	if ((rc = build_index_json(h.index_json_path, images, err)) < 0 ||
 	    (rc = hash_file(&h.index_json_digest, &h.index_json_size, h.index_json_path, err)) < 0)
 		goto cleanup;
 	if (cut) {
 		/* The volumes' budget leaves room for the head: an index.db without the volume
 		 * rows, and a generous 512 bytes for each row to come. */
 		if ((rc = wait_all(opts, carried, n_carried, err)) < 0 ||
-		    (rc = build_index_db(db_path, opts, &p, images, n, &info, NULL, 0, err)) < 0 ||
+		    (rc = build_index_db(db_path, opts, &p, images, &info, NULL, 0, err)) < 0 ||
 		    (rc = hash_file(&h.index_db_digest, &h.index_db_size, db_path, err)) < 0)
 			goto cleanup;
 		unlink(db_path);
@@ -747,8 +785,7 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *c
 			goto cleanup;
 		}
 	}
-	if ((rc = build_index_db(db_path, opts, &p, images, n, &info, members, n_members, err)) <
-	        0 ||
+	if ((rc = build_index_db(db_path, opts, &p, images, &info, members, n_members, err)) < 0 ||
 	    (rc = hash_file(&h.index_db_digest, &h.index_db_size, db_path, err)) < 0)
 		goto cleanup;
 	if (!(files = calloc((size_t)volumes, sizeof(*files)))) {

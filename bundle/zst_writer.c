@@ -25,7 +25,7 @@
 #define MAX_FRAMES (((size_t)UINT32_MAX - FOOTER_SIZE) / ENTRY_SIZE)
 #define DEFAULT_MAX_FRAME ((size_t)ZST_MAX_FRAME)
 #define WRITE_BUFFER_SIZE ((size_t)1 << 20)
-#define WINDOW_LOG 20
+#define WINDOW_LOG 19
 
 struct frame_sizes {
 	uint32_t compressed;

@@ -253,8 +253,11 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	cli_progress_clear(&c);
 	size_t n = bale_pull_image_count(pull);
 	for (size_t i = 0; i < n; i++) {
-		const bale_image *img = bale_pull_image_at(pull, i);
+		bale_image *img = NULL;
+		if (bale_pull_image_load(pull, i, &img, err) < 0)
+			goto failed;
 		printf("%s %s\n", img->ref, img->root.digest.str);
+		bale_image_free(img);
 	}
 	if (c.log.level >= BALE_LOG_INFO)
 		fprintf(stderr, "wrote %s%s (%zu image%s, %s)\n", a.output,

@@ -150,7 +150,7 @@ int cmd_inspect(int argc, char **argv, bale_error **err)
 	inspect_flags flags = {0};
 	bale_platform_set *platforms = NULL;
 	bale_pull *pull = NULL;
-	const bale_image *img = NULL;
+	bale_image *img = NULL;
 	cli_registries regs = {0};
 	cli_common_init(&c);
 	int rc = cli_parse(&c, argc, argv, &verb, inspect_option, &flags, err);
@@ -190,6 +190,7 @@ int cmd_inspect(int argc, char **argv, bale_error **err)
 	else
 		print_text(img);
 cleanup:
+	bale_image_free(img);
 	cli_registries_free(&regs);
 	bale_pull_free(pull);
 	bale_platform_set_free(platforms);

@@ -94,8 +94,12 @@ int cmd_pull(int argc, char **argv, bale_error **err)
 	                           (size_t)(argc - optind), store, err)) < 0)
 		goto cleanup;
 	cli_progress_clear(&c);
-	for (size_t i = 0; i < bale_pull_image_count(pull); i++)
-		print_result(bale_pull_image_at(pull, i));
+	for (size_t i = 0; i < bale_pull_image_count(pull) && rc == 0; i++) {
+		bale_image *img = NULL;
+		if ((rc = bale_pull_image_load(pull, i, &img, err)) == 0)
+			print_result(img);
+		bale_image_free(img);
+	}
 	goto cleanup;
 oom:
 	rc = bale_error_set(err, BALE_EGENERIC, "out of memory");

@@ -20,6 +20,24 @@
 #define TEMP_RANDOM 6 /* mkostemp's XXXXXX */
 #define CREATE_ATTEMPTS 8
 
+int bale_fs_temp_unnamed(int *fd_out, int code, const char *what, bale_error **err)
+{
+	const char *dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) { /* a file system without it */
+		char *path = bale_fs_join(dir, "bale-XXXXXX");
+		if (!path)
+			return bale_error_set(err, code, "%s: out of memory", what);
+		if ((fd = mkostemp(path, O_CLOEXEC)) >= 0)
+			unlink(path);
+		free(path);
+	}
+	if (fd < 0)
+		return bale_error_set_errno(err, code, errno, "%s in %s (TMPDIR)", what, dir);
+	*fd_out = fd;
+	return 0;
+}
+
 int bale_fs_temp_create(const char *path, mode_t mode, int code, int *fd_out, char **tmp_out,
                         bale_error **err)
 {

@@ -13,6 +13,7 @@ struct export_delta {
 	bale_digest *keep; /* what is carried whatever the have-lists say */
 	size_t n_keep, keep_alloc;
 	bale_slots *keep_slots;
+	const bale_have *have; /* while the delta is made */
 };
 
 static const char *digest_key(const void *items, size_t pos)
@@ -43,9 +44,11 @@ static int keep(export_delta *x, const bale_descriptor *d, bale_error **err)
 }
 
 /* Everything but the layers: the root, child indexes, manifests and configs. */
-static int keep_image(export_delta *x, const bale_image *img, bale_error **err)
+static int keep_image(void *payload, size_t i, const bale_image *img, bale_error **err)
 {
+	export_delta *x = payload;
 	int rc = keep(x, &img->root, err);
+	(void)i;
 	for (size_t j = 0; j < img->n_indexes && rc == 0; j++)
 		if (img->indexes[j].selected)
 			rc = keep(x, &img->indexes[j].desc, err);
@@ -55,33 +58,44 @@ static int keep_image(export_delta *x, const bale_image *img, bale_error **err)
 	return rc;
 }
 
-static int skip_if_had(export_delta *x, const bale_have *have, const bale_descriptor *d,
-                       bale_error **err)
+static int skip_if_had(export_delta *x, const bale_descriptor *d, bale_error **err)
 {
-	if (!bale_have_blob(have, &d->digest, d->size) ||
+	if (!bale_have_blob(x->have, &d->digest, d->size) ||
 	    bale_slots_find(x->keep_slots, x->keep, d->digest.str) != SIZE_MAX)
 		return 0;
 	return add(&x->skip, &x->n_skip, &x->skip_alloc, x->skip_slots, &d->digest, err);
 }
 
-int export_delta_new(export_delta **out, const bale_have *have, const bale_image *const *images,
-                     size_t n, bale_error **err)
+/* The layers of an image that a have-list holds. */
+static int skip_image(void *payload, size_t i, const bale_image *img, bale_error **err)
+{
+	export_delta *x = payload;
+	int rc = 0;
+	(void)i;
+	for (size_t j = 0; j < img->n_manifests && rc == 0; j++) {
+		const bale_image_manifest *m = &img->manifests[j];
+		for (size_t k = 0; m->selected && k < m->n_layers && rc == 0; k++)
+			rc = skip_if_had(x, &m->layers[k], err);
+		for (size_t k = 0; m->selected && m->foreign_carried && k < m->n_foreign && rc == 0;
+		     k++)
+			rc = skip_if_had(x, &m->foreign[k], err);
+	}
+	return rc;
+}
+
+int export_delta_new(export_delta **out, const bale_have *have, const bale_bundle_images *images,
+                     bale_error **err)
 {
 	export_delta *x = calloc(1, sizeof(*x));
 	int rc = x ? 0 : bale_error_set(err, BALE_EGENERIC, "out of memory");
 	if (rc == 0 && (rc = bale_slots_new(&x->skip_slots, digest_key, err)) == 0)
 		rc = bale_slots_new(&x->keep_slots, digest_key, err);
-	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = keep_image(x, images[i], err);
-	for (size_t i = 0; i < n && rc == 0; i++)
-		for (size_t j = 0; j < images[i]->n_manifests && rc == 0; j++) {
-			const bale_image_manifest *m = &images[i]->manifests[j];
-			for (size_t k = 0; m->selected && k < m->n_layers && rc == 0; k++)
-				rc = skip_if_had(x, have, &m->layers[k], err);
-			for (size_t k = 0;
-			     m->selected && m->foreign_carried && k < m->n_foreign && rc == 0; k++)
-				rc = skip_if_had(x, have, &m->foreign[k], err);
-		}
+	if (rc == 0) {
+		x->have = have;
+		rc = bale_bundle_images_each(images, keep_image, x, err);
+	}
+	if (rc == 0)
+		rc = bale_bundle_images_each(images, skip_image, x, err);
 	/* only the layers left out are needed from here on */
 	if (x) {
 		bale_slots_free(x->keep_slots);

@@ -200,13 +200,13 @@ static const bale_sink_ops arrivals_ops = {
 /* The writer's side: returns once desc is in the cache, and whether this download checked
  * it. The list of arrivals only grows; the search starts where the last one ended, since
  * blobs mostly come in bundle order. */
-static int wait_blob(void *payload, const bale_descriptor *desc, bool *checked, bale_error **err)
+static int wait_blob(void *payload, const bale_digest *blob, bool *checked, bale_error **err)
 {
 	arrivals *a = payload;
 	bool found = false;
 	size_t at = 0;
 	unsigned char want[32];
-	digest_raw(&desc->digest, want);
+	digest_raw(blob, want);
 	pthread_mutex_lock(&a->mu);
 	size_t end = a->n, from = a->hint < end ? a->hint : 0;
 	for (size_t k = 0; !found && k < end; k++) {
@@ -227,7 +227,7 @@ static int wait_blob(void *payload, const bale_descriptor *desc, bool *checked, 
 		return 0;
 	return oom ? bale_error_set(err, BALE_EGENERIC, "out of memory")
 	           : bale_error_set(err, BALE_EGENERIC, "blob %s never reached the cache",
-	                            desc->digest.str);
+	                            blob->str);
 }
 
 /* Passes an error up: the caller's err takes from's error (when it has none yet). */
@@ -241,8 +241,7 @@ static void hand_over(bale_error **to, bale_error **from)
 
 typedef struct writer_job {
 	bale_bundle_write_options opts;
-	const bale_image **images;
-	size_t n;
+	bale_bundle_images images; /* read back from the pull, one at a time */
 	arrivals *a;
 	int rc;
 	bale_error *err;
@@ -251,13 +250,18 @@ typedef struct writer_job {
 static void *writer_main(void *arg)
 {
 	writer_job *job = arg;
-	job->rc = bale_bundle_write(&job->opts, job->images, job->n, &job->err);
+	job->rc = bale_bundle_write(&job->opts, &job->images, &job->err);
 	if (job->rc < 0) { /* stop the download: its blobs have nowhere to go */
 		pthread_mutex_lock(&job->a->mu);
 		job->a->writer_failed = true;
 		pthread_mutex_unlock(&job->a->mu);
 	}
 	return NULL;
+}
+
+static int load_image(void *payload, size_t i, bale_image **out, bale_error **err)
+{
+	return bale_pull_image_load(payload, i, out, err);
 }
 
 int bale_export(bale_pull *pull, const char *const *refs, size_t n, bale_sink *cache,
@@ -270,15 +274,10 @@ int bale_export(bale_pull *pull, const char *const *refs, size_t n, bale_sink *c
 	int rc = bale_pull_resolve_all(pull, refs, n, cache, err);
 	if (rc < 0)
 		return rc;
-	job.n = bale_pull_image_count(pull);
-	if (!(job.images = calloc(job.n ? job.n : 1, sizeof(*job.images))))
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	for (size_t i = 0; i < job.n; i++)
-		job.images[i] = bale_pull_image_at(pull, i);
-	if (have && (rc = export_delta_new(&delta, have, job.images, job.n, err)) < 0) {
-		free(job.images);
+	job.images = (bale_bundle_images){
+	    .n = bale_pull_image_count(pull), .load = load_image, .payload = pull};
+	if (have && (rc = export_delta_new(&delta, have, &job.images, err)) < 0)
 		return rc;
-	}
 	a.delta = delta;
 	job.opts.left_out = delta ? export_delta_left_out : NULL;
 	job.opts.left_out_payload = delta;
@@ -311,7 +310,6 @@ cleanup:
 	pthread_mutex_destroy(&a.mu);
 	pthread_cond_destroy(&a.cv);
 	free(a.have);
-	free(job.images);
 	export_delta_free(delta);
 	return rc;
 }

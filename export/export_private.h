@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "bale/bundle.h"
 #include "bale/have.h"
 #include "bale/image.h"
 
@@ -11,8 +12,8 @@ typedef struct export_delta export_delta;
 
 /* The layers of images that have lists, unless a digest is also carried as something
  * else (a root, index, manifest or config). */
-int export_delta_new(export_delta **out, const bale_have *have, const bale_image *const *images,
-                     size_t n, bale_error **err);
+int export_delta_new(export_delta **out, const bale_have *have, const bale_bundle_images *images,
+                     bale_error **err);
 void export_delta_free(export_delta *x);
 /* Is the blob left out? (false for a NULL delta) */
 bool export_delta_skips(const export_delta *x, const bale_digest *d);

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +12,13 @@
 #include "bale/manifest.h"
 #include "bale/pull.h"
 #include "bale/ref.h"
+#include "bale/slots.h"
 #include "bale/store.h"
+#include "pull/pull_private.h"
 
 #define DEFAULT_PARALLEL 4
+/* Images resolved at once, then written to the spill: what bounds the pull's memory. */
+#define RESOLVE_BATCH 128
 
 typedef struct registry_entry {
 	bale_registry *reg;
@@ -24,8 +29,15 @@ struct bale_pull {
 	bale_pull_options opts;
 	bale_platform_set *host_platforms; /* used when opts.platforms is NULL */
 	registry_entry *registries;
-	bale_image **images;
+	/* Every image asked for, by its normalized reference; once resolved, where it lies in
+	 * the spill (pull/pull_private.h). */
+	struct pulled {
+		char *ref;
+		pull_spilled at;
+	} * images;
 	size_t n_images;
+	bale_slots *by_ref;     /* images by ref */
+	pull_spill *spill;      /* made on the first resolution */
 	bale_sink *source;      /* a store already holding some content: read before fetching */
 	size_t first_unfetched; /* images resolved but not yet fetched start here */
 	/* Where verified indexes, manifests and configs wait (opts.keep, or own_keep, a
@@ -74,31 +86,15 @@ static void registries_free(registry_entry *list)
 	}
 }
 
-static void image_free(bale_image *img)
-{
-	if (!img)
-		return;
-	for (size_t i = 0; i < img->n_manifests; i++) {
-		free(img->manifests[i].layers);
-		free(img->manifests[i].positions);
-		free(img->manifests[i].foreign);
-		free(img->manifests[i].foreign_positions);
-	}
-	free(img->manifests);
-	free(img->indexes);
-	free(img->ref);
-	free(img->domain);
-	free(img->repository);
-	free(img);
-}
-
 void bale_pull_free(bale_pull *p)
 {
 	if (!p)
 		return;
 	for (size_t i = 0; i < p->n_images; i++)
-		image_free(p->images[i]);
+		free(p->images[i].ref);
 	free(p->images);
+	bale_slots_free(p->by_ref);
+	pull_spill_free(p->spill);
 	registries_free(p->registries);
 	bale_platform_set_free(p->host_platforms);
 	bale_sink_free(p->own_keep); /* a scratch store: its directory goes with it */
@@ -210,9 +206,9 @@ size_t bale_pull_image_count(const bale_pull *p)
 	return p->n_images;
 }
 
-const bale_image *bale_pull_image_at(const bale_pull *p, size_t i)
+int bale_pull_image_load(bale_pull *p, size_t i, bale_image **out, bale_error **err)
 {
-	return p->images[i];
+	return pull_spill_get(p->spill, &p->images[i].at, out, err);
 }
 
 /* The client for a domain from list (a resolver thread's own, or the pull's), opened on
@@ -638,6 +634,11 @@ cleanup:
 	return rc;
 }
 
+static const char *pulled_ref(const void *items, size_t pos)
+{
+	return ((const struct pulled *)items)[pos].ref;
+}
+
 /* A new image of the pull, named by its normalized reference, not resolved yet. A
  * reference already among the images from first on (in any spelling: "nginx",
  * "docker.io/library/nginx:latest") is pulled once: nothing is added. */
@@ -645,52 +646,62 @@ static int new_image(bale_pull *p, size_t first, const char *text, bale_error **
 {
 	bale_ref *ref = NULL;
 	int rc = bale_ref_parse(&ref, text, err);
-	if (rc < 0)
-		return rc;
-	for (size_t j = first; j < p->n_images; j++)
-		if (strcmp(p->images[j]->ref, bale_ref_string(ref)) == 0) {
-			bale_ref_free(ref);
-			return 0;
-		}
-	bale_image *img = calloc(1, sizeof(*img));
-	bale_image **grown = realloc(p->images, (p->n_images + 1) * sizeof(*grown));
+	if (rc < 0 || (!p->by_ref && (rc = bale_slots_new(&p->by_ref, pulled_ref, err)) < 0))
+		goto cleanup;
+	size_t seen = bale_slots_find(p->by_ref, p->images, bale_ref_string(ref));
+	if (seen != SIZE_MAX && seen >= first)
+		goto cleanup;
+	struct pulled *grown = realloc(p->images, (p->n_images + 1) * sizeof(*grown));
 	if (grown)
 		p->images = grown;
-	if (!img || !grown || !(img->ref = strdup(bale_ref_string(ref)))) {
-		free(img);
+	char *name = grown ? strdup(bale_ref_string(ref)) : NULL;
+	if (!name) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
-	} else {
-		p->images[p->n_images++] = img;
+		goto cleanup;
 	}
+	p->images[p->n_images] = (struct pulled){.ref = name};
+	if ((rc = bale_slots_put(p->by_ref, p->images, p->n_images, err)) < 0)
+		free(name);
+	else
+		p->n_images++;
+cleanup:
 	bale_ref_free(ref);
 	return rc;
 }
 
-static int add_image(bale_pull *p, const char *text, bale_image **out, bale_error **err)
+/* A new image named ref, not resolved yet: the caller's. */
+static int image_named(const char *ref, bale_image **out, bale_error **err)
 {
-	int rc = new_image(p, p->n_images, text, err);
-	if (rc == 0)
-		rc = resolve_image(p, &p->registries, p->images[p->n_images - 1], err);
-	if (rc == 0)
-		*out = p->images[p->n_images - 1];
-	return rc;
+	bale_image *img = calloc(1, sizeof(*img));
+	if (!img || !(img->ref = strdup(ref))) {
+		free(img);
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
+	*out = img;
+	return 0;
 }
 
-int bale_pull_resolve(bale_pull *p, const char *ref, const bale_image **out, bale_error **err)
+int bale_pull_resolve(bale_pull *p, const char *text, bale_image **out, bale_error **err)
 {
+	bale_ref *ref = NULL;
 	bale_image *img = NULL;
-	int rc = add_image(p, ref, &img, err);
-	if (rc == 0)
-		rc = fetch_configs(p, &img, 1, err);
-	if (rc == 0)
+	int rc = bale_ref_parse(&ref, text, err);
+	if (rc == 0 && (rc = image_named(bale_ref_string(ref), &img, err)) == 0 &&
+	    (rc = resolve_image(p, &p->registries, img, err)) == 0 &&
+	    (rc = fetch_configs(p, &img, 1, err)) == 0) {
 		*out = img;
+		img = NULL;
+	}
+	bale_image_free(img);
+	bale_ref_free(ref);
 	return rc;
 }
 
 /* Manifests and the root, children first, once their blobs are in; read back from where
  * the pull keeps them, one at a time. */
-static int write_image(bale_pull *p, bale_sink *sink, const bale_image *img, bale_error **err)
+static int write_image(bale_pull *p, void *payload, const bale_image *img, bale_error **err)
 {
+	bale_sink *sink = payload;
 	int rc = 0;
 	bool index = bale_manifest_type_is_index(img->root.media_type);
 	for (size_t i = 0; index && i < img->n_manifests && rc == 0; i++) {
@@ -793,6 +804,24 @@ cleanup:
 	return rc;
 }
 
+/* Images [at, at + n): resolved, their configs read, then written to the spill. */
+static int resolve_batch(bale_pull *p, size_t at, size_t n, bale_error **err)
+{
+	bale_image *batch[RESOLVE_BATCH] = {0};
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = image_named(p->images[at + i].ref, &batch[i], err);
+	if (rc == 0)
+		rc = resolve_images(p, batch, n, err);
+	if (rc == 0)
+		rc = fetch_configs(p, batch, n, err);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = pull_spill_put(p->spill, batch[i], &p->images[at + i].at, err);
+	for (size_t i = 0; i < n; i++)
+		bale_image_free(batch[i]);
+	return rc;
+}
+
 int bale_pull_resolve_all(bale_pull *p, const char *const *refs, size_t n, bale_sink *sink,
                           bale_error **err)
 {
@@ -803,11 +832,30 @@ int bale_pull_resolve_all(bale_pull *p, const char *const *refs, size_t n, bale_
 	/* Every reference parsed and named once before anything is asked of a registry. */
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = new_image(p, first, refs[i], err);
-	if (rc == 0)
-		rc = resolve_images(p, p->images + first, p->n_images - first, err);
-	if (rc == 0)
-		rc = fetch_configs(p, p->images + first, p->n_images - first, err);
+	if (rc == 0 && !p->spill)
+		rc = pull_spill_new(&p->spill, err);
+	for (size_t at = first; at < p->n_images && rc == 0; at += RESOLVE_BATCH)
+		rc = resolve_batch(
+		    p, at, p->n_images - at < RESOLVE_BATCH ? p->n_images - at : RESOLVE_BATCH,
+		    err);
 	p->source = NULL;
+	return rc;
+}
+
+/* One step of a fetch, on one image; payload is the step's own. */
+typedef int (*image_step)(bale_pull *p, void *payload, const bale_image *img, bale_error **err);
+
+/* step on images [from, to), each read back from the spill in turn. */
+static int each_image(bale_pull *p, size_t from, size_t to, image_step step, void *payload,
+                      bale_error **err)
+{
+	int rc = 0;
+	for (size_t i = from; i < to && rc == 0; i++) {
+		bale_image *img = NULL;
+		if ((rc = bale_pull_image_load(p, i, &img, err)) == 0)
+			rc = step(p, payload, img, err);
+		bale_image_free(img);
+	}
 	return rc;
 }
 
@@ -817,62 +865,73 @@ typedef struct missing_blob {
 	int64_t size;
 } missing_blob;
 
+typedef struct missing {
+	bale_sink *sink;
+	missing_blob *list;
+	size_t n, alloc;
+} missing;
+
 static int by_digest(const void *a, const void *b)
 {
 	return strcmp(((const missing_blob *)a)->digest.str, ((const missing_blob *)b)->digest.str);
 }
 
-static int note_missing(bale_sink *sink, const bale_descriptor *desc, missing_blob **list,
-                        size_t *n, size_t *alloc, bale_error **err)
+static int note_missing(missing *x, const bale_descriptor *desc, bale_error **err)
 {
 	bool have = false;
-	int rc = bale_sink_has_blob(sink, desc, &have, err);
+	int rc = bale_sink_has_blob(x->sink, desc, &have, err);
 	if (rc < 0 || have)
 		return rc;
-	if (*n == *alloc) {
-		size_t want = *alloc ? *alloc * 2 : 64;
-		missing_blob *grown = realloc(*list, want * sizeof(*grown));
+	if (x->n == x->alloc) {
+		size_t want = x->alloc ? x->alloc * 2 : 64;
+		missing_blob *grown = realloc(x->list, want * sizeof(*grown));
 		if (!grown)
 			return bale_error_set(err, BALE_EGENERIC, "out of memory");
-		*list = grown;
-		*alloc = want;
+		x->list = grown;
+		x->alloc = want;
 	}
-	(*list)[(*n)++] = (missing_blob){.digest = desc->digest, .size = desc->size};
+	x->list[x->n++] = (missing_blob){.digest = desc->digest, .size = desc->size};
 	return 0;
+}
+
+/* The blobs of an image that the sink lacks. */
+static int note_image(bale_pull *p, void *payload, const bale_image *img, bale_error **err)
+{
+	missing *x = payload;
+	int rc = note_missing(x, &img->root, err);
+	(void)p;
+	for (size_t j = 0; j < img->n_indexes && rc == 0; j++)
+		if (img->indexes[j].selected)
+			rc = note_missing(x, &img->indexes[j].desc, err);
+	for (size_t j = 0; j < img->n_manifests && rc == 0; j++) {
+		const bale_image_manifest *m = &img->manifests[j];
+		if (!m->selected)
+			continue;
+		if (bale_manifest_type_is_index(img->root.media_type))
+			rc = note_missing(x, &m->desc, err);
+		if (rc == 0)
+			rc = note_missing(x, &m->config, err);
+		for (size_t k = 0; k < m->n_layers && rc == 0; k++)
+			rc = note_missing(x, &m->layers[k], err);
+		for (size_t k = 0; m->foreign_carried && k < m->n_foreign && rc == 0; k++)
+			rc = note_missing(x, &m->foreign[k], err);
+	}
+	return rc;
 }
 
 /* Before any byte travels: what the sink lacks, each blob counted once, must fit in the
  * space it has (when it can tell). */
 static int check_space(bale_pull *p, bale_sink *sink, size_t first, bale_error **err)
 {
-	missing_blob *list = NULL;
-	size_t n = 0, alloc = 0, images = p->n_images - first;
+	missing x = {.sink = sink};
+	size_t images = p->n_images - first;
 	uint64_t need = 0;
 	char what[64];
-	int rc = 0;
 	if (!bale_sink_tells_space(sink))
 		return 0;
-	for (size_t i = first; i < p->n_images && rc == 0; i++) {
-		const bale_image *img = p->images[i];
-		rc = note_missing(sink, &img->root, &list, &n, &alloc, err);
-		for (size_t j = 0; j < img->n_indexes && rc == 0; j++)
-			if (img->indexes[j].selected)
-				rc = note_missing(sink, &img->indexes[j].desc, &list, &n, &alloc,
-				                  err);
-		for (size_t j = 0; j < img->n_manifests && rc == 0; j++) {
-			const bale_image_manifest *m = &img->manifests[j];
-			if (!m->selected)
-				continue;
-			if (bale_manifest_type_is_index(img->root.media_type))
-				rc = note_missing(sink, &m->desc, &list, &n, &alloc, err);
-			if (rc == 0)
-				rc = note_missing(sink, &m->config, &list, &n, &alloc, err);
-			for (size_t k = 0; k < m->n_layers && rc == 0; k++)
-				rc = note_missing(sink, &m->layers[k], &list, &n, &alloc, err);
-			for (size_t k = 0; m->foreign_carried && k < m->n_foreign && rc == 0; k++)
-				rc = note_missing(sink, &m->foreign[k], &list, &n, &alloc, err);
-		}
-	}
+	int rc = each_image(p, first, p->n_images, note_image, &x, err);
+	missing_blob *list = x.list;
+	size_t n = x.n;
 	if (rc == 0 && n) {
 		qsort(list, n, sizeof(*list), by_digest);
 		for (size_t i = 0; i < n; i++)
@@ -888,8 +947,9 @@ static int check_space(bale_pull *p, bale_sink *sink, size_t first, bale_error *
 
 /* The foreign layers an image carries, each from the urls its manifest names (read back
  * from where the pull keeps it), one at a time: they are not the registry's to serve. */
-static int fetch_foreign(bale_pull *p, bale_sink *sink, const bale_image *img, bale_error **err)
+static int fetch_foreign(bale_pull *p, void *payload, const bale_image *img, bale_error **err)
 {
+	bale_sink *sink = payload;
 	int rc = 0;
 	bale_buf bytes;
 	bale_buf_init(&bytes, BALE_CAP_MANIFEST, "manifest");
@@ -920,48 +980,45 @@ static int fetch_foreign(bale_pull *p, bale_sink *sink, const bale_image *img, b
 	return rc < 0 ? bale_error_wrap(err, "%s", img->ref) : 0;
 }
 
-/* Queues the configs (copied from where the pull keeps them) and layers of images
- * [from, to) on fetch. */
-static int queue_images(bale_pull *p, bale_sink *sink, bale_registry_fetch *fetch, size_t from,
-                        size_t to, bale_error **err)
+typedef struct queue {
+	bale_sink *sink;
+	bale_registry_fetch *fetch;
+} queue;
+
+/* Queues the configs (copied from where the pull keeps them) and layers of an image. */
+static int queue_image(bale_pull *p, void *payload, const bale_image *img, bale_error **err)
 {
-	int rc = 0;
-	for (size_t i = from; i < to; i++) {
-		const bale_image *img = p->images[i];
-		bale_registry *reg = NULL;
-		if ((rc = registry_for(p, img->domain, &reg, err)) < 0)
-			return rc;
-		for (size_t j = 0; j < img->n_manifests; j++) {
-			const bale_image_manifest *m = &img->manifests[j];
-			if (!m->selected)
-				continue;
-			if ((rc = bale_sink_blob_for(sink, &m->config, img->ref, err)) < 0 ||
-			    (rc = copy_kept(p, sink, &m->config, err)) < 0)
-				return bale_error_wrap(err, "%s", img->ref);
-			for (size_t k = 0; k < m->n_layers; k++)
-				if ((rc = bale_sink_blob_for(sink, &m->layers[k], img->ref, err)) <
-				        0 ||
-				    (rc = bale_registry_fetch_add(fetch, reg, img->repository,
-				                                  &m->layers[k], sink, err)) < 0)
-					return rc;
-		}
+	queue *q = payload;
+	bale_registry *reg = NULL;
+	int rc = registry_for(p, img->domain, &reg, err);
+	for (size_t j = 0; j < img->n_manifests && rc == 0; j++) {
+		const bale_image_manifest *m = &img->manifests[j];
+		if (!m->selected)
+			continue;
+		if ((rc = bale_sink_blob_for(q->sink, &m->config, img->ref, err)) < 0 ||
+		    (rc = copy_kept(p, q->sink, &m->config, err)) < 0)
+			return bale_error_wrap(err, "%s", img->ref);
+		for (size_t k = 0; k < m->n_layers && rc == 0; k++)
+			if ((rc = bale_sink_blob_for(q->sink, &m->layers[k], img->ref, err)) == 0)
+				rc = bale_registry_fetch_add(q->fetch, reg, img->repository,
+				                             &m->layers[k], q->sink, err);
 	}
-	return 0;
+	return rc;
 }
 
 /* Images [from, to): their blobs, several at a time, then their foreign layers, then
  * their manifests and names. */
 static int fetch_images(bale_pull *p, bale_sink *sink, size_t from, size_t to, bale_error **err)
 {
-	bale_registry_fetch *fetch = NULL;
-	int rc = bale_registry_fetch_new(&fetch, jobs(p), p->opts.log, err);
-	if (rc == 0 && (rc = queue_images(p, sink, fetch, from, to, err)) == 0)
-		rc = bale_registry_fetch_run(fetch, err);
-	for (size_t i = from; i < to && rc == 0; i++)
-		rc = fetch_foreign(p, sink, p->images[i], err);
-	for (size_t i = from; i < to && rc == 0; i++)
-		rc = write_image(p, sink, p->images[i], err);
-	bale_registry_fetch_free(fetch);
+	queue q = {.sink = sink};
+	int rc = bale_registry_fetch_new(&q.fetch, jobs(p), p->opts.log, err);
+	if (rc == 0 && (rc = each_image(p, from, to, queue_image, &q, err)) == 0)
+		rc = bale_registry_fetch_run(q.fetch, err);
+	if (rc == 0)
+		rc = each_image(p, from, to, fetch_foreign, sink, err);
+	if (rc == 0)
+		rc = each_image(p, from, to, write_image, sink, err);
+	bale_registry_fetch_free(q.fetch);
 	return rc;
 }
 

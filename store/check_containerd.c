@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bale/fs.h"
 #include "bale/hasher.h"
 #include "bale/log.h"
 #include "store/check_private.h"
@@ -286,11 +287,11 @@ static int repair_ingest(ctr_check *c, check_item *item, const char *ref, bale_e
 	bool held = false, committed = false;
 	/* An empty regular file: the resume seeks past what the ingest holds, adds nothing,
 	 * and commits it (a pipe or /dev/null cannot seek, and the resume would fail). */
-	int fd = open(getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-	              O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return bale_error_set_errno(err, BALE_ESTORE, errno, "temporary file");
-	int rc = resume_ingest(c, ref, fd, NULL, &held, &committed, err);
+	int fd = -1;
+	int rc = bale_fs_temp_unnamed(&fd, BALE_ESTORE, "temporary file", err);
+	if (rc < 0)
+		return rc;
+	rc = resume_ingest(c, ref, fd, NULL, &held, &committed, err);
 	close(fd);
 	if (rc < 0)
 		return rc;

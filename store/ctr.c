@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bale/fs.h"
+
 extern char **environ;
 
 #define MAX_WORDS STORE_CTR_MAX_WORDS
@@ -69,18 +71,10 @@ static void build_argv(const store_ctr *s, const char *const *args, char *argv[A
 	argv[n] = NULL;
 }
 
-/* An unnamed temporary file under $TMPDIR (else /tmp) for what ctr says. */
+/* An unnamed temporary file for what ctr says. */
 static int output_file(int *fd, bale_error **err)
 {
-	const char *tmp = getenv("TMPDIR");
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/bale-ctr-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if ((*fd = mkostemp(path, O_CLOEXEC)) < 0)
-		return bale_error_set_errno(err, BALE_ESTORE, errno,
-		                            "temporary file for ctr output in %s",
-		                            tmp && *tmp ? tmp : "/tmp");
-	unlink(path);
-	return 0;
+	return bale_fs_temp_unnamed(fd, BALE_ESTORE, "temporary file for ctr output", err);
 }
 
 /* Runs ctr with extra arguments; its output (stdout and stderr) goes to *out_fd, a

@@ -36,6 +36,21 @@
 
 /* ---- writing ---- */
 
+/* The images a bundle is written from, read one at a time as the writer needs them (bale
+ * export reads them back from where its pull keeps them): load gives image i of n, the
+ * caller's to free (bale_image_free). */
+typedef struct bale_bundle_images {
+	size_t n;
+	int (*load)(void *payload, size_t i, bale_image **out, bale_error **err);
+	void *payload;
+} bale_bundle_images;
+
+/* Calls step on each image of images in turn (i from 0), each loaded, then freed. */
+typedef int (*bale_bundle_image_step)(void *payload, size_t i, const bale_image *img,
+                                      bale_error **err);
+int bale_bundle_images_each(const bale_bundle_images *images, bale_bundle_image_step step,
+                            void *payload, bale_error **err);
+
 typedef struct bale_bundle_write_options {
 	const char *output;   /* NAME.tar.zst; appears only when complete */
 	bool force;           /* replace an existing output */
@@ -48,8 +63,7 @@ typedef struct bale_bundle_write_options {
 	 * downloads): called before a blob is read, returns once it is there, or an error
 	 * when it never will be. *checked: this process hashed the file's bytes against the
 	 * digest as it wrote them, so the writer copies them without hashing them again. */
-	int (*wait_blob)(void *payload, const bale_descriptor *desc, bool *checked,
-	                 bale_error **err);
+	int (*wait_blob)(void *payload, const bale_digest *blob, bool *checked, bale_error **err);
 	void *wait_payload;
 	/* Not NULL for a delta: true for a layer the site has already (its have-list), which
 	 * the bundle then lists as expected at the site instead of carrying it. Indexes,
@@ -78,8 +92,8 @@ char *bale_bundle_volume_name(const char *output, int k);
  * blob_dir). Indexes and manifests come from the images themselves; every blob is
  * hashed again as it is written, but for those wait_blob says were checked as they
  * were downloaded. */
-int bale_bundle_write(const bale_bundle_write_options *opts, const bale_image *const *images,
-                      size_t n, bale_error **err);
+int bale_bundle_write(const bale_bundle_write_options *opts, const bale_bundle_images *images,
+                      bale_error **err);
 
 /* ---- reading ---- */
 

@@ -25,6 +25,9 @@ int bale_fs_temp_create(const char *path, mode_t mode, int code, int *fd_out, ch
  * process holds, with its companions "PATH.tmp-XXXXXX.*", and companions whose temporary
  * is gone. Counts the files and bytes removed into *files and *bytes (may be NULL). */
 int bale_fs_temp_sweep(const char *path, size_t *files, uint64_t *bytes, bale_error **err);
+/* An unnamed file under $TMPDIR (else /tmp), gone once *fd_out is closed. Failures carry
+ * code and name it as what ("temporary file for ctr output"). */
+int bale_fs_temp_unnamed(int *fd_out, int code, const char *what, bale_error **err);
 /* malloc'd "a/b". */
 char *bale_fs_join(const char *a, const char *b);
 

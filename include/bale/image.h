@@ -64,6 +64,9 @@ typedef struct bale_image {
 	size_t n_indexes;
 } bale_image;
 
+/* Frees an image and everything it points to (every pointer malloc'd, or NULL). */
+void bale_image_free(bale_image *img);
+
 /* Which manifests are carried, before any is read (after a pull's walk, or as an import
  * plans): marks the runnable manifests of the wanted platforms, and the artifacts whose
  * subject (as the index names it) is carried, or names nothing of this tree. BALE_ENOTFOUND, naming

@@ -38,8 +38,9 @@ void bale_pull_free(bale_pull *pull);
 
 /* Resolves a reference: fetches and verifies the root and the selected platforms'
  * manifests and configs (nothing is written). BALE_ENOTFOUND when no requested
- * platform is present. The image belongs to the pull. */
-int bale_pull_resolve(bale_pull *pull, const char *ref, const bale_image **out, bale_error **err);
+ * platform is present. The image is the caller's (bale_image_free), not one of the
+ * pull's images. */
+int bale_pull_resolve(bale_pull *pull, const char *ref, bale_image **out, bale_error **err);
 
 /* Resolves every reference, then streams all their content into the sink, names each
  * image and commits the sink. Nothing is named unless everything arrived verified. */
@@ -58,7 +59,11 @@ int bale_pull_fetch(bale_pull *pull, bale_sink *sink, bale_error **err);
  * such blob. */
 int bale_pull_read(bale_pull *pull, const bale_descriptor *desc, bale_buf *out, bale_error **err);
 
+/* The images resolved, in the order asked (a reference asked twice counts once). */
 size_t bale_pull_image_count(const bale_pull *pull);
-const bale_image *bale_pull_image_at(const bale_pull *pull, size_t i);
+/* Image i (below bale_pull_image_count), read back from where the pull keeps it: the
+ * pull holds no resolved image in memory, so its memory stays flat for any number of
+ * images. *out is the caller's (bale_image_free). Safe from several threads. */
+int bale_pull_image_load(bale_pull *pull, size_t i, bale_image **out, bale_error **err);
 
 #endif

@@ -1,0 +1,30 @@
+/* The pull engine's own parts (pull/), below bale/pull.h. */
+#ifndef BALE_PULL_PRIVATE_H
+#define BALE_PULL_PRIVATE_H
+
+#include <stdint.h>
+
+#include "bale/error.h"
+#include "bale/image.h"
+
+/* Where resolved images wait until they are fetched and written: an unnamed temporary
+ * file, each image appended once its configs are read (its records, arrays and names as
+ * they lie in memory) and read back, one at a time, when it is needed. The pull keeps an
+ * image's place (16 bytes) instead of the image (1.7 KiB for a one-manifest image, far
+ * more for an index): its memory stays flat for any number of images. The file is this
+ * process's own, never read by another. */
+typedef struct pull_spill pull_spill;
+typedef struct pull_spilled {
+	uint64_t offset;
+	uint64_t size;
+} pull_spilled;
+
+int pull_spill_new(pull_spill **out, bale_error **err);
+void pull_spill_free(pull_spill *s);
+/* Appends img; *at is where it lies. Safe from several threads. */
+int pull_spill_put(pull_spill *s, const bale_image *img, pull_spilled *at, bale_error **err);
+/* A copy of the image put at at: the caller's, to free with bale_image_free. Safe from
+ * several threads. */
+int pull_spill_get(pull_spill *s, const pull_spilled *at, bale_image **out, bale_error **err);
+
+#endif
