@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,11 @@ struct serve_catalog {
 	size_t images;
 	pthread_mutex_t mu; /* the indexes are read from every connection's thread */
 	sem_t readers;      /* MAX_READERS */
+	atomic_size_t refs;
+	/* The manifests that have a "subject", by the digest it names: read from the bundles
+	 * on the first referrers request (index.db does not record subjects). */
+	pthread_mutex_t referrers_mu;
+	json_t *referrers;
 };
 
 static const char *blob_key(const void *items, size_t pos)
@@ -59,6 +65,8 @@ static int add_blob(serve_catalog *c, const serve_blob *b, bale_error **err)
 	c->blobs[c->n_blobs] = *b;
 	return bale_slots_put(c->by_digest, c->blobs, c->n_blobs++, err);
 }
+
+static void catalog_free(serve_catalog *c);
 
 /* Bundle k: its head checked, its index kept, its blobs' members placed. */
 static int open_bundle(serve_catalog *c, size_t k, const char *path, const bale_trust *trust,
@@ -119,7 +127,9 @@ int serve_catalog_open(serve_catalog **out, const char *const *bundles, size_t n
 	             : bale_error_set(err, BALE_EGENERIC, "out of memory");
 	if (c) {
 		pthread_mutex_init(&c->mu, NULL);
+		pthread_mutex_init(&c->referrers_mu, NULL);
 		sem_init(&c->readers, 0, MAX_READERS);
+		atomic_init(&c->refs, 1);
 	}
 	for (size_t k = 0; k < n && rc == 0; k++) {
 		if (!(c->bundles[k].path = strdup(bundles[k])))
@@ -129,14 +139,14 @@ int serve_catalog_open(serve_catalog **out, const char *const *bundles, size_t n
 			rc = open_bundle(c, k, bundles[k], trust, err);
 	}
 	if (rc < 0) {
-		serve_catalog_free(c);
+		catalog_free(c);
 		return rc;
 	}
 	*out = c;
 	return 0;
 }
 
-void serve_catalog_free(serve_catalog *c)
+static void catalog_free(serve_catalog *c)
 {
 	if (!c)
 		return;
@@ -148,8 +158,21 @@ void serve_catalog_free(serve_catalog *c)
 	free(c->blobs);
 	bale_slots_free(c->by_digest);
 	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->referrers_mu);
 	sem_destroy(&c->readers);
+	json_decref(c->referrers);
 	free(c);
+}
+
+void serve_catalog_ref(serve_catalog *c)
+{
+	atomic_fetch_add(&c->refs, 1);
+}
+
+void serve_catalog_unref(serve_catalog *c)
+{
+	if (c && atomic_fetch_sub(&c->refs, 1) == 1)
+		catalog_free(c);
 }
 
 size_t serve_catalog_images(const serve_catalog *c)
@@ -163,17 +186,18 @@ const serve_blob *serve_catalog_blob(serve_catalog *c, const char *digest)
 	return i == SIZE_MAX ? NULL : &c->blobs[i];
 }
 
-/* The first text column of sql's first row (binding a and b) in bundle k, or false. */
-static bool first_text(serve_catalog *c, size_t k, const char *sql, const char *a, const char *b,
+/* The first text column of sql's first row in bundle k (binding ?1 to ?3 to the values
+ * that are not NULL), or false. */
+static bool first_text(serve_catalog *c, size_t k, const char *sql, const char *const bind[3],
                        char *out, size_t size)
 {
 	sqlite3_stmt *st = NULL;
 	bool found = false;
 	pthread_mutex_lock(&c->mu);
 	if (sqlite3_prepare_v2(c->bundles[k].db, sql, -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
-		if (b)
-			sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+		for (int i = 0; i < 3; i++)
+			if (bind[i])
+				sqlite3_bind_text(st, i + 1, bind[i], -1, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW) {
 			const char *t = (const char *)sqlite3_column_text(st, 0);
 			snprintf(out, size, "%s", t ? t : "");
@@ -185,24 +209,31 @@ static bool first_text(serve_catalog *c, size_t k, const char *sql, const char *
 	return found;
 }
 
-bool serve_catalog_has_repository(serve_catalog *c, const char *name)
+bool serve_catalog_has_repository(serve_catalog *c, const char *name, const char *ns)
 {
 	char one[8];
+	const char *bind[3] = {name, ns, NULL};
 	for (size_t k = 0; k < c->n_bundles; k++)
-		if (first_text(c, k, "SELECT 1 FROM images WHERE repository = ?1 LIMIT 1", name,
-		               NULL, one, sizeof(one)))
+		if (first_text(c, k,
+		               "SELECT 1 FROM images WHERE repository = ?1"
+		               " AND (?2 IS NULL OR registry = ?2) LIMIT 1",
+		               bind, one, sizeof(one)))
 			return true;
 	return false;
 }
 
-const serve_blob *serve_catalog_tag(serve_catalog *c, const char *name, const char *tag)
+const serve_blob *serve_catalog_tag(serve_catalog *c, const char *name, const char *tag,
+                                    const char *ns)
 {
 	char digest[BALE_DIGEST_STR_LEN + 8];
-	for (size_t k = c->n_bundles; k-- > 0;) /* a later bundle's tag wins */
-		if (first_text(
-		        c, k,
-		        "SELECT digest FROM images WHERE repository = ?1 AND tag = ?2 LIMIT 1",
-		        name, tag, digest, sizeof(digest)))
+	const char *bind[3] = {name, tag, ns};
+	/* With ns, the image of that registry; without, of whichever registry comes first by
+	 * name when several share the path. A later bundle's tag wins. */
+	for (size_t k = c->n_bundles; k-- > 0;)
+		if (first_text(c, k,
+		               "SELECT digest FROM images WHERE repository = ?1 AND tag = ?2"
+		               " AND (?3 IS NULL OR registry = ?3) ORDER BY registry LIMIT 1",
+		               bind, digest, sizeof(digest)))
 			return serve_catalog_blob(c, digest);
 	return NULL;
 }
@@ -211,11 +242,12 @@ void serve_catalog_describe(serve_catalog *c, const serve_blob *b, char media_ty
                             bool *manifest)
 {
 	char kind[16] = "";
+	const char *bind[3] = {b->digest.str, NULL, NULL};
 	media_type[0] = '\0';
 	first_text(c, b->bundle, "SELECT coalesce(media_type, '') FROM blobs WHERE digest = ?1",
-	           b->digest.str, NULL, media_type, 128);
-	first_text(c, b->bundle, "SELECT kind FROM blobs WHERE digest = ?1", b->digest.str, NULL,
-	           kind, sizeof(kind));
+	           bind, media_type, 128);
+	first_text(c, b->bundle, "SELECT kind FROM blobs WHERE digest = ?1", bind, kind,
+	           sizeof(kind));
 	*manifest = strcmp(kind, "index") == 0 || strcmp(kind, "manifest") == 0;
 }
 
@@ -307,4 +339,111 @@ int serve_catalog_read(serve_catalog *c, const serve_blob *b, bale_member_copy_f
 	bale_bundle_close(r);
 	sem_post(&c->readers);
 	return rc;
+}
+
+static int to_buf(void *payload, const void *data, size_t len, bale_error **err)
+{
+	return bale_buf_append(payload, data, len, err);
+}
+
+/* Manifest b of media type type: when it names a subject, its descriptor goes to the list
+ * of that subject in by_subject. */
+static int note_referrer(serve_catalog *c, json_t *by_subject, const serve_blob *b,
+                         const char *type, bale_error **err)
+{
+	bale_buf bytes;
+	json_t *doc = NULL;
+	bale_buf_init(&bytes, BALE_CAP_MANIFEST, "manifest");
+	int rc = serve_catalog_read(c, b, to_buf, &bytes, err);
+	if (rc == 0)
+		rc = bale_json_parse(&doc, bytes.data, bytes.len, BALE_CAP_MANIFEST, b->digest.str,
+		                     err);
+	const char *subject = bale_json_str(json_object_get(doc, "subject"), "digest");
+	if (rc == 0 && subject) {
+		/* as the referrers API says: the artifact type, else the config's media type */
+		const char *artifact = bale_json_str(doc, "artifactType");
+		if (!artifact)
+			artifact = bale_json_str(json_object_get(doc, "config"), "mediaType");
+		json_t *d = json_pack("{s:s,s:s,s:I}", "mediaType", type, "digest", b->digest.str,
+		                      "size", (json_int_t)b->size);
+		if (artifact)
+			json_object_set_new(d, "artifactType", json_string(artifact));
+		if (json_is_object(json_object_get(doc, "annotations")))
+			json_object_set(d, "annotations", json_object_get(doc, "annotations"));
+		json_t *list = json_object_get(by_subject, subject);
+		if (!list)
+			json_object_set_new(by_subject, subject, list = json_array());
+		if (!d || json_array_append_new(list, d) < 0)
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
+	json_decref(doc);
+	free(bytes.data); /* a manifest: nothing secret */
+	return rc;
+}
+
+/* Every manifest and index of the bundles that names a subject, once per catalog. */
+static int scan_referrers(serve_catalog *c, bale_error **err)
+{
+	json_t *by_subject = json_object();
+	int rc = by_subject ? 0 : bale_error_set(err, BALE_EGENERIC, "out of memory");
+	for (size_t k = 0; k < c->n_bundles && rc == 0; k++) {
+		sqlite3_stmt *st = NULL;
+		pthread_mutex_lock(&c->mu);
+		if (sqlite3_prepare_v2(
+		        c->bundles[k].db,
+		        "SELECT digest, coalesce(media_type, '') FROM blobs"
+		        " WHERE kind IN ('manifest', 'index') AND member IS NOT NULL",
+		        -1, &st, NULL) != SQLITE_OK)
+			rc = bale_error_set(err, BALE_EVERIFY, "index.db: %s",
+			                    sqlite3_errmsg(c->bundles[k].db));
+		pthread_mutex_unlock(&c->mu);
+		for (;;) {
+			char digest[BALE_DIGEST_STR_LEN + 8] = "", type[128] = "";
+			pthread_mutex_lock(&c->mu);
+			bool row = rc == 0 && sqlite3_step(st) == SQLITE_ROW;
+			if (row) {
+				snprintf(digest, sizeof(digest), "%s", sqlite3_column_text(st, 0));
+				snprintf(type, sizeof(type), "%s", sqlite3_column_text(st, 1));
+			}
+			pthread_mutex_unlock(&c->mu);
+			if (!row)
+				break;
+			const serve_blob *b = serve_catalog_blob(c, digest);
+			if (b)
+				rc = note_referrer(c, by_subject, b, type, err);
+		}
+		pthread_mutex_lock(&c->mu);
+		sqlite3_finalize(st);
+		pthread_mutex_unlock(&c->mu);
+	}
+	if (rc == 0)
+		c->referrers = by_subject;
+	else
+		json_decref(by_subject);
+	return rc;
+}
+
+int serve_catalog_referrers(serve_catalog *c, const char *digest, const char *type, bale_buf *out,
+                            bale_error **err)
+{
+	int rc = 0;
+	pthread_mutex_lock(&c->referrers_mu);
+	if (!c->referrers)
+		rc = scan_referrers(c, err);
+	json_t *all = rc == 0 ? json_object_get(c->referrers, digest) : NULL;
+	json_t *list = json_array();
+	for (size_t i = 0; all && i < json_array_size(all); i++) {
+		json_t *d = json_array_get(all, i);
+		if (!type || (bale_json_str(d, "artifactType") &&
+		              strcmp(bale_json_str(d, "artifactType"), type) == 0))
+			json_array_append(list, d);
+	}
+	pthread_mutex_unlock(&c->referrers_mu);
+	if (rc < 0) {
+		json_decref(list);
+		return rc;
+	}
+	return dump(json_pack("{s:i,s:s,s:o}", "schemaVersion", 2, "mediaType",
+	                      "application/vnd.oci.image.index.v1+json", "manifests", list),
+	            out, err);
 }
