@@ -1,18 +1,28 @@
 /* bale plan -f PATH…: the images Kubernetes manifests need, and pull-policy lint. */
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bale/bundle.h"
+#include "bale/fs.h"
 #include "bale/index_db.h"
 #include "bale/k8s_pin.h"
 #include "bale/plan.h"
+#include "bale/preheat.h"
 #include "cli/cli.h"
+
+enum { OPT_DAEMONSET = OPT_VERB_FIRST, OPT_TOOLS_IMAGE, OPT_NAME };
+
+#define DEFAULT_TOOLS_IMAGE "docker.io/library/busybox:1.36"
 
 static const char usage_text[] =
     "Usage: bale plan -f PATH… [--json | --lint [--offline] [--bundle FILE]]\n"
     "       bale plan --pin BUNDLE -f PATH… [-o FILE|DIR [--force]]\n"
+    "       bale plan --daemonset BUNDLE [-f PATH…] [--tools-image REF] [--namespace NS]\n"
+    "                 [-o FILE [--force]]\n"
     "\n"
     "Reads Kubernetes manifests (files, directories recursively, - for stdin; multi-document\n"
     "YAML, Lists, every workload kind, containers, initContainers, ephemeralContainers) and\n"
@@ -37,7 +47,17 @@ static const cli_opt options[] = {
      "with --pin: write there instead of standard output; a\n"
      "directory tree mirroring the input when a PATH is a directory",
      OPT_OUTPUT},
-    {"force", 0, NULL, "with --pin -o: replace files that exist", OPT_FORCE},
+    {"daemonset", 0, "BUNDLE",
+     "a DaemonSet that has every node pull and keep the\n"
+     "images (of -f, else all the bundle carries) from its mirror",
+     OPT_DAEMONSET},
+    {"tools-image", 0, "REF",
+     "with --daemonset: the bundle's image with a static\n"
+     "/bin/busybox (default " DEFAULT_TOOLS_IMAGE ")",
+     OPT_TOOLS_IMAGE},
+    {"namespace", 0, "NS", "with --daemonset: its namespace (default bale-system)", OPT_NAMESPACE},
+    {"name", 0, "NAME", "with --daemonset: its name (default bale-preheat)", OPT_NAME},
+    {"force", 0, NULL, "with -o: replace files that exist", OPT_FORCE},
     {"bundle", 0, "FILE", "with --lint: name the digest the bundle would pin each image to",
      OPT_BUNDLE},
     CLI_OPTS_VERBOSITY,
@@ -52,8 +72,10 @@ typedef struct plan_args {
 	bool json, lint, offline;
 	const char *pin;    /* a bundle to pin from */
 	const char *bundle; /* a bundle whose digests the lint names */
-	const char *output; /* --pin's output file or directory */
+	const char *output; /* --pin's output file or directory, --daemonset's file */
 	bool force;
+	const char *daemonset; /* a bundle whose images every node preheats */
+	const char *tools_image, *namespace, *name;
 } plan_args;
 
 /* --lint --bundle: the digest the bundle would pin an image to. */
@@ -82,8 +104,64 @@ static int plan_option(void *payload, int opt, const char *arg, bale_error **err
 		a->output = arg;
 	} else if (opt == OPT_FORCE) {
 		a->force = true;
+	} else if (opt == OPT_DAEMONSET) {
+		a->daemonset = arg;
+	} else if (opt == OPT_TOOLS_IMAGE) {
+		a->tools_image = arg;
+	} else if (opt == OPT_NAMESPACE) {
+		a->namespace = arg;
+	} else if (opt == OPT_NAME) {
+		a->name = arg;
 	}
 	return 0;
+}
+
+/* text to path (refused when it exists, unless force; written whole, atomically), or to
+ * standard output when path is NULL. */
+static int write_output(const char *path, bool force, const char *text, size_t len,
+                        bale_error **err)
+{
+	struct stat st;
+	if (!path)
+		return fwrite(text, 1, len, stdout) == len
+		           ? 0
+		           : bale_error_set_errno(err, BALE_EGENERIC, errno,
+		                                  "write standard output");
+	if (!force && lstat(path, &st) == 0)
+		return bale_error_set(err, BALE_EUSAGE, "%s exists (use --force to replace it)",
+		                      path);
+	return bale_fs_write_atomic(path, text, len, 0644, err);
+}
+
+/* --daemonset: the YAML, to -o (written whole, atomically) or standard output. */
+static int write_daemonset(const plan_args *a, const bale_plan *plan, bale_error **err)
+{
+	if (a->n_paths && !plan->n_images)
+		return bale_error_set(err, BALE_EUSAGE, "the manifests name no image to preheat");
+	const char **images = calloc(plan->n_images ? plan->n_images : 1, sizeof(*images));
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = images ? open_memstream(&text, &len) : NULL;
+	if (!mem) {
+		free(images);
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
+	for (size_t i = 0; i < plan->n_images; i++)
+		images[i] = plan->images[i].ref;
+	bale_preheat_request req = {.bundle = a->daemonset,
+	                            .images = images,
+	                            .n_images = plan->n_images,
+	                            .tools_image =
+	                                a->tools_image ? a->tools_image : DEFAULT_TOOLS_IMAGE,
+	                            .namespace = a->namespace,
+	                            .name = a->name};
+	int rc = bale_preheat_write(&req, mem, err);
+	fclose(mem);
+	if (rc == 0)
+		rc = write_output(a->output, a->force, text, len, err);
+	free(text);
+	free(images);
+	return rc;
 }
 
 static json_t *use_json(const bale_plan_use *u)
@@ -143,10 +221,14 @@ int cmd_plan(int argc, char **argv, bale_error **err)
 		rc = plan_option(&a, OPT_FILE, argv[i], err);
 	if (rc < 0)
 		goto cleanup;
-	if (!a.n_paths || (a.json && a.lint) || (a.bundle && !a.lint) ||
-	    ((a.output || a.force) && !a.pin)) {
-		rc = cli_usage(err, "want -f PATH…, at most one of --json, --lint, "
-		                    "--bundle only with --lint, -o and --force only with --pin");
+	bool preheat_opts = a.tools_image || a.namespace || a.name;
+	if ((!a.n_paths && !a.daemonset) || (a.json && a.lint) || (a.bundle && !a.lint) ||
+	    ((a.output || a.force) && !a.pin && !a.daemonset) ||
+	    (a.daemonset && (a.pin || a.json || a.lint)) || (preheat_opts && !a.daemonset)) {
+		rc = cli_usage(err, "want -f PATH… (or --daemonset BUNDLE), at most one of --json, "
+		                    "--lint, --pin, --daemonset; --bundle only with --lint; -o and "
+		                    "--force only with --pin or --daemonset; --tools-image, "
+		                    "--namespace and --name only with --daemonset");
 		goto cleanup;
 	}
 	if (a.pin) {
@@ -166,7 +248,9 @@ int cmd_plan(int argc, char **argv, bale_error **err)
 	if ((rc = bale_plan_build(&plan, &set, a.offline, a.bundle ? bundle_digest : NULL, db,
 	                          err)) < 0)
 		goto cleanup;
-	if (a.json) {
+	if (a.daemonset) {
+		rc = write_daemonset(&a, &plan, err);
+	} else if (a.json) {
 		print_json(&plan);
 	} else if (a.lint) {
 		print_lint(&plan);

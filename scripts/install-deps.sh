@@ -15,7 +15,9 @@ PACKAGES=(
   docker-registry skopeo containerd apache2-utils
   zstd sqlite3 jq openssl ca-certificates curl time bc strace
   # the test token server runs on Debian's /usr/bin/python3
-  python3 python3-jwt python3-cryptography python3-xxhash
+  python3 python3-jwt python3-cryptography python3-xxhash python3-yaml
+  # a static busybox: the tools image of bale plan --daemonset's test
+  busybox-static
 )
 # scripts/install-deps.sh --fuzz: also clang, for the libFuzzer targets (scripts/fuzz.sh).
 if [[ ${1:-} == --fuzz ]]; then

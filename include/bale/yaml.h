@@ -11,7 +11,9 @@
 #ifndef BALE_YAML_H
 #define BALE_YAML_H
 
+#include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <yaml.h>
 
 #include "bale/error.h"
@@ -38,5 +40,10 @@ int bale_yaml_stream_next(bale_yaml_stream *s, yaml_document_t *doc, bale_error 
 void bale_yaml_stream_free(bale_yaml_stream *s);
 /* yaml_document_delete, wiping every scalar first (libyaml frees them as they are). */
 void bale_yaml_document_delete(yaml_document_t *doc);
+
+/* Writes the n JSON values (objects, arrays, strings, integers, booleans) as YAML
+ * documents, each after "---": block style, keys in their order, a string quoted where
+ * plain it would read back as a number, boolean or null. */
+int bale_yaml_write_json(FILE *out, json_t *const *docs, size_t n, bale_error **err);
 
 #endif

@@ -809,9 +809,40 @@ static void test_yaml_scalars_and_aliases(void **state)
 	text_puts(&t, "---\nkind: Pod\nmetadata: {name: q}\nspec: {containers: [{image: *img}]}\n");
 	expect_text_error(&t, 12, "found undefined alias");
 }
+/* JSON written as YAML reads back as the same types: strings that would read as numbers,
+ * booleans or null are quoted; numbers and booleans are not. */
+static void test_yaml_write_json(void **state)
+{
+	(void)state;
+	char *yaml = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&yaml, &len);
+	json_t *docs[2] = {json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:b,s:[s,s]}", "one", "1", "yes",
+	                             "true", "no", "No", "null", "~", "empty", "", "word", "10Mi",
+	                             "number", 2147483647, "flag", 0, "list", "-x", ".5"),
+	                   json_pack("{s:s}", "kind", "DaemonSet")};
+	bale_error *err = NULL;
+	assert_int_equal(bale_yaml_write_json(out, docs, 2, &err), 0);
+	fclose(out);
+	assert_non_null(strstr(yaml, "---\none: '1'\n"));
+	assert_non_null(strstr(yaml, "'yes': 'true'\n"));
+	assert_non_null(strstr(yaml, "'no': 'No'\n"));
+	assert_non_null(strstr(yaml, "'null': '~'\n"));
+	assert_non_null(strstr(yaml, "empty: ''\n"));
+	assert_non_null(strstr(yaml, "word: '10Mi'\n"));
+	assert_non_null(strstr(yaml, "number: 2147483647\n"));
+	assert_non_null(strstr(yaml, "flag: false\n"));
+	assert_non_null(strstr(yaml, "- '-x'\n- '.5'\n"));
+	assert_non_null(strstr(yaml, "---\nkind: DaemonSet\n"));
+	json_decref(docs[0]);
+	json_decref(docs[1]);
+	free(yaml);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_yaml_write_json),
 	    cmocka_unit_test(test_deployment_latest),
 	    cmocka_unit_test(test_statefulset),
 	    cmocka_unit_test(test_job_local_image),
