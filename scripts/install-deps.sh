@@ -20,9 +20,14 @@ PACKAGES=(
   busybox-static
 )
 # scripts/install-deps.sh --fuzz: also clang, for the libFuzzer targets (scripts/fuzz.sh).
-if [[ ${1:-} == --fuzz ]]; then
-  PACKAGES+=(clang)
-fi
+# scripts/install-deps.sh --static: also what scripts/build.sh Static needs: Debian's source
+# packages of curl, libarchive and libmicrohttpd (built again without the libraries Debian
+# ships no static archive of) and the static archives of the rest.
+STATIC_SOURCES=(curl libarchive libmicrohttpd)
+case ${1:-} in
+--fuzz) PACKAGES+=(clang) ;;
+--static) PACKAGES+=(dpkg-dev zlib1g-dev) ;;
+esac
 
 die() {
   echo "install-deps: $*" >&2
@@ -51,10 +56,40 @@ as_root() {
   fi
 }
 
+# The deb-src twin of Debian's deb822 sources (deb.debian.org), so apt-get source works.
+DEB_SRC=/etc/apt/sources.list.d/bale-deb-src.sources
+enable_sources() {
+  [[ -f $DEB_SRC ]] && return 1
+  local from=/etc/apt/sources.list.d/debian.sources
+  [[ -f $from ]] || die "no $from to take the deb-src entries from: add deb-src lines for bookworm"
+  sed 's/^Types: deb$/Types: deb-src/' "$from" | as_root tee "$DEB_SRC" >/dev/null
+}
+
+# Download (once) the source packages of STATIC_SOURCES into $BALE_STATIC_SOURCES.
+fetch_sources() {
+  local dir=${BALE_STATIC_SOURCES:?} pkg
+  mkdir -p "$dir"
+  for pkg in "${STATIC_SOURCES[@]}"; do
+    compgen -G "$dir/${pkg}_*.dsc" >/dev/null && continue
+    (cd "$dir" && apt-get source --download-only -q "$pkg") || die "apt-get source $pkg failed"
+  done
+}
+
 main() {
   command -v dpkg-query >/dev/null 2>&1 || die "dpkg-query not found: this script is for Debian/Ubuntu"
   command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this script is for Debian/Ubuntu"
+  if [[ ${1:-} == --static ]]; then
+    if enable_sources; then
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q || die "apt-get update failed"
+    fi
+    install_missing
+    [[ -n ${BALE_STATIC_SOURCES:-} ]] && fetch_sources
+    return 0
+  fi
+  install_missing
+}
 
+install_missing() {
   local -a missing
   mapfile -t missing < <(missing_packages)
   if [[ ${#missing[@]} -eq 0 ]]; then

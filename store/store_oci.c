@@ -115,8 +115,11 @@ static int oci_blob_open(bale_sink *sink, const bale_descriptor *desc, bale_sink
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	b->store = s;
 	b->desc = *desc;
-	/* An unnamed file leaves nothing behind if we are killed; it gets its name at commit. */
-	b->fd = openat(s->blobs_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+	/* An unnamed file leaves nothing behind if we are killed; it gets its name at commit,
+	 * by its descriptor (root) or through /proc (a chroot may have no /proc). */
+	b->fd = geteuid() == 0 || access("/proc/self/fd", X_OK) == 0
+	            ? openat(s->blobs_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644)
+	            : -1;
 	if (b->fd < 0) { /* file systems without O_TMPFILE */
 		size_t n = strlen(s->blobs) + 100;
 		/* Made and flocked under the store lock, as staging directories are, so bale
@@ -256,9 +259,10 @@ static int oci_blob_commit(bale_sink_blob *b, bale_error **err)
 		}
 	} else {
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", b->fd);
-		/* EEXIST: another writer committed the same verified content first. */
-		if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0 &&
-		    errno != EEXIST)
+		/* EEXIST: another writer committed the same verified content first. By the
+		 * descriptor needs CAP_DAC_READ_SEARCH; through /proc needs a /proc. */
+		if (linkat(b->fd, "", AT_FDCWD, path, AT_EMPTY_PATH) < 0 && errno != EEXIST &&
+		    linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0 && errno != EEXIST)
 			rc = bale_error_set_errno(err, BALE_ESTORE, errno, "link %s", path);
 	}
 	if (rc == 0 && s->staged)
