@@ -56,13 +56,19 @@ as_root() {
   fi
 }
 
-# The deb-src twin of Debian's deb822 sources (deb.debian.org), so apt-get source works.
-DEB_SRC=/etc/apt/sources.list.d/bale-deb-src.sources
+# The deb-src twin of the machine's Debian sources, so apt-get source works: from the
+# deb822 file of Debian 12 images, else from the one-line sources.list of older installs.
+DEB_SRC=/etc/apt/sources.list.d/bale-deb-src
 enable_sources() {
-  [[ -f $DEB_SRC ]] && return 1
+  [[ -f $DEB_SRC.sources || -f $DEB_SRC.list ]] && return 1
   local from=/etc/apt/sources.list.d/debian.sources
-  [[ -f $from ]] || die "no $from to take the deb-src entries from: add deb-src lines for bookworm"
-  sed 's/^Types: deb$/Types: deb-src/' "$from" | as_root tee "$DEB_SRC" >/dev/null
+  if [[ -f $from ]]; then
+    sed 's/^Types: deb$/Types: deb-src/' "$from" | as_root tee "$DEB_SRC.sources" >/dev/null
+  elif grep -qE '^deb ' /etc/apt/sources.list 2>/dev/null; then
+    sed -n 's/^deb /deb-src /p' /etc/apt/sources.list | as_root tee "$DEB_SRC.list" >/dev/null
+  else
+    die "no Debian sources to take deb-src entries from: add deb-src lines for bookworm"
+  fi
 }
 
 # Download (once) the source packages of STATIC_SOURCES into $BALE_STATIC_SOURCES.
