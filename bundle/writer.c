@@ -173,6 +173,7 @@ typedef struct head_files {
 	char *index_json_path; /* written beside the output, as index.db is */
 	bale_digest index_json_digest;
 	int64_t index_json_size;
+	bale_descriptor *extras; /* of opts->extras, hashed before the bundle is started */
 } head_files;
 
 static const char oci_layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
@@ -219,12 +220,14 @@ static int build_manifest(char **out, size_t *len, const bale_bundle_write_optio
 	json_object_set_new(root, "tool", json_string("bale " BALE_VERSION));
 	json_object_set_new(root, "signer",
 	                    opts->key ? json_string(bale_key_id(opts->key)) : json_null());
-	json_object_set_new(
-	    root, "files",
-	    json_pack("[o,o,o]",
-	              file_entry(BALE_BUNDLE_INDEX_DB, &h->index_db_digest, h->index_db_size),
-	              file_entry("oci-layout", &layout, sizeof(oci_layout) - 1),
-	              file_entry("index.json", &h->index_json_digest, h->index_json_size)));
+	json_t *files = json_pack(
+	    "[o,o,o]", file_entry(BALE_BUNDLE_INDEX_DB, &h->index_db_digest, h->index_db_size),
+	    file_entry("oci-layout", &layout, sizeof(oci_layout) - 1),
+	    file_entry("index.json", &h->index_json_digest, h->index_json_size));
+	for (size_t i = 0; i < opts->n_extras; i++)
+		json_array_append_new(files, file_entry(opts->extras[i].member,
+		                                        &h->extras[i].digest, h->extras[i].size));
+	json_object_set_new(root, "files", files);
 	if (volume)
 		json_object_set_new(root, "volume",
 		                    json_pack("{s:i,s:i}", "number", volume, "count", volumes));
@@ -382,7 +385,8 @@ static int member_bytes(tar_out *t, const char *path, const void *data, size_t l
 
 /* Copies a file into a member, checking it against the digest and size it must have
  * (only the size when `checked`: its bytes were hashed as this process wrote them). A
- * part (part != 0) is want->size bytes of the file from offset. */
+ * part (part != 0) is want->size bytes of the file from offset. BALE_EVERIFY when the
+ * file is not what it must be. */
 static int member_file(tar_out *t, const char *path, const char *source, int part, int64_t offset,
                        const bale_descriptor *want, int level, bool checked, bale_error **err)
 {
@@ -410,12 +414,8 @@ static int member_file(tar_out *t, const char *path, const char *source, int par
 		if (got == 0)
 			break;
 		if (done + got > want->size) {
-			unlink(source); /* see below */
-			rc = bale_error_set(
-			    err, BALE_EVERIFY,
-			    "%s: larger than its %lld bytes; removed it, run the export "
-			    "again to fetch it anew",
-			    source, (long long)want->size);
+			rc = bale_error_set(err, BALE_EVERIFY, "%s: larger than its %lld bytes",
+			                    source, (long long)want->size);
 			goto cleanup;
 		}
 		if (!checked)
@@ -428,12 +428,7 @@ static int member_file(tar_out *t, const char *path, const char *source, int par
 	if (!checked)
 		bale_hasher_final(h, &got_digest);
 	if (done != want->size || !bale_digest_equal(&got_digest, &want->digest)) {
-		/* A content-addressed file that no longer matches its name is worth nothing:
-		 * removed, so the next run fetches it again instead of failing forever. */
-		unlink(source);
-		rc = bale_error_set(err, BALE_EVERIFY,
-		                    "%s: content is not %s (got %s, %lld bytes); removed it, run "
-		                    "the export again to fetch it anew",
+		rc = bale_error_set(err, BALE_EVERIFY, "%s: content is not %s (got %s, %lld bytes)",
 		                    source, want->digest.str, got_digest.str, (long long)done);
 		goto cleanup;
 	}
@@ -507,11 +502,27 @@ static int write_tar(int fd, const bale_bundle_write_options *opts, const plan *
 		snprintf(source, sizeof(source), "%s/%s", opts->blob_dir, bale_digest_hex(blob));
 		int level = m->blob->precompressed ? LEVEL_PRECOMPRESSED : t.level;
 		bool wait = opts->wait_blob && !m->ready, checked = m->checked;
-		if ((wait && (rc = opts->wait_blob(opts->wait_payload, blob, &checked, err)) < 0) ||
-		    (rc = member_file(&t, member, source, m->part, m->offset, &want, level,
-		                      checked && !m->part, err)) < 0)
+		if ((wait && (rc = opts->wait_blob(opts->wait_payload, blob, &checked, err)) < 0))
+			goto cleanup;
+		rc = member_file(&t, member, source, m->part, m->offset, &want, level,
+		                 checked && !m->part, err);
+		if (rc < 0 && err && *err && bale_error_code(*err) == BALE_EVERIFY) {
+			/* A content-addressed file that no longer matches its name is worth
+			 * nothing: removed, so the next run fetches it again instead of failing
+			 * forever. */
+			unlink(source);
+			bale_error_wrap(err, "removed from the cache (run the export again to "
+			                     "fetch it anew)");
+		}
+		if (rc < 0)
 			goto cleanup;
 	}
+	/* then what the bundle carries besides images (bale itself), checked as it is copied */
+	for (size_t i = 0; i < opts->n_extras && rc == 0; i++)
+		rc = member_file(&t, opts->extras[i].member, opts->extras[i].source, 0, 0,
+		                 &h->extras[i], t.level, false, err);
+	if (rc < 0)
+		goto cleanup;
 	if (archive_write_close(t.a) != ARCHIVE_OK) {
 		rc = tar_error(&t, "tar", err);
 		goto cleanup;
@@ -634,11 +645,30 @@ static int wait_all(const bale_bundle_write_options *opts, bundle_member *m, siz
 }
 
 /* The most bytes a volume's head and trailer take: its manifest, signature, index.db,
- * oci-layout and index.json, the seek table and the end of the archive. */
-static int64_t head_bound(int64_t index_db, int64_t index_json)
+ * oci-layout and index.json, what it carries besides images, the seek table and the end
+ * of the archive. */
+static int64_t head_bound(int64_t index_db, int64_t index_json, const head_files *h,
+                          size_t n_extras)
 {
-	return bundle_member_bound(64 << 10) * 3 + bundle_member_bound(index_db) +
-	       bundle_member_bound(index_json) + (64 << 10);
+	int64_t bound = bundle_member_bound(64 << 10) * 3 + bundle_member_bound(index_db) +
+	                bundle_member_bound(index_json) + (64 << 10);
+	for (size_t i = 0; i < n_extras; i++)
+		bound += bundle_member_bound(h->extras[i].size);
+	return bound;
+}
+
+/* The extras' digests and sizes, for the manifest; each is hashed again as it is copied. */
+static int hash_extras(head_files *h, const bale_bundle_write_options *opts, bale_error **err)
+{
+	int rc = 0;
+	if (!opts->n_extras)
+		return 0;
+	if (!(h->extras = calloc(opts->n_extras, sizeof(*h->extras))))
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	for (size_t i = 0; i < opts->n_extras && rc == 0; i++)
+		rc = hash_file(&h->extras[i].digest, &h->extras[i].size, opts->extras[i].source,
+		               err);
+	return rc;
 }
 
 /* One file of the set (the bundle, or volume k of volumes) with its members. */
@@ -748,7 +778,9 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_bundle_i
 	                               .signer_key_id = opts->key ? bale_key_id(opts->key) : NULL,
 	                               .volumes = cut};
 	if ((rc = build_index_json(h.index_json_path, images, err)) < 0 ||
-	    (rc = hash_file(&h.index_json_digest, &h.index_json_size, h.index_json_path, err)) < 0)
+	    (rc = hash_file(&h.index_json_digest, &h.index_json_size, h.index_json_path, err)) <
+	        0 ||
+	    (rc = hash_extras(&h, opts, err)) < 0)
 		goto cleanup;
 	if (cut) {
 		/* The volumes' budget leaves room for the head: an index.db without the volume
@@ -763,7 +795,8 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_bundle_i
 			total += carried[i].size;
 		/* a row a blob, and one more for each part: at most one cut a volume */
 		int64_t rows = (int64_t)n_carried + total / (opts->volume_size / 2) + 16;
-		int64_t head = head_bound(h.index_db_size + 512 * rows, h.index_json_size);
+		int64_t head =
+		    head_bound(h.index_db_size + 512 * rows, h.index_json_size, &h, opts->n_extras);
 		if (opts->volume_size - head < ((int64_t)1 << 20)) {
 			rc = bale_error_set(
 			    err, BALE_EUSAGE,
@@ -856,6 +889,7 @@ cleanup:
 	free(anchor);
 	free(db_path);
 	free(h.index_json_path);
+	free(h.extras);
 	free(carried);
 	free(members);
 	free(p.blobs);

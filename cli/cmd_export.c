@@ -28,7 +28,10 @@ static const char usage_text[] =
     "others as expected at the site, and bale import checks the store holds them.\n"
     "\n";
 
-enum { OPT_INCLUDE_FOREIGN_LAYERS = OPT_VERB_FIRST, OPT_HAVE, OPT_VOLUME_SIZE };
+enum { OPT_INCLUDE_FOREIGN_LAYERS = OPT_VERB_FIRST, OPT_HAVE, OPT_VOLUME_SIZE, OPT_WITH_BALE };
+
+/* Static bales for as many architectures as a site has (--with-bale, repeatable). */
+#define MAX_BINARIES 8
 
 static const cli_opt options[] = {
     {"file", 'f', "LIST", "references, one per line ('#' comments; '-' for stdin)", OPT_FILE},
@@ -59,6 +62,11 @@ static const cli_opt options[] = {
      "a have-list of the site (repeatable; bale have): write a\n"
      "delta without the layers it lists",
      OPT_HAVE},
+    {"with-bale", 0, "FILE",
+     "carry this static bale (scripts/build.sh Static) at\n"
+     "bale/bin/linux-ARCH/bale, signed with the rest\n"
+     "(repeatable, one per architecture)",
+     OPT_WITH_BALE},
     CLI_OPT_HEADING("Registry options:"),
     CLI_OPTS_REGISTRY,
     CLI_OPT_JOBS,
@@ -80,7 +88,27 @@ typedef struct export_args {
 	int level;
 	int64_t volume_size;
 	bool list_stdin; /* -f - */
+	bale_bundle_extra binaries[MAX_BINARIES];
+	char binary_members[MAX_BINARIES][64];
+	size_t n_binaries;
 } export_args;
+
+/* --with-bale FILE: a static bale, checked now, carried at its architecture's member. */
+static int add_binary(export_args *a, const char *path, bale_error **err)
+{
+	char *member = a->binary_members[a->n_binaries];
+	if (a->n_binaries == MAX_BINARIES)
+		return cli_usage(err, "--with-bale: at most %d binaries", MAX_BINARIES);
+	int rc = bale_export_binary_member(path, member, sizeof(a->binary_members[0]), err);
+	for (size_t i = 0; rc == 0 && i < a->n_binaries; i++)
+		if (strcmp(a->binaries[i].member, member) == 0)
+			rc = cli_usage(err, "--with-bale %s: %s is carried already (%s)", path,
+			               member, a->binaries[i].source);
+	if (rc == 0)
+		a->binaries[a->n_binaries++] =
+		    (bale_bundle_extra){.member = member, .source = path};
+	return rc;
+}
 
 static int export_option(void *payload, int opt, const char *arg, bale_error **err)
 {
@@ -114,6 +142,8 @@ static int export_option(void *payload, int opt, const char *arg, bale_error **e
 		return cli_push_arg(&a->haves, &a->n_haves, arg);
 	case OPT_VOLUME_SIZE:
 		return bale_bundle_volume_size_parse(arg, &a->volume_size, err);
+	case OPT_WITH_BALE:
+		return add_binary(a, arg, err);
 	case OPT_NODE_CONFIG:
 		a->node_config = arg;
 		return 0;
@@ -245,7 +275,9 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	                                .level = a.level,
 	                                .blob_dir = blob_dir,
 	                                .log = &c.log,
-	                                .volume_size = a.volume_size};
+	                                .volume_size = a.volume_size,
+	                                .extras = a.binaries,
+	                                .n_extras = a.n_binaries};
 	if (bale_pull_new(&pull, &po, err) < 0 ||
 	    bale_export(pull, (const char *const *)a.refs.refs, a.refs.n, cache, have, &wo, err) <
 	        0)

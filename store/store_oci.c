@@ -262,7 +262,8 @@ static int oci_blob_commit(bale_sink_blob *b, bale_error **err)
 		/* EEXIST: another writer committed the same verified content first. By the
 		 * descriptor needs CAP_DAC_READ_SEARCH; through /proc needs a /proc. */
 		if (linkat(b->fd, "", AT_FDCWD, path, AT_EMPTY_PATH) < 0 && errno != EEXIST &&
-		    linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0 && errno != EEXIST)
+		    linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0 &&
+		    errno != EEXIST)
 			rc = bale_error_set_errno(err, BALE_ESTORE, errno, "link %s", path);
 	}
 	if (rc == 0 && s->staged)

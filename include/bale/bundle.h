@@ -51,6 +51,13 @@ typedef int (*bale_bundle_image_step)(void *payload, size_t i, const bale_image 
 int bale_bundle_images_each(const bale_bundle_images *images, bale_bundle_image_step step,
                             void *payload, bale_error **err);
 
+/* A file a bundle carries besides images (bale export --with-bale: the static bale at
+ * "bale/bin/linux-ARCH/bale"): member is its path in the archive, source the file. */
+typedef struct bale_bundle_extra {
+	const char *member;
+	const char *source;
+} bale_bundle_extra;
+
 typedef struct bale_bundle_write_options {
 	const char *output;   /* NAME.tar.zst; appears only when complete */
 	bool force;           /* replace an existing output */
@@ -74,6 +81,10 @@ typedef struct bale_bundle_write_options {
 	 * its own, written as output's NAME.001.tar.zst, NAME.002.tar.zst, … (see
 	 * bale_bundle_volume_name); the blobs are all read before the first is written. */
 	int64_t volume_size;
+	/* Carried after the blobs, in every volume of a set, and listed in
+	 * bale/manifest.json's "files" (so signed and verified as the head's files are). */
+	const bale_bundle_extra *extras;
+	size_t n_extras;
 } bale_bundle_write_options;
 
 /* A volume size: bytes, or with K, M, G or T (KiB, MiB, GiB, TiB: "700M", "4480M",

@@ -21,4 +21,11 @@
 int bale_export(bale_pull *pull, const char *const *refs, size_t n, bale_sink *cache,
                 const bale_have *have, const bale_bundle_write_options *opts, bale_error **err);
 
+/* Where a bundle carries a static bale for Linux (bale export --with-bale):
+ * "bale/bin/linux-ARCH/bale" into member, ARCH as OCI names the architecture its ELF header
+ * gives (amd64, arm64, arm, 386, s390x, ppc64le, riscv64). BALE_EUSAGE for a file that is
+ * not such an executable, or one that needs a program interpreter: a dynamic build would
+ * not run on a node without bale's libraries. */
+int bale_export_binary_member(const char *path, char *member, size_t size, bale_error **err);
+
 #endif

@@ -2,7 +2,10 @@
 # The static bale (scripts/build.sh Static) on a node that has nothing: an empty chroot
 # holding only the binary, a bundle and a key. It makes a key pair, verifies a bundle the
 # regular bale exported and signed with that key, imports it into an OCI layout and a
-# ledger, and checks the store; a tampered bundle is refused there as anywhere.
+# ledger, and checks the store; a tampered bundle is refused there as anywhere. Then the
+# bundle carries it (export --with-bale): the site takes it out with tar, checks it with
+# openssl and sha256sum as docs/signing.md says, and that copy does the same work; every
+# volume of a set carries it too.
 source "$(dirname "$0")/lib.sh"
 
 STATIC=${BALE_STATIC_BIN:-$BALE_SOURCE_DIR/build/static/bale}
@@ -45,4 +48,52 @@ run_skopeo copy -q "oci:$root/store:$H/demo/single:1" "dir:$T/copy"
 cp "$root/b.tar.zst" "$root/bad.tar.zst"
 printf '\x00' | dd of="$root/bad.tar.zst" bs=1 seek=600 conv=notrunc status=none
 expect_exit 3 in_root verify --key /site.pub /bad.tar.zst
+
+# The bundle carries the static bale; the site checks and runs that copy.
+expect_exit 2 "$BALE" export --with-bale "$BALE" -o "$T/x.tar.zst" "$H/demo/single:1"
+assert_contains "$LAST_STDERR" "dynamically linked"
+arch=$(uname -m | sed 's/x86_64/amd64/; s/aarch64/arm64/')
+"$BALE" export -q --insecure-registry "$H" --key "$root/site.key" --with-bale "$STATIC" \
+  -o "$T/carry.tar.zst" "$H/demo/multi:1" "$H/demo/single:1" >/dev/null
+expect_exit 0 "$BALE" verify --key "$root/site.pub" "$T/carry.tar.zst"
+site=$T/site
+mkdir -p "$site" && cd "$site"
+tar --zstd -xf "$T/carry.tar.zst" bale/manifest.json bale/manifest.json.sig "bale/bin/linux-$arch/bale"
+openssl dgst -sha256 -verify "$root/site.pub" -signature <(base64 -d bale/manifest.json.sig) \
+  bale/manifest.json >"$T/openssl.out" || fail "openssl does not verify the manifest: $(cat "$T/openssl.out")"
+awk -F'"' '/"path":/ {p = $4} /"digest":/ && p ~ /^bale\/bin\// {print substr($4, 8) "  " p}' \
+  bale/manifest.json | sha256sum -c >"$T/sum.out" || fail "the carried bale's digest: $(cat "$T/sum.out")"
+assert_contains "$T/sum.out" "bale/bin/linux-$arch/bale: OK"
+cmp -s "bale/bin/linux-$arch/bale" "$STATIC" || fail "the carried bale is not the static one"
+cd "$T"
+root2=$T/root2
+mkdir -p "$root2/tmp"
+install -m 0755 "$site/bale/bin/linux-$arch/bale" "$root2/bale"
+cp "$root/site.pub" "$T/carry.tar.zst" "$root2/"
+in_root2() { TMPDIR=/tmp chroot "$root2" /bale "$@"; }
+expect_exit 0 in_root2 keygen -q -o /other
+expect_exit 0 in_root2 verify --key /site.pub /carry.tar.zst
+expect_exit 0 in_root2 import -q --key /site.pub --store oci:/store --ledger /ledger.db /carry.tar.zst
+expect_exit 0 in_root2 check --store oci:/store
+assert_contains "$LAST_STDOUT" "2 images checked"
+# a carried bale that is not the one the manifest names: refused by verify
+cp "$T/carry.tar.zst" "$T/swapped.tar.zst"
+size=$(stat -c %s "$T/swapped.tar.zst")
+printf '\x01' | dd of="$T/swapped.tar.zst" bs=1 seek=$((size - 100000)) conv=notrunc status=none
+expect_exit 3 "$BALE" verify --key "$root/site.pub" "$T/swapped.tar.zst"
+
+# Every volume of a set carries it, and verifies alone.
+mkdir -p "$T/vol"
+build_images --layer-kib 8192 --seed 2
+SEED_PREFIXES=big seed_registry reg
+"$BALE" export -q --insecure-registry "$H" --key "$root/site.key" --with-bale "$STATIC" \
+  --volume-size 11M -o "$T/vol/set.tar.zst" "$H/big/single:1" >/dev/null
+n=0
+for v in "$T"/vol/set.*.tar.zst; do
+  n=$((n + 1))
+  expect_exit 0 "$BALE" verify --key "$root/site.pub" "$v"
+  tar --zstd -tf "$v" >"$T/list.txt"
+  assert_contains "$T/list.txt" "bale/bin/linux-$arch/bale"
+done
+((n >= 2)) || fail "want a set of at least 2 volumes, got $n"
 echo "test_static: ok"
