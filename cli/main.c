@@ -1,7 +1,11 @@
 /* bale: carry container images into air-gapped Kubernetes sites. */
 #include <curl/curl.h>
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "bale/bundle.h"
 
 #include "cli/cli.h"
 
@@ -33,10 +37,84 @@ static void usage(FILE *out)
 	fputs("Usage: bale <verb> [options]\n\nVerbs:\n", out);
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(*verbs); i++)
 		fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
-	fputs("\nRun 'bale <verb> --help' for a verb's options; 'man bale-<verb>' for more.\n"
-	      "Exit status: 0 ok, 1 error, 2 usage, 3 verification failed, 4 signature/trust,\n"
-	      "5 authentication, 6 not found, 7 network/registry, 8 store.\n",
+	fputs("\nRun 'bale help <verb>' (or 'bale <verb> --help') for a verb's options; 'man\n"
+	      "bale-<verb>' for more. Exit status: 0 ok, 1 error, 2 usage, 3 verification failed,\n"
+	      "4 signature/trust, 5 authentication, 6 not found, 7 network/registry, 8 store,\n"
+	      "9 a format bale does not carry.\n",
 	      out);
+}
+
+/* Edits (insert, delete, change a letter) from a to b, at most 9 counted. */
+static size_t distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[64];
+	if (la >= 63 || lb >= 63)
+		return 9;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+			best = up + 1 < best ? up + 1 : best;
+			best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb] > 9 ? 9 : row[lb];
+}
+
+static const verb *find_verb(const char *name)
+{
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(*verbs); i++)
+		if (strcmp(name, verbs[i].name) == 0)
+			return &verbs[i];
+	return NULL;
+}
+
+/* "unknown verb", and the nearest verb when one is a slip of the fingers away. */
+static int unknown_verb(const char *name)
+{
+	const verb *near = NULL;
+	size_t best = 3; /* "exprot" is 2 from "export"; further is not a slip */
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(*verbs); i++) {
+		size_t d = distance(name, verbs[i].name);
+		if (d < best) {
+			best = d;
+			near = &verbs[i];
+		}
+	}
+	if (near)
+		fprintf(stderr, "bale: unknown verb \"%s\"; did you mean \"%s\"?\n", name,
+		        near->name);
+	else
+		fprintf(stderr, "bale: unknown verb \"%s\" (bale help lists them)\n", name);
+	return 2;
+}
+
+/* bale version [--json]: the version, and the bundle formats it reads and writes. */
+static int version(int argc, char **argv)
+{
+	if (argc > 2 && strcmp(argv[2], "--json") != 0) {
+		fprintf(stderr, "bale version: unknown argument \"%s\" (want --json)\n", argv[2]);
+		return 2;
+	}
+	if (argc < 3) {
+		printf("bale %s\nbundle formats: reads %d to %d, writes %d to %d\n", BALE_VERSION,
+		       BALE_BUNDLE_FORMAT_OLDEST, BALE_BUNDLE_FORMAT_VERSION,
+		       BALE_BUNDLE_FORMAT_PLAIN, BALE_BUNDLE_FORMAT_VERSION);
+		return 0;
+	}
+	json_t *v = json_pack("{s:s,s:{s:[i,i],s:[i,i]}}", "version", BALE_VERSION, "bundleFormats",
+	                      "read", BALE_BUNDLE_FORMAT_OLDEST, BALE_BUNDLE_FORMAT_VERSION,
+	                      "write", BALE_BUNDLE_FORMAT_PLAIN, BALE_BUNDLE_FORMAT_VERSION);
+	json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	putchar('\n');
+	json_decref(v);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -46,25 +124,21 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
+	    (strcmp(argv[1], "help") == 0 && argc == 2)) {
 		usage(stdout);
 		return 0;
 	}
-	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-		printf("bale %s\n", BALE_VERSION);
-		return 0;
-	}
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(*verbs); i++) {
-		if (strcmp(argv[1], verbs[i].name) != 0)
-			continue;
-		bale_error *err = NULL;
-		curl_global_init(CURL_GLOBAL_DEFAULT); /* libcurl's one piece of global state */
-		int rc = verbs[i].run(argc - 1, argv + 1, &err);
-		curl_global_cleanup();
-		/* The one place a run's error is printed and its exit status chosen. */
-		return cli_finish(stderr, verbs[i].name, rc, err);
-	}
-	fprintf(stderr, "bale: unknown verb \"%s\"\n", argv[1]);
-	usage(stderr);
-	return 2;
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)
+		return version(argc, argv);
+	char *help[] = {argv[argc > 2 ? 2 : 1], "--help", NULL};
+	bool asking = strcmp(argv[1], "help") == 0; /* bale help VERB: bale VERB --help */
+	const verb *v = find_verb(asking ? argv[2] : argv[1]);
+	if (!v)
+		return unknown_verb(asking ? argv[2] : argv[1]);
+	bale_error *err = NULL;
+	curl_global_init(CURL_GLOBAL_DEFAULT); /* libcurl's one piece of global state */
+	int rc = asking ? v->run(2, help, &err) : v->run(argc - 1, argv + 1, &err);
+	curl_global_cleanup();
+	/* The one place a run's error is printed and its exit status chosen. */
+	return cli_finish(stderr, v->name, rc, err);
 }

@@ -35,9 +35,19 @@ static int set_scalar(yaml_node_t *n, const char *value, bale_error **err)
 	return 0;
 }
 
-/* One container mapping: its image pinned, its pull policy Never. */
-static int pin_container(yaml_document_t *doc, int id, const char *path, bale_pin_fn pin,
-                         void *payload, bale_error **err)
+/* The pin function and what it could not pin: "FILE:LINE: why", "; " between. */
+typedef struct pinning {
+	bale_pin_fn pin;
+	void *payload;
+	bale_buf missing;
+	size_t n_missing;
+	int code; /* of the first of them */
+} pinning;
+
+/* One container mapping: its image pinned, its pull policy Never. An image the pin
+ * function cannot pin (BALE_ENOTFOUND) is noted and left, so that every one is named. */
+static int pin_container(yaml_document_t *doc, int id, const char *path, pinning *pg,
+                         bale_error **err)
 {
 	yaml_node_t *m = yaml_document_get_node(doc, id);
 	bool has_policy = false;
@@ -52,8 +62,23 @@ static int pin_container(yaml_document_t *doc, int id, const char *path, bale_pi
 			continue;
 		if (strcmp(key, "image") == 0) {
 			char *pinned = NULL;
-			if ((rc = pin(payload, (const char *)v->data.scalar.value, &pinned, err)) <
-			    0) {
+			bale_error *why = NULL;
+			rc =
+			    pg->pin(pg->payload, (const char *)v->data.scalar.value, &pinned, &why);
+			if (rc == BALE_ENOTFOUND) {
+				bale_buf_appendf(&pg->missing, NULL, "%s%s:%zu: %s",
+				                 pg->n_missing ? "; " : "", path,
+				                 v->start_mark.line + 1, bale_error_message(why));
+				pg->n_missing++;
+				bale_error_free(why);
+				rc = 0;
+				continue;
+			}
+			if (rc < 0) {
+				if (err && !*err)
+					*err = why;
+				else
+					bale_error_free(why);
 				bale_error_wrap(err, "%s:%zu", path, v->start_mark.line + 1);
 				break;
 			}
@@ -77,8 +102,8 @@ static int pin_container(yaml_document_t *doc, int id, const char *path, bale_pi
 }
 
 /* Every container list anywhere in the document (pods, templates, Lists alike). */
-static int walk(yaml_document_t *doc, int id, const char *path, bale_pin_fn pin, void *payload,
-                int depth, bale_error **err)
+static int walk(yaml_document_t *doc, int id, const char *path, pinning *pg, int depth,
+                bale_error **err)
 {
 	yaml_node_t *n = yaml_document_get_node(doc, id);
 	int rc = 0;
@@ -88,8 +113,7 @@ static int walk(yaml_document_t *doc, int id, const char *path, bale_pin_fn pin,
 		size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 		for (size_t i = 0; i < count && rc == 0; i++) {
 			n = yaml_document_get_node(doc, id);
-			rc = walk(doc, n->data.sequence.items.start[i], path, pin, payload,
-			          depth + 1, err);
+			rc = walk(doc, n->data.sequence.items.start[i], path, pg, depth + 1, err);
 		}
 		return rc;
 	}
@@ -106,11 +130,11 @@ static int walk(yaml_document_t *doc, int id, const char *path, bale_pin_fn pin,
 			    (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
 			for (size_t k = 0; k < items && rc == 0; k++) {
 				v = yaml_document_get_node(doc, pair.value);
-				rc = pin_container(doc, v->data.sequence.items.start[k], path, pin,
-				                   payload, err);
+				rc = pin_container(doc, v->data.sequence.items.start[k], path, pg,
+				                   err);
 			}
 		} else {
-			rc = walk(doc, pair.value, path, pin, payload, depth + 1, err);
+			rc = walk(doc, pair.value, path, pg, depth + 1, err);
 		}
 	}
 	return rc;
@@ -128,9 +152,13 @@ int bale_k8s_pin_text(const char *name, const char *text, size_t len, FILE *out,
 	bale_yaml_stream *stream = NULL;
 	yaml_emitter_t emitter;
 	bool emitter_ready = false;
+	pinning pg = {.pin = pin, .payload = payload};
+	bale_buf_init(&pg.missing, 1u << 20, "images not pinned");
 	/* Untrusted YAML: bale/yaml.h's bounds on depth, nodes and aliases. */
-	if ((rc = bale_yaml_stream_new(&stream, name, text, len, err)) < 0)
+	if ((rc = bale_yaml_stream_new(&stream, name, text, len, err)) < 0) {
+		bale_buf_free(&pg.missing);
 		return rc;
+	}
 	if (!yaml_emitter_initialize(&emitter)) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
@@ -153,7 +181,7 @@ int bale_k8s_pin_text(const char *name, const char *text, size_t len, FILE *out,
 			yaml_document_delete(&doc);
 			continue;
 		}
-		rc = walk(&doc, 1, name, pin, payload, 0, err);
+		rc = walk(&doc, 1, name, &pg, 0, err);
 		if (rc < 0) {
 			yaml_document_delete(&doc);
 			goto cleanup;
@@ -167,7 +195,10 @@ int bale_k8s_pin_text(const char *name, const char *text, size_t len, FILE *out,
 	}
 	if (!yaml_emitter_close(&emitter) || !yaml_emitter_flush(&emitter))
 		rc = bale_error_set(err, BALE_EGENERIC, "%s: cannot write output", name);
+	if (rc == 0 && pg.n_missing)
+		rc = bale_error_set(err, BALE_ENOTFOUND, "%s", pg.missing.data);
 cleanup:
+	bale_buf_free(&pg.missing);
 	bale_yaml_stream_free(stream);
 	if (emitter_ready)
 		yaml_emitter_delete(&emitter);

@@ -26,6 +26,8 @@ typedef struct pin_run {
 	const char *root; /* the directory being walked, or NULL for a file argument */
 	pinned *files;
 	size_t n_files;
+	bale_buf missing; /* what each file could not pin, "; " between */
+	size_t n_missing; /* files with an image the bundle lacks */
 } pin_run;
 
 /* NAME[:TAG]@DIGEST of the bundle for an image as written. */
@@ -82,8 +84,21 @@ static int pin_one(void *payload, const char *file, bale_error **err)
 	FILE *mem = open_memstream(&p.text, &p.len);
 	if (!mem)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	rc = bale_k8s_pin_file(file, mem, pin_image, run, err);
+	bale_error *why = NULL;
+	rc = bale_k8s_pin_file(file, mem, pin_image, run, &why);
 	fclose(mem);
+	if (rc == BALE_ENOTFOUND) { /* the next files are pinned too, to name every image */
+		bale_buf_appendf(&run->missing, NULL, "%s%s", run->n_missing ? "; " : "",
+		                 bale_error_message(why));
+		run->n_missing++;
+		bale_error_free(why);
+		free(p.text);
+		return 0;
+	}
+	if (rc < 0 && err && !*err)
+		*err = why;
+	else
+		bale_error_free(why);
 	if (rc == 0 && run->tree && !(p.dest = tree_dest(run, file)))
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 	for (size_t i = 0; rc == 0 && p.dest && i < run->n_files; i++)
@@ -157,6 +172,7 @@ static int write_stream(const pin_run *run, bale_error **err)
 int bale_k8s_pin_bundle(const bale_k8s_pin_request *req, bale_error **err)
 {
 	pin_run run = {.req = req};
+	bale_buf_init(&run.missing, 4u << 20, "images not pinned");
 	bale_bundle_reader *reader = NULL;
 	struct stat st;
 	int rc = 0;
@@ -175,6 +191,8 @@ int bale_k8s_pin_bundle(const bale_k8s_pin_request *req, bale_error **err)
 		               : NULL;
 		rc = bale_k8s_each_file(req->paths[i], pin_one, &run, err);
 	}
+	if (rc == 0 && run.n_missing) /* every image of every file the bundle lacks, named */
+		rc = bale_error_set(err, BALE_ENOTFOUND, "%s", run.missing.data);
 	if (rc == 0)
 		rc = run.tree ? write_tree(&run, err) : write_stream(&run, err);
 cleanup:
@@ -183,6 +201,7 @@ cleanup:
 		free(run.files[i].text);
 	}
 	free(run.files);
+	bale_buf_free(&run.missing);
 	sqlite3_close(run.db);
 	bale_bundle_close(reader);
 	return rc;

@@ -258,6 +258,32 @@ static int take_config(const bale_image *img, bale_image_manifest *m, const bale
 	return 0;
 }
 
+/* A single-platform image for another platform than the ones asked for is refused, as an
+ * index without them is: carried, it would fail only when a pod starts on the node. Its
+ * platform is its config's; a manifest whose config says none (an artifact) is carried. */
+static int check_single_platform(const bale_pull *p, const bale_image *img,
+                                 const bale_image_manifest *m, bale_error **err)
+{
+	char have[BALE_PLATFORM_TEXT], one[BALE_PLATFORM_TEXT];
+	bale_buf asked;
+	if (bale_manifest_type_is_index(img->root.media_type) || !m->has_platform || m->artifact ||
+	    bale_platform_set_is_all(p->opts.platforms) ||
+	    bale_platform_set_contains(p->opts.platforms, &m->platform))
+		return 0;
+	bale_buf_init(&asked, 4096, "platforms");
+	for (size_t i = 0; i < bale_platform_set_count(p->opts.platforms); i++)
+		bale_buf_appendf(&asked, NULL, "%s%s", i ? ", " : "",
+		                 bale_platform_format(bale_platform_set_at(p->opts.platforms, i),
+		                                      one, sizeof(one)));
+	int rc = bale_error_set(err, BALE_ENOTFOUND,
+	                        "%s: a single-platform image for %s only, not for %s; name that "
+	                        "platform with --platform, or leave the image out",
+	                        img->ref, bale_platform_format(&m->platform, have, sizeof(have)),
+	                        asked.data ? asked.data : "?");
+	bale_buf_free(&asked);
+	return rc;
+}
+
 /* Every config of the given images: those neither kept nor in the source are fetched in
  * one batch of parallel transfers into the keeper (once their sizes are known to fit),
  * then each is read back on its own for its platform and creation time. */
@@ -616,7 +642,8 @@ static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *
 				goto cleanup;
 		bale_image_select_loaded(img, p->opts.platforms);
 	} else {
-		/* A single manifest is carried whatever its platform, as docker does. */
+		/* A single manifest is selected here; its platform, its config's, is held to the
+		 * ones asked for once the config is read (check_single_platform). */
 		if (!(img->manifests = calloc(1, sizeof(*img->manifests)))) {
 			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 			goto cleanup;
@@ -749,7 +776,25 @@ static void *resolver_main(void *arg)
 	return NULL;
 }
 
-static int resolve_images(bale_pull *p, bale_image **images, size_t n, bale_error **err)
+/* The references that failed to resolve, every one of them: a run names them all. */
+typedef struct failures {
+	size_t n;
+	bale_error *first; /* returned as it is when it is the only one */
+	bale_buf text;     /* "REF: why; REF: why" (an error is one line) */
+} failures;
+
+static void failed(failures *f, bale_error *e)
+{
+	bale_buf_appendf(&f->text, NULL, "%s%s", f->n ? "; " : "", bale_error_message(e));
+	if (f->n++ == 0)
+		f->first = e;
+	else
+		bale_error_free(e);
+}
+
+/* Resolves images, each of which succeeds (ok[i]) or is one of f's failures. */
+static int resolve_images(bale_pull *p, bale_image **images, size_t n, bool *ok, failures *f,
+                          bale_error **err)
 {
 	int rc = 0;
 	size_t workers = (size_t)jobs(p) < n ? (size_t)jobs(p) : n;
@@ -784,15 +829,16 @@ static int resolve_images(bale_pull *p, bale_image **images, size_t n, bale_erro
 			if (registry_for(p, bale_registry_domain(e->reg), &mine, NULL) == 0)
 				bale_registry_adopt(mine, e->reg);
 		}
-	/* Errors in the order of the references, as one thread would have met them. */
-	for (size_t i = 0; i < n && rc == 0; i++)
-		if (r.rcs[i] < 0) {
-			rc = r.rcs[i];
-			if (err) {
-				*err = r.errs[i];
-				r.errs[i] = NULL;
-			}
+	/* Failures in the order of the references, as one thread would have met them. */
+	for (size_t i = 0; i < n; i++) {
+		ok[i] = r.rcs[i] == 0;
+		if (!ok[i]) {
+			if (!r.errs[i]) /* err was NULL where it failed: say which one */
+				bale_error_set(&r.errs[i], r.rcs[i], "%s: failed", images[i]->ref);
+			failed(f, r.errs[i]);
+			r.errs[i] = NULL;
 		}
+	}
 cleanup:
 	for (size_t k = 1; threads && k < workers; k++)
 		registries_free(threads[k].registries);
@@ -804,19 +850,35 @@ cleanup:
 	return rc;
 }
 
-/* Images [at, at + n): resolved, their configs read, then written to the spill. */
-static int resolve_batch(bale_pull *p, size_t at, size_t n, bale_error **err)
+/* Images [at, at + n): resolved, their configs read, then written to the spill. A
+ * reference that fails is one of f's; what fails for all (memory, the spill, a config
+ * that cannot be fetched) is returned. */
+static int resolve_batch(bale_pull *p, size_t at, size_t n, failures *f, bale_error **err)
 {
-	bale_image *batch[RESOLVE_BATCH] = {0};
+	bale_image *batch[RESOLVE_BATCH] = {0}, *good[RESOLVE_BATCH];
+	bool ok[RESOLVE_BATCH] = {false};
+	size_t k = 0;
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = image_named(p->images[at + i].ref, &batch[i], err);
 	if (rc == 0)
-		rc = resolve_images(p, batch, n, err);
-	if (rc == 0)
-		rc = fetch_configs(p, batch, n, err);
+		rc = resolve_images(p, batch, n, ok, f, err);
 	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = pull_spill_put(p->spill, batch[i], &p->images[at + i].at, err);
+		if (ok[i])
+			good[k++] = batch[i];
+	if (rc == 0)
+		rc = fetch_configs(p, good, k, err);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		bale_error *why = NULL;
+		for (size_t j = 0; ok[i] && j < batch[i]->n_manifests; j++)
+			if (batch[i]->manifests[j].selected &&
+			    check_single_platform(p, batch[i], &batch[i]->manifests[j], &why) < 0) {
+				failed(f, why);
+				ok[i] = false;
+			}
+		if (ok[i])
+			rc = pull_spill_put(p->spill, batch[i], &p->images[at + i].at, err);
+	}
 	for (size_t i = 0; i < n; i++)
 		bale_image_free(batch[i]);
 	return rc;
@@ -834,10 +896,24 @@ int bale_pull_resolve_all(bale_pull *p, const char *const *refs, size_t n, bale_
 		rc = new_image(p, first, refs[i], err);
 	if (rc == 0 && !p->spill)
 		rc = pull_spill_new(&p->spill, err);
+	failures f = {0};
+	bale_buf_init(&f.text, 1u << 20, "failures");
 	for (size_t at = first; at < p->n_images && rc == 0; at += RESOLVE_BATCH)
 		rc = resolve_batch(
-		    p, at, p->n_images - at < RESOLVE_BATCH ? p->n_images - at : RESOLVE_BATCH,
+		    p, at, p->n_images - at < RESOLVE_BATCH ? p->n_images - at : RESOLVE_BATCH, &f,
 		    err);
+	if (rc == 0 && f.n == 1) { /* as it is */
+		rc = bale_error_code(f.first);
+		if (err)
+			*err = f.first;
+		f.first = NULL;
+	} else if (rc == 0 && f.n) {
+		rc = bale_error_set(err, bale_error_code(f.first),
+		                    "%zu of %zu references failed: %s", f.n, p->n_images - first,
+		                    f.text.data ? f.text.data : "");
+	}
+	bale_error_free(f.first);
+	bale_buf_free(&f.text);
 	p->source = NULL;
 	return rc;
 }

@@ -409,8 +409,8 @@ static int finish_transfer(bale_registry_fetch *f, transfer *t, CURLcode cc, bal
 		                       t->resp.www_authenticate.data, err);
 		return rc < 0 ? bale_error_wrap(err, "%s", what) : 0;
 	}
-	bool again =
-	    cc != CURLE_OK ? reg_curl_retryable(&t->reg->http, cc) : reg_status_retryable(st);
+	bool again = cc != CURLE_OK ? reg_curl_retryable(&t->reg->http, cc, t->errbuf)
+	                            : reg_status_retryable(st);
 	if (cc == CURLE_OK && (st == 200 || st == 206)) /* 206 with a range we did not ask for */
 		again = true;
 	if (again && t->attempts < t->reg->http.opts.retries) {

@@ -61,13 +61,21 @@ void reg_http_clear(reg_http *http)
 
 /* ---- retries and failures ---- */
 
-bool reg_curl_retryable(const reg_http *http, CURLcode code)
+/* A TLS handshake answered in plain HTTP: OpenSSL reads the first bytes of "HTTP/1.1 400"
+ * as a record of an unknown version. */
+static bool plain_http(CURLcode code, const char *errbuf)
 {
-	if (http->client_cert_requested)
-		return false; /* refused for want of a certificate: again is the same */
+	return code == CURLE_SSL_CONNECT_ERROR && errbuf && strstr(errbuf, "wrong version number");
+}
+
+bool reg_curl_retryable(const reg_http *http, CURLcode code, const char *errbuf)
+{
+	if (http->client_cert_requested || plain_http(code, errbuf))
+		return false; /* refused for want of a certificate, or not TLS: again is the same */
+	/* Not retried either: a refused connection (nothing listens there) and a name that does
+	 * not resolve. Asking again a few seconds later gives the same answer; the cause is
+	 * said at once instead. */
 	switch (code) {
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_OPERATION_TIMEDOUT:
 	case CURLE_PARTIAL_FILE:
 	case CURLE_RECV_ERROR:
@@ -123,7 +131,20 @@ void reg_curl_cause(char *out, size_t size, const reg_http *http, CURL *h, CURLc
 	const char *why = errbuf && *errbuf ? errbuf : curl_easy_strerror(code);
 	char where[REG_ORIGIN_MAX];
 	curl_off_t total_us = 0;
+	if (plain_http(code, errbuf)) {
+		snprintf(out, size,
+		         "the registry speaks plain HTTP, not HTTPS; pass --insecure-registry %s",
+		         http->domain);
+		return;
+	}
 	switch (code) {
+	case CURLE_COULDNT_CONNECT:
+		snprintf(out, size, "%s (is the registry running, and on this port?)", why);
+		return;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		snprintf(out, size, "%s (is the name right, and does this machine's DNS know it?)",
+		         why);
+		return;
 	case CURLE_OUT_OF_MEMORY:
 		/* libcurl's answer to a header line over CURL_MAX_HTTP_HEADER (100 KiB). */
 		snprintf(out, size,
@@ -327,7 +348,7 @@ int reg_http_perform(reg_http *http, const reg_request *req, const reg_auth_hook
 			                      http->domain, body->what, body->cap);
 		if (cc == CURLE_OK) /* a server that asks for a certificate but does not need one */
 			http->client_cert_requested = false;
-		bool again = cc != CURLE_OK ? reg_curl_retryable(http, cc)
+		bool again = cc != CURLE_OK ? reg_curl_retryable(http, cc, errbuf)
 		                            : reg_status_retryable(resp->status);
 		if (cc == CURLE_OK && resp->status == 401 && auth && auth->challenge) {
 			rc = auth->challenge(payload, h, req, resp, !reauthorized && !req->once,

@@ -88,8 +88,8 @@ void reg_tls_setup(reg_http *http, CURL *h, bool insecure);
 
 /* ---- retries and failures (request.c) ---- */
 
-/* Is this curl result worth another attempt? */
-bool reg_curl_retryable(const reg_http *http, CURLcode code);
+/* Is this curl result worth another attempt? errbuf: curl's message for it. */
+bool reg_curl_retryable(const reg_http *http, CURLcode code, const char *errbuf);
 bool reg_status_retryable(long status);
 /* Backoff before attempt number `attempt` (1-based), honouring Retry-After up to
  * opts.max_retry_after. */

@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,11 +29,40 @@ static int add_word(store_ctr *c, const char *w, size_t len, bale_error **err)
 	return 0;
 }
 
+/* Something listens on the socket, asked before ctr is: ctr waits 10 s for a socket that
+ * is not there, or where nothing listens, and then says only that it timed out. */
+static int check_socket(const char *socket_path, bale_error **err)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	const char *path = strncmp(socket_path, "unix://", 7) == 0 ? socket_path + 7 : socket_path;
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return bale_error_set_errno(err, BALE_ESTORE, errno,
+		                            "no socket there (is containerd running? name its "
+		                            "socket: --store containerd:PATH)");
+	if (!S_ISSOCK(st.st_mode))
+		return bale_error_set(err, BALE_ESTORE, "not a socket (--store containerd:PATH)");
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return 0; /* ctr will say */
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), rc = 0;
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "%s",
+		                          errno == EACCES         ? "its socket is root's"
+		                          : errno == ECONNREFUSED ? "nothing listens there"
+		                                                  : "connect");
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 int store_ctr_init(store_ctr *c, const char *ctr_cmd, const char *socket, const char *ns,
                    bale_error **err)
 {
-	int rc = 0;
+	int rc = check_socket(socket, err);
 	memset(c, 0, sizeof(*c));
+	if (rc < 0)
+		return rc;
 	const char *cmd = ctr_cmd && *ctr_cmd ? ctr_cmd : "ctr";
 	for (const char *p = cmd; *p && rc == 0;) { /* "k3s ctr" is two words */
 		size_t len = strcspn(p, " ");

@@ -16,7 +16,9 @@ typedef int (*bale_pin_fn)(void *payload, const char *image, char **pinned, bale
 
 /* Reads the YAML stream in path ("-": stdin) and writes it to out with every
  * containers / initContainers / ephemeralContainers image replaced by pin() and its
- * imagePullPolicy set to Never. Errors name path:line. */
+ * imagePullPolicy set to Never. Errors name path:line. An image pin() answers
+ * BALE_ENOTFOUND for is left as it is and the walk goes on: the run then fails with
+ * BALE_ENOTFOUND naming every such image, "path:line: why; path:line: why". */
 int bale_k8s_pin_file(const char *path, FILE *out, bale_pin_fn pin, void *payload,
                       bale_error **err);
 /* The same for a YAML stream in memory; name is what errors call it. */

@@ -57,15 +57,15 @@ expect_exit 7 "$BALE" pull "${fast[@]}" --retries 2 --insecure-registry "$down_H
 assert_contains "$LAST_STDERR" "gave up after 3 attempts"
 assert_eq 3 "$(count_lines "$down_LOG" "^GET /v2/")" "attempts on a broken registry"
 
-# 3. Unreachable registry (nothing listens): exit 7 after the retries, one clear line.
+# 3. Unreachable registry (nothing listens): exit 7 at once, one clear line with the likely
+# cause; a refused connection is not retried (asking again gives the same answer).
 dead=$(free_port)
-start=$(date +%s%N)
 expect_exit 7 "$BALE" pull -q --retries 2 --retry-delay 100 --insecure-registry "127.0.0.1:$dead" --store "oci:$T/dead" "127.0.0.1:$dead/demo/single:1"
-elapsed_ms=$((($(date +%s%N) - start) / 1000000))
 assert_eq 1 "$(wc -l <"$LAST_STDERR")" "one error line"
 assert_contains "$LAST_STDERR" "127.0.0.1:$dead"
-assert_contains "$LAST_STDERR" "gave up after 3 attempts"
-((elapsed_ms >= 300)) || fail "no backoff between attempts (${elapsed_ms} ms)"
+assert_contains "$LAST_STDERR" "is the registry running, and on this port?"
+expect_exit 7 "$BALE" pull -v --retries 2 --retry-delay 100 --insecure-registry "127.0.0.1:$dead" --store "oci:$T/dead" "127.0.0.1:$dead/demo/single:1"
+assert_not_contains "$LAST_STDERR" "retrying in"
 
 # 4. A registry that lies: flipped byte in its storage -> exit 3, blob never stored.
 store="$T/corrupt"

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# What a new user meets in the first five minutes, answered with the cause and the fix at
+# once: a plain-HTTP registry asked over HTTPS, nothing listening, a name that does not
+# resolve, a containerd socket that is missing or dead (none of them retried); a platform
+# a single-platform image lacks; every failing reference of a run named, and every image
+# `plan --pin` cannot pin; `bale help VERB`, `bale version`, "did you mean".
+source "$(dirname "$0")/lib.sh"
+
+start_registry reg plain
+build_images --layer-kib 64
+seed_registry reg
+H=$reg_HOST
+export XDG_CACHE_HOME="$T/cache"
+
+# no_retries: the last run's stderr (at -v) shows no retry.
+no_retries() { assert_not_contains "$LAST_STDERR" "retrying in"; }
+
+# A plain-HTTP registry asked over HTTPS: the cause and the flag, no retries.
+expect_exit 7 "$BALE" inspect -v "$H/demo/single:1"
+assert_contains "$LAST_STDERR" "$H: the registry speaks plain HTTP, not HTTPS; pass --insecure-registry $H"
+no_retries
+# Nothing listens there.
+port=$(free_port)
+expect_exit 7 "$BALE" inspect -v --insecure-registry "127.0.0.1:$port" "127.0.0.1:$port/demo/single:1"
+assert_contains "$LAST_STDERR" "is the registry running, and on this port?"
+no_retries
+# A name that resolves nowhere (.invalid never does, RFC 6761).
+expect_exit 7 "$BALE" inspect -v "registry.invalid/demo/single:1"
+assert_contains "$LAST_STDERR" "does this machine's DNS know it?"
+no_retries
+
+# containerd's socket, checked before ctr would wait 10 s for it.
+"$BALE" export -q --insecure-registry "$H" --unsigned -o "$T/b.tar.zst" "$H/demo/single:1" >/dev/null
+expect_exit 8 "$BALE" import --insecure-skip-verify --store "containerd:$T/none.sock" "$T/b.tar.zst"
+assert_contains "$LAST_STDERR" "containerd at $T/none.sock: no socket there (is containerd running?"
+expect_exit 8 "$BALE" import --insecure-skip-verify --store "containerd:$T/b.tar.zst" "$T/b.tar.zst"
+assert_contains "$LAST_STDERR" "not a socket"
+"$PY" -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.close()' "$T/dead.sock"
+expect_exit 8 "$BALE" check --store "containerd:$T/dead.sock"
+assert_contains "$LAST_STDERR" "containerd at $T/dead.sock: nothing listens there"
+
+# A single-platform image for another platform than the one asked: refused, named.
+expect_exit 6 "$BALE" export --insecure-registry "$H" --unsigned --platform linux/arm64 \
+  -o "$T/arm.tar.zst" "$H/demo/single:1"
+assert_contains "$LAST_STDERR" "$H/demo/single:1: a single-platform image for linux/amd64 only, not for linux/arm64/v8"
+[[ ! -e $T/arm.tar.zst ]] || fail "a refused export wrote its bundle"
+expect_exit 6 "$BALE" pull --insecure-registry "$H" --platform linux/arm64 --store "oci:$T/s" "$H/demo/schema2:1"
+assert_contains "$LAST_STDERR" "a single-platform image for linux/amd64 only"
+# the multi-platform image has it: fine, as is the single one with its own platform
+expect_exit 0 "$BALE" export -q --insecure-registry "$H" --unsigned --platform linux/arm64,linux/amd64 \
+  -o "$T/both.tar.zst" "$H/demo/multi:1" "$H/demo/single:1"
+
+# Every failing reference of a run, named; nothing written.
+expect_exit 6 "$BALE" export --insecure-registry "$H" --unsigned -o "$T/some.tar.zst" \
+  "$H/demo/single:1" "$H/demo/nope:1" "$H/demo/multi:1" "$H/demo/gone:2"
+assert_contains "$LAST_STDERR" "2 of 4 references failed"
+assert_contains "$LAST_STDERR" "$H/demo/nope:1: not found"
+assert_contains "$LAST_STDERR" "$H/demo/gone:2: not found"
+[[ ! -e $T/some.tar.zst ]] || fail "an export with failing references wrote its bundle"
+
+# plan --pin: every image of every file the bundle lacks, with its file:line.
+for f in a b; do
+  cat >"$T/$f.yaml" <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: $f}
+spec:
+  containers:
+  - name: one
+    image: $H/demo/single:1
+  - name: two
+    image: registry.example/missing/$f:1
+YAML
+done
+expect_exit 6 "$BALE" plan --pin "$T/b.tar.zst" -f "$T/a.yaml" -f "$T/b.yaml" -o "$T/pinned.yaml"
+assert_contains "$LAST_STDERR" "$T/a.yaml:9: registry.example/missing/a:1: not in the bundle"
+assert_contains "$LAST_STDERR" "$T/b.yaml:9: registry.example/missing/b:1: not in the bundle"
+[[ ! -e $T/pinned.yaml ]] || fail "a refused pin wrote its output"
+
+# help, version, did you mean.
+expect_exit 2 "$BALE" exprot
+assert_contains "$LAST_STDERR" 'unknown verb "exprot"; did you mean "export"?'
+expect_exit 2 "$BALE" frobnicate
+assert_contains "$LAST_STDERR" 'unknown verb "frobnicate" (bale help lists them)'
+expect_exit 0 "$BALE" help export
+assert_eq "Usage: bale export" "$(head -c 18 "$LAST_STDOUT")" "bale help export"
+expect_exit 0 "$BALE" help
+assert_contains "$LAST_STDOUT" "mirror-config"
+expect_exit 0 "$BALE" version --json
+assert_eq "bale $(jq -r .version "$LAST_STDOUT")" "$("$BALE" --version | head -n 1)" "version --json"
+assert_eq "[1,4]" "$(jq -c .bundleFormats.read "$LAST_STDOUT")" "formats read"
+expect_exit 2 "$BALE" version --yaml
+echo "test_cli_grammar: ok"
