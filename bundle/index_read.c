@@ -240,12 +240,33 @@ static const char *more_sql(sqlite3 *db, const char *text)
 	return more ? text : NULL;
 }
 
+typedef struct untyped {
+	bale_index_row_fn row;
+	void *payload;
+} untyped;
+
+static int drop_types(void *payload, int ncols, const char *const *names, const char *const *values,
+                      const int *types)
+{
+	untyped *u = payload;
+	(void)types;
+	return u->row(u->payload, ncols, names, values);
+}
+
 int bale_index_db_query(sqlite3 *db, const char *sql, bale_index_row_fn row, void *payload,
                         bale_error **err)
+{
+	untyped u = {.row = row, .payload = payload};
+	return bale_index_db_query_typed(db, sql, drop_types, &u, err);
+}
+
+int bale_index_db_query_typed(sqlite3 *db, const char *sql, bale_index_typed_row_fn row,
+                              void *payload, bale_error **err)
 {
 	assert(db && sql && row);
 	sqlite3_stmt *st = NULL;
 	const char **names = NULL, **values = NULL;
+	int *types = NULL;
 	const char *tail = NULL;
 	int rc = 0, src;
 	bale_sql_guard_reset(db); /* each statement has the whole budget */
@@ -271,7 +292,8 @@ int bale_index_db_query(sqlite3 *db, const char *sql, bale_index_row_fn row, voi
 	int ncols = sqlite3_column_count(st);
 	names = calloc((size_t)ncols + 1, sizeof(*names));
 	values = calloc((size_t)ncols + 1, sizeof(*values));
-	if (!names || !values) {
+	types = calloc((size_t)ncols + 1, sizeof(*types));
+	if (!names || !values || !types) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
@@ -281,11 +303,12 @@ int bale_index_db_query(sqlite3 *db, const char *sql, bale_index_row_fn row, voi
 			goto cleanup;
 		}
 	/* The column names first, so an empty result still has a header. */
-	if ((rc = row(payload, ncols, names, NULL)) != 0)
+	if ((rc = row(payload, ncols, names, NULL, NULL)) != 0)
 		goto cleanup;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		for (int i = 0; i < ncols; i++) {
-			bool is_null = sqlite3_column_type(st, i) == SQLITE_NULL;
+			types[i] = sqlite3_column_type(st, i);
+			bool is_null = types[i] == SQLITE_NULL;
 			values[i] = is_null ? NULL : (const char *)sqlite3_column_text(st, i);
 			if (!is_null && !values[i]) {
 				rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
@@ -293,7 +316,7 @@ int bale_index_db_query(sqlite3 *db, const char *sql, bale_index_row_fn row, voi
 			}
 		}
 		/* A callback that says stop ends the query; its value is the result. */
-		if ((rc = row(payload, ncols, names, values)) != 0)
+		if ((rc = row(payload, ncols, names, values, types)) != 0)
 			goto cleanup;
 	}
 	if (src != SQLITE_DONE) {
@@ -310,6 +333,7 @@ int bale_index_db_query(sqlite3 *db, const char *sql, bale_index_row_fn row, voi
 cleanup:
 	free(names);
 	free(values);
+	free(types);
 	sqlite3_finalize(st);
 	return rc;
 }

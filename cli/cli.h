@@ -62,6 +62,7 @@ enum cli_option {
 	OPT_REQUEST_TIMEOUT,
 	OPT_MIN_SPEED,
 	OPT_MAX_RETRY_AFTER,
+	OPT_NO_HEADER,
 	OPT_VERB_FIRST = 1100, /* verbs number their own options from here */
 };
 
@@ -238,7 +239,9 @@ int cli_load_trust(bale_trust **out, const char *key, const char *dir, bale_erro
 
 struct sqlite3;
 /* Runs SQL and prints the rows as a table, --csv (OPT_CSV) or --json (OPT_JSON). */
-int cli_run_query(struct sqlite3 *db, const char *sql, enum cli_option format, bale_error **err);
+/* format: OPT_CSV, OPT_JSON, else a table; no_header: CSV without its header row. */
+int cli_run_query(struct sqlite3 *db, const char *sql, enum cli_option format, bool no_header,
+                  bale_error **err);
 
 int cmd_pull(int argc, char **argv, bale_error **err);
 int cmd_inspect(int argc, char **argv, bale_error **err);

@@ -14,8 +14,9 @@ static const char usage_text[] =
 static const cli_opt options[] = {
     {"ledger", 0, "FILE", "the ledger (default $BALE_LEDGER, else " BALE_DEFAULT_LEDGER ")",
      OPT_LEDGER},
-    {"csv", 0, NULL, "comma-separated values with a header row", OPT_CSV},
-    {"json", 0, NULL, "an array of objects", OPT_JSON},
+    {"csv", 0, NULL, "comma-separated values with a header row (RFC 4180, LF)", OPT_CSV},
+    {"no-header", 0, NULL, "with --csv: no header row", OPT_NO_HEADER},
+    {"json", 0, NULL, "an array of objects; numbers as numbers, NULL as null", OPT_JSON},
     CLI_OPTS_VERBOSITY,
     CLI_OPT_END,
 };
@@ -32,6 +33,7 @@ static const char listing[] =
 typedef struct ledger_args {
 	const char *path;
 	enum cli_option format;
+	bool no_header;
 } ledger_args;
 
 static int ledger_option(void *payload, int opt, const char *arg, bale_error **err)
@@ -41,6 +43,8 @@ static int ledger_option(void *payload, int opt, const char *arg, bale_error **e
 		a->path = arg;
 	else if (opt == OPT_CSV || opt == OPT_JSON)
 		a->format = (enum cli_option)opt;
+	else if (opt == OPT_NO_HEADER)
+		a->no_header = true;
 	return 0;
 }
 
@@ -58,7 +62,8 @@ int cmd_ledger(int argc, char **argv, bale_error **err)
 	if (optind + 1 < argc)
 		rc = cli_usage(err, "want at most one SQL statement (see bale ledger --help)");
 	else if ((rc = bale_ledger_open_readonly(&db, cli_ledger_path(a.path), err)) == 0)
-		rc = cli_run_query(db, optind < argc ? argv[optind] : listing, a.format, err);
+		rc = cli_run_query(db, optind < argc ? argv[optind] : listing, a.format,
+		                   a.no_header, err);
 cleanup:
 	sqlite3_close(db);
 	cli_common_free(&c);

@@ -18,8 +18,9 @@ static const char usage_text[] =
     "\n";
 
 static const cli_opt options[] = {
-    {"csv", 0, NULL, "comma-separated values with a header row (RFC 4180)", OPT_CSV},
-    {"json", 0, NULL, "an array of objects", OPT_JSON},
+    {"csv", 0, NULL, "comma-separated values with a header row (RFC 4180, LF)", OPT_CSV},
+    {"no-header", 0, NULL, "with --csv: no header row", OPT_NO_HEADER},
+    {"json", 0, NULL, "an array of objects; numbers as numbers, NULL as null", OPT_JSON},
     CLI_OPTS_VERBOSITY,
     CLI_OPT_END,
 };
@@ -33,6 +34,7 @@ static const cli_verb verb = {"query", usage_text, options};
 
 typedef struct out_state {
 	enum cli_option format;
+	bool no_header; /* --csv --no-header */
 	int ncols;
 	char **names; /* the table: escaped */
 	size_t *widths;
@@ -65,16 +67,27 @@ static void print_csv_row(int ncols, const char *const *fields)
 			putchar(',');
 		print_csv_field(fields[j]);
 	}
-	fputs("\r\n", stdout);
+	putchar('\n'); /* LF, as every other tool on the node writes lines */
 }
 
 /* One object of the array, indented as json_dumpf indents a whole array. */
-static int print_json_row(out_state *o, const char *const *names, const char *const *values)
+static json_t *typed(const char *value, int type)
+{
+	if (!value || type == SQLITE_NULL)
+		return json_null();
+	if (type == SQLITE_INTEGER)
+		return json_integer(strtoll(value, NULL, 10));
+	if (type == SQLITE_FLOAT)
+		return json_real(strtod(value, NULL));
+	return json_string(value);
+}
+
+static int print_json_row(out_state *o, const char *const *names, const char *const *values,
+                          const int *types)
 {
 	json_t *obj = json_object();
 	for (int j = 0; obj && j < o->ncols; j++)
-		json_object_set_new(obj, names[j],
-		                    values[j] ? json_string(values[j]) : json_null());
+		json_object_set_new(obj, names[j], typed(values[j], types[j]));
 	char *text = obj ? json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(obj);
 	if (!text)
@@ -122,13 +135,15 @@ static int keep_table_row(out_state *o, const char *const *values)
 	return o->bytes > TABLE_CAP ? TABLE_TOO_BIG : 0;
 }
 
-static int emit(void *payload, int ncols, const char *const *names, const char *const *values)
+static int emit(void *payload, int ncols, const char *const *names, const char *const *values,
+                const int *types)
 {
 	out_state *o = payload;
 	if (!values) { /* the header */
 		o->ncols = ncols;
 		if (o->format == OPT_CSV) {
-			print_csv_row(ncols, names);
+			if (!o->no_header)
+				print_csv_row(ncols, names);
 			return 0;
 		}
 		if (o->format == OPT_JSON)
@@ -147,7 +162,7 @@ static int emit(void *payload, int ncols, const char *const *names, const char *
 		return 0;
 	}
 	if (o->format == OPT_JSON)
-		return print_json_row(o, names, values);
+		return print_json_row(o, names, values, types);
 	return keep_table_row(o, values);
 }
 
@@ -186,10 +201,11 @@ static void out_free(out_state *o)
 	free(o->widths);
 }
 
-int cli_run_query(sqlite3 *db, const char *sql, enum cli_option format, bale_error **err)
+int cli_run_query(sqlite3 *db, const char *sql, enum cli_option format, bool no_header,
+                  bale_error **err)
 {
-	out_state o = {.format = format};
-	int rc = bale_index_db_query(db, sql, emit, &o, err);
+	out_state o = {.format = format, .no_header = no_header};
+	int rc = bale_index_db_query_typed(db, sql, emit, &o, err);
 	if (rc == TABLE_TOO_BIG)
 		rc = bale_error_set(err, BALE_EUSAGE,
 		                    "query: the result is over %u MB, too much to lay out as a "
@@ -205,21 +221,29 @@ int cli_run_query(sqlite3 *db, const char *sql, enum cli_option format, bale_err
 	return rc;
 }
 
+typedef struct query_args {
+	enum cli_option format;
+	bool no_header;
+} query_args;
+
 static int query_option(void *payload, int opt, const char *arg, bale_error **err)
 {
+	query_args *a = payload;
 	if (opt == OPT_CSV || opt == OPT_JSON)
-		*(enum cli_option *)payload = (enum cli_option)opt;
+		a->format = (enum cli_option)opt;
+	else if (opt == OPT_NO_HEADER)
+		a->no_header = true;
 	return 0;
 }
 
 int cmd_query(int argc, char **argv, bale_error **err)
 {
 	cli_common c;
-	enum cli_option format = OPT_HELP; /* the table */
+	query_args a = {.format = OPT_HELP}; /* the table */
 	bale_bundle_reader *reader = NULL;
 	sqlite3 *db = NULL;
 	cli_common_init(&c);
-	int rc = cli_parse(&c, argc, argv, &verb, query_option, &format, err);
+	int rc = cli_parse(&c, argc, argv, &verb, query_option, &a, err);
 	if (rc != CLI_PARSED) {
 		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;
@@ -227,7 +251,7 @@ int cmd_query(int argc, char **argv, bale_error **err)
 	if (optind + 2 != argc)
 		rc = cli_usage(err, "want BUNDLE and one SQL statement (see bale query --help)");
 	else if ((rc = bale_index_db_open_bundle(&reader, &db, argv[optind], err)) == 0)
-		rc = cli_run_query(db, argv[optind + 1], format, err);
+		rc = cli_run_query(db, argv[optind + 1], a.format, a.no_header, err);
 cleanup:
 	sqlite3_close(db);
 	bale_bundle_close(reader);

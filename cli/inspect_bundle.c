@@ -136,7 +136,7 @@ int cmd_inspect_bundle(cli_common *c, const char *bundle, const char *text, bool
 		cli_put_text(stdout, json_string_value(json_object_get(image, "mediaType")));
 		printf("\nSize:       %lld\n\n",
 		       (long long)json_integer_value(json_object_get(image, "size")));
-		if (cli_run_query(db, sql, OPT_HELP, err) < 0)
+		if (cli_run_query(db, sql, OPT_HELP, false, err) < 0)
 			goto failed;
 	} else {
 		json_t *platforms = json_array();

@@ -91,6 +91,13 @@ typedef int (*bale_index_row_fn)(void *payload, int ncols, const char *const *na
                                  const char *const *values);
 int bale_index_db_query(sqlite3 *db, const char *sql, bale_index_row_fn row, void *payload,
                         bale_error **err);
+/* The same, with each value's SQLite type (SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT,
+ * SQLITE_BLOB, SQLITE_NULL; NULL in the header call), for output that keeps numbers
+ * numbers (bale query --json). */
+typedef int (*bale_index_typed_row_fn)(void *payload, int ncols, const char *const *names,
+                                       const char *const *values, const int *types);
+int bale_index_db_query_typed(sqlite3 *db, const char *sql, bale_index_typed_row_fn row,
+                              void *payload, bale_error **err);
 
 /* The root digest the index records for a normalized reference (as images.ref holds it)
  * into digest; "" when the bundle has no image of that name. */

@@ -34,7 +34,7 @@ refused 2 "may use at most 256 MiB" \
    WHERE x < 100000) SELECT DISTINCT randomblob(4000) FROM c)"
 # what an audit needs still works
 expect_exit 0 "$BALE" query --csv "$B" "SELECT printf('%s %.1f', platform, bytes / 1e3) AS p FROM platform_sizes ORDER BY 1"
-assert_eq "$(printf 'p\r\nlinux/amd64 0.2\r\nlinux/arm64/v8 0.2\r\n')" "$(cat "$LAST_STDOUT")" "platform_sizes"
+assert_eq "$(printf 'p\nlinux/amd64 0.2\nlinux/arm64/v8 0.2\n')" "$(cat "$LAST_STDOUT")" "platform_sizes"
 
 # 2. A bundle re-signed with an index.db whose view never ends: bale ls, inspect and query
 # refuse the file at once; verify and import too.

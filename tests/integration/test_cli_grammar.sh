@@ -3,7 +3,8 @@
 # once: a plain-HTTP registry asked over HTTPS, nothing listening, a name that does not
 # resolve, a containerd socket that is missing or dead (none of them retried); a platform
 # a single-platform image lacks; every failing reference of a run named, and every image
-# `plan --pin` cannot pin; `bale help VERB`, `bale version`, "did you mean".
+# `plan --pin` cannot pin; query and ledger output as data; `bale help VERB`, `bale
+# version`, "did you mean".
 source "$(dirname "$0")/lib.sh"
 
 start_registry reg plain
@@ -76,6 +77,16 @@ expect_exit 6 "$BALE" plan --pin "$T/b.tar.zst" -f "$T/a.yaml" -f "$T/b.yaml" -o
 assert_contains "$LAST_STDERR" "$T/a.yaml:9: registry.example/missing/a:1: not in the bundle"
 assert_contains "$LAST_STDERR" "$T/b.yaml:9: registry.example/missing/b:1: not in the bundle"
 [[ ! -e $T/pinned.yaml ]] || fail "a refused pin wrote its output"
+
+# query and ledger output as data: numbers as numbers, NULL as null, CSV lines end in LF.
+expect_exit 0 "$BALE" query --json "$T/b.tar.zst" "SELECT ref, size, NULL AS none, 0.5 AS half FROM images"
+assert_eq "number null number" "$(jq -r '.[0] | [(.size | type), (.none | type), (.half | type)] | join(" ")' "$LAST_STDOUT")" "JSON types"
+expect_exit 0 "$BALE" query --csv --no-header "$T/b.tar.zst" "SELECT ref, size FROM images"
+assert_eq 1 "$(wc -l <"$LAST_STDOUT")" "one record, no header"
+assert_not_contains "$LAST_STDOUT" "$(printf '\r')"
+"$BALE" import -q --insecure-skip-verify --store "oci:$T/store" --ledger "$T/ledger.db" "$T/b.tar.zst" >/dev/null
+expect_exit 0 "$BALE" ledger --ledger "$T/ledger.db" --json "SELECT id, exit_status FROM imports"
+assert_eq "number number" "$(jq -r '.[0] | [(.id | type), (.exit_status | type)] | join(" ")' "$LAST_STDOUT")" "ledger JSON types"
 
 # help, version, did you mean.
 expect_exit 2 "$BALE" exprot

@@ -31,7 +31,7 @@ expect_exit 0 "$BALE" query --json "$B" "SELECT value FROM labels WHERE key = 't
 assert_eq "$(printf '\033]0;PWNED\007retitled')" "$(jq -r '.[0].value' "$LAST_STDOUT")" "JSON value"
 no_control_bytes "$LAST_STDOUT"
 expect_exit 0 "$BALE" query --csv "$B" "SELECT value FROM labels WHERE key = 'newline'"
-assert_eq "$(printf 'value\r\n"line1\nline2"\r\n')" "$(cat "$LAST_STDOUT")" "CSV"
+assert_eq "$(printf 'value\n"line1\nline2"\n')" "$(cat "$LAST_STDOUT")" "CSV"
 
 # 2. bale inspect, of the bundle and of the registry: the creation time, escaped.
 expect_exit 0 "$BALE" inspect "$B" "$REF"
