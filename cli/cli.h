@@ -63,12 +63,25 @@ enum cli_option {
 	OPT_MIN_SPEED,
 	OPT_MAX_RETRY_AFTER,
 	OPT_NO_HEADER,
+	OPT_PROGRESS,
 	OPT_VERB_FIRST = 1100, /* verbs number their own options from here */
 };
 
+/* --progress: where a run's progress goes (standard error). auto: a redrawn line on a
+ * terminal, nothing in a pipe. */
+typedef enum cli_progress_mode {
+	CLI_PROGRESS_AUTO,
+	CLI_PROGRESS_NONE,
+	CLI_PROGRESS_TTY,
+	CLI_PROGRESS_PLAIN, /* a line every few seconds, for logs */
+	CLI_PROGRESS_JSON,  /* one JSON object a line, for CI */
+} cli_progress_mode;
+
 typedef struct cli_progress_state {
-	bool tty;
-	bool shown; /* a progress line is on screen */
+	cli_progress_mode mode;
+	bool tty;           /* standard error is a terminal */
+	bool shown;         /* a progress line is on screen */
+	double start, last; /* monotonic seconds: the first report, the last one shown */
 } cli_progress_state;
 
 typedef struct cli_common {
@@ -165,6 +178,12 @@ typedef struct cli_opt {
 #define CLI_OPT_VERBOSE {"verbose", 'v', NULL, "say more (never secrets)", OPT_VERBOSE}
 #define CLI_OPT_HELP {"help", 'h', NULL, "this help", OPT_HELP}
 #define CLI_OPTS_VERBOSITY CLI_OPT_QUIET, CLI_OPT_VERBOSE, CLI_OPT_HELP
+#define CLI_OPT_PROGRESS                                                                   \
+	{"progress", 0, "auto|tty|plain|json",                                             \
+	 "progress on standard error: a redrawn line with rate\n"                          \
+	 "and ETA (tty; auto on a terminal), a line every 5 s\n"                          \
+	 "(plain), JSON Lines (json); auto: none in a pipe",                               \
+	 OPT_PROGRESS}
 /* clang-format on */
 
 /* A verb: its name, the usage and description --help prints before the options, and its

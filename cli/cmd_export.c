@@ -70,6 +70,7 @@ static const cli_opt options[] = {
     CLI_OPT_HEADING("Registry options:"),
     CLI_OPTS_REGISTRY,
     CLI_OPT_JOBS,
+    CLI_OPT_PROGRESS,
     CLI_OPTS_VERBOSITY,
     CLI_OPT_END,
 };

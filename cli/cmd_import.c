@@ -53,6 +53,7 @@ static const cli_opt options[] = {
      OPT_ALLOW_DOWNGRADE},
     CLI_OPT_HEADING("Registry options (for registry:// stores), as for bale pull:"),
     CLI_OPTS_REGISTRY,
+    CLI_OPT_PROGRESS,
     CLI_OPTS_VERBOSITY,
     CLI_OPT_END,
 };

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bale/fs.h"
@@ -21,16 +22,55 @@ static void log_message(void *payload, bale_log_level level, const char *text)
 	fprintf(stderr, "%s%s\n", prefix[level], text);
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void log_progress(void *payload, const bale_progress *p)
 {
 	cli_common *c = payload;
-	if (!c->progress.tty || p->blobs_total == 0)
+	cli_progress_state *s = &c->progress;
+	cli_progress_mode mode = s->mode == CLI_PROGRESS_AUTO
+	                             ? (s->tty ? CLI_PROGRESS_TTY : CLI_PROGRESS_NONE)
+	                             : s->mode;
+	double t = now_s();
+	bool last = p->blobs_done == p->blobs_total;
+	if (mode == CLI_PROGRESS_NONE || p->blobs_total == 0)
 		return;
-	char done[32], total[32];
-	fprintf(stderr, "\r\033[Kblobs %d/%d  %s / %s", p->blobs_done, p->blobs_total,
-	        cli_human_size(done, sizeof(done), p->bytes_done),
-	        cli_human_size(total, sizeof(total), p->bytes_total));
-	c->progress.shown = true;
+	if (s->start == 0)
+		s->start = s->last = t;
+	/* a terminal 10 times a second, a log every 5 s, CI every second; the end always */
+	double every = mode == CLI_PROGRESS_TTY ? 0.1 : mode == CLI_PROGRESS_PLAIN ? 5 : 1;
+	if (!last && t - s->last < every && p->blobs_done)
+		return;
+	s->last = t;
+	double rate =
+	    t - s->start > (last ? 0.001 : 0.2) ? (double)p->bytes_done / (t - s->start) : 0;
+	double eta = rate > 0 ? (double)(p->bytes_total - p->bytes_done) / rate : -1;
+	char done[32], total[32], speed[32], left[32] = "-";
+	cli_human_size(done, sizeof(done), p->bytes_done);
+	cli_human_size(total, sizeof(total), p->bytes_total);
+	cli_human_size(speed, sizeof(speed), (int64_t)rate);
+	if (eta >= 0)
+		snprintf(left, sizeof(left), "%d:%02d", (int)eta / 60, (int)eta % 60);
+	if (mode == CLI_PROGRESS_JSON) {
+		fprintf(stderr,
+		        "{\"event\":\"progress\",\"blobsDone\":%d,\"blobsTotal\":%d,"
+		        "\"bytesDone\":%lld,\"bytesTotal\":%lld,\"bytesPerSecond\":%.0f,"
+		        "\"etaSeconds\":%.0f}\n",
+		        p->blobs_done, p->blobs_total, (long long)p->bytes_done,
+		        (long long)p->bytes_total, rate, eta < 0 ? -1 : eta);
+	} else if (mode == CLI_PROGRESS_PLAIN) {
+		fprintf(stderr, "progress: %d of %d blobs, %s of %s, %s/s, %s left\n",
+		        p->blobs_done, p->blobs_total, done, total, speed, left);
+	} else {
+		fprintf(stderr, "\r\033[Kblobs %d/%d  %s / %s  %s/s  ETA %s", p->blobs_done,
+		        p->blobs_total, done, total, speed, left);
+		s->shown = true;
+	}
 }
 
 void cli_progress_clear(cli_common *c)
@@ -156,8 +196,17 @@ int cli_common_option(cli_common *c, int opt, const char *arg, bale_error **err)
 	switch (opt) {
 	case OPT_QUIET:
 		c->log.level = BALE_LOG_ERROR;
-		c->progress.tty = false;
+		c->progress.tty = false; /* --progress given says otherwise */
 		return 1;
+	case OPT_PROGRESS: {
+		static const char *const modes[] = {"auto", "none", "tty", "plain", "json"};
+		for (size_t i = 0; i < sizeof(modes) / sizeof(*modes); i++)
+			if (strcmp(arg, modes[i]) == 0 && i != CLI_PROGRESS_NONE) {
+				c->progress.mode = (cli_progress_mode)i;
+				return 1;
+			}
+		return cli_usage(err, "--progress: want auto, tty, plain or json, got \"%s\"", arg);
+	}
 	case OPT_VERBOSE:
 		c->log.level = BALE_LOG_DEBUG;
 		return 1;

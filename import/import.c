@@ -900,6 +900,12 @@ static int land_staged(bale_sink *store, plan *p, landing *l, bale_import_result
 	return rc < 0 ? rc : set_aside_waiting(p, l, out, staging, db, err);
 }
 
+static void report(const bale_log *log, const bale_progress *p)
+{
+	if (log && log->progress && p->blobs_total)
+		log->progress(log->payload, p);
+}
+
 /* Walks the bundle taking what the plan needs, naming each image once it is whole; stops
  * as soon as all of it is in. A volume set (staging) lands from its staged blobs instead:
  * what the given volumes lack waits. */
@@ -943,6 +949,9 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 	}
 	if ((rc = name_ready(store, p, &l, out, err)) < 0)
 		goto cleanup;
+	/* what is taken from the bundle, reported as a download's transfers are */
+	bale_progress progress = {.bytes_total = (int64_t)bytes, .blobs_total = (int)missing};
+	report(opts->log, &progress);
 	while (rc == 0 && missing) {
 		bale_bundle_member m;
 		int more = bale_bundle_next(r, &m, err);
@@ -961,6 +970,9 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 			continue;
 		if ((rc = take_member(r, m.path, store, n, out, err)) < 0)
 			break;
+		progress.blobs_done++;
+		progress.bytes_done += n->size;
+		report(opts->log, &progress);
 		missing--;
 		landed(p, &l, n);
 		rc = name_ready(store, p, &l, out, err);

@@ -82,7 +82,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "HEAD":
             return
-        if cut_at is None:
+        if cut_at is None and ARGS.slow and len(data) >= ARGS.min_size:
+            for at in range(0, len(data), 64 << 10):  # 64 KiB every ARGS.slow seconds
+                self.wfile.write(data[at:at + (64 << 10)])
+                self.wfile.flush()
+                time.sleep(ARGS.slow)
+        elif cut_at is None:
             self.wfile.write(data)
         else:  # promise everything, deliver part, hang up
             self.wfile.write(data[:cut_at])
@@ -163,6 +168,8 @@ def main():
     p.add_argument("--hold", default="", help="regex on 'METHOD PATH': hold the --hold-at-th match")
     p.add_argument("--hold-at", type=int, default=1)
     p.add_argument("--lifetime", type=int, default=600)
+    p.add_argument("--slow", type=float, default=0,
+                   help="send bodies (of --min-size and more) 64 KiB at a time, this many seconds apart")
     ARGS = p.parse_args()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     server.daemon_threads = True
