@@ -278,6 +278,13 @@ int cmd_check(int argc, char **argv, bale_error **err);
 int cmd_have(int argc, char **argv, bale_error **err);
 int cmd_mirror_config(int argc, char **argv, bale_error **err);
 int cmd_serve(int argc, char **argv, bale_error **err);
+/* Each verb's option table, for bale completion. */
+extern const cli_verb cli_verb_pull, cli_verb_inspect, cli_verb_export, cli_verb_keygen,
+    cli_verb_verify, cli_verb_ls, cli_verb_query, cli_verb_import, cli_verb_ledger, cli_verb_plan,
+    cli_verb_check, cli_verb_have, cli_verb_mirror, cli_verb_serve;
+/* bale completion bash|zsh: the shell's completion of the verbs and each verb's options,
+ * made from the same tables as --help. */
+int cli_completion(int argc, char **argv, const cli_verb *const *verbs, size_t n);
 /* bale verify --manifests: the Never-readiness preflight (cli/preflight.c). */
 int cli_preflight(cli_common *c, const char *const *manifests, size_t n, const char *store,
                   const bale_store_options *store_opts, const char *bundle, bool json,

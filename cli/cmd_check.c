@@ -45,7 +45,7 @@ static const cli_opt options[] = {
     CLI_OPT_END,
 };
 
-static const cli_verb verb = {"check", usage_text, options};
+const cli_verb cli_verb_check = {"check", usage_text, options};
 
 typedef struct check_args {
 	bale_store_options store_opts;
@@ -171,7 +171,7 @@ int cmd_check(int argc, char **argv, bale_error **err)
 	check_args a = {.store = BALE_DEFAULT_STORE};
 	bale_check_summary summary;
 	cli_common_init(&c);
-	int rc = cli_parse(&c, argc, argv, &verb, check_option, &a, err);
+	int rc = cli_parse(&c, argc, argv, &cli_verb_check, check_option, &a, err);
 	if (rc != CLI_PARSED) {
 		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;

@@ -75,7 +75,7 @@ static const cli_opt options[] = {
     CLI_OPT_END,
 };
 
-static const cli_verb verb = {"export", usage_text, options};
+const cli_verb cli_verb_export = {"export", usage_text, options};
 
 typedef struct export_args {
 	bale_reflist refs;
@@ -175,7 +175,7 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	cli_registries regs = {0};
 	const char *stdin_taken = NULL;
 	cli_common_init(&c);
-	int rc = cli_parse(&c, argc, argv, &verb, export_option, &a, err);
+	int rc = cli_parse(&c, argc, argv, &cli_verb_export, export_option, &a, err);
 	if (rc != CLI_PARSED) {
 		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;

@@ -34,7 +34,7 @@ static const cli_opt options[] = {
     CLI_OPT_END,
 };
 
-static const cli_verb verb = {"have", usage_text, options};
+const cli_verb cli_verb_have = {"have", usage_text, options};
 
 typedef struct have_args {
 	bale_store_options store_opts;
@@ -66,7 +66,7 @@ int cmd_have(int argc, char **argv, bale_error **err)
 	have_args a = {0};
 	bale_have *h = NULL;
 	cli_common_init(&c);
-	int rc = cli_parse(&c, argc, argv, &verb, have_option, &a, err);
+	int rc = cli_parse(&c, argc, argv, &cli_verb_have, have_option, &a, err);
 	if (rc != CLI_PARSED) {
 		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;

@@ -58,7 +58,7 @@ static const cli_opt options[] = {
     CLI_OPT_END,
 };
 
-static const cli_verb verb = {"import", usage_text, options};
+const cli_verb cli_verb_import = {"import", usage_text, options};
 
 typedef struct import_args {
 	bale_store_options store_opts;
@@ -153,7 +153,7 @@ int cmd_import(int argc, char **argv, bale_error **err)
 	bale_import_result res = {0};
 	char *staging = NULL;
 	cli_common_init(&c);
-	int rc = cli_parse(&c, argc, argv, &verb, import_option, &a, err);
+	int rc = cli_parse(&c, argc, argv, &cli_verb_import, import_option, &a, err);
 	if (rc != CLI_PARSED) {
 		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;

@@ -28,7 +28,7 @@ static const cli_opt options[] = {
     CLI_OPT_END,
 };
 
-static const cli_verb verb = {"inspect", usage_text, options};
+const cli_verb cli_verb_inspect = {"inspect", usage_text, options};
 
 static long long image_size(const bale_image_manifest *m)
 {
@@ -153,7 +153,7 @@ int cmd_inspect(int argc, char **argv, bale_error **err)
 	bale_image *img = NULL;
 	cli_registries regs = {0};
 	cli_common_init(&c);
-	int rc = cli_parse(&c, argc, argv, &verb, inspect_option, &flags, err);
+	int rc = cli_parse(&c, argc, argv, &cli_verb_inspect, inspect_option, &flags, err);
 	if (rc != CLI_PARSED) {
 		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;

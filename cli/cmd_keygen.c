@@ -18,7 +18,7 @@ static const cli_opt options[] = {
     CLI_OPT_END,
 };
 
-static const cli_verb verb = {"keygen", usage_text, options};
+const cli_verb cli_verb_keygen = {"keygen", usage_text, options};
 
 typedef struct keygen_args {
 	const char *name;
@@ -41,7 +41,7 @@ int cmd_keygen(int argc, char **argv, bale_error **err)
 	keygen_args a = {0};
 	char key_id[BALE_KEY_ID_LEN + 1];
 	cli_common_init(&c);
-	int rc = cli_parse(&c, argc, argv, &verb, keygen_option, &a, err);
+	int rc = cli_parse(&c, argc, argv, &cli_verb_keygen, keygen_option, &a, err);
 	if (rc != CLI_PARSED) {
 		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;

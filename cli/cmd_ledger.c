@@ -21,7 +21,7 @@ static const cli_opt options[] = {
     CLI_OPT_END,
 };
 
-static const cli_verb verb = {"ledger", usage_text, options};
+const cli_verb cli_verb_ledger = {"ledger", usage_text, options};
 
 static const char listing[] =
     "SELECT i.id, i.time, i.result, i.store, substr(i.bundle_id, 1, 12) AS bundle,"
@@ -54,7 +54,7 @@ int cmd_ledger(int argc, char **argv, bale_error **err)
 	ledger_args a = {.format = OPT_HELP};
 	sqlite3 *db = NULL;
 	cli_common_init(&c);
-	int rc = cli_parse(&c, argc, argv, &verb, ledger_option, &a, err);
+	int rc = cli_parse(&c, argc, argv, &cli_verb_ledger, ledger_option, &a, err);
 	if (rc != CLI_PARSED) {
 		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;

@@ -23,7 +23,7 @@ static const cli_opt options[] = {
     CLI_OPT_END,
 };
 
-static const cli_verb verb = {"ls", usage_text, options};
+const cli_verb cli_verb_ls = {"ls", usage_text, options};
 
 /* One row per image, then one per entry of its index tree (the carried and the left-out
  * platforms), in export order: ordered by image id, then position, with the image's own
@@ -483,7 +483,7 @@ int cmd_ls(int argc, char **argv, bale_error **err)
 	bale_bundle_reader *reader = NULL;
 	sqlite3 *db = NULL;
 	cli_common_init(&c);
-	int rc = cli_parse(&c, argc, argv, &verb, ls_option, &as_json, err);
+	int rc = cli_parse(&c, argc, argv, &cli_verb_ls, ls_option, &as_json, err);
 	if (rc != CLI_PARSED) {
 		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;

@@ -38,7 +38,7 @@ static const cli_opt options[] = {
     CLI_OPT_END,
 };
 
-static const cli_verb verb = {"mirror-config", usage_text, options};
+const cli_verb cli_verb_mirror = {"mirror-config", usage_text, options};
 
 typedef struct mirror_args {
 	const char *mirror, *format, *output, *ca;
@@ -111,7 +111,7 @@ int cmd_mirror_config(int argc, char **argv, bale_error **err)
 	size_t n = 0, given = 0;
 	bale_mirror_format format;
 	cli_common_init(&c);
-	int rc = cli_parse(&c, argc, argv, &verb, mirror_option, &a, err);
+	int rc = cli_parse(&c, argc, argv, &cli_verb_mirror, mirror_option, &a, err);
 	if (rc != CLI_PARSED) {
 		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;

@@ -64,7 +64,7 @@ static const cli_opt options[] = {
     CLI_OPT_END,
 };
 
-static const cli_verb verb = {"plan", usage_text, options};
+const cli_verb cli_verb_plan = {"plan", usage_text, options};
 
 typedef struct plan_args {
 	const char **paths;
@@ -212,7 +212,7 @@ int cmd_plan(int argc, char **argv, bale_error **err)
 	bale_bundle_reader *reader = NULL;
 	sqlite3 *db = NULL;
 	cli_common_init(&c);
-	int rc = cli_parse(&c, argc, argv, &verb, plan_option, &a, err);
+	int rc = cli_parse(&c, argc, argv, &cli_verb_plan, plan_option, &a, err);
 	if (rc != CLI_PARSED) {
 		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;

@@ -27,7 +27,7 @@ static const cli_opt options[] = {
     CLI_OPT_END,
 };
 
-static const cli_verb verb = {"pull", usage_text, options};
+const cli_verb cli_verb_pull = {"pull", usage_text, options};
 
 static void print_result(const bale_image *img)
 {
@@ -66,7 +66,7 @@ int cmd_pull(int argc, char **argv, bale_error **err)
 	bale_pull *pull = NULL;
 	cli_registries regs = {0};
 	cli_common_init(&c);
-	int rc = cli_parse(&c, argc, argv, &verb, pull_option, &a, err);
+	int rc = cli_parse(&c, argc, argv, &cli_verb_pull, pull_option, &a, err);
 	if (rc != CLI_PARSED) {
 		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;

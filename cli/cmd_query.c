@@ -25,7 +25,7 @@ static const cli_opt options[] = {
     CLI_OPT_END,
 };
 
-static const cli_verb verb = {"query", usage_text, options};
+const cli_verb cli_verb_query = {"query", usage_text, options};
 
 /* A table is laid out once every row is in, so its rows are held: up to this much text.
  * CSV and JSON stream, row by row, whatever the size of the result. */
@@ -243,7 +243,7 @@ int cmd_query(int argc, char **argv, bale_error **err)
 	bale_bundle_reader *reader = NULL;
 	sqlite3 *db = NULL;
 	cli_common_init(&c);
-	int rc = cli_parse(&c, argc, argv, &verb, query_option, &a, err);
+	int rc = cli_parse(&c, argc, argv, &cli_verb_query, query_option, &a, err);
 	if (rc != CLI_PARSED) {
 		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;

@@ -43,7 +43,7 @@ static const cli_opt options[] = {
     CLI_OPT_END,
 };
 
-static const cli_verb verb = {"serve", usage_text, options};
+const cli_verb cli_verb_serve = {"serve", usage_text, options};
 
 typedef struct serve_args {
 	const char *listen, *key, *trust, *tls_cert, *tls_key, *access_log;
@@ -150,7 +150,7 @@ int cmd_serve(int argc, char **argv, bale_error **err)
 	bundle_list bundles = {0};
 	FILE *log = NULL;
 	cli_common_init(&c);
-	int rc = cli_parse(&c, argc, argv, &verb, serve_option, &a, err);
+	int rc = cli_parse(&c, argc, argv, &cli_verb_serve, serve_option, &a, err);
 	if (rc != CLI_PARSED) {
 		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;

@@ -43,7 +43,7 @@ static const cli_opt options[] = {
     CLI_OPT_END,
 };
 
-static const cli_verb verb = {"verify", usage_text, options};
+const cli_verb cli_verb_verify = {"verify", usage_text, options};
 
 typedef struct verify_args {
 	bale_store_options store_opts;
@@ -106,7 +106,7 @@ int cmd_verify(int argc, char **argv, bale_error **err)
 	bale_trust *trust = NULL;
 	bale_verify_report report = {0};
 	cli_common_init(&c);
-	int rc = cli_parse(&c, argc, argv, &verb, verify_option, &a, err);
+	int rc = cli_parse(&c, argc, argv, &cli_verb_verify, verify_option, &a, err);
 	if (rc != CLI_PARSED) {
 		rc = rc == CLI_HELP_SHOWN ? 0 : rc;
 		goto cleanup;

@@ -37,6 +37,10 @@ static void usage(FILE *out)
 	fputs("Usage: bale <verb> [options]\n\nVerbs:\n", out);
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(*verbs); i++)
 		fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
+	fputs("  help       a verb's options (bale help VERB)\n"
+	      "  version    the version, and the bundle formats read and written (--json)\n"
+	      "  completion bash or zsh completion (bale completion bash)\n",
+	      out);
 	fputs("\nRun 'bale help <verb>' (or 'bale <verb> --help') for a verb's options; 'man\n"
 	      "bale-<verb>' for more. Exit status: 0 ok, 1 error, 2 usage, 3 verification failed,\n"
 	      "4 signature/trust, 5 authentication, 6 not found, 7 network/registry, 8 store,\n"
@@ -130,6 +134,14 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)
 		return version(argc, argv);
+	if (strcmp(argv[1], "completion") == 0) {
+		static const cli_verb *const tables[] = {
+		    &cli_verb_plan,   &cli_verb_export,  &cli_verb_verify, &cli_verb_import,
+		    &cli_verb_ls,     &cli_verb_inspect, &cli_verb_query,  &cli_verb_keygen,
+		    &cli_verb_ledger, &cli_verb_pull,    &cli_verb_serve,  &cli_verb_mirror,
+		    &cli_verb_have,   &cli_verb_check};
+		return cli_completion(argc, argv, tables, sizeof(tables) / sizeof(*tables));
+	}
 	char *help[] = {argv[argc > 2 ? 2 : 1], "--help", NULL};
 	bool asking = strcmp(argv[1], "help") == 0; /* bale help VERB: bale VERB --help */
 	const verb *v = find_verb(asking ? argv[2] : argv[1]);

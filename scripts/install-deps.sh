@@ -14,6 +14,8 @@ PACKAGES=(
   # integration tests: registries, peers, tools
   docker-registry skopeo containerd apache2-utils
   zstd sqlite3 jq openssl ca-certificates curl time bc strace
+  # cmake --install's man pages, read back with man; cpack's Depends with dpkg-shlibdeps
+  man-db dpkg-dev
   # the test token server runs on Debian's /usr/bin/python3
   python3 python3-jwt python3-cryptography python3-xxhash python3-yaml
   # a static busybox: the tools image of bale plan --daemonset's test
