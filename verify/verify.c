@@ -165,6 +165,49 @@ verify_expected *verify_expected_find(const verify_expectations *e, const char *
 	return e->n ? bsearch(&key, e->items, e->n, sizeof(*e->items), by_path) : NULL;
 }
 
+/* A damaged member named as the site knows it: the blob's kind and the images that use
+ * it ("a layer of registry.site/team/app:1.0 and 2 more images"). The error names the
+ * member it failed in, or the one after which a tar header failed: then the damage is in
+ * the next member of the archive, as index.db orders them. Nothing is added when the
+ * index cannot tell (a head file, a bundle of format 1). */
+static void name_owner(sqlite3 *db, bale_error **err)
+{
+	const char *msg = err && *err ? bale_error_message(*err) : NULL;
+	const char *at = msg ? strstr(msg, "blobs/sha256/") : NULL;
+	char digest[BALE_DIGEST_STR_LEN + 1];
+	sqlite3_stmt *st = NULL;
+	if (!at || strspn(at + 13, "0123456789abcdef") < BALE_DIGEST_HEX_LEN)
+		return;
+	snprintf(digest, sizeof(digest), "sha256:%.64s", at + 13);
+	bool after = at - msg >= 17 && strncmp(at - 17, "tar header after ", 17) == 0;
+	const char *sql =
+	    after ? "SELECT b.digest, b.kind, (SELECT min(ref) FROM image_blobs WHERE digest ="
+	            " b.digest), (SELECT count(DISTINCT image_id) FROM image_blobs WHERE digest ="
+	            " b.digest) FROM blobs b WHERE b.member = (SELECT member FROM blobs WHERE"
+	            " digest = ?1) + 1"
+	          : "SELECT b.digest, b.kind, (SELECT min(ref) FROM image_blobs WHERE digest ="
+	            " b.digest), (SELECT count(DISTINCT image_id) FROM image_blobs WHERE digest ="
+	            " b.digest) FROM blobs b WHERE b.digest = ?1";
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_bind_text(st, 1, digest, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 2)) {
+		const char *blob = (const char *)sqlite3_column_text(st, 0);
+		const char *kind = (const char *)sqlite3_column_text(st, 1);
+		int others = sqlite3_column_int(st, 3) - 1;
+		char more[64] = "";
+		if (others > 0)
+			snprintf(more, sizeof(more), " and %d more image%s", others,
+			         others == 1 ? "" : "s");
+		const char *ref = (const char *)sqlite3_column_text(st, 2);
+		if (after && blob && strlen(blob) > 7)
+			bale_error_wrap(err, "in blobs/sha256/%s, the %s of %s%s", blob + 7,
+			                kind ? kind : "blob", ref, more);
+		else if (!after)
+			bale_error_wrap(err, "the %s of %s%s", kind ? kind : "blob", ref, more);
+	}
+	sqlite3_finalize(st);
+}
+
 int bale_verify_signature(const bale_bundle_head *head, const bale_trust *trust,
                           char signer[BALE_KEY_ID_LEN + 1], bale_error **err)
 {
@@ -380,6 +423,8 @@ int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_re
 	verify_tally tally = {.members = 2 + (head->signature != NULL),
 	                      .bytes = (int64_t)head->manifest_len + th.index_db_size};
 	rc = verify_members(r, path, &e, VERIFY_MIN_PART_BYTES, &tally, log, err);
+	if (rc == BALE_EVERIFY)
+		name_owner(th.index_db, err);
 	if (rc < 0)
 		goto cleanup;
 	report->members = tally.members;

@@ -34,6 +34,7 @@ check() {
   assert_eq 1 "$(wc -l <"$LAST_STDERR")" "one error line"
 }
 check 3 "blobs/sha256/$layer" --flip "blobs/sha256/$layer"
+assert_contains "$LAST_STDERR" "the layer of $H/demo/" # the damaged blob, as the site knows it
 check 4 "signature" --flip bale/manifest.json 100
 check 3 "bale/index.db" --flip bale/index.db 2000
 check 4 "signature" --flip bale/manifest.json.sig 10
