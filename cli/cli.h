@@ -96,6 +96,7 @@ typedef struct cli_common {
 	size_t n_pull_secrets;
 	const char **insecure;
 	size_t n_insecure;
+	char *insecure_env; /* $BALE_INSECURE_REGISTRIES, cut at its commas: insecure's too */
 	bale_registry_options registry;
 	const char *platform;
 	int jobs;
@@ -278,6 +279,13 @@ int cmd_check(int argc, char **argv, bale_error **err);
 int cmd_have(int argc, char **argv, bale_error **err);
 int cmd_mirror_config(int argc, char **argv, bale_error **err);
 int cmd_serve(int argc, char **argv, bale_error **err);
+/* Site defaults from /etc/bale/config.toml (or $BALE_CONFIG) into the BALE_* variables
+ * the environment does not set (cli/config.c). BALE_EUSAGE naming file:line for a line it
+ * does not understand. */
+int cli_config_load(bale_error **err);
+/* The store when --store is not given: $BALE_STORE, else BALE_DEFAULT_STORE. */
+const char *cli_default_store(void);
+
 /* Each verb's option table, for bale completion. */
 extern const cli_verb cli_verb_pull, cli_verb_inspect, cli_verb_export, cli_verb_keygen,
     cli_verb_verify, cli_verb_ls, cli_verb_query, cli_verb_import, cli_verb_ledger, cli_verb_plan,

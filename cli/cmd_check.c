@@ -168,7 +168,7 @@ static int print_json(check_args *a, const bale_check_summary *s, bale_error **e
 int cmd_check(int argc, char **argv, bale_error **err)
 {
 	cli_common c;
-	check_args a = {.store = BALE_DEFAULT_STORE};
+	check_args a = {.store = cli_default_store()};
 	bale_check_summary summary;
 	cli_common_init(&c);
 	int rc = cli_parse(&c, argc, argv, &cli_verb_check, check_option, &a, err);

@@ -145,7 +145,7 @@ static int record(const import_args *a, const char *bundle, const char *store,
 int cmd_import(int argc, char **argv, bale_error **err)
 {
 	cli_common c;
-	import_args a = {.store = BALE_DEFAULT_STORE};
+	import_args a = {.store = cli_default_store()};
 	bale_error *ledger_err = NULL;
 	bale_trust *trust = NULL;
 	bale_platform_set *platforms = NULL;

@@ -60,7 +60,7 @@ static int pull_option(void *payload, int opt, const char *arg, bale_error **err
 int cmd_pull(int argc, char **argv, bale_error **err)
 {
 	cli_common c;
-	pull_args a = {.store = BALE_DEFAULT_STORE};
+	pull_args a = {.store = cli_default_store()};
 	bale_platform_set *platforms = NULL;
 	bale_sink *store = NULL;
 	bale_pull *pull = NULL;

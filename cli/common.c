@@ -127,6 +127,7 @@ void cli_common_free(cli_common *c)
 	cli_progress_clear(c);
 	free(c->pull_secrets);
 	free(c->insecure);
+	free(c->insecure_env);
 	for (size_t i = 0; i < c->n_creds; i++) {
 		free((char *)c->creds[i].host);
 		wipe_free(c->creds[i].user_pass);
@@ -285,6 +286,18 @@ int cli_common_option(cli_common *c, int opt, const char *arg, bale_error **err)
 
 void cli_common_finish(cli_common *c)
 {
+	/* $BALE_INSECURE_REGISTRIES (a comma list, or config.toml's insecure_registries), with
+	 * the --insecure-registry flags */
+	const char *env = getenv("BALE_INSECURE_REGISTRIES");
+	if (env && *env && !c->insecure_env && (c->insecure_env = strdup(env)))
+		for (char *p = c->insecure_env; *p;) {
+			size_t len = strcspn(p, ",");
+			bool more = p[len] == ',';
+			p[len] = '\0';
+			if (len)
+				cli_push_arg(&c->insecure, &c->n_insecure, p);
+			p += len + more;
+		}
 	c->auth.host_creds = c->creds;
 	c->auth.n_host_creds = c->n_creds;
 	c->auth.pull_secrets = c->pull_secrets;
@@ -323,9 +336,18 @@ int cli_store_option(bale_store_options *opts, const char **spec, int opt, const
 	}
 }
 
+const char *cli_default_store(void)
+{
+	const char *env = getenv("BALE_STORE");
+	return env && *env ? env : BALE_DEFAULT_STORE;
+}
+
 char *cli_default_cache(void)
 {
+	const char *own = getenv("BALE_CACHE");
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	if (own && *own)
+		return strdup(own);
 	if (xdg && *xdg)
 		return bale_fs_join(xdg, "bale");
 	if (home && *home)
@@ -337,7 +359,12 @@ int cli_load_trust(bale_trust **out, const char *key, const char *dir, bale_erro
 {
 	if (key)
 		return bale_trust_from_key(out, key, err);
-	return bale_trust_from_dir(out, dir ? dir : BALE_DEFAULT_TRUST_DIR, err);
+	const char *env = getenv("BALE_TRUST_DIR");
+	return bale_trust_from_dir(out,
+	                           dir           ? dir
+	                           : env && *env ? env
+	                                         : BALE_DEFAULT_TRUST_DIR,
+	                           err);
 }
 
 /* ---- credentials and the registries they belong to ---- */

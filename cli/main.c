@@ -37,7 +37,8 @@ static void usage(FILE *out)
 	fputs("Usage: bale <verb> [options]\n\nVerbs:\n", out);
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(*verbs); i++)
 		fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
-	fputs("  help       a verb's options (bale help VERB)\n"
+	fputs("\nAlso (bale(1)):\n"
+	      "  help       a verb's options (bale help VERB)\n"
 	      "  version    the version, and the bundle formats read and written (--json)\n"
 	      "  completion bash or zsh completion (bale completion bash)\n",
 	      out);
@@ -142,6 +143,9 @@ int main(int argc, char **argv)
 		    &cli_verb_have,   &cli_verb_check};
 		return cli_completion(argc, argv, tables, sizeof(tables) / sizeof(*tables));
 	}
+	bale_error *config_err = NULL; /* site defaults, before any verb reads them */
+	if (cli_config_load(&config_err) < 0)
+		return cli_finish(stderr, argv[1], BALE_EUSAGE, config_err);
 	char *help[] = {argv[argc > 2 ? 2 : 1], "--help", NULL};
 	bool asking = strcmp(argv[1], "help") == 0; /* bale help VERB: bale VERB --help */
 	const verb *v = find_verb(asking ? argv[2] : argv[1]);

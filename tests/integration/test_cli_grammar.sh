@@ -88,6 +88,25 @@ assert_not_contains "$LAST_STDOUT" "$(printf '\r')"
 expect_exit 0 "$BALE" ledger --ledger "$T/ledger.db" --json "SELECT id, exit_status FROM imports"
 assert_eq "number number" "$(jq -r '.[0] | [(.id | type), (.exit_status | type)] | join(" ")' "$LAST_STDOUT")" "ledger JSON types"
 
+# Site defaults: config.toml, the environment over it, a flag over both; a typo refused.
+cat >"$T/config.toml" <<TOML
+# the site's defaults
+store = "oci:$T/cfg-store"
+cache = "$T/cfg-cache"   # export's
+insecure_registries = ["$H", "other.example:5000"]
+TOML
+expect_exit 0 env BALE_CONFIG="$T/config.toml" "$BALE" pull -q "$H/demo/single:1"
+[[ -f $T/cfg-store/index.json ]] || fail "config.toml's store was not used"
+expect_exit 0 env BALE_CONFIG="$T/config.toml" "$BALE" export -q --unsigned -o "$T/cfg.tar.zst" "$H/demo/single:1"
+[[ -d $T/cfg-cache/blobs ]] || fail "config.toml's cache was not used"
+expect_exit 0 env BALE_CONFIG="$T/config.toml" BALE_STORE="oci:$T/env-store" "$BALE" pull -q "$H/demo/single:1"
+[[ -f $T/env-store/index.json ]] || fail "BALE_STORE did not win over config.toml"
+expect_exit 0 env BALE_CONFIG="$T/config.toml" "$BALE" pull -q --store "oci:$T/flag-store" "$H/demo/single:1"
+[[ -f $T/flag-store/index.json ]] || fail "--store did not win"
+printf 'stroe = "oci:/x"\n' >"$T/typo.toml"
+expect_exit 2 env BALE_CONFIG="$T/typo.toml" "$BALE" ls "$T/cfg.tar.zst"
+assert_contains "$LAST_STDERR" "$T/typo.toml:1: not understood"
+
 # help, version, did you mean.
 expect_exit 2 "$BALE" exprot
 assert_contains "$LAST_STDERR" 'unknown verb "exprot"; did you mean "export"?'
