@@ -279,6 +279,10 @@ int cmd_check(int argc, char **argv, bale_error **err);
 int cmd_have(int argc, char **argv, bale_error **err);
 int cmd_mirror_config(int argc, char **argv, bale_error **err);
 int cmd_serve(int argc, char **argv, bale_error **err);
+/* --json: prints doc (taken) on standard output, indented, keys in order, and a newline. */
+struct json_t;
+void cli_print_json(struct json_t *doc);
+
 /* Site defaults from /etc/bale/config.toml (or $BALE_CONFIG) into the BALE_* variables
  * the environment does not set (cli/config.c). BALE_EUSAGE naming file:line for a line it
  * does not understand. */

@@ -1,4 +1,5 @@
 /* bale export REF… | -f LIST -o FILE.tar.zst --key KEY: registry -> signed bundle. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,7 @@ static const cli_opt options[] = {
     CLI_OPT_HEADING("Registry options:"),
     CLI_OPTS_REGISTRY,
     CLI_OPT_JOBS,
+    {"json", 0, NULL, "the bundle and its images as a JSON object", OPT_JSON},
     CLI_OPT_PROGRESS,
     CLI_OPTS_VERBOSITY,
     CLI_OPT_END,
@@ -89,6 +91,7 @@ typedef struct export_args {
 	int level;
 	int64_t volume_size;
 	bool list_stdin; /* -f - */
+	bool json;
 	bale_bundle_extra binaries[MAX_BINARIES];
 	char binary_members[MAX_BINARIES][64];
 	size_t n_binaries;
@@ -145,6 +148,9 @@ static int export_option(void *payload, int opt, const char *arg, bale_error **e
 		return bale_bundle_volume_size_parse(arg, &a->volume_size, err);
 	case OPT_WITH_BALE:
 		return add_binary(a, arg, err);
+	case OPT_JSON:
+		a->json = true;
+		return 0;
 	case OPT_NODE_CONFIG:
 		a->node_config = arg;
 		return 0;
@@ -285,13 +291,24 @@ int cmd_export(int argc, char **argv, bale_error **err)
 		goto failed;
 	cli_progress_clear(&c);
 	size_t n = bale_pull_image_count(pull);
+	json_t *list = a.json ? json_array() : NULL;
 	for (size_t i = 0; i < n; i++) {
 		bale_image *img = NULL;
-		if (bale_pull_image_load(pull, i, &img, err) < 0)
+		if (bale_pull_image_load(pull, i, &img, err) < 0) {
+			json_decref(list);
 			goto failed;
-		printf("%s %s\n", img->ref, img->root.digest.str);
+		}
+		if (list)
+			json_array_append_new(list, json_pack("{s:s,s:s}", "ref", img->ref,
+			                                      "digest", img->root.digest.str));
+		else
+			printf("%s %s\n", img->ref, img->root.digest.str);
 		bale_image_free(img);
 	}
+	if (list)
+		cli_print_json(json_pack("{s:s,s:b,s:s?,s:o}", "output", a.output, "volumes",
+		                         a.volume_size > 0, "signer", key ? bale_key_id(key) : NULL,
+		                         "images", list));
 	if (c.log.level >= BALE_LOG_INFO)
 		fprintf(stderr, "wrote %s%s (%zu image%s, %s)\n", a.output,
 		        a.volume_size ? " as volumes NAME.001.tar.zst…" : "", n, n == 1 ? "" : "s",

@@ -1,4 +1,5 @@
 /* bale import BUNDLE | VOLUME… --store STORE: a verified bundle into a node store. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,10 @@ static const cli_opt options[] = {
      OPT_ALLOW_DOWNGRADE},
     CLI_OPT_HEADING("Registry options (for registry:// stores), as for bale pull:"),
     CLI_OPTS_REGISTRY,
+    {"json", 0, NULL,
+     "what landed, waits, was skipped or failed, and the\n"
+     "counts, as a JSON object (also when the import fails)",
+     OPT_JSON},
     CLI_OPT_PROGRESS,
     CLI_OPTS_VERBOSITY,
     CLI_OPT_END,
@@ -63,7 +68,7 @@ const cli_verb cli_verb_import = {"import", usage_text, options};
 typedef struct import_args {
 	bale_store_options store_opts;
 	const char *store, *key, *trust, *ledger, *staging;
-	bool skip_signature, allow_downgrade;
+	bool skip_signature, allow_downgrade, json;
 	const char **images;
 	size_t n_images;
 } import_args;
@@ -92,6 +97,9 @@ static int import_option(void *payload, int opt, const char *arg, bale_error **e
 	case OPT_ALLOW_DOWNGRADE:
 		a->allow_downgrade = true;
 		return 0;
+	case OPT_JSON:
+		a->json = true;
+		return 0;
 	case OPT_IMAGE:
 		if (cli_push_arg(&a->images, &a->n_images, arg) < 0)
 			return bale_error_set(err, BALE_EGENERIC, "out of memory");
@@ -99,6 +107,45 @@ static int import_option(void *payload, int opt, const char *arg, bale_error **e
 	default:
 		return 0;
 	}
+}
+
+static json_t *problems(const bale_import_problem *list, size_t n)
+{
+	json_t *out = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(out, json_pack("{s:s,s:s,s:s}", "ref", list[i].ref, "digest",
+		                                     list[i].digest, "why", list[i].message));
+	return out;
+}
+
+/* --json: the run as an object, whether it went well or not (then with its exit status
+ * and error). */
+static void print_json(const import_args *a, const char *bundle, const bale_import_result *r,
+                       int rc, const bale_error *err)
+{
+	json_t *images = json_array();
+	for (size_t i = 0; i < r->n_images; i++) {
+		json_t *platforms = json_array();
+		for (const char *p = r->images[i].platforms; p && *p;) {
+			size_t len = strcspn(p, ",");
+			json_array_append_new(platforms, json_stringn(p, len));
+			p += len + (p[len] == ',');
+		}
+		json_array_append_new(images,
+		                      json_pack("{s:s,s:s,s:o}", "ref", r->images[i].ref, "digest",
+		                                r->images[i].digest, "platforms", platforms));
+	}
+	json_t *doc = json_pack(
+	    "{s:s,s:s,s:s?,s:b,s:o,s:o,s:o,s:o,s:I,s:I,s:I,s:i}", "bundle", bundle, "store",
+	    a->store, "signer", r->signer[0] ? r->signer : NULL, "signatureChecked",
+	    r->signature_checked, "images", images, "waiting", problems(r->waiting, r->n_waiting),
+	    "skipped", problems(r->skipped, r->n_skipped), "failed",
+	    problems(r->failed, r->n_failed), "blobsWritten", (json_int_t)r->blobs_written,
+	    "blobsPresent", (json_int_t)r->blobs_present, "bytesWritten",
+	    (json_int_t)r->bytes_written, "exitStatus", rc < 0 ? -rc : 0);
+	if (doc && rc < 0 && err)
+		json_object_set_new(doc, "error", json_string(bale_error_message(err)));
+	cli_print_json(doc);
 }
 
 static double now_seconds(void)
@@ -215,6 +262,10 @@ done:
 		bale_log_printf(&c.log, BALE_LOG_ERROR, "not imported: %s", res.failed[i].message);
 	if (ledger_err && rc < 0) /* the import's error is the run's */
 		bale_log_printf(&c.log, BALE_LOG_ERROR, "%s", bale_error_message(ledger_err));
+	if (a.json) {
+		print_json(&a, bundle, &res, rc, rc < 0 ? *err : NULL);
+		goto printed;
+	}
 	for (size_t i = 0; i < res.n_waiting; i++) { /* a volume set's images not whole yet */
 		cli_put_text(stdout, res.waiting[i].ref);
 		printf(" %s\n", res.waiting[i].message);
@@ -227,6 +278,7 @@ done:
 		cli_put_text(stdout, res.images[i].platforms[0] ? res.images[i].platforms : "-");
 		putchar('\n');
 	}
+printed:
 	if (rc < 0)
 		goto cleanup;
 	if (c.log.level >= BALE_LOG_INFO) {

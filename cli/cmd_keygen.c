@@ -1,4 +1,5 @@
 /* bale keygen -o NAME: a signing key pair. */
+#include <jansson.h>
 #include <stdio.h>
 
 #include "cli/cli.h"
@@ -14,6 +15,7 @@ static const char usage_text[] =
 static const cli_opt options[] = {
     {"output", 'o', "NAME", "file name stem", OPT_OUTPUT},
     {"force", 0, NULL, "replace existing files", OPT_FORCE},
+    {"json", 0, NULL, "the key id and both files as a JSON object", OPT_JSON},
     CLI_OPTS_VERBOSITY,
     CLI_OPT_END,
 };
@@ -22,7 +24,7 @@ const cli_verb cli_verb_keygen = {"keygen", usage_text, options};
 
 typedef struct keygen_args {
 	const char *name;
-	bool force;
+	bool force, json;
 } keygen_args;
 
 static int keygen_option(void *payload, int opt, const char *arg, bale_error **err)
@@ -32,6 +34,8 @@ static int keygen_option(void *payload, int opt, const char *arg, bale_error **e
 		a->name = arg;
 	else if (opt == OPT_FORCE)
 		a->force = true;
+	else if (opt == OPT_JSON)
+		a->json = true;
 	return 0;
 }
 
@@ -52,8 +56,16 @@ int cmd_keygen(int argc, char **argv, bale_error **err)
 	}
 	if ((rc = bale_key_generate(a.name, a.force, key_id, err)) < 0)
 		goto cleanup;
-	printf("%s\n", key_id);
-	if (c.log.level >= BALE_LOG_INFO)
+	if (a.json) {
+		char key[4096], pub[4096];
+		snprintf(key, sizeof(key), "%s.key", a.name);
+		snprintf(pub, sizeof(pub), "%s.pub", a.name);
+		cli_print_json(json_pack("{s:s,s:s,s:s}", "keyId", key_id, "privateKey", key,
+		                         "publicKey", pub));
+	} else {
+		printf("%s\n", key_id);
+	}
+	if (c.log.level >= BALE_LOG_INFO && !a.json)
 		fprintf(stderr, "wrote %s.key (private, keep it safe) and %s.pub\n", a.name,
 		        a.name);
 cleanup:

@@ -1,4 +1,5 @@
 /* bale pull REF… --store STORE: registry -> node store. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ static const cli_opt options[] = {
     CLI_OPT_HEADING("Registry options:"),
     CLI_OPTS_REGISTRY,
     CLI_OPT_JOBS,
+    {"json", 0, NULL, "the images pulled as a JSON object", OPT_JSON},
     CLI_OPT_PROGRESS,
     CLI_OPTS_VERBOSITY,
     CLI_OPT_END,
@@ -29,31 +31,41 @@ static const cli_opt options[] = {
 
 const cli_verb cli_verb_pull = {"pull", usage_text, options};
 
-static void print_result(const bale_image *img)
+/* One pulled image: a line "REF DIGEST PLATFORM,…" (- for none), or into list (--json). */
+static void print_result(const bale_image *img, json_t *list)
 {
-	char one[64];
-	printf("%s %s ", img->ref, img->root.digest.str);
-	bool first = true;
+	char one[BALE_PLATFORM_TEXT];
+	json_t *platforms = json_array();
 	for (size_t i = 0; i < img->n_manifests; i++) {
 		const bale_image_manifest *m = &img->manifests[i];
-		if (!m->selected || !m->has_platform)
-			continue;
-		printf("%s%s", first ? "" : ",",
-		       bale_platform_format(&m->platform, one, sizeof(one)));
-		first = false;
+		if (m->selected && m->has_platform)
+			json_array_append_new(platforms, json_string(bale_platform_format(
+			                                     &m->platform, one, sizeof(one))));
 	}
-	printf("%s\n", first ? "-" : "");
+	if (list) {
+		json_array_append_new(list,
+		                      json_pack("{s:s,s:s,s:o}", "ref", img->ref, "digest",
+		                                img->root.digest.str, "platforms", platforms));
+		return;
+	}
+	printf("%s %s ", img->ref, img->root.digest.str);
+	for (size_t i = 0; i < json_array_size(platforms); i++)
+		printf("%s%s", i ? "," : "", json_string_value(json_array_get(platforms, i)));
+	printf("%s\n", json_array_size(platforms) ? "" : "-");
+	json_decref(platforms);
 }
 
 typedef struct pull_args {
 	const char *store;
 	bale_store_options store_opts;
+	bool json;
 } pull_args;
 
 static int pull_option(void *payload, int opt, const char *arg, bale_error **err)
 {
 	pull_args *a = payload;
 	cli_store_option(&a->store_opts, &a->store, opt, arg);
+	a->json |= opt == OPT_JSON;
 	return 0;
 }
 
@@ -95,12 +107,16 @@ int cmd_pull(int argc, char **argv, bale_error **err)
 	                           (size_t)(argc - optind), store, err)) < 0)
 		goto cleanup;
 	cli_progress_clear(&c);
+	json_t *list = a.json ? json_array() : NULL;
 	for (size_t i = 0; i < bale_pull_image_count(pull) && rc == 0; i++) {
 		bale_image *img = NULL;
 		if ((rc = bale_pull_image_load(pull, i, &img, err)) == 0)
-			print_result(img);
+			print_result(img, list);
 		bale_image_free(img);
 	}
+	if (list && rc == 0)
+		cli_print_json(json_pack("{s:s,s:O}", "store", a.store, "images", list));
+	json_decref(list);
 	goto cleanup;
 oom:
 	rc = bale_error_set(err, BALE_EGENERIC, "out of memory");

@@ -1,4 +1,5 @@
 /* Options shared by the registry verbs, log and progress output, error reporting. */
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -334,6 +335,14 @@ int cli_store_option(bale_store_options *opts, const char **spec, int opt, const
 	default:
 		return 0;
 	}
+}
+
+void cli_print_json(json_t *doc)
+{
+	if (doc)
+		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	putchar('\n');
+	json_decref(doc);
 }
 
 const char *cli_default_store(void)

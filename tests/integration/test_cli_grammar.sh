@@ -88,6 +88,18 @@ assert_not_contains "$LAST_STDOUT" "$(printf '\r')"
 expect_exit 0 "$BALE" ledger --ledger "$T/ledger.db" --json "SELECT id, exit_status FROM imports"
 assert_eq "number number" "$(jq -r '.[0] | [(.id | type), (.exit_status | type)] | join(" ")' "$LAST_STDOUT")" "ledger JSON types"
 
+# --json on the verbs that make things: numbers numbers, every field there.
+expect_exit 0 "$BALE" keygen -q --json -o "$T/jk"
+assert_eq "$(jq -r .keyId "$LAST_STDOUT")" "$("$BALE" keygen -o "$T/jk2" -q >/dev/null; openssl pkey -pubin -in "$T/jk.pub" -outform DER | sha256sum | cut -d' ' -f1)" "keygen --json keyId"
+expect_exit 0 "$BALE" export -q --json --insecure-registry "$H" --key "$T/jk.key" -o "$T/j.tar.zst" "$H/demo/single:1"
+assert_eq "$H/demo/single:1 $DIGEST_demo_single false" "$(jq -r '"\(.images[0].ref) \(.images[0].digest) \(.volumes)"' "$LAST_STDOUT")" "export --json"
+expect_exit 0 "$BALE" import -q --json --key "$T/jk.pub" --store "oci:$T/jstore" --ledger "$T/jl.db" "$T/j.tar.zst"
+assert_eq "0 number $DIGEST_demo_single" "$(jq -r '"\(.exitStatus) \(.blobsWritten | type) \(.images[0].digest)"' "$LAST_STDOUT")" "import --json"
+expect_exit 4 "$BALE" import -q --json --key "$T/jk2.pub" --store "oci:$T/jstore" --ledger "$T/jl.db" "$T/j.tar.zst"
+assert_eq "4 true" "$(jq -r '"\(.exitStatus) \(.error | test("not trusted"))"' "$LAST_STDOUT")" "a failed import --json"
+expect_exit 0 "$BALE" pull -q --json --insecure-registry "$H" --store "oci:$T/jpull" "$H/demo/single:1"
+assert_eq "linux/amd64" "$(jq -r '.images[0].platforms[0]' "$LAST_STDOUT")" "pull --json"
+
 # Site defaults: config.toml, the environment over it, a flag over both; a typo refused.
 cat >"$T/config.toml" <<TOML
 # the site's defaults
