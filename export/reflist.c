@@ -44,7 +44,7 @@ int bale_reflist_read(bale_reflist *list, const char *path, bale_error **err)
 	FILE *f = is_stdin ? stdin : fopen(path, "re");
 	char line[MAX_LINE];
 	if (!f)
-		return bale_error_set_errno(err, errno == ENOENT ? BALE_EUSAGE : BALE_EGENERIC,
+		return bale_error_set_errno(err, errno == ENOENT ? BALE_ENOTFOUND : BALE_EGENERIC,
 		                            errno, "image list %s", path);
 	for (unsigned lineno = 1; fgets(line, sizeof(line), f); lineno++) {
 		if (!strchr(line, '\n') && !feof(f)) {

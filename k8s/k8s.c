@@ -474,7 +474,7 @@ static int load_file(bale_k8s_set *set, const char *path, bale_error **err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return bale_error_set_errno(err, errno == ENOENT ? BALE_EUSAGE : BALE_EGENERIC,
+		return bale_error_set_errno(err, errno == ENOENT ? BALE_ENOTFOUND : BALE_EGENERIC,
 		                            errno, "open %s", path);
 	int rc = load_fd(set, fd, path, err);
 	close(fd);
@@ -551,7 +551,7 @@ int bale_k8s_each_file(const char *path, bale_k8s_file_fn fn, void *payload, bal
 	if (strcmp(path, "-") == 0)
 		return fn(payload, path, err);
 	if (stat(path, &st) < 0)
-		return bale_error_set_errno(err, errno == ENOENT ? BALE_EUSAGE : BALE_EGENERIC,
+		return bale_error_set_errno(err, errno == ENOENT ? BALE_ENOTFOUND : BALE_EGENERIC,
 		                            errno, "%s", path);
 	return S_ISDIR(st.st_mode) ? walk_dir(path, 0, fn, payload, err) : fn(payload, path, err);
 }

@@ -195,8 +195,8 @@ int reg_auth_file_lookup(bale_credential **out, const char *path, bool must_exis
 	bale_buf buf;
 	bale_buf_init(&buf, BALE_CAP_AUTHFILE, "auth file");
 	if (access(path, F_OK) < 0 && (errno == ENOENT || errno == ENOTDIR)) {
-		if (must_exist)
-			rc = bale_error_set_errno(err, BALE_EUSAGE, errno, "%s", path);
+		if (must_exist) /* a file named that does not exist: not found, as everywhere */
+			rc = bale_error_set_errno(err, BALE_ENOTFOUND, errno, "%s", path);
 		goto cleanup;
 	}
 	if ((rc = bale_buf_read_file(&buf, path, err)) < 0)

@@ -181,7 +181,8 @@ int reg_auth_secret_file_lookup(bale_credential **out, const char *path, const r
 	bale_buf buf;
 	bale_buf_init(&buf, BALE_CAP_AUTHFILE, "pull secret");
 	if (access(path, F_OK) < 0)
-		rc = bale_error_set_errno(err, BALE_EUSAGE, errno, "%s", path);
+		rc = bale_error_set_errno(err, errno == ENOENT ? BALE_ENOTFOUND : BALE_EUSAGE,
+		                          errno, "%s", path);
 	else if ((rc = bale_buf_read_file(&buf, path, err)) == 0)
 		rc = reg_auth_secret_text_lookup(out, path, buf.data, buf.len, w, err);
 	bale_buf_free(&buf);

@@ -123,8 +123,10 @@ static int read_key_file(bale_buf *b, const char *path, bale_error **err)
 	int rc = 0;
 
 	bale_buf_init(b, KEY_FILE_CAP, "key file");
-	if (bale_buf_read_file(b, path, &inner) < 0) {
-		rc = bale_error_set(err, BALE_EUSAGE, "%s", bale_error_message(inner));
+	if (bale_buf_read_file(b, path, &inner) < 0) { /* missing: not found; else usage */
+		rc = bale_error_set(
+		    err, bale_error_code(inner) == BALE_ENOTFOUND ? BALE_ENOTFOUND : BALE_EUSAGE,
+		    "%s", bale_error_message(inner));
 		goto cleanup;
 	}
 cleanup:

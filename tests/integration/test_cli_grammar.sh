@@ -88,6 +88,17 @@ assert_not_contains "$LAST_STDOUT" "$(printf '\r')"
 expect_exit 0 "$BALE" ledger --ledger "$T/ledger.db" --json "SELECT id, exit_status FROM imports"
 assert_eq "number number" "$(jq -r '.[0] | [(.id | type), (.exit_status | type)] | join(" ")' "$LAST_STDOUT")" "ledger JSON types"
 
+# A file named that does not exist: exit 6 in every verb, naming it.
+for args in "verify --insecure-skip-verify $T/none.tar.zst" "ls $T/none.tar.zst" \
+  "query $T/none.tar.zst SELECT" "import --insecure-skip-verify --store oci:$T/n $T/none.tar.zst" \
+  "have -o - $T/none.tar.zst" "plan -f $T/none.yaml" "plan --pin $T/none.tar.zst -f $T/a.yaml" \
+  "export --unsigned -o $T/n.tar.zst -f $T/none.txt" "export --key $T/none.key -o $T/n.tar.zst x" \
+  "export --unsigned --have $T/none.jsonl -o $T/n.tar.zst x" "verify --key $T/none.pub $T/b.tar.zst"; do
+  # shellcheck disable=SC2086 # words on purpose
+  expect_exit 6 "$BALE" $args
+  assert_contains "$LAST_STDERR" "$T/none."
+done
+
 # --json on the verbs that make things: numbers numbers, every field there.
 expect_exit 0 "$BALE" keygen -q --json -o "$T/jk"
 assert_eq "$(jq -r .keyId "$LAST_STDOUT")" "$("$BALE" keygen -o "$T/jk2" -q >/dev/null; openssl pkey -pubin -in "$T/jk.pub" -outform DER | sha256sum | cut -d' ' -f1)" "keygen --json keyId"

@@ -30,7 +30,7 @@ printf 'kind: Pod\nmetadata: {name: x\nspec: [\n' >"$T/bad.yaml"
 expect_exit 2 "$BALE" plan -f "$T/bad.yaml"
 assert_contains "$LAST_STDERR" "$T/bad.yaml:"
 assert_eq 1 "$(wc -l <"$LAST_STDERR")" "one error line"
-expect_exit 2 "$BALE" plan -f "$T/missing.yaml"
+expect_exit 6 "$BALE" plan -f "$T/missing.yaml"
 # --bundle only means something to --lint: alone it is refused, not ignored.
 expect_exit 2 "$BALE" plan --bundle "$T/none.tar.zst" -f "$T/bad.yaml"
 assert_contains "$LAST_STDERR" "--bundle only with --lint"

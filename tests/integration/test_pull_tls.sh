@@ -62,8 +62,9 @@ jq -n --arg k "https://$H" --arg u "$BALE_TEST_USER" --arg p "$BALE_TEST_PASS" \
   '{auths: {($k): {username: $u, password: $p}}}' >"$T/docker-auth-fields.json"
 pull_single authfile-fields --ca-file "$CA_CERT" --authfile "$T/docker-auth-fields.json"
 
-# A named --authfile that does not exist is a usage error, not anonymous access.
-expect_exit 2 "$BALE" pull -q --store "oci:$T/s-x" --ca-file "$CA_CERT" --authfile "$T/nope.json" "$H/demo/single:1"
+# A named --authfile that does not exist is an error (not found, as any named file), not
+# anonymous access.
+expect_exit 6 "$BALE" pull -q --store "oci:$T/s-x" --ca-file "$CA_CERT" --authfile "$T/nope.json" "$H/demo/single:1"
 assert_contains "$LAST_STDERR" "$T/nope.json"
 
 # $DOCKER_CONFIG/config.json (lib.sh points DOCKER_CONFIG at $T/docker).

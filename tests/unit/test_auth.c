@@ -482,10 +482,10 @@ static void test_explicit_missing(void **state)
 	fixture *f = *state;
 	char *nowhere = path_join(f->dir, "nowhere.json");
 	bale_auth_options o = {.authfile = nowhere};
-	expect_error(&o, "ghcr.io", BALE_EUSAGE, nowhere);
+	expect_error(&o, "ghcr.io", BALE_ENOTFOUND, nowhere);
 	const char *secrets[] = {nowhere};
 	bale_auth_options p = {.pull_secrets = secrets, .n_pull_secrets = 1};
-	expect_error(&p, "ghcr.io", BALE_EUSAGE, nowhere);
+	expect_error(&p, "ghcr.io", BALE_ENOTFOUND, nowhere);
 	free(nowhere);
 }
 

@@ -576,7 +576,7 @@ static void test_malformed(void **state)
 
 	char *missing = path_join(dir, "missing.yaml");
 	snprintf(want, sizeof(want), "%s: No such file", missing);
-	expect_error(&set, missing, BALE_EUSAGE, want);
+	expect_error(&set, missing, BALE_ENOTFOUND, want);
 	assert_int_equal(set.n_workloads + set.n_secrets, 0);
 	bale_k8s_set_free(&set);
 	free(missing);

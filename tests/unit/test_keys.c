@@ -495,7 +495,7 @@ static void test_ours_verifies_openssl(void **state)
 }
 
 /* Loading path must fail with exactly want (a usage error naming the file). */
-static void expect_load_error(const char *path, bool private_key, const char *want)
+static void expect_load_error(const char *path, bool private_key, const char *want, int code)
 {
 	bale_error *err = NULL;
 	bale_key *key = (bale_key *)&err; /* must come back NULL */
@@ -503,9 +503,9 @@ static void expect_load_error(const char *path, bool private_key, const char *wa
 
 	int rc = private_key ? bale_key_load_private(&key, path, &err)
 	                     : bale_key_load_public(&key, path, &err);
-	assert_int_equal(rc, BALE_EUSAGE);
+	assert_int_equal(rc, code);
 	assert_null(key);
-	assert_int_equal(take_error(&err, msg, sizeof(msg)), BALE_EUSAGE);
+	assert_int_equal(take_error(&err, msg, sizeof(msg)), code);
 	assert_non_null(strstr(msg, path));
 	assert_null(strstr(msg, "BEGIN")); /* no key material in messages */
 	if (want)
@@ -543,9 +543,9 @@ static void test_load_refuses_other_algorithms(void **state)
 		                     cases[i].genpkey, key, key, pub),
 		                 0);
 		snprintf(want, sizeof(want), "%s: %s", key, cases[i].what);
-		expect_load_error(key, true, want);
+		expect_load_error(key, true, want, BALE_EUSAGE);
 		snprintf(want, sizeof(want), "%s: %s", pub, cases[i].what);
-		expect_load_error(pub, false, want);
+		expect_load_error(pub, false, want, BALE_EUSAGE);
 	}
 }
 
@@ -555,7 +555,7 @@ static void expect_load_error_what(const char *path, bool private_key, const cha
 	char want[PATH_SIZE * 2];
 
 	snprintf(want, sizeof(want), "%s: %s", path, what);
-	expect_load_error(path, private_key, want);
+	expect_load_error(path, private_key, want, BALE_EUSAGE);
 }
 
 static void test_load_malformed(void **state)
@@ -571,8 +571,8 @@ static void test_load_malformed(void **state)
 
 	join(path, dir, "missing.key");
 	snprintf(want, sizeof(want), "open %s: No such file or directory", path);
-	expect_load_error(path, true, want);
-	expect_load_error(path, false, want);
+	expect_load_error(path, true, want, BALE_ENOTFOUND); /* a missing file: not found */
+	expect_load_error(path, false, want, BALE_ENOTFOUND);
 
 	join(path, dir, "empty");
 	write_file(path, "", 0);
@@ -607,7 +607,7 @@ static void test_load_malformed(void **state)
 
 	/* a directory is not a key */
 	snprintf(want, sizeof(want), "read %s: Is a directory", dir);
-	expect_load_error(dir, true, want);
+	expect_load_error(dir, true, want, BALE_EUSAGE);
 }
 
 static void test_trust_dir(void **state)
@@ -674,9 +674,9 @@ static void test_trust_dir(void **state)
 	assert_null(bale_trust_find(trust, id_a));
 	bale_trust_free(trust);
 	join(path, dir, "missing.pub");
-	assert_int_equal(bale_trust_from_key(&trust, path, &err), BALE_EUSAGE);
+	assert_int_equal(bale_trust_from_key(&trust, path, &err), BALE_ENOTFOUND);
 	assert_null(trust);
-	assert_int_equal(take_error(&err, msg, sizeof(msg)), BALE_EUSAGE);
+	assert_int_equal(take_error(&err, msg, sizeof(msg)), BALE_ENOTFOUND);
 	assert_non_null(strstr(msg, path));
 }
 
