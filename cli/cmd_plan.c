@@ -192,6 +192,25 @@ static void print_json(const bale_plan *p)
 	json_decref(list);
 }
 
+/* --lint --json: {"errors", "warnings", "findings": [{"file", "line", "severity", "kind",
+ * "name", "namespace", "container", "message"}]}. */
+static void print_lint_json(const bale_plan *p)
+{
+	json_t *list = json_array();
+	for (size_t i = 0; i < p->n_findings; i++) {
+		const bale_lint_finding *f = &p->findings[i];
+		json_array_append_new(
+		    list, json_pack("{s:s,s:i,s:s,s:s,s:s?,s:s?,s:s?,s:s}", "file",
+		                    f->workload->file, "line", f->container->line, "severity",
+		                    f->severity == BALE_LINT_ERROR ? "error" : "warning", "kind",
+		                    f->workload->kind, "name", f->workload->name, "namespace",
+		                    f->workload->namespace, "container", f->container->name,
+		                    "message", f->message));
+	}
+	cli_print_json(json_pack("{s:I,s:I,s:o}", "errors", (json_int_t)p->n_errors, "warnings",
+	                         (json_int_t)(p->n_findings - p->n_errors), "findings", list));
+}
+
 static void print_lint(const bale_plan *p)
 {
 	for (size_t i = 0; i < p->n_findings; i++) {
@@ -222,11 +241,11 @@ int cmd_plan(int argc, char **argv, bale_error **err)
 	if (rc < 0)
 		goto cleanup;
 	bool preheat_opts = a.tools_image || a.namespace || a.name;
-	if ((!a.n_paths && !a.daemonset) || (a.json && a.lint) || (a.bundle && !a.lint) ||
+	if ((!a.n_paths && !a.daemonset) || (a.bundle && !a.lint) ||
 	    ((a.output || a.force) && !a.pin && !a.daemonset) ||
 	    (a.daemonset && (a.pin || a.json || a.lint)) || (preheat_opts && !a.daemonset)) {
-		rc = cli_usage(err, "want -f PATH… (or --daemonset BUNDLE), at most one of --json, "
-		                    "--lint, --pin, --daemonset; --bundle only with --lint; -o and "
+		rc = cli_usage(err, "want -f PATH… (or --daemonset BUNDLE), at most one of --lint, "
+		                    "--pin, --daemonset; --bundle only with --lint; -o and "
 		                    "--force only with --pin or --daemonset; --tools-image, "
 		                    "--namespace and --name only with --daemonset");
 		goto cleanup;
@@ -250,10 +269,13 @@ int cmd_plan(int argc, char **argv, bale_error **err)
 		goto cleanup;
 	if (a.daemonset) {
 		rc = write_daemonset(&a, &plan, err);
-	} else if (a.json) {
+	} else if (a.json && !a.lint) {
 		print_json(&plan);
 	} else if (a.lint) {
-		print_lint(&plan);
+		if (a.json)
+			print_lint_json(&plan);
+		else
+			print_lint(&plan);
 		if (c.log.level >= BALE_LOG_INFO)
 			fprintf(stderr, "%zu error%s, %zu warning%s\n", plan.n_errors,
 			        plan.n_errors == 1 ? "" : "s", plan.n_findings - plan.n_errors,

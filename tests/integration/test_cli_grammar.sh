@@ -111,6 +111,9 @@ assert_eq "4 true" "$(jq -r '"\(.exitStatus) \(.error | test("not trusted"))"' "
 expect_exit 0 "$BALE" pull -q --json --insecure-registry "$H" --store "oci:$T/jpull" "$H/demo/single:1"
 assert_eq "linux/amd64" "$(jq -r '.images[0].platforms[0]' "$LAST_STDOUT")" "pull --json"
 
+expect_exit 0 "$BALE" plan -q --lint --json -f "$T/a.yaml"
+assert_eq "0 number $T/a.yaml" "$(jq -r '"\(.errors) \(.findings[0].line | type) \(.findings[0].file)"' "$LAST_STDOUT")" "plan --lint --json"
+
 # Site defaults: config.toml, the environment over it, a flag over both; a typo refused.
 cat >"$T/config.toml" <<TOML
 # the site's defaults
