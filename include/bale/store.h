@@ -68,6 +68,21 @@ int bale_store_containerd_open(bale_sink **out, const char *socket, const bale_s
  * annotations org.opencontainers.image.ref.name and io.containerd.image.name. */
 int bale_store_oci_open(bale_sink **out, const char *dir, unsigned flags, bale_error **err);
 
+/* What an export's content cache (an oci: layout, BALE_STORE_CACHE) holds. */
+typedef struct bale_store_cache_usage {
+	int64_t blobs, bytes; /* blob files there (after a prune: left) */
+	int64_t names;        /* images index.json names */
+	int64_t oldest;       /* the oldest blob's modification time (Unix seconds); 0: none */
+	int64_t pruned_blobs, pruned_bytes;
+} bale_store_cache_usage;
+
+/* The cache at dir, counted; with prune_older_than >= 0, first pruned of every blob last
+ * written more than that many seconds ago (0: every blob), and of the names whose root
+ * blob went with them. A blob pruned is fetched again by the next export that needs it. A
+ * missing dir is an empty cache. */
+int bale_store_cache_count(const char *dir, int64_t prune_older_than, bale_store_cache_usage *out,
+                           bale_error **err);
+
 /* A private content cache for one run, in a fresh directory under $TMPDIR: manifests and
  * configs wait there instead of in memory, and every read of them is verified again.
  * bale_sink_free removes the directory and everything in it. */

@@ -129,6 +129,18 @@ expect_exit 0 env BALE_CONFIG="$T/config.toml" BALE_STORE="oci:$T/env-store" "$B
 [[ -f $T/env-store/index.json ]] || fail "BALE_STORE did not win over config.toml"
 expect_exit 0 env BALE_CONFIG="$T/config.toml" "$BALE" pull -q --store "oci:$T/flag-store" "$H/demo/single:1"
 [[ -f $T/flag-store/index.json ]] || fail "--store did not win"
+# the cache config.toml named: counted, kept when young, pruned whole, filled again
+expect_exit 0 env BALE_CONFIG="$T/config.toml" "$BALE" cache ls --json
+cached=$(jq -r .blobs "$LAST_STDOUT")
+((cached >= 3)) || fail "the cache holds $cached blobs after an export"
+assert_eq "$T/cfg-cache" "$(jq -r .cache "$LAST_STDOUT")" "the cache config.toml names"
+expect_exit 0 env BALE_CONFIG="$T/config.toml" "$BALE" cache prune --older-than 1 --json
+assert_eq "0 $cached" "$(jq -r '"\(.prunedBlobs) \(.blobs)"' "$LAST_STDOUT")" "a prune of old blobs keeps today's"
+expect_exit 0 env BALE_CONFIG="$T/config.toml" "$BALE" cache prune --json
+assert_eq "$cached 0 0" "$(jq -r '"\(.prunedBlobs) \(.blobs) \(.images)"' "$LAST_STDOUT")" "a prune of every blob"
+expect_exit 0 env BALE_CONFIG="$T/config.toml" "$BALE" export -q --unsigned --force -o "$T/cfg.tar.zst" "$H/demo/single:1"
+expect_exit 0 "$BALE" verify --insecure-skip-verify "$T/cfg.tar.zst"
+expect_exit 2 "$BALE" cache tidy
 printf 'stroe = "oci:/x"\n' >"$T/typo.toml"
 expect_exit 2 env BALE_CONFIG="$T/typo.toml" "$BALE" ls "$T/cfg.tar.zst"
 assert_contains "$LAST_STDERR" "$T/typo.toml:1: not understood"
