@@ -38,8 +38,23 @@ static void log_progress(void *payload, const bale_progress *p)
 	                             ? (s->tty ? CLI_PROGRESS_TTY : CLI_PROGRESS_NONE)
 	                             : s->mode;
 	double t = now_s();
+	if (mode == CLI_PROGRESS_NONE)
+		return;
+	if (p->phase) { /* a wait without bytes: what it waits for, and how far it is */
+		if (mode == CLI_PROGRESS_JSON)
+			fprintf(stderr,
+			        "{\"event\":\"phase\",\"phase\":\"%s\",\"done\":%d,\"total\":%d}\n",
+			        p->phase, p->done, p->total);
+		else if (mode == CLI_PROGRESS_PLAIN)
+			fprintf(stderr, "progress: %s, %d of %d\n", p->phase, p->done, p->total);
+		else {
+			fprintf(stderr, "\r\033[K%s %d/%d", p->phase, p->done, p->total);
+			s->shown = true;
+		}
+		return;
+	}
 	bool last = p->blobs_done == p->blobs_total;
-	if (mode == CLI_PROGRESS_NONE || p->blobs_total == 0)
+	if (p->blobs_total == 0)
 		return;
 	if (s->start == 0)
 		s->start = s->last = t;

@@ -898,10 +898,20 @@ int bale_pull_resolve_all(bale_pull *p, const char *const *refs, size_t n, bale_
 		rc = pull_spill_new(&p->spill, err);
 	failures f = {0};
 	bale_buf_init(&f.text, 1u << 20, "failures");
-	for (size_t at = first; at < p->n_images && rc == 0; at += RESOLVE_BATCH)
+	bale_progress phase = {.phase = "resolving references",
+	                       .total = (int)(p->n_images - first)};
+	const bale_log *log = p->opts.log;
+	for (size_t at = first; at < p->n_images && rc == 0; at += RESOLVE_BATCH) {
+		if (log && log->progress)
+			log->progress(log->payload, &phase);
 		rc = resolve_batch(
 		    p, at, p->n_images - at < RESOLVE_BATCH ? p->n_images - at : RESOLVE_BATCH, &f,
 		    err);
+		phase.done = (int)(at + RESOLVE_BATCH < p->n_images ? at + RESOLVE_BATCH - first
+		                                                    : p->n_images - first);
+	}
+	if (log && log->progress && rc == 0)
+		log->progress(log->payload, &phase);
 	if (rc == 0 && f.n == 1) { /* as it is */
 		rc = bale_error_code(f.first);
 		if (err)

@@ -12,12 +12,16 @@ typedef enum bale_log_level {
 	BALE_LOG_DEBUG = 3,
 } bale_log_level;
 
-/* Progress of a batch of blob transfers. */
+/* Progress of a batch of blob transfers, or (phase not NULL) of a phase that moves no
+ * bytes a user would count, so that a long quiet wait says what it waits for: phase
+ * "resolving references", done of total. */
 typedef struct bale_progress {
 	int64_t bytes_done;
 	int64_t bytes_total;
 	int blobs_done;
 	int blobs_total;
+	const char *phase;
+	int done, total;
 } bale_progress;
 
 typedef struct bale_log {

@@ -37,6 +37,9 @@ grep -qE '^progress: ([0-9]+) of \1 blobs, (.*) of \2, .*/s, 0:00 left$' "$T/pla
 export_slow "$T/json.tar.zst" --progress json >/dev/null 2>"$T/json.err"
 grep '^{' "$T/json.err" | jq -e -s 'length >= 2 and (.[-1] | .event == "progress" and .blobsDone == .blobsTotal and .bytesDone == .bytesTotal and (.bytesPerSecond | type) == "number")' >/dev/null ||
   fail "JSON progress: $(cat "$T/json.err")"
+# a wait without bytes says what it waits for: resolving the references
+grep '^{' "$T/json.err" | jq -e -s 'map(select(.event == "phase")) | length >= 1 and (.[-1] | .phase == "resolving references" and .done == .total and .total == 1)' >/dev/null ||
+  fail "no resolving phase in the JSON progress: $(cat "$T/json.err")"
 expect_exit 2 "$BALE" export --progress fancy --unsigned -o "$T/x.tar.zst" "$S/demo/single:1"
 assert_contains "$LAST_STDERR" "--progress: want auto, tty, plain or json"
 # import reports what it takes from the bundle
