@@ -20,26 +20,33 @@
 #define TOOLS_DIR "/bale"
 #define BUSYBOX TOOLS_DIR "/busybox"
 
-/* The Linux architectures the bundle carries the image for, into archs (a JSON array). */
-static int image_archs(sqlite3 *db, const char *ref, json_t *archs, bale_error **err)
+/* The first column of sql's rows (binding ?1 to bind when not NULL), appended to out. */
+static int column(sqlite3 *db, const char *sql, const char *bind, json_t *out, bale_error **err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = 0;
-	if (sqlite3_prepare_v2(db,
-	                       "SELECT DISTINCT m.architecture FROM images i"
-	                       " JOIN image_manifests im ON im.image_id = i.id"
-	                       " JOIN manifests m ON m.digest = im.manifest_digest"
-	                       " WHERE i.ref = ?1 AND m.os = 'linux' AND m.architecture IS NOT NULL"
-	                       " ORDER BY 1",
-	                       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return bale_error_set(err, BALE_EVERIFY, "index.db: %s", sqlite3_errmsg(db));
-	sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+	if (bind)
+		sqlite3_bind_text(st, 1, bind, -1, SQLITE_STATIC);
 	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW)
 		if (json_array_append_new(
-		        archs, json_string((const char *)sqlite3_column_text(st, 0))) < 0)
+		        out, json_string((const char *)sqlite3_column_text(st, 0))) < 0)
 			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 	sqlite3_finalize(st);
 	return rc;
+}
+
+/* The Linux architectures the bundle carries the image for, into archs. */
+static int image_archs(sqlite3 *db, const char *ref, json_t *archs, bale_error **err)
+{
+	return column(db,
+	              "SELECT DISTINCT m.architecture FROM images i"
+	              " JOIN image_manifests im ON im.image_id = i.id"
+	              " JOIN manifests m ON m.digest = im.manifest_digest"
+	              " WHERE i.ref = ?1 AND m.os = 'linux' AND m.architecture IS NOT NULL"
+	              " ORDER BY 1",
+	              ref, archs, err);
 }
 
 /* The architectures of both lists, into have (kept in its order). */
@@ -82,17 +89,7 @@ static int carried(sqlite3 *db, const char *text, char **ref_out, json_t *archs,
 /* Every image of the bundle, in the order it lists them. */
 static int bundle_images(sqlite3 *db, json_t *refs, bale_error **err)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = 0;
-	if (sqlite3_prepare_v2(db, "SELECT ref FROM images ORDER BY id", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return bale_error_set(err, BALE_EVERIFY, "index.db: %s", sqlite3_errmsg(db));
-	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW)
-		if (json_array_append_new(
-		        refs, json_string((const char *)sqlite3_column_text(st, 0))) < 0)
-			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
-	sqlite3_finalize(st);
-	return rc;
+	return column(db, "SELECT ref FROM images ORDER BY id", NULL, refs, err);
 }
 
 /* What every container of the pod runs with: no privileges, a read-only root. */
