@@ -29,6 +29,7 @@ static const cli_opt options[] = {
     {"insecure-skip-verify", 0, NULL, "check the content but not the signature",
      OPT_INSECURE_SKIP_VERIFY},
     {"json", 0, NULL, "print a JSON report (also when a check fails)", OPT_JSON},
+    CLI_OPT_PROGRESS,
     CLI_OPT_HEADING("Never-readiness preflight:"),
     {"manifests", 0, "PATH", "Kubernetes manifests, as bale plan reads them (repeatable)",
      OPT_MANIFESTS},

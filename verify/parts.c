@@ -9,11 +9,13 @@
  * goes on to the end of the archive by itself at once, and the parts after it are
  * cancelled and dropped. So a bundle that does not cut where its manifest says is still
  * checked in full, in one pass from where the cut failed. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "verify/verify_private.h"
@@ -39,7 +41,28 @@ typedef struct part {
 	atomic_bool cancelled;
 	int rc;
 	bale_error *err;
+	/* Shared by the parts: bytes hashed so far (a part cut short may count some twice);
+	 * the main thread, which runs part 0, reports them (progress not NULL). */
+	atomic_int_least64_t *checked;
+	atomic_int *members; /* and members checked whole */
+	const bale_log *progress;
+	int64_t total;
+	int n_members;
 } part;
+
+/* What the parts have checked, as a transfer's progress (the bytes of every member). */
+static void report(const part *p, bool last)
+{
+	if (!p->progress || !p->progress->progress)
+		return;
+	int64_t done = last ? p->total : atomic_load(p->checked);
+	int members = last ? p->n_members : atomic_load(p->members);
+	bale_progress pr = {.bytes_done = done < p->total ? done : p->total,
+	                    .bytes_total = p->total,
+	                    .blobs_done = members < p->n_members ? members : p->n_members,
+	                    .blobs_total = p->n_members};
+	p->progress->progress(p->progress->payload, &pr);
+}
 
 /* Stops a member's check mid-way once the part is cancelled: a layer of gigabytes is not
  * hashed to its end for nothing. */
@@ -47,7 +70,8 @@ static int stop_if_cancelled(void *payload, const void *data, size_t len, bale_e
 {
 	const part *p = payload;
 	(void)data;
-	(void)len;
+	atomic_fetch_add(p->checked, (int_least64_t)len);
+	report(p, false); /* the main thread's part only: the others' progress is NULL */
 	return atomic_load(&p->cancelled) ? bale_error_set(err, BALE_EGENERIC, "cancelled") : 0;
 }
 
@@ -89,6 +113,7 @@ static int check_part(part *p, bale_error **err)
 			return rc;
 		p->tally.members++;
 		p->tally.bytes += x->size;
+		atomic_fetch_add(p->members, 1);
 	}
 	if (rc < 0 || atomic_load(&p->cancelled))
 		return rc;
@@ -293,6 +318,13 @@ int verify_members(bale_bundle_reader *r, const char *path, verify_expectations 
 	int rc = 0;
 	uint64_t cuts[MAX_PARTS];
 	size_t n = plan_parts(r, e, min_part_bytes, cuts), used = 0, started = 1;
+	atomic_int_least64_t checked;
+	atomic_int members;
+	int64_t total = 0;
+	atomic_init(&checked, 0);
+	atomic_init(&members, 0);
+	for (size_t i = 0; i < e->n; i++)
+		total += e->items[i].size;
 	part *parts = calloc(n, sizeof(*parts));
 	part_job *jobs = calloc(n, sizeof(*jobs));
 	pthread_t *threads = calloc(n, sizeof(*threads));
@@ -307,7 +339,12 @@ int verify_members(bale_bundle_reader *r, const char *path, verify_expectations 
 		            .to = k + 1 < n ? cuts[k + 1] : UINT64_MAX,
 		            .cut = k + 1 < n ? cuts[k + 1] : UINT64_MAX,
 		            .e = e,
-		            .seen = calloc(e->n ? e->n : 1, sizeof(*p->seen))};
+		            .seen = calloc(e->n ? e->n : 1, sizeof(*p->seen)),
+		            .checked = &checked,
+		            .members = &members,
+		            .progress = k == 0 ? log : NULL,
+		            .total = total,
+		            .n_members = (int)e->n};
 		atomic_init(&p->cancelled, false);
 		if (!p->seen) {
 			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
@@ -324,10 +361,22 @@ int verify_members(bale_bundle_reader *r, const char *path, verify_expectations 
 			break; /* the last part started goes on to the end: settle_parts */
 	}
 	run_part(parts, 0, n);
-	for (size_t k = 1; k < started; k++)
-		pthread_join(threads[k], NULL);
+	for (size_t k = 1; k < started; k++) { /* the others' progress, reported while waiting */
+		struct timespec until;
+		for (;;) {
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += 100 * 1000 * 1000;
+			until.tv_sec += until.tv_nsec / 1000000000;
+			until.tv_nsec %= 1000000000;
+			if (pthread_timedjoin_np(threads[k], NULL, &until) != ETIMEDOUT)
+				break;
+			report(&parts[0], false);
+		}
+	}
 	used = settle_parts(parts, started, n, path, log);
 	rc = report_parts(parts, used, e, err);
+	if (rc == 0)
+		report(&parts[0], true);
 	for (size_t k = 0; rc == 0 && k < used; k++) {
 		tally->members += parts[k].tally.members;
 		tally->bytes += parts[k].tally.bytes;

@@ -42,6 +42,10 @@ grep '^{' "$T/json.err" | jq -e -s 'map(select(.event == "phase")) | length >= 1
   fail "no resolving phase in the JSON progress: $(cat "$T/json.err")"
 expect_exit 2 "$BALE" export --progress fancy --unsigned -o "$T/x.tar.zst" "$S/demo/single:1"
 assert_contains "$LAST_STDERR" "--progress: want auto, tty, plain or json"
+# verify reports the members it has checked, of all of them
+expect_exit 0 "$BALE" verify --progress json --insecure-skip-verify "$T/json.tar.zst"
+grep '^{' "$LAST_STDERR" | jq -e -s '.[-1] | .blobsDone == .blobsTotal and .bytesDone == .bytesTotal and .blobsTotal >= 5' >/dev/null ||
+  fail "verify progress: $(cat "$LAST_STDERR")"
 # import reports what it takes from the bundle
 expect_exit 0 "$BALE" import --progress json --insecure-skip-verify --store "oci:$T/store" \
   --ledger "$T/ledger.db" "$T/json.tar.zst"
