@@ -35,6 +35,7 @@ static const cli_opt options[] = {
     {"tls-key", 0, "PEM", "and this private key", OPT_TLS_KEY},
     {"access-log", 0, "FILE", "a line for each request, common log format (-: stdout)",
      OPT_ACCESS_LOG},
+    CLI_OPT_PROGRESS,
     {"key", 0, "PUB", "trust this public key (NAME.pub)", OPT_KEY},
     {"trust", 0, "DIR", "trust every *.pub in DIR (default /etc/bale/trust.d)", OPT_TRUST},
     {"insecure-skip-verify", 0, NULL,
@@ -190,6 +191,7 @@ int cmd_serve(int argc, char **argv, bale_error **err)
 	snprintf(addr, sizeof(addr), "%.*s:%d", (int)(strrchr(a.listen, ':') - a.listen), a.listen,
 	         bale_serve_port(s));
 	const char *scheme = a.tls_cert ? "https" : "http";
+	cli_progress_clear(&c);
 	printf("serving %zu images on %s://%s\n", bale_serve_image_count(s), scheme, addr);
 	fflush(stdout);
 	for (int sig = 0; sigwait(&wait, &sig) == 0 && sig == SIGHUP;) {

@@ -119,8 +119,9 @@ cleanup:
 }
 
 int serve_catalog_open(serve_catalog **out, const char *const *bundles, size_t n,
-                       const bale_trust *trust, bale_error **err)
+                       const bale_trust *trust, const bale_log *log, bale_error **err)
 {
+	bale_progress phase = {.phase = "opening bundles", .total = (int)n};
 	serve_catalog *c = calloc(1, sizeof(*c));
 	int rc = c && (c->bundles = calloc(n + 1, sizeof(*c->bundles)))
 	             ? bale_slots_new(&c->by_digest, blob_key, err)
@@ -132,12 +133,17 @@ int serve_catalog_open(serve_catalog **out, const char *const *bundles, size_t n
 		atomic_init(&c->refs, 1);
 	}
 	for (size_t k = 0; k < n && rc == 0; k++) {
+		if (log && log->progress) /* each is checked whole at its head: say which */
+			log->progress(log->payload, &phase);
 		if (!(c->bundles[k].path = strdup(bundles[k])))
 			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		c->n_bundles = k + 1;
 		if (rc == 0)
 			rc = open_bundle(c, k, bundles[k], trust, err);
+		phase.done = (int)k + 1;
 	}
+	if (rc == 0 && log && log->progress)
+		log->progress(log->payload, &phase);
 	if (rc < 0) {
 		catalog_free(c);
 		return rc;

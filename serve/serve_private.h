@@ -23,9 +23,10 @@ typedef struct serve_blob {
 	size_t bundle;
 } serve_blob;
 
-/* Opens the bundles (signatures checked); the catalog starts with one reference. */
+/* Opens the bundles (signatures checked), saying how far it is to log's progress (phase
+ * "opening bundles"); the catalog starts with one reference. */
 int serve_catalog_open(serve_catalog **out, const char *const *bundles, size_t n,
-                       const bale_trust *trust, bale_error **err);
+                       const bale_trust *trust, const bale_log *log, bale_error **err);
 /* References: each request holds one while it reads, so a reload can swap in a new
  * catalog and the old one goes when its last request ends. */
 void serve_catalog_ref(serve_catalog *c);

@@ -157,7 +157,7 @@ int bale_serve_start(bale_serve **out, const char *const *bundles, size_t n,
 	s->opts = opts;
 	pthread_mutex_init(&s->mu, NULL);
 	if ((rc = read_tls(s, err)) == 0 &&
-	    (rc = serve_catalog_open(&s->live, bundles, n, opts->trust, err)) == 0) {
+	    (rc = serve_catalog_open(&s->live, bundles, n, opts->trust, opts->log, err)) == 0) {
 		unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 		                 (v6 ? MHD_USE_IPv6 : 0) | (s->cert.len ? MHD_USE_TLS : 0);
 		s->daemon = MHD_start_daemon(
@@ -187,7 +187,7 @@ int bale_serve_start(bale_serve **out, const char *const *bundles, size_t n,
 int bale_serve_reload(bale_serve *s, const char *const *bundles, size_t n, bale_error **err)
 {
 	serve_catalog *next = NULL;
-	int rc = serve_catalog_open(&next, bundles, n, s->opts->trust, err);
+	int rc = serve_catalog_open(&next, bundles, n, s->opts->trust, s->opts->log, err);
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&s->mu);

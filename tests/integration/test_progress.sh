@@ -46,6 +46,15 @@ assert_contains "$LAST_STDERR" "--progress: want auto, tty, plain or json"
 expect_exit 0 "$BALE" verify --progress json --insecure-skip-verify "$T/json.tar.zst"
 grep '^{' "$LAST_STDERR" | jq -e -s '.[-1] | .blobsDone == .blobsTotal and .bytesDone == .bytesTotal and .blobsTotal >= 5' >/dev/null ||
   fail "verify progress: $(cat "$LAST_STDERR")"
+# serve says how far it is in opening its bundles
+"$BALE" serve --listen 127.0.0.1:0 --insecure-skip-verify --progress json "$T/json.tar.zst" "$T/plain.tar.zst" \
+  >"$T/serve.out" 2>"$T/serve.err" &
+serve_pid=$!
+track_pid "$serve_pid" "$T/serve.err"
+for _ in $(seq 100); do grep -q '^serving' "$T/serve.out" && break; sleep 0.1; done
+grep '^{' "$T/serve.err" | jq -e -s 'map(select(.event == "phase")) | .[-1] | .phase == "opening bundles" and .done == 2 and .total == 2' >/dev/null ||
+  fail "serve progress: $(cat "$T/serve.err")"
+kill "$serve_pid" && wait "$serve_pid" || true
 # import reports what it takes from the bundle
 expect_exit 0 "$BALE" import --progress json --insecure-skip-verify --store "oci:$T/store" \
   --ledger "$T/ledger.db" "$T/json.tar.zst"
