@@ -26,9 +26,14 @@ PACKAGES=(
 # packages of curl, libarchive and libmicrohttpd (built again without the libraries Debian
 # ships no static archive of) and the static archives of the rest.
 STATIC_SOURCES=(curl libarchive libmicrohttpd)
+# scripts/install-deps.sh --static-arm64: and for the arm64 static bale, Debian's cross
+# compiler, qemu to run it, and the arm64 libraries.
+ARM64=(libssl-dev:arm64 libzstd-dev:arm64 libxxhash-dev:arm64 libsqlite3-dev:arm64
+  libjansson-dev:arm64 libyaml-dev:arm64 zlib1g-dev:arm64)
 case ${1:-} in
 --fuzz) PACKAGES+=(clang) ;;
 --static) PACKAGES+=(dpkg-dev zlib1g-dev) ;;
+--static-arm64) PACKAGES+=(dpkg-dev zlib1g-dev gcc-aarch64-linux-gnu qemu-user-static "${ARM64[@]}") ;;
 esac
 
 die() {
@@ -40,8 +45,10 @@ die() {
 missing_packages() {
   local pkg status
   for pkg in "${PACKAGES[@]}"; do
-    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
-    if [[ $status != installed ]]; then
+    # with arm64 added, an unqualified name may stand for an instance of each architecture:
+    # one installed is what we asked for
+    status=$(dpkg-query -W -f='${db:Status-Status}\n' "$pkg" 2>/dev/null || true)
+    if ! grep -qx installed <<<"$status"; then
       printf '%s\n' "$pkg"
     fi
   done
@@ -86,8 +93,14 @@ fetch_sources() {
 main() {
   command -v dpkg-query >/dev/null 2>&1 || die "dpkg-query not found: this script is for Debian/Ubuntu"
   command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this script is for Debian/Ubuntu"
-  if [[ ${1:-} == --static ]]; then
-    if enable_sources; then
+  if [[ ${1:-} == --static || ${1:-} == --static-arm64 ]]; then
+    local update=0
+    enable_sources && update=1
+    if [[ $1 == --static-arm64 ]] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+      as_root dpkg --add-architecture arm64 || die "dpkg --add-architecture arm64 failed"
+      update=1
+    fi
+    if ((update)); then
       as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q || die "apt-get update failed"
     fi
     install_missing

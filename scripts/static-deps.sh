@@ -9,15 +9,26 @@
 # built with just that, static, into PREFIX. Done once: a PREFIX that has them is left as
 # it is. The rest (OpenSSL, zstd, xxHash, SQLite, jansson, libyaml, zlib) are Debian's own
 # static archives.
+#
+# scripts/static-deps.sh PREFIX aarch64-linux-gnu: the same for arm64, with Debian's cross
+# compiler and its arm64 libraries (scripts/install-deps.sh --static-arm64).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-prefix=${1:?usage: scripts/static-deps.sh PREFIX}
+prefix=${1:?usage: scripts/static-deps.sh PREFIX [aarch64-linux-gnu]}
+triple=${2:-}
 src="$prefix.src"
 stamp="$prefix/.bale-static-deps"
 [[ -f $stamp ]] && exit 0
 
-BALE_STATIC_SOURCES="$src/debian" "$top/scripts/install-deps.sh" --static >&2
+BALE_STATIC_SOURCES="$src/debian" "$top/scripts/install-deps.sh" --static${triple:+-arm64} >&2
 jobs=$(nproc)
+cross=() cmake_cross=()
+if [[ -n $triple ]]; then # the target's compiler, and its libraries' pkg-config files
+  cross=(--host="$triple" CC="$triple-gcc")
+  cmake_cross=(-DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR="${triple%%-*}"
+    -DCMAKE_C_COMPILER="$triple-gcc")
+  export PKG_CONFIG_LIBDIR=/usr/lib/$triple/pkgconfig:/usr/share/pkgconfig
+fi
 
 # unpack PKG: Debian's source package PKG, its patches applied (security fixes among them),
 # in $src/PKG.
@@ -38,7 +49,7 @@ build() { # PKG CONFIGURE-OPTIONS…
   dir=$(unpack "$pkg")
   echo "static-deps: building $pkg" >&2
   (cd "$dir" && ./configure --prefix="$prefix" --disable-shared --enable-static \
-    CFLAGS="-O2 -fPIC" "$@" && make -j"$jobs" && make install) >"$src/$pkg.log" 2>&1 \
+    CFLAGS="-O2 -fPIC" "${cross[@]}" "$@" && make -j"$jobs" && make install) >"$src/$pkg.log" 2>&1 \
     || { tail -n 30 "$src/$pkg.log" >&2; echo "static-deps: $pkg failed: $src/$pkg.log" >&2; exit 1; }
   touch "$prefix/.built-$pkg"
 }
@@ -56,6 +67,7 @@ dir=$(unpack libarchive)
 echo "static-deps: building libarchive" >&2
 {
   cmake -S "$dir" -B "$dir/static" -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_BUILD_TYPE=Release \
+    "${cmake_cross[@]}" \
     -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DENABLE_OPENSSL=OFF -DENABLE_MBEDTLS=OFF \
     -DENABLE_NETTLE=OFF -DENABLE_LIBB2=OFF -DENABLE_LZ4=OFF -DENABLE_LZO=OFF \
     -DENABLE_LZMA=OFF -DENABLE_ZSTD=OFF -DENABLE_ZLIB=OFF -DENABLE_BZip2=OFF \

@@ -5,7 +5,8 @@
 # ledger, and checks the store; a tampered bundle is refused there as anywhere. Then the
 # bundle carries it (export --with-bale): the site takes it out with tar, checks it with
 # openssl and sha256sum as docs/signing.md says, and that copy does the same work; every
-# volume of a set carries it too.
+# volume of a set carries it too. The arm64 one (scripts/build.sh Static-arm64) does the
+# same under qemu-user in an empty chroot, and a bundle carries both.
 source "$(dirname "$0")/lib.sh"
 
 STATIC=${BALE_STATIC_BIN:-$BALE_SOURCE_DIR/build/static/bale}
@@ -96,4 +97,30 @@ for v in "$T"/vol/set.*.tar.zst; do
   assert_contains "$T/list.txt" "bale/bin/linux-$arch/bale"
 done
 ((n >= 2)) || fail "want a set of at least 2 volumes, got $n"
+
+# The arm64 static bale, under qemu in an empty chroot (qemu-aarch64-static is static too).
+ARM=${BALE_STATIC_ARM64_BIN:-$BALE_SOURCE_DIR/build/static-arm64/bale}
+[[ -x $ARM ]] || fail "no arm64 static bale at $ARM: run scripts/build.sh Static-arm64 (scripts/test.sh does)"
+QEMU=$(command -v qemu-aarch64-static) || fail "no qemu-aarch64-static: scripts/install-deps.sh --static-arm64"
+readelf -h "$ARM" | grep -q AArch64 || fail "$ARM is not an arm64 executable"
+readelf -l "$ARM" | grep -q INTERP && fail "the arm64 bale asks for a program interpreter"
+root3=$T/root3
+mkdir -p "$root3/tmp"
+cp "$ARM" "$root3/bale"
+cp "$QEMU" "$root3/qemu"
+cp "$root/site.pub" "$T/carry.tar.zst" "$root3/"
+in_arm() { TMPDIR=/tmp chroot "$root3" /qemu /bale "$@"; }
+expect_exit 0 in_arm keygen -q -o /arm
+expect_exit 0 in_arm verify --key /site.pub /carry.tar.zst
+expect_exit 0 in_arm import -q --key /site.pub --store oci:/store --ledger /ledger.db /carry.tar.zst
+expect_exit 0 in_arm check --store oci:/store
+assert_contains "$LAST_STDOUT" "2 images checked"
+# one bundle carries both, each at its architecture's member
+"$BALE" export -q --insecure-registry "$H" --key "$root/site.key" --with-bale "$STATIC" --with-bale "$ARM" \
+  -o "$T/both.tar.zst" "$H/demo/single:1" >/dev/null
+tar --zstd -tf "$T/both.tar.zst" >"$T/both.txt"
+assert_contains "$T/both.txt" "bale/bin/linux-amd64/bale"
+assert_contains "$T/both.txt" "bale/bin/linux-arm64/bale"
+expect_exit 2 "$BALE" export --with-bale "$ARM" --with-bale "$ARM" --unsigned -o "$T/twice.tar.zst" "$H/demo/single:1"
+assert_contains "$LAST_STDERR" "bale/bin/linux-arm64/bale is carried already"
 echo "test_static: ok"
