@@ -1,6 +1,7 @@
 /* bale mirror-config --mirror URL (--registry HOST… | --bundle B…) --format F [-o DIR]:
  * the runtimes' configuration for pulling from the site mirror. */
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,8 @@ static const cli_opt options[] = {
     {"format", 0, "F", "containerd, k3s, cri-o or docker", OPT_FORMAT},
     {"ca", 0, "FILE", "the mirror's CA certificate, as the nodes will find it", OPT_CA},
     {"output", 'o', "DIR", "where to write the files (default: print them)", OPT_OUTPUT},
+    {"json", 0, NULL,
+     "the files (path, and text when not written) and the\nregistries as a JSON object", OPT_JSON},
     CLI_OPTS_VERBOSITY,
     CLI_OPT_END,
 };
@@ -44,6 +47,7 @@ typedef struct mirror_args {
 	const char *mirror, *format, *output, *ca;
 	const char **registries, **bundles;
 	size_t n_registries, n_bundles;
+	bool json;
 } mirror_args;
 
 static int mirror_option(void *payload, int opt, const char *arg, bale_error **err)
@@ -56,6 +60,8 @@ static int mirror_option(void *payload, int opt, const char *arg, bale_error **e
 		a->format = arg;
 	else if (opt == OPT_OUTPUT)
 		a->output = arg;
+	else if (opt == OPT_JSON)
+		a->json = true;
 	else if (opt == OPT_CA)
 		a->ca = arg;
 	else if (opt == OPT_REGISTRY)
@@ -140,11 +146,26 @@ int cmd_mirror_config(int argc, char **argv, bale_error **err)
 	                         .ca_file = a.ca};
 	if (rc < 0 || (rc = bale_mirror_config(format, &o, &files, &n, err)) < 0)
 		goto cleanup;
-	if (a.output) {
+	if (a.output)
 		rc = write_files(a.output, files, n, err);
+	if (rc == 0 &&
+	    a.json) { /* {"mirror", "format", "registries", "files": [{"path"[, "text"]}]} */
+		json_t *list = json_array(), *registries = json_array();
+		for (size_t i = 0; i < n; i++) {
+			char *path = a.output ? bale_fs_join(a.output, files[i].path) : NULL;
+			json_array_append_new(
+			    list, json_pack("{s:s,s:s?}", "path", path ? path : files[i].path,
+			                    "text", a.output ? NULL : files[i].text.data));
+			free(path);
+		}
+		for (size_t i = 0; i < a.n_registries; i++)
+			json_array_append_new(registries, json_string(a.registries[i]));
+		cli_print_json(json_pack("{s:s,s:s,s:o,s:o}", "mirror", a.mirror, "format",
+		                         a.format, "registries", registries, "files", list));
+	} else if (a.output) {
 		for (size_t i = 0; rc == 0 && c.log.level >= BALE_LOG_INFO && i < n; i++)
 			fprintf(stderr, "wrote %s/%s\n", a.output, files[i].path);
-	} else {
+	} else if (rc == 0) {
 		for (size_t i = 0; i < n; i++)
 			printf("%s--- %s\n%s", i ? "\n" : "", files[i].path, files[i].text.data);
 	}

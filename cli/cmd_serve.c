@@ -1,6 +1,7 @@
 /* bale serve BUNDLE… --listen ADDR:PORT: a read-only registry straight from bundles. */
 #include <dirent.h>
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@ static const cli_opt options[] = {
     {"tls-key", 0, "PEM", "and this private key", OPT_TLS_KEY},
     {"access-log", 0, "FILE", "a line for each request, common log format (-: stdout)",
      OPT_ACCESS_LOG},
+    {"json", 0, NULL, "say what it serves, and on which URL, as a JSON object", OPT_JSON},
     CLI_OPT_PROGRESS,
     {"key", 0, "PUB", "trust this public key (NAME.pub)", OPT_KEY},
     {"trust", 0, "DIR", "trust every *.pub in DIR (default /etc/bale/trust.d)", OPT_TRUST},
@@ -48,7 +50,7 @@ const cli_verb cli_verb_serve = {"serve", usage_text, options};
 
 typedef struct serve_args {
 	const char *listen, *key, *trust, *tls_cert, *tls_key, *access_log;
-	bool skip_signature;
+	bool skip_signature, json;
 } serve_args;
 
 static int serve_option(void *payload, int opt, const char *arg, bale_error **err)
@@ -69,6 +71,8 @@ static int serve_option(void *payload, int opt, const char *arg, bale_error **er
 		a->tls_key = arg;
 	else if (opt == OPT_ACCESS_LOG)
 		a->access_log = arg;
+	else if (opt == OPT_JSON)
+		a->json = true;
 	return 0;
 }
 
@@ -142,6 +146,26 @@ static int list_bundles(bundle_list *l, char **args, int n, bale_error **err)
 	return rc;
 }
 
+/* What it serves now: "serving N images on URL", or with --json one object a line (the
+ * start, then each reload), {"images", "bundles", "url"}. */
+static void announce(const serve_args *a, bale_serve *s, const char *scheme, const char *addr,
+                     size_t bundles)
+{
+	char url[128];
+	snprintf(url, sizeof(url), "%s://%s", scheme, addr);
+	if (a->json) {
+		json_t *doc =
+		    json_pack("{s:I,s:I,s:s}", "images", (json_int_t)bale_serve_image_count(s),
+		              "bundles", (json_int_t)bundles, "url", url);
+		json_dumpf(doc, stdout, JSON_COMPACT);
+		putchar('\n');
+		json_decref(doc);
+	} else {
+		printf("serving %zu images on %s\n", bale_serve_image_count(s), url);
+	}
+	fflush(stdout);
+}
+
 int cmd_serve(int argc, char **argv, bale_error **err)
 {
 	cli_common c;
@@ -192,8 +216,7 @@ int cmd_serve(int argc, char **argv, bale_error **err)
 	         bale_serve_port(s));
 	const char *scheme = a.tls_cert ? "https" : "http";
 	cli_progress_clear(&c);
-	printf("serving %zu images on %s://%s\n", bale_serve_image_count(s), scheme, addr);
-	fflush(stdout);
+	announce(&a, s, scheme, addr, bundles.n);
 	for (int sig = 0; sigwait(&wait, &sig) == 0 && sig == SIGHUP;) {
 		bale_error *why = NULL;
 		list_free(&bundles);
@@ -203,9 +226,7 @@ int cmd_serve(int argc, char **argv, bale_error **err)
 			                "reload: %s (still serving what was served)",
 			                bale_error_message(why));
 		} else {
-			printf("serving %zu images on %s://%s\n", bale_serve_image_count(s), scheme,
-			       addr);
-			fflush(stdout);
+			announce(&a, s, scheme, addr, bundles.n);
 		}
 		bale_error_free(why);
 	}

@@ -114,6 +114,17 @@ assert_eq "linux/amd64" "$(jq -r '.images[0].platforms[0]' "$LAST_STDOUT")" "pul
 expect_exit 0 "$BALE" plan -q --lint --json -f "$T/a.yaml"
 assert_eq "0 number $T/a.yaml" "$(jq -r '"\(.errors) \(.findings[0].line | type) \(.findings[0].file)"' "$LAST_STDOUT")" "plan --lint --json"
 
+expect_exit 0 "$BALE" mirror-config --json --mirror "http://$H" --registry docker.io --format containerd -o "$T/mc"
+assert_eq "$T/mc/certs.d/docker.io/hosts.toml" "$(jq -r '.files[0].path' "$LAST_STDOUT")" "mirror-config --json"
+[[ -f $T/mc/certs.d/docker.io/hosts.toml ]] || fail "mirror-config --json -o wrote nothing"
+"$BALE" serve --json --listen 127.0.0.1:0 --insecure-skip-verify "$T/b.tar.zst" >"$T/serve.json" 2>"$T/serve.err" &
+serve_pid=$!
+track_pid "$serve_pid" "$T/serve.err"
+for _ in $(seq 100); do [[ -s $T/serve.json ]] && break; sleep 0.1; done
+assert_eq "1 1" "$(jq -r '"\(.images) \(.bundles)"' "$T/serve.json")" "serve --json"
+curl -sf "$(jq -r .url "$T/serve.json")/v2/" >/dev/null || fail "serve --json's url does not answer"
+kill "$serve_pid" && wait "$serve_pid" || true
+
 # Site defaults: config.toml, the environment over it, a flag over both; a typo refused.
 cat >"$T/config.toml" <<TOML
 # the site's defaults
