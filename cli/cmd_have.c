@@ -1,4 +1,6 @@
 /* bale have --store STORE | BUNDLE… -o FILE: what the site holds, for a delta export. */
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,7 @@ static const cli_opt options[] = {
     CLI_OPT_CTR,
     {"have", 0, "FILE", "a have-list to add (repeatable; '-' for stdin)", OPT_HAVE},
     {"output", 'o', "FILE", "the have-list to write ('-' for stdout)", OPT_OUTPUT},
+    {"json", 0, NULL, "what was written (file, images, blobs, bytes) as a JSON object", OPT_JSON},
     CLI_OPT_HEADING("Registry options (for registry:// stores), as for bale pull:"),
     CLI_OPTS_REGISTRY,
     CLI_OPTS_VERBOSITY,
@@ -41,6 +44,7 @@ typedef struct have_args {
 	const char **stores, **haves;
 	size_t n_stores, n_haves;
 	const char *output;
+	bool json;
 } have_args;
 
 static int have_option(void *payload, int opt, const char *arg, bale_error **err)
@@ -55,6 +59,8 @@ static int have_option(void *payload, int opt, const char *arg, bale_error **err
 	}
 	if (opt == OPT_OUTPUT)
 		a->output = arg;
+	else if (opt == OPT_JSON)
+		a->json = true;
 	else
 		cli_store_option(&a->store_opts, &spec, opt, arg);
 	return 0;
@@ -74,6 +80,11 @@ int cmd_have(int argc, char **argv, bale_error **err)
 	if (!a.output || (!a.n_stores && !a.n_haves && optind == argc)) {
 		rc = cli_usage(err, "want -o FILE and at least one --store, BUNDLE or --have "
 		                    "(see bale have --help)");
+		goto cleanup;
+	}
+	if (a.json && strcmp(a.output, "-") == 0) {
+		rc = cli_usage(err, "--json prints to stdout, where -o - writes the have-list; "
+		                    "name a file with -o");
 		goto cleanup;
 	}
 	/* registry:// stores: --creds are for them, settled before any request */
@@ -97,7 +108,12 @@ int cmd_have(int argc, char **argv, bale_error **err)
 		rc = bale_have_read(h, a.haves[i], err);
 	if (rc == 0)
 		rc = bale_have_write(h, a.output, err);
-	if (rc == 0 && c.log.level >= BALE_LOG_INFO && strcmp(a.output, "-") != 0) {
+	if (rc == 0 && a.json) {
+		cli_print_json(json_pack("{s:s,s:I,s:I,s:I}", "file", a.output, "images",
+		                         (json_int_t)bale_have_image_count(h), "blobs",
+		                         (json_int_t)bale_have_blob_count(h), "bytes",
+		                         (json_int_t)bale_have_bytes(h)));
+	} else if (rc == 0 && c.log.level >= BALE_LOG_INFO && strcmp(a.output, "-") != 0) {
 		char size[32];
 		fprintf(stderr, "wrote %s: %zu image%s, %zu blobs (%s)\n", a.output,
 		        bale_have_image_count(h), bale_have_image_count(h) == 1 ? "" : "s",

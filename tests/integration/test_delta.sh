@@ -42,6 +42,10 @@ sql "$B1" "SELECT digest || ' ' || size FROM blobs" | sort >"$T/b1.blobs"
 have_blobs "$T/site.have" >"$T/site.blobs"
 assert_eq "$(cat "$T/b1.blobs")" "$(cat "$T/site.blobs")" "the store's have-list: the bundle's blobs"
 assert_eq 4 "$(jq -r 'select(.image) | .image' "$T/site.have" | wc -l)" "images in the have-list"
+expect_exit 0 "$BALE" have "$B1" -o "$T/b1.have" --json
+assert_eq "4 $(wc -l <"$T/b1.blobs")" "$(jq -r '"\(.images) \(.blobs)"' "$LAST_STDOUT")" "have --json: counts as numbers"
+expect_exit 2 "$BALE" have "$B1" -o - --json
+assert_contains "$LAST_STDERR" "name a file with -o"
 expect_exit 0 "$BALE" have "$B1" -o -
 assert_eq "$(cat "$T/b1.blobs")" "$(have_blobs "$LAST_STDOUT")" "the bundle's have-list"
 
