@@ -67,7 +67,7 @@ enum cli_option {
 	OPT_VERB_FIRST = 1100, /* verbs number their own options from here */
 };
 
-/* --progress: where a run's progress goes (standard error). auto: a redrawn line on a
+/* --progress: where a run's progress goes (standard error). auto: a redrawn block on a
  * terminal, nothing in a pipe. */
 typedef enum cli_progress_mode {
 	CLI_PROGRESS_AUTO,
@@ -80,7 +80,8 @@ typedef enum cli_progress_mode {
 typedef struct cli_progress_state {
 	cli_progress_mode mode;
 	bool tty;           /* standard error is a terminal */
-	bool shown;         /* a progress line is on screen */
+	bool shown;         /* a progress block is on screen */
+	int lines;          /* and the lines it has above the cursor's */
 	double start, last; /* monotonic seconds: the first report, the last one shown */
 } cli_progress_state;
 
@@ -181,7 +182,7 @@ typedef struct cli_opt {
 #define CLI_OPTS_VERBOSITY CLI_OPT_QUIET, CLI_OPT_VERBOSE, CLI_OPT_HELP
 #define CLI_OPT_PROGRESS                                                                   \
 	{"progress", 0, "auto|tty|plain|json",                                             \
-	 "progress on standard error: a redrawn line with rate\n"                          \
+	 "progress on standard error: a redrawn block with rate\n"                         \
 	 "and ETA (tty; auto on a terminal), a line every 5 s\n"                          \
 	 "(plain), JSON Lines (json); auto: none in a pipe",                               \
 	 OPT_PROGRESS}
@@ -241,7 +242,10 @@ void cli_registries_free(cli_registries *r);
 int cli_bind_creds(cli_common *c, const cli_registries *regs, const char *stdin_taken,
                    bale_error **err);
 
-/* Ends a progress line before other output. */
+/* The log's progress hook (payload: the cli_common): a redrawn block on a terminal, a
+ * line every few seconds in a log, one JSON object a line for CI (cli/progress.c). */
+void cli_progress_report(void *payload, const bale_progress *p);
+/* Takes the progress block off the screen before other output. */
 void cli_progress_clear(cli_common *c);
 /* 12.3 MB */
 const char *cli_human_size(char *buf, size_t size, long long bytes);

@@ -23,80 +23,6 @@ static void log_message(void *payload, bale_log_level level, const char *text)
 	fprintf(stderr, "%s%s\n", prefix[level], text);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void log_progress(void *payload, const bale_progress *p)
-{
-	cli_common *c = payload;
-	cli_progress_state *s = &c->progress;
-	cli_progress_mode mode = s->mode == CLI_PROGRESS_AUTO
-	                             ? (s->tty ? CLI_PROGRESS_TTY : CLI_PROGRESS_NONE)
-	                             : s->mode;
-	double t = now_s();
-	if (mode == CLI_PROGRESS_NONE)
-		return;
-	if (p->phase) { /* a wait without bytes: what it waits for, and how far it is */
-		if (mode == CLI_PROGRESS_JSON)
-			fprintf(stderr,
-			        "{\"event\":\"phase\",\"phase\":\"%s\",\"done\":%d,\"total\":%d}\n",
-			        p->phase, p->done, p->total);
-		else if (mode == CLI_PROGRESS_PLAIN)
-			fprintf(stderr, "progress: %s, %d of %d\n", p->phase, p->done, p->total);
-		else {
-			fprintf(stderr, "\r\033[K%s %d/%d", p->phase, p->done, p->total);
-			s->shown = true;
-		}
-		return;
-	}
-	bool last = p->blobs_done == p->blobs_total;
-	if (p->blobs_total == 0)
-		return;
-	if (s->start == 0)
-		s->start = s->last = t;
-	/* a terminal 10 times a second, a log every 5 s, CI every second; the end always */
-	double every = mode == CLI_PROGRESS_TTY ? 0.1 : mode == CLI_PROGRESS_PLAIN ? 5 : 1;
-	if (!last && t - s->last < every && p->blobs_done)
-		return;
-	s->last = t;
-	double rate =
-	    t - s->start > (last ? 0.001 : 0.2) ? (double)p->bytes_done / (t - s->start) : 0;
-	double eta = rate > 0 ? (double)(p->bytes_total - p->bytes_done) / rate : -1;
-	char done[32], total[32], speed[32], left[32] = "-";
-	cli_human_size(done, sizeof(done), p->bytes_done);
-	cli_human_size(total, sizeof(total), p->bytes_total);
-	cli_human_size(speed, sizeof(speed), (int64_t)rate);
-	if (eta >= 0)
-		snprintf(left, sizeof(left), "%d:%02d", (int)eta / 60, (int)eta % 60);
-	if (mode == CLI_PROGRESS_JSON) {
-		fprintf(stderr,
-		        "{\"event\":\"progress\",\"blobsDone\":%d,\"blobsTotal\":%d,"
-		        "\"bytesDone\":%lld,\"bytesTotal\":%lld,\"bytesPerSecond\":%.0f,"
-		        "\"etaSeconds\":%.0f}\n",
-		        p->blobs_done, p->blobs_total, (long long)p->bytes_done,
-		        (long long)p->bytes_total, rate, eta < 0 ? -1 : eta);
-	} else if (mode == CLI_PROGRESS_PLAIN) {
-		fprintf(stderr, "progress: %d of %d blobs, %s of %s, %s/s, %s left\n",
-		        p->blobs_done, p->blobs_total, done, total, speed, left);
-	} else {
-		fprintf(stderr, "\r\033[Kblobs %d/%d  %s / %s  %s/s  ETA %s", p->blobs_done,
-		        p->blobs_total, done, total, speed, left);
-		s->shown = true;
-	}
-}
-
-void cli_progress_clear(cli_common *c)
-{
-	if (c && c->progress.shown) {
-		fputs("\r\033[K", stderr);
-		c->progress.shown = false;
-	}
-}
-
 const char *cli_ledger_path(const char *flag)
 {
 	const char *env = getenv("BALE_LEDGER");
@@ -123,7 +49,7 @@ void cli_common_init(cli_common *c)
 	memset(c, 0, sizeof(*c));
 	bale_registry_options_init(&c->registry);
 	c->log.message = log_message;
-	c->log.progress = log_progress;
+	c->log.progress = cli_progress_report;
 	c->log.payload = c;
 	c->log.level = BALE_LOG_INFO;
 	c->progress.tty = isatty(STDERR_FILENO);

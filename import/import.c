@@ -950,7 +950,10 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 	if ((rc = name_ready(store, p, &l, out, err)) < 0)
 		goto cleanup;
 	/* what is taken from the bundle, reported as a download's transfers are */
-	bale_progress progress = {.bytes_total = (int64_t)bytes, .blobs_total = (int)missing};
+	bale_progress progress = {.bytes_total = (int64_t)bytes,
+	                          .blobs_total = (int)missing,
+	                          .images_done = (int)l.next_name,
+	                          .images_total = (int)out->n_images};
 	report(opts->log, &progress);
 	while (rc == 0 && missing) {
 		bale_bundle_member m;
@@ -970,12 +973,13 @@ static int stream_blobs(bale_bundle_reader *r, bale_sink *store, plan *p, bale_i
 			continue;
 		if ((rc = take_member(r, m.path, store, n, out, err)) < 0)
 			break;
-		progress.blobs_done++;
-		progress.bytes_done += n->size;
-		report(opts->log, &progress);
 		missing--;
 		landed(p, &l, n);
 		rc = name_ready(store, p, &l, out, err);
+		progress.blobs_done++;
+		progress.bytes_done += n->size;
+		progress.images_done = (int)l.next_name;
+		report(opts->log, &progress);
 	}
 	for (size_t i = 0; rc == 0 && i < p->n_needs; i++)
 		if (!p->needs[i].have)

@@ -65,7 +65,11 @@ struct bale_registry_fetch {
 	int max_parallel;
 	const bale_log *log;
 	bale_progress progress;
-	long last_progress;
+	long last_progress, last_items;
+	/* the transfers under way, as last reported: copies, as a transfer may end first */
+	bale_progress_item items_shown[BALE_PROGRESS_ITEMS_MAX];
+	char item_names[BALE_PROGRESS_ITEMS_MAX][128];
+	char item_digests[BALE_PROGRESS_ITEMS_MAX][BALE_DIGEST_STR_LEN + 1];
 };
 
 static long now_ms(void)
@@ -218,6 +222,32 @@ static int transfer_new(bale_registry_fetch *f, size_t i, transfer **out, bale_e
 	return 0;
 }
 
+/* The first transfers under way, copied. At most five times a second: a scan of every
+ * slot for each of thousands of small blobs would cost more than their download. */
+static void gather_items(bale_registry_fetch *f, long now)
+{
+	if (f->last_items && now - f->last_items < 200) {
+		f->progress.items = f->items_shown;
+		return;
+	}
+	f->last_items = now;
+	int n = 0;
+	for (size_t i = 0; i < f->next_new && n < BALE_PROGRESS_ITEMS_MAX; i++) {
+		const transfer *t = f->items[i];
+		if (!t || !t->active || t->done)
+			continue;
+		snprintf(f->item_names[n], sizeof(f->item_names[n]), "%s", t->repository);
+		snprintf(f->item_digests[n], sizeof(f->item_digests[n]), "%s", t->desc.digest.str);
+		f->items_shown[n] = (bale_progress_item){.name = f->item_names[n],
+		                                         .digest = f->item_digests[n],
+		                                         .bytes_done = t->received,
+		                                         .bytes_total = t->desc.size};
+		n++;
+	}
+	f->progress.items = f->items_shown;
+	f->progress.n_items = n;
+}
+
 static void report_progress(bale_registry_fetch *f, bool force)
 {
 	if (!f->log || !f->log->progress)
@@ -226,6 +256,7 @@ static void report_progress(bale_registry_fetch *f, bool force)
 	if (!force && now - f->last_progress < 200)
 		return;
 	f->last_progress = now;
+	gather_items(f, now);
 	f->log->progress(f->log->payload, &f->progress);
 }
 

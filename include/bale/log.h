@@ -12,9 +12,20 @@ typedef enum bale_log_level {
 	BALE_LOG_DEBUG = 3,
 } bale_log_level;
 
+/* One transfer under way: what it belongs to (a repository, an image) and which blob. */
+typedef struct bale_progress_item {
+	const char *name;
+	const char *digest;
+	int64_t bytes_done, bytes_total;
+} bale_progress_item;
+
+/* At most this many items in one report: a terminal shows each on a line of its own. */
+#define BALE_PROGRESS_ITEMS_MAX 6
+
 /* Progress of a batch of blob transfers, or (phase not NULL) of a phase that moves no
  * bytes a user would count, so that a long quiet wait says what it waits for: phase
- * "resolving references", done of total. */
+ * "resolving references", done of total. images_total is 0 when the run does not count
+ * images whole; items, when not NULL, are the transfers under way. */
 typedef struct bale_progress {
 	int64_t bytes_done;
 	int64_t bytes_total;
@@ -22,6 +33,9 @@ typedef struct bale_progress {
 	int blobs_total;
 	const char *phase;
 	int done, total;
+	int images_done, images_total;
+	const bale_progress_item *items;
+	int n_items;
 } bale_progress;
 
 typedef struct bale_log {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Progress, on standard error: on a terminal (a pty from script(1)) a line redrawn with
-# blobs, bytes, rate and ETA while a slow registry (fault_proxy.py --slow) sends a layer;
+# Progress, on standard error: on a terminal (a pty from script(1)) a block redrawn with
+# a line per transfer and the blobs, bytes, rate and ETA while a slow registry (fault_proxy.py --slow) sends a layer;
 # nothing in a pipe; --progress plain and json give lines a log or CI reads; import reports
 # the blobs it takes too. Results (stdout) are the same in every mode.
 source "$(dirname "$0")/lib.sh"
@@ -9,7 +9,7 @@ source "$LIB_DIR/pull.sh"
 start_registry reg plain
 build_images --layer-kib 2048
 seed_registry reg
-start_fault_proxy slow "$reg_PORT" --slow 0.05 --min-size 300000
+start_fault_proxy slow "$reg_PORT" --slow 0.15 --min-size 300000
 S=$slow_HOST
 export XDG_CACHE_HOME="$T/cache"
 export_slow() { # OUT OPTIONS…: export demo/single from the slow proxy, cold cache
@@ -22,8 +22,13 @@ export_slow() { # OUT OPTIONS…: export demo/single from the slow proxy, cold c
 # A terminal: the redrawn line, several times, with a rate and an ETA.
 script -qfec "$(printf '%q ' env XDG_CACHE_HOME="$T/cache" "$BALE" export --insecure-registry "$S" \
   --unsigned --force -o "$T/tty.tar.zst" "$S/demo/single:1")" "$T/tty.out" >/dev/null
-redraws=$(grep -o $'\r\033\\[Kblobs [0-9]*/[0-9]*' "$T/tty.out" | wc -l)
+redraws=$(grep -o $'\r\033\\[K' "$T/tty.out" | wc -l)
 ((redraws >= 3)) || fail "a terminal saw $redraws progress redraws: $(tr '\r' '\n' <"$T/tty.out" | tail -n 5)"
+# the block: a line for the layer under way (its repository, digest, bytes, percent), taken
+# off again (cursor up, erase) before the next drawing
+grep -qE '^  demo/single +sha256:[0-9a-f]{12}  [0-9.]+ [kMG]?B / [0-9.]+ [kMG]?B  [0-9]+%' <(tr '\r' '\n' <"$T/tty.out" | sed 's/\x1b\[[0-9]*[A-Z]//g') ||
+  fail "no line for the transfer under way: $(tr '\r' '\n' <"$T/tty.out" | tail -n 5)"
+grep -q $'\033\\[A\033\\[K' "$T/tty.out" || fail "the block's lines are not taken off before a redraw"
 grep -qE 'blobs [0-9]+/[0-9]+ +[0-9.]+ [kMG]?B / [0-9.]+ [kMG]?B +[0-9.]+ [kMG]?B/s +ETA [0-9]+:[0-9]{2}' "$T/tty.out" ||
   fail "no line with a rate and an ETA: $(tr '\r' '\n' <"$T/tty.out" | tail -n 5)"
 # A pipe: results only.
@@ -37,6 +42,9 @@ grep -qE '^progress: ([0-9]+) of \1 blobs, (.*) of \2, .*/s, 0:00 left$' "$T/pla
 export_slow "$T/json.tar.zst" --progress json >/dev/null 2>"$T/json.err"
 grep '^{' "$T/json.err" | jq -e -s 'length >= 2 and (.[-1] | .event == "progress" and .blobsDone == .blobsTotal and .bytesDone == .bytesTotal and (.bytesPerSecond | type) == "number")' >/dev/null ||
   fail "JSON progress: $(cat "$T/json.err")"
+# the transfers under way, each with its repository and blob
+grep '^{' "$T/json.err" | jq -e -s 'map(select(.transfers)) | length >= 1 and (.[0].transfers[0] | .name == "demo/single" and (.digest | startswith("sha256:")) and .bytesTotal > 300000)' >/dev/null ||
+  fail "no transfers in the JSON progress: $(cat "$T/json.err")"
 # a wait without bytes says what it waits for: resolving the references
 grep '^{' "$T/json.err" | jq -e -s 'map(select(.event == "phase")) | length >= 1 and (.[-1] | .phase == "resolving references" and .done == .total and .total == 1)' >/dev/null ||
   fail "no resolving phase in the JSON progress: $(cat "$T/json.err")"
@@ -58,6 +66,6 @@ kill "$serve_pid" && wait "$serve_pid" || true
 # import reports what it takes from the bundle
 expect_exit 0 "$BALE" import --progress json --insecure-skip-verify --store "oci:$T/store" \
   --ledger "$T/ledger.db" "$T/json.tar.zst"
-grep '^{' "$LAST_STDERR" | jq -e -s '.[-1] | .blobsDone == .blobsTotal and .blobsTotal >= 3' >/dev/null ||
+grep '^{' "$LAST_STDERR" | jq -e -s '.[-1] | .blobsDone == .blobsTotal and .blobsTotal >= 3 and .imagesDone == .imagesTotal and .imagesTotal == 1' >/dev/null ||
   fail "import progress: $(cat "$LAST_STDERR")"
 echo "test_progress: ok"
