@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Everything a fresh Debian 12 machine needs to pass bale's whole test suite:
 # install packages, build (Release, Debug with ASan + UBSan, the static bale for amd64 and
-# arm64), run every unit and
-# integration test under the sanitizers. Integration tests start their own registries,
+# arm64), run every unit and integration test under the sanitizers. Integration tests start their own registries,
 # token server and proxies on loopback and clean up after themselves.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
