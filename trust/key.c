@@ -151,18 +151,17 @@ static const char *why_not_loaded(const bale_buf *file, bool private_key)
 	return private_key ? "not a PEM private key (PKCS#8)" : "not a PEM public key (SPKI)";
 }
 
-static int load_key(bale_key **out, const char *path, bool private_key, bale_error **err)
+/* A key from PEM text in memory; what names it in errors (a path, a policy's keyData). */
+static int key_from_pem(bale_key **out, const bale_buf *pem, const char *what, bool private_key,
+                        bale_error **err)
 {
-	bale_buf file;
 	BIO *bio = NULL;
 	EVP_PKEY *pkey = NULL;
 	bale_key *key = NULL;
 	int rc = 0;
 
 	*out = NULL;
-	if ((rc = read_key_file(&file, path, err)) < 0)
-		goto cleanup;
-	bio = BIO_new_mem_buf(file.data, (int)file.len);
+	bio = BIO_new_mem_buf(pem->data, (int)pem->len);
 	if (!bio) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
@@ -170,11 +169,11 @@ static int load_key(bale_key **out, const char *path, bool private_key, bale_err
 	pkey = private_key ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL)
 	                   : PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL);
 	if (!pkey) {
-		rc = bale_error_set(err, BALE_EUSAGE, "%s: %s", path,
-		                    why_not_loaded(&file, private_key));
+		rc = bale_error_set(err, BALE_EUSAGE, "%s: %s", what,
+		                    why_not_loaded(pem, private_key));
 		goto cleanup;
 	}
-	if ((rc = check_p256(pkey, path, err)) < 0)
+	if ((rc = check_p256(pkey, what, err)) < 0)
 		goto cleanup;
 	key = calloc(1, sizeof(*key));
 	if (!key) {
@@ -182,7 +181,7 @@ static int load_key(bale_key **out, const char *path, bool private_key, bale_err
 		goto cleanup;
 	}
 	if ((rc = compute_id(key->id, pkey, err)) < 0) {
-		bale_error_wrap(err, "%s", path);
+		bale_error_wrap(err, "%s", what);
 		goto cleanup;
 	}
 	key->pkey = pkey;
@@ -195,7 +194,32 @@ cleanup:
 	bale_key_free(key);
 	EVP_PKEY_free(pkey); /* wipes the private scalar */
 	BIO_free(bio);
+	return rc;
+}
+
+static int load_key(bale_key **out, const char *path, bool private_key, bale_error **err)
+{
+	bale_buf file;
+	*out = NULL;
+	int rc = read_key_file(&file, path, err);
+	if (rc == 0)
+		rc = key_from_pem(out, &file, path, private_key, err);
 	bale_buf_free(&file);
+	return rc;
+}
+
+int bale_key_public_from_pem(bale_key **out, const void *pem, size_t len, const char *what,
+                             bale_error **err)
+{
+	/* a NUL-terminated copy: why_not_loaded reads it as text */
+	char *text = malloc(len + 1);
+	if (!text)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	memcpy(text, pem, len);
+	text[len] = '\0';
+	bale_buf view = {.data = text, .len = len};
+	int rc = key_from_pem(out, &view, what, false, err);
+	free(text);
 	return rc;
 }
 
@@ -415,47 +439,67 @@ static bool is_b64_char(char c)
 	       c == '+' || c == '/';
 }
 
-/* Strict base64 to bytes. EVP_DecodeBlock alone is too lenient (it reads '=' anywhere
- * as zero bits) and counts padding as output, so the text is checked and the padding
- * subtracted here. Whitespace is dropped: `base64` wraps lines at 76 columns. */
-static int decode_signature(unsigned char *out, size_t out_size, size_t *out_len, const char *text)
+/* Strict base64 to bytes (malloc'd), at most max characters. EVP_DecodeBlock alone is
+ * too lenient (it reads '=' anywhere as zero bits) and counts padding as output, so the
+ * text is checked and the padding subtracted here. Whitespace is dropped: `base64` wraps
+ * lines at 76 columns. */
+static int decode_base64(unsigned char **out, size_t *out_len, const char *text, size_t max)
 {
-	char compact[SIGNATURE_B64_CAP + 1];
 	size_t n = 0, pad = 0;
+	char *compact = malloc(strlen(text) + 1);
+	unsigned char *bytes = NULL;
+	int rc = -1;
 
-	for (const char *p = text; *p; p++) {
-		if (isspace((unsigned char)*p))
-			continue;
-		if (n == SIGNATURE_B64_CAP)
-			return -1;
-		compact[n++] = *p;
-	}
-	compact[n] = '\0';
-	if (n == 0 || n % 4 != 0)
+	if (!compact)
 		return -1;
+	for (const char *p = text; *p; p++)
+		if (!isspace((unsigned char)*p))
+			compact[n++] = *p;
+	compact[n] = '\0';
+	if (n == 0 || n % 4 != 0 || n > max)
+		goto cleanup;
 	while (pad < 2 && compact[n - 1 - pad] == '=')
 		pad++;
 	for (size_t i = 0; i < n - pad; i++)
 		if (!is_b64_char(compact[i]))
-			return -1;
-	if (n / 4 * 3 > out_size)
-		return -1;
-	int got = EVP_DecodeBlock(out, (const unsigned char *)compact, (int)n);
+			goto cleanup;
+	if (!(bytes = malloc(n / 4 * 3 + 1)))
+		goto cleanup;
+	int got = EVP_DecodeBlock(bytes, (const unsigned char *)compact, (int)n);
 	if (got < 0 || (size_t)got < pad)
-		return -1;
+		goto cleanup;
 	*out_len = (size_t)got - pad;
-	return 0;
+	*out = bytes;
+	bytes = NULL;
+	rc = 0;
+cleanup:
+	free(bytes);
+	free(compact);
+	return rc;
+}
+
+int bale_key_public_from_base64(bale_key **out, const char *b64, const char *what, bale_error **err)
+{
+	unsigned char *pem = NULL;
+	size_t len = 0;
+	*out = NULL;
+	if (decode_base64(&pem, &len, b64, KEY_FILE_CAP) < 0)
+		return bale_error_set(err, BALE_EUSAGE,
+		                      "%s: not valid base64 (of a PEM public key)", what);
+	int rc = bale_key_public_from_pem(out, pem, len, what, err);
+	free(pem);
+	return rc;
 }
 
 int bale_key_verify(const bale_key *key, const void *data, size_t len, const char *signature_b64,
                     bale_error **err)
 {
-	unsigned char sig[SIGNATURE_B64_CAP / 4 * 3];
+	unsigned char *sig = NULL;
 	size_t sig_len = 0;
 	EVP_MD_CTX *ctx = NULL;
 	int rc = 0;
 
-	if (decode_signature(sig, sizeof(sig), &sig_len, signature_b64) < 0) {
+	if (decode_base64(&sig, &sig_len, signature_b64, SIGNATURE_B64_CAP) < 0) {
 		rc = bale_error_set(
 		    err, BALE_ETRUST,
 		    "signature is not valid base64, so it does not verify with key %s", key->id);
@@ -478,5 +522,6 @@ int bale_key_verify(const bale_key *key, const void *data, size_t len, const cha
 cleanup:
 	ERR_clear_error();
 	EVP_MD_CTX_free(ctx);
+	free(sig);
 	return rc;
 }

@@ -21,6 +21,12 @@ int bale_key_generate(const char *name, bool force, char key_id[BALE_KEY_ID_LEN 
 int bale_key_load_private(bale_key **out, const char *path, bale_error **err);
 /* Loads an SPKI PEM public key (P-256 only). */
 int bale_key_load_public(bale_key **out, const char *path, bale_error **err);
+/* The same from PEM text in memory (a policy's keyData); what names it in errors. */
+int bale_key_public_from_pem(bale_key **out, const void *pem, size_t len, const char *what,
+                             bale_error **err);
+/* And from the base64 of that text (containers-policy.json's keyData). */
+int bale_key_public_from_base64(bale_key **out, const char *b64, const char *what,
+                                bale_error **err);
 const char *bale_key_id(const bale_key *key);
 void bale_key_free(bale_key *key);
 
