@@ -69,8 +69,9 @@ struct bale_index_db {
 	sqlite3 *db;
 	char *path;
 	sqlite3_stmt *stmt[ST_COUNT];
-	size_t expected;         /* layers a delta leaves out: no member place */
-	sqlite3_stmt *volume_st; /* a volume set's rows (schema 4 only: prepared on first use) */
+	size_t expected;           /* layers a delta leaves out: no member place */
+	sqlite3_stmt *volume_st;   /* a volume set's rows (schema 4 only: prepared on first use) */
+	sqlite3_stmt *referrer_st; /* attachments (schema 5 only: prepared on first use) */
 	bool finished;
 };
 
@@ -298,6 +299,34 @@ static int add_image_row(bale_index_db *x, const bale_image *image, const char *
 	return rc;
 }
 
+/* What an attachment is, beside its image row: an index written without the referrers
+ * table (a bundle said to carry none) refuses it. */
+static int add_referrer(bale_index_db *x, sqlite3_int64 image_id, const bale_image *image,
+                        bale_error **err)
+{
+	const char *tag = strrchr(image->ref, ':');
+	if (!x->referrer_st &&
+	    sqlite3_prepare_v2(x->db,
+	                       "INSERT INTO referrers (image_id, subject, digest, media_type,"
+	                       " artifact_type, kind, tag) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	                       -1, &x->referrer_st, NULL) != SQLITE_OK)
+		return db_fail(x->db, BALE_EGENERIC, err, "referrers");
+	sqlite3_stmt *st = x->referrer_st;
+	sqlite3_bind_int64(st, 1, image_id);
+	bind_text(st, 2, image->subject.str);
+	bind_text(st, 3, image->root.digest.str);
+	bind_text(st, 4, image->root.media_type);
+	bind_text(st, 5, image->attachment_type);
+	bind_text(st, 6, image->attachment_kind);
+	/* the tag it was found under; a referrer by digest has none */
+	bind_text(st, 7, strchr(image->ref, '@') || !tag || strchr(tag, '/') ? NULL : tag + 1);
+	int rc =
+	    sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(x->db, BALE_EGENERIC, err, "referrers");
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
 static int add_image_rows(bale_index_db *x, const bale_image *image, const char *pulled_at,
                           const config_source *cs, bale_error **err)
 {
@@ -305,7 +334,8 @@ static int add_image_rows(bale_index_db *x, const bale_image *image, const char 
 	const char *root_kind =
 	    bale_manifest_type_is_index(image->root.media_type) ? "index" : "manifest";
 	int rc = add_blob(x, &image->root, root_kind, err);
-	if (rc < 0 || (rc = add_image_row(x, image, pulled_at, &id, err)) < 0)
+	if (rc < 0 || (rc = add_image_row(x, image, pulled_at, &id, err)) < 0 ||
+	    (image->attachment_kind[0] && (rc = add_referrer(x, id, image, err)) < 0))
 		return rc;
 	for (size_t i = 0; i < image->n_indexes; i++)
 		if ((rc = add_index(x, id, i, &image->indexes[i], err)) < 0)
@@ -328,6 +358,8 @@ static void finalize_all(bale_index_db *x)
 	}
 	sqlite3_finalize(x->volume_st);
 	x->volume_st = NULL;
+	sqlite3_finalize(x->referrer_st);
+	x->referrer_st = NULL;
 }
 
 int bale_index_db_create(bale_index_db **out, const char *path, const bale_index_bundle_info *info,
@@ -338,7 +370,11 @@ int bale_index_db_create(bale_index_db **out, const char *path, const bale_index
 	sqlite3_stmt *st = NULL;
 	bool created = false;
 	int rc = 0;
-	int version = info->volumes ? BALE_INDEX_SCHEMA_VOLUMES : BALE_INDEX_SCHEMA_VERSION;
+	int version = info->referrers ? BALE_INDEX_SCHEMA_REFERRERS
+	              : info->volumes ? BALE_INDEX_SCHEMA_VOLUMES
+	                              : BALE_INDEX_SCHEMA_VERSION;
+	char user_version[64];
+	snprintf(user_version, sizeof(user_version), "PRAGMA user_version = %d", version);
 	/* O_EXCL: never build on top of a file someone else left or is writing. */
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
@@ -371,11 +407,7 @@ int bale_index_db_create(bale_index_db **out, const char *path, const bale_index
 	    (rc = bundle_index_schema_create(x->db, version) == SQLITE_OK
 	              ? 0
 	              : db_fail(x->db, BALE_EGENERIC, err, "schema")) < 0 ||
-	    (rc = exec(x->db,
-	               info->volumes
-	                   ? "PRAGMA user_version = " XSTRINGIFY(BALE_INDEX_SCHEMA_VOLUMES)
-	                   : "PRAGMA user_version = " XSTRINGIFY(BALE_INDEX_SCHEMA_VERSION),
-	               "schema version", err)) < 0)
+	    (rc = exec(x->db, user_version, "schema version", err)) < 0)
 		goto cleanup;
 	if (sqlite3_prepare_v2(x->db,
 	                       "INSERT INTO bundle (bundle_id, created, tool_version,"

@@ -3,6 +3,7 @@
  * docs/index-schema.md in step: the unit test compares them. */
 #include <stddef.h>
 
+#include "bale/index_db.h"
 #include "bundle/index_private.h"
 
 /* Schema version 1, as bale wrote it before nested indexes, artifacts, os.version and
@@ -372,9 +373,26 @@ static const char schema_v4_more_sql[] =
     " PRIMARY KEY (volume, position));"
     "CREATE INDEX volume_members_digest ON volume_members (digest, part);";
 
+/* Version 5 is version 4 (volume_members empty unless the bundle is a volume set) and
+ * what each attachment is: the image row that carries it, the manifest it is about, how
+ * it was found. */
+static const char schema_v5_more_sql[] =
+    "CREATE TABLE referrers ("
+    " image_id INTEGER PRIMARY KEY REFERENCES images (id),"
+    " subject TEXT NOT NULL,"
+    " digest TEXT NOT NULL REFERENCES blobs (digest),"
+    " media_type TEXT,"
+    " artifact_type TEXT,"
+    " kind TEXT NOT NULL CHECK (kind IN ('cosign-signature', 'cosign-attestation',"
+    " 'cosign-sbom', 'oci-referrer')),"
+    " tag TEXT,"
+    " signer_key_id TEXT,"
+    " policy_digest TEXT);"
+    "CREATE INDEX referrers_subject ON referrers (subject);";
+
 bool bundle_index_schema_known(sqlite3_int64 version)
 {
-	return version >= 1 && version <= 4;
+	return version >= 1 && version <= BALE_INDEX_SCHEMA_REFERRERS;
 }
 
 int bundle_index_schema_create(sqlite3 *db, sqlite3_int64 version)
@@ -386,5 +404,7 @@ int bundle_index_schema_create(sqlite3 *db, sqlite3_int64 version)
 		src = sqlite3_exec(db, schema_v3_more_sql, NULL, NULL, NULL);
 	if (src == SQLITE_OK && version >= 4)
 		src = sqlite3_exec(db, schema_v4_more_sql, NULL, NULL, NULL);
+	if (src == SQLITE_OK && version >= 5)
+		src = sqlite3_exec(db, schema_v5_more_sql, NULL, NULL, NULL);
 	return src;
 }

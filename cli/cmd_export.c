@@ -29,7 +29,13 @@ static const char usage_text[] =
     "others as expected at the site, and bale import checks the store holds them.\n"
     "\n";
 
-enum { OPT_INCLUDE_FOREIGN_LAYERS = OPT_VERB_FIRST, OPT_HAVE, OPT_VOLUME_SIZE, OPT_WITH_BALE };
+enum {
+	OPT_INCLUDE_FOREIGN_LAYERS = OPT_VERB_FIRST,
+	OPT_HAVE,
+	OPT_VOLUME_SIZE,
+	OPT_WITH_BALE,
+	OPT_REFERRERS,
+};
 
 /* Static bales for as many architectures as a site has (--with-bale, repeatable). */
 #define MAX_BINARIES 8
@@ -54,6 +60,11 @@ static const cli_opt options[] = {
      "fetch foreign (non-distributable) layers from their\n"
      "urls and carry them (default: left to the node)",
      OPT_INCLUDE_FOREIGN_LAYERS},
+    {"referrers", 0, "all|signatures|none",
+     "what each image brings from its registry: cosign's\n"
+     ".sig, .att and .sbom tags and OCI referrers (all, the\n"
+     "default), signatures only, or nothing",
+     OPT_REFERRERS},
     {"volume-size", 0, "SIZE",
      "cut the bundle into volumes of at most SIZE (700M, 4G;\n"
      "cd, dvd, dvd-dl, bd25, bd50), each verifying alone:\n"
@@ -88,6 +99,7 @@ typedef struct export_args {
 	const char *node_config;
 	const char *output, *key, *cache;
 	bool unsigned_ok, force, foreign_layers;
+	bale_pull_referrers referrers;
 	int level;
 	int64_t volume_size;
 	bool list_stdin; /* -f - */
@@ -140,6 +152,17 @@ static int export_option(void *payload, int opt, const char *arg, bale_error **e
 	case OPT_INCLUDE_FOREIGN_LAYERS:
 		a->foreign_layers = true;
 		return 0;
+	case OPT_REFERRERS:
+		if (strcmp(arg, "all") == 0)
+			a->referrers = BALE_PULL_REFERRERS_ALL;
+		else if (strcmp(arg, "signatures") == 0)
+			a->referrers = BALE_PULL_REFERRERS_SIGNATURES;
+		else if (strcmp(arg, "none") == 0)
+			a->referrers = BALE_PULL_REFERRERS_NONE;
+		else
+			return cli_usage(
+			    err, "--referrers: want all, signatures or none, got \"%s\"", arg);
+		return 0;
 	case OPT_FROM_MANIFESTS:
 		return cli_push_arg(&a->manifests, &a->n_manifests, arg);
 	case OPT_HAVE:
@@ -167,7 +190,7 @@ static int export_option(void *payload, int opt, const char *arg, bale_error **e
 int cmd_export(int argc, char **argv, bale_error **err)
 {
 	cli_common c;
-	export_args a = {0};
+	export_args a = {.referrers = BALE_PULL_REFERRERS_ALL};
 	bale_k8s_set k8s = {0};
 	bale_plan plan = {0};
 	bale_manifest_secret *secrets = NULL;
@@ -275,7 +298,8 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	                        .max_parallel = c.jobs,
 	                        .log = &c.log,
 	                        .keep = cache,
-	                        .foreign_layers = a.foreign_layers};
+	                        .foreign_layers = a.foreign_layers,
+	                        .referrers = a.referrers};
 	bale_bundle_write_options wo = {.output = a.output,
 	                                .force = a.force,
 	                                .key = key,

@@ -6,6 +6,7 @@
 
 #include "bale/bundle.h"
 #include "bale/index_db.h"
+#include "bale/json.h"
 #include "cli/cli.h"
 #include "cli/terminal.h"
 
@@ -304,6 +305,7 @@ typedef struct summary {
 	int volume, volumes;                      /* a volume of a set: which, of how many */
 	json_t *per_volume;                       /* what each volume holds */
 	bale_buf volume_text;
+	json_t *attachments; /* schema 5: what each attachment is, and what it is of */
 } summary;
 
 /* One volume of the set: what it holds. */
@@ -374,6 +376,48 @@ static int print_foreign(void *payload, int ncols, const char *const *names,
 	return 0;
 }
 
+/* Schema version 5: each attachment with its kind and the image it is about (the image
+ * whose root or carried manifest is its subject). */
+static const char attachments_sql[] =
+    "SELECT i.ref, r.kind, r.subject, r.artifact_type,"
+    " coalesce((SELECT s.ref FROM images s WHERE s.digest = r.subject ORDER BY s.id LIMIT 1),"
+    " (SELECT s.ref FROM image_manifests im JOIN images s ON s.id = im.image_id"
+    " WHERE im.manifest_digest = r.subject ORDER BY s.id LIMIT 1))"
+    " FROM referrers r JOIN images i ON i.id = r.image_id ORDER BY r.image_id";
+
+static int collect_attachment(void *payload, int ncols, const char *const *names,
+                              const char *const *values)
+{
+	summary *sum = payload;
+	(void)names;
+	if (!values || ncols != 5)
+		return 0;
+	if (!sum->attachments && !(sum->attachments = json_array()))
+		return 1;
+	return json_array_append_new(sum->attachments,
+	                             json_pack("{s:s?,s:s?,s:s?,s:s?,s:s?}", "ref", values[0],
+	                                       "kind", values[1], "subject", values[2],
+	                                       "artifactType", values[3], "of", values[4])) != 0;
+}
+
+static void print_attachments(const summary *sum)
+{
+	size_t i;
+	json_t *a;
+	if (!json_array_size(sum->attachments))
+		return;
+	printf("attachments (bale query BUNDLE \"SELECT * FROM referrers\"):\n");
+	json_array_foreach(sum->attachments, i, a)
+	{
+		const char *of = bale_json_str(a, "of");
+		printf("  %-19s of ", bale_json_str(a, "kind"));
+		cli_put_text(stdout, of ? of : bale_json_str(a, "subject"));
+		fputs(": ", stdout);
+		cli_put_text(stdout, bale_json_str(a, "ref"));
+		putchar('\n');
+	}
+}
+
 static void print_text_summary(const ls_state *s, const summary *sum)
 {
 	char human[32];
@@ -410,6 +454,8 @@ static int print_json_summary(const ls_state *s, const summary *sum)
 	                                    (json_int_t)sum->expected_bytes)
 	                        : json_null());
 	json_object_set_new(tail, "signer", sum->signer ? json_string(sum->signer) : json_null());
+	json_object_set_new(tail, "attachments",
+	                    sum->attachments ? json_incref(sum->attachments) : json_array());
 	set_string(tail, "bundleId", sum->bundle_id);
 	set_string(tail, "created", sum->created);
 	char *text = json_dumps(tail, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -451,12 +497,15 @@ static int list_images(sqlite3 *db, int volume, int volumes, bool as_json, bale_
 		                         "SELECT volume, count(*), sum(size), sum(part > 0)"
 		                         " FROM volume_members GROUP BY volume ORDER BY volume",
 		                         collect_volume, &sum, err);
+	if (rc == 0 && bale_index_db_version(db) >= 5)
+		rc = bale_index_db_query(db, attachments_sql, collect_attachment, &sum, err);
 	if (rc == 0 && as_json)
 		rc = print_json_summary(&s, &sum);
 	else if (rc == 0) {
 		print_text_summary(&s, &sum);
 		if (v2)
 			rc = bale_index_db_query(db, foreign_sql, print_foreign, NULL, err);
+		print_attachments(&sum);
 	}
 	if (rc > 0 || (rc < 0 && !(err && *err)))
 		rc = bale_error_set(err, BALE_EGENERIC, "ls: out of memory");
@@ -464,6 +513,7 @@ static int list_images(sqlite3 *db, int volume, int volumes, bool as_json, bale_
 	free(sum.bundle_id);
 	free(sum.created);
 	json_decref(sum.per_volume);
+	json_decref(sum.attachments);
 	bale_buf_free(&sum.volume_text);
 	free(sum.signer);
 	return rc;

@@ -274,8 +274,10 @@ int bale_export(bale_pull *pull, const char *const *refs, size_t n, bale_sink *c
 	int rc = bale_pull_resolve_all(pull, refs, n, cache, err);
 	if (rc < 0)
 		return rc;
-	job.images = (bale_bundle_images){
-	    .n = bale_pull_image_count(pull), .load = load_image, .payload = pull};
+	job.images = (bale_bundle_images){.n = bale_pull_image_count(pull),
+	                                  .attachments = bale_pull_attachment_count(pull) > 0,
+	                                  .load = load_image,
+	                                  .payload = pull};
 	if (have && (rc = export_delta_new(&delta, have, &job.images, err)) < 0)
 		return rc;
 	a.delta = delta;

@@ -34,6 +34,7 @@ struct bale_pull {
 	struct pulled {
 		char *ref;
 		pull_spilled at;
+		pull_attachment *attach; /* for an attachment of another image (ref NULL) */
 	} * images;
 	size_t n_images;
 	bale_slots *by_ref;     /* images by ref */
@@ -90,8 +91,10 @@ void bale_pull_free(bale_pull *p)
 {
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->n_images; i++)
+	for (size_t i = 0; i < p->n_images; i++) {
 		free(p->images[i].ref);
+		free(p->images[i].attach);
+	}
 	free(p->images);
 	bale_slots_free(p->by_ref);
 	pull_spill_free(p->spill);
@@ -206,6 +209,14 @@ size_t bale_pull_image_count(const bale_pull *p)
 	return p->n_images;
 }
 
+size_t bale_pull_attachment_count(const bale_pull *p)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < p->n_images; i++)
+		n += p->images[i].attach != NULL;
+	return n;
+}
+
 int bale_pull_image_load(bale_pull *p, size_t i, bale_image **out, bale_error **err)
 {
 	return pull_spill_get(p->spill, &p->images[i].at, out, err);
@@ -267,7 +278,7 @@ static int check_single_platform(const bale_pull *p, const bale_image *img,
 	char have[BALE_PLATFORM_TEXT], one[BALE_PLATFORM_TEXT];
 	bale_buf asked;
 	if (bale_manifest_type_is_index(img->root.media_type) || !m->has_platform || m->artifact ||
-	    bale_platform_set_is_all(p->opts.platforms) ||
+	    img->attachment_kind[0] || bale_platform_set_is_all(p->opts.platforms) ||
 	    bale_platform_set_contains(p->opts.platforms, &m->platform))
 		return 0;
 	bale_buf_init(&asked, 4096, "platforms");
@@ -588,8 +599,20 @@ cleanup:
 	return rc;
 }
 
+/* An attachment is carried whole: every manifest and index under its root. */
+static void select_whole(bale_image *img)
+{
+	for (size_t i = 0; i < img->n_manifests; i++) {
+		img->manifests[i].selected = true;
+		img->manifests[i].artifact = true;
+	}
+	for (size_t i = 0; i < img->n_indexes; i++)
+		img->indexes[i].selected = true;
+}
+
+/* found: where the attachments of an image asked for go (NULL: none are looked for). */
 static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *img,
-                         bale_error **err)
+                         pull_found *found, bale_error **err)
 {
 	int rc = 0;
 	bale_ref *ref = NULL;
@@ -615,8 +638,11 @@ static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *
 	if (bale_manifest_type_is_index(img->root.media_type)) {
 		if ((rc = walk_index(p, reg, img, &img->root.digest, &body, 0, err)) < 0)
 			goto cleanup;
-		if ((rc = bale_image_select(img, p->opts.platforms, err)) < 0 ||
-		    (rc = keep_bytes(p, &img->root, &body, err)) < 0)
+		if (img->attachment_kind[0])
+			select_whole(img);
+		else if ((rc = bale_image_select(img, p->opts.platforms, err)) < 0)
+			goto cleanup;
+		if ((rc = keep_bytes(p, &img->root, &body, err)) < 0)
 			goto cleanup;
 		drop_public(&body);
 		/* The manifests to fetch must fit where they are kept, before the first. */
@@ -640,7 +666,8 @@ static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *
 			if (img->manifests[i].selected &&
 			    (rc = load_manifest(p, reg, img, &img->manifests[i], err)) < 0)
 				goto cleanup;
-		bale_image_select_loaded(img, p->opts.platforms);
+		if (!img->attachment_kind[0])
+			bale_image_select_loaded(img, p->opts.platforms);
 	} else {
 		/* A single manifest is selected here; its platform, its config's, is held to the
 		 * ones asked for once the config is read (check_single_platform). */
@@ -654,7 +681,11 @@ static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *
 		if ((rc = parse_manifest(p, img, &img->manifests[0], &body, err)) < 0 ||
 		    (rc = keep_bytes(p, &img->root, &body, err)) < 0)
 			goto cleanup;
+		img->manifests[0].artifact |= img->attachment_kind[0] != '\0';
 	}
+	if (found && !img->attachment_kind[0] && p->opts.referrers)
+		rc = pull_attachments_find(reg, img, p->opts.referrers, &found->list, &found->n,
+		                           err);
 cleanup:
 	drop_public(&body);
 	bale_ref_free(ref);
@@ -714,7 +745,7 @@ int bale_pull_resolve(bale_pull *p, const char *text, bale_image **out, bale_err
 	bale_image *img = NULL;
 	int rc = bale_ref_parse(&ref, text, err);
 	if (rc == 0 && (rc = image_named(bale_ref_string(ref), &img, err)) == 0 &&
-	    (rc = resolve_image(p, &p->registries, img, err)) == 0 &&
+	    (rc = resolve_image(p, &p->registries, img, NULL, err)) == 0 &&
 	    (rc = fetch_configs(p, &img, 1, err)) == 0) {
 		*out = img;
 		img = NULL;
@@ -758,6 +789,7 @@ typedef struct resolver {
 	atomic_size_t next;
 	int *rcs;
 	bale_error **errs;
+	pull_found *found; /* each image's attachments */
 } resolver;
 
 typedef struct resolver_thread {
@@ -772,7 +804,8 @@ static void *resolver_main(void *arg)
 	resolver_thread *t = arg;
 	resolver *r = t->r;
 	for (size_t i; (i = atomic_fetch_add(&r->next, 1)) < r->n;)
-		r->rcs[i] = resolve_image(r->p, &t->registries, r->images[i], &r->errs[i]);
+		r->rcs[i] =
+		    resolve_image(r->p, &t->registries, r->images[i], &r->found[i], &r->errs[i]);
 	return NULL;
 }
 
@@ -794,11 +827,11 @@ static void failed(failures *f, bale_error *e)
 
 /* Resolves images, each of which succeeds (ok[i]) or is one of f's failures. */
 static int resolve_images(bale_pull *p, bale_image **images, size_t n, bool *ok, failures *f,
-                          bale_error **err)
+                          pull_found *found, bale_error **err)
 {
 	int rc = 0;
 	size_t workers = (size_t)jobs(p) < n ? (size_t)jobs(p) : n;
-	resolver r = {.p = p, .images = images, .n = n};
+	resolver r = {.p = p, .images = images, .n = n, .found = found};
 	resolver_thread *threads = calloc(workers ? workers : 1, sizeof(*threads));
 	r.rcs = calloc(n ? n : 1, sizeof(*r.rcs));
 	r.errs = calloc(n ? n : 1, sizeof(*r.errs));
@@ -853,16 +886,47 @@ cleanup:
 /* Images [at, at + n): resolved, their configs read, then written to the spill. A
  * reference that fails is one of f's; what fails for all (memory, the spill, a config
  * that cannot be fetched) is returned. */
+/* An attachment found for an image of the pull: one more image to resolve (once, however
+ * many images it was found for), knowing what it is. */
+static int add_attachment(bale_pull *p, const pull_attachment *a, bale_error **err)
+{
+	size_t before = p->n_images;
+	int rc = new_image(p, p->first_unfetched, a->ref, err);
+	if (rc < 0 || p->n_images == before)
+		return rc;
+	pull_attachment *copy = malloc(sizeof(*copy));
+	if (!copy)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	*copy = *a;
+	copy->ref = NULL; /* the pulled entry's own */
+	p->images[before].attach = copy;
+	return 0;
+}
+
+/* Images [at, at + n): resolved, their configs read, then written to the spill; the
+ * attachments found for them join the images still to resolve. A reference that fails is
+ * one of f's; what fails for all (memory, the spill, a config that cannot be fetched) is
+ * returned. */
 static int resolve_batch(bale_pull *p, size_t at, size_t n, failures *f, bale_error **err)
 {
 	bale_image *batch[RESOLVE_BATCH] = {0}, *good[RESOLVE_BATCH];
+	pull_found found[RESOLVE_BATCH] = {0};
 	bool ok[RESOLVE_BATCH] = {false};
 	size_t k = 0;
 	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++)
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const pull_attachment *a = p->images[at + i].attach;
 		rc = image_named(p->images[at + i].ref, &batch[i], err);
+		if (rc == 0 && a) {
+			snprintf(batch[i]->attachment_kind, sizeof(batch[i]->attachment_kind), "%s",
+			         a->kind);
+			snprintf(batch[i]->attachment_type, sizeof(batch[i]->attachment_type), "%s",
+			         a->artifact_type);
+			batch[i]->subject = a->subject;
+		}
+	}
 	if (rc == 0)
-		rc = resolve_images(p, batch, n, ok, f, err);
+		rc = resolve_images(p, batch, n, ok, f, found, err);
 	for (size_t i = 0; i < n && rc == 0; i++)
 		if (ok[i])
 			good[k++] = batch[i];
@@ -878,9 +942,13 @@ static int resolve_batch(bale_pull *p, size_t at, size_t n, failures *f, bale_er
 			}
 		if (ok[i])
 			rc = pull_spill_put(p->spill, batch[i], &p->images[at + i].at, err);
+		for (size_t j = 0; ok[i] && j < found[i].n && rc == 0; j++)
+			rc = add_attachment(p, &found[i].list[j], err);
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		bale_image_free(batch[i]);
+		pull_attachments_free(found[i].list, found[i].n);
+	}
 	return rc;
 }
 
@@ -901,15 +969,16 @@ int bale_pull_resolve_all(bale_pull *p, const char *const *refs, size_t n, bale_
 	bale_progress phase = {.phase = "resolving references",
 	                       .total = (int)(p->n_images - first)};
 	const bale_log *log = p->opts.log;
-	for (size_t at = first; at < p->n_images && rc == 0; at += RESOLVE_BATCH) {
+	/* Attachments join the images as they are found: the batches run until none is left. */
+	for (size_t at = first, batch; at < p->n_images && rc == 0; at += batch) {
+		batch = p->n_images - at < RESOLVE_BATCH ? p->n_images - at : RESOLVE_BATCH;
+		phase.total = (int)(p->n_images - first);
 		if (log && log->progress)
 			log->progress(log->payload, &phase);
-		rc = resolve_batch(
-		    p, at, p->n_images - at < RESOLVE_BATCH ? p->n_images - at : RESOLVE_BATCH, &f,
-		    err);
-		phase.done = (int)(at + RESOLVE_BATCH < p->n_images ? at + RESOLVE_BATCH - first
-		                                                    : p->n_images - first);
+		rc = resolve_batch(p, at, batch, &f, err);
+		phase.done = (int)(at + batch - first);
 	}
+	phase.total = phase.done = (int)(p->n_images - first);
 	if (log && log->progress && rc == 0)
 		log->progress(log->payload, &phase);
 	if (rc == 0 && f.n == 1) { /* as it is */

@@ -6,6 +6,8 @@
 
 #include "bale/error.h"
 #include "bale/image.h"
+#include "bale/pull.h"
+#include "bale/registry.h"
 
 /* Where resolved images wait until they are fetched and written: an unnamed temporary
  * file, each image appended once its configs are read (its records, arrays and names as
@@ -26,5 +28,25 @@ int pull_spill_put(pull_spill *s, const bale_image *img, pull_spilled *at, bale_
 /* A copy of the image put at at: the caller's, to free with bale_image_free. Safe from
  * several threads. */
 int pull_spill_get(pull_spill *s, const pull_spilled *at, bale_image **out, bale_error **err);
+
+/* An attachment found beside an image (pull/attach.c): the reference that pulls it
+ * (REPO:sha256-<hex>.sig, REPO@sha256:… for a referrer), what it is, what it is about. */
+typedef struct pull_attachment {
+	char *ref;
+	char kind[24];
+	bale_digest subject;
+	char artifact_type[128];
+} pull_attachment;
+
+/* The attachments found for one image. */
+typedef struct pull_found {
+	pull_attachment *list;
+	size_t n;
+} pull_found;
+
+/* Every attachment of img's root and carried manifests that mode asks for, through reg. */
+int pull_attachments_find(bale_registry *reg, const bale_image *img, bale_pull_referrers mode,
+                          pull_attachment **out, size_t *n, bale_error **err);
+void pull_attachments_free(pull_attachment *list, size_t n);
 
 #endif

@@ -141,6 +141,44 @@ int bale_registry_tags(bale_registry *reg, const char *repository, char ***tags,
 	return list_all(reg, url, repository, "tags", what, tags, n, err);
 }
 
+int bale_registry_referrers(bale_registry *reg, const char *repository, const bale_digest *subject,
+                            bale_buf *index, bool *supported, bale_error **err)
+{
+	char url[2048], what[600];
+	reg_response resp;
+	struct curl_slist *headers = NULL;
+	int rc = reg_ensure_pinged(reg, err);
+	*supported = false;
+	if (rc < 0)
+		return rc;
+	reg_response_init(&resp);
+	snprintf(what, sizeof(what), "%s/%s: referrers of %s", reg->http.domain, repository,
+	         subject->str);
+	snprintf(url, sizeof(url), "%s/v2/%s/referrers/%s", reg->http.base_url, repository,
+	         subject->str);
+	if (!(headers =
+	          curl_slist_append(NULL, "Accept: application/vnd.oci.image.index.v1+json"))) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
+	reg_request req = {.url = url, .repository = repository, .headers = headers};
+	if ((rc = reg_perform(reg, &req, index, &resp, err)) < 0)
+		goto cleanup;
+	/* 404 is a registry without the API (distribution 2.8): the caller reads the
+	 * referrers tag schema instead, as the distribution spec says */
+	if (resp.status == 404)
+		goto cleanup;
+	if (resp.status != 200) {
+		rc = status_error(reg, what, resp.status, index, err);
+		goto cleanup;
+	}
+	*supported = true;
+cleanup:
+	curl_slist_free_all(headers);
+	reg_response_free(&resp);
+	return rc;
+}
+
 static int head(bale_registry *reg, const char *repository, const char *kind, const char *reference,
                 bale_registry_head *out, bale_error **err)
 {

@@ -41,6 +41,9 @@
  * caller's to free (bale_image_free). */
 typedef struct bale_bundle_images {
 	size_t n;
+	/* Some images are attachments of others (bale_image's attachment_kind): index.db is
+	 * written with its referrers table (schema version 5). */
+	bool attachments;
 	int (*load)(void *payload, size_t i, bale_image **out, bale_error **err);
 	void *payload;
 } bale_bundle_images;

@@ -62,6 +62,14 @@ typedef struct bale_image {
 	size_t n_manifests;
 	bale_image_index *indexes; /* the child indexes, parents before their children */
 	size_t n_indexes;
+	/* An attachment of another image of the same run, found beside it in its registry:
+	 * kind "cosign-signature", "cosign-attestation" or "cosign-sbom" (cosign's tags
+	 * sha256-<hex>.sig, .att, .sbom) or "oci-referrer" (the referrers API or its tag
+	 * schema); "" for an image asked for. subject is the manifest or index it is
+	 * about; an attachment is carried whole, whatever the platforms asked. */
+	char attachment_kind[24];
+	bale_digest subject;
+	char attachment_type[128]; /* the artifactType its referrer entry declares, if any */
 } bale_image;
 
 /* Frees an image and everything it points to (every pointer malloc'd, or NULL). */

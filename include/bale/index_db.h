@@ -20,6 +20,9 @@
 #define BALE_INDEX_SCHEMA_VERSION 3
 /* Written for a bundle cut into volumes: version 3 and table volume_members. */
 #define BALE_INDEX_SCHEMA_VOLUMES 4
+/* Written for a bundle that carries attachments (signatures, SBOMs, attestations,
+ * referrers): version 4 and table referrers. The newest version bale reads. */
+#define BALE_INDEX_SCHEMA_REFERRERS 5
 
 typedef struct bale_index_bundle_info {
 	const char *bundle_id;
@@ -27,6 +30,7 @@ typedef struct bale_index_bundle_info {
 	const char *tool_version;
 	const char *signer_key_id; /* NULL or "" for unsigned bundles */
 	bool volumes;              /* a bundle cut into volumes: schema 4 */
+	bool referrers;            /* it carries attachments: schema 5 */
 } bale_index_bundle_info;
 
 typedef struct bale_index_db bale_index_db;

@@ -14,6 +14,12 @@
 #include "bale/registry.h"
 #include "bale/sink.h"
 
+typedef enum bale_pull_referrers {
+	BALE_PULL_REFERRERS_NONE = 0,
+	BALE_PULL_REFERRERS_SIGNATURES,
+	BALE_PULL_REFERRERS_ALL,
+} bale_pull_referrers;
+
 typedef struct bale_pull_options {
 	bale_registry_options registry;
 	const bale_platform_set *platforms; /* NULL: the host platform */
@@ -29,6 +35,12 @@ typedef struct bale_pull_options {
 	 * urls and carry them like any layer (bale export --include-foreign-layers);
 	 * otherwise they are left to the node's runtime, with a warning. */
 	bool foreign_layers;
+	/* What else each image brings from its registry (bale export --referrers): nothing,
+	 * its signatures (cosign's .sig tags, and referrers that are signatures), or every
+	 * attachment (cosign's .sig, .att and .sbom tags, every referrer). Each becomes an
+	 * image of the run of its own, named by its tag or digest (bale_image's
+	 * attachment_kind says what it is). */
+	bale_pull_referrers referrers;
 } bale_pull_options;
 
 typedef struct bale_pull bale_pull;
@@ -61,6 +73,8 @@ int bale_pull_read(bale_pull *pull, const bale_descriptor *desc, bale_buf *out, 
 
 /* The images resolved, in the order asked (a reference asked twice counts once). */
 size_t bale_pull_image_count(const bale_pull *pull);
+/* How many of them are attachments found beside the images asked for. */
+size_t bale_pull_attachment_count(const bale_pull *pull);
 /* Image i (below bale_pull_image_count), read back from where the pull keeps it: the
  * pull holds no resolved image in memory, so its memory stays flat for any number of
  * images. *out is the caller's (bale_image_free). Safe from several threads. */

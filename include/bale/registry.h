@@ -130,6 +130,12 @@ int bale_registry_tags(bale_registry *reg, const char *repository, char ***tags,
                        bale_error **err);
 void bale_registry_list_free(char **list, size_t n);
 
+/* GET /v2/<repo>/referrers/<subject>: the image index of the manifests that name subject,
+ * into index (the first page). *supported is false, and index empty, when the registry
+ * lacks the API (404): read the referrers tag schema (sha256-<hex>) instead. */
+int bale_registry_referrers(bale_registry *reg, const char *repository, const bale_digest *subject,
+                            bale_buf *index, bool *supported, bale_error **err);
+
 /* What HEAD says of a manifest or a blob. */
 typedef struct bale_registry_head {
 	bool found;

@@ -38,8 +38,9 @@ REFS_REF=$(art referrers ref)
 refs=("$H/demo/multi:1" "$H/demo/dlist:1" "$H/demo/single:1")
 for a in "${ARTS[@]}"; do refs+=("$(art "$a" ref)"); done
 B="$T/site.tar.zst"
-"$BALE" export -q --insecure-registry "$H" --key "$T/k.key" -o "$B" "${refs[@]}" >/dev/null
-"$BALE" export -q --insecure-registry "$H" --key "$T/k.key" -o "$T/broken.tar.zst" \
+# the artifacts as asked for, each once: what they refer to is test_referrers.sh's
+"$BALE" export -q --insecure-registry "$H" --key "$T/k.key" --referrers none -o "$B" "${refs[@]}" >/dev/null
+"$BALE" export -q --insecure-registry "$H" --key "$T/k.key" --referrers none -o "$T/broken.tar.zst" \
   "${refs[@]}" "$BROKEN_REF" >/dev/null
 
 start_containerd

@@ -18,7 +18,7 @@ foreign=$(field foreign-linux foreign)
 [[ $foreign == sha256:* ]] || fail "the foreign-linux shape has no foreign layer"
 
 B="$T/lacking.tar.zst"
-expect_exit 0 "$BALE" export --insecure-registry "$H" --key "$T/k.key" -o "$B" "${refs[@]}"
+expect_exit 0 "$BALE" export --insecure-registry "$H" --key "$T/k.key" --referrers none -o "$B" "${refs[@]}"
 assert_contains "$LAST_STDERR" "$FL: 1 foreign layer(s) left to the runtime to fetch"
 F="$T/carried.tar.zst"
 expect_exit 0 "$BALE" export -q --insecure-registry "$H" --key "$T/k.key" --include-foreign-layers \
