@@ -64,6 +64,7 @@ enum cli_option {
 	OPT_MAX_RETRY_AFTER,
 	OPT_NO_HEADER,
 	OPT_PROGRESS,
+	OPT_POLICY,            /* the site's containers-policy.json: export and verify */
 	OPT_VERB_FIRST = 1100, /* verbs number their own options from here */
 };
 

@@ -10,6 +10,7 @@
 #include "bale/fs.h"
 #include "bale/have.h"
 #include "bale/plan.h"
+#include "bale/policy.h"
 #include "bale/pull.h"
 #include "bale/reflist.h"
 #include "bale/store.h"
@@ -65,6 +66,10 @@ static const cli_opt options[] = {
      ".sig, .att and .sbom tags and OCI referrers (all, the\n"
      "default), signatures only, or nothing",
      OPT_REFERRERS},
+    {"policy", 0, "FILE",
+     "the site's containers-policy.json: an image it refuses\n"
+     "with the signatures it brings is not exported (exit 4)",
+     OPT_POLICY},
     {"volume-size", 0, "SIZE",
      "cut the bundle into volumes of at most SIZE (700M, 4G;\n"
      "cd, dvd, dvd-dl, bd25, bd50), each verifying alone:\n"
@@ -97,6 +102,7 @@ typedef struct export_args {
 	const char **haves; /* have-lists */
 	size_t n_haves;
 	const char *node_config;
+	const char *policy;
 	const char *output, *key, *cache;
 	bool unsigned_ok, force, foreign_layers;
 	bale_pull_referrers referrers;
@@ -152,6 +158,9 @@ static int export_option(void *payload, int opt, const char *arg, bale_error **e
 	case OPT_INCLUDE_FOREIGN_LAYERS:
 		a->foreign_layers = true;
 		return 0;
+	case OPT_POLICY:
+		a->policy = arg;
+		return 0;
 	case OPT_REFERRERS:
 		if (strcmp(arg, "all") == 0)
 			a->referrers = BALE_PULL_REFERRERS_ALL;
@@ -200,6 +209,7 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	bale_pull *pull = NULL;
 	bale_key *key = NULL;
 	bale_have *have = NULL;
+	bale_policy *policy = NULL;
 	char *cache_dir = NULL, *blob_dir = NULL;
 	cli_registries regs = {0};
 	const char *stdin_taken = NULL;
@@ -276,7 +286,15 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	}
 	if (a.key && bale_key_load_private(&key, a.key, err) < 0)
 		goto failed;
-	/* The have-lists before any download: a list that cannot be read stops here. */
+	/* The site policy and the have-lists before any download: a file that cannot be
+	 * read stops here. */
+	if (a.policy && bale_policy_load(&policy, a.policy, err) < 0)
+		goto failed;
+	if (a.policy && a.referrers == BALE_PULL_REFERRERS_NONE) {
+		rc = cli_usage(err, "--policy checks the signatures images bring: not with "
+		                    "--referrers none");
+		goto cleanup;
+	}
 	if (a.n_haves && bale_have_new(&have, err) < 0)
 		goto failed;
 	for (size_t i = 0; i < a.n_haves; i++)
@@ -310,8 +328,8 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	                                .extras = a.binaries,
 	                                .n_extras = a.n_binaries};
 	if (bale_pull_new(&pull, &po, err) < 0 ||
-	    bale_export(pull, (const char *const *)a.refs.refs, a.refs.n, cache, have, &wo, err) <
-	        0)
+	    bale_export(pull, (const char *const *)a.refs.refs, a.refs.n, cache, have, policy, &wo,
+	                err) < 0)
 		goto failed;
 	cli_progress_clear(&c);
 	size_t n = bale_pull_image_count(pull);
@@ -353,6 +371,7 @@ cleanup:
 	free(a.manifests);
 	free(a.haves);
 	bale_have_free(have);
+	bale_policy_free(policy);
 	free(cache_dir);
 	free(blob_dir);
 	cli_common_free(&c);

@@ -7,7 +7,7 @@
 #include "cli/cli.h"
 
 static const char usage_text[] =
-    "Usage: bale verify BUNDLE [--key PUB | --trust DIR] [--json]\n"
+    "Usage: bale verify BUNDLE [--key PUB | --trust DIR] [--policy FILE] [--json]\n"
     "\n"
     "Checks the signature over bale/manifest.json against a trusted public key, then\n"
     "reads the whole bundle and checks every member: size and SHA-256 of each blob and\n"
@@ -29,6 +29,10 @@ static const cli_opt options[] = {
     {"insecure-skip-verify", 0, NULL, "check the content but not the signature",
      OPT_INSECURE_SKIP_VERIFY},
     {"json", 0, NULL, "print a JSON report (also when a check fails)", OPT_JSON},
+    {"policy", 0, "FILE",
+     "the site's containers-policy.json: every image held to it\n"
+     "with the cosign signatures the bundle carries (exit 4)",
+     OPT_POLICY},
     CLI_OPT_PROGRESS,
     CLI_OPT_HEADING("Never-readiness preflight:"),
     {"manifests", 0, "PATH", "Kubernetes manifests, as bale plan reads them (repeatable)",
@@ -48,7 +52,7 @@ const cli_verb cli_verb_verify = {"verify", usage_text, options};
 
 typedef struct verify_args {
 	bale_store_options store_opts;
-	const char *key, *trust, *store, *bundle;
+	const char *key, *trust, *store, *bundle, *policy;
 	bool json, skip_signature;
 	const char **manifests;
 	size_t n_manifests;
@@ -65,6 +69,8 @@ static int verify_option(void *payload, int opt, const char *arg, bale_error **e
 		a->json = true;
 	else if (opt == OPT_INSECURE_SKIP_VERIFY)
 		a->skip_signature = true;
+	else if (opt == OPT_POLICY)
+		a->policy = arg;
 	else if (cli_store_option(&a->store_opts, &a->store, opt, arg))
 		return 0;
 	else if (opt == OPT_BUNDLE)
@@ -74,7 +80,8 @@ static int verify_option(void *payload, int opt, const char *arg, bale_error **e
 	return 0;
 }
 
-static void print_json(const char *path, const bale_verify_report *r, const bale_error *err)
+static void print_json(const char *path, const bale_verify_report *r, const char *policy,
+                       const bale_verify_policy_report *pr, const bale_error *err)
 {
 	json_t *o = json_pack("{s:s,s:b,s:s,s:b,s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "bundle", path, "ok",
 	                      err == NULL, "signer", r->signer, "signatureChecked",
@@ -90,6 +97,11 @@ static void print_json(const char *path, const bale_verify_report *r, const bale
 		                    json_pack("{s:I,s:I}", "expectedBlobs",
 		                              (json_int_t)r->expected_blobs, "expectedBytes",
 		                              (json_int_t)r->expected_bytes));
+	if (policy)
+		json_object_set_new(o, "policy",
+		                    json_pack("{s:s,s:I,s:I}", "file", policy, "images",
+		                              (json_int_t)pr->images, "refused",
+		                              (json_int_t)pr->refused));
 	if (err) {
 		json_object_set_new(o, "exitCode",
 		                    json_integer(cli_exit_status(bale_error_code(err))));
@@ -105,7 +117,9 @@ int cmd_verify(int argc, char **argv, bale_error **err)
 	cli_common c;
 	verify_args a = {0};
 	bale_trust *trust = NULL;
+	bale_policy *policy = NULL;
 	bale_verify_report report = {0};
+	bale_verify_policy_report policy_report = {0};
 	cli_common_init(&c);
 	int rc = cli_parse(&c, argc, argv, &cli_verb_verify, verify_option, &a, err);
 	if (rc != CLI_PARSED) {
@@ -126,9 +140,14 @@ int cmd_verify(int argc, char **argv, bale_error **err)
 	const char *path = argv[optind];
 	if (!a.skip_signature && (rc = cli_load_trust(&trust, a.key, a.trust, err)) < 0)
 		goto cleanup;
+	if (a.policy && (rc = bale_policy_load(&policy, a.policy, err)) < 0)
+		goto cleanup;
 	rc = bale_verify_bundle(path, trust, &report, &c.log, err);
+	/* every byte checked first: the policy reads signatures already known good */
+	if (rc == 0 && policy)
+		rc = bale_verify_policy(path, policy, &policy_report, err);
 	if (a.json)
-		print_json(path, &report, rc < 0 ? *err : NULL);
+		print_json(path, &report, a.policy, &policy_report, rc < 0 ? *err : NULL);
 	if (rc < 0) {
 		/* -q: the exit status alone tells; --json: the report carries the error. */
 		if (c.log.level <= BALE_LOG_ERROR || a.json) {
@@ -158,6 +177,9 @@ int cmd_verify(int argc, char **argv, bale_error **err)
 			                                : "signature NOT checked");
 		if (report.signature_checked)
 			printf("signer: %s\n", report.signer);
+		if (policy)
+			printf("policy %s: %zu image%s admitted\n", a.policy, policy_report.images,
+			       policy_report.images == 1 ? "" : "s");
 		if (report.expected_blobs)
 			printf("delta: expects %lld layer%s (%s) at the site\n",
 			       (long long)report.expected_blobs,
@@ -166,6 +188,7 @@ int cmd_verify(int argc, char **argv, bale_error **err)
 	}
 cleanup:
 	bale_trust_free(trust);
+	bale_policy_free(policy);
 	free(a.manifests);
 	cli_common_free(&c);
 	return rc;

@@ -265,13 +265,16 @@ static int load_image(void *payload, size_t i, bale_image **out, bale_error **er
 }
 
 int bale_export(bale_pull *pull, const char *const *refs, size_t n, bale_sink *cache,
-                const bale_have *have, const bale_bundle_write_options *opts, bale_error **err)
+                const bale_have *have, const bale_policy *policy,
+                const bale_bundle_write_options *opts, bale_error **err)
 {
 	arrivals a = {.base = {.ops = &arrivals_ops}, .cache = cache};
 	writer_job job = {.opts = *opts, .a = &a};
 	bale_error *fetch_err = NULL;
 	export_delta *delta = NULL;
 	int rc = bale_pull_resolve_all(pull, refs, n, cache, err);
+	if (rc == 0 && policy)
+		rc = export_policy_check(pull, policy, err);
 	if (rc < 0)
 		return rc;
 	job.images = (bale_bundle_images){.n = bale_pull_image_count(pull),

@@ -298,6 +298,8 @@ static int check_single_platform(const bale_pull *p, const bale_image *img,
 /* Every config of the given images: those neither kept nor in the source are fetched in
  * one batch of parallel transfers into the keeper (once their sizes are known to fit),
  * then each is read back on its own for its platform and creation time. */
+#define SIMPLE_SIGNING "application/vnd.dev.cosign.simplesigning.v1+json"
+
 static int fetch_configs(bale_pull *p, bale_image **images, size_t n, bale_error **err)
 {
 	bale_buf cfg;
@@ -330,6 +332,21 @@ static int fetch_configs(bale_pull *p, bale_image **images, size_t n, bale_error
 				rc = bale_registry_fetch_add(f, reg, images[i]->repository,
 				                             &m->config, keep, err);
 			}
+			/* A signature's payloads (some 250 bytes each) are kept as configs are: a
+			 * site policy reads them before the bundle is written (bale export
+			 * --policy). */
+			for (size_t k = 0;
+			     rc == 0 && k < m->n_layers &&
+			     strcmp(images[i]->attachment_kind, "cosign-signature") == 0;
+			     k++)
+				if (strcmp(m->layers[k].media_type, SIMPLE_SIGNING) == 0 &&
+				    m->layers[k].size <= (int64_t)BALE_CAP_CONFIG &&
+				    (rc = find_bytes(p, &m->layers[k], &cfg, err)) ==
+				        BALE_ENOTFOUND) {
+					need += (uint64_t)m->layers[k].size;
+					rc = bale_registry_fetch_add(f, reg, images[i]->repository,
+					                             &m->layers[k], keep, err);
+				}
 			if (rc < 0)
 				goto cleanup;
 		}

@@ -13,6 +13,7 @@
 
 #include "bale/json.h"
 #include "bale/key.h"
+#include "bale/manifest.h"
 #include "bale/policy.h"
 #include "bale/ref.h"
 
@@ -594,5 +595,171 @@ int bale_policy_check(const bale_policy *policy, const char *ref, const char *ma
 			snprintf(signer, 65, "%s", key_id);
 	}
 	bale_ref_free(image);
+	return rc;
+}
+
+#define SIMPLE_SIGNING_MEDIA_TYPE "application/vnd.dev.cosign.simplesigning.v1+json"
+#define SIGNATURE_ANNOTATION "dev.cosignproject.cosign/signature"
+
+void bale_policy_sig_layers_free(bale_policy_sig_layer *layers, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(layers[i].signature_b64);
+	free(layers);
+}
+
+int bale_policy_sig_layers(const char *manifest, size_t len, bale_policy_sig_layer **out, size_t *n,
+                           bale_error **err)
+{
+	json_t *doc = NULL, *layer;
+	size_t i;
+	*out = NULL;
+	*n = 0;
+	int rc = bale_json_parse(&doc, manifest, len, BALE_CAP_MANIFEST, "signature manifest", err);
+	json_t *layers = json_object_get(doc, "layers");
+	if (rc == 0 && !json_is_array(layers))
+		rc = bale_error_set(err, BALE_EVERIFY, "signature manifest: no layers");
+	bale_policy_sig_layer *list =
+	    rc == 0 ? calloc(json_array_size(layers) + 1, sizeof(*list)) : NULL;
+	if (rc == 0 && !list)
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+	json_array_foreach(layers, i, layer)
+	{
+		const char *type = bale_json_str(layer, "mediaType");
+		const char *digest = bale_json_str(layer, "digest");
+		const char *sig =
+		    bale_json_str(json_object_get(layer, "annotations"), SIGNATURE_ANNOTATION);
+		json_t *size = json_object_get(layer, "size");
+		if (rc < 0)
+			break;
+		if (!type || strcmp(type, SIMPLE_SIGNING_MEDIA_TYPE) != 0 || !sig)
+			continue;
+		bale_policy_sig_layer *l = &list[*n];
+		if (!digest || bale_digest_parse(&l->desc.digest, digest, NULL) < 0 ||
+		    !json_is_integer(size) || json_integer_value(size) < 0 ||
+		    json_integer_value(size) > (json_int_t)PAYLOAD_CAP) {
+			rc = bale_error_set(err, BALE_EVERIFY,
+			                    "signature manifest: layer %zu: a bad digest or size",
+			                    i);
+			break;
+		}
+		l->desc.size = json_integer_value(size);
+		snprintf(l->desc.media_type, sizeof(l->desc.media_type), "%s", type);
+		if (!(l->signature_b64 = strdup(sig))) {
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+			break;
+		}
+		(*n)++;
+	}
+	json_decref(doc);
+	if (rc < 0) {
+		bale_policy_sig_layers_free(list, *n);
+		*n = 0;
+		return rc;
+	}
+	*out = list;
+	return 0;
+}
+
+/* The signatures found for one manifest or index. */
+typedef struct signed_digest {
+	char digest[BALE_DIGEST_STR_LEN + 1];
+	bale_policy_signature *sigs;
+	size_t n;
+} signed_digest;
+
+struct bale_policy_sigset {
+	signed_digest *list;
+	size_t n;
+};
+
+int bale_policy_sigset_new(bale_policy_sigset **out, bale_error **err)
+{
+	if (!(*out = calloc(1, sizeof(**out))))
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	return 0;
+}
+
+void bale_policy_sigset_free(bale_policy_sigset *set)
+{
+	if (!set)
+		return;
+	for (size_t i = 0; i < set->n; i++) {
+		for (size_t k = 0; k < set->list[i].n; k++) {
+			free((void *)set->list[i].sigs[k].payload);
+			free((void *)set->list[i].sigs[k].signature_b64);
+		}
+		free(set->list[i].sigs);
+	}
+	free(set->list);
+	free(set);
+}
+
+static signed_digest *sigset_find(const bale_policy_sigset *set, const char *digest)
+{
+	for (size_t i = 0; set && i < set->n; i++)
+		if (strcmp(set->list[i].digest, digest) == 0)
+			return &set->list[i];
+	return NULL;
+}
+
+int bale_policy_sigset_add(bale_policy_sigset *set, const char *subject, const void *payload,
+                           size_t len, const char *signature_b64, bale_error **err)
+{
+	signed_digest *d = sigset_find(set, subject);
+	if (!d) {
+		signed_digest *grown = realloc(set->list, (set->n + 1) * sizeof(*grown));
+		if (!grown)
+			return bale_error_set(err, BALE_EGENERIC, "out of memory");
+		set->list = grown;
+		d = &set->list[set->n++];
+		memset(d, 0, sizeof(*d));
+		snprintf(d->digest, sizeof(d->digest), "%s", subject);
+	}
+	bale_policy_signature *grown = realloc(d->sigs, (d->n + 1) * sizeof(*grown));
+	char *copy = malloc(len ? len : 1), *sig = strdup(signature_b64);
+	if (grown)
+		d->sigs = grown;
+	if (!grown || !copy || !sig) {
+		free(copy);
+		free(sig);
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
+	memcpy(copy, payload, len);
+	d->sigs[d->n++] = (bale_policy_signature){copy, len, sig};
+	return 0;
+}
+
+static int check_digest(const bale_policy *policy, const char *ref, const char *digest,
+                        const bale_policy_sigset *sigs, char signer[65], bale_error **err)
+{
+	const signed_digest *d = sigset_find(sigs, digest);
+	return bale_policy_check(policy, ref, digest, d ? d->sigs : NULL, d ? d->n : 0, signer,
+	                         err);
+}
+
+int bale_policy_check_image(const bale_policy *policy, const char *ref, const char *root,
+                            const char *const *manifests, size_t n_manifests,
+                            const bale_policy_sigset *sigs, char signer[65], bale_error **err)
+{
+	bale_error *root_err = NULL;
+	if (check_digest(policy, ref, root, sigs, signer, &root_err) == 0)
+		return 0;
+	bool each = n_manifests > 0;
+	for (size_t i = 0; i < n_manifests && each; i++) {
+		bale_error *ignored = NULL;
+		each = strcmp(manifests[i], root) != 0 &&
+		       check_digest(policy, ref, manifests[i], sigs, signer, &ignored) == 0;
+		bale_error_free(ignored);
+	}
+	if (each) {
+		bale_error_free(root_err);
+		return 0;
+	}
+	int rc = bale_error_code(root_err);
+	if (err && !*err)
+		*err = root_err;
+	else
+		bale_error_free(root_err);
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include "bale/bundle.h"
 #include "bale/error.h"
 #include "bale/have.h"
+#include "bale/policy.h"
 #include "bale/pull.h"
 #include "bale/sink.h"
 
@@ -17,9 +18,12 @@
  * opts->blob_dir) and writes the bundle opts describes. The first error wins: a failed
  * download is reported as such, not as the bundle it left unwritten. With have (not
  * NULL) the bundle is a delta: the layers the site has are neither downloaded nor
- * carried, only listed as expected at the site (docs/site-cycle.md). */
+ * carried, only listed as expected at the site (docs/site-cycle.md). With policy (not
+ * NULL), every image asked for must be admitted by it with the cosign signatures it
+ * brought (--referrers), checked before the bundle is started: BALE_ETRUST otherwise. */
 int bale_export(bale_pull *pull, const char *const *refs, size_t n, bale_sink *cache,
-                const bale_have *have, const bale_bundle_write_options *opts, bale_error **err);
+                const bale_have *have, const bale_policy *policy,
+                const bale_bundle_write_options *opts, bale_error **err);
 
 /* Where a bundle carries a static bale for Linux (bale export --with-bale):
  * "bale/bin/linux-ARCH/bale" into member, ARCH as OCI names the architecture its ELF header

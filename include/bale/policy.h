@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "bale/error.h"
+#include "bale/sink.h"
 
 typedef struct bale_policy bale_policy;
 
@@ -43,5 +44,33 @@ void bale_policy_free(bale_policy *policy);
 int bale_policy_check(const bale_policy *policy, const char *ref, const char *manifest_digest,
                       const bale_policy_signature *sigs, size_t n_sigs, char signer[65],
                       bale_error **err);
+
+/* The signatures a cosign signature manifest (the one under REPO:sha256-<hex>.sig)
+ * carries: each simple-signing layer's descriptor and its signature annotation. The
+ * layers' bytes are the payloads, read by the caller. Other layers (attestations,
+ * SBOMs) are left out. BALE_EVERIFY for a manifest that is not one. */
+typedef struct bale_policy_sig_layer {
+	bale_descriptor desc;
+	char *signature_b64;
+} bale_policy_sig_layer;
+int bale_policy_sig_layers(const char *manifest, size_t len, bale_policy_sig_layer **out, size_t *n,
+                           bale_error **err);
+void bale_policy_sig_layers_free(bale_policy_sig_layer *layers, size_t n);
+
+/* The signatures a caller found, by the manifest or index they are about. */
+typedef struct bale_policy_sigset bale_policy_sigset;
+int bale_policy_sigset_new(bale_policy_sigset **out, bale_error **err);
+/* A signature of subject ("sha256:…"): payload and signature are copied. */
+int bale_policy_sigset_add(bale_policy_sigset *set, const char *subject, const void *payload,
+                           size_t len, const char *signature_b64, bale_error **err);
+void bale_policy_sigset_free(bale_policy_sigset *set);
+
+/* An image as a site runs it: admitted when the policy admits its root with the root's
+ * signatures (cosign signs what a reference names), else when it admits every manifest
+ * it carries with their own (cosign sign --recursive, and what a runtime that checks
+ * the platform's manifest needs). The error is the root's. */
+int bale_policy_check_image(const bale_policy *policy, const char *ref, const char *root,
+                            const char *const *manifests, size_t n_manifests,
+                            const bale_policy_sigset *sigs, char signer[65], bale_error **err);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "bale/bundle.h"
 #include "bale/error.h"
+#include "bale/policy.h"
 #include "bale/log.h"
 #include "bale/trust.h"
 
@@ -62,5 +63,19 @@ typedef struct bale_verify_report {
  * BALE_EVERIFY naming the first bad member and what was expected. */
 int bale_verify_bundle(const char *path, const bale_trust *trust, bale_verify_report *report,
                        const bale_log *log, bale_error **err);
+
+/* What bale_verify_policy found: images held to the policy, and how many it refused. */
+typedef struct bale_verify_policy_report {
+	size_t images;
+	size_t refused;
+} bale_verify_policy_report;
+
+/* After bale_verify_bundle: every image of the bundle that is not an attachment, held to
+ * a site's containers-policy.json with the cosign signatures the bundle carries for it
+ * (index.db's referrers, schema 5), read from the bundle and hashed again. An image is
+ * admitted as bale_policy_check_image says. BALE_ETRUST naming every refused image and
+ * why; BALE_EUSAGE for a volume of a set, which need not hold the signatures. */
+int bale_verify_policy(const char *path, const bale_policy *policy,
+                       bale_verify_policy_report *report, bale_error **err);
 
 #endif

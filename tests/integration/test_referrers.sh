@@ -79,6 +79,57 @@ assert_contains "$LAST_STDERR" "--referrers: want all, signatures or none"
 expect_exit 0 "$BALE" export -q --insecure-registry "$H" --unsigned -o "$T/single.tar.zst" "$H/demo/single:1"
 assert_eq 3 "$(sql "$T/single.tar.zst" "PRAGMA user_version")" "schema version of an image without attachments"
 
+# The site's policy at export (containers-policy.json): this repository signed by the
+# site's key. The signed image is exported; an unsigned one, or one the policy's other key
+# did not sign, is not, and no bundle is left behind.
+cat >"$T/policy.json" <<JSON
+{"default": [{"type": "reject"}],
+ "transports": {"docker": {"$H/demo": [{"type": "sigstoreSigned", "keyPath": "$T/site.pub",
+   "signedIdentity": {"type": "matchRepository"}}]}}}
+JSON
+expect_exit 0 "$BALE" export -q --insecure-registry "$H" --unsigned --policy "$T/policy.json" \
+  -o "$T/admitted.tar.zst" "$H/demo/multi:1"
+expect_exit 4 "$BALE" export -q --insecure-registry "$H" --unsigned --policy "$T/policy.json" \
+  -o "$T/refused.tar.zst" "$H/demo/multi:1" "$H/demo/single:1"
+assert_contains "$LAST_STDERR" "1 of 2 images refused by the site policy: $H/demo/single:1: not admitted by policy $T/policy.json (scope \"$H/demo\"): a signature is required, and the image carries none"
+[[ ! -e $T/refused.tar.zst ]] || fail "a bundle was written though the policy refused an image"
+"$BALE" keygen -q -o "$T/other" >/dev/null
+sed "s|$T/site.pub|$T/other.pub|" "$T/policy.json" >"$T/other-policy.json"
+expect_exit 4 "$BALE" export -q --insecure-registry "$H" --unsigned --policy "$T/other-policy.json" \
+  -o "$T/refused.tar.zst" "$H/demo/multi:1"
+assert_contains "$LAST_STDERR" "its signature: it does not verify with the policy's keys"
+expect_exit 2 "$BALE" export --policy "$T/policy.json" --referrers none --unsigned -o "$T/x.tar.zst" "$H/demo/multi:1"
+assert_contains "$LAST_STDERR" "not with --referrers none"
+echo '{"default": [{"type": "signedBy", "keyType": "GPGKeys"}]}' >"$T/gpg.json"
+expect_exit 2 "$BALE" export --policy "$T/gpg.json" --unsigned -o "$T/x.tar.zst" "$H/demo/multi:1"
+assert_contains "$LAST_STDERR" "signedBy (GPG signatures) is not something bale can check"
+
+# At the site, offline: the carried signatures checked again with the site's policy.
+expect_exit 0 "$BALE" verify --key "$T/site.pub" --policy "$T/policy.json" "$B"
+assert_contains "$LAST_STDOUT" "policy $T/policy.json: 1 image admitted"
+expect_exit 4 "$BALE" verify --key "$T/site.pub" --policy "$T/other-policy.json" "$B"
+assert_contains "$LAST_STDERR" "1 of 1 images refused by the site policy: $H/demo/multi:1: not admitted"
+expect_exit 4 "$BALE" verify --insecure-skip-verify --json --policy "$T/policy.json" "$T/none.tar.zst"
+assert_eq "1 1 4" "$(jq -r '"\(.policy.images) \(.policy.refused) \(.exitCode)"' "$LAST_STDOUT")" \
+  "verify --json of a bundle without the signatures"
+# Signed per platform only (as cosign sign --recursive signs each child): an image is
+# admitted when every manifest it carries is.
+DL=application/vnd.docker.distribution.manifest.list.v2+json
+dl_arm=$(curl -fsS -H "Accept: $DL" "http://$H/v2/demo/dlist/manifests/1" |
+  jq -r '.manifests[] | select(.platform.architecture == "arm64") | .digest')
+"$PY" "$LIB_DIR/cosign_sign.py" --key "$T/site.key" --registry "http://$H" --repo demo/dlist \
+  --digest "$dl_arm" --sig >/dev/null
+cat >"$T/any-policy.json" <<JSON
+{"default": [{"type": "sigstoreSigned", "keyPath": "$T/site.pub",
+  "signedIdentity": {"type": "matchRepository"}}]}
+JSON
+expect_exit 0 "$BALE" export -q --insecure-registry "$H" --unsigned --platform linux/arm64 \
+  --referrers signatures -o "$T/arm.tar.zst" "$H/demo/dlist:1"
+expect_exit 0 "$BALE" verify --insecure-skip-verify --policy "$T/any-policy.json" "$T/arm.tar.zst"
+expect_exit 4 "$BALE" export -q --insecure-registry "$H" --unsigned --policy "$T/any-policy.json" \
+  -o "$T/dl-all.tar.zst" "$H/demo/dlist:1"
+assert_contains "$LAST_STDERR" "$H/demo/dlist:1: not admitted by policy $T/any-policy.json (scope \"default\")"
+
 # At the site: a registry store gets each under its tag (or digest), byte for byte.
 start_registry site plain
 expect_exit 0 "$BALE" import --ledger "$T/ledger.db" --key "$T/site.pub" --platform all --insecure-registry "$site_HOST" \
