@@ -13,6 +13,7 @@
 #include "bale/registry.h"
 #include "bale/store.h"
 #include "bale/sys/sink.h"
+#include "store/store_private.h"
 
 typedef struct entry {
 	bale_descriptor desc;
@@ -319,6 +320,14 @@ static int push_image(reg_store *s, image_name *n, bale_error **err)
 		}
 	if (rc == 0)
 		rc = put_manifest(s, root, k, n->ref, err);
+	if (rc == 0 && !n->tag && root->arrived) { /* a referrer, named by its digest */
+		bale_buf bytes;
+		bale_buf_init(&bytes, BALE_CAP_MANIFEST, "manifest");
+		if ((rc = bale_sink_read(s->spool, &root->desc, &bytes, err)) == 0)
+			rc = store_link_referrer(s->reg, n->repo, &root->desc, bytes.data,
+			                         bytes.len, err);
+		bale_buf_free(&bytes);
+	}
 	if (rc < 0 || !n->tag)
 		return rc;
 	/* The tag last; the root's bytes come from the registry when they did not travel. */

@@ -6,6 +6,7 @@
 # index.db's referrers table and by bale ls, verified with the rest, and lands at a site
 # registry under the same tag, byte for byte; bale serve hands them on by the same names.
 source "$(dirname "$0")/lib.sh"
+source "$LIB_DIR/containerd.sh"
 
 start_registry reg plain
 build_images --layer-kib 64
@@ -140,10 +141,32 @@ for tag in "sha256-$hex.sig" "sha256-$hex.sbom" "sha256-$hex.att" "sha256-${arm#
     fail "the site registry lacks demo/multi:$tag"
   cmp -s "$T/origin" "$T/at-site" || fail "demo/multi:$tag differs at the site"
 done
+# The site registry has no referrers API either: the referrer joins the referrers tag
+# schema's index of its subject there, for the site's tools (oras discover, cosign tree).
+curl -fsS -H "Accept: $OCI_INDEX" "http://$site_HOST/v2/demo/multi/manifests/sha256-$hex" >"$T/site-referrers.json" ||
+  fail "the site registry has no referrers index for the image"
+assert_eq "$REFERRER application/vnd.example.sbom+json" \
+  "$(jq -r '.manifests[] | "\(.digest) \(.artifactType)"' "$T/site-referrers.json")" "the site's referrers index"
+# a second import lists it once
+expect_exit 0 "$BALE" import --ledger "$T/ledger2.db" --key "$T/site.pub" --platform all --insecure-registry "$site_HOST" \
+  --store "registry://$site_HOST" "$B"
+curl -fsS -H "Accept: $OCI_INDEX" "http://$site_HOST/v2/demo/multi/manifests/sha256-$hex" >"$T/site-referrers.json"
+assert_eq 1 "$(jq '.manifests | length' "$T/site-referrers.json")" "referrers listed after a second import"
+
 # An OCI layout keeps them as images of their own names, and bale check finds them whole.
 expect_exit 0 "$BALE" import --ledger "$T/ledger.db" --key "$T/site.pub" --store "oci:$T/oci" "$B"
 assert_eq 6 "$(jq '.manifests | length' "$T/oci/index.json")" "names in the OCI layout"
 expect_exit 0 "$BALE" check --store "oci:$T/oci"
+
+# containerd keeps them as content under their names (nothing to unpack), beside the image.
+start_containerd
+expect_exit 0 "$BALE" import --ledger "$T/ledger.db" --key "$T/site.pub" --store "containerd:$CTD_SOCK" "$B"
+ctd images ls -q >"$T/ctd.names"
+assert_contains "$T/ctd.names" "$H/demo/multi:sha256-$hex.sig"
+assert_contains "$T/ctd.names" "$H/demo/multi@$REFERRER"
+ctd content get "$SIG" >"$T/sig.ctd"
+cmp -s "$T/sig.registry" "$T/sig.ctd" || fail "containerd's .sig manifest differs"
+expect_exit 0 "$BALE" check --store "containerd:$CTD_SOCK"
 
 # bale serve hands them on by the same names.
 "$BALE" serve --listen 127.0.0.1:0 --key "$T/site.pub" "$B" >"$T/serve.out" 2>"$T/serve.err" &
