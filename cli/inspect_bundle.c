@@ -100,6 +100,15 @@ static int found_platform(void *payload, int ncols, const char *const *names,
 	return 0;
 }
 
+/* Schema version 5: what the image brought with it (bale export --referrers), about its
+ * root or a manifest it carries. */
+static const char attachments_sql[] =
+    "SELECT r.kind AS kind, i.ref AS ref, r.subject AS subject, r.artifact_type AS artifactType"
+    " FROM referrers r JOIN images i ON i.id = r.image_id"
+    " WHERE r.subject = (SELECT digest FROM images WHERE ref = %Q)"
+    " OR r.subject IN (SELECT im.manifest_digest FROM image_manifests im"
+    " JOIN images x ON x.id = im.image_id WHERE x.ref = %Q) ORDER BY r.image_id";
+
 int cmd_inspect_bundle(cli_common *c, const char *bundle, const char *text, bool as_json,
                        bale_error **err)
 {
@@ -142,6 +151,21 @@ int cmd_inspect_bundle(cli_common *c, const char *bundle, const char *text, bool
 		json_t *platforms = json_array();
 		json_object_set_new(image, "platforms", platforms);
 		if (bale_index_db_query(db, sql, found_platform, platforms, err) < 0)
+			goto failed;
+	}
+	sqlite3_free(sql);
+	sql = NULL;
+	if (bale_index_db_version(db) >= 5 &&
+	    !(sql = sqlite3_mprintf(attachments_sql, bale_ref_string(ref), bale_ref_string(ref))))
+		goto failed;
+	if (sql && !as_json) {
+		fputs("\nAttachments:\n", stdout);
+		if (cli_run_query(db, sql, OPT_HELP, false, err) < 0)
+			goto failed;
+	} else if (as_json) {
+		json_t *attachments = json_array();
+		json_object_set_new(image, "attachments", attachments);
+		if (sql && bale_index_db_query(db, sql, found_platform, attachments, err) < 0)
 			goto failed;
 		json_dumpf(image, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		putchar('\n');

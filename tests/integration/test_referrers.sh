@@ -65,6 +65,13 @@ assert_eq 5 "$(jq '.attachments | length' "$LAST_STDOUT")" "attachments in ls --
 assert_eq "$H/demo/multi:1" "$(jq -r '.attachments[] | select(.kind == "cosign-sbom") | .of' "$LAST_STDOUT")" \
   "what the SBOM is of"
 
+expect_exit 0 "$BALE" inspect --json "$B" "$H/demo/multi:1"
+assert_eq "cosign-signature $arm
+cosign-signature $root" "$(jq -r '.attachments[] | select(.kind == "cosign-signature") | "\(.kind) \(.subject)"' "$LAST_STDOUT" | sort)" \
+  "inspect: the image's signatures, of its index and of its arm64 manifest"
+expect_exit 0 "$BALE" inspect "$B" "$H/demo/multi:1"
+assert_contains "$LAST_STDOUT" "Attachments:"
+
 # Only what the platforms carried bring theirs; signatures only; nothing.
 expect_exit 0 "$BALE" export -q --insecure-registry "$H" --unsigned --platform linux/amd64 \
   --referrers signatures -o "$T/sigs.tar.zst" "$H/demo/multi:1"
