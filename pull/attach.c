@@ -12,6 +12,8 @@
 
 /* A referrers listing: thousands of descriptors at most. */
 #define REFERRERS_CAP (4u << 20)
+/* What one image brings at most: a registry that lists more is refused, not followed. */
+#define ATTACHMENTS_MAX 1000
 
 /* Artifact types that are signatures: cosign's, Sigstore bundles, Notary Project's. */
 static const char *const signature_types[] = {
@@ -34,9 +36,10 @@ typedef struct finder {
 	bale_registry *reg;
 	const bale_image *img;
 	bale_pull_referrers mode;
-	char **tags; /* the repository's tags, sorted; NULL when it would not list them */
+	char *const *tags; /* the repository's tags, sorted (the run's cache) */
 	size_t n_tags;
-	int api; /* the referrers API: -1 not asked yet, 0 absent, 1 there */
+	bool listed; /* false: the registry would not list them, so each is asked for */
+	int api;     /* the referrers API: -1 not asked yet, 0 absent, 1 there */
 	pull_attachment *list;
 	size_t n, alloc;
 } finder;
@@ -56,7 +59,7 @@ static int by_string(const void *a, const void *b)
 /* Is tag in the repository? From its listing, else asked with HEAD. */
 static int has_tag(finder *f, const char *tag, bool *found, bale_error **err)
 {
-	if (f->tags) {
+	if (f->listed) {
 		*found = bsearch(&tag, f->tags, f->n_tags, sizeof(*f->tags), by_string) != NULL;
 		return 0;
 	}
@@ -79,6 +82,13 @@ static int add(finder *f, const char *sep, const char *name, const char *kind,
 			free(ref);
 			return 0;
 		}
+	if (f->n == ATTACHMENTS_MAX) {
+		free(ref);
+		return bale_error_set(err, BALE_EVERIFY,
+		                      "more than %d signatures, attestations and referrers; bale "
+		                      "carries at most %d an image (--referrers none leaves them)",
+		                      ATTACHMENTS_MAX, ATTACHMENTS_MAX);
+	}
 	if (f->n == f->alloc) {
 		size_t alloc = f->alloc ? 2 * f->alloc : 8;
 		pull_attachment *grown = realloc(f->list, alloc * sizeof(*grown));
@@ -189,24 +199,23 @@ static int find_for(finder *f, const bale_digest *subject, bale_error **err)
 	return rc == 0 ? find_referrers(f, subject, err) : rc;
 }
 
-int pull_attachments_find(bale_registry *reg, const bale_image *img, bale_pull_referrers mode,
-                          pull_attachment **out, size_t *n, bale_error **err)
+int pull_attachments_find(bale_registry *reg, pull_tags *tags, const bale_image *img,
+                          bale_pull_referrers mode, pull_attachment **out, size_t *n,
+                          bale_error **err)
 {
 	finder f = {.reg = reg, .img = img, .mode = mode, .api = -1};
-	bale_error *unlisted = NULL;
 	*out = NULL;
 	*n = 0;
-	/* One listing answers every tag question; a registry that will not list (its
-	 * token scope, an old proxy) is asked tag by tag. */
-	if (bale_registry_tags(reg, img->repository, &f.tags, &f.n_tags, &unlisted) == 0)
-		qsort(f.tags, f.n_tags, sizeof(*f.tags), by_string);
-	bale_error_free(unlisted);
-	int rc = find_for(&f, &img->root.digest, err);
+	/* One listing answers every tag question of the repository, for the whole run; a
+	 * registry that will not list (its token scope, an old proxy) is asked tag by tag. */
+	int rc = pull_tags_get(tags, reg, img->domain, img->repository, &f.tags, &f.n_tags,
+	                       &f.listed, err);
+	if (rc == 0)
+		rc = find_for(&f, &img->root.digest, err);
 	for (size_t i = 0; i < img->n_manifests && rc == 0; i++)
 		if (img->manifests[i].selected &&
 		    !bale_digest_equal(&img->manifests[i].desc.digest, &img->root.digest))
 			rc = find_for(&f, &img->manifests[i].desc.digest, err);
-	bale_registry_list_free(f.tags, f.n_tags);
 	if (rc < 0) {
 		pull_attachments_free(f.list, f.n);
 		return bale_error_wrap(err, "%s: its attachments", img->ref);

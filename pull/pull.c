@@ -45,6 +45,7 @@ struct bale_pull {
 	 * scratch store made on first use): their bytes never stay in memory. Resolver
 	 * threads write it at once, hence the lock. */
 	pthread_mutex_t keep_mu;
+	pull_tags *tags; /* the repositories' tag listings, for attachments */
 	bale_sink *keep;
 	bale_sink *own_keep;
 };
@@ -59,14 +60,14 @@ int bale_pull_new(bale_pull **out, const bale_pull_options *opts, bale_error **e
 	pthread_mutex_init(&p->keep_mu, NULL);
 	if (!p->opts.registry.log)
 		p->opts.registry.log = opts->log;
-	if (!opts->platforms) {
-		int rc = bale_platform_set_parse(&p->host_platforms, NULL, err);
-		if (rc < 0) {
-			pthread_mutex_destroy(&p->keep_mu);
-			free(p);
-			return rc;
-		}
+	int rc = opts->referrers ? pull_tags_new(&p->tags, err) : 0;
+	if (rc == 0 && !opts->platforms) {
+		rc = bale_platform_set_parse(&p->host_platforms, NULL, err);
 		p->opts.platforms = p->host_platforms;
+	}
+	if (rc < 0) {
+		bale_pull_free(p);
+		return rc;
 	}
 	*out = p;
 	return 0;
@@ -102,6 +103,7 @@ void bale_pull_free(bale_pull *p)
 	bale_platform_set_free(p->host_platforms);
 	bale_sink_free(p->own_keep); /* a scratch store: its directory goes with it */
 	pthread_mutex_destroy(&p->keep_mu);
+	pull_tags_free(p->tags);
 	free(p);
 }
 
@@ -701,8 +703,8 @@ static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *
 		img->manifests[0].artifact |= img->attachment_kind[0] != '\0';
 	}
 	if (found && !img->attachment_kind[0] && p->opts.referrers)
-		rc = pull_attachments_find(reg, img, p->opts.referrers, &found->list, &found->n,
-		                           err);
+		rc = pull_attachments_find(reg, p->tags, img, p->opts.referrers, &found->list,
+		                           &found->n, err);
 cleanup:
 	drop_public(&body);
 	bale_ref_free(ref);

@@ -44,9 +44,21 @@ typedef struct pull_found {
 	size_t n;
 } pull_found;
 
-/* Every attachment of img's root and carried manifests that mode asks for, through reg. */
-int pull_attachments_find(bale_registry *reg, const bale_image *img, bale_pull_referrers mode,
-                          pull_attachment **out, size_t *n, bale_error **err);
+/* The tag listings of the run's repositories, each made once (pull/tags.c). */
+typedef struct pull_tags pull_tags;
+int pull_tags_new(pull_tags **out, bale_error **err);
+void pull_tags_free(pull_tags *tags);
+/* The sorted tags of domain/repository, listed through reg the first time; *listed is
+ * false when the registry would not list them. The array is the cache's, valid until
+ * pull_tags_free. Safe from several threads. */
+int pull_tags_get(pull_tags *cache, bale_registry *reg, const char *domain, const char *repository,
+                  char *const **tags, size_t *n, bool *listed, bale_error **err);
+
+/* Every attachment of img's root and carried manifests that mode asks for, through reg;
+ * tags answers the tag questions. */
+int pull_attachments_find(bale_registry *reg, pull_tags *tags, const bale_image *img,
+                          bale_pull_referrers mode, pull_attachment **out, size_t *n,
+                          bale_error **err);
 void pull_attachments_free(pull_attachment *list, size_t n);
 
 #endif

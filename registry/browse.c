@@ -149,7 +149,7 @@ int bale_registry_referrers(bale_registry *reg, const char *repository, const ba
 	struct curl_slist *headers = NULL;
 	int rc = reg_ensure_pinged(reg, err);
 	*supported = false;
-	if (rc < 0)
+	if (rc < 0 || reg->no_referrers_api)
 		return rc;
 	reg_response_init(&resp);
 	snprintf(what, sizeof(what), "%s/%s: referrers of %s", reg->http.domain, repository,
@@ -165,9 +165,15 @@ int bale_registry_referrers(bale_registry *reg, const char *repository, const ba
 	if ((rc = reg_perform(reg, &req, index, &resp, err)) < 0)
 		goto cleanup;
 	/* 404 is a registry without the API (distribution 2.8): the caller reads the
-	 * referrers tag schema instead, as the distribution spec says */
-	if (resp.status == 404)
+	 * referrers tag schema instead, as the distribution spec says. Registries that
+	 * predate the API answer an unknown path with other refusals too (400, 405, 501). */
+	if (resp.status == 404 || resp.status == 400 || resp.status == 405 || resp.status == 501) {
+		reg->no_referrers_api = true;
+		index->len = 0; /* the refusal's body is not an index */
+		if (index->data)
+			index->data[0] = '\0';
 		goto cleanup;
+	}
 	if (resp.status != 200) {
 		rc = status_error(reg, what, resp.status, index, err);
 		goto cleanup;

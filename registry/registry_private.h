@@ -30,6 +30,9 @@
 struct bale_registry {
 	reg_http http; /* where it is, how to reach it, what to trust */
 	reg_auth auth; /* what it asks for, and the credentials and tokens that answer */
+	/* It answered a referrers request as a registry without the API does: the next
+	 * are answered here, without a request (one round trip less an image). */
+	bool no_referrers_api;
 };
 
 /* Performs a request with the session's auth: reg_http_perform with the credentials of

@@ -132,7 +132,8 @@ void bale_registry_list_free(char **list, size_t n);
 
 /* GET /v2/<repo>/referrers/<subject>: the image index of the manifests that name subject,
  * into index (the first page). *supported is false, and index empty, when the registry
- * lacks the API (404): read the referrers tag schema (sha256-<hex>) instead. */
+ * lacks the API (404, or 400, 405, 501 from one that predates it): read the referrers
+ * tag schema (sha256-<hex>) instead. */
 int bale_registry_referrers(bale_registry *reg, const char *repository, const bale_digest *subject,
                             bale_buf *index, bool *supported, bale_error **err);
 
