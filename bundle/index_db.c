@@ -308,7 +308,8 @@ static int add_referrer(bale_index_db *x, sqlite3_int64 image_id, const bale_ima
 	if (!x->referrer_st &&
 	    sqlite3_prepare_v2(x->db,
 	                       "INSERT INTO referrers (image_id, subject, digest, media_type,"
-	                       " artifact_type, kind, tag) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	                       " artifact_type, kind, tag, signer_key_id, policy_digest)"
+	                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	                       -1, &x->referrer_st, NULL) != SQLITE_OK)
 		return db_fail(x->db, BALE_EGENERIC, err, "referrers");
 	sqlite3_stmt *st = x->referrer_st;
@@ -320,6 +321,8 @@ static int add_referrer(bale_index_db *x, sqlite3_int64 image_id, const bale_ima
 	bind_text(st, 6, image->attachment_kind);
 	/* the tag it was found under; a referrer by digest has none */
 	bind_text(st, 7, strchr(image->ref, '@') || !tag || strchr(tag, '/') ? NULL : tag + 1);
+	bind_text(st, 8, image->signer_key_id);
+	bind_text(st, 9, image->policy_digest);
 	int rc =
 	    sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(x->db, BALE_EGENERIC, err, "referrers");
 	sqlite3_reset(st);

@@ -9,9 +9,10 @@
 #include "bale/policy.h"
 #include "export/export_private.h"
 
-/* The signatures one cosign signature image carries, for its subject. */
-static int take_signature_image(bale_pull *pull, const bale_image *img, bale_policy_sigset *s,
-                                bale_error **err)
+/* The signatures one cosign signature image (image i) carries, for its subject; the image
+ * records which of the policy's keys signed it, and the policy (index.db's referrers). */
+static int take_signature_image(bale_pull *pull, size_t i_img, bale_image *img,
+                                const bale_policy *policy, bale_policy_sigset *s, bale_error **err)
 {
 	bale_buf manifest, payload;
 	bale_policy_sig_layer *layers = NULL;
@@ -25,7 +26,15 @@ static int take_signature_image(bale_pull *pull, const bale_image *img, bale_pol
 		if ((rc = bale_pull_read(pull, &layers[i].desc, &payload, err)) == 0)
 			rc = bale_policy_sigset_add(s, img->subject.str, payload.data, payload.len,
 			                            layers[i].signature_b64, err);
+		bale_policy_signature sig = {payload.data, payload.len, layers[i].signature_b64};
+		if (rc == 0 && !img->signer_key_id[0]) /* who signed, whatever admits what */
+			bale_policy_key_for(policy, &sig, img->signer_key_id);
 		bale_buf_free(&payload);
+	}
+	if (rc == 0) {
+		snprintf(img->policy_digest, sizeof(img->policy_digest), "%s",
+		         bale_policy_digest(policy));
+		rc = bale_pull_image_store(pull, i_img, img, err);
 	}
 	bale_policy_sig_layers_free(layers, n);
 	bale_buf_free(&manifest);
@@ -73,7 +82,7 @@ int export_policy_check(bale_pull *pull, const bale_policy *policy, bale_error *
 			if ((rc = bale_pull_image_load(pull, i, &img, err)) < 0)
 				break;
 			if (pass == 0 && strcmp(img->attachment_kind, "cosign-signature") == 0)
-				rc = take_signature_image(pull, img, s, err);
+				rc = take_signature_image(pull, i, img, policy, s, err);
 			else if (pass == 1 && !img->attachment_kind[0]) {
 				asked++;
 				rc = check_image(policy, img, s, &why, &refused, err);

@@ -211,6 +211,12 @@ size_t bale_pull_image_count(const bale_pull *p)
 	return p->n_images;
 }
 
+int bale_pull_image_store(bale_pull *p, size_t i, const bale_image *img, bale_error **err)
+{
+	/* appended anew: the spill's records are never rewritten in place */
+	return pull_spill_put(p->spill, img, &p->images[i].at, err);
+}
+
 size_t bale_pull_attachment_count(const bale_pull *p)
 {
 	size_t n = 0;

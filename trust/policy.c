@@ -18,6 +18,8 @@
 #include "bale/ref.h"
 
 #define SIMPLE_SIGNING_TYPE "cosign container image signature"
+/* A policy file: a few kilobytes; podman's own default is a few hundred bytes. */
+#define POLICY_CAP (1u << 20)
 /* A signed payload is some 250 bytes; containers/image reads signatures up to 4 MiB, and
  * bale holds the payload in memory already: this only bounds what jansson builds. */
 #define PAYLOAD_CAP (256u << 10)
@@ -54,7 +56,8 @@ typedef struct scope {
 
 struct bale_policy {
 	char *path;
-	scope fallback; /* "default" */
+	bale_digest digest; /* of the file's bytes */
+	scope fallback;     /* "default" */
 	scope *docker;
 	size_t n_docker;
 };
@@ -349,8 +352,10 @@ int bale_policy_load(bale_policy **out, const char *path, bale_error **err)
 	json_error_t jerr;
 	json_t *doc = NULL;
 	struct stat st;
+	bale_buf file;
 	int rc = 0;
 	*out = NULL;
+	bale_buf_init(&file, POLICY_CAP, "policy");
 	bale_policy *p = calloc(1, sizeof(*p));
 	if (!p || !(p->path = strdup(path))) {
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
@@ -360,7 +365,12 @@ int bale_policy_load(bale_policy **out, const char *path, bale_error **err)
 		rc = bale_error_set_errno(err, BALE_ENOTFOUND, errno, "policy %s", path);
 		goto cleanup;
 	}
-	if (!(doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr))) {
+	if ((rc = bale_buf_read_file(&file, path, err)) < 0) {
+		bale_error_wrap(err, "policy");
+		goto cleanup;
+	}
+	bale_digest_of(&p->digest, file.data, file.len);
+	if (!(doc = json_loadb(file.data, file.len, JSON_REJECT_DUPLICATES, &jerr))) {
 		rc =
 		    bale_error_set(err, BALE_EUSAGE, "%s: line %d: %s", path, jerr.line, jerr.text);
 		goto cleanup;
@@ -384,8 +394,36 @@ int bale_policy_load(bale_policy **out, const char *path, bale_error **err)
 	p = NULL;
 cleanup:
 	json_decref(doc);
+	bale_buf_free(&file);
 	bale_policy_free(p);
 	return rc;
+}
+
+const char *bale_policy_digest(const bale_policy *policy)
+{
+	return policy->digest.str;
+}
+
+int bale_policy_key_for(const bale_policy *policy, const bale_policy_signature *sig,
+                        char key_id[65])
+{
+	for (size_t d = 0; d <= policy->n_docker; d++) { /* the docker scopes, then default */
+		const scope *sc = d < policy->n_docker ? &policy->docker[d] : &policy->fallback;
+		for (size_t i = 0; i < sc->n_reqs; i++)
+			for (size_t k = 0; k < sc->reqs[i].n_keys; k++) {
+				bale_error *e = NULL;
+				if (sig->signature_b64 &&
+				    bale_key_verify(sc->reqs[i].keys[k], sig->payload,
+				                    sig->payload_len, sig->signature_b64,
+				                    &e) == 0) {
+					snprintf(key_id, 65, "%s",
+					         bale_key_id(sc->reqs[i].keys[k]));
+					return 0;
+				}
+				bale_error_free(e);
+			}
+	}
+	return BALE_ENOTFOUND;
 }
 
 static const scope *find_scope(const bale_policy *p, const char *name)

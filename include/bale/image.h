@@ -70,6 +70,10 @@ typedef struct bale_image {
 	char attachment_kind[24];
 	bale_digest subject;
 	char attachment_type[128]; /* the artifactType its referrer entry declares, if any */
+	/* A cosign signature a site policy checked at export (bale export --policy): the
+	 * policy's key it verifies with, and the policy file's digest; "" otherwise. */
+	char signer_key_id[65];
+	char policy_digest[72];
 } bale_image;
 
 /* Frees an image and everything it points to (every pointer malloc'd, or NULL). */

@@ -45,6 +45,14 @@ int bale_policy_check(const bale_policy *policy, const char *ref, const char *ma
                       const bale_policy_signature *sigs, size_t n_sigs, char signer[65],
                       bale_error **err);
 
+/* The SHA-256 of the policy file's bytes ("sha256:…"): which policy admitted what. */
+const char *bale_policy_digest(const bale_policy *policy);
+/* Which key of the policy's (any scope's) the signature verifies with: 0 and its key id,
+ * or BALE_ENOTFOUND. Says who signed; whether that admits an image is
+ * bale_policy_check's. */
+int bale_policy_key_for(const bale_policy *policy, const bale_policy_signature *sig,
+                        char key_id[65]);
+
 /* The signatures a cosign signature manifest (the one under REPO:sha256-<hex>.sig)
  * carries: each simple-signing layer's descriptor and its signature annotation. The
  * layers' bytes are the payloads, read by the caller. Other layers (attestations,

@@ -73,6 +73,9 @@ int bale_pull_read(bale_pull *pull, const bale_descriptor *desc, bale_buf *out, 
 
 /* The images resolved, in the order asked (a reference asked twice counts once). */
 size_t bale_pull_image_count(const bale_pull *pull);
+/* Keeps img (image i, changed by the caller) in place of what the pull held: later
+ * loads, and the bundle writer, see the change. Not while another thread loads it. */
+int bale_pull_image_store(bale_pull *pull, size_t i, const bale_image *img, bale_error **err);
 /* How many of them are attachments found beside the images asked for. */
 size_t bale_pull_attachment_count(const bale_pull *pull);
 /* Image i (below bale_pull_image_count), read back from where the pull keeps it: the

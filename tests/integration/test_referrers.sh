@@ -97,6 +97,13 @@ cat >"$T/policy.json" <<JSON
 JSON
 expect_exit 0 "$BALE" export -q --insecure-registry "$H" --unsigned --policy "$T/policy.json" \
   -o "$T/admitted.tar.zst" "$H/demo/multi:1"
+# who signed what, under which policy, in index.db (NULL without --policy)
+site_id=$(openssl pkey -pubin -in "$T/site.pub" -outform DER | sha256sum | cut -d' ' -f1)
+assert_eq "$site_id,sha256:$(sha256sum <"$T/policy.json" | cut -d' ' -f1)" \
+  "$(sql "$T/admitted.tar.zst" "SELECT DISTINCT signer_key_id, policy_digest FROM referrers WHERE kind = 'cosign-signature'")" \
+  "the signer and the policy of the admitted export"
+assert_eq ",," "$(sql "$B" "SELECT DISTINCT coalesce(signer_key_id, ''), coalesce(policy_digest, ''), '' FROM referrers")" \
+  "signer and policy without --policy"
 expect_exit 4 "$BALE" export -q --insecure-registry "$H" --unsigned --policy "$T/policy.json" \
   -o "$T/refused.tar.zst" "$H/demo/multi:1" "$H/demo/single:1"
 assert_contains "$LAST_STDERR" "1 of 2 images refused by the site policy: $H/demo/single:1: not admitted by policy $T/policy.json (scope \"$H/demo\"): a signature is required, and the image carries none"
