@@ -95,6 +95,14 @@ static bale_policy_signature *sign(fixture *f, const bale_key *key, const char *
 	return &f->list[f->n++];
 }
 
+/* Drops the signatures made so far. */
+static void forget(fixture *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		free(f->sigs[i]);
+	f->n = 0;
+}
+
 /* bale_policy_check on a fresh load: its code, the message in msg. */
 static int check(fixture *f, const char *image, const char *digest, char *msg, size_t size,
                  char signer[65])
@@ -165,20 +173,17 @@ static void test_refuses(void **state)
 	assert_int_equal(check(f, IMAGE, DIGEST, msg, sizeof(msg), NULL), BALE_ETRUST);
 	assert_non_null(strstr(msg, "does not verify with the policy's keys"));
 	/* the right key, for another manifest */
-	f->n = 0;
-	free(f->sigs[0]);
+	forget(f);
 	sign(f, f->site, "127.0.0.1:5000/demo/app", OTHER, NULL);
 	assert_int_equal(check(f, IMAGE, DIGEST, msg, sizeof(msg), NULL), BALE_ETRUST);
 	assert_non_null(strstr(msg, "signs another manifest"));
 	/* another repository */
-	f->n = 0;
-	free(f->sigs[0]);
+	forget(f);
 	sign(f, f->site, "127.0.0.1:5000/demo/other", DIGEST, NULL);
 	assert_int_equal(check(f, IMAGE, DIGEST, msg, sizeof(msg), NULL), BALE_ETRUST);
 	assert_non_null(strstr(msg, "not one signedIdentity accepts"));
 	/* a payload changed after signing */
-	f->n = 0;
-	free(f->sigs[0]);
+	forget(f);
 	sign(f, f->site, "127.0.0.1:5000/demo/app", DIGEST, NULL);
 	f->payloads[0][strlen(f->payloads[0]) - 2] = 'X'; /* "null}" -> "nulX}" */
 	assert_int_equal(check(f, IMAGE, DIGEST, msg, sizeof(msg), NULL), BALE_ETRUST);
@@ -198,8 +203,7 @@ static void test_strict_payload(void **state)
 	sign(f, f->site, "127.0.0.1:5000/demo/app", DIGEST, ",\"extra\":1");
 	assert_int_equal(check(f, IMAGE, DIGEST, msg, sizeof(msg), NULL), BALE_ETRUST);
 	assert_non_null(strstr(msg, "not a cosign simple-signing document"));
-	f->n = 0;
-	free(f->sigs[0]);
+	forget(f);
 	sign(f, f->site, "127.0.0.1:5000/demo/app", DIGEST, ",\"type\":\"again\"");
 	assert_int_equal(check(f, IMAGE, DIGEST, msg, sizeof(msg), NULL), BALE_ETRUST);
 	assert_non_null(strstr(msg, "not a cosign simple-signing document"));
