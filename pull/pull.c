@@ -303,11 +303,12 @@ static int check_single_platform(const bale_pull *p, const bale_image *img,
 	return rc;
 }
 
+/* The layer of a cosign signature: its payload, which the signature signs. */
+#define SIMPLE_SIGNING "application/vnd.dev.cosign.simplesigning.v1+json"
+
 /* Every config of the given images: those neither kept nor in the source are fetched in
  * one batch of parallel transfers into the keeper (once their sizes are known to fit),
  * then each is read back on its own for its platform and creation time. */
-#define SIMPLE_SIGNING "application/vnd.dev.cosign.simplesigning.v1+json"
-
 static int fetch_configs(bale_pull *p, bale_image **images, size_t n, bale_error **err)
 {
 	bale_buf cfg;
@@ -908,9 +909,6 @@ cleanup:
 	return rc;
 }
 
-/* Images [at, at + n): resolved, their configs read, then written to the spill. A
- * reference that fails is one of f's; what fails for all (memory, the spill, a config
- * that cannot be fetched) is returned. */
 /* An attachment found for an image of the pull: one more image to resolve (once, however
  * many images it was found for), knowing what it is. */
 static int add_attachment(bale_pull *p, const pull_attachment *a, bale_error **err)
