@@ -15,9 +15,11 @@
 #include "bale/reflist.h"
 #include "bale/store.h"
 #include "cli/cli.h"
+#include "cli/report.h"
 
 static const char usage_text[] =
     "Usage: bale export [options] REF… | -f LIST  -o FILE.tar.zst  --key KEY | --unsigned\n"
+    "       bale export [options] REF… | -f LIST  --dry-run [--json]\n"
     "\n"
     "Pulls the images (every platform unless --platform says otherwise) and writes one\n"
     "signed bundle: a zstd-compressed tar (seekable format) holding an OCI image layout,\n"
@@ -36,6 +38,7 @@ enum {
 	OPT_VOLUME_SIZE,
 	OPT_WITH_BALE,
 	OPT_REFERRERS,
+	OPT_DRY_RUN,
 };
 
 /* Static bales for as many architectures as a site has (--with-bale, repeatable). */
@@ -66,6 +69,10 @@ static const cli_opt options[] = {
      ".sig, .att and .sbom tags and OCI referrers (all, the\n"
      "default), signatures only, or nothing",
      OPT_REFERRERS},
+    {"dry-run", 0, NULL,
+     "resolve everything and download no layer: each image,\n"
+     "its platforms and the bytes it adds, all that is missing",
+     OPT_DRY_RUN},
     {"policy", 0, "FILE",
      "the site's containers-policy.json: an image it refuses\n"
      "with the signatures it brings is not exported (exit 4)",
@@ -104,7 +111,7 @@ typedef struct export_args {
 	const char *node_config;
 	const char *policy;
 	const char *output, *key, *cache;
-	bool unsigned_ok, force, foreign_layers;
+	bool unsigned_ok, force, foreign_layers, dry_run;
 	bale_pull_referrers referrers;
 	int level;
 	int64_t volume_size;
@@ -161,6 +168,9 @@ static int export_option(void *payload, int opt, const char *arg, bale_error **e
 	case OPT_POLICY:
 		a->policy = arg;
 		return 0;
+	case OPT_DRY_RUN:
+		a->dry_run = true;
+		return 0;
 	case OPT_REFERRERS:
 		if (strcmp(arg, "all") == 0)
 			a->referrers = BALE_PULL_REFERRERS_ALL;
@@ -194,6 +204,86 @@ static int export_option(void *payload, int opt, const char *arg, bale_error **e
 	default:
 		return 0;
 	}
+}
+
+/* --dry-run: one line (or JSON object) per image resolved, then what the export would move. */
+typedef struct dry_state {
+	json_t *images; /* --json */
+	size_t wref;
+} dry_state;
+
+static int dry_image(void *payload, const bale_image *img, int64_t adds, bale_error **err)
+{
+	dry_state *d = payload;
+	char platforms[1024] = "", one[BALE_PLATFORM_TEXT], size[32];
+	json_t *list = json_array();
+	for (size_t i = 0; i < img->n_manifests && list; i++) {
+		const bale_image_manifest *m = &img->manifests[i];
+		if (!m->selected)
+			continue;
+		const char *text = m->artifact || !m->has_platform
+		                       ? "artifact"
+		                       : bale_platform_format(&m->platform, one, sizeof(one));
+		json_array_append_new(list, json_string(text));
+		size_t used = strlen(platforms);
+		snprintf(platforms + used, sizeof(platforms) - used, "%s%s", used ? "," : "", text);
+	}
+	if (!list)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	if (d->images) {
+		json_array_append_new(
+		    d->images, json_pack("{s:s,s:s,s:s?,s:o,s:I}", "ref", img->ref, "digest",
+		                         img->root.digest.str, "attachment",
+		                         img->attachment_kind[0] ? img->attachment_kind : NULL,
+		                         "platforms", list, "downloadBytes", (json_int_t)adds));
+		return 0;
+	}
+	json_decref(list);
+	printf("%-*s  %.19s  %-9s  %s\n", (int)d->wref, img->ref, img->root.digest.str,
+	       cli_human_size(size, sizeof(size), adds), platforms);
+	return 0;
+}
+
+static int dry_run(cli_common *c, const export_args *a, bale_pull *pull, bale_sink *cache,
+                   const bale_have *have, bale_error **err)
+{
+	dry_state d = {.images = a->json ? json_array() : NULL, .wref = 9};
+	bale_export_dry_report r;
+	char down[32], cached[32], site[32];
+	for (size_t i = 0; i < a->refs.n; i++)
+		if (strlen(a->refs.refs[i]) > d.wref)
+			d.wref = strlen(a->refs.refs[i]);
+	if (d.wref > 80)
+		d.wref = 80;
+	if (!a->json)
+		printf("%-*s  %-19s  %-9s  %s\n", (int)d.wref, "REFERENCE", "DIGEST", "DOWNLOAD",
+		       "PLATFORMS");
+	int rc = bale_export_dry_run(pull, (const char *const *)a->refs.refs, a->refs.n, cache,
+	                             have, dry_image, &d, &r, err);
+	cli_progress_clear(c);
+	if (a->json) {
+		json_t *doc = json_pack(
+		    "{s:o,s:{s:I,s:I},s:{s:I,s:I},s:{s:I,s:I},s:I,s:i}", "images", d.images,
+		    "download", "blobs", (json_int_t)r.download_blobs, "bytes",
+		    (json_int_t)r.download_bytes, "cached", "blobs", (json_int_t)r.cached_blobs,
+		    "bytes", (json_int_t)r.cached_bytes, "atSite", "blobs",
+		    (json_int_t)r.site_blobs, "bytes", (json_int_t)r.site_bytes, "failed",
+		    (json_int_t)r.failed, "exitStatus", rc < 0 ? cli_exit_status(rc) : 0);
+		if (doc && rc < 0 && err && *err)
+			json_object_set_new(doc, "error", json_string(bale_error_message(*err)));
+		cli_print_json(doc);
+		return rc;
+	}
+	if (rc < 0 && !r.images)
+		return rc;
+	printf("\n%zu image%s resolved: %lld layer%s to download (%s), %lld in the cache (%s), "
+	       "%lld at the site (%s); nothing written\n",
+	       r.images, r.images == 1 ? "" : "s", (long long)r.download_blobs,
+	       r.download_blobs == 1 ? "" : "s",
+	       cli_human_size(down, sizeof(down), r.download_bytes), (long long)r.cached_blobs,
+	       cli_human_size(cached, sizeof(cached), r.cached_bytes), (long long)r.site_blobs,
+	       cli_human_size(site, sizeof(site), r.site_bytes));
+	return rc;
 }
 
 int cmd_export(int argc, char **argv, bale_error **err)
@@ -249,7 +339,7 @@ int cmd_export(int argc, char **argv, bale_error **err)
 		c.auth.authfile = a.node_config;
 	if (bale_auth_check(&c.auth, err) < 0)
 		goto failed;
-	if (!a.refs.n || !a.output || (!a.key == !a.unsigned_ok)) {
+	if (!a.refs.n || (!a.dry_run && (!a.output || (!a.key == !a.unsigned_ok)))) {
 		rc = cli_usage(err, "want image references, -o FILE and either --key KEY or "
 		                    "--unsigned (see bale export --help)");
 		goto cleanup;
@@ -270,11 +360,12 @@ int cmd_export(int argc, char **argv, bale_error **err)
 		stdin_taken = "-f -";
 	if (cli_bind_creds(&c, &regs, stdin_taken, err) < 0)
 		goto failed;
-	if (!a.force && !a.volume_size && access(a.output, F_OK) == 0) { /* before downloads */
+	/* Before any download: an output that exists stops here (a dry run writes none). */
+	if (!a.dry_run && !a.force && !a.volume_size && access(a.output, F_OK) == 0) {
 		bale_error_set(err, BALE_EUSAGE, "%s exists (use --force to replace it)", a.output);
 		goto failed;
 	}
-	if (!a.force && a.volume_size) { /* the first volume's name stands for the set's */
+	if (!a.dry_run && !a.force && a.volume_size) { /* the first volume's name stands */
 		char *first = bale_bundle_volume_name(a.output, 1);
 		bool exists = first && access(first, F_OK) == 0;
 		if (exists)
@@ -327,8 +418,13 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	                                .volume_size = a.volume_size,
 	                                .extras = a.binaries,
 	                                .n_extras = a.n_binaries};
-	if (bale_pull_new(&pull, &po, err) < 0 ||
-	    bale_export(pull, (const char *const *)a.refs.refs, a.refs.n, cache, have, policy, &wo,
+	if (bale_pull_new(&pull, &po, err) < 0)
+		goto failed;
+	if (a.dry_run) {
+		rc = dry_run(&c, &a, pull, cache, have, err);
+		goto cleanup;
+	}
+	if (bale_export(pull, (const char *const *)a.refs.refs, a.refs.n, cache, have, policy, &wo,
 	                err) < 0)
 		goto failed;
 	cli_progress_clear(&c);

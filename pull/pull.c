@@ -35,8 +35,10 @@ struct bale_pull {
 		char *ref;
 		pull_spilled at;
 		pull_attachment *attach; /* for an attachment of another image (ref NULL) */
+		bool resolved;           /* in the spill at `at` */
 	} * images;
 	size_t n_images;
+	size_t n_failed;        /* references the last resolve_all could not resolve */
 	bale_slots *by_ref;     /* images by ref */
 	pull_spill *spill;      /* made on the first resolution */
 	bale_sink *source;      /* a store already holding some content: read before fetching */
@@ -215,6 +217,16 @@ int bale_pull_image_store(bale_pull *p, size_t i, const bale_image *img, bale_er
 {
 	/* appended anew: the spill's records are never rewritten in place */
 	return pull_spill_put(p->spill, img, &p->images[i].at, err);
+}
+
+bool bale_pull_image_resolved(const bale_pull *p, size_t i)
+{
+	return p->images[i].resolved;
+}
+
+size_t bale_pull_failed_count(const bale_pull *p)
+{
+	return p->n_failed;
 }
 
 size_t bale_pull_attachment_count(const bale_pull *p)
@@ -963,8 +975,9 @@ static int resolve_batch(bale_pull *p, size_t at, size_t n, failures *f, bale_er
 				failed(f, why);
 				ok[i] = false;
 			}
-		if (ok[i])
-			rc = pull_spill_put(p->spill, batch[i], &p->images[at + i].at, err);
+		if (ok[i] &&
+		    (rc = pull_spill_put(p->spill, batch[i], &p->images[at + i].at, err)) == 0)
+			p->images[at + i].resolved = true;
 		for (size_t j = 0; ok[i] && j < found[i].n && rc == 0; j++)
 			rc = add_attachment(p, &found[i].list[j], err);
 	}
@@ -1004,6 +1017,7 @@ int bale_pull_resolve_all(bale_pull *p, const char *const *refs, size_t n, bale_
 	phase.total = phase.done = (int)(p->n_images - first);
 	if (log && log->progress && rc == 0)
 		log->progress(log->payload, &phase);
+	p->n_failed = f.n;
 	if (rc == 0 && f.n == 1) { /* as it is */
 		rc = bale_error_code(f.first);
 		if (err)

@@ -6,6 +6,7 @@
 #define BALE_EXPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bale/bundle.h"
 #include "bale/error.h"
@@ -24,6 +25,29 @@
 int bale_export(bale_pull *pull, const char *const *refs, size_t n, bale_sink *cache,
                 const bale_have *have, const bale_policy *policy,
                 const bale_bundle_write_options *opts, bale_error **err);
+
+/* What bale export --dry-run finds: the layers it would download (each once), those the
+ * cache holds already, those a have-list says the site holds; images resolved, and
+ * references that could not be. */
+typedef struct bale_export_dry_report {
+	size_t images, failed;
+	int64_t download_blobs, download_bytes;
+	int64_t cached_blobs, cached_bytes;
+	int64_t site_blobs, site_bytes;
+} bale_export_dry_report;
+
+/* Called for each image resolved, in order, with the bytes of layers it adds to the
+ * download (those no image before it shares). */
+typedef int (*bale_export_dry_image_fn)(void *payload, const bale_image *img, int64_t adds,
+                                        bale_error **err);
+
+/* Resolves refs as bale_export does (indexes, manifests and configs are fetched into
+ * cache) and downloads no layer: calls each for every image that resolves and fills out.
+ * When some references cannot be resolved, the others are still told, and the error
+ * names every one that failed (its code, as bale_export's). */
+int bale_export_dry_run(bale_pull *pull, const char *const *refs, size_t n, bale_sink *cache,
+                        const bale_have *have, bale_export_dry_image_fn each, void *payload,
+                        bale_export_dry_report *out, bale_error **err);
 
 /* Where a bundle carries a static bale for Linux (bale export --with-bale):
  * "bale/bin/linux-ARCH/bale" into member, ARCH as OCI names the architecture its ELF header

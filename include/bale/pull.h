@@ -76,6 +76,12 @@ size_t bale_pull_image_count(const bale_pull *pull);
 /* Keeps img (image i, changed by the caller) in place of what the pull held: later
  * loads, and the bundle writer, see the change. Not while another thread loads it. */
 int bale_pull_image_store(bale_pull *pull, size_t i, const bale_image *img, bale_error **err);
+/* Whether image i resolved: after bale_pull_resolve_all failed for some references, the
+ * others are still there to load. */
+bool bale_pull_image_resolved(const bale_pull *pull, size_t i);
+/* How many references the last bale_pull_resolve_all could not resolve (every one of
+ * them is in its error). */
+size_t bale_pull_failed_count(const bale_pull *pull);
 /* How many of them are attachments found beside the images asked for. */
 size_t bale_pull_attachment_count(const bale_pull *pull);
 /* Image i (below bale_pull_image_count), read back from where the pull keeps it: the
