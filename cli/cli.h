@@ -65,6 +65,7 @@ enum cli_option {
 	OPT_NO_HEADER,
 	OPT_PROGRESS,
 	OPT_POLICY,            /* the site's containers-policy.json: export and verify */
+	OPT_NODES,             /* the site's nodes: plan and export */
 	OPT_VERB_FIRST = 1100, /* verbs number their own options from here */
 };
 

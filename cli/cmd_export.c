@@ -59,6 +59,11 @@ static const cli_opt options[] = {
      OPT_FROM_MANIFESTS},
     {"node-config", 0, "FILE", "the kubelet's config.json, after the manifests' Secrets",
      OPT_NODE_CONFIG},
+    {"nodes", 0, "FILE",
+     "the site's nodes (kubectl get nodes -o json, or a YAML\n"
+     "list of os/arch): with --from-manifests, each image's\n"
+     "platforms are those its workloads may run on there",
+     OPT_NODES},
     {"platform", 0, "P[,P…]|all", "platforms of multi-arch images (default: all)", OPT_PLATFORM},
     {"include-foreign-layers", 0, NULL,
      "fetch foreign (non-distributable) layers from their\n"
@@ -109,6 +114,7 @@ typedef struct export_args {
 	const char **haves; /* have-lists */
 	size_t n_haves;
 	const char *node_config;
+	const char *nodes;
 	const char *policy;
 	const char *output, *key, *cache;
 	bool unsigned_ok, force, foreign_layers, dry_run;
@@ -171,6 +177,9 @@ static int export_option(void *payload, int opt, const char *arg, bale_error **e
 	case OPT_DRY_RUN:
 		a->dry_run = true;
 		return 0;
+	case OPT_NODES:
+		a->nodes = arg;
+		return 0;
 	case OPT_REFERRERS:
 		if (strcmp(arg, "all") == 0)
 			a->referrers = BALE_PULL_REFERRERS_ALL;
@@ -204,6 +213,36 @@ static int export_option(void *payload, int opt, const char *arg, bale_error **e
 	default:
 		return 0;
 	}
+}
+
+/* --from-manifests: each image carries the platforms its workloads may run on (their
+ * nodeSelector and nodeAffinity, narrowed to the --nodes inventory); an image no node can
+ * run is refused, every one of them named. */
+static int want_planned(const bale_plan *plan, const bale_k8s_set *nodes, bale_pull *pull,
+                        bale_error **err)
+{
+	bale_buf none;
+	size_t n_none = 0;
+	int rc = 0;
+	bale_buf_init(&none, 1u << 20, "images");
+	for (size_t i = 0; i < plan->n_images && rc == 0; i++) {
+		char platforms[512];
+		const bale_plan_image *img = &plan->images[i];
+		bale_plan_platforms(img, nodes->node_archs, nodes->node_oses, platforms,
+		                    sizeof(platforms));
+		if (!platforms[0])
+			bale_buf_appendf(&none, NULL, "%s%s", n_none++ ? ", " : "", img->ref);
+		else if (strcmp(platforms, "all") != 0)
+			rc = bale_pull_want(pull, img->ref, platforms, err);
+	}
+	if (rc == 0 && n_none)
+		rc = bale_error_set(err, BALE_ENOTFOUND,
+		                    "no node of the inventory can run %zu image%s: %s (their "
+		                    "workloads' nodeSelector and nodeAffinity ask for platforms "
+		                    "the nodes do not have)",
+		                    n_none, n_none == 1 ? "" : "s", none.data);
+	bale_buf_free(&none);
+	return rc;
 }
 
 /* --dry-run: one line (or JSON object) per image resolved, then what the export would move. */
@@ -290,7 +329,7 @@ int cmd_export(int argc, char **argv, bale_error **err)
 {
 	cli_common c;
 	export_args a = {.referrers = BALE_PULL_REFERRERS_ALL};
-	bale_k8s_set k8s = {0};
+	bale_k8s_set k8s = {0}, nodes = {0};
 	bale_plan plan = {0};
 	bale_manifest_secret *secrets = NULL;
 	size_t n_secrets = 0;
@@ -312,6 +351,16 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	for (int i = optind; i < argc; i++)
 		if (bale_reflist_add(&a.refs, argv[i], err) < 0)
 			goto failed;
+	if (a.nodes &&
+	    (!a.n_manifests || bale_k8s_load(&nodes, a.nodes, err) < 0 || !nodes.n_nodes)) {
+		rc = *err ? bale_error_code(*err)
+		          : cli_usage(err,
+		                      a.n_manifests ? "--nodes %s: no node in it (want kubectl "
+		                                      "get nodes -o json, or a list of os/arch)"
+		                                    : "--nodes needs --from-manifests",
+		                      a.nodes);
+		goto cleanup;
+	}
 	/* Images and registry credentials from the manifests the cluster runs. */
 	for (size_t i = 0; i < a.n_manifests; i++)
 		if (bale_k8s_load(&k8s, a.manifests[i], err) < 0)
@@ -420,6 +469,9 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	                                .n_extras = a.n_binaries};
 	if (bale_pull_new(&pull, &po, err) < 0)
 		goto failed;
+	/* Each image's platforms from where its workloads may run, unless --platform says */
+	if (a.n_manifests && !c.platform && (rc = want_planned(&plan, &nodes, pull, err)) < 0)
+		goto cleanup;
 	if (a.dry_run) {
 		rc = dry_run(&c, &a, pull, cache, have, err);
 		goto cleanup;
@@ -463,6 +515,7 @@ cleanup:
 	bale_reflist_free(&a.refs);
 	bale_plan_free(&plan);
 	bale_k8s_set_free(&k8s);
+	bale_k8s_set_free(&nodes);
 	free(secrets);
 	free(a.manifests);
 	free(a.haves);

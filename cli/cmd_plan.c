@@ -14,7 +14,7 @@
 #include "bale/preheat.h"
 #include "cli/cli.h"
 
-enum { OPT_DAEMONSET = OPT_VERB_FIRST, OPT_TOOLS_IMAGE, OPT_NAME };
+enum { OPT_DAEMONSET = OPT_VERB_FIRST, OPT_TOOLS_IMAGE, OPT_NAME, OPT_PLATFORMS };
 
 #define DEFAULT_TOOLS_IMAGE "docker.io/library/busybox:1.36"
 
@@ -36,6 +36,14 @@ static const cli_opt options[] = {
      "per image, every use: workload, container, file:line and the\n"
      "effective pull policy (Kubernetes defaulting)",
      OPT_JSON},
+    {"platforms", 0, NULL,
+     "each image with the platforms its workloads may run on\n"
+     "(nodeSelector, nodeAffinity; narrowed by --nodes)",
+     OPT_PLATFORMS},
+    {"nodes", 0, "FILE",
+     "the site's nodes (kubectl get nodes -o json, or a YAML\n"
+     "list of os/arch): the platforms there are",
+     OPT_NODES},
     {"lint", 0, NULL, "findings with file:line and severity; exit 1 on any error", OPT_LINT},
     {"offline", 0, NULL, "the site has no registry: pull policy Always is an error", OPT_OFFLINE},
     {"pin", 0, "BUNDLE",
@@ -69,7 +77,8 @@ const cli_verb cli_verb_plan = {"plan", usage_text, options};
 typedef struct plan_args {
 	const char **paths;
 	size_t n_paths;
-	bool json, lint, offline;
+	bool json, lint, offline, platforms;
+	const char *nodes;  /* the site's node inventory */
 	const char *pin;    /* a bundle to pin from */
 	const char *bundle; /* a bundle whose digests the lint names */
 	const char *output; /* --pin's output file or directory, --daemonset's file */
@@ -112,6 +121,10 @@ static int plan_option(void *payload, int opt, const char *arg, bale_error **err
 		a->namespace = arg;
 	} else if (opt == OPT_NAME) {
 		a->name = arg;
+	} else if (opt == OPT_PLATFORMS) {
+		a->platforms = true;
+	} else if (opt == OPT_NODES) {
+		a->nodes = arg;
 	}
 	return 0;
 }
@@ -177,15 +190,30 @@ static json_t *use_json(const bale_plan_use *u)
 	return o;
 }
 
-static void print_json(const bale_plan *p)
+/* Where a workload's pods may run, as bale_plan_platforms writes it. */
+static const char *workload_platforms(const bale_k8s_workload *w, char *buf, size_t size)
+{
+	bale_plan_image one = {.archs = w->archs, .oses = w->oses};
+	return bale_plan_platforms(&one, 0, 0, buf, size);
+}
+
+static void print_json(const bale_plan *p, const bale_k8s_set *nodes)
 {
 	json_t *list = json_array();
 	for (size_t i = 0; i < p->n_images; i++) {
+		char platforms[512], own[512];
 		json_t *uses = json_array();
-		for (size_t k = 0; k < p->images[i].n_uses; k++)
-			json_array_append_new(uses, use_json(&p->images[i].uses[k]));
-		json_array_append_new(
-		    list, json_pack("{s:s,s:o}", "image", p->images[i].ref, "uses", uses));
+		for (size_t k = 0; k < p->images[i].n_uses; k++) {
+			json_t *u = use_json(&p->images[i].uses[k]);
+			json_object_set_new(u, "platforms",
+			                    json_string(workload_platforms(
+			                        p->images[i].uses[k].workload, own, sizeof(own))));
+			json_array_append_new(uses, u);
+		}
+		bale_plan_platforms(&p->images[i], nodes->node_archs, nodes->node_oses, platforms,
+		                    sizeof(platforms));
+		json_array_append_new(list, json_pack("{s:s,s:s,s:o}", "image", p->images[i].ref,
+		                                      "platforms", platforms, "uses", uses));
 	}
 	json_dumpf(list, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	putchar('\n');
@@ -226,7 +254,7 @@ int cmd_plan(int argc, char **argv, bale_error **err)
 {
 	cli_common c;
 	plan_args a = {0};
-	bale_k8s_set set = {0};
+	bale_k8s_set set = {0}, nodes = {0};
 	bale_plan plan = {0};
 	bale_bundle_reader *reader = NULL;
 	sqlite3 *db = NULL;
@@ -262,6 +290,14 @@ int cmd_plan(int argc, char **argv, bale_error **err)
 	for (size_t i = 0; i < a.n_paths; i++)
 		if ((rc = bale_k8s_load(&set, a.paths[i], err)) < 0)
 			goto cleanup;
+	if (a.nodes && ((rc = bale_k8s_load(&nodes, a.nodes, err)) < 0 || !nodes.n_nodes)) {
+		rc = rc < 0 ? rc
+		            : cli_usage(err,
+		                        "--nodes %s: no node in it (want kubectl get nodes -o "
+		                        "json, or a list of os/arch)",
+		                        a.nodes);
+		goto cleanup;
+	}
 	if (a.bundle && (rc = bale_index_db_open_bundle(&reader, &db, a.bundle, err)) < 0)
 		goto cleanup;
 	if ((rc = bale_plan_build(&plan, &set, a.offline, a.bundle ? bundle_digest : NULL, db,
@@ -270,7 +306,7 @@ int cmd_plan(int argc, char **argv, bale_error **err)
 	if (a.daemonset) {
 		rc = write_daemonset(&a, &plan, err);
 	} else if (a.json && !a.lint) {
-		print_json(&plan);
+		print_json(&plan, &nodes);
 	} else if (a.lint) {
 		if (a.json)
 			print_lint_json(&plan);
@@ -281,6 +317,21 @@ int cmd_plan(int argc, char **argv, bale_error **err)
 			        plan.n_errors == 1 ? "" : "s", plan.n_findings - plan.n_errors,
 			        plan.n_findings - plan.n_errors == 1 ? "" : "s");
 		rc = plan.n_errors ? BALE_EGENERIC : 0; /* the findings above say why */
+	} else if (a.platforms) { /* REF PLATFORMS (why: each workload's own) */
+		for (size_t i = 0; i < plan.n_images; i++) {
+			char platforms[512], own[512];
+			const bale_plan_image *img = &plan.images[i];
+			bale_plan_platforms(img, nodes.node_archs, nodes.node_oses, platforms,
+			                    sizeof(platforms));
+			printf("%s %s", img->ref, platforms[0] ? platforms : "none");
+			for (size_t k = 0; k < img->n_uses; k++) {
+				const bale_k8s_workload *w = img->uses[k].workload;
+				printf("%s%s/%s: %s", k ? "; " : " (", w->kind,
+				       w->name ? w->name : "?",
+				       workload_platforms(w, own, sizeof(own)));
+			}
+			printf("%s\n", img->n_uses ? ")" : "");
+		}
 	} else {
 		for (size_t i = 0; i < plan.n_images; i++)
 			printf("%s\n", plan.images[i].ref);
@@ -288,6 +339,7 @@ int cmd_plan(int argc, char **argv, bale_error **err)
 cleanup:
 	bale_plan_free(&plan);
 	bale_k8s_set_free(&set);
+	bale_k8s_set_free(&nodes);
 	sqlite3_close(db);
 	bale_bundle_close(reader);
 	free(a.paths);

@@ -202,6 +202,107 @@ static int add_containers(bale_k8s_workload *w, yaml_document_t *doc, yaml_node_
 	return 0;
 }
 
+static const char *const arch_names[BALE_K8S_N_ARCHS] = {"amd64",   "arm64", "arm",     "386",
+                                                         "ppc64le", "s390x", "riscv64", "mips64le"};
+static const char *const os_names[BALE_K8S_N_OSES] = {"linux", "windows"};
+
+const char *bale_k8s_arch_name(int i)
+{
+	return i >= 0 && i < BALE_K8S_N_ARCHS ? arch_names[i] : NULL;
+}
+
+const char *bale_k8s_os_name(int i)
+{
+	return i >= 0 && i < BALE_K8S_N_OSES ? os_names[i] : NULL;
+}
+
+/* The bit of a label's value among names (0 for a value bale does not know: no node of a
+ * known kind has it). */
+static unsigned value_bit(const yaml_node_t *v, const char *const *names, int n)
+{
+	for (int i = 0; v && v->type == YAML_SCALAR_NODE && i < n; i++)
+		if (yscalar_is(v, names[i]))
+			return 1u << i;
+	return 0;
+}
+
+/* Which of the two placement labels key is: 1 arch, 2 os, 0 another. */
+static int placement_label(const yaml_node_t *key)
+{
+	if (yscalar_is(key, "kubernetes.io/arch") || yscalar_is(key, "beta.kubernetes.io/arch"))
+		return 1;
+	if (yscalar_is(key, "kubernetes.io/os") || yscalar_is(key, "beta.kubernetes.io/os"))
+		return 2;
+	return 0;
+}
+
+/* One matchExpressions entry on a placement label, narrowing *archs or *oses. */
+static void narrow(yaml_document_t *doc, yaml_node_t *expr, unsigned *archs, unsigned *oses)
+{
+	int label = placement_label(ymap_get(doc, expr, "key", NULL));
+	yaml_node_t *op = ymap_get(doc, expr, "operator", NULL);
+	yaml_node_t *values = ymap_get(doc, expr, "values", NULL);
+	const char *const *names = label == 1 ? arch_names : os_names;
+	int n = label == 1 ? BALE_K8S_N_ARCHS : BALE_K8S_N_OSES;
+	unsigned *mask = label == 1 ? archs : oses, bits = 0;
+	if (!label)
+		return;
+	for (yaml_node_item_t *it = values && values->type == YAML_SEQUENCE_NODE
+	                                ? values->data.sequence.items.start
+	                                : NULL;
+	     it && it < values->data.sequence.items.top; it++)
+		bits |= value_bit(yaml_document_get_node(doc, *it), names, n);
+	if (yscalar_is(op, "In"))
+		*mask &= bits;
+	else if (yscalar_is(op, "NotIn"))
+		*mask &= ~bits;
+	else if (yscalar_is(op, "DoesNotExist")) /* every node has both labels */
+		*mask = 0;
+}
+
+/* The pod spec's nodeSelector and required nodeAffinity, as the scheduler reads them. */
+static void read_placement(bale_k8s_workload *w, yaml_document_t *doc, yaml_node_t *spec)
+{
+	yaml_node_t *selector = ymap_get(doc, spec, "nodeSelector", NULL);
+	static const char *const required[] = {"affinity", "nodeAffinity",
+	                                       "requiredDuringSchedulingIgnoredDuringExecution",
+	                                       "nodeSelectorTerms", NULL};
+	yaml_node_t *terms = ypath(doc, spec, required);
+	w->archs = BALE_K8S_ALL_ARCHS;
+	w->oses = BALE_K8S_ALL_OSES;
+	for (yaml_node_pair_t *p = selector && selector->type == YAML_MAPPING_NODE
+	                               ? selector->data.mapping.pairs.start
+	                               : NULL;
+	     p && p < selector->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(doc, p->value);
+		int label = placement_label(k);
+		if (label == 1)
+			w->archs &= value_bit(v, arch_names, BALE_K8S_N_ARCHS);
+		else if (label == 2)
+			w->oses &= value_bit(v, os_names, BALE_K8S_N_OSES);
+	}
+	if (!terms || terms->type != YAML_SEQUENCE_NODE ||
+	    terms->data.sequence.items.start == terms->data.sequence.items.top)
+		return;
+	unsigned any_archs = 0, any_oses = 0; /* terms are ORed */
+	for (yaml_node_item_t *t = terms->data.sequence.items.start;
+	     t < terms->data.sequence.items.top; t++) {
+		yaml_node_t *exprs =
+		    ymap_get(doc, yaml_document_get_node(doc, *t), "matchExpressions", NULL);
+		unsigned archs = BALE_K8S_ALL_ARCHS, oses = BALE_K8S_ALL_OSES;
+		for (yaml_node_item_t *e = exprs && exprs->type == YAML_SEQUENCE_NODE
+		                               ? exprs->data.sequence.items.start
+		                               : NULL;
+		     e && e < exprs->data.sequence.items.top; e++)
+			narrow(doc, yaml_document_get_node(doc, *e), &archs, &oses);
+		any_archs |= archs;
+		any_oses |= oses;
+	}
+	w->archs &= any_archs;
+	w->oses &= any_oses;
+}
+
 static int add_workload(bale_k8s_set *set, yaml_document_t *doc, yaml_node_t *obj,
                         const struct workload_kind *wk, int line, const char *file,
                         bale_error **err)
@@ -221,8 +322,11 @@ static int add_workload(bale_k8s_set *set, yaml_document_t *doc, yaml_node_t *ob
 		return rc;
 
 	yaml_node_t *spec = ypath(doc, obj, wk->spec);
+	w->archs = BALE_K8S_ALL_ARCHS;
+	w->oses = BALE_K8S_ALL_OSES;
 	if (!spec || spec->type != YAML_MAPPING_NODE)
 		return 0; /* a workload with no pod spec runs nothing */
+	read_placement(w, doc, spec);
 	for (size_t i = 0; i < sizeof(container_lists) / sizeof(container_lists[0]); i++)
 		if ((rc = add_containers(w, doc, spec, container_lists[i], err)) < 0)
 			return rc;
@@ -373,6 +477,47 @@ static int add_secret(bale_k8s_set *set, yaml_document_t *doc, yaml_node_t *obj,
 
 /* One object; a List's items when it is one (`kubectl get -o yaml` output, DeploymentList
  * from the API). Items that are Lists again are not a thing kubectl makes: skipped. */
+/* A Node: its labels say what the scheduler matches, status.nodeInfo what it runs. */
+static void add_node(bale_k8s_set *set, yaml_document_t *doc, yaml_node_t *obj)
+{
+	static const char *const info[] = {"status", "nodeInfo", NULL};
+	yaml_node_t *labels = ypath(doc, obj, (const char *const[]){"metadata", "labels", NULL});
+	yaml_node_t *arch = ymap_get(doc, labels, "kubernetes.io/arch", NULL);
+	yaml_node_t *os = ymap_get(doc, labels, "kubernetes.io/os", NULL);
+	if (!arch)
+		arch = ymap_get(doc, ypath(doc, obj, info), "architecture", NULL);
+	if (!os)
+		os = ymap_get(doc, ypath(doc, obj, info), "operatingSystem", NULL);
+	set->n_nodes++;
+	set->node_archs |= value_bit(arch, arch_names, BALE_K8S_N_ARCHS);
+	set->node_oses |= value_bit(os, os_names, BALE_K8S_N_OSES);
+}
+
+/* A node inventory written by hand: a YAML list of "os/arch[/variant]". */
+static void add_node_list(bale_k8s_set *set, yaml_document_t *doc, yaml_node_t *seq)
+{
+	for (yaml_node_item_t *i = seq->data.sequence.items.start; i < seq->data.sequence.items.top;
+	     i++) {
+		yaml_node_t *n = yaml_document_get_node(doc, *i);
+		if (!n || n->type != YAML_SCALAR_NODE)
+			continue;
+		char text[96];
+		snprintf(text, sizeof(text), "%.*s", (int)n->data.scalar.length,
+		         (const char *)n->data.scalar.value);
+		char *arch = strchr(text, '/'), *variant = arch ? strchr(arch + 1, '/') : NULL;
+		if (!arch)
+			continue;
+		*arch++ = '\0';
+		if (variant)
+			*variant = '\0';
+		set->n_nodes++;
+		for (int k = 0; k < BALE_K8S_N_OSES; k++)
+			set->node_oses |= strcmp(text, os_names[k]) == 0 ? 1u << k : 0;
+		for (int k = 0; k < BALE_K8S_N_ARCHS; k++)
+			set->node_archs |= strcmp(arch, arch_names[k]) == 0 ? 1u << k : 0;
+	}
+}
+
 static int add_object(bale_k8s_set *set, yaml_document_t *doc, yaml_node_t *obj, bool in_list,
                       const char *file, bale_error **err)
 {
@@ -403,6 +548,8 @@ static int add_object(bale_k8s_set *set, yaml_document_t *doc, yaml_node_t *obj,
 		return add_secret(set, doc, obj, line, file, err);
 	if (yscalar_is(kind, "ServiceAccount"))
 		return add_service_account(set, doc, obj, line, file, err);
+	if (yscalar_is(kind, "Node"))
+		add_node(set, doc, obj);
 	return 0;
 }
 
@@ -422,6 +569,8 @@ static int load_text(bale_k8s_set *set, const char *file, const char *text, size
 		rc = root && root->type == YAML_MAPPING_NODE
 		         ? add_object(set, &doc, root, false, file, err)
 		         : 0;
+		if (root && root->type == YAML_SEQUENCE_NODE)
+			add_node_list(set, &doc, root);
 		/* libyaml frees scalars without wiping them; Secrets pass through here. */
 		bale_yaml_document_delete(&doc);
 	}

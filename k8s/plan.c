@@ -73,7 +73,34 @@ static int add_use(bale_plan *p, const char *ref, const bale_k8s_workload *w,
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	img->uses = uses;
 	img->uses[img->n_uses++] = (bale_plan_use){w, c, policy};
+	img->archs |= w->archs;
+	img->oses |= w->oses;
 	return 0;
+}
+
+const char *bale_plan_platforms(const bale_plan_image *img, unsigned node_archs, unsigned node_oses,
+                                char *buf, size_t size)
+{
+	unsigned archs = img->archs, oses = img->oses;
+	size_t used = 0;
+	buf[0] = '\0';
+	if (!node_archs && archs == BALE_K8S_ALL_ARCHS && oses == BALE_K8S_ALL_OSES) {
+		snprintf(buf, size, "all");
+		return buf;
+	}
+	if (node_archs) {
+		archs &= node_archs;
+		oses &= node_oses ? node_oses : BALE_K8S_ALL_OSES;
+	}
+	for (int o = 0; o < BALE_K8S_N_OSES; o++)
+		for (int a = 0; a < BALE_K8S_N_ARCHS; a++)
+			if ((oses & 1u << o) && (archs & 1u << a) && used < size) {
+				int n =
+				    snprintf(buf + used, size - used, "%s%s/%s", used ? "," : "",
+				             bale_k8s_os_name(o), bale_k8s_arch_name(a));
+				used += n > 0 ? (size_t)n : 0;
+			}
+	return buf;
 }
 
 /* One container: its image normalized and used, and what an offline site should know. */

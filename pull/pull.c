@@ -36,9 +36,17 @@ struct bale_pull {
 		pull_spilled at;
 		pull_attachment *attach; /* for an attachment of another image (ref NULL) */
 		bool resolved;           /* in the spill at `at` */
+		/* the platforms asked for it (bale_pull_want), else the run's */
+		const bale_platform_set *platforms;
 	} * images;
 	size_t n_images;
-	size_t n_failed;        /* references the last resolve_all could not resolve */
+	size_t n_failed; /* references the last resolve_all could not resolve */
+	/* Platforms asked for one image (bale_pull_want): its normalized reference and set. */
+	struct want {
+		char *ref;
+		bale_platform_set *platforms;
+	} * wants;
+	size_t n_wants;
 	bale_slots *by_ref;     /* images by ref */
 	pull_spill *spill;      /* made on the first resolution */
 	bale_sink *source;      /* a store already holding some content: read before fetching */
@@ -106,7 +114,43 @@ void bale_pull_free(bale_pull *p)
 	bale_sink_free(p->own_keep); /* a scratch store: its directory goes with it */
 	pthread_mutex_destroy(&p->keep_mu);
 	pull_tags_free(p->tags);
+	for (size_t i = 0; i < p->n_wants; i++) {
+		free(p->wants[i].ref);
+		bale_platform_set_free(p->wants[i].platforms);
+	}
+	free(p->wants);
 	free(p);
+}
+
+int bale_pull_want(bale_pull *p, const char *text, const char *platforms, bale_error **err)
+{
+	bale_ref *ref = NULL;
+	bale_platform_set *set = NULL;
+	int rc = bale_ref_parse(&ref, text, err);
+	if (rc == 0)
+		rc = bale_platform_set_parse(&set, platforms, err);
+	struct want *grown = rc == 0 ? realloc(p->wants, (p->n_wants + 1) * sizeof(*grown)) : NULL;
+	char *name = grown ? strdup(bale_ref_string(ref)) : NULL;
+	if (grown)
+		p->wants = grown;
+	if (rc == 0 && !name)
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+	if (rc == 0) {
+		p->wants[p->n_wants++] = (struct want){name, set};
+		set = NULL;
+	}
+	bale_platform_set_free(set);
+	bale_ref_free(ref);
+	return rc;
+}
+
+/* The platforms asked for the image named ref (normalized): its own, else the run's. */
+static const bale_platform_set *wanted_platforms(const bale_pull *p, const char *ref)
+{
+	for (size_t i = p->n_wants; i-- > 0;) /* the last word wins */
+		if (strcmp(p->wants[i].ref, ref) == 0)
+			return p->wants[i].platforms;
+	return p->opts.platforms;
 }
 
 /* The keeper, made on first use when the caller gave none. Call with keep_mu held. */
@@ -292,20 +336,20 @@ static int take_config(const bale_image *img, bale_image_manifest *m, const bale
 /* A single-platform image for another platform than the ones asked for is refused, as an
  * index without them is: carried, it would fail only when a pod starts on the node. Its
  * platform is its config's; a manifest whose config says none (an artifact) is carried. */
-static int check_single_platform(const bale_pull *p, const bale_image *img,
+static int check_single_platform(const bale_platform_set *want, const bale_image *img,
                                  const bale_image_manifest *m, bale_error **err)
 {
 	char have[BALE_PLATFORM_TEXT], one[BALE_PLATFORM_TEXT];
 	bale_buf asked;
 	if (bale_manifest_type_is_index(img->root.media_type) || !m->has_platform || m->artifact ||
-	    img->attachment_kind[0] || bale_platform_set_is_all(p->opts.platforms) ||
-	    bale_platform_set_contains(p->opts.platforms, &m->platform))
+	    img->attachment_kind[0] || bale_platform_set_is_all(want) ||
+	    bale_platform_set_contains(want, &m->platform))
 		return 0;
 	bale_buf_init(&asked, 4096, "platforms");
-	for (size_t i = 0; i < bale_platform_set_count(p->opts.platforms); i++)
-		bale_buf_appendf(&asked, NULL, "%s%s", i ? ", " : "",
-		                 bale_platform_format(bale_platform_set_at(p->opts.platforms, i),
-		                                      one, sizeof(one)));
+	for (size_t i = 0; i < bale_platform_set_count(want); i++)
+		bale_buf_appendf(
+		    &asked, NULL, "%s%s", i ? ", " : "",
+		    bale_platform_format(bale_platform_set_at(want, i), one, sizeof(one)));
 	int rc = bale_error_set(err, BALE_ENOTFOUND,
 	                        "%s: a single-platform image for %s only, not for %s; name that "
 	                        "platform with --platform, or leave the image out",
@@ -650,7 +694,7 @@ static void select_whole(bale_image *img)
 
 /* found: where the attachments of an image asked for go (NULL: none are looked for). */
 static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *img,
-                         pull_found *found, bale_error **err)
+                         const bale_platform_set *want, pull_found *found, bale_error **err)
 {
 	int rc = 0;
 	bale_ref *ref = NULL;
@@ -678,7 +722,7 @@ static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *
 			goto cleanup;
 		if (img->attachment_kind[0])
 			select_whole(img);
-		else if ((rc = bale_image_select(img, p->opts.platforms, err)) < 0)
+		else if ((rc = bale_image_select(img, want, err)) < 0)
 			goto cleanup;
 		if ((rc = keep_bytes(p, &img->root, &body, err)) < 0)
 			goto cleanup;
@@ -705,7 +749,7 @@ static int resolve_image(bale_pull *p, registry_entry **registries, bale_image *
 			    (rc = load_manifest(p, reg, img, &img->manifests[i], err)) < 0)
 				goto cleanup;
 		if (!img->attachment_kind[0])
-			bale_image_select_loaded(img, p->opts.platforms);
+			bale_image_select_loaded(img, want);
 	} else {
 		/* A single manifest is selected here; its platform, its config's, is held to the
 		 * ones asked for once the config is read (check_single_platform). */
@@ -755,7 +799,8 @@ static int new_image(bale_pull *p, size_t first, const char *text, bale_error **
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
-	p->images[p->n_images] = (struct pulled){.ref = name};
+	p->images[p->n_images] =
+	    (struct pulled){.ref = name, .platforms = wanted_platforms(p, name)};
 	if ((rc = bale_slots_put(p->by_ref, p->images, p->n_images, err)) < 0)
 		free(name);
 	else
@@ -783,7 +828,8 @@ int bale_pull_resolve(bale_pull *p, const char *text, bale_image **out, bale_err
 	bale_image *img = NULL;
 	int rc = bale_ref_parse(&ref, text, err);
 	if (rc == 0 && (rc = image_named(bale_ref_string(ref), &img, err)) == 0 &&
-	    (rc = resolve_image(p, &p->registries, img, NULL, err)) == 0 &&
+	    (rc = resolve_image(p, &p->registries, img, wanted_platforms(p, img->ref), NULL,
+	                        err)) == 0 &&
 	    (rc = fetch_configs(p, &img, 1, err)) == 0) {
 		*out = img;
 		img = NULL;
@@ -827,7 +873,8 @@ typedef struct resolver {
 	atomic_size_t next;
 	int *rcs;
 	bale_error **errs;
-	pull_found *found; /* each image's attachments */
+	pull_found *found;                    /* each image's attachments */
+	const bale_platform_set *const *want; /* each image's platforms */
 } resolver;
 
 typedef struct resolver_thread {
@@ -842,8 +889,8 @@ static void *resolver_main(void *arg)
 	resolver_thread *t = arg;
 	resolver *r = t->r;
 	for (size_t i; (i = atomic_fetch_add(&r->next, 1)) < r->n;)
-		r->rcs[i] =
-		    resolve_image(r->p, &t->registries, r->images[i], &r->found[i], &r->errs[i]);
+		r->rcs[i] = resolve_image(r->p, &t->registries, r->images[i], r->want[i],
+		                          &r->found[i], &r->errs[i]);
 	return NULL;
 }
 
@@ -865,11 +912,11 @@ static void failed(failures *f, bale_error *e)
 
 /* Resolves images, each of which succeeds (ok[i]) or is one of f's failures. */
 static int resolve_images(bale_pull *p, bale_image **images, size_t n, bool *ok, failures *f,
-                          pull_found *found, bale_error **err)
+                          pull_found *found, const bale_platform_set *const *want, bale_error **err)
 {
 	int rc = 0;
 	size_t workers = (size_t)jobs(p) < n ? (size_t)jobs(p) : n;
-	resolver r = {.p = p, .images = images, .n = n, .found = found};
+	resolver r = {.p = p, .images = images, .n = n, .found = found, .want = want};
 	resolver_thread *threads = calloc(workers ? workers : 1, sizeof(*threads));
 	r.rcs = calloc(n ? n : 1, sizeof(*r.rcs));
 	r.errs = calloc(n ? n : 1, sizeof(*r.errs));
@@ -946,11 +993,13 @@ static int resolve_batch(bale_pull *p, size_t at, size_t n, failures *f, bale_er
 {
 	bale_image *batch[RESOLVE_BATCH] = {0}, *good[RESOLVE_BATCH];
 	pull_found found[RESOLVE_BATCH] = {0};
+	const bale_platform_set *want[RESOLVE_BATCH];
 	bool ok[RESOLVE_BATCH] = {false};
 	size_t k = 0;
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const pull_attachment *a = p->images[at + i].attach;
+		want[i] = p->images[at + i].platforms;
 		rc = image_named(p->images[at + i].ref, &batch[i], err);
 		if (rc == 0 && a) {
 			snprintf(batch[i]->attachment_kind, sizeof(batch[i]->attachment_kind), "%s",
@@ -961,7 +1010,7 @@ static int resolve_batch(bale_pull *p, size_t at, size_t n, failures *f, bale_er
 		}
 	}
 	if (rc == 0)
-		rc = resolve_images(p, batch, n, ok, f, found, err);
+		rc = resolve_images(p, batch, n, ok, f, found, want, err);
 	for (size_t i = 0; i < n && rc == 0; i++)
 		if (ok[i])
 			good[k++] = batch[i];
@@ -971,7 +1020,8 @@ static int resolve_batch(bale_pull *p, size_t at, size_t n, failures *f, bale_er
 		bale_error *why = NULL;
 		for (size_t j = 0; ok[i] && j < batch[i]->n_manifests; j++)
 			if (batch[i]->manifests[j].selected &&
-			    check_single_platform(p, batch[i], &batch[i]->manifests[j], &why) < 0) {
+			    check_single_platform(want[i], batch[i], &batch[i]->manifests[j],
+			                          &why) < 0) {
 				failed(f, why);
 				ok[i] = false;
 			}

@@ -9,6 +9,16 @@
 
 #include "bale/error.h"
 
+/* The architectures and systems a workload's placement is read against. */
+#define BALE_K8S_N_ARCHS 8
+#define BALE_K8S_N_OSES 2
+#define BALE_K8S_ALL_ARCHS ((1u << BALE_K8S_N_ARCHS) - 1)
+#define BALE_K8S_ALL_OSES ((1u << BALE_K8S_N_OSES) - 1)
+/* "amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "mips64le" */
+const char *bale_k8s_arch_name(int i);
+/* "linux", "windows" */
+const char *bale_k8s_os_name(int i);
+
 /* Files larger than this are refused. */
 #define BALE_K8S_CAP (64u << 20)
 
@@ -31,6 +41,13 @@ typedef struct bale_k8s_workload {
 	char **pull_secrets; /* spec.imagePullSecrets[].name of the pod template */
 	size_t n_pull_secrets;
 	char *service_account; /* serviceAccountName, NULL when unset */
+	/* Where its pods may run, from the pod's nodeSelector and required nodeAffinity on
+	 * kubernetes.io/arch and kubernetes.io/os (and their beta.kubernetes.io labels): a bit
+	 * per architecture of bale_k8s_arch_name and per OS of bale_k8s_os_name; every bit
+	 * when nothing constrains it. Terms of nodeAffinity are ORed per label, so a pod
+	 * that may run on arm64 Linux or amd64 Windows counts as both architectures on both
+	 * systems: more platforms, never fewer. */
+	unsigned archs, oses;
 } bale_k8s_workload;
 
 typedef struct bale_k8s_secret {
@@ -53,6 +70,11 @@ typedef struct bale_k8s_set {
 	size_t n_secrets;
 	bale_k8s_service_account *service_accounts;
 	size_t n_service_accounts;
+	/* The nodes the input describes (Node objects, as `kubectl get nodes -o json` lists
+	 * them, or a YAML list of "os/arch[/variant]"): how many, and the bits of their
+	 * architectures and systems. */
+	size_t n_nodes;
+	unsigned node_archs, node_oses;
 } bale_k8s_set;
 
 /* Adds what path holds: a file, a directory (recursively: *.yaml, *.yml, *.json), or "-"

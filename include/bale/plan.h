@@ -21,6 +21,8 @@ typedef struct bale_plan_image {
 	char *ref; /* normalized, as the kubelet looks it up */
 	bale_plan_use *uses;
 	size_t n_uses;
+	/* Where its workloads may run, together (bale_k8s_workload's archs and oses, ORed). */
+	unsigned archs, oses;
 } bale_plan_image;
 
 typedef enum bale_lint_severity { BALE_LINT_ERROR, BALE_LINT_WARNING } bale_lint_severity;
@@ -52,6 +54,13 @@ typedef void (*bale_plan_digest_fn)(void *payload, const char *ref, char digest[
 int bale_plan_build(bale_plan *out, const bale_k8s_set *set, bool offline,
                     bale_plan_digest_fn digest_for, void *payload, bale_error **err);
 void bale_plan_free(bale_plan *plan);
+
+/* The platforms an image needs, as a platform list for bale_platform_set_parse: "all"
+ * when one of its workloads may run anywhere and no node inventory narrows it, else each
+ * "os/arch" its workloads' placement allows, narrowed to the nodes' (node_archs and
+ * node_oses from bale_k8s_set; 0 for no inventory). "" when no node can run it. */
+const char *bale_plan_platforms(const bale_plan_image *img, unsigned node_archs, unsigned node_oses,
+                                char *buf, size_t size);
 
 /* The registry Secrets the workloads name, in the kubelet's order: each pod's
  * imagePullSecrets, then those of its ServiceAccount (from the same input, same

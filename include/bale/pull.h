@@ -48,6 +48,11 @@ typedef struct bale_pull bale_pull;
 int bale_pull_new(bale_pull **out, const bale_pull_options *opts, bale_error **err);
 void bale_pull_free(bale_pull *pull);
 
+/* The platforms to carry of one image (the plan's, from where its workloads may run),
+ * instead of opts.platforms, when ref (in any spelling) is resolved later: "linux/arm64",
+ * "all". BALE_EUSAGE for a reference or platform list bale cannot read. */
+int bale_pull_want(bale_pull *pull, const char *ref, const char *platforms, bale_error **err);
+
 /* Resolves a reference: fetches and verifies the root and the selected platforms'
  * manifests and configs (nothing is written). BALE_ENOTFOUND when no requested
  * platform is present. The image is the caller's (bale_image_free), not one of the
