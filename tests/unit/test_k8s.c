@@ -212,6 +212,49 @@ static void test_multiarch(void **state)
 	    {"containers", "redis", "redis:7.2-alpine", NULL, 26}};
 	check_workload(&set.workloads[0], "Deployment", "cache", NULL, "multiarch.yaml", 2, want,
 	               N(want));
+	/* its required nodeAffinity: amd64 or arm64, any system */
+	assert_int_equal(set.workloads[0].archs, 1u << 0 | 1u << 1);
+	assert_int_equal(set.workloads[0].oses, BALE_K8S_ALL_OSES);
+	bale_k8s_set_free(&set);
+}
+
+/* Where pods may run, as the scheduler reads it: nodeSelector (the beta labels too) ANDed
+ * with the required nodeAffinity, whose terms are ORed; NotIn and DoesNotExist narrow. */
+static void test_placement(void **state)
+{
+	(void)state;
+	static const char text[] =
+	    "kind: Pod\nmetadata: {name: a}\nspec:\n"
+	    "  nodeSelector: {beta.kubernetes.io/arch: arm64, kubernetes.io/os: linux}\n"
+	    "  containers: [{name: c, image: x}]\n"
+	    "---\nkind: Pod\nmetadata: {name: b}\nspec:\n"
+	    "  affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: "
+	    "{nodeSelectorTerms: [{matchExpressions: [{key: kubernetes.io/arch, operator: NotIn, "
+	    "values: [amd64, arm64, arm, 386, ppc64le, s390x]}]}, {matchExpressions: [{key: "
+	    "kubernetes.io/os, operator: In, values: [windows]}, {key: kubernetes.io/arch, "
+	    "operator: In, values: [amd64]}]}]}}}\n"
+	    "  containers: [{name: c, image: x}]\n"
+	    "---\nkind: Pod\nmetadata: {name: c}\nspec:\n"
+	    "  nodeSelector: {kubernetes.io/arch: sparc}\n"
+	    "  affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: "
+	    "{nodeSelectorTerms: [{matchExpressions: [{key: kubernetes.io/os, operator: "
+	    "DoesNotExist}]}]}}}\n"
+	    "  containers: [{name: c, image: x}]\n"
+	    "---\n- linux/arm64/v8\n- windows/amd64\n- not-a-platform\n";
+	bale_k8s_set set = {0};
+	assert_int_equal(bale_k8s_load_text(&set, "placement.yaml", text, strlen(text), NULL), 0);
+	assert_int_equal(set.n_workloads, 3);
+	assert_int_equal(set.workloads[0].archs, 1u << 1); /* arm64 */
+	assert_int_equal(set.workloads[0].oses, 1u << 0);  /* linux */
+	/* (riscv64 or mips64le, any system) or (amd64 on windows): per label, ORed */
+	assert_int_equal(set.workloads[1].archs, 1u << 6 | 1u << 7 | 1u << 0);
+	assert_int_equal(set.workloads[1].oses, BALE_K8S_ALL_OSES);
+	assert_int_equal(set.workloads[2].archs, 0); /* an architecture bale does not know */
+	assert_int_equal(set.workloads[2].oses, 0);  /* every node has kubernetes.io/os */
+	/* a YAML list of platforms is a node inventory */
+	assert_int_equal(set.n_nodes, 2);
+	assert_int_equal(set.node_archs, 1u << 1 | 1u << 0);
+	assert_int_equal(set.node_oses, BALE_K8S_ALL_OSES);
 	bale_k8s_set_free(&set);
 }
 
@@ -863,6 +906,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_malformed, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_over_cap, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_large_manifest, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test(test_placement),
 	    cmocka_unit_test(test_yaml_depth),
 	    cmocka_unit_test(test_yaml_nodes),
 	    cmocka_unit_test(test_yaml_scalars_and_aliases),
