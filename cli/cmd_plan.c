@@ -14,7 +14,13 @@
 #include "bale/preheat.h"
 #include "cli/cli.h"
 
-enum { OPT_DAEMONSET = OPT_VERB_FIRST, OPT_TOOLS_IMAGE, OPT_NAME, OPT_PLATFORMS };
+enum {
+	OPT_DAEMONSET = OPT_VERB_FIRST,
+	OPT_TOOLS_IMAGE,
+	OPT_NAME,
+	OPT_PLATFORMS,
+	OPT_REGISTRY,
+};
 
 #define DEFAULT_TOOLS_IMAGE "docker.io/library/busybox:1.36"
 
@@ -55,6 +61,11 @@ static const cli_opt options[] = {
      "with --pin: write there instead of standard output; a\n"
      "directory tree mirroring the input when a PATH is a directory",
      OPT_OUTPUT},
+    {"registry", 0, "HOST[/PREFIX]",
+     "with --pin: the site registry the images are pulled\n"
+     "from (bale import --store registry://…): images renamed\n"
+     "there, pinned by digest, pull policy IfNotPresent",
+     OPT_REGISTRY},
     {"daemonset", 0, "BUNDLE",
      "a DaemonSet that has every node pull and keep the\n"
      "images (of -f, else all the bundle carries) from its mirror",
@@ -78,10 +89,11 @@ typedef struct plan_args {
 	const char **paths;
 	size_t n_paths;
 	bool json, lint, offline, platforms;
-	const char *nodes;  /* the site's node inventory */
-	const char *pin;    /* a bundle to pin from */
-	const char *bundle; /* a bundle whose digests the lint names */
-	const char *output; /* --pin's output file or directory, --daemonset's file */
+	const char *nodes;    /* the site's node inventory */
+	const char *registry; /* --pin --registry */
+	const char *pin;      /* a bundle to pin from */
+	const char *bundle;   /* a bundle whose digests the lint names */
+	const char *output;   /* --pin's output file or directory, --daemonset's file */
 	bool force;
 	const char *daemonset; /* a bundle whose images every node preheats */
 	const char *tools_image, *namespace, *name;
@@ -125,6 +137,8 @@ static int plan_option(void *payload, int opt, const char *arg, bale_error **err
 		a->platforms = true;
 	} else if (opt == OPT_NODES) {
 		a->nodes = arg;
+	} else if (opt == OPT_REGISTRY) {
+		a->registry = arg;
 	}
 	return 0;
 }
@@ -271,10 +285,12 @@ int cmd_plan(int argc, char **argv, bale_error **err)
 	bool preheat_opts = a.tools_image || a.namespace || a.name;
 	if ((!a.n_paths && !a.daemonset) || (a.bundle && !a.lint) ||
 	    ((a.output || a.force) && !a.pin && !a.daemonset) ||
-	    (a.daemonset && (a.pin || a.json || a.lint)) || (preheat_opts && !a.daemonset)) {
+	    (a.daemonset && (a.pin || a.json || a.lint)) || (preheat_opts && !a.daemonset) ||
+	    (a.registry && !a.pin)) {
 		rc = cli_usage(err, "want -f PATH… (or --daemonset BUNDLE), at most one of --lint, "
 		                    "--pin, --daemonset; --bundle only with --lint; -o and "
-		                    "--force only with --pin or --daemonset; --tools-image, "
+		                    "--force only with --pin or --daemonset; --registry only with "
+		                    "--pin; --tools-image, "
 		                    "--namespace and --name only with --daemonset");
 		goto cleanup;
 	}
@@ -283,7 +299,8 @@ int cmd_plan(int argc, char **argv, bale_error **err)
 		                            .paths = a.paths,
 		                            .n_paths = a.n_paths,
 		                            .output = a.output,
-		                            .force = a.force};
+		                            .force = a.force,
+		                            .registry = a.registry};
 		rc = bale_k8s_pin_bundle(&req, err);
 		goto cleanup;
 	}

@@ -39,12 +39,13 @@ static int set_scalar(yaml_node_t *n, const char *value, bale_error **err)
 typedef struct pinning {
 	bale_pin_fn pin;
 	void *payload;
+	const char *policy; /* the imagePullPolicy every container gets */
 	bale_buf missing;
 	size_t n_missing;
 	int code; /* of the first of them */
 } pinning;
 
-/* One container mapping: its image pinned, its pull policy Never. An image the pin
+/* One container mapping: its image pinned, its pull policy pg->policy. An image the pin
  * function cannot pin (BALE_ENOTFOUND) is noted and left, so that every one is named. */
 static int pin_container(yaml_document_t *doc, int id, const char *path, pinning *pg,
                          bale_error **err)
@@ -86,14 +87,14 @@ static int pin_container(yaml_document_t *doc, int id, const char *path, pinning
 			free(pinned);
 		} else if (strcmp(key, "imagePullPolicy") == 0) {
 			has_policy = true;
-			rc = set_scalar(v, "Never", err);
+			rc = set_scalar(v, pg->policy, err);
 		}
 	}
 	m = yaml_document_get_node(doc, id); /* adding nodes may move the node array */
 	if (rc == 0 && !has_policy) {
 		int k = yaml_document_add_scalar(doc, NULL, (yaml_char_t *)"imagePullPolicy", -1,
 		                                 YAML_ANY_SCALAR_STYLE);
-		int v = yaml_document_add_scalar(doc, NULL, (yaml_char_t *)"Never", -1,
+		int v = yaml_document_add_scalar(doc, NULL, (yaml_char_t *)pg->policy, -1,
 		                                 YAML_ANY_SCALAR_STYLE);
 		if (!k || !v || !yaml_document_append_mapping_pair(doc, id, k, v))
 			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
@@ -146,13 +147,14 @@ static int write_out(void *data, unsigned char *buffer, size_t size)
 }
 
 int bale_k8s_pin_text(const char *name, const char *text, size_t len, FILE *out, bale_pin_fn pin,
-                      void *payload, bale_error **err)
+                      void *payload, const char *pull_policy, bale_error **err)
 {
 	int rc = 0;
 	bale_yaml_stream *stream = NULL;
 	yaml_emitter_t emitter;
 	bool emitter_ready = false;
-	pinning pg = {.pin = pin, .payload = payload};
+	pinning pg = {
+	    .pin = pin, .payload = payload, .policy = pull_policy ? pull_policy : "Never"};
 	bale_buf_init(&pg.missing, 1u << 20, "images not pinned");
 	/* Untrusted YAML: bale/yaml.h's bounds on depth, nodes and aliases. */
 	if ((rc = bale_yaml_stream_new(&stream, name, text, len, err)) < 0) {
@@ -205,7 +207,8 @@ cleanup:
 	return rc;
 }
 
-int bale_k8s_pin_file(const char *path, FILE *out, bale_pin_fn pin, void *payload, bale_error **err)
+int bale_k8s_pin_file(const char *path, FILE *out, bale_pin_fn pin, void *payload,
+                      const char *pull_policy, bale_error **err)
 {
 	int rc = 0;
 	bale_buf in;
@@ -222,8 +225,8 @@ int bale_k8s_pin_file(const char *path, FILE *out, bale_pin_fn pin, void *payloa
 		rc = bale_buf_read_file(&in, path, err);
 	}
 	if (rc == 0)
-		rc =
-		    bale_k8s_pin_text(path, in.data ? in.data : "", in.len, out, pin, payload, err);
+		rc = bale_k8s_pin_text(path, in.data ? in.data : "", in.len, out, pin, payload,
+		                       pull_policy, err);
 	bale_buf_free(&in);
 	return rc;
 }

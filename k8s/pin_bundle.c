@@ -46,14 +46,29 @@ static int pin_image(void *payload, const char *image, char **out, bale_error **
 		rc =
 		    bale_error_set(err, BALE_EVERIFY, "%s: the bundle has it at %s", image, digest);
 	if (rc == 0) {
-		size_t n = strlen(bale_ref_name(ref)) + 200;
-		if ((*out = malloc(n)))
-			snprintf(*out, n, "%s%s%s@%s", bale_ref_name(ref),
+		const char *registry = run->req->registry;
+		const char *path = bale_ref_path(ref);
+		size_t n = strlen(bale_ref_name(ref)) + (registry ? strlen(registry) : 0) + 200;
+		if (!(*out = malloc(n)))
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		else if (registry)
+			snprintf(*out, n, "%s/%s%s%s@%s", registry, path,
 			         bale_ref_tag(ref) ? ":" : "",
 			         bale_ref_tag(ref) ? bale_ref_tag(ref) : "", digest);
 		else
-			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+			snprintf(*out, n, "%s%s%s@%s", bale_ref_name(ref),
+			         bale_ref_tag(ref) ? ":" : "",
+			         bale_ref_tag(ref) ? bale_ref_tag(ref) : "", digest);
 	}
+	bale_ref *moved = NULL; /* a site registry's name must read back as a reference */
+	if (rc == 0 && run->req->registry && bale_ref_parse(&moved, *out, err) < 0) {
+		rc = BALE_EUSAGE;
+		bale_error_wrap(err, "--registry %s: %s would be %s", run->req->registry, image,
+		                *out);
+		free(*out);
+		*out = NULL;
+	}
+	bale_ref_free(moved);
 	bale_ref_free(ref);
 	return rc;
 }
@@ -85,7 +100,8 @@ static int pin_one(void *payload, const char *file, bale_error **err)
 	if (!mem)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	bale_error *why = NULL;
-	rc = bale_k8s_pin_file(file, mem, pin_image, run, &why);
+	rc = bale_k8s_pin_file(file, mem, pin_image, run,
+	                       run->req->registry ? "IfNotPresent" : "Never", &why);
 	fclose(mem);
 	if (rc == BALE_ENOTFOUND) { /* the next files are pinned too, to name every image */
 		bale_buf_appendf(&run->missing, NULL, "%s%s", run->n_missing ? "; " : "",

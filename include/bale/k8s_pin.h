@@ -16,17 +16,18 @@ typedef int (*bale_pin_fn)(void *payload, const char *image, char **pinned, bale
 
 /* Reads the YAML stream in path ("-": stdin) and writes it to out with every
  * containers / initContainers / ephemeralContainers image replaced by pin() and its
- * imagePullPolicy set to Never. Errors name path:line. An image pin() answers
+ * imagePullPolicy set to pull_policy (NULL: Never). Errors name path:line. An image pin() answers
  * BALE_ENOTFOUND for is left as it is and the walk goes on: the run then fails with
  * BALE_ENOTFOUND naming every such image, "path:line: why; path:line: why". */
 int bale_k8s_pin_file(const char *path, FILE *out, bale_pin_fn pin, void *payload,
-                      bale_error **err);
+                      const char *pull_policy, bale_error **err);
 /* The same for a YAML stream in memory; name is what errors call it. */
 int bale_k8s_pin_text(const char *name, const char *text, size_t len, FILE *out, bale_pin_fn pin,
-                      void *payload, bale_error **err);
+                      void *payload, const char *pull_policy, bale_error **err);
 
 /* The whole run of bale plan --pin: every image of the manifests pinned as
- * NAME[:TAG]@DIGEST by the digest the bundle's index records for it (an image the bundle
+ * NAME[:TAG]@DIGEST by the digest the bundle's index records for it (or relocated to a
+ * site registry, below) (an image the bundle
  * lacks, or pins to another digest, is refused). Everything is pinned in memory first:
  * nothing is written unless every image pinned. */
 typedef struct bale_k8s_pin_request {
@@ -35,6 +36,11 @@ typedef struct bale_k8s_pin_request {
 	size_t n_paths;
 	const char *output; /* NULL: stdout; a directory when any path is one, else a file */
 	bool force;         /* replace output files that exist */
+	/* Not NULL: the site registry the images are pulled from (bale import --store
+	 * registry://HOST[/PREFIX] put them there): every image becomes
+	 * HOST[/PREFIX]/PATH[:TAG]@DIGEST, PATH its whole repository path, as the import
+	 * names it there; the pull policy is IfNotPresent instead of Never. */
+	const char *registry;
 } bale_k8s_pin_request;
 
 int bale_k8s_pin_bundle(const bale_k8s_pin_request *req, bale_error **err);

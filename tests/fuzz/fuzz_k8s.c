@@ -59,7 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	FILE *sink = fopen("/dev/null", "w");
 	if (sink) {
-		bale_k8s_pin_text("fuzz.yaml", (const char *)data, size, sink, pin_any, NULL, &err);
+		bale_k8s_pin_text("fuzz.yaml", (const char *)data, size, sink, pin_any, NULL, NULL,
+		                  &err);
 		fclose(sink);
 	}
 	bale_error_free(err);

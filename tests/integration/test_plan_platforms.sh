@@ -3,7 +3,8 @@
 # a required nodeAffinity, one anywhere; with the site's node inventory (kubectl get nodes
 # -o json, or a YAML list) each image carries exactly the platforms its workloads can run
 # on there, checked against the registry's own index; --platform still overrides; an
-# image no node can run is refused, named.
+# image no node can run is refused, named; plan --pin --registry relocates the manifests
+# to the site registry the bundle was imported into, and they pull from there.
 source "$(dirname "$0")/lib.sh"
 
 start_registry reg plain
@@ -87,6 +88,34 @@ assert_eq "linux/arm64/v8" "$(carried "$T/free.tar.zst" "$H/demo/multi:1")" "arm
 expect_exit 0 "$BALE" export -q --insecure-registry "$H" --unsigned --referrers none --platform all \
   --from-manifests "$M" --nodes "$T/nodes.json" -o "$T/all.tar.zst"
 assert_eq 3 "$(carried "$T/all.tar.zst" "$H/demo/multi:1" | tr ',' '\n' | wc -l)" "every platform with --platform all"
+
+# Relocation: the site pulls from its own registry. The bundle goes there (bale import
+# --store registry://), the manifests are rewritten to its names, pinned by digest, pull
+# policy IfNotPresent, and every image pulls from it.
+start_registry site plain
+expect_exit 0 "$BALE" import --insecure-skip-verify --platform all --ledger "$T/ledger.db" \
+  --insecure-registry "$site_HOST" --store "registry://$site_HOST/mirror" "$T/all.tar.zst"
+expect_exit 0 "$BALE" plan --pin "$T/all.tar.zst" --registry "$site_HOST/mirror" -f "$M/apps.yaml"
+cp "$LAST_STDOUT" "$T/relocated.yaml"
+# every container's image and pull policy, read back as YAML
+containers() { "$PY" -c 'import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    for c in d["spec"]["template"]["spec"]["containers"]:
+        print(c["image"], c["imagePullPolicy"])' "$1"; }
+mapfile -t moved < <(containers "$T/relocated.yaml" | cut -d' ' -f1)
+assert_eq 3 "${#moved[@]}" "relocated images"
+for ref in "${moved[@]}"; do
+  [[ $ref == "$site_HOST/mirror/demo/"*@sha256:* ]] || fail "not relocated and pinned: $ref"
+  name=${ref%@*} # skopeo takes a name and a digest, not a tag too
+  run_skopeo copy -q --src-tls-verify=false "docker://${name%:*}@${ref#*@}" "dir:$T/pulled" ||
+    fail "$ref does not pull from the site registry"
+  rm -rf "$T/pulled"
+done
+assert_eq 3 "$(containers "$T/relocated.yaml" | grep -c ' IfNotPresent$')" "pull policy of relocated images"
+expect_exit 2 "$BALE" plan --registry "$site_HOST" -f "$M/apps.yaml"
+assert_contains "$LAST_STDERR" "--registry only with --pin"
+expect_exit 2 "$BALE" plan --pin "$T/all.tar.zst" --registry "Bad Host" -f "$M/apps.yaml"
+assert_contains "$LAST_STDERR" "--registry Bad Host:"
 
 # A workload for Windows nodes at a Linux-only site: refused, named.
 cat >"$M/win.yaml" <<YAML
