@@ -16,9 +16,9 @@ typedef int (*bale_pin_fn)(void *payload, const char *image, char **pinned, bale
 
 /* Reads the YAML stream in path ("-": stdin) and writes it to out with every
  * containers / initContainers / ephemeralContainers image replaced by pin() and its
- * imagePullPolicy set to pull_policy (NULL: Never). Errors name path:line. An image pin() answers
- * BALE_ENOTFOUND for is left as it is and the walk goes on: the run then fails with
- * BALE_ENOTFOUND naming every such image, "path:line: why; path:line: why". */
+ * imagePullPolicy set to pull_policy (NULL: Never). Errors name path:line. An image
+ * pin() answers BALE_ENOTFOUND for is left as it is and the walk goes on: the run then
+ * fails with BALE_ENOTFOUND naming every such image, "path:line: why; path:line: why". */
 int bale_k8s_pin_file(const char *path, FILE *out, bale_pin_fn pin, void *payload,
                       const char *pull_policy, bale_error **err);
 /* The same for a YAML stream in memory; name is what errors call it. */
@@ -26,10 +26,10 @@ int bale_k8s_pin_text(const char *name, const char *text, size_t len, FILE *out,
                       void *payload, const char *pull_policy, bale_error **err);
 
 /* The whole run of bale plan --pin: every image of the manifests pinned as
- * NAME[:TAG]@DIGEST by the digest the bundle's index records for it (or relocated to a
- * site registry, below) (an image the bundle
- * lacks, or pins to another digest, is refused). Everything is pinned in memory first:
- * nothing is written unless every image pinned. */
+ * NAME[:TAG]@DIGEST by the digest the bundle's index records for it, or relocated to a
+ * site registry (below); an image the bundle lacks, or pins to another digest, is
+ * refused. Everything is pinned in memory first: nothing is written unless every image
+ * pinned. */
 typedef struct bale_k8s_pin_request {
 	const char *bundle;
 	const char **paths; /* files, directories, "-" */
