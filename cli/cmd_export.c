@@ -9,6 +9,7 @@
 #include "bale/export.h"
 #include "bale/fs.h"
 #include "bale/have.h"
+#include "bale/json.h"
 #include "bale/plan.h"
 #include "bale/policy.h"
 #include "bale/pull.h"
@@ -39,6 +40,7 @@ enum {
 	OPT_WITH_BALE,
 	OPT_REFERRERS,
 	OPT_DRY_RUN,
+	OPT_PLAN,
 };
 
 /* Static bales for as many architectures as a site has (--with-bale, repeatable). */
@@ -59,6 +61,10 @@ static const cli_opt options[] = {
      OPT_FROM_MANIFESTS},
     {"node-config", 0, "FILE", "the kubelet's config.json, after the manifests' Secrets",
      OPT_NODE_CONFIG},
+    {"plan", 0, "FILE",
+     "the images of a saved plan (bale plan --json [--nodes]),\n"
+     "each with the platforms it needs",
+     OPT_PLAN},
     {"nodes", 0, "FILE",
      "the site's nodes (kubectl get nodes -o json, or a YAML\n"
      "list of os/arch): with --from-manifests, each image's\n"
@@ -115,6 +121,7 @@ typedef struct export_args {
 	size_t n_haves;
 	const char *node_config;
 	const char *nodes;
+	const char *plan; /* bale plan --platforms --json, saved */
 	const char *policy;
 	const char *output, *key, *cache;
 	bool unsigned_ok, force, foreign_layers, dry_run;
@@ -180,6 +187,9 @@ static int export_option(void *payload, int opt, const char *arg, bale_error **e
 	case OPT_NODES:
 		a->nodes = arg;
 		return 0;
+	case OPT_PLAN:
+		a->plan = arg;
+		return 0;
 	case OPT_REFERRERS:
 		if (strcmp(arg, "all") == 0)
 			a->referrers = BALE_PULL_REFERRERS_ALL;
@@ -241,6 +251,86 @@ static int want_planned(const bale_plan *plan, const bale_k8s_set *nodes, bale_p
 		                    "workloads' nodeSelector and nodeAffinity ask for platforms "
 		                    "the nodes do not have)",
 		                    n_none, n_none == 1 ? "" : "s", none.data);
+	bale_buf_free(&none);
+	return rc;
+}
+
+/* The platforms a saved plan asks for each image, kept until the pull exists. */
+typedef struct plan_wants {
+	char **refs, **platforms;
+	size_t n;
+} plan_wants;
+
+static int plan_wants_add(plan_wants *w, const char *ref, const char *platforms, bale_error **err)
+{
+	char **refs = realloc(w->refs, (w->n + 1) * sizeof(*refs));
+	if (refs)
+		w->refs = refs;
+	char **grown = refs ? realloc(w->platforms, (w->n + 1) * sizeof(*grown)) : NULL;
+	if (grown)
+		w->platforms = grown;
+	if (!grown || !(w->refs[w->n] = strdup(ref)))
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	if (!(w->platforms[w->n] = strdup(platforms))) {
+		free(w->refs[w->n]);
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
+	w->n++;
+	return 0;
+}
+
+static void plan_wants_free(plan_wants *w)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		free(w->refs[i]);
+		free(w->platforms[i]);
+	}
+	free(w->refs);
+	free(w->platforms);
+}
+
+/* --plan FILE: the images of a saved plan, each with its platforms (unless --platform
+ * says), into refs; an image whose platforms are none is refused, every one named. */
+static int read_plan(const char *path, bool platforms, bale_reflist *refs, plan_wants *wants,
+                     bale_error **err)
+{
+	bale_buf file;
+	json_t *doc = NULL, *item;
+	size_t i, n_none = 0;
+	bale_buf none;
+	bale_buf_init(&file, 64u << 20, "plan");
+	bale_buf_init(&none, 1u << 20, "images");
+	int rc = bale_buf_read_file(&file, path, err);
+	if (rc == 0)
+		rc = bale_json_parse(&doc, file.data, file.len, 64u << 20, path, err);
+	if (rc == 0 && !json_is_array(doc))
+		rc = bale_error_set(err, BALE_EUSAGE,
+		                    "%s: not a plan (bale plan --json writes one)", path);
+	json_array_foreach(doc, i, item)
+	{
+		const char *ref = bale_json_str(item, "image");
+		const char *want = bale_json_str(item, "platforms");
+		if (rc < 0)
+			break;
+		if (!ref) {
+			rc =
+			    bale_error_set(err, BALE_EUSAGE, "%s: entry %zu has no image", path, i);
+			break;
+		}
+		if (platforms && want && !*want) {
+			bale_buf_appendf(&none, NULL, "%s%s", n_none++ ? ", " : "", ref);
+			continue;
+		}
+		if ((rc = bale_reflist_add(refs, ref, err)) == 0 && platforms && want &&
+		    strcmp(want, "all") != 0)
+			rc = plan_wants_add(wants, ref, want, err);
+	}
+	if (rc == 0 && n_none)
+		rc = bale_error_set(err, BALE_ENOTFOUND,
+		                    "%s: no node of the inventory can run %zu image%s: %s", path,
+		                    n_none, n_none == 1 ? "" : "s", none.data);
+	json_decref(doc);
+	bale_buf_free(&file);
 	bale_buf_free(&none);
 	return rc;
 }
@@ -330,6 +420,7 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	cli_common c;
 	export_args a = {.referrers = BALE_PULL_REFERRERS_ALL};
 	bale_k8s_set k8s = {0}, nodes = {0};
+	plan_wants wants = {0};
 	bale_plan plan = {0};
 	bale_manifest_secret *secrets = NULL;
 	size_t n_secrets = 0;
@@ -351,6 +442,8 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	for (int i = optind; i < argc; i++)
 		if (bale_reflist_add(&a.refs, argv[i], err) < 0)
 			goto failed;
+	if (a.plan && read_plan(a.plan, !c.platform, &a.refs, &wants, err) < 0)
+		goto failed;
 	if (a.nodes &&
 	    (!a.n_manifests || bale_k8s_load(&nodes, a.nodes, err) < 0 || !nodes.n_nodes)) {
 		rc = *err ? bale_error_code(*err)
@@ -472,6 +565,9 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	/* Each image's platforms from where its workloads may run, unless --platform says */
 	if (a.n_manifests && !c.platform && (rc = want_planned(&plan, &nodes, pull, err)) < 0)
 		goto cleanup;
+	for (size_t i = 0; i < wants.n; i++) /* and a saved plan's */
+		if ((rc = bale_pull_want(pull, wants.refs[i], wants.platforms[i], err)) < 0)
+			goto cleanup;
 	if (a.dry_run) {
 		rc = dry_run(&c, &a, pull, cache, have, err);
 		goto cleanup;
@@ -516,6 +612,7 @@ cleanup:
 	bale_plan_free(&plan);
 	bale_k8s_set_free(&k8s);
 	bale_k8s_set_free(&nodes);
+	plan_wants_free(&wants);
 	free(secrets);
 	free(a.manifests);
 	free(a.haves);

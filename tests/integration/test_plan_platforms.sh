@@ -76,6 +76,14 @@ assert_eq 1 "$arm" "arm64 entries in the registry's index"
 assert_eq "linux/arm64/v8" "$(carried "$T/b.tar.zst" "$H/demo/multi:1")" "platforms carried for the arm64 workload"
 assert_eq "linux/amd64" "$(carried "$T/b.tar.zst" "$H/demo/dlist:1")" "platforms carried for the amd64 workload"
 assert_eq "linux/amd64" "$(carried "$T/b.tar.zst" "$H/demo/single:1")" "the single-platform image"
+# A saved plan carries the same: planned on one machine, exported on another.
+expect_exit 0 "$BALE" plan --json --nodes "$T/nodes.json" -f "$M/apps.yaml"
+cp "$LAST_STDOUT" "$T/plan.json"
+expect_exit 0 "$BALE" export -q --insecure-registry "$H" --unsigned --referrers none \
+  --plan "$T/plan.json" -o "$T/planned.tar.zst"
+for ref in "$H/demo/multi:1" "$H/demo/dlist:1" "$H/demo/single:1"; do
+  assert_eq "$(carried "$T/b.tar.zst" "$ref")" "$(carried "$T/planned.tar.zst" "$ref")" "$ref from a saved plan"
+done
 # A YAML list of platforms is an inventory too; without one, the constraints alone.
 printf -- '- linux/amd64\n- linux/arm64/v8\n' >"$T/nodes.yaml"
 expect_exit 0 "$BALE" export -q --insecure-registry "$H" --unsigned --referrers none \
@@ -129,6 +137,10 @@ YAML
 expect_exit 6 "$BALE" export -q --insecure-registry "$H" --unsigned --from-manifests "$M" \
   --nodes "$T/nodes.json" -o "$T/win.tar.zst"
 assert_contains "$LAST_STDERR" "no node of the inventory can run 1 image: $H/demo/other:1"
+expect_exit 0 "$BALE" plan --json --nodes "$T/nodes.json" -f "$M"
+cp "$LAST_STDOUT" "$T/plan-win.json"
+expect_exit 6 "$BALE" export -q --insecure-registry "$H" --unsigned --plan "$T/plan-win.json" -o "$T/win.tar.zst"
+assert_contains "$LAST_STDERR" "plan-win.json: no node of the inventory can run 1 image: $H/demo/other:1"
 expect_exit 0 "$BALE" plan --platforms --nodes "$T/nodes.json" -f "$M"
 assert_contains "$LAST_STDOUT" "$H/demo/other:1 none (Pod/win: windows/"
 expect_exit 2 "$BALE" plan --nodes "$M/apps.yaml" -f "$M"
