@@ -72,6 +72,7 @@ struct bale_index_db {
 	size_t expected;           /* layers a delta leaves out: no member place */
 	sqlite3_stmt *volume_st;   /* a volume set's rows (schema 4 only: prepared on first use) */
 	sqlite3_stmt *referrer_st; /* attachments (schema 5 only: prepared on first use) */
+	sqlite3_stmt *rule_st;     /* image set rules (schema 6 only: prepared on first use) */
 	bool finished;
 };
 
@@ -330,6 +331,24 @@ static int add_referrer(bale_index_db *x, sqlite3_int64 image_id, const bale_ima
 	return rc;
 }
 
+/* Which rule of an image set chose the image (schema 6). */
+static int add_rule(bale_index_db *x, sqlite3_int64 image_id, const bale_image *image,
+                    bale_error **err)
+{
+	if (!x->rule_st &&
+	    sqlite3_prepare_v2(x->db, "INSERT INTO image_rules (image_id, rule) VALUES (?1, ?2)",
+	                       -1, &x->rule_st, NULL) != SQLITE_OK)
+		return db_fail(x->db, BALE_EGENERIC, err, "image_rules");
+	sqlite3_bind_int64(x->rule_st, 1, image_id);
+	bind_text(x->rule_st, 2, image->rule);
+	int rc = sqlite3_step(x->rule_st) == SQLITE_DONE
+	             ? 0
+	             : db_fail(x->db, BALE_EGENERIC, err, "image_rules");
+	sqlite3_reset(x->rule_st);
+	sqlite3_clear_bindings(x->rule_st);
+	return rc;
+}
+
 static int add_image_rows(bale_index_db *x, const bale_image *image, const char *pulled_at,
                           const config_source *cs, bale_error **err)
 {
@@ -338,7 +357,8 @@ static int add_image_rows(bale_index_db *x, const bale_image *image, const char 
 	    bale_manifest_type_is_index(image->root.media_type) ? "index" : "manifest";
 	int rc = add_blob(x, &image->root, root_kind, err);
 	if (rc < 0 || (rc = add_image_row(x, image, pulled_at, &id, err)) < 0 ||
-	    (image->attachment_kind[0] && (rc = add_referrer(x, id, image, err)) < 0))
+	    (image->attachment_kind[0] && (rc = add_referrer(x, id, image, err)) < 0) ||
+	    (image->rule[0] && (rc = add_rule(x, id, image, err)) < 0))
 		return rc;
 	for (size_t i = 0; i < image->n_indexes; i++)
 		if ((rc = add_index(x, id, i, &image->indexes[i], err)) < 0)
@@ -363,6 +383,8 @@ static void finalize_all(bale_index_db *x)
 	x->volume_st = NULL;
 	sqlite3_finalize(x->referrer_st);
 	x->referrer_st = NULL;
+	sqlite3_finalize(x->rule_st);
+	x->rule_st = NULL;
 }
 
 int bale_index_db_create(bale_index_db **out, const char *path, const bale_index_bundle_info *info,
@@ -373,9 +395,10 @@ int bale_index_db_create(bale_index_db **out, const char *path, const bale_index
 	sqlite3_stmt *st = NULL;
 	bool created = false;
 	int rc = 0;
-	int version = info->referrers ? BALE_INDEX_SCHEMA_REFERRERS
-	              : info->volumes ? BALE_INDEX_SCHEMA_VOLUMES
-	                              : BALE_INDEX_SCHEMA_VERSION;
+	int version = info->rules       ? BALE_INDEX_SCHEMA_RULES
+	              : info->referrers ? BALE_INDEX_SCHEMA_REFERRERS
+	              : info->volumes   ? BALE_INDEX_SCHEMA_VOLUMES
+	                                : BALE_INDEX_SCHEMA_VERSION;
 	char user_version[64];
 	snprintf(user_version, sizeof(user_version), "PRAGMA user_version = %d", version);
 	/* O_EXCL: never build on top of a file someone else left or is writing. */

@@ -135,7 +135,7 @@ static int check_index(sqlite3 *db, bale_error **err)
 		rc = bale_error_set(err, BALE_EVERIFY,
 		                    "index.db: schema version %lld, this bale reads 1 to %d: "
 		                    "read it with a newer bale",
-		                    (long long)version, BALE_INDEX_SCHEMA_REFERRERS);
+		                    (long long)version, BALE_INDEX_SCHEMA_RULES);
 		goto cleanup;
 	}
 	/* The file did not come from us: let SQLite walk every page once before a query

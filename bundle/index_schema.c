@@ -390,9 +390,14 @@ static const char schema_v5_more_sql[] =
     " policy_digest TEXT);"
     "CREATE INDEX referrers_subject ON referrers (subject);";
 
+/* Version 6 is version 5 and which rule of an image set chose each image it chose. */
+static const char schema_v6_more_sql[] = "CREATE TABLE image_rules ("
+                                         " image_id INTEGER PRIMARY KEY REFERENCES images (id),"
+                                         " rule TEXT NOT NULL);";
+
 bool bundle_index_schema_known(sqlite3_int64 version)
 {
-	return version >= 1 && version <= BALE_INDEX_SCHEMA_REFERRERS;
+	return version >= 1 && version <= BALE_INDEX_SCHEMA_RULES;
 }
 
 int bundle_index_schema_create(sqlite3 *db, sqlite3_int64 version)
@@ -406,5 +411,7 @@ int bundle_index_schema_create(sqlite3 *db, sqlite3_int64 version)
 		src = sqlite3_exec(db, schema_v4_more_sql, NULL, NULL, NULL);
 	if (src == SQLITE_OK && version >= 5)
 		src = sqlite3_exec(db, schema_v5_more_sql, NULL, NULL, NULL);
+	if (src == SQLITE_OK && version >= 6)
+		src = sqlite3_exec(db, schema_v6_more_sql, NULL, NULL, NULL);
 	return src;
 }

@@ -777,7 +777,8 @@ int bale_bundle_write(const bale_bundle_write_options *opts, const bale_bundle_i
 	                               .tool_version = BALE_VERSION,
 	                               .signer_key_id = opts->key ? bale_key_id(opts->key) : NULL,
 	                               .volumes = cut,
-	                               .referrers = images->attachments};
+	                               .referrers = images->attachments,
+	                               .rules = images->rules};
 	if ((rc = build_index_json(h.index_json_path, images, err)) < 0 ||
 	    (rc = hash_file(&h.index_json_digest, &h.index_json_size, h.index_json_path, err)) <
 	        0 ||

@@ -9,6 +9,7 @@
 #include "bale/export.h"
 #include "bale/fs.h"
 #include "bale/have.h"
+#include "bale/image_set.h"
 #include "bale/json.h"
 #include "bale/plan.h"
 #include "bale/policy.h"
@@ -47,7 +48,10 @@ enum {
 #define MAX_BINARIES 8
 
 static const cli_opt options[] = {
-    {"file", 'f', "LIST", "references, one per line ('#' comments; '-' for stdin)", OPT_FILE},
+    {"file", 'f', "LIST",
+     "references, one per line ('#' comments; '-' for stdin),\n"
+     "or an image set (imageSet: 1; docs/image-set.md)",
+     OPT_FILE},
     {"output", 'o', "FILE", "the bundle to write", OPT_OUTPUT},
     {"key", 0, "KEY", "private key from bale keygen (NAME.key)", OPT_KEY},
     {"unsigned", 0, NULL, "write an unsigned bundle (import refuses it by default)", OPT_UNSIGNED},
@@ -128,7 +132,9 @@ typedef struct export_args {
 	bale_pull_referrers referrers;
 	int level;
 	int64_t volume_size;
-	bool list_stdin; /* -f - */
+	bool list_stdin;         /* -f - */
+	bale_image_set *sets[8]; /* -f SET.yaml: resolved once the pull exists */
+	size_t n_sets;
 	bool json;
 	bale_bundle_extra binaries[MAX_BINARIES];
 	char binary_members[MAX_BINARIES][64];
@@ -152,6 +158,27 @@ static int add_binary(export_args *a, const char *path, bale_error **err)
 	return rc;
 }
 
+/* -f FILE: a list of references, or an image set (read now, resolved later). */
+static int read_list(export_args *a, const char *path, bale_error **err)
+{
+	bale_buf text;
+	int rc = 0;
+	if (strcmp(path, "-") == 0)
+		return bale_reflist_read(&a->refs, path, err);
+	bale_buf_init(&text, 16u << 20, "image list");
+	if ((rc = bale_buf_read_file(&text, path, err)) == 0) {
+		if (!bale_image_set_detect(text.data, text.len))
+			rc = bale_reflist_read(&a->refs, path, err);
+		else if (a->n_sets == sizeof(a->sets) / sizeof(a->sets[0]))
+			rc = cli_usage(err, "-f: at most 8 image sets");
+		else
+			rc = bale_image_set_read(&a->sets[a->n_sets++], path, text.data, text.len,
+			                         err);
+	}
+	bale_buf_free(&text);
+	return rc;
+}
+
 static int export_option(void *payload, int opt, const char *arg, bale_error **err)
 {
 	export_args *a = payload;
@@ -159,7 +186,7 @@ static int export_option(void *payload, int opt, const char *arg, bale_error **e
 	switch (opt) {
 	case OPT_FILE:
 		a->list_stdin = a->list_stdin || strcmp(arg, "-") == 0;
-		return bale_reflist_read(&a->refs, arg, err);
+		return read_list(a, arg, err);
 	case OPT_OUTPUT:
 		a->output = arg;
 		return 0;
@@ -243,7 +270,7 @@ static int want_planned(const bale_plan *plan, const bale_k8s_set *nodes, bale_p
 		if (!platforms[0])
 			bale_buf_appendf(&none, NULL, "%s%s", n_none++ ? ", " : "", img->ref);
 		else if (strcmp(platforms, "all") != 0)
-			rc = bale_pull_want(pull, img->ref, platforms, err);
+			rc = bale_pull_want(pull, img->ref, platforms, NULL, err);
 	}
 	if (rc == 0 && n_none)
 		rc = bale_error_set(err, BALE_ENOTFOUND,
@@ -287,6 +314,43 @@ static void plan_wants_free(plan_wants *w)
 	}
 	free(w->refs);
 	free(w->platforms);
+}
+
+static int set_tags(void *payload, const char *repository, char ***tags, size_t *n,
+                    bale_error **err)
+{
+	return bale_pull_tags(payload, repository, tags, n, err);
+}
+
+static int set_digest(void *payload, const char *ref, char digest[80], bale_error **err)
+{
+	return bale_pull_digest(payload, ref, digest, err);
+}
+
+/* The image sets' choices: references to export, each with its platforms (unless
+ * --platform says); what each rule chose is said on standard error. */
+static int resolve_sets(cli_common *c, export_args *a, bale_pull *pull, bale_error **err)
+{
+	int rc = 0;
+	for (size_t s = 0; s < a->n_sets && rc == 0; s++) {
+		bale_image_set_choice *list = NULL;
+		size_t n = 0;
+		rc = bale_image_set_resolve(a->sets[s], set_tags, set_digest, pull, &list, &n, err);
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			bool own = list[i].platforms && !c->platform;
+			bool rule = strcmp(list[i].rule, "ref") != 0;
+			rc = bale_reflist_add(&a->refs, list[i].ref, err);
+			if (rc == 0 && (own || rule))
+				rc = bale_pull_want(pull, list[i].ref,
+				                    own ? list[i].platforms : NULL,
+				                    rule ? list[i].rule : NULL, err);
+			if (rc == 0 && c->log.level >= BALE_LOG_INFO &&
+			    strcmp(list[i].rule, "ref") != 0)
+				fprintf(stderr, "image set: %s (%s)\n", list[i].ref, list[i].rule);
+		}
+		bale_image_set_choices_free(list, n);
+	}
+	return rc;
 }
 
 /* --plan FILE: the images of a saved plan, each with its platforms (unless --platform
@@ -481,7 +545,7 @@ int cmd_export(int argc, char **argv, bale_error **err)
 		c.auth.authfile = a.node_config;
 	if (bale_auth_check(&c.auth, err) < 0)
 		goto failed;
-	if (!a.refs.n || (!a.dry_run && (!a.output || (!a.key == !a.unsigned_ok)))) {
+	if ((!a.refs.n && !a.n_sets) || (!a.dry_run && (!a.output || (!a.key == !a.unsigned_ok)))) {
 		rc = cli_usage(err, "want image references, -o FILE and either --key KEY or "
 		                    "--unsigned (see bale export --help)");
 		goto cleanup;
@@ -566,8 +630,10 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	if (a.n_manifests && !c.platform && (rc = want_planned(&plan, &nodes, pull, err)) < 0)
 		goto cleanup;
 	for (size_t i = 0; i < wants.n; i++) /* and a saved plan's */
-		if ((rc = bale_pull_want(pull, wants.refs[i], wants.platforms[i], err)) < 0)
+		if ((rc = bale_pull_want(pull, wants.refs[i], wants.platforms[i], NULL, err)) < 0)
 			goto cleanup;
+	if ((rc = resolve_sets(&c, &a, pull, err)) < 0) /* and the image sets' choices */
+		goto cleanup;
 	if (a.dry_run) {
 		rc = dry_run(&c, &a, pull, cache, have, err);
 		goto cleanup;
@@ -609,6 +675,8 @@ cleanup:
 	bale_key_free(key);
 	bale_platform_set_free(platforms);
 	bale_reflist_free(&a.refs);
+	for (size_t i = 0; i < a.n_sets; i++)
+		bale_image_set_free(a.sets[i]);
 	bale_plan_free(&plan);
 	bale_k8s_set_free(&k8s);
 	bale_k8s_set_free(&nodes);

@@ -279,6 +279,7 @@ int bale_export(bale_pull *pull, const char *const *refs, size_t n, bale_sink *c
 		return rc;
 	job.images = (bale_bundle_images){.n = bale_pull_image_count(pull),
 	                                  .attachments = bale_pull_attachment_count(pull) > 0,
+	                                  .rules = bale_pull_rule_count(pull) > 0,
 	                                  .load = load_image,
 	                                  .payload = pull};
 	if (have && (rc = export_delta_new(&delta, have, &job.images, err)) < 0)

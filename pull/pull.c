@@ -38,13 +38,15 @@ struct bale_pull {
 		bool resolved;           /* in the spill at `at` */
 		/* the platforms asked for it (bale_pull_want), else the run's */
 		const bale_platform_set *platforms;
+		const char *rule; /* what chose it (bale_pull_want), or NULL */
 	} * images;
 	size_t n_images;
 	size_t n_failed; /* references the last resolve_all could not resolve */
 	/* Platforms asked for one image (bale_pull_want): its normalized reference and set. */
 	struct want {
 		char *ref;
-		bale_platform_set *platforms;
+		bale_platform_set *platforms; /* NULL: the run's */
+		char *rule;                   /* what chose it (an image set's rule), or NULL */
 	} * wants;
 	size_t n_wants;
 	bale_slots *by_ref;     /* images by ref */
@@ -117,27 +119,34 @@ void bale_pull_free(bale_pull *p)
 	for (size_t i = 0; i < p->n_wants; i++) {
 		free(p->wants[i].ref);
 		bale_platform_set_free(p->wants[i].platforms);
+		free(p->wants[i].rule);
 	}
 	free(p->wants);
 	free(p);
 }
 
-int bale_pull_want(bale_pull *p, const char *text, const char *platforms, bale_error **err)
+int bale_pull_want(bale_pull *p, const char *text, const char *platforms, const char *rule,
+                   bale_error **err)
 {
 	bale_ref *ref = NULL;
 	bale_platform_set *set = NULL;
 	int rc = bale_ref_parse(&ref, text, err);
-	if (rc == 0)
+	if (rc == 0 && platforms)
 		rc = bale_platform_set_parse(&set, platforms, err);
 	struct want *grown = rc == 0 ? realloc(p->wants, (p->n_wants + 1) * sizeof(*grown)) : NULL;
 	char *name = grown ? strdup(bale_ref_string(ref)) : NULL;
+	char *why = rule && name ? strdup(rule) : NULL;
 	if (grown)
 		p->wants = grown;
-	if (rc == 0 && !name)
+	if (rc == 0 && (!name || (rule && !why))) {
+		free(name);
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
 	if (rc == 0) {
-		p->wants[p->n_wants++] = (struct want){name, set};
+		p->wants[p->n_wants++] = (struct want){name, set, why};
 		set = NULL;
+	} else {
+		free(why);
 	}
 	bale_platform_set_free(set);
 	bale_ref_free(ref);
@@ -148,9 +157,26 @@ int bale_pull_want(bale_pull *p, const char *text, const char *platforms, bale_e
 static const bale_platform_set *wanted_platforms(const bale_pull *p, const char *ref)
 {
 	for (size_t i = p->n_wants; i-- > 0;) /* the last word wins */
-		if (strcmp(p->wants[i].ref, ref) == 0)
+		if (p->wants[i].platforms && strcmp(p->wants[i].ref, ref) == 0)
 			return p->wants[i].platforms;
 	return p->opts.platforms;
+}
+
+/* The rule that chose the image named ref, or NULL. */
+static const char *wanted_rule(const bale_pull *p, const char *ref)
+{
+	for (size_t i = p->n_wants; i-- > 0;)
+		if (p->wants[i].rule && strcmp(p->wants[i].ref, ref) == 0)
+			return p->wants[i].rule;
+	return NULL;
+}
+
+size_t bale_pull_rule_count(const bale_pull *p)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < p->n_images; i++)
+		n += p->images[i].rule != NULL;
+	return n;
 }
 
 /* The keeper, made on first use when the caller gave none. Call with keep_mu held. */
@@ -313,6 +339,36 @@ static int registry_in(bale_pull *p, registry_entry **list, const char *domain, 
 static int registry_for(bale_pull *p, const char *domain, bale_registry **out, bale_error **err)
 {
 	return registry_in(p, &p->registries, domain, out, err);
+}
+
+int bale_pull_tags(bale_pull *p, const char *repository, char ***tags, size_t *n, bale_error **err)
+{
+	bale_ref *ref = NULL;
+	bale_registry *reg = NULL;
+	int rc = bale_ref_parse(&ref, repository, err);
+	if (rc == 0 && (rc = registry_for(p, bale_ref_domain(ref), &reg, err)) == 0)
+		rc = bale_registry_tags(reg, bale_ref_path(ref), tags, n, err);
+	bale_ref_free(ref);
+	return rc;
+}
+
+int bale_pull_digest(bale_pull *p, const char *text, char digest[80], bale_error **err)
+{
+	bale_ref *ref = NULL;
+	bale_registry *reg = NULL;
+	bale_registry_head head;
+	digest[0] = '\0';
+	int rc = bale_ref_parse(&ref, text, err);
+	if (rc == 0 && (rc = registry_for(p, bale_ref_domain(ref), &reg, err)) == 0 &&
+	    (rc = bale_registry_head_manifest(reg, bale_ref_path(ref), bale_ref_lookup(ref), &head,
+	                                      err)) == 0) {
+		if (!head.found)
+			rc = bale_error_set(err, BALE_ENOTFOUND, "%s: not found", text);
+		else if (head.has_digest)
+			snprintf(digest, 80, "%s", head.digest.str);
+	}
+	bale_ref_free(ref);
+	return rc;
 }
 
 /* The platform and creation time of a verified config. An artifact's config is whatever
@@ -799,8 +855,8 @@ static int new_image(bale_pull *p, size_t first, const char *text, bale_error **
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
 	}
-	p->images[p->n_images] =
-	    (struct pulled){.ref = name, .platforms = wanted_platforms(p, name)};
+	p->images[p->n_images] = (struct pulled){
+	    .ref = name, .platforms = wanted_platforms(p, name), .rule = wanted_rule(p, name)};
 	if ((rc = bale_slots_put(p->by_ref, p->images, p->n_images, err)) < 0)
 		free(name);
 	else
@@ -1001,6 +1057,9 @@ static int resolve_batch(bale_pull *p, size_t at, size_t n, failures *f, bale_er
 		const pull_attachment *a = p->images[at + i].attach;
 		want[i] = p->images[at + i].platforms;
 		rc = image_named(p->images[at + i].ref, &batch[i], err);
+		if (rc == 0 && p->images[at + i].rule)
+			snprintf(batch[i]->rule, sizeof(batch[i]->rule), "%s",
+			         p->images[at + i].rule);
 		if (rc == 0 && a) {
 			snprintf(batch[i]->attachment_kind, sizeof(batch[i]->attachment_kind), "%s",
 			         a->kind);

@@ -44,6 +44,9 @@ typedef struct bale_bundle_images {
 	/* Some images are attachments of others (bale_image's attachment_kind): index.db is
 	 * written with its referrers table (schema version 5). */
 	bool attachments;
+	/* Some images were chosen by an image set's rules (bale_image's rule): index.db
+	 * records which (table image_rules, schema version 6). */
+	bool rules;
 	int (*load)(void *payload, size_t i, bale_image **out, bale_error **err);
 	void *payload;
 } bale_bundle_images;

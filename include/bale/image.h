@@ -74,6 +74,9 @@ typedef struct bale_image {
 	 * policy's key it verifies with, and the policy file's digest; "" otherwise. */
 	char signer_key_id[65];
 	char policy_digest[72];
+	/* The rule that chose it (an image set's: "HOST/REPO: semver >=1.27.0 <1.28.0,
+	 * newest 3"); "" for an image named as it is. */
+	char rule[256];
 } bale_image;
 
 /* Frees an image and everything it points to (every pointer malloc'd, or NULL). */

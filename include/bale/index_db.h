@@ -21,8 +21,11 @@
 /* Written for a bundle cut into volumes: version 3 and table volume_members. */
 #define BALE_INDEX_SCHEMA_VOLUMES 4
 /* Written for a bundle that carries attachments (signatures, SBOMs, attestations,
- * referrers): version 4 and table referrers. The newest version bale reads. */
+ * referrers): version 4 and table referrers. */
 #define BALE_INDEX_SCHEMA_REFERRERS 5
+/* Written for a bundle some of whose images an image set's rules chose: version 5 and
+ * table image_rules. The newest version bale reads. */
+#define BALE_INDEX_SCHEMA_RULES 6
 
 typedef struct bale_index_bundle_info {
 	const char *bundle_id;
@@ -31,6 +34,7 @@ typedef struct bale_index_bundle_info {
 	const char *signer_key_id; /* NULL or "" for unsigned bundles */
 	bool volumes;              /* a bundle cut into volumes: schema 4 */
 	bool referrers;            /* it carries attachments: schema 5 */
+	bool rules;                /* an image set chose some images: schema 6 */
 } bale_index_bundle_info;
 
 typedef struct bale_index_db bale_index_db;

@@ -50,8 +50,13 @@ void bale_pull_free(bale_pull *pull);
 
 /* The platforms to carry of one image (the plan's, from where its workloads may run),
  * instead of opts.platforms, when ref (in any spelling) is resolved later: "linux/arm64",
- * "all". BALE_EUSAGE for a reference or platform list bale cannot read. */
-int bale_pull_want(bale_pull *pull, const char *ref, const char *platforms, bale_error **err);
+ * "all", or NULL for the run's; and rule (NULL for none), what chose it, which the image
+ * keeps (bale_image's rule). BALE_EUSAGE for a reference or platform list bale cannot
+ * read. */
+int bale_pull_want(bale_pull *pull, const char *ref, const char *platforms, const char *rule,
+                   bale_error **err);
+/* How many images were chosen by a rule (bale_pull_want). */
+size_t bale_pull_rule_count(const bale_pull *pull);
 
 /* Resolves a reference: fetches and verifies the root and the selected platforms'
  * manifests and configs (nothing is written). BALE_ENOTFOUND when no requested
@@ -81,6 +86,13 @@ size_t bale_pull_image_count(const bale_pull *pull);
 /* Keeps img (image i, changed by the caller) in place of what the pull held: later
  * loads, and the bundle writer, see the change. Not while another thread loads it. */
 int bale_pull_image_store(bale_pull *pull, size_t i, const bale_image *img, bale_error **err);
+/* The tags of repository ("HOST/PATH"), through the pull's own registry client (every
+ * page, bale_registry_tags). The list is the caller's (bale_registry_list_free). */
+int bale_pull_tags(bale_pull *pull, const char *repository, char ***tags, size_t *n,
+                   bale_error **err);
+/* The digest ref resolves to, asked with HEAD ("" when the registry does not say). */
+int bale_pull_digest(bale_pull *pull, const char *ref, char digest[80], bale_error **err);
+
 /* Whether image i resolved: after bale_pull_resolve_all failed for some references, the
  * others are still there to load. */
 bool bale_pull_image_resolved(const bale_pull *pull, size_t i);

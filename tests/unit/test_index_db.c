@@ -657,8 +657,8 @@ static void test_refuses_other_files(void **state)
 	char cmd[512];
 	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", f->path, path);
 	assert_int_equal(system(cmd), 0);
-	tamper(path, "PRAGMA user_version = 6");
-	expect_open_fails(path, "index.db: schema version 6, this bale reads 1 to 5");
+	tamper(path, "PRAGMA user_version = 7");
+	expect_open_fails(path, "index.db: schema version 7, this bale reads 1 to 6");
 
 	/* version 2's number on version 3's tables: held to version 2's schema */
 	snprintf(path, sizeof(path), "%s/v2.db", f->dir);
