@@ -66,6 +66,7 @@ enum cli_option {
 	OPT_PROGRESS,
 	OPT_POLICY,            /* the site's containers-policy.json: export and verify */
 	OPT_NODES,             /* the site's nodes: plan and export */
+	OPT_REPOSITORY_DEPTH,  /* registry:// paths shortened: import, pull, plan --pin */
 	OPT_VERB_FIRST = 1100, /* verbs number their own options from here */
 };
 
@@ -172,6 +173,11 @@ typedef struct cli_opt {
 	CLI_OPT_NAMESPACE, CLI_OPT_CTR,                                                          \
 	{"pin", 0, NULL, "pin the images against the kubelet's image GC", OPT_PIN}
 
+#define CLI_OPT_REPOSITORY_DEPTH                                                            \
+	{"repository-depth", 0, "N",                                                        \
+	 "registry:// stores: keep the last N components of each\n"                         \
+	 "repository path (registries that take fewer levels)",                              \
+	 OPT_REPOSITORY_DEPTH}
 #define CLI_OPT_NAMESPACE                                                                   \
 	{"namespace", 0, "NS", "containerd namespace (default k8s.io, the kubelet's)",         \
 	 OPT_NAMESPACE}
@@ -255,6 +261,8 @@ const char *cli_human_size(char *buf, size_t size, long long bytes);
 const char *cli_ledger_path(const char *flag);
 
 /* Handles a store option into opts / *spec: 1 when handled, 0 when not a store option. */
+/* --repository-depth N: 1 to 16. */
+int cli_repository_depth(const char *arg, int *out, bale_error **err);
 int cli_store_option(bale_store_options *opts, const char **spec, int opt, const char *arg);
 
 /* The default content cache for export: $XDG_CACHE_HOME/bale, ~/.cache/bale or

@@ -53,6 +53,7 @@ static const cli_opt options[] = {
      "move tags back to what an older bundle carries (default:\nskip such images)",
      OPT_ALLOW_DOWNGRADE},
     CLI_OPT_HEADING("Registry options (for registry:// stores), as for bale pull:"),
+    CLI_OPT_REPOSITORY_DEPTH,
     CLI_OPTS_REGISTRY,
     {"json", 0, NULL,
      "what landed, waits, was skipped or failed, and the\n"
@@ -79,6 +80,8 @@ static int import_option(void *payload, int opt, const char *arg, bale_error **e
 	if (cli_store_option(&a->store_opts, &a->store, opt, arg))
 		return 0;
 	switch (opt) {
+	case OPT_REPOSITORY_DEPTH:
+		return cli_repository_depth(arg, &a->store_opts.repository_depth, err);
 	case OPT_KEY:
 		a->key = arg;
 		return 0;

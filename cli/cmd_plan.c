@@ -66,6 +66,7 @@ static const cli_opt options[] = {
      "from (bale import --store registry://…): images renamed\n"
      "there, pinned by digest, pull policy IfNotPresent",
      OPT_REGISTRY},
+    CLI_OPT_REPOSITORY_DEPTH,
     {"daemonset", 0, "BUNDLE",
      "a DaemonSet that has every node pull and keep the\n"
      "images (of -f, else all the bundle carries) from its mirror",
@@ -91,6 +92,7 @@ typedef struct plan_args {
 	bool json, lint, offline, platforms;
 	const char *nodes;    /* the site's node inventory */
 	const char *registry; /* --pin --registry */
+	int repository_depth; /* and its --repository-depth */
 	const char *pin;      /* a bundle to pin from */
 	const char *bundle;   /* a bundle whose digests the lint names */
 	const char *output;   /* --pin's output file or directory, --daemonset's file */
@@ -139,6 +141,8 @@ static int plan_option(void *payload, int opt, const char *arg, bale_error **err
 		a->nodes = arg;
 	} else if (opt == OPT_REGISTRY) {
 		a->registry = arg;
+	} else if (opt == OPT_REPOSITORY_DEPTH) {
+		return cli_repository_depth(arg, &a->repository_depth, err);
 	}
 	return 0;
 }
@@ -286,12 +290,13 @@ int cmd_plan(int argc, char **argv, bale_error **err)
 	if ((!a.n_paths && !a.daemonset) || (a.bundle && !a.lint) ||
 	    ((a.output || a.force) && !a.pin && !a.daemonset) ||
 	    (a.daemonset && (a.pin || a.json || a.lint)) || (preheat_opts && !a.daemonset) ||
-	    (a.registry && !a.pin)) {
-		rc = cli_usage(err, "want -f PATH… (or --daemonset BUNDLE), at most one of --lint, "
-		                    "--pin, --daemonset; --bundle only with --lint; -o and "
-		                    "--force only with --pin or --daemonset; --registry only with "
-		                    "--pin; --tools-image, "
-		                    "--namespace and --name only with --daemonset");
+	    (a.registry && !a.pin) || (a.repository_depth && !a.registry)) {
+		rc =
+		    cli_usage(err, "want -f PATH… (or --daemonset BUNDLE), at most one of --lint, "
+		                   "--pin, --daemonset; --bundle only with --lint; -o and "
+		                   "--force only with --pin or --daemonset; --registry only with "
+		                   "--pin, --repository-depth only with --registry; --tools-image, "
+		                   "--namespace and --name only with --daemonset");
 		goto cleanup;
 	}
 	if (a.pin) {
@@ -300,7 +305,8 @@ int cmd_plan(int argc, char **argv, bale_error **err)
 		                            .n_paths = a.n_paths,
 		                            .output = a.output,
 		                            .force = a.force,
-		                            .registry = a.registry};
+		                            .registry = a.registry,
+		                            .repository_depth = a.repository_depth};
 		rc = bale_k8s_pin_bundle(&req, err);
 		goto cleanup;
 	}

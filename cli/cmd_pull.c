@@ -18,6 +18,7 @@ static const char usage_text[] =
 
 static const cli_opt options[] = {
     CLI_OPTS_STORE,
+    CLI_OPT_REPOSITORY_DEPTH,
     {"platform", 0, "P[,P…]|all", "platforms of multi-arch images (default: this host)",
      OPT_PLATFORM},
     CLI_OPT_HEADING("Registry options:"),
@@ -64,6 +65,8 @@ typedef struct pull_args {
 static int pull_option(void *payload, int opt, const char *arg, bale_error **err)
 {
 	pull_args *a = payload;
+	if (opt == OPT_REPOSITORY_DEPTH)
+		return cli_repository_depth(arg, &a->store_opts.repository_depth, err);
 	cli_store_option(&a->store_opts, &a->store, opt, arg);
 	a->json |= opt == OPT_JSON;
 	return 0;

@@ -257,6 +257,19 @@ int cli_usage(bale_error **err, const char *fmt, ...)
 	return rc;
 }
 
+int cli_repository_depth(const char *arg, int *out, bale_error **err)
+{
+	char *end = NULL;
+	long v = strtol(arg, &end, 10);
+	if (!*arg || *end || v < 1 || v > 16)
+		return cli_usage(err,
+		                 "--repository-depth: want a count of path components, 1 to 16, "
+		                 "got \"%s\"",
+		                 arg);
+	*out = (int)v;
+	return 0;
+}
+
 int cli_store_option(bale_store_options *opts, const char **spec, int opt, const char *arg)
 {
 	switch (opt) {

@@ -523,3 +523,13 @@ int bale_ref_check_name(const char *name, bale_error **err)
 	bale_ref_free(ref);
 	return rc;
 }
+
+const char *bale_ref_path_tail(const char *path, int depth)
+{
+	int parts = 1;
+	for (const char *c = path; *c; c++)
+		parts += *c == '/';
+	for (; depth > 0 && parts > depth; parts--)
+		path = strchr(path, '/') + 1;
+	return path;
+}

@@ -47,7 +47,8 @@ static int pin_image(void *payload, const char *image, char **out, bale_error **
 		    bale_error_set(err, BALE_EVERIFY, "%s: the bundle has it at %s", image, digest);
 	if (rc == 0) {
 		const char *registry = run->req->registry;
-		const char *path = bale_ref_path(ref);
+		const char *path =
+		    bale_ref_path_tail(bale_ref_path(ref), run->req->repository_depth);
 		size_t n = strlen(bale_ref_name(ref)) + (registry ? strlen(registry) : 0) + 200;
 		if (!(*out = malloc(n)))
 			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");

@@ -25,7 +25,8 @@ int bale_store_open_with(bale_sink **out, const char *spec, const bale_store_opt
 		bale_registry_options ro;
 		bale_registry_options_init(&ro);
 		return bale_store_registry_open(out, spec + 11,
-		                                opts->registry ? opts->registry : &ro, err);
+		                                opts->registry ? opts->registry : &ro,
+		                                opts->repository_depth, err);
 	}
 	return store_unknown_spec(spec, err);
 }

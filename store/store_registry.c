@@ -33,6 +33,12 @@ typedef struct reg_store {
 	bale_sink base;
 	bale_registry *reg;
 	char *domain, *prefix;
+	int depth; /* of each repository path kept (0: all) */
+	/* The source path each target repository came from, to refuse two that meet. */
+	struct origin {
+		char *repo, *from;
+	} * origins;
+	size_t n_origins;
 	entry *entries;
 	size_t n_entries, alloc;
 	image_name *names;
@@ -64,13 +70,48 @@ static int target(reg_store *s, const char *text, char **repo, char **tag, bale_
 	int rc = bale_ref_parse(&ref, text, err);
 	if (rc < 0)
 		return rc;
-	size_t n = strlen(bale_ref_path(ref)) + (s->prefix ? strlen(s->prefix) : 0) + 2;
+	const char *path = bale_ref_path_tail(bale_ref_path(ref), s->depth);
+	size_t n = strlen(path) + (s->prefix ? strlen(s->prefix) : 0) + 2;
 	if ((*repo = malloc(n)))
 		snprintf(*repo, n, "%s%s%s", s->prefix ? s->prefix : "", s->prefix ? "/" : "",
-		         bale_ref_path(ref));
+		         path);
 	*tag = bale_ref_tag(ref) ? strdup(bale_ref_tag(ref)) : NULL;
 	if (!*repo || (bale_ref_tag(ref) && !*tag))
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+	bool known = false; /* the same repository from the same path: recorded already */
+	for (size_t i = 0; rc == 0 && s->depth && i < s->n_origins && !known; i++) {
+		if (strcmp(s->origins[i].repo, *repo) != 0)
+			continue;
+		known = strcmp(s->origins[i].from, bale_ref_path(ref)) == 0;
+		if (!known)
+			rc = bale_error_set(
+			    err, BALE_EUSAGE,
+			    "registry %s: %s and %s would both be %s with a repository "
+			    "depth of %d; import them with a greater one",
+			    s->domain, s->origins[i].from, bale_ref_path(ref), *repo, s->depth);
+	}
+	if (rc == 0 && s->depth && !known) {
+		struct origin *grown = realloc(s->origins, (s->n_origins + 1) * sizeof(*grown));
+		if (grown) {
+			s->origins = grown;
+			grown[s->n_origins] =
+			    (struct origin){strdup(*repo), strdup(bale_ref_path(ref))};
+		}
+		if (!grown || !grown[s->n_origins].repo || !grown[s->n_origins].from) {
+			if (grown) {
+				free(grown[s->n_origins].repo);
+				free(grown[s->n_origins].from);
+			}
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		} else {
+			s->n_origins++;
+		}
+	}
+	if (rc < 0) {
+		free(*repo);
+		free(*tag);
+		*repo = *tag = NULL;
+	}
 	bale_ref_free(ref);
 	return rc;
 }
@@ -373,6 +414,11 @@ static void reg_free(bale_sink *sink)
 		free(s->names[i].tag);
 	}
 	free(s->names);
+	for (size_t i = 0; i < s->n_origins; i++) {
+		free(s->origins[i].repo);
+		free(s->origins[i].from);
+	}
+	free(s->origins);
 	bale_sink_free(s->spool);
 	bale_registry_free(s->reg);
 	free(s->domain);
@@ -395,13 +441,15 @@ static const bale_sink_ops reg_ops = {
 };
 
 int bale_store_registry_open(bale_sink **out, const char *location,
-                             const bale_registry_options *ropts, bale_error **err)
+                             const bale_registry_options *ropts, int repository_depth,
+                             bale_error **err)
 {
 	int rc = 0;
 	reg_store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	s->base.ops = &reg_ops;
+	s->depth = repository_depth;
 	if ((rc = bale_store_registry_location(location, &s->domain, &s->prefix, err)) < 0) {
 		reg_free(&s->base); /* the address is not repeated: it may hold a password */
 		return rc;

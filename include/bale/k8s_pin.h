@@ -38,9 +38,11 @@ typedef struct bale_k8s_pin_request {
 	bool force;         /* replace output files that exist */
 	/* Not NULL: the site registry the images are pulled from (bale import --store
 	 * registry://HOST[/PREFIX] put them there): every image becomes
-	 * HOST[/PREFIX]/PATH[:TAG]@DIGEST, PATH its whole repository path, as the import
-	 * names it there; the pull policy is IfNotPresent instead of Never. */
+	 * HOST[/PREFIX]/PATH[:TAG]@DIGEST, PATH its repository path (its last
+	 * repository_depth components, when not 0), as the import names it there; the pull
+	 * policy is IfNotPresent instead of Never. */
 	const char *registry;
+	int repository_depth;
 } bale_k8s_pin_request;
 
 int bale_k8s_pin_bundle(const bale_k8s_pin_request *req, bale_error **err);

@@ -25,6 +25,9 @@ void bale_ref_free(bale_ref *ref);
 
 /* "docker.io", "ghcr.io", "host:5000", "[::1]:5000" */
 const char *bale_ref_domain(const bale_ref *ref);
+/* The last depth components of a repository path ("library/nginx", 1: "nginx"); the
+ * whole path when depth is 0 or covers it. A pointer into path. */
+const char *bale_ref_path_tail(const char *path, int depth);
 /* Path inside the registry: "library/nginx" */
 const char *bale_ref_path(const bale_ref *ref);
 /* "docker.io/library/nginx" */

@@ -22,6 +22,10 @@ typedef struct bale_store_options {
 	const bale_platform_set *platforms; /* containerd: what ctr imports and unpacks */
 	const bale_log *log;
 	const bale_registry_options *registry; /* registry://: auth, TLS, retries */
+	/* registry://: keep the last N components of each repository path (0: all of them),
+	 * for registries that take fewer levels; two repositories that would meet are
+	 * refused. */
+	int repository_depth;
 } bale_store_options;
 
 #define BALE_DEFAULT_CONTAINERD_SOCKET "/run/containerd/containerd.sock"
@@ -44,7 +48,8 @@ int bale_store_registry_location(const char *location, char **domain, char **pre
 /* A site registry, registry://HOST[:PORT][/PREFIX] without the scheme: images go to
  * HOST/PREFIX/<path of their reference>, with the given auth and TLS settings. */
 int bale_store_registry_open(bale_sink **out, const char *location,
-                             const bale_registry_options *ropts, bale_error **err);
+                             const bale_registry_options *ropts, int repository_depth,
+                             bale_error **err);
 
 /* containerd through its own importer: the content is streamed as an OCI image tar into
  * `ctr images import` (no temporary copy), see docs/containerd.md. */

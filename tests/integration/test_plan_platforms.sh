@@ -120,6 +120,27 @@ for ref in "${moved[@]}"; do
   rm -rf "$T/pulled"
 done
 assert_eq 3 "$(containers "$T/relocated.yaml" | grep -c ' IfNotPresent$')" "pull policy of relocated images"
+# A registry that takes fewer levels: the import and the relocation keep the last one.
+expect_exit 0 "$BALE" import --insecure-skip-verify --platform all --ledger "$T/ledger-flat.db" \
+  --insecure-registry "$site_HOST" --store "registry://$site_HOST/flat" --repository-depth 1 "$T/all.tar.zst"
+expect_exit 0 "$BALE" plan --pin "$T/all.tar.zst" --registry "$site_HOST/flat" --repository-depth 1 -f "$M/apps.yaml"
+containers "$LAST_STDOUT" | cut -d' ' -f1 >"$T/flat.txt"
+assert_eq 3 "$(grep -c "^$site_HOST/flat/[a-z]*:1@sha256:" "$T/flat.txt")" "images relocated to one level"
+while read -r ref; do
+  name=${ref%@*}
+  run_skopeo copy -q --src-tls-verify=false "docker://${name%:*}@${ref#*@}" "dir:$T/pulled" ||
+    fail "$ref does not pull from the flat site registry"
+  rm -rf "$T/pulled"
+done <"$T/flat.txt"
+# two repositories that would meet there are refused, both named
+run_skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://$H/demo/single:1" "docker://$H/more/single:1"
+expect_exit 0 "$BALE" export -q --insecure-registry "$H" --unsigned --referrers none -o "$T/meet.tar.zst" \
+  "$H/demo/single:1" "$H/more/single:1"
+expect_exit 2 "$BALE" import --insecure-skip-verify --ledger "$T/ledger-meet.db" --insecure-registry "$site_HOST" \
+  --store "registry://$site_HOST/flat2" --repository-depth 1 "$T/meet.tar.zst"
+assert_contains "$LAST_STDERR" "demo/single and more/single would both be flat2/single with a repository depth of 1"
+expect_exit 2 "$BALE" plan --pin "$T/all.tar.zst" --repository-depth 1 -f "$M/apps.yaml"
+assert_contains "$LAST_STDERR" "--repository-depth only with --registry"
 expect_exit 2 "$BALE" plan --registry "$site_HOST" -f "$M/apps.yaml"
 assert_contains "$LAST_STDERR" "--registry only with --pin"
 expect_exit 2 "$BALE" plan --pin "$T/all.tar.zst" --registry "Bad Host" -f "$M/apps.yaml"
