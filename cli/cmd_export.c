@@ -327,6 +327,19 @@ static int set_digest(void *payload, const char *ref, char digest[80], bale_erro
 	return bale_pull_digest(payload, ref, digest, err);
 }
 
+/* When ref's image was made: its first carried manifest's config says. */
+static int set_created(void *payload, const char *ref, char created[40], bale_error **err)
+{
+	bale_image *img = NULL;
+	created[0] = '\0';
+	int rc = bale_pull_resolve(payload, ref, &img, err);
+	for (size_t i = 0; rc == 0 && i < img->n_manifests && !created[0]; i++)
+		if (img->manifests[i].selected)
+			snprintf(created, 40, "%s", img->manifests[i].created);
+	bale_image_free(img);
+	return rc;
+}
+
 /* The image sets' choices: references to export, each with its platforms (unless
  * --platform says); what each rule chose is said on standard error. */
 static int resolve_sets(cli_common *c, export_args *a, bale_pull *pull, bale_error **err)
@@ -335,7 +348,8 @@ static int resolve_sets(cli_common *c, export_args *a, bale_pull *pull, bale_err
 	for (size_t s = 0; s < a->n_sets && rc == 0; s++) {
 		bale_image_set_choice *list = NULL;
 		size_t n = 0;
-		rc = bale_image_set_resolve(a->sets[s], set_tags, set_digest, pull, &list, &n, err);
+		bale_image_set_access access = {set_tags, set_digest, set_created, pull};
+		rc = bale_image_set_resolve(a->sets[s], &access, &list, &n, err);
 		for (size_t i = 0; i < n && rc == 0; i++) {
 			bool own = list[i].platforms && !c->platform;
 			bool rule = strcmp(list[i].rule, "ref") != 0;

@@ -16,6 +16,9 @@
 #define IMAGE_SET_VERSION 1
 /* "newest" at most, and entries at most: an image set is written by hand. */
 #define NEWEST_MAX 1000
+/* Tags whose images are read for their creation time (newest by created): each costs a
+ * manifest and a config. */
+#define CREATED_MAX 200
 #define ENTRIES_MAX 10000
 
 typedef struct entry {
@@ -25,7 +28,8 @@ typedef struct entry {
 	regex_t regex;
 	bool has_regex;
 	bale_semver_range *semver;
-	long newest; /* 0: every tag the other rules choose */
+	long newest;     /* 0: every tag the other rules choose */
+	bool by_created; /* newest by the images' creation time, not by version */
 	char **exclude;
 	size_t n_exclude;
 	char *platforms; /* "linux/amd64,linux/arm64", or NULL */
@@ -163,7 +167,7 @@ static int read_platforms(const reader *r, yaml_node_t *n, entry *e)
 
 static int read_rules(const reader *r, yaml_node_t *n, entry *e)
 {
-	static const char *const keys[] = {"regex", "semver", "newest", NULL};
+	static const char *const keys[] = {"regex", "semver", "newest", "by", NULL};
 	int rc = only_keys(r, n, keys);
 	yaml_node_t *v;
 	if (rc == 0 && (v = get(r, n, "regex"))) {
@@ -184,6 +188,13 @@ static int read_rules(const reader *r, yaml_node_t *n, entry *e)
 		e->newest = scalar(v) ? strtol(scalar(v), &end, 10) : 0;
 		if (!scalar(v) || *end || e->newest < 1 || e->newest > NEWEST_MAX)
 			return fail(r, v, "newest: want a count from 1 to 1000");
+	}
+	if (rc == 0 && (v = get(r, n, "by"))) {
+		e->by_created = scalar(v) && strcmp(scalar(v), "created") == 0;
+		if (!e->by_created && !(scalar(v) && strcmp(scalar(v), "version") == 0))
+			return fail(r, v, "by: want version or created");
+		if (!e->newest)
+			return fail(r, v, "by goes with newest");
 	}
 	if (rc == 0 && !e->has_regex && !e->semver && !e->newest)
 		return fail(r, n, "tags: want regex, semver or newest");
@@ -336,7 +347,16 @@ typedef struct candidate {
 	const char *tag;
 	bale_semver v;
 	bool semver;
+	char created[40];
 } candidate;
+
+/* By creation time, newest first ("" last): RFC 3339 times in UTC order as text. */
+static int created_first(const void *a, const void *b)
+{
+	const candidate *x = a, *y = b;
+	int c = strcmp(y->created, x->created);
+	return c ? c : strcmp(x->tag, y->tag);
+}
 
 static int newest_first(const void *a, const void *b)
 {
@@ -358,18 +378,18 @@ static void describe(const entry *e, char *buf, size_t size)
 		n += snprintf(buf + n, size - (size_t)n, "%s semver %s", e->has_regex ? "," : "",
 		              e->semver_text);
 	if (e->newest && n > 0 && (size_t)n < size)
-		snprintf(buf + n, size - (size_t)n, "%s newest %ld",
-		         e->has_regex || e->semver ? "," : "", e->newest);
+		snprintf(buf + n, size - (size_t)n, "%s newest %ld%s",
+		         e->has_regex || e->semver ? "," : "", e->newest,
+		         e->by_created ? " by created" : "");
 }
 
-static int resolve_entry(const entry *e, bale_image_set_tags_fn tags_fn,
-                         bale_image_set_digest_fn digest_fn, void *payload, choices *out,
+static int resolve_entry(const entry *e, const bale_image_set_access *access, choices *out,
                          size_t *chosen, bale_error **err)
 {
 	char **tags = NULL, rule[512];
 	size_t n = 0, k = 0;
 	candidate *c = NULL;
-	int rc = tags_fn(payload, e->repository, &tags, &n, err);
+	int rc = access->tags(access->payload, e->repository, &tags, &n, err);
 	if (rc == 0 && !(c = calloc(n + 1, sizeof(*c))))
 		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 	for (size_t i = 0; i < n && rc == 0; i++) {
@@ -379,19 +399,30 @@ static int resolve_entry(const entry *e, bale_image_set_tags_fn tags_fn,
 			continue;
 		if (e->semver && !(x.semver && bale_semver_range_contains(e->semver, &x.v)))
 			continue;
-		if (e->newest && !x.semver) /* newest by version: a tag that is none is not */
+		if (e->newest && !e->by_created && !x.semver) /* by version: a tag that is none */
 			continue;
 		c[k++] = x;
 	}
-	if (rc == 0)
-		qsort(c, k, sizeof(*c), newest_first);
 	describe(e, rule, sizeof(rule));
+	if (rc == 0 && e->by_created && k > CREATED_MAX)
+		rc = bale_error_set(
+		    err, BALE_EUSAGE,
+		    "%s: %zu tags to read the creation time of, over %d; narrow them "
+		    "with regex or semver",
+		    rule, k, CREATED_MAX);
+	for (size_t i = 0; rc == 0 && e->by_created && i < k; i++) {
+		char ref[1024];
+		snprintf(ref, sizeof(ref), "%s:%s", e->repository, c[i].tag);
+		rc = access->created(access->payload, ref, c[i].created, err);
+	}
+	if (rc == 0)
+		qsort(c, k, sizeof(*c), e->by_created ? created_first : newest_first);
 	*chosen = 0;
 	for (size_t i = 0; i < k && rc == 0 && (!e->newest || *chosen < (size_t)e->newest); i++) {
 		char ref[1024], digest[80] = "";
 		bool excluded = false;
 		snprintf(ref, sizeof(ref), "%s:%s", e->repository, c[i].tag);
-		if (e->n_exclude && (rc = digest_fn(payload, ref, digest, err)) < 0)
+		if (e->n_exclude && (rc = access->digest(access->payload, ref, digest, err)) < 0)
 			break;
 		for (size_t x = 0; x < e->n_exclude && !excluded; x++)
 			excluded = strcmp(e->exclude[x], digest) == 0;
@@ -405,8 +436,7 @@ static int resolve_entry(const entry *e, bale_image_set_tags_fn tags_fn,
 	return rc;
 }
 
-int bale_image_set_resolve(const bale_image_set *set, bale_image_set_tags_fn tags,
-                           bale_image_set_digest_fn digest, void *payload,
+int bale_image_set_resolve(const bale_image_set *set, const bale_image_set_access *access,
                            bale_image_set_choice **out, size_t *n, bale_error **err)
 {
 	choices c = {0};
@@ -423,7 +453,7 @@ int bale_image_set_resolve(const bale_image_set *set, bale_image_set_tags_fn tag
 			rc = choose(&c, e->ref, e->platforms, "ref", err);
 			continue;
 		}
-		rc = resolve_entry(e, tags, digest, payload, &c, &chosen, err);
+		rc = resolve_entry(e, access, &c, &chosen, err);
 		if (rc == 0 && !chosen) {
 			char rule[512];
 			describe(e, rule, sizeof(rule));

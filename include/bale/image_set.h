@@ -6,7 +6,7 @@
  *   images:
  *   - ref: registry.example.com/tools/busybox:1.36
  *   - repository: registry.example.com/shop/web
- *     tags: {regex: '^1\.', semver: '>=1.27.0 <1.28.0', newest: 3}
+ *     tags: {regex: '^1\.', semver: '>=1.27.0 <1.28.0', newest: 3, by: version}
  *     exclude: [sha256:…]
  *     platforms: [linux/amd64, linux/arm64]
  */
@@ -37,17 +37,20 @@ typedef struct bale_image_set_choice {
 	char *rule;
 } bale_image_set_choice;
 
-/* The tags of repository ("HOST/PATH"), and the digest a reference resolves to (for the
- * excluded digests): the caller's registry access. */
-typedef int (*bale_image_set_tags_fn)(void *payload, const char *repository, char ***tags,
-                                      size_t *n, bale_error **err);
-typedef int (*bale_image_set_digest_fn)(void *payload, const char *ref, char digest[80],
-                                        bale_error **err);
+/* The caller's registry access: the tags of a repository ("HOST/PATH"), the digest a
+ * reference resolves to (for excluded digests), and when its image was made (its
+ * config's "created", RFC 3339; "" when it does not say), for newest by creation. */
+typedef struct bale_image_set_access {
+	int (*tags)(void *payload, const char *repository, char ***tags, size_t *n,
+	            bale_error **err);
+	int (*digest)(void *payload, const char *ref, char digest[80], bale_error **err);
+	int (*created)(void *payload, const char *ref, char created[40], bale_error **err);
+	void *payload;
+} bale_image_set_access;
 
 /* Every choice, in the set's order, a repository's tags newest first. A repository whose
  * rules choose no tag is an error, and every such repository is named (BALE_ENOTFOUND). */
-int bale_image_set_resolve(const bale_image_set *set, bale_image_set_tags_fn tags,
-                           bale_image_set_digest_fn digest, void *payload,
+int bale_image_set_resolve(const bale_image_set *set, const bale_image_set_access *access,
                            bale_image_set_choice **out, size_t *n, bale_error **err);
 void bale_image_set_choices_free(bale_image_set_choice *choices, size_t n);
 

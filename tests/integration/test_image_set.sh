@@ -54,6 +54,48 @@ $H/demo/set:1.27.1 <- $H/demo/set: semver >=1.27.0 <1.28.0; newest 3" \
   "the rules that chose the tags"
 assert_eq 5 "$(q "SELECT count(*) FROM image_rules")" "images chosen by rules"
 
+# Newest by creation time: images whose configs say when they were made, tags that are
+# not versions.
+"$PY" - "$H" <<'PY'
+import gzip, hashlib, json, sys, urllib.request
+host = sys.argv[1]
+def put(method, path, data=None, ctype=None):
+    r = urllib.request.Request(f"http://{host}{path}", data=data, method=method)
+    if ctype:
+        r.add_header("Content-Type", ctype)
+    with urllib.request.urlopen(r) as resp:
+        return resp.headers
+def blob(data):
+    d = "sha256:" + hashlib.sha256(data).hexdigest()
+    loc = put("POST", "/v2/demo/dated/blobs/uploads/")["Location"]
+    loc = loc if loc.startswith("/") else "/" + loc.split("/", 3)[3]
+    put("PUT", f"{loc}{'&' if '?' in loc else '?'}digest={d}", data, "application/octet-stream")
+    return {"digest": d, "size": len(data)}
+for tag, created in [("a", "2024-01-01T00:00:00Z"), ("b", "2024-06-01T00:00:00Z"),
+                     ("c", "2023-12-31T00:00:00Z"), ("d", "2024-03-01T00:00:00Z")]:
+    layer = gzip.compress(tag.encode(), mtime=0)
+    config = json.dumps({"architecture": "amd64", "os": "linux", "created": created,
+                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(tag.encode()).hexdigest()]}}).encode()
+    m = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+         "config": dict(blob(config), mediaType="application/vnd.oci.image.config.v1+json"),
+         "layers": [dict(blob(layer), mediaType="application/vnd.oci.image.layer.v1.tar+gzip")]}
+    put("PUT", f"/v2/demo/dated/manifests/{tag}", json.dumps(m).encode(),
+        "application/vnd.oci.image.manifest.v1+json")
+PY
+cat >"$T/dated.yaml" <<YAML
+imageSet: 1
+images:
+- repository: $H/demo/dated
+  tags: {regex: '^[a-z]\$', newest: 2, by: created}
+YAML
+expect_exit 0 "$BALE" export --dry-run --json --insecure-registry "$H" -f "$T/dated.yaml"
+assert_eq "$H/demo/dated:b
+$H/demo/dated:d" "$(jq -r '.images[].ref' "$LAST_STDOUT")" "the two newest by creation time"
+assert_contains "$LAST_STDERR" "($H/demo/dated: regex ^[a-z]\$, newest 2 by created)"
+printf 'imageSet: 1\nimages:\n- repository: %s/demo/set\n  tags: {regex: x, by: created}\n' "$H" >"$T/by.yaml"
+expect_exit 2 "$BALE" export --dry-run -f "$T/by.yaml"
+assert_contains "$LAST_STDERR" "by goes with newest"
+
 # Rules that choose nothing, and what is not an image set, are named.
 cat >"$T/none.yaml" <<YAML
 imageSet: 1
