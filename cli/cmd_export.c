@@ -17,6 +17,7 @@
 #include "bale/reflist.h"
 #include "bale/store.h"
 #include "cli/cli.h"
+#include "cli/export.h"
 #include "cli/report.h"
 
 static const char usage_text[] =
@@ -43,9 +44,6 @@ enum {
 	OPT_DRY_RUN,
 	OPT_PLAN,
 };
-
-/* Static bales for as many architectures as a site has (--with-bale, repeatable). */
-#define MAX_BINARIES 8
 
 static const cli_opt options[] = {
     {"file", 'f', "LIST",
@@ -117,30 +115,6 @@ static const cli_opt options[] = {
 
 const cli_verb cli_verb_export = {"export", usage_text, options};
 
-typedef struct export_args {
-	bale_reflist refs;
-	const char **manifests;
-	size_t n_manifests;
-	const char **haves; /* have-lists */
-	size_t n_haves;
-	const char *node_config;
-	const char *nodes;
-	const char *plan; /* bale plan --platforms --json, saved */
-	const char *policy;
-	const char *output, *key, *cache;
-	bool unsigned_ok, force, foreign_layers, dry_run;
-	bale_pull_referrers referrers;
-	int level;
-	int64_t volume_size;
-	bool list_stdin;         /* -f - */
-	bale_image_set *sets[8]; /* -f SET.yaml: resolved once the pull exists */
-	size_t n_sets;
-	bool json;
-	bale_bundle_extra binaries[MAX_BINARIES];
-	char binary_members[MAX_BINARIES][64];
-	size_t n_binaries;
-} export_args;
-
 /* --with-bale FILE: a static bale, checked now, carried at its architecture's member. */
 static int add_binary(export_args *a, const char *path, bale_error **err)
 {
@@ -158,27 +132,6 @@ static int add_binary(export_args *a, const char *path, bale_error **err)
 	return rc;
 }
 
-/* -f FILE: a list of references, or an image set (read now, resolved later). */
-static int read_list(export_args *a, const char *path, bale_error **err)
-{
-	bale_buf text;
-	int rc = 0;
-	if (strcmp(path, "-") == 0)
-		return bale_reflist_read(&a->refs, path, err);
-	bale_buf_init(&text, 16u << 20, "image list");
-	if ((rc = bale_buf_read_file(&text, path, err)) == 0) {
-		if (!bale_image_set_detect(text.data, text.len))
-			rc = bale_reflist_read(&a->refs, path, err);
-		else if (a->n_sets == sizeof(a->sets) / sizeof(a->sets[0]))
-			rc = cli_usage(err, "-f: at most 8 image sets");
-		else
-			rc = bale_image_set_read(&a->sets[a->n_sets++], path, text.data, text.len,
-			                         err);
-	}
-	bale_buf_free(&text);
-	return rc;
-}
-
 static int export_option(void *payload, int opt, const char *arg, bale_error **err)
 {
 	export_args *a = payload;
@@ -186,7 +139,7 @@ static int export_option(void *payload, int opt, const char *arg, bale_error **e
 	switch (opt) {
 	case OPT_FILE:
 		a->list_stdin = a->list_stdin || strcmp(arg, "-") == 0;
-		return read_list(a, arg, err);
+		return export_read_list(a, arg, err);
 	case OPT_OUTPUT:
 		a->output = arg;
 		return 0;
@@ -252,247 +205,6 @@ static int export_option(void *payload, int opt, const char *arg, bale_error **e
 	}
 }
 
-/* --from-manifests: each image carries the platforms its workloads may run on (their
- * nodeSelector and nodeAffinity, narrowed to the --nodes inventory); an image no node can
- * run is refused, every one of them named. */
-static int want_planned(const bale_plan *plan, const bale_k8s_set *nodes, bale_pull *pull,
-                        bale_error **err)
-{
-	bale_buf none;
-	size_t n_none = 0;
-	int rc = 0;
-	bale_buf_init(&none, 1u << 20, "images");
-	for (size_t i = 0; i < plan->n_images && rc == 0; i++) {
-		char platforms[512];
-		const bale_plan_image *img = &plan->images[i];
-		bale_plan_platforms(img, nodes->node_archs, nodes->node_oses, platforms,
-		                    sizeof(platforms));
-		if (!platforms[0])
-			bale_buf_appendf(&none, NULL, "%s%s", n_none++ ? ", " : "", img->ref);
-		else if (strcmp(platforms, "all") != 0)
-			rc = bale_pull_want(pull, img->ref, platforms, NULL, err);
-	}
-	if (rc == 0 && n_none)
-		rc = bale_error_set(err, BALE_ENOTFOUND,
-		                    "no node of the inventory can run %zu image%s: %s (their "
-		                    "workloads' nodeSelector and nodeAffinity ask for platforms "
-		                    "the nodes do not have)",
-		                    n_none, n_none == 1 ? "" : "s", none.data);
-	bale_buf_free(&none);
-	return rc;
-}
-
-/* The platforms a saved plan asks for each image, kept until the pull exists. */
-typedef struct plan_wants {
-	char **refs, **platforms;
-	size_t n;
-} plan_wants;
-
-static int plan_wants_add(plan_wants *w, const char *ref, const char *platforms, bale_error **err)
-{
-	char **refs = realloc(w->refs, (w->n + 1) * sizeof(*refs));
-	if (refs)
-		w->refs = refs;
-	char **grown = refs ? realloc(w->platforms, (w->n + 1) * sizeof(*grown)) : NULL;
-	if (grown)
-		w->platforms = grown;
-	if (!grown || !(w->refs[w->n] = strdup(ref)))
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	if (!(w->platforms[w->n] = strdup(platforms))) {
-		free(w->refs[w->n]);
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	}
-	w->n++;
-	return 0;
-}
-
-static void plan_wants_free(plan_wants *w)
-{
-	for (size_t i = 0; i < w->n; i++) {
-		free(w->refs[i]);
-		free(w->platforms[i]);
-	}
-	free(w->refs);
-	free(w->platforms);
-}
-
-static int set_tags(void *payload, const char *repository, char ***tags, size_t *n,
-                    bale_error **err)
-{
-	return bale_pull_tags(payload, repository, tags, n, err);
-}
-
-static int set_digest(void *payload, const char *ref, char digest[80], bale_error **err)
-{
-	return bale_pull_digest(payload, ref, digest, err);
-}
-
-/* When ref's image was made: its first carried manifest's config says. */
-static int set_created(void *payload, const char *ref, char created[40], bale_error **err)
-{
-	bale_image *img = NULL;
-	created[0] = '\0';
-	int rc = bale_pull_resolve(payload, ref, &img, err);
-	for (size_t i = 0; rc == 0 && i < img->n_manifests && !created[0]; i++)
-		if (img->manifests[i].selected)
-			snprintf(created, 40, "%s", img->manifests[i].created);
-	bale_image_free(img);
-	return rc;
-}
-
-/* The image sets' choices: references to export, each with its platforms (unless
- * --platform says); what each rule chose is said on standard error. */
-static int resolve_sets(cli_common *c, export_args *a, bale_pull *pull, bale_error **err)
-{
-	int rc = 0;
-	for (size_t s = 0; s < a->n_sets && rc == 0; s++) {
-		bale_image_set_choice *list = NULL;
-		size_t n = 0;
-		bale_image_set_access access = {set_tags, set_digest, set_created, pull};
-		rc = bale_image_set_resolve(a->sets[s], &access, &list, &n, err);
-		for (size_t i = 0; i < n && rc == 0; i++) {
-			bool own = list[i].platforms && !c->platform;
-			bool rule = strcmp(list[i].rule, "ref") != 0;
-			rc = bale_reflist_add(&a->refs, list[i].ref, err);
-			if (rc == 0 && (own || rule))
-				rc = bale_pull_want(pull, list[i].ref,
-				                    own ? list[i].platforms : NULL,
-				                    rule ? list[i].rule : NULL, err);
-			if (rc == 0 && c->log.level >= BALE_LOG_INFO &&
-			    strcmp(list[i].rule, "ref") != 0)
-				fprintf(stderr, "image set: %s (%s)\n", list[i].ref, list[i].rule);
-		}
-		bale_image_set_choices_free(list, n);
-	}
-	return rc;
-}
-
-/* --plan FILE: the images of a saved plan, each with its platforms (unless --platform
- * says), into refs; an image whose platforms are none is refused, every one named. */
-static int read_plan(const char *path, bool platforms, bale_reflist *refs, plan_wants *wants,
-                     bale_error **err)
-{
-	bale_buf file;
-	json_t *doc = NULL, *item;
-	size_t i, n_none = 0;
-	bale_buf none;
-	bale_buf_init(&file, 64u << 20, "plan");
-	bale_buf_init(&none, 1u << 20, "images");
-	int rc = bale_buf_read_file(&file, path, err);
-	if (rc == 0)
-		rc = bale_json_parse(&doc, file.data, file.len, 64u << 20, path, err);
-	if (rc == 0 && !json_is_array(doc))
-		rc = bale_error_set(err, BALE_EUSAGE,
-		                    "%s: not a plan (bale plan --json writes one)", path);
-	json_array_foreach(doc, i, item)
-	{
-		const char *ref = bale_json_str(item, "image");
-		const char *want = bale_json_str(item, "platforms");
-		if (rc < 0)
-			break;
-		if (!ref) {
-			rc =
-			    bale_error_set(err, BALE_EUSAGE, "%s: entry %zu has no image", path, i);
-			break;
-		}
-		if (platforms && want && !*want) {
-			bale_buf_appendf(&none, NULL, "%s%s", n_none++ ? ", " : "", ref);
-			continue;
-		}
-		if ((rc = bale_reflist_add(refs, ref, err)) == 0 && platforms && want &&
-		    strcmp(want, "all") != 0)
-			rc = plan_wants_add(wants, ref, want, err);
-	}
-	if (rc == 0 && n_none)
-		rc = bale_error_set(err, BALE_ENOTFOUND,
-		                    "%s: no node of the inventory can run %zu image%s: %s", path,
-		                    n_none, n_none == 1 ? "" : "s", none.data);
-	json_decref(doc);
-	bale_buf_free(&file);
-	bale_buf_free(&none);
-	return rc;
-}
-
-/* --dry-run: one line (or JSON object) per image resolved, then what the export would move. */
-typedef struct dry_state {
-	json_t *images; /* --json */
-	size_t wref;
-} dry_state;
-
-static int dry_image(void *payload, const bale_image *img, int64_t adds, bale_error **err)
-{
-	dry_state *d = payload;
-	char platforms[1024] = "", one[BALE_PLATFORM_TEXT], size[32];
-	json_t *list = json_array();
-	for (size_t i = 0; i < img->n_manifests && list; i++) {
-		const bale_image_manifest *m = &img->manifests[i];
-		if (!m->selected)
-			continue;
-		const char *text = m->artifact || !m->has_platform
-		                       ? "artifact"
-		                       : bale_platform_format(&m->platform, one, sizeof(one));
-		json_array_append_new(list, json_string(text));
-		size_t used = strlen(platforms);
-		snprintf(platforms + used, sizeof(platforms) - used, "%s%s", used ? "," : "", text);
-	}
-	if (!list)
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	if (d->images) {
-		json_array_append_new(
-		    d->images, json_pack("{s:s,s:s,s:s?,s:o,s:I}", "ref", img->ref, "digest",
-		                         img->root.digest.str, "attachment",
-		                         img->attachment_kind[0] ? img->attachment_kind : NULL,
-		                         "platforms", list, "downloadBytes", (json_int_t)adds));
-		return 0;
-	}
-	json_decref(list);
-	printf("%-*s  %.19s  %-9s  %s\n", (int)d->wref, img->ref, img->root.digest.str,
-	       cli_human_size(size, sizeof(size), adds), platforms);
-	return 0;
-}
-
-static int dry_run(cli_common *c, const export_args *a, bale_pull *pull, bale_sink *cache,
-                   const bale_have *have, bale_error **err)
-{
-	dry_state d = {.images = a->json ? json_array() : NULL, .wref = 9};
-	bale_export_dry_report r;
-	char down[32], cached[32], site[32];
-	for (size_t i = 0; i < a->refs.n; i++)
-		if (strlen(a->refs.refs[i]) > d.wref)
-			d.wref = strlen(a->refs.refs[i]);
-	if (d.wref > 80)
-		d.wref = 80;
-	if (!a->json)
-		printf("%-*s  %-19s  %-9s  %s\n", (int)d.wref, "REFERENCE", "DIGEST", "DOWNLOAD",
-		       "PLATFORMS");
-	int rc = bale_export_dry_run(pull, (const char *const *)a->refs.refs, a->refs.n, cache,
-	                             have, dry_image, &d, &r, err);
-	cli_progress_clear(c);
-	if (a->json) {
-		json_t *doc = json_pack(
-		    "{s:o,s:{s:I,s:I},s:{s:I,s:I},s:{s:I,s:I},s:I,s:i}", "images", d.images,
-		    "download", "blobs", (json_int_t)r.download_blobs, "bytes",
-		    (json_int_t)r.download_bytes, "cached", "blobs", (json_int_t)r.cached_blobs,
-		    "bytes", (json_int_t)r.cached_bytes, "atSite", "blobs",
-		    (json_int_t)r.site_blobs, "bytes", (json_int_t)r.site_bytes, "failed",
-		    (json_int_t)r.failed, "exitStatus", rc < 0 ? cli_exit_status(rc) : 0);
-		if (doc && rc < 0 && err && *err)
-			json_object_set_new(doc, "error", json_string(bale_error_message(*err)));
-		cli_print_json(doc);
-		return rc;
-	}
-	if (rc < 0 && !r.images)
-		return rc;
-	printf("\n%zu image%s resolved: %lld layer%s to download (%s), %lld in the cache (%s), "
-	       "%lld at the site (%s); nothing written\n",
-	       r.images, r.images == 1 ? "" : "s", (long long)r.download_blobs,
-	       r.download_blobs == 1 ? "" : "s",
-	       cli_human_size(down, sizeof(down), r.download_bytes), (long long)r.cached_blobs,
-	       cli_human_size(cached, sizeof(cached), r.cached_bytes), (long long)r.site_blobs,
-	       cli_human_size(site, sizeof(site), r.site_bytes));
-	return rc;
-}
-
 int cmd_export(int argc, char **argv, bale_error **err)
 {
 	cli_common c;
@@ -520,7 +232,7 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	for (int i = optind; i < argc; i++)
 		if (bale_reflist_add(&a.refs, argv[i], err) < 0)
 			goto failed;
-	if (a.plan && read_plan(a.plan, !c.platform, &a.refs, &wants, err) < 0)
+	if (a.plan && export_read_plan(a.plan, !c.platform, &a.refs, &wants, err) < 0)
 		goto failed;
 	if (a.nodes &&
 	    (!a.n_manifests || bale_k8s_load(&nodes, a.nodes, err) < 0 || !nodes.n_nodes)) {
@@ -641,15 +353,16 @@ int cmd_export(int argc, char **argv, bale_error **err)
 	if (bale_pull_new(&pull, &po, err) < 0)
 		goto failed;
 	/* Each image's platforms from where its workloads may run, unless --platform says */
-	if (a.n_manifests && !c.platform && (rc = want_planned(&plan, &nodes, pull, err)) < 0)
+	if (a.n_manifests && !c.platform &&
+	    (rc = export_want_planned(&plan, &nodes, pull, err)) < 0)
 		goto cleanup;
 	for (size_t i = 0; i < wants.n; i++) /* and a saved plan's */
 		if ((rc = bale_pull_want(pull, wants.refs[i], wants.platforms[i], NULL, err)) < 0)
 			goto cleanup;
-	if ((rc = resolve_sets(&c, &a, pull, err)) < 0) /* and the image sets' choices */
+	if ((rc = export_resolve_sets(&c, &a, pull, err)) < 0) /* and the image sets' choices */
 		goto cleanup;
 	if (a.dry_run) {
-		rc = dry_run(&c, &a, pull, cache, have, err);
+		rc = export_dry_run(&c, &a, pull, cache, have, err);
 		goto cleanup;
 	}
 	if (bale_export(pull, (const char *const *)a.refs.refs, a.refs.n, cache, have, policy, &wo,
@@ -694,7 +407,7 @@ cleanup:
 	bale_plan_free(&plan);
 	bale_k8s_set_free(&k8s);
 	bale_k8s_set_free(&nodes);
-	plan_wants_free(&wants);
+	export_plan_wants_free(&wants);
 	free(secrets);
 	free(a.manifests);
 	free(a.haves);
