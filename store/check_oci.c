@@ -153,16 +153,6 @@ static check_source oci_source(oci_check *c)
 
 /* ---- names ---- */
 
-/* The name of an index.json entry, as the store writes it; unnamed entries go by digest. */
-static const char *entry_name(json_t *entry)
-{
-	json_t *ann = json_object_get(entry, "annotations");
-	const char *name = bale_json_str(ann, STORE_OCI_REF_NAME);
-	if (!name)
-		name = bale_json_str(ann, STORE_OCI_CONTAINERD_NAME);
-	return name ? name : bale_json_str(entry, "digest");
-}
-
 /* The root descriptor of an entry; false when it is not a usable descriptor. */
 static bool entry_root(json_t *entry, bale_descriptor *root, bale_error **err)
 {
@@ -198,7 +188,7 @@ static int load_names(oci_check *c, bale_error **err)
 	{
 		bale_descriptor root;
 		bale_error *bad = NULL;
-		const char *name = entry_name(entry);
+		const char *name = store_oci_entry_name(entry);
 		if (!name || !check_wanted(c->run, name))
 			continue;
 		bool usable = entry_root(entry, &root, &bad);
@@ -339,7 +329,7 @@ static int scan_partials(oci_check *c, bale_error **err)
 
 static const check_name *dropped_name(const oci_check *c, json_t *entry)
 {
-	const char *name = entry_name(entry), *digest = bale_json_str(entry, "digest");
+	const char *name = store_oci_entry_name(entry), *digest = bale_json_str(entry, "digest");
 	for (size_t i = 0; name && i < c->names.n; i++) {
 		const check_name *n = &c->names.items[i];
 		if (n->damaged && strcmp(n->ref, name) == 0 &&

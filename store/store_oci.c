@@ -330,6 +330,15 @@ static json_t *descriptor_json(const pending_name *p)
 	return d;
 }
 
+const char *store_oci_entry_name(json_t *entry)
+{
+	json_t *ann = json_object_get(entry, "annotations");
+	const char *name = bale_json_str(ann, STORE_OCI_REF_NAME);
+	if (!name)
+		name = bale_json_str(ann, STORE_OCI_CONTAINERD_NAME);
+	return name ? name : bale_json_str(entry, "digest");
+}
+
 int store_oci_load_index(json_t **out, bale_buf *text, const char *path, bale_error **err)
 {
 	bale_buf_init(text, INDEX_CAP, "index.json");

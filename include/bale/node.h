@@ -20,8 +20,8 @@ typedef struct bale_node_name {
 } bale_node_name;
 
 typedef struct bale_node {
-	char *kind;    /* "oci", "containerd", "registry" */
-	char *version; /* containerd: the server's version ("1.6.20"); NULL otherwise */
+	char *kind;            /* "oci", "containerd", "registry" */
+	char *version;         /* containerd: the server's version ("1.6.20"); NULL otherwise */
 	bale_node_name *names; /* sorted by name */
 	size_t n_names;
 	/* containerd: the image of every container of the namespace, running or not, as the
@@ -48,12 +48,12 @@ typedef struct bale_node_removal {
 } bale_node_removal;
 
 typedef struct bale_node_removed {
-	size_t names;       /* names removed */
-	size_t blobs;       /* blobs gone from the store afterwards */
-	int64_t bytes;      /* their bytes */
-	size_t blobs_kept;  /* listed blobs still there: a remaining name needs them, or the
-	                       store keeps them until its own garbage collection */
-	char note[512];     /* what the user still has to do, or "" */
+	size_t names;      /* names removed */
+	size_t blobs;      /* blobs gone from the store afterwards */
+	int64_t bytes;     /* their bytes */
+	size_t blobs_kept; /* listed blobs still there: a remaining name needs them, or the
+	                      store keeps them until its own garbage collection */
+	char note[512];    /* what the user still has to do, or "" */
 } bale_node_removed;
 
 /* Removes the names and then the blobs no remaining name needs, under the store's own

@@ -1,0 +1,237 @@
+/* A node store as its runtime keeps it (bale/node.h): names, pins, the images containers
+ * use, the runtime's version. containerd is read through ctr, as the store and bale check
+ * read it (docs/containerd.md); an oci: layout through its index.json. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bale/fs.h"
+#include "bale/json.h"
+#include "bale/node.h"
+#include "store/ctr.h"
+#include "store/node_private.h"
+#include "store/oci_layout.h"
+
+#define PINNED_LABEL "io.cri-containerd.pinned=pinned"
+
+static int add_name(bale_node *n, const char *name, const char *digest, bool pinned,
+                    bale_error **err)
+{
+	bale_node_name *grown = realloc(n->names, (n->n_names + 1) * sizeof(*grown));
+	if (!grown)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	n->names = grown;
+	bale_node_name *e = &n->names[n->n_names];
+	memset(e, 0, sizeof(*e));
+	if (!(e->name = strdup(name)))
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	snprintf(e->digest, sizeof(e->digest), "%s", digest && strlen(digest) < 80 ? digest : "");
+	e->pinned = pinned;
+	n->n_names++;
+	return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const bale_node_name *)a)->name, ((const bale_node_name *)b)->name);
+}
+
+/* ---- oci: ---- */
+
+static int read_oci(bale_node *n, const char *dir, bale_error **err)
+{
+	char *path = bale_fs_join(dir, "index.json");
+	json_t *index = NULL, *entry;
+	bale_buf text;
+	size_t i;
+	int rc = 0;
+	bale_buf_init(&text, STORE_OCI_INDEX_CAP, "index.json");
+	if (!path)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	if ((rc = store_oci_load_index(&index, &text, path, err)) < 0)
+		goto cleanup;
+	json_array_foreach(json_object_get(index, "manifests"), i, entry)
+	{
+		const char *name = store_oci_entry_name(entry);
+		if (name &&
+		    (rc = add_name(n, name, bale_json_str(entry, "digest"), false, err)) < 0)
+			goto cleanup;
+	}
+cleanup:
+	json_decref(index);
+	bale_buf_free(&text);
+	free(path);
+	return rc;
+}
+
+/* ---- containerd ---- */
+
+/* The words of a line (at most max), split on blanks, in place. */
+static size_t words(char *line, char **out, size_t max)
+{
+	size_t n = 0;
+	for (char *save = NULL, *w = strtok_r(line, " \t", &save); w && n < max;
+	     w = strtok_r(NULL, " \t", &save))
+		out[n++] = w;
+	return n;
+}
+
+static bool has_label(const char *labels, const char *label)
+{
+	size_t len = strlen(label);
+	for (const char *p = labels; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (strncmp(p, label, len) == 0 && (p[len] == ',' || p[len] == '\0'))
+			return true;
+	return false;
+}
+
+/* Each line of what `ctr ARGS` printed after its header, to fn. */
+static int each_row(const store_ctr *ctr, const char *const *args, const char *what,
+                    int (*fn)(bale_node *, char *, bale_error **), bale_node *n, bale_error **err)
+{
+	bale_buf out;
+	int rc = store_ctr_run(ctr, args, what, &out, err);
+	char *save = NULL;
+	bool header = true;
+	for (char *line = rc == 0 && out.data ? strtok_r(out.data, "\n", &save) : NULL;
+	     line && rc == 0; line = strtok_r(NULL, "\n", &save)) {
+		if (!header)
+			rc = fn(n, line, err);
+		header = false;
+	}
+	bale_buf_free(&out);
+	return rc;
+}
+
+/* REF TYPE DIGEST SIZE UNIT PLATFORMS LABELS */
+static int image_row(bale_node *n, char *line, bale_error **err)
+{
+	char *w[16];
+	size_t k = words(line, w, 16);
+	if (k < 3 || strncmp(w[2], "sha256:", 7) != 0)
+		return 0;
+	return add_name(n, w[0], w[2], k >= 7 && has_label(w[k - 1], PINNED_LABEL), err);
+}
+
+/* CONTAINER IMAGE RUNTIME */
+static int container_row(bale_node *n, char *line, bale_error **err)
+{
+	char *w[4];
+	if (words(line, w, 4) < 2 || strcmp(w[1], "-") == 0)
+		return 0;
+	char **grown = realloc(n->used, (n->n_used + 1) * sizeof(*grown));
+	if (!grown)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	n->used = grown;
+	if (!(n->used[n->n_used] = strdup(w[1])))
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	n->n_used++;
+	return 0;
+}
+
+/* "Server:" then "  Version:  1.6.20~ds1" */
+static int server_version(bale_node *n, const store_ctr *ctr, bale_error **err)
+{
+	const char *args[] = {"version", NULL};
+	bale_buf out;
+	int rc = store_ctr_run(ctr, args, "version", &out, err);
+	const char *server = rc == 0 && out.data ? strstr(out.data, "Server:") : NULL;
+	const char *v = server ? strstr(server, "Version:") : NULL;
+	if (v) {
+		v += strlen("Version:");
+		v += strspn(v, " \t");
+		if (!(n->version = strndup(v, strcspn(v, " \t\n"))))
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+	}
+	bale_buf_free(&out);
+	return rc;
+}
+
+static int read_containerd(bale_node *n, const char *socket, const bale_store_options *opts,
+                           bale_error **err)
+{
+	store_ctr ctr;
+	const char *images[] = {"images", "ls", NULL}, *containers[] = {"containers", "ls", NULL};
+	int rc = store_ctr_init(&ctr, opts ? opts->ctr : NULL, socket,
+	                        opts ? opts->namespace : NULL, err);
+	if (rc < 0)
+		return rc;
+	if ((rc = server_version(n, &ctr, err)) == 0 &&
+	    (rc = each_row(&ctr, images, "images ls", image_row, n, err)) == 0)
+		rc = each_row(&ctr, containers, "containers ls", container_row, n, err);
+	store_ctr_free(&ctr);
+	return rc;
+}
+
+/* ---- the store ---- */
+
+int node_spec(const char *spec, node_kind *kind, const char **where, bale_error **err)
+{
+	if (strncmp(spec, "oci:", 4) == 0 && spec[4]) {
+		*kind = NODE_OCI;
+		*where = spec + 4;
+	} else if (strcmp(spec, "containerd") == 0) {
+		*kind = NODE_CONTAINERD;
+		*where = BALE_DEFAULT_CONTAINERD_SOCKET;
+	} else if (strncmp(spec, "containerd:", 11) == 0 && spec[11]) {
+		*kind = NODE_CONTAINERD;
+		*where = spec + 11;
+	} else if (strncmp(spec, "registry://", 11) == 0 && spec[11]) {
+		*kind = NODE_REGISTRY;
+		*where = spec + 11;
+	} else {
+		return bale_error_set(err, BALE_EUSAGE,
+		                      "unknown store \"%s\" (want oci:DIR, containerd[:SOCKET] or "
+		                      "registry://HOST[/PREFIX])",
+		                      spec);
+	}
+	return 0;
+}
+
+int bale_node_read(bale_node *out, const char *spec, const bale_store_options *opts,
+                   bale_error **err)
+{
+	static const char *const kinds[] = {"oci", "containerd", "registry"};
+	node_kind kind;
+	const char *where;
+	int rc;
+	memset(out, 0, sizeof(*out));
+	if ((rc = node_spec(spec, &kind, &where, err)) < 0)
+		return rc;
+	if (!(out->kind = strdup(kinds[kind])))
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	if (kind == NODE_OCI)
+		rc = read_oci(out, where, err);
+	else if (kind == NODE_CONTAINERD)
+		rc = read_containerd(out, where, opts, err);
+	if (rc < 0) {
+		bale_node_free(out);
+		return bale_error_wrap(err, "store %s", spec);
+	}
+	if (out->n_names > 1)
+		qsort(out->names, out->n_names, sizeof(*out->names), by_name);
+	return 0;
+}
+
+const bale_node_name *bale_node_find(const bale_node *node, const char *name)
+{
+	bale_node_name key = {.name = (char *)name};
+	if (!node->n_names)
+		return NULL;
+	return bsearch(&key, node->names, node->n_names, sizeof(key), by_name);
+}
+
+void bale_node_free(bale_node *node)
+{
+	if (!node)
+		return;
+	for (size_t i = 0; i < node->n_names; i++)
+		free(node->names[i].name);
+	for (size_t i = 0; i < node->n_used; i++)
+		free(node->used[i]);
+	free(node->names);
+	free(node->used);
+	free(node->kind);
+	free(node->version);
+	memset(node, 0, sizeof(*node));
+}

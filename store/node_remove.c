@@ -1,0 +1,295 @@
+/* bale_node_remove: names first, then the content no remaining name needs, under each
+ * store's own rules (bale/node.h). A crash at any point leaves a store whose names are
+ * whole: names go before anything they reach, and a blob goes only once no name of the
+ * store reaches it. Running the same removal again finishes what a crash interrupted. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bale/fs.h"
+#include "bale/json.h"
+#include "bale/node.h"
+#include "bale/ref.h"
+#include "bale/registry.h"
+#include "store/check_private.h"
+#include "store/ctr.h"
+#include "store/node_private.h"
+#include "store/oci_layout.h"
+
+static bool listed(const bale_node_removal *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_names; i++)
+		if (strcmp(r->names[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* ---- oci: ---- */
+
+typedef struct oci_blobs {
+	int fd; /* DIR/blobs/sha256 */
+} oci_blobs;
+
+static int oci_read(void *ctx, const bale_descriptor *d, bale_buf *out, bale_error **err)
+{
+	const oci_blobs *b = ctx;
+	char path[128];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", b->fd, bale_digest_hex(&d->digest));
+	int rc = bale_buf_read_file(out, path, err);
+	return rc < 0 && errno == ENOENT ? BALE_ENOTFOUND : rc;
+}
+
+static bool oci_has(void *ctx, const bale_digest *d)
+{
+	const oci_blobs *b = ctx;
+	struct stat st;
+	return fstatat(b->fd, bale_digest_hex(d), &st, 0) == 0;
+}
+
+/* index.json without the names; *kept gets what the names left reach. The caller holds
+ * the store lock. */
+static int oci_drop_names(const char *dir, const bale_node_removal *r, oci_blobs *blobs,
+                          check_digests *kept, bale_node_removed *out, bale_error **err)
+{
+	char *path = bale_fs_join(dir, "index.json"), *text = NULL;
+	check_source src = {.ctx = blobs, .read = oci_read, .has = oci_has};
+	json_t *index = NULL;
+	size_t len = 0;
+	bale_buf old;
+	int rc = 0;
+	bale_buf_init(&old, STORE_OCI_INDEX_CAP, "index.json");
+	if (!path)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	if ((rc = store_oci_load_index(&index, &old, path, err)) < 0)
+		goto cleanup;
+	json_t *manifests = json_object_get(index, "manifests");
+	for (size_t j = json_array_size(manifests); j-- > 0;) {
+		json_t *entry = json_array_get(manifests, j);
+		const char *name = store_oci_entry_name(entry);
+		const char *digest = bale_json_str(entry, "digest");
+		bale_descriptor root = {.size = -1};
+		if (name && listed(r, name)) {
+			json_array_remove(manifests, j);
+			out->names++;
+		} else if (digest && bale_digest_parse(&root.digest, digest, NULL) == 0 &&
+		           (rc = check_collect(&src, &root, kept, err)) < 0) {
+			goto cleanup;
+		}
+	}
+	if ((rc = bale_json_dump(&text, &len, index, err)) < 0)
+		goto cleanup;
+	if ((len != old.len || memcmp(text, old.data, len) != 0) &&
+	    (rc = bale_fs_write_atomic(path, text, len, 0644, err)) < 0)
+		goto cleanup;
+cleanup:
+	json_decref(index);
+	bale_buf_free(&old);
+	free(text);
+	free(path);
+	return rc;
+}
+
+static int remove_oci(const char *dir, const bale_node_removal *r, bale_node_removed *out,
+                      bale_error **err)
+{
+	check_digests kept = {0};
+	char *blobs_dir = bale_fs_join(dir, "blobs/sha256");
+	oci_blobs blobs = {.fd = -1};
+	int rc = 0, lock_fd = -1;
+	if (!blobs_dir)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	if ((blobs.fd = open(blobs_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "%s is not an OCI image layout",
+		                          dir);
+		goto cleanup;
+	}
+	/* Under the lock an import's blobs are named by index.json the moment they are in
+	 * blobs/ (its commit publishes both under it): what no name reaches is nobody's. */
+	if ((lock_fd = store_oci_lock(dir)) < 0) {
+		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "lock %s", dir);
+		goto cleanup;
+	}
+	if ((rc = oci_drop_names(dir, r, &blobs, &kept, out, err)) < 0)
+		goto cleanup;
+	for (size_t i = 0; i < r->n_blobs; i++) {
+		const bale_digest *d = &r->blobs[i].digest;
+		struct stat st;
+		if (fstatat(blobs.fd, bale_digest_hex(d), &st, 0) < 0)
+			continue; /* gone already */
+		if (check_digests_has(&kept, d) || unlinkat(blobs.fd, bale_digest_hex(d), 0) < 0) {
+			out->blobs_kept++;
+			continue;
+		}
+		out->blobs++;
+		out->bytes += st.st_size;
+	}
+	if (out->blobs)
+		rc = bale_fs_fsync_dir(blobs_dir, err);
+cleanup:
+	if (lock_fd >= 0)
+		close(lock_fd);
+	if (blobs.fd >= 0)
+		close(blobs.fd);
+	check_digests_free(&kept);
+	free(blobs_dir);
+	return rc;
+}
+
+/* ---- containerd ---- */
+
+/* `ctr content ls -q`, sorted. */
+static int content_list(const store_ctr *ctr, check_digests *set, bale_error **err)
+{
+	const char *args[] = {"content", "ls", "-q", NULL};
+	bale_buf out;
+	char *save = NULL;
+	int rc = store_ctr_run(ctr, args, "content ls", &out, err);
+	for (char *line = rc == 0 && out.data ? strtok_r(out.data, "\n", &save) : NULL;
+	     line && rc == 0; line = strtok_r(NULL, "\n", &save)) {
+		bale_digest d;
+		if (bale_digest_parse(&d, line, NULL) == 0)
+			rc = check_digests_add(set, &d, err);
+	}
+	bale_buf_free(&out);
+	return rc;
+}
+
+/* Names per `ctr images rm` run: ctr's argument list stays short. */
+#define RM_BATCH 32
+
+static int remove_containerd(const char *socket, const bale_store_options *opts,
+                             const bale_node_removal *r, bale_node_removed *out, bale_error **err)
+{
+	store_ctr ctr;
+	bale_node now = {0};
+	check_digests before = {0}, after = {0};
+	const char *args[RM_BATCH + 5];
+	char spec[4200];
+	int rc = store_ctr_init(&ctr, opts ? opts->ctr : NULL, socket,
+	                        opts ? opts->namespace : NULL, err);
+	if (rc < 0)
+		return rc;
+	snprintf(spec, sizeof(spec), "containerd:%s", socket);
+	if ((rc = bale_node_read(&now, spec, opts, err)) < 0 ||
+	    (rc = content_list(&ctr, &before, err)) < 0)
+		goto cleanup;
+	/* Only names still there: ctr stops at one it does not find. --sync waits for
+	 * containerd's garbage collector, which drops the content and snapshots nothing
+	 * references any more. */
+	size_t k = 0;
+	for (size_t i = 0; i <= r->n_names && rc == 0; i++) {
+		if (i < r->n_names && bale_node_find(&now, r->names[i])) {
+			if (k == 0) {
+				args[k++] = "images";
+				args[k++] = "rm";
+				args[k++] = "--sync";
+			}
+			args[k++] = r->names[i];
+			out->names++;
+		}
+		if (k && (k == RM_BATCH + 3 || i == r->n_names)) {
+			bale_buf said;
+			args[k] = NULL;
+			rc = store_ctr_run(&ctr, args, "images rm", &said, err);
+			bale_buf_free(&said);
+			k = 0;
+		}
+	}
+	if (rc < 0 || (rc = content_list(&ctr, &after, err)) < 0)
+		goto cleanup;
+	for (size_t i = 0; i < r->n_blobs; i++) {
+		const bale_digest *d = &r->blobs[i].digest;
+		if (!check_digests_has(&before, d))
+			continue;
+		if (check_digests_has(&after, d)) {
+			out->blobs_kept++;
+		} else {
+			out->blobs++;
+			out->bytes += r->blobs[i].size > 0 ? r->blobs[i].size : 0;
+		}
+	}
+	if (out->blobs_kept)
+		snprintf(
+		    out->note, sizeof(out->note),
+		    "containerd keeps %zu of the blobs: something else references them (another "
+		    "name, namespace or lease)",
+		    out->blobs_kept);
+cleanup:
+	check_digests_free(&before);
+	check_digests_free(&after);
+	bale_node_free(&now);
+	store_ctr_free(&ctr);
+	return rc;
+}
+
+/* ---- registry:// ---- */
+
+static int remove_registry(const char *location, const bale_store_options *opts,
+                           const bale_node_removal *r, bale_node_removed *out, bale_error **err)
+{
+	bale_registry_options ro;
+	bale_registry *reg = NULL;
+	char *domain = NULL, *prefix = NULL;
+	int rc = bale_store_registry_location(location, &domain, &prefix, err);
+	if (rc < 0)
+		return rc;
+	if (opts && opts->registry)
+		ro = *opts->registry;
+	else
+		bale_registry_options_init(&ro);
+	ro.delete_access = true; /* tokens scoped "pull,delete" */
+	if ((rc = bale_registry_open(&reg, domain, &ro, err)) < 0)
+		goto cleanup;
+	for (size_t i = 0; i < r->n_names && rc == 0; i++) {
+		const char *at = strrchr(r->names[i], '@');
+		char repo[1024];
+		if (!at || (size_t)(at - r->names[i]) >= sizeof(repo)) {
+			rc = bale_error_set(err, BALE_EUSAGE, "%s: want REPOSITORY@DIGEST",
+			                    r->names[i]);
+			break;
+		}
+		snprintf(repo, sizeof(repo), "%.*s", (int)(at - r->names[i]), r->names[i]);
+		rc = bale_registry_delete_manifest(reg, repo, at + 1, err);
+		if (rc == BALE_ENOTFOUND) {
+			bale_error_clear(err);
+			rc = 0;
+		} else if (rc == 0) {
+			out->names++;
+		}
+	}
+	/* A registry keeps blobs until its own garbage collection. */
+	out->blobs_kept = r->n_blobs;
+	if (rc == 0 && out->names)
+		snprintf(
+		    out->note, sizeof(out->note),
+		    "%s keeps the blobs until its garbage collector runs (distribution: "
+		    "`registry garbage-collect CONFIG` with the registry stopped or read-only)",
+		    domain);
+cleanup:
+	bale_registry_free(reg);
+	free(domain);
+	free(prefix);
+	return rc;
+}
+
+int bale_node_remove(const char *spec, const bale_store_options *opts, const bale_node_removal *r,
+                     bale_node_removed *out, bale_error **err)
+{
+	node_kind kind;
+	const char *where;
+	int rc;
+	memset(out, 0, sizeof(*out));
+	if ((rc = node_spec(spec, &kind, &where, err)) < 0)
+		return rc;
+	if (kind == NODE_OCI)
+		rc = remove_oci(where, r, out, err);
+	else if (kind == NODE_CONTAINERD)
+		rc = remove_containerd(where, opts, r, out, err);
+	else
+		rc = remove_registry(where, opts, r, out, err);
+	return rc < 0 ? bale_error_wrap(err, "store %s", spec) : 0;
+}
