@@ -25,6 +25,7 @@
 
 #include "bale/fs.h"
 #include "bale/sys/sql_guard.h"
+#include "import/ledger_private.h"
 
 #define STRINGIFY(x) #x
 #define XSTRINGIFY(x) STRINGIFY(x)
@@ -44,14 +45,43 @@
 	" SELECT ii.ref AS ref, ii.digest AS digest, ii.platforms AS platforms, i.time AS time,"   \
 	" i.id AS import_id, i.bundle_id AS bundle_id, i.store AS store"                           \
 	" FROM imported_images ii JOIN imports i ON i.id = ii.import_id"                           \
-	" WHERE i.id = (SELECT max(x.import_id) FROM imported_images x WHERE x.ref = ii.ref);"
+	" WHERE i.id = (SELECT max(x.import_id) FROM imported_images x WHERE x.ref = "             \
+	"ii.ref)" PRUNED_SINCE("ii", "i") ";"
 
 /* A version 1 ledger becomes version 2 in the transaction of the next entry: one column
  * more, the view over every listed image (a version 1 ledger lists only those of imports
  * that succeeded, so it shows the same rows). */
-static const char upgrade_v1_sql[] =
-    "ALTER TABLE imports ADD COLUMN bundle_created TEXT;"
-    "DROP VIEW current_images;" CURRENT_IMAGES_VIEW "PRAGMA user_version = 2;";
+static const char upgrade_v1_sql[] = "ALTER TABLE imports ADD COLUMN bundle_created TEXT;";
+
+/* Version 3: the prunes (bale prune --apply) and the images each removed. after_import
+ * orders a prune among the imports: the highest imports.id when it was recorded. */
+#define PRUNES_SCHEMA                                                                              \
+	"CREATE TABLE prunes ("                                                                    \
+	" id INTEGER PRIMARY KEY,"                                                                 \
+	" time TEXT NOT NULL,"                                                                     \
+	" host TEXT,"                                                                              \
+	" store TEXT,"                                                                             \
+	" plan_path TEXT,"                                                                         \
+	" plan_digest TEXT,"                                                                       \
+	" after_import INTEGER NOT NULL,"                                                          \
+	" result TEXT NOT NULL CHECK (result IN ('ok', 'partial', 'failed')),"                     \
+	" exit_status INTEGER NOT NULL CHECK ((exit_status = 0) = (result = 'ok')),"               \
+	" error TEXT,"                                                                             \
+	" names_removed INTEGER NOT NULL CHECK (names_removed >= 0),"                              \
+	" blobs_removed INTEGER NOT NULL CHECK (blobs_removed >= 0),"                              \
+	" bytes_freed INTEGER NOT NULL CHECK (bytes_freed >= 0),"                                  \
+	" images_kept INTEGER NOT NULL CHECK (images_kept >= 0),"                                  \
+	" seconds REAL NOT NULL CHECK (seconds >= 0));"                                            \
+	"CREATE TABLE pruned_images ("                                                             \
+	" prune_id INTEGER NOT NULL REFERENCES prunes (id),"                                       \
+	" ref TEXT NOT NULL,"                                                                      \
+	" digest TEXT NOT NULL,"                                                                   \
+	" PRIMARY KEY (prune_id, ref));"                                                           \
+	"CREATE INDEX pruned_images_ref ON pruned_images (ref);"
+
+/* An older ledger becomes version 3 in the transaction of the next entry. */
+static const char upgrade_v2_sql[] =
+    PRUNES_SCHEMA "DROP VIEW current_images;" CURRENT_IMAGES_VIEW "PRAGMA user_version = 3;";
 
 /* Rows are never updated or deleted, so ids grow in commit order: "latest" is the
  * highest id, which, unlike time, survives clock steps and two imports in one second. */
@@ -84,7 +114,7 @@ static const char schema_sql[] =
     " PRIMARY KEY (import_id, ref));"
     "CREATE INDEX imported_images_ref ON imported_images (ref);"
 
-    CURRENT_IMAGES_VIEW
+    PRUNES_SCHEMA CURRENT_IMAGES_VIEW
 
     "PRAGMA application_id = " XSTRINGIFY(
         LEDGER_APPLICATION_ID) ";"
@@ -99,7 +129,7 @@ static const char insert_import_sql[] =
 static const char insert_image_sql[] =
     "INSERT INTO imported_images (import_id, ref, digest, platforms) VALUES (?1, ?2, ?3, ?4)";
 
-static int db_fail(sqlite3 *db, const char *path, const char *what, bale_error **err)
+int ledger_fail(sqlite3 *db, const char *path, const char *what, bale_error **err)
 {
 	/* A reader cannot roll back what a crashed writer left; only a writer can. */
 	if (db && sqlite3_extended_errcode(db) == SQLITE_READONLY_ROLLBACK)
@@ -114,7 +144,7 @@ static int db_fail(sqlite3 *db, const char *path, const char *what, bale_error *
 static int exec(sqlite3 *db, const char *path, const char *sql, const char *what, bale_error **err)
 {
 	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		return db_fail(db, path, what, err);
+		return ledger_fail(db, path, what, err);
 	return 0;
 }
 
@@ -125,7 +155,7 @@ static int query_int(sqlite3 *db, const char *path, const char *sql, sqlite3_int
 	int rc = 0;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
-		rc = db_fail(db, path, "read", err);
+		rc = ledger_fail(db, path, "read", err);
 		goto cleanup;
 	}
 	*out = sqlite3_column_int64(st, 0);
@@ -137,8 +167,8 @@ cleanup:
 /* Whether db is a ledger this bale can read and write: *empty when the file has nothing
  * in it yet (new, or created by a writer that has not committed), so the schema is ours
  * to create. Anything else must be a bale ledger of this schema version. */
-static int check_ledger(sqlite3 *db, const char *path, bool *empty, sqlite3_int64 *version_out,
-                        bale_error **err)
+int ledger_check(sqlite3 *db, const char *path, bool *empty, sqlite3_int64 *version_out,
+                 bale_error **err)
 {
 	sqlite3_int64 app = 0, version = 0, objects = 0;
 	int rc = 0;
@@ -161,7 +191,7 @@ static int check_ledger(sqlite3 *db, const char *path, bool *empty, sqlite3_int6
 		                      "ledger %s: schema version %lld is newer than this bale's "
 		                      "(%d); use a newer bale",
 		                      path, (long long)version, BALE_LEDGER_SCHEMA_VERSION);
-	if (version != 1 && version != BALE_LEDGER_SCHEMA_VERSION)
+	if (version < 1)
 		return bale_error_set(err, BALE_ESTORE,
 		                      "ledger %s: schema version %lld, this bale knows 1 to %d",
 		                      path, (long long)version, BALE_LEDGER_SCHEMA_VERSION);
@@ -170,7 +200,7 @@ static int check_ledger(sqlite3 *db, const char *path, bool *empty, sqlite3_int6
 }
 
 /* Absent values are NULL, never '' (as in index.db). */
-static int bind_text(sqlite3_stmt *st, int i, const char *s)
+int ledger_bind_text(sqlite3_stmt *st, int i, const char *s)
 {
 	if (!s || !*s)
 		return sqlite3_bind_null(st, i);
@@ -183,18 +213,18 @@ static int insert_images(sqlite3 *db, const char *path, sqlite3_int64 import_id,
 	sqlite3_stmt *st = NULL;
 	int rc = 0;
 	if (sqlite3_prepare_v2(db, insert_image_sql, -1, &st, NULL) != SQLITE_OK) {
-		rc = db_fail(db, path, "prepare", err);
+		rc = ledger_fail(db, path, "prepare", err);
 		goto cleanup;
 	}
 	for (size_t i = 0; i < e->n_images; i++) {
 		const bale_ledger_image *im = &e->images[i];
 		assert(im->ref && *im->ref && im->digest && *im->digest);
 		sqlite3_bind_int64(st, 1, import_id);
-		bind_text(st, 2, im->ref);
-		bind_text(st, 3, im->digest);
-		bind_text(st, 4, im->platforms);
+		ledger_bind_text(st, 2, im->ref);
+		ledger_bind_text(st, 3, im->digest);
+		ledger_bind_text(st, 4, im->platforms);
 		if (sqlite3_step(st) != SQLITE_DONE) {
-			rc = db_fail(db, path, im->ref, err);
+			rc = ledger_fail(db, path, im->ref, err);
 			goto cleanup;
 		}
 		sqlite3_reset(st);
@@ -205,40 +235,48 @@ cleanup:
 	return rc;
 }
 
-static int insert_entry(sqlite3 *db, const char *path, const bale_ledger_entry *e, bale_error **err)
+bool ledger_now_host(char now[32], char host[HOST_NAME_MAX + 1])
 {
-	sqlite3_stmt *st = NULL;
-	char now[32] = "", host[HOST_NAME_MAX + 1];
 	struct tm tm;
 	time_t t = time(NULL);
-	int rc = 0;
+	now[0] = '\0';
 	if (gmtime_r(&t, &tm))
-		strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		strftime(now, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	/* Truncation may leave no terminator; an unknown host is NULL, not a made-up name. */
-	bool have_host = gethostname(host, sizeof(host)) == 0;
-	host[sizeof(host) - 1] = '\0';
+	bool have_host = gethostname(host, HOST_NAME_MAX + 1) == 0;
+	host[HOST_NAME_MAX] = '\0';
+	return have_host;
+}
+
+static int insert_entry(sqlite3 *db, const char *path, const void *payload, bale_error **err)
+{
+	const bale_ledger_entry *e = payload;
+	sqlite3_stmt *st = NULL;
+	char now[32], host[HOST_NAME_MAX + 1];
+	bool have_host = ledger_now_host(now, host);
+	int rc = 0;
 	if (sqlite3_prepare_v2(db, insert_import_sql, -1, &st, NULL) != SQLITE_OK) {
-		rc = db_fail(db, path, "prepare", err);
+		rc = ledger_fail(db, path, "prepare", err);
 		goto cleanup;
 	}
-	bind_text(st, 1, now);
-	bind_text(st, 2, have_host ? host : NULL);
-	bind_text(st, 3, e->bundle_path);
-	bind_text(st, 4, e->bundle_id);
-	bind_text(st, 5, e->bundle_digest);
-	bind_text(st, 6, e->signer_key_id);
+	ledger_bind_text(st, 1, now);
+	ledger_bind_text(st, 2, have_host ? host : NULL);
+	ledger_bind_text(st, 3, e->bundle_path);
+	ledger_bind_text(st, 4, e->bundle_id);
+	ledger_bind_text(st, 5, e->bundle_digest);
+	ledger_bind_text(st, 6, e->signer_key_id);
 	sqlite3_bind_int(st, 7, e->signature_checked ? 1 : 0);
-	bind_text(st, 8, e->store);
-	bind_text(st, 9, e->exit_status == 0 ? "ok" : "failed");
+	ledger_bind_text(st, 8, e->store);
+	ledger_bind_text(st, 9, e->exit_status == 0 ? "ok" : "failed");
 	sqlite3_bind_int(st, 10, e->exit_status);
-	bind_text(st, 11, e->error);
+	ledger_bind_text(st, 11, e->error);
 	sqlite3_bind_int64(st, 12, e->blobs_written);
 	sqlite3_bind_int64(st, 13, e->blobs_present);
 	sqlite3_bind_int64(st, 14, e->bytes_written);
 	sqlite3_bind_double(st, 15, e->seconds);
-	bind_text(st, 16, e->bundle_created);
+	ledger_bind_text(st, 16, e->bundle_created);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		rc = db_fail(db, path, "insert", err);
+		rc = ledger_fail(db, path, "insert", err);
 		goto cleanup;
 	}
 	rc = insert_images(db, path, sqlite3_last_insert_rowid(db), e, err);
@@ -247,10 +285,8 @@ cleanup:
 	return rc;
 }
 
-int bale_ledger_record(const char *path, const bale_ledger_entry *entry, bale_error **err)
+int ledger_record(const char *path, ledger_insert_fn insert, const void *payload, bale_error **err)
 {
-	assert(path && *path && entry && (entry->images || entry->n_images == 0));
-	assert(entry->exit_status >= 0);
 	sqlite3 *db = NULL;
 	char *copy = NULL;
 	bool in_tx = false, empty = false;
@@ -266,7 +302,7 @@ int bale_ledger_record(const char *path, const bale_ledger_entry *entry, bale_er
 	}
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 	    SQLITE_OK) {
-		rc = db_fail(db, path, "open", err);
+		rc = ledger_fail(db, path, "open", err);
 		goto cleanup;
 	}
 	sqlite3_busy_timeout(db, LEDGER_BUSY_TIMEOUT_MS);
@@ -284,13 +320,16 @@ int bale_ledger_record(const char *path, const bale_ledger_entry *entry, bale_er
 	if ((rc = exec(db, path, "BEGIN IMMEDIATE", "begin", err)) < 0)
 		goto cleanup;
 	in_tx = true;
-	if ((rc = check_ledger(db, path, &empty, &version, err)) < 0)
+	if ((rc = ledger_check(db, path, &empty, &version, err)) < 0)
 		goto cleanup;
 	if (empty && (rc = exec(db, path, schema_sql, "create schema", err)) < 0)
 		goto cleanup;
 	if (version == 1 && (rc = exec(db, path, upgrade_v1_sql, "upgrade schema", err)) < 0)
 		goto cleanup;
-	if ((rc = insert_entry(db, path, entry, err)) < 0 ||
+	if (version && version < 3 &&
+	    (rc = exec(db, path, upgrade_v2_sql, "upgrade schema", err)) < 0)
+		goto cleanup;
+	if ((rc = insert(db, path, payload, err)) < 0 ||
 	    (rc = exec(db, path, "COMMIT", "commit", err)) < 0)
 		goto cleanup;
 	in_tx = false;
@@ -300,6 +339,13 @@ cleanup:
 	sqlite3_close(db);
 	free(copy);
 	return rc;
+}
+
+int bale_ledger_record(const char *path, const bale_ledger_entry *entry, bale_error **err)
+{
+	assert(path && *path && entry && (entry->images || entry->n_images == 0));
+	assert(entry->exit_status >= 0);
+	return ledger_record(path, insert_entry, entry, err);
 }
 
 int bale_ledger_open_readonly(sqlite3 **out, const char *path, bale_error **err)
@@ -317,7 +363,7 @@ int bale_ledger_open_readonly(sqlite3 **out, const char *path, bale_error **err)
 			                    "this node)",
 			                    path);
 		else
-			rc = db_fail(db, path, "open", err);
+			rc = ledger_fail(db, path, "open", err);
 		goto cleanup;
 	}
 	/* A query during an import waits for its commit instead of failing. */
@@ -326,7 +372,7 @@ int bale_ledger_open_readonly(sqlite3 **out, const char *path, bale_error **err)
 		bale_error_wrap(err, "ledger %s", path);
 		goto cleanup;
 	}
-	if ((rc = check_ledger(db, path, &empty, &version, err)) < 0)
+	if ((rc = ledger_check(db, path, &empty, &version, err)) < 0)
 		goto cleanup;
 	/* Nothing committed yet: the first import on the node is still being recorded, or
 	 * died before it was. Either way no import is on record. */
@@ -348,21 +394,22 @@ int bale_ledger_last_set(sqlite3 *db, const char *ref, const char *const *stores
 	sqlite3_int64 version = 0;
 	sqlite3_stmt *st = NULL;
 	bool empty = false;
-	int rc = check_ledger(db, "", &empty, &version, err);
+	int rc = ledger_check(db, "", &empty, &version, err);
 	memset(out, 0, sizeof(*out));
 	if (rc < 0)
 		return rc;
 	if (empty)
 		return BALE_ENOTFOUND;
 	/* A version 1 ledger knows no bundle's creation time. */
-	char sql[512];
+	char sql[1024];
 	snprintf(sql, sizeof(sql),
 	         "SELECT ii.digest, i.bundle_id, %s, i.time, i.id FROM imported_images ii"
-	         " JOIN imports i ON i.id = ii.import_id WHERE ii.ref = ?1 AND i.store = ?2"
+	         " JOIN imports i ON i.id = ii.import_id WHERE ii.ref = ?1 AND i.store = ?2%s"
 	         " ORDER BY i.id DESC LIMIT 1",
-	         version >= 2 ? "i.bundle_created" : "NULL");
+	         version >= 2 ? "i.bundle_created" : "NULL",
+	         version >= 3 ? PRUNED_SINCE("ii", "i") : "");
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return db_fail(db, "", "read", err);
+		return ledger_fail(db, "", "read", err);
 	rc = BALE_ENOTFOUND;
 	sqlite3_int64 best = -1;
 	for (size_t k = 0; k < n_stores; k++) {
@@ -402,7 +449,7 @@ int bale_ledger_open_for_import(sqlite3 **out, const char *path, bale_error **er
 	/* Read-write, as the import that records its entry: a journal an interrupted import
 	 * left is rolled back by the first read, not refused as a reader must. */
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-		int rc = db_fail(db, path, "open", err);
+		int rc = ledger_fail(db, path, "open", err);
 		sqlite3_close(db);
 		return rc;
 	}

@@ -11,7 +11,7 @@
 #include "bale/error.h"
 
 #define BALE_DEFAULT_LEDGER "/var/lib/bale/ledger.db"
-#define BALE_LEDGER_SCHEMA_VERSION 2
+#define BALE_LEDGER_SCHEMA_VERSION 3
 
 /* One image an import named in the store (also when others of the same import failed). */
 typedef struct bale_ledger_image {
@@ -68,5 +68,34 @@ typedef struct bale_ledger_setter {
 } bale_ledger_setter;
 int bale_ledger_last_set(sqlite3 *db, const char *ref, const char *const *stores, size_t n_stores,
                          bale_ledger_setter *out, bale_error **err);
+
+/* ---- prunes ---- */
+
+/* One bale prune --apply: what it removed and how it ended. result "ok" (exit_status 0),
+ * "partial" (the plan's images a re-check kept), or "failed". */
+typedef struct bale_ledger_prune {
+	const char *store;
+	const char *plan_path, *plan_digest; /* the plan applied, "sha256:…" of its bytes */
+	int exit_status;
+	bool partial;
+	const char *error;
+	int64_t names_removed, blobs_removed, bytes_freed, images_kept;
+	double seconds;
+	const bale_ledger_image *images; /* the names removed, at their digests */
+	size_t n_images;
+} bale_ledger_prune;
+
+/* Appends a prune, as bale_ledger_record appends an import: from then on the names it
+ * removed are out of current_images and bale_ledger_last_set, until an import sets them
+ * again. */
+int bale_ledger_record_prune(const char *path, const bale_ledger_prune *prune, bale_error **err);
+
+/* Every image that imports into the store (stores: its spellings) landed and no later
+ * prune removed, latest import first: fn(payload, ref, digest, import id) per row; a
+ * negative return stops the walk and becomes the result. */
+typedef int (*bale_ledger_image_fn)(void *payload, const char *ref, const char *digest,
+                                    int64_t import_id, bale_error **err);
+int bale_ledger_each_image(sqlite3 *db, const char *const *stores, size_t n_stores,
+                           bale_ledger_image_fn fn, void *payload, bale_error **err);
 
 #endif

@@ -200,7 +200,7 @@ static void test_rows(void **state)
 	snprintf(want, sizeof(want), "%s\n%s\n", host, host);
 	expect(db, "SELECT host FROM imports ORDER BY id", want);
 
-	expect(db, "PRAGMA user_version", "2\n");
+	expect(db, "PRAGMA user_version", "3\n");
 	expect(db, "PRAGMA application_id", "1650551909\n");
 	expect(db, "PRAGMA foreign_key_check", "");
 	expect(db, "PRAGMA integrity_check", "ok\n");
@@ -310,7 +310,7 @@ static void test_last_set(void **state)
 	free(path);
 }
 
-/* A ledger of schema 1 is read as it is and becomes schema 2 with the next entry, every
+/* A ledger of schema 1 is read as it is and becomes schema 3 with the next entry, every
  * row kept; its entries have no bundle creation time. */
 static void test_upgrade_from_v1(void **state)
 {
@@ -350,7 +350,7 @@ static void test_upgrade_from_v1(void **state)
 	e.bundle_created = "2026-11-01T00:00:00Z";
 	record(path, &e);
 	db = open_ro(path);
-	expect(db, "PRAGMA user_version", "2\n");
+	expect(db, "PRAGMA user_version", "3\n");
 	expect(db, "SELECT id, bundle_created FROM imports ORDER BY id",
 	       "1|NULL\n2|2026-11-01T00:00:00Z\n");
 	expect(db, "SELECT ref, import_id FROM current_images ORDER BY ref",
@@ -450,7 +450,7 @@ static void test_refuses_other_files(void **state)
 	record(newer, &ok_entry);
 	raw_exec(newer, "PRAGMA user_version = 99");
 	expect_error(bale_ledger_record(newer, &ok_entry, &err), BALE_ESTORE, &err,
-	             "schema version 99 is newer than this bale's (2)");
+	             "schema version 99 is newer than this bale's (3)");
 	expect_error(bale_ledger_open_readonly(&db, newer, &err), BALE_ESTORE, &err, newer);
 	assert_null(db);
 	assert_int_equal(raw_count(newer, "imports"), 1);
@@ -588,6 +588,63 @@ static void test_read_only(void **state)
 	free(path);
 }
 
+static const bale_ledger_image pruned_images[] = {{.ref = NGINX, .digest = D_NGINX_1}};
+static const bale_ledger_prune removed_nginx = {
+    .store = STORE,
+    .plan_path = "/root/plan.json",
+    .plan_digest = D_BUNDLE,
+    .names_removed = 1,
+    .blobs_removed = 3,
+    .bytes_freed = 4096,
+    .seconds = 0.5,
+    .images = pruned_images,
+    .n_images = 1,
+};
+
+static void record_prune(const char *path, const bale_ledger_prune *p)
+{
+	bale_error *err = NULL;
+	if (bale_ledger_record_prune(path, p, &err) != 0)
+		fail_msg("record prune %s: %s", path, bale_error_message(err));
+}
+
+static int count_rows(void *payload, const char *ref, const char *digest, int64_t import_id,
+                      bale_error **err)
+{
+	(void)ref, (void)digest, (void)import_id, (void)err;
+	(*(int *)payload)++;
+	return 0;
+}
+
+/* A prune takes the image it removed out of what the store holds (current_images, the
+ * images a plan considers, what set a tag), until an import lands it again. */
+static void test_prune_removes_images(void **state)
+{
+	const char *dir = *state;
+	char *path = path_join(dir, "ledger.db");
+	const char *store[] = {STORE};
+	bale_ledger_setter set;
+	bale_error *err = NULL;
+	int rows = 0;
+	record(path, &ok_entry);
+	record_prune(path, &removed_nginx);
+	sqlite3 *db = open_ro(path);
+	expect(db, "SELECT ref FROM current_images ORDER BY ref", ALPINE "\n");
+	expect(db, "SELECT result, names_removed, bytes_freed, after_import FROM prunes",
+	       "ok|1|4096|1\n");
+	assert_int_equal(bale_ledger_last_set(db, NGINX, store, 1, &set, &err), BALE_ENOTFOUND);
+	assert_int_equal(bale_ledger_each_image(db, store, 1, count_rows, &rows, &err), 0);
+	assert_int_equal(rows, 1);
+	sqlite3_close(db);
+	record(path, &ok_entry); /* imported again */
+	db = open_ro(path);
+	expect(db, "SELECT ref, import_id FROM current_images ORDER BY ref",
+	       ALPINE "|2\n" NGINX "|2\n");
+	assert_int_equal(bale_ledger_last_set(db, NGINX, store, 1, &set, &err), 0);
+	sqlite3_close(db);
+	free(path);
+}
+
 /* Every table and view the code creates is documented, with every column, and only
  * those; every SQL example in the document runs and finds something. */
 static void test_doc_matches_schema(void **state)
@@ -600,6 +657,7 @@ static void test_doc_matches_schema(void **state)
 	record(path, &ok_entry);
 	record(path, &failed_entry);
 	record(path, &second);
+	record_prune(path, &removed_nginx);
 	sqlite3 *db = open_ro(path);
 	check_schema_doc(db, path, "ledger-schema.md", 4, "");
 	sqlite3_close(db);
@@ -622,6 +680,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_interrupted_import, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_read_only, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_doc_matches_schema, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_prune_removes_images, tmpdir_setup,
+	                                    tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_last_set, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_upgrade_from_v1, tmpdir_setup, tmpdir_teardown),
 	};
