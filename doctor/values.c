@@ -20,7 +20,7 @@ static const unit *find_unit(const unit *units, const char *text, size_t *len)
 	*len = 0;
 	for (const unit *u = units; u->name; u++) {
 		size_t n = strlen(u->name);
-		if (n > *len && strncmp(text, u->name, n) == 0) {
+		if ((!best || n > *len) && strncmp(text, u->name, n) == 0) {
 			best = u;
 			*len = n;
 		}
