@@ -7,8 +7,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "bale/buf.h"
 #include "bale/doctor.h"
 #include "doctor/toml.h"
 
@@ -111,6 +114,29 @@ static void test_toml_malformed(void **state)
 	assert_int_equal(doctor_toml_parse(&t, "empty", "", 0, NULL), 0);
 	assert_int_equal(t.n, 0);
 	doctor_toml_free(&t);
+}
+
+/* Every seed of the fuzz corpus is well-formed TOML that the reader takes. */
+static void test_toml_seeds(void **state)
+{
+	static const char *const seeds[] = {"containerd-v2", "containerd-v3", "hosts-ca",
+	                                    "strings-arrays"};
+	const char *dir = getenv("BALE_TEST_DATA");
+	assert_non_null(dir);
+	for (size_t i = 0; i < sizeof(seeds) / sizeof(*seeds); i++) {
+		char path[4096];
+		bale_buf b;
+		doctor_toml t;
+		bale_error *err = NULL;
+		snprintf(path, sizeof(path), "%s/toml/%s", dir, seeds[i]);
+		bale_buf_init(&b, DOCTOR_TOML_CAP, path);
+		assert_int_equal(bale_buf_read_file(&b, path, NULL), 0);
+		if (doctor_toml_parse(&t, path, b.data, b.len, &err) < 0)
+			fail_msg("%s", bale_error_message(err));
+		assert_true(t.n > 0);
+		doctor_toml_free(&t);
+		bale_buf_free(&b);
+	}
 }
 
 /* ---- values ---- */
@@ -461,10 +487,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_toml),       cmocka_unit_test(test_toml_malformed),
-	    cmocka_unit_test(test_values),     cmocka_unit_test(test_kubelet),
-	    cmocka_unit_test(test_containerd), cmocka_unit_test(test_clean),
-	    cmocka_unit_test(test_disk),       cmocka_unit_test(test_node),
-	    cmocka_unit_test(test_runtime),
+	    cmocka_unit_test(test_toml_seeds), cmocka_unit_test(test_values),
+	    cmocka_unit_test(test_kubelet),    cmocka_unit_test(test_containerd),
+	    cmocka_unit_test(test_clean),      cmocka_unit_test(test_disk),
+	    cmocka_unit_test(test_node),       cmocka_unit_test(test_runtime),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
