@@ -104,8 +104,8 @@ static int check_trust(bale_doctor_report *r, const bale_doctor_facts *f, bale_e
 		for (size_t k = 0; k < h->n_cas && rc == 0; k++) {
 			if (!h->cas[k].problem)
 				continue;
-			snprintf(cause, sizeof(cause), "%s: the CA file %s names: %s", h->host,
-			         h->hosts_toml, h->cas[k].problem);
+			snprintf(cause, sizeof(cause), "%s: a ca of %s: %s", h->host, h->hosts_toml,
+			         h->cas[k].problem);
 			snprintf(fix, sizeof(fix),
 			         "point ca in %s at a readable PEM certificate (a relative path is "
 			         "relative to the hosts.toml's directory)",

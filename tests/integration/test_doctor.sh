@@ -70,6 +70,7 @@ assert_contains "$T/trip.txt" "warning Pod/default/latest container tool [tag]: 
 assert_contains "$T/trip.txt" "with imagePullPolicy IfNotPresent"
 assert_contains "$T/trip.txt" "error Pod/default/broken container bad [reference]: invalid reference"
 # registry trust: CA files unreadable and not PEM, a plain-HTTP registry configured HTTPS
+assert_contains "$T/trip.txt" "error node [registry-trust]: registry.site:5000: a ca of $DATA/trip/certs.d/registry.site:5000/hosts.toml: "
 assert_contains "$T/trip.txt" "missing.pem: No such file or directory"
 assert_contains "$T/trip.txt" "not-a-cert.pem: no PEM certificate in it"
 assert_contains "$T/trip.txt" "error node [registry-trust]: plain.site:5000 is an insecure (plain HTTP) registry, but its hosts.toml names no http:// server or host"
@@ -91,8 +92,9 @@ assert_eq "7 6 0 13" "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1
 assert_eq "$(wc -l <"$T/trip.txt")" "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["findings"]))' "$LAST_STDOUT")" "a line per finding"
 
 # containerd config version 3, without config_path; the kubelet's file missing
+# (no image filesystem to measure: the kubelet's default thresholds are not this test's)
 expect_exit 0 "$BALE" doctor -f "$DATA/clean/k8s.yaml" --kubelet-config "$T/no-such-kubelet.yaml" \
-  --containerd-config "$DATA/trip/containerd-v3.toml" --imagefs "$T/imagefs"
+  --containerd-config "$DATA/trip/containerd-v3.toml" --imagefs "$T/no-such-imagefs"
 assert_contains "$LAST_STDOUT" "info node [config]: no kubelet configuration at $T/no-such-kubelet.yaml"
 assert_contains "$LAST_STDOUT" "warning node [registry-trust]: containerd's CRI registry config_path is not set in $DATA/trip/containerd-v3.toml"
 assert_contains "$LAST_STDOUT" "[plugins.\"io.containerd.cri.v1.images\".registry]"
