@@ -295,6 +295,7 @@ int cmd_mirror_config(int argc, char **argv, bale_error **err);
 int cmd_serve(int argc, char **argv, bale_error **err);
 int cmd_cache(int argc, char **argv, bale_error **err);
 int cmd_prune(int argc, char **argv, bale_error **err);
+int cmd_doctor(int argc, char **argv, bale_error **err);
 /* --json: prints doc (taken) on standard output, indented, keys in order, and a newline. */
 struct json_t;
 void cli_print_json(struct json_t *doc);
@@ -309,7 +310,8 @@ const char *cli_default_store(void);
 /* Each verb's option table, for bale completion. */
 extern const cli_verb cli_verb_pull, cli_verb_inspect, cli_verb_export, cli_verb_keygen,
     cli_verb_verify, cli_verb_ls, cli_verb_query, cli_verb_import, cli_verb_ledger, cli_verb_plan,
-    cli_verb_check, cli_verb_have, cli_verb_mirror, cli_verb_serve, cli_verb_cache, cli_verb_prune;
+    cli_verb_check, cli_verb_have, cli_verb_mirror, cli_verb_serve, cli_verb_cache, cli_verb_prune,
+    cli_verb_doctor;
 /* bale completion bash|zsh: the shell's completion of the verbs and each verb's options,
  * made from the same tables as --help. */
 int cli_completion(int argc, char **argv, const cli_verb *const *verbs, size_t n);

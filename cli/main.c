@@ -32,6 +32,7 @@ static const verb verbs[] = {
     {"check", cmd_check, "find damaged images and partial files in a node store"},
     {"cache", cmd_cache, "what bale export's content cache holds, and pruning it"},
     {"prune", cmd_prune, "plan, then remove, what a node store no longer needs"},
+    {"doctor", cmd_doctor, "why a pod would not start on this node, and the fix"},
 };
 
 static void usage(FILE *out)
@@ -142,7 +143,8 @@ int main(int argc, char **argv)
 		    &cli_verb_plan,   &cli_verb_export,  &cli_verb_verify, &cli_verb_import,
 		    &cli_verb_ls,     &cli_verb_inspect, &cli_verb_query,  &cli_verb_keygen,
 		    &cli_verb_ledger, &cli_verb_pull,    &cli_verb_serve,  &cli_verb_mirror,
-		    &cli_verb_have,   &cli_verb_check,   &cli_verb_cache,  &cli_verb_prune};
+		    &cli_verb_have,   &cli_verb_check,   &cli_verb_cache,  &cli_verb_prune,
+		    &cli_verb_doctor};
 		return cli_completion(argc, argv, tables, sizeof(tables) / sizeof(*tables));
 	}
 	bale_error *config_err = NULL; /* site defaults, before any verb reads them */

@@ -4,7 +4,7 @@
 set -euo pipefail
 top=${BALE_SOURCE_DIR:?}
 cd "$top"
-mapfile -t files < <(find core registry trust store pull bundle verify k8s export import cli include tests -name '*.[ch]' | sort)
+mapfile -t files < <(find core registry trust store pull bundle verify k8s export import prune doctor cli include tests -name '*.[ch]' | sort)
 status=0
 if ! clang-format --dry-run --Werror "${files[@]}" 2>"${TMPDIR:-/tmp}/bale-style.$$"; then
   grep -E '^[^ ].*: (error|warning):' "${TMPDIR:-/tmp}/bale-style.$$" | sed -E 's/:[0-9]+:[0-9]+: (error|warning):.*//' | sort -u |
