@@ -256,14 +256,12 @@ static int pod_secrets(bale_doctor_report *r, const bale_doctor_facts *f,
 	return rc;
 }
 
-/* Does one of the pod's secrets hold a credential for the registry? The lookup is
- * given an auth file that cannot exist, so that after the secrets it stops there: it
- * reads no file of the user running bale and runs no credential helper. */
+/* Does one of the pod's secrets hold a credential for the registry? Only the secrets:
+ * no file of the user running bale is read and no credential helper runs. */
 static bool secrets_hold(const bale_manifest_secret *secrets, size_t n, const bale_ref *ref)
 {
-	bale_auth_options opts = {.manifest_secrets = secrets,
-	                          .n_manifest_secrets = n,
-	                          .authfile = "/nonexistent/bale-doctor/no-auth-file"};
+	bale_auth_options opts = {
+	    .manifest_secrets = secrets, .n_manifest_secrets = n, .given_only = true};
 	bale_credential *cred = NULL;
 	bale_error *why = NULL;
 	bool held =

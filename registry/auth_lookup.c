@@ -62,6 +62,8 @@ int bale_auth_lookup(bale_credential **out, const bale_auth_options *opts, const
 		         strlen(opts->manifest_secrets[i].text), &w, err)) < 0 ||
 		    *out)
 			return rc;
+	if (opts->given_only)
+		return 0;
 
 	if (opts->authfile) {
 		files[n_files].must_exist = true;

@@ -339,15 +339,14 @@ static const check_name *dropped_name(const oci_check *c, json_t *entry)
 	return NULL;
 }
 
-/* index.json without the damaged names, written as the store writes it. The caller holds
- * the store lock; *kept gets what the remaining names need. */
-static int drop_names(oci_check *c, check_digests *kept, bale_error **err)
+int check_oci_drop_entries(const char *dir, check_drop_fn drop, void *payload,
+                           const check_source *src, check_digests *kept, size_t *dropped,
+                           bale_error **err)
 {
-	char *path = bale_fs_join(c->dir, "index.json"), *text = NULL;
+	char *path = bale_fs_join(dir, "index.json"), *text = NULL;
 	json_t *index = NULL;
 	size_t len = 0;
 	bale_buf old;
-	check_source src = oci_source(c);
 	int rc = 0;
 	bale_buf_init(&old, STORE_OCI_INDEX_CAP, "index.json");
 	if (!path)
@@ -357,13 +356,12 @@ static int drop_names(oci_check *c, check_digests *kept, bale_error **err)
 	json_t *manifests = json_object_get(index, "manifests");
 	for (size_t j = json_array_size(manifests); j-- > 0;) {
 		json_t *entry = json_array_get(manifests, j);
-		const check_name *n = dropped_name(c, entry);
 		bale_descriptor root;
-		if (n) {
+		if (drop(payload, entry)) {
 			json_array_remove(manifests, j);
-			check_summary(c->run)->names_dropped++;
+			(*dropped)++;
 		} else if (entry_root(entry, &root, NULL) &&
-		           (rc = check_collect(&src, &root, kept, err)) < 0) {
+		           (rc = check_collect(src, &root, kept, err)) < 0) {
 			goto cleanup;
 		}
 	}
@@ -372,13 +370,29 @@ static int drop_names(oci_check *c, check_digests *kept, bale_error **err)
 	if ((len != old.len || memcmp(text, old.data, len) != 0) &&
 	    (rc = bale_fs_write_atomic(path, text, len, 0644, err)) < 0)
 		goto cleanup;
-	for (size_t i = 0; i < c->names.n; i++)
-		c->names.items[i].dropped = c->names.items[i].damaged;
 cleanup:
 	json_decref(index);
 	bale_buf_free(&old);
 	free(text);
 	free(path);
+	return rc;
+}
+
+static bool drop_damaged(void *payload, json_t *entry)
+{
+	return dropped_name(payload, entry) != NULL;
+}
+
+/* index.json without the damaged names. The caller holds the store lock; *kept gets what
+ * the remaining names need. */
+static int drop_names(oci_check *c, check_digests *kept, bale_error **err)
+{
+	check_source src = oci_source(c);
+	size_t dropped = 0;
+	int rc = check_oci_drop_entries(c->dir, drop_damaged, c, &src, kept, &dropped, err);
+	check_summary(c->run)->names_dropped += dropped;
+	for (size_t i = 0; rc == 0 && i < c->names.n; i++)
+		c->names.items[i].dropped = c->names.items[i].damaged;
 	return rc;
 }
 

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "bale/buf.h"
 #include "bale/check.h"
 #include "bale/digest.h"
@@ -138,6 +140,14 @@ int check_names_walk(check_run *run, const check_source *src, check_names *names
 /* The store kinds. location is the spec without "oci:", "containerd:",
  * "registry://". */
 int check_oci(check_run *run, const char *dir, bale_error **err);
+
+/* An oci: store's index.json rewritten (atomically, only when it changes) without the
+ * entries drop() chooses; what every remaining entry reaches, read through src, is added
+ * to kept, and *dropped counts the entries removed. The caller holds the store lock. */
+typedef bool (*check_drop_fn)(void *payload, json_t *entry);
+int check_oci_drop_entries(const char *dir, check_drop_fn drop, void *payload,
+                           const check_source *src, check_digests *kept, size_t *dropped,
+                           bale_error **err);
 int check_containerd(check_run *run, const char *socket, bale_error **err);
 int check_registry(check_run *run, const char *location, bale_error **err);
 

@@ -50,47 +50,10 @@ static bool oci_has(void *ctx, const bale_digest *d)
 	return fstatat(b->fd, bale_digest_hex(d), &st, 0) == 0;
 }
 
-/* index.json without the names; *kept gets what the names left reach. The caller holds
- * the store lock. */
-static int oci_drop_names(const char *dir, const bale_node_removal *r, oci_blobs *blobs,
-                          check_digests *kept, bale_node_removed *out, bale_error **err)
+static bool drop_listed(void *payload, json_t *entry)
 {
-	char *path = bale_fs_join(dir, "index.json"), *text = NULL;
-	check_source src = {.ctx = blobs, .read = oci_read, .has = oci_has};
-	json_t *index = NULL;
-	size_t len = 0;
-	bale_buf old;
-	int rc = 0;
-	bale_buf_init(&old, STORE_OCI_INDEX_CAP, "index.json");
-	if (!path)
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	if ((rc = store_oci_load_index(&index, &old, path, err)) < 0)
-		goto cleanup;
-	json_t *manifests = json_object_get(index, "manifests");
-	for (size_t j = json_array_size(manifests); j-- > 0;) {
-		json_t *entry = json_array_get(manifests, j);
-		const char *name = store_oci_entry_name(entry);
-		const char *digest = bale_json_str(entry, "digest");
-		bale_descriptor root = {.size = -1};
-		if (name && listed(r, name)) {
-			json_array_remove(manifests, j);
-			out->names++;
-		} else if (digest && bale_digest_parse(&root.digest, digest, NULL) == 0 &&
-		           (rc = check_collect(&src, &root, kept, err)) < 0) {
-			goto cleanup;
-		}
-	}
-	if ((rc = bale_json_dump(&text, &len, index, err)) < 0)
-		goto cleanup;
-	if ((len != old.len || memcmp(text, old.data, len) != 0) &&
-	    (rc = bale_fs_write_atomic(path, text, len, 0644, err)) < 0)
-		goto cleanup;
-cleanup:
-	json_decref(index);
-	bale_buf_free(&old);
-	free(text);
-	free(path);
-	return rc;
+	const char *name = store_oci_entry_name(entry);
+	return name && listed(payload, name);
 }
 
 static int remove_oci(const char *dir, const bale_node_removal *r, bale_node_removed *out,
@@ -113,7 +76,9 @@ static int remove_oci(const char *dir, const bale_node_removal *r, bale_node_rem
 		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "lock %s", dir);
 		goto cleanup;
 	}
-	if ((rc = oci_drop_names(dir, r, &blobs, &kept, out, err)) < 0)
+	check_source src = {.ctx = &blobs, .read = oci_read, .has = oci_has};
+	if ((rc = check_oci_drop_entries(dir, drop_listed, (void *)r, &src, &kept, &out->names,
+	                                 err)) < 0)
 		goto cleanup;
 	for (size_t i = 0; i < r->n_blobs; i++) {
 		const bale_digest *d = &r->blobs[i].digest;

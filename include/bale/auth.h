@@ -41,13 +41,16 @@ typedef struct bale_auth_options {
 	size_t n_pull_secrets;
 	const bale_manifest_secret *manifest_secrets; /* after --pull-secret, before files */
 	size_t n_manifest_secrets;
+	/* Only the sources above: no auth file and no credential helper of the user running
+	 * bale (bale doctor asks what a pod's own secrets hold). */
+	bool given_only;
 } bale_auth_options;
 
 /* Finds the credential for a registry domain as written in references ("docker.io",
  * "ghcr.io", "host:5000") and a repository path ("library/nginx"). Order:
  *   host_creds for the domain; creds; --pull-secret files (in order given); --authfile;
  *   $REGISTRY_AUTH_FILE; $XDG_RUNTIME_DIR/containers/auth.json; $DOCKER_CONFIG/config.json;
- *   ~/.docker/config.json.
+ *   ~/.docker/config.json (the files not with given_only).
  * Within a docker config: credHelpers[host], then credsStore, then auths. Keys of `auths`
  * may be "host", "https://host", "http://host/v1/", or podman's "host/namespace/repo"
  * (the longest matching one wins); docker.io also matches "https://index.docker.io/v1/",

@@ -454,7 +454,8 @@ static void test_runtime(void **state)
 	assert_non_null(strstr(f->cause, "takes 240 s at 12.5 MB/s"));
 	assert_int_equal(f->severity, BALE_DOCTOR_INFO);
 	assert_non_null(strstr(f->cause, "runtimeRequestTimeout (120 s)"));
-	assert_non_null(strstr(f->cause, "receives nothing for image_pull_progress_timeout (300 s)"));
+	assert_non_null(
+	    strstr(f->cause, "receives nothing for image_pull_progress_timeout (300 s)"));
 	assert_non_null(find(&r, "discard-unpacked-layers"));
 	assert_non_null(strstr(find(&r, "snapshotter")->fix, "CONTAINERD_SNAPSHOTTER=stargz"));
 	f = find(&r, "registry-trust");
