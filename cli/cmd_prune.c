@@ -22,13 +22,16 @@ static const char usage_text[] =
     "ledger says) are candidates. An image stays when a container of the node uses it\n"
     "(running or not), the manifests given name it, a kept bundle carries it, it is among\n"
     "the newest N imports of its repository, or it has a name bale did not import.\n"
+    "A site registry (registry://) deletes by digest and keeps the blobs until its own\n"
+    "garbage collector runs.\n"
     "--apply PLAN re-checks every entry, removes exactly what is still to go (names, then\n"
     "the content nothing else needs) and records the prune in the ledger; an image that\n"
     "became used or was named again since the plan is kept and reported (exit status 1).\n"
     "\n";
 
 static const cli_opt options[] = {
-    {"store", 0, "STORE", "oci:DIR or containerd[:SOCKET] (default " BALE_DEFAULT_STORE ")",
+    {"store", 0, "STORE",
+     "oci:DIR, containerd[:SOCKET] or registry://HOST[/PREFIX]\n(default " BALE_DEFAULT_STORE ")",
      OPT_STORE},
     CLI_OPT_NAMESPACE,
     CLI_OPT_CTR,
@@ -45,6 +48,9 @@ static const cli_opt options[] = {
     {"force", 0, NULL, "replace PLAN when it exists", OPT_FORCE},
     {"apply", 0, "PLAN", "apply a plan, re-checked now", OPT_APPLY},
     {"json", 0, NULL, "what was planned or done as JSON on standard output", OPT_JSON},
+    CLI_OPT_REPOSITORY_DEPTH,
+    CLI_OPT_HEADING("Registry options (for registry:// stores), as for bale pull:"),
+    CLI_OPTS_REGISTRY,
     CLI_OPTS_VERBOSITY,
     CLI_OPT_END,
 };
@@ -67,6 +73,8 @@ static int prune_option(void *payload, int opt, const char *arg, bale_error **er
 	if (cli_store_option(&a->store_opts, &a->store, opt, arg))
 		return 0;
 	switch (opt) {
+	case OPT_REPOSITORY_DEPTH:
+		return cli_repository_depth(arg, &a->store_opts.repository_depth, err);
 	case OPT_LEDGER:
 		a->ledger = arg;
 		break;
@@ -148,6 +156,7 @@ static int make_plan(prune_args *a, bale_error **err)
 	    .keep_manifests = a->manifests,
 	    .n_keep_manifests = a->n_manifests,
 	    .keep_newest = a->newest,
+	    .repository_depth = a->store_opts.repository_depth,
 	};
 	int rc = 0;
 	if (!a->force && access(a->output, F_OK) == 0)
@@ -217,6 +226,7 @@ int cmd_prune(int argc, char **argv, bale_error **err)
 {
 	cli_common c;
 	prune_args a = {.newest = 1};
+	bale_prune_plan *plan = NULL;
 	cli_common_init(&c);
 	int rc = cli_parse(&c, argc, argv, &cli_verb_prune, prune_option, &a, err);
 	if (rc != CLI_PARSED) {
@@ -224,14 +234,31 @@ int cmd_prune(int argc, char **argv, bale_error **err)
 		goto cleanup;
 	}
 	a.store_opts.log = &c.log;
+	a.store_opts.registry = &c.registry;
 	if (optind != argc || !a.output == !a.apply ||
-	    (a.apply && (a.store || a.ledger || a.n_bundles || a.n_manifests || a.force))) {
+	    (a.apply && (a.store || a.ledger || a.n_bundles || a.n_manifests || a.force ||
+	                 a.store_opts.repository_depth))) {
 		rc = cli_usage(err, "want -o PLAN to write a plan, or --apply PLAN alone (the plan "
 		                    "says the store, the ledger and what to keep)");
 		goto cleanup;
 	}
-	rc = a.apply ? apply_plan(&a, err) : make_plan(&a, err);
+	/* The store's registry, for a registry:// store: --creds are for it, settled before
+	 * any request. --apply's store is the one its plan names. */
+	if (a.apply && (rc = bale_prune_plan_load(&plan, a.apply, err)) < 0)
+		goto cleanup;
+	cli_registries regs = {0};
+	rc = cli_registries_add_store(&regs,
+	                              plan      ? plan->store
+	                              : a.store ? a.store
+	                                        : cli_default_store(),
+	                              err);
+	if (rc == 0)
+		rc = cli_bind_creds(&c, &regs, NULL, err);
+	cli_registries_free(&regs);
+	if (rc == 0)
+		rc = a.apply ? apply_plan(&a, err) : make_plan(&a, err);
 cleanup:
+	bale_prune_plan_free(plan);
 	free(a.bundles);
 	free(a.manifests);
 	cli_common_free(&c);

@@ -155,6 +155,7 @@ int bale_prune_apply(const char *path, const bale_store_options *store_opts, bal
 	    .keep_manifests = (const char *const *)plan->keep_manifests,
 	    .n_keep_manifests = plan->n_keep_manifests,
 	    .keep_newest = plan->keep_newest,
+	    .repository_depth = plan->repository_depth,
 	};
 	if ((rc = bale_prune_plan_make(&res->now, &opts, err)) < 0) {
 		bale_error_wrap(err, "re-checking plan %s", path);

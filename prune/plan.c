@@ -111,7 +111,33 @@ typedef struct making {
 	bale_node node;
 	imported *rows;
 	size_t n_rows;
+	/* registry://HOST[/PREFIX]: where an image of reference R lands, as the import
+	 * names it there (HOST/PREFIX/PATH, PATH the last repository_depth components) */
+	char *domain, *prefix;
 } making;
+
+/* The name an image bale carried as text has in the store (a registry's own name for
+ * it; the text itself in a node store), and its repository; false when text is not a
+ * reference. */
+static bool store_name(const making *m, const char *text, char *name, size_t name_size, char *repo,
+                       size_t repo_size)
+{
+	bale_ref *r = NULL;
+	if (bale_ref_parse(&r, text, NULL) < 0)
+		return false;
+	if (!m->domain) {
+		snprintf(name, name_size, "%s", bale_ref_string(r));
+		snprintf(repo, repo_size, "%s", bale_ref_name(r));
+	} else {
+		const char *path = bale_ref_path_tail(bale_ref_path(r), m->opts->repository_depth);
+		snprintf(repo, repo_size, "%s/%s%s%s", m->domain, m->prefix ? m->prefix : "",
+		         m->prefix ? "/" : "", path);
+		snprintf(name, name_size, "%s%s%s", repo, bale_ref_digest(r) ? "@" : ":",
+		         bale_ref_digest(r) ? bale_ref_digest(r) : bale_ref_tag(r));
+	}
+	bale_ref_free(r);
+	return true;
+}
 
 static bale_prune_image *image_at(making *m, const char *digest)
 {
@@ -135,21 +161,18 @@ static int add_row(void *payload, const char *ref, const char *digest, int64_t i
                    bale_error **err)
 {
 	making *m = payload;
-	bale_ref *r = NULL;
+	char name[2048], repo[2048];
+	if (!store_name(m, ref, name, sizeof(name), repo, sizeof(repo)))
+		return 0; /* not a reference bale writes: nothing of ours to match */
 	imported *grown = realloc(m->rows, (m->n_rows + 1) * sizeof(*grown));
 	if (!grown)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	m->rows = grown;
-	imported *row = &m->rows[m->n_rows];
-	memset(row, 0, sizeof(*row));
+	imported *row = &m->rows[m->n_rows++];
 	row->import_id = import_id;
-	if (bale_ref_parse(&r, ref, NULL) < 0)
-		return 0; /* not a reference bale writes: nothing of ours to match */
-	row->ref = strdup(ref);
-	row->repo = strdup(bale_ref_name(r));
+	row->ref = strdup(name);
+	row->repo = strdup(repo);
 	row->digest = strdup(digest);
-	bale_ref_free(r);
-	m->n_rows++;
 	if (!row->ref || !row->repo || !row->digest)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	return 0;
@@ -272,9 +295,12 @@ static int keep_used(making *m, bale_error **err)
 	return rc;
 }
 
-/* The image a reference as written (in a manifest, in a bundle) names in the store. */
+/* The image a reference as written (in a manifest, in a bundle) names in the store: by
+ * its digest, else by its name as the store gives it (and, in a registry store, as
+ * written: manifests relocated there name it so already). */
 static bale_prune_image *image_for_ref(making *m, const char *text, const char *digest)
 {
+	char name[2048], repo[2048];
 	bale_ref *r = NULL;
 	bale_prune_image *img = digest && *digest ? image_at(m, digest) : NULL;
 	if (!img && bale_ref_parse(&r, text, NULL) == 0) {
@@ -282,6 +308,8 @@ static bale_prune_image *image_for_ref(making *m, const char *text, const char *
 		img = d ? image_at(m, d) : image_named(m, bale_ref_string(r));
 		bale_ref_free(r);
 	}
+	if (!img && m->domain && store_name(m, text, name, sizeof(name), repo, sizeof(repo)))
+		img = image_named(m, name);
 	return img;
 }
 
@@ -408,6 +436,7 @@ static int plan_header(bale_prune_plan *p, const bale_prune_options *o, bale_err
 		strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	p->version = BALE_PRUNE_PLAN_VERSION;
 	p->keep_newest = o->keep_newest;
+	p->repository_depth = o->repository_depth;
 	if (!(p->store = strdup(o->store)) || !(p->ledger = strdup(o->ledger)) ||
 	    !(p->created = strdup(now)))
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
@@ -423,18 +452,14 @@ int bale_prune_plan_make(bale_prune_plan **out, const bale_prune_options *opts, 
 	making m = {.opts = opts};
 	int rc = 0;
 	*out = NULL;
-	if (strncmp(opts->store, "registry://", 11) == 0)
-		return bale_error_set(
-		    err, BALE_EUSAGE,
-		    "--store %s: bale prune works on a node's own store (oci:DIR, "
-		    "containerd); a site registry keeps its images until they are "
-		    "deleted there and its garbage collector runs",
-		    opts->store);
 	if (opts->keep_newest < 0)
 		return bale_error_set(err, BALE_EUSAGE, "--keep-newest: want 0 or more");
 	if (!(m.plan = calloc(1, sizeof(*m.plan))))
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	if ((rc = plan_header(m.plan, opts, err)) < 0 ||
+	if ((strncmp(opts->store, "registry://", 11) == 0 &&
+	     (rc = bale_store_registry_location(opts->store + 11, &m.domain, &m.prefix, err)) <
+	         0) ||
+	    (rc = plan_header(m.plan, opts, err)) < 0 ||
 	    (rc = bale_node_read(&m.node, opts->store, opts->store_opts, err)) < 0 ||
 	    (rc = read_ledger(&m, err)) < 0 || (rc = group_names(&m, err)) < 0 ||
 	    (rc = keep_used(&m, err)) < 0 || (rc = keep_manifests(&m, err)) < 0 ||
@@ -454,6 +479,8 @@ cleanup:
 		free(m.rows[i].digest);
 	}
 	free(m.rows);
+	free(m.domain);
+	free(m.prefix);
 	return rc;
 }
 

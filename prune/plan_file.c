@@ -52,6 +52,7 @@ int bale_prune_plan_json(const bale_prune_plan *plan, char **text, size_t *len, 
 	json_object_set_new(root, "created", json_string(plan->created));
 	json_object_set_new(root, "store", json_string(plan->store));
 	json_object_set_new(root, "ledger", json_string(plan->ledger));
+	json_object_set_new(root, "repositoryDepth", json_integer(plan->repository_depth));
 	json_object_set_new(root, "keep",
 	                    json_pack("{s:o,s:o,s:i}", "bundles",
 	                              string_list(plan->keep_bundles, plan->n_keep_bundles),
@@ -162,6 +163,11 @@ static int read_plan(bale_prune_plan *p, json_t *root, const char *path, bale_er
 		return bad(err, path, "no store, ledger, keep or images");
 	p->version = BALE_PRUNE_PLAN_VERSION;
 	p->keep_newest = (int)json_integer_value(json_object_get(keep, "newest"));
+	json_t *depth = json_object_get(root, "repositoryDepth");
+	if (depth && (!json_is_integer(depth) || json_integer_value(depth) < 0 ||
+	              json_integer_value(depth) > 16))
+		return bad(err, path, "a repositoryDepth that is not 0 to 16");
+	p->repository_depth = depth ? (int)json_integer_value(depth) : 0;
 	if (!(p->store = strdup(store)) || !(p->ledger = strdup(ledger)) ||
 	    !(p->created = strdup(created ? created : "")))
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");

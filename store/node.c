@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bale/check.h"
 #include "bale/fs.h"
 #include "bale/json.h"
 #include "bale/node.h"
@@ -163,6 +164,20 @@ static int read_containerd(bale_node *n, const char *socket, const bale_store_op
 	return rc;
 }
 
+/* ---- registry:// ---- */
+
+/* Every tag under the store's prefix and what it resolves to, read as bale check reads
+ * the registry (its catalog and tag lists). */
+static int registry_view(void *payload, bale_check_view *v, bale_error **err)
+{
+	bale_node *n = payload;
+	int rc = 0;
+	for (size_t i = 0; i < bale_check_view_count(v) && rc == 0; i++)
+		rc = add_name(n, bale_check_view_name(v, i), bale_check_view_root(v, i)->digest.str,
+		              false, err);
+	return rc;
+}
+
 /* ---- the store ---- */
 
 int node_spec(const char *spec, node_kind *kind, const char **where, bale_error **err)
@@ -204,6 +219,8 @@ int bale_node_read(bale_node *out, const char *spec, const bale_store_options *o
 		rc = read_oci(out, where, err);
 	else if (kind == NODE_CONTAINERD)
 		rc = read_containerd(out, where, opts, err);
+	else
+		rc = bale_check_read_store(spec, opts, registry_view, out, err);
 	if (rc < 0) {
 		bale_node_free(out);
 		return bale_error_wrap(err, "store %s", spec);

@@ -193,12 +193,38 @@ cleanup:
 
 /* ---- registry:// ---- */
 
+/* The repository and digest a name of the registry resolves to; found false when the
+ * registry no longer has it. */
+static int registry_target(bale_registry *reg, const char *name, char *repo, size_t repo_size,
+                           char digest[80], bool *found, bale_error **err)
+{
+	bale_ref *ref = NULL;
+	bale_registry_head head;
+	int rc = bale_ref_parse(&ref, name, err);
+	*found = false;
+	if (rc < 0)
+		return rc;
+	snprintf(repo, repo_size, "%s", bale_ref_path(ref));
+	if (bale_ref_digest(ref)) {
+		snprintf(digest, 80, "%s", bale_ref_digest(ref));
+		*found = true;
+	} else if ((rc = bale_registry_head_manifest(reg, repo, bale_ref_tag(ref), &head, err)) ==
+	               0 &&
+	           head.found && head.has_digest) {
+		snprintf(digest, 80, "%s", head.digest.str);
+		*found = true;
+	}
+	bale_ref_free(ref);
+	return rc;
+}
+
 static int remove_registry(const char *location, const bale_store_options *opts,
                            const bale_node_removal *r, bale_node_removed *out, bale_error **err)
 {
 	bale_registry_options ro;
 	bale_registry *reg = NULL;
-	char *domain = NULL, *prefix = NULL;
+	char *domain = NULL, *prefix = NULL, **done = NULL;
+	size_t n_done = 0;
 	int rc = bale_store_registry_location(location, &domain, &prefix, err);
 	if (rc < 0)
 		return rc;
@@ -207,18 +233,30 @@ static int remove_registry(const char *location, const bale_store_options *opts,
 	else
 		bale_registry_options_init(&ro);
 	ro.delete_access = true; /* tokens scoped "pull,delete" */
-	if ((rc = bale_registry_open(&reg, domain, &ro, err)) < 0)
+	if ((rc = bale_registry_open(&reg, domain, &ro, err)) < 0 ||
+	    !(done = calloc(r->n_names + 1, sizeof(*done)))) {
+		rc = rc < 0 ? rc : bale_error_set(err, BALE_EGENERIC, "out of memory");
 		goto cleanup;
+	}
 	for (size_t i = 0; i < r->n_names && rc == 0; i++) {
-		const char *at = strrchr(r->names[i], '@');
-		char repo[1024];
-		if (!at || (size_t)(at - r->names[i]) >= sizeof(repo)) {
-			rc = bale_error_set(err, BALE_EUSAGE, "%s: want REPOSITORY@DIGEST",
-			                    r->names[i]);
+		char repo[1024], digest[80], key[1200];
+		bool found = false, again = false;
+		if ((rc = registry_target(reg, r->names[i], repo, sizeof(repo), digest, &found,
+		                          err)) < 0 ||
+		    !found)
+			continue;
+		/* By digest: distribution deletes manifests by digest only, and every tag on it
+		 * in the repository goes with it. */
+		snprintf(key, sizeof(key), "%s@%s", repo, digest);
+		for (size_t k = 0; k < n_done && !again; k++)
+			again = strcmp(done[k], key) == 0;
+		if (again)
+			continue;
+		if (!(done[n_done++] = strdup(key))) {
+			rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
 			break;
 		}
-		snprintf(repo, sizeof(repo), "%.*s", (int)(at - r->names[i]), r->names[i]);
-		rc = bale_registry_delete_manifest(reg, repo, at + 1, err);
+		rc = bale_registry_delete_manifest(reg, repo, digest, err);
 		if (rc == BALE_ENOTFOUND) {
 			bale_error_clear(err);
 			rc = 0;
@@ -229,12 +267,15 @@ static int remove_registry(const char *location, const bale_store_options *opts,
 	/* A registry keeps blobs until its own garbage collection. */
 	out->blobs_kept = r->n_blobs;
 	if (rc == 0 && out->names)
-		snprintf(
-		    out->note, sizeof(out->note),
-		    "%s keeps the blobs until its garbage collector runs (distribution: "
-		    "`registry garbage-collect CONFIG` with the registry stopped or read-only)",
-		    domain);
+		snprintf(out->note, sizeof(out->note),
+		         "%s keeps the blobs until its garbage collector runs (distribution: "
+		         "registry garbage-collect --delete-untagged CONFIG, with the registry "
+		         "stopped or read-only)",
+		         domain);
 cleanup:
+	for (size_t i = 0; i < n_done; i++)
+		free(done[i]);
+	free(done);
 	bale_registry_free(reg);
 	free(domain);
 	free(prefix);

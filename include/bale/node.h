@@ -31,8 +31,10 @@ typedef struct bale_node {
 } bale_node;
 
 /* Reads the store given by spec ("oci:DIR", "containerd[:SOCKET]" with ctr and namespace
- * from opts, "registry://HOST[/PREFIX]"). A registry lists no names (it has no catalog a
- * node can rely on) and no containers. BALE_ESTORE when the store cannot be read. */
+ * from opts, "registry://HOST[/PREFIX]" with the registry options of opts). A registry's
+ * names are its tags under PREFIX ("HOST/REPO:TAG", from its catalog, as bale check
+ * lists them); it has no containers. BALE_ESTORE when the store cannot be read (a
+ * registry: its own codes too). */
 int bale_node_read(bale_node *out, const char *spec, const bale_store_options *opts,
                    bale_error **err);
 void bale_node_free(bale_node *node);
@@ -60,7 +62,9 @@ typedef struct bale_node_removed {
  * rules: oci: under the store lock, index.json replaced atomically, then the blobs no
  * name of the new index reaches; containerd: `ctr images rm --sync` (containerd's
  * garbage collector drops what nothing references, its unpacked snapshots too);
- * registry: each name "REPO@DIGEST" deleted by digest where the registry allows it.
+ * registry: each name ("HOST/REPO:TAG" or "HOST/REPO@DIGEST") deleted by the digest it
+ * resolves to, where the registry allows it (every tag on that digest in REPO goes too);
+ * the blobs stay until the registry's garbage collector runs (out->note says so).
  * A name already gone is not an error. */
 int bale_node_remove(const char *spec, const bale_store_options *opts, const bale_node_removal *r,
                      bale_node_removed *out, bale_error **err);

@@ -16,14 +16,16 @@
 #define BALE_PRUNE_PLAN_VERSION 1
 
 typedef struct bale_prune_options {
-	const char *store;                    /* "oci:DIR", "containerd[:SOCKET]" */
-	const bale_store_options *store_opts; /* ctr, namespace; may be NULL */
+	const char *store; /* "oci:DIR", "containerd[:SOCKET]", "registry://HOST[/PREFIX]" */
+	const bale_store_options *store_opts; /* ctr, namespace, registry options; may be NULL */
 	const char *ledger;                   /* the node ledger */
 	const char *const *keep_bundles;      /* every image of these bundles stays */
 	size_t n_keep_bundles;
 	const char *const *keep_manifests; /* every image these manifests name stays */
 	size_t n_keep_manifests;
 	int keep_newest; /* the newest N images imported per repository */
+	/* registry://: the --repository-depth the imports there used (0: whole paths) */
+	int repository_depth;
 } bale_prune_options;
 
 /* Why an image stays: bits, an image may have several. */
@@ -57,6 +59,7 @@ typedef struct bale_prune_plan {
 	char **keep_bundles, **keep_manifests;
 	size_t n_keep_bundles, n_keep_manifests;
 	int keep_newest;
+	int repository_depth;
 	bale_prune_image *images; /* removed first, then kept; by first name within each */
 	size_t n_images;
 	size_t n_removed; /* images[0 … n_removed) are removed */

@@ -3,7 +3,8 @@
 # keeps what a container uses, what the manifests name and the newest import, lists the
 # rest with its blobs and bytes, and removes nothing; --apply frees exactly those bytes on
 # disk, leaves every other image complete, keeps an image that became used after the
-# plan, and records the prune in the ledger. Against an oci: store and a real containerd.
+# plan, and records the prune in the ledger. Against an oci: store, a real containerd and
+# a site registry (deletes by digest; its garbage collector frees the bytes).
 source "$(dirname "$0")/lib.sh"
 source "$LIB_DIR/containerd.sh"
 
@@ -86,6 +87,32 @@ $H/demo/app:1.3" "$(cat "$LAST_STDOUT")" "current_images after the prune"
 # Applied again: nothing left to do.
 expect_exit 0 "$BALE" prune --apply "$T/plan.json" --json
 assert_eq "0 0" "$(jq -r '"\(.imagesRemoved) \(.bytesFreed)"' "$LAST_STDOUT")" "applied twice"
+
+# ---- a site registry: the names it gives what the ledger records ----
+start_registry site plain # deletes enabled, as lib.sh configures every test registry
+R="registry://$site_HOST/mirror"
+for m in 1 2 3; do
+  "$BALE" import -q --ledger "$T/reg.db" --store "$R" --insecure-registry "$site_HOST" \
+    --key "$T/k.pub" "$T/month$m.tar.zst" >/dev/null
+done
+manifest_status() { # HTTP status of a manifest of the site registry
+  curl -s -o /dev/null -w '%{http_code}' -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    "http://$site_HOST/v2/mirror/demo/app/manifests/$1"
+}
+expect_exit 0 "$BALE" prune --store "$R" --ledger "$T/reg.db" --insecure-registry "$site_HOST" \
+  --keep-manifests "$T/k8s" -o "$T/reg-plan.json"
+assert_contains "$LAST_STDOUT" "remove  $site_HOST/mirror/demo/app:1.2"
+assert_contains "$LAST_STDOUT" "keep    $site_HOST/mirror/demo/app:1.1"
+assert_contains "$LAST_STDOUT" "keep    $site_HOST/mirror/demo/app:1.3"
+assert_eq "$D2" "$(jq -r '[.images[] | select(.action == "remove") | .digest] | join(" ")' "$T/reg-plan.json")" "registry plan"
+# Without the registry's options the apply cannot talk to it (HTTPS to a plain registry).
+expect_exit 7 "$BALE" prune --apply "$T/reg-plan.json"
+assert_eq "200" "$(manifest_status 1.2)" "nothing removed by a failed apply"
+expect_exit 0 "$BALE" prune --apply "$T/reg-plan.json" --insecure-registry "$site_HOST"
+assert_contains "$LAST_STDOUT" "removed 1 image (1 names)"
+assert_contains "$LAST_STDOUT" "note: $site_HOST keeps the blobs until its garbage collector runs"
+assert_eq "404 200 200" "$(manifest_status 1.2) $(manifest_status 1.1) $(manifest_status 1.3)" "tags after the registry prune"
+expect_exit 0 "$BALE" check --insecure-registry "$site_HOST" --store "$R"
 
 # ---- containerd: one image used by a container, one that becomes used ----
 start_containerd
