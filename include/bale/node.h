@@ -50,8 +50,8 @@ typedef struct bale_node_removal {
 } bale_node_removal;
 
 typedef struct bale_node_removed {
-	size_t names;      /* names removed */
-	size_t blobs;      /* blobs gone from the store afterwards */
+	size_t names;      /* names removed (a registry: manifests deleted) */
+	size_t blobs;      /* listed blobs this removal took from the store */
 	int64_t bytes;     /* their bytes */
 	size_t blobs_kept; /* listed blobs still there: a remaining name needs them, or the
 	                      store keeps them until its own garbage collection */
