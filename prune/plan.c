@@ -284,6 +284,19 @@ static int group_names(making *m, bale_error **err)
 static int keep_used(making *m, bale_error **err)
 {
 	int rc = 0;
+	/* Never remove what a container uses: a container whose image cannot be told could
+	 * use any of them. */
+	if (m->node.n_unknown) {
+		char more[64] = "";
+		if (m->node.n_unknown > 1)
+			snprintf(more, sizeof(more), " (and %zu more)", m->node.n_unknown - 1);
+		return bale_error_set(
+		    err, BALE_ESTORE,
+		    "%s: container %s%s names no image, in its record or its "
+		    "spec's CRI annotations: bale prune removes nothing while it "
+		    "cannot tell what every container uses; prune once it is gone",
+		    m->opts->store, m->node.unknown[0], more);
+	}
 	for (size_t i = 0; i < m->node.n_used && rc == 0; i++) {
 		bale_prune_image *img = image_named(m, m->node.used[i]);
 		if (img) {

@@ -14,6 +14,8 @@
 #include "store/oci_layout.h"
 
 #define PINNED_LABEL "io.cri-containerd.pinned=pinned"
+/* `ctr containers info`: a container's record and its OCI spec. */
+#define BALE_CAP_CTR_INFO (16u << 20)
 
 static int add_name(bale_node *n, const char *name, const char *digest, bool pinned,
                     bale_error **err)
@@ -114,20 +116,60 @@ static int image_row(bale_node *n, char *line, bale_error **err)
 	return add_name(n, w[0], w[2], k >= 7 && has_label(w[k - 1], PINNED_LABEL), err);
 }
 
-/* CONTAINER IMAGE RUNTIME */
+static int push(char ***list, size_t *n, const char *text, bale_error **err)
+{
+	char **grown = realloc(*list, (*n + 1) * sizeof(*grown));
+	if (!grown)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	*list = grown;
+	if (!(grown[*n] = strdup(text)))
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	(*n)++;
+	return 0;
+}
+
+/* CONTAINER IMAGE RUNTIME; "-" when the container record names no image (containerd's CRI
+ * leaves it empty on some versions): kept aside as unknown, for container_image. */
 static int container_row(bale_node *n, char *line, bale_error **err)
 {
 	char *w[4];
-	if (words(line, w, 4) < 2 || strcmp(w[1], "-") == 0)
+	if (words(line, w, 4) < 2)
 		return 0;
-	char **grown = realloc(n->used, (n->n_used + 1) * sizeof(*grown));
-	if (!grown)
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	n->used = grown;
-	if (!(n->used[n->n_used] = strdup(w[1])))
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	n->n_used++;
-	return 0;
+	if (strcmp(w[1], "-") == 0)
+		return push(&n->unknown, &n->n_unknown, w[0], err);
+	return push(&n->used, &n->n_used, w[1], err);
+}
+
+/* The CRI's annotations of a container's spec that name its image: the image's id
+ * (sha256:<config digest>, a name containerd's CRI gives every image) and the name the
+ * pod gave. */
+static const char *const CRI_IMAGE_ANNOTATIONS[] = {"io.kubernetes.cri.image-ref",
+                                                    "io.kubernetes.cri.image-name"};
+
+/* A container whose record names no image: `ctr containers info` shows its spec, whose
+ * CRI annotations name it. *found false when nothing does. */
+static int container_image(bale_node *n, const store_ctr *ctr, const char *id, bool *found,
+                           bale_error **err)
+{
+	const char *args[] = {"containers", "info", id, NULL};
+	bale_buf out;
+	json_t *info = NULL;
+	int rc = store_ctr_run(ctr, args, "containers info", &out, err);
+	*found = false;
+	if (rc == 0)
+		rc = bale_json_parse(&info, out.data ? out.data : "", out.len, BALE_CAP_CTR_INFO,
+		                     "ctr containers info", err);
+	json_t *annotations = json_object_get(json_object_get(info, "Spec"), "annotations");
+	for (size_t i = 0; rc == 0 && i < sizeof(CRI_IMAGE_ANNOTATIONS) / sizeof(char *); i++) {
+		const char *image = bale_json_str(annotations, CRI_IMAGE_ANNOTATIONS[i]);
+		if (image && *image) {
+			rc = push(&n->used, &n->n_used, image, err);
+			*found = true;
+		}
+	}
+	json_decref(info);
+	bale_buf_free(&out);
+	return rc;
 }
 
 /* "Server:" then "  Version:  1.6.20~ds1" */
@@ -160,6 +202,18 @@ static int read_containerd(bale_node *n, const char *socket, const bale_store_op
 	if ((rc = server_version(n, &ctr, err)) == 0 &&
 	    (rc = each_row(&ctr, images, "images ls", image_row, n, err)) == 0)
 		rc = each_row(&ctr, containers, "containers ls", container_row, n, err);
+	/* What the container records leave out, their specs may say. */
+	size_t left = 0;
+	for (size_t i = 0; i < n->n_unknown; i++) {
+		bool found = false;
+		if (rc == 0)
+			rc = container_image(n, &ctr, n->unknown[i], &found, err);
+		if (rc == 0 && !found)
+			n->unknown[left++] = n->unknown[i];
+		else
+			free(n->unknown[i]);
+	}
+	n->n_unknown = left;
 	store_ctr_free(&ctr);
 	return rc;
 }
@@ -246,6 +300,9 @@ void bale_node_free(bale_node *node)
 		free(node->names[i].name);
 	for (size_t i = 0; i < node->n_used; i++)
 		free(node->used[i]);
+	for (size_t i = 0; i < node->n_unknown; i++)
+		free(node->unknown[i]);
+	free(node->unknown);
 	free(node->names);
 	free(node->used);
 	free(node->kind);

@@ -25,9 +25,14 @@ typedef struct bale_node {
 	bale_node_name *names; /* sorted by name */
 	size_t n_names;
 	/* containerd: the image of every container of the namespace, running or not, as the
-	 * container names it (a name or a digest reference); none for other stores */
+	 * container names it (a name or a digest reference; for a container whose record
+	 * names none, as the CRI's annotations of its spec name it: the image's id
+	 * "sha256:…" and the pod's name for it); none for other stores */
 	char **used;
 	size_t n_used;
+	/* containerd: the containers nothing names an image for (their ids) */
+	char **unknown;
+	size_t n_unknown;
 } bale_node;
 
 /* Reads the store given by spec ("oci:DIR", "containerd[:SOCKET]" with ctr and namespace

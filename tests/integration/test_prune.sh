@@ -127,14 +127,25 @@ assert_contains "$LAST_STDOUT" "remove  $H/demo/app:1.2"
 assert_contains "$LAST_STDOUT" "used by a container (as $H/demo/app:1.1)"
 assert_contains "$LAST_STDOUT" "among the newest 1 of $H/demo/app"
 assert_eq "$D2" "$(jq -r '[.images[] | select(.action == "remove") | .digest] | join(" ")' "$T/ctd-plan.json")" "containerd plan"
-# Month 2 becomes used between the plan and the apply: kept, and said (exit 1).
-ctd containers create "$H/demo/app:1.2" late >/dev/null
+# Month 2 becomes used between the plan and the apply: kept, and said (exit 1). The
+# container is made as containerd's CRI makes some: no image in its record, the image in
+# its spec's CRI annotation.
+mkdir -p "$T/rootfs"
+ctd containers create --rootfs --annotation "io.kubernetes.cri.image-name=$H/demo/app:1.2" \
+  "$T/rootfs" late >/dev/null
+assert_eq "-" "$(ctd containers ls | awk '$1 == "late" {print $2}')" "a container record without its image"
 expect_exit 1 "$BALE" prune --apply "$T/ctd-plan.json"
 assert_contains "$LAST_STDOUT" "kept    $H/demo/app:1.2"
 assert_contains "$LAST_STDERR" "changed since the plan"
 ctd_grep -q "^$H/demo/app:1.2 " images ls || fail "an image a container uses was removed"
 expect_exit 0 "$BALE" ledger --ledger "$T/ctd.db" --csv --no-header "SELECT result, exit_status FROM prunes"
 assert_eq "partial,1" "$(cat "$LAST_STDOUT")" "the partial prune in the ledger"
+# A container nothing names an image for could use any: no plan while it stands.
+ctd containers create --rootfs "$T/rootfs" mystery >/dev/null
+expect_exit 8 "$BALE" prune --store "$C" --ledger "$T/ctd.db" -o "$T/ctd-plan-refused.json"
+assert_contains "$LAST_STDERR" "container mystery names no image"
+[[ ! -e $T/ctd-plan-refused.json ]] || fail "a refused plan was written"
+ctd containers rm mystery
 # Its container gone, a new plan removes it, and the bytes leave the disk.
 ctd containers rm late
 expect_exit 0 "$BALE" prune --store "$C" --ledger "$T/ctd.db" -o "$T/ctd-plan2.json"
