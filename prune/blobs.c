@@ -3,43 +3,57 @@
  * platforms it imported), less what any kept image reaches. Read through the store's read
  * side (bale_check_read_store), as bale check reads it; nothing is hashed here, since
  * nothing is kept or served from it. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bale/check.h"
 #include "bale/manifest.h"
+#include "bale/slots.h"
 #include "prune/prune_private.h"
 
 /* Deeper than any real image: an index of indexes of manifests. */
 #define MAX_DEPTH 8
 
-/* A set of blobs with their sizes, unsorted (plans are of hundreds of images). */
+/* A set of blobs with their sizes, indexed by digest. */
 typedef struct blob_set {
 	bale_prune_blob *items;
 	size_t n;
+	bale_slots *index;
 } blob_set;
+
+static const char *blob_key(const void *items, size_t pos)
+{
+	return ((const bale_prune_blob *)items)[pos].digest;
+}
 
 static bool set_has(const blob_set *s, const char *digest)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (strcmp(s->items[i].digest, digest) == 0)
-			return true;
-	return false;
+	return s->index && bale_slots_find(s->index, s->items, digest) != SIZE_MAX;
 }
 
 static int set_add(blob_set *s, const bale_descriptor *d, bale_error **err)
 {
+	int rc;
 	if (set_has(s, d->digest.str))
 		return 0;
+	if (!s->index && (rc = bale_slots_new(&s->index, blob_key, err)) < 0)
+		return rc;
 	bale_prune_blob *grown = realloc(s->items, (s->n + 1) * sizeof(*grown));
 	if (!grown)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	s->items = grown;
 	snprintf(s->items[s->n].digest, sizeof(s->items[s->n].digest), "%s", d->digest.str);
 	s->items[s->n].size = d->size;
-	s->n++;
-	return 0;
+	return bale_slots_put(s->index, s->items, s->n++, err);
+}
+
+static void set_free(blob_set *s)
+{
+	bale_slots_free(s->index);
+	free(s->items);
+	memset(s, 0, sizeof(*s));
 }
 
 /* Adds d when the store holds it. */
@@ -142,12 +156,12 @@ static int on_view(void *payload, bale_check_view *v, bale_error **err)
 			img->blobs[img->n_blobs++] = *b;
 			img->bytes += b->size > 0 ? b->size : 0;
 		}
-		free(mine.items);
+		set_free(&mine);
 		plan->n_blobs += img->n_blobs;
 		plan->bytes += img->bytes;
 	}
-	free(kept.items);
-	free(taken.items);
+	set_free(&kept);
+	set_free(&taken);
 	return rc;
 }
 

@@ -4,6 +4,7 @@
  * with the image they name. */
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "bale/ledger.h"
 #include "bale/node.h"
 #include "bale/ref.h"
+#include "bale/slots.h"
 #include "prune/prune_private.h"
 
 /* ---- images ---- */
@@ -114,6 +116,7 @@ typedef struct making {
 	/* registry://HOST[/PREFIX]: where an image of reference R lands, as the import
 	 * names it there (HOST/PREFIX/PATH, PATH the last repository_depth components) */
 	char *domain, *prefix;
+	bale_slots *by_digest; /* the plan's images by root digest */
 } making;
 
 /* The name an image bale carried as text has in the store (a registry's own name for
@@ -139,12 +142,15 @@ static bool store_name(const making *m, const char *text, char *name, size_t nam
 	return true;
 }
 
+static const char *image_key(const void *items, size_t pos)
+{
+	return ((const bale_prune_image *)items)[pos].digest;
+}
+
 static bale_prune_image *image_at(making *m, const char *digest)
 {
-	for (size_t i = 0; i < m->plan->n_images; i++)
-		if (strcmp(m->plan->images[i].digest, digest) == 0)
-			return &m->plan->images[i];
-	return NULL;
+	size_t i = bale_slots_find(m->by_digest, m->plan->images, digest);
+	return i == SIZE_MAX ? NULL : &m->plan->images[i];
 }
 
 /* The image a name (or a digest reference) of the store points at, or NULL. */
@@ -253,9 +259,11 @@ static int group_names(making *m, bale_error **err)
 			if (!grown)
 				return bale_error_set(err, BALE_EGENERIC, "out of memory");
 			p->images = grown;
-			img = &p->images[p->n_images++];
+			img = &p->images[p->n_images];
 			memset(img, 0, sizeof(*img));
 			snprintf(img->digest, sizeof(img->digest), "%s", n->digest);
+			if ((rc = bale_slots_put(m->by_digest, p->images, p->n_images++, err)) < 0)
+				return rc;
 		}
 		rc = prune_add_name(img, n->name, err);
 		if (rc < 0 || runtime_alias(n->name))
@@ -472,6 +480,7 @@ int bale_prune_plan_make(bale_prune_plan **out, const bale_prune_options *opts, 
 	if ((strncmp(opts->store, "registry://", 11) == 0 &&
 	     (rc = bale_store_registry_location(opts->store + 11, &m.domain, &m.prefix, err)) <
 	         0) ||
+	    (rc = bale_slots_new(&m.by_digest, image_key, err)) < 0 ||
 	    (rc = plan_header(m.plan, opts, err)) < 0 ||
 	    (rc = bale_node_read(&m.node, opts->store, opts->store_opts, err)) < 0 ||
 	    (rc = read_ledger(&m, err)) < 0 || (rc = group_names(&m, err)) < 0 ||
@@ -494,6 +503,7 @@ cleanup:
 	free(m.rows);
 	free(m.domain);
 	free(m.prefix);
+	bale_slots_free(m.by_digest);
 	return rc;
 }
 
