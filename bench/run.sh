@@ -9,7 +9,8 @@
 #   real       4 images x 2 platforms of this machine's /usr, gzip -6, ~130 MB
 #   large      the same shape as bench at ~2 GB
 #   many       200 small images: per-image overhead, index size, growth 1/8/64 images
-#   synthetic  10,000 tiny images: memory and time at 200, 2,000 and 10,000 images;
+#   synthetic  10,000 tiny images: memory and time at 200, 2,000 and 10,000 images
+#              (export, verify, import, ls, query, and a prune plan of the store they fill);
 #              `ls` and `query` on a big index
 #   cycle      the site's month on the bench corpus: its first half exported and imported,
 #              then all of it as a delta against `bale have` of that store (bytes beside
@@ -374,12 +375,15 @@ synthetic_corpus() { # memory and time at 200, 2,000 and 10,000 images; ls and q
     for ((i = 0; i < runs; i++)); do
       measure "syn_ls_$n" "$BALE" ls "$T/s$n.tar.zst"
       measure "syn_query_$n" "$BALE" query "$T/s$n.tar.zst" "SELECT COUNT(*) FROM images"
+      # a plan of the whole store (nothing kept): every image read, every blob counted
+      measure "syn_prune_$n" "$BALE" prune -q --store "oci:$T/so" --ledger "$T/sl.db" \
+        --keep-newest 0 --force -o "$T/prune.json"
     done
-    for cmd in export verify import ls query; do
+    for cmd in export verify import ls query prune; do
       row synthetic "$cmd $n images" "bale $cmd" "syn_${cmd}_$n" 0
     done
   done
-  for cmd in export verify import ls query; do
+  for cmd in export verify import ls query prune; do
     note "$(printf 'synthetic %s: peak RSS at 2,000 images is %.2fx that at 200 (target 1.2x); time %.1fx for 10x the images.' "$cmd" \
       "$(echo "$(col "syn_${cmd}_2000" 3) / $(col "syn_${cmd}_200" 3)" | bc -l)" \
       "$(echo "$(col "syn_${cmd}_2000" 1) / ($(col "syn_${cmd}_200" 1) + 0.001)" | bc -l)")"
