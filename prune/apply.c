@@ -91,14 +91,23 @@ static int take(removal *r, const bale_prune_image *planned, const bale_prune_im
 }
 
 /* The planned image whose names are all gone already (an apply that a crash
- * interrupted): its blobs still go, if nothing left reaches them (the store checks). */
+ * interrupted): its blobs still go, if nothing left reaches them (the store checks), and
+ * the ledger learns of the names the plan removed. */
 static int take_leftovers(removal *r, const bale_prune_image *planned, bale_error **err)
 {
+	bale_ledger_image *images =
+	    realloc(r->images, (r->n_images + planned->n_names + 1) * sizeof(*images));
+	if (images)
+		r->images = images;
 	bale_descriptor *blobs =
-	    realloc(r->blobs, (r->n_blobs + planned->n_blobs + 1) * sizeof(*blobs));
+	    images ? realloc(r->blobs, (r->n_blobs + planned->n_blobs + 1) * sizeof(*blobs)) : NULL;
 	if (!blobs)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	r->blobs = blobs;
+	for (size_t i = 0; i < planned->n_names; i++)
+		if (strncmp(planned->names[i], "sha256:", 7) != 0)
+			r->images[r->n_images++] = (bale_ledger_image){.ref = planned->names[i],
+			                                               .digest = planned->digest};
 	for (size_t i = 0; i < planned->n_blobs; i++) {
 		bale_descriptor d = {.size = planned->blobs[i].size};
 		if (bale_digest_parse(&d.digest, planned->blobs[i].digest, NULL) == 0)

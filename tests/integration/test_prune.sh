@@ -88,6 +88,25 @@ $H/demo/app:1.3" "$(cat "$LAST_STDOUT")" "current_images after the prune"
 expect_exit 0 "$BALE" prune --apply "$T/plan.json" --json
 assert_eq "0 0" "$(jq -r '"\(.imagesRemoved) \(.bytesFreed)"' "$LAST_STDOUT")" "applied twice"
 
+# Killed in the middle (at its first blob removal, index.json already rewritten): every
+# name left is whole, and applying the plan again finishes it.
+expect_exit 0 "$BALE" prune --store "$S" --ledger "$L" --keep-manifests "$T/k8s" --keep-newest 0 -o "$T/plan2.json"
+assert_eq "$D3" "$(jq -r '[.images[] | select(.action == "remove") | .digest] | join(" ")' "$T/plan2.json")" "without --keep-newest month 3 goes"
+planned=$(jq -r .remove.bytes "$T/plan2.json")
+before=$(bytes_on_disk "$T/store/blobs")
+rc=0
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -o /dev/null \
+  -e inject=unlinkat:signal=KILL:when=1 "$BALE" prune --apply "$T/plan2.json" >/dev/null 2>&1 || rc=$?
+((rc != 0)) || fail "the apply was not killed"
+expect_exit 0 "$BALE" check --store "$S"
+expect_exit 6 "$BALE" check --store "$S" --image "$H/demo/app:1.3"
+assert_eq "$before" "$(bytes_on_disk "$T/store/blobs")" "bytes after the killed apply (names gone, blobs not yet)"
+expect_exit 0 "$BALE" prune --apply "$T/plan2.json" --json
+assert_eq "$planned" "$(jq -r .bytesFreed "$LAST_STDOUT")" "the re-run frees what the plan said"
+assert_eq "$((before - planned))" "$(bytes_on_disk "$T/store/blobs")" "bytes after the re-run"
+expect_exit 0 "$BALE" ledger --ledger "$L" --csv --no-header "SELECT ref FROM current_images ORDER BY ref"
+assert_eq "$H/demo/app:1.1" "$(cat "$LAST_STDOUT")" "the re-run's prune in the ledger"
+
 # ---- a site registry: the names it gives what the ledger records ----
 start_registry site plain # deletes enabled, as lib.sh configures every test registry
 R="registry://$site_HOST/mirror"
