@@ -166,7 +166,7 @@ static int make_plan(prune_args *a, bale_error **err)
 	    (rc = bale_fs_write_atomic(a->output, text, len, 0644, err)) < 0)
 		goto cleanup;
 	if (a->json)
-		fwrite(text, 1, len, stdout), putchar('\n');
+		fwrite(text, 1, len, stdout);
 	else
 		print_plan(plan, a->output);
 cleanup:

@@ -45,29 +45,56 @@ static json_t *image_json(const bale_prune_image *img)
 	return o;
 }
 
+/* The plan's header, then one image a line (a reviewer diffs two plans line by line),
+ * each image's JSON made and dropped in turn: memory holds the text, not a tree of it. */
 int bale_prune_plan_json(const bale_prune_plan *plan, char **text, size_t *len, bale_error **err)
 {
-	json_t *root = json_object(), *images = json_array();
-	json_object_set_new(root, "balePrunePlan", json_integer(plan->version));
-	json_object_set_new(root, "created", json_string(plan->created));
-	json_object_set_new(root, "store", json_string(plan->store));
-	json_object_set_new(root, "ledger", json_string(plan->ledger));
-	json_object_set_new(root, "repositoryDepth", json_integer(plan->repository_depth));
-	json_object_set_new(root, "keep",
+	json_t *head = json_object();
+	bale_buf out;
+	char *part = NULL;
+	size_t part_len = 0;
+	int rc;
+	bale_buf_init(&out, PLAN_CAP, "plan");
+	json_object_set_new(head, "balePrunePlan", json_integer(plan->version));
+	json_object_set_new(head, "created", json_string(plan->created));
+	json_object_set_new(head, "store", json_string(plan->store));
+	json_object_set_new(head, "ledger", json_string(plan->ledger));
+	json_object_set_new(head, "repositoryDepth", json_integer(plan->repository_depth));
+	json_object_set_new(head, "keep",
 	                    json_pack("{s:o,s:o,s:i}", "bundles",
 	                              string_list(plan->keep_bundles, plan->n_keep_bundles),
 	                              "manifests",
 	                              string_list(plan->keep_manifests, plan->n_keep_manifests),
 	                              "newest", plan->keep_newest));
-	json_object_set_new(root, "remove",
+	json_object_set_new(head, "remove",
 	                    json_pack("{s:I,s:I,s:I}", "images", (json_int_t)plan->n_removed,
 	                              "blobs", (json_int_t)plan->n_blobs, "bytes",
 	                              (json_int_t)plan->bytes));
-	for (size_t i = 0; i < plan->n_images; i++)
-		json_array_append_new(images, image_json(&plan->images[i]));
-	json_object_set_new(root, "images", images);
-	int rc = bale_json_dump(text, len, root, err);
-	json_decref(root);
+	/* the header without its closing brace, then the images */
+	if ((rc = bale_json_dump(&part, &part_len, head, err)) < 0 ||
+	    (rc = bale_buf_append(&out, part, part_len - 1, err)) < 0 ||
+	    (rc = bale_buf_append(&out, ",\n\"images\":[", 12, err)) < 0)
+		goto cleanup;
+	for (size_t i = 0; i < plan->n_images && rc == 0; i++) {
+		json_t *img = image_json(&plan->images[i]);
+		free(part);
+		part = NULL;
+		if ((rc = bale_json_dump(&part, &part_len, img, err)) == 0 &&
+		    (rc = bale_buf_append(&out, i ? ",\n" : "\n", i ? 2 : 1, err)) == 0)
+			rc = bale_buf_append(&out, part, part_len, err);
+		json_decref(img);
+	}
+	if (rc == 0 && (rc = bale_buf_append(&out, "\n]}\n", 4, err)) == 0) {
+		*text = out.data;
+		*len = out.len;
+		out.data = NULL;
+	}
+cleanup:
+	if (rc < 0)
+		bale_error_wrap(err, "the plan (at most %u MiB)", PLAN_CAP >> 20);
+	free(part);
+	json_decref(head);
+	bale_buf_free(&out);
 	return rc;
 }
 
