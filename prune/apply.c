@@ -57,15 +57,21 @@ static void removal_free(removal *r)
 	free(r->images);
 }
 
-/* Adds the image's names and the planned blobs the new plan also removes. */
+/* Adds a planned image to the removal: cur, the same image in the plan made now, gives
+ * the names to remove and the blobs that still go (those the new plan removes too: no
+ * kept image needs them). Without cur, the image's names are all gone already (an apply
+ * that a crash interrupted): its planned blobs still go if nothing left reaches them (the
+ * store checks), and the ledger learns of the names the plan removed. */
 static int take(removal *r, const bale_prune_image *planned, const bale_prune_image *cur,
                 bale_error **err)
 {
-	const char **names = realloc(r->names, (r->n_names + cur->n_names + 1) * sizeof(*names));
+	const bale_prune_image *named = cur ? cur : planned;
+	size_t n_names = cur ? cur->n_names : 0;
+	const char **names = realloc(r->names, (r->n_names + n_names + 1) * sizeof(*names));
 	if (names)
 		r->names = names;
 	bale_ledger_image *images =
-	    names ? realloc(r->images, (r->n_images + cur->n_names + 1) * sizeof(*images)) : NULL;
+	    names ? realloc(r->images, (r->n_images + named->n_names + 1) * sizeof(*images)) : NULL;
 	if (images)
 		r->images = images;
 	bale_descriptor *blobs =
@@ -73,44 +79,18 @@ static int take(removal *r, const bale_prune_image *planned, const bale_prune_im
 	if (!blobs)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	r->blobs = blobs;
-	for (size_t i = 0; i < cur->n_names; i++) {
+	for (size_t i = 0; i < n_names; i++)
 		r->names[r->n_names++] = cur->names[i];
-		if (strncmp(cur->names[i], "sha256:", 7) != 0)
+	for (size_t i = 0; i < named->n_names; i++)
+		if (strncmp(named->names[i], "sha256:", 7) != 0)
 			r->images[r->n_images++] =
-			    (bale_ledger_image){.ref = cur->names[i], .digest = cur->digest};
-	}
+			    (bale_ledger_image){.ref = named->names[i], .digest = named->digest};
 	for (size_t i = 0; i < planned->n_blobs; i++) {
-		bool still = false; /* the new plan removes it too: no kept image needs it */
-		for (size_t k = 0; k < cur->n_blobs && !still; k++)
+		bool still = !cur;
+		for (size_t k = 0; cur && k < cur->n_blobs && !still; k++)
 			still = strcmp(cur->blobs[k].digest, planned->blobs[i].digest) == 0;
 		bale_descriptor d = {.size = planned->blobs[i].size};
 		if (still && bale_digest_parse(&d.digest, planned->blobs[i].digest, NULL) == 0)
-			r->blobs[r->n_blobs++] = d;
-	}
-	return 0;
-}
-
-/* The planned image whose names are all gone already (an apply that a crash
- * interrupted): its blobs still go, if nothing left reaches them (the store checks), and
- * the ledger learns of the names the plan removed. */
-static int take_leftovers(removal *r, const bale_prune_image *planned, bale_error **err)
-{
-	bale_ledger_image *images =
-	    realloc(r->images, (r->n_images + planned->n_names + 1) * sizeof(*images));
-	if (images)
-		r->images = images;
-	bale_descriptor *blobs =
-	    images ? realloc(r->blobs, (r->n_blobs + planned->n_blobs + 1) * sizeof(*blobs)) : NULL;
-	if (!blobs)
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	r->blobs = blobs;
-	for (size_t i = 0; i < planned->n_names; i++)
-		if (strncmp(planned->names[i], "sha256:", 7) != 0)
-			r->images[r->n_images++] = (bale_ledger_image){.ref = planned->names[i],
-			                                               .digest = planned->digest};
-	for (size_t i = 0; i < planned->n_blobs; i++) {
-		bale_descriptor d = {.size = planned->blobs[i].size};
-		if (bale_digest_parse(&d.digest, planned->blobs[i].digest, NULL) == 0)
 			r->blobs[r->n_blobs++] = d;
 	}
 	return 0;
@@ -175,7 +155,7 @@ int bale_prune_apply(const char *path, const bale_store_options *store_opts, bal
 		bale_prune_image *cur = (bale_prune_image *)find(res->now, planned->digest);
 		const char *extra = cur ? new_name(planned, cur) : NULL;
 		if (!cur) {
-			rc = take_leftovers(&r, planned, err);
+			rc = take(&r, planned, NULL, err);
 		} else if (cur->keep || extra) {
 			rc = keep_back(res, cur, extra, err);
 		} else {
