@@ -229,9 +229,14 @@ int bale_prune_plan_load(bale_prune_plan **out, const char *path, bale_error **e
 	bale_buf_init(&text, PLAN_CAP, "plan");
 	if (!p)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	if ((rc = bale_buf_read_file(&text, path, err)) < 0 ||
-	    (rc = bale_json_parse(&root, text.data ? text.data : "", text.len, PLAN_CAP, path,
-	                          err)) < 0)
+	if ((rc = bale_buf_read_file(&text, path, err)) == BALE_ENOTFOUND) {
+		bale_error_clear(err);
+		rc = bale_error_set(err, BALE_ENOTFOUND,
+		                    "plan %s: no such file (write one with bale prune -o)", path);
+		goto cleanup;
+	}
+	if (rc < 0 || (rc = bale_json_parse(&root, text.data ? text.data : "", text.len, PLAN_CAP,
+	                                    path, err)) < 0)
 		goto cleanup;
 	if ((rc = read_plan(p, root, path, err)) < 0)
 		goto cleanup;

@@ -1,9 +1,11 @@
 /* A node store as its runtime keeps it (bale/node.h): names, pins, the images containers
  * use, the runtime's version. containerd is read through ctr, as the store and bale check
  * read it (docs/containerd.md); an oci: layout through its index.json. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bale/check.h"
 #include "bale/fs.h"
@@ -51,6 +53,11 @@ static int read_oci(bale_node *n, const char *dir, bale_error **err)
 	bale_buf_init(&text, STORE_OCI_INDEX_CAP, "index.json");
 	if (!path)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	if (access(path, F_OK) < 0) { /* a store bale wrote has one from its first import */
+		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "%s is not an OCI image layout",
+		                          dir);
+		goto cleanup;
+	}
 	if ((rc = store_oci_load_index(&index, &text, path, err)) < 0)
 		goto cleanup;
 	json_array_foreach(json_object_get(index, "manifests"), i, entry)

@@ -71,6 +71,10 @@ echo '{"balePrunePlan": 99}' >"$T/future.json"
 expect_exit 2 "$BALE" prune --apply "$T/future.json"
 assert_contains "$LAST_STDERR" "version 99"
 expect_exit 2 "$BALE" prune --apply "$T/plan.json" --store "$S"
+expect_exit 6 "$BALE" prune --apply "$T/no-such-plan.json"
+assert_contains "$LAST_STDERR" "no-such-plan.json: no such file"
+expect_exit 8 "$BALE" prune --store "oci:$T/no-such-store" --ledger "$L" -o "$T/nothing.json"
+assert_contains "$LAST_STDERR" "is not an OCI image layout"
 
 expect_exit 0 "$BALE" prune --apply "$T/plan.json" --json
 assert_eq "1 $planned" "$(jq -r '"\(.imagesRemoved) \(.bytesFreed)"' "$LAST_STDOUT")" "applied"
