@@ -348,15 +348,16 @@ static int set_wanted(check_run *run, const bale_check_options *opts, bale_error
 
 static int dispatch(check_run *run, const char *spec, bale_error **err)
 {
-	if (strncmp(spec, "oci:", 4) == 0 && spec[4])
-		return check_oci(run, spec + 4, err);
-	if (strcmp(spec, "containerd") == 0)
-		return check_containerd(run, BALE_DEFAULT_CONTAINERD_SOCKET, err);
-	if (strncmp(spec, "containerd:", 11) == 0 && spec[11])
-		return check_containerd(run, spec + 11, err);
-	if (strncmp(spec, "registry://", 11) == 0)
-		return check_registry(run, spec + 11, err);
-	return store_unknown_spec(spec, err);
+	store_kind kind = STORE_OCI;
+	const char *where = NULL;
+	int rc = store_spec_parse(spec, &kind, &where, err);
+	if (rc < 0)
+		return rc;
+	if (kind == STORE_OCI)
+		return check_oci(run, where, err);
+	if (kind == STORE_CONTAINERD)
+		return check_containerd(run, where, err);
+	return check_registry(run, where, err);
 }
 
 static void run_free(check_run *run)

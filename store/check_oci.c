@@ -171,18 +171,11 @@ static int load_names(oci_check *c, bale_error **err)
 {
 	char *path = bale_fs_join(c->dir, "index.json");
 	json_t *index = NULL, *entry;
-	bale_buf text;
 	size_t i;
 	int rc = 0;
-	bale_buf_init(&text, STORE_OCI_INDEX_CAP, "index.json");
 	if (!path)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	if (access(path, F_OK) < 0) {
-		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "%s is not an OCI image layout",
-		                          c->dir);
-		goto cleanup;
-	}
-	if ((rc = store_oci_load_index(&index, &text, path, err)) < 0)
+	if ((rc = store_oci_read_layout_index(&index, c->dir, err)) < 0)
 		goto cleanup;
 	json_array_foreach(json_object_get(index, "manifests"), i, entry)
 	{
@@ -207,7 +200,6 @@ static int load_names(oci_check *c, bale_error **err)
 	rc = check_all_found(c->run, err);
 cleanup:
 	json_decref(index);
-	bale_buf_free(&text);
 	free(path);
 	return rc;
 }

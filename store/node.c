@@ -1,18 +1,15 @@
 /* A node store as its runtime keeps it (bale/node.h): names, pins, the images containers
  * use, the runtime's version. containerd is read through ctr, as the store and bale check
  * read it (docs/containerd.md); an oci: layout through its index.json. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "bale/check.h"
-#include "bale/fs.h"
 #include "bale/json.h"
 #include "bale/node.h"
 #include "store/ctr.h"
-#include "store/node_private.h"
+#include "store/store_private.h"
 #include "store/oci_layout.h"
 
 #define PINNED_LABEL "io.cri-containerd.pinned=pinned"
@@ -45,32 +42,16 @@ static int by_name(const void *a, const void *b)
 
 static int read_oci(bale_node *n, const char *dir, bale_error **err)
 {
-	char *path = bale_fs_join(dir, "index.json");
 	json_t *index = NULL, *entry;
-	bale_buf text;
 	size_t i;
-	int rc = 0;
-	bale_buf_init(&text, STORE_OCI_INDEX_CAP, "index.json");
-	if (!path)
-		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	if (access(path, F_OK) < 0) { /* a store bale wrote has one from its first import */
-		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "%s is not an OCI image layout",
-		                          dir);
-		goto cleanup;
-	}
-	if ((rc = store_oci_load_index(&index, &text, path, err)) < 0)
-		goto cleanup;
+	int rc = store_oci_read_layout_index(&index, dir, err);
 	json_array_foreach(json_object_get(index, "manifests"), i, entry)
 	{
 		const char *name = store_oci_entry_name(entry);
-		if (name &&
-		    (rc = add_name(n, name, bale_json_str(entry, "digest"), false, err)) < 0)
-			goto cleanup;
+		if (rc == 0 && name)
+			rc = add_name(n, name, bale_json_str(entry, "digest"), false, err);
 	}
-cleanup:
 	json_decref(index);
-	bale_buf_free(&text);
-	free(path);
 	return rc;
 }
 
@@ -241,44 +222,21 @@ static int registry_view(void *payload, bale_check_view *v, bale_error **err)
 
 /* ---- the store ---- */
 
-int node_spec(const char *spec, node_kind *kind, const char **where, bale_error **err)
-{
-	if (strncmp(spec, "oci:", 4) == 0 && spec[4]) {
-		*kind = NODE_OCI;
-		*where = spec + 4;
-	} else if (strcmp(spec, "containerd") == 0) {
-		*kind = NODE_CONTAINERD;
-		*where = BALE_DEFAULT_CONTAINERD_SOCKET;
-	} else if (strncmp(spec, "containerd:", 11) == 0 && spec[11]) {
-		*kind = NODE_CONTAINERD;
-		*where = spec + 11;
-	} else if (strncmp(spec, "registry://", 11) == 0 && spec[11]) {
-		*kind = NODE_REGISTRY;
-		*where = spec + 11;
-	} else {
-		return bale_error_set(err, BALE_EUSAGE,
-		                      "unknown store \"%s\" (want oci:DIR, containerd[:SOCKET] or "
-		                      "registry://HOST[/PREFIX])",
-		                      spec);
-	}
-	return 0;
-}
-
 int bale_node_read(bale_node *out, const char *spec, const bale_store_options *opts,
                    bale_error **err)
 {
 	static const char *const kinds[] = {"oci", "containerd", "registry"};
-	node_kind kind;
-	const char *where;
+	store_kind kind = STORE_OCI;
+	const char *where = NULL;
 	int rc;
 	memset(out, 0, sizeof(*out));
-	if ((rc = node_spec(spec, &kind, &where, err)) < 0)
+	if ((rc = store_spec_parse(spec, &kind, &where, err)) < 0)
 		return rc;
 	if (!(out->kind = strdup(kinds[kind])))
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	if (kind == NODE_OCI)
+	if (kind == STORE_OCI)
 		rc = read_oci(out, where, err);
-	else if (kind == NODE_CONTAINERD)
+	else if (kind == STORE_CONTAINERD)
 		rc = read_containerd(out, where, opts, err);
 	else
 		rc = bale_check_read_store(spec, opts, registry_view, out, err);

@@ -17,7 +17,7 @@
 #include "bale/registry.h"
 #include "store/check_private.h"
 #include "store/ctr.h"
-#include "store/node_private.h"
+#include "store/store_private.h"
 #include "store/oci_layout.h"
 
 static bool listed(const bale_node_removal *r, const char *name)
@@ -285,15 +285,15 @@ cleanup:
 int bale_node_remove(const char *spec, const bale_store_options *opts, const bale_node_removal *r,
                      bale_node_removed *out, bale_error **err)
 {
-	node_kind kind;
-	const char *where;
+	store_kind kind = STORE_OCI;
+	const char *where = NULL;
 	int rc;
 	memset(out, 0, sizeof(*out));
-	if ((rc = node_spec(spec, &kind, &where, err)) < 0)
+	if ((rc = store_spec_parse(spec, &kind, &where, err)) < 0)
 		return rc;
-	if (kind == NODE_OCI)
+	if (kind == STORE_OCI)
 		rc = remove_oci(where, r, out, err);
-	else if (kind == NODE_CONTAINERD)
+	else if (kind == STORE_CONTAINERD)
 		rc = remove_containerd(where, opts, r, out, err);
 	else
 		rc = remove_registry(where, opts, r, out, err);

@@ -25,6 +25,9 @@ int store_oci_lock(const char *dir);
 /* index.json parsed, and its bytes in *text (to tell whether a rewrite changes it); a
  * missing index.json is an empty one. */
 int store_oci_load_index(json_t **out, bale_buf *text, const char *path, bale_error **err);
+/* index.json of the layout at dir, parsed; BALE_ESTORE "DIR is not an OCI image layout"
+ * when it has none (readers of a store, unlike its writers, never make one). */
+int store_oci_read_layout_index(json_t **out, const char *dir, bale_error **err);
 /* The name of an index.json entry, as the store writes it; unnamed entries go by digest. */
 const char *store_oci_entry_name(json_t *entry);
 /* Removes a staging directory and what is in it. */

@@ -13,30 +13,44 @@ int bale_store_open_with(bale_sink **out, const char *spec, const bale_store_opt
                          bale_error **err)
 {
 	static const bale_store_options defaults = {0};
+	store_kind kind = STORE_OCI;
+	const char *where = NULL;
+	int rc = store_spec_parse(spec, &kind, &where, err);
+	if (rc < 0)
+		return rc;
 	if (!opts)
 		opts = &defaults;
-	if (strncmp(spec, "oci:", 4) == 0 && spec[4])
-		return bale_store_oci_open(out, spec + 4, BALE_STORE_STAGED, err);
-	if (strcmp(spec, "containerd") == 0)
-		return bale_store_containerd_open(out, BALE_DEFAULT_CONTAINERD_SOCKET, opts, err);
-	if (strncmp(spec, "containerd:", 11) == 0 && spec[11])
-		return bale_store_containerd_open(out, spec + 11, opts, err);
-	if (strncmp(spec, "registry://", 11) == 0) {
-		bale_registry_options ro;
-		bale_registry_options_init(&ro);
-		return bale_store_registry_open(out, spec + 11,
-		                                opts->registry ? opts->registry : &ro,
-		                                opts->repository_depth, err);
-	}
-	return store_unknown_spec(spec, err);
+	if (kind == STORE_OCI)
+		return bale_store_oci_open(out, where, BALE_STORE_STAGED, err);
+	if (kind == STORE_CONTAINERD)
+		return bale_store_containerd_open(out, where, opts, err);
+	bale_registry_options ro;
+	bale_registry_options_init(&ro);
+	return bale_store_registry_open(out, where, opts->registry ? opts->registry : &ro,
+	                                opts->repository_depth, err);
 }
 
-int store_unknown_spec(const char *spec, bale_error **err)
+int store_spec_parse(const char *spec, store_kind *kind, const char **where, bale_error **err)
 {
-	return bale_error_set(
-	    err, BALE_EUSAGE,
-	    "unknown store \"%s\" (want oci:DIR, containerd[:SOCKET] or registry://HOST[/PREFIX])",
-	    strchr(spec, '@') ? "…@…" : spec);
+	if (strncmp(spec, "oci:", 4) == 0 && spec[4]) {
+		*kind = STORE_OCI;
+		*where = spec + 4;
+	} else if (strcmp(spec, "containerd") == 0) {
+		*kind = STORE_CONTAINERD;
+		*where = BALE_DEFAULT_CONTAINERD_SOCKET;
+	} else if (strncmp(spec, "containerd:", 11) == 0 && spec[11]) {
+		*kind = STORE_CONTAINERD;
+		*where = spec + 11;
+	} else if (strncmp(spec, "registry://", 11) == 0) {
+		*kind = STORE_REGISTRY;
+		*where = spec + 11;
+	} else {
+		return bale_error_set(err, BALE_EUSAGE,
+		                      "unknown store \"%s\" (want oci:DIR, containerd[:SOCKET] or "
+		                      "registry://HOST[/PREFIX])",
+		                      strchr(spec, '@') ? "…@…" : spec);
+	}
+	return 0;
 }
 
 int bale_store_registry_location(const char *location, char **domain, char **prefix,

@@ -357,6 +357,24 @@ int store_oci_load_index(json_t **out, bale_buf *text, const char *path, bale_er
 	return rc < 0 ? (rc == BALE_EVERIFY ? BALE_ESTORE : rc) : 0;
 }
 
+int store_oci_read_layout_index(json_t **out, const char *dir, bale_error **err)
+{
+	char *path = bale_fs_join(dir, "index.json");
+	bale_buf text;
+	int rc;
+	if (!path)
+		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	if (access(path, F_OK) < 0) { /* a store bale wrote has one from its first import */
+		rc = bale_error_set_errno(err, BALE_ESTORE, errno, "%s is not an OCI image layout",
+		                          dir);
+	} else {
+		rc = store_oci_load_index(out, &text, path, err);
+		bale_buf_free(&text);
+	}
+	free(path);
+	return rc;
+}
+
 static const char *pending_ref(const void *items, size_t pos)
 {
 	return ((const pending_name *)items)[pos].ref;

@@ -5,9 +5,14 @@
 #include "bale/error.h"
 #include "bale/registry.h"
 
-/* BALE_EUSAGE for a store spec of no kind bale knows; an address that may carry a
- * password ("…@…") is not repeated. */
-int store_unknown_spec(const char *spec, bale_error **err);
+/* The kinds of node store a spec names. */
+typedef enum store_kind { STORE_OCI, STORE_CONTAINERD, STORE_REGISTRY } store_kind;
+
+/* The kind of store spec names and where it is: "oci:DIR" (the directory),
+ * "containerd[:SOCKET]" (the socket, the default one when none), "registry://LOCATION"
+ * (HOST[:PORT][/PREFIX], checked when opened). BALE_EUSAGE for a spec of no kind bale
+ * knows; an address that may carry a password ("…@…") is not repeated. */
+int store_spec_parse(const char *spec, store_kind *kind, const char **where, bale_error **err);
 
 /* A manifest just pushed to repository by digest (desc, its bytes): when it names a
  * subject and the registry lacks the referrers API, it joins the image index under the
