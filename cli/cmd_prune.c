@@ -184,11 +184,11 @@ static json_t *kept_json(const bale_prune_image *img)
 	                 img->why ? img->why : "");
 }
 
-static int apply_plan(prune_args *a, bale_error **err)
+static int apply_plan(prune_args *a, const bale_prune_plan *plan, bale_error **err)
 {
 	bale_prune_result r;
 	char size[32], label[600];
-	int rc = bale_prune_apply(a->apply, &a->store_opts, &r, err);
+	int rc = bale_prune_apply(plan, &a->store_opts, &r, err);
 	if (rc < 0)
 		goto cleanup;
 	if (a->json) {
@@ -256,7 +256,7 @@ int cmd_prune(int argc, char **argv, bale_error **err)
 		rc = cli_bind_creds(&c, &regs, NULL, err);
 	cli_registries_free(&regs);
 	if (rc == 0)
-		rc = a.apply ? apply_plan(&a, err) : make_plan(&a, err);
+		rc = a.apply ? apply_plan(&a, plan, err) : make_plan(&a, err);
 cleanup:
 	bale_prune_plan_free(plan);
 	free(a.bundles);

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "bale/buf.h"
 #include "bale/digest.h"
 #include "bale/ledger.h"
 #include "bale/node.h"
@@ -118,23 +117,15 @@ static double seconds_since(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-int bale_prune_apply(const char *path, const bale_store_options *store_opts, bale_prune_result *res,
-                     bale_error **err)
+int bale_prune_apply(const bale_prune_plan *plan, const bale_store_options *store_opts,
+                     bale_prune_result *res, bale_error **err)
 {
-	bale_prune_plan *plan = NULL;
-	bale_buf bytes;
-	bale_digest plan_digest;
 	removal r = {0};
 	bale_node_removed removed = {0};
 	struct timespec t0;
 	int rc;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(res, 0, sizeof(*res));
-	bale_buf_init(&bytes, 64u << 20, "plan");
-	if ((rc = bale_prune_plan_load(&plan, path, err)) < 0 ||
-	    (rc = bale_buf_read_file(&bytes, path, err)) < 0)
-		goto cleanup;
-	bale_digest_of(&plan_digest, bytes.data ? bytes.data : "", bytes.len);
 	bale_prune_options opts = {
 	    .store = plan->store,
 	    .store_opts = store_opts,
@@ -147,7 +138,7 @@ int bale_prune_apply(const char *path, const bale_store_options *store_opts, bal
 	    .repository_depth = plan->repository_depth,
 	};
 	if ((rc = bale_prune_plan_make(&res->now, &opts, err)) < 0) {
-		bale_error_wrap(err, "re-checking plan %s", path);
+		bale_error_wrap(err, "re-checking plan %s", plan->path ? plan->path : "");
 		goto cleanup;
 	}
 	for (size_t i = 0; i < plan->n_removed && rc == 0; i++) {
@@ -175,8 +166,8 @@ int bale_prune_apply(const char *path, const bale_store_options *store_opts, bal
 	/* Recorded whatever happened: a failed apply may have removed names already. */
 	bale_ledger_prune entry = {
 	    .store = plan->store,
-	    .plan_path = path,
-	    .plan_digest = plan_digest.str,
+	    .plan_path = plan->path,
+	    .plan_digest = plan->digest,
 	    .exit_status = applied < 0   ? -applied
 	                   : res->n_kept ? 1
 	                                 : 0,
@@ -198,8 +189,6 @@ int bale_prune_apply(const char *path, const bale_store_options *store_opts, bal
 	bale_error_free(ledger_err);
 cleanup:
 	removal_free(&r);
-	bale_buf_free(&bytes);
-	bale_prune_plan_free(plan);
 	return rc;
 }
 

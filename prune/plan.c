@@ -520,6 +520,7 @@ void bale_prune_plan_free(bale_prune_plan *plan)
 	free(plan->keep_bundles);
 	free(plan->keep_manifests);
 	free(plan->images);
+	free(plan->path);
 	free(plan->store);
 	free(plan->ledger);
 	free(plan->created);

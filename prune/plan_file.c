@@ -240,6 +240,13 @@ int bale_prune_plan_load(bale_prune_plan **out, const char *path, bale_error **e
 		goto cleanup;
 	if ((rc = read_plan(p, root, path, err)) < 0)
 		goto cleanup;
+	bale_digest d;
+	bale_digest_of(&d, text.data ? text.data : "", text.len);
+	snprintf(p->digest, sizeof(p->digest), "%s", d.str);
+	if (!(p->path = strdup(path))) {
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+		goto cleanup;
+	}
 	*out = p;
 	p = NULL;
 cleanup:

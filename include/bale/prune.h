@@ -55,6 +55,8 @@ typedef struct bale_prune_image {
 
 typedef struct bale_prune_plan {
 	int version;
+	char *path;      /* read from this file (bale_prune_plan_load), else NULL */
+	char digest[80]; /* "sha256:…" of that file's bytes, else "" */
 	char *store, *ledger, *created;
 	char **keep_bundles, **keep_manifests;
 	size_t n_keep_bundles, n_keep_manifests;
@@ -91,12 +93,13 @@ typedef struct bale_prune_result {
 	char note[512]; /* what the store still asks of the user, or "" */
 } bale_prune_result;
 
-/* Applies the plan at path: makes the plan again from the options it records, removes
- * only what both plans remove (an image the new plan keeps, or that has a name the plan
- * did not list, is reported in result->kept and left alone) and records the prune in the
- * ledger. store_opts: ctr and namespace (NULL: defaults). Returns 0 when it ran (every
- * image of the plan removed when result->n_kept is 0), < 0 on failure. Free the result. */
-int bale_prune_apply(const char *path, const bale_store_options *store_opts,
+/* Applies a plan read by bale_prune_plan_load: makes the plan again from the options it
+ * records, removes only what both plans remove (an image the new plan keeps, or that has
+ * a name the plan did not list, is reported in result->kept and left alone) and records
+ * the prune in the ledger. store_opts: ctr, namespace and registry options (NULL:
+ * defaults). Returns 0 when it ran (every image of the plan removed when result->n_kept
+ * is 0), < 0 on failure. Free the result. */
+int bale_prune_apply(const bale_prune_plan *plan, const bale_store_options *store_opts,
                      bale_prune_result *result, bale_error **err);
 void bale_prune_result_free(bale_prune_result *result);
 

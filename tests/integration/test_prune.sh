@@ -85,6 +85,8 @@ expect_exit 6 "$BALE" check --store "$S" --image "$H/demo/app:1.2"
 # The ledger: the prune, and what the store holds now.
 expect_exit 0 "$BALE" ledger --ledger "$L" --csv --no-header "SELECT result, names_removed, bytes_freed FROM prunes"
 assert_eq "ok,1,$planned" "$(cat "$LAST_STDOUT")" "the prune in the ledger"
+expect_exit 0 "$BALE" ledger --ledger "$L" --csv --no-header "SELECT plan_path, plan_digest FROM prunes"
+assert_eq "$T/plan.json,sha256:$(sha256sum "$T/plan.json" | cut -d' ' -f1)" "$(cat "$LAST_STDOUT")" "the plan applied, in the ledger"
 expect_exit 0 "$BALE" ledger --ledger "$L" --csv --no-header "SELECT ref FROM current_images ORDER BY ref"
 assert_eq "$H/demo/app:1.1
 $H/demo/app:1.3" "$(cat "$LAST_STDOUT")" "current_images after the prune"
