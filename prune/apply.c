@@ -5,6 +5,7 @@
  * is reported and left alone. The store removes names before content and content only
  * when nothing left reaches it, so an interrupted apply leaves whole images, and applying
  * the plan again finishes it. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,15 +14,8 @@
 #include "bale/digest.h"
 #include "bale/ledger.h"
 #include "bale/node.h"
+#include "bale/slots.h"
 #include "prune/prune_private.h"
-
-static const bale_prune_image *find(const bale_prune_plan *p, const char *digest)
-{
-	for (size_t i = 0; i < p->n_images; i++)
-		if (strcmp(p->images[i].digest, digest) == 0)
-			return &p->images[i];
-	return NULL;
-}
 
 static bool listed(const bale_prune_image *img, const char *name)
 {
@@ -35,7 +29,7 @@ static bool listed(const bale_prune_image *img, const char *name)
 static const char *new_name(const bale_prune_image *planned, const bale_prune_image *cur)
 {
 	for (size_t i = 0; i < cur->n_names; i++)
-		if (strncmp(cur->names[i], "sha256:", 7) != 0 && !listed(planned, cur->names[i]))
+		if (!prune_runtime_alias(cur->names[i]) && !listed(planned, cur->names[i]))
 			return cur->names[i];
 	return NULL;
 }
@@ -81,7 +75,7 @@ static int take(removal *r, const bale_prune_image *planned, const bale_prune_im
 	for (size_t i = 0; i < n_names; i++)
 		r->names[r->n_names++] = cur->names[i];
 	for (size_t i = 0; i < named->n_names; i++)
-		if (strncmp(named->names[i], "sha256:", 7) != 0)
+		if (!prune_runtime_alias(named->names[i]))
 			r->images[r->n_images++] =
 			    (bale_ledger_image){.ref = named->names[i], .digest = named->digest};
 	for (size_t i = 0; i < planned->n_blobs; i++) {
@@ -122,6 +116,7 @@ int bale_prune_apply(const bale_prune_plan *plan, const bale_store_options *stor
 {
 	removal r = {0};
 	bale_node_removed removed = {0};
+	bale_slots *now = NULL; /* the images of the plan made now, by digest */
 	struct timespec t0;
 	int rc;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -141,9 +136,14 @@ int bale_prune_apply(const bale_prune_plan *plan, const bale_store_options *stor
 		bale_error_wrap(err, "re-checking plan %s", plan->path ? plan->path : "");
 		goto cleanup;
 	}
+	if ((rc = bale_slots_new(&now, prune_image_key, err)) < 0)
+		goto cleanup;
+	for (size_t i = 0; i < res->now->n_images && rc == 0; i++)
+		rc = bale_slots_put(now, res->now->images, i, err);
 	for (size_t i = 0; i < plan->n_removed && rc == 0; i++) {
 		const bale_prune_image *planned = &plan->images[i];
-		bale_prune_image *cur = (bale_prune_image *)find(res->now, planned->digest);
+		size_t at = bale_slots_find(now, res->now->images, planned->digest);
+		bale_prune_image *cur = at == SIZE_MAX ? NULL : &res->now->images[at];
 		const char *extra = cur ? new_name(planned, cur) : NULL;
 		if (!cur) {
 			rc = take(&r, planned, NULL, err);
@@ -188,6 +188,7 @@ int bale_prune_apply(const bale_prune_plan *plan, const bale_store_options *stor
 		rc = bale_error_set(err, recorded, "%s", bale_error_message(ledger_err));
 	bale_error_free(ledger_err);
 cleanup:
+	bale_slots_free(now);
 	removal_free(&r);
 	return rc;
 }

@@ -101,24 +101,43 @@ typedef struct walk {
 	bale_prune_plan *plan;
 } walk;
 
-/* The view's index of one of img's names (the store's reads are per name). */
-static size_t view_index(const bale_check_view *v, const bale_prune_image *img)
+/* The store's names, indexed: its reads are per name. */
+typedef struct view_names {
+	bale_check_view *v;
+	bale_slots *index;
+} view_names;
+
+static const char *view_key(const void *items, size_t pos)
 {
-	size_t n = bale_check_view_count(v);
-	for (size_t i = 0; i < n; i++)
-		for (size_t k = 0; k < img->n_names; k++)
-			if (strcmp(bale_check_view_name(v, i), img->names[k]) == 0)
-				return i;
-	return n;
+	return bale_check_view_name(items, pos);
+}
+
+static int view_names_index(view_names *vn, bale_check_view *v, bale_error **err)
+{
+	int rc = bale_slots_new(&vn->index, view_key, err);
+	vn->v = v;
+	for (size_t i = 0; i < bale_check_view_count(v) && rc == 0; i++)
+		rc = bale_slots_put(vn->index, v, i, err);
+	return rc;
+}
+
+/* The view's position of one of img's names, SIZE_MAX when it has none of them. */
+static size_t view_index(const view_names *vn, const bale_prune_image *img)
+{
+	size_t i = SIZE_MAX;
+	for (size_t k = 0; k < img->n_names && i == SIZE_MAX; k++)
+		i = bale_slots_find(vn->index, vn->v, img->names[k]);
+	return i;
 }
 
 /* The root of img as the store describes it (its media type and size). */
-static int image_reach(bale_check_view *v, const bale_prune_image *img, blob_set *out,
+static int image_reach(const view_names *vn, const bale_prune_image *img, blob_set *out,
                        bale_error **err)
 {
-	size_t i = view_index(v, img);
+	bale_check_view *v = vn->v;
+	size_t i = view_index(vn, img);
 	bale_descriptor root = {.size = -1};
-	if (i == bale_check_view_count(v) || bale_digest_parse(&root.digest, img->digest, NULL) < 0)
+	if (i == SIZE_MAX || bale_digest_parse(&root.digest, img->digest, NULL) < 0)
 		return 0;
 	const bale_descriptor *said = bale_check_view_root(v, i);
 	snprintf(root.media_type, sizeof(root.media_type), "%s", said->media_type);
@@ -131,13 +150,14 @@ static int on_view(void *payload, bale_check_view *v, bale_error **err)
 {
 	bale_prune_plan *plan = ((walk *)payload)->plan;
 	blob_set kept = {0}, taken = {0};
-	int rc = 0;
+	view_names vn = {0};
+	int rc = view_names_index(&vn, v, err);
 	for (size_t i = plan->n_removed; i < plan->n_images && rc == 0; i++)
-		rc = image_reach(v, &plan->images[i], &kept, err);
+		rc = image_reach(&vn, &plan->images[i], &kept, err);
 	for (size_t i = 0; i < plan->n_removed && rc == 0; i++) {
 		bale_prune_image *img = &plan->images[i];
 		blob_set mine = {0};
-		rc = image_reach(v, img, &mine, err);
+		rc = image_reach(&vn, img, &mine, err);
 		for (size_t k = 0; k < mine.n && rc == 0; k++) {
 			const bale_prune_blob *b = &mine.items[k];
 			bale_descriptor d = {.size = b->size};
@@ -162,6 +182,7 @@ static int on_view(void *payload, bale_check_view *v, bale_error **err)
 	}
 	set_free(&kept);
 	set_free(&taken);
+	bale_slots_free(vn.index);
 	return rc;
 }
 

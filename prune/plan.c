@@ -21,6 +21,11 @@
 
 /* ---- images ---- */
 
+bool prune_runtime_alias(const char *name)
+{
+	return strncmp(name, "sha256:", 7) == 0;
+}
+
 int prune_add_name(bale_prune_image *img, const char *name, bale_error **err)
 {
 	for (size_t i = 0; i < img->n_names; i++)
@@ -104,6 +109,7 @@ const char *bale_prune_reason_name(unsigned bit)
 /* What the ledger says bale put in the store: (ref, digest) pairs, latest import first. */
 typedef struct imported {
 	char *ref, *repo, *digest;
+	char *pinned_ref; /* REPO@DIGEST: the name bale gives every image it imports */
 	int64_t import_id;
 } imported;
 
@@ -117,6 +123,9 @@ typedef struct making {
 	 * names it there (HOST/PREFIX/PATH, PATH the last repository_depth components) */
 	char *domain, *prefix;
 	bale_slots *by_digest; /* the plan's images by root digest */
+	/* the names imports gave: each row's ref and pinned_ref, and an index of them */
+	const char **put;
+	bale_slots *put_index;
 } making;
 
 /* The name an image bale carried as text has in the store (a registry's own name for
@@ -142,7 +151,7 @@ static bool store_name(const making *m, const char *text, char *name, size_t nam
 	return true;
 }
 
-static const char *image_key(const void *items, size_t pos)
+const char *prune_image_key(const void *items, size_t pos)
 {
 	return ((const bale_prune_image *)items)[pos].digest;
 }
@@ -175,12 +184,15 @@ static int add_row(void *payload, const char *ref, const char *digest, int64_t i
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
 	m->rows = grown;
 	imported *row = &m->rows[m->n_rows++];
+	memset(row, 0, sizeof(*row));
 	row->import_id = import_id;
 	row->ref = strdup(name);
 	row->repo = strdup(repo);
 	row->digest = strdup(digest);
-	if (!row->ref || !row->repo || !row->digest)
+	row->pinned_ref = malloc(strlen(repo) + strlen(digest) + 2);
+	if (!row->ref || !row->repo || !row->digest || !row->pinned_ref)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	sprintf(row->pinned_ref, "%s@%s", repo, digest);
 	return 0;
 }
 
@@ -218,30 +230,27 @@ static int read_ledger(making *m, bale_error **err)
 	sqlite3_close(db);
 	if (rc == 0 && m->n_rows > 1)
 		qsort(m->rows, m->n_rows, sizeof(*m->rows), by_import_desc);
+	if (rc == 0 && m->n_rows && !(m->put = calloc(2 * m->n_rows, sizeof(*m->put))))
+		rc = bale_error_set(err, BALE_EGENERIC, "out of memory");
+	for (size_t i = 0; i < m->n_rows && rc == 0; i++) {
+		m->put[2 * i] = m->rows[i].ref;
+		m->put[2 * i + 1] = m->rows[i].pinned_ref;
+		if ((rc = bale_slots_put(m->put_index, m->put, 2 * i, err)) == 0)
+			rc = bale_slots_put(m->put_index, m->put, 2 * i + 1, err);
+	}
 	return rc;
+}
+
+static const char *put_key(const void *items, size_t pos)
+{
+	return ((const char *const *)items)[pos];
 }
 
 /* Did an import put this name there? A tag as the ledger lists it, or the digest
  * reference REPO@DIGEST bale names every image by. */
-static bool bale_put(const making *m, const char *name, const char *digest)
+static bool bale_put(const making *m, const char *name)
 {
-	const char *at = strchr(name, '@');
-	for (size_t i = 0; i < m->n_rows; i++) {
-		const imported *row = &m->rows[i];
-		if (strcmp(row->ref, name) == 0)
-			return true;
-		if (at && strcmp(row->digest, digest) == 0 &&
-		    strlen(row->repo) == (size_t)(at - name) &&
-		    strncmp(row->repo, name, (size_t)(at - name)) == 0)
-			return true;
-	}
-	return false;
-}
-
-/* containerd's CRI names each image it sees by its config digest. */
-static bool runtime_alias(const char *name)
-{
-	return strncmp(name, "sha256:", 7) == 0;
+	return m->put && bale_slots_find(m->put_index, m->put, name) != SIZE_MAX;
 }
 
 static int group_names(making *m, bale_error **err)
@@ -266,9 +275,9 @@ static int group_names(making *m, bale_error **err)
 				return rc;
 		}
 		rc = prune_add_name(img, n->name, err);
-		if (rc < 0 || runtime_alias(n->name))
+		if (rc < 0 || prune_runtime_alias(n->name))
 			continue;
-		if (!bale_put(m, n->name, n->digest)) {
+		if (!bale_put(m, n->name)) {
 			img->keep |= BALE_PRUNE_NOT_BALE;
 			rc = prune_add_why(img, err, "%s %s, which bale did not import",
 			                   n->pinned ? "pinned as" : "named", n->name);
@@ -279,8 +288,7 @@ static int group_names(making *m, bale_error **err)
 		bale_prune_image *img = &m->plan->images[i];
 		bool ours = false;
 		for (size_t k = 0; k < img->n_names && !ours; k++)
-			ours = !runtime_alias(img->names[k]) &&
-			       bale_put(m, img->names[k], img->digest);
+			ours = !prune_runtime_alias(img->names[k]) && bale_put(m, img->names[k]);
 		if (!ours && !(img->keep & BALE_PRUNE_NOT_BALE)) {
 			img->keep |= BALE_PRUNE_NOT_BALE;
 			rc = prune_add_why(img, err, "no name bale imported");
@@ -402,26 +410,45 @@ static int keep_bundles(making *m, bale_error **err)
 /* Per repository, the images of its newest N imports (an image imported again counts
  * once, at its latest import): rows are latest first, so an image's rank in its
  * repository is how many other images of it came before. */
+typedef struct repo_count {
+	const char *repo;
+	size_t images;
+} repo_count;
+
+static const char *row_image_key(const void *items, size_t pos)
+{
+	return ((const imported *)items)[pos].pinned_ref;
+}
+
+static const char *repo_key(const void *items, size_t pos)
+{
+	return ((const repo_count *)items)[pos].repo;
+}
+
 static int keep_newest(making *m, bale_error **err)
 {
-	const imported **seen = m->n_rows ? calloc(m->n_rows, sizeof(*seen)) : NULL;
-	size_t n_seen = 0;
+	bale_slots *seen = NULL, *by_repo = NULL;
+	repo_count *repos = m->n_rows ? calloc(m->n_rows, sizeof(*repos)) : NULL;
+	size_t n_repos = 0;
 	int rc = 0;
-	if (m->n_rows && !seen)
+	if (m->n_rows && !repos)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
+	if ((rc = bale_slots_new(&seen, row_image_key, err)) < 0 ||
+	    (rc = bale_slots_new(&by_repo, repo_key, err)) < 0)
+		goto cleanup;
 	for (size_t i = 0; i < m->n_rows && rc == 0; i++) {
 		const imported *row = &m->rows[i];
-		size_t rank = 0;
-		bool again = false;
-		for (size_t k = 0; k < n_seen && !again; k++) {
-			if (strcmp(seen[k]->repo, row->repo) != 0)
-				continue;
-			again = strcmp(seen[k]->digest, row->digest) == 0;
-			rank++;
+		if (bale_slots_find(seen, m->rows, row->pinned_ref) != SIZE_MAX)
+			continue; /* imported again earlier: ranked there */
+		if ((rc = bale_slots_put(seen, m->rows, i, err)) < 0)
+			break;
+		size_t r = bale_slots_find(by_repo, repos, row->repo);
+		if (r == SIZE_MAX) {
+			repos[r = n_repos++] = (repo_count){.repo = row->repo};
+			if ((rc = bale_slots_put(by_repo, repos, r, err)) < 0)
+				break;
 		}
-		if (again)
-			continue;
-		seen[n_seen++] = row;
+		size_t rank = repos[r].images++;
 		bale_prune_image *img =
 		    rank < (size_t)m->opts->keep_newest ? image_at(m, row->digest) : NULL;
 		if (img) {
@@ -430,7 +457,10 @@ static int keep_newest(making *m, bale_error **err)
 			                   m->opts->keep_newest, row->repo);
 		}
 	}
-	free(seen);
+cleanup:
+	bale_slots_free(seen);
+	bale_slots_free(by_repo);
+	free(repos);
 	return rc;
 }
 
@@ -480,7 +510,8 @@ int bale_prune_plan_make(bale_prune_plan **out, const bale_prune_options *opts, 
 	if ((strncmp(opts->store, "registry://", 11) == 0 &&
 	     (rc = bale_store_registry_location(opts->store + 11, &m.domain, &m.prefix, err)) <
 	         0) ||
-	    (rc = bale_slots_new(&m.by_digest, image_key, err)) < 0 ||
+	    (rc = bale_slots_new(&m.by_digest, prune_image_key, err)) < 0 ||
+	    (rc = bale_slots_new(&m.put_index, put_key, err)) < 0 ||
 	    (rc = plan_header(m.plan, opts, err)) < 0 ||
 	    (rc = bale_node_read(&m.node, opts->store, opts->store_opts, err)) < 0 ||
 	    (rc = read_ledger(&m, err)) < 0 || (rc = group_names(&m, err)) < 0 ||
@@ -499,8 +530,11 @@ cleanup:
 		free(m.rows[i].ref);
 		free(m.rows[i].repo);
 		free(m.rows[i].digest);
+		free(m.rows[i].pinned_ref);
 	}
 	free(m.rows);
+	free(m.put);
+	bale_slots_free(m.put_index);
 	free(m.domain);
 	free(m.prefix);
 	bale_slots_free(m.by_digest);

@@ -5,6 +5,11 @@
 
 #include "bale/prune.h"
 
+/* containerd's CRI names each image it sees "sha256:<config digest>": such a name is the
+ * runtime's alias of an image, neither bale's nor anyone's to keep it by. */
+bool prune_runtime_alias(const char *name);
+/* The root digest of images[pos] (bale_slots_key_fn): plans index their images by it. */
+const char *prune_image_key(const void *items, size_t pos);
 /* Adds a copy of name to img's names (once). */
 int prune_add_name(bale_prune_image *img, const char *name, bale_error **err);
 /* Appends "; " and the printf text to img->why. */
