@@ -189,10 +189,11 @@ static int add_row(void *payload, const char *ref, const char *digest, int64_t i
 	row->ref = strdup(name);
 	row->repo = strdup(repo);
 	row->digest = strdup(digest);
-	row->pinned_ref = malloc(strlen(repo) + strlen(digest) + 2);
+	size_t size = strlen(repo) + strlen(digest) + 2;
+	row->pinned_ref = malloc(size);
 	if (!row->ref || !row->repo || !row->digest || !row->pinned_ref)
 		return bale_error_set(err, BALE_EGENERIC, "out of memory");
-	sprintf(row->pinned_ref, "%s@%s", repo, digest);
+	snprintf(row->pinned_ref, size, "%s@%s", repo, digest);
 	return 0;
 }
 
