@@ -237,15 +237,6 @@ static bool before_1_7_3(const char *version)
 	return have < 1 * 1000000 + 7 * 1000 + 3;
 }
 
-static bool any_never(const bale_doctor_facts *f)
-{
-	for (size_t i = 0; i < f->set->n_workloads; i++)
-		for (size_t j = 0; j < f->set->workloads[i].n_containers; j++)
-			if (doctor_is_never(&f->set->workloads[i].containers[j]))
-				return true;
-	return false;
-}
-
 /* containerd before 1.7.3 does not tell the kubelet which images are pinned, so image GC
  * removes them anyway: it matters once anything is pinned or pulled Never. */
 static int check_version(bale_doctor_report *r, const bale_doctor_facts *f, bale_error **err)
@@ -257,12 +248,13 @@ static int check_version(bale_doctor_report *r, const bale_doctor_facts *f, bale
 		return 0;
 	for (size_t i = 0; i < f->node->n_names; i++)
 		pins |= f->node->names[i].pinned;
-	if (!pins && !any_never(f))
+	if (!pins && !doctor_any_never(f->set))
 		return 0;
 	snprintf(cause, sizeof(cause),
 	         "containerd %s does not report the pinned label to the kubelet (1.7.3 does): "
 	         "image GC may remove pinned images%s",
-	         f->node->version, any_never(f) ? ", and pods pulled Never then cannot start" : "");
+	         f->node->version,
+	         doctor_any_never(f->set) ? ", and pods pulled Never then cannot start" : "");
 	return doctor_add(r, BALE_DOCTOR_WARNING, "containerd-version", NULL, NULL, cause,
 	                  "upgrade containerd to 1.7.3 or later, or turn image GC off with "
 	                  "imageGCHighThresholdPercent: 100 in the kubelet's configuration",

@@ -47,6 +47,15 @@ bool doctor_is_never(const bale_k8s_container *c)
 	       strcmp(bale_plan_effective_policy(c->image, c->pull_policy), "Never") == 0;
 }
 
+bool doctor_any_never(const bale_k8s_set *set)
+{
+	for (size_t i = 0; i < set->n_workloads; i++)
+		for (size_t j = 0; j < set->workloads[i].n_containers; j++)
+			if (doctor_is_never(&set->workloads[i].containers[j]))
+				return true;
+	return false;
+}
+
 const char *bale_doctor_severity_name(bale_doctor_severity s)
 {
 	return s == BALE_DOCTOR_ERROR ? "error" : s == BALE_DOCTOR_WARNING ? "warning" : "info";

@@ -17,6 +17,8 @@ int doctor_add(bale_doctor_report *r, bale_doctor_severity severity, const char 
 const char *doctor_size(char *buf, size_t size, double bytes);
 /* Is the container's effective pull policy Never? */
 bool doctor_is_never(const bale_k8s_container *c);
+/* Does any container of the manifests pull Never? */
+bool doctor_any_never(const bale_k8s_set *set);
 
 int doctor_check_pods(bale_doctor_report *r, const bale_doctor_facts *f, bale_error **err);
 int doctor_check_node(bale_doctor_report *r, const bale_doctor_facts *f, bale_error **err);

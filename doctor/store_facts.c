@@ -11,6 +11,7 @@
 #include "bale/manifest.h"
 #include "bale/plan.h"
 #include "bale/ref.h"
+#include "doctor/doctor_private.h"
 
 /* The blobs counted so far, so that a layer two pinned images share counts once. */
 typedef struct seen {
@@ -22,6 +23,7 @@ typedef struct store_read {
 	bale_doctor_store *out;
 	const bale_k8s_set *set;
 	const bale_platform *platform;
+	bool node_store; /* oci: or containerd: a store the Never preflight reads */
 	seen pinned;
 } store_read;
 
@@ -200,7 +202,15 @@ static int weigh_images(store_read *r, bale_check_view *v, bale_error **err)
 static int read_view(void *payload, bale_check_view *v, bale_error **err)
 {
 	store_read *r = payload;
-	int rc = weigh_images(r, v, err);
+	int rc = 0;
+	/* the preflight reads oci: and containerd stores: a registry has no Never */
+	if (r->node_store && doctor_any_never(r->set)) {
+		if ((rc = bale_preflight_run_view(&r->out->preflight, r->set, v, r->platform,
+		                                  err)) < 0)
+			return rc;
+		r->out->has_preflight = true;
+	}
+	rc = weigh_images(r, v, err);
 	if (!r->out->has_node)
 		return rc;
 	r->out->pinned_bytes = 0;
@@ -213,18 +223,6 @@ static int read_view(void *payload, bale_check_view *v, bale_error **err)
 	return rc;
 }
 
-static bool uses_never(const bale_k8s_set *set)
-{
-	for (size_t i = 0; i < set->n_workloads; i++)
-		for (size_t j = 0; j < set->workloads[i].n_containers; j++) {
-			const bale_k8s_container *c = &set->workloads[i].containers[j];
-			if (c->image && strcmp(bale_plan_effective_policy(c->image, c->pull_policy),
-			                       "Never") == 0)
-				return true;
-		}
-	return false;
-}
-
 int bale_doctor_store_read(bale_doctor_store *out, const char *spec, const bale_store_options *opts,
                            const bale_k8s_set *set, const bale_platform *platform, bale_error **err)
 {
@@ -232,14 +230,7 @@ int bale_doctor_store_read(bale_doctor_store *out, const char *spec, const bale_
 	int rc = 0;
 	memset(out, 0, sizeof(*out));
 	out->pinned_bytes = -1;
-	bool node_store = strncmp(spec, "oci:", 4) == 0 || strncmp(spec, "containerd", 10) == 0;
-	/* the preflight reads oci: and containerd stores: a registry has no Never */
-	if (node_store && uses_never(set)) {
-		if ((rc = bale_preflight_run(&out->preflight, set, spec, false, opts, platform,
-		                             err)) < 0)
-			goto cleanup;
-		out->has_preflight = true;
-	}
+	r.node_store = strncmp(spec, "oci:", 4) == 0 || strncmp(spec, "containerd", 10) == 0;
 	if ((rc = bale_node_read(&out->node, spec, opts, err)) < 0)
 		goto cleanup;
 	out->has_node = true;

@@ -275,6 +275,15 @@ static int read_store(void *payload, bale_check_view *view, bale_error **err)
 	return rc;
 }
 
+static void run_free(preflight_run *r)
+{
+	for (size_t i = 0; i < r->c.n; i++)
+		free(r->c.names[i].name);
+	free(r->c.names);
+	sqlite3_close(r->c.db);
+	bale_bundle_close(r->c.reader);
+}
+
 int bale_preflight_run(bale_preflight *out, const bale_k8s_set *set, const char *where, bool bundle,
                        const bale_store_options *store_opts, const bale_platform *platform,
                        bale_error **err)
@@ -294,11 +303,19 @@ int bale_preflight_run(bale_preflight *out, const bale_k8s_set *set, const char 
 		                    "bundles, not \"%s\"",
 		                    where);
 	}
-	for (size_t i = 0; i < r.c.n; i++)
-		free(r.c.names[i].name);
-	free(r.c.names);
-	sqlite3_close(r.c.db);
-	bale_bundle_close(r.c.reader);
+	run_free(&r);
+	if (rc < 0)
+		bale_preflight_free(out);
+	return rc;
+}
+
+int bale_preflight_run_view(bale_preflight *out, const bale_k8s_set *set, bale_check_view *view,
+                            const bale_platform *platform, bale_error **err)
+{
+	preflight_run r = {.set = set, .platform = platform, .out = out};
+	memset(out, 0, sizeof(*out));
+	int rc = read_store(&r, view, err);
+	run_free(&r);
 	if (rc < 0)
 		bale_preflight_free(out);
 	return rc;

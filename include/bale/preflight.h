@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "bale/check.h"
 #include "bale/error.h"
 #include "bale/k8s.h"
 #include "bale/platform.h"
@@ -39,6 +40,10 @@ typedef struct bale_preflight {
 int bale_preflight_run(bale_preflight *out, const bale_k8s_set *set, const char *where, bool bundle,
                        const bale_store_options *store_opts, const bale_platform *platform,
                        bale_error **err);
+/* The same against a node store a caller already reads (inside bale_check_read_store's
+ * callback), so one reading serves the preflight and the caller's own look. */
+int bale_preflight_run_view(bale_preflight *out, const bale_k8s_set *set, bale_check_view *view,
+                            const bale_platform *platform, bale_error **err);
 void bale_preflight_free(bale_preflight *p);
 const char *bale_preflight_status_name(bale_preflight_status s);
 
